@@ -1,0 +1,108 @@
+"""The schedule entry: what to send, where, and when.
+
+Both sources (``schedules.yaml`` and SQL) produce :class:`Entry` values; the planner and the
+service only ever see entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+
+class Schedule(Protocol):
+    """A pure schedule: it never reads the clock."""
+
+    zone: ZoneInfo
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The first fire strictly after ``after`` (aware), as an aware UTC instant; None if
+        there is none (a one-off that has passed)."""
+        ...
+
+    def iter_after(self, after: datetime) -> Iterator[datetime]:
+        """Every fire strictly after ``after``, in increasing order (aware UTC instants)."""
+        ...
+
+    def anchored(self, first_seen: datetime) -> Schedule:
+        """This schedule with its phase fixed: an interval with no ``start`` anchors at
+        ``first_seen``; every other kind returns itself."""
+        ...
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``cron '30 2 * * *'`` or ``every 30s``."""
+        ...
+
+
+class CatchUp(StrEnum):
+    LATEST = "latest"
+    ALL = "all"
+    NONE = "none"
+
+
+# `catch_up: all` replays at most this many missed fires per entry, like Kubernetes CronJobs.
+CATCH_UP_ALL_LIMIT = 100
+DEFAULT_GRACE = timedelta(minutes=1)
+DEFAULT_QUEUE = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Per-entry message options; None means "the task's own default"."""
+
+    priority: int | None = None
+    expires: timedelta | None = None  # counted from the scheduled instant
+    soft_time_limit: timedelta | None = None
+    time_limit: timedelta | None = None
+    max_retries: int | None = None
+    retry_backoff: timedelta | None = None
+    retry_backoff_max: timedelta | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.total_seconds() if isinstance(value, timedelta) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str
+    task: str
+    schedule: Schedule
+    queue: str = DEFAULT_QUEUE
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    options: TaskOptions = TaskOptions()
+    catch_up: CatchUp = CatchUp.LATEST
+    grace: timedelta = DEFAULT_GRACE
+    enabled: bool = True
+    source: str = "yaml"  # "yaml" or the SQL source's redacted URL
+
+    def content_hash(self) -> str:
+        """A stable digest of everything that defines the entry's behaviour.
+
+        Stored in the run state: when it changes the entry was edited, and its next fire is
+        recomputed from the edit instead of from the old schedule's last fire.
+        """
+        payload = {
+            "task": self.task,
+            "schedule": self.schedule.describe(),
+            "zone": self.schedule.zone.key,
+            "queue": self.queue,
+            "args": list(self.args),
+            "kwargs": dict(self.kwargs),
+            "options": self.options.as_dict(),
+            "catch_up": self.catch_up.value,
+            "grace": self.grace.total_seconds(),
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()

@@ -1,0 +1,168 @@
+"""The broker contract shared by the Redis and SQLite brokers.
+
+Delivery is at least once. A message moves through:
+
+    enqueue_once ──> ready (or delayed until its eta) ──claim──> in flight (leased to a consumer)
+        in flight ──ack──> gone          (task finished, or failed for good and recorded)
+        in flight ──retry──> delayed     (attempt + 1, new eta)
+        in flight ──release──> ready     (worker shutting down before/while running it)
+        in flight ──dead_letter──> dead  (undecodable, unknown task, out of retries)
+        in flight, lease expired ──recover_expired──> ready  (its worker died)
+
+Every operation on an in-flight message checks the claim's owner token, so a worker whose lease
+expired (and whose message was redelivered) cannot ack, retry or extend the new claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from taskqueue.message import Message
+
+# How long the broker remembers a message id for enqueue-once. Long enough to cover any window
+# in which two beats (or a beat replaying after a crash) could produce the same fire; bounded so
+# 100,000 entries firing every minute do not grow Redis without end.
+DEFAULT_DEDUPE_TTL = timedelta(hours=24)
+# How long task states and results are kept after a task reaches a final state.
+DEFAULT_RESULT_TTL = timedelta(days=1)
+
+
+class TaskState(StrEnum):
+    QUEUED = "QUEUED"
+    STARTED = "STARTED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    RETRY = "RETRY"
+    EXPIRED = "EXPIRED"
+    DEAD = "DEAD"
+
+
+FINAL_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.EXPIRED, TaskState.DEAD})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A claimed message: the raw payload (it may not decode), and the claim's owner token."""
+
+    message_id: str
+    queue: str
+    payload: bytes
+    token: str
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    name: str
+    ready: int
+    delayed: int
+    in_flight: int
+    dead: int
+    consumers: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    message_id: str
+    queue: str
+    payload: bytes
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatus:
+    """What is known of one task id (``beat status``)."""
+
+    id: str
+    task: str
+    state: TaskState
+    attempts: int
+    result: Any = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """A named-queue broker. Implementations: :mod:`taskqueue.redis`, :mod:`taskqueue.sqlite`."""
+
+    url: str  # with the password redacted
+
+    # --- producing -------------------------------------------------------------------------
+    def enqueue_once(self, message: Message, *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL) -> bool:
+        """Push ``message`` unless its id was seen within ``dedupe_ttl``; atomic with the push.
+
+        Returns True if pushed, False if refused as a duplicate. A message with an ``eta`` in the
+        future goes to the queue's delayed set. Records the task state QUEUED.
+        """
+        ...
+
+    def enqueue_many(
+        self, messages: Sequence[Message], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
+    ) -> list[bool]:
+        """Batch form of :meth:`enqueue_once` (pipelined); one bool per message, in order."""
+        ...
+
+    # --- consuming -------------------------------------------------------------------------
+    def claim(
+        self, queues: Sequence[str], consumer: str, lease: timedelta, timeout: timedelta
+    ) -> Delivery | None:
+        """Take the highest-priority ready message from the first non-empty queue in ``queues``.
+
+        Moves due delayed messages to ready first. Waits up to ``timeout`` for one; None if none.
+        The message stays in flight, owned by the returned token, until ``lease`` runs out.
+        """
+        ...
+
+    def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
+        """Renew the lease; None if the claim is no longer ours (lease expired, redelivered)."""
+        ...
+
+    def ack(self, delivery: Delivery) -> bool:
+        """Remove a finished message; False if the claim is no longer ours."""
+        ...
+
+    def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
+        """Replace the in-flight message with ``message`` (attempt + 1), delayed until ``eta``."""
+        ...
+
+    def release(self, delivery: Delivery) -> bool:
+        """Return a message to ready, unchanged (worker shutting down); False if not ours."""
+        ...
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Move an in-flight message to the queue's dead-letter set with ``reason``."""
+        ...
+
+    def recover_expired(self, now: datetime | None = None) -> int:
+        """Return messages whose lease ran out (their worker died) to ready; how many."""
+        ...
+
+    # --- observing -------------------------------------------------------------------------
+    def heartbeat(self, consumer: str, queues: Sequence[str], ttl: timedelta) -> None:
+        """Announce a live consumer of ``queues`` for ``ttl``."""
+        ...
+
+    def queue_stats(self) -> list[QueueStats]:
+        """Every known queue (created on first use), sorted by name."""
+        ...
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]: ...
+
+    def set_status(self, status: TaskStatus, ttl: timedelta = DEFAULT_RESULT_TTL) -> None:
+        """Record a task's state (and result or error); kept ``ttl`` after a final state."""
+        ...
+
+    def get_status(self, task_id: str) -> TaskStatus | None: ...
+
+    def ping(self) -> None:
+        """Raise :class:`~taskqueue.errors.BrokerUnavailable` if the broker does not answer."""
+        ...
+
+    def close(self) -> None: ...
