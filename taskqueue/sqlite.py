@@ -1,0 +1,448 @@
+"""The embedded broker: one SQLite file shared by a beat and worker processes on one host.
+
+The default queue (``sqlite:///queue.db`` next to the config), so a single host needs no Redis.
+The file, its tables and its transactions (WAL, ``BEGIN IMMEDIATE`` for every write, mode 0600)
+are in :mod:`taskqueue.sqlite_schema`; this module is the :class:`~taskqueue.broker.Broker`
+contract on top: each operation is one transaction, so it is atomic across processes.
+
+Instants are float epoch seconds from ``datetime.now(UTC)``: one host, one clock.
+
+Claiming polls: :meth:`SQLiteBroker.claim` looks (a read, without the write lock) every 5 ms,
+backing off to 50 ms, until a message is due or the timeout passes. Fine for an embedded queue;
+a busy deployment wants Redis, which blocks instead.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from taskqueue.broker import (
+    DEFAULT_DEDUPE_TTL,
+    DEFAULT_RESULT_TTL,
+    FINAL_STATES,
+    DeadLetter,
+    Delivery,
+    QueueStats,
+    TaskState,
+    TaskStatus,
+)
+from taskqueue.message import Message, require_aware
+from taskqueue.sqlite_schema import (
+    ACK,
+    BUSY_TIMEOUT,
+    CLAIM_BEST,
+    DELAYED,
+    EXTEND,
+    IN_FLIGHT,
+    INSERT_MESSAGES,
+    OWNED,
+    PROBE,
+    PROBE_WITH_EXPIRED,
+    PROMOTE_DUE,
+    READY,
+    RECOVER_EXPIRED,
+    UPSERT_DEDUPE,
+    UPSERT_STATUS,
+    QueueDatabase,
+    consumers,
+    dead_letters,
+    dedupe,
+    messages,
+    queues,
+    sqlite_path,
+    statuses,
+)
+
+__all__ = ["SQLiteBroker", "sqlite_path"]
+
+# claim() polling: start short so a message enqueued just after a miss is taken quickly, back
+# off so idle workers cost little.
+POLL_MIN_S = 0.005
+POLL_MAX_S = 0.05
+# claim() also returns expired leases to ready, at most this often per broker object: an
+# indexed probe, cheap, but pointless on every poll.
+RECOVER_EVERY_S = 0.05
+# Expired dedupe ids, statuses and consumers are deleted at most this often per broker object.
+PURGE_EVERY_S = 60.0
+
+
+def _now_s() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+def _epoch(value: datetime) -> float:
+    return require_aware(value, "instant").timestamp()
+
+
+def _instant(value_s: float | None) -> datetime | None:
+    return None if value_s is None else datetime.fromtimestamp(value_s, UTC)
+
+
+_QUEUED = TaskState.QUEUED.value
+_NO_OUTCOME = (None, None, None, None)  # error, started_at_s, finished_at_s, expires_s
+
+
+class SQLiteBroker:
+    """:class:`~taskqueue.broker.Broker` on a SQLite file; safe across processes and threads.
+
+    ``url`` is ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``. The file is
+    created (mode 0600) with its tables if missing. Raises BrokerUnavailable if it cannot be
+    opened and BrokerError if it is not a queue database (corrupt, or another kind of file).
+    A write waits up to ``busy_timeout`` for another process's write, then raises
+    BrokerUnavailable.
+    """
+
+    def __init__(self, url: str, *, busy_timeout: timedelta = BUSY_TIMEOUT) -> None:
+        self.url = url
+        self._db = QueueDatabase(url, busy_timeout=busy_timeout)
+        self.path = self._db.path
+        self._next_recover_s = 0.0
+        self._next_purge_s = 0.0
+
+    # --- producing -------------------------------------------------------------------------
+    def enqueue_once(self, message: Message, *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL) -> bool:
+        """Push ``message`` unless its id was seen within ``dedupe_ttl``; atomic with the push.
+
+        A message with a future ``eta`` is held (delayed) until then. Records QUEUED.
+        """
+        return self.enqueue_many([message], dedupe_ttl=dedupe_ttl)[0]
+
+    def enqueue_many(
+        self, messages_: Sequence[Message], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
+    ) -> list[bool]:
+        """Batch form of :meth:`enqueue_once`, in one transaction; one bool per message.
+
+        A second message with the same id in the same batch is refused like any duplicate.
+        """
+        if not messages_:
+            return []
+        encoded = [m.encode() for m in messages_]  # refuse bad messages before any write
+        etas = [None if m.eta is None else _epoch(m.eta) for m in messages_]
+        with self._db.write() as conn:
+            now_s = _now_s()
+            ids = sa.func.json_each(json.dumps([m.id for m in messages_])).table_valued("value")
+            seen = set(
+                conn.execute(
+                    sa.select(dedupe.c.message_id)
+                    .join(ids, dedupe.c.message_id == ids.c.value)
+                    .where(dedupe.c.expires_s > now_s)
+                ).scalars()
+            )
+            pushed: list[bool] = []
+            rows: list[tuple[Any, ...]] = []
+            status_rows: list[tuple[Any, ...]] = []
+            for m, payload, eta_s in zip(messages_, encoded, etas, strict=True):
+                fresh = m.id not in seen
+                pushed.append(fresh)
+                if not fresh:
+                    continue
+                seen.add(m.id)
+                if eta_s is not None and eta_s > now_s:
+                    rows.append((m.id, m.queue, m.priority, DELAYED, eta_s, eta_s, payload))
+                else:
+                    rows.append((m.id, m.queue, m.priority, READY, now_s, None, payload))
+                status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME))
+            if rows:
+                expires_s = now_s + dedupe_ttl.total_seconds()
+                conn.exec_driver_sql(UPSERT_DEDUPE, [(r[0], expires_s) for r in rows])
+                conn.exec_driver_sql(INSERT_MESSAGES, rows)
+                conn.exec_driver_sql(UPSERT_STATUS, status_rows)
+                self._touch_queues(conn, {r[1] for r in rows}, now_s)
+        return pushed
+
+    @staticmethod
+    def _touch_queues(conn: sa.Connection, names: set[str], now_s: float) -> None:
+        conn.execute(
+            sqlite_insert(queues).on_conflict_do_nothing(),
+            [{"name": n, "created_s": now_s} for n in sorted(names)],
+        )
+
+    # --- consuming -------------------------------------------------------------------------
+    def claim(
+        self, queues_: Sequence[str], consumer: str, lease: timedelta, timeout: timedelta
+    ) -> Delivery | None:
+        """Take the best due message of the first non-empty queue in ``queues_``.
+
+        Best: highest priority, then first ready. Waits up to ``timeout`` by polling (5 ms,
+        backing off to 50 ms) with a cheap read that takes no lock; when something looks
+        claimable, one ``BEGIN IMMEDIATE`` transaction promotes due delayed messages, recovers
+        expired leases (throttled) and marks the best row in flight under a random token.
+        """
+        deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
+        pause_s = POLL_MIN_S
+        while True:
+            if self._claimable(queues_):
+                delivery = self._claim_now(queues_, consumer, lease)
+                if delivery is not None:
+                    return delivery
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                return None
+            time.sleep(min(pause_s, remaining_s))
+            pause_s = min(pause_s * 2, POLL_MAX_S)
+
+    def _claimable(self, names: Sequence[str]) -> bool:
+        """Whether a claim could succeed now (a read, so idle pollers never block writers)."""
+        now_s = _now_s()
+        probe = PROBE_WITH_EXPIRED if now_s >= self._next_recover_s else PROBE
+        with self._db.read() as conn:
+            return bool(conn.execute(probe, {"names": list(names), "now_s": now_s}).scalar())
+
+    def _claim_now(self, names: Sequence[str], consumer: str, lease: timedelta) -> Delivery | None:
+        with self._db.write() as conn:
+            now_s = _now_s()
+            conn.execute(PROMOTE_DUE, {"now_s": now_s})
+            if now_s >= self._next_recover_s:
+                self._next_recover_s = now_s + RECOVER_EVERY_S
+                self._recover(conn, now_s)
+            token = secrets.token_hex(16)
+            lease_until_s = now_s + lease.total_seconds()
+            for name in names:
+                row = conn.execute(
+                    CLAIM_BEST,
+                    {
+                        "b_queue": name,
+                        "new_token": token,
+                        "b_consumer": consumer,
+                        "lease_until_s": lease_until_s,
+                    },
+                ).one_or_none()
+                if row is not None:
+                    return Delivery(
+                        message_id=row.message_id,
+                        queue=name,
+                        payload=row.payload,
+                        token=token,
+                        lease_until=datetime.fromtimestamp(lease_until_s, UTC),
+                    )
+        return None
+
+    @staticmethod
+    def _recover(conn: sa.Connection, now_s: float) -> int:
+        return int(conn.execute(RECOVER_EXPIRED, {"now_s": now_s}).rowcount)
+
+    @staticmethod
+    def _claim_of(delivery: Delivery) -> dict[str, Any]:
+        """Parameters of OWNED: the row of this claim, if still ours (same token, in flight)."""
+        return {"b_token": delivery.token, "b_message_id": delivery.message_id}
+
+    def _change(self, delivery: Delivery, **values: Any) -> bool:
+        with self._db.write() as conn:
+            result = conn.execute(
+                sa.update(messages).where(OWNED).values(**values), self._claim_of(delivery)
+            )
+            return bool(result.rowcount)
+
+    def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
+        """Renew the lease from now; None if the claim is no longer ours (its lease ran out
+        and the message was recovered or redelivered)."""
+        lease_until_s = _now_s() + lease.total_seconds()
+        with self._db.write() as conn:
+            params = {**self._claim_of(delivery), "lease_until_s": lease_until_s}
+            if not conn.execute(EXTEND, params).rowcount:
+                return None
+        return Delivery(
+            message_id=delivery.message_id,
+            queue=delivery.queue,
+            payload=delivery.payload,
+            token=delivery.token,
+            lease_until=datetime.fromtimestamp(lease_until_s, UTC),
+        )
+
+    def ack(self, delivery: Delivery) -> bool:
+        """Remove a finished message; False if the claim is no longer ours."""
+        with self._db.write() as conn:
+            return bool(conn.execute(ACK, self._claim_of(delivery)).rowcount)
+
+    def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
+        """Replace the in-flight message with ``message``, delayed until ``eta`` (ready at once
+        if ``eta`` has passed); False if the claim is no longer ours."""
+        eta_s = _epoch(eta)
+        delayed = eta_s > _now_s()
+        return self._change(
+            delivery,
+            state=DELAYED if delayed else READY,
+            priority=message.priority,
+            payload=message.encode(),
+            ready_at_s=eta_s,
+            due_s=eta_s if delayed else None,
+            token=None,
+            consumer=None,
+        )
+
+    def release(self, delivery: Delivery) -> bool:
+        """Return a message to ready, unchanged and in its old place; False if not ours."""
+        return self._change(delivery, state=READY, due_s=None, token=None, consumer=None)
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Move an in-flight message to its queue's dead letters with ``reason``."""
+        with self._db.write() as conn:
+            row = conn.execute(
+                ACK.returning(messages.c.payload, messages.c.queue), self._claim_of(delivery)
+            ).one_or_none()
+            if row is None:
+                return False
+            conn.execute(
+                sa.insert(dead_letters).values(
+                    message_id=delivery.message_id,
+                    queue=row.queue,
+                    payload=row.payload,
+                    reason=reason,
+                    at_s=_now_s(),
+                )
+            )
+            return True
+
+    def recover_expired(self, now: datetime | None = None) -> int:
+        """Return messages whose lease ran out (their worker died) to ready; how many."""
+        now_s = _now_s() if now is None else _epoch(now)
+        with self._db.write() as conn:
+            return self._recover(conn, now_s)
+
+    # --- observing -------------------------------------------------------------------------
+    def heartbeat(self, consumer: str, queues_: Sequence[str], ttl: timedelta) -> None:
+        """Announce a live consumer of ``queues_`` for ``ttl``; its queues now exist."""
+        now_s = _now_s()
+        upsert = sqlite_insert(consumers)
+        with self._db.write() as conn:
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[consumers.c.name],
+                    set_={"queues": upsert.excluded.queues, "expires_s": upsert.excluded.expires_s},
+                ),
+                {
+                    "name": consumer,
+                    "queues": json.dumps(list(queues_)),
+                    "expires_s": now_s + ttl.total_seconds(),
+                },
+            )
+            if queues_:
+                self._touch_queues(conn, set(queues_), now_s)
+            self._purge(conn, now_s)
+
+    def queue_stats(self) -> list[QueueStats]:
+        """Every known queue (created on first use), sorted by name."""
+        m, d = messages.c, dead_letters.c
+        with self._db.read() as conn:
+            names = set(conn.execute(sa.select(queues.c.name)).scalars())
+            counts: dict[tuple[str, str], int] = {
+                (q, s): n
+                for q, s, n in conn.execute(
+                    sa.select(m.queue, m.state, sa.func.count()).group_by(m.queue, m.state)
+                )
+            }
+            dead: dict[str, int] = {
+                q: n for q, n in conn.execute(sa.select(d.queue, sa.func.count()).group_by(d.queue))
+            }
+            live = conn.execute(
+                sa.select(consumers.c.queues).where(consumers.c.expires_s > _now_s())
+            ).scalars()
+            listening: dict[str, int] = {}
+            for raw in live:
+                for q in set(json.loads(raw)):
+                    listening[q] = listening.get(q, 0) + 1
+        return [
+            QueueStats(
+                name=q,
+                ready=counts.get((q, READY), 0),
+                delayed=counts.get((q, DELAYED), 0),
+                in_flight=counts.get((q, IN_FLIGHT), 0),
+                dead=dead.get(q, 0),
+                consumers=listening.get(q, 0),
+            )
+            for q in sorted(names | {q for q, _ in counts} | set(dead))
+        ]
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        """The queue's dead letters, oldest first, at most ``limit``."""
+        d = dead_letters.c
+        with self._db.read() as conn:
+            rows = conn.execute(
+                sa.select(d.message_id, d.queue, d.payload, d.reason, d.at_s)
+                .where(d.queue == queue)
+                .order_by(d.seq)
+                .limit(limit)
+            ).all()
+        return [
+            DeadLetter(
+                message_id=r.message_id,
+                queue=r.queue,
+                payload=r.payload,
+                reason=r.reason,
+                at=datetime.fromtimestamp(r.at_s, UTC),
+            )
+            for r in rows
+        ]
+
+    def set_status(self, status: TaskStatus, ttl: timedelta = DEFAULT_RESULT_TTL) -> None:
+        """Record a task's state; kept ``ttl`` after a final state, then purged lazily.
+
+        Raises TypeError/ValueError, before writing anything, if the result is not JSON.
+        """
+        result = json.dumps(status.result, allow_nan=False)
+        now_s = _now_s()
+        final = status.state in FINAL_STATES
+        row = (
+            status.id,
+            status.task,
+            TaskState(status.state).value,
+            status.attempts,
+            result,
+            status.error,
+            None if status.started_at is None else _epoch(status.started_at),
+            None if status.finished_at is None else _epoch(status.finished_at),
+            now_s + ttl.total_seconds() if final else None,
+        )
+        with self._db.write() as conn:
+            conn.exec_driver_sql(UPSERT_STATUS, row)
+            self._purge(conn, now_s)
+
+    def get_status(self, task_id: str) -> TaskStatus | None:
+        """What is known of ``task_id``; None if never seen or expired."""
+        s = statuses.c
+        with self._db.read() as conn:
+            row = conn.execute(
+                sa.select(statuses).where(
+                    s.task_id == task_id, sa.or_(s.expires_s.is_(None), s.expires_s > _now_s())
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        return TaskStatus(
+            id=row.task_id,
+            task=row.task,
+            state=TaskState(row.state),
+            attempts=row.attempts,
+            result=json.loads(row.result),
+            error=row.error,
+            started_at=_instant(row.started_at_s),
+            finished_at=_instant(row.finished_at_s),
+        )
+
+    def _purge(self, conn: sa.Connection, now_s: float) -> None:
+        """Delete what has expired, at most every PURGE_EVERY_S (inside a write)."""
+        if now_s < self._next_purge_s:
+            return
+        self._next_purge_s = now_s + PURGE_EVERY_S
+        conn.execute(sa.delete(dedupe).where(dedupe.c.expires_s <= now_s))
+        conn.execute(sa.delete(statuses).where(statuses.c.expires_s <= now_s))
+        conn.execute(sa.delete(consumers).where(consumers.c.expires_s <= now_s))
+
+    def ping(self) -> None:
+        """Raise BrokerUnavailable (BrokerError if the file is corrupt) unless it answers."""
+        with self._db.read() as conn:
+            conn.execute(sa.select(sa.func.count()).select_from(queues)).scalar_one()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteBroker({self.url!r})"

@@ -1,0 +1,334 @@
+"""SQLite-specific behaviour of the embedded broker; the shared contract is in
+test_broker_contract.py. Real files in tmp_path, real processes for concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from taskqueue.broker import Delivery, TaskState, TaskStatus
+from taskqueue.errors import BrokerError, BrokerUnavailable, UnknownBrokerURL
+from taskqueue.message import Message
+from taskqueue.sqlite import SQLiteBroker, sqlite_path
+from taskqueue.urls import open_broker
+
+LEASE = timedelta(seconds=30)
+NO_WAIT = timedelta(0)
+
+
+def _url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/queue.db"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[SQLiteBroker]:
+    b = SQLiteBroker(_url(tmp_path))
+    yield b
+    b.close()
+
+
+def test_url_paths_follow_sqlalchemy() -> None:
+    assert sqlite_path("sqlite:///queue.db") == Path("queue.db")
+    assert sqlite_path("sqlite:////var/lib/beat/queue.db") == Path("/var/lib/beat/queue.db")
+    for bad in ("sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite://host/q.db"):
+        with pytest.raises(UnknownBrokerURL):
+            sqlite_path(bad)
+
+
+def test_open_broker_picks_sqlite(tmp_path: Path) -> None:
+    b = open_broker(_url(tmp_path))
+    assert isinstance(b, SQLiteBroker) and b.url == _url(tmp_path)
+    b.ping()
+    b.close()
+
+
+def test_file_is_owner_only_and_in_wal_mode(broker: SQLiteBroker, tmp_path: Path) -> None:
+    assert broker.enqueue_once(Message(id="a", task="t"))
+    path = tmp_path / "queue.db"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for sidecar in (path.with_name("queue.db-wal"), path.with_name("queue.db-shm")):
+        if sidecar.exists():
+            assert stat.S_IMODE(sidecar.stat().st_mode) & 0o077 == 0
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("PRAGMA user_version").fetchone()[0] >= 1
+
+
+def test_corrupt_file_gives_an_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "queue.db"
+    path.write_bytes(b"this is not an SQLite database, just some text" * 100)
+    with pytest.raises(BrokerError) as info:
+        SQLiteBroker(_url(tmp_path))
+    assert str(path) in str(info.value) and "not a valid queue database" in str(info.value)
+    assert not isinstance(info.value, BrokerUnavailable)
+
+
+def test_missing_directory_is_unavailable_naming_the_path(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/no/such/dir/queue.db"
+    with pytest.raises(BrokerUnavailable) as info:
+        SQLiteBroker(url)
+    assert f"{tmp_path}/no/such/dir/queue.db" in str(info.value)
+
+
+def test_writers_wait_for_another_writer_then_give_up_naming_the_file(tmp_path: Path) -> None:
+    b = SQLiteBroker(_url(tmp_path), busy_timeout=timedelta(milliseconds=200))
+    other = sqlite3.connect(tmp_path / "queue.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    releaser = threading.Timer(0.1, other.execute, ["COMMIT"])
+    start = time.monotonic()
+    releaser.start()
+    assert b.enqueue_once(Message(id="waited", task="t"))  # waited, did not fail
+    assert time.monotonic() - start >= 0.09
+    releaser.join()
+    assert b.claim(["default"], "c", LEASE, NO_WAIT) is not None  # reads never waited
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(BrokerUnavailable, match=str(tmp_path / "queue.db")):
+        b.enqueue_once(Message(id="refused", task="t"))
+    assert b.queue_stats()[0].in_flight == 1  # a read goes on under a held write lock (WAL)
+    other.execute("ROLLBACK")
+    other.close()
+    b.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    SQLiteBroker(_url(tmp_path)).close()
+    with sqlite3.connect(tmp_path / "queue.db") as raw:
+        raw.execute("PRAGMA user_version = 99")
+    with pytest.raises(BrokerError, match="schema version 99 is newer"):
+        SQLiteBroker(_url(tmp_path))
+
+
+def test_state_survives_reopening(tmp_path: Path) -> None:
+    first = SQLiteBroker(_url(tmp_path))
+    assert first.enqueue_once(Message(id="keep", task="t", priority=3))
+    first.close()
+    second = SQLiteBroker(_url(tmp_path))
+    assert not second.enqueue_once(Message(id="keep", task="t"))
+    delivery = second.claim(["default"], "c", LEASE, NO_WAIT)
+    assert delivery is not None and delivery.message_id == "keep"
+    second.close()
+
+
+def test_delayed_message_queues_behind_what_was_ready_before_it_was_due(
+    broker: SQLiteBroker,
+) -> None:
+    soon = datetime.now(UTC) + timedelta(milliseconds=150)
+    assert broker.enqueue_once(Message(id="delayed", task="t", eta=soon))
+    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
+    assert broker.queue_stats()[0].delayed == 1
+    time.sleep(0.2)
+    assert broker.enqueue_once(Message(id="after-due", task="t"))
+    order = []
+    for _ in range(2):
+        d = broker.claim(["default"], "c", LEASE, NO_WAIT)
+        assert d is not None
+        order.append(d.message_id)
+    assert order == ["delayed", "after-due"]
+
+
+def test_claim_waits_for_a_message_enqueued_meanwhile(tmp_path: Path) -> None:
+    consumer = SQLiteBroker(_url(tmp_path))
+    producer = SQLiteBroker(_url(tmp_path))
+    start = time.monotonic()
+    eta = datetime.now(UTC) + timedelta(milliseconds=100)
+    assert producer.enqueue_once(Message(id="late", task="t", eta=eta))
+    delivery = consumer.claim(["default"], "c", LEASE, timedelta(seconds=2))
+    waited = time.monotonic() - start
+    assert delivery is not None and delivery.message_id == "late"
+    assert 0.09 <= waited < 0.5
+    assert consumer.claim(["default"], "c", LEASE, timedelta(milliseconds=60)) is None
+    consumer.close()
+    producer.close()
+
+
+def test_claim_recovers_expired_leases_itself(broker: SQLiteBroker) -> None:
+    assert broker.enqueue_once(Message(id="x", task="t"))
+    first = broker.claim(["default"], "dies", timedelta(milliseconds=50), NO_WAIT)
+    assert first is not None
+    time.sleep(0.1)
+    second = broker.claim(["default"], "lives", LEASE, NO_WAIT)
+    assert second is not None and second.message_id == "x" and second.token != first.token
+    assert not broker.ack(first) and broker.ack(second)
+
+
+def test_dedupe_expires_and_the_id_can_be_sent_again(broker: SQLiteBroker) -> None:
+    short = timedelta(milliseconds=50)
+    assert broker.enqueue_once(Message(id="fire", task="t"), dedupe_ttl=short)
+    assert not broker.enqueue_once(Message(id="fire", task="t"), dedupe_ttl=short)
+    time.sleep(0.1)
+    assert broker.enqueue_once(Message(id="fire", task="t"), dedupe_ttl=short)
+    assert broker.queue_stats()[0].ready == 2
+
+
+def test_duplicates_inside_one_batch_are_refused(broker: SQLiteBroker) -> None:
+    batch = [Message(id=i, task="t") for i in ("a", "b", "a", "c", "b")]
+    assert broker.enqueue_many(batch) == [True, True, False, True, False]
+    assert broker.queue_stats()[0].ready == 3
+
+
+def test_final_status_expires_and_non_json_result_is_refused(broker: SQLiteBroker) -> None:
+    done = TaskStatus(id="t1", task="t", state=TaskState.SUCCESS, attempts=1, result={"n": 1})
+    broker.set_status(done, ttl=timedelta(milliseconds=50))
+    assert broker.get_status("t1") == done
+    time.sleep(0.1)
+    assert broker.get_status("t1") is None
+    with pytest.raises(TypeError):
+        broker.set_status(
+            TaskStatus(id="t2", task="t", state=TaskState.SUCCESS, attempts=1, result=object())
+        )
+    assert broker.get_status("t2") is None
+
+
+def test_a_forked_child_gets_its_own_connections(broker: SQLiteBroker) -> None:
+    assert broker.enqueue_once(Message(id="parent", task="t"))
+    pid = os.fork()
+    if pid == 0:  # child: use the inherited broker object, then leave without cleanup
+        ok = broker.enqueue_once(Message(id="child", task="t"))
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert broker.queue_stats()[0].ready == 2
+
+
+def test_priority_then_fifo_then_queue_order(broker: SQLiteBroker) -> None:
+    batch = [
+        Message(id="low-1", task="t", priority=0),
+        Message(id="high-1", task="t", priority=9),
+        Message(id="low-2", task="t", priority=0),
+        Message(id="high-2", task="t", priority=9),
+        Message(id="other", task="t", queue="other", priority=9),
+    ]
+    assert broker.enqueue_many(batch) == [True] * 5
+    order = []
+    while (d := broker.claim(["default", "other"], "c", LEASE, NO_WAIT)) is not None:
+        order.append((d.queue, d.message_id))
+    assert order == [
+        ("default", "high-1"),
+        ("default", "high-2"),
+        ("default", "low-1"),
+        ("default", "low-2"),
+        ("other", "other"),
+    ]
+
+
+def test_in_flight_operations_check_the_owner_token(broker: SQLiteBroker) -> None:
+    assert broker.enqueue_many([Message(id=i, task="t") for i in "abc"]) == [True] * 3
+    a, b, c = (broker.claim(["default"], "c", LEASE, NO_WAIT) for _ in range(3))
+    assert a is not None and b is not None and c is not None
+    forged = Delivery(a.message_id, a.queue, a.payload, "not-the-token", a.lease_until)
+    assert not broker.ack(forged) and broker.extend(forged, LEASE) is None
+    assert not broker.release(forged) and not broker.dead_letter(forged, "x")
+    longer = broker.extend(a, timedelta(hours=1))
+    assert longer is not None and longer.lease_until > a.lease_until
+    retried = Message(id="b", task="t", attempt=1)
+    assert broker.retry(b, retried, datetime.now(UTC) + timedelta(hours=1))
+    assert broker.dead_letter(c, "unknown task 't'")
+    assert broker.release(a) and not broker.ack(a)
+    stats = broker.queue_stats()[0]
+    assert (stats.ready, stats.delayed, stats.in_flight, stats.dead) == (1, 1, 0, 1)
+    [dead] = broker.dead_letters("default")
+    assert (dead.message_id, dead.reason, dead.payload) == ("c", "unknown task 't'", c.payload)
+    assert broker.recover_expired(datetime.now(UTC) + timedelta(hours=2)) == 0
+    again = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    assert again is not None and again.message_id == "a" and again.payload == a.payload
+
+
+def test_retry_due_at_once_is_ready_again(broker: SQLiteBroker) -> None:
+    assert broker.enqueue_once(Message(id="r", task="t"))
+    first = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    assert first is not None
+    assert broker.retry(first, Message(id="r", task="t", attempt=1), datetime.now(UTC))
+    assert broker.queue_stats()[0].ready == 1
+    again = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    assert again is not None and Message.decode(again.payload).attempt == 1
+    assert not broker.retry(first, Message(id="r", task="t", attempt=2), datetime.now(UTC))
+
+
+def test_heartbeats_count_live_consumers_and_create_queues(broker: SQLiteBroker) -> None:
+    broker.heartbeat("w1", ["default", "mail"], timedelta(seconds=30))
+    broker.heartbeat("w2", ["mail"], timedelta(milliseconds=50))
+    stats = {q.name: q.consumers for q in broker.queue_stats()}
+    assert stats == {"default": 1, "mail": 2}
+    time.sleep(0.1)
+    assert {q.name: q.consumers for q in broker.queue_stats()} == {"default": 1, "mail": 1}
+
+
+# --- several processes on one file ---------------------------------------------------------
+
+PRODUCERS = 2
+CONSUMERS = 3
+DISTINCT = 2_000
+
+
+def _produce(url: str, offset: int, results: multiprocessing.Queue[tuple[int, int]]) -> None:
+    broker = SQLiteBroker(url)
+    pushed = refused = 0
+    # Each producer sends all ids, in its own order and batch sizes, so every id is offered
+    # twice at overlapping times.
+    ids = [f"m{(i + offset) % DISTINCT}" for i in range(DISTINCT)]
+    size = 1 if offset == 0 else 37
+    for start in range(0, len(ids), size):
+        batch = [Message(id=i, task="t") for i in ids[start : start + size]]
+        for ok in broker.enqueue_many(batch):
+            pushed, refused = pushed + ok, refused + (not ok)
+    broker.close()
+    results.put((pushed, refused))
+
+
+def _consume(url: str, done_path: str, results: multiprocessing.Queue[list[str]]) -> None:
+    broker = SQLiteBroker(url)
+    seen: list[str] = []
+    idle_since = time.monotonic()
+    while True:
+        delivery = broker.claim(["default"], f"c{os.getpid()}", LEASE, timedelta(milliseconds=50))
+        if delivery is None:
+            if os.path.exists(done_path) and time.monotonic() - idle_since > 0.3:
+                break
+            continue
+        idle_since = time.monotonic()
+        assert broker.ack(delivery)
+        seen.append(delivery.message_id)
+    broker.close()
+    results.put(seen)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_producers_and_consumers_in_separate_processes(tmp_path: Path) -> None:
+    url = _url(tmp_path)
+    SQLiteBroker(url).close()
+    done = tmp_path / "producers-done"
+    ctx = multiprocessing.get_context("spawn")
+    produced: multiprocessing.Queue[tuple[int, int]] = ctx.Queue()
+    consumed: multiprocessing.Queue[list[str]] = ctx.Queue()
+    consumers = [
+        ctx.Process(target=_consume, args=(url, str(done), consumed)) for _ in range(CONSUMERS)
+    ]
+    producers = [
+        ctx.Process(target=_produce, args=(url, k * DISTINCT // 2, produced))
+        for k in range(PRODUCERS)
+    ]
+    for p in consumers + producers:
+        p.start()
+    counts = [produced.get(timeout=45) for _ in producers]
+    done.touch()
+    seen = [m for _ in consumers for m in consumed.get(timeout=45)]
+    for p in consumers + producers:
+        p.join(10)
+        assert p.exitcode == 0
+    assert sum(pushed for pushed, _ in counts) == DISTINCT
+    assert sum(refused for _, refused in counts) == DISTINCT * (PRODUCERS - 1)
+    assert len(seen) == DISTINCT and set(seen) == {f"m{i}" for i in range(DISTINCT)}
+    after = SQLiteBroker(url)
+    stats = after.queue_stats()[0]
+    assert (stats.ready, stats.delayed, stats.in_flight) == (0, 0, 0)
+    after.close()
