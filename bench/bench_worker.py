@@ -1,0 +1,181 @@
+"""Worker throughput: no-op tasks at concurrency 2, beat's worker vs Celery, same Redis.
+
+    python bench/bench_worker.py [-n 20000] [--redis redis://127.0.0.1:6379/12]
+        [--celery-python /path/to/python-with-celery]
+
+For each pool (prefork, threads): flush the bench database, enqueue N messages, start a worker
+with ``-c 2`` and time the drain: from the first message leaving the queue to the last one
+settled (acked). Celery 5.7 prefork at ``-c 2`` runs the same workload on the same Redis if a
+Python with celery is available (``--celery-python``; celery is a benchmark-only extra and is
+best kept out of the project's environment). Prints one table with rates and ratios.
+
+This module is also the task module of the benchmark workers (``-A bench_worker``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+
+if os.environ.get("BENCH_ROLE") == "celery":
+    from celery import Celery
+
+    celery_app = Celery("bench", broker=os.environ["BENCH_REDIS_URL"])
+    celery_app.conf.worker_hijack_root_logger = False
+
+    @celery_app.task(name="bench.noop")
+    def celery_noop() -> None:
+        return None
+
+elif os.environ.get("BENCH_ROLE") != "driver":
+    from worker.registry import task
+
+    @task(name="bench.noop")
+    def noop() -> None:
+        return None
+
+
+def _env(redis_url: str, role: str) -> dict[str, str]:
+    path = os.pathsep.join([str(BENCH_DIR), str(REPO), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "BENCH_ROLE": role, "BENCH_REDIS_URL": redis_url}
+
+
+def _drain(proc: subprocess.Popen[bytes], remaining: Any, total: int, limit_s: float) -> float:
+    """Tasks/s from the first message taken to none left (ready or in flight)."""
+    deadline = time.monotonic() + limit_s
+    while remaining() >= total:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("worker did not start taking messages")
+        time.sleep(0.002)
+    t0, left0 = time.monotonic(), remaining()
+    while remaining() > 0:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"worker stopped with {remaining()} left")
+        time.sleep(0.01)
+    elapsed = time.monotonic() - t0
+    return left0 / elapsed if elapsed else float("inf")
+
+
+def bench_beat_worker(redis_url: str, pool: str, n: int) -> float:
+    import redis
+
+    from taskqueue.message import Message
+    from taskqueue.urls import open_broker
+
+    redis.Redis.from_url(redis_url).flushdb()
+    broker = open_broker(redis_url)
+    batch = 1000
+    for start in range(0, n, batch):
+        broker.enqueue_many(
+            [Message(id=uuid.uuid4().hex, task="bench.noop") for _ in range(min(batch, n - start))]
+        )
+
+    def remaining() -> int:
+        stats = {q.name: q for q in broker.queue_stats()}["default"]
+        return stats.ready + stats.in_flight
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from worker.cli import main; main()",
+            "--broker",
+            redis_url,
+            "-A",
+            "bench_worker",
+            "-c",
+            "2",
+            "-P",
+            pool,
+            "-l",
+            "warning",
+        ],
+        env=_env(redis_url, "worker"),
+        cwd=BENCH_DIR,
+    )
+    try:
+        return _drain(proc, remaining, n, 600)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        broker.close()
+
+
+def bench_celery(redis_url: str, python: str, n: int) -> float:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    # Enqueue with celery's own client so the messages are exactly what celery expects.
+    send = (
+        "import bench_worker as b\n"
+        "with b.celery_app.producer_or_acquire() as p:\n"
+        f"    [b.celery_app.send_task('bench.noop', producer=p) for _ in range({n})]\n"
+    )
+    subprocess.run([python, "-c", send], env=_env(redis_url, "celery"), cwd=BENCH_DIR, check=True)
+
+    def remaining() -> int:
+        return int(client.llen("celery")) + int(client.hlen("unacked"))
+
+    proc = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "bench_worker:celery_app",
+            "worker",
+            "-c",
+            "2",
+            "-P",
+            "prefork",
+            "-l",
+            "warning",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=_env(redis_url, "celery"),
+        cwd=BENCH_DIR,
+    )
+    try:
+        return _drain(proc, remaining, n, 600)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, default=20_000)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
+    args = parser.parse_args()
+    os.environ["BENCH_ROLE"] = "driver"
+    rows: list[tuple[str, float]] = []
+    for pool in ("prefork", "threads"):
+        rows.append((f"beat worker {pool} -c 2", bench_beat_worker(args.redis, pool, args.n)))
+    if args.celery_python:
+        rows.append(
+            ("celery 5.7 prefork -c 2", bench_celery(args.redis, args.celery_python, args.n))
+        )
+    celery_rate = rows[-1][1] if args.celery_python else None
+    print(f"\nno-op tasks, N={args.n}, Redis {args.redis}, {os.cpu_count()} CPUs")
+    print(f"{'worker':<28}{'tasks/s':>10}{'vs celery':>11}")
+    for label, rate in rows:
+        ratio = f"{rate / celery_rate:.2f}x" if celery_rate else "n/a"
+        print(f"{label:<28}{rate:>10.0f}{ratio:>11}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Real brokers (Redis and SQLite, one parametrized fixture) and real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskqueue.broker import FINAL_STATES, Broker, TaskStatus
+from taskqueue.message import Message
+from taskqueue.urls import open_broker
+
+TESTS_DIR = Path(__file__).parent
+REPO = TESTS_DIR.parent.parent
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    return f"sqlite:///{tmp_path / 'queue.db'}"
+
+
+@pytest.fixture
+def broker(broker_url: str) -> Iterator[Broker]:
+    b = open_broker(broker_url)
+    yield b
+    b.close()
+
+
+def send(broker: Broker, task: str, *args: Any, queue: str = "default", **fields: Any) -> Message:
+    """Enqueue one message and return it."""
+    message = Message(id=uuid.uuid4().hex, task=task, queue=queue, args=args, **fields)
+    assert broker.enqueue_once(message)
+    return message
+
+
+def wait_status(
+    broker: Broker, task_id: str, states: Any = FINAL_STATES, timeout: float = 15
+) -> TaskStatus:
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        status = broker.get_status(task_id)
+        if status is not None and status.state in states:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_id} did not reach {states} in {timeout}s: {status}")
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 20) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"worker still running after {timeout}s:\n{self.log()}") from None
+
+    def wait_for_log(self, needle: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"{needle!r} not logged in {timeout}s:\n{self.log()[-4000:]}")
+
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+def worker_argv(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from worker.cli import main; main()", *args]
+
+
+def worker_env() -> dict[str, str]:
+    path = os.pathsep.join([str(TESTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
+    """Start ``worker`` processes (with the test tasks); all are killed at teardown."""
+    procs: list[WorkerProcess] = []
+
+    def start(broker_url: str, *args: str, ready: bool = True) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(procs)}.log"
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(
+                worker_argv("--broker", broker_url, "-A", "consumer_tasks", "-l", "debug", *args),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=worker_env(),
+                cwd=tmp_path,
+                start_new_session=True,
+            )
+        worker = WorkerProcess(proc, log_path)
+        procs.append(worker)
+        if ready:
+            worker.wait_for_log(" ready: ")
+        return worker
+
+    yield start
+    for w in procs:
+        if w.proc.poll() is None:
+            w.proc.send_signal(signal.SIGKILL)
+            w.proc.wait(10)
+
+
+def kill9_group(worker: WorkerProcess) -> None:
+    """SIGKILL the worker and its pool processes at once, like a machine dying."""
+    os.killpg(worker.proc.pid, signal.SIGKILL)
+    worker.proc.wait(10)

@@ -1,0 +1,182 @@
+"""``worker``: the console script. Reads argv and the configuration, sets up logging, runs.
+
+Exit codes: 0 clean shutdown, 1 runtime failure (broker unreachable after retries), 2 bad usage
+or configuration (one ``error:`` line per problem).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from taskqueue.errors import BrokerError, TaskqueueError
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message (and exc when present)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _fail(problems: list[str]) -> None:
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-Q", "--queues", help="Comma-separated queues, highest priority first.")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), help="Pool size (default: CPUs).")
+@click.option("-P", "--pool", type=click.Choice(["prefork", "threads"]), help="Pool kind.")
+@click.option("-A", "--app", "modules", multiple=True, help="Module registering tasks (repeat).")
+@click.option("-n", "--name", help="Worker name (default worker@HOST:PID).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="schedules.yaml (default: ./schedules.yaml if present).",
+)
+@click.option("--lease", help="Message lease, e.g. 30s (renewed while a task runs).")
+@click.option("--broker", "broker_url", help="Broker URL (overrides the configuration).")
+@click.option("--shutdown-timeout", help="How long running tasks may finish on shutdown.")
+@click.option("--max-tasks-per-child", type=click.IntRange(min=1))
+@click.option("--max-memory-per-child", type=click.IntRange(min=1), help="KiB per pool process.")
+@click.option(
+    "-l",
+    "--loglevel",
+    type=click.Choice(["debug", "info", "warning", "error", "DEBUG", "INFO", "WARNING", "ERROR"]),
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]))
+@click.option("-B", "--beat", "embed_beat", is_flag=True, help="Run a beat in this service.")
+@click.option("-s", "--schedule", "schedule_db", help="Beat state for -B (default schedule.db).")
+def command(
+    queues: str | None,
+    concurrency: int | None,
+    pool: str | None,
+    modules: tuple[str, ...],
+    name: str | None,
+    config_file: Path | None,
+    lease: str | None,
+    broker_url: str | None,
+    shutdown_timeout: str | None,
+    max_tasks_per_child: int | None,
+    max_memory_per_child: int | None,
+    loglevel: str | None,
+    log_format: str | None,
+    embed_beat: bool,
+    schedule_db: str | None,
+) -> None:
+    """Run a worker: claim tasks from the queues and run them in a pool."""
+    from worker.settings import (
+        SettingsError,
+        WorkerSettings,
+        default_broker_url,
+        load_settings,
+        parse_duration,
+    )
+
+    if config_file is None and Path("schedules.yaml").is_file():
+        config_file = Path("schedules.yaml")
+    problems: list[str] = []
+    settings = WorkerSettings()
+    if config_file is not None:
+        try:
+            settings = load_settings(config_file)
+        except SettingsError as e:
+            problems.extend(e.problems)
+    section = settings.worker
+    durations = {}
+    for key, value in (("lease", lease), ("shutdown-timeout", shutdown_timeout)):
+        if value is not None:
+            try:
+                durations[key] = parse_duration(value, f"--{key}")
+            except ValueError as e:
+                problems.append(str(e))
+    if schedule_db is not None and not embed_beat:
+        problems.append("-s/--schedule: only meaningful with -B")
+    queue_text = queues if queues is not None else section.get("queues")
+    queue_list = (
+        [q.strip() for q in queue_text.split(",") if q.strip()]
+        if isinstance(queue_text, str)
+        else list(queue_text or ["default"])
+    )
+    if not queue_list:
+        problems.append("-Q/--queues: no queue named")
+    if problems:
+        _fail(problems)
+
+    from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT
+    from worker.service import WorkerConfig, default_worker_name, run_worker
+
+    configure_logging(
+        loglevel or section.get("loglevel", "info"), log_format or section.get("log_format", "text")
+    )
+    config = WorkerConfig(
+        broker_url=broker_url or settings.broker or default_broker_url(config_file),
+        queues=queue_list,
+        concurrency=concurrency or section.get("concurrency") or os.cpu_count() or 1,
+        pool=pool or section.get("pool", "prefork"),
+        modules=[*settings.imports, *modules],
+        name=name or section.get("name") or default_worker_name(),
+        lease=durations.get("lease") or section.get("lease") or DEFAULT_LEASE,
+        shutdown_timeout=(
+            durations.get("shutdown-timeout")
+            or section.get("shutdown_timeout")
+            or DEFAULT_SHUTDOWN_TIMEOUT
+        ),
+        max_tasks_per_child=max_tasks_per_child or section.get("max_tasks_per_child"),
+        max_memory_per_child=max_memory_per_child or section.get("max_memory_per_child"),
+        embedded_beat_state=(schedule_db or "schedule.db") if embed_beat else None,
+        config_path=config_file,
+    )
+    try:
+        run_worker(config)
+    except ImportError as e:
+        _fail([f"cannot import task module: {e}"])
+    except (TaskqueueError, ValueError) as e:
+        if isinstance(e, BrokerError):
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_RUNTIME)
+        _fail([str(e)])
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        command.main(prog_name="worker", standalone_mode=False)
+    except click.UsageError as e:
+        _fail([e.format_message()])
+    except click.Abort:
+        sys.exit(EXIT_RUNTIME)

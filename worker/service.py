@@ -1,0 +1,155 @@
+"""Wires a worker together: broker connections, pool, consumer, signals, embedded beat."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+from taskqueue.urls import open_broker, redact_url
+from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT, Consumer
+from worker.pool import make_pool
+from worker.registry import REGISTRY
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_MODULES = ("worker.builtin",)
+# An embedded beat that keeps dying is restarted at most this often.
+_BEAT_RESTART_DELAY_S = 2.0
+
+
+def default_worker_name() -> str:
+    return f"worker@{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(slots=True)
+class WorkerConfig:
+    """Everything a worker run needs, resolved from options and the configuration file."""
+
+    broker_url: str
+    queues: list[str] = field(default_factory=lambda: ["default"])
+    concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
+    pool: str = "prefork"
+    modules: list[str] = field(default_factory=list)
+    name: str = field(default_factory=default_worker_name)
+    lease: timedelta = DEFAULT_LEASE
+    shutdown_timeout: timedelta = DEFAULT_SHUTDOWN_TIMEOUT
+    max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None
+    embedded_beat_state: str | None = None  # -B -s PATH
+    config_path: Path | None = None
+
+
+class EmbeddedBeat(threading.Thread):
+    """Runs ``python -m beat`` as a supervised child (the worker must not import beat)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        super().__init__(name="embedded-beat", daemon=True)
+        self.argv = argv
+        self._stopping = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                logger.info("starting embedded beat: %s", " ".join(self.argv))
+                self._proc = subprocess.Popen(self.argv)
+            code = self._proc.wait()
+            if not self._stopping.is_set():
+                logger.error("embedded beat exited with status %d; restarting", code)
+                self._stopping.wait(_BEAT_RESTART_DELAY_S)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        with self._lock:
+            self._stopping.set()
+            proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def embedded_beat_argv(config: WorkerConfig) -> list[str]:
+    argv = [sys.executable, "-m", "beat", "-s", str(config.embedded_beat_state)]
+    if config.config_path is not None:
+        argv += ["--config", str(config.config_path)]
+    return [*argv, "--broker", config.broker_url]
+
+
+def run_worker(config: WorkerConfig) -> None:
+    """Run until SIGTERM/SIGINT (twice to hurry); SIGHUP recycles the pool.
+
+    Raises :class:`taskqueue.errors.BrokerUnavailable` when the broker cannot be reached.
+    """
+    modules = [*BUILTIN_MODULES, *(m for m in config.modules if m not in BUILTIN_MODULES)]
+    REGISTRY.import_modules(modules)
+    broker = open_broker(config.broker_url)
+    renewal_broker = open_broker(config.broker_url)
+    beat: EmbeddedBeat | None = None
+    try:
+        broker.ping()
+        pool = make_pool(
+            config.pool,
+            config.concurrency,
+            modules=modules,
+            max_tasks_per_child=config.max_tasks_per_child,
+            max_memory_per_child=config.max_memory_per_child,
+        )
+        consumer = Consumer(
+            broker,
+            pool,
+            queues=config.queues,
+            name=config.name,
+            lease=config.lease,
+            shutdown_timeout=config.shutdown_timeout,
+            renewal_broker=renewal_broker,
+        )
+        install_signal_handlers(consumer)
+        pool.start()
+        logger.info(
+            "worker %s ready: broker %s, queues %s, %s pool x%d",
+            config.name,
+            redact_url(config.broker_url),
+            ",".join(config.queues),
+            config.pool,
+            config.concurrency,
+        )
+        if config.embedded_beat_state is not None:
+            beat = EmbeddedBeat(embedded_beat_argv(config))
+            beat.start()
+        consumer.run()
+        logger.info("worker %s stopped: %s", config.name, consumer.stats)
+    finally:
+        if beat is not None:
+            beat.stop()
+        broker.close()
+        renewal_broker.close()
+
+
+def install_signal_handlers(consumer: Consumer) -> None:
+    """Handlers only set flags; the consumer loop acts on them."""
+
+    def on_stop(signum: int, _frame: FrameType | None) -> None:
+        consumer.request_stop()
+
+    def on_hup(signum: int, _frame: FrameType | None) -> None:
+        consumer.request_recycle()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)

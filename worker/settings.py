@@ -1,0 +1,145 @@
+"""The few keys of ``schedules.yaml`` the worker reads: ``broker``, ``imports``, ``worker:``.
+
+The worker never imports :mod:`beat` (the two packages only share :mod:`taskqueue`), so it
+parses these keys itself. Other top-level keys belong to beat and are ignored here; unknown keys
+inside ``worker:`` are errors with a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WORKER_KEYS = (
+    "queues",
+    "concurrency",
+    "pool",
+    "lease",
+    "shutdown_timeout",
+    "max_tasks_per_child",
+    "max_memory_per_child",
+    "name",
+    "loglevel",
+    "log_format",
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+class SettingsError(ValueError):
+    """Problems found in the configuration; one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def parse_duration(value: Any, what: str) -> timedelta:
+    """``500ms``, ``30s``, ``5m``, ``1h30m``, ``2d`` or plain seconds; must be positive."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: expected a duration, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION_PART.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text:
+                raise ValueError(
+                    f"{what}: {value!r} is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"
+                ) from None
+            seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
+    else:
+        raise ValueError(f"{what}: expected a duration, got {type(value).__name__}")
+    if seconds <= 0:
+        raise ValueError(f"{what}: must be positive, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+@dataclass(slots=True)
+class WorkerSettings:
+    """What the worker takes from the configuration file (command-line options win)."""
+
+    broker: str | None = None
+    imports: list[str] = field(default_factory=list)
+    worker: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def default_broker_url(config_path: Path | None) -> str:
+    """``sqlite:///<config dir>/queue.db`` (or the current directory without a config)."""
+    base = config_path.resolve().parent if config_path is not None else Path.cwd()
+    return f"sqlite:///{base / 'queue.db'}"
+
+
+def load_settings(path: Path) -> WorkerSettings:
+    """Read ``path``; raises :class:`SettingsError` listing every problem."""
+    where = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise SettingsError([f"{where}: cannot read: {e.strerror or e}"]) from e
+    except yaml.YAMLError as e:
+        raise SettingsError([f"{where}: malformed YAML: {e}".replace("\n", " ")]) from e
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SettingsError([f"{where}: expected a mapping at the top level"])
+    problems: list[str] = []
+    settings = WorkerSettings(path=path)
+    broker = raw.get("broker")
+    if broker is not None and not isinstance(broker, str):
+        problems.append(f"{where}: broker: expected a URL string")
+    else:
+        settings.broker = broker
+    imports = raw.get("imports", [])
+    if isinstance(imports, str):
+        imports = [imports]
+    if not isinstance(imports, list) or not all(isinstance(m, str) for m in imports):
+        problems.append(f"{where}: imports: expected a list of module names")
+    else:
+        settings.imports = list(imports)
+    section = raw.get("worker", {}) or {}
+    if not isinstance(section, dict):
+        problems.append(f"{where}: worker: expected a mapping")
+        section = {}
+    for key in section:
+        if key not in WORKER_KEYS:
+            close = difflib.get_close_matches(str(key), WORKER_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{where}: worker: unknown key {key!r}{hint}")
+    for key in ("lease", "shutdown_timeout"):
+        if key in section:
+            try:
+                section[key] = parse_duration(section[key], f"{where}: worker.{key}")
+            except ValueError as e:
+                problems.append(str(e))
+    for key in ("concurrency", "max_tasks_per_child", "max_memory_per_child"):
+        value = section.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            problems.append(f"{where}: worker.{key}: expected a positive integer, got {value!r}")
+    if "pool" in section and section["pool"] not in ("prefork", "threads"):
+        problems.append(
+            f"{where}: worker.pool: expected 'prefork' or 'threads', got {section['pool']!r}"
+        )
+    queues = section.get("queues")
+    if isinstance(queues, str):
+        section["queues"] = [q.strip() for q in queues.split(",") if q.strip()]
+    elif queues is not None and not (
+        isinstance(queues, list) and all(isinstance(q, str) for q in queues)
+    ):
+        problems.append(f"{where}: worker.queues: expected a list of queue names")
+    if problems:
+        raise SettingsError(problems)
+    settings.worker = dict(section)
+    return settings
