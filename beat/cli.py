@@ -1,0 +1,490 @@
+"""The ``beat`` command line. The only module that reads argv/env and configures logging.
+
+Exit codes (SPEC 3): 0 success; 2 bad usage or invalid configuration/input, one ``error:`` line
+per problem on stderr; 1 runtime failure (broker or state store unreachable).
+
+Imports are deferred to the command that needs them: ``beat next`` must start in well under
+150 ms, so it never loads SQLAlchemy or redis-py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from beat.config import Config
+    from beat.entries import Entry, Schedule
+    from taskqueue.broker import Broker
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_CONFIG = "schedules.yaml"
+DEFAULT_STATE = "schedule.db"
+
+
+class UsageProblem(click.ClickException):
+    """Bad input: exit 2 with one ``error:`` line."""
+
+    exit_code = 2
+
+
+class RuntimeProblem(click.ClickException):
+    """A runtime failure (broker or database): exit 1."""
+
+    exit_code = 1
+
+
+def fail(message: str) -> NoReturn:
+    raise UsageProblem(message)
+
+
+# --- shared option helpers ------------------------------------------------------------------
+
+
+def config_option(f: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=lambda: os.environ.get("BEAT_CONFIG", DEFAULT_CONFIG),
+        show_default="$BEAT_CONFIG or ./schedules.yaml",
+        help="The schedules.yaml file.",
+    )(f)
+
+
+def broker_option(f: F) -> F:
+    return click.option(
+        "--broker", "broker_url", default=None, help="Broker URL (overrides the config's broker)."
+    )(f)
+
+
+def load(config_path: Path) -> Config:
+    from beat.config import load_config
+
+    return load_config(config_path)
+
+
+def resolve_broker_url(config_path: Path, broker_url: str | None) -> str:
+    """The broker to use: --broker, else the config's, else the default next to the config."""
+    if broker_url:
+        return broker_url
+    if config_path.exists():
+        return load(config_path).broker_url
+    return f"sqlite:///{config_path.resolve().parent / 'queue.db'}"
+
+
+def open_broker_or_fail(url: str) -> Broker:
+    from taskqueue.errors import TaskqueueError
+    from taskqueue.urls import open_broker
+
+    try:
+        broker = open_broker(url)
+        broker.ping()
+    except TaskqueueError as e:
+        if isinstance(e, ValueError):
+            fail(f"--broker: {e}")
+        raise RuntimeProblem(str(e)) from e
+    return broker
+
+
+def parse_instant(value: str, option: str) -> datetime:
+    """An ISO-8601 instant with an offset; naive values are refused (SPEC 5)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: {value!r} is not an ISO-8601 date-time")
+    if parsed.tzinfo is None:
+        fail(
+            f"{option}: naive datetime {value!r}: add a UTC offset (e.g. {value}Z or {value}-05:00)"
+        )
+    return parsed
+
+
+def parse_zone(name: str, option: str) -> ZoneInfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        from beat.suggest import did_you_mean
+
+        fail(f"{option}: unknown time zone {name!r}{did_you_mean(name, _zones())}")
+
+
+def _zones() -> Sequence[str]:
+    import zoneinfo
+
+    return sorted(zoneinfo.available_timezones())
+
+
+def parse_json(value: str | None, option: str, kind: type) -> Any:
+    if value is None:
+        return kind()
+    try:
+        parsed = json.loads(value)
+    except ValueError as e:
+        fail(f"{option}: not valid JSON: {e}")
+    if not isinstance(parsed, kind):
+        fail(f"{option}: expected a JSON {'array' if kind is list else 'object'}")
+    return parsed
+
+
+def duration(value: str, option: str) -> timedelta:
+    from beat.durations import parse_duration
+
+    try:
+        return parse_duration(value, option)
+    except ValueError as e:
+        fail(str(e))
+
+
+def find_entry(config: Config, name: str) -> Entry:
+    entry = config.entries.get(name)
+    if entry is None:
+        from beat.suggest import did_you_mean
+
+        fail(f"{config.path}: no entry named {name!r}{did_you_mean(name, list(config.entries))}")
+    return entry
+
+
+# --- the group and the daemon ---------------------------------------------------------------
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-s",
+    "--schedule",
+    "state",
+    default=DEFAULT_STATE,
+    show_default=True,
+    help="Run state: a SQLite file or any SQLAlchemy URL.",
+)
+@config_option
+@broker_option
+@click.option("-l", "--loglevel", default="INFO", show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None)
+@click.option(
+    "--lookahead",
+    default="0s",
+    show_default=True,
+    help="Enqueue fires this long before their instant, with the instant as eta.",
+)
+@click.version_option(package_name="beat-scheduler")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    state: str,
+    config_path: Path,
+    broker_url: str | None,
+    loglevel: str,
+    log_format: str | None,
+    lookahead: str,
+) -> None:
+    """beat: a periodic scheduler. Without a command, runs the scheduler daemon."""
+    ctx.obj = {"state": state}
+    if ctx.invoked_subcommand is not None:
+        return
+    from taskqueue.logs import configure_logging
+
+    config = load(config_path)
+    configure_logging(loglevel.upper(), log_format or config.log_format)  # type: ignore[arg-type]
+    from beat.service import run_daemon
+    from taskqueue.errors import BrokerError
+
+    try:
+        run_daemon(config_path, state, broker_url, lookahead=duration(lookahead, "--lookahead"))
+    except BrokerError as e:
+        raise RuntimeProblem(str(e)) from e
+
+
+# --- beat next --------------------------------------------------------------------------------
+
+
+@cli.command("next")
+@click.argument("entry_name", required=False)
+@click.option("--cron", "cron_expr", help="An ad-hoc cron expression.")
+@click.option("--every", "every", help="An ad-hoc interval (e.g. 30s, 1h30m).")
+@click.option("--start", "start", help="Phase anchor for --every (ISO-8601 with offset).")
+@click.option("--name", "hash_name", default="", help="Entry name used by H in --cron.")
+@click.option("--tz", "tz", default=None, help="Zone for --cron/--every (default UTC).")
+@click.option("--after", "after", default=None, help="List fires strictly after this instant.")
+@click.option("-n", "count", type=click.IntRange(min=1, max=100_000), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of ISO-8601 instants.")
+@config_option
+def next_cmd(
+    entry_name: str | None,
+    cron_expr: str | None,
+    every: str | None,
+    start: str | None,
+    hash_name: str,
+    tz: str | None,
+    after: str | None,
+    count: int,
+    as_json: bool,
+    config_path: Path,
+) -> None:
+    """The next fire times of ENTRY, or of an ad-hoc --cron/--every schedule."""
+    from itertools import islice
+
+    from beat.errors import ScheduleError
+
+    chosen = [x for x in (entry_name, cron_expr, every) if x is not None]
+    if len(chosen) != 1:
+        fail("next: give exactly one of ENTRY, --cron EXPR or --every DURATION")
+    if start is not None and every is None:
+        fail("--start: only applies to --every")
+    now = datetime.now(UTC)
+    when = parse_instant(after, "--after") if after else now
+    schedule: Schedule
+    if entry_name is not None:
+        if tz is not None:
+            fail("--tz: only applies to --cron/--every (an entry has its own zone)")
+        schedule = find_entry(load(config_path), entry_name).schedule.anchored(now)
+    else:
+        from beat import schedules
+
+        zone = parse_zone(tz or "UTC", "--tz")
+        try:
+            if cron_expr is not None:
+                schedule = schedules.Cron(cron_expr, zone, name=hash_name)
+            else:
+                assert every is not None
+                anchor = parse_instant(start, "--start") if start else None
+                schedule = schedules.Interval(duration(every, "--every"), anchor, zone).anchored(
+                    now
+                )
+        except ScheduleError as e:
+            fail(f"{'--cron' if cron_expr is not None else '--every'}: {e}")
+    fires = list(islice(schedule.iter_after(when), count))
+    from beat.render import render_next
+
+    click.echo(render_next(schedule, fires, as_json=as_json))
+
+
+# --- beat check / list / config -----------------------------------------------------------------
+
+
+@cli.command("check")
+@config_option
+def check_cmd(config_path: Path) -> None:
+    """Validate the configuration; print every problem; exit 2 if any."""
+    config = load(config_path)
+    enabled = sum(e.enabled for e in config.entries.values())
+    click.echo(f"{config.path}: OK, {len(config.entries)} entries ({enabled} enabled)")
+
+
+@cli.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def list_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
+    """Every entry: schedule, zone, queue, last fire, next fire, enabled."""
+    from beat.render import render_list
+
+    config = load(config_path)
+    states = _read_states(ctx.obj["state"])
+    click.echo(render_list(config, states, datetime.now(UTC), as_json=as_json))
+
+
+def _read_states(state: str) -> dict[str, Any]:
+    """The run state if it exists (``beat list`` works before the first run too)."""
+    if "://" not in state and not Path(state).exists():
+        return {}
+    from beat.errors import StateError
+    from beat.state import StateStore
+
+    try:
+        store = StateStore(state)
+        try:
+            return dict(store.load())
+        finally:
+            store.close()
+    except StateError as e:
+        raise RuntimeProblem(str(e)) from e
+
+
+@cli.command("config")
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+def config_cmd(config_path: Path, as_json: bool) -> None:
+    """The effective configuration, secrets redacted."""
+    from beat.render import render_config
+
+    click.echo(render_config(load(config_path), as_json=as_json))
+
+
+# --- beat send / trigger / queues / status ------------------------------------------------------
+
+
+@cli.command("send")
+@click.argument("task_name")
+@click.option("--args", "args_json", default=None, help="JSON array of positional arguments.")
+@click.option("--kwargs", "kwargs_json", default=None, help="JSON object of keyword arguments.")
+@click.option("--queue", default="default", show_default=True)
+@click.option("--priority", type=click.IntRange(0, 9), default=0, show_default=True)
+@click.option("--countdown", default=None, help="Run no earlier than this long from now.")
+@click.option("--eta", default=None, help="Run no earlier than this instant (ISO-8601).")
+@click.option("--expires", default=None, help="Do not run after this long from now.")
+@click.option("--soft-time-limit", default=None)
+@click.option("--time-limit", default=None)
+@click.option("--max-retries", type=click.IntRange(min=0), default=None)
+@config_option
+@broker_option
+def send_cmd(
+    task_name: str,
+    args_json: str | None,
+    kwargs_json: str | None,
+    queue: str,
+    priority: int,
+    countdown: str | None,
+    eta: str | None,
+    expires: str | None,
+    soft_time_limit: str | None,
+    time_limit: str | None,
+    max_retries: int | None,
+    config_path: Path,
+    broker_url: str | None,
+) -> None:
+    """Enqueue one task now (or later) and print its id."""
+    from taskqueue.message import Headers, Message, RetryPolicy, new_task_id
+
+    if countdown and eta:
+        fail("send: give --countdown or --eta, not both")
+    now = datetime.now(UTC)
+    when = now + duration(countdown, "--countdown") if countdown else None
+    if eta:
+        when = parse_instant(eta, "--eta").astimezone(UTC)
+    try:
+        message = Message(
+            id=new_task_id(),
+            task=task_name,
+            queue=queue,
+            args=tuple(parse_json(args_json, "--args", list)),
+            kwargs=parse_json(kwargs_json, "--kwargs", dict),
+            priority=priority,
+            eta=when,
+            expires=now + duration(expires, "--expires") if expires else None,
+            soft_time_limit=duration(soft_time_limit, "--soft-time-limit")
+            if soft_time_limit
+            else None,
+            time_limit=duration(time_limit, "--time-limit") if time_limit else None,
+            retry=RetryPolicy(max_retries=max_retries or 0),
+            headers=Headers(enqueued_at=now),
+        )
+        message.encode()
+    except ValueError as e:
+        fail(f"send: {e}")
+    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
+    try:
+        broker.enqueue_once(message)
+    finally:
+        broker.close()
+    click.echo(message.id)
+
+
+@cli.command("trigger")
+@click.argument("entry_name")
+@config_option
+@broker_option
+def trigger_cmd(entry_name: str, config_path: Path, broker_url: str | None) -> None:
+    """Enqueue ENTRY's task now, outside its schedule, and print the task id."""
+    from dataclasses import replace
+
+    from beat.dispatch import build_message
+    from beat.planner import Fire
+    from taskqueue.message import Headers, new_task_id
+
+    config = load(config_path)
+    entry = find_entry(config, entry_name)
+    now = datetime.now(UTC)
+    task_id = new_task_id()
+    message = build_message(entry, Fire(entry=entry.name, scheduled_for=now, id=task_id), now)
+    # A manual run is not a scheduled fire: no scheduled_for, and a random id.
+    message = replace(message, headers=Headers(enqueued_at=now, entry=entry.name))
+    broker = open_broker_or_fail(broker_url or config.broker_url)
+    try:
+        broker.enqueue_once(message)
+    finally:
+        broker.close()
+    click.echo(task_id)
+
+
+@cli.command("queues")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@broker_option
+def queues_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None:
+    """Every queue: ready, delayed, in flight, dead-lettered, live consumers."""
+    from beat.render import render_queues
+
+    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
+    try:
+        stats = broker.queue_stats()
+    finally:
+        broker.close()
+    click.echo(render_queues(stats, as_json=as_json))
+
+
+@cli.command("status")
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@broker_option
+def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str | None) -> None:
+    """A task's state, attempts, result or error ("unknown" for an id never seen)."""
+    from beat.render import render_status
+
+    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
+    try:
+        status = broker.get_status(task_id)
+    finally:
+        broker.close()
+    click.echo(render_status(task_id, status, as_json=as_json))
+
+
+# --- entry point: errors mapped to exit codes in one place --------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    from beat.errors import BeatError, ConfigError, StateError
+    from taskqueue.errors import TaskqueueError
+
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="beat", standalone_mode=False
+        )
+    except ConfigError as e:
+        for problem in e.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except StateError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except BeatError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except TaskqueueError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    sys.exit(0)

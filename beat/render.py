@@ -1,0 +1,215 @@
+"""Text and JSON output of the CLI commands (pure: data in, string out)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from beat.config import Config
+    from beat.entries import Schedule
+    from beat.state import EntryState
+    from taskqueue.broker import QueueStats, TaskStatus
+
+
+def _local(instant: datetime, schedule: Schedule) -> datetime:
+    return instant.astimezone(schedule.zone)
+
+
+def render_next(schedule: Schedule, fires: Sequence[datetime], *, as_json: bool) -> str:
+    """``beat next``: JSON instants with the zone's offset, or local time, UTC and DST notes."""
+    if as_json:
+        return json.dumps([_local(f, schedule).isoformat() for f in fires])
+    from beat.schedules import dst_note
+
+    lines = [f"{schedule.describe()} in {schedule.zone.key}:"]
+    if not fires:
+        lines.append("  no further fires")
+    for fire in fires:
+        local = _local(fire, schedule)
+        utc = fire.astimezone(UTC)
+        line = (
+            f"  {local:%a %Y-%m-%d %H:%M:%S} {local.tzname()} ({local:%z})"
+            f"   {utc:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        note = dst_note(schedule, fire)
+        if note:
+            line += f"   note: {note}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _iso(value: datetime | None, schedule: Schedule | None = None) -> str | None:
+    if value is None:
+        return None
+    return (value.astimezone(schedule.zone) if schedule else value).isoformat()
+
+
+def render_list(
+    config: Config, states: Mapping[str, EntryState], now: datetime, *, as_json: bool
+) -> str:
+    """``beat list``: every entry with its schedule, zone, queue, last and next fire."""
+    from beat.planner import next_pending
+
+    rows: list[dict[str, Any]] = []
+    for name, entry in config.entries.items():
+        state = states.get(name)
+        if state is not None and state.content_hash == entry.content_hash():
+            nxt = next_pending(entry, state)
+            last = state.last_fire
+        else:
+            nxt = entry.schedule.anchored(now).next_after(now)
+            last = None
+        if nxt is not None and nxt < now:
+            nxt_text = f"{_iso(nxt, entry.schedule)} (overdue)"
+        else:
+            nxt_text = _iso(nxt, entry.schedule) or "never"
+        rows.append(
+            {
+                "name": name,
+                "task": entry.task,
+                "schedule": entry.schedule.describe(),
+                "timezone": entry.schedule.zone.key,
+                "queue": entry.queue,
+                "enabled": entry.enabled,
+                "last_fire": _iso(last, entry.schedule),
+                "next_fire": (nxt_text if entry.enabled else None),
+                "source": entry.source,
+            }
+        )
+    if as_json:
+        return json.dumps(rows, indent=2)
+    header = ("NAME", "SCHEDULE", "ZONE", "QUEUE", "LAST FIRE", "NEXT FIRE")
+    table = [header] + [
+        (
+            r["name"],
+            r["schedule"],
+            r["timezone"],
+            r["queue"],
+            r["last_fire"] or "-",
+            r["next_fire"] if r["enabled"] else "disabled",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@", re.I)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Replace secrets: values under secret-looking keys, and passwords inside URLs."""
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, key) for v in value]
+    if key and _SECRET_KEY.search(key) and value not in (None, ""):
+        return "***"
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\g<scheme>\g<user>:***@", value)
+    return value
+
+
+def render_config(config: Config, *, as_json: bool) -> str:
+    """``beat config``: the effective configuration (defaults filled in), secrets redacted."""
+    import dataclasses
+
+    from beat.config import entry_to_mapping
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, Mapping):
+            return {str(k): plain(v) for k, v in value.items()}
+        if hasattr(value, "total_seconds"):
+            from beat.durations import format_duration
+
+            return format_duration(value)
+        if hasattr(value, "key") and type(value).__name__ == "ZoneInfo":
+            return value.key
+        return value
+
+    data = {
+        "config": str(config.path),
+        "timezone": config.timezone.key,
+        "broker": config.broker_url,
+        "source": config.source,
+        "imports": list(config.imports),
+        "worker": plain(config.worker),
+        "beat": plain(config.beat),
+        "metrics_port": config.metrics_port,
+        "log_format": config.log_format,
+        "entries": {name: entry_to_mapping(e) for name, e in config.entries.items()},
+    }
+    data = redact(data)
+    if as_json:
+        return json.dumps(data, indent=2, default=str)
+    import yaml
+
+    return yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False).rstrip()
+
+
+def render_queues(stats: Sequence[QueueStats], *, as_json: bool) -> str:
+    rows = [
+        {
+            "name": s.name,
+            "ready": s.ready,
+            "delayed": s.delayed,
+            "in_flight": s.in_flight,
+            "dead": s.dead,
+            "consumers": s.consumers,
+        }
+        for s in stats
+    ]
+    if as_json:
+        return json.dumps(rows, indent=2)
+    if not rows:
+        return "no queues yet"
+    header = ("QUEUE", "READY", "DELAYED", "IN FLIGHT", "DEAD", "CONSUMERS")
+    table = [header] + [tuple(str(v) for v in r.values()) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+def render_status(task_id: str, status: TaskStatus | None, *, as_json: bool) -> str:
+    if status is None:
+        data: dict[str, Any] = {
+            "id": task_id,
+            "task": None,
+            "state": "unknown",
+            "attempts": 0,
+            "result": None,
+            "error": None,
+            "started_at": None,
+            "finished_at": None,
+        }
+    else:
+        data = {
+            "id": status.id,
+            "task": status.task,
+            "state": str(status.state),
+            "attempts": status.attempts,
+            "result": status.result,
+            "error": status.error,
+            "started_at": _iso(status.started_at),
+            "finished_at": _iso(status.finished_at),
+        }
+    if as_json:
+        return json.dumps(data, indent=2, default=str)
+    if status is None:
+        return f"{task_id}: unknown (never seen, or its record expired)"
+    lines = [f"{k}: {v}" for k, v in data.items() if v is not None]
+    return "\n".join(lines)

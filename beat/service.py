@@ -1,0 +1,310 @@
+"""The beat daemon loop: the only place that wires config, state, planner and broker.
+
+Each tick pops the entries whose next fire is due from a heap (O(log n + due), not O(n)), asks
+the pure planner what to send, dispatches, and sleeps until the next fire or the next config
+check. Signal handlers only set flags; the loop acts on them between ticks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+from beat.config import Config, load_config
+from beat.dispatch import dispatch
+from beat.due_index import DueIndex
+from beat.entries import Entry
+from beat.errors import ConfigError, StateError
+from beat.planner import Fire, first_state, next_pending, plan_entry
+from beat.state import EntryState, StateStore
+from taskqueue.broker import Broker
+from taskqueue.errors import BrokerError
+from taskqueue.urls import open_broker, redact_url
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+# The loop never sleeps longer than this, so a stop request or a config edit is seen promptly
+# even when the next fire is hours away.
+MAX_SLEEP = timedelta(seconds=1)
+# Broker outage: retry with exponential backoff between these bounds.
+RETRY_MIN = timedelta(milliseconds=200)
+RETRY_MAX = timedelta(seconds=10)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _FileStamp:
+    """Enough of a file's identity to notice an edit without reading it on every check."""
+
+    path: Path
+    stamp: tuple[int, int, int] | None = field(default=None)
+
+    def read(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def changed(self) -> bool:
+        now = self.read()
+        if now != self.stamp:
+            self.stamp = now
+            return True
+        return False
+
+
+class BeatService:
+    """Runs one beat: ``run()`` blocks until :meth:`request_stop`."""
+
+    def __init__(
+        self,
+        config: Config,
+        state_url: str,
+        *,
+        broker: Broker | None = None,
+        broker_url: str | None = None,
+        clock: Clock = utc_now,
+        lookahead: timedelta = timedelta(0),
+    ) -> None:
+        self.config = config
+        self.broker_url = broker_url or config.broker_url
+        self._broker = broker
+        self.state_url = state_url
+        self.clock = clock
+        # Fires due within `lookahead` are enqueued early with their scheduled instant as eta,
+        # so a large burst is in the broker (delayed) by the instant itself.
+        self.lookahead = lookahead
+        self.entries: dict[str, Entry] = {}
+        self.states: dict[str, EntryState] = {}
+        self.index = DueIndex()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reload_requested = False
+        self._config_file = _FileStamp(config.path)
+        self._store: StateStore | None = None
+        self.stats_sent = 0
+        self._failures = 0
+        self.stats_duplicates = 0
+
+    # --- control (safe from signal handlers and other threads) ------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    def install_signal_handlers(self) -> None:
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info(
+                "received %s: stopping after the current dispatch", signal.Signals(signum).name
+            )
+            self.request_stop()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self.request_reload()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    @property
+    def broker(self) -> Broker:
+        if self._broker is None:
+            self._broker = open_broker(self.broker_url)
+        return self._broker
+
+    @property
+    def store(self) -> StateStore:
+        if self._store is None:
+            self._store = StateStore(self.state_url)
+        return self._store
+
+    # --- the loop ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the broker and the state, and index every entry. Raises on failure."""
+        self.broker.ping()
+        self.states = self.store.load()
+        self._config_file.changed()
+        self.apply_config(self.config, self.clock())
+        log.info(
+            "beat started: %d entries (%d enabled), broker %s, state %s",
+            len(self.entries),
+            sum(e.enabled for e in self.entries.values()),
+            redact_url(self.broker_url),
+            redact_url(self.state_url),
+        )
+
+    def run(self) -> None:
+        self.start()
+        try:
+            while not self._stop.is_set():
+                self.maybe_reload()
+                self.tick()
+                self._sleep()
+        finally:
+            self.close()
+            log.info("beat stopped (%d fires sent)", self.stats_sent)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        if self._broker is not None:
+            self._broker.close()
+
+    def _sleep(self) -> None:
+        if self._stop.is_set():
+            return
+        now = self.clock()
+        wait = MAX_SLEEP
+        nxt = self.index.peek()
+        if nxt is not None:
+            wait = max(timedelta(0), min(wait, nxt - self.lookahead - now))
+        self._wake.wait(wait.total_seconds())
+        self._wake.clear()
+
+    def tick(self) -> int:
+        """Dispatch everything due now; return how many fires were sent."""
+        now = self.clock()
+        horizon = now + self.lookahead
+        due = self.index.pop_due(horizon)
+        if not due:
+            return 0
+        fires: list[Fire] = []
+        # Per entry: the last scheduled instant this tick disposes of (sent or skipped), and the
+        # next fire to index afterwards.
+        advanced: dict[str, datetime] = {}
+        next_fires: dict[str, datetime] = {}
+        for name, _when in due:
+            entry = self.entries.get(name)
+            state = self.states.get(name)
+            if entry is None or state is None or not entry.enabled:
+                continue
+            plan = plan_entry(entry, state, horizon)
+            fires.extend(plan.fires)
+            last = plan.fires[-1].scheduled_for if plan.fires else None
+            for skipped in plan.skipped:
+                log.warning(
+                    "entry %s: skipped %d missed fire(s) from %s to %s (%s)",
+                    skipped.entry,
+                    skipped.count,
+                    skipped.first.isoformat(),
+                    skipped.last.isoformat(),
+                    skipped.reason,
+                    extra={"entry": skipped.entry, "skipped": skipped.count},
+                )
+                if last is None or skipped.last > last:
+                    last = skipped.last
+            if last is not None:
+                advanced[name] = last
+            if plan.next_fire is not None:
+                next_fires[name] = plan.next_fire
+        try:
+            result = dispatch(self.broker, self.store, self.entries, fires, now)
+            with_fires = {f.entry for f in fires}
+            skipped_only = [(n, t) for n, t in advanced.items() if n not in with_fires]
+            if skipped_only:
+                self.store.record_fires(skipped_only, now)
+        except (BrokerError, StateError) as e:
+            log.error("dispatch failed, will retry: %s", e)
+            # In-memory state is untouched: put every due entry back as it was. Re-planning
+            # repeats only fires the broker will refuse as duplicates.
+            for name, when in due:
+                self.index.push(name, when)
+            self._backoff()
+            return 0
+        self._failures = 0
+        self.stats_sent += result.sent
+        self.stats_duplicates += result.duplicates
+        for name, last in advanced.items():
+            self.states[name] = replace(self.states[name], last_fire=last, last_dispatched_at=now)
+        for name, nxt in next_fires.items():
+            self.index.push(name, nxt)
+        return result.sent
+
+    def _backoff(self) -> None:
+        self._failures += 1
+        delay = min(RETRY_MAX, RETRY_MIN * (2 ** min(self._failures, 10)))
+        self._stop.wait(delay.total_seconds())
+
+    # --- configuration ----------------------------------------------------------------------
+    def maybe_reload(self) -> None:
+        if not (self._reload_requested or self._config_file.changed()):
+            return
+        forced = self._reload_requested
+        self._reload_requested = False
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as e:
+            for problem in e.problems:
+                log.error("config reload rejected, keeping the last valid one: %s", problem)
+            return
+        if config.broker_url != self.config.broker_url:
+            log.warning("config: a broker change takes effect at the next restart")
+        self.apply_config(config, self.clock())
+        log.info("config reloaded%s: %d entries", " (SIGHUP)" if forced else "", len(self.entries))
+
+    def apply_config(self, config: Config, now: datetime) -> None:
+        """Index ``config``'s entries; unchanged entries keep their state and next fire."""
+        old = self.entries
+        removed = [name for name in old if name not in config.entries]
+        for name in removed:
+            self.index.remove(name)
+            self.states.pop(name, None)
+        if removed:
+            self.store.forget(removed)
+        changed: list[EntryState] = []
+        for name, entry in config.entries.items():
+            before = old.get(name)
+            if (
+                before is not None
+                and before.enabled == entry.enabled
+                and before.content_hash() == entry.content_hash()
+            ):
+                continue
+            previous = self.states.get(name)
+            state = first_state(entry, now, previous)
+            if state != previous:
+                changed.append(state)
+            self.states[name] = state
+            self.index.remove(name)
+            if entry.enabled:
+                nxt = next_pending(entry, state)
+                if nxt is not None:
+                    self.index.push(name, nxt)
+        if changed:
+            self.store.upsert_new(changed)
+        self.config = config
+        self.entries = dict(config.entries)
+
+
+def run_daemon(
+    config_path: Path,
+    state_url: str,
+    broker_url: str | None,
+    *,
+    lookahead: timedelta = timedelta(0),
+) -> None:
+    """Load the config and run a beat until SIGTERM/SIGINT (the CLI's entry point)."""
+    config = load_config(config_path)
+    service = BeatService(config, state_url, broker_url=broker_url, lookahead=lookahead)
+    service.install_signal_handlers()
+    log.info("beat pid %d", os.getpid())
+    started = time.monotonic()
+    service.run()
+    log.debug("beat ran for %.1f s", time.monotonic() - started)
