@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from taskqueue.message import Message
+from taskqueue.message import MAX_MESSAGE_BYTES, MAX_PRIORITY, MIN_PRIORITY, Message, require_aware
 
 # How long the broker remembers a message id for enqueue-once. Long enough to cover any window
 # in which two beats (or a beat replaying after a crash) could produce the same fire; bounded so
@@ -42,6 +42,54 @@ class TaskState(StrEnum):
 
 
 FINAL_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.EXPIRED, TaskState.DEAD})
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedMessage:
+    """A message already encoded to its wire bytes, with the fields a broker routes by.
+
+    Beat renders a burst of fires with :class:`~taskqueue.message.MessageTemplate` straight to
+    bytes; building and encoding 100,000 :class:`Message` objects would cost most of the one
+    second the burst may take. ``task`` and ``attempt`` are carried so that a broker which
+    records the QUEUED state eagerly (SQLite) need not decode the payload.
+    """
+
+    id: str
+    queue: str
+    priority: int
+    eta: datetime | None
+    payload: bytes
+    task: str
+    attempt: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.queue:
+            raise ValueError(f"encoded message {self.id!r}: id and queue must not be empty")
+        if not MIN_PRIORITY <= self.priority <= MAX_PRIORITY:
+            raise ValueError(
+                f"encoded message {self.id}: priority {self.priority} is out of range "
+                f"{MIN_PRIORITY}-{MAX_PRIORITY}"
+            )
+        if self.eta is not None:
+            require_aware(self.eta, f"encoded message {self.id}: eta")
+        if len(self.payload) > MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"message {self.id}: {len(self.payload)} bytes exceeds the limit of "
+                f"{MAX_MESSAGE_BYTES}"
+            )
+
+    @classmethod
+    def of(cls, message: Message) -> EncodedMessage:
+        """Encode ``message`` (raises ValueError if it is over the size limit)."""
+        return cls(
+            id=message.id,
+            queue=message.queue,
+            priority=message.priority,
+            eta=message.eta,
+            payload=message.encode(),
+            task=message.task,
+            attempt=message.attempt,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +155,12 @@ class Broker(Protocol):
         self, messages: Sequence[Message], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
     ) -> list[bool]:
         """Batch form of :meth:`enqueue_once` (pipelined); one bool per message, in order."""
+        ...
+
+    def enqueue_encoded(
+        self, items: Sequence[EncodedMessage], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
+    ) -> list[bool]:
+        """:meth:`enqueue_many` for messages already encoded (beat's burst path)."""
         ...
 
     # --- consuming -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from taskqueue.broker import (
     FINAL_STATES,
     DeadLetter,
     Delivery,
+    EncodedMessage,
     QueueStats,
     TaskState,
     TaskStatus,
@@ -122,13 +123,18 @@ class SQLiteBroker:
 
         A second message with the same id in the same batch is refused like any duplicate.
         """
-        if not messages_:
+        encoded = [EncodedMessage.of(m) for m in messages_]  # refuse bad ones before any write
+        return self.enqueue_encoded(encoded, dedupe_ttl=dedupe_ttl)
+
+    def enqueue_encoded(
+        self, items: Sequence[EncodedMessage], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
+    ) -> list[bool]:
+        """:meth:`enqueue_many` for messages already encoded: one transaction, executemany."""
+        if not items:
             return []
-        encoded = [m.encode() for m in messages_]  # refuse bad messages before any write
-        etas = [None if m.eta is None else _epoch(m.eta) for m in messages_]
         with self._db.write() as conn:
             now_s = _now_s()
-            ids = sa.func.json_each(json.dumps([m.id for m in messages_])).table_valued("value")
+            ids = sa.func.json_each(json.dumps([m.id for m in items])).table_valued("value")
             seen = set(
                 conn.execute(
                     sa.select(dedupe.c.message_id)
@@ -139,16 +145,17 @@ class SQLiteBroker:
             pushed: list[bool] = []
             rows: list[tuple[Any, ...]] = []
             status_rows: list[tuple[Any, ...]] = []
-            for m, payload, eta_s in zip(messages_, encoded, etas, strict=True):
+            for m in items:
                 fresh = m.id not in seen
                 pushed.append(fresh)
                 if not fresh:
                     continue
                 seen.add(m.id)
+                eta_s = None if m.eta is None else m.eta.timestamp()
                 if eta_s is not None and eta_s > now_s:
-                    rows.append((m.id, m.queue, m.priority, DELAYED, eta_s, eta_s, payload))
+                    rows.append((m.id, m.queue, m.priority, DELAYED, eta_s, eta_s, m.payload))
                 else:
-                    rows.append((m.id, m.queue, m.priority, READY, now_s, None, payload))
+                    rows.append((m.id, m.queue, m.priority, READY, now_s, None, m.payload))
                 status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME))
             if rows:
                 expires_s = now_s + dedupe_ttl.total_seconds()

@@ -1,0 +1,114 @@
+"""Every Redis key the Redis broker uses, in one place.
+
+All keys of one queue carry the hash tag ``{q:<name>}``, so they live in one Redis Cluster slot
+and every Lua script (which only ever touches one queue) stays within that slot. Keys that are
+not about one queue (the registry of queues, task statuses) are written by plain commands,
+never from inside a queue's script, so they may live in other slots.
+
+Layout, for prefix ``beat`` and queue ``mail``::
+
+    beat:{q:mail}:ready        ZSET  id -> (9 - priority) * 2**40 + seq   (lowest pops first)
+    beat:{q:mail}:delayed      ZSET  id -> eta, epoch ms
+    beat:{q:mail}:msg          HASH  id -> priority digit + payload
+    beat:{q:mail}:inflight     ZSET  id -> lease deadline, epoch ms
+    beat:{q:mail}:claims       HASH  id -> "<token>:<ready score>" (owner, and place to go back to)
+    beat:{q:mail}:seq          STRING  FIFO counter
+    beat:{q:mail}:dead         STREAM  dead letters, oldest first (id, payload, reason, at_ms)
+    beat:{q:mail}:consumers    ZSET  consumer -> heartbeat expiry, epoch ms
+    beat:{q:mail}:notify       LIST  at most one wake-up token for blocked claimers
+    beat:{q:mail}:seen:<id>    STRING  enqueue-once marker, expires after the dedupe TTL
+    beat:queues                SET   names of every known queue
+    beat:status:<task id>      HASH  task state (expires after a final state)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "beat"
+
+# The order of a queue's keys in KEYS[] of every script (see taskqueue/lua/*.lua): fixed, so
+# each script can name them ``KEYS[1]``..``KEYS[n]`` and the Python side builds them once.
+QUEUE_KEY_NAMES = (
+    "ready",
+    "delayed",
+    "msg",
+    "inflight",
+    "claims",
+    "seq",
+    "dead",
+    "consumers",
+    "notify",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue. ``script_keys`` is KEYS[] for every per-queue Lua script."""
+
+    name: str
+    tag: str  # "<prefix>:{q:<name>}", the common head of every key of the queue
+    script_keys: tuple[str, ...]
+
+    @property
+    def ready(self) -> str:
+        return self.script_keys[0]
+
+    @property
+    def delayed(self) -> str:
+        return self.script_keys[1]
+
+    @property
+    def msg(self) -> str:
+        return self.script_keys[2]
+
+    @property
+    def inflight(self) -> str:
+        return self.script_keys[3]
+
+    @property
+    def claims(self) -> str:
+        return self.script_keys[4]
+
+    @property
+    def dead(self) -> str:
+        return self.script_keys[6]
+
+    @property
+    def consumers(self) -> str:
+        return self.script_keys[7]
+
+    @property
+    def notify(self) -> str:
+        return self.script_keys[8]
+
+    @property
+    def seen_prefix(self) -> str:
+        """Head of the enqueue-once markers; scripts append the message id."""
+        return f"{self.tag}:seen:"
+
+    def seen(self, message_id: str) -> str:
+        return self.seen_prefix + message_id
+
+
+class KeySpace:
+    """Key names under one prefix; queue keys are cached (built once per queue name)."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        if not prefix or "{" in prefix or "}" in prefix:
+            # A brace in the prefix would move the hash tag and split a queue across slots.
+            raise ValueError(f"redis key prefix {prefix!r}: must be non-empty, without braces")
+        self.prefix = prefix
+        self.queues = f"{prefix}:queues"
+        self._queue_keys: dict[str, QueueKeys] = {}
+
+    def queue(self, name: str) -> QueueKeys:
+        keys = self._queue_keys.get(name)
+        if keys is None:
+            tag = f"{self.prefix}:{{q:{name}}}"
+            keys = QueueKeys(name, tag, tuple(f"{tag}:{k}" for k in QUEUE_KEY_NAMES))
+            self._queue_keys[name] = keys
+        return keys
+
+    def status(self, task_id: str) -> str:
+        return f"{self.prefix}:status:{task_id}"

@@ -1,0 +1,428 @@
+"""The Redis broker: the production queue, shared by many beats and workers on many hosts.
+
+Each operation on a queue is one Lua script (``taskqueue/lua/*.lua``, loaded with
+``register_script``: EVALSHA, and a reload if the server lost its script cache), so it is
+atomic. All of a queue's keys share one hash tag (see :mod:`taskqueue.keys`), so each script
+stays in one Redis Cluster slot.
+
+Time: scripts never read the server clock; the client passes its ``now`` in epoch ms. Lease
+deadlines and etas are therefore set and compared by client clocks; hosts are expected to run
+NTP, and leases (tens of seconds) dwarf the skew NTP leaves.
+
+Blocking claims: a claim that finds nothing waits on each queue's ``notify`` list with BLPOP.
+Enqueue, release, retry-due-now and lease recovery push one token; a claimer that takes a
+message while more are ready pushes it on, so one token wakes blocked claimers one by one. The
+wait is capped at the next delayed eta or lease deadline, and at ``MAX_BLOCK_S``, so a message
+that becomes due without a push is still picked up promptly.
+
+Task statuses are kept lazily: enqueue writes no status (it would double the writes of a beat
+burst). ``get_status`` of an id with no status record looks the message up in the known queues
+and reports it QUEUED; workers record every later state.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+from taskqueue.broker import (
+    DEFAULT_DEDUPE_TTL,
+    DEFAULT_RESULT_TTL,
+    FINAL_STATES,
+    DeadLetter,
+    Delivery,
+    EncodedMessage,
+    QueueStats,
+    TaskState,
+    TaskStatus,
+)
+from taskqueue.errors import BrokerError, BrokerUnavailable, DecodeError
+from taskqueue.keys import DEFAULT_PREFIX, KeySpace, QueueKeys
+from taskqueue.message import Message, require_aware
+from taskqueue.urls import redact_url
+
+__all__ = ["RedisBroker"]
+
+# Messages per enqueue script call. Measured with bench/bench_enqueue.py (100,000 messages):
+# one call per message, pipelined, is several times slower than 1,000 per call; larger chunks
+# gain nothing and block Redis longer per call.
+ENQUEUE_CHUNK = 1_000
+# Script calls sent per pipeline round trip, so a huge batch does not buffer all at once.
+CHUNKS_PER_PIPELINE = 20
+# Longest single BLPOP of a claim: a backstop for wake-ups no one pushes (a lease expiring).
+MAX_BLOCK_S = 1.0
+# Shortest wait worth a BLPOP round trip; below it the claim simply tries again.
+MIN_BLOCK_S = 0.001
+# recover.lua moves at most this many per call (its STEP); a full step means call again.
+RECOVER_STEP = 1_000
+
+_SCRIPTS = ("enqueue", "claim", "extend", "ack", "release", "retry", "dead_letter", "recover")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _ms(value: datetime) -> int:
+    return int(require_aware(value, "instant").timestamp() * 1000)
+
+
+def _instant(value_ms: int) -> datetime:
+    return datetime.fromtimestamp(value_ms / 1000, UTC)
+
+
+def _load_scripts(client: Any) -> dict[str, Script]:
+    lua = resources.files("taskqueue") / "lua"
+    lib = (lua / "_lib.lua").read_text()
+    return {
+        name: client.register_script(lib + (lua / f"{name}.lua").read_text()) for name in _SCRIPTS
+    }
+
+
+class RedisBroker:
+    """:class:`~taskqueue.broker.Broker` on Redis (``redis://``, ``rediss://``, ``unix://``).
+
+    ``url`` may carry a user and password (``redis://user:pw@host:6379/0``) and a database
+    index; ``self.url`` is the URL with the password redacted. Connections are made lazily and
+    shared by threads; a forked child opens its own (redis-py's pool checks the pid).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        socket_timeout: timedelta = timedelta(seconds=5),
+        enqueue_chunk: int = ENQUEUE_CHUNK,
+    ) -> None:
+        self.url = redact_url(url)
+        self.keys = KeySpace(prefix)
+        self._enqueue_chunk = max(1, enqueue_chunk)
+        timeout_s = socket_timeout.total_seconds()
+        # A blocking claim must return before the socket gives up on it.
+        self._max_block_s = min(MAX_BLOCK_S, timeout_s / 2)
+        try:
+            # Typed Any: redis-py's stubs answer every command with a union (sync or async,
+            # bytes or str); with decode_responses=False every reply here is bytes.
+            self._client: Any = redis.Redis.from_url(
+                url,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                decode_responses=False,
+            )
+        except ValueError as e:  # a malformed URL (bad port, bad database index)
+            raise BrokerError(f"redis broker {self.url}: invalid URL: {e}") from e
+        self._scripts = _load_scripts(self._client)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn redis-py errors into broker errors that name the (redacted) URL."""
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            raise BrokerUnavailable(self.url, str(e) or type(e).__name__) from e
+        except redis.RedisError as e:
+            raise BrokerError(f"redis broker {self.url}: {e}") from e
+
+    def _run(self, script: str, queue: QueueKeys, *args: Any) -> Any:
+        with self._errors():
+            return self._scripts[script](keys=queue.script_keys, args=args, client=self._client)
+
+    # --- producing -------------------------------------------------------------------------
+    def enqueue_once(self, message: Message, *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL) -> bool:
+        """Push ``message`` unless its id was seen within ``dedupe_ttl`` or is still queued.
+
+        Atomic with the push (one script). A future ``eta`` holds it in the delayed set.
+        """
+        return self.enqueue_encoded([EncodedMessage.of(message)], dedupe_ttl=dedupe_ttl)[0]
+
+    def enqueue_many(
+        self, messages: Sequence[Message], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
+    ) -> list[bool]:
+        """Batch form of :meth:`enqueue_once`; one bool per message, in order."""
+        encoded = [EncodedMessage.of(m) for m in messages]  # refuse bad ones before any write
+        return self.enqueue_encoded(encoded, dedupe_ttl=dedupe_ttl)
+
+    def enqueue_encoded(
+        self, items: Sequence[EncodedMessage], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
+    ) -> list[bool]:
+        """Enqueue-once for pre-encoded messages: one script call per queue per chunk.
+
+        The calls go out in pipelines (not transactions): each chunk is atomic per message,
+        and a failure part-way leaves earlier chunks pushed, which a retry refuses as
+        duplicates. A second message with the same id in one batch is refused.
+        """
+        if not items:
+            return []
+        ttl_ms = max(1, int(dedupe_ttl.total_seconds() * 1000))
+        # Group by queue, keeping each item's position for the answer.
+        by_queue: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            by_queue.setdefault(item.queue, []).append(i)
+        calls: list[tuple[list[int], QueueKeys, list[str], list[Any]]] = []
+        for name, positions in by_queue.items():
+            queue = self.keys.queue(name)
+            seen_prefix = queue.seen_prefix
+            for start in range(0, len(positions), self._enqueue_chunk):
+                chunk = positions[start : start + self._enqueue_chunk]
+                keys = list(queue.script_keys)
+                args: list[Any] = [0, ttl_ms]  # now_ms is filled in at send time
+                for i in chunk:
+                    item = items[i]
+                    keys.append(seen_prefix + item.id)
+                    eta = item.eta
+                    args += (
+                        item.id,
+                        item.priority,
+                        "" if eta is None else int(eta.timestamp() * 1000),
+                        item.payload,
+                    )
+                calls.append((chunk, queue, keys, args))
+        pushed = [False] * len(items)
+        script = self._scripts["enqueue"]
+        with self._errors():
+            for first in range(0, len(calls), CHUNKS_PER_PIPELINE):
+                group = calls[first : first + CHUNKS_PER_PIPELINE]
+                pipe = self._client.pipeline(transaction=False)
+                # Registered before the messages land, so queue_stats never misses a queue.
+                pipe.sadd(self.keys.queues, *{q.name for _, q, _, _ in group})
+                now_ms = _now_ms()
+                for _, _, keys, args in group:
+                    args[0] = now_ms
+                    script(keys=keys, args=args, client=pipe)
+                replies = pipe.execute()[1:]
+                for (chunk, _, _, _), reply in zip(group, replies, strict=True):
+                    for i, flag in zip(chunk, reply, strict=True):
+                        pushed[i] = flag == 49  # ord("1")
+        return pushed
+
+    # --- consuming -------------------------------------------------------------------------
+    def claim(
+        self, queues: Sequence[str], consumer: str, lease: timedelta, timeout: timedelta
+    ) -> Delivery | None:
+        """Take the best ready message of the first non-empty queue in ``queues``.
+
+        Each queue is tried with one script (promote due delayed messages, recover expired
+        leases, pop the best); if none has one, waits on the queues' notify lists (see the
+        module docstring) until ``timeout`` has passed. ``consumer`` is not stored: ownership
+        is the token alone.
+        """
+        del consumer
+        deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
+        lease_ms = int(lease.total_seconds() * 1000)
+        names = list(queues)
+        token = secrets.token_hex(16)
+        while True:
+            now_ms = _now_ms()
+            next_due_ms = -1
+            for name in names:
+                reply = self._run("claim", self.keys.queue(name), now_ms, now_ms + lease_ms, token)
+                if int(reply[0]) == 1:
+                    return Delivery(
+                        message_id=reply[1].decode(),
+                        queue=name,
+                        payload=reply[2],
+                        token=token,
+                        lease_until=_instant(now_ms + lease_ms),
+                    )
+                due = int(reply[1])
+                if due >= 0 and (next_due_ms < 0 or due < next_due_ms):
+                    next_due_ms = due
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                return None
+            wait_s = min(remaining_s, self._max_block_s)
+            if next_due_ms >= 0:
+                wait_s = min(wait_s, (next_due_ms - _now_ms()) / 1000 + 0.001)
+            if wait_s >= MIN_BLOCK_S:
+                with self._errors():
+                    self._client.blpop([self.keys.queue(n).notify for n in names], wait_s)
+
+    def _in_flight(self, script: str, delivery: Delivery, *args: Any) -> bool:
+        queue = self.keys.queue(delivery.queue)
+        return bool(self._run(script, queue, delivery.message_id, delivery.token, *args))
+
+    def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
+        """Renew the lease from now; None if the claim is no longer ours."""
+        lease_until_ms = _now_ms() + int(lease.total_seconds() * 1000)
+        if not self._in_flight("extend", delivery, lease_until_ms):
+            return None
+        return Delivery(
+            message_id=delivery.message_id,
+            queue=delivery.queue,
+            payload=delivery.payload,
+            token=delivery.token,
+            lease_until=_instant(lease_until_ms),
+        )
+
+    def ack(self, delivery: Delivery) -> bool:
+        """Remove a finished message; False if the claim is no longer ours."""
+        return self._in_flight("ack", delivery)
+
+    def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
+        """Replace the in-flight message with ``message``, delayed until ``eta`` (ready at once
+        if it has passed, behind what is ready now); False if the claim is no longer ours."""
+        payload = message.encode()
+        return self._in_flight("retry", delivery, _now_ms(), _ms(eta), message.priority, payload)
+
+    def release(self, delivery: Delivery) -> bool:
+        """Return a message to ready, unchanged and in its old place; False if not ours."""
+        return self._in_flight("release", delivery)
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Move an in-flight message to its queue's dead letters with ``reason``."""
+        return self._in_flight("dead_letter", delivery, reason, _now_ms())
+
+    def recover_expired(self, now: datetime | None = None) -> int:
+        """Return messages whose lease ran out (their worker died) to ready; how many."""
+        now_ms = _now_ms() if now is None else _ms(now)
+        total = 0
+        for name in self._queue_names():
+            queue = self.keys.queue(name)
+            while True:
+                moved = int(self._run("recover", queue, now_ms))
+                total += moved
+                if moved < RECOVER_STEP:
+                    break
+        return total
+
+    # --- observing -------------------------------------------------------------------------
+    def _queue_names(self) -> list[str]:
+        with self._errors():
+            members = self._client.smembers(self.keys.queues)
+        return sorted(m.decode() for m in members)
+
+    def heartbeat(self, consumer: str, queues: Sequence[str], ttl: timedelta) -> None:
+        """Announce a live consumer of ``queues`` for ``ttl``; its queues now exist."""
+        if not queues:
+            return
+        now_ms = _now_ms()
+        expires_ms = now_ms + int(ttl.total_seconds() * 1000)
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            pipe.sadd(self.keys.queues, *queues)
+            for name in queues:
+                key = self.keys.queue(name).consumers
+                pipe.zadd(key, {consumer: expires_ms})
+                pipe.zremrangebyscore(key, "-inf", now_ms)
+            pipe.execute()
+
+    def queue_stats(self) -> list[QueueStats]:
+        """Every known queue (created on first use), sorted by name."""
+        names = self._queue_names()
+        now_ms = _now_ms()
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for name in names:
+                q = self.keys.queue(name)
+                pipe.zcard(q.ready)
+                pipe.zcard(q.delayed)
+                pipe.zcard(q.inflight)
+                pipe.xlen(q.dead)
+                pipe.zcount(q.consumers, f"({now_ms}", "+inf")
+            counts = pipe.execute()
+        return [
+            QueueStats(name, *(int(n) for n in counts[5 * i : 5 * i + 5]))
+            for i, name in enumerate(names)
+        ]
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        """The queue's dead letters, oldest first, at most ``limit``."""
+        with self._errors():
+            entries = self._client.xrange(self.keys.queue(queue).dead, count=limit)
+        return [
+            DeadLetter(
+                message_id=fields[b"id"].decode(),
+                queue=queue,
+                payload=fields[b"payload"],
+                reason=fields[b"reason"].decode(),
+                at=_instant(int(fields[b"at_ms"])),
+            )
+            for _, fields in entries
+        ]
+
+    def set_status(self, status: TaskStatus, ttl: timedelta = DEFAULT_RESULT_TTL) -> None:
+        """Record a task's state; kept ``ttl`` after a final state.
+
+        Raises TypeError/ValueError, before writing anything, if the result is not JSON.
+        """
+        fields: dict[str, str | int] = {
+            "task": status.task,
+            "state": TaskState(status.state).value,
+            "attempts": status.attempts,
+            "result": json.dumps(status.result, allow_nan=False),
+        }
+        if status.error is not None:
+            fields["error"] = status.error
+        if status.started_at is not None:
+            fields["started_at_ms"] = _ms(status.started_at)
+        if status.finished_at is not None:
+            fields["finished_at_ms"] = _ms(status.finished_at)
+        key = self.keys.status(status.id)
+        with self._errors():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.delete(key)  # fields of an earlier state (an old error) must not linger
+            pipe.hset(key, mapping=fields)
+            if status.state in FINAL_STATES:
+                pipe.pexpire(key, max(1, int(ttl.total_seconds() * 1000)))
+            pipe.execute()
+
+    def get_status(self, task_id: str) -> TaskStatus | None:
+        """What is known of ``task_id``; QUEUED if only its message is known; None if never
+        seen (or expired)."""
+        with self._errors():
+            raw = self._client.hgetall(self.keys.status(task_id))
+        if raw:
+            f = {k.decode(): v.decode() for k, v in raw.items()}
+            return TaskStatus(
+                id=task_id,
+                task=f["task"],
+                state=TaskState(f["state"]),
+                attempts=int(f["attempts"]),
+                result=json.loads(f["result"]),
+                error=f.get("error"),
+                started_at=_instant(int(f["started_at_ms"])) if "started_at_ms" in f else None,
+                finished_at=_instant(int(f["finished_at_ms"])) if "finished_at_ms" in f else None,
+            )
+        return self._queued_status(task_id)
+
+    def _queued_status(self, task_id: str) -> TaskStatus | None:
+        names = self._queue_names()
+        if not names:
+            return None
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for name in names:
+                pipe.hget(self.keys.queue(name).msg, task_id)
+            values = pipe.execute()
+        for value in values:
+            if value is None:
+                continue
+            try:
+                message = Message.decode(value[1:])  # the first byte is the priority digit
+            except DecodeError:
+                return TaskStatus(id=task_id, task="", state=TaskState.QUEUED, attempts=0)
+            return TaskStatus(
+                id=task_id, task=message.task, state=TaskState.QUEUED, attempts=message.attempt
+            )
+        return None
+
+    def ping(self) -> None:
+        """Raise BrokerUnavailable unless Redis answers."""
+        with self._errors():
+            self._client.ping()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"RedisBroker({self.url!r})"
