@@ -139,11 +139,11 @@ def parse_json(value: str | None, option: str, kind: type) -> Any:
     return parsed
 
 
-def duration(value: str, option: str) -> timedelta:
+def duration(value: str, option: str, *, zero: bool = False) -> timedelta:
     from beat.durations import parse_duration
 
     try:
-        return parse_duration(value, option)
+        return parse_duration(value, option, allow_zero=zero)
     except ValueError as e:
         fail(str(e))
 
@@ -175,9 +175,15 @@ def find_entry(config: Config, name: str) -> Entry:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None)
 @click.option(
     "--lookahead",
-    default="0s",
-    show_default=True,
-    help="Enqueue fires this long before their instant, with the instant as eta.",
+    default=None,
+    help="Enqueue fires this long before their instant, with the instant as eta "
+    "(default: the config's beat.lookahead, else 1s; 0 to disable).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics on 127.0.0.1:PORT (default: the config's metrics_port).",
 )
 @click.version_option(package_name="beat-scheduler")
 @click.pass_context
@@ -188,7 +194,8 @@ def cli(
     broker_url: str | None,
     loglevel: str,
     log_format: str | None,
-    lookahead: str,
+    lookahead: str | None,
+    metrics_port: int | None,
 ) -> None:
     """beat: a periodic scheduler. Without a command, runs the scheduler daemon."""
     ctx.obj = {"state": state}
@@ -202,7 +209,13 @@ def cli(
     from taskqueue.errors import BrokerError
 
     try:
-        run_daemon(config_path, state, broker_url, lookahead=duration(lookahead, "--lookahead"))
+        run_daemon(
+            config_path,
+            state,
+            broker_url,
+            lookahead=None if lookahead is None else duration(lookahead, "--lookahead", zero=True),
+            metrics_port=metrics_port,
+        )
     except BrokerError as e:
         raise RuntimeProblem(str(e)) from e
 
@@ -398,19 +411,15 @@ def send_cmd(
 @broker_option
 def trigger_cmd(entry_name: str, config_path: Path, broker_url: str | None) -> None:
     """Enqueue ENTRY's task now, outside its schedule, and print the task id."""
-    from dataclasses import replace
-
     from beat.dispatch import build_message
-    from beat.planner import Fire
-    from taskqueue.message import Headers, new_task_id
+    from taskqueue.message import new_task_id
 
     config = load(config_path)
     entry = find_entry(config, entry_name)
     now = datetime.now(UTC)
     task_id = new_task_id()
-    message = build_message(entry, Fire(entry=entry.name, scheduled_for=now, id=task_id), now)
     # A manual run is not a scheduled fire: no scheduled_for, and a random id.
-    message = replace(message, headers=Headers(enqueued_at=now, entry=entry.name))
+    message = build_message(entry, message_id=task_id, enqueued_at=now, scheduled_for=None)
     broker = open_broker_or_fail(broker_url or config.broker_url)
     try:
         broker.enqueue_once(message)

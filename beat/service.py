@@ -17,17 +17,22 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from beat.config import Config, load_config
-from beat.dispatch import dispatch
+from beat.dispatch import Dispatcher
 from beat.due_index import DueIndex
-from beat.entries import Entry
+from beat.entries import Entry, Schedule
 from beat.errors import ConfigError, StateError
 from beat.planner import Fire, first_state, next_pending, plan_entry
 from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker
 from taskqueue.errors import BrokerError
+from taskqueue.message import fire_id
 from taskqueue.urls import open_broker, redact_url
+
+if TYPE_CHECKING:
+    from taskqueue.metrics import BeatMetrics
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,10 @@ Clock = Callable[[], datetime]
 # The loop never sleeps longer than this, so a stop request or a config edit is seen promptly
 # even when the next fire is hours away.
 MAX_SLEEP = timedelta(seconds=1)
+# Rounds of pop-and-dispatch per tick (see tick); bounds the work of one tick.
+MAX_ROUNDS = 100
+# Fires are enqueued this long before their instant unless configured otherwise (README).
+DEFAULT_LOOKAHEAD = timedelta(seconds=1)
 # Broker outage: retry with exponential backoff between these bounds.
 RETRY_MIN = timedelta(milliseconds=200)
 RETRY_MAX = timedelta(seconds=10)
@@ -78,7 +87,8 @@ class BeatService:
         broker: Broker | None = None,
         broker_url: str | None = None,
         clock: Clock = utc_now,
-        lookahead: timedelta = timedelta(0),
+        lookahead: timedelta = DEFAULT_LOOKAHEAD,
+        metrics: BeatMetrics | None = None,
     ) -> None:
         self.config = config
         self.broker_url = broker_url or config.broker_url
@@ -91,6 +101,9 @@ class BeatService:
         self.entries: dict[str, Entry] = {}
         self.states: dict[str, EntryState] = {}
         self.index = DueIndex()
+        self.dispatcher = Dispatcher()
+        self.metrics = metrics
+        self._anchored: dict[str, Schedule] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reload_requested = False
@@ -151,13 +164,22 @@ class BeatService:
         )
 
     def run(self) -> None:
+        from taskqueue import systemd
+
         self.start()
+        # READY only now: the broker answered and the state is loaded (Type=notify units).
+        systemd.ready(f"{len(self.entries)} entries")
+        watchdog = systemd.Watchdog()
         try:
             while not self._stop.is_set():
                 self.maybe_reload()
                 self.tick()
+                # Pinged from the loop itself: a stuck loop stops pinging and systemd restarts
+                # it. A broker outage keeps the loop alive (it backs off), so pings go on.
+                watchdog.healthy()
                 self._sleep()
         finally:
+            systemd.stopping()
             self.close()
             log.info("beat stopped (%d fires sent)", self.stats_sent)
 
@@ -179,21 +201,42 @@ class BeatService:
         self._wake.clear()
 
     def tick(self) -> int:
-        """Dispatch everything due now; return how many fires were sent."""
+        """Dispatch everything due up to now + lookahead; return how many fires were sent."""
         now = self.clock()
         horizon = now + self.lookahead
-        due = self.index.pop_due(horizon)
-        if not due:
-            return 0
+        sent = 0
+        # An entry whose following fire is also within the horizon (say `every: 500ms` with a
+        # 1 s lookahead) is re-indexed and popped again by the next round.
+        for _ in range(MAX_ROUNDS):
+            due = self.index.pop_due(horizon)
+            if not due:
+                break
+            result = self._dispatch_due(due, now, horizon)
+            if result is None:
+                break
+            sent += result
+        return sent
+
+    def _dispatch_due(
+        self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime
+    ) -> int | None:
         fires: list[Fire] = []
-        # Per entry: the last scheduled instant this tick disposes of (sent or skipped), and the
-        # next fire to index afterwards.
+        # Per entry: the last scheduled instant this round disposes of (sent or skipped), and
+        # the next fire to index afterwards (None: compute it from the instant just sent).
         advanced: dict[str, datetime] = {}
-        next_fires: dict[str, datetime] = {}
-        for name, _when in due:
+        next_fires: dict[str, datetime | None] = {}
+        for name, when in due:
             entry = self.entries.get(name)
             state = self.states.get(name)
             if entry is None or state is None or not entry.enabled:
+                continue
+            if now - when <= entry.grace:
+                # The common case, kept cheap for large bursts: the indexed instant is the next
+                # pending fire and it is on time, so it is the one fire to send; the fire after
+                # it is computed once the burst is in the broker.
+                fires.append(Fire(name, when, fire_id(name, when)))
+                advanced[name] = when
+                next_fires[name] = None
                 continue
             plan = plan_entry(entry, state, horizon)
             fires.extend(plan.fires)
@@ -208,6 +251,8 @@ class BeatService:
                     skipped.reason,
                     extra={"entry": skipped.entry, "skipped": skipped.count},
                 )
+                if self.metrics is not None:
+                    self.metrics.fires_skipped(skipped.count)
                 if last is None or skipped.last > last:
                     last = skipped.last
             if last is not None:
@@ -215,27 +260,59 @@ class BeatService:
             if plan.next_fire is not None:
                 next_fires[name] = plan.next_fire
         try:
-            result = dispatch(self.broker, self.store, self.entries, fires, now)
+            result = self.dispatcher.dispatch(self.broker, self.store, self.entries, fires, now)
             with_fires = {f.entry for f in fires}
             skipped_only = [(n, t) for n, t in advanced.items() if n not in with_fires]
             if skipped_only:
                 self.store.record_fires(skipped_only, now)
         except (BrokerError, StateError) as e:
-            log.error("dispatch failed, will retry: %s", e)
+            self._dispatch_failed(e)
             # In-memory state is untouched: put every due entry back as it was. Re-planning
             # repeats only fires the broker will refuse as duplicates.
             for name, when in due:
                 self.index.push(name, when)
             self._backoff()
-            return 0
-        self._failures = 0
+            return None
+        self._dispatch_recovered()
         self.stats_sent += result.sent
         self.stats_duplicates += result.duplicates
+        if self.metrics is not None:
+            # Lateness of what was enqueued ahead (lookahead) is 0: it waits for its instant.
+            self.metrics.fires_sent(
+                [max(0.0, (now - f.scheduled_for).total_seconds()) for f in fires]
+            )
+            if result.duplicates:
+                self.metrics.fire_duplicate(result.duplicates)
         for name, last in advanced.items():
             self.states[name] = replace(self.states[name], last_fire=last, last_dispatched_at=now)
         for name, nxt in next_fires.items():
-            self.index.push(name, nxt)
+            if nxt is None:
+                nxt = self._schedule(name).next_after(advanced[name])
+            if nxt is not None:
+                self.index.push(name, nxt)
         return result.sent
+
+    def _schedule(self, name: str) -> Schedule:
+        """The entry's schedule with its phase fixed (cached: anchoring is not free)."""
+        schedule = self._anchored.get(name)
+        if schedule is None:
+            schedule = self.entries[name].schedule.anchored(self.states[name].first_seen)
+            self._anchored[name] = schedule
+        return schedule
+
+    def _dispatch_failed(self, error: Exception) -> None:
+        # One line per state change, not one per retry: an outage must not flood the log.
+        if self._failures == 0:
+            log.error("dispatch failed, retrying with backoff: %s", error)
+        else:
+            log.debug("dispatch still failing: %s", error)
+        if self.metrics is not None:
+            self.metrics.dispatch_error()
+
+    def _dispatch_recovered(self) -> None:
+        if self._failures:
+            log.warning("dispatch recovered after %d failed attempt(s)", self._failures)
+        self._failures = 0
 
     def _backoff(self) -> None:
         self._failures += 1
@@ -266,6 +343,8 @@ class BeatService:
         for name in removed:
             self.index.remove(name)
             self.states.pop(name, None)
+            self._anchored.pop(name, None)
+        self.dispatcher.forget(removed)
         if removed:
             self.store.forget(removed)
         changed: list[EntryState] = []
@@ -282,6 +361,7 @@ class BeatService:
             if state != previous:
                 changed.append(state)
             self.states[name] = state
+            self._anchored.pop(name, None)
             self.index.remove(name)
             if entry.enabled:
                 nxt = next_pending(entry, state)
@@ -291,6 +371,9 @@ class BeatService:
             self.store.upsert_new(changed)
         self.config = config
         self.entries = dict(config.entries)
+        if self.metrics is not None:
+            enabled = sum(e.enabled for e in self.entries.values())
+            self.metrics.set_entries(enabled, len(self.entries) - enabled)
 
 
 def run_daemon(
@@ -298,13 +381,32 @@ def run_daemon(
     state_url: str,
     broker_url: str | None,
     *,
-    lookahead: timedelta = timedelta(0),
+    lookahead: timedelta | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Load the config and run a beat until SIGTERM/SIGINT (the CLI's entry point)."""
     config = load_config(config_path)
-    service = BeatService(config, state_url, broker_url=broker_url, lookahead=lookahead)
+    if lookahead is None:
+        configured = config.beat.get("lookahead")
+        lookahead = configured if isinstance(configured, timedelta) else DEFAULT_LOOKAHEAD
+    port = metrics_port if metrics_port is not None else config.metrics_port
+    metrics: BeatMetrics | None = None
+    server = None
+    if port is not None:
+        from taskqueue.metrics import BeatMetrics, new_registry, start_metrics_server
+
+        registry = new_registry()
+        metrics = BeatMetrics(registry)
+        server = start_metrics_server(port, registry=registry)
+    service = BeatService(
+        config, state_url, broker_url=broker_url, lookahead=lookahead, metrics=metrics
+    )
     service.install_signal_handlers()
     log.info("beat pid %d", os.getpid())
     started = time.monotonic()
-    service.run()
+    try:
+        service.run()
+    finally:
+        if server is not None:
+            server.close()
     log.debug("beat ran for %.1f s", time.monotonic() - started)

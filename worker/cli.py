@@ -6,13 +6,9 @@ or configuration (one ``error:`` line per problem).
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -20,34 +16,6 @@ from taskqueue.errors import BrokerError, TaskqueueError
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message (and exc when present)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data)
-
-
-def configure_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
-        )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
 
 
 def _fail(problems: list[str]) -> None:
@@ -81,6 +49,11 @@ def _fail(problems: list[str]) -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]))
 @click.option("-B", "--beat", "embed_beat", is_flag=True, help="Run a beat in this service.")
 @click.option("-s", "--schedule", "schedule_db", help="Beat state for -B (default schedule.db).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics on 127.0.0.1:PORT.",
+)
 def command(
     queues: str | None,
     concurrency: int | None,
@@ -97,6 +70,7 @@ def command(
     log_format: str | None,
     embed_beat: bool,
     schedule_db: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Run a worker: claim tasks from the queues and run them in a pool."""
     from worker.settings import (
@@ -137,11 +111,13 @@ def command(
     if problems:
         _fail(problems)
 
+    from taskqueue.logs import configure_logging
     from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT
     from worker.service import WorkerConfig, default_worker_name, run_worker
 
     configure_logging(
-        loglevel or section.get("loglevel", "info"), log_format or section.get("log_format", "text")
+        (loglevel or section.get("loglevel", "info")).upper(),
+        log_format or section.get("log_format", "text"),
     )
     config = WorkerConfig(
         broker_url=broker_url or settings.broker or default_broker_url(config_file),
@@ -160,6 +136,7 @@ def command(
         max_memory_per_child=max_memory_per_child or section.get("max_memory_per_child"),
         embedded_beat_state=(schedule_db or "schedule.db") if embed_beat else None,
         config_path=config_file,
+        metrics_port=metrics_port if metrics_port is not None else section.get("metrics_port"),
     )
     try:
         run_worker(config)

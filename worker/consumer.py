@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskqueue.broker import Broker, Delivery, TaskState, TaskStatus
 from taskqueue.errors import BrokerUnavailable, DecodeError
@@ -44,6 +44,9 @@ from worker.errors import UnknownTask
 from worker.pool import Job, Outcome, OutcomeKind, Pool, resolve_limits
 from worker.rate_limit import RateLimiter
 from worker.registry import REGISTRY
+
+if TYPE_CHECKING:
+    from taskqueue.metrics import WorkerMetrics
 from worker.retries import backoff_delay, effective_policy, matches_autoretry
 
 logger = logging.getLogger(__name__)
@@ -159,6 +162,8 @@ class Consumer:
         renewal_broker: Broker | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
+        metrics: WorkerMetrics | None = None,
+        on_loop: Callable[[], object] | None = None,
     ) -> None:
         if not queues:
             raise ValueError("queues: at least one queue is required")
@@ -182,6 +187,12 @@ class Consumer:
         self._lock = threading.Lock()
         self._stop_requests = 0
         self._recycle_requested = False
+        self.metrics = metrics
+        # Called once per main-loop iteration (the service pings the systemd watchdog there).
+        self._on_loop = on_loop
+        # Set when the pool asks for a new process (too many abandoned threads): the service
+        # re-executes the worker once this consumer has drained.
+        self.restart_requested = False
 
     # --- control (signal-safe: only set flags) ------------------------------------------
     def request_stop(self) -> None:
@@ -242,6 +253,17 @@ class Consumer:
     def _consume_until_stopped(self) -> None:
         failures = 0
         while not self.stopping:
+            if self._on_loop is not None:
+                self._on_loop()
+            if self.pool.needs_restart():
+                logger.warning(
+                    "consumer %s: the pool needs a fresh process (abandoned threads); "
+                    "draining and restarting",
+                    self.name,
+                )
+                self.restart_requested = True
+                self.request_stop()
+                break
             if self._recycle_requested:
                 self._recycle_requested = False
                 logger.info("recycling the pool (SIGHUP)")
@@ -271,6 +293,8 @@ class Consumer:
             len(self.in_flight_snapshot()),
         )
         while self._has_in_flight() and not self.forced and time.monotonic() < deadline_s:
+            if self._on_loop is not None:
+                self._on_loop()
             self._collect(self.pool.wait(_BUSY_WAIT_S))
 
     def _stop_pool_and_release(self) -> None:
@@ -406,6 +430,10 @@ class Consumer:
             logger.info("task %s[%s] succeeded in %.3fs", message.task, message.id, runtime_s)
             return
         error, exc_type = _describe_failure(outcome)
+        if self.metrics is not None and outcome.kind is OutcomeKind.TIME_LIMIT:
+            self.metrics.time_limit_kill(message.task, "hard")
+        elif self.metrics is not None and outcome.kind is OutcomeKind.SOFT_TIME_LIMIT:
+            self.metrics.time_limit_kill(message.task, "soft")
         policy = effective_policy(message, entry.task)
         retries_left = message.attempt < policy.max_retries
         eligible = outcome.kind is OutcomeKind.LOST or matches_autoretry(
@@ -477,6 +505,11 @@ class Consumer:
         finished_at: datetime | None = None,
     ) -> None:
         self.stats.by_state[state.value] = self.stats.by_state.get(state.value, 0) + 1
+        if self.metrics is not None and state not in (TaskState.QUEUED, TaskState.STARTED):
+            runtime_s = (
+                (finished_at - started_at).total_seconds() if finished_at and started_at else None
+            )
+            self.metrics.task_finished(message.task, state.value, runtime_s)
         status = TaskStatus(
             id=message.id,
             task=message.task,

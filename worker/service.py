@@ -9,15 +9,22 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
+from taskqueue import systemd
 from taskqueue.urls import open_broker, redact_url
 from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT, Consumer
 from worker.pool import make_pool
 from worker.registry import REGISTRY
+
+if TYPE_CHECKING:
+    from taskqueue.broker import QueueStats
+    from taskqueue.metrics import MetricsServer
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ class WorkerConfig:
     max_memory_per_child: int | None = None
     embedded_beat_state: str | None = None  # -B -s PATH
     config_path: Path | None = None
+    metrics_port: int | None = None
 
 
 class EmbeddedBeat(threading.Thread):
@@ -64,7 +72,8 @@ class EmbeddedBeat(threading.Thread):
                 if self._stopping.is_set():
                     return
                 logger.info("starting embedded beat: %s", " ".join(self.argv))
-                self._proc = subprocess.Popen(self.argv)
+                # Without NOTIFY_SOCKET: only the worker itself talks to systemd.
+                self._proc = subprocess.Popen(self.argv, env=systemd.child_environ())
             code = self._proc.wait()
             if not self._stopping.is_set():
                 logger.error("embedded beat exited with status %d; restarting", code)
@@ -101,6 +110,7 @@ def run_worker(config: WorkerConfig) -> None:
     broker = open_broker(config.broker_url)
     renewal_broker = open_broker(config.broker_url)
     beat: EmbeddedBeat | None = None
+    metrics_server: MetricsServer | None = None
     try:
         broker.ping()
         pool = make_pool(
@@ -110,6 +120,15 @@ def run_worker(config: WorkerConfig) -> None:
             max_tasks_per_child=config.max_tasks_per_child,
             max_memory_per_child=config.max_memory_per_child,
         )
+        metrics = None
+        if config.metrics_port is not None:
+            from taskqueue.metrics import WorkerMetrics, new_registry, start_metrics_server
+
+            registry = new_registry()
+            metrics = WorkerMetrics(registry)
+            metrics.watch_queues(broker_stats(config.broker_url))
+            metrics_server = start_metrics_server(config.metrics_port, registry=registry)
+        watchdog = systemd.Watchdog()
         consumer = Consumer(
             broker,
             pool,
@@ -118,6 +137,9 @@ def run_worker(config: WorkerConfig) -> None:
             lease=config.lease,
             shutdown_timeout=config.shutdown_timeout,
             renewal_broker=renewal_broker,
+            metrics=metrics,
+            # The watchdog is pinged from the consumer loop only: a wedged loop stops pinging.
+            on_loop=watchdog.healthy,
         )
         install_signal_handlers(consumer)
         pool.start()
@@ -132,13 +154,30 @@ def run_worker(config: WorkerConfig) -> None:
         if config.embedded_beat_state is not None:
             beat = EmbeddedBeat(embedded_beat_argv(config))
             beat.start()
+        systemd.ready(f"consuming {','.join(config.queues)}")
         consumer.run()
+        systemd.stopping()
         logger.info("worker %s stopped: %s", config.name, consumer.stats)
     finally:
         if beat is not None:
             beat.stop()
+        if metrics_server is not None:
+            metrics_server.close()
         broker.close()
         renewal_broker.close()
+    if consumer.restart_requested:
+        # Abandoned threads cannot be killed: replace the whole process (same pid, so
+        # systemd keeps tracking it) now that every message is settled or released.
+        logger.warning("worker %s: re-executing itself", config.name)
+        os.execv(sys.executable, [sys.executable, "-m", "worker", *sys.argv[1:]])
+
+
+def broker_stats(url: str) -> Callable[[], list[QueueStats]]:
+    """Queue statistics for the metrics endpoint, over a connection of their own (scrapes
+    run on the metrics server's thread)."""
+    from taskqueue.metrics import queue_stats_from_url
+
+    return queue_stats_from_url(url)
 
 
 def install_signal_handlers(consumer: Consumer) -> None:

@@ -8,13 +8,14 @@ inside ``worker:`` are errors with a suggestion.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# One duration syntax for beat and worker (taskqueue is the package both import).
+from taskqueue.durations import parse_duration
 
 WORKER_KEYS = (
     "queues",
@@ -27,9 +28,8 @@ WORKER_KEYS = (
     "name",
     "loglevel",
     "log_format",
+    "metrics_port",
 )
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 class SettingsError(ValueError):
@@ -38,30 +38,6 @@ class SettingsError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def parse_duration(value: Any, what: str) -> timedelta:
-    """``500ms``, ``30s``, ``5m``, ``1h30m``, ``2d`` or plain seconds; must be positive."""
-    if isinstance(value, bool):
-        raise ValueError(f"{what}: expected a duration, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        try:
-            seconds = float(text)
-        except ValueError:
-            parts = _DURATION_PART.findall(text)
-            if not parts or "".join(n + u for n, u in parts) != text:
-                raise ValueError(
-                    f"{what}: {value!r} is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"
-                ) from None
-            seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
-    else:
-        raise ValueError(f"{what}: expected a duration, got {type(value).__name__}")
-    if seconds <= 0:
-        raise ValueError(f"{what}: must be positive, got {value!r}")
-    return timedelta(seconds=seconds)
 
 
 @dataclass(slots=True)
