@@ -1,0 +1,133 @@
+"""Tasks the pool tests run; imported by the test process and by every pool child."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import time
+from pathlib import Path
+
+from worker.errors import SoftTimeLimitExceeded
+from worker.registry import task
+
+
+class Boom(Exception):
+    pass
+
+
+def _mark(path: str, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text + "\n")
+
+
+@task(name="pool.add")
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@task(name="pool.noop")
+def noop() -> None:
+    return None
+
+
+@task(name="pool.pid")
+def pid() -> int:
+    return os.getpid()
+
+
+@task(name="pool.fail")
+def fail(text: str) -> None:
+    raise Boom(text)
+
+
+@task(name="pool.bad_result")
+def bad_result() -> object:
+    return {1, 2}
+
+
+@task(name="pool.sleep")
+def sleep(seconds: float, path: str | None = None) -> int:
+    if path:
+        _mark(path, f"start {os.getpid()}")
+    time.sleep(seconds)
+    if path:
+        _mark(path, "end")
+    return os.getpid()
+
+
+@task(name="pool.soft_cleanup")
+def soft_cleanup(path: str) -> None:
+    """Busy in Python code until the soft limit; cleans up (writes a line) and re-raises."""
+    started = time.monotonic()
+    try:
+        while True:
+            sum(range(100))
+    except SoftTimeLimitExceeded:
+        _mark(path, f"cleanup {time.monotonic() - started:.6f}")
+        raise
+
+
+@task(name="pool.catch_soft_and_return")
+def catch_soft_and_return() -> str:
+    try:
+        while True:
+            time.sleep(0.001)
+    except SoftTimeLimitExceeded:
+        return "cleaned up"
+
+
+@task(name="pool.swallow_then_block")
+def swallow_then_block(path: str, how: str = "sleep") -> None:
+    """Swallows the soft limit, then blocks in C code until killed."""
+    try:
+        while True:
+            time.sleep(0.005)
+    except SoftTimeLimitExceeded:
+        _mark(path, "swallowed")
+    if how == "select":
+        while True:
+            select.select([], [], [], 1000)
+    while True:
+        try:
+            time.sleep(1000)
+        except SoftTimeLimitExceeded:
+            _mark(path, "swallowed again")
+
+
+@task(name="pool.spawn_sleeper")
+def spawn_sleeper(path: str) -> None:
+    """Like the ``command`` task without its own session: the program is in our group."""
+    proc = subprocess.Popen(["sleep", "1000"])
+    Path(path).write_text(str(proc.pid))
+    proc.wait()
+
+
+@task(name="pool.hog")
+def hog(mib: int) -> int:
+    block = bytearray(mib * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1  # touch every page so it is resident
+    return os.getpid()
+
+
+@task(name="pool.timed_soft")
+def timed_soft(path: str) -> None:
+    """For the precision benchmark: records when the task started and when the limit hit."""
+    started = time.time()
+    try:
+        while True:
+            sum(range(50))
+    except SoftTimeLimitExceeded:
+        _mark(path, f"{started} {time.time()}")
+        raise
+
+
+@task(name="pool.timed_hard")
+def timed_hard(path: str) -> None:
+    _mark(path, f"{time.time()} {os.getpid()}")
+    while True:
+        try:
+            time.sleep(1000)
+        except SoftTimeLimitExceeded:
+            pass

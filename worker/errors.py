@@ -1,0 +1,62 @@
+"""The worker's exception tree.
+
+``SoftTimeLimitExceeded`` derives from :class:`BaseException`, not :class:`Exception`, on
+purpose: task code full of ``except Exception:`` (retry loops, "log and carry on" handlers)
+must not swallow the soft limit by accident. A task that wants to clean up catches it by name
+and re-raises::
+
+    try:
+        work()
+    except SoftTimeLimitExceeded:
+        cleanup()
+        raise
+"""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """Root of the worker's own errors."""
+
+
+class SoftTimeLimitExceeded(BaseException):
+    """Raised inside a task when its soft time limit is reached (catchable for cleanup).
+
+    A BaseException so that a plain ``except Exception`` does not swallow it.
+    """
+
+
+class TimeLimitExceeded(WorkerError):
+    """The recorded failure of a task whose hard time limit was reached (its process killed).
+
+    Never raised inside a prefork task (the process is simply killed); it names the outcome in
+    statuses, logs and ``autoretry_for``.
+    """
+
+
+class WorkerLost(WorkerError):
+    """The pool process running a task died (killed by a signal, crashed, ran out of memory)."""
+
+
+class UnknownTask(WorkerError, KeyError):
+    """No task is registered under the requested name."""
+
+    def __str__(self) -> str:
+        # KeyError's str() would quote the whole message again.
+        return str(self.args[0]) if self.args else "unknown task"
+
+
+class DuplicateTask(WorkerError):
+    """Two different functions were registered under one task name."""
+
+
+class TaskModuleImportError(WorkerError, ImportError):
+    """A task module named by the operator (``-A``/``imports``) could not be imported."""
+
+
+class PoolError(WorkerError):
+    """The pool could not start or was used wrongly (e.g. a job submitted with no free slot)."""
+
+
+class TaskDefinitionError(WorkerError, ValueError):
+    """A ``@task`` option is invalid (the message names the task and the option)."""

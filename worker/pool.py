@@ -1,0 +1,180 @@
+"""What every pool offers the consumer: jobs in, outcomes out, time limits enforced.
+
+Two implementations: :mod:`worker.prefork` (child processes; the default) and
+:mod:`worker.threads` (threads in the worker process). Both are driven by one thread, the
+consumer's: ``submit`` a :class:`Job` when ``free_slots() > 0``, collect :class:`Outcome` objects
+with ``wait``. Limits are in seconds, measured from the moment the pool hands the job to a
+free process or thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from worker.errors import PoolError, SoftTimeLimitExceeded
+
+if TYPE_CHECKING:
+    from taskqueue.message import Message
+    from worker.registry import Task
+
+PoolKind = Literal["prefork", "threads"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One run of one task. Limits are seconds (None: no limit)."""
+
+    id: str
+    task: Task[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
+
+
+class OutcomeKind(enum.Enum):
+    SUCCESS = "success"
+    FAILURE = "failure"  # the task raised (error/exc_type say what)
+    SOFT_TIME_LIMIT = "soft_time_limit"  # SoftTimeLimitExceeded escaped the task
+    TIME_LIMIT = "time_limit"  # hard limit: the process was killed (or the thread abandoned)
+    LOST = "lost"  # the process running the task died for another reason
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a job ended. ``exc_type`` is the exception's ``module.QualName`` for failures."""
+
+    job_id: str
+    kind: OutcomeKind
+    result: Any = None
+    error: str | None = None
+    exc_type: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Pool(Protocol):
+    """The consumer's view of a pool. All methods are called from one (long-lived) thread."""
+
+    def start(self) -> None:
+        """Start the processes/threads; returns when the pool can take jobs."""
+
+    def submit(self, job: Job) -> None:
+        """Start ``job`` on a free slot (:class:`PoolError` if there is none)."""
+
+    def wait(self, timeout: float) -> list[Outcome]:
+        """Outcomes finished since the last call; blocks up to ``timeout`` s for the first.
+
+        ``timeout=0.0`` never blocks.
+        """
+
+    def free_slots(self) -> int:
+        """How many jobs could be submitted right now."""
+
+    def recycle(self) -> None:
+        """Replace the workers after their current job (new code loaded); nothing is dropped."""
+
+    def stop(self, timeout: float) -> list[Job]:
+        """Stop everything; returns the jobs that did not finish (the caller releases them).
+
+        Idle processes get ``timeout`` s to exit before they are killed; busy ones are killed.
+        """
+
+    @property
+    def needs_restart(self) -> bool:
+        """True when only a restart of the worker process can restore health (threads pool)."""
+
+
+def resolve_limits(task: Task[..., Any], message: Message) -> tuple[float | None, float | None]:
+    """(soft, hard) limits in seconds: the message's options override the task's defaults."""
+    soft = (
+        message.soft_time_limit.total_seconds()
+        if message.soft_time_limit is not None
+        else task.soft_time_limit
+    )
+    hard = message.time_limit.total_seconds() if message.time_limit is not None else task.time_limit
+    return soft, hard
+
+
+def exception_name(exc: BaseException) -> str:
+    """``module.QualName`` of an exception (``builtins.KeyError`` for builtins)."""
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` (or just ``Type`` when the message is empty)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def utc_from_timestamp(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+# (kind, result, error, exc_type)
+RunResult = tuple[OutcomeKind, Any, str | None, str | None]
+
+
+def check_result(result: Any) -> RunResult:
+    """SUCCESS, or FAILURE when the result could not be stored as JSON."""
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        return (
+            OutcomeKind.FAILURE,
+            None,
+            f"result is not JSON serialisable: {type(result).__name__}: {e}",
+            "builtins.TypeError",
+        )
+    return OutcomeKind.SUCCESS, result, None, None
+
+
+def soft_limit_error(soft: float | None) -> str:
+    return f"soft time limit ({soft:g}s) exceeded" if soft is not None else "soft time limit"
+
+
+def hard_limit_error(hard: float | None, how: str) -> str:
+    return f"hard time limit ({hard:g}s) exceeded; {how}" if hard is not None else how
+
+
+def soft_outcome(exc: SoftTimeLimitExceeded, soft: float | None) -> RunResult:
+    text = str(exc) or soft_limit_error(soft)
+    return OutcomeKind.SOFT_TIME_LIMIT, None, text, exception_name(exc)
+
+
+def make_pool(
+    kind: str,
+    concurrency: int,
+    *,
+    modules: Sequence[str],
+    max_tasks_per_child: int | None = None,
+    max_memory_per_child: int | None = None,
+) -> Pool:
+    """A ``prefork`` or ``threads`` pool of ``concurrency`` slots (not started yet).
+
+    ``modules`` are the task modules each child process imports; ``max_memory_per_child`` is
+    in KiB (peak resident size after a job). Both ``max_*`` options apply to prefork only.
+    """
+    if concurrency < 1:
+        raise PoolError(f"concurrency: must be at least 1, got {concurrency}")
+    if kind == "prefork":
+        from worker.prefork import PreforkPool
+
+        return PreforkPool(
+            concurrency,
+            modules=modules,
+            max_tasks_per_child=max_tasks_per_child,
+            max_memory_per_child=max_memory_per_child,
+        )
+    if kind == "threads":
+        from worker.threads import ThreadPool
+
+        threads: Pool = ThreadPool(concurrency)
+        return threads
+    raise PoolError(f"pool: expected 'prefork' or 'threads', got {kind!r}")

@@ -1,0 +1,237 @@
+"""The task registry: ``@task`` turns a function into a named :class:`Task`.
+
+Only registered tasks run. A message names a task by its registered name; the worker never
+imports a module because a message asked for it: the modules to import are named by the
+operator (``-A``/``imports``) and loaded with :meth:`Registry.import_modules` at start-up.
+
+Durations (``soft_time_limit``, ``time_limit``, ``retry_backoff``, ``retry_backoff_max``) accept
+seconds, a :class:`~datetime.timedelta` or a string such as ``"500ms"``, ``"30s"``, ``"1h30m"``;
+they are stored as float seconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from worker.errors import DuplicateTask, TaskDefinitionError, TaskModuleImportError, UnknownTask
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Duration = float | int | timedelta | str
+ExceptionSpec = type[BaseException] | str
+
+
+@dataclass(frozen=True, slots=True)
+class Task(Generic[P, R]):
+    """A registered task: its name, its function and its default options.
+
+    Calling the task runs the function directly, in the caller's process, with no limits.
+    """
+
+    name: str
+    fn: Callable[P, R]
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
+    max_retries: int = 0
+    retry_backoff: float | None = None
+    retry_backoff_max: float | None = None
+    autoretry_for: tuple[ExceptionSpec, ...] = ()
+    rate_limit: str | float | None = None
+    queue: str | None = None
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+
+def _qualified(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+class Registry:
+    """Task name -> :class:`Task`. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task[..., Any]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, task: Task[..., Any]) -> Task[..., Any]:
+        """Add ``task``; a name already taken by a *different* function is an error.
+
+        Re-registering the same function (same ``module.qualname``, e.g. a module imported
+        again) replaces the entry, so reloading task code works.
+        """
+        with self._lock:
+            existing = self._tasks.get(task.name)
+            if (
+                existing is not None
+                and existing.fn is not task.fn
+                and _qualified(existing.fn) != _qualified(task.fn)
+            ):
+                raise DuplicateTask(
+                    f"task {task.name!r}: already registered by {_qualified(existing.fn)}, "
+                    f"cannot register {_qualified(task.fn)} under the same name"
+                )
+            self._tasks[task.name] = task
+        return task
+
+    def get(self, name: str) -> Task[..., Any]:
+        """The task registered as ``name``; :class:`UnknownTask` if there is none."""
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise UnknownTask(f"unknown task {name!r} (not registered in this worker)") from None
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._tasks)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def import_modules(self, modules: Sequence[str]) -> None:
+        """Import the operator's task modules so that their ``@task`` functions register.
+
+        Raises :class:`TaskModuleImportError` (an ImportError) naming the module that failed.
+        """
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise TaskModuleImportError(f"{module!r}: {type(e).__name__}: {e}") from e
+            except Exception as e:  # a module that raises while importing is just as unusable
+                raise TaskModuleImportError(
+                    f"{module!r}: import raised {type(e).__name__}: {e}"
+                ) from e
+
+
+REGISTRY = Registry()
+
+
+def _seconds(value: Duration | None, task_name: str, option: str) -> float | None:
+    if value is None:
+        return None
+    from taskqueue.durations import parse_duration
+
+    try:
+        return parse_duration(value, f"task {task_name!r}: {option}").total_seconds()
+    except ValueError as e:
+        raise TaskDefinitionError(str(e)) from None
+
+
+def _make_task(
+    fn: Callable[P, R],
+    *,
+    name: str | None,
+    soft_time_limit: Duration | None,
+    time_limit: Duration | None,
+    max_retries: int,
+    retry_backoff: Duration | None,
+    retry_backoff_max: Duration | None,
+    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec,
+    rate_limit: str | float | None,
+    queue: str | None,
+) -> Task[P, R]:
+    from worker.rate_limit import parse_rate
+
+    task_name = name or _qualified(fn)
+    if not callable(fn):
+        raise TaskDefinitionError(f"task {task_name!r}: {fn!r} is not callable")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise TaskDefinitionError(
+            f"task {task_name!r}: max_retries must be a non-negative integer, got {max_retries!r}"
+        )
+    specs = (autoretry_for,) if isinstance(autoretry_for, type | str) else tuple(autoretry_for)
+    for spec in specs:
+        is_class = isinstance(spec, type) and issubclass(spec, BaseException)
+        if not (isinstance(spec, str) or is_class):
+            raise TaskDefinitionError(
+                f"task {task_name!r}: autoretry_for entries must be exception classes or "
+                f"names, got {spec!r}"
+            )
+    try:
+        parse_rate(rate_limit)
+    except ValueError as e:
+        raise TaskDefinitionError(f"task {task_name!r}: {e}") from None
+    soft = _seconds(soft_time_limit, task_name, "soft_time_limit")
+    hard = _seconds(time_limit, task_name, "time_limit")
+    return Task(
+        name=task_name,
+        fn=fn,
+        soft_time_limit=soft,
+        time_limit=hard,
+        max_retries=max_retries,
+        retry_backoff=_seconds(retry_backoff, task_name, "retry_backoff"),
+        retry_backoff_max=_seconds(retry_backoff_max, task_name, "retry_backoff_max"),
+        autoretry_for=specs,
+        rate_limit=rate_limit,
+        queue=queue,
+    )
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    soft_time_limit: Duration | None = None,
+    time_limit: Duration | None = None,
+    max_retries: int = 0,
+    retry_backoff: Duration | None = None,
+    retry_backoff_max: Duration | None = None,
+    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec = (),
+    rate_limit: str | float | None = None,
+    queue: str | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    soft_time_limit: Duration | None = None,
+    time_limit: Duration | None = None,
+    max_retries: int = 0,
+    retry_backoff: Duration | None = None,
+    retry_backoff_max: Duration | None = None,
+    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec = (),
+    rate_limit: str | float | None = None,
+    queue: str | None = None,
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """Register a function as a task, bare (``@task``) or with options (``@task(name=...)``).
+
+    The default name is ``module.qualname``. Raises :class:`TaskDefinitionError` for an
+    invalid option and :class:`DuplicateTask` for a name another function already has.
+    """
+
+    def decorate(f: Callable[P, R]) -> Task[P, R]:
+        made = _make_task(
+            f,
+            name=name,
+            soft_time_limit=soft_time_limit,
+            time_limit=time_limit,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+            retry_backoff_max=retry_backoff_max,
+            autoretry_for=autoretry_for,
+            rate_limit=rate_limit,
+            queue=queue,
+        )
+        REGISTRY.register(made)
+        return made
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate

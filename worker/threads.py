@@ -1,0 +1,282 @@
+"""The thread pool: tasks run in threads of the worker process.
+
+Soft limit
+    The monitor thread raises :class:`~worker.errors.SoftTimeLimitExceeded` in the task's
+    thread with ``PyThreadState_SetAsyncExc``. CPython delivers such an exception only between
+    bytecodes: a task blocked in C code (``time.sleep``, a socket read, a long regex) sees it
+    only when that call returns. The prefork pool, which uses a signal, has the same limitation
+    for C code that does not return on ``EINTR``; here it also applies to sleeps.
+
+Hard limit
+    A thread cannot be killed. At the hard limit the job is reported ``TIME_LIMIT`` at once,
+    its thread is *abandoned* (never joined; whatever it returns later is discarded; it exits
+    when its task ends) and a replacement thread takes its slot, so the pool keeps its
+    concurrency. Abandoned threads still running hold memory and maybe locks; when more than
+    ``max_abandoned`` of them are alive at once, :attr:`ThreadPool.needs_restart` becomes true
+    (and an error is logged): only restarting the worker process frees them. The service is
+    expected to poll it after ``wait()`` and restart gracefully (stop taking work, drain, exit
+    non-zero so systemd's ``Restart=always`` starts a fresh process).
+
+``recycle()`` cannot load new code into a running process; it logs a warning and keeps going.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from worker.errors import PoolError, SoftTimeLimitExceeded
+from worker.pool import (
+    Job,
+    Outcome,
+    OutcomeKind,
+    RunResult,
+    check_result,
+    describe,
+    exception_name,
+    hard_limit_error,
+    soft_outcome,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _async_raise(ident: int, exc: type[BaseException] | None) -> int:
+    """Schedule ``exc`` in thread ``ident`` (None clears a pending one); threads affected."""
+    arg = ctypes.py_object(exc) if exc is not None else None
+    return int(ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), arg))
+
+
+@dataclass(slots=True, eq=False)
+class _Run:
+    job: Job
+    ident: int
+    started_at: datetime
+    soft_at: float | None
+    hard_at: float | None
+    in_task: bool = True
+    soft_sent: bool = False
+    abandoned: bool = False  # its outcome is no longer reported (hard limit or stop)
+    over_limit: bool = False  # abandoned at the hard limit; counts toward needs_restart
+
+
+class ThreadPool:
+    """``concurrency`` threads; see the module docstring."""
+
+    def __init__(self, concurrency: int, *, max_abandoned: int | None = None) -> None:
+        if concurrency < 1:
+            raise PoolError(f"concurrency: must be at least 1, got {concurrency}")
+        self.concurrency = concurrency
+        self.max_abandoned = max_abandoned if max_abandoned is not None else concurrency
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._runs: dict[str, _Run] = {}
+        self._assigned: dict[str, Job] = {}  # submitted, not finished nor abandoned
+        self._abandoned_alive = 0
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._monitor: threading.Thread | None = None
+        self._stopping = False
+        self._serial = 0
+
+    # --- Pool protocol -------------------------------------------------------------------
+    @property
+    def needs_restart(self) -> bool:
+        """More than ``max_abandoned`` abandoned (hard-limited) threads are still running."""
+        return self._abandoned_alive > self.max_abandoned
+
+    @property
+    def abandoned_alive(self) -> int:
+        return self._abandoned_alive
+
+    def start(self) -> None:
+        if self._monitor is not None:
+            raise PoolError("thread pool: already started")
+        self._monitor = threading.Thread(target=self._watch_deadlines, name="pool-monitor")
+        self._monitor.daemon = True
+        self._monitor.start()
+        for _ in range(self.concurrency):
+            self._add_thread()
+
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            if self._stopping or len(self._assigned) >= self.concurrency:
+                raise PoolError(f"thread pool: no free thread for job {job.id}")
+            self._assigned[job.id] = job
+        self._jobs.put(job)
+
+    def wait(self, timeout: float) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        try:
+            first = (
+                self._outcomes.get(timeout=timeout) if timeout > 0 else self._outcomes.get_nowait()
+            )
+        except queue.Empty:
+            return outcomes
+        outcomes.append(first)
+        while True:
+            try:
+                outcomes.append(self._outcomes.get_nowait())
+            except queue.Empty:
+                return outcomes
+
+    def free_slots(self) -> int:
+        if self._stopping:
+            return 0
+        return self.concurrency - len(self._assigned)
+
+    def recycle(self) -> None:
+        logger.warning(
+            "thread pool: recycle cannot reload code in this process; restart the worker "
+            "(or use the prefork pool) to load new task code"
+        )
+
+    def stop(self, timeout: float) -> list[Job]:
+        """Stop taking jobs; raise the soft limit in running tasks; return unfinished jobs.
+
+        Busy threads cannot be killed: they are daemons and end with the process.
+        """
+        with self._lock:
+            self._stopping = True
+            unfinished = list(self._assigned.values())
+            self._assigned.clear()
+            for run in self._runs.values():
+                if run.in_task and not run.abandoned:
+                    run.abandoned = True  # whatever it returns now is not reported
+                    _async_raise(run.ident, SoftTimeLimitExceeded)
+        for _ in self._threads:
+            self._jobs.put(None)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        self._wake.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=5)
+        return unfinished
+
+    # --- internals ---------------------------------------------------------------------
+    def _add_thread(self) -> None:
+        self._serial += 1
+        thread = threading.Thread(target=self._serve, name=f"pool-thread-{self._serial}")
+        thread.daemon = True  # an abandoned task must not keep the process alive
+        self._threads.append(thread)
+        thread.start()
+
+    def _serve(self) -> None:
+        ident = threading.get_ident()
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            now = time.monotonic()
+            soft, hard = job.soft_time_limit, job.time_limit
+            run = _Run(
+                job=job,
+                ident=ident,
+                started_at=datetime.now(UTC),
+                soft_at=now + soft if soft is not None and (hard is None or soft < hard) else None,
+                hard_at=now + hard if hard is not None else None,
+            )
+            with self._lock:
+                self._runs[job.id] = run
+            if run.soft_at is not None or run.hard_at is not None:
+                self._wake.set()
+            kind, result, error, exc_type = self._execute(run)
+            finished_at = datetime.now(UTC)
+            with self._lock:
+                self._runs.pop(job.id, None)
+                abandoned = run.abandoned
+                if run.over_limit:
+                    self._abandoned_alive -= 1
+                if not abandoned:
+                    self._assigned.pop(job.id, None)
+            if abandoned:
+                logger.info("thread pool: abandoned job %s ended (%s)", job.id, kind.value)
+                return  # its slot already has a replacement thread
+            self._outcomes.put(
+                Outcome(job.id, kind, result, error, exc_type, run.started_at, finished_at)
+            )
+
+    def _leave_task(self, run: _Run) -> None:
+        with self._lock:
+            run.in_task = False
+            if run.soft_sent:
+                _async_raise(run.ident, None)  # a soft limit sent too late must not fire now
+
+    def _execute(self, run: _Run) -> RunResult:
+        job = run.job
+        try:
+            try:
+                result = job.task.fn(*job.args, **job.kwargs)
+            finally:
+                self._leave_task(run)
+        except SoftTimeLimitExceeded as e:
+            self._leave_task(run)  # in case the exception landed inside the finally above
+            return soft_outcome(e, job.soft_time_limit)
+        except BaseException as e:  # SystemExit from a task must not end a pool thread
+            logger.error("task %s raised %s", job.task.name, describe(e), exc_info=True)
+            return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
+        return check_result(result)
+
+    def _abandon_locked(self, run: _Run) -> None:
+        run.abandoned = run.over_limit = True
+        run.hard_at = None
+        self._assigned.pop(run.job.id, None)
+        self._abandoned_alive += 1
+        now = datetime.now(UTC)
+        self._outcomes.put(
+            Outcome(
+                job_id=run.job.id,
+                kind=OutcomeKind.TIME_LIMIT,
+                error=hard_limit_error(run.job.time_limit, "thread abandoned"),
+                exc_type="worker.errors.TimeLimitExceeded",
+                started_at=run.started_at,
+                finished_at=now,
+            )
+        )
+        logger.warning(
+            "thread pool: job %s (%s) passed its hard time limit; thread abandoned "
+            "(%d abandoned thread(s) still running)",
+            run.job.id,
+            run.job.task.name,
+            self._abandoned_alive,
+        )
+        if self.needs_restart:
+            logger.error(
+                "thread pool: %d abandoned threads still running (max %d); the worker "
+                "process needs a restart",
+                self._abandoned_alive,
+                self.max_abandoned,
+            )
+
+    def _watch_deadlines(self) -> None:
+        while not self._stopping:
+            nearest: float | None = None
+            replacements = 0
+            now = time.monotonic()
+            with self._lock:
+                for run in list(self._runs.values()):
+                    if run.abandoned or not run.in_task:
+                        continue
+                    if run.hard_at is not None and now >= run.hard_at:
+                        self._abandon_locked(run)
+                        replacements += 1
+                        continue
+                    if run.soft_at is not None and now >= run.soft_at:
+                        run.soft_at = None
+                        run.soft_sent = True
+                        _async_raise(run.ident, SoftTimeLimitExceeded)
+                    for at in (run.soft_at, run.hard_at):
+                        if at is not None and (nearest is None or at < nearest):
+                            nearest = at
+            for _ in range(replacements):
+                self._add_thread()
+            timeout = None if nearest is None else max(nearest - time.monotonic(), 0.0)
+            self._wake.wait(timeout)
+            self._wake.clear()
