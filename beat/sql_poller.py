@@ -1,0 +1,141 @@
+"""Keeps a running beat's entries in step with the SQL source: YAML entries plus database rows.
+
+Names are unique across both sources. A database row whose name is also a YAML entry is a
+clash: it is reported as an error and ignored, and the YAML entry keeps running (a row written
+by some application must not be able to replace an entry the operator put in the file).
+
+The service calls :meth:`SourcePoller.maybe_poll` on every loop turn; it reads the database
+at most once per ``interval`` and returns only what changed, so the service re-plans only
+those entries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from beat.entries import Entry
+from beat.errors import Problem, SourceError
+from beat.sql_source import SqlSource
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """Entries to (re)index and names to drop, relative to the previous merged view."""
+
+    changed: dict[str, Entry] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.removed)
+
+
+class SourcePoller:
+    """The merged view of YAML entries and one :class:`SqlSource`."""
+
+    def __init__(
+        self,
+        source: SqlSource,
+        yaml_entries: Mapping[str, Entry],
+        *,
+        interval: timedelta = POLL_INTERVAL,
+    ) -> None:
+        self.source = source
+        self.interval_s = interval.total_seconds()
+        self.yaml: dict[str, Entry] = dict(yaml_entries)
+        self.db: dict[str, Entry] = {}  # valid rows, clashing names included
+        self.entries: dict[str, Entry] = {}  # the merged view the service runs
+        self.cursor: int | None = None
+        self.problems: list[Problem] = []  # from the last read, for `beat check`-like callers
+        self._next_poll_s = 0.0
+        self._failing = False
+
+    def initial(self) -> dict[str, Entry]:
+        """Read every row (raises SourceError if the database is unusable) and return the
+        merged entries."""
+        snapshot = self.source.load_all()
+        self.cursor = snapshot.cursor
+        self.db = snapshot.entries
+        self._report(snapshot.problems)
+        self.entries = self._merge()
+        return dict(self.entries)
+
+    def replace_yaml(self, yaml_entries: Mapping[str, Entry]) -> dict[str, Entry]:
+        """After a schedules.yaml reload: the new merged view (the service applies it whole,
+        as it does for any YAML reload)."""
+        self.yaml = dict(yaml_entries)
+        self.entries = self._merge()
+        return dict(self.entries)
+
+    def maybe_poll(self, monotonic_s: float) -> Delta | None:
+        """:meth:`poll` if ``interval`` has passed since the last one, else None."""
+        if monotonic_s < self._next_poll_s:
+            return None
+        self._next_poll_s = monotonic_s + self.interval_s
+        return self.poll()
+
+    def poll(self) -> Delta | None:
+        """What changed in the database since the last read; None if nothing did, or if the
+        database cannot be read now (logged once per outage; the next poll catches up)."""
+        if self.cursor is None:
+            raise RuntimeError("SourcePoller.poll() before initial()")
+        try:
+            changes = self.source.changes_since(self.cursor)
+        except SourceError as e:
+            if not self._failing:
+                log.error("SQL source unreadable, keeping the current entries: %s", e)
+            self._failing = True
+            return None
+        if self._failing:
+            log.info("SQL source readable again")
+            self._failing = False
+        self.cursor = changes.cursor
+        self._report(changes.problems)
+        delta = Delta()
+        for name, entry in changes.changed.items():
+            self.db[name] = entry
+            if name in self.yaml:
+                self._clash(name)
+                continue
+            self.entries[name] = entry
+            delta.changed[name] = entry
+        for name in changes.removed:
+            if self.db.pop(name, None) is None or name in self.yaml:
+                continue
+            self.entries.pop(name, None)
+            delta.removed.append(name)
+        if delta:
+            log.info(
+                "SQL source: %d entries changed, %d removed",
+                len(delta.changed),
+                len(delta.removed),
+            )
+        return delta or None
+
+    def _merge(self) -> dict[str, Entry]:
+        merged = dict(self.yaml)
+        for name, entry in self.db.items():
+            if name in self.yaml:
+                self._clash(name)
+            else:
+                merged[name] = entry
+        return merged
+
+    def _clash(self, name: str) -> None:
+        log.error(
+            "%s: entries.%s: the name is also an entry of schedules.yaml; the database row is "
+            "ignored (names must be unique across both sources)",
+            self.source.name,
+            name,
+        )
+
+    def _report(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        for problem in problems:
+            log.error("SQL source: invalid entry skipped (last valid form kept): %s", problem)

@@ -1,0 +1,79 @@
+"""Between a ``beat_entries`` row and the YAML form of an entry (a plain mapping).
+
+The mapping is what :func:`beat.config.validate_entry` checks, so a row is valid exactly when
+the same entry would be valid in ``schedules.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from typing import Any
+
+from beat.errors import Problem
+from beat.sql_schema import ENTRY_KEYS, JSON_COLUMNS
+
+
+def _to_text(value: object) -> str:
+    """Scalars as the text YAML would show: ISO-8601 for dates and times."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+def mapping_to_row(
+    name: str, mapping: Mapping[str, Any], *, file: str
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The column values for an already validated entry mapping.
+
+    Keys absent from ``mapping`` become NULL, so writing a row replaces the whole entry.
+    """
+    row: dict[str, Any] = {"name": name}
+    problems: list[Problem] = []
+    for key in ENTRY_KEYS:
+        value = mapping.get(key)
+        if key == "enabled":
+            row[key] = True if value is None else bool(value)
+        elif value is None:
+            row[key] = None
+        elif key in JSON_COLUMNS:
+            try:
+                row[key] = json.dumps(value, default=_json_default, separators=(",", ":"))
+            except (TypeError, ValueError) as e:
+                problems.append(Problem(file, None, f"entries.{name}.{key}", f"cannot store: {e}"))
+        else:
+            row[key] = _to_text(value)
+    return row, problems
+
+
+def row_to_mapping(
+    name: str, values: Mapping[Any, Any], *, file: str
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The YAML form of a row: NULL columns are left out, JSON columns decoded."""
+    mapping: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key in ENTRY_KEYS:
+        value = values.get(key)
+        if value is None:
+            continue
+        if key == "enabled":
+            if not bool(value):
+                mapping[key] = False
+            continue
+        if key in JSON_COLUMNS:
+            try:
+                mapping[key] = json.loads(value)
+            except ValueError as e:
+                problems.append(
+                    Problem(file, None, f"entries.{name}.{key}", f"not valid JSON: {e}")
+                )
+            continue
+        mapping[key] = value
+    return mapping, problems
