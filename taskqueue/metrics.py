@@ -8,8 +8,9 @@ this module imports it inside functions, and :class:`NullBeatMetrics` /
 :class:`NullWorkerMetrics` give the daemons the same methods as no-ops when no port is set.
 
 Label cardinality: fires carry no ``entry`` label (100,000 entries would mean 100,000 series);
-per-entry detail is in the logs. Task names are bounded by the task registry; callers pass
-``UNKNOWN_TASK`` for a message naming a task that is not registered.
+per-entry detail is in the logs. Task names are bounded by the task registry; callers should
+pass ``UNKNOWN_TASK`` for a message naming a task that is not registered, and past
+``MAX_TASK_LABELS`` distinct names the rest are counted as ``OTHER_TASKS`` anyway.
 
 Beat::
 
@@ -63,6 +64,11 @@ LIMIT_KINDS = ("soft", "hard")
 # The task label for messages naming a task that is not registered: a label per arbitrary name
 # from the wire would let any producer create unbounded series.
 UNKNOWN_TASK = "<unknown>"
+# Distinct task labels one worker exports; later names are folded into OTHER_TASKS. A real
+# registry is far smaller: this only stops a stream of made-up names from growing memory and
+# every scrape without bound.
+MAX_TASK_LABELS = 500
+OTHER_TASKS = "<other>"
 
 
 class MetricsError(TaskqueueError, OSError):
@@ -322,20 +328,39 @@ class WorkerMetrics:
             registry=registry,
         )
         self._queues: _QueueDepthCollector | None = None
+        self._task_labels: set[str] = set()
+        self._label_lock = threading.Lock()
+
+    def _task_label(self, task: str) -> str:
+        if task in self._task_labels:
+            return task
+        with self._label_lock:
+            if len(self._task_labels) < MAX_TASK_LABELS:
+                self._task_labels.add(task)
+                return task
+        if task != OTHER_TASKS:
+            log.debug(
+                "metrics: %d task labels in use; counting %r as %s",
+                MAX_TASK_LABELS,
+                task,
+                OTHER_TASKS,
+            )
+        return OTHER_TASKS
 
     def task_finished(self, task: str, state: str, runtime_s: float | None = None) -> None:
         """One outcome (``SUCCESS``, ``FAILURE``, ``RETRY``, ``EXPIRED``, ``DEAD``, ...).
 
         ``runtime_s`` is None for a message that never ran (expired, dead-lettered).
         """
-        self._tasks.labels(task, state).inc()
+        label = self._task_label(task)
+        self._tasks.labels(label, state).inc()
         if runtime_s is not None:
-            self._runtime.labels(task).observe(runtime_s)
+            self._runtime.labels(label).observe(runtime_s)
 
     def time_limit_kill(self, task: str, kind: Literal["soft", "hard"]) -> None:
         if kind not in LIMIT_KINDS:
             raise ValueError(f"time limit kind: expected 'soft' or 'hard', got {kind!r}")
-        self._kills.labels(task, kind).inc()
+        self._kills.labels(self._task_label(task), kind).inc()
 
     def watch_queues(self, source: QueueStatsSource) -> None:
         """Export ``worker_queue_depth`` from ``source()`` on every scrape (replaces a previous

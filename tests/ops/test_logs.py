@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.logs import configure_logging, parse_level
+from taskqueue.logs import JsonFormatter, TextFormatter, configure_logging, parse_level
 
 PROGRAM = textwrap.dedent(
     """
@@ -137,3 +138,13 @@ def test_unknown_level_or_format_is_a_value_error(restore_root_logger: logging.L
         configure_logging("INFO", "xml")  # type: ignore[arg-type]
     assert parse_level("warn") == logging.WARNING
     assert parse_level(" error ") == logging.ERROR
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter(journal=True), JsonFormatter()])
+def test_formatters_survive_pickling_for_pool_processes(formatter: logging.Formatter) -> None:
+    # The prefork pool sends the parent's formatter to each child process pickled.
+    copy = pickle.loads(pickle.dumps(formatter))
+    record = logging.LogRecord("w", logging.ERROR, __file__, 1, "task %s", ("t.x",), None)
+    record.task = "t.x"
+    assert copy.format(record) == formatter.format(record)
+    assert "task t.x" in copy.format(record)

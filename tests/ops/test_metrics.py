@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from taskqueue.broker import QueueStats
 from taskqueue.message import Message
 from taskqueue.metrics import (
+    MAX_TASK_LABELS,
+    OTHER_TASKS,
     BeatMetrics,
     MetricsError,
     MetricsServer,
@@ -120,6 +122,21 @@ def test_worker_task_metrics(server: MetricsServer) -> None:
     assert value(s, "worker_task_runtime_seconds_sum", task="t.slow") == 12.0
     assert value(s, "worker_time_limit_kills_total", task="t.slow", kind="hard") == 1
     assert value(s, "worker_time_limit_kills_total", task="t.slow", kind="soft") == 2
+
+
+def test_made_up_task_names_cannot_grow_the_series_without_bound(server: MetricsServer) -> None:
+    worker = WorkerMetrics(server.registry)
+    for i in range(MAX_TASK_LABELS + 50):
+        worker.task_finished(f"junk.{i}", "DEAD")
+    worker.time_limit_kill("junk.late", "hard")
+    s = scrape(server)
+    tasks = {dict(labels)["task"] for name, labels in s if name == "worker_tasks_total"}
+    assert len(tasks) == MAX_TASK_LABELS + 1  # the first names, then one catch-all
+    assert value(s, "worker_tasks_total", task=OTHER_TASKS, state="DEAD") == 50
+    assert value(s, "worker_time_limit_kills_total", task=OTHER_TASKS, kind="hard") == 1
+    # Names already seen keep their own series.
+    worker.task_finished("junk.0", "DEAD")
+    assert value(scrape(server), "worker_tasks_total", task="junk.0", state="DEAD") == 2
 
 
 def test_queue_depths_are_read_on_each_scrape(server: MetricsServer) -> None:
