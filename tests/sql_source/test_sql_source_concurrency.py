@@ -1,0 +1,134 @@
+"""Concurrent writers: every committed change is seen exactly once.
+
+PostgreSQL hands out versions when a statement runs, not when its transaction commits, so a
+write can become visible after a later-numbered one. A reader that remembered only "the
+highest version seen" would skip it forever; these tests pin that it does not.
+"""
+
+from __future__ import annotations
+
+import threading
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from beat.entries_api import EntryStore
+from beat.sql_source import SqlSource
+
+UTC = ZoneInfo("UTC")
+
+
+def test_out_of_order_commit_is_not_missed(pg_url: str) -> None:
+    store = EntryStore(pg_url)
+    store.add("slow", {"task": "t", "every": "5s"})
+    store.add("fast", {"task": "t", "every": "5s"})
+    source = SqlSource(pg_url, zone=UTC)
+    cursor = source.load_all().cursor
+    engine = sa.create_engine(pg_url)
+    slow = engine.connect()
+    slow.begin()
+    # Takes the lower version now, commits last.
+    slow.execute(sa.text("UPDATE beat_entries SET every = '7s' WHERE name = 'slow'"))
+    with engine.begin() as fast:
+        fast.execute(sa.text("UPDATE beat_entries SET every = '9s' WHERE name = 'fast'"))
+    with engine.connect() as conn:
+        versions = dict(conn.execute(sa.text("SELECT name, version FROM beat_entries")).all())
+    first = source.changes_since(cursor)
+    assert list(first.changed) == ["fast"]
+    slow.commit()
+    slow.close()
+    with engine.connect() as conn:
+        slow_version = conn.execute(
+            sa.text("SELECT version FROM beat_entries WHERE name = 'slow'")
+        ).scalar_one()
+    # The precondition that makes this test meaningful: the late row has the lower version.
+    assert slow_version < versions["fast"]
+    second = source.changes_since(first.cursor)
+    assert list(second.changed) == ["slow"]
+    assert second.changed["slow"].schedule.describe() == "every 7s"
+    # The re-read window does not report "fast" again.
+    third = source.changes_since(second.cursor)
+    assert third.changed == {} and third.removed == []
+    engine.dispose()
+    store.close()
+    source.close()
+
+
+def test_out_of_order_delete_is_not_missed(pg_url: str) -> None:
+    store = EntryStore(pg_url)
+    store.add("a", {"task": "t", "every": "5s"})
+    store.add("b", {"task": "t", "every": "5s"})
+    source = SqlSource(pg_url, zone=UTC)
+    cursor = source.load_all().cursor
+    engine = sa.create_engine(pg_url)
+    slow = engine.connect()
+    slow.begin()
+    slow.execute(sa.text("DELETE FROM beat_entries WHERE name = 'a'"))
+    with engine.begin() as fast:
+        fast.execute(sa.text("UPDATE beat_entries SET every = '9s' WHERE name = 'b'"))
+    first = source.changes_since(cursor)
+    assert list(first.changed) == ["b"] and first.removed == []
+    slow.commit()
+    slow.close()
+    second = source.changes_since(first.cursor)
+    assert second.removed == ["a"] and second.changed == {}
+    engine.dispose()
+    store.close()
+    source.close()
+
+
+def _concurrent_writers_seen_once(url: str, writers: int, per_writer: int) -> None:
+    source = SqlSource(url, zone=UTC)
+    cursor = source.load_all().cursor
+    seen: dict[str, int] = {}
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write(w: int) -> None:
+        try:
+            with EntryStore(url) as store:
+                for i in range(per_writer):
+                    store.add(f"w{w}-{i}", {"task": "t", "every": "5s"})
+                    if i % 3 == 0:
+                        store.update(f"w{w}-{i}", {"every": "6s"})
+        except BaseException as e:  # surfaced by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+
+    def read_until_done() -> None:
+        nonlocal cursor
+        while True:
+            finished = done.is_set()
+            changes = source.changes_since(cursor)
+            cursor = changes.cursor
+            for name, entry in changes.changed.items():
+                # Every change reported is the next state of the entry, never a repeat.
+                state = 6 if entry.schedule.describe() == "every 6s" else 5
+                assert seen.get(name) != state, f"{name} reported twice in state {state}"
+                seen[name] = state
+            if finished:
+                return
+
+    reader = threading.Thread(target=read_until_done)
+    reader.start()
+    for t in threads:
+        t.join()
+    done.set()
+    reader.join()
+    assert errors == []
+    expected = {
+        f"w{w}-{i}": 6 if i % 3 == 0 else 5 for w in range(writers) for i in range(per_writer)
+    }
+    assert seen == expected
+    source.close()
+
+
+def test_concurrent_writers_every_change_seen_once_postgres(pg_url: str) -> None:
+    _concurrent_writers_seen_once(pg_url, writers=4, per_writer=30)
+
+
+def test_concurrent_writers_every_change_seen_once_sqlite(tmp_path: object) -> None:
+    _concurrent_writers_seen_once(f"sqlite:///{tmp_path}/c.db", writers=3, per_writer=20)
