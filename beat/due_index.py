@@ -1,0 +1,123 @@
+"""Which entry fires next: a min-heap of distinct instants, each with a bucket of entries.
+
+The beat loop asks two questions many times a second: "what is due now?" and "when is the next
+fire?". Fires cluster on few instants (whole seconds and minutes: 100,000 entries `every 1m`
+share one instant per minute), so the heap holds *distinct instants* and each instant a bucket
+of entry names in push order. Popping a burst is then a list walk, not 100,000 heap pops of
+cache-missing tuples (measured: ~14 µs per heappop at 1M items, against well under 1 µs per
+entry here).
+
+Moving or removing an entry never searches: each push gets a fresh sequence number, ``_live``
+maps a name to its one valid (sequence, instant), and a bucket keeps a count of its live items,
+so stale items are skipped when their bucket is popped, and a bucket with none left is dropped
+when it reaches the top. :meth:`_compact` rebuilds everything when stale items outnumber live
+ones, so memory stays bounded under constant rescheduling.
+"""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime
+
+# Rebuild when the buckets hold more than this many items per live entry...
+_MAX_STALE_RATIO = 2
+# ...but never bother for small indexes.
+_MIN_COMPACT = 1024
+
+
+class _Bucket:
+    """The entries pushed for one instant, in push order; ``live`` of them still valid."""
+
+    __slots__ = ("items", "live")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, str]] = []
+        self.live = 0
+
+
+class DueIndex:
+    """Each indexed entry's next fire; an entry is at most once in the index."""
+
+    __slots__ = ("_buckets", "_instants", "_items", "_live", "_seq")
+
+    def __init__(self) -> None:
+        self._instants: list[datetime] = []  # heap; exactly the keys of _buckets
+        self._buckets: dict[datetime, _Bucket] = {}
+        self._live: dict[str, tuple[int, datetime]] = {}
+        self._items = 0  # items held by all buckets, live or stale
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._live
+
+    def push(self, name: str, when: datetime) -> None:
+        """Index ``name`` to fire at ``when`` (aware), replacing any earlier position."""
+        if when.tzinfo is None:
+            raise ValueError(f"due index: naive datetime {when.isoformat()} for entry {name!r}")
+        old = self._live.get(name)
+        if old is not None:
+            self._buckets[old[1]].live -= 1
+        self._seq = seq = self._seq + 1
+        self._live[name] = (seq, when)
+        bucket = self._buckets.get(when)
+        if bucket is None:
+            bucket = self._buckets[when] = _Bucket()
+            heapq.heappush(self._instants, when)
+        bucket.items.append((seq, name))
+        bucket.live += 1
+        self._items += 1
+        if self._items > _MIN_COMPACT and self._items > _MAX_STALE_RATIO * len(self._live):
+            self._compact()
+
+    def remove(self, name: str) -> None:
+        """Take ``name`` out of the index (no error if it is not there)."""
+        old = self._live.pop(name, None)
+        if old is not None:
+            self._buckets[old[1]].live -= 1
+
+    def pop_due(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Remove and return every entry due at or before ``now``, earliest first (ties in push
+        order)."""
+        instants = self._instants
+        live = self._live
+        out: list[tuple[str, datetime]] = []
+        while instants and instants[0] <= now:
+            when = heapq.heappop(instants)
+            bucket = self._buckets.pop(when)
+            self._items -= len(bucket.items)
+            if not bucket.live:
+                continue
+            for seq, name in bucket.items:
+                current = live.get(name)
+                if current is not None and current[0] == seq:
+                    del live[name]
+                    out.append((name, when))
+        return out
+
+    def peek(self) -> datetime | None:
+        """The earliest indexed instant, None if the index is empty."""
+        instants = self._instants
+        while instants:
+            when = instants[0]
+            if self._buckets[when].live:
+                return when
+            heapq.heappop(instants)
+            self._items -= len(self._buckets.pop(when).items)
+        return None
+
+    def _compact(self) -> None:
+        """Rebuild the buckets from the live entries only (keeping push order in each)."""
+        buckets: dict[datetime, _Bucket] = {}
+        for name, (seq, when) in sorted(self._live.items(), key=lambda kv: kv[1][0]):
+            bucket = buckets.get(when)
+            if bucket is None:
+                bucket = buckets[when] = _Bucket()
+            bucket.items.append((seq, name))
+            bucket.live += 1
+        self._buckets = buckets
+        self._instants = list(buckets)
+        heapq.heapify(self._instants)
+        self._items = len(self._live)

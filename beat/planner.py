@@ -1,0 +1,269 @@
+"""The pure planner: given an entry, its run state and "now", which fires to send and which to
+skip. It never reads the clock, so every rule below is a table of instants in the tests.
+
+Rules (SPEC 6):
+
+- The next fire is the first scheduled instant strictly after a *boundary*: the entry's last
+  scheduled fire disposed of (sent or skipped), else the instant it was first seen (a new entry
+  never fires "immediately"), and never before the instant it was last edited. Never "now".
+- Every scheduled instant ``f`` with ``boundary < f <= now`` is pending. It is on time if
+  ``now - f <= grace`` (always sent) and missed otherwise; missed fires follow ``catch_up``:
+  ``all`` sends the most recent 100 (CATCH_UP_ALL_LIMIT, like Kubernetes) and skips older ones,
+  ``latest`` sends only the most recent missed fire and only if no on-time fire follows it,
+  ``none`` skips them all. Each pending instant is sent or counted as skipped exactly once.
+
+Work is bounded however long beat was down: intervals are planned arithmetically (an
+``every: 1s`` entry down for a month costs the same as one down for a second, and its skip
+count is exact). Other schedules have no arithmetic skip-ahead: the planner walks at most
+WALK_LIMIT missed fires from the oldest, then finds the newest ones by probing back from the
+cutoff with doubling windows; fires between the two are not visited, so the count is then a
+lower bound (``Skipped.exact`` is False and the reason says "at least").
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from beat.entries import CATCH_UP_ALL_LIMIT, CatchUp, Entry, Schedule
+from beat.schedules import Interval
+from beat.state import EntryState
+from taskqueue.message import fire_id, require_aware
+
+# Generic schedules: missed fires walked one by one from the oldest before jumping to the newest.
+WALK_LIMIT = 1_000
+# The first window probed back from the cutoff; it doubles until it holds enough fires.
+_FIRST_PROBE = timedelta(seconds=1)
+_ONE_US = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """One scheduled instant of one entry to send; ``id`` is its deterministic message id."""
+
+    entry: str
+    scheduled_for: datetime
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """``count`` missed fires of ``entry`` from ``first`` to ``last`` that are not sent."""
+
+    entry: str
+    count: int
+    first: datetime
+    last: datetime
+    reason: str
+    exact: bool = True  # False: ``count`` is a lower bound (see the module docstring)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to send now, what was skipped, and the first scheduled instant after ``now``
+    (None: the schedule has no more fires)."""
+
+    fires: tuple[Fire, ...]
+    skipped: tuple[Skipped, ...]
+    next_fire: datetime | None
+
+
+def first_state(entry: Entry, now: datetime, previous: EntryState | None) -> EntryState:
+    """The state of ``entry`` being (re)indexed at ``now``.
+
+    New: first seen now, never fired. Unchanged (same content hash): ``previous`` as is, so a
+    restart keeps the interval phase and the last fire. Edited: ``first_seen`` and
+    ``last_fire`` are kept (``last_fire`` stays the truth about what was sent) and
+    ``edited_at = now`` becomes a boundary: the edited entry's first fire is its next scheduled
+    instant after the edit, never immediate, and fires the old definition missed are not
+    replayed under the new one.
+    """
+    now = require_aware(now, "now")
+    digest = entry.content_hash()
+    if previous is None:
+        return EntryState(name=entry.name, last_fire=None, first_seen=now, content_hash=digest)
+    if previous.content_hash == digest:
+        return previous
+    return replace(previous, content_hash=digest, edited_at=now)
+
+
+def _boundary(state: EntryState) -> datetime:
+    """Fires are pending strictly after this instant."""
+    after = state.first_seen if state.last_fire is None else state.last_fire
+    edited = state.edited_at
+    if edited is not None and edited > after:
+        return edited
+    return after
+
+
+def next_pending(entry: Entry, state: EntryState) -> datetime | None:
+    """The next fire to index: the first scheduled instant after the state's boundary (the
+    last scheduled fire, or first seen / edited), never computed from "now"."""
+    schedule = entry.schedule
+    after = _boundary(state)
+    if isinstance(schedule, Interval):
+        start = state.first_seen if schedule.start is None else schedule.start
+        return _interval_first_after(start, schedule.every, after)
+    return schedule.anchored(state.first_seen).next_after(after)
+
+
+def plan_entry(entry: Entry, state: EntryState, now: datetime) -> Plan:
+    """Every pending fire of ``entry`` at ``now``: sent, or skipped per its catch-up policy."""
+    schedule = entry.schedule
+    after = _boundary(state)
+    if isinstance(schedule, Interval):
+        start = state.first_seen if schedule.start is None else schedule.start
+        return _plan_interval(entry, start, schedule.every, after, now)
+    return _plan_walk(entry, schedule.anchored(state.first_seen), after, now)
+
+
+# --- intervals: arithmetic on k in start + k * every --------------------------------------
+
+
+def _interval_first_after(start: datetime, every: timedelta, after: datetime) -> datetime:
+    if after < start:
+        return start
+    return start + ((after - start) // every + 1) * every
+
+
+def _plan_interval(
+    entry: Entry, start: datetime, every: timedelta, after: datetime, now: datetime
+) -> Plan:
+    k_first = 0 if after < start else (after - start) // every + 1
+    k_now = (now - start) // every  # the last k with start + k * every <= now (floor)
+    if k_now < k_first:
+        return Plan((), (), start + k_first * every)
+    next_fire = start + (k_now + 1) * every
+    # The last k that is missed: start + k * every < now - grace.
+    q, r = divmod(now - entry.grace - start, every)
+    k_missed = min(q - 1 if not r else q, k_now)
+    name = entry.name
+    if k_missed < k_first:  # the common case: everything pending is on time
+        return Plan(
+            _fires(name, [start + k * every for k in range(k_first, k_now + 1)]), (), next_fire
+        )
+    n_missed = k_missed - k_first + 1
+    tail_len = min(n_missed, _tail_needed(entry.catch_up))
+    tail = [start + k * every for k in range(k_missed - tail_len + 1, k_missed + 1)]
+    on_time = [start + k * every for k in range(k_missed + 1, k_now + 1)]
+    return _decide(entry, start + k_first * every, n_missed, True, tail, on_time, next_fire)
+
+
+# --- any other schedule: walk, then probe back from the cutoff ----------------------------
+
+
+def _plan_walk(entry: Entry, schedule: Schedule, after: datetime, now: datetime) -> Plan:
+    nxt = schedule.next_after
+    first = nxt(after)
+    if first is None or first > now:
+        return Plan((), (), first)
+    cutoff = now - entry.grace
+    if first >= cutoff:  # the common case: everything pending is on time
+        fires, after_now = _until(schedule, first, now)
+        return Plan(_fires(entry.name, fires), (), after_now)
+
+    keep = _tail_needed(entry.catch_up)
+    tail: deque[datetime] = deque(maxlen=keep)
+    n_missed = 0
+    exact = True
+    t: datetime | None = first
+    while t is not None and t < cutoff and n_missed < WALK_LIMIT:
+        tail.append(t)
+        n_missed += 1
+        t = nxt(t)
+    if t is not None and t < cutoff:
+        # Too many to walk: count what the probe sees, plus t itself, as a lower bound.
+        count, probed, reached = _probe_tail(schedule, t, cutoff, keep)
+        exact = reached
+        n_missed += count if reached else count + 1
+        tail.extend(probed)  # when the probe reached t, the walked fires still matter
+        t = nxt(tail[-1])
+    on_time: list[datetime] = []
+    next_fire = t
+    if t is not None and t <= now:
+        on_time, next_fire = _until(schedule, t, now)
+    return _decide(entry, first, n_missed, exact, list(tail), on_time, next_fire)
+
+
+def _until(
+    schedule: Schedule, first: datetime, now: datetime
+) -> tuple[list[datetime], datetime | None]:
+    """Fires from ``first`` (a fire) up to ``now`` inclusive, and the fire after them."""
+    out = [first]
+    t = schedule.next_after(first)
+    while t is not None and t <= now:
+        out.append(t)
+        t = schedule.next_after(t)
+    return out, t
+
+
+def _probe_tail(
+    schedule: Schedule, lo: datetime, hi: datetime, keep: int
+) -> tuple[int, deque[datetime], bool]:
+    """The last ``keep`` fires in ``[lo, hi)`` without visiting them all.
+
+    Probes ``[hi - span, hi)`` with a doubling span until it holds ``keep`` fires or reaches
+    ``lo``. Returns (fires counted in the last window, its last ``keep`` fires, whether the
+    window reached ``lo`` so that the count covers all of ``[lo, hi)``). ``lo`` must be a fire.
+    """
+    span = _FIRST_PROBE
+    while True:
+        start = hi - span
+        reached = start <= lo
+        if reached:
+            start = lo
+        tail: deque[datetime] = deque(maxlen=keep)
+        count = 0
+        t = schedule.next_after(start - _ONE_US)
+        while t is not None and t < hi:
+            tail.append(t)
+            count += 1
+            t = schedule.next_after(t)
+        if count >= keep or reached:
+            return count, tail, reached
+        span *= 2
+
+
+# --- the catch-up decision, shared -----------------------------------------------------------
+
+
+def _tail_needed(policy: CatchUp) -> int:
+    """How many of the most recent missed fires a policy needs to see: those it may send, plus
+    one more to name the last skipped fire."""
+    return CATCH_UP_ALL_LIMIT + 1 if policy is CatchUp.ALL else 2
+
+
+def _decide(
+    entry: Entry,
+    first_missed: datetime,
+    n_missed: int,
+    exact: bool,
+    tail: list[datetime],
+    on_time: list[datetime],
+    next_fire: datetime | None,
+) -> Plan:
+    """Apply ``entry.catch_up`` to ``n_missed`` missed fires (``tail``: the most recent ones,
+    oldest first) followed by the ``on_time`` ones."""
+    policy = entry.catch_up
+    if policy is CatchUp.ALL:
+        send = tail[-CATCH_UP_ALL_LIMIT:]
+        reason = f"catch_up all is capped at {CATCH_UP_ALL_LIMIT}"
+    elif policy is CatchUp.LATEST:
+        send = [] if on_time else tail[-1:]
+        reason = "catch_up latest"
+    else:
+        send = []
+        reason = "catch_up none"
+    n_skipped = n_missed - len(send)
+    skipped: tuple[Skipped, ...] = ()
+    if n_skipped > 0:
+        last = tail[-len(send) - 1]
+        if not exact:
+            reason = f"{reason}; at least {n_skipped}: only some missed fires were counted"
+        skipped = (Skipped(entry.name, n_skipped, first_missed, last, reason, exact),)
+    return Plan(_fires(entry.name, send + on_time), skipped, next_fire)
+
+
+def _fires(name: str, instants: list[datetime]) -> tuple[Fire, ...]:
+    return tuple(Fire(name, f, fire_id(name, f)) for f in instants)

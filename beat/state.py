@@ -1,0 +1,441 @@
+"""Run state: per entry, the last scheduled fire disposed of, first-seen time and content hash.
+
+Stored through SQLAlchemy in one table (``beat_entry_state``), in SQLite by default (``-s
+schedule.db``) or any SQLAlchemy URL (PostgreSQL for state shared by several beats).
+
+Instants are stored as integer microseconds since the Unix epoch (UTC): exact, portable across
+databases, and cheap to compare, with no driver-specific time-zone handling to get wrong.
+
+Durability (SQLite): WAL with ``synchronous=NORMAL``. A committed transaction survives any crash
+of the *process* (the WAL is in the OS page cache, written before commit returns); only a power
+loss or kernel crash may roll back the last few commits. That is safe for exactly-once: a
+rolled-back record only makes beat re-plan fires that were already enqueued, and the broker
+refuses those copies by their deterministic id; no fire is ever skipped by a lost record.
+``FULL`` would add an fsync to every dispatch batch for no gain in that guarantee.
+
+SQLAlchemy takes ~190 ms to import, so it is imported inside :class:`StateStore` only:
+``from beat.state import EntryState`` stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from beat.errors import StateError
+from taskqueue.urls import redact_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.sql.schema import Table
+
+log = logging.getLogger(__name__)
+
+TABLE_NAME = "beat_entry_state"
+# A writer waits this long for another process's lock before failing with "database is locked".
+BUSY_TIMEOUT_MS = 5_000
+# Names per statement in IN (...) lists: far below SQLite's bound-variable limit.
+CHUNK = 500
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryState:
+    """What beat remembers about one entry across restarts. Every instant is aware UTC.
+
+    ``last_fire``: the last *scheduled* instant disposed of (sent or skipped as missed), None
+    before the first. ``first_seen``: when beat first indexed the entry (the phase anchor of an
+    interval with no ``start``). ``content_hash``: :meth:`Entry.content_hash` when last indexed.
+    ``last_dispatched_at``: when the last fire was recorded. ``edited_at``: when the entry was
+    last seen edited; fires of the new definition start strictly after it (see
+    :func:`beat.planner.first_state`), None if never edited.
+    """
+
+    name: str
+    last_fire: datetime | None
+    first_seen: datetime
+    content_hash: str
+    last_dispatched_at: datetime | None = None
+    edited_at: datetime | None = None
+
+
+def to_epoch_us(value: datetime) -> int:
+    """An aware instant as integer microseconds since the epoch (exact)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (a UTC offset is required)")
+    return (value - _EPOCH) // _US
+
+
+def from_epoch_us(value: int) -> datetime:
+    """The inverse of :func:`to_epoch_us`: an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _opt_us(value: datetime | None) -> int | None:
+    return None if value is None else to_epoch_us(value)
+
+
+def _opt_dt(value: int | None) -> datetime | None:
+    return None if value is None else from_epoch_us(value)
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def normalize_url(url: str) -> str:
+    """A SQLAlchemy URL for ``url``: a plain path becomes ``sqlite:///<absolute path>``;
+    ``postgresql://`` (no driver) uses psycopg 3, the driver this project ships with."""
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+def _hint(message: str) -> str:
+    """What the operator should do about a driver error, when we can tell."""
+    text = message.lower()
+    if "file is not a database" in text or "malformed" in text:
+        return (
+            "the file is not a valid beat state database (corrupt, or another kind of file): "
+            "move it aside to start with fresh state; entries then first fire at their next "
+            "scheduled instant"
+        )
+    if "database is locked" in text or "database table is locked" in text:
+        return (
+            "another process holds a lock on it (another beat using the same state file?): "
+            "stop that process or give this beat its own file with -s"
+        )
+    if "unable to open database file" in text or "readonly" in text:
+        return "check that its directory exists and is writable by this user"
+    if "connection" in text or "could not connect" in text:
+        return "check that the database server is running and reachable"
+    return ""
+
+
+class StateStore:
+    """The run state in a SQL database.
+
+    ``url``: a SQLAlchemy URL, or a plain file path for SQLite. The table is created on first
+    use. Every method is one transaction; errors are raised as :class:`StateError` naming the
+    store (password redacted), what failed, and what to do about it.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.display_url = redact_url(url)
+        self._sa_url = normalize_url(url)
+        self._engine: Engine | None = None
+        self._guard("open", self._open)
+
+    # --- setup ------------------------------------------------------------------------------
+    def _open(self) -> None:
+        import sqlalchemy as sa
+
+        sa_url = sa.make_url(self._sa_url)
+        is_sqlite = sa_url.get_backend_name() == "sqlite"
+        if is_sqlite:
+            self._create_private_file(sa_url.database, sa_url.query)
+        engine = sa.create_engine(sa_url)
+        if is_sqlite:
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        self._engine = engine
+        self.table = _define_table(sa.MetaData())
+        self.table.metadata.create_all(engine)
+        self._dialect = engine.dialect.name
+
+    @staticmethod
+    def _create_private_file(database: str | None, query: Any) -> None:
+        """Create the SQLite file owner-only (0600) before SQLite does it with the umask's mode.
+
+        SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so they are
+        private too. An existing file keeps its mode: it is the owner's choice.
+        """
+        if not database or database == ":memory:" or query.get("mode") == "memory":
+            return
+        if database.startswith("file:"):  # URI filenames: leave them to SQLite
+            return
+        path = Path(database)
+        if path.exists():
+            return
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise StateError(f"state store {self.display_url}: used after close()")
+        return self._engine
+
+    def _guard(self, what: str, action: Callable[[], T]) -> T:
+        """Run ``action``, turning database and file errors into a :class:`StateError`."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return action()
+        except (SQLAlchemyError, OSError) as e:
+            orig = getattr(e, "orig", None) or e
+            detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(e).__name__
+            hint = _hint(detail)
+            message = f"state store {self.display_url}: {what} failed: {detail}"
+            raise StateError(f"{message} ({hint})" if hint else message) from e
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- reads ------------------------------------------------------------------------------
+    def load(self) -> dict[str, EntryState]:
+        """Every entry's state, by name."""
+        return self._guard("load", self._load)
+
+    def _load(self) -> dict[str, EntryState]:
+        import sqlalchemy as sa
+
+        t = self.table
+        query = sa.select(
+            t.c.name,
+            t.c.last_fire_us,
+            t.c.first_seen_us,
+            t.c.content_hash,
+            t.c.last_dispatched_at_us,
+            t.c.edited_at_us,
+        )
+        sql = str(query.compile(dialect=self.engine.dialect))
+        with self.engine.connect() as conn:
+            # Driver-level fetch: a million rows load in seconds, not tens of seconds.
+            rows = conn.exec_driver_sql(sql).fetchall()
+        # Instants repeat a lot (every entry first seen at one start-up, entries on one schedule
+        # firing together): converting each distinct value once is faster and shares the objects.
+        instants: dict[int | None, datetime | None] = {None: None}
+
+        def instant(us: int | None) -> datetime | None:
+            if us in instants:
+                return instants[us]
+            value = instants[us] = from_epoch_us(us)  # type: ignore[arg-type]  # None is cached
+            return value
+
+        out: dict[str, EntryState] = {}
+        for name, last, first, digest, dispatched, edited in rows:
+            out[name] = EntryState(
+                name,
+                instant(last),
+                instant(first),  # type: ignore[arg-type]  # NOT NULL column
+                digest,
+                instant(dispatched),
+                instant(edited),
+            )
+        return out
+
+    # --- writes -----------------------------------------------------------------------------
+    def upsert_new(self, states: Sequence[EntryState]) -> None:
+        """Insert or fully replace the rows of ``states`` (new or edited entries)."""
+        if not states:
+            return
+        # The last state given for a name wins (one statement may not touch a row twice).
+        unique = list({st.name: st for st in states}.values())
+        rows = [
+            {
+                "b_name": st.name,
+                "b_last_fire_us": _opt_us(st.last_fire),
+                "b_first_seen_us": to_epoch_us(st.first_seen),
+                "b_content_hash": st.content_hash,
+                "b_last_dispatched_at_us": _opt_us(st.last_dispatched_at),
+                "b_edited_at_us": _opt_us(st.edited_at),
+            }
+            for st in unique
+        ]
+        self._guard(f"saving {_entries(len(rows))}", lambda: self._upsert(rows))
+
+    def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        import sqlalchemy as sa
+
+        t = self.table
+        values = {c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in t.columns}
+        with self._transaction() as conn:
+            if self._dialect == "postgresql":
+                columns = {
+                    "name": "b_name",
+                    "last": "b_last_fire_us",
+                    "first": "b_first_seen_us",
+                    "digest": "b_content_hash",
+                    "dispatched": "b_last_dispatched_at_us",
+                    "edited": "b_edited_at_us",
+                }
+                arrays = {k: [r[col] for r in rows] for k, col in columns.items()}
+                conn.exec_driver_sql(_PG_UPSERT, arrays)
+                return
+            if self._dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+
+                stmt = insert(t).values(values)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[t.c.name],
+                    set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name != "name"},
+                )
+                _executemany(conn, stmt, rows)
+                return
+            # Any other database: delete then insert, in the same transaction.
+            for chunk in _chunks([r["b_name"] for r in rows]):
+                conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
+            _executemany(conn, sa.insert(t).values(values), rows)
+
+    def record_fires(self, items: Sequence[tuple[str, datetime]], now: datetime) -> None:
+        """For each ``(name, scheduled_instant)``: ``last_fire = max(stored, instant)`` and
+        ``last_dispatched_at = now``, all in one transaction."""
+        if not items:
+            return
+        now_us = to_epoch_us(now)
+        # One row per name, holding its latest instant: the statement then stays correct on
+        # databases whose UPDATE ... FROM picks an arbitrary row among duplicates.
+        latest: dict[str, int] = {}
+        for name, when in items:
+            us = to_epoch_us(when)
+            if latest.get(name, us) <= us:
+                latest[name] = us
+        self._guard(f"recording {len(latest)} fire(s)", lambda: self._record(latest, now_us))
+
+    def _record(self, latest: dict[str, int], now_us: int) -> None:
+        import sqlalchemy as sa
+
+        if self._dialect == "postgresql":
+            with self._transaction() as conn:
+                # One statement over two arrays: ~30x faster than a pipelined executemany.
+                result = conn.exec_driver_sql(
+                    _PG_RECORD,
+                    {"names": list(latest), "fires": list(latest.values()), "now": now_us},
+                )
+                self._check_updated(len(latest), int(result.rowcount))
+            return
+        params = [{"b_name": n, "b_fire": us, "b_now": now_us} for n, us in latest.items()]
+        t = self.table
+        fire = sa.bindparam("b_fire", type_=sa.BigInteger())
+        # max() spelled portably: a replayed or out-of-order record never moves last_fire back.
+        stmt = (
+            sa.update(t)
+            .where(t.c.name == sa.bindparam("b_name", type_=t.c.name.type))
+            .values(
+                last_fire_us=sa.case(
+                    (t.c.last_fire_us.is_(None), fire),
+                    (t.c.last_fire_us < fire, fire),
+                    else_=t.c.last_fire_us,
+                ),
+                last_dispatched_at_us=sa.bindparam("b_now", type_=sa.BigInteger()),
+            )
+        )
+        with self._transaction() as conn:
+            self._check_updated(len(params), _executemany(conn, stmt, params))
+
+    def _check_updated(self, expected: int, updated: int) -> None:
+        if 0 <= updated < expected:
+            # Only possible if the row was forgotten meanwhile (another beat on shared state):
+            # the fire is in the broker already; re-planning it later is refused as a duplicate.
+            log.warning(
+                "state store %s: %d fire record(s) had no entry row",
+                self.display_url,
+                expected - updated,
+            )
+
+    def forget(self, names: Sequence[str]) -> None:
+        """Delete the state of entries that no longer exist."""
+        if names:
+            self._guard(f"forgetting {_entries(len(names))}", lambda: self._forget(names))
+
+    def _forget(self, names: Sequence[str]) -> None:
+        import sqlalchemy as sa
+
+        t = self.table
+        with self._transaction() as conn:
+            for chunk in _chunks(list(names)):
+                conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
+
+    def close(self) -> None:
+        """Release every connection. Idempotent."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+# PostgreSQL: record every fire in one statement; the CASE is max() with NULL as "never".
+_PG_RECORD = f"""
+UPDATE {TABLE_NAME} AS s
+SET last_fire_us = CASE WHEN s.last_fire_us IS NULL OR s.last_fire_us < v.fire
+                        THEN v.fire ELSE s.last_fire_us END,
+    last_dispatched_at_us = %(now)s
+FROM (SELECT unnest(%(names)s::varchar[]) AS name, unnest(%(fires)s::bigint[]) AS fire) AS v
+WHERE s.name = v.name
+"""
+
+# PostgreSQL: insert or replace every row in one statement.
+_PG_UPSERT = f"""
+INSERT INTO {TABLE_NAME}
+    (name, last_fire_us, first_seen_us, content_hash, last_dispatched_at_us, edited_at_us)
+SELECT * FROM unnest(%(name)s::varchar[], %(last)s::bigint[], %(first)s::bigint[],
+                     %(digest)s::varchar[], %(dispatched)s::bigint[], %(edited)s::bigint[])
+ON CONFLICT (name) DO UPDATE SET
+    last_fire_us = EXCLUDED.last_fire_us,
+    first_seen_us = EXCLUDED.first_seen_us,
+    content_hash = EXCLUDED.content_hash,
+    last_dispatched_at_us = EXCLUDED.last_dispatched_at_us,
+    edited_at_us = EXCLUDED.edited_at_us
+"""
+
+
+def _entries(n: int) -> str:
+    return f"{n} entr{'y' if n == 1 else 'ies'}"
+
+
+def _executemany(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
+    """Run ``stmt`` once per row through the driver's own ``executemany``; rows updated.
+
+    SQLAlchemy's per-row parameter processing costs more than the database work here (100k
+    rows: ~0.9 s against ~0.3 s), and every value is already a plain int/str/None, so the
+    statement is compiled once and the rows go to the driver as they are.
+    """
+    compiled = stmt.compile(dialect=conn.dialect)
+    order = compiled.positiontup
+    if compiled.positional and order is not None:
+        params: list[Any] = [tuple(row[k] for k in order) for row in rows]
+    else:
+        params = rows
+    result = conn.exec_driver_sql(str(compiled), params)
+    return int(result.rowcount)
+
+
+def _define_table(metadata: Any) -> Table:
+    import sqlalchemy as sa
+
+    return sa.Table(
+        TABLE_NAME,
+        metadata,
+        sa.Column("name", sa.String(512), primary_key=True),
+        sa.Column("last_fire_us", sa.BigInteger, nullable=True),
+        sa.Column("first_seen_us", sa.BigInteger, nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("last_dispatched_at_us", sa.BigInteger, nullable=True),
+        sa.Column("edited_at_us", sa.BigInteger, nullable=True),
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
