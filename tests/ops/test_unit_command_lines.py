@@ -1,5 +1,6 @@
 """The units' ExecStart lines, expanded as systemd expands them with the example env files,
-start a real `beat` and a real `worker` that run and stop cleanly on SIGTERM.
+start a real `beat` and a real `worker` that notify READY and WATCHDOG on a real socket,
+serve metrics, do their work, and stop cleanly (STOPPING, exit 0) on SIGTERM.
 
 Catches what `systemd-analyze verify` cannot: an option the CLI does not accept, a variable
 an env file forgets, a value the worker rejects.
@@ -7,19 +8,30 @@ an env file forgets, a value the worker rejects.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from taskqueue.message import Message
+from taskqueue.urls import open_broker
 
 UNIT_DIR = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
 VENV_BIN = Path(sys.executable).parent
+# A short watchdog so the test sees several pings (the units say 30 s).
+WATCHDOG_USEC = 600_000
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -68,6 +80,10 @@ def localise(argv: list[str], tmp_path: Path) -> list[str]:
         arg = arg.replace("/opt/beat/venv/bin", str(VENV_BIN))
         arg = arg.replace("/etc/beat/schedules.yaml", str(tmp_path / "schedules.yaml"))
         out.append(arg.replace("/var/lib/beat", str(tmp_path / "state")))
+    # The example env files pin metrics ports; tests running in parallel take any free one.
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--metrics-port":
+            out[i + 1] = "0"
     return out
 
 
@@ -84,49 +100,129 @@ def write_config(tmp_path: Path) -> None:
     )
 
 
-def run_until(argv: list[str], tmp_path: Path, needle: str, env: dict[str, str]) -> str:
-    """Start ``argv``, wait for ``needle`` on stderr, SIGTERM it, and return its stderr."""
-    log_path = tmp_path / f"{Path(argv[0]).name}.log"
-    full_env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")}
-    full_env.update(env)
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            argv, cwd=tmp_path / "state", stdout=log_file, stderr=log_file, env=full_env
+class Service:
+    """A daemon started from a unit's command line, with the environment systemd would give it:
+    ``$NOTIFY_SOCKET`` (a datagram socket we read), ``$WATCHDOG_USEC`` and ``$WATCHDOG_PID``."""
+
+    def __init__(self, argv: list[str], tmp_path: Path, env: dict[str, str]) -> None:
+        self.log_path = tmp_path / f"{Path(argv[0]).name}.log"
+        self._dir = tempfile.mkdtemp(prefix="unit-", dir="/tmp")  # socket paths are short
+        self.notify_path = os.path.join(self._dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.notify_path)
+        full_env = {
+            k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")
+        }
+        full_env.update(env, NOTIFY_SOCKET=self.notify_path, WATCHDOG_USEC=str(WATCHDOG_USEC))
+        self._log_file = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=tmp_path / "state",
+            stdout=self._log_file,
+            stderr=self._log_file,
+            env=full_env,
         )
-        try:
-            deadline = time.monotonic() + 30
-            while needle not in log_path.read_text(errors="replace"):
-                assert proc.poll() is None, f"exited {proc.returncode}: {log_path.read_text()}"
-                assert time.monotonic() < deadline, f"no {needle!r}: {log_path.read_text()}"
-                time.sleep(0.1)
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    text = log_path.read_text(errors="replace")
-    assert code == 0, text
-    return text
+        self.notifications: list[str] = []
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout_s: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = re.search(pattern, self.log())
+            if found:
+                return found
+            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.log()}"
+            assert time.monotonic() < deadline, f"no {pattern!r} in: {self.log()}"
+            time.sleep(0.1)
+
+    def receive(self, quiet_s: float = 0.5) -> list[str]:
+        """Every notification until none arrives for ``quiet_s``."""
+        self.sock.settimeout(quiet_s)
+        while True:
+            try:
+                self.notifications.extend(self.sock.recv(4096).decode().split("\n"))
+            except TimeoutError:
+                return self.notifications
+
+    def scrape(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        url = self.wait_for(r"metrics at (http://\S+/metrics)").group(1)
+        assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.log()}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def stop(self) -> int:
+        """SIGTERM, as systemctl stop sends it to the main process (KillMode=mixed)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+    def close(self) -> None:
+        if self._log_file.closed:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log_file.close()
+        self.sock.close()
+        os.unlink(self.notify_path)
+        os.rmdir(self._dir)
+
+
+@contextlib.contextmanager
+def service(argv: list[str], tmp_path: Path, env: dict[str, str]) -> Iterator[Service]:
+    running = Service(argv, tmp_path, env)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def sample(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return samples[(name, frozenset(labels.items()))]
 
 
 @pytest.mark.slow
-def test_beat_service_command_line_runs(tmp_path: Path) -> None:
+def test_beat_service_command_line_runs_as_a_notify_service(tmp_path: Path) -> None:
     write_config(tmp_path)
     unit = UNIT_DIR / "beat.service"
     env = {**unit_environment(unit, ""), **read_env_file(UNIT_DIR / "beat.env")}
     (line,) = unit_values(unit, "ExecStart")
     argv = localise(expand_exec(line, env), tmp_path)
     assert argv[1:3] == ["-s", str(tmp_path / "state" / "schedule.db")]
-    log = run_until(argv, tmp_path, "fire tick", env)
+    with service(argv, tmp_path, env) as beat:
+        beat.wait_for(r"fire tick")
+        samples = beat.scrape()
+        assert sample(samples, "beat_fires_total", outcome="sent") >= 1
+        assert sample(samples, "beat_entries", state="enabled") == 1
+        time.sleep(2 * WATCHDOG_USEC / 1e6)  # long enough for two watchdog pings
+        code = beat.stop()
+        notifications = beat.receive()
+    assert code == 0, beat.log()
+    assert notifications[0] == "READY=1"
+    assert notifications.count("WATCHDOG=1") >= 2
+    assert "STOPPING=1" in notifications
     assert (tmp_path / "state" / "schedule.db").exists()
-    assert "beat stopped" in log
+    assert "beat stopped" in beat.log()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("profile", ["default", "reports"])
-def test_worker_service_command_line_runs(tmp_path: Path, profile: str) -> None:
+def test_worker_service_command_line_runs_as_a_notify_service(tmp_path: Path, profile: str) -> None:
     write_config(tmp_path)
+    broker = open_broker(f"sqlite:///{tmp_path / 'state' / 'queue.db'}")
+    try:
+        broker.enqueue_once(Message(id="m-1", task="log", queue=profile, kwargs={"message": "x"}))
+    finally:
+        broker.close()
     unit = UNIT_DIR / "worker@.service"
     env = {
         **unit_environment(unit, profile),
@@ -135,5 +231,23 @@ def test_worker_service_command_line_runs(tmp_path: Path, profile: str) -> None:
     (line,) = unit_values(unit, "ExecStart")
     argv = localise(expand_exec(line, env, profile), tmp_path)
     assert argv[argv.index("-Q") + 1] == profile
-    log = run_until(argv, tmp_path, "ready", env)
-    assert f"queues {profile}" in log
+    with service(argv, tmp_path, env) as worker:
+        worker.wait_for(rf"queues {profile}")
+        deadline = time.monotonic() + 30
+        while True:
+            samples = worker.scrape()
+            done = samples.get(
+                ("worker_tasks_total", frozenset({"task": "log", "state": "SUCCESS"}.items()))
+            )
+            if done == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert done == 1, worker.log()
+        assert sample(samples, "worker_queue_depth", queue=profile, kind="ready") == 0
+        time.sleep(2 * WATCHDOG_USEC / 1e6)
+        code = worker.stop()
+        notifications = worker.receive()
+    assert code == 0, worker.log()
+    assert notifications[0] == "READY=1"
+    assert notifications.count("WATCHDOG=1") >= 2
+    assert "STOPPING=1" in notifications
