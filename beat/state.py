@@ -134,8 +134,9 @@ class StateStore:
     store (password redacted), what failed, and what to do about it.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.url = url
+        self.busy_timeout_ms = busy_timeout_ms
         self.display_url = redact_url(url)
         self._sa_url = normalize_url(url)
         self._engine: Engine | None = None
@@ -151,7 +152,12 @@ class StateStore:
             self._create_private_file(sa_url.database, sa_url.query)
         engine = sa.create_engine(sa_url)
         if is_sqlite:
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            timeout_ms = self.busy_timeout_ms
+
+            def pragmas(dbapi_connection: Any, _record: Any) -> None:
+                _sqlite_pragmas(dbapi_connection, timeout_ms)
+
+            sa.event.listen(engine, "connect", pragmas)
         self._engine = engine
         self.table = _define_table(sa.MetaData())
         self.table.metadata.create_all(engine)
@@ -431,10 +437,10 @@ def _define_table(metadata: Any) -> Table:
     )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
