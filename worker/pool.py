@@ -85,7 +85,6 @@ class Pool(Protocol):
         Idle processes get ``timeout`` s to exit before they are killed; busy ones are killed.
         """
 
-    @property
     def needs_restart(self) -> bool:
         """True when only a restart of the worker process can restore health (threads pool)."""
 

@@ -140,7 +140,6 @@ class PreforkPool:
         self._init = self._child_init()
 
     # --- Pool protocol -------------------------------------------------------------------
-    @property
     def needs_restart(self) -> bool:
         return False
 

@@ -12,10 +12,9 @@ Hard limit
     its thread is *abandoned* (never joined; whatever it returns later is discarded; it exits
     when its task ends) and a replacement thread takes its slot, so the pool keeps its
     concurrency. Abandoned threads still running hold memory and maybe locks; when more than
-    ``max_abandoned`` of them are alive at once, :attr:`ThreadPool.needs_restart` becomes true
-    (and an error is logged): only restarting the worker process frees them. The service is
-    expected to poll it after ``wait()`` and restart gracefully (stop taking work, drain, exit
-    non-zero so systemd's ``Restart=always`` starts a fresh process).
+    ``max_abandoned`` of them are alive at once, :meth:`ThreadPool.needs_restart` returns true
+    (and an error is logged): only restarting the worker process frees them. The consumer polls
+    it every loop and restarts the worker gracefully (drain, then a fresh process).
 
 ``recycle()`` cannot load new code into a running process; it logs a warning and keeps going.
 """
@@ -86,7 +85,6 @@ class ThreadPool:
         self._serial = 0
 
     # --- Pool protocol -------------------------------------------------------------------
-    @property
     def needs_restart(self) -> bool:
         """More than ``max_abandoned`` abandoned (hard-limited) threads are still running."""
         return self._abandoned_alive > self.max_abandoned
@@ -247,7 +245,7 @@ class ThreadPool:
             run.job.task.name,
             self._abandoned_alive,
         )
-        if self.needs_restart:
+        if self.needs_restart():
             logger.error(
                 "thread pool: %d abandoned threads still running (max %d); the worker "
                 "process needs a restart",

@@ -88,7 +88,7 @@ def test_hard_limit_abandons_the_thread_and_the_pool_goes_on(
     assert outcome.exc_type == "worker.errors.TimeLimitExceeded"
     assert 0.4 <= time.monotonic() - started < 0.6
     assert marks.read_text().splitlines() == ["swallowed"]
-    assert pool.abandoned_alive == 1 and not pool.needs_restart
+    assert pool.abandoned_alive == 1 and not pool.needs_restart()
     assert threading.active_count() == threads_before + 1  # a replacement thread was added
     # Both slots still serve jobs.
     outcomes = []
@@ -99,7 +99,7 @@ def test_hard_limit_abandons_the_thread_and_the_pool_goes_on(
     # A second abandoned thread exceeds max_abandoned=1: the process needs a restart.
     second = run(pool, job("pool.swallow_then_block", str(marks), soft=0.05, hard=0.2))
     assert second.kind is OutcomeKind.TIME_LIMIT
-    assert pool.abandoned_alive == 2 and pool.needs_restart
+    assert pool.abandoned_alive == 2 and pool.needs_restart()
 
 
 def test_abandoned_thread_that_ends_is_not_reported_and_frees_its_count(
