@@ -13,6 +13,7 @@ The result is exact to the microsecond (numbers are read as decimals, not binary
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -64,7 +65,9 @@ def parse_duration(
         except (InvalidOperation, ValueError, OverflowError):  # nan, inf
             raise _not_a_duration(value, field) from None
     elif isinstance(value, str):
-        micros = _parse_text(value, field)
+        # Configurations repeat the same few spellings ("30s", "5m") thousands of times.
+        cached = _parse_text_cached(value)
+        micros = cached if cached is not None else _parse_text(value, field)
     else:
         raise _not_a_duration(value, field)
     if micros < 0 or (micros == 0 and not allow_zero):
@@ -72,6 +75,15 @@ def parse_duration(
     if micros > _MAX_US:
         raise ValueError(f"{field}: {value!r} is too long (at most {timedelta.max.days} days)")
     return timedelta(microseconds=micros)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text_cached(value: str) -> int | None:
+    """Microseconds for a valid spelling, None for anything that needs an error message."""
+    try:
+        return _parse_text(value, "")
+    except ValueError:
+        return None
 
 
 def _parse_text(value: str, field: str) -> int:

@@ -1,0 +1,151 @@
+"""Durations (taskqueue.durations, re-exported by beat.durations) and calendar steps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from beat.durations import (
+    format_calendar_step,
+    format_duration,
+    parse_calendar_step,
+    parse_duration,
+)
+from taskqueue import durations as shared
+
+
+def test_beat_reexports_the_shared_parser() -> None:
+    assert parse_duration is shared.parse_duration
+    assert format_duration is shared.format_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("500ms", timedelta(milliseconds=500)),
+        ("30s", timedelta(seconds=30)),
+        ("5m", timedelta(minutes=5)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1h 30m", timedelta(hours=1, minutes=30)),
+        ("2d", timedelta(days=2)),
+        ("1w", timedelta(weeks=1)),
+        (
+            "1w2d3h4m5s6ms",
+            timedelta(weeks=1, days=2, hours=3, minutes=4, seconds=5, milliseconds=6),
+        ),
+        ("1.5h", timedelta(minutes=90)),
+        ("0.1s", timedelta(milliseconds=100)),
+        ("1.5ms", timedelta(microseconds=1500)),
+        ("90", timedelta(seconds=90)),
+        (" 2.5 ", timedelta(seconds=2.5)),
+        (90, timedelta(seconds=90)),
+        (0.25, timedelta(milliseconds=250)),
+        (timedelta(seconds=3), timedelta(seconds=3)),
+    ],
+)
+def test_parse_valid(text: str | int | float, expected: timedelta) -> None:
+    assert parse_duration(text, "every") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5x", "every: '5x' is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        ("", "every: '' is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        ("s", "every: 's' is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        ("30m1h", "every: '30m1h' is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        ("1h1h", "every: '1h1h' is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        ("5M", "every: '5M' is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        ("1e3", "every: '1e3' is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        ("nan", "every: 'nan' is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        (True, "every: True is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        (None, "every: None is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        ([30], "every: [30] is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        (float("inf"), "every: inf is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
+        ("0s", "every: '0s' must be positive"),
+        ("0", "every: '0' must be positive"),
+        (0, "every: 0 must be positive"),
+        (-5, "every: -5 must be positive"),
+        ("-5s", "every: '-5s' must be positive"),
+        ("0.0000001s", "every: '0.0000001s' must be positive"),
+        (
+            timedelta(seconds=-1),
+            "every: datetime.timedelta(days=-1, seconds=86399) must be positive",
+        ),
+        ("999999999w", "every: '999999999w' is too long (at most 999999999 days)"),
+    ],
+)
+def test_parse_invalid(value: object, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_duration(value, "every")  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_zero_only_when_allowed() -> None:
+    assert parse_duration("0s", "--lookahead", allow_zero=True) == timedelta(0)
+    with pytest.raises(ValueError, match="must be positive"):
+        parse_duration("-1s", "--lookahead", allow_zero=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(hours=1, minutes=30), "1h30m"),
+        (timedelta(milliseconds=500), "500ms"),
+        (timedelta(days=2), "2d"),
+        (timedelta(weeks=2), "2w"),
+        (timedelta(days=8, seconds=1), "1w1d1s"),
+        (timedelta(microseconds=1500), "1.5ms"),
+        (timedelta(seconds=1, microseconds=1), "1s0.001ms"),
+        (timedelta(0), "0s"),
+        (timedelta(seconds=-90), "-1m30s"),
+    ],
+)
+def test_format(value: timedelta, text: str) -> None:
+    assert format_duration(value) == text
+
+
+@given(st.timedeltas(min_value=timedelta(microseconds=1)))
+def test_format_parse_round_trip(value: timedelta) -> None:
+    assert parse_duration(format_duration(value), "x") == value
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1d", (1, "days")),
+        ("2w", (2, "weeks")),
+        ("3mo", (3, "months")),
+        ("1y", (1, "years")),
+        (" 10 d ", (10, "days")),
+    ],
+)
+def test_calendar_step_valid(text: str, expected: tuple[int, str]) -> None:
+    assert parse_calendar_step(text, "calendar.every") == expected
+    assert parse_calendar_step(format_calendar_step(*expected), "x") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1M", "c.every: '1M' has an unknown unit 'M' (write months as 'mo' (e.g. 3mo))"),
+        ("3m", "c.every: '3m' has an unknown unit 'm' (write months as 'mo' (e.g. 3mo))"),
+        (
+            "5h",
+            "c.every: '5h' has an unknown unit 'h' (a calendar step is whole days or more; "
+            "use 'every:' for shorter intervals)",
+        ),
+        ("2q", "c.every: '2q' has an unknown unit 'q' (units: d, w, mo, y)"),
+        ("0w", "c.every: '0w' must be at least 1"),
+        ("w", "c.every: 'w' is not a calendar step (e.g. 1d, 2w, 3mo, 1y)"),
+        ("1.5w", "c.every: '1.5w' is not a calendar step (e.g. 1d, 2w, 3mo, 1y)"),
+        (2, "c.every: 2 is not a calendar step (e.g. 1d, 2w, 3mo, 1y)"),
+    ],
+)
+def test_calendar_step_invalid(value: object, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_calendar_step(value, "c.every")  # type: ignore[arg-type]
+    assert str(info.value) == message
