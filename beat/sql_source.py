@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from beat.config import validate_entry
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem, SourceError
-from beat.sql_rows import row_to_mapping
+from beat.sql_rows import values_to_mapping
 from beat.sql_schema import ENTRY_KEYS, deleted_table, ensure_schema, entries_table, make_engine
 from taskqueue.urls import redact_url
 
@@ -178,7 +178,8 @@ class SqlSource:
 
     def _validate(self, row: Any, problems: list[Problem]) -> Entry | None:
         name = row.name
-        mapping, bad = row_to_mapping(name, row._mapping, file=self.name)
+        # Row layout: name, version, then ENTRY_KEYS (see _ROW_COLUMNS).
+        mapping, bad = values_to_mapping(name, row[2:], file=self.name)
         if bad:
             problems.extend(bad)
             return None
