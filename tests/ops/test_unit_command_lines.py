@@ -9,6 +9,7 @@ an env file forgets, a value the worker rejects.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -251,3 +252,22 @@ def test_worker_service_command_line_runs_as_a_notify_service(tmp_path: Path, pr
     assert notifications[0] == "READY=1"
     assert notifications.count("WATCHDOG=1") >= 2
     assert "STOPPING=1" in notifications
+
+
+@pytest.mark.slow
+def test_beat_json_logs_one_line_per_fire_with_ids_and_timings(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    unit = UNIT_DIR / "beat.service"
+    env = {**unit_environment(unit, ""), "BEAT_ARGS": "--log-format json"}
+    (line,) = unit_values(unit, "ExecStart")
+    with service(localise(expand_exec(line, env), tmp_path), tmp_path, env) as beat:
+        beat.wait_for(r'"fire_id"')
+        assert beat.stop() == 0
+    records = [json.loads(text) for text in beat.log().splitlines()]  # every line is JSON
+    fires = [r for r in records if r.get("fire_id")]
+    assert fires, records
+    fire = fires[0]
+    assert fire["entry"] == "tick"
+    assert fire["fire_id"].startswith("tick@")
+    assert isinstance(fire["lateness_ms"], float)
+    assert fire["logger"].startswith("beat.") and fire["level"] == "INFO"
