@@ -155,6 +155,9 @@ class BeatService:
         self.states = self.store.load()
         self._config_file.changed()
         self.apply_config(self.config, self.clock())
+        if self.metrics is not None:
+            # A single beat leads; with several beats the leader lease will set this.
+            self.metrics.set_leader(True)
         log.info(
             "beat started: %d entries (%d enabled), broker %s, state %s",
             len(self.entries),
