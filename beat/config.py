@@ -385,10 +385,13 @@ def _yaml_error_line(error: yaml.YAMLError, text: str) -> int | None:
     return None
 
 
-def _yaml_error_message(error: yaml.YAMLError) -> str:
+def _yaml_error_message(error: yaml.YAMLError, source: str) -> str:
     if isinstance(error, yaml.MarkedYAMLError):
         parts = [error.context, error.problem]
         text = ": ".join(p for p in parts if p) or "syntax error"
+        mark = error.problem_mark
+        if mark is not None and source[mark.index : mark.index + 1] == "\t":
+            text += " (a tab: YAML indents with spaces only)"
     elif isinstance(error, yaml.reader.ReaderError):
         text = (
             f"unacceptable character #x{error.character:04x}"
@@ -418,6 +421,8 @@ def _kind(value: Any) -> str:
         return "a date-time"
     if isinstance(value, date):
         return "a date"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -764,9 +769,14 @@ class _Checker:
     def schedule(
         self, name: str, data: Mapping[Any, Any], line: int | None, path: str, zone: ZoneInfo
     ) -> Schedule | None:
-        kinds = [k for k in SCHEDULE_KINDS if k in data]
+        kinds = [k for k in data if k in SCHEDULE_KINDS]  # in file order
         if not kinds:
-            self.report(line, path, "no schedule: give one of cron, every, calendar, at")
+            # A misspelled kind ("evry") is already reported with its suggestion.
+            misspelled = any(
+                did_you_mean(str(key), SCHEDULE_KINDS) for key in data if key not in ENTRY_KEYS
+            )
+            if not misspelled:
+                self.report(line, path, "no schedule: give one of cron, every, calendar, at")
             return None
         if len(kinds) > 1:
             named = ", ".join(repr(k) for k in kinds[:-1]) + f" and {kinds[-1]!r}"
@@ -968,7 +978,7 @@ def load_config(path: Path) -> Config:
     try:
         root = _compose(text, checker)
     except yaml.YAMLError as e:
-        checker.report(_yaml_error_line(e, text), "", _yaml_error_message(e))
+        checker.report(_yaml_error_line(e, text), "", _yaml_error_message(e, text))
         raise ConfigError(checker.problems) from e
     config = _build(path, root, checker)
     if checker.problems or config is None:
