@@ -13,9 +13,12 @@ The cursor, and why it is safe against commits arriving out of order:
   ``xmin`` of the reader's snapshot, taken before it reads. Every transaction below ``xmin``
   has finished, so its rows are visible in this read and are never "late". Rows written by
   transactions at or above ``xmin`` (still running, or committed meanwhile) are read again at
-  the next poll (``txid >= cursor``). Re-reads are dropped by comparing each row's version with
-  the version this source last returned for the name. The extra work is bounded by the rows
-  written since the oldest transaction still open in the cluster.
+  the next poll. The source also remembers its snapshot's ``xmax`` and in-progress list
+  (``xip``), so its next read narrows to ``txid >= xmax OR txid IN (xip)``: exactly the
+  transactions it could not see yet, however old the oldest open transaction in the cluster
+  is. (A reader that only has the cursor, e.g. a new process, reads ``txid >= cursor``.)
+  Rows read twice are dropped by comparing each row's version with the version this source
+  last acted on for the name.
 
 A row that fails validation (raw SQL can write anything) is reported as a :class:`Problem`;
 the caller keeps the entry's last valid form. Entries carry the redacted URL as ``source``.
@@ -94,6 +97,7 @@ class SqlSource:
         self._postgres = self.engine.dialect.name == "postgresql"
         self._known = _Known()
         self._ready = False
+        self._pg_snapshot: _PgSnapshot | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -132,10 +136,11 @@ class SqlSource:
         self._ensure()
         try:
             with self._read() as conn:
+                previous = self._pg_snapshot
                 new_cursor = self._cursor_now(conn)
                 if self._postgres:
-                    row_filter = entries_table.c.txid >= cursor
-                    tomb_filter = deleted_table.c.txid >= cursor
+                    row_filter = _pg_window(entries_table.c.txid, cursor, previous)
+                    tomb_filter = _pg_window(deleted_table.c.txid, cursor, previous)
                 else:
                     row_filter = entries_table.c.version > cursor
                     tomb_filter = deleted_table.c.version > cursor
@@ -206,11 +211,47 @@ class SqlSource:
     def _cursor_now(self, conn: Connection) -> int:
         """Taken first in the read transaction: SQLite's counter (every version visible to this
         snapshot is at most this), PostgreSQL's snapshot xmin (see the module docstring)."""
-        if self._postgres:
-            query = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-        else:
+        if not self._postgres:
             query = "SELECT value FROM beat_version_counter WHERE id = 1"
-        return int(conn.execute(sa.text(query)).scalar_one())
+            return int(conn.execute(sa.text(query)).scalar_one())
+        xmin, xmax, xip = conn.execute(sa.text(_PG_SNAPSHOT)).one()
+        self._pg_snapshot = _PgSnapshot(int(xmin), int(xmax), tuple(int(x) for x in xip))
+        return int(xmin)
+
+
+_PG_SNAPSHOT = """
+    SELECT pg_snapshot_xmin(s)::text::bigint,
+           pg_snapshot_xmax(s)::text::bigint,
+           ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x)
+    FROM (SELECT pg_current_snapshot() AS s) AS snap
+"""
+# Above this many transactions in progress, read the whole window instead of listing them.
+_MAX_XIP = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _PgSnapshot:
+    """The reader's last snapshot: it saw every transaction below ``xmax`` except ``xip``."""
+
+    xmin: int
+    xmax: int
+    xip: tuple[int, ...]
+
+
+def _pg_window(
+    txid: sa.ColumnElement[int], cursor: int, previous: _PgSnapshot | None
+) -> sa.ColumnElement[bool]:
+    """The rows a PostgreSQL read after ``cursor`` must look at.
+
+    Always safe: every transaction at or above the cursor (the last snapshot's xmin). Exact
+    when this source took that snapshot itself: only transactions that were still running then
+    (``xip``) or started after it (``>= xmax``); everything else was already visible and read.
+    """
+    if previous is None or previous.xmin != cursor or len(previous.xip) > _MAX_XIP:
+        return txid >= cursor
+    if not previous.xip:
+        return txid >= previous.xmax
+    return sa.or_(txid >= previous.xmax, txid.in_(previous.xip))
 
 
 class _ReadTx:

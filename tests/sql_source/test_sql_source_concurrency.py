@@ -43,12 +43,38 @@ def test_out_of_order_commit_is_not_missed(pg_url: str) -> None:
         ).scalar_one()
     # The precondition that makes this test meaningful: the late row has the lower version.
     assert slow_version < versions["fast"]
+    # A reader without the snapshot details (a fresh process given the cursor) reads the
+    # whole window from the cursor on and finds it too.
+    fresh = SqlSource(pg_url, zone=UTC)
+    assert "slow" in fresh.changes_since(first.cursor).changed
+    fresh.close()
     second = source.changes_since(first.cursor)
     assert list(second.changed) == ["slow"]
     assert second.changed["slow"].schedule.describe() == "every 7s"
     # The re-read window does not report "fast" again.
     third = source.changes_since(second.cursor)
     assert third.changed == {} and third.removed == []
+    engine.dispose()
+    store.close()
+    source.close()
+
+
+def test_long_open_transaction_elsewhere_does_not_widen_reads(pg_url: str) -> None:
+    store = EntryStore(pg_url)
+    engine = sa.create_engine(pg_url)
+    idle = engine.connect()
+    idle.begin()
+    idle.execute(sa.text("SELECT pg_current_xact_id()"))  # holds back the snapshot xmin
+    for i in range(20):
+        store.add(f"e{i}", {"task": "t", "every": "5s"})
+    source = SqlSource(pg_url, zone=UTC)
+    cursor = source.load_all().cursor
+    store.update("e3", {"every": "6s"})
+    changes = source.changes_since(cursor)
+    assert list(changes.changed) == ["e3"]
+    assert changes.rows_read == 1  # not the 20 rows written since the idle transaction began
+    idle.rollback()
+    idle.close()
     engine.dispose()
     store.close()
     source.close()
