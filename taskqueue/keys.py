@@ -16,7 +16,9 @@ Layout, for prefix ``beat`` and queue ``mail``::
     beat:{q:mail}:dead         STREAM  dead letters, oldest first (id, payload, reason, at_ms)
     beat:{q:mail}:consumers    ZSET  consumer -> heartbeat expiry, epoch ms
     beat:{q:mail}:notify       LIST  at most one wake-up token for blocked claimers
-    beat:{q:mail}:seen:<id>    STRING  enqueue-once marker, expires after the dedupe TTL
+    beat:{q:mail}:seen:<ttl ms>:<window>
+                               SET   ids enqueued in one dedupe window (window = now // ttl);
+                                     expires at the end of the next window
     beat:queues                SET   names of every known queue
     beat:status:<task id>      HASH  task state (expires after a final state)
 """
@@ -82,13 +84,9 @@ class QueueKeys:
     def notify(self) -> str:
         return self.script_keys[8]
 
-    @property
-    def seen_prefix(self) -> str:
-        """Head of the enqueue-once markers; scripts append the message id."""
-        return f"{self.tag}:seen:"
-
-    def seen(self, message_id: str) -> str:
-        return self.seen_prefix + message_id
+    def seen(self, ttl_ms: int, window: int) -> str:
+        """The set of ids enqueued in dedupe window ``window`` (``now_ms // ttl_ms``)."""
+        return f"{self.tag}:seen:{ttl_ms}:{window}"
 
 
 class KeySpace:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -80,8 +80,20 @@ def _instant(value_ms: int) -> datetime:
     return datetime.fromtimestamp(value_ms / 1000, UTC)
 
 
+_PRIORITY_DIGITS = [str(p).encode() for p in range(10)]
+
+
+def _etas(items: Sequence[EncodedMessage]) -> str:
+    """enqueue.lua's ARGV[3]: the etas in ms, comma-separated; '' if none has one."""
+    if all(item.eta is None for item in items):
+        return ""
+    return ",".join("" if i.eta is None else str(int(i.eta.timestamp() * 1000)) for i in items)
+
+
 def _load_scripts(client: Any) -> dict[str, Script]:
-    lua = resources.files("taskqueue") / "lua"
+    # Next to this module (package data): not importlib.resources, which can resolve a
+    # same-named test directory first.
+    lua = Path(__file__).with_name("lua")
     lib = (lua / "_lib.lua").read_text()
     return {
         name: client.register_script(lib + (lua / f"{name}.lua").read_text()) for name in _SCRIPTS
@@ -141,7 +153,8 @@ class RedisBroker:
     def enqueue_once(self, message: Message, *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL) -> bool:
         """Push ``message`` unless its id was seen within ``dedupe_ttl`` or is still queued.
 
-        Atomic with the push (one script). A future ``eta`` holds it in the delayed set.
+        Atomic with the push (one script). A future ``eta`` holds it in the delayed set. An id
+        is remembered for at least ``dedupe_ttl`` and at most twice it (see enqueue.lua).
         """
         return self.enqueue_encoded([EncodedMessage.of(message)], dedupe_ttl=dedupe_ttl)[0]
 
@@ -168,25 +181,16 @@ class RedisBroker:
         by_queue: dict[str, list[int]] = {}
         for i, item in enumerate(items):
             by_queue.setdefault(item.queue, []).append(i)
-        calls: list[tuple[list[int], QueueKeys, list[str], list[Any]]] = []
+        calls: list[tuple[list[int], QueueKeys, list[Any]]] = []
         for name, positions in by_queue.items():
             queue = self.keys.queue(name)
-            seen_prefix = queue.seen_prefix
             for start in range(0, len(positions), self._enqueue_chunk):
                 chunk = positions[start : start + self._enqueue_chunk]
-                keys = list(queue.script_keys)
-                args: list[Any] = [0, ttl_ms]  # now_ms is filled in at send time
-                for i in chunk:
-                    item = items[i]
-                    keys.append(seen_prefix + item.id)
-                    eta = item.eta
-                    args += (
-                        item.id,
-                        item.priority,
-                        "" if eta is None else int(eta.timestamp() * 1000),
-                        item.payload,
-                    )
-                calls.append((chunk, queue, keys, args))
+                chosen = [items[i] for i in chunk]
+                args: list[Any] = [0, 0, _etas(chosen)]  # now, window end: set when sent
+                for item in chosen:
+                    args += (item.id, _PRIORITY_DIGITS[item.priority] + item.payload)
+                calls.append((chunk, queue, args))
         pushed = [False] * len(items)
         script = self._scripts["enqueue"]
         with self._errors():
@@ -194,13 +198,20 @@ class RedisBroker:
                 group = calls[first : first + CHUNKS_PER_PIPELINE]
                 pipe = self._client.pipeline(transaction=False)
                 # Registered before the messages land, so queue_stats never misses a queue.
-                pipe.sadd(self.keys.queues, *{q.name for _, q, _, _ in group})
+                pipe.sadd(self.keys.queues, *{q.name for _, q, _ in group})
                 now_ms = _now_ms()
-                for _, _, keys, args in group:
+                window = now_ms // ttl_ms
+                for _, queue, args in group:
                     args[0] = now_ms
+                    args[1] = (window + 2) * ttl_ms
+                    keys = (
+                        *queue.script_keys,
+                        queue.seen(ttl_ms, window),
+                        queue.seen(ttl_ms, window - 1),
+                    )
                     script(keys=keys, args=args, client=pipe)
                 replies = pipe.execute()[1:]
-                for (chunk, _, _, _), reply in zip(group, replies, strict=True):
+                for (chunk, _, _), reply in zip(group, replies, strict=True):
                     for i, flag in zip(chunk, reply, strict=True):
                         pushed[i] = flag == 49  # ord("1")
         return pushed

@@ -7,22 +7,36 @@
 local K_READY, K_DELAYED, K_MSG, K_INFLIGHT, K_CLAIMS, K_SEQ, K_DEAD, K_NOTIFY =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9]
 
--- Ready score: priority band first (9 pops first), FIFO sequence within it. Both parts are
--- integers below 2^44, exact in a double; formatted with %.0f because Lua's own number to
--- string conversion keeps only 14 significant digits.
+-- Ready score: priority band first (9 pops first), FIFO sequence within it. The sum stays
+-- below 10 * 2^40 (about 1.1e13): an exact integer in a double, passed to Redis as a number
+-- (converted with 17 significant digits) without loss.
 local BAND = 2 ^ 40
 local function ready_score(priority, seq)
-  return string.format('%.0f', (9 - priority) * BAND + seq)
+  return (9 - priority) * BAND + seq
 end
 
 -- Scripts touch at most this many entries per call, so one call never blocks Redis for long
 -- (and unpack() stays far below Lua's C stack limit).
 local STEP = 1000
 
-local function bulk(command, key, args)
-  for i = 1, #args, 2 * STEP do
+-- ``command key args[first..]`` in slices of STEP pairs (ZADD, HSET).
+local function bulk(command, key, args, first)
+  for i = first or 1, #args, 2 * STEP do
     redis.call(command, key, unpack(args, i, math.min(i + 2 * STEP - 1, #args)))
   end
+end
+
+-- ``command key items...`` in slices of STEP items; array replies concatenated (SMISMEMBER,
+-- HMGET), others dropped (SADD).
+local function each(command, key, items)
+  local replies = {}
+  for i = 1, #items, STEP do
+    local part = redis.call(command, key, unpack(items, i, math.min(i + STEP - 1, #items)))
+    if type(part) == 'table' then
+      for j = 1, #part do replies[#replies + 1] = part[j] end
+    end
+  end
+  return replies
 end
 
 local function notify()
@@ -31,11 +45,15 @@ local function notify()
   redis.call('LTRIM', K_NOTIFY, 0, 0)
 end
 
--- The priority a message was stored with: the first byte of its msg value.
+-- A msg value is the priority digit followed by the payload.
+local function priority_in(value)
+  return (string.byte(value, 1) or 48) - 48
+end
+
 local function priority_of(id)
   local value = redis.call('HGET', K_MSG, id)
   if not value then return 0 end
-  return tonumber(string.sub(value, 1, 1)) or 0
+  return priority_in(value)
 end
 
 -- Move delayed messages whose eta has come to ready, in eta order (one STEP per call).

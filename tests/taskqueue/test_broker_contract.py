@@ -1,0 +1,427 @@
+"""The Broker contract, run against every broker: Redis (real server) and SQLite (real file).
+
+Each test gets a factory that opens brokers on one fresh queue store (a flushed Redis database,
+or a new SQLite file), so a test can also use two broker objects, or two processes, on it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from taskqueue.broker import Broker, Delivery, EncodedMessage, TaskState, TaskStatus
+from taskqueue.errors import BrokerUnavailable
+from taskqueue.message import MAX_MESSAGE_BYTES, Message
+from taskqueue.urls import open_broker
+
+LEASE = timedelta(seconds=30)
+NO_WAIT = timedelta(0)
+
+Open = Callable[[], Broker]
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return f"sqlite:///{tmp_path}/queue.db"
+
+
+@pytest.fixture
+def open_(store_url: str) -> Iterator[Open]:
+    """Opens another broker on the test's store; all are closed after the test."""
+    opened: list[Broker] = []
+
+    def make() -> Broker:
+        opened.append(open_broker(store_url))
+        return opened[-1]
+
+    yield make
+    for b in opened:
+        b.close()
+
+
+@pytest.fixture
+def broker(open_: Open) -> Broker:
+    return open_()
+
+
+def _claim(broker: Broker, queues: list[str] | None = None, **kw: timedelta) -> Delivery:
+    delivery = broker.claim(
+        queues or ["default"], "c", kw.get("lease", LEASE), kw.get("timeout", NO_WAIT)
+    )
+    assert delivery is not None
+    return delivery
+
+
+def _drain(broker: Broker, queues: list[str]) -> list[str]:
+    order = []
+    while (d := broker.claim(queues, "c", LEASE, NO_WAIT)) is not None:
+        order.append(d.message_id)
+    return order
+
+
+def _stats(broker: Broker, queue: str = "default") -> tuple[int, int, int, int, int]:
+    [s] = [s for s in broker.queue_stats() if s.name == queue]
+    return (s.ready, s.delayed, s.in_flight, s.dead, s.consumers)
+
+
+# --- enqueue-once ---------------------------------------------------------------------------
+
+
+def test_enqueue_once_refuses_duplicates_single_batch_and_encoded(broker: Broker) -> None:
+    assert broker.enqueue_once(Message(id="a", task="t"))
+    assert not broker.enqueue_once(Message(id="a", task="t", args=(1,)))
+    batch = [Message(id=i, task="t") for i in ("b", "a", "b", "c")]
+    assert broker.enqueue_many(batch) == [True, False, False, True]
+    encoded = [EncodedMessage.of(Message(id=i, task="t")) for i in ("d", "c", "d")]
+    assert broker.enqueue_encoded(encoded) == [True, False, False]
+    assert broker.enqueue_many([]) == [] and broker.enqueue_encoded([]) == []
+    assert _stats(broker) == (4, 0, 0, 0, 0)
+    first = _claim(broker)
+    assert Message.decode(first.payload).args == ()  # the refused copy changed nothing
+
+
+def test_duplicates_refused_across_two_broker_objects(open_: Open) -> None:
+    one, two = open_(), open_()
+    assert one.enqueue_once(Message(id="fire@1", task="t"))
+    assert not two.enqueue_once(Message(id="fire@1", task="t"))
+    assert two.enqueue_many([Message(id="fire@2", task="t")]) == [True]
+    assert one.enqueue_many([Message(id="fire@2", task="t")]) == [False]
+    assert _stats(one) == (2, 0, 0, 0, 0)
+
+
+def test_an_id_stays_refused_after_its_message_is_done(broker: Broker) -> None:
+    # A beat replaying a fire after the task ran must not run it again.
+    assert broker.enqueue_once(Message(id="ran", task="t"))
+    assert broker.ack(_claim(broker))
+    assert not broker.enqueue_once(Message(id="ran", task="t"))
+    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
+
+
+def test_dedupe_ttl_runs_out_and_the_id_can_be_sent_again(broker: Broker) -> None:
+    ttl = timedelta(milliseconds=500)
+    start = time.monotonic()
+    assert broker.enqueue_once(Message(id="fire", task="t"), dedupe_ttl=ttl)
+    assert not broker.enqueue_once(Message(id="fire", task="t"), dedupe_ttl=ttl)
+    assert broker.ack(_claim(broker))
+    # Remembered at least the TTL (tested above and in the next test); Redis at most twice it.
+    time.sleep(max(0.0, start + 2 * ttl.total_seconds() + 0.05 - time.monotonic()))
+    assert broker.enqueue_once(Message(id="fire", task="t"), dedupe_ttl=ttl)
+    assert _claim(broker).message_id == "fire"
+
+
+ENQUEUERS = 2
+IDS = 600
+
+
+def _enqueue_all(url: str, offset: int, out: multiprocessing.Queue[int]) -> None:
+    broker = open_broker(url)
+    ids = [f"m{(i + offset) % IDS}" for i in range(IDS)]
+    size = 1 if offset == 0 else 50
+    pushed = 0
+    for start in range(0, IDS, size):
+        batch = [Message(id=i, task="t") for i in ids[start : start + size]]
+        if offset % 2:
+            pushed += sum(broker.enqueue_encoded([EncodedMessage.of(m) for m in batch]))
+        else:
+            pushed += sum(broker.enqueue_many(batch))
+    broker.close()
+    out.put(pushed)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_concurrent_enqueue_from_two_processes_pushes_each_id_once(
+    store_url: str, broker: Broker
+) -> None:
+    broker.ping()  # creates the SQLite file before the processes race to open it
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[int] = ctx.Queue()
+    procs = [
+        ctx.Process(target=_enqueue_all, args=(store_url, k * (IDS // 2 + 1), out))
+        for k in range(ENQUEUERS)
+    ]
+    for p in procs:
+        p.start()
+    pushed = [out.get(timeout=50) for _ in procs]
+    for p in procs:
+        p.join(10)
+        assert p.exitcode == 0
+    assert sum(pushed) == IDS and all(n > 0 for n in pushed)  # both really raced
+    assert _stats(broker) == (IDS, 0, 0, 0, 0)
+    assert sorted(_drain(broker, ["default"])) == sorted(f"m{i}" for i in range(IDS))
+
+
+def test_oversized_message_is_refused_and_nothing_is_queued(broker: Broker) -> None:
+    big = Message(id="big", task="t", args=("x" * MAX_MESSAGE_BYTES,))
+    with pytest.raises(ValueError, match="big.*exceeds the limit"):
+        broker.enqueue_once(big)
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        broker.enqueue_many([Message(id="ok", task="t"), big])
+    with pytest.raises(ValueError, match="raw.*exceeds the limit"):
+        EncodedMessage("raw", "default", 0, None, b"x" * (MAX_MESSAGE_BYTES + 1), "t")
+    assert broker.enqueue_once(Message(id="ok", task="t"))  # the refused batch left no trace
+    assert _stats(broker) == (1, 0, 0, 0, 0)
+
+
+# --- order and delay ------------------------------------------------------------------------
+
+
+def test_priority_9_first_then_fifo_then_queue_order(broker: Broker) -> None:
+    batch = [
+        Message(id="low-1", task="t", priority=0),
+        Message(id="high-1", task="t", priority=9),
+        Message(id="mid", task="t", priority=5),
+        Message(id="low-2", task="t", priority=0),
+        Message(id="high-2", task="t", priority=9),
+        Message(id="other", task="t", queue="other", priority=9),
+    ]
+    assert broker.enqueue_many(batch[:3]) == [True] * 3
+    assert broker.enqueue_once(batch[3]) and broker.enqueue_once(batch[4])
+    assert broker.enqueue_encoded([EncodedMessage.of(batch[5])]) == [True]
+    assert _drain(broker, ["default", "other"]) == [
+        "high-1",
+        "high-2",
+        "mid",
+        "low-1",
+        "low-2",
+        "other",
+    ]
+
+
+def test_delayed_message_is_promoted_only_when_due(broker: Broker) -> None:
+    eta = datetime.now(UTC) + timedelta(milliseconds=300)
+    assert broker.enqueue_once(Message(id="later", task="t", eta=eta))
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    assert broker.enqueue_once(Message(id="past-eta", task="t", eta=past))  # ready at once
+    assert _stats(broker) == (1, 1, 0, 0, 0)
+    assert _claim(broker).message_id == "past-eta"
+    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
+    delivery = broker.claim(["default"], "c", LEASE, timedelta(seconds=3))
+    assert delivery is not None and delivery.message_id == "later"
+    assert datetime.now(UTC) >= eta
+
+
+def test_claim_times_out_with_none(broker: Broker) -> None:
+    broker.heartbeat("w", ["default"], LEASE)
+    start = time.monotonic()
+    assert broker.claim(["default"], "c", LEASE, timedelta(milliseconds=300)) is None
+    assert 0.28 <= time.monotonic() - start < 2.0
+    start = time.monotonic()
+    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
+    assert time.monotonic() - start < 0.5
+
+
+def test_blocked_claim_wakes_for_a_message_from_another_broker(open_: Open) -> None:
+    consumer, producer = open_(), open_()
+    consumer.ping()
+    sent_at: list[float] = []
+
+    def send() -> None:
+        time.sleep(0.2)
+        sent_at.append(time.monotonic())
+        producer.enqueue_once(Message(id="wake", task="t", queue="mail"))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    delivery = consumer.claim(["default", "mail"], "c", LEASE, timedelta(seconds=5))
+    got_at = time.monotonic()
+    sender.join()
+    assert delivery is not None and (delivery.message_id, delivery.queue) == ("wake", "mail")
+    assert got_at - sent_at[0] < 0.5
+
+
+# --- leases and ownership -------------------------------------------------------------------
+
+
+def test_expired_lease_is_recovered_and_redelivered_keeping_priority(broker: Broker) -> None:
+    assert broker.enqueue_many(
+        [Message(id="urgent", task="t", priority=9), Message(id="meh", task="t")]
+    ) == [True, True]
+    lost = _claim(broker, lease=timedelta(milliseconds=50))
+    assert lost.message_id == "urgent"
+    assert broker.recover_expired(datetime.now(UTC)) == 0  # not expired yet
+    assert broker.recover_expired(datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert _stats(broker) == (2, 0, 0, 0, 0)
+    again = _claim(broker)
+    assert again.message_id == "urgent" and again.token != lost.token
+    assert again.payload == lost.payload
+    # The dead worker's claim is void everywhere; the new one works.
+    assert broker.extend(lost, LEASE) is None
+    assert not broker.ack(lost) and not broker.release(lost)
+    assert not broker.retry(lost, Message(id="urgent", task="t", attempt=1), datetime.now(UTC))
+    assert not broker.dead_letter(lost, "x")
+    assert broker.ack(again)
+    assert _stats(broker) == (1, 0, 0, 0, 0)
+
+
+def test_live_lease_is_extended_and_not_recovered(broker: Broker) -> None:
+    assert broker.enqueue_once(Message(id="long", task="t"))
+    d = _claim(broker, lease=timedelta(seconds=1))
+    longer = broker.extend(d, timedelta(hours=1))
+    assert longer is not None and longer.lease_until > d.lease_until + timedelta(minutes=50)
+    assert longer.lease_until.tzinfo is not None
+    assert broker.recover_expired(datetime.now(UTC) + timedelta(minutes=30)) == 0
+    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
+    assert broker.ack(longer)
+
+
+def test_forged_token_cannot_touch_a_claim(broker: Broker) -> None:
+    assert broker.enqueue_once(Message(id="a", task="t"))
+    a = _claim(broker)
+    forged = Delivery(a.message_id, a.queue, a.payload, "not-the-token", a.lease_until)
+    assert broker.extend(forged, LEASE) is None
+    assert not broker.ack(forged) and not broker.release(forged)
+    assert not broker.retry(forged, Message(id="a", task="t", attempt=1), datetime.now(UTC))
+    assert not broker.dead_letter(forged, "x")
+    assert _stats(broker) == (0, 0, 1, 0, 0)
+    assert broker.ack(a) and not broker.ack(a)
+    assert _stats(broker) == (0, 0, 0, 0, 0)
+
+
+def test_retry_is_delayed_with_the_new_attempt(broker: Broker) -> None:
+    assert broker.enqueue_once(Message(id="r", task="t", priority=3))
+    first = _claim(broker)
+    eta = datetime.now(UTC) + timedelta(milliseconds=300)
+    assert broker.retry(first, Message(id="r", task="t", priority=3, attempt=1), eta)
+    assert _stats(broker) == (0, 1, 0, 0, 0)
+    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
+    again = broker.claim(["default"], "c", LEASE, timedelta(seconds=3))
+    assert again is not None and datetime.now(UTC) >= eta
+    assert Message.decode(again.payload).attempt == 1 and again.token != first.token
+    assert not broker.ack(first) and broker.ack(again)
+
+
+def test_retry_due_now_is_ready_again(broker: Broker) -> None:
+    assert broker.enqueue_once(Message(id="r", task="t"))
+    first = _claim(broker)
+    assert broker.retry(first, Message(id="r", task="t", attempt=1), datetime.now(UTC))
+    assert _stats(broker) == (1, 0, 0, 0, 0)
+    assert Message.decode(_claim(broker).payload).attempt == 1
+
+
+def test_release_returns_the_message_to_its_old_place(broker: Broker) -> None:
+    assert broker.enqueue_many([Message(id=i, task="t") for i in ("a", "b", "c")]) == [True] * 3
+    a = _claim(broker)
+    assert a.message_id == "a"
+    assert broker.enqueue_once(Message(id="d", task="t"))
+    assert broker.release(a) and not broker.release(a)
+    assert _drain(broker, ["default"]) == ["a", "b", "c", "d"]
+
+
+def test_dead_letters_keep_reason_payload_and_order(broker: Broker) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    assert broker.enqueue_many([Message(id=f"m{i}", task="t") for i in range(3)]) == [True] * 3
+    claims = [_claim(broker) for _ in range(3)]
+    for d, reason in zip(claims, ["unknown task 't'", "undecodable", "out of retries"], strict=True):
+        assert broker.dead_letter(d, reason)
+    assert not broker.dead_letter(claims[0], "twice")
+    dead = broker.dead_letters("default")
+    assert [(x.message_id, x.reason) for x in dead] == [
+        ("m0", "unknown task 't'"),
+        ("m1", "undecodable"),
+        ("m2", "out of retries"),
+    ]
+    assert [x.payload for x in dead] == [d.payload for d in claims]
+    assert all(x.queue == "default" and before <= x.at <= datetime.now(UTC) for x in dead)
+    assert [x.message_id for x in broker.dead_letters("default", limit=2)] == ["m0", "m1"]
+    assert broker.dead_letters("nowhere") == []
+    assert _stats(broker) == (0, 0, 0, 3, 0)
+
+
+# --- observing ------------------------------------------------------------------------------
+
+
+def test_queue_stats_count_every_state_and_live_consumers(broker: Broker) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert broker.enqueue_many(
+        [
+            Message(id="r1", task="t"),
+            Message(id="r2", task="t"),
+            Message(id="f", task="t"),
+            Message(id="x", task="t"),
+            Message(id="d", task="t", eta=later),
+        ]
+    ) == [True] * 5
+    assert broker.dead_letter(_claim(broker), "bad")  # r1
+    _claim(broker)  # r2 in flight
+    broker.heartbeat("w1", ["default", "mail"], timedelta(seconds=30))
+    broker.heartbeat("w2", ["mail"], timedelta(milliseconds=100))
+    broker.heartbeat("w3", ["zz-only-heartbeat"], timedelta(seconds=30))
+    stats = broker.queue_stats()
+    assert [s.name for s in stats] == ["default", "mail", "zz-only-heartbeat"]
+    assert _stats(broker) == (2, 1, 1, 1, 1)
+    assert _stats(broker, "mail") == (0, 0, 0, 0, 2)
+    time.sleep(0.2)
+    assert _stats(broker, "mail") == (0, 0, 0, 0, 1)
+
+
+def test_statuses_queued_then_recorded_final_ones_expire(broker: Broker) -> None:
+    assert broker.get_status("never-seen") is None
+    assert broker.enqueue_once(Message(id="job", task="app.send", attempt=2))
+    queued = broker.get_status("job")
+    assert queued is not None
+    assert (queued.task, queued.state, queued.attempts) == ("app.send", TaskState.QUEUED, 2)
+    started = datetime(2026, 3, 8, 7, 0, 0, 123000, tzinfo=UTC)
+    running = TaskStatus(
+        id="job", task="app.send", state=TaskState.STARTED, attempts=3, started_at=started
+    )
+    broker.set_status(running, ttl=timedelta(milliseconds=100))
+    time.sleep(0.2)
+    assert broker.get_status("job") == running  # not final: no TTL
+    failed = TaskStatus(
+        id="job",
+        task="app.send",
+        state=TaskState.FAILURE,
+        attempts=3,
+        result={"partial": [1, 2]},
+        error="ValueError: boom",
+        started_at=started,
+        finished_at=started + timedelta(seconds=2),
+    )
+    broker.set_status(failed, ttl=timedelta(milliseconds=200))
+    assert broker.get_status("job") == failed
+    assert broker.ack(_claim(broker))
+    time.sleep(0.4)
+    assert broker.get_status("job") is None
+    with pytest.raises(TypeError):
+        broker.set_status(
+            TaskStatus(id="j2", task="t", state=TaskState.SUCCESS, attempts=1, result=object())
+        )
+    assert broker.get_status("j2") is None
+
+
+def test_a_later_state_replaces_the_earlier_one_entirely(broker: Broker) -> None:
+    broker.set_status(
+        TaskStatus(id="j", task="t", state=TaskState.RETRY, attempts=1, error="timeout")
+    )
+    done = TaskStatus(id="j", task="t", state=TaskState.SUCCESS, attempts=2, result=42)
+    broker.set_status(done)
+    assert broker.get_status("j") == done  # the old error is gone
+
+
+def test_unreachable_broker_raises_broker_unavailable(kind: str, tmp_path: Path) -> None:
+    if kind == "redis":
+        dead = open_broker("redis://:secret@127.0.0.1:1/0")
+        with pytest.raises(BrokerUnavailable) as info:
+            dead.ping()
+        with pytest.raises(BrokerUnavailable):
+            dead.enqueue_once(Message(id="a", task="t"))
+        dead.close()
+    else:
+        with pytest.raises(BrokerUnavailable) as info:
+            open_broker(f"sqlite:///{tmp_path}/missing/dir/queue.db").ping()
+    assert "secret" not in str(info.value)
+    assert isinstance(info.value, ConnectionError)
