@@ -1,0 +1,119 @@
+"""Local wall clock <-> real instants, and the DST policy of SPEC 5.
+
+A naive local minute is *normal* (one instant), in a *gap* (skipped by a forward change: no
+instant) or in a *fold* (repeated by a backward change: two instants). zoneinfo tells them
+apart through PEP 495's ``fold``: for a gap, fold=0 reads the offset before the change and
+fold=1 the one after (so fold=0's offset is the smaller); for a fold it is the other way.
+
+Policies:
+- wildcard cron jobs fire at every real instant whose local minute matches (gap minutes never,
+  fold minutes on both passes);
+- fixed-time jobs (fixed cron, calendar, local one-offs) fire once per matching local minute:
+  a fold on its first pass only, a gap once, at the instant of the change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from beat.cron_match import Matcher
+
+_MINUTE = timedelta(minutes=1)
+NORMAL, GAP, FOLD = 0, 1, 2
+
+
+def classify(wall: datetime, zone: ZoneInfo) -> tuple[int, datetime, datetime]:
+    """(kind, first instant, second instant) of naive ``wall``, instants as aware UTC.
+
+    For a gap both instants are only the two readings zoneinfo offers; use
+    :func:`gap_change` for the real instant of the change.
+    """
+    local = wall.replace(tzinfo=zone)
+    off0 = local.utcoffset()
+    off1 = local.replace(fold=1).utcoffset()
+    assert off0 is not None and off1 is not None
+    naive_utc = wall.replace(tzinfo=UTC)
+    if off0 == off1:
+        inst = naive_utc - off0
+        return NORMAL, inst, inst
+    return (FOLD if off0 > off1 else GAP), naive_utc - off0, naive_utc - off1
+
+
+def gap_change(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The instant of the forward change that skips naive ``wall``: the first instant after
+    the gap. Bisects over whole seconds between zoneinfo's two readings of ``wall``."""
+    _, late, early = classify(wall, zone)  # fold=0 (old offset) reads later in a gap
+    old_offset = early.astimezone(zone).utcoffset()
+    # early is before the change and late at or after it: bisect on whole seconds (zone
+    # changes happen on whole seconds) for the first one with the new offset
+    lo, hi = 0, int((late - early).total_seconds())
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (early + timedelta(seconds=mid)).astimezone(zone).utcoffset() == old_offset:
+            lo = mid
+        else:
+            hi = mid
+    return early + timedelta(seconds=hi)
+
+
+def resolve_fixed(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The one instant a fixed-time schedule fires for naive ``wall`` (fold: first pass;
+    gap: the instant of the change)."""
+    kind, first, _ = classify(wall, zone)
+    if kind == GAP:
+        return gap_change(wall, zone)
+    return first
+
+
+def _floor_minute(wall: datetime) -> datetime:
+    return wall.replace(second=0, microsecond=0)
+
+
+def next_cron(matcher: Matcher, zone: ZoneInfo, wildcard: bool, after: datetime) -> datetime | None:
+    """The first fire strictly after ``after`` (aware UTC) under the SPEC 5 DST policy."""
+    local = after.astimezone(zone)
+    wall = local.replace(tzinfo=None)
+    offset = local.utcoffset()
+    assert offset is not None
+    second_pass = None
+    if wildcard and local.fold == 0:
+        other = local.replace(fold=1).utcoffset()
+        assert other is not None
+        if other < offset:
+            # ``after`` is on the first pass of a fold: the second pass of minutes at or
+            # before ``wall`` is still ahead; the earliest such minute is a candidate.
+            second_pass = _second_pass(matcher, zone, wall, offset - other)
+    m = matcher.first_from(_floor_minute(wall) + _MINUTE)
+    while m is not None:
+        kind, first, second = classify(m, zone)
+        if kind == NORMAL:
+            found = first
+            break
+        if kind == FOLD:
+            if first > after:
+                return first  # first-pass instants precede every second-pass one
+            if wildcard and second > after:
+                found = second
+                break
+        elif not wildcard:
+            found = gap_change(m, zone)  # once, at the change; later gap minutes are before it
+            break
+        m = matcher.first_from(m + _MINUTE)
+    else:
+        return second_pass
+    if second_pass is not None and second_pass < found:
+        return second_pass
+    return found
+
+
+def _second_pass(
+    matcher: Matcher, zone: ZoneInfo, wall: datetime, length: timedelta
+) -> datetime | None:
+    m = matcher.first_from(_floor_minute(wall - length) + _MINUTE)
+    while m is not None and m <= wall:
+        kind, _, second = classify(m, zone)
+        if kind == FOLD:
+            return second
+        m = matcher.first_from(m + _MINUTE)
+    return None

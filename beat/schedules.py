@@ -1,0 +1,364 @@
+"""The pure schedules of SPEC 5: Cron, Interval, Calendar and Once.
+
+Every method takes the instant it reasons about as an argument (none reads the clock), accepts
+only aware datetimes and returns aware UTC instants. Cron field parsing lives in
+``beat/cron_fields.py``, the minute search in ``beat/cron_match.py`` and the DST policy in
+``beat/cron_dst.py``.
+
+APScheduler 3.11's CalendarIntervalTrigger is not used for calendar intervals: it skips a
+date whose time of day falls in a DST gap, where SPEC 5's fixed-time rule fires at the
+instant of the change, and it can only step from a previous fire, not answer "the first fire
+after t".
+
+An :class:`Interval` without ``start`` must be anchored (``anchored(first_seen)``) before
+asking for fires: ``next_after`` on an unanchored interval raises :class:`ScheduleError`
+rather than silently anchoring at the question's instant, which would move the phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from beat.cron_dst import FOLD, classify, next_cron, resolve_fixed
+from beat.cron_fields import parse
+from beat.cron_match import Matcher
+from beat.errors import ScheduleError
+
+__all__ = ["Calendar", "Cron", "Interval", "Once", "dst_note", "format_duration"]
+
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"})
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ScheduleError(what, f"naive datetime {value.isoformat()} (give a UTC offset)")
+    return value.astimezone(UTC)
+
+
+def _iter(schedule: _NextAfter, after: datetime) -> Iterator[datetime]:
+    fire = schedule.next_after(after)
+    while fire is not None:
+        yield fire
+        fire = schedule.next_after(fire)
+
+
+class _NextAfter(Protocol):
+    def next_after(self, after: datetime) -> datetime | None: ...
+
+
+# --- cron -----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _matcher(normalized: str, name: str) -> Matcher:
+    """One compiled matcher per distinct expression (and entry name, for ``H``)."""
+    return Matcher(parse(normalized, name))
+
+
+@lru_cache(maxsize=1 << 16)
+def _next_cached(matcher: Matcher, zone: ZoneInfo, after: datetime) -> datetime | None:
+    # Thousands of entries share an expression and a last fire; the daemon asks the same
+    # question for each of them.
+    if zone.key in _UTC_KEYS:
+        m = matcher.first_from(
+            after.replace(tzinfo=None, second=0, microsecond=0) + timedelta(minutes=1)
+        )
+        return None if m is None else m.replace(tzinfo=UTC)
+    return next_cron(matcher, zone, matcher.spec.wildcard, after)
+
+
+def _first_fire_exists(matcher: Matcher) -> bool:
+    return matcher.first_from(datetime(2000, 1, 1)) is not None
+
+
+class Cron:
+    """A 5-field cron expression (or macro) evaluated on local wall-clock time in ``zone``.
+
+    ``name`` (the entry's name) seeds the ``H`` extension.
+    """
+
+    __slots__ = ("_matcher", "expr", "name", "zone")
+
+    def __init__(self, expr: str, zone: ZoneInfo, name: str = "") -> None:
+        self.expr = " ".join(expr.split())
+        self.zone = zone
+        self.name = name
+        normalized = self.expr.lower()
+        self._matcher = _matcher(normalized, name if "h" in normalized else "")
+        if not _first_fire_exists(self._matcher):
+            raise ScheduleError("day-of-month", f"no day ever matches {self.expr!r}")
+
+    @property
+    def is_wildcard(self) -> bool:
+        """True when the minute or hour field starts with ``*`` (SPEC 5 wildcard job)."""
+        return self._matcher.spec.wildcard
+
+    def next_after(self, after: datetime) -> datetime | None:
+        return _next_cached(self._matcher, self.zone, _aware(after, "after"))
+
+    def iter_after(self, after: datetime) -> Iterator[datetime]:
+        return _iter(self, after)
+
+    def anchored(self, first_seen: datetime) -> Cron:
+        return self
+
+    def describe(self) -> str:
+        return f"cron '{self.expr}'"
+
+    def matches_wall(self, wall: datetime) -> datetime | None:
+        """The first matching naive local minute at or after naive ``wall``."""
+        return self._matcher.first_from(wall)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cron):
+            return NotImplemented
+        return (self.expr, self.zone, self.name) == (other.expr, other.zone, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.expr, self.zone.key, self.name))
+
+    def __repr__(self) -> str:
+        return f"Cron({self.expr!r}, {self.zone.key!r}, name={self.name!r})"
+
+
+# --- interval -------------------------------------------------------------------------------
+
+
+def format_duration(value: timedelta) -> str:
+    """Compact duration: ``500ms``, ``30s``, ``5m``, ``1h30m``, ``2d``."""
+    micros = value // timedelta(microseconds=1)
+    if micros <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("m", 60_000_000),
+        ("s", 1_000_000),
+        ("ms", 1_000),
+        ("us", 1),
+    ):
+        count, micros = divmod(micros, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """Fires at ``start + k * every`` (k >= 0) in real UTC time, unaffected by DST."""
+
+    every: timedelta
+    start: datetime | None
+    zone: ZoneInfo
+
+    def __post_init__(self) -> None:
+        if self.every <= timedelta(0):
+            sign = "-" if self.every < timedelta(0) else ""
+            raise ScheduleError(
+                "every", f"must be positive, got {sign}{format_duration(abs(self.every))}"
+            )
+        if self.start is not None:
+            object.__setattr__(self, "start", _aware(self.start, "start"))
+
+    def next_after(self, after: datetime) -> datetime | None:
+        if self.start is None:
+            raise ScheduleError("start", "interval has no anchor yet; call anchored(first_seen)")
+        after = _aware(after, "after")
+        if after < self.start:
+            return self.start
+        return self.start + ((after - self.start) // self.every + 1) * self.every
+
+    def iter_after(self, after: datetime) -> Iterator[datetime]:
+        return _iter(self, after)
+
+    def anchored(self, first_seen: datetime) -> Interval:
+        if self.start is not None:
+            return self
+        return Interval(self.every, _aware(first_seen, "first_seen"), self.zone)
+
+    def describe(self) -> str:
+        text = f"every {format_duration(self.every)}"
+        return text if self.start is None else f"{text} from {self.start.isoformat()}"
+
+
+# --- calendar -------------------------------------------------------------------------------
+
+_UNITS = ("days", "weeks", "months", "years")
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """Every ``every`` days/weeks/months/years from local date ``start``, at local ``at``.
+
+    Fires follow the fixed-time rule; a month or year step onto a day the month lacks (31 Jan
+    + 1 month, 29 Feb + 1 year) skips that occurrence: occurrence k is always ``start + k``
+    steps, never the previous occurrence plus one step.
+    """
+
+    every: int
+    unit: str
+    at: time
+    start: date
+    zone: ZoneInfo
+
+    def __post_init__(self) -> None:
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ScheduleError(
+                "every", f"must be a whole number of at least 1, got {self.every!r}"
+            )
+        if self.unit not in _UNITS:
+            raise ScheduleError("unit", f"unknown unit {self.unit!r} (use {', '.join(_UNITS)})")
+        if self.at.tzinfo is not None:
+            raise ScheduleError("at", "a local time of day without a zone (the entry has one)")
+        if isinstance(self.start, datetime):
+            raise ScheduleError("start", "a date, not a datetime")
+
+    def _occurrence(self, k: int) -> date | None:
+        """Occurrence ``k``'s local date; None if that month lacks the start's day."""
+        if self.unit in ("days", "weeks"):
+            return self.start + timedelta(days=k * self.every * (7 if self.unit == "weeks" else 1))
+        months = k * self.every * (12 if self.unit == "years" else 1) + self.start.month - 1
+        try:
+            return self.start.replace(year=self.start.year + months // 12, month=months % 12 + 1)
+        except ValueError:
+            return None
+
+    def _first_k(self, local: date) -> int:
+        if self.unit in ("days", "weeks"):
+            step = self.every * (7 if self.unit == "weeks" else 1)
+            return max(0, (local - self.start).days // step - 1)
+        step = self.every * (12 if self.unit == "years" else 1)
+        months = (local.year - self.start.year) * 12 + local.month - self.start.month
+        return max(0, months // step - 1)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        after = _aware(after, "after")
+        first = self._first_k(after.astimezone(self.zone).date())
+        # A start on the 29th-31st skips at most a few months in a row (or 7 leap years).
+        for k in range(first, first + 64):
+            try:
+                day = self._occurrence(k)
+            except OverflowError:
+                return None
+            if day is None:
+                continue
+            fire = resolve_fixed(datetime.combine(day, self.at), self.zone)
+            if fire > after:
+                return fire
+        return None
+
+    def iter_after(self, after: datetime) -> Iterator[datetime]:
+        return _iter(self, after)
+
+    def anchored(self, first_seen: datetime) -> Calendar:
+        return self
+
+    def describe(self) -> str:
+        unit = self.unit if self.every != 1 else self.unit[:-1]
+        count = f"{self.every} " if self.every != 1 else ""
+        at = self.at.isoformat(timespec="seconds" if self.at.second else "minutes")
+        return f"every {count}{unit} at {at} from {self.start.isoformat()}"
+
+
+# --- one-off --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Once:
+    """Fires once, at ``at``."""
+
+    at: datetime
+    zone: ZoneInfo
+    # The local wall time it was written as (from_local), kept for DST notes.
+    local: datetime | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", _aware(self.at, "at"))
+
+    @classmethod
+    def from_local(cls, local: datetime, zone: ZoneInfo) -> Once:
+        """A one-off written as a local wall time in ``zone`` (fixed-time rule for DST)."""
+        if local.tzinfo is not None:
+            raise ScheduleError("at", f"expected a local time without offset, got {local}")
+        return cls(resolve_fixed(local, zone), zone, local=local)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        return self.at if self.at > _aware(after, "after") else None
+
+    def iter_after(self, after: datetime) -> Iterator[datetime]:
+        return _iter(self, after)
+
+    def anchored(self, first_seen: datetime) -> Once:
+        return self
+
+    def describe(self) -> str:
+        return f"once at {self.at.astimezone(self.zone).isoformat()}"
+
+
+# --- DST notes for `beat next` --------------------------------------------------------------
+
+
+def _abbrev(instant: datetime) -> str:
+    return instant.tzname() or instant.strftime("%z")
+
+
+def _fold_note(wall: datetime, local: datetime, both: bool) -> str | None:
+    kind, _, _ = classify(wall, local.tzinfo)  # type: ignore[arg-type]
+    if kind != FOLD:
+        return None
+    which = "second" if local.fold else "first"
+    head = f"{wall:%H:%M} occurs twice on {wall:%Y-%m-%d}"
+    if both:
+        return f"{head}; runs on both passes, this is the {which} pass ({_abbrev(local)})"
+    return f"{head}; runs on the {which} pass ({_abbrev(local)})"
+
+
+def _gap_note(intended: datetime, local: datetime) -> str:
+    return (
+        f"{intended:%H:%M} does not exist on {intended:%Y-%m-%d}; "
+        f"runs at {local:%H:%M} {_abbrev(local)}"
+    )
+
+
+def _wall_note(intended: datetime, local: datetime) -> str | None:
+    """Note for a fixed-time fire meant for naive ``intended`` that happened at ``local``."""
+    if intended != local.replace(tzinfo=None, fold=0):
+        return _gap_note(intended, local)
+    return _fold_note(intended, local, both=False)
+
+
+def _cron_note(schedule: Cron, local: datetime) -> str | None:
+    wall = local.replace(tzinfo=None, fold=0)
+    if not schedule.is_wildcard:
+        before = (local - timedelta(seconds=1)).astimezone(schedule.zone)
+        jump = local.utcoffset() - before.utcoffset()  # type: ignore[operator]
+        if jump > timedelta(0):
+            # Fired at a forward change: was it for a minute inside the gap?
+            start = (wall - jump).replace(second=0, microsecond=0)
+            if start < wall - jump:
+                start += timedelta(minutes=1)
+            intended = schedule.matches_wall(start)
+            if intended is not None and intended < wall:
+                return _gap_note(intended, local)
+    return _fold_note(wall, local, both=schedule.is_wildcard)
+
+
+def dst_note(schedule: object, fire: datetime) -> str | None:
+    """A human note when ``fire`` sits on a DST edge, for ``beat next``; None otherwise."""
+    zone = getattr(schedule, "zone", None)
+    if not isinstance(zone, ZoneInfo):
+        return None
+    local = _aware(fire, "fire").astimezone(zone)
+    if isinstance(schedule, Cron):
+        return _cron_note(schedule, local)
+    if isinstance(schedule, Calendar):
+        return _wall_note(datetime.combine(local.date(), schedule.at), local)
+    if isinstance(schedule, Once) and schedule.local is not None:
+        return _wall_note(schedule.local, local)
+    return None
