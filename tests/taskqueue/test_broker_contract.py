@@ -166,11 +166,11 @@ def test_concurrent_enqueue_from_two_processes_pushes_each_id_once(
 
 def test_oversized_message_is_refused_and_nothing_is_queued(broker: Broker) -> None:
     big = Message(id="big", task="t", args=("x" * MAX_MESSAGE_BYTES,))
-    with pytest.raises(ValueError, match="big.*exceeds the limit"):
+    with pytest.raises(ValueError, match=r"big.*exceeds the limit"):
         broker.enqueue_once(big)
     with pytest.raises(ValueError, match="exceeds the limit"):
         broker.enqueue_many([Message(id="ok", task="t"), big])
-    with pytest.raises(ValueError, match="raw.*exceeds the limit"):
+    with pytest.raises(ValueError, match=r"raw.*exceeds the limit"):
         EncodedMessage("raw", "default", 0, None, b"x" * (MAX_MESSAGE_BYTES + 1), "t")
     assert broker.enqueue_once(Message(id="ok", task="t"))  # the refused batch left no trace
     assert _stats(broker) == (1, 0, 0, 0, 0)
@@ -325,7 +325,8 @@ def test_dead_letters_keep_reason_payload_and_order(broker: Broker) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
     assert broker.enqueue_many([Message(id=f"m{i}", task="t") for i in range(3)]) == [True] * 3
     claims = [_claim(broker) for _ in range(3)]
-    for d, reason in zip(claims, ["unknown task 't'", "undecodable", "out of retries"], strict=True):
+    reasons = ["unknown task 't'", "undecodable", "out of retries"]
+    for d, reason in zip(claims, reasons, strict=True):
         assert broker.dead_letter(d, reason)
     assert not broker.dead_letter(claims[0], "twice")
     dead = broker.dead_letters("default")
@@ -346,15 +347,18 @@ def test_dead_letters_keep_reason_payload_and_order(broker: Broker) -> None:
 
 def test_queue_stats_count_every_state_and_live_consumers(broker: Broker) -> None:
     later = datetime.now(UTC) + timedelta(hours=1)
-    assert broker.enqueue_many(
-        [
-            Message(id="r1", task="t"),
-            Message(id="r2", task="t"),
-            Message(id="f", task="t"),
-            Message(id="x", task="t"),
-            Message(id="d", task="t", eta=later),
-        ]
-    ) == [True] * 5
+    assert (
+        broker.enqueue_many(
+            [
+                Message(id="r1", task="t"),
+                Message(id="r2", task="t"),
+                Message(id="f", task="t"),
+                Message(id="x", task="t"),
+                Message(id="d", task="t", eta=later),
+            ]
+        )
+        == [True] * 5
+    )
     assert broker.dead_letter(_claim(broker), "bad")  # r1
     _claim(broker)  # r2 in flight
     broker.heartbeat("w1", ["default", "mail"], timedelta(seconds=30))
