@@ -150,17 +150,20 @@ class PreforkPool:
         self._monitor = threading.Thread(target=self._watch_deadlines, name="pool-monitor")
         self._monitor.daemon = True
         self._monitor.start()
-        self._ensure_capacity()
-        deadline = time.monotonic() + self.boot_timeout
-        while self._count(_State.BOOTING) > 0:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.stop(0.0)
-                raise PoolError(
-                    f"prefork pool: children not ready after {self.boot_timeout:g}s "
-                    f"(importing {self.modules})"
-                )
-            self._pending.extend(self._pump(remaining, until_any=True))
+        try:
+            self._ensure_capacity()
+            deadline = time.monotonic() + self.boot_timeout
+            while self._count(_State.BOOTING) > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PoolError(
+                        f"prefork pool: children not ready after {self.boot_timeout:g}s "
+                        f"(importing {self.modules})"
+                    )
+                self._pending.extend(self._pump(remaining, until_any=True))
+        except BaseException:
+            self.stop(0.0)  # no child outlives a failed start
+            raise
         logger.debug("prefork pool: %d children ready", self.concurrency)
 
     def submit(self, job: Job) -> None:

@@ -290,8 +290,10 @@ def test_children_die_with_their_parent(tmp_path: Path) -> None:
 
 def test_a_task_module_that_cannot_be_imported_fails_start() -> None:
     pool = PreforkPool(1, modules=["pool_tasks", "no_such_module_for_the_pool"], boot_timeout=20)
-    with pytest.raises(PoolError, match="no_such_module_for_the_pool"):
+    with pytest.raises(PoolError, match="no_such_module_for_the_pool") as info:
         pool.start()
+    assert "ModuleNotFoundError" in str(info.value)
+    assert pool._children == []  # a failed start leaves no process behind
     assert pool.stop(0.1) == []
 
 
