@@ -89,7 +89,9 @@ class Cron:
         self.zone = zone
         self.name = name
         normalized = self.expr.lower()
-        self._matcher = _matcher(normalized, name if "h" in normalized else "")
+        hashed = any(item.startswith("h") for item in normalized.replace(",", " ").split())
+        # Only H depends on the name: without it, every entry with this expression shares one.
+        self._matcher = _matcher(normalized, name if hashed else "")
         if not _first_fire_exists(self._matcher):
             raise ScheduleError("day-of-month", f"no day ever matches {self.expr!r}")
 

@@ -1,0 +1,98 @@
+"""Schedule speed: `beat next` start-up, and next_after throughput in-process.
+
+    .venv/bin/python bench/bench_next.py [--runs 20] [--calls 100000]
+
+(1) median wall time of `beat next --cron '30 2 * * *' --tz America/New_York -n 5` over
+--runs subprocess runs (interpreter start included; target < 150 ms), next to
+`python -c 'import beat.schedules'` and `python -c pass` for scale.
+(2) --calls next_after calls over a mix of expressions and zones (target < 1 s), twice: with
+every call asking a distinct question (cold: no result cache hits) and as the daemon asks
+them (entries sharing an expression and a last fire: cache hits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+EXPRESSIONS = [
+    "30 2 * * *",
+    "*/5 * * * *",
+    "0 * * * *",
+    "0 9 * * 1-5",
+    "15 3 1 * *",
+    "0 0 L * *",
+    "0 12 * * 5L",
+    "*/15 9-17 * * mon-fri",
+    "0 1 * * 1#2",
+    "H H * * *",
+]
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Tokyo"]
+
+
+def median_ms(argv: list[str], runs: int) -> tuple[float, int]:
+    times = []
+    code = 0
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, cwd=ROOT, check=False)
+        times.append((time.perf_counter() - t0) * 1000)
+        code = code or proc.returncode
+    return statistics.median(times), code
+
+
+def throughput(calls: int, *, distinct: bool) -> float:
+    from beat.schedules import Cron, _next_cached
+
+    _next_cached.cache_clear()
+    schedules = [
+        Cron(e, ZoneInfo(z), name=f"entry-{i}")
+        for i, (e, z) in enumerate((e, z) for e in EXPRESSIONS for z in ZONES)
+    ]
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    if distinct:
+        # A different instant per call (a prime number of seconds apart) defeats the cache.
+        afters = [base + timedelta(seconds=7919 * i) for i in range(calls)]
+    else:
+        afters = [base + timedelta(minutes=i // len(schedules) // 100) for i in range(calls)]
+    n = len(schedules)
+    t0 = time.perf_counter()
+    for i in range(calls):
+        schedules[i % n].next_after(afters[i])
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=100_000)
+    args = parser.parse_args()
+    py = str(BIN / "python")
+    rows: list[tuple[str, str, str]] = []
+    cli = [str(BIN / "beat"), "next", "--cron", "30 2 * * *", "--tz", "America/New_York", "-n", "5"]
+    ms, code = median_ms(cli, args.runs)
+    status = "ok" if code == 0 else f"FAILED (exit {code})"
+    rows.append(("beat next --cron '30 2 * * *' (median)", f"{ms:.1f} ms", f"< 150 ms, {status}"))
+    ms, _ = median_ms([py, "-c", "import beat.schedules"], args.runs)
+    rows.append(("python -c 'import beat.schedules' (median)", f"{ms:.1f} ms", ""))
+    ms, _ = median_ms([py, "-c", "pass"], args.runs)
+    rows.append(("python -c pass (median)", f"{ms:.1f} ms", ""))
+    for distinct, label in ((True, "distinct afters, no cache hits"), (False, "shared afters")):
+        secs = throughput(args.calls, distinct=distinct)
+        rows.append((f"{args.calls:,} next_after, {label}", f"{secs:.3f} s", "< 1 s"))
+    width = max(len(r[0]) for r in rows)
+    for name, value, target in rows:
+        print(f"{name.ljust(width)}  {value:>10}  {target}")
+
+
+if __name__ == "__main__":
+    main()
