@@ -5,7 +5,10 @@ Soft limit
     thread with ``PyThreadState_SetAsyncExc``. CPython delivers such an exception only between
     bytecodes: a task blocked in C code (``time.sleep``, a socket read, a long regex) sees it
     only when that call returns. The prefork pool, which uses a signal, has the same limitation
-    for C code that does not return on ``EINTR``; here it also applies to sleeps.
+    for C code that does not return on ``EINTR``; here it also applies to sleeps. The monitor
+    also needs the GIL to raise it, which a busy task thread gives up only every
+    ``sys.getswitchinterval()`` (5 ms by default): expect the soft limit up to about two switch
+    intervals late in this pool (prefork: a few ms).
 
 Hard limit
     A thread cannot be killed. At the hard limit the job is reported ``TIME_LIMIT`` at once,
