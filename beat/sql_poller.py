@@ -55,6 +55,7 @@ class SourcePoller:
         self.problems: list[Problem] = []  # from the last read, for `beat check`-like callers
         self._next_poll_s = 0.0
         self._failing = False
+        self._clash_logged: dict[str, Entry] = {}  # each clashing row is reported once
 
     def initial(self) -> dict[str, Entry]:
         """Read every row (raises SourceError if the database is unusable) and return the
@@ -128,6 +129,10 @@ class SourcePoller:
         return merged
 
     def _clash(self, name: str) -> None:
+        row = self.db[name]
+        if self._clash_logged.get(name) is row:
+            return
+        self._clash_logged[name] = row
         log.error(
             "%s: entries.%s: the name is also an entry of schedules.yaml; the database row is "
             "ignored (names must be unique across both sources)",

@@ -1,0 +1,116 @@
+"""A beat whose entries come from ``schedules.yaml`` plus a SQL source (``source: URL``).
+
+:class:`SqlBeatService` is :class:`~beat.service.BeatService` with the database polled on
+each loop turn (at most once a second, so a commit takes effect within two seconds) and the
+changes applied incrementally: only changed entries are re-planned, unchanged entries keep
+their state and next fire, whatever the table size. A schedules.yaml reload re-merges the YAML
+entries with the database entries held in memory (no database read).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from beat.config import Config
+from beat.entries import Entry
+from beat.planner import first_state, next_pending
+from beat.service import BeatService
+from beat.sql_poller import POLL_INTERVAL, Delta, SourcePoller
+from beat.sql_source import SqlSource
+from beat.state import EntryState
+
+log = logging.getLogger(__name__)
+
+
+def uses_sql_source(config: Config) -> bool:
+    return config.source != "yaml"
+
+
+class SqlBeatService(BeatService):
+    """BeatService + a :class:`SourcePoller` on ``config.source``."""
+
+    def __init__(
+        self,
+        config: Config,
+        state_url: str,
+        *,
+        poll_interval: timedelta = POLL_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(config, state_url, **kwargs)
+        source = SqlSource(config.source, zone=config.timezone, defaults=config.defaults)
+        self.poller = SourcePoller(source, config.entries, interval=poll_interval)
+        self._source_url = config.source
+
+    def start(self) -> None:
+        # Database unusable at start-up: SourceError propagates (the CLI exits non-zero).
+        self.poller.initial()
+        self.poller.maybe_poll(time.monotonic())  # starts the poll timer; nothing new yet
+        super().start()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.poller.source.close()
+
+    def maybe_reload(self) -> None:
+        delta = self.poller.maybe_poll(time.monotonic())
+        if delta:
+            self.apply_delta(delta, self.clock())
+        super().maybe_reload()
+
+    def apply_config(self, config: Config, now: datetime) -> None:
+        """``config`` holds the YAML entries only (start-up or a schedules.yaml reload)."""
+        if config.source != self._source_url:
+            log.warning("config: a 'source:' change takes effect at the next restart")
+        merged = self.poller.replace_yaml(config.entries)
+        super().apply_config(replace(config, entries=merged), now)
+
+    def apply_delta(self, delta: Delta, now: datetime) -> None:
+        """Apply what the database poll found, touching only the named entries."""
+        for name in delta.removed:
+            self.entries.pop(name, None)
+            self.index.remove(name)
+            self.states.pop(name, None)
+            self._anchored.pop(name, None)
+        if delta.removed:
+            self.dispatcher.forget(delta.removed)
+            self.store.forget(delta.removed)
+        changed: list[EntryState] = []
+        for name, entry in delta.changed.items():
+            state = self._reindex(name, entry, now)
+            if state is not None:
+                changed.append(state)
+        if changed:
+            self.store.upsert_new(changed)
+        # self.entries is the live merged view; Config is frozen, so swap in a new one.
+        self.config = replace(self.config, entries=self.entries)
+        if self.metrics is not None:
+            enabled = sum(e.enabled for e in self.entries.values())
+            self.metrics.set_entries(enabled, len(self.entries) - enabled)
+
+    def _reindex(self, name: str, entry: Entry, now: datetime) -> EntryState | None:
+        """Index one new or edited entry as apply_config does; the state to persist, if new."""
+        before = self.entries.get(name)
+        self.entries[name] = entry
+        if (
+            before is not None
+            and before.enabled == entry.enabled
+            and before.content_hash() == entry.content_hash()
+        ):
+            return None
+        previous = self.states.get(name)
+        state = first_state(entry, now, previous)
+        self.states[name] = state
+        self._anchored.pop(name, None)
+        self.index.remove(name)
+        if entry.enabled:
+            nxt = next_pending(entry, state)
+            if nxt is not None:
+                self.index.push(name, nxt)
+        return state if state != previous else None
