@@ -542,7 +542,17 @@ def _serve(conn: Connection) -> None:
         kind, result, error, exc_type = _run(name, args, kwargs, soft)
         finished = time.time()
         rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        conn.send((_DONE, job_id, kind.value, result, error, exc_type, started, finished, rss_kib))
+        try:
+            conn.send(
+                (_DONE, job_id, kind.value, result, error, exc_type, started, finished, rss_kib)
+            )
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            # JSON-able but not picklable (an exotic subclass): report it rather than hang.
+            error = f"result could not be sent to the worker: {describe(e)}"
+            failure = OutcomeKind.FAILURE.value
+            conn.send(
+                (_DONE, job_id, failure, None, error, exception_name(e), started, finished, rss_kib)
+            )
 
 
 def child_main() -> None:
