@@ -14,7 +14,9 @@ Policies:
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from beat.cron_match import Matcher
@@ -70,9 +72,91 @@ def _floor_minute(wall: datetime) -> datetime:
     return wall.replace(second=0, microsecond=0)
 
 
+_DAY = timedelta(days=1)
+
+
+@lru_cache(maxsize=2048)
+def _changes(zone: ZoneInfo, year: int) -> tuple[tuple[datetime, ...], tuple[datetime, ...]]:
+    """The UTC instants in ``year`` at which ``zone``'s offset changes, and for each the
+    instant its repeated period starts (the change itself for a forward change).
+
+    zoneinfo does not expose its transitions, so sample one offset per day and bisect each
+    change to the second (changes are days apart in every real zone).
+    """
+    instants: list[datetime] = []
+    fold_starts: list[datetime] = []
+    day = datetime(year, 1, 1, tzinfo=UTC)
+    offset = day.astimezone(zone).utcoffset()
+    while day.year == year:
+        nxt = day + _DAY
+        new = nxt.astimezone(zone).utcoffset()
+        if new != offset:
+            assert offset is not None and new is not None
+            lo, hi = 0, 86_400
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if (day + timedelta(seconds=mid)).astimezone(zone).utcoffset() == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            change = day + timedelta(seconds=hi)
+            instants.append(change)
+            fold_starts.append(change - (offset - new) if new < offset else change)
+            offset = new
+        day = nxt
+    return tuple(instants), tuple(fold_starts)
+
+
+@lru_cache(maxsize=2048)
+def _around(zone: ZoneInfo, year: int) -> tuple[tuple[datetime, ...], ...]:
+    """The changes of ``year`` and its neighbours: (instants, unsafe-from, unsafe-until)."""
+    instants: list[datetime] = []
+    unsafe_from: list[datetime] = []
+    unsafe_until: list[datetime] = []
+    for y in (year - 1, year, year + 1):
+        changes, fold_starts = _changes(zone, y)
+        instants += changes
+        unsafe_from += fold_starts
+        # a backward change repeats the same length after it as before it
+        unsafe_until += [c + (c - f) for c, f in zip(changes, fold_starts, strict=True)]
+    return tuple(instants), tuple(unsafe_from), tuple(unsafe_until)
+
+
+def _simple_until(zone: ZoneInfo, after: datetime) -> datetime | None:
+    """The instant until which one offset applies and no local minute repeats, counted from
+    ``after``; None when ``after`` sits in a repeated period (either pass)."""
+    instants, unsafe_from, unsafe_until = _around(zone, after.year)
+    i = bisect_right(instants, after)
+    if i > 0 and after < unsafe_until[i - 1]:
+        return None  # second pass of the previous change
+    if i < len(instants):
+        return None if after >= unsafe_from[i] else instants[i]
+    return datetime(after.year + 2, 1, 1, tzinfo=UTC)
+
+
 def next_cron(matcher: Matcher, zone: ZoneInfo, wildcard: bool, after: datetime) -> datetime | None:
     """The first fire strictly after ``after`` (aware UTC) under the SPEC 5 DST policy."""
     local = after.astimezone(zone)
+    if after.year < 9998:
+        # Fast path: the next matching minute lies before the zone's next change, and we are
+        # not inside a repeated period, so one offset applies throughout.
+        until = _simple_until(zone, after)
+        if until is not None:
+            found = matcher.first_fields(
+                local.year, local.month, local.day, local.hour, local.minute + 1
+            )
+            if found is not None:
+                offset = local.utcoffset()
+                assert offset is not None
+                fire = datetime(*found, tzinfo=UTC) - offset
+                if fire < until:
+                    return fire
+    return _next_cron_slow(matcher, zone, wildcard, after, local)
+
+
+def _next_cron_slow(
+    matcher: Matcher, zone: ZoneInfo, wildcard: bool, after: datetime, local: datetime
+) -> datetime | None:
     wall = local.replace(tzinfo=None)
     offset = local.utcoffset()
     assert offset is not None

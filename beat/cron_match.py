@@ -9,7 +9,6 @@ a minute-by-minute walk.
 from __future__ import annotations
 
 import calendar
-from bisect import bisect_left
 from datetime import datetime
 
 from beat.cron_fields import CronSpec
@@ -21,58 +20,91 @@ _MAX_YEAR = 9999  # datetime's limit
 _DAY_CACHE_LIMIT = 4096
 
 
-class Matcher:
-    """Finds matching minutes of one :class:`CronSpec`; shared by every entry with that spec."""
+def _next_table(values: tuple[int, ...], size: int) -> tuple[int, ...]:
+    """``table[i]``: the smallest allowed value >= i, or ``size`` when none (a sentinel)."""
+    table = [size] * (size + 1)
+    nxt = size
+    for i in range(size - 1, -1, -1):
+        if i in values:
+            nxt = i
+        table[i] = nxt
+    return tuple(table)
 
-    __slots__ = ("_days", "hours", "minutes", "months", "spec")
+
+class Matcher:
+    """Finds matching minutes of one :class:`CronSpec`; shared by every entry with that spec.
+
+    Each field is a "next allowed value at or after i" table, so a search is a few list
+    lookups; the day table of a month is built once per (year, month) and cached.
+    """
+
+    __slots__ = ("_days", "_next_hour", "_next_minute", "_next_month", "spec")
 
     def __init__(self, spec: CronSpec) -> None:
         self.spec = spec
-        self.minutes = spec.minutes
-        self.hours = spec.hours
-        self.months = spec.months
-        self._days: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._next_minute = _next_table(spec.minutes, 60)
+        self._next_hour = _next_table(spec.hours, 24)
+        self._next_month = _next_table(spec.months, 13)
+        self._days: dict[int, tuple[int, ...]] = {}
 
     def days(self, year: int, month: int) -> tuple[int, ...]:
         """The matching days of ``year``-``month``, sorted."""
-        key = (year, month)
+        return tuple(d for d in range(1, 32) if self._day_table(year, month)[d] == d)
+
+    def _day_table(self, year: int, month: int) -> tuple[int, ...]:
+        """Next matching day at or after d (index 0-32) in the month; 0 when none."""
+        key = year * 16 + month
         found = self._days.get(key)
         if found is None:
             if len(self._days) >= _DAY_CACHE_LIMIT:
                 self._days.clear()  # bounded memory in a long-running daemon
-            found = self._days[key] = _month_days(self.spec, year, month)
+            days = _month_days(self.spec, year, month)
+            table = [0] * 33
+            nxt = 0
+            for d in range(32, 0, -1):
+                if d in days:
+                    nxt = d
+                table[d] = nxt
+            table[0] = nxt
+            found = self._days[key] = tuple(table)
         return found
 
     def first_from(self, start: datetime) -> datetime | None:
         """The first matching minute at or after ``start`` (naive, minute-aligned)."""
-        y, mo, d, h, mi = start.year, start.month, start.day, start.hour, start.minute
-        months, hours, minutes = self.months, self.hours, self.minutes
+        found = self.first_fields(start.year, start.month, start.day, start.hour, start.minute)
+        return None if found is None else datetime(*found)
+
+    def first_fields(
+        self, y: int, mo: int, d: int, h: int, mi: int
+    ) -> tuple[int, int, int, int, int] | None:
+        """:meth:`first_from` on plain fields, which may overflow (minute 60, hour 24, day
+        32, month 13): the hot path adds one minute without building a datetime."""
+        next_month, next_hour, next_minute = self._next_month, self._next_hour, self._next_minute
         end = min(y + _HORIZON_YEARS, _MAX_YEAR + 1)
         while y < end:
-            i = bisect_left(months, mo)
-            if i == len(months):
-                y, mo, d, h, mi = y + 1, months[0], 1, 0, 0
+            month = next_month[mo]
+            if month == 13:
+                y, mo, d, h, mi = y + 1, 1, 1, 0, 0
                 continue
-            if months[i] != mo:
-                mo, d, h, mi = months[i], 1, 0, 0
-            days = self.days(y, mo)
-            j = bisect_left(days, d)
-            if j == len(days):
+            if month != mo:
+                mo, d, h, mi = month, 1, 0, 0
+            day = self._day_table(y, mo)[d]
+            if day == 0:
                 mo, d, h, mi = mo + 1, 1, 0, 0
                 continue
-            if days[j] != d:
-                d, h, mi = days[j], 0, 0
-            k = bisect_left(hours, h)
-            if k == len(hours):
+            if day != d:
+                d, h, mi = day, 0, 0
+            hour = next_hour[h]
+            if hour == 24:
                 d, h, mi = d + 1, 0, 0
                 continue
-            if hours[k] != h:
-                h, mi = hours[k], 0
-            n = bisect_left(minutes, mi)
-            if n == len(minutes):
+            if hour != h:
+                h, mi = hour, 0
+            minute = next_minute[mi]
+            if minute == 60:
                 h, mi = h + 1, 0
                 continue
-            return datetime(y, mo, d, h, minutes[n])
+            return y, mo, d, h, minute
         return None
 
 

@@ -35,7 +35,10 @@ _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", 
 
 
 def _aware(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
+    tz = value.tzinfo
+    if tz is UTC:
+        return value
+    if tz is None or value.utcoffset() is None:
         raise ScheduleError(what, f"naive datetime {value.isoformat()} (give a UTC offset)")
     return value.astimezone(UTC)
 
@@ -65,10 +68,10 @@ def _next_cached(matcher: Matcher, zone: ZoneInfo, after: datetime) -> datetime 
     # Thousands of entries share an expression and a last fire; the daemon asks the same
     # question for each of them.
     if zone.key in _UTC_KEYS:
-        m = matcher.first_from(
-            after.replace(tzinfo=None, second=0, microsecond=0) + timedelta(minutes=1)
+        found = matcher.first_fields(
+            after.year, after.month, after.day, after.hour, after.minute + 1
         )
-        return None if m is None else m.replace(tzinfo=UTC)
+        return None if found is None else datetime(*found, tzinfo=UTC)
     return next_cron(matcher, zone, matcher.spec.wildcard, after)
 
 
