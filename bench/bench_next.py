@@ -5,9 +5,9 @@
 (1) median wall time of `beat next --cron '30 2 * * *' --tz America/New_York -n 5` over
 --runs subprocess runs (interpreter start included; target < 150 ms), next to
 `python -c 'import beat.schedules'` and `python -c pass` for scale.
-(2) --calls next_after calls over a mix of expressions and zones (target < 1 s), twice: with
-every call asking a distinct question (best of 3) (cold: no result cache hits) and as the daemon asks
-them (entries sharing an expression and a last fire: cache hits).
+(2) --calls next_after calls over a mix of expressions and zones (target < 1 s; best of 3),
+twice: every call asking a distinct question (cold: no result cache hits), and as the daemon
+asks them (entries sharing an expression and a last fire: cache hits).
 """
 
 from __future__ import annotations
