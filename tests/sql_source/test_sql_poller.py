@@ -1,0 +1,108 @@
+"""SourcePoller: the merged YAML + database view and the deltas it hands the service."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from beat.config import validate_entry
+from beat.entries_api import EntryStore
+from beat.sql_poller import SourcePoller
+from beat.sql_source import SqlSource
+
+UTC = ZoneInfo("UTC")
+
+
+def yaml_entry(name: str) -> object:
+    return validate_entry(name, {"task": "from-yaml", "every": "5s"}, zone=UTC, defaults={})
+
+
+def test_initial_poll_and_deltas(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with EntryStore(db_url) as store:
+        store.add("db1", {"task": "t", "every": "5s"})
+        store.add("dup", {"task": "from-db", "every": "5s"})
+    poller = SourcePoller(SqlSource(db_url, zone=UTC), {"dup": yaml_entry("dup")})
+    merged = poller.initial()
+    assert sorted(merged) == ["db1", "dup"]
+    assert merged["dup"].task == "from-yaml"  # a clash keeps the YAML entry
+    assert "entries.dup: the name is also an entry of schedules.yaml" in caplog.text
+    assert poller.poll() is None  # nothing changed
+    with EntryStore(db_url) as store:
+        store.update("db1", {"every": "7s"})
+        store.add("db2", {"task": "t", "cron": "0 * * * *"})
+        store.update("dup", {"every": "9s"})  # still clashing: not applied
+    delta = poller.poll()
+    assert delta is not None
+    assert sorted(delta.changed) == ["db1", "db2"] and delta.removed == []
+    assert poller.entries["dup"].task == "from-yaml"
+    with EntryStore(db_url) as store:
+        store.remove("dup")
+        store.remove("db2")
+    delta = poller.poll()
+    assert delta is not None and delta.removed == ["db2"]  # the YAML "dup" stays
+    assert sorted(poller.entries) == ["db1", "dup"]
+    # The YAML entry leaves schedules.yaml: nothing clashes any more.
+    assert sorted(poller.replace_yaml({})) == ["db1"]
+    poller.source.close()
+
+
+def test_invalid_row_keeps_the_last_valid_form(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with EntryStore(db_url) as store:
+        store.add("a", {"task": "t", "every": "5s"})
+    poller = SourcePoller(SqlSource(db_url, zone=UTC), {})
+    poller.initial()
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE beat_entries SET every = 'often' WHERE name = 'a'"))
+    engine.dispose()
+    with caplog.at_level(logging.ERROR):
+        assert poller.poll() is None
+    assert poller.entries["a"].schedule.describe() == "every 5s"
+    assert "entries.a.every" in caplog.text and "invalid entry skipped" in caplog.text
+    assert [p.path for p in poller.problems] == ["entries.a.every"]
+    poller.source.close()
+
+
+def test_unreachable_database_while_running_is_logged_once(
+    tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path}/e.db"
+    with EntryStore(url) as store:
+        store.add("a", {"task": "t", "every": "5s"})
+    poller = SourcePoller(SqlSource(url, zone=UTC), {}, interval=timedelta(seconds=1))
+    poller.initial()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the source's tables vanish: every read fails
+        conn.execute(sa.text("ALTER TABLE beat_entries RENAME TO moved"))
+    with caplog.at_level(logging.ERROR):
+        assert poller.poll() is None
+        assert poller.poll() is None
+    assert caplog.text.count("SQL source unreadable") == 1
+    assert sorted(poller.entries) == ["a"]  # the running entries are kept
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE moved RENAME TO beat_entries"))
+    engine.dispose()
+    with EntryStore(url) as store:
+        store.add("b", {"task": "t", "every": "5s"})
+    delta = poller.poll()
+    assert delta is not None and list(delta.changed) == ["b"]
+    poller.source.close()
+
+
+def test_maybe_poll_respects_the_interval(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/e.db"
+    poller = SourcePoller(SqlSource(url, zone=UTC), {}, interval=timedelta(seconds=1))
+    poller.initial()
+    assert poller.maybe_poll(100.0) is None
+    with EntryStore(url) as store:
+        store.add("a", {"task": "t", "every": "5s"})
+    assert poller.maybe_poll(100.5) is None  # too soon: no read
+    delta = poller.maybe_poll(101.0)
+    assert delta is not None and list(delta.changed) == ["a"]
+    poller.source.close()
