@@ -372,7 +372,14 @@ def _child_path(stack: list[_Frame]) -> str:
         return f"{frame.path}[{len(frame.value)}]"
     if frame.key is _NO_KEY or frame.key is _SKIP or frame.key is _MERGE_KEY:
         return frame.path
-    return f"{frame.path}.{frame.key}" if frame.path else str(frame.key)
+    key = _segment(frame.key)
+    return f"{frame.path}.{key}" if frame.path else key
+
+
+def _segment(key: Any) -> str:
+    """A key as a part of a problem's path: as is when plain, else quoted, so that a path is
+    always one printable line."""
+    return key if isinstance(key, str) and key.isprintable() and key else repr(key)
 
 
 def _yaml_error_line(error: yaml.YAMLError, text: str) -> int | None:
@@ -448,7 +455,7 @@ def _plain(value: Any, where: str, depth: int = 0) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise _NotJSON(where, f"keys must be strings, got {_kind(key)}")
-            out[key] = _plain(item, f"{where}.{key}", depth + 1)
+            out[key] = _plain(item, f"{where}.{_segment(key)}", depth + 1)
         return out
     if isinstance(value, list | tuple):
         return [_plain(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
@@ -642,7 +649,7 @@ class _Checker:
         source: str,
     ) -> Entry | None:
         """One entry, or None after reporting why it is invalid."""
-        path = f"entries.{name}"
+        path = f"entries.{_segment(name)}"
         before = len(self.problems)
         if not isinstance(name, str):
             self.report(
