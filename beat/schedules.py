@@ -91,10 +91,10 @@ class Cron:
         self.expr = " ".join(expr.split())
         self.zone = zone
         self.name = name
-        normalized = self.expr.lower()
-        hashed = any(item.startswith("h") for item in normalized.replace(",", " ").split())
+        items = self.expr.lower().replace(",", " ").split()
+        hashed = any(item.startswith("h") for item in items)
         # Only H depends on the name: without it, every entry with this expression shares one.
-        self._matcher = _matcher(normalized, name if hashed else "")
+        self._matcher = _matcher(self.expr, name if hashed else "")
         if not _first_fire_exists(self._matcher):
             raise ScheduleError("day-of-month", f"no day ever matches {self.expr!r}")
 
