@@ -109,7 +109,6 @@ WORKER_KEYS = (
 BEAT_KEYS = ("state", "lookahead", "leader_lease", "loglevel")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
-_ENTRY_KEY_SET = frozenset(ENTRY_KEYS)
 _NAME = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -465,6 +464,11 @@ def _plain(value: Any, where: str, depth: int = 0) -> Any:
 
 
 @functools.cache
+def _key_set(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(keys)
+
+
+@functools.cache
 def _known_zones() -> tuple[str, ...]:
     import zoneinfo
 
@@ -501,8 +505,8 @@ class _Checker:
         self.report(line, path, f"expected a mapping of {what}, got {_kind(value)}")
         return {}
 
-    def unknown_keys(self, data: Mapping[Any, Any], allowed: Sequence[str], path: str) -> None:
-        allowed_set = _ENTRY_KEY_SET if allowed is ENTRY_KEYS else frozenset(allowed)
+    def unknown_keys(self, data: Mapping[Any, Any], allowed: tuple[str, ...], path: str) -> None:
+        allowed_set = _key_set(allowed)
         for key in data:
             if key not in allowed_set:
                 text = str(key)

@@ -584,3 +584,18 @@ def test_utf8_bom_and_unicode_names(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_bytes("\ufeffentries:\n  a: {task: t, every: 1m, kwargs: {msg: 'grüße'}}\n".encode())
     assert load_config(path).entries["a"].kwargs == {"msg": "grüße"}
+
+
+def test_large_file_keeps_exact_lines(tmp_path: Path) -> None:
+    """5,000 entries load in file order; a problem at the end still has its exact line."""
+    lines = ["entries:"]
+    for i in range(5000):
+        lines += [f"  job-{i}:", "    task: t", f"    every: {i + 1}s"]
+    lines += ["  last:", "    task: t", "    cron: '* * 32 * *'"]
+    found = problems(tmp_path, "\n".join(lines) + "\n")
+    assert found == [(len(lines), "entries.last.cron", "day-of-month: 32 is out of range 1-31")]
+    config = load(tmp_path, "\n".join(lines[:-3]) + "\n")
+    assert list(config.entries)[-1] == "job-4999"
+    assert config.entries["job-4999"].schedule == Interval(
+        timedelta(seconds=5000), None, ZoneInfo("UTC")
+    )
