@@ -31,11 +31,11 @@ def classify(wall: datetime, zone: ZoneInfo) -> tuple[int, datetime, datetime]:
     For a gap both instants are only the two readings zoneinfo offers; use
     :func:`gap_change` for the real instant of the change.
     """
-    local = wall.replace(tzinfo=zone)
+    local = wall.replace(tzinfo=zone, fold=0)
     off0 = local.utcoffset()
     off1 = local.replace(fold=1).utcoffset()
     assert off0 is not None and off1 is not None
-    naive_utc = wall.replace(tzinfo=UTC)
+    naive_utc = wall.replace(tzinfo=UTC, fold=0)
     if off0 == off1:
         inst = naive_utc - off0
         return NORMAL, inst, inst
