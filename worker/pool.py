@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,6 +111,17 @@ def describe(exc: BaseException) -> str:
     """``Type: message`` (or just ``Type`` when the message is empty)."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# The monitor thread of either pool must win the GIL back from busy threads to act on a deadline;
+# CPython hands it over only every ``sys.getswitchinterval()`` (5 ms by default).
+DEFAULT_SWITCH_INTERVAL_S = 0.001
+
+
+def lower_switch_interval(target: float | None) -> None:
+    """Lower the interpreter's GIL switch interval to ``target`` seconds (never raise it)."""
+    if target is not None and sys.getswitchinterval() > target:
+        sys.setswitchinterval(target)
 
 
 def utc_from_timestamp(ts: float) -> datetime:

@@ -15,7 +15,13 @@ Deadlines
     :class:`threading.Event` wait, woken by each submit): at the soft limit it sends ``SIGUSR1``
     to the child, whose handler raises :class:`~worker.errors.SoftTimeLimitExceeded` inside the
     task; at the hard limit it ``SIGKILL``\\ s the child's whole process group, so programs the
-    task started (in the same group) die too. The ``command`` task puts its program in its own
+    task started (in the same group) die too. The monitor needs the parent's GIL to act, and a
+    busy consumer thread holds it for up to ``sys.getswitchinterval()``: :meth:`start` lowers
+    that interval to 1 ms (cheap: the monitor is the only thread that ever waits for the GIL
+    long). For precision the child also arms its own ``ITIMER_REAL`` (``SIGALRM``) for the soft
+    limit, which the kernel delivers on time whatever the parent is doing; whichever signal
+    comes first raises, once per job. (A task that installs its own ``SIGALRM`` handler only
+    gets the parent's signal.) The ``command`` task puts its program in its own
     session and relies on ``PR_SET_PDEATHSIG`` to have it killed with the pool process.
 
 Replacement
@@ -55,6 +61,7 @@ from typing import Any
 
 from worker.errors import PoolError, SoftTimeLimitExceeded, UnknownTask
 from worker.pool import (
+    DEFAULT_SWITCH_INTERVAL_S,
     Job,
     Outcome,
     OutcomeKind,
@@ -63,6 +70,7 @@ from worker.pool import (
     describe,
     exception_name,
     hard_limit_error,
+    lower_switch_interval,
     soft_limit_error,
     soft_outcome,
     utc_from_timestamp,
@@ -120,6 +128,7 @@ class PreforkPool:
         max_tasks_per_child: int | None = None,
         max_memory_per_child: int | None = None,
         boot_timeout: float = DEFAULT_BOOT_TIMEOUT_S,
+        switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
     ) -> None:
         if concurrency < 1:
             raise PoolError(f"concurrency: must be at least 1, got {concurrency}")
@@ -128,6 +137,7 @@ class PreforkPool:
         self.max_tasks_per_child = max_tasks_per_child
         self.max_memory_per_child = max_memory_per_child
         self.boot_timeout = boot_timeout
+        self.switch_interval = switch_interval
         self._children: list[_Child] = []
         self._lock = threading.Lock()  # children's states, jobs and deadlines
         self._pending: list[Outcome] = []
@@ -147,6 +157,7 @@ class PreforkPool:
         """Start the children and the monitor; returns once every child is ready."""
         if self._monitor is not None:
             raise PoolError("prefork pool: already started")
+        lower_switch_interval(self.switch_interval)
         self._monitor = threading.Thread(target=self._watch_deadlines, name="pool-monitor")
         self._monitor.daemon = True
         self._monitor.start()
@@ -182,7 +193,8 @@ class PreforkPool:
             )
             child.hard_at = now + hard if hard is not None else None
             try:
-                child.conn.send((job.id, job.task.name, job.args, job.kwargs, soft))
+                effective_soft = soft if child.soft_at is not None else None
+                child.conn.send((job.id, job.task.name, job.args, job.kwargs, effective_soft))
             except (OSError, ValueError, pickle.PicklingError) as e:
                 # A dead child shows up as end-of-file in wait(), which reports the job LOST.
                 logger.warning(
@@ -474,11 +486,14 @@ def _exit_text(code: int) -> str:
 # Whether a task is running right now: the soft-limit handler raises only inside a task, never
 # in the child's own loop (a late signal for a job that just finished is ignored).
 _in_task = False
+_soft_raised = False  # once per job: the child's timer and the parent's signal may both come
 _soft_text = "soft time limit"
 
 
 def _on_soft_limit(signum: int, frame: FrameType | None) -> None:
-    if _in_task:
+    global _soft_raised
+    if _in_task and not _soft_raised:
+        _soft_raised = True
         raise SoftTimeLimitExceeded(_soft_text)
 
 
@@ -507,7 +522,7 @@ def _configure_logging(level: int, pickled_formatter: bytes | None) -> None:
 
 
 def _run(name: str, args: Sequence[Any], kwargs: dict[str, Any], soft: float | None) -> RunResult:
-    global _in_task, _soft_text
+    global _in_task, _soft_raised, _soft_text
     from worker.registry import REGISTRY
 
     try:
@@ -515,12 +530,20 @@ def _run(name: str, args: Sequence[Any], kwargs: dict[str, Any], soft: float | N
     except UnknownTask as e:
         return OutcomeKind.FAILURE, None, str(e), exception_name(e)
     _soft_text = soft_limit_error(soft)
+    _soft_raised = False
+    # Our own timer too: the kernel delivers it on time whatever the parent's GIL is doing.
+    own_timer = signal.getsignal(signal.SIGALRM) is _on_soft_limit  # unless a task took SIGALRM
+    timer = soft if own_timer else None
     try:
         _in_task = True
+        if timer is not None:
+            signal.setitimer(signal.ITIMER_REAL, timer)
         try:
             result = task.fn(*args, **kwargs)
         finally:
             _in_task = False
+            if timer is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
     except SoftTimeLimitExceeded as e:
         return soft_outcome(e, soft)
     except BaseException as e:  # SystemExit/KeyboardInterrupt from task code must not end us
@@ -562,6 +585,7 @@ def child_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, _on_soft_limit)
+    signal.signal(signal.SIGALRM, _on_soft_limit)
     conn = Connection(fd)
     code = 0
     try:

@@ -7,8 +7,9 @@ Soft limit
     only when that call returns. The prefork pool, which uses a signal, has the same limitation
     for C code that does not return on ``EINTR``; here it also applies to sleeps. The monitor
     also needs the GIL to raise it, which a busy task thread gives up only every
-    ``sys.getswitchinterval()`` (5 ms by default): expect the soft limit up to about two switch
-    intervals late in this pool (prefork: a few ms).
+    ``sys.getswitchinterval()``: :meth:`ThreadPool.start` lowers it from CPython's 5 ms to
+    1 ms (a little more switching between CPU-bound task threads, in exchange for limits that
+    are not 5-10 ms late).
 
 Hard limit
     A thread cannot be killed. At the hard limit the job is reported ``TIME_LIMIT`` at once,
@@ -34,6 +35,7 @@ from datetime import UTC, datetime
 
 from worker.errors import PoolError, SoftTimeLimitExceeded
 from worker.pool import (
+    DEFAULT_SWITCH_INTERVAL_S,
     Job,
     Outcome,
     OutcomeKind,
@@ -42,6 +44,7 @@ from worker.pool import (
     describe,
     exception_name,
     hard_limit_error,
+    lower_switch_interval,
     soft_outcome,
 )
 
@@ -70,11 +73,18 @@ class _Run:
 class ThreadPool:
     """``concurrency`` threads; see the module docstring."""
 
-    def __init__(self, concurrency: int, *, max_abandoned: int | None = None) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        max_abandoned: int | None = None,
+        switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
+    ) -> None:
         if concurrency < 1:
             raise PoolError(f"concurrency: must be at least 1, got {concurrency}")
         self.concurrency = concurrency
         self.max_abandoned = max_abandoned if max_abandoned is not None else concurrency
+        self.switch_interval = switch_interval
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -99,6 +109,7 @@ class ThreadPool:
     def start(self) -> None:
         if self._monitor is not None:
             raise PoolError("thread pool: already started")
+        lower_switch_interval(self.switch_interval)
         self._monitor = threading.Thread(target=self._watch_deadlines, name="pool-monitor")
         self._monitor.daemon = True
         self._monitor.start()
