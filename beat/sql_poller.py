@@ -23,6 +23,10 @@ from beat.sql_source import SqlSource
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = timedelta(seconds=1)
+CLASH_MESSAGE = (
+    "the name is also an entry of schedules.yaml; the database row is ignored "
+    "(names must be unique across both sources)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +137,7 @@ class SourcePoller:
         if self._clash_logged.get(name) is row:
             return
         self._clash_logged[name] = row
-        log.error(
-            "%s: entries.%s: the name is also an entry of schedules.yaml; the database row is "
-            "ignored (names must be unique across both sources)",
-            self.source.name,
-            name,
-        )
+        log.error("%s: entries.%s: %s", self.source.name, name, CLASH_MESSAGE)
 
     def _report(self, problems: list[Problem]) -> None:
         self.problems = problems

@@ -227,7 +227,7 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
     transaction takes the write lock up front (``BEGIN IMMEDIATE``), so a read-modify-write
     waits for another writer instead of failing with "database is locked"."""
     try:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as e:
         raise SourceError(f"SQL schedule source: bad database URL: {e}") from e
     if engine.dialect.name == "sqlite":

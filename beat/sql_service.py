@@ -17,9 +17,10 @@ from typing import Any
 
 from beat.config import Config
 from beat.entries import Entry
+from beat.errors import Problem
 from beat.planner import first_state, next_pending
 from beat.service import BeatService
-from beat.sql_poller import POLL_INTERVAL, Delta, SourcePoller
+from beat.sql_poller import CLASH_MESSAGE, POLL_INTERVAL, Delta, SourcePoller
 from beat.sql_source import SqlSource
 from beat.state import EntryState
 
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 
 def uses_sql_source(config: Config) -> bool:
     return config.source != "yaml"
+
+
+def check_source(config: Config) -> list[Problem]:
+    """For ``beat check``: every invalid row of the config's SQL source, and every row whose
+    name is also a YAML entry. Raises SourceError if the database cannot be read."""
+    source = SqlSource(config.source, zone=config.timezone, defaults=config.defaults)
+    try:
+        snapshot = source.load_all()
+    finally:
+        source.close()
+    clashes = [
+        Problem(source.name, None, f"entries.{name}", CLASH_MESSAGE)
+        for name in snapshot.entries
+        if name in config.entries
+    ]
+    return snapshot.problems + clashes
 
 
 class SqlBeatService(BeatService):

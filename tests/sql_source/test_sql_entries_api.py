@@ -90,7 +90,7 @@ def test_validation_errors_are_the_yaml_ones(db_url: str, tmp_path: Path, bad: d
     import yaml
 
     config = tmp_path / "schedules.yaml"
-    config.write_text(yaml.safe_dump({"entries": {"x": bad}}))
+    config.write_text(yaml.safe_dump({"entries": {"x": bad}}, sort_keys=False))
     with pytest.raises(ConfigError) as from_yaml:
         load_config(config)
     with EntryStore(db_url) as store, pytest.raises(ConfigError) as from_store:

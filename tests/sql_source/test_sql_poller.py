@@ -106,3 +106,24 @@ def test_maybe_poll_respects_the_interval(tmp_path: object) -> None:
     delta = poller.maybe_poll(101.0)
     assert delta is not None and list(delta.changed) == ["a"]
     poller.source.close()
+
+
+def test_check_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from beat.config import load_config
+    from beat.sql_service import check_source
+
+    url = f"sqlite:///{tmp_path}/e.db"
+    config_path = Path(str(tmp_path)) / "schedules.yaml"
+    config_path.write_text(f"source: '{url}'\nentries:\n  y: {{task: t, every: 5s}}\n")
+    with EntryStore(url) as store:
+        store.add("y", {"task": "t", "every": "5s"})
+        store.add("ok", {"task": "t", "every": "5s"})
+        store.add("bad", {"task": "t", "every": "5s"})
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE beat_entries SET queue = 'a b' WHERE name = 'bad'"))
+    engine.dispose()
+    problems = check_source(load_config(config_path))
+    assert sorted(p.path for p in problems) == ["entries.bad.queue", "entries.y"]
