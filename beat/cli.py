@@ -210,7 +210,7 @@ def cli(
 
     try:
         run_daemon(
-            config_path,
+            config,
             state,
             broker_url,
             lookahead=None if lookahead is None else duration(lookahead, "--lookahead", zero=True),

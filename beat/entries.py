@@ -7,7 +7,6 @@ service only ever see entries.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -87,22 +86,33 @@ class Entry:
     enabled: bool = True
     source: str = "yaml"  # "yaml" or the SQL source's redacted URL
 
+    # Cached digest (see content_hash); not part of the entry's identity.
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
+
     def content_hash(self) -> str:
         """A stable digest of everything that defines the entry's behaviour.
 
         Stored in the run state: when it changes the entry was edited, and its next fire is
-        recomputed from the edit instead of from the old schedule's last fire.
+        recomputed from the edit instead of from the old schedule's last fire. Computed once
+        per entry (start-up hashes every entry, so it must be cheap: repr, not sorted JSON).
         """
-        payload = {
-            "task": self.task,
-            "schedule": self.schedule.describe(),
-            "zone": self.schedule.zone.key,
-            "queue": self.queue,
-            "args": list(self.args),
-            "kwargs": dict(self.kwargs),
-            "options": self.options.as_dict(),
-            "catch_up": self.catch_up.value,
-            "grace": self.grace.total_seconds(),
-        }
-        blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+        digest = self._digest
+        if digest is None:
+            try:
+                kwargs: object = sorted(self.kwargs.items())
+            except TypeError:  # keys of mixed types cannot be sorted; order then matters
+                kwargs = list(self.kwargs.items())
+            payload = (
+                self.task,
+                self.schedule.describe(),
+                self.schedule.zone.key,
+                self.queue,
+                tuple(self.args),
+                kwargs,
+                sorted(self.options.as_dict().items()),
+                self.catch_up.value,
+                self.grace.total_seconds(),
+            )
+            digest = hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()
+            object.__setattr__(self, "_digest", digest)
+        return digest

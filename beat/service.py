@@ -332,7 +332,11 @@ class BeatService:
             config = load_config(self.config.path)
         except ConfigError as e:
             for problem in e.problems:
-                log.error("config reload rejected, keeping the last valid one: %s", problem)
+                log.error(
+                    "config reload%s rejected, keeping the last valid one: %s",
+                    " (SIGHUP)" if forced else "",
+                    problem,
+                )
             return
         if config.broker_url != self.config.broker_url:
             log.warning("config: a broker change takes effect at the next restart")
@@ -380,15 +384,14 @@ class BeatService:
 
 
 def run_daemon(
-    config_path: Path,
+    config: Config,
     state_url: str,
     broker_url: str | None,
     *,
     lookahead: timedelta | None = None,
     metrics_port: int | None = None,
 ) -> None:
-    """Load the config and run a beat until SIGTERM/SIGINT (the CLI's entry point)."""
-    config = load_config(config_path)
+    """Run a beat with ``config`` until SIGTERM/SIGINT (the CLI's entry point)."""
     if lookahead is None:
         configured = config.beat.get("lookahead")
         lookahead = configured if isinstance(configured, timedelta) else DEFAULT_LOOKAHEAD

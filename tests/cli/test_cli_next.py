@@ -133,7 +133,7 @@ def test_next_entry_and_list_and_check(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 0, err
     assert json.loads(out) == ["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"]
 
-    code, out, err = run(capsys, "check", "--config", str(cfg))
+    code, _out, err = run(capsys, "check", "--config", str(cfg))
     assert code == 0, err
     assert "2 entries" in out
 
@@ -157,7 +157,7 @@ def test_check_reports_every_problem(tmp_path: Path, capsys: pytest.CaptureFixtu
         "    task: t\n"
         "    cron: '60 * * * *'\n"
     )
-    code, out, err = run(capsys, "check", "--config", str(cfg))
+    code, _out, err = run(capsys, "check", "--config", str(cfg))
     assert code == 2
     lines = err.strip().splitlines()
     assert all(line.startswith("error: ") for line in lines)

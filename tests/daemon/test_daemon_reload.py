@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from taskqueue.redis import RedisBroker
@@ -56,6 +57,6 @@ def test_edit_while_running_broken_edit_and_sighup(
     b = sorted(ms_to_dt(k) for k in seen if k.startswith("b@"))
     assert len(b) >= 2, "the added entry fires"
     # the unchanged entry kept its state through both reloads: no gap, no repeat
-    assert all((y - x).total_seconds() == 1 for x, y in zip(a, a[1:], strict=False))
+    assert all((y - x).total_seconds() == 1 for x, y in pairwise(a))
     assert len(a) >= 5
     assert "c@" not in "".join(seen)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from conftest import StartWorker, send, wait_status
-from worker.registry import REGISTRY
 
 from taskqueue.broker import Broker, TaskState
 from taskqueue.urls import open_broker
 from worker.builtin import OUTPUT_LIMIT_BYTES, CommandFailed
+from worker.registry import REGISTRY
 
 
 def run_command(*argv: str, **kwargs: object) -> dict[str, object]:
