@@ -15,9 +15,10 @@ Rules (SPEC 6):
 Work is bounded however long beat was down: intervals are planned arithmetically (an
 ``every: 1s`` entry down for a month costs the same as one down for a second, and its skip
 count is exact). Other schedules have no arithmetic skip-ahead: the planner walks at most
-WALK_LIMIT missed fires from the oldest, then finds the newest ones by probing back from the
-cutoff with doubling windows; fires between the two are not visited, so the count is then a
-lower bound (``Skipped.exact`` is False and the reason says "at least").
+WALK_LIMIT missed fires from the oldest, finds the newest ones by probing back from the cutoff
+with doubling windows, and walks the gap between the two with a second budget. Only when that
+gap holds more fires still is the count a lower bound (``Skipped.exact`` is False and the
+reason says "at least"); which fires are sent is exact either way.
 """
 
 from __future__ import annotations
@@ -131,9 +132,15 @@ def _plan_interval(
     entry: Entry, start: datetime, every: timedelta, after: datetime, now: datetime
 ) -> Plan:
     k_first = 0 if after < start else (after - start) // every + 1
+    first = start + k_first * every
+    if first > now:
+        return Plan((), (), first)
+    late = now - first
+    if late < every and late <= entry.grace:
+        # The hot path (every due entry, every tick): exactly one fire, on time.
+        name = entry.name
+        return Plan((Fire(name, first, fire_id(name, first)),), (), first + every)
     k_now = (now - start) // every  # the last k with start + k * every <= now (floor)
-    if k_now < k_first:
-        return Plan((), (), start + k_first * every)
     next_fire = start + (k_now + 1) * every
     # The last k that is missed: start + k * every < now - grace.
     q, r = divmod(now - entry.grace - start, every)
@@ -173,10 +180,15 @@ def _plan_walk(entry: Entry, schedule: Schedule, after: datetime, now: datetime)
         n_missed += 1
         t = nxt(t)
     if t is not None and t < cutoff:
-        # Too many to walk: count what the probe sees, plus t itself, as a lower bound.
-        count, probed, reached = _probe_tail(schedule, t, cutoff, keep)
-        exact = reached
-        n_missed += count if reached else count + 1
+        # Too many to walk: find the newest by probing back from the cutoff, then walk the gap
+        # between the two with a second budget; if it is larger, the count is a lower bound.
+        count, probed, window = _probe_tail(schedule, t, cutoff, keep)
+        g: datetime | None = t
+        while g is not None and g < window and count < 2 * WALK_LIMIT:
+            count += 1
+            g = nxt(g)
+        exact = g is None or g >= window
+        n_missed += count
         tail.extend(probed)  # when the probe reached t, the walked fires still matter
         t = nxt(tail[-1])
     on_time: list[datetime] = []
@@ -200,19 +212,16 @@ def _until(
 
 def _probe_tail(
     schedule: Schedule, lo: datetime, hi: datetime, keep: int
-) -> tuple[int, deque[datetime], bool]:
+) -> tuple[int, deque[datetime], datetime]:
     """The last ``keep`` fires in ``[lo, hi)`` without visiting them all.
 
     Probes ``[hi - span, hi)`` with a doubling span until it holds ``keep`` fires or reaches
-    ``lo``. Returns (fires counted in the last window, its last ``keep`` fires, whether the
-    window reached ``lo`` so that the count covers all of ``[lo, hi)``). ``lo`` must be a fire.
+    ``lo``. Returns the number of fires in the last window, its last ``keep`` fires, and where
+    the window starts (``lo`` when it covers all of ``[lo, hi)``).
     """
     span = _FIRST_PROBE
     while True:
-        start = hi - span
-        reached = start <= lo
-        if reached:
-            start = lo
+        start = max(lo, hi - span)
         tail: deque[datetime] = deque(maxlen=keep)
         count = 0
         t = schedule.next_after(start - _ONE_US)
@@ -220,8 +229,8 @@ def _probe_tail(
             tail.append(t)
             count += 1
             t = schedule.next_after(t)
-        if count >= keep or reached:
-            return count, tail, reached
+        if count >= keep or start == lo:
+            return count, tail, start
         span *= 2
 
 
