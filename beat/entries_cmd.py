@@ -134,6 +134,16 @@ def _resolve(source: str | None, config_path: Path) -> tuple[str, Any, dict[str,
 @click.pass_context
 def entries_group(ctx: click.Context, source: str | None, config_path: Path) -> None:
     """Manage entries in the SQL schedule source."""
+    from click.core import ParameterSource
+
+    parent = ctx.parent
+    if (
+        ctx.get_parameter_source("config_path") is ParameterSource.DEFAULT
+        and parent is not None
+        and parent.get_parameter_source("config_path") is ParameterSource.COMMANDLINE
+    ):
+        # `beat --config F entries ...` means the same as `beat entries --config F ...`.
+        config_path = parent.params["config_path"]
     ctx.ensure_object(dict)
     ctx.obj["entries_source"] = source
     ctx.obj["entries_config"] = config_path

@@ -140,3 +140,13 @@ def test_import_export_through_the_cli(
     code, stdout, _ = run(capsys, *c, "export")
     assert stdout == out_file.read_text()
     assert "heartbeat:" in stdout and "month-end:" in stdout and "enabled: false" in stdout
+
+
+def test_config_given_before_the_group(
+    capsys: pytest.CaptureFixture[str], config: Path, db_url: str
+) -> None:
+    code, out, _ = run(capsys, "--config", str(config), "entries", "add", "p", "--task", "t",
+                       "--every", "5s")  # fmt: skip
+    assert (code, out) == (0, "added p\n")
+    with EntryStore(db_url) as store:
+        assert store.names() == ["p"]
