@@ -63,7 +63,7 @@ def _matcher(normalized: str, name: str) -> Matcher:
     return Matcher(parse(normalized, name))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _next_cached(matcher: Matcher, zone: ZoneInfo, after: datetime) -> datetime | None:
     # Thousands of entries share an expression and a last fire; the daemon asks the same
     # question for each of them.
