@@ -31,6 +31,19 @@ def uses_sql_source(config: Config) -> bool:
     return config.source != "yaml"
 
 
+def merged_entries(config: Config) -> dict[str, Entry]:
+    """Every entry beat would run for ``config``: the YAML ones plus the valid database rows
+    (a clash keeps the YAML entry). For ``beat list``/``next``/``trigger``; one full read."""
+    if not uses_sql_source(config):
+        return dict(config.entries)
+    source = SqlSource(config.source, zone=config.timezone, defaults=config.defaults)
+    try:
+        rows = source.load_all().entries
+    finally:
+        source.close()
+    return {**rows, **config.entries}
+
+
 def check_source(config: Config) -> list[Problem]:
     """For ``beat check``: every invalid row of the config's SQL source, and every row whose
     name is also a YAML entry. Raises SourceError if the database cannot be read."""

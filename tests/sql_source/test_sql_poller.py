@@ -112,7 +112,7 @@ def test_check_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
     from pathlib import Path
 
     from beat.config import load_config
-    from beat.sql_service import check_source
+    from beat.sql_service import check_source, merged_entries
 
     url = f"sqlite:///{tmp_path}/e.db"
     config_path = Path(str(tmp_path)) / "schedules.yaml"
@@ -125,5 +125,9 @@ def test_check_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE beat_entries SET queue = 'a b' WHERE name = 'bad'"))
     engine.dispose()
-    problems = check_source(load_config(config_path))
+    config = load_config(config_path)
+    problems = check_source(config)
     assert sorted(p.path for p in problems) == ["entries.bad.queue", "entries.y"]
+    merged = merged_entries(config)
+    assert sorted(merged) == ["ok", "y"]
+    assert merged["y"].source == "yaml" and merged["ok"].source == url
