@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -130,3 +131,15 @@ def timed_hard(path: str) -> None:
     while True:
         with contextlib.suppress(SoftTimeLimitExceeded):  # ignore it: only a kill ends this
             time.sleep(1000)
+
+
+@task(name="pool.ignore_sigalrm")
+def ignore_sigalrm(path: str) -> None:
+    """Takes SIGALRM away from the pool: only the parent's SIGUSR1 can deliver the soft limit."""
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    try:
+        while True:
+            sum(range(100))
+    except SoftTimeLimitExceeded:
+        _mark(path, "cleanup")
+        raise

@@ -129,6 +129,21 @@ def test_soft_limit_is_raised_in_the_task_which_cleans_up(make: Any, tmp_path: P
     assert (caught.kind, caught.result) == (OutcomeKind.SUCCESS, "cleaned up")
 
 
+def test_parent_signal_delivers_the_soft_limit_when_a_task_takes_sigalrm(
+    make: Any, tmp_path: Path
+) -> None:
+    pool = make()
+    marks = tmp_path / "marks"
+    started = time.monotonic()
+    outcome = run(pool, job("pool.ignore_sigalrm", str(marks), soft=0.2, hard=5))
+    assert outcome.kind is OutcomeKind.SOFT_TIME_LIMIT
+    assert 0.2 <= time.monotonic() - started < 1.0
+    assert lines(marks) == ["cleanup"]
+    # The next job in the same process still gets its soft limit (parent signal only now).
+    again = run(pool, job("pool.soft_cleanup", str(marks), soft=0.1, hard=5))
+    assert again.kind is OutcomeKind.SOFT_TIME_LIMIT
+
+
 @pytest.mark.parametrize("how", ["sleep", "select"])
 def test_task_swallowing_the_soft_limit_is_killed_at_the_hard_limit(
     make: Any, tmp_path: Path, how: str
