@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -261,7 +262,11 @@ def test_walk_just_beyond_the_limit_is_still_exact(policy: str, extra: int) -> N
 # --- properties -----------------------------------------------------------------------------
 
 
-def _instants(schedule: Schedule | Stepped, after: datetime, until: datetime) -> Iterator[datetime]:
+class _NextAfter(Protocol):
+    def next_after(self, after: datetime) -> datetime | None: ...
+
+
+def _instants(schedule: _NextAfter, after: datetime, until: datetime) -> Iterator[datetime]:
     t = schedule.next_after(after)
     while t is not None and t <= until:
         yield t
@@ -283,30 +288,30 @@ plans = st.fixed_dictionaries(
 )
 
 
-def _case(p: dict[str, object]) -> tuple[Entry, EntryState, datetime, Interval]:
+def _case(p: dict[str, Any]) -> tuple[Entry, EntryState, datetime, Interval]:
     # keep the enumeration in the checks small (the planner itself would not mind)
-    assume(p["ahead_ms"] // p["every_ms"] <= 20_000)  # type: ignore[operator]
+    assume(p["ahead_ms"] // p["every_ms"] <= 20_000)
     ms = timedelta(milliseconds=1)
-    start = T0 + p["start_ms"] * ms  # type: ignore[operator]
-    interval = Interval(p["every_ms"] * ms, start if p["anchored"] else None, UTC_ZONE)  # type: ignore[operator]
-    e = entry(interval, str(p["policy"]), grace=p["grace_ms"] * ms)  # type: ignore[operator]
+    start = T0 + p["start_ms"] * ms
+    interval = Interval(p["every_ms"] * ms, start if p["anchored"] else None, UTC_ZONE)
+    e = entry(interval, str(p["policy"]), grace=p["grace_ms"] * ms)
     state = EntryState(
         "job",
-        None if p["last_ms"] is None else T0 + p["last_ms"] * ms,  # type: ignore[operator]
-        T0 + p["seen_ms"] * ms,  # type: ignore[operator]
+        None if p["last_ms"] is None else T0 + p["last_ms"] * ms,
+        T0 + p["seen_ms"] * ms,
         "h",
-        edited_at=None if p["edited_ms"] is None else T0 + p["edited_ms"] * ms,  # type: ignore[operator]
+        edited_at=None if p["edited_ms"] is None else T0 + p["edited_ms"] * ms,
     )
     boundary = max(
         x for x in (state.last_fire or state.first_seen, state.edited_at) if x is not None
     )
-    now = boundary + p["ahead_ms"] * ms  # type: ignore[operator]
+    now = boundary + p["ahead_ms"] * ms
     return e, state, now, interval.anchored(state.first_seen)
 
 
 @settings(max_examples=400, deadline=None)
 @given(plans)
-def test_every_pending_instant_is_sent_or_skipped_exactly_once(p: dict[str, object]) -> None:
+def test_every_pending_instant_is_sent_or_skipped_exactly_once(p: dict[str, Any]) -> None:
     e, state, now, schedule = _case(p)
     boundary = max(
         x for x in (state.last_fire or state.first_seen, state.edited_at) if x is not None
@@ -341,7 +346,7 @@ def test_every_pending_instant_is_sent_or_skipped_exactly_once(p: dict[str, obje
 
 @settings(max_examples=300, deadline=None)
 @given(plans)
-def test_walking_agrees_with_interval_arithmetic(p: dict[str, object]) -> None:
+def test_walking_agrees_with_interval_arithmetic(p: dict[str, Any]) -> None:
     e, state, now, schedule = _case(p)
     assert schedule.start is not None
     walked = replace(e, schedule=Stepped(schedule.every, schedule.start))  # type: ignore[arg-type]
@@ -357,7 +362,7 @@ def test_walking_agrees_with_interval_arithmetic(p: dict[str, object]) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(plans)
-def test_planning_again_after_applying_a_plan_sends_nothing_new(p: dict[str, object]) -> None:
+def test_planning_again_after_applying_a_plan_sends_nothing_new(p: dict[str, Any]) -> None:
     e, state, now, _ = _case(p)
     plan = plan_entry(e, state, now)
     disposed = [f.scheduled_for for f in plan.fires] + [sk.last for sk in plan.skipped]
@@ -396,3 +401,39 @@ def test_100k_entries_with_one_due_fire_each_timing() -> None:
         f"\nplanner, 100k entries x (next_pending + plan_entry), one due fire each: "
         f"interval {interval_s:.3f} s, cron {cron_s:.3f} s (cron includes next_after)"
     )
+
+
+# --- real cron schedules, across DST ----------------------------------------------------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+CRONS = ["*/7 * * * *", "30 2 * * *", "0 * * * *", "*/20 1 * * *", "15 9 * * 1-5", "0 0 1 * *"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    expr=st.sampled_from(CRONS),
+    # around the 2026 transitions: 2026-03-08 07:00Z (spring forward), 2026-11-01 06:00Z (back)
+    base=st.sampled_from(
+        [datetime(2026, 3, 7, 12, tzinfo=UTC), datetime(2026, 10, 31, 12, tzinfo=UTC)]
+    ),
+    last_min=st.integers(min_value=0, max_value=24 * 60),
+    ahead_min=st.integers(min_value=0, max_value=3 * 24 * 60),
+    grace_min=st.integers(min_value=0, max_value=180),
+    policy=st.sampled_from(["all", "latest", "none"]),
+)
+def test_cron_pending_fires_are_sent_or_skipped_exactly_once(
+    expr: str, base: datetime, last_min: int, ahead_min: int, grace_min: int, policy: str
+) -> None:
+    cron = Cron(expr, NEW_YORK)
+    e = entry(cron, policy, grace=timedelta(minutes=grace_min))
+    last = base + timedelta(minutes=last_min)
+    now = last + timedelta(minutes=ahead_min, seconds=30)
+    state = st_at(last, first_seen=base)
+    pending = list(_instants(cron, last, now))
+    plan = plan_entry(e, state, now)
+    sent = [f.scheduled_for for f in plan.fires]
+    assert sent == sorted(set(sent)) and set(sent) <= set(pending)
+    assert len(sent) + sum(sk.count for sk in plan.skipped) == len(pending)
+    assert all(sk.exact for sk in plan.skipped)  # a few days of these crons is under the walk limit
+    assert plan.next_fire == cron.next_after(max([now, *pending]))
+    assert next_pending(e, state) == cron.next_after(last)
