@@ -160,7 +160,12 @@ class StateStore:
             sa.event.listen(engine, "connect", pragmas)
         self._engine = engine
         self.table = _define_table(sa.MetaData())
-        self.table.metadata.create_all(engine)
+        try:
+            self.table.metadata.create_all(engine)
+        except sa.exc.SQLAlchemyError:
+            # Two beats starting together on shared state both saw no table and both created
+            # it; the loser's CREATE fails. The table exists now: checking again is enough.
+            self.table.metadata.create_all(engine)
         self._dialect = engine.dialect.name
 
     @staticmethod

@@ -277,3 +277,19 @@ def test_record_100k_fires_timing(store_url: str) -> None:
     print(f"\n{backend}: record_fires 100k in {record_s:.3f} s, load 100k in {load_s:.3f} s")
     assert len(loaded) == n
     assert loaded["e61"].last_fire == T0 + timedelta(seconds=1)
+
+
+def test_many_stores_opening_one_new_database_at_once(store_url: str) -> None:
+    """Several beats starting together on shared state all get a usable table."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_and_save(i: int) -> None:
+        s = StateStore(store_url)
+        s.upsert_new([state(f"e{i}")])
+        s.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(open_and_save, range(4)))
+    s = StateStore(store_url)
+    assert set(s.load()) == {"e0", "e1", "e2", "e3"}
+    s.close()
