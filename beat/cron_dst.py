@@ -122,16 +122,33 @@ def _around(zone: ZoneInfo, year: int) -> tuple[tuple[datetime, ...], ...]:
     return tuple(instants), tuple(unsafe_from), tuple(unsafe_until)
 
 
+# Per zone, the last window found by _simple_until: (from, until, answer). Consecutive
+# questions for a zone almost always fall in the same window, which saves the search.
+_last_window: dict[ZoneInfo, tuple[datetime, datetime, datetime]] = {}
+
+
 def _simple_until(zone: ZoneInfo, after: datetime) -> datetime | None:
     """The instant until which one offset applies and no local minute repeats, counted from
     ``after``; None when ``after`` sits in a repeated period (either pass)."""
+    window = _last_window.get(zone)
+    if window is not None and window[0] <= after < window[1]:
+        return window[2]
     instants, unsafe_from, unsafe_until = _around(zone, after.year)
     i = bisect_right(instants, after)
-    if i > 0 and after < unsafe_until[i - 1]:
-        return None  # second pass of the previous change
+    start = datetime(after.year - 1, 1, 1, tzinfo=UTC)
+    if i > 0:
+        if after < unsafe_until[i - 1]:
+            return None  # second pass of the previous change
+        start = unsafe_until[i - 1]
     if i < len(instants):
-        return None if after >= unsafe_from[i] else instants[i]
-    return datetime(after.year + 2, 1, 1, tzinfo=UTC)
+        if after >= unsafe_from[i]:
+            return None
+        until = instants[i]
+        end = unsafe_from[i]
+    else:
+        until = end = datetime(after.year + 2, 1, 1, tzinfo=UTC)
+    _last_window[zone] = (start, end, until)
+    return until
 
 
 def next_cron(matcher: Matcher, zone: ZoneInfo, wildcard: bool, after: datetime) -> datetime | None:

@@ -104,7 +104,9 @@ class Cron:
         return self._matcher.spec.wildcard
 
     def next_after(self, after: datetime) -> datetime | None:
-        return _next_cached(self._matcher, self.zone, _aware(after, "after"))
+        if after.tzinfo is not UTC:  # the daemon's instants are UTC already: skip the call
+            after = _aware(after, "after")
+        return _next_cached(self._matcher, self.zone, after)
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
         return _iter(self, after)
