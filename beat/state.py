@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from beat.errors import StateError
-from taskqueue.urls import redact_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -135,6 +134,8 @@ class StateStore:
     """
 
     def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        from taskqueue.urls import redact_url  # here: importing EntryState stays cheap
+
         self.url = url
         self.busy_timeout_ms = busy_timeout_ms
         self.display_url = redact_url(url)
