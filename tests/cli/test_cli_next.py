@@ -133,7 +133,7 @@ def test_next_entry_and_list_and_check(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 0, err
     assert json.loads(out) == ["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"]
 
-    code, _out, err = run(capsys, "check", "--config", str(cfg))
+    code, out, err = run(capsys, "check", "--config", str(cfg))
     assert code == 0, err
     assert "2 entries" in out
 
