@@ -154,7 +154,7 @@ def _simple_until(zone: ZoneInfo, after: datetime) -> datetime | None:
 def next_cron(matcher: Matcher, zone: ZoneInfo, wildcard: bool, after: datetime) -> datetime | None:
     """The first fire strictly after ``after`` (aware UTC) under the SPEC 5 DST policy."""
     local = after.astimezone(zone)
-    if after.year < 9998:
+    if 1 < after.year < 9998:
         # Fast path: the next matching minute lies before the zone's next change, and we are
         # not inside a repeated period, so one offset applies throughout.
         until = _simple_until(zone, after)

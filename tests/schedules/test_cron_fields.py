@@ -271,3 +271,9 @@ def test_never_firing_day_patterns_are_rejected_up_front() -> None:
 def test_far_future_ends_with_none() -> None:
     schedule = Cron("0 0 1 1 *", UTC_ZONE)
     assert schedule.next_after(datetime(9999, 6, 1, tzinfo=UTC)) is None
+
+
+def test_year_one_and_zones_with_dst() -> None:
+    schedule = Cron("0 0 1 1 *", ZoneInfo("Europe/London"))
+    fire = schedule.next_after(datetime(1, 6, 1, tzinfo=UTC))
+    assert fire is not None and fire.year == 2
