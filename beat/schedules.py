@@ -60,7 +60,12 @@ class _NextAfter(Protocol):
 @lru_cache(maxsize=4096)
 def _matcher(normalized: str, name: str) -> Matcher:
     """One compiled matcher per distinct expression (and entry name, for ``H``)."""
-    return Matcher(parse(normalized, name))
+    matcher = Matcher(parse(normalized, name))
+    # The calendar repeats every 400 years, so a pattern with no day from 2000 on never fires
+    # (e.g. the 1st AND the second Monday): say so now rather than never firing.
+    if matcher.first_from(datetime(2000, 1, 1)) is None:
+        raise ScheduleError("day-of-month", f"no day ever matches {normalized!r}")
+    return matcher
 
 
 @lru_cache(maxsize=1 << 14)
@@ -73,10 +78,6 @@ def _next_cached(matcher: Matcher, zone: ZoneInfo, after: datetime) -> datetime 
         )
         return None if found is None else datetime(*found, tzinfo=UTC)
     return next_cron(matcher, zone, matcher.spec.wildcard, after)
-
-
-def _first_fire_exists(matcher: Matcher) -> bool:
-    return matcher.first_from(datetime(2000, 1, 1)) is not None
 
 
 class Cron:
@@ -95,8 +96,6 @@ class Cron:
         hashed = any(item.startswith("h") for item in items)
         # Only H depends on the name: without it, every entry with this expression shares one.
         self._matcher = _matcher(self.expr, name if hashed else "")
-        if not _first_fire_exists(self._matcher):
-            raise ScheduleError("day-of-month", f"no day ever matches {self.expr!r}")
 
     @property
     def is_wildcard(self) -> bool:
@@ -117,8 +116,8 @@ class Cron:
     def describe(self) -> str:
         return f"cron '{self.expr}'"
 
-    def matches_wall(self, wall: datetime) -> datetime | None:
-        """The first matching naive local minute at or after naive ``wall``."""
+    def first_local_match(self, wall: datetime) -> datetime | None:
+        """The first matching local minute at or after naive ``wall`` (no DST rules)."""
         return self._matcher.first_from(wall)
 
     def __eq__(self, other: object) -> bool:
@@ -350,7 +349,7 @@ def _cron_note(schedule: Cron, local: datetime) -> str | None:
             start = (wall - jump).replace(second=0, microsecond=0)
             if start < wall - jump:
                 start += timedelta(minutes=1)
-            intended = schedule.matches_wall(start)
+            intended = schedule.first_local_match(start)
             if intended is not None and intended < wall:
                 return _gap_note(intended, local)
     return _fold_note(wall, local, both=schedule.is_wildcard)
