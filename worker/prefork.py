@@ -147,6 +147,9 @@ class PreforkPool:
         self._stopped = False
         self._boot_failures = 0
         self._last_boot_error: str | None = None
+        # A child exited or was retired: start a successor, after the outcomes at hand are
+        # returned (starting an interpreter takes milliseconds the consumer should not wait).
+        self._short = False
         self._init = self._child_init()
 
     # --- Pool protocol -------------------------------------------------------------------
@@ -298,6 +301,11 @@ class PreforkPool:
             with self._lock:
                 self._children.append(child)
 
+    def _replace_if_short(self) -> None:
+        if self._short:
+            self._short = False
+            self._ensure_capacity()
+
     def _count(self, state: _State) -> int:
         with self._lock:
             return sum(1 for c in self._children if c.state is state)
@@ -313,6 +321,7 @@ class PreforkPool:
         outcomes: list[Outcome] = []
         deadline = time.monotonic() + timeout
         while True:
+            self._replace_if_short()
             with self._lock:
                 by_conn = {c.conn: c for c in self._children}
             remaining = max(deadline - time.monotonic(), 0.0)
@@ -326,7 +335,10 @@ class PreforkPool:
                 outcome = self._receive(by_conn[conn])
                 if outcome is not None:
                     outcomes.append(outcome)
-            if outcomes or (ready and until_any) or time.monotonic() >= deadline:
+            if outcomes:
+                return outcomes  # successors, if any, are started on the next call
+            if (ready and until_any) or time.monotonic() >= deadline:
+                self._replace_if_short()
                 return outcomes
 
     def _receive(self, child: _Child) -> Outcome | None:
@@ -345,7 +357,8 @@ class PreforkPool:
                         self._retire_locked(child, "recycle")
                     else:
                         child.state = _State.IDLE
-            self._ensure_capacity()
+                        return None
+            self._short = True  # it was retired: start its successor
         elif tag == _BOOT_ERROR:
             child.boot_error = str(message[1])
             logger.error("prefork pool: process %d cannot start: %s", child.pid, message[1])
@@ -373,7 +386,7 @@ class PreforkPool:
                 if why is not None:
                     self._retire_locked(child, why)
         if why is not None:
-            self._ensure_capacity()
+            self._short = True
         if job is None or job.id != job_id:
             logger.warning("prefork pool: outcome for unexpected job %s ignored", job_id)
             return None
@@ -396,7 +409,9 @@ class PreforkPool:
             killed_at = child.killed_at
         child.conn.close()
         try:
-            code = child.proc.wait(_REAP_TIMEOUT_S)
+            # SIGKILLed: a blocking waitpid returns the moment it is dead (the timed wait
+            # polls with sleeps). Otherwise it may only have closed its socket: bounded wait.
+            code = child.proc.wait(None if killed_at is not None else _REAP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             _kill_group(child.pid)
             code = child.proc.wait()
@@ -413,7 +428,7 @@ class PreforkPool:
                 _exit_text(code),
                 f" running job {job.id}" if job is not None else "",
             )
-        self._ensure_capacity()
+        self._short = True
         if job is None:
             return None
         if killed_at is not None:
