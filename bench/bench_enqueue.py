@@ -1,11 +1,17 @@
-"""Beat burst enqueue: N fire messages rendered with MessageTemplate and enqueued once.
+"""Beat burst enqueue: N fires due at one instant, rendered and enqueued once.
 
-Measures, for the Redis broker (several chunk sizes: 1 = one pipelined EVALSHA per message)
-and the SQLite broker, the seconds to render and enqueue N fresh messages, then the seconds
-to offer the same N again (all refused as duplicates). Prints a table.
+N distinct entries (4 queues, priorities 0-9) each fire once at the same instant. Per broker,
+measured: rendering the N payloads with each entry's MessageTemplate (``render_json``, the
+instants formatted once per burst, as a burst allows; ``--render plain`` uses ``render``),
+then ``enqueue_encoded`` of all N, then offering the same N again (all refused as duplicates).
+
+Wall seconds on a loaded machine overstate the cost, so CPU seconds are printed too: this
+process's (render + enqueue) and the Redis server's (``INFO cpu`` delta: the whole server,
+so other clients' work counts too). On an idle 2-core machine the burst takes about
+max(client CPU, server CPU) plus the part that does not overlap (rendering).
 
     python bench/bench_enqueue.py [--n 100000] [--redis redis://127.0.0.1:6379/4]
-        [--chunks 1,100,1000,5000] [--no-sqlite]
+        [--chunks 1,100,1000,5000] [--render json|plain] [--no-sqlite]
 
 The Redis database given is FLUSHED before each run.
 """
@@ -19,9 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from taskqueue.broker import Broker, EncodedMessage
-from taskqueue.message import Headers, Message, MessageTemplate, RetryPolicy, fire_id
+from taskqueue.message import Headers, Message, MessageTemplate, RetryPolicy, fire_id, json_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,16 @@ class Prepared:
     queue: str
     priority: int
     task: str
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    render_s: float
+    enqueue_s: float
+    client_cpu_s: float
+    server_cpu_s: float | None
+    dup_s: float
+    refused: int
 
 
 def prepare(n: int) -> list[Prepared]:
@@ -51,77 +68,125 @@ def prepare(n: int) -> list[Prepared]:
             headers=Headers(enqueued_at=now, entry=f"entry-{k}"),
         )
         prepared.append(
-            Prepared(base.headers.entry or "", MessageTemplate(base), base.queue, k % 10, base.task)
+            Prepared(f"entry-{k}", MessageTemplate(base), base.queue, k % 10, base.task)
         )
     return prepared
 
 
-def render_burst(prepared: list[Prepared], scheduled_for: datetime) -> list[EncodedMessage]:
+def render_burst(
+    prepared: list[Prepared], scheduled_for: datetime, plain: bool = False
+) -> list[EncodedMessage]:
     """One fire of every entry, all due at ``scheduled_for``, as beat renders a burst."""
     now = datetime.now(UTC)
     expires = scheduled_for + timedelta(hours=1)
-    items = []
-    for p in prepared:
-        message_id = fire_id(p.entry, scheduled_for)
-        payload = p.template.render(
-            message_id, enqueued_at=now, scheduled_for=scheduled_for, expires=expires
+    # The fire id is fire_id(entry, scheduled_for); its instant part is the same for all.
+    suffix = fire_id("", scheduled_for)
+    if plain:
+        return [
+            EncodedMessage(
+                p.entry + suffix,
+                p.queue,
+                p.priority,
+                None,
+                p.template.render(
+                    p.entry + suffix, enqueued_at=now, scheduled_for=scheduled_for, expires=expires
+                ),
+                p.task,
+            )
+            for p in prepared
+        ]
+    now_j, scheduled_j, expires_j = (json_instant(t) for t in (now, scheduled_for, expires))
+    return [
+        EncodedMessage(
+            p.entry + suffix,
+            p.queue,
+            p.priority,
+            None,
+            p.template.render_json(
+                p.entry + suffix, enqueued_at=now_j, scheduled_for=scheduled_j, expires=expires_j
+            ),
+            p.task,
         )
-        items.append(EncodedMessage(message_id, p.queue, p.priority, None, payload, p.task))
-    return items
+        for p in prepared
+    ]
 
 
-def measure(broker: Broker, prepared: list[Prepared]) -> tuple[float, float, float, int]:
-    """(render s, enqueue s, duplicate re-offer s, duplicates refused)."""
+def measure(
+    broker: Broker, prepared: list[Prepared], plain: bool, server_cpu: Callable[[], float] | None
+) -> Result:
     scheduled_for = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=time.time() // 60)
+    cpu0 = time.process_time()
+    server0 = server_cpu() if server_cpu else 0.0
     start = time.perf_counter()
-    items = render_burst(prepared, scheduled_for)
+    items = render_burst(prepared, scheduled_for, plain)
     rendered = time.perf_counter()
     pushed = broker.enqueue_encoded(items)
     enqueued = time.perf_counter()
+    cpu1 = time.process_time()
+    server1 = server_cpu() if server_cpu else 0.0
     again = broker.enqueue_encoded(items)
     refused_at = time.perf_counter()
     assert all(pushed), "fresh fires were refused"
-    return rendered - start, enqueued - rendered, refused_at - enqueued, again.count(False)
+    return Result(
+        render_s=rendered - start,
+        enqueue_s=enqueued - rendered,
+        client_cpu_s=cpu1 - cpu0,
+        server_cpu_s=(server1 - server0) if server_cpu else None,
+        dup_s=refused_at - enqueued,
+        refused=again.count(False),
+    )
 
 
-def row(name: str, n: int, run: Callable[[], tuple[float, float, float, int]]) -> str:
-    render_s, enqueue_s, dup_s, refused = run()
-    total = render_s + enqueue_s
+HEADER = (
+    f"{'broker':<18} {'messages':>8} {'render_s':>8} {'enqueue_s':>9} {'total_s':>8} "
+    f"{'msgs/s':>9} {'client_cpu_s':>12} {'server_cpu_s':>12} {'dup_s':>6} {'refused':>8}"
+)
+
+
+def row(name: str, n: int, r: Result) -> str:
+    total = r.render_s + r.enqueue_s
+    server = "-" if r.server_cpu_s is None else f"{r.server_cpu_s:.3f}"
     return (
-        f"{name:<24} {n:>8} {render_s:>8.3f} {enqueue_s:>9.3f} {total:>8.3f} "
-        f"{n / total:>10,.0f} {dup_s:>8.3f} {refused:>8}"
+        f"{name:<18} {n:>8} {r.render_s:>8.3f} {r.enqueue_s:>9.3f} {total:>8.3f} "
+        f"{n / total:>9,.0f} {r.client_cpu_s:>12.3f} {server:>12} {r.dup_s:>6.3f} {r.refused:>8}"
     )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/4")
     parser.add_argument("--chunks", default="1,100,1000,5000")
+    parser.add_argument("--render", choices=["json", "plain"], default="json")
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args(argv)
+    plain = args.render == "plain"
 
     import redis
 
     from taskqueue.redis import RedisBroker
     from taskqueue.sqlite import SQLiteBroker
 
-    print(
-        f"{'broker':<24} {'messages':>8} {'render_s':>8} {'enqueue_s':>9} {'total_s':>8} "
-        f"{'msgs/s':>10} {'dup_s':>8} {'refused':>8}"
-    )
+    admin: Any = redis.Redis.from_url(args.redis)
+
+    def server_cpu() -> float:
+        info = admin.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    print(HEADER)
     prepared = prepare(args.n)
     for chunk in (int(c) for c in args.chunks.split(",")):
-        redis.Redis.from_url(args.redis).flushdb()
+        admin.flushdb()
         broker = RedisBroker(args.redis, enqueue_chunk=chunk)
-        print(row(f"redis chunk={chunk}", args.n, lambda b=broker: measure(b, prepared)))
+        broker.ping()
+        print(row(f"redis chunk={chunk}", args.n, measure(broker, prepared, plain, server_cpu)))
         broker.close()
-    redis.Redis.from_url(args.redis).flushdb()
+    admin.flushdb()
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
-            broker_s = SQLiteBroker(f"sqlite:///{Path(tmp) / 'queue.db'}")
-            print(row("sqlite", args.n, lambda: measure(broker_s, prepared)))
-            broker_s.close()
+            sqlite = SQLiteBroker(f"sqlite:///{Path(tmp) / 'queue.db'}")
+            print(row("sqlite", args.n, measure(sqlite, prepared, plain, None)))
+            sqlite.close()
 
 
 if __name__ == "__main__":

@@ -336,6 +336,65 @@ class MessageTemplate:
         return data
 
 
+    def render_json(
+        self,
+        message_id: str,
+        *,
+        enqueued_at: str,
+        scheduled_for: str = "null",
+        eta: str = "null",
+        expires: str = "null",
+    ) -> bytes:
+        """:meth:`render` with the instants given as JSON literals made by :func:`json_instant`.
+
+        For bursts: every fire of a burst shares its enqueue and scheduled instants, so the
+        caller formats each distinct instant once instead of once per message (formatting is
+        most of :meth:`render`'s cost). Same bytes as :meth:`render` (tested).
+        """
+        f = self._fragments
+        if f is None:
+            enqueued = _parse_json_instant(enqueued_at, "enqueued_at")
+            if enqueued is None:
+                raise ValueError("enqueued_at: must not be null")
+            return self.render(
+                message_id,
+                enqueued_at=enqueued,
+                scheduled_for=_parse_json_instant(scheduled_for, "scheduled_for"),
+                eta=_parse_json_instant(eta, "eta"),
+                expires=_parse_json_instant(expires, "expires"),
+            )
+        data = "".join(
+            (
+                f[0],
+                json.dumps(message_id),
+                f[1],
+                eta,
+                f[2],
+                expires,
+                f[3],
+                enqueued_at,
+                f[4],
+                scheduled_for,
+                f[5],
+            )
+        ).encode()
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"message {message_id}: {len(data)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
+            )
+        return data
+
+
+def json_instant(value: datetime | None) -> str:
+    """``value`` as the JSON literal the wire format uses (``null`` for None); for
+    :meth:`MessageTemplate.render_json`. Refuses naive datetimes."""
+    return _json_instant(value)
+
+
+def _parse_json_instant(literal: str, what: str) -> datetime | None:
+    return _parse_instant(json.loads(literal), what)
+
+
 def _split_on(text: str, separators: list[str]) -> tuple[str, ...] | None:
     """``text`` cut at each separator in order; None unless each occurs exactly once."""
     fragments: list[str] = []

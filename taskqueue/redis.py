@@ -134,6 +134,7 @@ class RedisBroker:
         except ValueError as e:  # a malformed URL (bad port, bad database index)
             raise BrokerError(f"redis broker {self.url}: invalid URL: {e}") from e
         self._scripts = _load_scripts(self._client)
+        self._scripts_loaded = False
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -168,53 +169,99 @@ class RedisBroker:
     def enqueue_encoded(
         self, items: Sequence[EncodedMessage], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
     ) -> list[bool]:
-        """Enqueue-once for pre-encoded messages: one script call per queue per chunk.
+        """Enqueue-once for pre-encoded messages: one script call per chunk of one queue.
 
-        The calls go out in pipelines (not transactions): each chunk is atomic per message,
-        and a failure part-way leaves earlier chunks pushed, which a retry refuses as
-        duplicates. A second message with the same id in one batch is refused.
+        A later copy of an id within ``items`` is refused here, so each script sees an id once.
+        The calls are streamed on one connection (not a transaction): each is sent as soon as
+        it is packed, so Redis runs chunk k while chunk k+1 is being packed, and the replies
+        are read at the end. Each message is atomic; a failure part-way leaves earlier chunks
+        pushed, which a retry of the batch refuses as duplicates.
         """
         if not items:
             return []
         ttl_ms = max(1, int(dedupe_ttl.total_seconds() * 1000))
-        # Group by queue, keeping each item's position for the answer.
+        pushed = [False] * len(items)
+        first_of: dict[str, int] = {}
         by_queue: dict[str, list[int]] = {}
         for i, item in enumerate(items):
-            by_queue.setdefault(item.queue, []).append(i)
-        calls: list[tuple[list[int], QueueKeys, list[Any]]] = []
-        for name, positions in by_queue.items():
-            queue = self.keys.queue(name)
-            for start in range(0, len(positions), self._enqueue_chunk):
-                chunk = positions[start : start + self._enqueue_chunk]
-                chosen = [items[i] for i in chunk]
-                args: list[Any] = [0, 0, _etas(chosen)]  # now, window end: set when sent
-                for item in chosen:
-                    args += (item.id, _PRIORITY_DIGITS[item.priority] + item.payload)
-                calls.append((chunk, queue, args))
-        pushed = [False] * len(items)
-        script = self._scripts["enqueue"]
-        with self._errors():
-            for first in range(0, len(calls), CHUNKS_PER_PIPELINE):
-                group = calls[first : first + CHUNKS_PER_PIPELINE]
-                pipe = self._client.pipeline(transaction=False)
-                # Registered before the messages land, so queue_stats never misses a queue.
-                pipe.sadd(self.keys.queues, *{q.name for _, q, _ in group})
+            if first_of.setdefault(item.id, i) == i:
+                by_queue.setdefault(item.queue, []).append(i)
+        chunks: list[tuple[list[int], QueueKeys]] = [
+            (positions[start : start + self._enqueue_chunk], self.keys.queue(name))
+            for name, positions in by_queue.items()
+            for start in range(0, len(positions), self._enqueue_chunk)
+        ]
+
+        def calls() -> Iterator[tuple[Any, ...]]:
+            # Registered before the messages land, so queue_stats never misses a queue.
+            yield ("SADD", self.keys.queues, *by_queue)
+            for chunk, queue in chunks:
                 now_ms = _now_ms()
                 window = now_ms // ttl_ms
-                for _, queue, args in group:
-                    args[0] = now_ms
-                    args[1] = (window + 2) * ttl_ms
-                    keys = (
-                        *queue.script_keys,
-                        queue.seen(ttl_ms, window),
-                        queue.seen(ttl_ms, window - 1),
-                    )
-                    script(keys=keys, args=args, client=pipe)
-                replies = pipe.execute()[1:]
-                for (chunk, _, _), reply in zip(group, replies, strict=True):
-                    for i, flag in zip(chunk, reply, strict=True):
-                        pushed[i] = flag == 49  # ord("1")
+                chosen = [items[i] for i in chunk]
+                args: list[Any] = [now_ms, (window + 2) * ttl_ms, _etas(chosen)]
+                for item in chosen:
+                    args.append(item.id)
+                    args.append(_PRIORITY_DIGITS[item.priority] + item.payload)
+                yield (
+                    "EVALSHA",
+                    self._scripts["enqueue"].sha,
+                    len(queue.script_keys) + 2,
+                    *queue.script_keys,
+                    queue.seen(ttl_ms, window),
+                    queue.seen(ttl_ms, window - 1),
+                    *args,
+                )
+
+        replies = self._stream(calls())
+        for (chunk, _), reply in zip(chunks, replies[1:], strict=True):
+            for i, flag in zip(chunk, reply, strict=True):
+                pushed[i] = flag == 49  # ord("1")
         return pushed
+
+    def _stream(self, commands: Iterator[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` back to back on one connection, then read every reply.
+
+        An EVALSHA the server answers with NOSCRIPT (its script cache was flushed) did not
+        run; it is sent again after the script is reloaded. Any other error reply is raised
+        as BrokerError once every reply has been read (the connection stays usable).
+        """
+        pool = self._client.connection_pool
+        sent: list[tuple[Any, ...]] = []
+        replies: list[Any] = []
+        with self._errors():
+            self._ensure_scripts_loaded()
+            conn = pool.get_connection()
+            try:
+                for command in commands:
+                    conn.send_packed_command(conn.pack_command(*command), check_health=False)
+                    sent.append(command)
+                for _ in sent:
+                    try:
+                        replies.append(conn.read_response())
+                    except redis.ResponseError as e:
+                        replies.append(e)
+            except BaseException:
+                conn.disconnect()  # replies may be pending: never reuse it
+                raise
+            finally:
+                pool.release(conn)
+            for n, reply in enumerate(replies):
+                if isinstance(reply, redis.exceptions.NoScriptError):
+                    self._scripts_loaded = False
+                    self._ensure_scripts_loaded()
+                    replies[n] = self._client.execute_command(*sent[n])
+                elif isinstance(reply, redis.ResponseError):
+                    raise reply
+        return replies
+
+    def _ensure_scripts_loaded(self) -> None:
+        # Streamed EVALSHAs cannot reload a script between commands (redis-py's Script does
+        # that for single calls), so load them once up front; NOSCRIPT replies are retried.
+        if not self._scripts_loaded:
+            for script in self._scripts.values():
+                self._client.script_load(script.script)
+            self._scripts_loaded = True
 
     # --- consuming -------------------------------------------------------------------------
     def claim(

@@ -2,7 +2,8 @@
 -- KEYS[10]: the set of ids seen in the current dedupe window; KEYS[11]: the previous window's.
 -- ARGV[1] now_ms; ARGV[2] end of the next window in ms (when KEYS[10] may go); ARGV[3] the
 -- etas in ms, comma-separated ('' for none), or '' if no message has one; then per message
--- the pair id, value (value = priority digit + payload, as stored in the msg hash).
+-- the pair id, value (value = priority digit + payload, as stored in the msg hash). Ids are
+-- distinct (the client refuses later copies within a batch).
 -- Returns a string of '1' (pushed) / '0' (refused as a duplicate), one char per message.
 --
 -- Seen ids live in per-window sets (window = the dedupe TTL) rather than one key per id: a set
@@ -28,15 +29,14 @@ local in_current = each('SMISMEMBER', KEYS[10], ids)
 local in_previous = each('SMISMEMBER', KEYS[11], ids)
 local queued = each('HMGET', K_MSG, ids)
 local seq = redis.call('INCRBY', K_SEQ, n) - n
-local out, taken, fresh, ready, delayed = {}, {}, {}, {}, {}
+local out, fresh, ready, delayed = {}, {}, {}, {}
 local duplicates = 0
 for i = 1, n do
   local id = ids[i]
-  if in_current[i] == 1 or in_previous[i] == 1 or queued[i] or taken[id] then
+  if in_current[i] == 1 or in_previous[i] == 1 or queued[i] then
     out[i] = '0'
     duplicates = duplicates + 1
   else
-    taken[id] = true
     fresh[#fresh + 1] = id
     local value = ARGV[FIRST + 2 * i - 1]
     local eta = etas and etas[i] or ''
