@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice, pairwise
 from zoneinfo import ZoneInfo
 
+import pytest
 from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -99,6 +100,7 @@ def reference_next(schedule: Cron, after: datetime, horizon: timedelta) -> datet
     return None
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions, zones, instants)
 def test_matches_brute_force_reference(expr: str, zone: ZoneInfo, after: datetime) -> None:
