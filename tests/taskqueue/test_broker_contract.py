@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,8 +127,9 @@ ENQUEUERS = 2
 IDS = 600
 
 
-def _enqueue_all(url: str, offset: int, out: multiprocessing.Queue[int]) -> None:
+def _enqueue_all(url: str, offset: int, start: Any, out: multiprocessing.Queue[int]) -> None:
     broker = open_broker(url)
+    start.wait(30)  # both processes are up (imports done) before either sends
     ids = [f"m{(i + offset) % IDS}" for i in range(IDS)]
     size = 1 if offset == 0 else 50
     pushed = 0
@@ -149,8 +151,9 @@ def test_concurrent_enqueue_from_two_processes_pushes_each_id_once(
     broker.ping()  # creates the SQLite file before the processes race to open it
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[int] = ctx.Queue()
+    start = ctx.Barrier(ENQUEUERS)
     procs = [
-        ctx.Process(target=_enqueue_all, args=(store_url, k * (IDS // 2 + 1), out))
+        ctx.Process(target=_enqueue_all, args=(store_url, k * (IDS // 2 + 1), start, out))
         for k in range(ENQUEUERS)
     ]
     for p in procs:
