@@ -69,8 +69,12 @@ def values_to_mapping(
         key: value for key, value in zip(ENTRY_KEYS, values, strict=True) if value is not None
     }
     problems: list[Problem] = []
-    if mapping.pop("enabled", True) in (False, 0):
+    enabled = mapping.pop("enabled", True)
+    if enabled is False or (type(enabled) is int and enabled == 0):
         mapping["enabled"] = False
+    elif not (enabled is True or (type(enabled) is int and enabled == 1)):
+        # SQLite stores whatever raw SQL writes ('no', 2): let validation name it.
+        mapping["enabled"] = enabled
     for key in _JSON_ORDER:
         if key in mapping:
             try:

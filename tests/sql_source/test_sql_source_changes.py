@@ -137,3 +137,14 @@ def test_defaults_apply_to_rows(db_url: str) -> None:
     assert entry.queue == "low"
     assert entry.grace.total_seconds() == 300
     source.close()
+
+
+def test_garbage_in_enabled_is_reported_on_sqlite(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/e.db"
+    _seed(url, 2)
+    _raw(url, "UPDATE beat_entries SET enabled = 'no' WHERE name = 'e0'")
+    snapshot = SqlSource(url, zone=BERLIN).load_all()
+    assert sorted(snapshot.entries) == ["e1"]
+    (problem,) = snapshot.problems
+    assert problem.path == "entries.e0.enabled"
+    assert problem.message.startswith("expected true or false")
