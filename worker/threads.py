@@ -236,21 +236,18 @@ class ThreadPool:
             return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
         return check_result(result)
 
-    def _abandon_locked(self, run: _Run) -> None:
+    def _abandon_locked(self, run: _Run) -> Outcome:
         run.abandoned = run.over_limit = True
         run.hard_at = None
         self._assigned.pop(run.job.id, None)
         self._abandoned_alive += 1
-        now = datetime.now(UTC)
-        self._outcomes.put(
-            Outcome(
-                job_id=run.job.id,
-                kind=OutcomeKind.TIME_LIMIT,
-                error=hard_limit_error(run.job.time_limit, "thread abandoned"),
-                exc_type="worker.errors.TimeLimitExceeded",
-                started_at=run.started_at,
-                finished_at=now,
-            )
+        outcome = Outcome(
+            job_id=run.job.id,
+            kind=OutcomeKind.TIME_LIMIT,
+            error=hard_limit_error(run.job.time_limit, "thread abandoned"),
+            exc_type="worker.errors.TimeLimitExceeded",
+            started_at=run.started_at,
+            finished_at=datetime.now(UTC),
         )
         logger.warning(
             "thread pool: job %s (%s) passed its hard time limit; thread abandoned "
@@ -266,19 +263,19 @@ class ThreadPool:
                 self._abandoned_alive,
                 self.max_abandoned,
             )
+        return outcome
 
     def _watch_deadlines(self) -> None:
         while not self._stopping:
             nearest: float | None = None
-            replacements = 0
+            abandoned: list[Outcome] = []
             now = time.monotonic()
             with self._lock:
                 for run in list(self._runs.values()):
                     if run.abandoned or not run.in_task:
                         continue
                     if run.hard_at is not None and now >= run.hard_at:
-                        self._abandon_locked(run)
-                        replacements += 1
+                        abandoned.append(self._abandon_locked(run))
                         continue
                     if run.soft_at is not None and now >= run.soft_at:
                         run.soft_at = None
@@ -287,8 +284,9 @@ class ThreadPool:
                     for at in (run.soft_at, run.hard_at):
                         if at is not None and (nearest is None or at < nearest):
                             nearest = at
-            for _ in range(replacements):
-                self._add_thread()
+            for outcome in abandoned:
+                self._add_thread()  # before the outcome: its slot is usable once reported
+                self._outcomes.put(outcome)
             timeout = None if nearest is None else max(nearest - time.monotonic(), 0.0)
             self._wake.wait(timeout)
             self._wake.clear()
