@@ -251,7 +251,12 @@ class StateStore:
 
     # --- writes -----------------------------------------------------------------------------
     def upsert_new(self, states: Sequence[EntryState]) -> None:
-        """Insert or fully replace the rows of ``states`` (new or edited entries)."""
+        """Insert the rows of ``states`` (new or edited entries), or update existing ones.
+
+        An existing row keeps its ``first_seen`` and its ``last_fire`` never moves back: with
+        state shared by several beats, one that indexed an entry as new a moment after another
+        did must not reset the interval phase or un-record a fire. Everything else is replaced.
+        """
         if not states:
             return
         # The last state given for a name wins (one statement may not touch a row twice).
@@ -291,13 +296,20 @@ class StateStore:
                 from sqlalchemy.dialects.sqlite import insert
 
                 stmt = insert(t).values(values)
+                new, old = stmt.excluded.last_fire_us, t.c.last_fire_us
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[t.c.name],
-                    set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name != "name"},
+                    set_={
+                        "last_fire_us": sa.case((old.is_(None), new), (new > old, new), else_=old),
+                        "content_hash": stmt.excluded.content_hash,
+                        "last_dispatched_at_us": stmt.excluded.last_dispatched_at_us,
+                        "edited_at_us": stmt.excluded.edited_at_us,
+                    },
                 )
                 _executemany(conn, stmt, rows)
                 return
-            # Any other database: delete then insert, in the same transaction.
+            # Any other database: delete then insert, in the same transaction (a plain replace:
+            # the two protections above are not applied there).
             for chunk in _chunks([r["b_name"] for r in rows]):
                 conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
             _executemany(conn, sa.insert(t).values(values), rows)
@@ -388,15 +400,15 @@ FROM (SELECT unnest(%(names)s::varchar[]) AS name, unnest(%(fires)s::bigint[]) A
 WHERE s.name = v.name
 """
 
-# PostgreSQL: insert or replace every row in one statement.
+# PostgreSQL: insert or update every row in one statement (GREATEST ignores NULLs; first_seen
+# is never overwritten: see upsert_new).
 _PG_UPSERT = f"""
 INSERT INTO {TABLE_NAME}
     (name, last_fire_us, first_seen_us, content_hash, last_dispatched_at_us, edited_at_us)
 SELECT * FROM unnest(%(name)s::varchar[], %(last)s::bigint[], %(first)s::bigint[],
                      %(digest)s::varchar[], %(dispatched)s::bigint[], %(edited)s::bigint[])
 ON CONFLICT (name) DO UPDATE SET
-    last_fire_us = EXCLUDED.last_fire_us,
-    first_seen_us = EXCLUDED.first_seen_us,
+    last_fire_us = GREATEST({TABLE_NAME}.last_fire_us, EXCLUDED.last_fire_us),
     content_hash = EXCLUDED.content_hash,
     last_dispatched_at_us = EXCLUDED.last_dispatched_at_us,
     edited_at_us = EXCLUDED.edited_at_us

@@ -74,13 +74,21 @@ def test_round_trip_is_exact_to_the_microsecond_and_utc(store_url: str) -> None:
     assert loaded["new"].last_fire is None and loaded["new"].edited_at is None
 
 
-def test_upsert_replaces_whole_rows(store: StateStore) -> None:
+def test_upsert_updates_rows_but_never_resets_phase_or_last_fire(store: StateStore) -> None:
     store.upsert_new([state("a", last_fire=T0, last_dispatched_at=T0), state("b")])
-    edited = state("a", content_hash="h2", first_seen=T0 - timedelta(days=1), edited_at=T0)
-    store.upsert_new([edited])
+    # edited: new hash and edit instant; a stale view (no last fire, later first seen) must not
+    # reset what another beat recorded
+    later = T0 + timedelta(minutes=5)
+    store.upsert_new([state("a", content_hash="h2", first_seen=later, edited_at=later)])
+    store.upsert_new([state("b", last_fire=T0 + timedelta(seconds=9), content_hash="h3")])
     loaded = store.load()
-    assert loaded["a"] == edited  # last_fire / last_dispatched_at cleared, not merged
-    assert loaded["b"] == state("b")
+    assert loaded["a"] == state("a", last_fire=T0, content_hash="h2", edited_at=later)
+    assert loaded["b"] == state("b", last_fire=T0 + timedelta(seconds=9), content_hash="h3")
+    store.upsert_new([state("b", last_fire=T0, content_hash="h3")])  # older: kept at +9 s
+    assert store.load()["b"].last_fire == T0 + timedelta(seconds=9)
+    store.forget(["a"])
+    store.upsert_new([state("a", first_seen=later)])  # forgotten, then new again: fresh row
+    assert store.load()["a"] == state("a", first_seen=later)
 
 
 def test_upsert_same_name_twice_in_one_call_keeps_the_last(store: StateStore) -> None:
