@@ -7,12 +7,11 @@ never from inside a queue's script, so they may live in other slots.
 
 Layout, for prefix ``beat`` and queue ``mail``::
 
-    beat:{q:mail}:ready        ZSET  id -> (9 - priority) * 2**40 + seq   (lowest pops first)
+    beat:{q:mail}:ready:<p>    LIST  ids of ready messages of priority p (0-9), oldest first
     beat:{q:mail}:delayed      ZSET  id -> eta, epoch ms
-    beat:{q:mail}:msg          HASH  id -> priority digit + payload
+    beat:{q:mail}:msg          HASH  id -> priority digit + payload (ready, delayed, in flight)
     beat:{q:mail}:inflight     ZSET  id -> lease deadline, epoch ms
-    beat:{q:mail}:claims       HASH  id -> "<token>:<ready score>" (owner, and place to go back to)
-    beat:{q:mail}:seq          STRING  FIFO counter
+    beat:{q:mail}:claims       HASH  id -> "<token>:<priority>" (the owner of the claim)
     beat:{q:mail}:dead         STREAM  dead letters, oldest first (id, payload, reason, at_ms)
     beat:{q:mail}:consumers    ZSET  consumer -> heartbeat expiry, epoch ms
     beat:{q:mail}:notify       LIST  at most one wake-up token for blocked claimers
@@ -32,15 +31,14 @@ DEFAULT_PREFIX = "beat"
 # The order of a queue's keys in KEYS[] of every script (see taskqueue/lua/*.lua): fixed, so
 # each script can name them ``KEYS[1]``..``KEYS[n]`` and the Python side builds them once.
 QUEUE_KEY_NAMES = (
-    "ready",
     "delayed",
     "msg",
     "inflight",
     "claims",
-    "seq",
     "dead",
     "consumers",
     "notify",
+    *(f"ready:{p}" for p in range(10)),
 )
 
 
@@ -53,36 +51,37 @@ class QueueKeys:
     script_keys: tuple[str, ...]
 
     @property
-    def ready(self) -> str:
-        return self.script_keys[0]
+    def ready(self) -> tuple[str, ...]:
+        """The ready lists, by priority: ``ready[p]``."""
+        return self.script_keys[7:17]
 
     @property
     def delayed(self) -> str:
-        return self.script_keys[1]
+        return self.script_keys[0]
 
     @property
     def msg(self) -> str:
-        return self.script_keys[2]
+        return self.script_keys[1]
 
     @property
     def inflight(self) -> str:
-        return self.script_keys[3]
+        return self.script_keys[2]
 
     @property
     def claims(self) -> str:
-        return self.script_keys[4]
+        return self.script_keys[3]
 
     @property
     def dead(self) -> str:
-        return self.script_keys[6]
+        return self.script_keys[4]
 
     @property
     def consumers(self) -> str:
-        return self.script_keys[7]
+        return self.script_keys[5]
 
     @property
     def notify(self) -> str:
-        return self.script_keys[8]
+        return self.script_keys[6]
 
     def seen(self, ttl_ms: int, window: int) -> str:
         """The set of ids enqueued in dedupe window ``window`` (``now_ms // ttl_ms``)."""

@@ -1,25 +1,30 @@
 -- Shared by every per-queue script (prepended when the script is loaded).
 --
--- KEYS[1..9] are one queue's keys, in the order of taskqueue.keys.QUEUE_KEY_NAMES:
---   1 ready  2 delayed  3 msg  4 inflight  5 claims  6 seq  7 dead  8 consumers  9 notify
+-- KEYS[1..18] are one queue's keys, in the order of taskqueue.keys.QUEUE_KEY_NAMES:
+--   1 delayed  2 msg  3 inflight  4 claims  5 dead  6 consumers  7 notify
+--   8..17 ready:0 .. ready:9 (one list per priority)
 -- Times are epoch milliseconds from the client, passed in ARGV: scripts never read the server
 -- clock, so recover_expired(now) and a claim on the same host agree on what "now" is.
-local K_READY, K_DELAYED, K_MSG, K_INFLIGHT, K_CLAIMS, K_SEQ, K_DEAD, K_NOTIFY =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9]
+--
+-- Ready messages: one LIST of ids per priority, popped from the head, highest priority first.
+-- Lists rather than one sorted set scored by (priority, sequence): a burst appends 100,000 ids
+-- with a few RPUSHes, where a sorted set costs a skiplist insert per id (measured: ZADD was
+-- the largest single cost of enqueue). A message going back to ready (release, expired lease)
+-- goes to the head of its list: everything still in the list was enqueued after it, so it
+-- keeps its place.
+local K_DELAYED, K_MSG, K_INFLIGHT, K_CLAIMS, K_DEAD, K_NOTIFY =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
+local READY0 = 8 -- KEYS[READY0 + p] is the ready list of priority p
 
--- Ready score: priority band first (9 pops first), FIFO sequence within it. The sum stays
--- below 10 * 2^40 (about 1.1e13): an exact integer in a double, passed to Redis as a number
--- (converted with 17 significant digits) without loss.
-local BAND = 2 ^ 40
-local function ready_score(priority, seq)
-  return (9 - priority) * BAND + seq
+local function ready_key(priority)
+  return KEYS[READY0 + priority]
 end
 
 -- Scripts touch at most this many entries per call, so one call never blocks Redis for long
 -- (and unpack() stays far below Lua's C stack limit).
 local STEP = 1000
 
--- ``command key args[first..]`` in slices of STEP pairs (ZADD, HSET).
+-- ``command key args[first..last]`` in slices of STEP pairs (HSET).
 local function bulk(command, key, args, first)
   for i = first or 1, #args, 2 * STEP do
     redis.call(command, key, unpack(args, i, math.min(i + 2 * STEP - 1, #args)))
@@ -27,7 +32,7 @@ local function bulk(command, key, args, first)
 end
 
 -- ``command key items...`` in slices of STEP items; array replies concatenated (SMISMEMBER,
--- HMGET), others dropped (SADD).
+-- HMGET), others dropped (SADD, RPUSH).
 local function each(command, key, items)
   local replies = {}
   for i = 1, #items, STEP do
@@ -56,29 +61,37 @@ local function priority_of(id)
   return priority_in(value)
 end
 
--- Move delayed messages whose eta has come to ready, in eta order (one STEP per call).
+-- Append ids to the ready lists: by_priority[p] is a list of ids of priority p.
+local function append_ready(by_priority)
+  for p = 0, 9 do
+    local ids = by_priority[p]
+    if ids and #ids > 0 then each('RPUSH', ready_key(p), ids) end
+  end
+end
+
+-- Move delayed messages whose eta has come to the tail of ready, in eta order (one STEP).
 local function promote(now)
   local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, STEP)
   if #due == 0 then return 0 end
-  local seq = redis.call('INCRBY', K_SEQ, #due) - #due
-  local args = {}
-  for i, id in ipairs(due) do
-    args[#args + 1] = ready_score(priority_of(id), seq + i)
-    args[#args + 1] = id
+  local by_priority = {}
+  for _, id in ipairs(due) do
+    local p = priority_of(id)
+    by_priority[p] = by_priority[p] or {}
+    table.insert(by_priority[p], id)
   end
-  bulk('ZADD', K_READY, args)
+  append_ready(by_priority)
   redis.call('ZREM', K_DELAYED, unpack(due))
   return #due
 end
 
--- The claim of an in-flight message if ``token`` owns it: its ready score (its place in the
--- queue, for release and recovery); nil if not in flight or owned by another claim.
+-- The claim of an in-flight message is "<token>:<priority>". Returns the priority if
+-- ``token`` owns the claim; nil if not in flight or owned by another claim.
 local function owned(id, token)
   local claim = redis.call('HGET', K_CLAIMS, id)
   if not claim then return nil end
   local sep = string.find(claim, ':', 1, true)
   if string.sub(claim, 1, sep - 1) ~= token then return nil end
-  return string.sub(claim, sep + 1)
+  return tonumber(string.sub(claim, sep + 1))
 end
 
 local function drop_claim(id)
@@ -86,23 +99,22 @@ local function drop_claim(id)
   redis.call('HDEL', K_CLAIMS, id)
 end
 
--- Return in-flight messages whose lease deadline is <= now to ready, in their old place.
+-- Return in-flight messages whose lease deadline is <= now to the head of ready. Latest
+-- deadline first, each pushed to the head, so the earliest claimed ends up first (and a
+-- later step, handling earlier deadlines, puts them ahead of this one's).
 local function recover(now)
-  local expired = redis.call('ZRANGEBYSCORE', K_INFLIGHT, '-inf', now, 'LIMIT', 0, STEP)
+  local expired = redis.call('ZREVRANGEBYSCORE', K_INFLIGHT, now, '-inf', 'LIMIT', 0, STEP)
   if #expired == 0 then return 0 end
-  local args = {}
   for _, id in ipairs(expired) do
     local claim = redis.call('HGET', K_CLAIMS, id)
-    local score
+    local p
     if claim then
-      score = string.sub(claim, string.find(claim, ':', 1, true) + 1)
+      p = tonumber(string.sub(claim, string.find(claim, ':', 1, true) + 1))
     else
-      score = ready_score(priority_of(id), redis.call('INCR', K_SEQ))
+      p = priority_of(id)
     end
-    args[#args + 1] = score
-    args[#args + 1] = id
+    redis.call('LPUSH', ready_key(p), id)
   end
-  bulk('ZADD', K_READY, args)
   redis.call('ZREM', K_INFLIGHT, unpack(expired))
   redis.call('HDEL', K_CLAIMS, unpack(expired))
   notify()

@@ -1,7 +1,8 @@
--- Return a claimed message to ready in its old place. ARGV: id, token. 1, or 0 if not ours.
-local score = owned(ARGV[1], ARGV[2])
-if not score then return 0 end
+-- Return a claimed message to the head of ready (its old place). ARGV: id, token.
+-- Returns 1, or 0 if not ours.
+local p = owned(ARGV[1], ARGV[2])
+if not p then return 0 end
 drop_claim(ARGV[1])
-redis.call('ZADD', K_READY, score, ARGV[1])
+redis.call('LPUSH', ready_key(p), ARGV[1])
 notify()
 return 1

@@ -1,5 +1,6 @@
--- Replace a claimed message with its next attempt, delayed until its eta.
--- ARGV: id, token, now_ms, eta_ms, priority digit, payload. Returns 1, or 0 if not ours.
+-- Replace a claimed message with its next attempt, delayed until its eta (appended to ready
+-- if the eta has passed). ARGV: id, token, now_ms, eta_ms, priority digit, payload.
+-- Returns 1, or 0 if not ours.
 local id = ARGV[1]
 if not owned(id, ARGV[2]) then return 0 end
 drop_claim(id)
@@ -7,7 +8,7 @@ redis.call('HSET', K_MSG, id, ARGV[5] .. ARGV[6])
 if tonumber(ARGV[4]) > tonumber(ARGV[3]) then
   redis.call('ZADD', K_DELAYED, ARGV[4], id)
 else
-  redis.call('ZADD', K_READY, ready_score(tonumber(ARGV[5]), redis.call('INCR', K_SEQ)), id)
+  redis.call('RPUSH', ready_key(tonumber(ARGV[5])), id)
   notify()
 end
 return 1

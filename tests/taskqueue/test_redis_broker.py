@@ -83,15 +83,15 @@ def test_every_key_of_a_queue_is_in_one_cluster_slot(broker: RedisBroker, raw: A
     for queue in ("default", "mail"):
         q = space.queue(queue)
         names = [*q.script_keys, q.seen(1000, 5), q.seen(1000, 4)]
-        assert {key_slot(k.encode()) for k in names} == {key_slot(q.ready.encode())}
-    # All nine kinds of queue key exist for "default" (none is misnamed or stray).
-    assert {k.rsplit(":", 1)[1] for k in keys if "{q:default}" in k and ":seen:" not in k} >= {
-        "ready",
+        assert {key_slot(k.encode()) for k in names} == {key_slot(q.msg.encode())}
+    # Every kind of queue key exists for "default" (none is misnamed or stray).
+    kinds = {k.split("}:", 1)[1] for k in keys if "{q:default}" in k and ":seen:" not in k}
+    assert kinds >= {
+        "ready:0",
         "delayed",
         "msg",
         "inflight",
         "claims",
-        "seq",
         "dead",
         "consumers",
     }
@@ -178,7 +178,7 @@ def test_an_id_still_queued_is_refused_even_after_its_window(
 def test_server_errors_other_than_connection_are_broker_errors(
     broker: RedisBroker, raw: Any
 ) -> None:
-    raw.set("beat:{q:broken}:ready", "not a sorted set")
+    raw.set("beat:{q:broken}:ready:0", "not a list")
     with pytest.raises(BrokerError) as info:
         broker.claim(["broken"], "c", LEASE, NO_WAIT)
     assert not isinstance(info.value, BrokerUnavailable)
