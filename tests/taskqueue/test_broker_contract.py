@@ -10,6 +10,7 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ import pytest
 
 from taskqueue.broker import Broker, Delivery, EncodedMessage, TaskState, TaskStatus
 from taskqueue.errors import BrokerUnavailable
-from taskqueue.message import MAX_MESSAGE_BYTES, Message
+from taskqueue.message import (
+    MAX_MESSAGE_BYTES,
+    Headers,
+    Message,
+    MessageTemplate,
+    fire_id,
+    json_instant,
+)
 from taskqueue.urls import open_broker
 
 LEASE = timedelta(seconds=30)
@@ -432,3 +440,46 @@ def test_unreachable_broker_raises_broker_unavailable(kind: str, tmp_path: Path)
             open_broker(f"sqlite:///{tmp_path}/missing/dir/queue.db").ping()
     assert "secret" not in str(info.value)
     assert isinstance(info.value, ConnectionError)
+
+
+def test_burst_rendered_with_templates_is_enqueued_as_encoded(broker: Broker) -> None:
+    """Beat's fast path: payloads from MessageTemplate.render_json, pushed with
+    enqueue_encoded, arrive byte for byte as Message.encode() of the same messages."""
+    now = datetime.now(UTC)
+    scheduled = now.replace(microsecond=0)
+    later = now + timedelta(hours=1)
+    bases = [
+        Message(id="base", task="app.report", queue="default", args=(k,), priority=k % 10)
+        for k in range(20)
+    ]
+    literals = {t: json_instant(t) for t in (now, scheduled, later)}
+    items = []
+    expected = {}
+    for k, base in enumerate(bases):
+        message_id = fire_id(f"entry-{k}", scheduled)
+        eta = later if k == 0 else None
+        payload = MessageTemplate(base).render_json(
+            message_id,
+            enqueued_at=literals[now],
+            scheduled_for=literals[scheduled],
+            eta="null" if eta is None else literals[later],
+        )
+        plain = replace(
+            base,
+            id=message_id,
+            eta=eta,
+            headers=Headers(enqueued_at=now, entry=base.headers.entry, scheduled_for=scheduled),
+        )
+        assert payload == plain.encode()
+        expected[message_id] = payload
+        items.append(EncodedMessage(message_id, base.queue, base.priority, eta, payload, base.task))
+    assert broker.enqueue_encoded(items) == [True] * 20
+    assert broker.enqueue_encoded(items[::-1]) == [False] * 20
+    assert _stats(broker) == (19, 1, 0, 0, 0)  # entry-0 waits for its eta
+    got = []
+    while (d := broker.claim(["default"], "c", LEASE, NO_WAIT)) is not None:
+        assert d.payload == expected[d.message_id]
+        got.append(Message.decode(d.payload).priority)
+    assert got == sorted(got, reverse=True) and len(got) == 19
+    status = broker.get_status(fire_id("entry-3", scheduled))
+    assert status is not None and status.task == "app.report"
