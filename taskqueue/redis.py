@@ -15,9 +15,19 @@ message while more are ready pushes it on, so one token wakes blocked claimers o
 wait is capped at the next delayed eta or lease deadline, and at ``MAX_BLOCK_S``, so a message
 that becomes due without a push is still picked up promptly.
 
+Enqueue-once: an id is refused while it is in one of the queue's two newest dedupe windows (a
+window is one dedupe TTL long, so an id is remembered between one and two TTLs), and while its
+message is still in the queue (ready, delayed or in flight). The dedupe is per queue (one slot):
+the same id sent to two queues in two calls is accepted by both; within one call it is not.
+
 Task statuses are kept lazily: enqueue writes no status (it would double the writes of a beat
 burst). ``get_status`` of an id with no status record looks the message up in the known queues
-and reports it QUEUED; workers record every later state.
+and reports it QUEUED; workers record every later state. A status left from an earlier message
+with the same id (sent again after its dedupe window) shows until the worker records anew.
+
+Cluster: keys are Cluster-ready, but this class uses a plain ``redis.Redis`` client, and a claim
+over several queues BLPOPs their notify lists together (several slots); a Cluster deployment
+would claim from one queue per call.
 """
 
 from __future__ import annotations
