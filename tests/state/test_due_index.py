@@ -135,6 +135,7 @@ def test_pop_everything_is_sorted_and_has_each_name_once(pushes: list[tuple[int,
     assert [w for _, w in out] == sorted(w for _, w in out)
 
 
+@pytest.mark.slow
 def test_million_pushes_timing() -> None:
     index = DueIndex()
     names = [f"e{i}" for i in range(1_000_000)]
