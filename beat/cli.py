@@ -74,6 +74,19 @@ def load(config_path: Path) -> Config:
     return load_config(config_path)
 
 
+def load_all_entries(config_path: Path) -> Config:
+    """The config with the SQL source's entries merged in (``source:`` a database URL), for
+    commands that look entries up: list, next, trigger, config."""
+    from dataclasses import replace
+
+    config = load(config_path)
+    if config.source == "yaml":
+        return config
+    from beat.sql_service import merged_entries
+
+    return replace(config, entries=merged_entries(config))
+
+
 def resolve_broker_url(config_path: Path, broker_url: str | None) -> str:
     """The broker to use: --broker, else the config's, else the default next to the config."""
     if broker_url:
@@ -180,6 +193,12 @@ def find_entry(config: Config, name: str) -> Entry:
     "(default: the config's beat.lookahead, else 1s; 0 to disable).",
 )
 @click.option(
+    "--source",
+    "source_url",
+    default=None,
+    help="Also read entries from this database (overrides the config's source:).",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
     default=None,
@@ -195,6 +214,7 @@ def cli(
     loglevel: str,
     log_format: str | None,
     lookahead: str | None,
+    source_url: str | None,
     metrics_port: int | None,
 ) -> None:
     """beat: a periodic scheduler. Without a command, runs the scheduler daemon."""
@@ -204,6 +224,10 @@ def cli(
     from taskqueue.logs import configure_logging
 
     config = load(config_path)
+    if source_url is not None:
+        from dataclasses import replace
+
+        config = replace(config, source=source_url)
     configure_logging(loglevel.upper(), log_format or config.log_format)  # type: ignore[arg-type]
     from beat.service import run_daemon
     from taskqueue.errors import BrokerError
@@ -262,7 +286,7 @@ def next_cmd(
     if entry_name is not None:
         if tz is not None:
             fail("--tz: only applies to --cron/--every (an entry has its own zone)")
-        schedule = find_entry(load(config_path), entry_name).schedule.anchored(now)
+        schedule = find_entry(load_all_entries(config_path), entry_name).schedule.anchored(now)
     else:
         from beat import schedules
 
@@ -292,8 +316,17 @@ def next_cmd(
 def check_cmd(config_path: Path) -> None:
     """Validate the configuration; print every problem; exit 2 if any."""
     config = load(config_path)
-    enabled = sum(e.enabled for e in config.entries.values())
-    click.echo(f"{config.path}: OK, {len(config.entries)} entries ({enabled} enabled)")
+    entries = config.entries
+    if config.source != "yaml":
+        from beat.errors import ConfigError
+        from beat.sql_service import check_source, merged_entries
+
+        problems = check_source(config)
+        if problems:
+            raise ConfigError(problems)
+        entries = merged_entries(config)
+    enabled = sum(e.enabled for e in entries.values())
+    click.echo(f"{config.path}: OK, {len(entries)} entries ({enabled} enabled)")
 
 
 @cli.command("list")
@@ -304,7 +337,7 @@ def list_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
     """Every entry: schedule, zone, queue, last fire, next fire, enabled."""
     from beat.render import render_list
 
-    config = load(config_path)
+    config = load_all_entries(config_path)
     states = _read_states(ctx.obj["state"])
     click.echo(render_list(config, states, datetime.now(UTC), as_json=as_json))
 
@@ -414,7 +447,7 @@ def trigger_cmd(entry_name: str, config_path: Path, broker_url: str | None) -> N
     from beat.dispatch import build_message
     from taskqueue.message import new_task_id
 
-    config = load(config_path)
+    config = load_all_entries(config_path)
     entry = find_entry(config, entry_name)
     now = datetime.now(UTC)
     task_id = new_task_id()
@@ -461,11 +494,20 @@ def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str |
     click.echo(render_status(task_id, status, as_json=as_json))
 
 
+def _register_entries_group() -> None:
+    from beat.entries_cmd import entries_group
+
+    cli.add_command(entries_group)
+
+
+_register_entries_group()
+
+
 # --- entry point: errors mapped to exit codes in one place --------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    from beat.errors import BeatError, ConfigError, StateError
+    from beat.errors import BeatError, ConfigError, SourceError, StateError
     from taskqueue.errors import TaskqueueError
 
     try:
@@ -487,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except click.ClickException as e:
         click.echo(f"error: {e.format_message()}", err=True)
         sys.exit(e.exit_code)
-    except StateError as e:
+    except (StateError, SourceError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     except BeatError as e:

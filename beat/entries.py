@@ -18,7 +18,10 @@ from zoneinfo import ZoneInfo
 class Schedule(Protocol):
     """A pure schedule: it never reads the clock."""
 
-    zone: ZoneInfo
+    @property
+    def zone(self) -> ZoneInfo:
+        """The IANA zone whose wall clock the schedule follows."""
+        ...
 
     def next_after(self, after: datetime) -> datetime | None:
         """The first fire strictly after ``after`` (aware), as an aware UTC instant; None if

@@ -404,9 +404,12 @@ def run_daemon(
         registry = new_registry()
         metrics = BeatMetrics(registry)
         server = start_metrics_server(port, registry=registry)
-    service = BeatService(
-        config, state_url, broker_url=broker_url, lookahead=lookahead, metrics=metrics
-    )
+    cls = BeatService
+    if config.source != "yaml":
+        from beat.sql_service import SqlBeatService
+
+        cls = SqlBeatService
+    service = cls(config, state_url, broker_url=broker_url, lookahead=lookahead, metrics=metrics)
     service.install_signal_handlers()
     log.info("beat pid %d", os.getpid())
     started = time.monotonic()

@@ -112,13 +112,14 @@ def command(
         # The soft time limit (or any interruption) lands here: end the whole group, re-raise.
         _end_group(proc)
         raise
-    result = {
+    err_text = _truncate(stderr)
+    result: dict[str, object] = {
         "exit_code": proc.returncode,
         "stdout": _truncate(stdout),
-        "stderr": _truncate(stderr),
+        "stderr": err_text,
     }
     if check and proc.returncode != 0:
-        raise CommandFailed(program, proc.returncode, result["stderr"])
+        raise CommandFailed(program, proc.returncode, err_text)
     return result
 
 

@@ -73,12 +73,12 @@ def command(
     metrics_port: int | None,
 ) -> None:
     """Run a worker: claim tasks from the queues and run them in a pool."""
+    from taskqueue.durations import parse_duration
     from worker.settings import (
         SettingsError,
         WorkerSettings,
         default_broker_url,
         load_settings,
-        parse_duration,
     )
 
     if config_file is None and Path("schedules.yaml").is_file():
@@ -113,11 +113,12 @@ def command(
 
     from taskqueue.logs import configure_logging
     from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT
+    from worker.errors import PoolError
     from worker.service import WorkerConfig, default_worker_name, run_worker
 
     configure_logging(
         (loglevel or section.get("loglevel", "info")).upper(),
-        log_format or section.get("log_format", "text"),
+        "json" if (log_format or section.get("log_format")) == "json" else "text",
     )
     config = WorkerConfig(
         broker_url=broker_url or settings.broker or default_broker_url(config_file),
@@ -142,6 +143,10 @@ def command(
         run_worker(config)
     except ImportError as e:
         _fail([f"cannot import task module: {e}"])
+    except PoolError as e:
+        # Pool processes that cannot start (a task module failing at import in the child).
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_RUNTIME)
     except (TaskqueueError, ValueError) as e:
         if isinstance(e, BrokerError):
             click.echo(f"error: {e}", err=True)
