@@ -377,6 +377,7 @@ def test_planning_again_after_applying_a_plan_sends_nothing_new(p: dict[str, Any
 # --- speed ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_100k_entries_with_one_due_fire_each_timing() -> None:
     n = 100_000
     entries = [entry(every(60), name=f"e{i}") for i in range(n)]
