@@ -364,6 +364,10 @@ class BeatService:
             ):
                 continue
             previous = self.states.get(name)
+            if previous is not None and before is not None and entry.enabled and not before.enabled:
+                # Re-enabled: the disabled period is not downtime, so nothing in it is "missed";
+                # the entry resumes at its next scheduled instant, like an edit.
+                previous = replace(previous, edited_at=now)
             state = first_state(entry, now, previous)
             if state != previous:
                 changed.append(state)
