@@ -1,10 +1,41 @@
-"""Parsing and validating the five cron fields into allowed-value sets.
+"""Cron fields: our validation, croniter's expansion, and the corrections between the two.
 
-Our own parser rather than croniter's expansion: croniter 7.0.0 turns single-value ranges
-(``7-7``, ``23-23``) into ``*``, applies its ``implement_cron_bug`` to ``*/2`` in a day field,
-and its error messages do not name the field and value; correcting all three on top of its
-output costs more than this module, and not importing it saves ~25 ms of ``beat next``
-start-up. croniter stays the test oracle for plain expressions (tests/schedules).
+Three steps, each with one job:
+
+1. Validation (ours, :class:`_FieldChecker`) reads every item of the five fields and rejects
+   bad input with a message naming the field and the text (``minute: 60 is out of range
+   0-59``); croniter's messages name neither. It only checks: its output is croniter's input.
+2. Expansion (croniter 7.0.0, ``croniter.expand``) turns the standard items -- numbers, names,
+   ranges, steps, lists, ``a/n``, ``*`` -- and the extensions it gets right -- ``L`` in
+   day-of-month, ``n#k`` and ``Ln`` in day-of-week -- into allowed values. ``H`` items are
+   resolved by croniter's own hash expander, seeded by the entry name (crc32 of the name: the
+   same in every process and on every machine).
+3. Corrections (ours, all in :func:`_croniter_item` plus the notes below) where croniter 7.0.0
+   departs from cron as cronie/Vixie define it; each is pinned by
+   tests/schedules/test_croniter_deviations.py with croniter's raw output next to ours:
+
+   - an equal range (``7-7``, ``23-23``, ``jan-jan``) is the whole field to croniter: we pass
+     the single value;
+   - ``a/n`` in day-of-week stops at 6 in croniter, at 7 (Sunday again) in cron: we pass
+     ``a-7/n``, which croniter wraps correctly;
+   - a bare ``H`` in day-of-month draws from 1-31 in croniter (missing short months): we pass
+     ``H(1-28)``, as Jenkins does; croniter refuses ``H(a-a)`` and names inside ``H(...)``;
+   - the day rule: croniter decides AND/OR while iterating (and its ``implement_cron_bug``
+     flag changes that decision for ``*/2``); we never iterate with croniter, so it cannot
+     leak: :class:`CronSpec` records whether each day field starts with ``*`` as written and
+     beat/cron_match.py applies the Vixie rule;
+   - ``*`` comes back as ``['*']``, and a full list collapses to it: read as the whole field;
+   - ``nW`` (croniter's ``expand()`` drops the W marker and allows one value only) and ``LW``
+     (unknown to croniter) are ours; ``n#k`` mixed with plain weekdays (``1#2,3``) is refused
+     by croniter, so the ``#``/``L`` items are expanded apart from the plain ones.
+
+Everything after the fields is ours too: the minute search (beat/cron_match.py) and the DST
+policy of SPEC 5 (beat/cron_dst.py). croniter's own iteration on aware datetimes fires a
+fixed-time job twice in a repeated hour, so it only ever sees field text, never a time.
+
+Speed: croniter costs ~25 ms to import, so it is imported on first use, not by ``import
+beat.schedules``; expansions are cached by text, and ``H`` only re-resolves its own items per
+entry name (a few microseconds), so 100k entries sharing expressions load in seconds.
 
 Grammar, per field (case-insensitive names; ``0`` and ``7`` are Sunday)::
 
@@ -17,8 +48,9 @@ Grammar, per field (case-insensitive names; ``0`` and ``7`` are Sunday)::
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from beat.errors import ScheduleError
 
@@ -33,6 +65,7 @@ MACROS = {
 }
 
 FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_DOM, _DOW = 2, 4
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -40,7 +73,8 @@ _NAMES: dict[int, dict[str, int]] = {
     3: {n: i + 1 for i, n in enumerate(_MONTHS)},
     4: {n: i for i, n in enumerate(_DAYS)},
 }
-# H in day-of-month stays within 1-28 so the hashed day exists in every month (as Jenkins).
+# H's default bounds: croniter's field ranges, except day-of-month 1-28 so the hashed day
+# exists in every month (as Jenkins).
 _H_BOUNDS = ((0, 59), (0, 23), (1, 28), (1, 12), (0, 6))
 
 
@@ -71,21 +105,28 @@ class CronSpec:
         return self.dom_star or self.dow_star
 
 
-def _stable_hash(name: str, field: str) -> int:
-    # blake2b, not hash(): the value must be the same in every process and on every machine.
-    digest = hashlib.blake2b(f"{name}\0{field}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+# --- 1. validation ----------------------------------------------------------------------
 
 
-class _FieldParser:
-    """Parses one field; every error names the field and quotes the offending text."""
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One validated plain item, its bounds in numbers (names resolved)."""
 
-    def __init__(self, index: int, text: str, name: str) -> None:
+    kind: str  # "*", "value", "range", "from" (a/n) or "hash"
+    start: int
+    stop: int
+    step: int | None
+    text: str  # as written
+
+
+class _FieldChecker:
+    """Checks one field; every error names the field and quotes the offending text."""
+
+    def __init__(self, index: int, text: str) -> None:
         self.index = index
         self.field = FIELD_NAMES[index]
         self.text = text
         self.lo, self.hi = _BOUNDS[index]
-        self.name = name
 
     def error(self, problem: str) -> ScheduleError:
         return ScheduleError(self.field, problem)
@@ -112,27 +153,24 @@ class _FieldParser:
             raise self.error(f"step 0 in {item!r}")
         return step
 
-    def item_range(self, item: str) -> range:
-        """The values of a plain item (``*``, ``a``, ``a-b``, ``H``... with an optional step)."""
+    def item(self, item: str) -> _Item:
+        """A plain item (``*``, ``a``, ``a-b``, ``a/n``, ``H``... with an optional step)."""
         base, slash, step_text = item.partition("/")
-        step = self.step(step_text, item) if slash else 1
+        step = self.step(step_text, item) if slash else None
         if base == "*":
-            start, stop = self.lo, self.hi
-            if self.index == 4:
-                stop = 6  # "*" means Sunday once, not 0 and 7
-        elif base.upper().startswith("H"):
-            return self._hashed(base, step, slash != "", item)
-        elif "-" in base:
+            return _Item("*", self.lo, self.hi, step, item)
+        if base.upper().startswith("H"):
+            return self._hashed(base, step, item)
+        if "-" in base:
             a_text, _, b_text = base.partition("-")
             start, stop = self.value(a_text), self.value(b_text)
             if start > stop:
                 raise self.error(f"range {base!r} runs backwards (start above end)")
-        else:
-            start = self.value(base)
-            stop = self.hi if slash else start  # "a/n" means a-max/n
-        return range(start, stop + 1, step)
+            return _Item("range", start, stop, step, item)
+        start = self.value(base)
+        return _Item("from" if slash else "value", start, self.hi if slash else start, step, item)
 
-    def _hashed(self, base: str, step: int, has_step: bool, item: str) -> range:
+    def _hashed(self, base: str, step: int | None, item: str) -> _Item:
         lo, hi = _H_BOUNDS[self.index]
         rest = base[1:]
         if rest:
@@ -142,67 +180,172 @@ class _FieldParser:
             lo, hi = self.value(a_text), self.value(b_text)
             if lo > hi:
                 raise self.error(f"range {rest!r} in {item!r} runs backwards")
-        seed = _stable_hash(self.name, self.field)
-        if has_step:
-            # H/15: every 15 from a hashed offset below 15, like Jenkins.
-            offset = seed % min(step, hi - lo + 1)
-            return range(lo + offset, hi + 1, step)
-        value = lo + seed % (hi - lo + 1)
-        return range(value, value + 1)
+        return _Item("hash", lo, hi, step, item)
+
+    def items(self, text: str) -> list[str]:
+        if any(not item for item in text.split(",")):
+            raise self.error(f"empty item in {text!r}")
+        return text.split(",")
 
 
-def _parse_plain(parser: _FieldParser, text: str) -> frozenset[int]:
-    values: set[int] = set()
-    for item in text.split(","):
-        if not item:
-            raise parser.error(f"empty item in {text!r}")
-        values.update(parser.item_range(item))
-    return frozenset(values)
+# --- 3. corrections: croniter's spelling of an item -----------------------------------------
 
 
-def _parse_dom(
-    parser: _FieldParser, text: str
-) -> tuple[frozenset[int], bool, bool, frozenset[int]]:
-    values: set[int] = set()
-    last = last_weekday = False
+def _croniter_item(index: int, item: _Item) -> str:
+    """The item as croniter 7.0.0 must read it to give cron's values (see the module notes)."""
+    step = "" if item.step is None else f"/{item.step}"
+    if item.kind == "hash":
+        if item.start == item.stop:
+            return str(item.start)  # croniter refuses H(a-a); it can only be a
+        # numeric bounds always: croniter's H(...) takes digits only, and a bare H in
+        # day-of-month must stay within 1-28
+        return f"H({item.start}-{item.stop}){step}"
+    if item.kind == "range" and item.start == item.stop:
+        return str(item.start)  # croniter: "7-7" is the whole field; cron: just 7
+    if item.kind == "from" and index == _DOW:
+        # croniter's "a/n" in day-of-week runs to 6; cron's to 7, Sunday again
+        return str(item.start) if item.start == 7 else f"{item.start}-7{step}"
+    return item.text
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A validated expression: croniter's items per field and the parts that are ours."""
+
+    items: tuple[tuple[str, ...], ...]  # per field; empty when the field has only our items
+    hashed: tuple[tuple[int, int], ...]  # (field, position) of each H item in ``items``
+    dom_last_weekday: bool
+    dom_nearest: frozenset[int]
+    dow_special: str  # the "n#k"/"Ln" items for croniter, "" when none
+    dom_star: bool
+    dow_star: bool
+    wildcard: bool
+
+
+def _check_dom(checker: _FieldChecker, text: str) -> tuple[list[_Item | str], bool, set[int]]:
+    items: list[_Item | str] = []
+    last_weekday = False
     nearest: set[int] = set()
-    for item in text.split(","):
+    for item in checker.items(text):
         upper = item.upper()
         if upper == "L":
-            last = True
+            items.append("L")  # croniter's "l": the last day of the month
         elif upper == "LW":
             last_weekday = True
         elif upper.endswith("W") and upper[:-1].isdigit():
-            nearest.add(parser.value(upper[:-1]))
-        elif not item:
-            raise parser.error(f"empty item in {text!r}")
+            nearest.add(checker.value(upper[:-1]))
         else:
-            values.update(parser.item_range(item))
-    return frozenset(values), last, last_weekday, frozenset(nearest)
+            items.append(checker.item(item))
+    return items, last_weekday, nearest
 
 
-def _parse_dow(
-    parser: _FieldParser, text: str
-) -> tuple[frozenset[int], frozenset[int], frozenset[tuple[int, int]]]:
-    values: set[int] = set()
-    last: set[int] = set()
-    nth: set[tuple[int, int]] = set()
-    for item in text.split(","):
+def _check_dow(checker: _FieldChecker, text: str) -> tuple[list[_Item | str], list[str]]:
+    items: list[_Item | str] = []
+    special: list[str] = []
+    for item in checker.items(text):
         upper = item.upper()
         if "#" in item:
             day_text, _, n_text = item.partition("#")
             if not n_text.isdigit() or not 1 <= int(n_text) <= 5:
-                raise parser.error(f"'#' needs a week number 1-5 in {item!r}")
-            nth.add((parser.value(day_text) % 7, int(n_text)))
-        elif upper.endswith("L") and len(upper) > 1 and upper != "L":
-            last.add(parser.value(item[:-1]) % 7)
+                raise checker.error(f"'#' needs a week number 1-5 in {item!r}")
+            special.append(f"{checker.value(day_text)}#{int(n_text)}")
         elif upper == "L":
-            raise parser.error("'L' needs a weekday, e.g. '5L' for the last Friday")
-        elif not item:
-            raise parser.error(f"empty item in {text!r}")
+            raise checker.error("'L' needs a weekday, e.g. '5L' for the last Friday")
+        elif upper.endswith("L"):
+            # croniter spells "the last Friday" L5 (and takes digits only there)
+            special.append(f"L{checker.value(item[:-1])}")
         else:
-            values.update(v % 7 for v in parser.item_range(item))
-    return frozenset(values), frozenset(last), frozenset(nth)
+            items.append(checker.item(item))
+    return items, special
+
+
+@lru_cache(maxsize=4096)
+def _check(text: str) -> _Checked:
+    """Validate five fields (the same for every entry name; cached by text)."""
+    fields = text.split()
+    if len(fields) != 5:
+        raise ScheduleError("cron", f"expected 5 fields, got {len(fields)}")
+    checkers = [_FieldChecker(i, f) for i, f in enumerate(fields)]
+    per_field: list[list[_Item | str]] = []
+    for i in (0, 1, 3):
+        per_field.append([checkers[i].item(item) for item in checkers[i].items(fields[i])])
+    dom, last_weekday, nearest = _check_dom(checkers[_DOM], fields[_DOM])
+    dow, special = _check_dow(checkers[_DOW], fields[_DOW])
+    per_field[2:2] = [dom]
+    per_field.append(dow)
+    items: list[tuple[str, ...]] = []
+    hashed: list[tuple[int, int]] = []
+    for index, field_items in enumerate(per_field):
+        tokens: list[str] = []
+        for position, item in enumerate(field_items):
+            if isinstance(item, str):
+                tokens.append(item)
+                continue
+            if item.kind == "hash" and item.start != item.stop:
+                hashed.append((index, position))
+            tokens.append(_croniter_item(index, item))
+        items.append(tuple(tokens))
+    return _Checked(
+        items=tuple(items),
+        hashed=tuple(hashed),
+        dom_last_weekday=last_weekday,
+        dom_nearest=frozenset(nearest),
+        dow_special=",".join(special),
+        dom_star=fields[_DOM].startswith("*"),
+        dow_star=fields[_DOW].startswith("*"),
+        wildcard=fields[0].startswith("*") or fields[1].startswith("*"),
+    )
+
+
+# --- 2. expansion by croniter ---------------------------------------------------------------
+
+
+def _croniter() -> Any:
+    # Imported on first use: ~25 ms that `import beat.schedules` should not pay.
+    from croniter import croniter
+
+    return croniter
+
+
+@lru_cache(maxsize=4096)
+def _expand(text: str) -> tuple[tuple[int | str, ...], ...]:
+    """croniter's allowed values per field of a 5-field expression without ``H``."""
+    cron = _croniter()
+    try:
+        expanded, _ = cron.expand(text)
+    except ValueError as exc:  # CroniterError; our checks should have caught it first
+        raise ScheduleError("cron", f"croniter 7.0.0 refuses {text!r}: {exc}") from exc
+    return tuple(tuple(values) for values in expanded)
+
+
+@lru_cache(maxsize=1024)
+def _expand_special(text: str) -> tuple[frozenset[int], frozenset[tuple[int, int]]]:
+    """(weekdays with ``L``, (weekday, n) pairs with ``#``) of croniter's day-of-week items."""
+    cron = _croniter()
+    try:
+        _, nth = cron.expand(f"* * * * {text}")
+    except ValueError as exc:
+        raise ScheduleError("day-of-week", f"croniter 7.0.0 refuses {text!r}: {exc}") from exc
+    last = frozenset(int(day) % 7 for day, ns in nth.items() if "l" in ns)
+    pairs = frozenset((int(day) % 7, n) for day, ns in nth.items() for n in ns if n != "l")
+    return last, pairs
+
+
+def _resolve_hash(index: int, token: str, name: str) -> str:
+    """One ``H(a-b)[/n]`` item as croniter resolves it for ``hash_id=name``: croniter's own
+    expander, item by item, because ``croniter.expand`` takes ``H`` only as a whole field and
+    costs ~100 us a call where this costs a few (100k entries with distinct names)."""
+    from croniter.croniter import HashExpander
+
+    return str(HashExpander(_croniter()).expand("", index, token.lower(), hash_id=name.encode()))
+
+
+def _values(index: int, expanded: tuple[int | str, ...]) -> tuple[int, ...]:
+    if expanded == ("*",):
+        lo, hi = _H_BOUNDS[index] if index == _DOW else _BOUNDS[index]  # weekdays 0-6
+        return tuple(range(lo, hi + 1))
+    values = {v % 7 if index == _DOW else v for v in expanded if isinstance(v, int)}
+    return tuple(sorted(values))
 
 
 def _days_possible(spec: CronSpec) -> bool:
@@ -213,43 +356,57 @@ def _days_possible(spec: CronSpec) -> bool:
     return any(d <= longest for d in spec.dom_values | spec.dom_nearest_weekday)
 
 
+def _unmacro(expr: str) -> str:
+    text = " ".join(expr.split())
+    if text.startswith("@"):
+        macro = MACROS.get(text.lower())
+        if macro is None:
+            raise ScheduleError("cron", f"unknown macro {text!r} (known: {', '.join(MACROS)})")
+        return macro
+    return text
+
+
 def parse(expr: str, name: str = "") -> CronSpec:
     """Validate ``expr`` (5 fields or a macro) into a :class:`CronSpec`.
 
     ``name`` seeds ``H``: the same name gives the same values in every process.
     """
-    text = expr.strip()
-    if text.startswith("@"):
-        macro = MACROS.get(text.lower())
-        if macro is None:
-            raise ScheduleError("cron", f"unknown macro {text!r} (known: {', '.join(MACROS)})")
-        text = macro
-    fields = text.split()
-    if len(fields) != 5:
-        raise ScheduleError("cron", f"expected 5 fields, got {len(fields)}")
-    parsers = [_FieldParser(i, f, name) for i, f in enumerate(fields)]
-    minutes = _parse_plain(parsers[0], fields[0])
-    hours = _parse_plain(parsers[1], fields[1])
-    dom_values, dom_last, dom_lw, dom_near = _parse_dom(parsers[2], fields[2])
-    months = _parse_plain(parsers[3], fields[3])
-    dow_values, dow_last, dow_nth = _parse_dow(parsers[4], fields[4])
+    text = _unmacro(expr)
+    checked = _check(text)
+    return _parse(text, name if checked.hashed else "")
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str, name: str) -> CronSpec:
+    checked = _check(text)
+    fields = [list(items) for items in checked.items]
+    for index, position in checked.hashed:
+        fields[index][position] = _resolve_hash(index, fields[index][position], name)
+    # A field holding only our own items (15W, LW, 5L, 1#2) gets "*" for croniter; its
+    # result is then ignored.
+    expanded = _expand(" ".join(",".join(items) or "*" for items in fields))
+    dom_raw = expanded[_DOM] if fields[_DOM] else ()
+    dow_last, dow_nth = (
+        _expand_special(checked.dow_special) if checked.dow_special else (frozenset(), frozenset())
+    )
     spec = CronSpec(
-        minutes=tuple(sorted(minutes)),
-        hours=tuple(sorted(hours)),
-        months=tuple(sorted(months)),
-        dom_values=dom_values,
-        dom_last=dom_last,
-        dom_last_weekday=dom_lw,
-        dom_nearest_weekday=dom_near,
-        dow_values=dow_values,
+        minutes=_values(0, expanded[0]),
+        hours=_values(1, expanded[1]),
+        months=_values(3, expanded[3]),
+        dom_values=frozenset(_values(_DOM, dom_raw)) if dom_raw else frozenset(),
+        dom_last="l" in dom_raw,
+        dom_last_weekday=checked.dom_last_weekday,
+        dom_nearest_weekday=checked.dom_nearest,
+        dow_values=frozenset(_values(_DOW, expanded[_DOW])) if fields[_DOW] else frozenset(),
         dow_last=dow_last,
         dow_nth=dow_nth,
-        dom_star=fields[2].startswith("*"),
-        dow_star=fields[4].startswith("*"),
-        wildcard=fields[0].startswith("*") or fields[1].startswith("*"),
+        dom_star=checked.dom_star,
+        dow_star=checked.dow_star,
+        wildcard=checked.wildcard,
     )
     if not _days_possible(spec):
+        original = text.split()
         raise ScheduleError(
-            "day-of-month", f"{fields[2]!r} never occurs in month field {fields[3]!r}"
+            "day-of-month", f"{original[_DOM]!r} never occurs in month field {original[3]!r}"
         )
     return spec

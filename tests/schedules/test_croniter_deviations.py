@@ -1,0 +1,280 @@
+"""croniter 7.0.0 under our cron fields: each known deviation, croniter's raw output next to ours.
+
+beat/cron_fields.py lets croniter expand the fields and corrects it in one place; these tests
+show what croniter itself says (so a croniter upgrade that changes it is noticed) and what
+beat says, and check every single-item form against a small reference of cron's semantics.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from itertools import islice
+from zoneinfo import ZoneInfo
+
+import pytest
+from croniter import CroniterError, croniter
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from beat.cron_fields import parse
+from beat.schedules import Cron
+
+UTC_ZONE = ZoneInfo("UTC")
+NEW_YORK = ZoneInfo("America/New_York")
+BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+
+
+def field_values(index: int, item: str) -> set[int]:
+    """Our allowed values for ``item`` placed in field ``index`` (``*`` elsewhere)."""
+    fields = ["*"] * 5
+    fields[index] = item
+    spec = parse(" ".join(fields))
+    return set((spec.minutes, spec.hours, spec.dom_values, spec.months, spec.dow_values)[index])
+
+
+def raw(expr: str, name: str | None = None) -> list[list[int | str]]:
+    expanded, _ = croniter.expand(expr, hash_id=None if name is None else name.encode())
+    return list(expanded)
+
+
+def fires(
+    expr: str, after: datetime, n: int, zone: ZoneInfo = UTC_ZONE, name: str = ""
+) -> list[str]:
+    schedule = Cron(expr, zone, name=name)
+    return [f.astimezone(zone).isoformat() for f in islice(schedule.iter_after(after), n)]
+
+
+def croniter_fires(expr: str, after: datetime, n: int, **kwargs: bool) -> list[str]:
+    it = croniter(expr, after, **kwargs)
+    return [it.get_next(datetime).isoformat() for _ in range(n)]
+
+
+# --- reference: cron's meaning of one item, written out plainly ------------------------------
+
+
+def reference(index: int, item: str) -> set[int]:
+    lo, hi = BOUNDS[index]
+    names = {
+        3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+        4: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+    }
+
+    def value(text: str) -> int:
+        if index in names and text.lower() in names[index]:
+            return names[index].index(text.lower()) + (1 if index == 3 else 0)
+        return int(text)
+
+    base, _, step_text = item.partition("/")
+    step = int(step_text) if step_text else 1
+    if base == "*":
+        start, stop = lo, (6 if index == 4 else hi)
+    elif "-" in base:
+        a, b = base.split("-")
+        start, stop = value(a), value(b)
+    else:
+        start = value(base)
+        stop = hi if step_text else start
+    values = set(range(start, stop + 1, step))
+    return {v % 7 for v in values} if index == 4 else values
+
+
+def every_item(index: int) -> list[str]:
+    lo, hi = BOUNDS[index]
+    items = [str(v) for v in range(lo, hi + 1)]
+    for a in range(lo, hi + 1):
+        items += [f"{a}/{n}" for n in range(1, hi - lo + 3)]
+        for b in range(a, hi + 1):
+            items += [f"{a}-{b}"] + [f"{a}-{b}/{n}" for n in range(1, hi - lo + 3)]
+    return items + [f"*/{n}" for n in range(1, hi - lo + 3)]
+
+
+@pytest.mark.parametrize("index", [3, 4])
+def test_every_month_and_weekday_item_means_what_cron_means(index: int) -> None:
+    # exhaustive for the two short fields, where the 7-is-Sunday and equal-range corrections
+    # live: every value, range, a/n and step
+    wrong = [
+        item for item in every_item(index) if field_values(index, item) != reference(index, item)
+    ]
+    assert wrong == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([0, 1, 2]), st.data())
+def test_minute_hour_and_day_items_mean_what_cron_means(index: int, data: st.DataObject) -> None:
+    lo, hi = BOUNDS[index]
+    a = data.draw(st.integers(lo, hi))
+    b = data.draw(st.integers(a, hi))
+    n = data.draw(st.integers(1, hi + 2))
+    item = data.draw(st.sampled_from([f"{a}", f"{a}-{b}", f"{a}-{b}/{n}", f"{a}/{n}", f"*/{n}"]))
+    assert field_values(index, item) == reference(index, item), item
+
+
+def test_lists_union_their_items() -> None:
+    assert field_values(0, "5,10-12,50/5,7-7") == {5, 7, 10, 11, 12, 50, 55}
+    assert field_values(4, "mon,fri/2,sat-7") == {0, 1, 5, 6}
+
+
+# --- each deviation: croniter's raw output, then ours ---------------------------------------
+
+
+def test_single_value_ranges() -> None:
+    assert raw("0 23-23 7-7 * *") == [[0], ["*"], ["*"], ["*"], ["*"]]  # croniter: "*"
+    assert raw("* * * jan-jan sun-sun")[3:] == [["*"], ["*"]]
+    spec = parse("0 23-23 7-7 jan-jan sun-sun")
+    assert (spec.hours, spec.months) == ((23,), (1,))
+    assert spec.dom_values == {7} and spec.dow_values == {0}
+    assert field_values(0, "5-5/10") == {5}
+    assert fires("0 23-23 7-7 * *", datetime(2026, 1, 1, tzinfo=UTC), 2) == [
+        "2026-01-07T23:00:00+00:00",
+        "2026-02-07T23:00:00+00:00",
+    ]
+
+
+def test_step_in_a_day_field_keeps_the_vixie_and() -> None:
+    # croniter's values for */2 are right (the odd days); the AND/OR choice is made while
+    # iterating: OR by default, AND only with implement_cron_bug=True.
+    assert raw("0 0 */2 * 1")[2] == list(range(1, 32, 2))
+    start = datetime(2026, 5, 31, tzinfo=UTC)
+    assert croniter_fires("0 0 */2 * 1", start, 3) == [
+        "2026-06-01T00:00:00+00:00",
+        "2026-06-03T00:00:00+00:00",  # a Wednesday: OR
+        "2026-06-05T00:00:00+00:00",
+    ]
+    and_rule = croniter_fires("0 0 */2 * 1", start, 3, implement_cron_bug=True)
+    # ours is the Vixie AND rule (SPEC 5), with croniter never doing the iterating
+    assert (
+        fires("0 0 */2 * 1", start, 3)
+        == and_rule
+        == [
+            "2026-06-01T00:00:00+00:00",
+            "2026-06-15T00:00:00+00:00",
+            "2026-06-29T00:00:00+00:00",
+        ]
+    )
+    assert parse("0 0 */2 * 1").day_and and parse("0 0 1-31 * */1").day_and
+    assert not parse("0 0 1-31 * 1").day_and  # neither starts with "*": OR
+    # croniter collapses a full list to "*"; ours keeps the values and the rule as written
+    assert raw("0 0 1-31 * *")[2] == ["*"]
+    assert fires("0 0 1-31 * 1", datetime(2026, 6, 1, tzinfo=UTC), 2) == [
+        "2026-06-02T00:00:00+00:00",
+        "2026-06-03T00:00:00+00:00",
+    ]
+
+
+def test_seven_is_sunday_also_as_the_start_of_a_step() -> None:
+    # croniter agrees on 7, 5-7 and 1-7/2 ...
+    assert raw("0 0 * * 7")[4] == [0]
+    assert raw("0 0 * * 5-7")[4] == [0, 5, 6]
+    assert raw("0 0 * * 1-7/2")[4] == [0, 1, 3, 5]
+    # ... but runs "a/n" only to 6: 1/2 loses Sunday-as-7, 7/2 becomes 0,2,4,6
+    assert raw("0 0 * * 1/2")[4] == [1, 3, 5]
+    assert raw("0 0 * * 7/2")[4] == [0, 2, 4, 6]
+    assert raw("0 0 * * fri/2")[4] == [5]
+    assert field_values(4, "1/2") == {0, 1, 3, 5}
+    assert field_values(4, "7/2") == {0}
+    assert field_values(4, "fri/2") == {0, 5}
+
+
+def test_names_are_croniters() -> None:
+    assert raw("0 0 * Jan,jUL mon-WED")[3:] == [[1, 7], [1, 2, 3]]
+    spec = parse("0 0 * Jan,jUL mon-WED")
+    assert spec.months == (1, 7) and spec.dow_values == {1, 2, 3}
+
+
+def test_hashed_items_are_croniters_values() -> None:
+    # ours resolves H item by item with croniter's own expander: the same values croniter's
+    # expand() gives the whole expression for the same hash_id
+    for name in ("payroll", "nightly-report", "job-7", ""):
+        for expr in ("H H * * *", "H/15 H(1-3) * * *", "H(0-29) * * H H"):
+            theirs = raw(expr, name)
+            spec = parse(expr, name)
+            ours = [
+                list(spec.minutes),
+                list(spec.hours),
+                [],
+                list(spec.months),
+                sorted(spec.dow_values),
+            ]
+            for index, values in enumerate(theirs):
+                if index != 2 and values != ["*"]:
+                    assert ours[index] == values, (expr, name, index)
+            assert len(spec.minutes) == len(theirs[0])
+
+
+def test_hashed_day_of_month_stays_within_28() -> None:
+    # croniter draws a bare H in day-of-month from 1-31 (job-16 gets the 29th: no February)
+    assert raw("0 0 H * *", "job-16")[2] == [29]
+    days = {min(parse("0 0 H * *", f"job-{i}").dom_values) for i in range(200)}
+    assert max(days) <= 28 and len(days) > 20
+    # croniter refuses an equal H range; ours is that value
+    with pytest.raises(CroniterError):
+        croniter.expand("H(5-5) * * * *", hash_id=b"x")
+    assert parse("H(5-5) * * * *", "x").minutes == (5,)
+    # croniter cannot hash inside a list; ours can
+    with pytest.raises(CroniterError):
+        croniter.expand("H,30 * * * *", hash_id=b"x")
+    assert 30 in parse("H,30 * * * *", "x").minutes
+
+
+def test_last_weekday_and_nth_weekday() -> None:
+    # croniter spells the last Friday L5 and refuses 5L; "#" is croniter's as written
+    with pytest.raises(CroniterError):
+        croniter.expand("0 9 * * 5L")
+    assert croniter.expand("0 9 * * L5")[1] == {5: {"l"}}
+    assert parse("0 9 * * 5L").dow_last == {5} and parse("0 9 * * 7L").dow_last == {0}
+    assert croniter.expand("0 9 * * thu#5")[1] == {4: {5}}
+    assert parse("0 9 * * thu#5").dow_nth == {(4, 5)}
+    # croniter refuses "#" next to a plain weekday; ours is the second Monday OR a Wednesday
+    with pytest.raises(CroniterError):
+        croniter.expand("0 9 * * 1#2,3")
+    assert fires("0 9 * * 1#2,3", datetime(2026, 6, 1, tzinfo=UTC), 3) == [
+        "2026-06-03T09:00:00+00:00",
+        "2026-06-08T09:00:00+00:00",
+        "2026-06-10T09:00:00+00:00",
+    ]
+
+
+def test_nearest_weekday_and_last_weekday_are_ours() -> None:
+    # expand() drops croniter's W marker: 15W reads as plain 15
+    assert raw("0 9 15W * *")[2] == [15]
+    assert parse("0 9 15W * *").dom_nearest_weekday == {15}
+    assert not parse("0 9 15W * *").dom_values
+    for expr in ("0 9 LW * *", "0 9 1W,15 * *"):
+        with pytest.raises(CroniterError):
+            croniter.expand(expr)
+    spec = parse("0 9 1W,15,LW * *")
+    assert spec.dom_values == {15} and spec.dom_nearest_weekday == {1} and spec.dom_last_weekday
+    assert raw("0 9 L,15 * *")[2] == [15, "l"]
+    assert parse("0 9 L,15 * *").dom_last
+
+
+def test_fixed_time_fires_once_in_a_repeated_hour() -> None:
+    # croniter iterating on aware New York times fires 01:30 on both passes of 2026-11-01;
+    # SPEC 5 (ours, beat/cron_dst.py): a fixed-time job fires on the first pass only
+    start = datetime(2026, 10, 31, 12, tzinfo=NEW_YORK)
+    assert croniter_fires("30 1 * * *", start, 3) == [
+        "2026-11-01T01:30:00-04:00",
+        "2026-11-01T01:30:00-05:00",
+        "2026-11-02T01:30:00-05:00",
+    ]
+    assert fires("30 1 * * *", start, 2, NEW_YORK) == [
+        "2026-11-01T01:30:00-04:00",
+        "2026-11-02T01:30:00-05:00",
+    ]
+    # a wildcard job fires on both passes in both
+    start = datetime(2026, 11, 1, 0, 45, tzinfo=NEW_YORK)
+    assert fires("30 * * * *", start, 3, NEW_YORK) == croniter_fires("30 * * * *", start, 3)
+
+
+def test_croniter_is_imported_only_when_a_cron_is_built() -> None:
+    code = (
+        "import sys\n"
+        "import beat.schedules\n"
+        "assert 'croniter' not in sys.modules, 'imported early'\n"
+        "from zoneinfo import ZoneInfo\n"
+        "beat.schedules.Cron('30 2 * * *', ZoneInfo('UTC'))\n"
+        "assert 'croniter' in sys.modules, 'not used'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
