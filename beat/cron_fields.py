@@ -331,13 +331,19 @@ def _expand_special(text: str) -> tuple[frozenset[int], frozenset[tuple[int, int
     return last, pairs
 
 
+@lru_cache(maxsize=1)
+def _hash_expander() -> Any:
+    from croniter.croniter import HashExpander
+
+    return HashExpander(_croniter())
+
+
 def _resolve_hash(index: int, token: str, name: str) -> str:
     """One ``H(a-b)[/n]`` item as croniter resolves it for ``hash_id=name``: croniter's own
     expander, item by item, because ``croniter.expand`` takes ``H`` only as a whole field and
     costs ~100 us a call where this costs a few (100k entries with distinct names)."""
-    from croniter.croniter import HashExpander
-
-    return str(HashExpander(_croniter()).expand("", index, token.lower(), hash_id=name.encode()))
+    resolved = _hash_expander().expand("", index, token.lower(), hash_id=name.encode())
+    return str(resolved)
 
 
 def _values(index: int, expanded: tuple[int | str, ...]) -> tuple[int, ...]:
@@ -384,12 +390,25 @@ def _parse(text: str, name: str) -> CronSpec:
         fields[index][position] = _resolve_hash(index, fields[index][position], name)
     # A field holding only our own items (15W, LW, 5L, 1#2) gets "*" for croniter; its
     # result is then ignored.
-    expanded = _expand(" ".join(",".join(items) or "*" for items in fields))
-    dom_raw = expanded[_DOM] if fields[_DOM] else ()
+    spec = _spec(" ".join(",".join(items) or "*" for items in fields), checked)
+    if not _days_possible(spec):
+        original = text.split()
+        raise ScheduleError(
+            "day-of-month", f"{original[_DOM]!r} never occurs in month field {original[3]!r}"
+        )
+    return spec
+
+
+@lru_cache(maxsize=4096)
+def _spec(resolved: str, checked: _Checked) -> CronSpec:
+    """The spec of croniter's text (``H`` resolved) plus our parts: entries whose names hash
+    to the same values share one (equal) spec."""
+    expanded = _expand(resolved)
+    dom_raw = expanded[_DOM] if checked.items[_DOM] else ()
     dow_last, dow_nth = (
         _expand_special(checked.dow_special) if checked.dow_special else (frozenset(), frozenset())
     )
-    spec = CronSpec(
+    return CronSpec(
         minutes=_values(0, expanded[0]),
         hours=_values(1, expanded[1]),
         months=_values(3, expanded[3]),
@@ -397,16 +416,12 @@ def _parse(text: str, name: str) -> CronSpec:
         dom_last="l" in dom_raw,
         dom_last_weekday=checked.dom_last_weekday,
         dom_nearest_weekday=checked.dom_nearest,
-        dow_values=frozenset(_values(_DOW, expanded[_DOW])) if fields[_DOW] else frozenset(),
+        dow_values=(
+            frozenset(_values(_DOW, expanded[_DOW])) if checked.items[_DOW] else frozenset()
+        ),
         dow_last=dow_last,
         dow_nth=dow_nth,
         dom_star=checked.dom_star,
         dow_star=checked.dow_star,
         wildcard=checked.wildcard,
     )
-    if not _days_possible(spec):
-        original = text.split()
-        raise ScheduleError(
-            "day-of-month", f"{original[_DOM]!r} never occurs in month field {original[3]!r}"
-        )
-    return spec

@@ -8,6 +8,9 @@
 (2) --calls next_after calls over a mix of expressions and zones (target < 1 s; best of 3),
 twice: every call asking a distinct question (cold: no result cache hits), and as the daemon
 asks them (entries sharing an expression and a last fire: cache hits).
+(3) building 100,000 Cron schedules from cold caches, as a config load does: ten shared
+expressions, and ``H H * * *`` under 100,000 distinct names (each resolves its own ``H``);
+and the one-off cost of the first Cron (croniter's lazy import), median over --runs.
 """
 
 from __future__ import annotations
@@ -72,6 +75,42 @@ def throughput(calls: int, *, distinct: bool) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def construction(count: int, *, hashed: bool) -> float:
+    """Seconds to build ``count`` Cron schedules with every cron cache emptied first."""
+    from beat import cron_fields, schedules
+
+    for cache in (
+        schedules._matcher,
+        cron_fields._parse,
+        cron_fields._check,
+        cron_fields._spec,
+        cron_fields._expand,
+    ):
+        cache.cache_clear()
+    zone = ZoneInfo("Europe/Berlin")
+    t0 = time.perf_counter()
+    for i in range(count):
+        expr = "H H * * *" if hashed else EXPRESSIONS[i % 9]  # the nine without H
+        schedules.Cron(expr, zone, name=f"entry-{i}")
+    return time.perf_counter() - t0
+
+
+FIRST_CRON = (
+    "import time, zoneinfo, beat.schedules as s\n"
+    "t = time.perf_counter()\n"
+    "s.Cron('30 2 * * *', zoneinfo.ZoneInfo('UTC'))\n"
+    "print((time.perf_counter() - t) * 1000)\n"
+)
+
+
+def first_cron_ms(py: str, runs: int) -> float:
+    outs = [
+        float(subprocess.run([py, "-c", FIRST_CRON], capture_output=True, text=True).stdout)
+        for _ in range(runs)
+    ]
+    return statistics.median(outs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -93,6 +132,11 @@ def main() -> None:
         rows.append(
             (f"{args.calls:,} next_after, {label}", f"{wall:.3f} s", f"< 1 s (CPU {cpu:.3f} s)")
         )
+    for hashed, label in ((False, "9 shared expressions"), (True, "'H H * * *', distinct names")):
+        seconds = min(construction(100_000, hashed=hashed) for _ in range(2))
+        rows.append((f"100,000 Cron(), {label}", f"{seconds:.3f} s", "cold caches (best of 2)"))
+    ms = first_cron_ms(py, args.runs)
+    rows.append(("first Cron() in a process (median)", f"{ms:.1f} ms", "croniter's lazy import"))
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
         print(f"{name.ljust(width)}  {value:>10}  {target}")

@@ -57,7 +57,7 @@ def test_day_rule_and_when_a_field_starts_with_star() -> None:
 
 
 def test_step_in_day_of_month_is_every_other_day_from_the_first() -> None:
-    # croniter 7.0.0's implement_cron_bug makes "*/2" in a day field OR with the weekday
+    # croniter's values for "*/2" (odd days); the day rule is ours (test_croniter_deviations)
     assert utc_fires("0 0 */2 * *", "2026-01-29", 4) == [
         "2026-01-31 00:00 Sat",
         "2026-02-01 00:00 Sun",
@@ -67,7 +67,7 @@ def test_step_in_day_of_month_is_every_other_day_from_the_first() -> None:
 
 
 def test_single_value_ranges_are_not_stars() -> None:
-    # croniter 7.0.0 expands "7-7" and "23-23" to "*"
+    # croniter 7.0.0 expands "7-7" and "23-23" to "*"; beat/cron_fields.py corrects it
     assert utc_fires("0 23-23 7-7 * *", "2026-01-01", 2) == [
         "2026-01-07 23:00 Wed",
         "2026-02-07 23:00 Sat",
