@@ -9,15 +9,17 @@ Layout, for prefix ``beat`` and queue ``mail``::
 
     beat:{q:mail}:ready:<p>    LIST  ids of ready messages of priority p (0-9), oldest first
     beat:{q:mail}:delayed      ZSET  id -> eta, epoch ms
-    beat:{q:mail}:msg          HASH  id -> priority digit + payload (ready, delayed, in flight)
+    beat:{q:mail}:msg          HASH  id -> "<priority digit><dedupe ttl ms>:<payload>" for every
+                                     message in the queue (ready, delayed, in flight)
     beat:{q:mail}:inflight     ZSET  id -> lease deadline, epoch ms
     beat:{q:mail}:claims       HASH  id -> "<token>:<priority>" (the owner of the claim)
     beat:{q:mail}:dead         STREAM  dead letters, oldest first (id, payload, reason, at_ms)
     beat:{q:mail}:consumers    ZSET  consumer -> heartbeat expiry, epoch ms
     beat:{q:mail}:notify       LIST  at most one wake-up token for blocked claimers
     beat:{q:mail}:seen:<ttl ms>:<window>
-                               SET   ids enqueued in one dedupe window (window = now // ttl);
-                                     expires at the end of the next window
+                               SET   ids whose message was done (acked, dead-lettered) in one
+                                     dedupe window (window = now // ttl); expires at the end of
+                                     the next window
     beat:queues                SET   names of every known queue
     beat:status:<task id>      HASH  task state (expires after a final state)
 """
@@ -84,7 +86,8 @@ class QueueKeys:
         return self.script_keys[6]
 
     def seen(self, ttl_ms: int, window: int) -> str:
-        """The set of ids enqueued in dedupe window ``window`` (``now_ms // ttl_ms``)."""
+        """The set of ids done in dedupe window ``window`` (``now_ms // ttl_ms``); the Lua
+        side builds the same name (``_lib.lua``, remember)."""
         return f"{self.tag}:seen:{ttl_ms}:{window}"
 
 

@@ -15,10 +15,12 @@ message while more are ready pushes it on, so one token wakes blocked claimers o
 wait is capped at the next delayed eta or lease deadline, and at ``MAX_BLOCK_S``, so a message
 that becomes due without a push is still picked up promptly.
 
-Enqueue-once: an id is refused while it is in one of the queue's two newest dedupe windows (a
-window is one dedupe TTL long, so an id is remembered between one and two TTLs), and while its
-message is still in the queue (ready, delayed or in flight). The dedupe is per queue (one slot):
-the same id sent to two queues in two calls is accepted by both; within one call it is not.
+Enqueue-once: an id is refused while its message is in the queue (ready, delayed or in
+flight), and once it is done (acked or dead-lettered) for between one and two dedupe TTLs: ids
+are remembered in per-queue sets, one per TTL-long window, when their message leaves (see
+enqueue.lua). So the TTL counts from when the task finished, not from the enqueue, and an id
+is never forgotten while its message waits. The dedupe is per queue (one slot): the same id
+sent to two queues in two calls is accepted by both; within one call it is not.
 
 Task statuses are kept lazily: enqueue writes no status (it would double the writes of a beat
 burst). ``get_status`` of an id with no status record looks the message up in the known queues
@@ -99,9 +101,6 @@ def _pack(command: tuple[Any, ...]) -> list[bytes]:
     return [packed]
 
 
-_PRIORITY_DIGITS = [str(p).encode() for p in range(10)]
-
-
 def _etas(items: Sequence[EncodedMessage]) -> str:
     """enqueue.lua's ARGV[3]: the etas in ms, comma-separated; '' if none has one."""
     if all(item.eta is None for item in items):
@@ -171,10 +170,10 @@ class RedisBroker:
 
     # --- producing -------------------------------------------------------------------------
     def enqueue_once(self, message: Message, *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL) -> bool:
-        """Push ``message`` unless its id was seen within ``dedupe_ttl`` or is still queued.
+        """Push ``message`` unless its id is still queued or was done within ``dedupe_ttl``.
 
-        Atomic with the push (one script). A future ``eta`` holds it in the delayed set. An id
-        is remembered for at least ``dedupe_ttl`` and at most twice it (see enqueue.lua).
+        Atomic with the push (one script). A future ``eta`` holds it in the delayed set. A
+        done id is remembered for at least ``dedupe_ttl`` and at most twice it.
         """
         return self.enqueue_encoded([EncodedMessage.of(message)], dedupe_ttl=dedupe_ttl)[0]
 
@@ -215,6 +214,9 @@ class RedisBroker:
             for start in range(0, len(positions), self._enqueue_chunk)
         ]
 
+        # The msg hash value: "<priority digit><dedupe TTL ms>:<payload>" (see _lib.lua).
+        prefixes = [f"{p}{ttl_ms}:".encode() for p in range(10)]
+
         def calls() -> Iterator[tuple[Any, ...]]:
             # Registered before the messages land, so queue_stats never misses a queue.
             yield ("SADD", self.keys.queues, *by_queue)
@@ -224,7 +226,7 @@ class RedisBroker:
                 chosen = [items[i] for i in chunk]
                 pairs: list[Any] = [None] * (2 * len(chosen))
                 pairs[0::2] = [item.id for item in chosen]
-                pairs[1::2] = [_PRIORITY_DIGITS[item.priority] + item.payload for item in chosen]
+                pairs[1::2] = [prefixes[item.priority] + item.payload for item in chosen]
                 yield (
                     "EVALSHA",
                     self._scripts["enqueue"].sha,
@@ -233,7 +235,6 @@ class RedisBroker:
                     queue.seen(ttl_ms, window),
                     queue.seen(ttl_ms, window - 1),
                     now_ms,
-                    (window + 2) * ttl_ms,
                     _etas(chosen),
                     *pairs,
                 )
@@ -349,7 +350,8 @@ class RedisBroker:
 
     def ack(self, delivery: Delivery) -> bool:
         """Remove a finished message; False if the claim is no longer ours."""
-        return self._in_flight("ack", delivery)
+        tag = self.keys.queue(delivery.queue).tag
+        return self._in_flight("ack", delivery, _now_ms(), tag)
 
     def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
         """Replace the in-flight message with ``message``, delayed until ``eta`` (ready at once
@@ -363,7 +365,8 @@ class RedisBroker:
 
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
         """Move an in-flight message to its queue's dead letters with ``reason``."""
-        return self._in_flight("dead_letter", delivery, reason, _now_ms())
+        tag = self.keys.queue(delivery.queue).tag
+        return self._in_flight("dead_letter", delivery, reason, _now_ms(), tag)
 
     def recover_expired(self, now: datetime | None = None) -> int:
         """Return messages whose lease ran out (their worker died) to ready; how many."""
@@ -494,7 +497,7 @@ class RedisBroker:
             if value is None:
                 continue
             try:
-                message = Message.decode(value[1:])  # the first byte is the priority digit
+                message = Message.decode(value.split(b":", 1)[1])  # after "<p><ttl ms>:"
             except DecodeError:
                 return TaskStatus(id=task_id, task="", state=TaskState.QUEUED, attempts=0)
             return TaskStatus(

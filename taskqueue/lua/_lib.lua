@@ -50,9 +50,31 @@ local function notify()
   redis.call('LTRIM', K_NOTIFY, 0, 0)
 end
 
--- A msg value is the priority digit followed by the payload.
+-- A msg value is "<priority digit><dedupe TTL ms>:<payload>": the priority, to put the
+-- message back in the right ready list; the TTL, for how long its id is remembered once the
+-- message is done (see remember).
 local function priority_in(value)
   return (string.byte(value, 1) or 48) - 48
+end
+
+local function ttl_in(value)
+  return tonumber(string.sub(value, 2, string.find(value, ':', 2, true) - 1))
+end
+
+local function payload_in(value)
+  return string.sub(value, string.find(value, ':', 2, true) + 1)
+end
+
+-- Enqueue-once after the message is gone (acked, dead-lettered): its id joins the set of ids
+-- finished in the current dedupe window, kept until the end of the next window. The set's
+-- name is built here, from the queue's hash tag (``tag``, passed in ARGV), so it is in the
+-- queue's slot; enqueue.lua is given the same names in KEYS.
+local function remember(tag, id, value, now)
+  local ttl = ttl_in(value)
+  local window = math.floor(now / ttl)
+  local key = tag .. ':seen:' .. ttl .. ':' .. string.format('%d', window)
+  redis.call('SADD', key, id)
+  redis.call('PEXPIREAT', key, string.format('%d', (window + 2) * ttl))
 end
 
 local function priority_of(id)

@@ -15,7 +15,7 @@ for p = 9, 0, -1 do
       redis.call('HSET', K_CLAIMS, id, ARGV[3] .. ':' .. p)
       -- Pass the wake-up on: another blocked claimer may take the next one.
       if redis.call('EXISTS', unpack(KEYS, READY0, READY0 + 9)) > 0 then notify() end
-      return {1, id, string.sub(value, 2)}
+      return {1, id, payload_in(value)}
     end
     -- An id without a payload cannot be delivered (nothing to dead-letter): skip it.
   end

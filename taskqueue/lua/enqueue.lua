@@ -1,20 +1,19 @@
 -- Enqueue-once for a batch of messages of one queue, atomically per message.
--- KEYS[18]: the set of ids seen in the current dedupe window; KEYS[19]: the previous window's.
--- ARGV[1] now_ms; ARGV[2] end of the next window in ms (when KEYS[18] may go); ARGV[3] the
--- etas in ms, comma-separated ('' for none), or '' if no message has one; then per message
--- the pair id, value (value = priority digit + payload, as stored in the msg hash). Ids are
--- distinct (the client refuses later copies within a batch).
+-- KEYS[18]: the set of ids finished in the current dedupe window; KEYS[19]: the previous
+-- window's. ARGV[1] now_ms; ARGV[2] the etas in ms, comma-separated ('' for none), or '' if
+-- no message has one; then per message the pair id, value (the msg hash value:
+-- "<priority digit><dedupe TTL ms>:<payload>"). Ids are distinct (the client refuses later
+-- copies within a batch).
 -- Returns a string of '1' (pushed) / '0' (refused as a duplicate), one char per message.
 --
--- Seen ids live in per-window sets (window = the dedupe TTL) rather than one key per id: a set
--- member costs a fraction of a key with its own expiry, and a whole batch is checked with one
--- SMISMEMBER per window. An id is refused while its window or the next one lasts, i.e. for at
--- least the TTL and at most twice it; and always while it is still in the queue.
---
--- The layout keeps the per-message work small (a burst is 100,000 messages): two arguments
--- per message, and when nothing is a duplicate the msg hash is written straight from ARGV.
+-- An id is a duplicate while its message is in the queue (ready, delayed or in flight: the
+-- msg hash), and after that while it is in one of the two newest "finished" windows (ack and
+-- dead_letter add it; a window is one TTL long), i.e. for one to two TTLs after the message
+-- was done. Remembering ids when messages leave, not when they arrive, keeps the burst path
+-- to reads plus the writes a message needs anyway (its payload, its place in a list), and an
+-- id is never forgotten while its message is still queued.
 local SEEN, SEEN_BEFORE = KEYS[18], KEYS[19]
-local FIRST = 4
+local FIRST = 3
 local now = tonumber(ARGV[1])
 -- Due delayed messages go first, so they queue ahead of what is enqueued from now on.
 promote(now)
@@ -22,14 +21,15 @@ local n = (#ARGV - FIRST + 1) / 2
 local ids = {}
 for i = 1, n do ids[i] = ARGV[FIRST + 2 * (i - 1)] end
 local etas = nil
-if ARGV[3] ~= '' then
+if ARGV[2] ~= '' then
   etas = {}
-  for eta in string.gmatch(ARGV[3] .. ',', '([^,]*),') do etas[#etas + 1] = eta end
+  for eta in string.gmatch(ARGV[2] .. ',', '([^,]*),') do etas[#etas + 1] = eta end
 end
 local in_current = each('SMISMEMBER', SEEN, ids)
 local in_previous = each('SMISMEMBER', SEEN_BEFORE, ids)
 local queued = each('HMGET', K_MSG, ids)
-local out, fresh, ready, delayed = {}, {}, {}, {}
+local out, ready, delayed = {}, {}, {}
+local pushed = 0
 local duplicates, any_ready = 0, false
 for i = 1, n do
   local id = ids[i]
@@ -37,7 +37,7 @@ for i = 1, n do
     out[i] = '0'
     duplicates = duplicates + 1
   else
-    fresh[#fresh + 1] = id
+    pushed = pushed + 1
     local eta = etas and etas[i] or ''
     if eta ~= '' and tonumber(eta) > now then
       delayed[#delayed + 1] = eta
@@ -55,9 +55,7 @@ for i = 1, n do
     out[i] = '1'
   end
 end
-if #fresh > 0 then
-  each('SADD', SEEN, fresh)
-  redis.call('PEXPIREAT', SEEN, ARGV[2])
+if pushed > 0 then
   if duplicates == 0 then
     bulk('HSET', K_MSG, ARGV, FIRST)
   else

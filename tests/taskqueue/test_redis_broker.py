@@ -148,19 +148,30 @@ def test_scripts_are_reloaded_after_script_flush(broker: RedisBroker, raw: Any) 
     assert broker.queue_stats()[0].ready == 3
 
 
-def test_dedupe_window_has_a_ttl_between_one_and_two_windows(broker: RedisBroker, raw: Any) -> None:
+def test_done_ids_are_remembered_in_a_window_set_with_a_ttl(broker: RedisBroker, raw: Any) -> None:
     ttl = timedelta(hours=1)
-    assert broker.enqueue_once(Message(id="fire@1", task="t"), dedupe_ttl=ttl)
-    [seen] = raw.keys("beat:{q:default}:seen:*")
-    assert seen.decode().startswith(f"beat:{{q:default}}:seen:{3_600_000}:")
-    assert raw.smembers(seen) == {b"fire@1"}
-    remaining_ms = raw.pttl(seen)
-    assert 3_600_000 < remaining_ms <= 7_200_000
-    # No key per message id: a burst adds members, not keys.
-    batch = [Message(id=f"fire@{i}", task="t") for i in range(2, 50)]
+    batch = [Message(id=f"fire@{i}", task="t") for i in range(50)]
     assert all(broker.enqueue_many(batch, dedupe_ttl=ttl))
-    assert len(raw.keys("beat:{q:default}:seen:*")) == 1
-    assert raw.scard(seen) == 49
+    assert not raw.keys("beat:{q:default}:seen:*")  # queued ids are found in the msg hash
+    for _ in range(49):
+        delivery = broker.claim(["default"], "c", LEASE, NO_WAIT)
+        assert delivery is not None and broker.ack(delivery)
+    last = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    assert last is not None and broker.dead_letter(last, "bad")
+    # One set per window, not one key per id.
+    [seen] = raw.keys("beat:{q:default}:seen:*")
+    assert seen.decode().startswith("beat:{q:default}:seen:3600000:")
+    assert raw.scard(seen) == 50
+    assert 3_600_000 < raw.pttl(seen) <= 7_200_000
+    assert broker.enqueue_many(batch, dedupe_ttl=ttl) == [False] * 50
+    # A retried message keeps its TTL: once done, it lands in the same window set.
+    assert broker.enqueue_once(Message(id="again", task="t"), dedupe_ttl=ttl)
+    d = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    assert d is not None
+    assert broker.retry(d, Message(id="again", task="t", attempt=1), datetime.now(UTC))
+    d = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    assert d is not None and broker.ack(d)
+    assert raw.sismember(seen, "again")
 
 
 def test_an_id_still_queued_is_refused_even_after_its_window(
