@@ -70,8 +70,6 @@ __all__ = ["RedisBroker"]
 # machine, Redis 7 on loopback): one call per message, streamed, 3.0 s; 100 per call 0.58 s;
 # 1,000 per call 0.47 s; 5,000 per call no faster (0.65 s) and Redis blocked longer per call.
 ENQUEUE_CHUNK = 1_000
-# Script calls sent per pipeline round trip, so a huge batch does not buffer all at once.
-CHUNKS_PER_PIPELINE = 20
 # Longest single BLPOP of a claim: a backstop for wake-ups no one pushes (a lease expiring).
 MAX_BLOCK_S = 1.0
 # Shortest wait worth a BLPOP round trip; below it the claim simply tries again.
@@ -103,7 +101,7 @@ def _pack(command: tuple[Any, ...]) -> list[bytes]:
 
 
 def _etas(items: Sequence[EncodedMessage]) -> str:
-    """enqueue.lua's ARGV[3]: the etas in ms, comma-separated; '' if none has one."""
+    """enqueue.lua's ARGV[2]: the etas in ms, comma-separated; '' if none has one."""
     if all(item.eta is None for item in items):
         return ""
     return ",".join("" if i.eta is None else str(int(i.eta.timestamp() * 1000)) for i in items)
