@@ -226,6 +226,18 @@ def test_delayed_message_is_promoted_only_when_due(broker: Broker) -> None:
     assert datetime.now(UTC) >= eta
 
 
+def test_promoted_delayed_message_keeps_its_priority(broker: Broker) -> None:
+    soon = datetime.now(UTC) + timedelta(milliseconds=200)
+    assert broker.enqueue_many(
+        [
+            Message(id="urgent-later", task="t", priority=9, eta=soon),
+            Message(id="low-now", task="t", priority=1),
+        ]
+    ) == [True, True]
+    time.sleep(0.3)
+    assert _drain(broker, ["default"]) == ["urgent-later", "low-now"]
+
+
 def test_claim_times_out_with_none(broker: Broker) -> None:
     broker.heartbeat("w", ["default"], LEASE)
     start = time.monotonic()
