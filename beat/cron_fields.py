@@ -33,7 +33,7 @@ Everything after the fields is ours too: the minute search (beat/cron_match.py) 
 policy of SPEC 5 (beat/cron_dst.py). croniter's own iteration on aware datetimes fires a
 fixed-time job twice in a repeated hour, so it only ever sees field text, never a time.
 
-Speed: croniter costs ~25 ms to import, so it is imported on first use, not by ``import
+Speed: croniter costs ~20-25 ms to import, so it is imported on first use, not by ``import
 beat.schedules``; expansions are cached by text, and ``H`` only re-resolves its own items per
 entry name (a few microseconds), so 100k entries sharing expressions load in seconds.
 
@@ -105,7 +105,7 @@ class CronSpec:
         return self.dom_star or self.dow_star
 
 
-# --- 1. validation ----------------------------------------------------------------------
+# --- validation (step 1) --------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +188,7 @@ class _FieldChecker:
         return text.split(",")
 
 
-# --- 3. corrections: croniter's spelling of an item -----------------------------------------
+# --- corrections (step 3): croniter's spelling of an item -----------------------------------
 
 
 def _croniter_item(index: int, item: _Item) -> str:
@@ -265,14 +265,18 @@ def _check(text: str) -> _Checked:
     fields = text.split()
     if len(fields) != 5:
         raise ScheduleError("cron", f"expected 5 fields, got {len(fields)}")
-    checkers = [_FieldChecker(i, f) for i, f in enumerate(fields)]
     per_field: list[list[_Item | str]] = []
-    for i in (0, 1, 3):
-        per_field.append([checkers[i].item(item) for item in checkers[i].items(fields[i])])
-    dom, last_weekday, nearest = _check_dom(checkers[_DOM], fields[_DOM])
-    dow, special = _check_dow(checkers[_DOW], fields[_DOW])
-    per_field[2:2] = [dom]
-    per_field.append(dow)
+    last_weekday, nearest, special = False, set[int](), list[str]()
+    for index, text_of_field in enumerate(fields):  # in order: the first bad field is reported
+        checker = _FieldChecker(index, text_of_field)
+        if index == _DOM:
+            dom, last_weekday, nearest = _check_dom(checker, text_of_field)
+            per_field.append(dom)
+        elif index == _DOW:
+            dow, special = _check_dow(checker, text_of_field)
+            per_field.append(dow)
+        else:
+            per_field.append([checker.item(item) for item in checker.items(text_of_field)])
     items: list[tuple[str, ...]] = []
     hashed: list[tuple[int, int]] = []
     for index, field_items in enumerate(per_field):
@@ -297,7 +301,7 @@ def _check(text: str) -> _Checked:
     )
 
 
-# --- 2. expansion by croniter ---------------------------------------------------------------
+# --- expansion by croniter (step 2) ---------------------------------------------------------
 
 
 def _croniter() -> Any:
