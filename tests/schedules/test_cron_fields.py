@@ -239,6 +239,8 @@ def test_hashed_values_are_stable_across_processes() -> None:
         ("@reboot", "cron: unknown macro '@reboot'"),
         ("0 0 30 2 *", "day-of-month: '30' never occurs in month field '2'"),
         ("0 0 31 4,6 *", "day-of-month: '31' never occurs in month field '4,6'"),
+        ("* * 32 13 8", "day-of-month: 32 is out of range 1-31"),  # the first bad field
+        ("H(5-1) * * * *", "minute: range '(5-1)' in 'H(5-1)' runs backwards"),
     ],
 )
 def test_invalid_forms_have_precise_messages(expr: str, message: str) -> None:
