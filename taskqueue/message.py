@@ -335,7 +335,6 @@ class MessageTemplate:
             )
         return data
 
-
     def render_json(
         self,
         message_id: str,
