@@ -11,6 +11,12 @@ Delivery is at least once. A message moves through:
 
 Every operation on an in-flight message checks the claim's owner token, so a worker whose lease
 expired (and whose message was redelivered) cannot ack, retry or extend the new claim.
+
+Leader leases (beat's high availability) live in the broker too, next to the messages, so that
+a *fenced* enqueue can check the lease and push in one atomic step: ``acquire_lease`` hands out
+a fencing token that grows on every new holder, and ``enqueue_encoded(..., fence=(name,
+token))`` refuses the whole call with :class:`~taskqueue.errors.Fenced` unless that token is
+still the live lease's.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from taskqueue.message import MAX_MESSAGE_BYTES, MAX_PRIORITY, MIN_PRIORITY, Message, require_aware
 
@@ -136,6 +142,18 @@ class TaskStatus:
     finished_at: datetime | None = None
 
 
+# A fenced enqueue names the lease and the fencing token its sender holds.
+Fence = tuple[str, int]
+
+
+class LeaseHolder(NamedTuple):
+    """Who holds a lease (``lease_holder``): owner, fencing token, and when it runs out."""
+
+    owner: str
+    token: int
+    expires_at: datetime
+
+
 @runtime_checkable
 class Broker(Protocol):
     """A named-queue broker. Implementations: :mod:`taskqueue.redis`, :mod:`taskqueue.sqlite`."""
@@ -158,9 +176,41 @@ class Broker(Protocol):
         ...
 
     def enqueue_encoded(
-        self, items: Sequence[EncodedMessage], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
+        self,
+        items: Sequence[EncodedMessage],
+        *,
+        dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL,
+        fence: Fence | None = None,
     ) -> list[bool]:
-        """:meth:`enqueue_many` for messages already encoded (beat's burst path)."""
+        """:meth:`enqueue_many` for messages already encoded (beat's burst path).
+
+        With ``fence=(lease, token)``, each atomic unit of the call (the Redis script call of
+        one chunk, the SQLite transaction) first checks that ``token`` is the live lease's and
+        otherwise pushes nothing and raises :class:`~taskqueue.errors.Fenced`.
+        """
+        ...
+
+    # --- leader leases ---------------------------------------------------------------------
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> int | None:
+        """Take lease ``name`` for ``ttl`` if it is free, expired or already ``owner``'s.
+
+        Returns the fencing token: a new, strictly larger one whenever the lease changes hands
+        (or is taken again after it lapsed); the current one if ``owner`` still holds it.
+        None if another owner holds it.
+        """
+        ...
+
+    def renew_lease(self, name: str, owner: str, token: int, ttl: timedelta) -> bool:
+        """Extend the lease by ``ttl`` from now; False if ``owner``/``token`` no longer hold it
+        (it lapsed or changed hands: the caller is no longer the leader)."""
+        ...
+
+    def release_lease(self, name: str, owner: str, token: int) -> None:
+        """Give the lease up (so a standby takes over at once); a no-op if not held."""
+        ...
+
+    def lease_holder(self, name: str) -> LeaseHolder | None:
+        """The live holder of lease ``name``; None if free or expired."""
         ...
 
     # --- consuming -------------------------------------------------------------------------

@@ -3,7 +3,8 @@
     TaskqueueError
      ├── DecodeError          a message that is not valid (bad JSON, wrong version, bad field)
      ├── BrokerError          the broker failed to do what was asked
-     │    └── BrokerUnavailable   the broker cannot be reached (connection refused, timeout)
+     │    ├── BrokerUnavailable   the broker cannot be reached (connection refused, timeout)
+     │    └── Fenced              a fenced enqueue whose lease token is no longer current
      └── UnknownBrokerURL     a broker URL whose scheme we do not support
 """
 
@@ -32,6 +33,23 @@ class BrokerUnavailable(BrokerError, ConnectionError):
     def __init__(self, url: str, cause: str) -> None:
         super().__init__(f"broker {url} is unreachable: {cause}")
         self.url = url
+
+
+class Fenced(BrokerError):
+    """A fenced enqueue was refused: the lease ``lease`` is no longer held with ``token``.
+
+    Raised before anything of the batch is pushed (the check is atomic with the push), so a
+    former leader that was paused past its lease cannot publish. ``holder`` is the current
+    owner (None if the lease is free or expired) and ``current`` its token.
+    """
+
+    def __init__(self, lease: str, token: int, holder: str | None, current: int | None) -> None:
+        now = f"held by {holder} with token {current}" if holder else "not held by anyone"
+        super().__init__(f"lease {lease!r}: fencing token {token} is stale (the lease is {now})")
+        self.lease = lease
+        self.token = token
+        self.holder = holder
+        self.current = current
 
 
 class UnknownBrokerURL(TaskqueueError, ValueError):

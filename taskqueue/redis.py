@@ -28,6 +28,13 @@ burst). ``get_status`` of an id with no status record looks the message up in th
 and reports it QUEUED; workers record every later state. A status left from an earlier message
 with the same id (sent again after its dedupe window) shows until the worker records anew.
 
+Leader leases (beat's HA): ``<prefix>:lease:{<name>}`` is a HASH (owner, token) that expires
+with the lease (Redis's PEXPIRE, so only the server's clock decides expiry), and
+``<prefix>:lease:{<name>}:fence`` the counter that hands out fencing tokens. A fenced enqueue
+reads the lease in the same script call as the push. That needs the lease key and the queue's
+keys on one node: true for a single Redis and for Sentinel (one primary), not for Cluster,
+where the lease and the queue sit in different slots and the script would be refused.
+
 Cluster: keys are Cluster-ready, but this class uses a plain ``redis.Redis`` client, and a claim
 over several queues BLPOPs their notify lists together (several slots); a Cluster deployment
 would claim from one queue per call.
@@ -55,11 +62,13 @@ from taskqueue.broker import (
     DeadLetter,
     Delivery,
     EncodedMessage,
+    Fence,
+    LeaseHolder,
     QueueStats,
     TaskState,
     TaskStatus,
 )
-from taskqueue.errors import BrokerError, BrokerUnavailable, DecodeError
+from taskqueue.errors import BrokerError, BrokerUnavailable, DecodeError, Fenced
 from taskqueue.keys import DEFAULT_PREFIX, KeySpace, QueueKeys
 from taskqueue.message import Message, require_aware
 from taskqueue.urls import redact_url
@@ -78,6 +87,10 @@ MIN_BLOCK_S = 0.001
 RECOVER_STEP = 1_000
 
 _SCRIPTS = ("enqueue", "claim", "extend", "ack", "release", "retry", "dead_letter", "recover")
+# Lease scripts stand alone (no queue keys, so no _lib.lua).
+_LEASE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release")
+# enqueue.lua's error reply for a stale fencing token: "FENCED <current token>\t<holder>".
+_FENCED = "FENCED "
 
 
 def _now_ms() -> int:
@@ -86,6 +99,13 @@ def _now_ms() -> int:
 
 def _ms(value: datetime) -> int:
     return int(require_aware(value, "instant").timestamp() * 1000)
+
+
+def _ttl_ms(ttl: timedelta) -> int:
+    ttl_ms = int(ttl.total_seconds() * 1000)
+    if ttl_ms <= 0:
+        raise ValueError(f"lease ttl {ttl}: must be positive")
+    return ttl_ms
 
 
 def _instant(value_ms: int) -> datetime:
@@ -151,6 +171,7 @@ class RedisBroker:
         except ValueError as e:  # a malformed URL (bad port, bad database index)
             raise BrokerError(f"redis broker {self.url}: invalid URL: {e}") from e
         self._scripts = _load_scripts(self._client)
+        self._lease_scripts: dict[str, Script] | None = None  # loaded on first use
         self._scripts_loaded = False
 
     @contextmanager
@@ -184,9 +205,18 @@ class RedisBroker:
         return self.enqueue_encoded(encoded, dedupe_ttl=dedupe_ttl)
 
     def enqueue_encoded(
-        self, items: Sequence[EncodedMessage], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
+        self,
+        items: Sequence[EncodedMessage],
+        *,
+        dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL,
+        fence: Fence | None = None,
     ) -> list[bool]:
         """Enqueue-once for pre-encoded messages: one script call per chunk of one queue.
+
+        With ``fence=(lease, token)`` every script call first checks the lease's token (no
+        extra round trip) and pushes nothing of its chunk if it is stale; Fenced is raised
+        once every reply is read. Tokens only grow, so once one chunk is fenced every later
+        chunk is too; earlier chunks were pushed while the sender still held the lease.
 
         A later copy of an id within ``items`` is refused here, so each script sees an id once.
         The calls are streamed on one connection (not a transaction): each is sent as soon as
@@ -215,6 +245,11 @@ class RedisBroker:
 
         # The msg hash value: "<priority digit><dedupe TTL ms>:<payload>" (see _lib.lua).
         prefixes = [f"{p}{ttl_ms}:".encode() for p in range(10)]
+        fence_keys: tuple[str, ...] = ()
+        fence_token = ""
+        if fence is not None:
+            fence_keys = (self._lease_keys(fence[0])[0],)
+            fence_token = str(fence[1])
 
         def calls() -> Iterator[tuple[Any, ...]]:
             # Registered before the messages land, so queue_stats never misses a queue.
@@ -229,16 +264,27 @@ class RedisBroker:
                 yield (
                     "EVALSHA",
                     self._scripts["enqueue"].sha,
-                    len(queue.script_keys) + 2,
+                    len(queue.script_keys) + 2 + len(fence_keys),
                     *queue.script_keys,
                     queue.seen(ttl_ms, window),
                     queue.seen(ttl_ms, window - 1),
+                    *fence_keys,
                     now_ms,
                     _etas(chosen),
+                    fence_token,
                     *pairs,
                 )
 
-        replies = self._stream(calls())
+        try:
+            replies = self._stream(calls())
+        except BrokerError as e:
+            reply = str(e.__cause__ or "")
+            if fence is not None and reply.startswith(_FENCED):
+                current, _, holder = reply.removeprefix(_FENCED).partition("\t")
+                raise Fenced(
+                    fence[0], fence[1], holder or None, int(current) if current else None
+                ) from None
+            raise
         for (chunk, _), reply in zip(chunks, replies[1:], strict=True):
             for i, flag in zip(chunk, reply, strict=True):
                 pushed[i] = flag == 49  # ord("1")
@@ -503,6 +549,48 @@ class RedisBroker:
                 id=task_id, task=message.task, state=TaskState.QUEUED, attempts=message.attempt
             )
         return None
+
+    # --- leader leases ---------------------------------------------------------------------
+    def _lease_keys(self, name: str) -> tuple[str, str]:
+        """The lease HASH and its fencing counter; one hash tag, so one Cluster slot."""
+        lease = f"{self.keys.prefix}:lease:{{{name}}}"
+        return lease, f"{lease}:fence"
+
+    def _lease_script(self, script: str, keys: Sequence[str], *args: Any) -> Any:
+        if self._lease_scripts is None:
+            lua = Path(__file__).with_name("lua")
+            self._lease_scripts = {
+                n: self._client.register_script((lua / f"{n}.lua").read_text())
+                for n in _LEASE_SCRIPTS
+            }
+        with self._errors():
+            return self._lease_scripts[script](keys=keys, args=args, client=self._client)
+
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> int | None:
+        """Take lease ``name`` if free, expired or ``owner``'s; its fencing token, else None."""
+        token = self._lease_script("lease_acquire", self._lease_keys(name), owner, _ttl_ms(ttl))
+        return None if token is None else int(token)
+
+    def renew_lease(self, name: str, owner: str, token: int, ttl: timedelta) -> bool:
+        """Extend the lease by ``ttl`` from now; False if ``owner``/``token`` lost it."""
+        keys = self._lease_keys(name)[:1]
+        return int(self._lease_script("lease_renew", keys, owner, token, _ttl_ms(ttl))) == 1
+
+    def release_lease(self, name: str, owner: str, token: int) -> None:
+        """Give the lease up if ``owner``/``token`` hold it."""
+        self._lease_script("lease_release", self._lease_keys(name)[:1], owner, token)
+
+    def lease_holder(self, name: str) -> LeaseHolder | None:
+        """The live holder of lease ``name``, or None."""
+        key = self._lease_keys(name)[0]
+        with self._errors():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hmget(key, "owner", "token")
+            pipe.pttl(key)
+            (owner, token), pttl_ms = pipe.execute()
+        if owner is None or token is None or pttl_ms < 0:
+            return None
+        return LeaseHolder(owner.decode(), int(token), _instant(_now_ms() + pttl_ms))
 
     def ping(self) -> None:
         """Raise BrokerUnavailable unless Redis answers."""

@@ -7,6 +7,11 @@ contract on top: each operation is one transaction, so it is atomic across proce
 
 Instants are float epoch seconds from ``datetime.now(UTC)``: one host, one clock.
 
+Leader leases (beat's HA) are rows of a ``leases`` table in the same file: the fencing check
+of a fenced enqueue runs in the enqueue's own ``BEGIN IMMEDIATE`` transaction, so several beats
+on one host can share the file and a stale leader can never push. The token column survives a
+release or an expiry, so tokens only grow.
+
 Claiming polls: :meth:`SQLiteBroker.claim` looks (a read, without the write lock) every 5 ms,
 backing off to 50 ms, until a message is due or the timeout passes. Fine for an embedded queue;
 a busy deployment wants Redis, which blocks instead.
@@ -31,10 +36,13 @@ from taskqueue.broker import (
     DeadLetter,
     Delivery,
     EncodedMessage,
+    Fence,
+    LeaseHolder,
     QueueStats,
     TaskState,
     TaskStatus,
 )
+from taskqueue.errors import Fenced
 from taskqueue.message import Message, require_aware
 from taskqueue.sqlite_schema import (
     ACK,
@@ -83,11 +91,25 @@ def _epoch(value: datetime) -> float:
     return require_aware(value, "instant").timestamp()
 
 
+def _lease_ttl_s(ttl: timedelta) -> float:
+    if ttl <= timedelta(0):
+        raise ValueError(f"lease ttl {ttl}: must be positive")
+    return ttl.total_seconds()
+
+
 def _instant(value_s: float | None) -> datetime | None:
     return None if value_s is None else datetime.fromtimestamp(value_s, UTC)
 
 
 _QUEUED = TaskState.QUEUED.value
+
+# The lease table, made on first use (IF NOT EXISTS: files made before leases existed get it
+# too, with no schema version bump). owner is NULL once released; token never goes down.
+_CREATE_LEASES = (
+    "CREATE TABLE IF NOT EXISTS leases ("
+    "name TEXT PRIMARY KEY, owner TEXT, token INTEGER NOT NULL, expires_s REAL NOT NULL)"
+)
+_LEASE_ROW = "SELECT owner, token, expires_s FROM leases WHERE name = ?"
 _NO_OUTCOME = (None, None, None, None)  # error, started_at_s, finished_at_s, expires_s
 
 
@@ -107,6 +129,7 @@ class SQLiteBroker:
         self.path = self._db.path
         self._next_recover_s = 0.0
         self._next_purge_s = 0.0
+        self._leases_ready = False
 
     # --- producing -------------------------------------------------------------------------
     def enqueue_once(self, message: Message, *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL) -> bool:
@@ -127,13 +150,23 @@ class SQLiteBroker:
         return self.enqueue_encoded(encoded, dedupe_ttl=dedupe_ttl)
 
     def enqueue_encoded(
-        self, items: Sequence[EncodedMessage], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
+        self,
+        items: Sequence[EncodedMessage],
+        *,
+        dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL,
+        fence: Fence | None = None,
     ) -> list[bool]:
-        """:meth:`enqueue_many` for messages already encoded: one transaction, executemany."""
+        """:meth:`enqueue_many` for messages already encoded: one transaction, executemany.
+
+        With ``fence=(lease, token)`` the transaction first checks the lease and raises Fenced
+        (nothing written) unless ``token`` is the live lease's.
+        """
         if not items:
             return []
         with self._db.write() as conn:
             now_s = _now_s()
+            if fence is not None:
+                self._check_fence(conn, fence, now_s)
             ids = sa.func.json_each(json.dumps([m.id for m in items])).table_valued("value")
             seen = set(
                 conn.execute(
@@ -442,6 +475,75 @@ class SQLiteBroker:
         conn.execute(sa.delete(dedupe).where(dedupe.c.expires_s <= now_s))
         conn.execute(sa.delete(statuses).where(statuses.c.expires_s <= now_s))
         conn.execute(sa.delete(consumers).where(consumers.c.expires_s <= now_s))
+    # --- leader leases ---------------------------------------------------------------------
+    def _leases(self, conn: sa.Connection) -> None:
+        if not self._leases_ready:
+            conn.exec_driver_sql(_CREATE_LEASES)
+            self._leases_ready = True
+
+    def _lease_row(self, conn: sa.Connection, name: str) -> tuple[str | None, int, float] | None:
+        self._leases(conn)
+        row = conn.exec_driver_sql(_LEASE_ROW, (name,)).first()
+        return None if row is None else (row[0], int(row[1]), float(row[2]))
+
+    def _check_fence(self, conn: sa.Connection, fence: Fence, now_s: float) -> None:
+        row = self._lease_row(conn, fence[0])
+        live = row is not None and row[0] is not None and row[2] > now_s
+        if not live or row is None or row[1] != fence[1]:
+            holder, current = (row[0], row[1]) if live and row is not None else (None, None)
+            raise Fenced(fence[0], fence[1], holder, current)
+
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> int | None:
+        """Take lease ``name`` if free, expired or ``owner``'s; its fencing token, else None."""
+        ttl_s = _lease_ttl_s(ttl)
+        with self._db.write() as conn:
+            now_s = _now_s()
+            row = self._lease_row(conn, name)
+            if row is not None and row[0] is not None and row[2] > now_s:
+                if row[0] != owner:
+                    return None
+                token = row[1]
+            else:
+                token = (row[1] if row is not None else 0) + 1
+            conn.exec_driver_sql(
+                "INSERT INTO leases (name, owner, token, expires_s) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "token = excluded.token, expires_s = excluded.expires_s",
+                (name, owner, token, now_s + ttl_s),
+            )
+            return token
+
+    def renew_lease(self, name: str, owner: str, token: int, ttl: timedelta) -> bool:
+        """Extend the lease by ``ttl`` from now; False if ``owner``/``token`` lost it."""
+        ttl_s = _lease_ttl_s(ttl)
+        with self._db.write() as conn:
+            now_s = _now_s()
+            self._leases(conn)
+            updated = conn.exec_driver_sql(
+                "UPDATE leases SET expires_s = ? "
+                "WHERE name = ? AND owner = ? AND token = ? AND expires_s > ?",
+                (now_s + ttl_s, name, owner, token, now_s),
+            )
+            return updated.rowcount == 1
+
+    def release_lease(self, name: str, owner: str, token: int) -> None:
+        """Give the lease up if ``owner``/``token`` hold it (the token stays for the next)."""
+        with self._db.write() as conn:
+            self._leases(conn)
+            conn.exec_driver_sql(
+                "UPDATE leases SET owner = NULL, expires_s = 0 "
+                "WHERE name = ? AND owner = ? AND token = ?",
+                (name, owner, token),
+            )
+
+    def lease_holder(self, name: str) -> LeaseHolder | None:
+        """The live holder of lease ``name``, or None."""
+        with self._db.write() as conn:  # a write: the table may have to be made first
+            row = self._lease_row(conn, name)
+        if row is None or row[0] is None or row[2] <= _now_s():
+            return None
+        return LeaseHolder(row[0], row[1], datetime.fromtimestamp(row[2], UTC))
+
 
     def ping(self) -> None:
         """Raise BrokerUnavailable (BrokerError if the file is corrupt) unless it answers."""

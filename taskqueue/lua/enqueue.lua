@@ -1,7 +1,9 @@
 -- Enqueue-once for a batch of messages of one queue, atomically per message.
 -- KEYS[18]: the set of ids finished in the current dedupe window; KEYS[19]: the previous
--- window's. ARGV[1] now_ms; ARGV[2] the etas in ms, comma-separated ('' for none), or '' if
--- no message has one; then per message the pair id, value (the msg hash value:
+-- window's; KEYS[20], only for a fenced enqueue: a leader lease HASH (lease_acquire.lua).
+-- ARGV[1] now_ms; ARGV[2] the etas in ms, comma-separated ('' for none), or '' if no message
+-- has one; ARGV[3] the fencing token ('' for an unfenced enqueue); then per message the pair
+-- id, value (the msg hash value:
 -- "<priority digit><dedupe TTL ms>:<payload>"). Ids are distinct (the client refuses later
 -- copies within a batch).
 -- Returns a string of '1' (pushed) / '0' (refused as a duplicate), one char per message.
@@ -13,8 +15,17 @@
 -- to reads plus the writes a message needs anyway (its payload, its place in a list), and an
 -- id is never forgotten while its message is still queued.
 local SEEN, SEEN_BEFORE = KEYS[18], KEYS[19]
-local FIRST = 3
+local FIRST = 4
 local now = tonumber(ARGV[1])
+-- Fencing: a sender whose token is not the live lease's (a leader paused past its lease and
+-- replaced) pushes nothing. Checked in the same script as the push, so no lease change can
+-- slip between the check and the write. The error names the current holder for the log.
+if ARGV[3] ~= '' then
+  local lease = redis.call('HMGET', KEYS[20], 'owner', 'token')
+  if lease[2] ~= ARGV[3] then
+    return redis.error_reply('FENCED ' .. (lease[2] or '') .. '\t' .. (lease[1] or ''))
+  end
+end
 -- Due delayed messages go first, so they queue ahead of what is enqueued from now on.
 promote(now)
 local n = (#ARGV - FIRST + 1) / 2
