@@ -154,6 +154,41 @@ class LeaseHolder(NamedTuple):
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class AckAction:
+    """Settle by removing the message (finished, expired, or failed for good)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAction:
+    """Settle by replacing the message with ``message`` (attempt + 1, or the same message put
+    back by a rate limit), delayed until ``eta``."""
+
+    message: Message
+    eta: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterAction:
+    """Settle by moving the message to its queue's dead letters with ``reason``."""
+
+    reason: str
+
+
+SettleAction = AckAction | RetryAction | DeadLetterAction
+ACK = AckAction()
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One outcome for :meth:`Broker.settle_many`: what to do with the claimed message and the
+    task state to record with it (None: record nothing)."""
+
+    delivery: Delivery
+    action: SettleAction
+    status: TaskStatus | None
+
+
 @runtime_checkable
 class Broker(Protocol):
     """A named-queue broker. Implementations: :mod:`taskqueue.redis`, :mod:`taskqueue.sqlite`."""
@@ -221,6 +256,37 @@ class Broker(Protocol):
 
         Moves due delayed messages to ready first. Waits up to ``timeout`` for one; None if none.
         The message stays in flight, owned by the returned token, until ``lease`` runs out.
+        """
+        ...
+
+    def claim_many(
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        timeout: timedelta,
+        max_count: int,
+    ) -> list[Delivery]:
+        """Claim up to ``max_count`` messages at once and record each one STARTED.
+
+        Order as repeated :meth:`claim`: queues in the given order, within a queue highest
+        priority first, then FIFO. Waits up to ``timeout`` only while nothing is claimable;
+        returns as soon as at least one message is claimed ([] on timeout). Every delivery has
+        its own token. Each claimed message whose payload names a task gets the status STARTED
+        (attempts = its attempt + 1, started_at = now) in the same atomic step, so a caller
+        asks only for as many as it can start right away: a claimed message *is* started.
+        """
+        ...
+
+    def settle_many(
+        self, items: Sequence[Settlement], *, result_ttl: timedelta = DEFAULT_RESULT_TTL
+    ) -> list[bool]:
+        """Apply each item's action and record its status, in one round trip / transaction.
+
+        Per item, in order: False if the claim is no longer ours (lease lost, redelivered),
+        and then neither the action nor the status is applied; True if both were. A final
+        status is kept ``result_ttl``. Raises TypeError/ValueError, before writing anything,
+        if a status result is not JSON.
         """
         ...
 

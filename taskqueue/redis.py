@@ -59,12 +59,16 @@ from taskqueue.broker import (
     DEFAULT_DEDUPE_TTL,
     DEFAULT_RESULT_TTL,
     FINAL_STATES,
+    AckAction,
     DeadLetter,
+    DeadLetterAction,
     Delivery,
     EncodedMessage,
     Fence,
     LeaseHolder,
     QueueStats,
+    RetryAction,
+    Settlement,
     TaskState,
     TaskStatus,
 )
@@ -86,7 +90,18 @@ MIN_BLOCK_S = 0.001
 # recover.lua moves at most this many per call (its STEP); a full step means call again.
 RECOVER_STEP = 1_000
 
-_SCRIPTS = ("enqueue", "claim", "extend", "ack", "release", "retry", "dead_letter", "recover")
+_SCRIPTS = (
+    "enqueue",
+    "claim",
+    "claim_many",
+    "extend",
+    "ack",
+    "release",
+    "retry",
+    "dead_letter",
+    "settle",
+    "recover",
+)
 # Lease scripts stand alone (no queue keys, so no _lib.lua).
 _LEASE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release")
 # enqueue.lua's error reply for a stale fencing token: "FENCED <current token>\t<holder>".
@@ -125,6 +140,46 @@ def _etas(items: Sequence[EncodedMessage]) -> str:
     if all(item.eta is None for item in items):
         return ""
     return ",".join("" if i.eta is None else str(int(i.eta.timestamp() * 1000)) for i in items)
+
+
+_ACTION_CODES = {AckAction: "a", RetryAction: "r", DeadLetterAction: "d"}
+
+
+def _status_fields(status: TaskStatus) -> dict[str, str | int]:
+    """The status hash of ``status`` (raises TypeError/ValueError if the result is not JSON)."""
+    fields: dict[str, str | int] = {
+        "task": status.task,
+        "state": TaskState(status.state).value,
+        "attempts": status.attempts,
+        "result": json.dumps(status.result, allow_nan=False),
+    }
+    if status.error is not None:
+        fields["error"] = status.error
+    if status.started_at is not None:
+        fields["started_at_ms"] = _ms(status.started_at)
+    if status.finished_at is not None:
+        fields["finished_at_ms"] = _ms(status.finished_at)
+    return fields
+
+
+def _settle_args(item: Settlement) -> list[Any]:
+    """settle.lua's ARGV for one item (see the script)."""
+    action = item.action
+    args: list[Any] = [item.delivery.message_id, item.delivery.token, _ACTION_CODES[type(action)]]
+    if isinstance(action, RetryAction):
+        args += [_ms(action.eta), str(action.message.priority), action.message.encode()]
+    elif isinstance(action, DeadLetterAction):
+        args += [action.reason, "", ""]
+    else:
+        args += ["", "", ""]
+    status = item.status
+    if status is None:
+        return [*args, "0", 0]
+    fields = _status_fields(status)
+    args += ["1" if status.state in FINAL_STATES else "0", 2 * len(fields)]
+    for name, value in fields.items():
+        args += [name, value]
+    return args
 
 
 def _load_scripts(client: Any) -> dict[str, Script]:
@@ -376,6 +431,121 @@ class RedisBroker:
                 with self._errors():
                     self._client.blpop([self.keys.queue(n).notify for n in names], wait_s)
 
+    def claim_many(
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        timeout: timedelta,
+        max_count: int,
+    ) -> list[Delivery]:
+        """Claim up to ``max_count`` messages, queues in order, and record each STARTED.
+
+        One script call per queue tried (claim_many.lua: promote, recover, pop up to the
+        count, write the STARTED statuses); the next queue is tried only if the batch is not
+        full. Waits like :meth:`claim` while nothing is claimable, up to ``timeout``.
+        """
+        del consumer
+        if max_count < 1:
+            raise ValueError(f"max_count: must be at least 1, got {max_count}")
+        deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
+        lease_ms = int(lease.total_seconds() * 1000)
+        names = list(queues)
+        status_prefix = self.keys.status("")
+        while True:
+            now_ms = _now_ms()
+            lease_until = _instant(now_ms + lease_ms)
+            next_due_ms = -1
+            claimed: list[Delivery] = []
+            for name in names:
+                prefix = secrets.token_hex(16)
+                reply = self._run(
+                    "claim_many",
+                    self.keys.queue(name),
+                    now_ms,
+                    now_ms + lease_ms,
+                    prefix,
+                    max_count - len(claimed),
+                    status_prefix,
+                )
+                count = int(reply[0])
+                if count == 0:
+                    due = int(reply[1])
+                    if due >= 0 and (next_due_ms < 0 or due < next_due_ms):
+                        next_due_ms = due
+                    continue
+                for i in range(count):
+                    claimed.append(
+                        Delivery(
+                            message_id=reply[1 + 2 * i].decode(),
+                            queue=name,
+                            payload=reply[2 + 2 * i],
+                            token=f"{prefix}-{i + 1}",
+                            lease_until=lease_until,
+                        )
+                    )
+                if len(claimed) >= max_count:
+                    break
+            if claimed:
+                return claimed
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                return []
+            wait_s = min(remaining_s, self._max_block_s)
+            if next_due_ms >= 0:
+                wait_s = min(wait_s, (next_due_ms - _now_ms()) / 1000 + 0.001)
+            if wait_s >= MIN_BLOCK_S:
+                with self._errors():
+                    self._client.blpop([self.keys.queue(n).notify for n in names], wait_s)
+
+    def settle_many(
+        self, items: Sequence[Settlement], *, result_ttl: timedelta = DEFAULT_RESULT_TTL
+    ) -> list[bool]:
+        """Settle each claimed message and record its status: one settle.lua call per queue
+        (pipelined when the batch spans queues), each atomic; per item, False if the claim
+        is no longer ours (then neither its action nor its status was applied).
+
+        Raises TypeError/ValueError, before writing anything, if a result is not JSON.
+        """
+        if not items:
+            return []
+        now_ms = _now_ms()
+        ttl_ms = max(1, int(result_ttl.total_seconds() * 1000))
+        by_queue: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            by_queue.setdefault(item.delivery.queue, []).append(i)
+        calls: list[tuple[QueueKeys, list[str], list[Any]]] = []
+        for name, positions in by_queue.items():
+            queue = self.keys.queue(name)
+            status_keys: list[str] = []
+            args: list[Any] = [now_ms, queue.tag, ttl_ms]
+            for i in positions:
+                item = items[i]
+                status_keys.append(self.keys.status(item.delivery.message_id))
+                args.extend(_settle_args(item))
+            calls.append((queue, status_keys, args))
+        if len(calls) == 1:
+            queue, status_keys, args = calls[0]
+            with self._errors():
+                replies = [
+                    self._scripts["settle"](
+                        keys=[*queue.script_keys, *status_keys], args=args, client=self._client
+                    )
+                ]
+        else:
+            with self._errors():
+                pipe = self._client.pipeline(transaction=False)
+                for queue, status_keys, args in calls:
+                    self._scripts["settle"](
+                        keys=[*queue.script_keys, *status_keys], args=args, client=pipe
+                    )
+                replies = pipe.execute()
+        settled = [False] * len(items)
+        for positions, reply in zip(by_queue.values(), replies, strict=True):
+            for i, flag in zip(positions, reply, strict=True):
+                settled[i] = flag == 49  # ord("1")
+        return settled
+
     def _in_flight(self, script: str, delivery: Delivery, *args: Any) -> bool:
         queue = self.keys.queue(delivery.queue)
         return bool(self._run(script, queue, delivery.message_id, delivery.token, *args))
@@ -489,18 +659,7 @@ class RedisBroker:
 
         Raises TypeError/ValueError, before writing anything, if the result is not JSON.
         """
-        fields: dict[str, str | int] = {
-            "task": status.task,
-            "state": TaskState(status.state).value,
-            "attempts": status.attempts,
-            "result": json.dumps(status.result, allow_nan=False),
-        }
-        if status.error is not None:
-            fields["error"] = status.error
-        if status.started_at is not None:
-            fields["started_at_ms"] = _ms(status.started_at)
-        if status.finished_at is not None:
-            fields["finished_at_ms"] = _ms(status.finished_at)
+        fields = _status_fields(status)
         key = self.keys.status(status.id)
         with self._errors():
             pipe = self._client.pipeline(transaction=True)

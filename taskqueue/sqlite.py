@@ -33,12 +33,15 @@ from taskqueue.broker import (
     DEFAULT_DEDUPE_TTL,
     DEFAULT_RESULT_TTL,
     FINAL_STATES,
+    AckAction,
     DeadLetter,
     Delivery,
     EncodedMessage,
     Fence,
     LeaseHolder,
     QueueStats,
+    RetryAction,
+    Settlement,
     TaskState,
     TaskStatus,
 )
@@ -48,6 +51,7 @@ from taskqueue.sqlite_schema import (
     ACK,
     BUSY_TIMEOUT,
     CLAIM_BEST,
+    CLAIM_MANY,
     DELAYED,
     EXTEND,
     IN_FLIGHT,
@@ -58,6 +62,7 @@ from taskqueue.sqlite_schema import (
     PROMOTE_DUE,
     READY,
     RECOVER_EXPIRED,
+    RETRY,
     UPSERT_DEDUPE,
     UPSERT_STATUS,
     QueueDatabase,
@@ -102,6 +107,7 @@ def _instant(value_s: float | None) -> datetime | None:
 
 
 _QUEUED = TaskState.QUEUED.value
+_STARTED = TaskState.STARTED.value
 
 # The lease table, made on first use (IF NOT EXISTS: files made before leases existed get it
 # too, with no schema version bump). owner is NULL once released; token never goes down.
@@ -111,6 +117,35 @@ _CREATE_LEASES = (
 )
 _LEASE_ROW = "SELECT owner, token, expires_s FROM leases WHERE name = ?"
 _NO_OUTCOME = (None, None, None, None)  # error, started_at_s, finished_at_s, expires_s
+
+
+def _status_row(status: TaskStatus, now_s: float, ttl: timedelta) -> tuple[Any, ...]:
+    """The statuses row of ``status`` (raises TypeError/ValueError if the result is not
+    JSON); a final state expires ``ttl`` from now."""
+    return (
+        status.id,
+        status.task,
+        TaskState(status.state).value,
+        status.attempts,
+        json.dumps(status.result, allow_nan=False),
+        status.error,
+        None if status.started_at is None else _epoch(status.started_at),
+        None if status.finished_at is None else _epoch(status.finished_at),
+        now_s + ttl.total_seconds() if status.state in FINAL_STATES else None,
+    )
+
+
+def _started_row(message_id: str, payload: bytes, now_s: float) -> tuple[Any, ...] | None:
+    """The STARTED statuses row of a claimed payload; None if it does not name its task and
+    attempt (the worker dead-letters it and records what it can)."""
+    try:
+        wire = json.loads(payload)
+        task, attempt = wire["task"], wire["attempt"]
+    except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+        return None
+    if not isinstance(task, str) or not isinstance(attempt, int):
+        return None
+    return (message_id, task, _STARTED, attempt + 1, "null", None, now_s, None, None)
 
 
 class SQLiteBroker:
@@ -264,6 +299,133 @@ class SQLiteBroker:
                         lease_until=datetime.fromtimestamp(lease_until_s, UTC),
                     )
         return None
+
+    def claim_many(
+        self,
+        queues_: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        timeout: timedelta,
+        max_count: int,
+    ) -> list[Delivery]:
+        """Claim up to ``max_count`` messages, queues in order, and record each STARTED.
+
+        Polls like :meth:`claim`; one ``BEGIN IMMEDIATE`` transaction claims the batch (one
+        UPDATE per queue tried) and upserts the STARTED statuses.
+        """
+        if max_count < 1:
+            raise ValueError(f"max_count: must be at least 1, got {max_count}")
+        deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
+        pause_s = POLL_MIN_S
+        while True:
+            if self._claimable(queues_):
+                claimed = self._claim_many_now(queues_, consumer, lease, max_count)
+                if claimed:
+                    return claimed
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                return []
+            time.sleep(min(pause_s, remaining_s))
+            pause_s = min(pause_s * 2, POLL_MAX_S)
+
+    def _claim_many_now(
+        self, names: Sequence[str], consumer: str, lease: timedelta, max_count: int
+    ) -> list[Delivery]:
+        claimed: list[Delivery] = []
+        with self._db.write() as conn:
+            now_s = _now_s()
+            conn.execute(PROMOTE_DUE, {"now_s": now_s})
+            if now_s >= self._next_recover_s:
+                self._next_recover_s = now_s + RECOVER_EVERY_S
+                self._recover(conn, now_s)
+            lease_until_s = now_s + lease.total_seconds()
+            lease_until = datetime.fromtimestamp(lease_until_s, UTC)
+            status_rows: list[tuple[Any, ...]] = []
+            for name in names:
+                rows = list(
+                    conn.execute(
+                        CLAIM_MANY,
+                        {
+                            "b_queue": name,
+                            "b_count": max_count - len(claimed),
+                            "token_prefix": secrets.token_hex(16),
+                            "b_consumer": consumer,
+                            "lease_until_s": lease_until_s,
+                        },
+                    )
+                )
+                rows.sort(key=lambda r: (-r.priority, r.ready_at_s, r.seq))
+                for row in rows:
+                    claimed.append(
+                        Delivery(row.message_id, name, row.payload, row.token, lease_until)
+                    )
+                    started = _started_row(row.message_id, row.payload, now_s)
+                    if started is not None:
+                        status_rows.append(started)
+                if len(claimed) >= max_count:
+                    break
+            if status_rows:
+                conn.exec_driver_sql(UPSERT_STATUS, status_rows)
+        return claimed
+
+    def settle_many(
+        self, items: Sequence[Settlement], *, result_ttl: timedelta = DEFAULT_RESULT_TTL
+    ) -> list[bool]:
+        """Settle each claimed message and record its status, all in one transaction; per
+        item, False if the claim is no longer ours (then nothing of it was applied).
+
+        Raises TypeError/ValueError, before writing anything, if a result is not JSON.
+        """
+        if not items:
+            return []
+        now_s = _now_s()
+        statuses_ = [
+            None if item.status is None else _status_row(item.status, now_s, result_ttl)
+            for item in items
+        ]
+        settled: list[bool] = []
+        with self._db.write() as conn:
+            status_rows: list[tuple[Any, ...]] = []
+            for item, status_row in zip(items, statuses_, strict=True):
+                ok = self._settle_one(conn, item, now_s)
+                settled.append(ok)
+                if ok and status_row is not None:
+                    status_rows.append(status_row)
+            if status_rows:
+                conn.exec_driver_sql(UPSERT_STATUS, status_rows)
+            self._purge(conn, now_s)
+        return settled
+
+    def _settle_one(self, conn: sa.Connection, item: Settlement, now_s: float) -> bool:
+        owned = self._claim_of(item.delivery)
+        action = item.action
+        if isinstance(action, AckAction):
+            return bool(conn.execute(ACK, owned).rowcount)
+        if isinstance(action, RetryAction):
+            eta_s = _epoch(action.eta)
+            delayed = eta_s > now_s
+            params = {
+                **owned,
+                "n_state": DELAYED if delayed else READY,
+                "n_priority": action.message.priority,
+                "n_payload": action.message.encode(),
+                "n_ready_at_s": eta_s,
+                "n_due_s": eta_s if delayed else None,
+            }
+            return bool(conn.execute(RETRY, params).rowcount)
+        row = conn.execute(ACK.returning(messages.c.payload, messages.c.queue), owned).one_or_none()
+        if row is None:
+            return False
+        conn.execute(
+            sa.insert(dead_letters).values(
+                message_id=item.delivery.message_id,
+                queue=row.queue,
+                payload=row.payload,
+                reason=action.reason,
+                at_s=now_s,
+            )
+        )
+        return True
 
     @staticmethod
     def _recover(conn: sa.Connection, now_s: float) -> int:
@@ -475,6 +637,7 @@ class SQLiteBroker:
         conn.execute(sa.delete(dedupe).where(dedupe.c.expires_s <= now_s))
         conn.execute(sa.delete(statuses).where(statuses.c.expires_s <= now_s))
         conn.execute(sa.delete(consumers).where(consumers.c.expires_s <= now_s))
+
     # --- leader leases ---------------------------------------------------------------------
     def _leases(self, conn: sa.Connection) -> None:
         if not self._leases_ready:
@@ -543,7 +706,6 @@ class SQLiteBroker:
         if row is None or row[0] is None or row[2] <= _now_s():
             return None
         return LeaseHolder(row[0], row[1], datetime.fromtimestamp(row[2], UTC))
-
 
     def ping(self) -> None:
         """Raise BrokerUnavailable (BrokerError if the file is corrupt) unless it answers."""

@@ -212,6 +212,40 @@ CLAIM_BEST = (
     )
     .returning(_m.message_id, _m.payload)
 )
+# Claim a batch: the best ``b_count`` ready rows of a queue, each under its own token
+# ("<token prefix>-<seq>": unique, as the token index requires). RETURNING does not keep the
+# subquery's order, so the caller sorts by (priority DESC, ready_at_s, seq).
+_best_ready_many = (
+    sa.select(_m.seq)
+    .where(_m.queue == sa.bindparam("b_queue"), _m.state == READY)
+    .order_by(_m.priority.desc(), _m.ready_at_s, _m.seq)
+    .limit(sa.bindparam("b_count", type_=sa.Integer))
+)
+CLAIM_MANY = (
+    sa.update(messages)
+    .where(_m.seq.in_(_best_ready_many))
+    .values(
+        state=IN_FLIGHT,
+        token=sa.bindparam("token_prefix", type_=sa.Text) + "-" + sa.cast(_m.seq, sa.Text),
+        consumer=sa.bindparam("b_consumer"),
+        due_s=sa.bindparam("lease_until_s"),
+    )
+    .returning(_m.seq, _m.message_id, _m.payload, _m.priority, _m.ready_at_s, _m.token)
+)
+# A retry settled in a batch (settle_many): the owned row becomes its next attempt.
+RETRY = (
+    sa.update(messages)
+    .where(OWNED)
+    .values(
+        state=sa.bindparam("n_state"),
+        priority=sa.bindparam("n_priority"),
+        payload=sa.bindparam("n_payload"),
+        ready_at_s=sa.bindparam("n_ready_at_s"),
+        due_s=sa.bindparam("n_due_s"),
+        token=None,
+        consumer=None,
+    )
+)
 EXTEND = sa.update(messages).where(OWNED).values(due_s=sa.bindparam("lease_until_s"))
 ACK = sa.delete(messages).where(OWNED)
 

@@ -143,3 +143,45 @@ local function recover(now)
   return #expired
 end
 
+
+-- The settling steps (ack.lua, retry.lua, dead_letter.lua, settle.lua). Each assumes the
+-- caller checked ownership with owned(). ``tag`` is the queue's hash tag (see remember).
+
+-- Remove a finished message and remember its id.
+local function settle_ack(id, now, tag)
+  drop_claim(id)
+  local value = redis.call('HGET', K_MSG, id)
+  if value then
+    redis.call('HDEL', K_MSG, id)
+    remember(tag, id, value, now)
+  end
+end
+
+-- Replace a claimed message with its next attempt (``priority`` a digit string), delayed
+-- until ``eta`` (appended to ready if it has passed); it keeps its dedupe TTL.
+local function settle_retry(id, now, eta, priority, payload)
+  drop_claim(id)
+  local old = redis.call('HGET', K_MSG, id)
+  local ttl = old and ttl_in(old) or 86400000
+  redis.call('HSET', K_MSG, id, priority .. string.format('%d', ttl) .. ':' .. payload)
+  if eta > now then
+    redis.call('ZADD', K_DELAYED, string.format('%d', eta), id)
+  else
+    redis.call('RPUSH', ready_key(tonumber(priority)), id)
+    notify()
+  end
+end
+
+-- Move a claimed message to the dead letters with ``reason`` and remember its id.
+local function settle_dead(id, reason, now, tag)
+  drop_claim(id)
+  local value = redis.call('HGET', K_MSG, id)
+  local payload = ''
+  if value then
+    redis.call('HDEL', K_MSG, id)
+    remember(tag, id, value, now)
+    payload = payload_in(value)
+  end
+  redis.call('XADD', K_DEAD, '*', 'id', id, 'payload', payload, 'reason', reason,
+    'at_ms', string.format('%d', now))
+end

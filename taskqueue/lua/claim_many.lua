@@ -1,0 +1,66 @@
+-- Claim up to max_count of one queue's best ready messages (highest priority list first, each
+-- list from its head) and record each one STARTED.
+-- ARGV: now_ms, lease_until_ms, token prefix, max_count, status key prefix.
+-- Returns {n, id1, payload1, ..., id_n, payload_n} with n >= 1 (claim i's token is
+-- "<prefix>-<i>"), or {0, ms of the next delayed eta or lease deadline, or -1}.
+--
+-- The status hash ("<status prefix><id>", as RedisBroker.set_status writes it) is not one of
+-- the queue's keys: its name depends on the ids popped here, so it cannot be declared in KEYS.
+-- Fine on one Redis server (this class's deployment, see redis.py); a Cluster deployment
+-- would record STARTED with a separate call. A payload that is not a JSON object naming its
+-- task and attempt gets no status: the worker dead-letters it and records what it can.
+local now = tonumber(ARGV[1])
+local lease_until, prefix, max_count, status_prefix = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+promote(now)
+recover(now)
+
+local function record_started(id, payload)
+  local ok, msg = pcall(cjson.decode, payload)
+  if not ok or type(msg) ~= 'table' or type(msg.task) ~= 'string'
+      or type(msg.attempt) ~= 'number' then
+    return
+  end
+  local key = status_prefix .. id
+  redis.call('DEL', key) -- fields of an earlier state (an old error) must not linger
+  redis.call('HSET', key, 'task', msg.task, 'state', 'STARTED',
+    'attempts', string.format('%d', msg.attempt + 1), 'result', 'null', 'started_at_ms', ARGV[1])
+end
+
+local out = {0}
+local n = 0
+for p = 9, 0, -1 do
+  local key = ready_key(p)
+  while n < max_count do
+    local ids = redis.call('LPOP', key, max_count - n)
+    if not ids then break end
+    for _, id in ipairs(ids) do
+      local value = redis.call('HGET', K_MSG, id)
+      -- An id without a payload cannot be delivered (nothing to dead-letter): skip it.
+      if value then
+        n = n + 1
+        redis.call('ZADD', K_INFLIGHT, lease_until, id)
+        redis.call('HSET', K_CLAIMS, id, prefix .. '-' .. n .. ':' .. p)
+        local payload = payload_in(value)
+        record_started(id, payload)
+        out[#out + 1] = id
+        out[#out + 1] = payload
+      end
+    end
+  end
+  if n >= max_count then break end
+end
+if n > 0 then
+  out[1] = n
+  -- Pass the wake-up on: another blocked claimer may take the next one.
+  if redis.call('EXISTS', unpack(KEYS, READY0, READY0 + 9)) > 0 then notify() end
+  return out
+end
+local next_due = -1
+for _, k in ipairs({K_DELAYED, K_INFLIGHT}) do
+  local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+  if #first > 0 then
+    local at = tonumber(first[2])
+    if next_due < 0 or at < next_due then next_due = at end
+  end
+end
+return {0, string.format('%.0f', next_due)}
