@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +31,6 @@ from taskqueue.message import (
     MessageTemplate,
     RetryPolicy,
     json_instant,
-    new_task_id,
 )
 
 log = logging.getLogger(__name__)
@@ -87,26 +86,50 @@ class DispatchResult:
 
 
 class Dispatcher:
-    """Encodes fires with a per-entry template and pushes them in batches."""
+    """Encodes fires with message templates and pushes them in batches.
+
+    Templates are shared by every entry whose message differs only by the entry name (same
+    task, queue, arguments and options), so 100,000 entries of a few tasks cost a few
+    templates; each entry remembers its template under its content hash.
+    """
 
     def __init__(self) -> None:
-        self._templates: dict[str, tuple[str, MessageTemplate, int]] = {}
+        self._by_entry: dict[str, tuple[str, MessageTemplate, int]] = {}
+        self._by_shape: dict[str, MessageTemplate] = {}
 
     def _template(self, entry: Entry) -> tuple[MessageTemplate, int]:
         digest = entry.content_hash()
-        cached = self._templates.get(entry.name)
+        cached = self._by_entry.get(entry.name)
         if cached is not None and cached[0] == digest:
             return cached[1], cached[2]
-        base = build_message(
-            entry, message_id=new_task_id(), enqueued_at=_EPOCH, scheduled_for=_EPOCH
+        base = build_message(entry, message_id="-", enqueued_at=_EPOCH, scheduled_for=_EPOCH)
+        shape = repr(
+            (
+                base.task,
+                base.queue,
+                base.args,
+                base.kwargs,
+                base.priority,
+                base.soft_time_limit,
+                base.time_limit,
+                base.retry,
+                entry.options.expires,
+            )
         )
-        template = MessageTemplate(base)
-        self._templates[entry.name] = (digest, template, base.priority)
+        template = self._by_shape.get(shape)
+        if template is None:
+            template = self._by_shape[shape] = MessageTemplate(base)
+        self._by_entry[entry.name] = (digest, template, base.priority)
         return template, base.priority
+
+    def prepare(self, entries: Iterable[Entry]) -> None:
+        """Build templates ahead of the first burst (start-up and reload)."""
+        for entry in entries:
+            self._template(entry)
 
     def forget(self, names: Sequence[str]) -> None:
         for name in names:
-            self._templates.pop(name, None)
+            self._by_entry.pop(name, None)
 
     def encode(
         self, entry: Entry, fire: Fire, now: datetime, instants: dict[datetime, str] | None = None
@@ -127,6 +150,7 @@ class Dispatcher:
         expires = fire.scheduled_for + entry.options.expires if entry.options.expires else None
         payload = template.render_json(
             fire.id,
+            entry=entry.name,
             enqueued_at=js(now),
             scheduled_for=js(fire.scheduled_for),
             eta="null" if eta is None else js(eta),

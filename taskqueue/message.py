@@ -272,29 +272,38 @@ def _from_wire(raw: dict[str, Any]) -> Message:
         raise DecodeError(str(e)) from e
 
 
-class MessageTemplate:
-    """Encodes many messages that differ only in id and instants, ~3x faster than encode().
+# Sentinels marking the varying fields of a MessageTemplate: random per process, so no message
+# data can contain them by accident (and a template falls back to encode() if one does).
+_SENTINEL_NONCE = uuid.uuid4().hex
+_SENTINELS = tuple(
+    f"\x00{_SENTINEL_NONCE}:{name}\x00" for name in ("id", "eta", "exp", "enq", "entry", "sched")
+)
+_SENTINELS_JSON = [json.dumps(x) for x in _SENTINELS]
 
-    Beat sends the same entry's message again and again; everything but the id, the scheduled
-    and enqueue instants, the eta and the expiry is fixed per entry. The base message is
-    validated and encoded once, with random sentinels where the varying fields go; rendering
-    then joins pre-encoded fragments. The output is byte for byte what ``replace(base, ...)``
-    would encode to (tested). Should a sentinel ever occur in the message's own data, the
-    template falls back to the plain encoder.
+
+class MessageTemplate:
+    """Encodes many messages that differ only in id, entry name and instants, ~3x faster than
+    encode().
+
+    Beat sends the same message shape again and again; everything but the id, the entry name,
+    the scheduled and enqueue instants, the eta and the expiry is fixed. The base message is
+    validated and encoded once, with sentinels where the varying fields go; rendering then joins
+    pre-encoded fragments, so entries that differ only by name share one template. The output is
+    byte for byte what ``replace(base, ...)`` would encode to (tested). Should a sentinel ever
+    occur in the message's own data, the template falls back to the plain encoder.
     """
 
-    __slots__ = ("_fragments", "base")
+    __slots__ = ("_entry_json", "_fragments", "base")
 
     def __init__(self, base: Message) -> None:
         self.base = base
-        nonce = uuid.uuid4().hex
-        sentinels = [f"\x00{nonce}:{name}\x00" for name in ("id", "eta", "exp", "enq", "sched")]
         wire = _to_wire(base)
-        wire["id"], wire["eta"], wire["expires"] = sentinels[0], sentinels[1], sentinels[2]
-        wire["headers"]["enqueued_at"] = sentinels[3]
-        wire["headers"]["scheduled_for"] = sentinels[4]
+        wire["id"], wire["eta"], wire["expires"] = _SENTINELS[0], _SENTINELS[1], _SENTINELS[2]
+        headers = wire["headers"]
+        headers["enqueued_at"], headers["entry"], headers["scheduled_for"] = _SENTINELS[3:]
         text = json.dumps(wire, separators=(",", ":"), allow_nan=False)
-        self._fragments = _split_on(text, [json.dumps(x) for x in sentinels])
+        self._fragments = _split_on(text, _SENTINELS_JSON)
+        self._entry_json = json.dumps(base.headers.entry)
 
     def render(
         self,
@@ -304,12 +313,17 @@ class MessageTemplate:
         scheduled_for: datetime | None = None,
         eta: datetime | None = None,
         expires: datetime | None = None,
+        entry: str | None = None,
     ) -> bytes:
-        """The wire bytes of the base message with these fields; instants must be aware."""
+        """The wire bytes of the base message with these fields; instants must be aware.
+        ``entry`` replaces the base message's entry name when given."""
         f = self._fragments
         if f is None:
             headers = replace(
-                self.base.headers, enqueued_at=enqueued_at, scheduled_for=scheduled_for
+                self.base.headers,
+                enqueued_at=enqueued_at,
+                scheduled_for=scheduled_for,
+                entry=self.base.headers.entry if entry is None else entry,
             )
             return replace(
                 self.base, id=message_id, eta=eta, expires=expires, headers=headers
@@ -325,8 +339,10 @@ class MessageTemplate:
                 f[3],
                 _json_instant(enqueued_at),
                 f[4],
-                _json_instant(scheduled_for),
+                self._entry_json if entry is None else json.dumps(entry),
                 f[5],
+                _json_instant(scheduled_for),
+                f[6],
             )
         ).encode()
         if len(data) > MAX_MESSAGE_BYTES:
@@ -343,6 +359,7 @@ class MessageTemplate:
         scheduled_for: str = "null",
         eta: str = "null",
         expires: str = "null",
+        entry: str | None = None,
     ) -> bytes:
         """:meth:`render` with the instants given as JSON literals made by :func:`json_instant`.
 
@@ -361,6 +378,7 @@ class MessageTemplate:
                 scheduled_for=_parse_json_instant(scheduled_for, "scheduled_for"),
                 eta=_parse_json_instant(eta, "eta"),
                 expires=_parse_json_instant(expires, "expires"),
+                entry=entry,
             )
         data = "".join(
             (
@@ -373,8 +391,10 @@ class MessageTemplate:
                 f[3],
                 enqueued_at,
                 f[4],
-                scheduled_for,
+                self._entry_json if entry is None else json.dumps(entry),
                 f[5],
+                scheduled_for,
+                f[6],
             )
         ).encode()
         if len(data) > MAX_MESSAGE_BYTES:

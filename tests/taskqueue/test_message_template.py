@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskqueue.message import Headers, Message, MessageTemplate, RetryPolicy
+from taskqueue.message import Headers, Message, MessageTemplate, RetryPolicy, json_instant
 
 instants = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
@@ -32,6 +32,7 @@ json_values = st.recursive(
     scheduled=st.none() | instants,
     eta=st.none() | instants,
     expires=st.none() | instants,
+    entry=st.none() | st.text(max_size=20),
 )
 def test_render_matches_replace_then_encode(
     task: str,
@@ -43,6 +44,7 @@ def test_render_matches_replace_then_encode(
     scheduled: datetime | None,
     eta: datetime | None,
     expires: datetime | None,
+    entry: str | None,
 ) -> None:
     base = Message(
         id="base",
@@ -55,15 +57,32 @@ def test_render_matches_replace_then_encode(
         retry=RetryPolicy(max_retries=2),
         headers=Headers(enqueued_at=enqueued, entry="e"),
     )
-    rendered = MessageTemplate(base).render(
-        message_id, enqueued_at=enqueued, scheduled_for=scheduled, eta=eta, expires=expires
+    template = MessageTemplate(base)
+    rendered = template.render(
+        message_id,
+        enqueued_at=enqueued,
+        scheduled_for=scheduled,
+        eta=eta,
+        expires=expires,
+        entry=entry,
     )
     expected = replace(
         base,
         id=message_id,
         eta=eta,
         expires=expires,
-        headers=Headers(enqueued_at=enqueued, entry="e", scheduled_for=scheduled),
+        headers=Headers(
+            enqueued_at=enqueued, entry="e" if entry is None else entry, scheduled_for=scheduled
+        ),
     )
     assert Message.decode(rendered) == expected
     assert rendered == expected.encode()
+    # The burst path: instants pre-formatted once, same bytes.
+    assert rendered == template.render_json(
+        message_id,
+        enqueued_at=json_instant(enqueued),
+        scheduled_for=json_instant(scheduled),
+        eta=json_instant(eta),
+        expires=json_instant(expires),
+        entry=entry,
+    )
