@@ -75,9 +75,15 @@ class EmbeddedBeat(threading.Thread):
                 # Without NOTIFY_SOCKET: only the worker itself talks to systemd.
                 self._proc = subprocess.Popen(self.argv, env=systemd.child_environ())
             code = self._proc.wait()
-            if not self._stopping.is_set():
-                logger.error("embedded beat exited with status %d; restarting", code)
-                self._stopping.wait(_BEAT_RESTART_DELAY_S)
+            if self._stopping.is_set():
+                return
+            if code == 0:
+                # A clean exit means someone asked it to stop (Ctrl-C reaches the whole
+                # process group, the worker included): not a crash, nothing to restart.
+                logger.info("embedded beat stopped")
+                return
+            logger.error("embedded beat exited with status %d; restarting", code)
+            self._stopping.wait(_BEAT_RESTART_DELAY_S)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         with self._lock:
