@@ -27,17 +27,27 @@ the pool process died under the task (LOST), which is retried whenever retries r
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from taskqueue.broker import Broker, Delivery, TaskState, TaskStatus
+from taskqueue.broker import (
+    ACK,
+    Broker,
+    DeadLetterAction,
+    Delivery,
+    RetryAction,
+    Settlement,
+    TaskState,
+    TaskStatus,
+)
 from taskqueue.errors import BrokerUnavailable, DecodeError
 from taskqueue.message import Message
 from worker.errors import UnknownTask
@@ -64,6 +74,7 @@ _BROKER_ATTEMPTS = 8
 _BROKER_BACKOFF_MAX_S = 5.0
 _TIME_LIMIT_EXC = "worker.errors.TimeLimitExceeded"
 _SOFT_LIMIT_EXC = "worker.errors.SoftTimeLimitExceeded"
+_STARTED = TaskState.STARTED.value
 
 
 def utc_now() -> datetime:
@@ -184,6 +195,8 @@ class Consumer:
         self._rng = rng or random.Random()
         self._rate_limiter = RateLimiter()
         self._in_flight: dict[str, InFlight] = {}
+        # Outcomes from the pool not yet settled (settled in one broker call per loop).
+        self._outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self._stop_requests = 0
         self._recycle_requested = False
@@ -269,9 +282,14 @@ class Consumer:
                 logger.info("recycling the pool (SIGHUP)")
                 self.pool.recycle()
             try:
-                self._collect(self.pool.wait(0.0 if self.pool.free_slots() > 0 else _BUSY_WAIT_S))
-                if self.pool.free_slots() > 0 and not self.stopping:
-                    self._claim_one()
+                free = self.pool.free_slots()
+                self._outcomes.extend(self.pool.wait(0.0 if free > 0 else _BUSY_WAIT_S))
+                # Claim before settling: the pool runs the next batch while the finished one
+                # is recorded. Outcomes wait in a buffer, so a failed claim loses none.
+                free = self.pool.free_slots()
+                if free > 0 and not self.stopping:
+                    self._claim_batch(free, bool(self._outcomes))
+                self._collect()
                 failures = 0
             except BrokerUnavailable as e:
                 failures += 1
@@ -295,13 +313,15 @@ class Consumer:
         while self._has_in_flight() and not self.forced and time.monotonic() < deadline_s:
             if self._on_loop is not None:
                 self._on_loop()
-            self._collect(self.pool.wait(_BUSY_WAIT_S))
+            self._outcomes.extend(self.pool.wait(_BUSY_WAIT_S))
+            self._collect()
 
     def _stop_pool_and_release(self) -> None:
         if self._has_in_flight() and not self.forced:
             # Settle what already finished rather than releasing it to run a second time.
             try:
-                self._collect(self.pool.wait(0.0))
+                self._outcomes.extend(self.pool.wait(0.0))
+                self._collect()
             except Exception:
                 logger.exception("could not settle finished tasks while stopping")
         unfinished = self.pool.stop(1.0)
@@ -334,42 +354,54 @@ class Consumer:
             return bool(self._in_flight)
 
     # --- claiming -------------------------------------------------------------------------
-    def _claim_one(self) -> None:
-        timeout = self.claim_timeout if not self._has_in_flight() else _BUSY_CLAIM_TIMEOUT
-        delivery = self.broker.claim(self.queues, self.name, self.lease, timeout)
-        if delivery is None:
-            return
-        self.stats.claimed += 1
-        self._start(delivery)
+    def _claim_batch(self, free: int, has_outcomes: bool) -> None:
+        """Claim up to ``free`` messages (recorded STARTED by the broker) and start them.
 
-    def _start(self, delivery: Delivery) -> None:
+        Claims only as many as the pool can start now, so a claimed message is a started one
+        (prefetching more would report STARTED for messages waiting for a slot, and hold their
+        leases idle). Messages that cannot run (undecodable, unknown task, expired, rate
+        limited) are settled together right after.
+        """
+        if has_outcomes:
+            timeout = timedelta(0)  # finished tasks are waiting to be settled
+        elif self._has_in_flight():
+            timeout = _BUSY_CLAIM_TIMEOUT
+        else:
+            timeout = self.claim_timeout
+        deliveries = self.broker.claim_many(self.queues, self.name, self.lease, timeout, free)
+        if not deliveries:
+            return
+        self.stats.claimed += len(deliveries)
+        refused = [p for d in deliveries if (p := self._start(d)) is not None]
+        if refused:
+            self._settle(refused)
+
+    def _start(self, delivery: Delivery) -> _Pending | None:
+        """Submit the delivery's task to the pool; or, if it cannot run, how to settle it."""
         try:
             message = Message.decode(delivery.payload)
         except DecodeError as e:
-            self._dead_letter(delivery, f"undecodable: {e.reason}", None)
-            return
+            return self._dead_letter(delivery, f"undecodable: {e.reason}", None)
         try:
             task = REGISTRY.get(message.task)
         except UnknownTask:
-            self._dead_letter(delivery, f"unknown task {message.task!r}", message)
-            return
+            return self._dead_letter(delivery, f"unknown task {message.task!r}", message)
         now = self._clock()
         if message.is_expired(now):
-            self.broker.ack(delivery)
-            self.stats.expired += 1
-            self._set_status(message, TaskState.EXPIRED, attempts=message.attempt, finished_at=now)
             logger.info(
                 "task %s[%s]: expired at %s, not run", message.task, message.id, message.expires
             )
-            return
+            status = _status(message, TaskState.EXPIRED, message.attempt, finished_at=now)
+            return _Pending(Settlement(delivery, ACK, status), ("expired",))
         wait = self._rate_limiter.acquire(
             task.name, getattr(task, "rate_limit", None), time.monotonic()
         )
         if wait > timedelta(0):
-            # Not an attempt: the same message goes back, delayed until a token is due.
-            self.broker.retry(delivery, message, now + wait)
-            self.stats.rate_limited += 1
-            return
+            # Not an attempt: the same message goes back, delayed until a token is due, and
+            # its state (STARTED since the claim) back to QUEUED.
+            status = _status(message, TaskState.QUEUED, message.attempt)
+            action = RetryAction(message, now + wait)
+            return _Pending(Settlement(delivery, action, status), ("rate_limited",))
         soft, hard = resolve_limits(task, message)
         job = Job(
             id=uuid.uuid4().hex,
@@ -379,31 +411,98 @@ class Consumer:
             soft_time_limit=soft,
             time_limit=hard,
         )
-        self._set_status(message, TaskState.STARTED, attempts=message.attempt + 1, started_at=now)
+        # The broker recorded STARTED with the claim; counted here, where it is true.
+        self.stats.by_state[_STARTED] = self.stats.by_state.get(_STARTED, 0) + 1
         with self._lock:
             self._in_flight[job.id] = InFlight(delivery, message, task, now)
         self.pool.submit(job)
+        return None
+
+    def _dead_letter(self, delivery: Delivery, reason: str, message: Message | None) -> _Pending:
+        logger.error(
+            "message %s on %s dead-lettered: %s", delivery.message_id, delivery.queue, reason
+        )
+        finished_at = self._clock()
+        if message is not None:
+            status: TaskStatus | None = _status(
+                message, TaskState.DEAD, message.attempt, error=reason, finished_at=finished_at
+            )
+        else:
+            # The broker may have recorded STARTED if the payload named its task: replace it.
+            named = _peek_task(delivery.payload)
+            status = None
+            if named is not None:
+                status = TaskStatus(
+                    id=delivery.message_id,
+                    task=named[0],
+                    state=TaskState.DEAD,
+                    attempts=named[1],
+                    error=reason,
+                    finished_at=finished_at,
+                )
+        return _Pending(Settlement(delivery, DeadLetterAction(reason), status), ("dead_lettered",))
 
     # --- outcomes -------------------------------------------------------------------------
-    def _collect(self, outcomes: list[Outcome]) -> None:
+    def _collect(self) -> None:
+        """Settle the buffered outcomes in one broker call."""
+        outcomes, self._outcomes = self._outcomes, []
+        pending: list[_Pending] = []
         for outcome in outcomes:
             with self._lock:
                 entry = self._in_flight.pop(outcome.job_id, None)
             if entry is None:
                 logger.warning("outcome for unknown job %s ignored", outcome.job_id)
                 continue
-            try:
-                self._settle(entry, outcome)
-            except BrokerUnavailable:
-                # Not acked: the lease runs out and the message is redelivered (at least once).
-                logger.exception(
-                    "task %s[%s]: could not record its outcome",
-                    entry.message.task,
-                    entry.message.id,
-                )
-                raise
+            settling = self._settlement(entry, outcome)
+            if settling is not None:
+                pending.append(settling)
+        if pending:
+            self._settle(pending)
 
-    def _settle(self, entry: InFlight, outcome: Outcome) -> None:
+    def _settle(self, pending: list[_Pending]) -> None:
+        items = [p.settlement for p in pending]
+        try:
+            try:
+                settled = self.broker.settle_many(items)
+            except (TypeError, ValueError):
+                # A result that cannot be stored (not JSON) must not lose the outcome itself.
+                items = [_storable(item) for item in items]
+                settled = self.broker.settle_many(items)
+        except BrokerUnavailable:
+            # Not settled: the leases run out and the messages are redelivered (at least once).
+            logger.exception(
+                "could not record the outcome of %s",
+                ", ".join(f"{i.delivery.message_id}" for i in items),
+            )
+            raise
+        for p, item, ok in zip(pending, items, settled, strict=True):
+            if not ok:
+                self.stats.lost += 1
+                logger.warning(
+                    "message %s on %s: claim no longer ours (lease lost); outcome not recorded",
+                    item.delivery.message_id,
+                    item.delivery.queue,
+                )
+                continue
+            for counter in p.counters:
+                setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+            status = item.status
+            if status is not None:
+                self._count_state(status)
+
+    def _count_state(self, status: TaskStatus) -> None:
+        state = status.state.value
+        self.stats.by_state[state] = self.stats.by_state.get(state, 0) + 1
+        if self.metrics is not None and status.state not in (TaskState.QUEUED, TaskState.STARTED):
+            runtime_s = (
+                (status.finished_at - status.started_at).total_seconds()
+                if status.finished_at and status.started_at
+                else None
+            )
+            self.metrics.task_finished(status.task, state, runtime_s)
+
+    def _settlement(self, entry: InFlight, outcome: Outcome) -> _Pending | None:
+        """How to settle a finished job (None if its lease was lost: not ours to settle)."""
         message, delivery = entry.message, entry.delivery
         finished_at = self._clock()
         runtime_s = (finished_at - entry.started_at).total_seconds()
@@ -414,21 +513,20 @@ class Consumer:
                 message.id,
                 outcome.kind.name,
             )
-            return
+            return None
         attempts = message.attempt + 1
+        started_at = entry.started_at
         if outcome.kind is OutcomeKind.SUCCESS:
-            self._set_status(
+            logger.info("task %s[%s] succeeded in %.3fs", message.task, message.id, runtime_s)
+            status = _status(
                 message,
                 TaskState.SUCCESS,
-                attempts=attempts,
+                attempts,
                 result=outcome.result,
-                started_at=entry.started_at,
+                started_at=started_at,
                 finished_at=finished_at,
             )
-            self.broker.ack(delivery)
-            self.stats.succeeded += 1
-            logger.info("task %s[%s] succeeded in %.3fs", message.task, message.id, runtime_s)
-            return
+            return _Pending(Settlement(delivery, ACK, status), ("succeeded",))
         error, exc_type = _describe_failure(outcome)
         if self.metrics is not None and outcome.kind is OutcomeKind.TIME_LIMIT:
             self.metrics.time_limit_kill(message.task, "hard")
@@ -441,16 +539,6 @@ class Consumer:
         )
         if eligible and retries_left:
             delay = backoff_delay(message.attempt, policy.backoff, policy.backoff_max, self._rng)
-            self.broker.retry(delivery, message.next_attempt(), finished_at + delay)
-            self._set_status(
-                message,
-                TaskState.RETRY,
-                attempts=attempts,
-                error=error,
-                started_at=entry.started_at,
-                finished_at=finished_at,
-            )
-            self.stats.retried += 1
             logger.warning(
                 "task %s[%s] failed (%s) in %.3fs; retry %d/%d in %.2fs",
                 message.task,
@@ -461,81 +549,90 @@ class Consumer:
                 policy.max_retries,
                 delay.total_seconds(),
             )
-            return
-        self._set_status(
+            status = _status(
+                message,
+                TaskState.RETRY,
+                attempts,
+                error=error,
+                started_at=started_at,
+                finished_at=finished_at,
+            )
+            action = RetryAction(message.next_attempt(), finished_at + delay)
+            return _Pending(Settlement(delivery, action, status), ("retried",))
+        logger.error("task %s[%s] failed in %.3fs: %s", message.task, message.id, runtime_s, error)
+        status = _status(
             message,
             TaskState.FAILURE,
-            attempts=attempts,
-            error=error,
-            started_at=entry.started_at,
-            finished_at=finished_at,
-        )
-        self.stats.failed += 1
-        if eligible and policy.max_retries > 0:
-            self.broker.dead_letter(delivery, f"out of retries: {error}")
-            self.stats.dead_lettered += 1
-        else:
-            self.broker.ack(delivery)
-        logger.error("task %s[%s] failed in %.3fs: %s", message.task, message.id, runtime_s, error)
-
-    def _dead_letter(self, delivery: Delivery, reason: str, message: Message | None) -> None:
-        self.broker.dead_letter(delivery, reason)
-        self.stats.dead_lettered += 1
-        if message is not None:
-            self._set_status(
-                message,
-                TaskState.DEAD,
-                attempts=message.attempt,
-                error=reason,
-                finished_at=self._clock(),
-            )
-        logger.error(
-            "message %s on %s dead-lettered: %s", delivery.message_id, delivery.queue, reason
-        )
-
-    def _set_status(
-        self,
-        message: Message,
-        state: TaskState,
-        *,
-        attempts: int,
-        result: Any = None,
-        error: str | None = None,
-        started_at: datetime | None = None,
-        finished_at: datetime | None = None,
-    ) -> None:
-        self.stats.by_state[state.value] = self.stats.by_state.get(state.value, 0) + 1
-        if self.metrics is not None and state not in (TaskState.QUEUED, TaskState.STARTED):
-            runtime_s = (
-                (finished_at - started_at).total_seconds() if finished_at and started_at else None
-            )
-            self.metrics.task_finished(message.task, state.value, runtime_s)
-        status = TaskStatus(
-            id=message.id,
-            task=message.task,
-            state=state,
-            attempts=attempts,
-            result=result,
+            attempts,
             error=error,
             started_at=started_at,
             finished_at=finished_at,
         )
-        try:
-            self.broker.set_status(status)
-        except (TypeError, ValueError):
-            # A result that cannot be stored (not JSON) must not lose the outcome itself.
-            self.broker.set_status(
-                TaskStatus(
-                    id=message.id,
-                    task=message.task,
-                    state=state,
-                    attempts=attempts,
-                    result=repr(result),
-                    error=error,
-                    started_at=started_at,
-                    finished_at=finished_at,
-                )
-            )
+        if eligible and policy.max_retries > 0:
+            dead = DeadLetterAction(f"out of retries: {error}")
+            return _Pending(Settlement(delivery, dead, status), ("failed", "dead_lettered"))
+        return _Pending(Settlement(delivery, ACK, status), ("failed",))
+
+    def _set_status(self, message: Message, state: TaskState, *, attempts: int) -> None:
+        """Record a state outside a settlement (a message released at shutdown)."""
+        status = _status(message, state, attempts)
+        self._count_state(status)
+        self.broker.set_status(status)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A settlement on its way to the broker, and the stats to count once it is applied."""
+
+    settlement: Settlement
+    counters: tuple[str, ...]
+
+
+def _status(
+    message: Message,
+    state: TaskState,
+    attempts: int,
+    *,
+    result: Any = None,
+    error: str | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+) -> TaskStatus:
+    return TaskStatus(
+        id=message.id,
+        task=message.task,
+        state=state,
+        attempts=attempts,
+        result=result,
+        error=error,
+        started_at=started_at,
+        finished_at=finished_at,
+    )
+
+
+def _storable(item: Settlement) -> Settlement:
+    """``item`` with its status result replaced by its repr if it is not JSON."""
+    status = item.status
+    if status is None:
+        return item
+    try:
+        json.dumps(status.result, allow_nan=False)
+    except (TypeError, ValueError):
+        return replace(item, status=replace(status, result=repr(status.result)))
+    return item
+
+
+def _peek_task(payload: bytes) -> tuple[str, int] | None:
+    """(task, attempt) of a payload that did not decode as a message, if it names them (as
+    the broker's claim step reads them to record STARTED)."""
+    try:
+        wire = json.loads(payload)
+        task, attempt = wire["task"], wire["attempt"]
+    except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+        return None
+    if not isinstance(task, str) or not isinstance(attempt, int | float):
+        return None
+    return task, int(attempt)
 
 
 def _describe_failure(outcome: Outcome) -> tuple[str, str | None]:
