@@ -459,15 +459,19 @@ class RedisBroker:
             claimed: list[Delivery] = []
             for name in names:
                 prefix = secrets.token_hex(16)
-                reply = self._run(
-                    "claim_many",
-                    self.keys.queue(name),
+                keys = self.keys.queue(name).script_keys
+                command = (
+                    "EVALSHA",
+                    self._scripts["claim_many"].sha,
+                    len(keys),
+                    *keys,
                     now_ms,
                     now_ms + lease_ms,
                     prefix,
                     max_count - len(claimed),
                     status_prefix,
                 )
+                [reply] = self._stream(iter((command,)))
                 count = int(reply[0])
                 if count == 0:
                     due = int(reply[1])
@@ -514,7 +518,8 @@ class RedisBroker:
         by_queue: dict[str, list[int]] = {}
         for i, item in enumerate(items):
             by_queue.setdefault(item.delivery.queue, []).append(i)
-        calls: list[tuple[QueueKeys, list[str], list[Any]]] = []
+        sha = self._scripts["settle"].sha
+        commands: list[tuple[Any, ...]] = []
         for name, positions in by_queue.items():
             queue = self.keys.queue(name)
             status_keys: list[str] = []
@@ -523,23 +528,11 @@ class RedisBroker:
                 item = items[i]
                 status_keys.append(self.keys.status(item.delivery.message_id))
                 args.extend(_settle_args(item))
-            calls.append((queue, status_keys, args))
-        if len(calls) == 1:
-            queue, status_keys, args = calls[0]
-            with self._errors():
-                replies = [
-                    self._scripts["settle"](
-                        keys=[*queue.script_keys, *status_keys], args=args, client=self._client
-                    )
-                ]
-        else:
-            with self._errors():
-                pipe = self._client.pipeline(transaction=False)
-                for queue, status_keys, args in calls:
-                    self._scripts["settle"](
-                        keys=[*queue.script_keys, *status_keys], args=args, client=pipe
-                    )
-                replies = pipe.execute()
+            keys = (*queue.script_keys, *status_keys)
+            commands.append(("EVALSHA", sha, len(keys), *keys, *args))
+        # Packed with hiredis and sent back to back on one connection (see _stream): redis-py's
+        # command path cost more client time than the script itself.
+        replies = self._stream(iter(commands))
         settled = [False] * len(items)
         for positions, reply in zip(by_queue.values(), replies, strict=True):
             for i, flag in zip(positions, reply, strict=True):
