@@ -1,0 +1,27 @@
+"""Tasks run by the fault tests' workers (``-A fault_tasks``; tests/faults is on PYTHONPATH).
+
+Each run appends ``start <label> <pid>`` and ``end <label> <pid>`` lines to a file, so a test
+can count executions (at least once) independently of what the broker recorded (once).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from worker import task
+
+
+def _mark(path: str, text: str) -> None:
+    # One short write with O_APPEND: lines from several processes never interleave.
+    with open(path, "a") as f:
+        f.write(text + "\n")
+
+
+@task(name="f.mark")
+def mark(path: str, label: str, seconds: float = 0.0) -> int:
+    _mark(path, f"start {label} {os.getpid()}")
+    if seconds:
+        time.sleep(seconds)
+    _mark(path, f"end {label} {os.getpid()}")
+    return os.getpid()

@@ -1,0 +1,213 @@
+"""Real processes for fault tests: private redis-servers, beats and workers, and their logs.
+
+Fault tests kill and restart Redis, so they never use the shared server on 6379 (other tests run
+against it in parallel): each test starts its own ``redis-server`` on a free port, with its
+data in the test's tmp directory. Imported as ``tests.faults.procs`` by the fault, security and
+fuzz suites (a uniquely named module: every test directory has its own ``conftest``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FAULTS_DIR = Path(__file__).resolve().parent
+REPO = FAULTS_DIR.parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server; ``kill()`` and ``start()`` again keep the port (and, with AOF,
+    the data), like a production Redis restarting."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    extra: tuple[str, ...] = ()
+    persistent: bool = True
+    proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0, password: str | None = None, scheme: str = "redis") -> str:
+        auth = f":{password}@" if password is not None else ""
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/{db}"
+
+    def argv(self) -> list[str]:
+        # AOF with fsync on every write: a kill -9 of the server loses nothing, so counts
+        # across a restart are exact (no RDB snapshots written anywhere).
+        persist = (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if self.persistent
+            else ["--appendonly", "no"]
+        )
+        return [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            *persist, "--dir", str(self.workdir), *self.extra,
+        ]  # fmt: skip
+
+    def start(self, ready: bool = True) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = (self.workdir / "redis.log").open("ab")
+        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT)
+        if ready:
+            wait_until(self._listening, 10, f"redis-server on port {self.port}")
+
+    def _listening(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            log = (self.workdir / "redis.log").read_text(errors="replace")
+            raise AssertionError(f"redis-server exited {self.proc.returncode}:\n{log[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                reply = s.recv(64)
+                # +PONG, or -NOAUTH when a password is required: either way it answers.
+                return reply.startswith((b"+PONG", b"-NOAUTH"))
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Factory: ``private_redis(*extra_args, persistent=True)`` starts a server; all are
+    killed at teardown."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not on PATH")
+    servers: list[RedisServer] = []
+
+    def start(*extra: str, persistent: bool = True) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(servers)}", extra=extra, persistent=persistent)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+
+
+@dataclass
+class Proc:
+    """A beat or worker process with its log file (stdout and stderr)."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, needle: str, timeout: float = 20, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log().count(needle) >= count:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exited {self.proc.returncode}:\n{self.log()[-4000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"{needle!r} not logged in {timeout}s:\n{self.log()[-4000:]}")
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running {timeout}s after SIGTERM:\n{self.log()}") from None
+
+    def kill9_group(self) -> None:
+        """SIGKILL the process and its pool children at once, like a machine dying."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def signal_group(self, signum: int) -> None:
+        os.killpg(self.proc.pid, signum)
+
+    def lines(self, level: str) -> list[str]:
+        """Log lines at ``level`` (text format: '<time> <LEVEL> ...')."""
+        return [line for line in self.log().splitlines() if f" {level} " in line]
+
+
+def proc_env(**extra: str) -> dict[str, str]:
+    path = os.pathsep.join([str(FAULTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", **extra}
+
+
+StartProc = Callable[..., Proc]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[StartProc]:
+    """``spawn(kind, *args, cwd=None, env=None)``: run ``python -m beat|worker`` with args;
+    every process is killed (with its group) at teardown."""
+    procs: list[Proc] = []
+
+    def start(kind: str, *args: str, cwd: Path | None = None, env: dict[str, Any] | None = None) -> Proc:
+        log_path = tmp_path / f"{kind}-{len(procs)}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", kind, *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env or proc_env(),
+                cwd=cwd or tmp_path,
+                start_new_session=True,
+            )
+        p = Proc(proc, log_path)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.proc.poll() is None:
+            os.killpg(p.proc.pid, signal.SIGKILL)
+            p.proc.wait(10)
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m beat ARGS`` to completion (the CLI as a user runs it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "beat", *args],
+        capture_output=True,
+        text=True,
+        env=proc_env(),
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def every_entries(names_kwargs: dict[str, dict[str, str]], *, start: str = "2026-01-01T00:00:00Z") -> str:
+    """schedules.yaml text: one `every` entry per name, with extra keys per entry."""
+    lines = ["entries:"]
+    for name, keys in names_kwargs.items():
+        lines += [f"  {name}:", f"    start: {start}"]
+        lines += [f"    {k}: {v}" for k, v in keys.items()]
+    return "\n".join(lines) + "\n"
