@@ -204,6 +204,12 @@ def find_entry(config: Config, name: str) -> Entry:
     default=None,
     help="Serve Prometheus metrics on 127.0.0.1:PORT (default: the config's metrics_port).",
 )
+@click.option(
+    "--lease-ttl",
+    default=None,
+    help="Leader lease time: a standby takes over this long after the leader dies "
+    "(default: the config's beat.leader_lease, else 5s).",
+)
 @click.version_option(package_name="beat-scheduler")
 @click.pass_context
 def cli(
@@ -216,6 +222,7 @@ def cli(
     lookahead: str | None,
     source_url: str | None,
     metrics_port: int | None,
+    lease_ttl: str | None,
 ) -> None:
     """beat: a periodic scheduler. Without a command, runs the scheduler daemon."""
     ctx.obj = {"state": state}
@@ -239,6 +246,7 @@ def cli(
             broker_url,
             lookahead=None if lookahead is None else duration(lookahead, "--lookahead", zero=True),
             metrics_port=metrics_port,
+            lease_ttl=None if lease_ttl is None else duration(lease_ttl, "--lease-ttl"),
         )
     except BrokerError as e:
         raise RuntimeProblem(str(e)) from e

@@ -3,6 +3,12 @@
 Each tick pops the entries whose next fire is due from a heap (O(log n + due), not O(n)), asks
 the pure planner what to send, dispatches, and sleeps until the next fire or the next config
 check. Signal handlers only set flags; the loop acts on them between ticks.
+
+High availability: only the holder of the leader lease dispatches (:mod:`beat.leader`, on its
+own thread). A standby keeps its configuration current but skips ticks. On becoming leader it
+reloads the run state from the store and re-indexes every entry (another leader may have
+advanced them), then dispatches with the lease's fencing token, so a beat that lost the lease
+without noticing (paused) is refused by the broker and goes back to standby.
 """
 
 from __future__ import annotations
@@ -25,10 +31,16 @@ from beat.dispatch import Dispatcher
 from beat.due_index import DueIndex
 from beat.entries import Entry, Schedule
 from beat.errors import ConfigError, StateError
+from beat.leader import (
+    DEFAULT_LEASE_TTL,
+    FencedBroker,
+    LeaderElector,
+    lease_broker_factory,
+)
 from beat.planner import Fire, first_state, next_pending, plan_entry
 from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker
-from taskqueue.errors import BrokerError
+from taskqueue.errors import BrokerError, Fenced
 from taskqueue.message import fire_id
 from taskqueue.urls import open_broker, redact_url
 
@@ -90,6 +102,8 @@ class BeatService:
         clock: Clock = utc_now,
         lookahead: timedelta = DEFAULT_LOOKAHEAD,
         metrics: BeatMetrics | None = None,
+        elector: LeaderElector | None = None,
+        lease_ttl: timedelta = DEFAULT_LEASE_TTL,
     ) -> None:
         self.config = config
         self.broker_url = broker_url or config.broker_url
@@ -113,6 +127,21 @@ class BeatService:
         self.stats_sent = 0
         self._failures = 0
         self.stats_duplicates = 0
+        # HA is always on: a single beat simply holds the lease. The lease must live in the
+        # broker the fires go to (fencing is checked there); an injected broker is shared.
+        if elector is None:
+            shared = broker
+            elector = LeaderElector(
+                (lambda: shared)
+                if shared is not None
+                else lease_broker_factory(self.broker_url, lease_ttl),
+                ttl=lease_ttl,
+                on_change=self._wake.set,
+                close_broker=shared is None,
+            )
+        self.elector = elector
+        # The fencing token this loop dispatches under: the one it reloaded the state for.
+        self._leading_token: int | None = None
 
     # --- control (safe from signal handlers and other threads) ------------------------------
     def request_stop(self) -> None:
@@ -161,8 +190,13 @@ class BeatService:
         gc.collect()
         gc.freeze()
         if self.metrics is not None:
-            # A single beat leads; with several beats the leader lease will set this.
-            self.metrics.set_leader(True)
+            self.metrics.set_leader(False)
+        # One attempt now, so a lone beat leads from its first tick (the elector's thread,
+        # started by run(), keeps it); the state was just loaded, so no reload is needed.
+        self.elector.step()
+        token = self.elector.token
+        if token is not None:
+            self._lead(token)
         log.info(
             "beat started: %d entries (%d enabled), broker %s, state %s",
             len(self.entries),
@@ -178,6 +212,7 @@ class BeatService:
         # READY only now: the broker answered and the state is loaded (Type=notify units).
         systemd.ready(f"{len(self.entries)} entries")
         watchdog = systemd.Watchdog()
+        self.elector.start()
         try:
             while not self._stop.is_set():
                 self.maybe_reload()
@@ -192,24 +227,86 @@ class BeatService:
             log.info("beat stopped (%d fires sent)", self.stats_sent)
 
     def close(self) -> None:
+        # The lease is released, not left to expire: a standby takes over at once.
+        self.elector.stop(release=True)
         if self._store is not None:
             self._store.close()
         if self._broker is not None:
             self._broker.close()
+
+    # --- leadership -------------------------------------------------------------------------
+    @property
+    def leading(self) -> bool:
+        return self._leading_token is not None
+
+    def follow_lease(self) -> bool:
+        """Act on the elector's view; True if this beat leads (and may dispatch) now."""
+        token = self.elector.token
+        if token == self._leading_token:
+            return token is not None
+        if token is None:
+            self._stand_by(self.elector.lost_reason or "the lease was lost")
+            return False
+        try:
+            self._adopt_shared_state(self.clock())
+        except StateError as e:
+            # Cannot lead without the current state; retry on the next loop.
+            log.error("leader: acquired the lease but cannot load the state: %s", e)
+            self._backoff()
+            return False
+        self._lead(token)
+        return True
+
+    def _lead(self, token: int) -> None:
+        self._leading_token = token
+        log.info("leader: acquired lease token=%d (%s)", token, self.elector.owner)
+        if self.metrics is not None:
+            self.metrics.set_leader(True)
+
+    def _stand_by(self, reason: str) -> None:
+        if self._leading_token is None:
+            return
+        self._leading_token = None
+        log.warning("leader: lost lease, standing by (%s)", reason)
+        if self.metrics is not None:
+            self.metrics.set_leader(False)
+
+    def _adopt_shared_state(self, now: datetime) -> None:
+        """Reload every entry's state from the store and rebuild the due index from it: while
+        this beat stood by, another leader advanced the entries it dispatched."""
+        self.states = self.store.load()
+        self.index = DueIndex()
+        self._anchored.clear()
+        changed: list[EntryState] = []
+        for name, entry in self.entries.items():
+            previous = self.states.get(name)
+            state = first_state(entry, now, previous)
+            if state != previous:
+                changed.append(state)
+            self.states[name] = state
+            if entry.enabled:
+                nxt = next_pending(entry, state)
+                if nxt is not None:
+                    self.index.push(name, nxt)
+        if changed:
+            self.store.upsert_new(changed)
 
     def _sleep(self) -> None:
         if self._stop.is_set():
             return
         now = self.clock()
         wait = MAX_SLEEP
-        nxt = self.index.peek()
+        nxt = self.index.peek() if self.leading else None
         if nxt is not None:
             wait = max(timedelta(0), min(wait, nxt - self.lookahead - now))
         self._wake.wait(wait.total_seconds())
         self._wake.clear()
 
     def tick(self) -> int:
-        """Dispatch everything due up to now + lookahead; return how many fires were sent."""
+        """Dispatch everything due up to now + lookahead; return how many fires were sent.
+        A standby sends nothing."""
+        if not self.follow_lease():
+            return 0
         now = self.clock()
         horizon = now + self.lookahead
         sent = 0
@@ -267,12 +364,19 @@ class BeatService:
                 advanced[name] = last
             if plan.next_fire is not None:
                 next_fires[name] = plan.next_fire
+        assert self._leading_token is not None, "tick() runs only while leading"
+        broker = FencedBroker(self.broker, (self.elector.name, self._leading_token)).as_broker()
         try:
-            result = self.dispatcher.dispatch(self.broker, self.store, self.entries, fires, now)
+            result = self.dispatcher.dispatch(broker, self.store, self.entries, fires, now)
             with_fires = {f.entry for f in fires}
             skipped_only = [(n, t) for n, t in advanced.items() if n not in with_fires]
             if skipped_only:
                 self.store.record_fires(skipped_only, now)
+        except Fenced as e:
+            # Another beat holds the lease: what it sends, it sends from the shared state.
+            self.elector.relinquish(f"fenced by the broker: {e}")
+            self._stand_by(f"fenced by the broker: {e}")
+            return None
         except (BrokerError, StateError) as e:
             self._dispatch_failed(e)
             # In-memory state is untouched: put every due entry back as it was. Re-planning
@@ -399,11 +503,15 @@ def run_daemon(
     *,
     lookahead: timedelta | None = None,
     metrics_port: int | None = None,
+    lease_ttl: timedelta | None = None,
 ) -> None:
     """Run a beat with ``config`` until SIGTERM/SIGINT (the CLI's entry point)."""
     if lookahead is None:
         configured = config.beat.get("lookahead")
         lookahead = configured if isinstance(configured, timedelta) else DEFAULT_LOOKAHEAD
+    if lease_ttl is None:
+        configured = config.beat.get("leader_lease")
+        lease_ttl = configured if isinstance(configured, timedelta) else DEFAULT_LEASE_TTL
     port = metrics_port if metrics_port is not None else config.metrics_port
     metrics: BeatMetrics | None = None
     server = None
@@ -418,7 +526,14 @@ def run_daemon(
         from beat.sql_service import SqlBeatService
 
         cls = SqlBeatService
-    service = cls(config, state_url, broker_url=broker_url, lookahead=lookahead, metrics=metrics)
+    service = cls(
+        config,
+        state_url,
+        broker_url=broker_url,
+        lookahead=lookahead,
+        metrics=metrics,
+        lease_ttl=lease_ttl,
+    )
     service.install_signal_handlers()
     log.info("beat pid %d", os.getpid())
     started = time.monotonic()

@@ -1,0 +1,158 @@
+"""Several real beat processes on one broker and one state file: exactly one dispatches; a
+killed or paused leader is replaced within the lease time; a paused one is fenced and returns
+to standby; a leader cut off from Redis for a while recovers. Lease time: 1 s."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from taskqueue.broker import Broker
+from taskqueue.redis import RedisBroker
+from taskqueue.sqlite import SQLiteBroker
+from tests.ha.conftest import (
+    TTL_S,
+    BeatProcess,
+    StartBeat,
+    TcpProxy,
+    assert_unbroken,
+    drain_ids,
+    wait_for_leader,
+    write_config,
+)
+
+N = 20
+
+
+def _broker(url: str) -> Broker:
+    return RedisBroker(url) if url.startswith("redis") else SQLiteBroker(url)
+
+
+def _drain(url: str) -> dict[str, int]:
+    broker = _broker(url)
+    try:
+        return drain_ids(broker)
+    finally:
+        broker.close()
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return f"sqlite:///{tmp_path / 'queue.db'}"
+
+
+def _pair(tmp_path: Path, url: str, start_beat: StartBeat) -> tuple[BeatProcess, BeatProcess]:
+    config = write_config(tmp_path / "schedules.yaml", N)
+    state = tmp_path / "schedule.db"
+    a = start_beat(config, state, url)
+    b = start_beat(config, state, url)
+    a.wait_for_log("beat started")
+    b.wait_for_log("beat started")
+    return a, b
+
+
+def test_two_beats_exactly_one_dispatches(
+    tmp_path: Path, broker_url: str, start_beat: StartBeat
+) -> None:
+    a, b = _pair(tmp_path, broker_url, start_beat)
+    leader = wait_for_leader([a, b])
+    standby = b if leader is a else a
+    time.sleep(3)
+    assert a.stop() == 0 and b.stop() == 0
+    assert leader.lines("fire e0 id="), leader.log()
+    assert not standby.lines("fire "), standby.log()
+    assert "leader: acquired lease" not in standby.log()
+    # Not one message was even attempted twice: the standby never dispatched.
+    assert "already enqueued" not in a.log() + b.log()
+    assert_unbroken(_drain(broker_url), N)
+
+
+@pytest.mark.slow
+def test_kill9_leader_standby_takes_over_within_the_ttl(
+    tmp_path: Path, broker_url: str, start_beat: StartBeat
+) -> None:
+    a, b = _pair(tmp_path, broker_url, start_beat)
+    takeovers = []
+    beats = [a, b]
+    for round_ in range(2):
+        leader = wait_for_leader(beats) if round_ == 0 else beats[0]
+        standby = next(x for x in beats if x is not leader)
+        time.sleep(1.5)
+        killed_at = datetime.now(UTC)
+        leader.kill9()
+        standby.wait_for_log("leader: acquired lease", timeout=10)
+        acquired_at = standby.lines("leader: acquired lease")[-1][0]
+        takeovers.append((acquired_at - killed_at).total_seconds())
+        # A replacement standby for the next round, on the same state.
+        new = start_beat(tmp_path / "schedules.yaml", tmp_path / "schedule.db", broker_url)
+        new.wait_for_log("beat started")
+        beats = [standby, new]
+    time.sleep(1.5)
+    for beat in beats:
+        assert beat.stop() == 0
+    print(f"\ntakeover after kill -9 ({broker_url.split(':')[0]}, ttl {TTL_S}s): {takeovers}")
+    for seconds in takeovers:
+        # Within the lease time (plus scheduling slack on a busy CI machine).
+        assert 0 < seconds <= TTL_S + 0.25, takeovers
+    assert_unbroken(_drain(broker_url), N)
+
+
+@pytest.mark.slow
+def test_paused_leader_is_replaced_fenced_and_stands_by(
+    tmp_path: Path, redis_url: str, start_beat: StartBeat
+) -> None:
+    a, b = _pair(tmp_path, redis_url, start_beat)
+    leader = wait_for_leader([a, b])
+    standby = b if leader is a else a
+    time.sleep(1.2)
+    leader.proc.send_signal(signal.SIGSTOP)
+    stopped_at = datetime.now(UTC)
+    standby.wait_for_log("leader: acquired lease", timeout=10)
+    taken_at = standby.lines("leader: acquired lease")[-1][0]
+    time.sleep(1.0)
+    leader.proc.send_signal(signal.SIGCONT)
+    leader.wait_for_log("leader: lost lease, standing by", timeout=5)
+    time.sleep(1.5)
+    assert leader.proc.poll() is None, "a beat that lost the lease must not exit"
+    assert a.stop() == 0 and b.stop() == 0
+    print(f"\ntakeover after SIGSTOP (ttl {TTL_S}s): {(taken_at - stopped_at).total_seconds()}s")
+    # Nothing from the old leader after it learned it lost: it logs no fire past that line.
+    log = leader.log()
+    after_loss = log[log.index("leader: lost lease, standing by") :]
+    assert " fire " not in after_loss.replace("fire(s)", ""), after_loss
+    assert "Traceback" not in log
+    assert standby.lines("fire e0 id=")
+    assert_unbroken(_drain(redis_url), N)
+
+
+@pytest.mark.slow
+def test_leader_cut_off_from_redis_recovers(
+    tmp_path: Path, redis_proxy: tuple[TcpProxy, str], start_beat: StartBeat
+) -> None:
+    proxy, url = redis_proxy
+    config = write_config(tmp_path / "schedules.yaml", N)
+    beat = start_beat(config, tmp_path / "schedule.db", url)
+    beat.wait_for_log("leader: acquired lease token=")
+    time.sleep(1.5)
+    proxy.cut()
+    beat.wait_for_log("leader: lost lease, standing by", timeout=5)
+    time.sleep(1.5)
+    proxy.restore()
+    beat.wait_for_log("leader: acquired lease", count=2, timeout=10)
+    recovered_at = beat.lines("leader: acquired lease")[-1][0]
+    time.sleep(1.5)
+    assert beat.stop() == 0
+    log = beat.log()
+    assert "Traceback" not in log
+    # The outage is one line per state change, not a flood.
+    assert log.count("dispatch failed") <= 1
+    assert log.count("broker error, retrying") <= 1
+    fired_after = [t for t, _ in beat.lines("fire e0 id=") if t > recovered_at]
+    assert fired_after, "no dispatch after recovering"
+    assert_unbroken(_drain(url), N)
