@@ -213,9 +213,7 @@ def test_settle_many_retry_due_now_is_ready_again(broker: Broker) -> None:
     assert broker.enqueue_once(Message(id="r", task="t", priority=4))
     [d] = _claim_many(broker, 1)
     nxt = Message(id="r", task="t", priority=4, attempt=1)
-    assert broker.settle_many([Settlement(d, RetryAction(nxt, datetime.now(UTC)), None)]) == [
-        True
-    ]
+    assert broker.settle_many([Settlement(d, RetryAction(nxt, datetime.now(UTC)), None)]) == [True]
     [again] = _claim_many(broker, 1)
     assert Message.decode(again.payload).attempt == 1 and again.token != d.token
 
@@ -270,3 +268,19 @@ def test_settle_many_final_statuses_expire_after_the_ttl(broker: Broker) -> None
     assert broker.get_status("a") == status
     time.sleep(0.3)
     assert broker.get_status("a") is None
+
+
+def test_redis_batch_calls_survive_a_flushed_script_cache(redis_url: str) -> None:
+    import redis
+
+    broker = open_broker(redis_url)
+    try:
+        assert all(broker.enqueue_many([Message(id=i, task="t") for i in ("a", "b")]))
+        redis.Redis.from_url(redis_url).script_flush()
+        claimed = broker.claim_many(["default"], "c", LEASE, NO_WAIT, 2)
+        assert [d.message_id for d in claimed] == ["a", "b"]
+        redis.Redis.from_url(redis_url).script_flush()
+        assert broker.settle_many([Settlement(d, ACK, _done(d)) for d in claimed]) == [True] * 2
+        assert _stats(broker) == (0, 0, 0, 0)
+    finally:
+        broker.close()
