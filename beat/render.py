@@ -12,7 +12,10 @@ if TYPE_CHECKING:
     from beat.config import Config
     from beat.entries import Schedule
     from beat.state import EntryState
-    from taskqueue.broker import QueueStats, TaskStatus
+    from taskqueue.broker import LeaseHolder, QueueStats, TaskStatus
+
+# Who leads, as the CLI found out: the holder (None: no leader), or why it could not tell.
+LeaderView = tuple["LeaseHolder | None", "str | None"]
 
 
 def _local(instant: datetime, schedule: Schedule) -> datetime:
@@ -49,9 +52,15 @@ def _iso(value: datetime | None, schedule: Schedule | None = None) -> str | None
 
 
 def render_list(
-    config: Config, states: Mapping[str, EntryState], now: datetime, *, as_json: bool
+    config: Config,
+    states: Mapping[str, EntryState],
+    now: datetime,
+    *,
+    as_json: bool,
+    leader: LeaderView | None = None,
 ) -> str:
-    """``beat list``: every entry with its schedule, zone, queue, last and next fire."""
+    """``beat list``: every entry with its schedule, zone, queue, last and next fire; in text,
+    a last line on who leads (the JSON stays a list of entries)."""
     from beat.planner import next_pending
 
     rows: list[dict[str, Any]] = []
@@ -95,10 +104,36 @@ def render_list(
         for r in rows
     ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    return "\n".join(
+    lines = [
         "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in table
-    )
+    ]
+    if leader is not None:
+        lines += ["", render_leader(*leader)]
+    return "\n".join(lines)
+
+
+def render_leader(holder: LeaseHolder | None, problem: str | None = None) -> str:
+    """The leader line of ``beat list`` / ``beat config``."""
+    if problem is not None:
+        return f"leader: unknown ({problem})"
+    if holder is None:
+        return "no leader"
+    until = holder.expires_at.astimezone(UTC).isoformat(timespec="milliseconds")
+    return f"leader: {holder.owner} (token {holder.token}, lease until {until})"
+
+
+def leader_data(holder: LeaseHolder | None, problem: str | None = None) -> dict[str, Any] | None:
+    """The leader as JSON data (None: no leader)."""
+    if problem is not None:
+        return {"error": problem}
+    if holder is None:
+        return None
+    return {
+        "owner": holder.owner,
+        "token": holder.token,
+        "lease_until": holder.expires_at.astimezone(UTC).isoformat(),
+    }
 
 
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
@@ -118,8 +153,9 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
-def render_config(config: Config, *, as_json: bool) -> str:
-    """``beat config``: the effective configuration (defaults filled in), secrets redacted."""
+def render_config(config: Config, *, as_json: bool, leader: LeaderView | None = None) -> str:
+    """``beat config``: the effective configuration (defaults filled in), secrets redacted,
+    and who leads (``leader``, when given)."""
     import dataclasses
 
     from beat.config import entry_to_mapping
@@ -152,6 +188,9 @@ def render_config(config: Config, *, as_json: bool) -> str:
         "entries": {name: entry_to_mapping(e) for name, e in config.entries.items()},
     }
     data = redact(data)
+    if leader is not None:
+        # After redaction: the fencing "token" is a counter, not a secret.
+        data["leader"] = leader_data(*leader)
     if as_json:
         return json.dumps(data, indent=2, default=str)
     import yaml

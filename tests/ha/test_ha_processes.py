@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def _broker(url: str) -> Broker:
     return RedisBroker(url) if url.startswith("redis") else SQLiteBroker(url)
 
 
-def _drain(url: str) -> dict[str, int]:
+def _drain(url: str) -> Counter[str]:
     broker = _broker(url)
     try:
         return drain_ids(broker)
