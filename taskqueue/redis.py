@@ -28,6 +28,14 @@ burst). ``get_status`` of an id with no status record looks the message up in th
 and reports it QUEUED; workers record every later state. A status left from an earlier message
 with the same id (sent again after its dedupe window) shows until the worker records anew.
 
+Batch delivery (the worker's hot path): ``claim_many`` pops up to N ids and records each one
+STARTED inside the claim script (claim_many.lua reads the task name and attempt from the JSON
+payload); ``settle_many`` acks / retries / dead-letters a batch and writes each status in the
+same script call (settle.lua), only for claims still owned. A no-op task thus costs two
+script calls per batch instead of four round trips per task. The STARTED status key is not
+declared in KEYS (its id is only known once popped): fine on one server or Sentinel, not on
+Cluster.
+
 Leader leases (beat's HA): ``<prefix>:lease:{<name>}`` is a HASH (owner, token) that expires
 with the lease (Redis's PEXPIRE, so only the server's clock decides expiry), and
 ``<prefix>:lease:{<name>}:fence`` the counter that hands out fencing tokens. A fenced enqueue

@@ -10,13 +10,28 @@ At-least-once delivery, in this process's terms:
   marked *lost*: its outcome is logged but not acked, the redelivered copy owns the message now;
 - on shutdown, whatever has not finished is *released* back to ready, never dropped.
 
+Batches (throughput: a no-op task used to cost four sequential broker round trips):
+
+- ``claim_many`` takes at most the pool's free slots, and the broker records STARTED in the
+  same atomic step, so a claimed message is a started one (nothing waits in a prefetch buffer
+  holding a lease and a false STARTED). A claimed message that cannot run (undecodable,
+  unknown task, expired, rate limited) is settled right away with its true state;
+- every outcome the pool returned in one loop iteration is settled by one ``settle_many``
+  call (action and status together, atomically per message; a claim that is no longer ours
+  is neither settled nor given a status);
+- each iteration claims the next batch *before* settling the finished one, so the pool runs
+  while the outcomes are recorded. Outcomes wait in a buffer until settled: a failed claim
+  loses none.
+
 Outcomes:
 
 ======================  =================================================================
 SUCCESS                 status SUCCESS with the result; ack
-failure, retryable      ``broker.retry`` with attempt + 1 and a full-jitter backoff; RETRY
+failure, retryable      retry with attempt + 1 and a full-jitter backoff; status RETRY
 failure, out of retries status FAILURE and dead-lettered "out of retries: <error>"
 failure, not retryable  status FAILURE; ack (no retry budget, or the error does not match)
+expired before it ran   status EXPIRED; ack
+rate limited            the same message back, delayed until a token is due; status QUEUED
 ======================  =================================================================
 
 A failure is retryable when retries remain (:func:`worker.retries.effective_policy`) and either
