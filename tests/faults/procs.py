@@ -33,7 +33,9 @@ def free_port() -> int:
         return port
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -170,7 +172,9 @@ def spawn(tmp_path: Path) -> Iterator[StartProc]:
     every process is killed (with its group) at teardown."""
     procs: list[Proc] = []
 
-    def start(kind: str, *args: str, cwd: Path | None = None, env: dict[str, Any] | None = None) -> Proc:
+    def start(
+        kind: str, *args: str, cwd: Path | None = None, env: dict[str, Any] | None = None
+    ) -> Proc:
         log_path = tmp_path / f"{kind}-{len(procs)}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -192,7 +196,9 @@ def spawn(tmp_path: Path) -> Iterator[StartProc]:
             p.proc.wait(10)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m beat ARGS`` to completion (the CLI as a user runs it)."""
     return subprocess.run(
         [sys.executable, "-m", "beat", *args],
@@ -202,12 +208,3 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 30) -> subproc
         cwd=cwd,
         timeout=timeout,
     )
-
-
-def every_entries(names_kwargs: dict[str, dict[str, str]], *, start: str = "2026-01-01T00:00:00Z") -> str:
-    """schedules.yaml text: one `every` entry per name, with extra keys per entry."""
-    lines = ["entries:"]
-    for name, keys in names_kwargs.items():
-        lines += [f"  {name}:", f"    start: {start}"]
-        lines += [f"    {k}: {v}" for k, v in keys.items()]
-    return "\n".join(lines) + "\n"
