@@ -1,11 +1,12 @@
 """Worker throughput: no-op tasks at concurrency 2, beat's worker vs Celery, same Redis.
 
     python bench/bench_worker.py [-n 20000] [--redis redis://127.0.0.1:6379/12]
-        [--celery-python /path/to/python-with-celery]
+        [--celery-python /path/to/python-with-celery] [--no-sqlite]
 
-For each pool (prefork, threads): flush the bench database, enqueue N messages, start a worker
-with ``-c 2`` and time the drain: from the first message leaving the queue to the last one
-settled (acked). Celery 5.7 prefork at ``-c 2`` runs the same workload on the same Redis if a
+For each pool (prefork, threads) and broker (Redis, then a fresh SQLite file unless
+``--no-sqlite``): flush the bench database, enqueue N messages, start a worker with ``-c 2``
+and time the drain: from the first message leaving the queue to the last one settled
+(acked). Celery 5.7 prefork at ``-c 2`` runs the same workload on the same Redis if a
 Python with celery is available (``--celery-python``; celery is a benchmark-only extra and is
 best kept out of the project's environment). Prints one table with rates and ratios.
 
@@ -18,6 +19,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -49,8 +51,11 @@ def _env(redis_url: str, role: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "BENCH_ROLE": role, "BENCH_REDIS_URL": redis_url}
 
 
-def _drain(proc: subprocess.Popen[bytes], remaining: Any, total: int, limit_s: float) -> float:
-    """Tasks/s from the first message taken to none left (ready or in flight)."""
+def _drain(
+    proc: subprocess.Popen[bytes], remaining: Any, total: int, limit_s: float, poll_s: float = 0.01
+) -> float:
+    """Tasks/s from the first message taken to none left (ready or in flight), looking every
+    ``poll_s`` (the look itself costs the machine something)."""
     deadline = time.monotonic() + limit_s
     while remaining() >= total:
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -60,19 +65,22 @@ def _drain(proc: subprocess.Popen[bytes], remaining: Any, total: int, limit_s: f
     while remaining() > 0:
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"worker stopped with {remaining()} left")
-        time.sleep(0.01)
+        time.sleep(poll_s)
     elapsed = time.monotonic() - t0
     return left0 / elapsed if elapsed else float("inf")
 
 
-def bench_beat_worker(redis_url: str, pool: str, n: int) -> float:
+def bench_beat_worker(broker_url: str, pool: str, n: int) -> float:
     import redis
 
     from taskqueue.message import Message
     from taskqueue.urls import open_broker
 
-    redis.Redis.from_url(redis_url).flushdb()
-    broker = open_broker(redis_url)
+    if broker_url.startswith("sqlite:///"):
+        Path(broker_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    else:
+        redis.Redis.from_url(broker_url).flushdb()
+    broker = open_broker(broker_url)
     batch = 1000
     for start in range(0, n, batch):
         broker.enqueue_many(
@@ -89,7 +97,7 @@ def bench_beat_worker(redis_url: str, pool: str, n: int) -> float:
             "-c",
             "from worker.cli import main; main()",
             "--broker",
-            redis_url,
+            broker_url,
             "-A",
             "bench_worker",
             "-c",
@@ -99,11 +107,14 @@ def bench_beat_worker(redis_url: str, pool: str, n: int) -> float:
             "-l",
             "warning",
         ],
-        env=_env(redis_url, "worker"),
+        env=_env(broker_url, "worker"),
         cwd=BENCH_DIR,
     )
+    # SQLite's queue_stats counts every row: polled every 10 ms it would take a good part of
+    # one of the machine's CPUs away from the worker being measured.
+    poll_s = 0.05 if broker_url.startswith("sqlite") else 0.01
     try:
-        return _drain(proc, remaining, n, 600)
+        return _drain(proc, remaining, n, 600, poll_s)
     finally:
         proc.terminate()
         proc.wait(60)
@@ -160,21 +171,28 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=20_000)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite broker rows")
     args = parser.parse_args()
     os.environ["BENCH_ROLE"] = "driver"
     rows: list[tuple[str, float]] = []
     for pool in ("prefork", "threads"):
         rows.append((f"beat worker {pool} -c 2", bench_beat_worker(args.redis, pool, args.n)))
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+            url = f"sqlite:///{tmp}/queue.db"
+            for pool in ("prefork", "threads"):
+                rate = bench_beat_worker(url, pool, args.n)
+                rows.append((f"beat worker {pool} -c 2 sqlite", rate))
     if args.celery_python:
         rows.append(
             ("celery 5.7 prefork -c 2", bench_celery(args.redis, args.celery_python, args.n))
         )
     celery_rate = rows[-1][1] if args.celery_python else None
     print(f"\nno-op tasks, N={args.n}, Redis {args.redis}, {os.cpu_count()} CPUs")
-    print(f"{'worker':<28}{'tasks/s':>10}{'vs celery':>11}")
+    print(f"{'worker':<35}{'tasks/s':>10}{'vs celery':>11}")
     for label, rate in rows:
         ratio = f"{rate / celery_rate:.2f}x" if celery_rate else "n/a"
-        print(f"{label:<28}{rate:>10.0f}{ratio:>11}")
+        print(f"{label:<35}{rate:>10.0f}{ratio:>11}")
 
 
 if __name__ == "__main__":
