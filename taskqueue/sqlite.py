@@ -49,6 +49,7 @@ from taskqueue.errors import Fenced
 from taskqueue.message import Message, require_aware
 from taskqueue.sqlite_schema import (
     ACK,
+    ACK_SQL,
     BUSY_TIMEOUT,
     CLAIM_BEST,
     CLAIM_MANY,
@@ -164,6 +165,9 @@ class SQLiteBroker:
         self.path = self._db.path
         self._next_recover_s = 0.0
         self._next_purge_s = 0.0
+        # Whether the last batch claim took something: then the next one goes straight to the
+        # write transaction (more is likely waiting) instead of probing first.
+        self._last_claim_hit = False
         self._leases_ready = False
 
     # --- producing -------------------------------------------------------------------------
@@ -317,11 +321,14 @@ class SQLiteBroker:
             raise ValueError(f"max_count: must be at least 1, got {max_count}")
         deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
         pause_s = POLL_MIN_S
+        probe = not self._last_claim_hit
         while True:
-            if self._claimable(queues_):
+            if not probe or self._claimable(queues_):
                 claimed = self._claim_many_now(queues_, consumer, lease, max_count)
+                self._last_claim_hit = bool(claimed)
                 if claimed:
                     return claimed
+            probe = True
             remaining_s = deadline - time.monotonic()
             if remaining_s <= 0:
                 return []
@@ -400,7 +407,8 @@ class SQLiteBroker:
         owned = self._claim_of(item.delivery)
         action = item.action
         if isinstance(action, AckAction):
-            return bool(conn.execute(ACK, owned).rowcount)
+            ack = (item.delivery.token, item.delivery.message_id)
+            return bool(conn.exec_driver_sql(ACK_SQL, ack).rowcount)
         if isinstance(action, RetryAction):
             eta_s = _epoch(action.eta)
             delayed = eta_s > now_s

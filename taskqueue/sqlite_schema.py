@@ -248,6 +248,9 @@ RETRY = (
 )
 EXTEND = sa.update(messages).where(OWNED).values(due_s=sa.bindparam("lease_until_s"))
 ACK = sa.delete(messages).where(OWNED)
+# ACK for the driver (settle_many's common case): parameters token, message_id. Skipping
+# SQLAlchemy's per-call statement handling halves the client cost of a settled batch.
+ACK_SQL = f"DELETE FROM messages WHERE token = ? AND message_id = ? AND state = '{IN_FLIGHT}'"
 
 
 # How long a writer waits for another process's write transaction before giving up.
