@@ -8,6 +8,7 @@ fuzz suites (a uniquely named module: every test directory has its own ``conftes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -144,18 +145,46 @@ class Proc:
         except subprocess.TimeoutExpired:
             raise AssertionError(f"still running {timeout}s after SIGTERM:\n{self.log()}") from None
 
-    def kill9_group(self) -> None:
-        """SIGKILL the process and its pool children at once, like a machine dying."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+    def tree(self) -> list[int]:
+        """The process and its descendants (prefork pool processes run in groups of their
+        own, so a process group is not enough)."""
+        pids = [self.proc.pid]
+        for pid in pids:
+            pids.extend(children(pid))
+        return pids
 
-    def signal_group(self, signum: int) -> None:
-        os.killpg(self.proc.pid, signum)
+    def signal_tree(self, signum: int) -> None:
+        for pid in self.tree():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def kill9_tree(self) -> None:
+        """SIGKILL the process and its pool processes at once, like a machine dying."""
+        if self.proc.poll() is None:
+            self.signal_tree(signal.SIGKILL)
+        self.proc.wait(10)
 
     def lines(self, level: str) -> list[str]:
         """Log lines at ``level`` (text format: '<time> <LEVEL> ...')."""
         return [line for line in self.log().splitlines() if f" {level} " in line]
+
+
+def parent_of(pid: int) -> int:
+    """A process's parent pid, from /proc (field 4 of stat, after the command in parens)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if parent_of(int(entry.name)) == pid:
+                    out.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue  # exited meanwhile
+    return out
 
 
 def proc_env(**extra: str) -> dict[str, str]:
@@ -192,8 +221,8 @@ def spawn(tmp_path: Path) -> Iterator[StartProc]:
     yield start
     for p in procs:
         if p.proc.poll() is None:
-            os.killpg(p.proc.pid, signal.SIGKILL)
-            p.proc.wait(10)
+            p.signal_tree(signal.SIGCONT)  # a stopped process would not die of SIGKILL later
+            p.kill9_tree()
 
 
 def run_cli(
