@@ -703,7 +703,7 @@ class RedisBroker:
                 continue
             try:
                 message = Message.decode(value.split(b":", 1)[1])  # after "<p><ttl ms>:"
-            except DecodeError:
+            except (DecodeError, RecursionError):  # RecursionError: JSON nested too deeply
                 return TaskStatus(id=task_id, task="", state=TaskState.QUEUED, attempts=0)
             return TaskStatus(
                 id=task_id, task=message.task, state=TaskState.QUEUED, attempts=message.attempt

@@ -142,7 +142,7 @@ def _started_row(message_id: str, payload: bytes, now_s: float) -> tuple[Any, ..
     try:
         wire = json.loads(payload)
         task, attempt = wire["task"], wire["attempt"]
-    except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+    except (ValueError, UnicodeDecodeError, TypeError, KeyError, RecursionError):
         return None
     if not isinstance(task, str) or not isinstance(attempt, int):
         return None

@@ -397,6 +397,10 @@ class Consumer:
             message = Message.decode(delivery.payload)
         except DecodeError as e:
             return self._dead_letter(delivery, f"undecodable: {e.reason}", None)
+        except RecursionError:
+            # json.loads on deeply nested JSON; Message.decode does not map it (yet): one
+            # such message must not end the consumer loop.
+            return self._dead_letter(delivery, "undecodable: JSON nested too deeply", None)
         try:
             task = REGISTRY.get(message.task)
         except UnknownTask:
@@ -643,7 +647,7 @@ def _peek_task(payload: bytes) -> tuple[str, int] | None:
     try:
         wire = json.loads(payload)
         task, attempt = wire["task"], wire["attempt"]
-    except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+    except (ValueError, UnicodeDecodeError, TypeError, KeyError, RecursionError):
         return None
     if not isinstance(task, str) or not isinstance(attempt, int | float):
         return None

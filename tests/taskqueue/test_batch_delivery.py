@@ -284,3 +284,15 @@ def test_redis_batch_calls_survive_a_flushed_script_cache(redis_url: str) -> Non
         assert _stats(broker) == (0, 0, 0, 0)
     finally:
         broker.close()
+
+
+def test_claim_many_survives_a_deeply_nested_payload(broker: Broker) -> None:
+    class Nested(Message):
+        def encode(self) -> bytes:
+            return b"[" * 100_000 + b"]" * 100_000
+
+    assert broker.enqueue_many([Nested(id="deep", task="t"), Message(id="next", task="t")])
+    claimed = _claim_many(broker, 2)
+    assert [d.message_id for d in claimed] == ["deep", "next"]
+    deep = broker.get_status("deep")
+    assert deep is None or deep.state is not TaskState.STARTED

@@ -225,3 +225,20 @@ def test_a_failed_claim_loses_no_finished_outcome(broker: Broker, run_consumer: 
         status = broker.get_status(m.id)
         assert status is not None and status.state is TaskState.SUCCESS
     assert running.consumer.stats.claimed == 20  # nothing ran twice
+
+
+def test_a_deeply_nested_payload_is_dead_lettered_and_the_loop_goes_on(
+    broker: Broker, run_consumer: Any
+) -> None:
+    class Nested(Message):
+        def encode(self) -> bytes:
+            return b"[" * 100_000 + b"]" * 100_000
+
+    assert broker.enqueue_once(Nested(id="deep", task="t.add"))
+    good = send(broker, "t.add", 1, 2)
+    running = run_consumer(concurrency=2)
+    assert wait_status(broker, good.id).result == 3
+    _wait(lambda: running.consumer.stats.dead_lettered == 1)
+    running.stop()
+    [letter] = broker.dead_letters("default")
+    assert (letter.message_id, letter.reason) == ("deep", "undecodable: JSON nested too deeply")
