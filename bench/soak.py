@@ -321,6 +321,12 @@ def main() -> None:
     parser.add_argument("--cron-entries", type=int, default=5)
     parser.add_argument("--chaos-interval", type=float, default=30.0)
     parser.add_argument(
+        "--chaos",
+        choices=["mixed", "leader"],
+        default="mixed",
+        help="mixed: a random beat or worker; leader: always the beat holding the lease",
+    )
+    parser.add_argument(
         "--lease", default="5s", help="worker lease (a killed task returns after it)"
     )
     parser.add_argument("--drain-timeout", type=float, default=120.0)
@@ -372,6 +378,7 @@ def main() -> None:
     monitor.start()
     monitor.ready.wait(10)
     chaos: Counter[str] = Counter()
+    events: list[tuple[datetime, str, int, str]] = []
     try:
         for p in procs:
             p.start()
@@ -386,8 +393,12 @@ def main() -> None:
             if time.monotonic() >= end:
                 break
             victim = rng.choice(procs)
+            if opts.chaos == "leader":
+                victim = current_leader(beats) or rng.choice(beats)
             how = rng.choice(["kill9", "term"])
             began = time.monotonic()
+            assert victim.proc is not None
+            events.append((datetime.now(UTC), victim.name, victim.proc.pid, how))
             if how == "kill9":
                 victim.kill9()
             else:
@@ -415,7 +426,9 @@ def main() -> None:
         while time.monotonic() < deadline:
             seen = monitor.observed
             missing = expected - set(seen.enqueued)
-            unfinished = set(seen.enqueued) - set(seen.succeeded)
+            # Only the window's: the running beats keep sending (and the lookahead holds the
+            # next second's fires back as delayed), so "everything finished" never holds.
+            unfinished = (set(seen.enqueued) & expected) - set(seen.succeeded)
             if not missing and not unfinished:
                 break
             time.sleep(1)
@@ -439,6 +452,7 @@ def main() -> None:
     if monitor.error is not None:
         print(f"soak: MONITOR failed, counts incomplete: {monitor.error!r}", flush=True)
     report(monitor.observed, expected, t0, t1, chaos, int(client.get("soak:executions") or 0))
+    report_takeovers(events, beats)
     print(f"soak: logs in {workdir}", flush=True)
     tracebacks = {p.name: p.log_path.read_text(errors="replace").count("Traceback") for p in procs}
     print(f"soak: tracebacks in logs: {tracebacks}", flush=True)
@@ -446,6 +460,58 @@ def main() -> None:
     if redis_proc is not None:
         redis_proc.terminate()
         redis_proc.wait(10)
+
+
+# "leader: acquired lease token=3 (host:pid:nonce)" (beat/leader.py); absent without a lease.
+_ACQUIRED = re.compile(r"^(\S+) \S+ \S+ leader: acquired lease token=(\d+) \(([^)]*)\)")
+
+
+def leader_history(beats: list[Proc]) -> list[tuple[datetime, int, int]]:
+    """(when, token, pid) of every lease acquisition in the beats' logs, oldest first."""
+    out = []
+    for p in beats:
+        for line in p.log_path.read_text(errors="replace").splitlines():
+            m = _ACQUIRED.match(line)
+            if m:
+                holder = m.group(3).split(":")
+                pid = int(holder[1]) if len(holder) > 1 and holder[1].isdigit() else -1
+                out.append((datetime.fromisoformat(m.group(1)), int(m.group(2)), pid))
+    return sorted(out)
+
+
+def current_leader(beats: list[Proc]) -> Proc | None:
+    history = leader_history(beats)
+    if not history:
+        return None
+    pid = history[-1][2]
+    return next((p for p in beats if p.proc is not None and p.proc.pid == pid and p.alive()), None)
+
+
+def report_takeovers(events: list[tuple[datetime, str, int, str]], beats: list[Proc]) -> None:
+    """For each chaos action on the beat that led: how long until another beat led."""
+    history = leader_history(beats)
+    if not history:
+        print("  takeovers: no leader lease in the beats' logs")
+        return
+    lines = []
+    for at, name, pid, how in events:
+        before = [h for h in history if h[0] <= at]
+        if not name.startswith("beat") or not before or before[-1][2] != pid:
+            continue
+        after = [h for h in history if h[0] > at]
+        took = f"{(after[0][0] - at).total_seconds():.2f} s" if after else "never"
+        lines.append((how, took))
+    print(f"  takeovers after the leader was stopped ({len(lines)}):")
+    for how in ("kill9", "term"):
+        times = [float(t.split()[0]) for h, t in lines if h == how and t != "never"]
+        never = sum(1 for h, t in lines if h == how and t == "never")
+        if times or never:
+            print(
+                f"    {how}: n={len(times)} min {min(times, default=0):.2f} s, "
+                f"max {max(times, default=0):.2f} s, "
+                f"mean {sum(times) / max(1, len(times)):.2f} s"
+                + (f", never: {never}" if never else "")
+            )
 
 
 def report(
