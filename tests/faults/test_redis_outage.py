@@ -121,8 +121,9 @@ def test_beat_and_worker_ride_out_a_redis_restart(
         }
         assert all_ids == expected
         assert any(down_at <= instant(i) <= up_at for i in all_ids), "the outage was caught up"
-        # Run at least once each; more only if a delivery was redelivered (not expected here).
-        assert starts(marks, "all1") == len(all_ids)
+        # Run at least once each; more if a run's outcome could not be recorded during the
+        # outage (its message then comes back after the lease: at least once).
+        assert starts(marks, "all1") >= len(all_ids)
 
         # catch_up: latest with a 1 s grace -> the outage's fires collapse into one, logged.
         latest_ids = fire_ids(client, "latest1")
@@ -130,14 +131,16 @@ def test_beat_and_worker_ride_out_a_redis_restart(
         assert len(in_outage) <= 1
         assert "entry latest1: skipped" in beat.log()
         assert len(latest_ids) < len(all_ids)
-        assert starts(marks, "latest1") == len(latest_ids)
+        assert starts(marks, "latest1") >= len(latest_ids)
     finally:
         broker.close()
         client.close()
 
     assert worker.stop() == 0
-    counts = Counter(line.split()[1] for line in marks.read_text().splitlines())
-    assert counts["all1"] == 2 * len(all_ids)  # a start and an end line per run
+    ends = Counter(
+        line.split()[1] for line in marks.read_text().splitlines() if line.startswith("end ")
+    )
+    assert ends["all1"] >= len(all_ids) and ends["latest1"] >= len(latest_ids)
     assert_quiet(beat, "beat")
     # The worker's log during an outage: see test_worker_log_is_quiet_during_an_outage.
 

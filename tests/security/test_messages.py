@@ -107,12 +107,6 @@ def test_pickle_and_module_path_messages_are_dead_lettered_by_a_worker(
     assert worker.stop() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="taskqueue/message.py: Message.decode lets RecursionError out of json.loads (see "
-    "tests/fuzz/test_message_fuzz.py), so a deeply nested payload is not dead-lettered as "
-    "undecodable",
-)
 def test_a_deeply_nested_payload_is_dead_lettered_and_the_worker_survives(
     tmp_path: Path, redis_url: str, spawn: StartProc
 ) -> None:
