@@ -65,7 +65,8 @@ def test_two_beats_exactly_one_dispatches(
     leader = wait_for_leader([a, b])
     standby = b if leader is a else a
     time.sleep(3)
-    assert a.stop() == 0 and b.stop() == 0
+    # The standby first: a leader stopping first releases the lease to it.
+    assert standby.stop() == 0 and leader.stop() == 0
     assert leader.lines("fire e0 id="), leader.log()
     assert not standby.lines("fire "), standby.log()
     assert "leader: acquired lease" not in standby.log()
@@ -121,7 +122,8 @@ def test_paused_leader_is_replaced_fenced_and_stands_by(
     leader.wait_for_log("leader: lost lease, standing by", timeout=5)
     time.sleep(1.5)
     assert leader.proc.poll() is None, "a beat that lost the lease must not exit"
-    assert a.stop() == 0 and b.stop() == 0
+    # The old leader (a standby now) first, so the lease is not handed back to it.
+    assert leader.stop() == 0 and standby.stop() == 0
     print(f"\ntakeover after SIGSTOP (ttl {TTL_S}s): {(taken_at - stopped_at).total_seconds()}s")
     # Nothing from the old leader after it learned it lost: it logs no fire past that line.
     log = leader.log()
