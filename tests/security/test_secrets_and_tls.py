@@ -165,3 +165,38 @@ def test_a_rediss_url_against_a_plain_server_fails_clearly(
     [line] = [x for x in result.stderr.splitlines() if x.startswith("error:")]
     assert f"rediss://:***@127.0.0.1:{server.port}/0 is unreachable" in line
     assert PASSWORD not in result.stderr
+
+
+# --- database URLs ------------------------------------------------------------------------------
+
+PG_PASSWORD = "pg-S3cret-7777"
+
+
+def test_database_passwords_never_show(tmp_path: Path, postgres_url: str, spawn: StartProc) -> None:
+    # The test server trusts local connections, so any password is accepted and must be hidden.
+    with_pw = postgres_url.replace("://postgres@", f"://postgres:{PG_PASSWORD}@", 1)
+    assert PG_PASSWORD in with_pw
+    config = tmp_path / "schedules.yaml"
+    config.write_text(
+        f"broker: sqlite:///{tmp_path / 'queue.db'}\n"
+        f"source: {with_pw}\n"
+        "entries:\n  a:\n    task: f.mark\n    every: 1s\n    args: [/dev/null, a]\n"
+    )
+    outputs: dict[str, str] = {}
+    for name in ("config", "list", "check"):
+        result = run_cli(name, "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 0, (name, result.stderr)
+        outputs[name] = result.stdout + result.stderr
+    assert ":***@" in outputs["config"]
+    unreachable = f"postgresql://postgres:{PG_PASSWORD}@127.0.0.1:{free_port()}/test"
+    result = run_cli("-s", unreachable, "--config", str(config), cwd=tmp_path)
+    assert (
+        result.returncode == 1 and "error: state store postgresql://postgres:***@" in result.stderr
+    )
+    outputs["unreachable"] = result.stdout + result.stderr
+    beat = spawn("beat", "-s", with_pw, "--config", str(config), "-l", "DEBUG")
+    beat.wait_for_log("fire a ", timeout=20)
+    assert beat.stop() == 0
+    outputs["beat log"] = beat.log()
+    for name, text in outputs.items():
+        assert PG_PASSWORD not in text, f"password in {name}:\n{text}"
