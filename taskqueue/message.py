@@ -133,6 +133,9 @@ class Message:
             raw = json.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise DecodeError(f"not JSON: {e}") from e
+        except RecursionError as e:
+            # A payload of thousands of nested brackets fits in 1 MiB; it is garbage, not a crash.
+            raise DecodeError("JSON nested too deeply") from e
         if not isinstance(raw, dict):
             raise DecodeError(f"expected a JSON object, got {type(raw).__name__}")
         try:
