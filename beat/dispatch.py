@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from beat.entries import Entry
 from beat.planner import Fire
 from beat.state import StateStore
-from taskqueue.broker import Broker, EncodedMessage
+from taskqueue.broker import Broker, EncodedMessage, Fence
 from taskqueue.errors import BrokerError
 from taskqueue.message import (
     DEFAULT_PRIORITY,
@@ -172,8 +172,13 @@ class Dispatcher:
         entries: Mapping[str, Entry],
         fires: Sequence[Fire],
         now: datetime,
+        *,
+        fence: Fence | None = None,
     ) -> DispatchResult:
         """Enqueue ``fires`` and record each entry's last scheduled fire.
+
+        ``fence`` (the leader lease's name and token) makes the broker refuse the push, with
+        :class:`~taskqueue.errors.Fenced`, if another beat has taken the lease since.
 
         Raises the broker's error if a batch cannot be pushed; the fires of the batches pushed
         before it are recorded first, so a retry only repeats what had not been confirmed (and
@@ -186,7 +191,7 @@ class Dispatcher:
             for start in range(0, len(fires), BATCH_SIZE):
                 batch = fires[start : start + BATCH_SIZE]
                 items = [self.encode(entries[f.entry], f, now, instants) for f in batch]
-                pushed.extend(broker.enqueue_encoded(items))
+                pushed.extend(broker.enqueue_encoded(items, fence=fence))
         except BrokerError:
             self._record(store, fires[: len(pushed)], now)
             raise

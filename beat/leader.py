@@ -23,11 +23,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
-from taskqueue.broker import DEFAULT_DEDUPE_TTL, Broker, EncodedMessage, Fence
+from taskqueue.broker import Broker, Fence
 from taskqueue.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -248,33 +247,3 @@ class LeaderElector:
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change()
-
-
-class FencedBroker:
-    """The broker as the dispatcher sees it while leading: every enqueue carries the fence.
-
-    Only ``enqueue_encoded`` changes; everything else is the wrapped broker's. (The
-    dispatcher takes a Broker and calls ``enqueue_encoded(items)``; wrapping keeps the fence
-    out of its signature.)
-    """
-
-    def __init__(self, broker: Broker, fence: Fence) -> None:
-        self._broker = broker
-        self._fence = fence
-
-    def enqueue_encoded(
-        self,
-        items: Sequence[EncodedMessage],
-        *,
-        dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL,
-        fence: Fence | None = None,
-    ) -> list[bool]:
-        return self._broker.enqueue_encoded(
-            items, dedupe_ttl=dedupe_ttl, fence=fence or self._fence
-        )
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._broker, attr)
-
-    def as_broker(self) -> Broker:
-        return cast(Broker, self)

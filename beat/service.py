@@ -33,7 +33,6 @@ from beat.entries import Entry, Schedule
 from beat.errors import ConfigError, StateError
 from beat.leader import (
     DEFAULT_LEASE_TTL,
-    FencedBroker,
     LeaderElector,
     lease_broker_factory,
 )
@@ -365,9 +364,11 @@ class BeatService:
             if plan.next_fire is not None:
                 next_fires[name] = plan.next_fire
         assert self._leading_token is not None, "tick() runs only while leading"
-        broker = FencedBroker(self.broker, (self.elector.name, self._leading_token)).as_broker()
+        fence = (self.elector.name, self._leading_token)
         try:
-            result = self.dispatcher.dispatch(broker, self.store, self.entries, fires, now)
+            result = self.dispatcher.dispatch(
+                self.broker, self.store, self.entries, fires, now, fence=fence
+            )
             with_fires = {f.entry for f in fires}
             skipped_only = [(n, t) for n, t in advanced.items() if n not in with_fires]
             if skipped_only:
@@ -491,6 +492,7 @@ class BeatService:
             self.store.upsert_new(changed)
         self.config = config
         self.entries = dict(config.entries)
+        self.dispatcher.prepare(e for e in self.entries.values() if e.enabled)
         if self.metrics is not None:
             enabled = sum(e.enabled for e in self.entries.values())
             self.metrics.set_entries(enabled, len(self.entries) - enabled)
