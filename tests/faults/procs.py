@@ -2,8 +2,10 @@
 
 Fault tests kill and restart Redis, so they never use the shared server on 6379 (other tests run
 against it in parallel): each test starts its own ``redis-server`` on a free port, with its
-data in the test's tmp directory. Imported as ``tests.faults.procs`` by the fault, security and
-fuzz suites (a uniquely named module: every test directory has its own ``conftest``).
+data in the test's tmp directory. Imported as ``tests.faults.procs`` by the fault and security
+tests, which bind its fixtures at module level (``spawn = procs.spawn``) instead of through a
+``conftest.py``: tests/worker does ``from conftest import ...``, and a second conftest.py
+collected before it could shadow that module.
 """
 
 from __future__ import annotations

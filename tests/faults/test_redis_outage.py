@@ -18,7 +18,13 @@ import redis
 from beat.state import StateStore
 from taskqueue.broker import TaskState
 from taskqueue.redis import RedisBroker
+from tests.faults import procs
 from tests.faults.procs import Proc, RedisServer, StartProc, wait_until
+
+# Fixtures, bound here rather than in a conftest.py: tests/worker imports its own
+# conftest by the bare module name 'conftest', which another conftest.py could shadow.
+private_redis = procs.private_redis
+spawn = procs.spawn
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 OUTAGE_S = 3.0

@@ -22,7 +22,12 @@ import sqlalchemy as sa
 
 from beat.state import EntryState, StateStore
 from taskqueue.redis import RedisBroker
+from tests.faults import procs
 from tests.faults.procs import StartProc, free_port, proc_env
+
+# Fixtures, bound here rather than in a conftest.py: tests/worker imports its own
+# conftest by the bare module name 'conftest', which another conftest.py could shadow.
+spawn = procs.spawn
 
 CONFIG = "entries:\n  a:\n    task: f.mark\n    every: 1s\n"
 

@@ -17,7 +17,12 @@ import pytest
 from taskqueue.broker import TaskState, TaskStatus
 from taskqueue.message import Message
 from taskqueue.redis import RedisBroker
+from tests.faults import procs
 from tests.faults.procs import Proc, StartProc, parent_of, wait_until
+
+# Fixtures, bound here rather than in a conftest.py: tests/worker imports its own
+# conftest by the bare module name 'conftest', which another conftest.py could shadow.
+spawn = procs.spawn
 
 FAST = ("-A", "fault_tasks", "-c", "1", "--lease", "1s", "--shutdown-timeout", "5s")
 

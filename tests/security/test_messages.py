@@ -20,9 +20,14 @@ import pytest
 from taskqueue.broker import EncodedMessage
 from taskqueue.message import Message
 from taskqueue.redis import RedisBroker
+from tests.faults import procs
 from tests.faults.procs import StartProc, proc_env, wait_until
 from worker.errors import UnknownTask
 from worker.registry import REGISTRY
+
+# Fixtures, bound here rather than in a conftest.py: tests/worker imports its own
+# conftest by the bare module name 'conftest', which another conftest.py could shadow.
+spawn = procs.spawn
 
 CANARY = "sec_canary_{tag}"
 CANARY_CODE = "import pathlib\npathlib.Path({marker!r}).write_text('imported')\n"

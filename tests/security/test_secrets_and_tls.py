@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 import redis
 
+from tests.faults import procs
 from tests.faults.procs import RedisServer, StartProc, free_port, run_cli, wait_until
+
+# Fixtures, bound here rather than in a conftest.py: tests/worker imports its own
+# conftest by the bare module name 'conftest', which another conftest.py could shadow.
+private_redis = procs.private_redis
+spawn = procs.spawn
 
 PASSWORD = "s3cr3t-Pw-4242"
 WRONG = "wr0ng-Pw-9999"
