@@ -96,6 +96,8 @@ class Dispatcher:
     def __init__(self) -> None:
         self._by_entry: dict[str, tuple[str, MessageTemplate, int]] = {}
         self._by_shape: dict[str, MessageTemplate] = {}
+        # JSON string literals of entry names and fire ids (see MessageTemplate.render_json).
+        self._json_strings: dict[str, str] = {}
 
     def _template(self, entry: Entry) -> tuple[MessageTemplate, int]:
         digest = entry.content_hash()
@@ -151,6 +153,7 @@ class Dispatcher:
         payload = template.render_json(
             fire.id,
             entry=entry.name,
+            json_strings=self._json_strings,
             enqueued_at=js(now),
             scheduled_for=js(fire.scheduled_for),
             eta="null" if eta is None else js(eta),

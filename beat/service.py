@@ -56,7 +56,7 @@ MAX_SLEEP = timedelta(seconds=1)
 # Rounds of pop-and-dispatch per tick (see tick); bounds the work of one tick.
 MAX_ROUNDS = 100
 # Fires are enqueued this long before their instant unless configured otherwise (README).
-DEFAULT_LOOKAHEAD = timedelta(seconds=1)
+DEFAULT_LOOKAHEAD = timedelta(seconds=2)
 # Broker outage: retry with exponential backoff between these bounds.
 RETRY_MIN = timedelta(milliseconds=200)
 RETRY_MAX = timedelta(seconds=10)
@@ -329,6 +329,8 @@ class BeatService:
         # the next fire to index afterwards (None: compute it from the instant just sent).
         advanced: dict[str, datetime] = {}
         next_fires: dict[str, datetime | None] = {}
+        # A burst shares a few instants: the epoch-ms part of fire_id() is computed once each.
+        epoch_ms: dict[datetime, str] = {}
         for name, when in due:
             entry = self.entries.get(name)
             state = self.states.get(name)
@@ -338,7 +340,10 @@ class BeatService:
                 # The common case, kept cheap for large bursts: the indexed instant is the next
                 # pending fire and it is on time, so it is the one fire to send; the fire after
                 # it is computed once the burst is in the broker.
-                fires.append(Fire(name, when, fire_id(name, when)))
+                ms = epoch_ms.get(when)
+                if ms is None:
+                    ms = epoch_ms[when] = fire_id("", when)[1:]
+                fires.append(Fire(name, when, name + "@" + ms))
                 advanced[name] = when
                 next_fires[name] = None
                 continue

@@ -363,8 +363,12 @@ class MessageTemplate:
         eta: str = "null",
         expires: str = "null",
         entry: str | None = None,
+        json_strings: dict[str, str] | None = None,
     ) -> bytes:
         """:meth:`render` with the instants given as JSON literals made by :func:`json_instant`.
+
+        ``json_strings`` is an optional cache of JSON string literals, used for the entry
+        name (which repeats every minute).
 
         For bursts: every fire of a burst shares its enqueue and scheduled instants, so the
         caller formats each distinct instant once instead of once per message (formatting is
@@ -394,7 +398,7 @@ class MessageTemplate:
                 f[3],
                 enqueued_at,
                 f[4],
-                self._entry_json if entry is None else json.dumps(entry),
+                self._entry_json if entry is None else _json_string(entry, json_strings),
                 f[5],
                 scheduled_for,
                 f[6],
@@ -405,6 +409,15 @@ class MessageTemplate:
                 f"message {message_id}: {len(data)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
             )
         return data
+
+
+def _json_string(text: str, cache: dict[str, str] | None) -> str:
+    if cache is None:
+        return json.dumps(text)
+    literal = cache.get(text)
+    if literal is None:
+        literal = cache[text] = json.dumps(text)
+    return literal
 
 
 def json_instant(value: datetime | None) -> str:

@@ -17,6 +17,8 @@ from taskqueue.redis import RedisBroker
 from tests.daemon.test_daemon_exactly_once import drain_ids
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+# The policies are about instants before "now": no fire is enqueued ahead of time here.
+NO_LOOKAHEAD = timedelta(0)
 
 
 class FakeClock:
@@ -46,7 +48,9 @@ def run_with_downtime(
     )
     state = str(tmp_path / "schedule.db")
     clock = FakeClock(T0 + timedelta(milliseconds=500))
-    first = BeatService(load_config(cfg), state, broker=RedisBroker(redis_url), clock=clock)
+    first = BeatService(
+        load_config(cfg), state, broker=RedisBroker(redis_url), clock=clock, lookahead=NO_LOOKAHEAD
+    )
     first.start()
     for second in (10, 20):
         clock.now = T0 + timedelta(seconds=second, milliseconds=1)
@@ -54,7 +58,9 @@ def run_with_downtime(
     first.close()
 
     clock.now = T0 + restart_at
-    second = BeatService(load_config(cfg), state, broker=RedisBroker(redis_url), clock=clock)
+    second = BeatService(
+        load_config(cfg), state, broker=RedisBroker(redis_url), clock=clock, lookahead=NO_LOOKAHEAD
+    )
     second.start()
     second.tick()
     second.close()
@@ -96,7 +102,9 @@ def test_restart_keeps_phase_and_never_fires_immediately(tmp_path: Path, redis_u
     state = str(tmp_path / "schedule.db")
     seen_at = T0 + timedelta(seconds=3)
     clock = FakeClock(seen_at)
-    svc = BeatService(load_config(cfg), state, broker=RedisBroker(redis_url), clock=clock)
+    svc = BeatService(
+        load_config(cfg), state, broker=RedisBroker(redis_url), clock=clock, lookahead=NO_LOOKAHEAD
+    )
     svc.start()
     assert svc.tick() == 0  # new entry: nothing "immediately"
     clock.now = seen_at + timedelta(seconds=10, milliseconds=1)
@@ -104,7 +112,9 @@ def test_restart_keeps_phase_and_never_fires_immediately(tmp_path: Path, redis_u
     svc.close()
     # restart 4 s later: the phase is still first-seen + k * 10s
     clock.now = seen_at + timedelta(seconds=14)
-    svc = BeatService(load_config(cfg), state, broker=RedisBroker(redis_url), clock=clock)
+    svc = BeatService(
+        load_config(cfg), state, broker=RedisBroker(redis_url), clock=clock, lookahead=NO_LOOKAHEAD
+    )
     svc.start()
     assert svc.tick() == 0
     clock.now = seen_at + timedelta(seconds=20, milliseconds=1)
