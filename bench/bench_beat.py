@@ -230,20 +230,23 @@ def pct(values: list[float], q: float) -> float:
 def report(kind: str, runs: list[Run], args: argparse.Namespace) -> None:
     print(f"\n{kind}: entries on '* * * * *', Redis {args.redis}, {os.cpu_count()} CPUs")
     if kind == "burst":
-        print(f"{'scheduler':<26}{'N':>8}{'all in Redis after':>20}{'in Redis at +1s':>17}"
-              f"{'sent/s':>10}")  # fmt: skip
+        print(
+            f"{'scheduler':<26}{'N':>8}{'all in Redis at':>26}{'in Redis at +1s':>17}{'sent/s':>10}"
+        )
         for run in runs:
             boundary = run.boundaries[0]
+            first = next((t for t, c in run.samples if c > 0), None)
             done = next((t for t, c in run.samples if c >= run.n), None)
             at1 = max((c for t, c in run.samples if t <= boundary + 1.0), default=0)
             last_t, last_c = run.samples[-1]
-            if done is not None:
-                took = f"{max(0.0, done - boundary):.3f} s"
-                rate = run.n / max(done - boundary, 1e-3)
+            if done is not None and first is not None:
+                # Negative: the whole burst was in Redis (delayed until its instant) before it.
+                took = f"{done - boundary:+.3f} s"
+                rate = run.n / max(done - first, 1e-3)
             else:
-                took = f"not after {last_t - boundary:.0f} s ({run.n - last_c} unsent)"
-                rate = last_c / max(last_t - boundary, 1e-3)
-            print(f"{run.label:<26}{run.n:>8}{took:>20}{at1:>17}{rate:>10.0f}")
+                took = f"not by +{last_t - boundary:.0f} s ({run.n - last_c} unsent)"
+                rate = last_c / max(last_t - (first or boundary), 1e-3)
+            print(f"{run.label:<26}{run.n:>8}{took:>26}{at1:>17}{rate:>10.0f}")
     else:
         print(f"{'scheduler':<26}{'N':>8}{'minutes':>8}{'p50 ms':>10}{'p99 ms':>10}"
               f"{'max ms':>10}{'CPU % core':>12}")  # fmt: skip
