@@ -108,7 +108,9 @@ class SqlSource:
             try:
                 ensure_schema(self.engine)
             except sa.exc.SQLAlchemyError as e:
-                raise SourceError(f"{self.name}: cannot open the schedule source: {e}") from e
+                raise SourceError(
+                    f"{self.name}: cannot open the schedule source: {_first_line(e)}"
+                ) from e
             self._ready = True
 
     # --- reading ----------------------------------------------------------------------------
@@ -122,7 +124,7 @@ class SqlSource:
                 # decoding in values_to_mapping accepts SQLite's 0/1 for booleans).
                 rows = conn.exec_driver_sql(self._select_all).all()
         except sa.exc.SQLAlchemyError as e:
-            raise SourceError(f"{self.name}: cannot read entries: {e}") from e
+            raise SourceError(f"{self.name}: cannot read entries: {_first_line(e)}") from e
         self._known = _Known()
         entries: dict[str, Entry] = {}
         problems: list[Problem] = []
@@ -152,7 +154,7 @@ class SqlSource:
                     sa.select(deleted_table.c.name, deleted_table.c.version).where(tomb_filter)
                 ).all()
         except sa.exc.SQLAlchemyError as e:
-            raise SourceError(f"{self.name}: cannot read changes: {e}") from e
+            raise SourceError(f"{self.name}: cannot read changes: {_first_line(e)}") from e
         return self._apply(rows, tombs, new_cursor)
 
     def _apply(self, rows: Iterable[Any], tombs: Iterable[Any], cursor: int) -> Changes:
@@ -272,3 +274,11 @@ class _ReadTx:
             self.conn.rollback()
         finally:
             self.conn.close()
+
+
+def _first_line(error: BaseException) -> str:
+    """The driver's own message, one line: SQLAlchemy's str() adds the statement and a
+    "Background on this error" link, which have no place in an error line or a log line."""
+    orig = getattr(error, "orig", None) or error
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -197,9 +197,13 @@ class StateStore:
         """Run ``action``, turning database and file errors into a :class:`StateError`."""
         from sqlalchemy.exc import SQLAlchemyError
 
+        # Raw DB-API errors too: reads that run on the driver's own cursor (a corrupt page in a
+        # SQLite file surfaces there) are not wrapped by SQLAlchemy.
+        dbapi = self._engine.dialect.dbapi if self._engine is not None else None
+        dbapi_error: type[Exception] = getattr(dbapi, "Error", SQLAlchemyError)
         try:
             return action()
-        except (SQLAlchemyError, OSError) as e:
+        except (SQLAlchemyError, OSError, dbapi_error) as e:
             orig = getattr(e, "orig", None) or e
             detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(e).__name__
             hint = _hint(detail)

@@ -85,7 +85,6 @@ DEFAULT_HEARTBEAT_INTERVAL = timedelta(seconds=5)
 _BUSY_CLAIM_TIMEOUT = timedelta(milliseconds=20)
 _BUSY_WAIT_S = 0.05
 # Broker outages: retry this many times with capped backoff, then give up (exit 1).
-_BROKER_ATTEMPTS = 8
 _BROKER_BACKOFF_MAX_S = 5.0
 _TIME_LIMIT_EXC = "worker.errors.TimeLimitExceeded"
 _SOFT_LIMIT_EXC = "worker.errors.SoftTimeLimitExceeded"
@@ -146,6 +145,7 @@ class LeaseKeeper(threading.Thread):
         heartbeat_s = consumer.heartbeat_interval.total_seconds()
         last_heartbeat = 0.0
         last_recovery = 0.0
+        failing = False
         while not self._stop_event.is_set():
             now_s = time.monotonic()
             try:
@@ -159,7 +159,17 @@ class LeaseKeeper(threading.Thread):
                     if recovered:
                         logger.warning("recovered %d message(s) whose lease ran out", recovered)
                     last_recovery = now_s
-            except Exception:  # a broker hiccup must not end renewal for good
+                if failing:
+                    logger.warning("lease keeper: broker reachable again")
+                    failing = False
+            except BrokerUnavailable as e:
+                # An outage: one line when it starts and one when it ends, not one per retry.
+                if not failing:
+                    logger.warning("lease keeper: broker unreachable, retrying: %s", e)
+                    failing = True
+                else:
+                    logger.debug("lease keeper: broker still unreachable: %s", e)
+            except Exception:  # anything else is a bug worth a traceback, but renewal goes on
                 logger.exception("lease renewal failed; retrying in %.2fs", interval_s)
             self._stop_event.wait(interval_s)
 
@@ -264,7 +274,8 @@ class Consumer:
     def run(self) -> None:
         """Run until stopped; on return every claimed message is settled or released.
 
-        Raises :class:`BrokerUnavailable` if the broker stays unreachable after retries.
+        A broker outage is retried with backoff until the broker answers again or a stop is
+        requested; nothing in flight is dropped meanwhile.
         """
         keeper = LeaseKeeper(self, self._renewal_broker)
         keeper.start()
@@ -305,14 +316,22 @@ class Consumer:
                 if free > 0 and not self.stopping:
                     self._claim_batch(free, bool(self._outcomes))
                 self._collect()
+                if failures:
+                    logger.warning(
+                        "consumer %s: broker reachable again after %d failed attempt(s)",
+                        self.name,
+                        failures,
+                    )
                 failures = 0
             except BrokerUnavailable as e:
+                # Keep trying (a worker outlives a broker restart); one line when the outage
+                # starts and one when it ends, not one per retry.
                 failures += 1
-                if failures >= _BROKER_ATTEMPTS:
-                    logger.error("giving up after %d attempts: %s", failures, e)
-                    raise
-                delay_s = min(_BROKER_BACKOFF_MAX_S, 0.1 * 2**failures)
-                logger.warning("%s; retrying in %.1fs", e, delay_s)
+                delay_s = min(_BROKER_BACKOFF_MAX_S, 0.1 * 2**min(failures, 10))
+                if failures == 1:
+                    logger.error("consumer %s: broker unreachable, retrying: %s", self.name, e)
+                else:
+                    logger.debug("broker still unreachable (%d): %s", failures, e)
                 time.sleep(delay_s)
 
     def _drain(self) -> None:

@@ -62,12 +62,6 @@ def test_a_garbage_schedule_db_stops_beat_with_one_clear_error(tmp_path: Path) -
     assert state.read_bytes() != b""  # left for the operator to inspect, not overwritten
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="beat/state.py: StateStore._load runs on the driver's own cursor, so a corrupt page "
-    "raises sqlite3.DatabaseError ('database disk image is malformed'), which _guard (it "
-    "catches SQLAlchemyError and OSError) lets through: a traceback, no error: line",
-)
 def test_a_state_db_with_a_corrupt_page_stops_beat_with_one_clear_error(tmp_path: Path) -> None:
     state = tmp_path / "schedule.db"
     store = StateStore(str(state))
@@ -182,13 +176,6 @@ def test_postgres_connections_killed_under_a_running_beat(
     assert log.count("dispatch recovered") == len(errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="beat/sql_source.py builds SourceError from str(SQLAlchemyError): the driver's "
-    "multi-line text plus '(Background on this error at: https://sqlalche.me/...)', so an "
-    "unreachable SQL source gives a 3-line error (and 3-line ERROR records in the poller's log) "
-    "instead of one line; use the first line of e.orig as StateStore._guard does",
-)
 def test_an_unreachable_sql_source_gives_one_error_line(tmp_path: Path) -> None:
     config = tmp_path / "schedules.yaml"
     config.write_text(
