@@ -39,6 +39,9 @@ from typing import IO
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The first measured minute starts at least this long after the scheduler is ready, so that
+# start-up (and the 2 s lookahead window right after it) is not counted as lateness.
+START_MARGIN_S = 5.0
 
 
 @dataclass
@@ -127,7 +130,7 @@ def run_beat(args: argparse.Namespace, n: int, minutes: int) -> Run:
         proc = subprocess.Popen(cmd, stderr=log, cwd=REPO)
         try:
             ready_at = wait_ready(log, proc, started, "beat started", "beat")
-            first = next_boundary(ready_at + 1.0)
+            first = next_boundary(ready_at + START_MARGIN_S)
             boundaries = [first + 60.0 * k for k in range(minutes)]
             cpu0, wall0 = None, None
             samples: list[tuple[float, int]] = []
@@ -187,7 +190,7 @@ def run_celery(args: argparse.Namespace, n: int, minutes: int) -> Run:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=directory, env=env)
         try:
             ready_at = wait_ready(log, proc, started, "beat: Starting", "celery beat")
-            first = next_boundary(ready_at + 1.0)
+            first = next_boundary(ready_at + START_MARGIN_S)
             boundaries = [first + 60.0 * k for k in range(minutes)]
             while time.time() < first - 2.0:
                 time.sleep(0.05)
