@@ -18,12 +18,12 @@ from typing import Any
 
 import consumer_tasks  # noqa: F401  (registers the t.* tasks)
 import pytest
-from conftest import send, wait_status
 
 from taskqueue.broker import Broker, Delivery, Settlement, TaskState
 from taskqueue.errors import BrokerUnavailable
 from taskqueue.message import Message
 from taskqueue.urls import open_broker
+from tests.worker.conftest import send, wait_status
 from worker.consumer import Consumer
 from worker.pool import Pool, make_pool
 

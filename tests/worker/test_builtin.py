@@ -9,10 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import StartWorker, send, wait_status
 
 from taskqueue.broker import Broker, TaskState
 from taskqueue.urls import open_broker
+from tests.worker.conftest import StartWorker, send, wait_status
 from worker.builtin import OUTPUT_LIMIT_BYTES, CommandFailed
 from worker.registry import REGISTRY
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import StartWorker, kill9_group, send, wait_status
 
 from taskqueue.broker import Broker, TaskState
 from taskqueue.message import Message, RetryPolicy
+from tests.worker.conftest import StartWorker, kill9_group, send, wait_status
 
 FAST = ("-c", "2", "--lease", "1s", "--shutdown-timeout", "10s")
 

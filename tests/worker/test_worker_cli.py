@@ -5,10 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import StartWorker, send, wait_status, worker_argv, worker_env
-
 from taskqueue.broker import TaskState
 from taskqueue.urls import open_broker
+from tests.worker.conftest import StartWorker, send, wait_status, worker_argv, worker_env
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
