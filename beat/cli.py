@@ -190,7 +190,7 @@ def find_entry(config: Config, name: str) -> Entry:
     "--lookahead",
     default=None,
     help="Enqueue fires this long before their instant, with the instant as eta "
-    "(default: the config's beat.lookahead, else 2s; 0 to disable).",
+    "(default: the config's beat.lookahead, else 3s; 0 to disable).",
 )
 @click.option(
     "--source",

@@ -56,7 +56,7 @@ MAX_SLEEP = timedelta(seconds=1)
 # Rounds of pop-and-dispatch per tick (see tick); bounds the work of one tick.
 MAX_ROUNDS = 100
 # Fires are enqueued this long before their instant unless configured otherwise (README).
-DEFAULT_LOOKAHEAD = timedelta(seconds=2)
+DEFAULT_LOOKAHEAD = timedelta(seconds=3)
 # Broker outage: retry with exponential backoff between these bounds.
 RETRY_MIN = timedelta(milliseconds=200)
 RETRY_MAX = timedelta(seconds=10)

@@ -269,7 +269,7 @@ def main() -> None:
     parser.add_argument("--celery-n", type=int, default=None)
     parser.add_argument("--minutes", type=int, default=3)
     parser.add_argument("--window", type=float, default=60.0, help="burst: seconds to watch")
-    parser.add_argument("--lookahead", default="2s")
+    parser.add_argument("--lookahead", default="3s")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
     args = parser.parse_args()
