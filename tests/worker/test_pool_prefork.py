@@ -209,10 +209,11 @@ def test_max_tasks_per_child_replaces_the_process(make: Any) -> None:
 
 
 def test_max_memory_per_child_replaces_the_process(make: Any) -> None:
-    pool = make(1, max_memory_per_child=150 * 1024)
+    # Limits far from a child's own footprint, so only the big job can cross them.
+    pool = make(1, max_memory_per_child=400 * 1024)
     small = [run(pool, job("pool.hog", 1)).result for _ in range(2)]
     assert small[0] == small[1]  # under the limit: the same process goes on
-    big = run(pool, job("pool.hog", 200)).result
+    big = run(pool, job("pool.hog", 600)).result
     assert big == small[0]  # the job itself finishes...
     after = run(pool, job("pool.pid")).result
     assert after != big  # ...then the process is replaced
