@@ -567,6 +567,23 @@ def _run(name: str, args: Sequence[Any], kwargs: dict[str, Any], soft: float | N
     return check_result(result)
 
 
+def _peak_rss_kib() -> int:
+    """This process's peak resident memory in KiB.
+
+    Linux's ``ru_maxrss`` survives ``exec``: a child spawned by a large process starts with the
+    spawner's peak (e.g. a 1 GiB worker would see every child "over" a 500 MiB limit at once).
+    ``VmHWM`` in /proc/self/status belongs to the new address space, so it is read first.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def _serve(conn: Connection) -> None:
     while True:
         try:
@@ -579,7 +596,7 @@ def _serve(conn: Connection) -> None:
         started = time.time()
         kind, result, error, exc_type = _run(name, args, kwargs, soft)
         finished = time.time()
-        rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_kib = _peak_rss_kib()
         try:
             conn.send(
                 (_DONE, job_id, kind.value, result, error, exc_type, started, finished, rss_kib)
