@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from taskqueue.broker import Broker
+
+_STAMP = re.compile(r"^(\S+) ")
 
 
 @dataclass
@@ -23,6 +31,15 @@ class BeatProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def lines(self, needle: str) -> list[tuple[datetime, str]]:
+        """Log lines containing ``needle``, with their timestamps."""
+        out = []
+        for line in self.log().splitlines():
+            m = _STAMP.match(line)
+            if needle in line and m:
+                out.append((datetime.fromisoformat(m.group(1)), line))
+        return out
+
     def stop(self, timeout: float = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -32,22 +49,23 @@ class BeatProcess:
         self.proc.kill()
         self.proc.wait(10)
 
-    def wait_for_log(self, needle: str, timeout: float = 15) -> None:
+    def wait_for_log(self, needle: str, timeout: float = 15, count: int = 1) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if needle in self.log():
+            if self.log().count(needle) >= count:
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(f"beat exited with {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.05)
+            time.sleep(0.01)
         raise AssertionError(f"{needle!r} not logged within {timeout}s:\n{self.log()[-3000:]}")
 
 
 StartBeat = Callable[..., BeatProcess]
 
 
-@pytest.fixture
-def start_beat(tmp_path: Path) -> Iterator[StartBeat]:
+@contextlib.contextmanager
+def beat_starter(tmp_path: Path, *default_args: str) -> Iterator[StartBeat]:
+    """Starts `python -m beat` processes logging into tmp_path; kills what is left at exit."""
     procs: list[BeatProcess] = []
 
     def start(config: Path, state: Path, broker_url: str, *extra: str) -> BeatProcess:
@@ -56,7 +74,7 @@ def start_beat(tmp_path: Path) -> Iterator[StartBeat]:
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "beat", "-s", str(state), "--config", str(config),
-                 "--broker", broker_url, *extra],
+                 "--broker", broker_url, *default_args, *extra],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -65,8 +83,33 @@ def start_beat(tmp_path: Path) -> Iterator[StartBeat]:
         procs.append(beat)
         return beat
 
-    yield start
-    for beat in procs:
-        if beat.proc.poll() is None:
-            beat.proc.kill()
-            beat.proc.wait(10)
+    try:
+        yield start
+    finally:
+        for beat in procs:
+            if beat.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    beat.proc.send_signal(signal.SIGCONT)  # let a SIGSTOPped beat die promptly
+                beat.proc.kill()
+                beat.proc.wait(10)
+
+
+@pytest.fixture
+def start_beat(tmp_path: Path) -> Iterator[StartBeat]:
+    with beat_starter(tmp_path) as start:
+        yield start
+
+
+def drain_ids(broker: Broker, queue: str = "default") -> Counter[str]:
+    """Claim and ack everything in the queue, including fires enqueued ahead of their instant
+    (lookahead) once they are due; the count of each message id."""
+    seen: Counter[str] = Counter()
+    while True:
+        delivery = broker.claim([queue], "test-drain", timedelta(seconds=30), timedelta(0))
+        if delivery is None:
+            if not any(s.delayed for s in broker.queue_stats()):
+                return seen
+            time.sleep(0.1)
+            continue
+        seen[delivery.message_id] += 1
+        assert broker.ack(delivery)

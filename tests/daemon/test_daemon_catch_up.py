@@ -14,7 +14,7 @@ import pytest
 from beat.config import load_config
 from beat.service import BeatService
 from taskqueue.redis import RedisBroker
-from tests.daemon.test_daemon_exactly_once import drain_ids
+from tests.daemon.conftest import drain_ids
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # The policies are about instants before "now": no fire is enqueued ahead of time here.

@@ -7,7 +7,6 @@ set of fire ids can be computed from the run state afterwards.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from beat.state import StateStore
 from taskqueue.redis import RedisBroker
-from tests.daemon.conftest import StartBeat
+from tests.daemon.conftest import StartBeat, drain_ids
 
 START = "2026-01-01T00:00:00Z"
 
@@ -32,21 +31,6 @@ def write_config(path: Path, n: int, *, every: str = "1s", extra: str = "") -> P
         ]
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def drain_ids(broker: RedisBroker, queue: str = "default") -> Counter[str]:
-    """Claim and ack everything in the queue, including fires enqueued ahead of their instant
-    (lookahead) once they are due; the count of each message id."""
-    seen: Counter[str] = Counter()
-    while True:
-        delivery = broker.claim([queue], "test-drain", timedelta(seconds=30), timedelta(0))
-        if delivery is None:
-            if not any(s.delayed for s in broker.queue_stats()):
-                return seen
-            time.sleep(0.1)
-            continue
-        seen[delivery.message_id] += 1
-        assert broker.ack(delivery)
 
 
 def expected_ids(name: str, first: datetime, last: datetime, every_s: int = 1) -> set[str]:

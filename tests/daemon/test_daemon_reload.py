@@ -8,8 +8,8 @@ from itertools import pairwise
 from pathlib import Path
 
 from taskqueue.redis import RedisBroker
-from tests.daemon.conftest import StartBeat
-from tests.daemon.test_daemon_exactly_once import drain_ids, ms_to_dt
+from tests.daemon.conftest import StartBeat, drain_ids
+from tests.daemon.test_daemon_exactly_once import ms_to_dt
 
 CONFIG_A = """\
 entries:

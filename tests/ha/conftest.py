@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import Broker
+from tests.daemon.conftest import BeatProcess, StartBeat, beat_starter
 
 # Lease time in the process tests: short, so takeovers are quick to observe.
 TTL_S = 1.0
 START = "2026-01-01T00:00:00Z"
-_STAMP = re.compile(r"^(\S+) ")
 
 
 def write_config(path: Path, n: int, *, every: str = "1s") -> Path:
@@ -44,73 +37,10 @@ def write_config(path: Path, n: int, *, every: str = "1s") -> Path:
     return path
 
 
-@dataclass
-class BeatProcess:
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-    started: float = field(default_factory=time.monotonic)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def lines(self, needle: str) -> list[tuple[datetime, str]]:
-        """Log lines containing ``needle``, with their timestamps."""
-        out = []
-        for line in self.log().splitlines():
-            m = _STAMP.match(line)
-            if needle in line and m:
-                out.append((datetime.fromisoformat(m.group(1)), line))
-        return out
-
-    def stop(self, timeout: float = 15) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill9(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def wait_for_log(self, needle: str, timeout: float = 15, count: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log().count(needle) >= count:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"beat exited with {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.01)
-        raise AssertionError(f"{needle!r} not logged within {timeout}s:\n{self.log()[-3000:]}")
-
-
-StartBeat = Callable[..., BeatProcess]
-
-
 @pytest.fixture
 def start_beat(tmp_path: Path) -> Iterator[StartBeat]:
-    procs: list[BeatProcess] = []
-
-    def start(config: Path, state: Path, broker_url: str, *extra: str) -> BeatProcess:
-        log_path = tmp_path / f"beat-{len(procs)}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "beat", "-s", str(state), "--config", str(config),
-                 "--broker", broker_url, "--lease-ttl", f"{TTL_S}s", *extra],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )  # fmt: skip
-        beat = BeatProcess(proc, log_path)
-        procs.append(beat)
-        return beat
-
-    yield start
-    for beat in procs:
-        if beat.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                beat.proc.send_signal(signal.SIGCONT)  # let a SIGSTOPped beat die promptly
-            beat.proc.kill()
-            beat.proc.wait(10)
+    with beat_starter(tmp_path, "--lease-ttl", f"{TTL_S}s") as start:
+        yield start
 
 
 def wait_for_leader(beats: list[BeatProcess], timeout: float = 15) -> BeatProcess:
@@ -122,20 +52,6 @@ def wait_for_leader(beats: list[BeatProcess], timeout: float = 15) -> BeatProces
             return leaders[0]
         time.sleep(0.01)
     raise AssertionError("no beat became leader:\n" + "\n---\n".join(b.log() for b in beats))
-
-
-def drain_ids(broker: Broker, queue: str = "default") -> Counter[str]:
-    """Claim and ack everything (waiting for lookahead fires to come due); count each id."""
-    seen: Counter[str] = Counter()
-    while True:
-        delivery = broker.claim([queue], "test-drain", timedelta(seconds=30), timedelta(0))
-        if delivery is None:
-            if not any(s.delayed for s in broker.queue_stats()):
-                return seen
-            time.sleep(0.1)
-            continue
-        seen[delivery.message_id] += 1
-        assert broker.ack(delivery)
 
 
 def fire_instant(fire_id: str) -> datetime:

@@ -15,13 +15,11 @@ import pytest
 from taskqueue.broker import Broker
 from taskqueue.redis import RedisBroker
 from taskqueue.sqlite import SQLiteBroker
+from tests.daemon.conftest import BeatProcess, StartBeat, drain_ids
 from tests.ha.conftest import (
     TTL_S,
-    BeatProcess,
-    StartBeat,
     TcpProxy,
     assert_unbroken,
-    drain_ids,
     wait_for_leader,
     write_config,
 )

@@ -16,7 +16,7 @@ from beat.leader import LeaderElector
 from beat.service import BeatService
 from taskqueue.metrics import BeatMetrics, new_registry
 from taskqueue.redis import RedisBroker
-from tests.ha.conftest import drain_ids
+from tests.daemon.conftest import drain_ids
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TTL = timedelta(seconds=30)  # long: nothing here may expire on its own

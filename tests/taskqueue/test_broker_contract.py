@@ -9,7 +9,6 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,42 +27,11 @@ from taskqueue.message import (
     json_instant,
 )
 from taskqueue.urls import open_broker
+from tests.taskqueue.conftest import Open
 
 LEASE = timedelta(seconds=30)
 NO_WAIT = timedelta(0)
 
-Open = Callable[[], Broker]
-
-
-@pytest.fixture(params=["redis", "sqlite"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if kind == "redis":
-        return str(request.getfixturevalue("redis_url"))
-    return f"sqlite:///{tmp_path}/queue.db"
-
-
-@pytest.fixture
-def open_(store_url: str) -> Iterator[Open]:
-    """Opens another broker on the test's store; all are closed after the test."""
-    opened: list[Broker] = []
-
-    def make() -> Broker:
-        opened.append(open_broker(store_url))
-        return opened[-1]
-
-    yield make
-    for b in opened:
-        b.close()
-
-
-@pytest.fixture
-def broker(open_: Open) -> Broker:
-    return open_()
 
 
 def _claim(broker: Broker, queues: list[str] | None = None, **kw: timedelta) -> Delivery:
