@@ -132,6 +132,7 @@ class Dispatcher:
     def forget(self, names: Sequence[str]) -> None:
         for name in names:
             self._by_entry.pop(name, None)
+            self._json_strings.pop(name, None)
 
     def encode(
         self, entry: Entry, fire: Fire, now: datetime, instants: dict[datetime, str] | None = None

@@ -329,8 +329,6 @@ class BeatService:
         # the next fire to index afterwards (None: compute it from the instant just sent).
         advanced: dict[str, datetime] = {}
         next_fires: dict[str, datetime | None] = {}
-        # A burst shares a few instants: the epoch-ms part of fire_id() is computed once each.
-        epoch_ms: dict[datetime, str] = {}
         for name, when in due:
             entry = self.entries.get(name)
             state = self.states.get(name)
@@ -340,10 +338,7 @@ class BeatService:
                 # The common case, kept cheap for large bursts: the indexed instant is the next
                 # pending fire and it is on time, so it is the one fire to send; the fire after
                 # it is computed once the burst is in the broker.
-                ms = epoch_ms.get(when)
-                if ms is None:
-                    ms = epoch_ms[when] = fire_id("", when)[1:]
-                fires.append(Fire(name, when, name + "@" + ms))
+                fires.append(Fire(name, when, fire_id(name, when)))
                 advanced[name] = when
                 next_fires[name] = None
                 continue
