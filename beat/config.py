@@ -47,6 +47,7 @@ from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, Schedule,
 from beat.errors import ConfigError, Problem, ScheduleError
 from beat.schedules import Calendar, Cron, Interval, Once
 from beat.suggest import did_you_mean
+from taskqueue.config_keys import WORKER_KEYS
 
 _AnySchedule = Cron | Interval | Calendar | Once
 
@@ -94,18 +95,6 @@ OPTION_DURATIONS = frozenset(
     ("expires", "soft_time_limit", "time_limit", "retry_backoff", "retry_backoff_max")
 )
 CALENDAR_KEYS = ("every", "at", "start")
-WORKER_KEYS = (
-    "queues",
-    "concurrency",
-    "pool",
-    "lease",
-    "shutdown_timeout",
-    "max_tasks_per_child",
-    "max_memory_per_child",
-    "name",
-    "loglevel",
-    "log_format",
-)
 BEAT_KEYS = ("state", "lookahead", "leader_lease", "loglevel")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
@@ -1134,6 +1123,8 @@ def _worker_section(checker: _Checker, root: Mapping[Any, Any]) -> dict[str, Any
     for key in ("concurrency", "max_tasks_per_child", "max_memory_per_child"):
         if section.get(key) is not None:
             checker.integer(section, key, "worker", 1)
+    if section.get("metrics_port") is not None:
+        checker.integer(section, "metrics_port", "worker", 0, 65535)
     if "pool" in section:
         checker.choice(section, "pool", "worker", ("prefork", "threads"))
     if "loglevel" in section:

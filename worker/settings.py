@@ -15,21 +15,8 @@ from typing import Any
 import yaml
 
 # One duration syntax for beat and worker (taskqueue is the package both import).
+from taskqueue.config_keys import WORKER_KEYS
 from taskqueue.durations import parse_duration
-
-WORKER_KEYS = (
-    "queues",
-    "concurrency",
-    "pool",
-    "lease",
-    "shutdown_timeout",
-    "max_tasks_per_child",
-    "max_memory_per_child",
-    "name",
-    "loglevel",
-    "log_format",
-    "metrics_port",
-)
 
 
 class SettingsError(ValueError):
