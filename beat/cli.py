@@ -327,12 +327,11 @@ def check_cmd(config_path: Path) -> None:
     entries = config.entries
     if config.source != "yaml":
         from beat.errors import ConfigError
-        from beat.sql_service import check_source, merged_entries
+        from beat.sql_service import read_source
 
-        problems = check_source(config)
+        entries, problems = read_source(config)
         if problems:
             raise ConfigError(problems)
-        entries = merged_entries(config)
     enabled = sum(e.enabled for e in entries.values())
     click.echo(f"{config.path}: OK, {len(entries)} entries ({enabled} enabled)")
 

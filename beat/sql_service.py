@@ -31,22 +31,10 @@ def uses_sql_source(config: Config) -> bool:
     return config.source != "yaml"
 
 
-def merged_entries(config: Config) -> dict[str, Entry]:
-    """Every entry beat would run for ``config``: the YAML ones plus the valid database rows
-    (a clash keeps the YAML entry). For ``beat list``/``next``/``trigger``; one full read."""
-    if not uses_sql_source(config):
-        return dict(config.entries)
-    source = SqlSource(config.source, zone=config.timezone, defaults=config.defaults)
-    try:
-        rows = source.load_all().entries
-    finally:
-        source.close()
-    return {**rows, **config.entries}
-
-
-def check_source(config: Config) -> list[Problem]:
-    """For ``beat check``: every invalid row of the config's SQL source, and every row whose
-    name is also a YAML entry. Raises SourceError if the database cannot be read."""
+def read_source(config: Config) -> tuple[dict[str, Entry], list[Problem]]:
+    """One full read of the config's SQL source: every entry beat would run (the YAML ones
+    plus the valid database rows; a clash keeps the YAML entry), and every problem (invalid
+    rows, names also in the YAML). Raises SourceError if the database cannot be read."""
     source = SqlSource(config.source, zone=config.timezone, defaults=config.defaults)
     try:
         snapshot = source.load_all()
@@ -57,7 +45,19 @@ def check_source(config: Config) -> list[Problem]:
         for name in snapshot.entries
         if name in config.entries
     ]
-    return snapshot.problems + clashes
+    return {**snapshot.entries, **config.entries}, snapshot.problems + clashes
+
+
+def merged_entries(config: Config) -> dict[str, Entry]:
+    """For ``beat list``/``next``/``trigger``: see :func:`read_source`."""
+    if not uses_sql_source(config):
+        return dict(config.entries)
+    return read_source(config)[0]
+
+
+def check_source(config: Config) -> list[Problem]:
+    """For ``beat check``: see :func:`read_source`."""
+    return read_source(config)[1]
 
 
 class SqlBeatService(BeatService):
