@@ -28,6 +28,7 @@ from beat.cron_dst import FOLD, classify, next_cron, resolve_fixed
 from beat.cron_fields import parse
 from beat.cron_match import Matcher
 from beat.errors import ScheduleError
+from taskqueue.durations import format_duration
 
 __all__ = ["Calendar", "Cron", "Interval", "Once", "dst_note", "format_duration"]
 
@@ -133,26 +134,6 @@ class Cron:
 
 
 # --- interval -------------------------------------------------------------------------------
-
-
-def format_duration(value: timedelta) -> str:
-    """Compact duration: ``500ms``, ``30s``, ``5m``, ``1h30m``, ``2d``."""
-    micros = value // timedelta(microseconds=1)
-    if micros <= 0:
-        return "0s"
-    parts = []
-    for unit, size in (
-        ("d", 86_400_000_000),
-        ("h", 3_600_000_000),
-        ("m", 60_000_000),
-        ("s", 1_000_000),
-        ("ms", 1_000),
-        ("us", 1),
-    ):
-        count, micros = divmod(micros, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
