@@ -1,10 +1,10 @@
 """Errors raised by beat.
 
-    BeatError
-     ├── ScheduleError        an invalid schedule expression (``field`` names the part)
-     ├── ConfigError          one or more problems in a configuration (``problems``)
-     ├── StateError           the run-state store cannot be opened or used
-     └── SourceError          a schedule source (SQL) cannot be read or written
+BeatError
+ ├── ScheduleError        an invalid schedule expression (``field`` names the part)
+ ├── ConfigError          one or more problems in a configuration (``problems``)
+ ├── StateError           the run-state store cannot be opened or used
+ └── SourceError          a schedule source (SQL) cannot be read or written
 """
 
 from __future__ import annotations

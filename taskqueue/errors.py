@@ -1,11 +1,11 @@
 """Errors raised by the task queue.
 
-    TaskqueueError
-     ├── DecodeError          a message that is not valid (bad JSON, wrong version, bad field)
-     ├── BrokerError          the broker failed to do what was asked
-     │    ├── BrokerUnavailable   the broker cannot be reached (connection refused, timeout)
-     │    └── Fenced              a fenced enqueue whose lease token is no longer current
-     └── UnknownBrokerURL     a broker URL whose scheme we do not support
+TaskqueueError
+ ├── DecodeError          a message that is not valid (bad JSON, wrong version, bad field)
+ ├── BrokerError          the broker failed to do what was asked
+ │    ├── BrokerUnavailable   the broker cannot be reached (connection refused, timeout)
+ │    └── Fenced              a fenced enqueue whose lease token is no longer current
+ └── UnknownBrokerURL     a broker URL whose scheme we do not support
 """
 
 from __future__ import annotations

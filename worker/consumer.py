@@ -327,7 +327,7 @@ class Consumer:
                 # Keep trying (a worker outlives a broker restart); one line when the outage
                 # starts and one when it ends, not one per retry.
                 failures += 1
-                delay_s = min(_BROKER_BACKOFF_MAX_S, 0.1 * 2**min(failures, 10))
+                delay_s = min(_BROKER_BACKOFF_MAX_S, 0.1 * 2 ** min(failures, 10))
                 if failures == 1:
                     logger.error("consumer %s: broker unreachable, retrying: %s", self.name, e)
                 else:

@@ -149,13 +149,7 @@ def test_next_entry_and_list_and_check(tmp_path: Path, capsys: pytest.CaptureFix
 def test_check_reports_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "schedules.yaml"
     cfg.write_text(
-        "entries:\n"
-        "  a:\n"
-        "    task: t\n"
-        "    evry: 30s\n"
-        "  b:\n"
-        "    task: t\n"
-        "    cron: '60 * * * *'\n"
+        "entries:\n  a:\n    task: t\n    evry: 30s\n  b:\n    task: t\n    cron: '60 * * * *'\n"
     )
     code, _out, err = run(capsys, "check", "--config", str(cfg))
     assert code == 2

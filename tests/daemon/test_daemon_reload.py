@@ -18,12 +18,15 @@ entries:
     every: 1s
     start: 2026-01-01T00:00:00Z
 """
-CONFIG_AB = CONFIG_A + """\
+CONFIG_AB = (
+    CONFIG_A
+    + """\
   b:
     task: noop
     every: 1s
     start: 2026-01-01T00:00:00Z
 """
+)
 
 
 def test_edit_while_running_broken_edit_and_sighup(

@@ -29,7 +29,6 @@ LEASE = timedelta(seconds=30)
 NO_WAIT = timedelta(0)
 
 
-
 def _stats(broker: Broker, queue: str = "default") -> tuple[int, int, int, int]:
     [s] = [s for s in broker.queue_stats() if s.name == queue]
     return (s.ready, s.delayed, s.in_flight, s.dead)

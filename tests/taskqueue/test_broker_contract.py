@@ -33,7 +33,6 @@ LEASE = timedelta(seconds=30)
 NO_WAIT = timedelta(0)
 
 
-
 def _claim(broker: Broker, queues: list[str] | None = None, **kw: timedelta) -> Delivery:
     delivery = broker.claim(
         queues or ["default"], "c", kw.get("lease", LEASE), kw.get("timeout", NO_WAIT)

@@ -194,7 +194,7 @@ def test_second_sigterm_kills_the_running_task_and_releases_it(
     assert wait_status(broker, message.id, {TaskState.SUCCESS}).result == "done"
 
 
-HUP_TASKS = '''
+HUP_TASKS = """
 import time
 
 from worker import task
@@ -206,7 +206,7 @@ VERSION = {version}
 def version(delay: float) -> int:
     time.sleep(delay)
     return VERSION
-'''
+"""
 
 
 def test_sighup_recycles_the_pool_with_new_code_and_loses_nothing(
