@@ -137,7 +137,6 @@ def leader_data(holder: LeaseHolder | None, problem: str | None = None) -> dict[
 
 
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@", re.I)
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -149,7 +148,9 @@ def redact(value: Any, key: str = "") -> Any:
     if key and _SECRET_KEY.search(key) and value not in (None, ""):
         return "***"
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\g<scheme>\g<user>:***@", value)
+        from taskqueue.redact import redact_text
+
+        return redact_text(value)
     return value
 
 

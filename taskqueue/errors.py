@@ -54,7 +54,10 @@ class Fenced(BrokerError):
 
 class UnknownBrokerURL(TaskqueueError, ValueError):
     def __init__(self, url: str) -> None:
+        from taskqueue.redact import redact_url  # here: errors.py imports nothing at load
+
         super().__init__(
-            f"unsupported broker URL {url!r}: expected redis://, rediss:// or sqlite:///PATH"
+            f"unsupported broker URL {redact_url(url)!r}: expected redis://, rediss:// or "
+            "sqlite:///PATH"
         )
-        self.url = url
+        self.url = redact_url(url)

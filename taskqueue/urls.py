@@ -1,23 +1,12 @@
-"""Open a broker from its URL, and redact secrets from URLs for display."""
+"""Open a broker from its URL."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from taskqueue.broker import Broker
 from taskqueue.errors import UnknownBrokerURL
+from taskqueue.redact import redact_text, redact_url
 
-
-def redact_url(url: str) -> str:
-    """``redis://:secret@host/0`` -> ``redis://:***@host/0``; anything without a password as is."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+__all__ = ["open_broker", "redact_text", "redact_url"]
 
 
 def open_broker(url: str) -> Broker:
@@ -25,7 +14,7 @@ def open_broker(url: str) -> Broker:
 
     Imports the implementation lazily so that a CLI command that needs no broker pays nothing.
     """
-    scheme = urlsplit(url).scheme
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme in ("redis", "rediss", "unix"):
         from taskqueue.redis import RedisBroker
 
