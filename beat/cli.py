@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -266,7 +266,9 @@ def cli(
 @click.option("-n", "count", type=click.IntRange(min=1, max=100_000), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of ISO-8601 instants.")
 @config_option
+@click.pass_context
 def next_cmd(
+    ctx: click.Context,
     entry_name: str | None,
     cron_expr: str | None,
     every: str | None,
@@ -294,7 +296,13 @@ def next_cmd(
     if entry_name is not None:
         if tz is not None:
             fail("--tz: only applies to --cron/--every (an entry has its own zone)")
-        schedule = find_entry(load_all_entries(config_path), entry_name).schedule.anchored(now)
+        entry = find_entry(load_all_entries(config_path), entry_name)
+        since = parse_instant(after, "--after") if after else None
+        fires = list(islice(_entry_fires(ctx.obj["state"], entry, now, after=since), count))
+        from beat.render import render_next
+
+        click.echo(render_next(entry.schedule.anchored(now), fires, as_json=as_json))
+        return
     else:
         from beat import schedules
 
@@ -384,6 +392,25 @@ def _leader(broker_url: str) -> tuple[Any, str | None]:
     finally:
         if broker is not None:
             broker.close()
+
+
+def _entry_fires(
+    state_url: str, entry: Entry, now: datetime, *, after: datetime | None
+) -> Iterator[datetime]:
+    """``entry``'s fires from the same run state ``beat list`` and the daemon read: without
+    ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue."""
+    from beat.planner import first_state, upcoming
+    from beat.schedules import Interval
+
+    stored = _read_states(state_url).get(entry.name)
+    if stored is None and isinstance(entry.schedule, Interval) and entry.schedule.start is None:
+        click.echo(
+            f"note: no run state for {entry.name!r} in {state_url}: its phase is set when beat "
+            "first sees it; these fires are for a beat seeing it now",
+            err=True,
+        )
+    state = first_state(entry, now, stored)
+    return upcoming(entry, state, after)
 
 
 def _read_states(state: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ reason says "at least"); which fires are sent is exact either way.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -107,6 +108,23 @@ def next_pending(entry: Entry, state: EntryState) -> datetime | None:
         start = state.first_seen if schedule.start is None else schedule.start
         return _interval_first_after(start, schedule.every, after)
     return schedule.anchored(state.first_seen).next_after(after)
+
+
+def upcoming(entry: Entry, state: EntryState, after: datetime | None = None) -> Iterator[datetime]:
+    """The fires the daemon will send for ``entry`` from ``state``, in order: the same rule as
+    :func:`next_pending` (its first item), so ``beat next`` and ``beat list`` give one answer.
+
+    ``after``: the schedule's fires strictly after it instead (the state only gives an
+    interval its phase; its anchor, first seen, is never itself a fire).
+    """
+    schedule = entry.schedule
+    if after is None:
+        floor = _boundary(state)
+    elif isinstance(schedule, Interval) and schedule.start is None:
+        floor = max(after, state.first_seen)
+    else:
+        floor = after
+    return schedule.anchored(state.first_seen).iter_after(floor)
 
 
 def plan_entry(entry: Entry, state: EntryState, now: datetime) -> Plan:

@@ -61,21 +61,13 @@ def render_list(
 ) -> str:
     """``beat list``: every entry with its schedule, zone, queue, last and next fire; in text,
     a last line on who leads (the JSON stays a list of entries)."""
-    from beat.planner import next_pending
+    from beat.planner import first_state, upcoming
 
     rows: list[dict[str, Any]] = []
     for name, entry in config.entries.items():
-        state = states.get(name)
-        if state is not None and state.content_hash == entry.content_hash():
-            nxt = next_pending(entry, state)
-            last = state.last_fire
-        else:
-            nxt = entry.schedule.anchored(now).next_after(now)
-            last = None
-        if nxt is not None and nxt < now:
-            nxt_text = f"{_iso(nxt, entry.schedule)} (overdue)"
-        else:
-            nxt_text = _iso(nxt, entry.schedule) or "never"
+        # What the daemon would hold for it now: the stored state, or a new/edited one.
+        state = first_state(entry, now, states.get(name))
+        nxt = next(upcoming(entry, state), None) if entry.enabled else None
         rows.append(
             {
                 "name": name,
@@ -84,8 +76,9 @@ def render_list(
                 "timezone": entry.schedule.zone.key,
                 "queue": entry.queue,
                 "enabled": entry.enabled,
-                "last_fire": _iso(last, entry.schedule),
-                "next_fire": (nxt_text if entry.enabled else None),
+                "last_fire": _iso(state.last_fire, entry.schedule),
+                "next_fire": _iso(nxt, entry.schedule),
+                "overdue": nxt is not None and nxt < now,
                 "source": entry.source,
             }
         )
@@ -99,7 +92,7 @@ def render_list(
             r["timezone"],
             r["queue"],
             r["last_fire"] or "-",
-            r["next_fire"] if r["enabled"] else "disabled",
+            _next_text(r),
         )
         for r in rows
     ]
@@ -111,6 +104,14 @@ def render_list(
     if leader is not None:
         lines += ["", render_leader(*leader)]
     return "\n".join(lines)
+
+
+def _next_text(row: Mapping[str, Any]) -> str:
+    if not row["enabled"]:
+        return "disabled"
+    if row["next_fire"] is None:
+        return "never"
+    return f"{row['next_fire']} (overdue)" if row["overdue"] else str(row["next_fire"])
 
 
 def render_leader(holder: LeaseHolder | None, problem: str | None = None) -> str:
