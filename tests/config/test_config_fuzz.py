@@ -149,7 +149,7 @@ def test_any_mapping_to_validate_entry(name: Any, data: Any, defaults: Any) -> N
 @given(st.dictionaries(st.sampled_from(ENTRY_KEYS), VALUES | SCALARS, min_size=1, max_size=6))
 def test_entry_with_a_real_task(data: dict[str, Any]) -> None:
     """Most inputs fail on `task`; this one gets past it to the schedule and options."""
-    data = {"task": "t", **data}
+    data = {**data, "task": "t"}  # generated data may hold a `task` key too: "t" wins
     result = outcome(lambda: validate_entry("e", data, zone=ZoneInfo("UTC"), defaults={}))
     if isinstance(result, Entry):
         assert result.task == "t"

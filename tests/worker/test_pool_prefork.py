@@ -122,7 +122,9 @@ def test_soft_limit_is_raised_in_the_task_which_cleans_up(make: Any, tmp_path: P
     assert outcome.error == "soft time limit (0.3s) exceeded"
     (cleanup,) = lines(marks)
     assert cleanup.startswith("cleanup ")
-    assert 0.3 <= float(cleanup.split()[1]) < 0.35  # raised within tens of ms of the limit
+    # Raised within tens of ms of the limit. The task's own clock starts a little after the
+    # limit's (the job is received and decoded first), so it may read just under 0.3.
+    assert 0.28 <= float(cleanup.split()[1]) < 0.35
     assert time.monotonic() - started < 2
     # A task that catches the soft limit and returns normally succeeds.
     caught = run(pool, job("pool.catch_soft_and_return", soft=0.1))

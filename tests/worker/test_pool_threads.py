@@ -71,7 +71,7 @@ def test_soft_limit_is_raised_in_the_task_thread(pool: ThreadPool, tmp_path: Pat
     assert outcome.kind is OutcomeKind.SOFT_TIME_LIMIT
     assert outcome.error == "soft time limit (0.2s) exceeded"
     (cleanup,) = marks.read_text().splitlines()
-    assert 0.2 <= float(cleanup.split()[1]) < 0.3
+    assert 0.18 <= float(cleanup.split()[1]) < 0.3  # the task's clock starts after the limit's
     caught = run(pool, job("pool.catch_soft_and_return", soft=0.1))
     assert (caught.kind, caught.result) == (OutcomeKind.SUCCESS, "cleaned up")
 
