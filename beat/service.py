@@ -19,8 +19,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -29,14 +29,15 @@ from typing import TYPE_CHECKING
 from beat.config import Config, load_config
 from beat.dispatch import Dispatcher
 from beat.due_index import DueIndex
-from beat.entries import Entry, Schedule
+from beat.entries import Entry
 from beat.errors import ConfigError, StateError
 from beat.leader import (
     DEFAULT_LEASE_TTL,
     LeaderElector,
     lease_broker_factory,
 )
-from beat.planner import Fire, first_state, next_pending, plan_entry
+from beat.planner import Fire, plan_entry
+from beat.roster import Roster
 from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker
 from taskqueue.errors import BrokerError, Fenced
@@ -112,12 +113,9 @@ class BeatService:
         # Fires due within `lookahead` are enqueued early with their scheduled instant as eta,
         # so a large burst is in the broker (delayed) by the instant itself.
         self.lookahead = lookahead
-        self.entries: dict[str, Entry] = {}
-        self.states: dict[str, EntryState] = {}
-        self.index = DueIndex()
+        self.roster = Roster()
         self.dispatcher = Dispatcher()
         self.metrics = metrics
-        self._anchored: dict[str, Schedule] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reload_requested = False
@@ -172,6 +170,18 @@ class BeatService:
         return self._broker
 
     @property
+    def entries(self) -> dict[str, Entry]:
+        return self.roster.entries
+
+    @property
+    def states(self) -> dict[str, EntryState]:
+        return self.roster.states
+
+    @property
+    def index(self) -> DueIndex:
+        return self.roster.index
+
+    @property
     def store(self) -> StateStore:
         if self._store is None:
             self._store = StateStore(self.state_url)
@@ -181,7 +191,7 @@ class BeatService:
     def start(self) -> None:
         """Open the broker and the state, and index every entry. Raises on failure."""
         self.broker.ping()
-        self.states = self.store.load()
+        self.roster.load_states(self.store.load())
         self._config_file.changed()
         self.apply_config(self.config, self.clock())
         # Entries, schedules and states live as long as the process: move them out of the
@@ -273,22 +283,9 @@ class BeatService:
     def _adopt_shared_state(self, now: datetime) -> None:
         """Reload every entry's state from the store and rebuild the due index from it: while
         this beat stood by, another leader advanced the entries it dispatched."""
-        self.states = self.store.load()
-        self.index = DueIndex()
-        self._anchored.clear()
-        changed: list[EntryState] = []
-        for name, entry in self.entries.items():
-            previous = self.states.get(name)
-            state = first_state(entry, now, previous)
-            if state != previous:
-                changed.append(state)
-            self.states[name] = state
-            if entry.enabled:
-                nxt = next_pending(entry, state)
-                if nxt is not None:
-                    self.index.push(name, nxt)
-        if changed:
-            self.store.upsert_new(changed)
+        persist = self.roster.rebuild(self.store.load(), now)
+        if persist:
+            self.store.upsert_new(persist)
 
     def _sleep(self) -> None:
         if self._stop.is_set():
@@ -397,21 +394,13 @@ class BeatService:
             if result.duplicates:
                 self.metrics.fire_duplicate(result.duplicates)
         for name, last in advanced.items():
-            self.states[name] = replace(self.states[name], last_fire=last, last_dispatched_at=now)
+            self.roster.fired(name, last, now)
         for name, nxt in next_fires.items():
             if nxt is None:
-                nxt = self._schedule(name).next_after(advanced[name])
+                nxt = self.roster.schedule(name).next_after(advanced[name])
             if nxt is not None:
                 self.index.push(name, nxt)
         return result.sent
-
-    def _schedule(self, name: str) -> Schedule:
-        """The entry's schedule with its phase fixed (cached: anchoring is not free)."""
-        schedule = self._anchored.get(name)
-        if schedule is None:
-            schedule = self.entries[name].schedule.anchored(self.states[name].first_seen)
-            self._anchored[name] = schedule
-        return schedule
 
     def _dispatch_failed(self, error: Exception) -> None:
         # One line per state change, not one per retry: an outage must not flood the log.
@@ -455,46 +444,23 @@ class BeatService:
 
     def apply_config(self, config: Config, now: datetime) -> None:
         """Index ``config``'s entries; unchanged entries keep their state and next fire."""
-        old = self.entries
-        removed = [name for name in old if name not in config.entries]
-        for name in removed:
-            self.index.remove(name)
-            self.states.pop(name, None)
-            self._anchored.pop(name, None)
-        self.dispatcher.forget(removed)
-        if removed:
-            self.store.forget(removed)
-        changed: list[EntryState] = []
-        for name, entry in config.entries.items():
-            before = old.get(name)
-            if (
-                before is not None
-                and before.enabled == entry.enabled
-                and before.content_hash() == entry.content_hash()
-            ):
-                continue
-            previous = self.states.get(name)
-            if previous is not None and before is not None and entry.enabled and not before.enabled:
-                # Re-enabled: the disabled period is not downtime, so nothing in it is "missed";
-                # the entry resumes at its next scheduled instant, like an edit.
-                previous = replace(previous, edited_at=now)
-            state = first_state(entry, now, previous)
-            if state != previous:
-                changed.append(state)
-            self.states[name] = state
-            self._anchored.pop(name, None)
-            self.index.remove(name)
-            if entry.enabled:
-                nxt = next_pending(entry, state)
-                if nxt is not None:
-                    self.index.push(name, nxt)
-        if changed:
-            self.store.upsert_new(changed)
+        removed = [name for name in self.entries if name not in config.entries]
+        self.apply_entries(config.entries, removed, now)
         self.config = config
-        self.entries = dict(config.entries)
         self.dispatcher.prepare(e for e in self.entries.values() if e.enabled)
+
+    def apply_entries(
+        self, upserts: Mapping[str, Entry], removals: Sequence[str], now: datetime
+    ) -> None:
+        """The one way entries change (reload, SQL delta): the roster's rules, then persisted."""
+        change = self.roster.apply(upserts, removals, now)
+        if change.removed:
+            self.dispatcher.forget(change.removed)
+            self.store.forget(change.removed)
+        if change.persist:
+            self.store.upsert_new(change.persist)
         if self.metrics is not None:
-            enabled = sum(e.enabled for e in self.entries.values())
+            enabled = self.roster.enabled_count()
             self.metrics.set_entries(enabled, len(self.entries) - enabled)
 
 

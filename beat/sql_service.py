@@ -18,11 +18,9 @@ from typing import Any
 from beat.config import Config
 from beat.entries import Entry
 from beat.errors import Problem
-from beat.planner import first_state, next_pending
 from beat.service import BeatService
 from beat.sql_poller import CLASH_MESSAGE, POLL_INTERVAL, Delta, SourcePoller
 from beat.sql_source import SqlSource
-from beat.state import EntryState
 
 log = logging.getLogger(__name__)
 
@@ -103,44 +101,6 @@ class SqlBeatService(BeatService):
 
     def apply_delta(self, delta: Delta, now: datetime) -> None:
         """Apply what the database poll found, touching only the named entries."""
-        for name in delta.removed:
-            self.entries.pop(name, None)
-            self.index.remove(name)
-            self.states.pop(name, None)
-            self._anchored.pop(name, None)
-        if delta.removed:
-            self.dispatcher.forget(delta.removed)
-            self.store.forget(delta.removed)
-        changed: list[EntryState] = []
-        for name, entry in delta.changed.items():
-            state = self._reindex(name, entry, now)
-            if state is not None:
-                changed.append(state)
-        if changed:
-            self.store.upsert_new(changed)
+        self.apply_entries(delta.changed, list(delta.removed), now)
         # self.entries is the live merged view; Config is frozen, so swap in a new one.
         self.config = replace(self.config, entries=self.entries)
-        if self.metrics is not None:
-            enabled = sum(e.enabled for e in self.entries.values())
-            self.metrics.set_entries(enabled, len(self.entries) - enabled)
-
-    def _reindex(self, name: str, entry: Entry, now: datetime) -> EntryState | None:
-        """Index one new or edited entry as apply_config does; the state to persist, if new."""
-        before = self.entries.get(name)
-        self.entries[name] = entry
-        if (
-            before is not None
-            and before.enabled == entry.enabled
-            and before.content_hash() == entry.content_hash()
-        ):
-            return None
-        previous = self.states.get(name)
-        state = first_state(entry, now, previous)
-        self.states[name] = state
-        self._anchored.pop(name, None)
-        self.index.remove(name)
-        if entry.enabled:
-            nxt = next_pending(entry, state)
-            if nxt is not None:
-                self.index.push(name, nxt)
-        return state if state != previous else None

@@ -1,0 +1,113 @@
+"""The entry table of a running beat: every entry, its run state, its phase-fixed schedule and
+its place in the due index, changed in one way whatever the change came from.
+
+A schedules.yaml reload, a SQL source delta and a leader takeover all go through
+:meth:`Roster.apply` / :meth:`Roster.rebuild`, so the rules below are written once:
+
+- An unchanged entry (same content and same ``enabled``) keeps its state and its next fire.
+- A new or edited entry gets :func:`beat.planner.first_state`: never fires "immediately", and
+  fires the old definition missed are not replayed under the new one.
+- A re-enabled entry resumes at its next scheduled instant: the disabled period is not
+  downtime, so nothing in it is "missed" (it is treated like an edit at the instant of the
+  re-enable).
+
+The roster holds memory only; the service persists what :meth:`apply` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from beat.due_index import DueIndex
+from beat.entries import Entry, Schedule
+from beat.planner import first_state, next_pending
+from beat.state import EntryState
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one :meth:`Roster.apply` did: states to persist and names to forget."""
+
+    persist: list[EntryState]
+    removed: list[str]
+
+
+class Roster:
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.states: dict[str, EntryState] = {}
+        self.index = DueIndex()
+        self._anchored: dict[str, Schedule] = {}
+
+    def load_states(self, states: Mapping[str, EntryState]) -> None:
+        """The stored run state, before the first :meth:`apply` (start-up)."""
+        self.states = dict(states)
+
+    def apply(self, upserts: Mapping[str, Entry], removals: Iterable[str], now: datetime) -> Change:
+        """Remove ``removals``, then add or replace ``upserts``; unchanged entries are left as
+        they are (see the module docstring for the rules)."""
+        removed = [name for name in removals if name in self.entries or name in self.states]
+        for name in removed:
+            self.entries.pop(name, None)
+            self.states.pop(name, None)
+            self._anchored.pop(name, None)
+            self.index.remove(name)
+        persist: list[EntryState] = []
+        for name, entry in upserts.items():
+            before = self.entries.get(name)
+            self.entries[name] = entry
+            if (
+                before is not None
+                and before.enabled == entry.enabled
+                and before.content_hash() == entry.content_hash()
+            ):
+                continue
+            previous = self.states.get(name)
+            if previous is not None and before is not None and entry.enabled and not before.enabled:
+                previous = replace(previous, edited_at=now)  # re-enabled: nothing replayed
+            state = first_state(entry, now, previous)
+            if state != previous:
+                persist.append(state)
+            self._index(name, entry, state)
+        return Change(persist, removed)
+
+    def rebuild(self, states: Mapping[str, EntryState], now: datetime) -> list[EntryState]:
+        """Take over ``states`` (written by another leader) and re-index every entry from them;
+        the states to persist (entries that leader never saw)."""
+        self.states = dict(states)
+        self.index = DueIndex()
+        self._anchored.clear()
+        persist: list[EntryState] = []
+        for name, entry in self.entries.items():
+            previous = self.states.get(name)
+            state = first_state(entry, now, previous)
+            if state != previous:
+                persist.append(state)
+            self._index(name, entry, state)
+        return persist
+
+    def _index(self, name: str, entry: Entry, state: EntryState) -> None:
+        self.states[name] = state
+        self._anchored.pop(name, None)
+        self.index.remove(name)
+        if entry.enabled:
+            nxt = next_pending(entry, state)
+            if nxt is not None:
+                self.index.push(name, nxt)
+
+    def fired(self, name: str, last: datetime, now: datetime) -> None:
+        """``last`` (a scheduled instant) was disposed of at ``now``."""
+        self.states[name] = replace(self.states[name], last_fire=last, last_dispatched_at=now)
+
+    def schedule(self, name: str) -> Schedule:
+        """The entry's schedule with its phase fixed (cached: anchoring is not free)."""
+        schedule = self._anchored.get(name)
+        if schedule is None:
+            schedule = self.entries[name].schedule.anchored(self.states[name].first_seen)
+            self._anchored[name] = schedule
+        return schedule
+
+    def enabled_count(self) -> int:
+        return sum(e.enabled for e in self.entries.values())
