@@ -82,7 +82,7 @@ def load_all_entries(config_path: Path) -> Config:
     config = load(config_path)
     if config.source == "yaml":
         return config
-    from beat.sql_service import merged_entries
+    from beat.sources.sql import merged_entries
 
     return replace(config, entries=merged_entries(config))
 
@@ -335,7 +335,7 @@ def check_cmd(config_path: Path) -> None:
     entries = config.entries
     if config.source != "yaml":
         from beat.errors import ConfigError
-        from beat.sql_service import read_source
+        from beat.sources.sql import read_source
 
         entries, problems = read_source(config)
         if problems:

@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -38,6 +38,7 @@ from beat.leader import (
 )
 from beat.planner import Fire, plan_entry
 from beat.roster import Roster
+from beat.sources import Delta, EntrySource, open_source
 from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker
 from taskqueue.errors import BrokerError, Fenced
@@ -104,8 +105,11 @@ class BeatService:
         metrics: BeatMetrics | None = None,
         elector: LeaderElector | None = None,
         lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+        source: EntrySource | None = None,
     ) -> None:
         self.config = config
+        # Where the entries come from: the YAML file, or the file plus a SQL table.
+        self.source = source if source is not None else open_source(config)
         self.broker_url = broker_url or config.broker_url
         self._broker = broker
         self.state_url = state_url
@@ -238,6 +242,7 @@ class BeatService:
     def close(self) -> None:
         # The lease is released, not left to expire: a standby takes over at once.
         self.elector.stop(release=True)
+        self.source.close()
         if self._store is not None:
             self._store.close()
         if self._broker is not None:
@@ -423,6 +428,9 @@ class BeatService:
 
     # --- configuration ----------------------------------------------------------------------
     def maybe_reload(self) -> None:
+        delta = self.source.poll(time.monotonic())
+        if delta:
+            self.apply_delta(delta, self.clock())
         if not (self._reload_requested or self._config_file.changed()):
             return
         forced = self._reload_requested
@@ -444,10 +452,17 @@ class BeatService:
 
     def apply_config(self, config: Config, now: datetime) -> None:
         """Index ``config``'s entries; unchanged entries keep their state and next fire."""
-        removed = [name for name in self.entries if name not in config.entries]
-        self.apply_entries(config.entries, removed, now)
-        self.config = config
+        entries = self.source.entries(config)
+        removed = [name for name in self.entries if name not in entries]
+        self.apply_entries(entries, removed, now)
+        self.config = replace(config, entries=entries)
         self.dispatcher.prepare(e for e in self.entries.values() if e.enabled)
+
+    def apply_delta(self, delta: Delta, now: datetime) -> None:
+        """Apply what the source reported between reloads, touching only the named entries."""
+        self.apply_entries(delta.changed, delta.removed, now)
+        # self.entries is the live merged view; Config is frozen, so swap in a new one.
+        self.config = replace(self.config, entries=self.entries)
 
     def apply_entries(
         self, upserts: Mapping[str, Entry], removals: Sequence[str], now: datetime
@@ -489,12 +504,7 @@ def run_daemon(
         registry = new_registry()
         metrics = BeatMetrics(registry)
         server = start_metrics_server(port, registry=registry)
-    cls = BeatService
-    if config.source != "yaml":
-        from beat.sql_service import SqlBeatService
-
-        cls = SqlBeatService
-    service = cls(
+    service = BeatService(
         config,
         state_url,
         broker_url=broker_url,

@@ -13,31 +13,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from beat.entries import Entry
 from beat.errors import Problem, SourceError
+from beat.sources import POLL_INTERVAL, Delta
 from beat.sql_source import SqlSource
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = timedelta(seconds=1)
 CLASH_MESSAGE = (
     "the name is also an entry of schedules.yaml; the database row is ignored "
     "(names must be unique across both sources)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    """Entries to (re)index and names to drop, relative to the previous merged view."""
-
-    changed: dict[str, Entry] = field(default_factory=dict)
-    removed: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.changed or self.removed)
 
 
 class SourcePoller:

@@ -14,7 +14,7 @@ from pathlib import Path
 from beat.config import load_config
 from beat.entries_api import EntryStore
 from beat.service import BeatService
-from beat.sql_service import SqlBeatService
+from beat.sources import open_source
 from tests.sql_source.test_sql_running_beat import fires
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -76,9 +76,10 @@ def test_reenable_through_the_sql_source_replays_nothing(tmp_path: Path, db_url:
     store.add("job", ENTRY)
     broker_url = f"sqlite:///{tmp_path / 'queue.db'}"
     clock = FakeClock(T0 + timedelta(seconds=30))
-    svc = SqlBeatService(
-        load_config(cfg), str(tmp_path / "s.db"), broker_url=broker_url, clock=clock,
-        lookahead=timedelta(0), poll_interval=timedelta(0),
+    config = load_config(cfg)
+    svc = BeatService(
+        config, str(tmp_path / "s.db"), broker_url=broker_url, clock=clock,
+        lookahead=timedelta(0), source=open_source(config, poll_interval=timedelta(0)),
     )  # fmt: skip
     svc.start()
     try:

@@ -112,7 +112,7 @@ def test_check_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
     from pathlib import Path
 
     from beat.config import load_config
-    from beat.sql_service import check_source, merged_entries
+    from beat.sources.sql import check_source, merged_entries
 
     url = f"sqlite:///{tmp_path}/e.db"
     config_path = Path(str(tmp_path)) / "schedules.yaml"

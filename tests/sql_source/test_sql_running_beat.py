@@ -1,5 +1,6 @@
-"""A running beat (SqlBeatService, in-process, real clock and SQLite broker) follows the
-database: raw SQL edits, disables, deletes and concurrent writers take effect within 2 s."""
+"""A running beat (BeatService with a SQL source, in-process, real clock and SQLite broker)
+follows the database: raw SQL edits, disables, deletes and concurrent writers take effect
+within 2 s."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 
 from beat.config import load_config
 from beat.entries_api import EntryStore
-from beat.sql_service import SqlBeatService
+from beat.service import BeatService
 from taskqueue.sqlite import SQLiteBroker
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,7 @@ EVERY_1S = {"task": "noop", "every": "1s", "start": "2026-01-01T00:00:00Z"}
 
 
 class Running:
-    def __init__(self, service: SqlBeatService) -> None:
+    def __init__(self, service: BeatService) -> None:
         self.service = service
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -59,9 +60,7 @@ def beat_env(tmp_path: Path, db_url: str) -> Iterator[tuple[Path, str, str]]:
 
 
 def start(config: Path, broker_url: str, state: str) -> Running:
-    service = SqlBeatService(
-        load_config(config), state, broker_url=broker_url, lookahead=timedelta(0)
-    )
+    service = BeatService(load_config(config), state, broker_url=broker_url, lookahead=timedelta(0))
     running = Running(service)
     running.thread.start()
     deadline = time.monotonic() + 15

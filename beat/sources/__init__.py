@@ -1,0 +1,57 @@
+"""Where a running beat's entries come from, as plug-ins of one shape.
+
+A source turns the schedules.yaml entries into the entries beat runs, and may report changes
+of its own between reloads: :class:`~beat.sources.yaml_file.YamlSource` (the file only) and
+:class:`~beat.sources.sql.SqlEntrySource` (the file plus a SQL table, ``source: URL``). The
+service applies whatever a source returns through its one entry table
+(:class:`beat.roster.Roster`), so every source follows the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from beat.entries import Entry
+
+if TYPE_CHECKING:
+    from beat.config import Config
+
+# A SQL source is read at most this often (a commit takes effect within two of these).
+POLL_INTERVAL = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """Entries to (re)index and names to drop, relative to the previous merged view."""
+
+    changed: dict[str, Entry] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.removed)
+
+
+class EntrySource(Protocol):
+    def entries(self, config: Config) -> dict[str, Entry]:
+        """Every entry to run with ``config`` (start-up, or a schedules.yaml reload). Raises
+        SourceError when the source cannot be read at start-up."""
+        ...
+
+    def poll(self, monotonic_s: float) -> Delta | None:
+        """What changed since the last answer (None: nothing, or not time to look yet)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_source(config: Config, *, poll_interval: timedelta = POLL_INTERVAL) -> EntrySource:
+    """The source ``config`` names: the YAML file alone, or the file plus a SQL table."""
+    if config.source == "yaml":
+        from beat.sources.yaml_file import YamlSource
+
+        return YamlSource()
+    from beat.sources.sql import SqlEntrySource
+
+    return SqlEntrySource(config, poll_interval=poll_interval)
