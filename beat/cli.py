@@ -9,8 +9,6 @@ Imports are deferred to the command that needs them: ``beat next`` must start in
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,6 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+
+from beat.cli_support import (
+    RuntimeProblem,
+    config_option,
+    fail,
+    parse_json,
+)
+from beat.entries_cmd import entries_group
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -28,38 +34,10 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_CONFIG = "schedules.yaml"
 DEFAULT_STATE = "schedule.db"
 
 
-class UsageProblem(click.ClickException):
-    """Bad input: exit 2 with one ``error:`` line."""
-
-    exit_code = 2
-
-
-class RuntimeProblem(click.ClickException):
-    """A runtime failure (broker or database): exit 1."""
-
-    exit_code = 1
-
-
-def fail(message: str) -> NoReturn:
-    raise UsageProblem(message)
-
-
 # --- shared option helpers ------------------------------------------------------------------
-
-
-def config_option(f: F) -> F:
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=lambda: os.environ.get("BEAT_CONFIG", DEFAULT_CONFIG),
-        show_default="$BEAT_CONFIG or ./schedules.yaml",
-        help="The schedules.yaml file.",
-    )(f)
 
 
 def broker_option(f: F) -> F:
@@ -138,18 +116,6 @@ def _zones() -> Sequence[str]:
     import zoneinfo
 
     return sorted(zoneinfo.available_timezones())
-
-
-def parse_json(value: str | None, option: str, kind: type) -> Any:
-    if value is None:
-        return kind()
-    try:
-        parsed = json.loads(value)
-    except ValueError as e:
-        fail(f"{option}: not valid JSON: {e}")
-    if not isinstance(parsed, kind):
-        fail(f"{option}: expected a JSON {'array' if kind is list else 'object'}")
-    return parsed
 
 
 def duration(value: str, option: str, *, zero: bool = False) -> timedelta:
@@ -566,13 +532,7 @@ def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str |
     click.echo(render_status(task_id, status, as_json=as_json))
 
 
-def _register_entries_group() -> None:
-    from beat.entries_cmd import entries_group
-
-    cli.add_command(entries_group)
-
-
-_register_entries_group()
+cli.add_command(entries_group)
 
 
 # --- entry point: errors mapped to exit codes in one place --------------------------------------

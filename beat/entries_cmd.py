@@ -9,51 +9,20 @@ Heavy imports (SQLAlchemy) happen inside the commands.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from beat.cli_support import RuntimeProblem, config_option, fail, parse_json
 
 if TYPE_CHECKING:
     from beat.entries_api import EntryStore
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-# beat.cli imports this module to register the group, so its helpers are imported when a
-# command runs, never at import time (no import cycle, whichever module is imported first).
-def fail(message: str) -> NoReturn:
-    from beat.cli import fail as cli_fail
-
-    cli_fail(message)
-
-
-def parse_json(value: str, option: str, kind: type) -> Any:
-    from beat.cli import parse_json as cli_parse_json
-
-    return cli_parse_json(value, option, kind)
-
-
-def runtime_problem(message: str) -> click.ClickException:
-    from beat.cli import RuntimeProblem
-
-    return RuntimeProblem(message)
-
-
-def config_option(f: F) -> F:
-    """``--config``, as on the main group (``$BEAT_CONFIG`` or ./schedules.yaml)."""
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=lambda: os.environ.get("BEAT_CONFIG", "schedules.yaml"),
-        show_default="$BEAT_CONFIG or ./schedules.yaml",
-        help="The schedules.yaml giving the source, timezone and defaults.",
-    )(f)
 
 
 def entry_options(f: F) -> F:
@@ -132,7 +101,7 @@ def open_store(ctx: click.Context) -> Iterator[EntryStore]:
     except (EntryExistsError, EntryNotFoundError) as e:
         fail(str(e))
     except SourceError as e:
-        raise runtime_problem(str(e)) from e
+        raise RuntimeProblem(str(e)) from e
     finally:
         store.close()
 

@@ -33,7 +33,8 @@ for entry in (str(REPO), str(TASKS_DIR)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from worker.pool import Job, Outcome, OutcomeKind, Pool, make_pool  # noqa: E402
+from worker.pool import Job, Outcome, OutcomeKind, Pool  # noqa: E402
+from worker.pools import make_pool  # noqa: E402
 from worker.registry import REGISTRY  # noqa: E402
 
 TASK_MODULE = "pool_tasks"  # tests/worker/pool_tasks.py: pool.timed_soft, pool.timed_hard

@@ -83,7 +83,7 @@ from taskqueue.broker import (
 from taskqueue.errors import BrokerError, BrokerUnavailable, DecodeError, Fenced
 from taskqueue.keys import DEFAULT_PREFIX, KeySpace, QueueKeys
 from taskqueue.message import Message, require_aware
-from taskqueue.urls import redact_url
+from taskqueue.redact import redact_url
 
 __all__ = ["RedisBroker"]
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from worker.errors import PoolError, SoftTimeLimitExceeded
+from worker.errors import SoftTimeLimitExceeded
 
 if TYPE_CHECKING:
     from taskqueue.message import Message
@@ -157,35 +156,3 @@ def hard_limit_error(hard: float | None, how: str) -> str:
 def soft_outcome(exc: SoftTimeLimitExceeded, soft: float | None) -> RunResult:
     text = str(exc) or soft_limit_error(soft)
     return OutcomeKind.SOFT_TIME_LIMIT, None, text, exception_name(exc)
-
-
-def make_pool(
-    kind: str,
-    concurrency: int,
-    *,
-    modules: Sequence[str],
-    max_tasks_per_child: int | None = None,
-    max_memory_per_child: int | None = None,
-) -> Pool:
-    """A ``prefork`` or ``threads`` pool of ``concurrency`` slots (not started yet).
-
-    ``modules`` are the task modules each child process imports; ``max_memory_per_child`` is
-    in KiB (peak resident size after a job). Both ``max_*`` options apply to prefork only.
-    """
-    if concurrency < 1:
-        raise PoolError(f"concurrency: must be at least 1, got {concurrency}")
-    if kind == "prefork":
-        from worker.prefork import PreforkPool
-
-        return PreforkPool(
-            concurrency,
-            modules=modules,
-            max_tasks_per_child=max_tasks_per_child,
-            max_memory_per_child=max_memory_per_child,
-        )
-    if kind == "threads":
-        from worker.threads import ThreadPool
-
-        threads: Pool = ThreadPool(concurrency)
-        return threads
-    raise PoolError(f"pool: expected 'prefork' or 'threads', got {kind!r}")

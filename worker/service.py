@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from taskqueue import systemd
 from taskqueue.urls import open_broker, redact_url
 from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT, Consumer
-from worker.pool import make_pool
+from worker.pools import make_pool
 from worker.registry import REGISTRY
 
 if TYPE_CHECKING:

@@ -9,28 +9,14 @@ service applies whatever a source returns through its one entry table
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from beat.entries import Entry
+from beat.sources.delta import POLL_INTERVAL, Delta
 
 if TYPE_CHECKING:
     from beat.config import Config
-
-# A SQL source is read at most this often (a commit takes effect within two of these).
-POLL_INTERVAL = timedelta(seconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    """Entries to (re)index and names to drop, relative to the previous merged view."""
-
-    changed: dict[str, Entry] = field(default_factory=dict)
-    removed: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.changed or self.removed)
 
 
 class EntrySource(Protocol):
@@ -55,3 +41,6 @@ def open_source(config: Config, *, poll_interval: timedelta = POLL_INTERVAL) -> 
     from beat.sources.sql import SqlEntrySource
 
     return SqlEntrySource(config, poll_interval=poll_interval)
+
+
+__all__ = ["POLL_INTERVAL", "Delta", "EntrySource", "open_source"]

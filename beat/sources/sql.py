@@ -15,7 +15,7 @@ from datetime import timedelta
 from beat.config import Config
 from beat.entries import Entry
 from beat.errors import Problem
-from beat.sources import POLL_INTERVAL, Delta
+from beat.sources.delta import POLL_INTERVAL, Delta
 from beat.sql_poller import CLASH_MESSAGE, SourcePoller
 from beat.sql_source import SqlSource
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from beat.entries import Entry
-from beat.sources import Delta
+from beat.sources.delta import Delta
 
 if TYPE_CHECKING:
     from beat.config import Config

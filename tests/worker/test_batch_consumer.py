@@ -25,7 +25,8 @@ from taskqueue.message import Message
 from taskqueue.urls import open_broker
 from tests.worker.conftest import send, wait_status
 from worker.consumer import Consumer
-from worker.pool import Pool, make_pool
+from worker.pool import Pool
+from worker.pools import make_pool
 
 LEASE = timedelta(seconds=30)
 

@@ -16,7 +16,8 @@ import pool_tasks  # noqa: F401  (registers the pool.* tasks in this process too
 import pytest
 
 from worker.errors import PoolError
-from worker.pool import Job, Outcome, OutcomeKind, make_pool
+from worker.pool import Job, Outcome, OutcomeKind
+from worker.pools import make_pool
 from worker.prefork import PreforkPool
 from worker.registry import REGISTRY, Task
 

@@ -12,7 +12,8 @@ import pool_tasks  # noqa: F401  (registers the pool.* tasks)
 import pytest
 
 from worker.errors import PoolError
-from worker.pool import Job, Outcome, OutcomeKind, make_pool
+from worker.pool import Job, Outcome, OutcomeKind
+from worker.pools import make_pool
 from worker.registry import REGISTRY
 from worker.threads import ThreadPool
 
