@@ -194,7 +194,7 @@ def cli(
     ctx.obj = {"state": state}
     if ctx.invoked_subcommand is not None:
         return
-    from taskqueue.logs import configure_logging
+    from daemonkit.logs import configure_logging
 
     config = load(config_path)
     if source_url is not None:

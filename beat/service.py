@@ -46,7 +46,7 @@ from taskqueue.message import fire_id
 from taskqueue.urls import open_broker, redact_url
 
 if TYPE_CHECKING:
-    from taskqueue.metrics import BeatMetrics
+    from daemonkit.metrics import BeatMetrics
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class BeatService:
         )
 
     def run(self) -> None:
-        from taskqueue import systemd
+        from daemonkit import systemd
 
         self.start()
         # READY only now: the broker answered and the state is loaded (Type=notify units).
@@ -499,7 +499,7 @@ def run_daemon(
     metrics: BeatMetrics | None = None
     server = None
     if port is not None:
-        from taskqueue.metrics import BeatMetrics, new_registry, start_metrics_server
+        from daemonkit.metrics import BeatMetrics, new_registry, start_metrics_server
 
         registry = new_registry()
         metrics = BeatMetrics(registry)

@@ -111,7 +111,7 @@ def command(
     if problems:
         _fail(problems)
 
-    from taskqueue.logs import configure_logging
+    from daemonkit.logs import configure_logging
     from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT
     from worker.errors import PoolError
     from worker.service import WorkerConfig, default_worker_name, run_worker

@@ -71,7 +71,7 @@ from worker.rate_limit import RateLimiter
 from worker.registry import REGISTRY
 
 if TYPE_CHECKING:
-    from taskqueue.metrics import WorkerMetrics
+    from daemonkit.metrics import WorkerMetrics
 from worker.retries import backoff_delay, effective_policy, matches_autoretry
 
 logger = logging.getLogger(__name__)

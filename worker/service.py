@@ -16,15 +16,15 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from taskqueue import systemd
+from daemonkit import systemd
 from taskqueue.urls import open_broker, redact_url
 from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT, Consumer
 from worker.pools import make_pool
 from worker.registry import REGISTRY
 
 if TYPE_CHECKING:
+    from daemonkit.metrics import MetricsServer
     from taskqueue.broker import QueueStats
-    from taskqueue.metrics import MetricsServer
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def run_worker(config: WorkerConfig) -> None:
         )
         metrics = None
         if config.metrics_port is not None:
-            from taskqueue.metrics import WorkerMetrics, new_registry, start_metrics_server
+            from daemonkit.metrics import WorkerMetrics, new_registry, start_metrics_server
 
             registry = new_registry()
             metrics = WorkerMetrics(registry)
@@ -179,11 +179,21 @@ def run_worker(config: WorkerConfig) -> None:
 
 
 def broker_stats(url: str) -> Callable[[], list[QueueStats]]:
-    """Queue statistics for the metrics endpoint, over a connection of their own (scrapes
-    run on the metrics server's thread)."""
-    from taskqueue.metrics import queue_stats_from_url
+    """Queue statistics for the metrics endpoint, over a connection of its own for each read.
 
-    return queue_stats_from_url(url)
+    The service's broker must not be used from scrape threads (the SQLite broker's connection
+    is bound to its thread; a Redis pipeline in use must not be interleaved). One short-lived
+    connection per scrape (every 15-60 s) costs a few milliseconds.
+    """
+
+    def read() -> list[QueueStats]:
+        broker = open_broker(url)
+        try:
+            return broker.queue_stats()
+        finally:
+            broker.close()
+
+    return read
 
 
 def install_signal_handlers(consumer: Consumer) -> None:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from beat.config import load_config
 from beat.leader import LeaderElector
 from beat.service import BeatService
-from taskqueue.metrics import BeatMetrics, new_registry
+from daemonkit.metrics import BeatMetrics, new_registry
 from taskqueue.redis import RedisBroker
 from tests.daemon.conftest import drain_ids
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.logs import JsonFormatter, TextFormatter, configure_logging, parse_level
+from daemonkit.logs import JsonFormatter, TextFormatter, configure_logging, parse_level
 
 PROGRAM = textwrap.dedent(
     """
     import logging, os, sys
-    from taskqueue.logs import configure_logging
+    from daemonkit.logs import configure_logging
     fmt = sys.argv[1]
     if len(sys.argv) > 2 and sys.argv[2] == "journal":
         st = os.fstat(2)

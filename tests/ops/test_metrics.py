@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from taskqueue.broker import QueueStats
-from taskqueue.message import Message
-from taskqueue.metrics import (
+from daemonkit.metrics import (
     MAX_TASK_LABELS,
     OTHER_TASKS,
     BeatMetrics,
@@ -25,10 +23,12 @@ from taskqueue.metrics import (
     NullBeatMetrics,
     NullWorkerMetrics,
     WorkerMetrics,
-    queue_stats_from_url,
     start_metrics_server,
 )
+from taskqueue.broker import QueueStats
+from taskqueue.message import Message
 from taskqueue.urls import open_broker
+from worker.service import broker_stats
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -182,7 +182,7 @@ def _fill(url: str, queue: str) -> None:
 def test_queue_depths_from_a_real_sqlite_broker(server: MetricsServer, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'queue.db'}"
     _fill(url, "reports")
-    WorkerMetrics(server.registry).watch_queues(queue_stats_from_url(url))
+    WorkerMetrics(server.registry).watch_queues(broker_stats(url))
     s = scrape(server)  # read on the server's thread, through its own connection
     assert value(s, "worker_queue_depth", queue="reports", kind="ready") == 3
     assert value(s, "worker_queue_depth", queue="reports", kind="delayed") == 1
@@ -192,7 +192,7 @@ def test_queue_depths_from_a_real_sqlite_broker(server: MetricsServer, tmp_path:
 def test_queue_depths_from_a_real_redis_broker(server: MetricsServer, redis_url: str) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
     _fill(redis_url, queue)
-    WorkerMetrics(server.registry).watch_queues(queue_stats_from_url(redis_url))
+    WorkerMetrics(server.registry).watch_queues(broker_stats(redis_url))
     s = scrape(server)
     assert value(s, "worker_queue_depth", queue=queue, kind="ready") == 3
     assert value(s, "worker_queue_depth", queue=queue, kind="delayed") == 1
@@ -200,7 +200,7 @@ def test_queue_depths_from_a_real_redis_broker(server: MetricsServer, redis_url:
 
 def test_unreachable_broker_is_an_error_count(server: MetricsServer, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'queue.db'}"
-    WorkerMetrics(server.registry).watch_queues(queue_stats_from_url(url))
+    WorkerMetrics(server.registry).watch_queues(broker_stats(url))
     assert value(scrape(server), "worker_queue_stats_errors_total") == 1
 
 
@@ -238,7 +238,7 @@ def test_disabled_metrics_do_not_import_prometheus_client() -> None:
     code = textwrap.dedent(
         """
         import sys
-        from taskqueue.metrics import NullBeatMetrics, NullWorkerMetrics
+        from daemonkit.metrics import NullBeatMetrics, NullWorkerMetrics
         beat, worker = NullBeatMetrics(), NullWorkerMetrics()
         beat.fire_sent(0.1); beat.fires_sent([0.1]); beat.fire_duplicate(); beat.fires_skipped(2)
         beat.set_entries(1, 0); beat.set_leader(True); beat.dispatch_error()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue import systemd
+from daemonkit import systemd
 
 
 class NotifySocket:
@@ -117,7 +117,7 @@ def test_unreachable_socket_returns_false_not_raises(
 def test_a_child_process_notifies_the_socket(path_socket: NotifySocket) -> None:
     code = textwrap.dedent(
         """
-        from taskqueue import systemd
+        from daemonkit import systemd
         assert systemd.ready("child up")
         assert systemd.watchdog_ping()
         assert systemd.stopping()
@@ -195,7 +195,7 @@ def test_a_stuck_main_loop_stops_pinging(path_socket: NotifySocket) -> None:
     code = textwrap.dedent(
         """
         import sys, time
-        from taskqueue import systemd
+        from daemonkit import systemd
         watchdog = systemd.Watchdog()
         assert watchdog.interval_s == 0.4, watchdog.interval_s
         systemd.ready()

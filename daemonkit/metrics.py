@@ -35,9 +35,9 @@ import bisect
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from taskqueue.errors import TaskqueueError
+from daemonkit import DaemonKitError
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from prometheus_client.metrics_core import Metric
 
-    from taskqueue.broker import QueueStats
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ MAX_TASK_LABELS = 500
 OTHER_TASKS = "<other>"
 
 
-class MetricsError(TaskqueueError, OSError):
+class MetricsError(DaemonKitError, OSError):
     """The metrics HTTP server could not start (e.g. the port is taken)."""
 
 
@@ -257,6 +256,22 @@ class NullBeatMetrics(BeatMetrics):
         pass
 
 
+class QueueStats(Protocol):
+    """One queue's depths, as a broker reports them (``QUEUE_DEPTH_KINDS`` are read by
+    attribute)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def ready(self) -> int: ...
+    @property
+    def delayed(self) -> int: ...
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def dead(self) -> int: ...
+
+
 QueueStatsSource = Callable[[], "Sequence[QueueStats]"]
 
 
@@ -387,26 +402,6 @@ class NullWorkerMetrics(WorkerMetrics):
 
     def watch_queues(self, source: QueueStatsSource) -> None:
         pass
-
-
-def queue_stats_from_url(url: str) -> Callable[[], list[QueueStats]]:
-    """A queue-stats source that opens its own broker connection for each read.
-
-    The service's broker must not be used from scrape threads (the SQLite broker's connection
-    is bound to its thread; a Redis pipeline in use must not be interleaved). One short-lived
-    connection per scrape (every 15-60 s) costs a few milliseconds.
-    """
-
-    def read() -> list[QueueStats]:
-        from taskqueue.urls import open_broker
-
-        broker = open_broker(url)
-        try:
-            return broker.queue_stats()
-        finally:
-            broker.close()
-
-    return read
 
 
 def iter_samples(registry: CollectorRegistry) -> Iterator[tuple[str, dict[str, str], float]]:
