@@ -124,20 +124,20 @@ def parse_instant(value: str, option: str) -> datetime:
 
 
 def parse_zone(name: str, option: str) -> ZoneInfo:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from beat import zones
 
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return zones.get(name)
+    except (zones.ZoneInfoNotFoundError, ValueError):
         from beat.suggest import did_you_mean
 
         fail(f"{option}: unknown time zone {name!r}{did_you_mean(name, _zones())}")
 
 
 def _zones() -> Sequence[str]:
-    import zoneinfo
+    from beat import zones
 
-    return sorted(zoneinfo.available_timezones())
+    return sorted(zones.available())
 
 
 def parse_json(value: str | None, option: str, kind: type) -> Any:
@@ -168,6 +168,15 @@ def find_entry(config: Config, name: str) -> Entry:
 
         fail(f"{config.path}: no entry named {name!r}{did_you_mean(name, list(config.entries))}")
     return entry
+
+
+def _print_version(ctx: click.Context, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from beat import __version__, zones
+
+    click.echo(f"beat, version {__version__}\ntzdata {zones.tzdata_version()}")
+    ctx.exit()
 
 
 # --- the group and the daemon ---------------------------------------------------------------
@@ -210,7 +219,14 @@ def find_entry(config: Config, name: str) -> Entry:
     help="Leader lease time: a standby takes over this long after the leader dies "
     "(default: the config's beat.leader_lease, else 5s).",
 )
-@click.version_option(package_name="beat-scheduler")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_version(ctx, value),
+    help="Show beat's version and the tzdata version its zones come from, and exit.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,

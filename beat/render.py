@@ -176,9 +176,12 @@ def render_config(config: Config, *, as_json: bool, leader: LeaderView | None = 
             return value.key
         return value
 
+    from beat.zones import tzdata_version
+
     data = {
         "config": str(config.path),
         "timezone": config.timezone.key,
+        "tzdata": tzdata_version(),
         "broker": config.broker_url,
         "source": config.source,
         "imports": list(config.imports),
