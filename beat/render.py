@@ -26,7 +26,7 @@ def render_next(schedule: Schedule, fires: Sequence[datetime], *, as_json: bool)
     """``beat next``: JSON instants with the zone's offset, or local time, UTC and DST notes."""
     if as_json:
         return json.dumps([_local(f, schedule).isoformat() for f in fires])
-    from beat.schedules import dst_note
+    from beat.dst_notes import dst_note
 
     lines = [f"{schedule.describe()} in {schedule.zone.key}:"]
     if not fires:

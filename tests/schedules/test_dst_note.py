@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from beat.schedules import Calendar, Cron, Interval, Once, dst_note
+from beat.dst_notes import dst_note
+from beat.schedules import Calendar, Cron, Interval, Once
 
 NY = ZoneInfo("America/New_York")
 
