@@ -91,7 +91,12 @@ def _next_cached(matcher: Matcher, zone: ZoneInfo, after: datetime) -> datetime 
             after.year, after.month, after.day, after.hour, after.minute + 1
         )
         return None if found is None else datetime(*found, tzinfo=UTC)
-    return next_cron(matcher, zone, matcher.spec.wildcard, after)
+    try:
+        return next_cron(matcher, zone, matcher.spec.wildcard, after)
+    except OverflowError:
+        # ``after`` or the next matching minute lies past year 9999 on one side of the
+        # offset: no more fires, as when the search runs out of years.
+        return None
 
 
 class Cron:
