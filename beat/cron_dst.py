@@ -220,6 +220,7 @@ def _second_pass(
     return None
 
 
+
 def last_change(zone: ZoneInfo, instant: datetime) -> tuple[datetime, timedelta] | None:
     """The latest change of ``zone``'s offset at or before aware ``instant`` (within a year
     or two), and how far the clock jumped (positive: forward); None when there is none."""
@@ -229,9 +230,13 @@ def last_change(zone: ZoneInfo, instant: datetime) -> tuple[datetime, timedelta]
         changes, _ = _changes(zone, year)
         i = bisect_right(changes, instant)
         if i:
-            change = changes[i - 1]
-            after = change.astimezone(zone).utcoffset()
-            before = (change - timedelta(seconds=1)).astimezone(zone).utcoffset()
-            assert after is not None and before is not None
-            return change, after - before
+            return changes[i - 1], _jump(zone, changes[i - 1])
     return None
+
+
+@lru_cache(maxsize=2048)
+def _jump(zone: ZoneInfo, change: datetime) -> timedelta:
+    after = change.astimezone(zone).utcoffset()
+    before = (change - timedelta(seconds=1)).astimezone(zone).utcoffset()
+    assert after is not None and before is not None
+    return after - before
