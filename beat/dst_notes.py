@@ -66,15 +66,14 @@ def _gap_note(
     if found is None or found[1] <= timedelta(0):
         return None
     change, jump = found
+    if not wildcard and fire != change:
+        return None  # the fixed-time rule runs a skipped time at the instant of the change
     gap_end = _naive(change.astimezone(schedule.zone))  # the first local time after the gap
     gap_start = gap_end - jump
     intended = schedule.first_local_match(gap_start)
     if intended is None or intended >= gap_end:
         return None  # the gap held none of its times
     if not wildcard:
-        # Fixed-time rule: a skipped time runs once, at the instant of the change.
-        if fire != change:
-            return None
         return (
             f"{_clock(intended)} does not exist on {intended:%Y-%m-%d}; "
             f"runs at {_clock(_naive(local))} {_abbrev(local)}"
