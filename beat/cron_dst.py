@@ -220,7 +220,6 @@ def _second_pass(
     return None
 
 
-
 def last_change(zone: ZoneInfo, instant: datetime) -> tuple[datetime, timedelta] | None:
     """The latest change of ``zone``'s offset at or before aware ``instant`` (within a year
     or two), and how far the clock jumped (positive: forward); None when there is none."""
