@@ -9,9 +9,10 @@ Imports are deferred to the command that needs them: ``beat next`` must start in
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -88,34 +89,61 @@ def open_broker_or_fail(url: str) -> Broker:
     return broker
 
 
-def parse_instant(value: str, option: str) -> datetime:
-    """An ISO-8601 instant with an offset; naive values are refused (SPEC 5)."""
+# A date with an offset but no time (2099-01-01Z, 2099-01-01-05:00): midnight at that offset.
+# datetime.fromisoformat refuses the first and reads the second as 05:00 without an offset.
+_DATE_WITH_OFFSET = re.compile(r"(\d{4}-\d{2}-\d{2})([zZ]|[+-]\d{2}(?::?\d{2})?)")
+
+
+def parse_instant(value: str, option: str, zone: ZoneInfo | None = None) -> datetime:
+    """An ISO-8601 instant with an offset; naive date-times are refused (SPEC 5).
+
+    A date alone is midnight: at its offset when it has one, else local midnight in ``zone``
+    (the schedule's zone; the fixed-time rule if midnight is skipped), else refused. Every
+    form the refusal suggests is accepted.
+    """
+    text = value.strip()
+    dated = _DATE_WITH_OFFSET.fullmatch(text)
+    if dated is not None:
+        text = f"{dated[1]}T00:00{dated[2]}"
+    elif zone is not None:
+        day = _date_only(text)
+        if day is not None:
+            from beat.cron_dst import resolve_fixed
+
+            return resolve_fixed(datetime.combine(day, time()), zone)
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
-        fail(f"{option}: {value!r} is not an ISO-8601 date-time")
+        fail(f"{option}: {value!r} is not an ISO-8601 date-time (e.g. 2026-03-08T02:30:00Z)")
     if parsed.tzinfo is None:
-        fail(
-            f"{option}: naive datetime {value!r}: add a UTC offset (e.g. {value}Z or {value}-05:00)"
-        )
+        utc = parsed.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+        west = parsed.replace(tzinfo=timezone(timedelta(hours=-5))).isoformat()
+        fail(f"{option}: naive datetime {value!r}: add a UTC offset (e.g. {utc} or {west})")
     return parsed
 
 
+def _date_only(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def parse_zone(name: str, option: str) -> ZoneInfo:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from beat import zones
 
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return zones.get(name)
+    except (zones.ZoneInfoNotFoundError, ValueError):
         from beat.suggest import did_you_mean
 
         fail(f"{option}: unknown time zone {name!r}{did_you_mean(name, _zones())}")
 
 
 def _zones() -> Sequence[str]:
-    import zoneinfo
+    from beat import zones
 
-    return sorted(zoneinfo.available_timezones())
+    return sorted(zones.available())
 
 
 def duration(value: str, option: str, *, zero: bool = False) -> timedelta:
@@ -134,6 +162,15 @@ def find_entry(config: Config, name: str) -> Entry:
 
         fail(f"{config.path}: no entry named {name!r}{did_you_mean(name, list(config.entries))}")
     return entry
+
+
+def _print_version(ctx: click.Context, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from beat import __version__, zones
+
+    click.echo(f"beat, version {__version__}\ntzdata {zones.tzdata_version()}")
+    ctx.exit()
 
 
 # --- the group and the daemon ---------------------------------------------------------------
@@ -176,7 +213,14 @@ def find_entry(config: Config, name: str) -> Entry:
     help="Leader lease time: a standby takes over this long after the leader dies "
     "(default: the config's beat.leader_lease, else 5s).",
 )
-@click.version_option(package_name="beat-scheduler")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_version(ctx, value),
+    help="Show beat's version and the tzdata version its zones come from, and exit.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -257,33 +301,32 @@ def next_cmd(
     if start is not None and every is None:
         fail("--start: only applies to --every")
     now = datetime.now(UTC)
-    when = parse_instant(after, "--after") if after else now
     schedule: Schedule
     if entry_name is not None:
         if tz is not None:
             fail("--tz: only applies to --cron/--every (an entry has its own zone)")
         entry = find_entry(load_all_entries(config_path), entry_name)
-        since = parse_instant(after, "--after") if after else None
+        # A date alone is local midnight in the entry's zone.
+        since = parse_instant(after, "--after", entry.schedule.zone) if after else None
         fires = list(islice(_entry_fires(ctx.obj["state"], entry, now, after=since), count))
         from beat.render import render_next
 
         click.echo(render_next(entry.schedule.anchored(now), fires, as_json=as_json))
         return
-    else:
-        from beat import schedules
+    from beat import schedules
 
-        zone = parse_zone(tz or "UTC", "--tz")
-        try:
-            if cron_expr is not None:
-                schedule = schedules.Cron(cron_expr, zone, name=hash_name)
-            else:
-                assert every is not None
-                anchor = parse_instant(start, "--start") if start else None
-                schedule = schedules.Interval(duration(every, "--every"), anchor, zone).anchored(
-                    now
-                )
-        except ScheduleError as e:
-            fail(f"{'--cron' if cron_expr is not None else '--every'}: {e}")
+    zone = parse_zone(tz or "UTC", "--tz")
+    try:
+        if cron_expr is not None:
+            schedule = schedules.Cron(cron_expr, zone, name=hash_name)
+        else:
+            assert every is not None
+            anchor = parse_instant(start, "--start", zone) if start else None
+            schedule = schedules.Interval(duration(every, "--every"), anchor, zone).anchored(now)
+    except ScheduleError as e:
+        fail(f"{'--cron' if cron_expr is not None else '--every'}: {e}")
+    # A date alone is local midnight in the schedule's zone.
+    when = parse_instant(after, "--after", schedule.zone) if after else now
     fires = list(islice(schedule.iter_after(when), count))
     from beat.render import render_next
 

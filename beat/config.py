@@ -32,10 +32,11 @@ from datetime import date, datetime, time, timedelta
 from math import isfinite
 from pathlib import Path
 from typing import Any, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 
+from beat import zones
 from beat.cron_dst import resolve_fixed
 from beat.durations import (
     format_calendar_step,
@@ -53,7 +54,7 @@ _AnySchedule = Cron | Interval | Calendar | Once
 
 __all__ = ["Config", "entry_to_mapping", "load_config", "validate_entry"]
 
-UTC_ZONE = ZoneInfo("UTC")
+UTC_ZONE = zones.get("UTC")
 _NO_OPTIONS = TaskOptions()
 TOP_KEYS = (
     "timezone",
@@ -459,9 +460,7 @@ def _key_set(keys: tuple[str, ...]) -> frozenset[str]:
 
 @functools.cache
 def _known_zones() -> tuple[str, ...]:
-    import zoneinfo
-
-    return tuple(sorted(zoneinfo.available_timezones() - _HOST_ZONES))
+    return tuple(sorted(zones.available() - _HOST_ZONES))
 
 
 # --- the validator ----------------------------------------------------------------------------
@@ -544,8 +543,8 @@ class _Checker:
             )
             return None
         try:
-            return ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
+            return zones.get(value)
+        except (zones.ZoneInfoNotFoundError, ValueError, OSError):
             self.report(
                 line, where, f"unknown time zone {value!r}{did_you_mean(value, _known_zones())}"
             )

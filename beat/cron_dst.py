@@ -218,3 +218,24 @@ def _second_pass(
             return second
         m = matcher.first_from(m + _MINUTE)
     return None
+
+
+def last_change(zone: ZoneInfo, instant: datetime) -> tuple[datetime, timedelta] | None:
+    """The latest change of ``zone``'s offset at or before aware ``instant`` (within a year
+    or two), and how far the clock jumped (positive: forward); None when there is none."""
+    for year in (instant.year, instant.year - 1):
+        if not 1 < year < 9999:  # a year's search reaches into its neighbours
+            continue
+        changes, _ = _changes(zone, year)
+        i = bisect_right(changes, instant)
+        if i:
+            return changes[i - 1], _jump(zone, changes[i - 1])
+    return None
+
+
+@lru_cache(maxsize=2048)
+def _jump(zone: ZoneInfo, change: datetime) -> timedelta:
+    after = change.astimezone(zone).utcoffset()
+    before = (change - timedelta(seconds=1)).astimezone(zone).utcoffset()
+    assert after is not None and before is not None
+    return after - before

@@ -25,6 +25,8 @@ Three steps, each with one job:
      leak: :class:`CronSpec` records whether each day field starts with ``*`` as written and
      beat/cron_match.py applies the Vixie rule;
    - ``*`` comes back as ``['*']``, and a full list collapses to it: read as the whole field;
+     inside a list (``*,0`` -> ``['*', 0]``) too, where croniter's other values are not the
+     whole field;
    - ``nW`` (croniter's ``expand()`` drops the W marker and allows one value only) and ``LW``
      (unknown to croniter) are ours; ``n#k`` mixed with plain weekdays (``1#2,3``) is refused
      by croniter, so the ``#``/``L`` items are expanded apart from the plain ones.
@@ -351,7 +353,9 @@ def _resolve_hash(index: int, token: str, name: str) -> str:
 
 
 def _values(index: int, expanded: tuple[int | str, ...]) -> tuple[int, ...]:
-    if expanded == ("*",):
+    # croniter keeps "*" as a token inside a list (``*,0`` -> ['*', 0]): the list is the
+    # whole field, as in cron, never just its other items.
+    if "*" in expanded:
         lo, hi = _H_BOUNDS[index] if index == _DOW else _BOUNDS[index]  # weekdays 0-6
         return tuple(range(lo, hi + 1))
     values = {v % 7 if index == _DOW else v for v in expanded if isinstance(v, int)}

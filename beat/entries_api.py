@@ -1,13 +1,15 @@
 """Manage entries of the SQL schedule source from an application.
 
+    from beat import zones
     from beat.entries_api import EntryStore
 
-    store = EntryStore("postgresql+psycopg://app@db/app", zone=ZoneInfo("Europe/Berlin"))
+    store = EntryStore("postgresql+psycopg://app@db/app", zone=zones.get("Europe/Berlin"))
     store.add("nightly", {"task": "app.nightly", "cron": "30 2 * * *"})
     store.update("nightly", {"queue": "reports"})      # partial: other keys kept
     store.disable("nightly")
 
-Every write is validated exactly like an entry of ``schedules.yaml`` (same
+Importing beat makes zoneinfo read the ``tzdata`` package for the whole process
+(:mod:`beat.zones`). Every write is validated exactly like an entry of ``schedules.yaml`` (same
 :class:`~beat.errors.ConfigError` problems and messages) before anything is stored. A running
 beat picks the change up by itself within two seconds: no notification is needed.
 """
@@ -23,6 +25,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from beat import zones
 from beat.config import validate_entry
 from beat.errors import ConfigError, Problem, SourceError
 from beat.sql_rows import mapping_to_row, row_to_mapping
@@ -30,7 +33,7 @@ from beat.sql_schema import ENTRY_KEYS, ensure_schema, entries_table, make_engin
 from beat.suggest import did_you_mean
 from taskqueue.urls import redact_url
 
-UTC = ZoneInfo("UTC")
+UTC = zones.get("UTC")
 
 # Setting one of these in update() replaces whichever the entry had; `start` belongs to `every`.
 SCHEDULE_KEYS = ("cron", "every", "calendar", "at")

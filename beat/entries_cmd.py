@@ -107,9 +107,9 @@ def open_store(ctx: click.Context) -> Iterator[EntryStore]:
 
 
 def _resolve(source: str | None, config_path: Path) -> tuple[str, Any, dict[str, Any]]:
-    from zoneinfo import ZoneInfo
+    from beat import zones
 
-    zone: Any = ZoneInfo("UTC")
+    zone: Any = zones.get("UTC")
     defaults: dict[str, Any] = {}
     if config_path.exists():
         from beat.config import load_config

@@ -26,7 +26,7 @@ def render_next(schedule: Schedule, fires: Sequence[datetime], *, as_json: bool)
     """``beat next``: JSON instants with the zone's offset, or local time, UTC and DST notes."""
     if as_json:
         return json.dumps([_local(f, schedule).isoformat() for f in fires])
-    from beat.schedules import dst_note
+    from beat.dst_notes import dst_note
 
     lines = [f"{schedule.describe()} in {schedule.zone.key}:"]
     if not fires:
@@ -177,9 +177,12 @@ def render_config(config: Config, *, as_json: bool, leader: LeaderView | None = 
             return value.key
         return value
 
+    from beat.zones import tzdata_version
+
     data = {
         "config": str(config.path),
         "timezone": config.timezone.key,
+        "tzdata": tzdata_version(),
         "broker": config.broker_url,
         "source": config.source,
         "imports": list(config.imports),

@@ -24,13 +24,13 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from beat.cron_dst import FOLD, classify, next_cron, resolve_fixed
+from beat.cron_dst import next_cron, resolve_fixed
 from beat.cron_fields import parse
 from beat.cron_match import Matcher
 from beat.errors import ScheduleError
 from taskqueue.durations import format_duration
 
-__all__ = ["Calendar", "Cron", "Interval", "Once", "dst_note", "format_duration"]
+__all__ = ["Calendar", "Cron", "Interval", "Once", "format_duration"]
 
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"})
 
@@ -42,6 +42,19 @@ def _aware(value: datetime, what: str) -> datetime:
     if tz is None or value.utcoffset() is None:
         raise ScheduleError(what, f"naive datetime {value.isoformat()} (give a UTC offset)")
     return value.astimezone(UTC)
+
+
+_LAST_YEAR = datetime.max.year
+
+
+def _shown_in(instant: datetime, zone: ZoneInfo) -> bool:
+    """False for an instant of year 9999 whose local time in ``zone`` is past datetime's range
+    (it could be neither shown nor stored as local time)."""
+    try:
+        instant.astimezone(zone)
+    except OverflowError:
+        return False
+    return True
 
 
 def _iter(schedule: _NextAfter, after: datetime) -> Iterator[datetime]:
@@ -78,7 +91,12 @@ def _next_cached(matcher: Matcher, zone: ZoneInfo, after: datetime) -> datetime 
             after.year, after.month, after.day, after.hour, after.minute + 1
         )
         return None if found is None else datetime(*found, tzinfo=UTC)
-    return next_cron(matcher, zone, matcher.spec.wildcard, after)
+    try:
+        return next_cron(matcher, zone, matcher.spec.wildcard, after)
+    except OverflowError:
+        # ``after`` or the next matching minute lies past year 9999 on one side of the
+        # offset: no more fires, as when the search runs out of years.
+        return None
 
 
 class Cron:
@@ -119,7 +137,13 @@ class Cron:
 
     def first_local_match(self, wall: datetime) -> datetime | None:
         """The first matching local minute at or after naive ``wall`` (no DST rules)."""
-        return self._matcher.first_from(wall)
+        minute = wall.replace(second=0, microsecond=0)
+        try:
+            if minute < wall:
+                minute += timedelta(minutes=1)
+        except OverflowError:  # the last minute of year 9999 has passed
+            return None
+        return self._matcher.first_from(minute)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Cron):
@@ -158,8 +182,15 @@ class Interval:
             raise ScheduleError("start", "interval has no anchor yet; call anchored(first_seen)")
         after = _aware(after, "after")
         if after < self.start:
-            return self.start
-        return self.start + ((after - self.start) // self.every + 1) * self.every
+            fire = self.start
+        else:
+            try:
+                fire = self.start + ((after - self.start) // self.every + 1) * self.every
+            except OverflowError:  # past year 9999: no more fires, as for cron and calendar
+                return None
+        if fire.year == _LAST_YEAR and not _shown_in(fire, self.zone):
+            return None
+        return fire
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
         return _iter(self, after)
@@ -224,21 +255,36 @@ class Calendar:
         months = (local.year - self.start.year) * 12 + local.month - self.start.month
         return max(0, months // step - 1)
 
-    def next_after(self, after: datetime) -> datetime | None:
-        after = _aware(after, "after")
-        first = self._first_k(after.astimezone(self.zone).date())
+    def _walls(self, local: date) -> Iterator[datetime]:
+        """The occurrences' local wall times, from a little before ``local`` on."""
+        first = self._first_k(local)
         # A start on the 29th-31st skips at most a few months in a row (or 7 leap years).
         for k in range(first, first + 64):
             try:
                 day = self._occurrence(k)
-            except OverflowError:
+            except OverflowError:  # past year 9999: no more occurrences
+                return
+            if day is not None:
+                yield datetime.combine(day, self.at)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        after = _aware(after, "after")
+        try:
+            local = after.astimezone(self.zone).date()
+        except OverflowError:  # ``after`` is past year 9999 on this zone's clock
+            return None
+        for wall in self._walls(local):
+            try:
+                fire = resolve_fixed(wall, self.zone)
+            except OverflowError:  # its instant is past datetime's range
                 return None
-            if day is None:
-                continue
-            fire = resolve_fixed(datetime.combine(day, self.at), self.zone)
             if fire > after:
                 return fire
         return None
+
+    def first_local_match(self, wall: datetime) -> datetime | None:
+        """The first occurrence's local wall time at or after naive ``wall`` (no DST rules)."""
+        return next((w for w in self._walls(wall.date()) if w >= wall), None)
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
         return _iter(self, after)
@@ -284,68 +330,9 @@ class Once:
     def anchored(self, first_seen: datetime) -> Once:
         return self
 
+    def first_local_match(self, wall: datetime) -> datetime | None:
+        """The local wall time it was written as, if at or after naive ``wall``."""
+        return self.local if self.local is not None and self.local >= wall else None
+
     def describe(self) -> str:
         return f"once at {self.at.astimezone(self.zone).isoformat()}"
-
-
-# --- DST notes for `beat next` --------------------------------------------------------------
-
-
-def _abbrev(instant: datetime) -> str:
-    return instant.tzname() or instant.strftime("%z")
-
-
-def _fold_note(wall: datetime, local: datetime, both: bool) -> str | None:
-    kind, _, _ = classify(wall, local.tzinfo)  # type: ignore[arg-type]
-    if kind != FOLD:
-        return None
-    which = "second" if local.fold else "first"
-    head = f"{wall:%H:%M} occurs twice on {wall:%Y-%m-%d}"
-    if both:
-        return f"{head}; runs on both passes, this is the {which} pass ({_abbrev(local)})"
-    return f"{head}; runs on the {which} pass ({_abbrev(local)})"
-
-
-def _gap_note(intended: datetime, local: datetime) -> str:
-    return (
-        f"{intended:%H:%M} does not exist on {intended:%Y-%m-%d}; "
-        f"runs at {local:%H:%M} {_abbrev(local)}"
-    )
-
-
-def _wall_note(intended: datetime, local: datetime) -> str | None:
-    """Note for a fixed-time fire meant for naive ``intended`` that happened at ``local``."""
-    if intended != local.replace(tzinfo=None, fold=0):
-        return _gap_note(intended, local)
-    return _fold_note(intended, local, both=False)
-
-
-def _cron_note(schedule: Cron, local: datetime) -> str | None:
-    wall = local.replace(tzinfo=None, fold=0)
-    if not schedule.is_wildcard:
-        before = (local - timedelta(seconds=1)).astimezone(schedule.zone)
-        jump = local.utcoffset() - before.utcoffset()  # type: ignore[operator]
-        if jump > timedelta(0):
-            # Fired at a forward change: was it for a minute inside the gap?
-            start = (wall - jump).replace(second=0, microsecond=0)
-            if start < wall - jump:
-                start += timedelta(minutes=1)
-            intended = schedule.first_local_match(start)
-            if intended is not None and intended < wall:
-                return _gap_note(intended, local)
-    return _fold_note(wall, local, both=schedule.is_wildcard)
-
-
-def dst_note(schedule: object, fire: datetime) -> str | None:
-    """A human note when ``fire`` sits on a DST edge, for ``beat next``; None otherwise."""
-    zone = getattr(schedule, "zone", None)
-    if not isinstance(zone, ZoneInfo):
-        return None
-    local = _aware(fire, "fire").astimezone(zone)
-    if isinstance(schedule, Cron):
-        return _cron_note(schedule, local)
-    if isinstance(schedule, Calendar):
-        return _wall_note(datetime.combine(local.date(), schedule.at), local)
-    if isinstance(schedule, Once) and schedule.local is not None:
-        return _wall_note(schedule.local, local)
-    return None

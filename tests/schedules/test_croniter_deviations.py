@@ -163,6 +163,29 @@ def test_step_in_a_day_field_keeps_the_vixie_and() -> None:
     ]
 
 
+def test_a_list_that_begins_with_a_star_is_the_whole_field_and_unrestricted() -> None:
+    # croniter keeps the "*" inside the list; its other values alone are not the field.
+    assert raw("* * * * *,0")[4] == ["*", 0]
+    assert field_values(4, "*,0") == set(range(7))
+    assert field_values(0, "*,5") == set(range(60))
+    # Vixie: a day field that begins with "*" is unrestricted, so the day rule is AND and
+    # "*,0" alone lets every day through.
+    assert parse("0 0 1 * *,0").day_and
+    assert fires("* * * * *,0", datetime(2026, 1, 1, tzinfo=UTC), 2) == [  # a Thursday
+        "2026-01-01T00:01:00+00:00",
+        "2026-01-01T00:02:00+00:00",
+    ]
+    assert fires("0 0 1 * *,0", datetime(2026, 1, 1, tzinfo=UTC), 3) == [
+        "2026-02-01T00:00:00+00:00",
+        "2026-03-01T00:00:00+00:00",
+        "2026-04-01T00:00:00+00:00",  # a Wednesday: not only the Sunday firsts
+    ]
+    assert fires("0 0 *,15 * 1", datetime(2026, 6, 1, tzinfo=UTC), 2) == [
+        "2026-06-08T00:00:00+00:00",  # every Monday: dom "*,15" is unrestricted
+        "2026-06-15T00:00:00+00:00",
+    ]
+
+
 def test_seven_is_sunday_also_as_the_start_of_a_step() -> None:
     # croniter agrees on 7, 5-7 and 1-7/2 ...
     assert raw("0 0 * * 7")[4] == [0]
