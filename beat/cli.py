@@ -119,7 +119,7 @@ def _zones() -> Sequence[str]:
 
 
 def duration(value: str, option: str, *, zero: bool = False) -> timedelta:
-    from beat.durations import parse_duration
+    from beat.time.durations import parse_duration
 
     try:
         return parse_duration(value, option, allow_zero=zero)
@@ -270,7 +270,7 @@ def next_cmd(
         click.echo(render_next(entry.schedule.anchored(now), fires, as_json=as_json))
         return
     else:
-        from beat import schedules
+        from beat.time import schedules
 
         zone = parse_zone(tz or "UTC", "--tz")
         try:
@@ -366,7 +366,7 @@ def _entry_fires(
     """``entry``'s fires from the same run state ``beat list`` and the daemon read: without
     ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue."""
     from beat.planner import first_state, upcoming
-    from beat.schedules import Interval
+    from beat.time.schedules import Interval
 
     stored = _read_states(state_url).get(entry.name)
     if stored is None and isinstance(entry.schedule, Interval) and entry.schedule.start is None:

@@ -26,7 +26,7 @@ def render_next(schedule: Schedule, fires: Sequence[datetime], *, as_json: bool)
     """``beat next``: JSON instants with the zone's offset, or local time, UTC and DST notes."""
     if as_json:
         return json.dumps([_local(f, schedule).isoformat() for f in fires])
-    from beat.schedules import dst_note
+    from beat.time.schedules import dst_note
 
     lines = [f"{schedule.describe()} in {schedule.zone.key}:"]
     if not fires:
@@ -170,7 +170,7 @@ def render_config(config: Config, *, as_json: bool, leader: LeaderView | None = 
         if isinstance(value, Mapping):
             return {str(k): plain(v) for k, v in value.items()}
         if hasattr(value, "total_seconds"):
-            from beat.durations import format_duration
+            from beat.time.durations import format_duration
 
             return format_duration(value)
         if hasattr(value, "key") and type(value).__name__ == "ZoneInfo":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from beat.schedules import Calendar, Cron, Interval, Once, dst_note
+from beat.time.schedules import Calendar, Cron, Interval, Once, dst_note
 
 NY = ZoneInfo("America/New_York")
 
