@@ -108,7 +108,7 @@ def parse_instant(value: str, option: str, zone: ZoneInfo | None = None) -> date
     elif zone is not None:
         day = _date_only(text)
         if day is not None:
-            from beat.cron_dst import resolve_fixed
+            from beat.time.cron_dst import resolve_fixed
 
             return resolve_fixed(datetime.combine(day, time()), zone)
     try:
@@ -130,7 +130,7 @@ def _date_only(text: str) -> date | None:
 
 
 def parse_zone(name: str, option: str) -> ZoneInfo:
-    from beat import zones
+    from beat.time import zones
 
     try:
         return zones.get(name)
@@ -141,13 +141,13 @@ def parse_zone(name: str, option: str) -> ZoneInfo:
 
 
 def _zones() -> Sequence[str]:
-    from beat import zones
+    from beat.time import zones
 
     return sorted(zones.available())
 
 
 def duration(value: str, option: str, *, zero: bool = False) -> timedelta:
-    from beat.durations import parse_duration
+    from beat.time.durations import parse_duration
 
     try:
         return parse_duration(value, option, allow_zero=zero)
@@ -167,7 +167,8 @@ def find_entry(config: Config, name: str) -> Entry:
 def _print_version(ctx: click.Context, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from beat import __version__, zones
+    from beat import __version__
+    from beat.time import zones
 
     click.echo(f"beat, version {__version__}\ntzdata {zones.tzdata_version()}")
     ctx.exit()
@@ -313,7 +314,7 @@ def next_cmd(
 
         click.echo(render_next(entry.schedule.anchored(now), fires, as_json=as_json))
         return
-    from beat import schedules
+    from beat.time import schedules
 
     zone = parse_zone(tz or "UTC", "--tz")
     try:
@@ -409,7 +410,7 @@ def _entry_fires(
     """``entry``'s fires from the same run state ``beat list`` and the daemon read: without
     ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue."""
     from beat.planner import first_state, upcoming
-    from beat.schedules import Interval
+    from beat.time.schedules import Interval
 
     stored = _read_states(state_url).get(entry.name)
     if stored is None and isinstance(entry.schedule, Interval) and entry.schedule.start is None:

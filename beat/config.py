@@ -36,18 +36,18 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from beat import zones
-from beat.cron_dst import resolve_fixed
-from beat.durations import (
+from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, Schedule, TaskOptions
+from beat.errors import ConfigError, Problem, ScheduleError
+from beat.suggest import did_you_mean
+from beat.time import zones
+from beat.time.cron_dst import resolve_fixed
+from beat.time.durations import (
     format_calendar_step,
     format_duration,
     parse_calendar_step,
     parse_duration,
 )
-from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, Schedule, TaskOptions
-from beat.errors import ConfigError, Problem, ScheduleError
-from beat.schedules import Calendar, Cron, Interval, Once
-from beat.suggest import did_you_mean
+from beat.time.schedules import Calendar, Cron, Interval, Once
 from taskqueue.config_keys import WORKER_KEYS
 
 _AnySchedule = Cron | Interval | Calendar | Once

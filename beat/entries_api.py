@@ -1,6 +1,6 @@
 """Manage entries of the SQL schedule source from an application.
 
-    from beat import zones
+    from beat.time import zones
     from beat.entries_api import EntryStore
 
     store = EntryStore("postgresql+psycopg://app@db/app", zone=zones.get("Europe/Berlin"))
@@ -9,7 +9,7 @@
     store.disable("nightly")
 
 Importing beat makes zoneinfo read the ``tzdata`` package for the whole process
-(:mod:`beat.zones`). Every write is validated exactly like an entry of ``schedules.yaml`` (same
+(:mod:`beat.time.zones`). Every write is validated exactly like an entry of ``schedules.yaml`` (same
 :class:`~beat.errors.ConfigError` problems and messages) before anything is stored. A running
 beat picks the change up by itself within two seconds: no notification is needed.
 """
@@ -25,12 +25,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from beat import zones
 from beat.config import validate_entry
 from beat.errors import ConfigError, Problem, SourceError
 from beat.sql_rows import mapping_to_row, row_to_mapping
 from beat.sql_schema import ENTRY_KEYS, ensure_schema, entries_table, make_engine
 from beat.suggest import did_you_mean
+from beat.time import zones
 from taskqueue.urls import redact_url
 
 UTC = zones.get("UTC")

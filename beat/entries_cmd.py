@@ -107,7 +107,7 @@ def open_store(ctx: click.Context) -> Iterator[EntryStore]:
 
 
 def _resolve(source: str | None, config_path: Path) -> tuple[str, Any, dict[str, Any]]:
-    from beat import zones
+    from beat.time import zones
 
     zone: Any = zones.get("UTC")
     defaults: dict[str, Any] = {}

@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from beat.entries import CATCH_UP_ALL_LIMIT, CatchUp, Entry, Schedule
-from beat.schedules import Interval
 from beat.state import EntryState
+from beat.time.schedules import Interval
 from taskqueue.message import fire_id, require_aware
 
 # Generic schedules: missed fires walked one by one from the oldest before jumping to the newest.

@@ -26,7 +26,7 @@ def render_next(schedule: Schedule, fires: Sequence[datetime], *, as_json: bool)
     """``beat next``: JSON instants with the zone's offset, or local time, UTC and DST notes."""
     if as_json:
         return json.dumps([_local(f, schedule).isoformat() for f in fires])
-    from beat.dst_notes import dst_note
+    from beat.time.dst_notes import dst_note
 
     lines = [f"{schedule.describe()} in {schedule.zone.key}:"]
     if not fires:
@@ -170,14 +170,14 @@ def render_config(config: Config, *, as_json: bool, leader: LeaderView | None = 
         if isinstance(value, Mapping):
             return {str(k): plain(v) for k, v in value.items()}
         if hasattr(value, "total_seconds"):
-            from beat.durations import format_duration
+            from beat.time.durations import format_duration
 
             return format_duration(value)
         if hasattr(value, "key") and type(value).__name__ == "ZoneInfo":
             return value.key
         return value
 
-    from beat.zones import tzdata_version
+    from beat.time.zones import tzdata_version
 
     data = {
         "config": str(config.path),

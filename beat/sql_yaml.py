@@ -89,7 +89,7 @@ def _path_and_text(source: str | Path) -> tuple[Path | None, str]:
 def _yaml_form(value: Any) -> Any:
     """Defaults as YAML would spell them (durations compact), for comparison and export."""
     if isinstance(value, timedelta):
-        from beat.durations import format_duration
+        from beat.time.durations import format_duration
 
         return format_duration(value)
     if isinstance(value, str):

@@ -4,7 +4,7 @@
 
 (1) median wall time of `beat next --cron '30 2 * * *' --tz America/New_York -n 5` over
 --runs subprocess runs (interpreter start included; target < 150 ms), next to
-`python -c 'import beat.schedules'` and `python -c pass` for scale.
+`python -c 'import beat.time.schedules'` and `python -c pass` for scale.
 (2) --calls next_after calls over a mix of expressions and zones (target < 1 s; best of 3),
 twice: every call asking a distinct question (cold: no result cache hits), and as the daemon
 asks them (entries sharing an expression and a last fire: cache hits).
@@ -55,7 +55,7 @@ def median_ms(argv: list[str], runs: int) -> tuple[float, int]:
 
 def throughput(calls: int, *, distinct: bool) -> tuple[float, float]:
     """(wall seconds, CPU seconds): CPU time shows the code's cost on a loaded machine."""
-    from beat.schedules import Cron, _next_cached
+    from beat.time.schedules import Cron, _next_cached
 
     _next_cached.cache_clear()
     schedules = [
@@ -77,7 +77,7 @@ def throughput(calls: int, *, distinct: bool) -> tuple[float, float]:
 
 def construction(count: int, *, hashed: bool) -> float:
     """Seconds to build ``count`` Cron schedules with every cron cache emptied first."""
-    from beat import cron_fields, schedules
+    from beat.time import cron_fields, schedules
 
     for cache in (
         schedules._matcher,
@@ -96,7 +96,7 @@ def construction(count: int, *, hashed: bool) -> float:
 
 
 FIRST_CRON = (
-    "import time, zoneinfo, beat.schedules as s\n"
+    "import time, zoneinfo, beat.time.schedules as s\n"
     "t = time.perf_counter()\n"
     "s.Cron('30 2 * * *', zoneinfo.ZoneInfo('UTC'))\n"
     "print((time.perf_counter() - t) * 1000)\n"
@@ -122,8 +122,8 @@ def main() -> None:
     ms, code = median_ms(cli, args.runs)
     status = "ok" if code == 0 else f"FAILED (exit {code})"
     rows.append(("beat next --cron '30 2 * * *' (median)", f"{ms:.1f} ms", f"< 150 ms, {status}"))
-    ms, _ = median_ms([py, "-c", "import beat.schedules"], args.runs)
-    rows.append(("python -c 'import beat.schedules' (median)", f"{ms:.1f} ms", ""))
+    ms, _ = median_ms([py, "-c", "import beat.time.schedules"], args.runs)
+    rows.append(("python -c 'import beat.time.schedules' (median)", f"{ms:.1f} ms", ""))
     ms, _ = median_ms([py, "-c", "pass"], args.runs)
     rows.append(("python -c pass (median)", f"{ms:.1f} ms", ""))
     for distinct, label in ((True, "distinct afters, no cache hits"), (False, "shared afters")):

@@ -12,7 +12,7 @@ import pytest
 from beat.config import Config, load_config
 from beat.entries import DEFAULT_GRACE, CatchUp, TaskOptions
 from beat.errors import ConfigError, Problem
-from beat.schedules import Calendar, Cron, Interval, Once
+from beat.time.schedules import Calendar, Cron, Interval, Once
 
 REPO = Path(__file__).resolve().parents[2]
 

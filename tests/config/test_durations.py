@@ -1,4 +1,4 @@
-"""Durations (taskqueue.durations, re-exported by beat.durations) and calendar steps."""
+"""Durations (taskqueue.durations, re-exported by beat.time.durations) and calendar steps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from beat.durations import (
+from beat.time.durations import (
     format_calendar_step,
     format_duration,
     parse_calendar_step,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beat.errors import ScheduleError
-from beat.schedules import Cron
+from beat.time.schedules import Cron
 
 FUZZ = settings(max_examples=1500, deadline=None)
 ZONES = st.sampled_from(

@@ -27,8 +27,8 @@ from beat.planner import (
     next_pending,
     plan_entry,
 )
-from beat.schedules import Cron, Interval, Once
 from beat.state import EntryState
+from beat.time.schedules import Cron, Interval, Once
 from taskqueue.message import fire_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from beat.schedules import Cron
+from beat.time.schedules import Cron
 
 
 def fires(expr: str, zone: str, after: str, n: int) -> list[str]:

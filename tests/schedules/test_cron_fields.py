@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from beat.errors import ScheduleError
-from beat.schedules import Cron
+from beat.time.schedules import Cron
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -67,7 +67,7 @@ def test_step_in_day_of_month_is_every_other_day_from_the_first() -> None:
 
 
 def test_single_value_ranges_are_not_stars() -> None:
-    # croniter 7.0.0 expands "7-7" and "23-23" to "*"; beat/cron_fields.py corrects it
+    # croniter 7.0.0 expands "7-7" and "23-23" to "*"; beat/time/cron_fields.py corrects it
     assert utc_fires("0 23-23 7-7 * *", "2026-01-01", 2) == [
         "2026-01-07 23:00 Wed",
         "2026-02-07 23:00 Sat",
@@ -191,7 +191,7 @@ def test_hashed_values_are_stable_across_processes() -> None:
     code = (
         "from datetime import UTC, datetime\n"
         "from zoneinfo import ZoneInfo\n"
-        "from beat.schedules import Cron\n"
+        "from beat.time.schedules import Cron\n"
         "c = Cron('H H H * H', ZoneInfo('UTC'), name='payroll')\n"
         "print(c.next_after(datetime(2026, 1, 1, tzinfo=UTC)).isoformat())\n"
     )

@@ -15,9 +15,9 @@ from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beat.cron_dst import GAP, _next_cron_slow, classify, next_cron
-from beat.cron_match import _month_days
-from beat.schedules import Cron
+from beat.time.cron_dst import GAP, _next_cron_slow, classify, next_cron
+from beat.time.cron_match import _month_days
+from beat.time.schedules import Cron
 
 ZONES = [
     "America/New_York",

@@ -1,6 +1,6 @@
 """croniter 7.0.0 under our cron fields: each known deviation, croniter's raw output next to ours.
 
-beat/cron_fields.py lets croniter expand the fields and corrects it in one place; these tests
+beat/time/cron_fields.py lets croniter expand the fields and corrects it in one place; these tests
 show what croniter itself says (so a croniter upgrade that changes it is noticed) and what
 beat says, and check every single-item form against a small reference of cron's semantics.
 """
@@ -18,8 +18,8 @@ from croniter import CroniterError, croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beat.cron_fields import parse
-from beat.schedules import Cron
+from beat.time.cron_fields import parse
+from beat.time.schedules import Cron
 
 UTC_ZONE = ZoneInfo("UTC")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -275,7 +275,7 @@ def test_nearest_weekday_and_last_weekday_are_ours() -> None:
 
 def test_fixed_time_fires_once_in_a_repeated_hour() -> None:
     # croniter iterating on aware New York times fires 01:30 on both passes of 2026-11-01;
-    # SPEC 5 (ours, beat/cron_dst.py): a fixed-time job fires on the first pass only
+    # SPEC 5 (ours, beat/time/cron_dst.py): a fixed-time job fires on the first pass only
     start = datetime(2026, 10, 31, 12, tzinfo=NEW_YORK)
     assert croniter_fires("30 1 * * *", start, 3) == [
         "2026-11-01T01:30:00-04:00",
@@ -294,10 +294,10 @@ def test_fixed_time_fires_once_in_a_repeated_hour() -> None:
 def test_croniter_is_imported_only_when_a_cron_is_built() -> None:
     code = (
         "import sys\n"
-        "import beat.schedules\n"
+        "import beat.time.schedules\n"
         "assert 'croniter' not in sys.modules, 'imported early'\n"
         "from zoneinfo import ZoneInfo\n"
-        "beat.schedules.Cron('30 2 * * *', ZoneInfo('UTC'))\n"
+        "beat.time.schedules.Cron('30 2 * * *', ZoneInfo('UTC'))\n"
         "assert 'croniter' in sys.modules, 'not used'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from beat.dst_notes import dst_note
-from beat.schedules import Calendar, Cron, Interval, Once
+from beat.time.dst_notes import dst_note
+from beat.time.schedules import Calendar, Cron, Interval, Once
 
 NY = ZoneInfo("America/New_York")
 

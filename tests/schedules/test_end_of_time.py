@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from beat.dst_notes import dst_note
 from beat.entries import Schedule
-from beat.schedules import Calendar, Cron, Interval, Once
+from beat.time.dst_notes import dst_note
+from beat.time.schedules import Calendar, Cron, Interval, Once
 
 # UTC, the last zone to reach year 10000 (+14) and the first (-11), one with DST.
 ZONES = ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "America/New_York")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from beat.errors import ScheduleError
-from beat.schedules import Calendar, Interval, Once, format_duration
+from beat.time.schedules import Calendar, Interval, Once, format_duration
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

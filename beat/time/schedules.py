@@ -2,8 +2,8 @@
 
 Every method takes the instant it reasons about as an argument (none reads the clock), accepts
 only aware datetimes and returns aware UTC instants. Cron field parsing lives in
-``beat/cron_fields.py``, the minute search in ``beat/cron_match.py`` and the DST policy in
-``beat/cron_dst.py``.
+``beat/time/cron_fields.py``, the minute search in ``beat/time/cron_match.py`` and the DST policy in
+``beat/time/cron_dst.py``.
 
 APScheduler 3.11's CalendarIntervalTrigger is not used for calendar intervals: it skips a
 date whose time of day falls in a DST gap, where SPEC 5's fixed-time rule fires at the
@@ -24,10 +24,10 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from beat.cron_dst import next_cron, resolve_fixed
-from beat.cron_fields import parse
-from beat.cron_match import Matcher
 from beat.errors import ScheduleError
+from beat.time.cron_dst import next_cron, resolve_fixed
+from beat.time.cron_fields import parse
+from beat.time.cron_match import Matcher
 from taskqueue.durations import format_duration
 
 __all__ = ["Calendar", "Cron", "Interval", "Once", "format_duration"]

@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from beat.cron_dst import FOLD, classify, last_change
-from beat.schedules import Calendar, Cron, Once
+from beat.time.cron_dst import FOLD, classify, last_change
+from beat.time.schedules import Calendar, Cron, Once
 
 __all__ = ["dst_note"]
 

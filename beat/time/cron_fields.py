@@ -23,7 +23,7 @@ Three steps, each with one job:
    - the day rule: croniter decides AND/OR while iterating (and its ``implement_cron_bug``
      flag changes that decision for ``*/2``); we never iterate with croniter, so it cannot
      leak: :class:`CronSpec` records whether each day field starts with ``*`` as written and
-     beat/cron_match.py applies the Vixie rule;
+     beat/time/cron_match.py applies the Vixie rule;
    - ``*`` comes back as ``['*']``, and a full list collapses to it: read as the whole field;
      inside a list (``*,0`` -> ``['*', 0]``) too, where croniter's other values are not the
      whole field;
@@ -31,12 +31,12 @@ Three steps, each with one job:
      (unknown to croniter) are ours; ``n#k`` mixed with plain weekdays (``1#2,3``) is refused
      by croniter, so the ``#``/``L`` items are expanded apart from the plain ones.
 
-Everything after the fields is ours too: the minute search (beat/cron_match.py) and the DST
-policy of SPEC 5 (beat/cron_dst.py). croniter's own iteration on aware datetimes fires a
+Everything after the fields is ours too: the minute search (beat/time/cron_match.py) and the DST
+policy of SPEC 5 (beat/time/cron_dst.py). croniter's own iteration on aware datetimes fires a
 fixed-time job twice in a repeated hour, so it only ever sees field text, never a time.
 
 Speed: croniter costs ~20-25 ms to import, so it is imported on first use, not by ``import
-beat.schedules``; expansions are cached by text, and ``H`` only re-resolves its own items per
+beat.time.schedules``; expansions are cached by text, and ``H`` only re-resolves its own items per
 entry name (a few microseconds), so 100k entries sharing expressions load in seconds.
 
 Grammar, per field (case-insensitive names; ``0`` and ``7`` are Sunday)::
@@ -307,7 +307,7 @@ def _check(text: str) -> _Checked:
 
 
 def _croniter() -> Any:
-    # Imported on first use: ~25 ms that `import beat.schedules` should not pay.
+    # Imported on first use: ~25 ms that `import beat.time.schedules` should not pay.
     from croniter import croniter
 
     return croniter

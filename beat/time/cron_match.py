@@ -1,6 +1,6 @@
 """The fast search: first matching local wall-clock minute at or after a given one.
 
-Works on naive local minutes only; DST is the caller's business (beat/cron_dst.py). Each
+Works on naive local minutes only; DST is the caller's business (beat/time/cron_dst.py). Each
 field is a sorted tuple searched with ``bisect``, and the matching days of a month are
 computed once per (year, month) and cached, so a search is a handful of bisects rather than
 a minute-by-minute walk.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 from datetime import datetime
 
-from beat.cron_fields import CronSpec
+from beat.time.cron_fields import CronSpec
 
 # The Gregorian calendar (weekdays included) repeats every 400 years: a day pattern with no
 # match in 401 years never matches.

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from beat.cron_match import Matcher
+from beat.time.cron_match import Matcher
 
 _MINUTE = timedelta(minutes=1)
 NORMAL, GAP, FOLD = 0, 1, 2
