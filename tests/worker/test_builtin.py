@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
+import signal
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -187,3 +189,77 @@ def test_no_commands_configured_refuses_everything(
     status = wait_status(sqlite_broker, message.id)
     assert status.state is TaskState.DEAD
     assert "allowed: nothing (the list is empty)" in (status.error or "")
+
+
+# --- the hard limit ends every process the command started ------------------------------------
+
+
+def _session_members(sid: int) -> set[int]:
+    """Live (not zombie) processes whose session id is ``sid``."""
+    members = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            data = Path(f"/proc/{name}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2 :].split()
+        if int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
+            members.add(int(name))
+    return members
+
+
+def _pid_of_cmdline(*argv: str, timeout: float = 10.0) -> int:
+    wanted = [a.encode() for a in argv]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")[:-1]
+            except OSError:
+                continue
+            if cmdline == wanted:
+                return int(name)
+        time.sleep(0.05)
+    raise AssertionError(f"no process {argv} started")
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "sleep {s} | cat",  # the pipeline's processes are the shell's children
+        "sleep {s} & exit 0",  # the shell is gone: sleep is re-parented, only its session is left
+    ],
+)
+def test_hard_limit_kills_every_process_of_the_command(
+    sqlite_broker: Broker, start_worker: StartWorker, tmp_path: Path, pool: str, script: str
+) -> None:
+    seconds = f"{300 + random.random():.6f}"  # no other process sleeps exactly this long
+    config = worker_config(tmp_path, SH)
+    start_worker(sqlite_broker_url(tmp_path), "-c", "1", "-P", pool, "--config", config)
+    message = send(
+        sqlite_broker,
+        "command",
+        script.format(s=seconds),
+        kwargs={"shell": True},
+        time_limit=timedelta(seconds=2),
+    )
+    sleep_pid = _pid_of_cmdline("sleep", seconds)
+    sid = os.getsid(sleep_pid)
+    started = _session_members(sid)
+    try:
+        assert sleep_pid in started
+        status = wait_status(sqlite_broker, message.id)
+        assert status.state is TaskState.FAILURE
+        assert "TimeLimitExceeded" in (status.error or "")
+        deadline = time.monotonic() + 2.0
+        while _session_members(sid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _session_members(sid), f"{started} survived the hard limit"
+    finally:
+        for pid in _session_members(sid):
+            os.kill(pid, signal.SIGKILL)
