@@ -22,6 +22,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ _local = threading.local()
 _process_reporter: Reporter | None = None
 # A session that keeps forking faster than it is killed: give up after this many sweeps.
 _MAX_SWEEPS = 100
+# Between sweeps: a process just sent SIGKILL shows as running until the kernel has ended it.
+_SWEEP_PAUSE_S = 0.002
 
 
 def started(sid: int) -> None:
@@ -109,13 +112,14 @@ def _protected() -> tuple[set[int], set[int]]:
 def kill_sessions(sessions: Collection[int]) -> int:
     """SIGKILL every process in ``sessions`` until none is left; returns how many were killed.
 
-    Sweeps again after each round, since a process may have forked before it died.
+    Sweeps again after each round, since a process may have forked before it died (and one just
+    killed may still show as running for a moment).
     """
     pids, own = _protected()
     targets = set(sessions) - own
-    killed = 0
+    killed: set[int] = set()
     if not targets:
-        return killed
+        return 0
     for _ in range(_MAX_SWEEPS):
         alive = [p.pid for p in scan() if p.sid in targets and not p.zombie and p.pid not in pids]
         if not alive:
@@ -123,8 +127,9 @@ def kill_sessions(sessions: Collection[int]) -> int:
         for pid in alive:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
-    return killed
+                killed.add(pid)
+        time.sleep(_SWEEP_PAUSE_S)
+    return len(killed)
 
 
 def kill_process_tree(root: int, sessions: Collection[int]) -> None:
@@ -149,6 +154,7 @@ def kill_process_tree(root: int, sessions: Collection[int]) -> None:
         for pid in alive:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+        time.sleep(_SWEEP_PAUSE_S)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(root, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
