@@ -48,7 +48,7 @@ from beat.time.durations import (
     parse_duration,
 )
 from beat.time.schedules import Calendar, Cron, Interval, Once
-from taskqueue.config_keys import WORKER_KEYS
+from taskqueue.config_keys import WORKER_KEYS, command_setting_problems
 
 _AnySchedule = Cron | Interval | Calendar | Once
 
@@ -1126,6 +1126,10 @@ def _worker_section(checker: _Checker, root: Mapping[Any, Any]) -> dict[str, Any
         checker.integer(section, "metrics_port", "worker", 0, 65535)
     if "pool" in section:
         checker.choice(section, "pool", "worker", ("prefork", "threads"))
+    for key in ("commands", "command_env"):
+        if section.get(key) is not None:
+            for field, problem in command_setting_problems(key, section[key]):
+                checker.report(checker.line_of(section, key), field, problem)
     if "loglevel" in section:
         _loglevel(checker, section, "worker")
     if "log_format" in section:

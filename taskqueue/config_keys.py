@@ -7,6 +7,9 @@ package both import, and the two can never disagree on what is a valid key.
 
 from __future__ import annotations
 
+import posixpath
+import re
+
 WORKER_KEYS = (
     "queues",
     "concurrency",
@@ -19,4 +22,37 @@ WORKER_KEYS = (
     "loglevel",
     "log_format",
     "metrics_port",
+    "commands",
+    "command_env",
 )
+
+# An environment variable name a ``command`` message may set (POSIX portable names).
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def command_setting_problems(key: str, value: object) -> list[tuple[str, str]]:
+    """``(field, problem)`` for each thing wrong with ``worker.commands`` (a list of absolute,
+    normalised program paths) or ``worker.command_env`` (a list of environment variable names).
+
+    The single rule for both ``beat check`` and the worker, which each add their own file and
+    line to the problems.
+    """
+    where = f"worker.{key}"
+    what = "absolute program paths" if key == "commands" else "environment variable names"
+    if not isinstance(value, list | tuple):
+        return [(where, f"expected a list of {what}, got {type(value).__name__}")]
+    problems: list[tuple[str, str]] = []
+    for index, item in enumerate(value):
+        field = f"{where}[{index}]"
+        if not isinstance(item, str):
+            problems.append((field, f"expected a string, got {type(item).__name__}"))
+        elif key == "commands" and not (
+            posixpath.isabs(item) and posixpath.normpath(item) == item and "\0" not in item
+        ):
+            # Exact string comparison decides what may run: only one spelling per program.
+            problems.append(
+                (field, f"expected an absolute, normalised path like /usr/bin/df, got {item!r}")
+            )
+        elif key == "command_env" and not _ENV_NAME.fullmatch(item):
+            problems.append((field, f"expected an environment variable name, got {item!r}"))
+    return problems

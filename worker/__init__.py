@@ -1,7 +1,7 @@
 """worker: runs registered tasks from the queues with soft and hard time limits.
 
-``from worker import task, SoftTimeLimitExceeded, TimeLimitExceeded`` is the user-facing API.
-The names are resolved lazily (PEP 562) so that importing a submodule such as
+``from worker import task, Reject, SoftTimeLimitExceeded, TimeLimitExceeded`` is the
+user-facing API. The names are resolved lazily (PEP 562) so that importing a submodule such as
 ``worker.cli`` does not pay for the registry.
 """
 
@@ -10,11 +10,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from worker.errors import SoftTimeLimitExceeded, TimeLimitExceeded, UnknownTask, WorkerError
+    from worker.errors import (
+        Reject,
+        SoftTimeLimitExceeded,
+        TimeLimitExceeded,
+        UnknownTask,
+        WorkerError,
+    )
     from worker.registry import REGISTRY, Task, task
 
 __all__ = [
     "REGISTRY",
+    "Reject",
     "SoftTimeLimitExceeded",
     "Task",
     "TimeLimitExceeded",
@@ -27,6 +34,7 @@ _WHERE = {
     "REGISTRY": "worker.registry",
     "Task": "worker.registry",
     "task": "worker.registry",
+    "Reject": "worker.errors",
     "SoftTimeLimitExceeded": "worker.errors",
     "TimeLimitExceeded": "worker.errors",
     "UnknownTask": "worker.errors",

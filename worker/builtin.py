@@ -1,9 +1,13 @@
 """Tasks that ship with the worker and are always registered: ``command`` and ``log``.
 
-``command`` runs a program in its own session (process group), so a soft time limit can end the
-whole group (the program and anything it started) before the exception propagates. On Linux the
-program also gets ``PR_SET_PDEATHSIG=SIGKILL``: when the hard limit kills the pool process that
-runs the task, the kernel kills the program with it instead of leaving an orphan running.
+``command`` runs only the programs this worker allows (``worker.commands``, see
+:mod:`worker.commands`); any other is refused with :class:`~worker.errors.Reject` (the message
+is dead-lettered, nothing is started). It runs the program in its own session (and process
+group), so a soft time limit can end the whole group before the exception propagates, and it
+reports the session to the pool (:mod:`worker.sessions`), which kills every process in it when
+the hard limit fires, including ones re-parented to PID 1. On Linux the program also gets
+``PR_SET_PDEATHSIG=SIGKILL``: if the pool process dies for any other reason, the kernel kills
+the program with it.
 Output is captured and each of stdout and stderr is truncated to its last
 :data:`OUTPUT_LIMIT_BYTES` (64 KiB), with a marker saying how much was cut.
 """
@@ -20,6 +24,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from worker import commands, sessions
 from worker.registry import task
 
 logger = logging.getLogger(__name__)
@@ -84,9 +89,11 @@ def command(
 ) -> dict[str, Any]:
     """Run a program; returns ``{"exit_code", "stdout", "stderr"}``.
 
-    ``argv`` is the program and its arguments. With ``shell=True`` there must be exactly one
-    argument, run by ``/bin/sh -c``. ``env`` is added to the worker's environment. With
-    ``check`` (the default) a non-zero exit fails the task with :class:`CommandFailed`.
+    ``argv`` is the program (an absolute path listed in ``worker.commands``) and its arguments.
+    With ``shell=True`` there must be exactly one argument, run by ``/bin/sh -c`` (so
+    ``/bin/sh`` must be listed). ``env`` is added to the worker's environment (its names must be
+    listed in ``worker.command_env``). With ``check`` (the default) a non-zero exit fails the
+    task with :class:`CommandFailed`.
     """
     if not argv:
         raise ValueError("command: args must name a program (a list of strings)")
@@ -95,6 +102,9 @@ def command(
     if shell and len(argv) != 1:
         raise ValueError("command: with shell=true, args must be one string for /bin/sh -c")
     program: list[str] = ["/bin/sh", "-c", argv[0]] if shell else list(argv)
+    if env is not None and not isinstance(env, Mapping):
+        raise TypeError("command: env must be a mapping of variable names to values")
+    commands.current().check(program, env)
     environ = None if env is None else {**os.environ, **{str(k): str(v) for k, v in env.items()}}
     proc = subprocess.Popen(
         program,
@@ -107,6 +117,7 @@ def command(
         preexec_fn=_die_with_parent(),
     )
     try:
+        sessions.started(proc.pid)  # its session id: it is the session leader
         stdout, stderr = proc.communicate()
     except BaseException:
         # The soft time limit (or any interruption) lands here: end the whole group, re-raise.

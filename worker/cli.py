@@ -138,6 +138,8 @@ def command(
         embedded_beat_state=(schedule_db or "schedule.db") if embed_beat else None,
         config_path=config_file,
         metrics_port=metrics_port if metrics_port is not None else section.get("metrics_port"),
+        commands=tuple(section.get("commands") or ()),
+        command_env=tuple(section.get("command_env") or ()),
     )
     try:
         run_worker(config)

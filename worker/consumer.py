@@ -31,6 +31,7 @@ failure, retryable      retry with attempt + 1 and a full-jitter backoff; status
 failure, out of retries status FAILURE and dead-lettered "out of retries: <error>"
 failure, not retryable  status FAILURE; ack (no retry budget, or the error does not match)
 expired before it ran   status EXPIRED; ack
+task raised ``Reject``  status DEAD; dead-lettered "rejected: <reason>" (never retried)
 rate limited            the same message back, delayed until a token is due; status QUEUED
 ======================  =================================================================
 
@@ -565,6 +566,21 @@ class Consumer:
                 finished_at=finished_at,
             )
             return _Pending(Settlement(delivery, ACK, status), ("succeeded",))
+        if outcome.kind is OutcomeKind.REJECTED:
+            # The task refused the message itself (e.g. a command not allowed here): no
+            # retry can change that, so it goes to the dead letters with the task's reason.
+            reason = f"rejected: {outcome.error or 'rejected by the task'}"
+            logger.error("task %s[%s] %s", message.task, message.id, reason)
+            status = _status(
+                message,
+                TaskState.DEAD,
+                attempts,
+                error=reason,
+                started_at=started_at,
+                finished_at=finished_at,
+            )
+            rejected = DeadLetterAction(reason)
+            return _Pending(Settlement(delivery, rejected, status), ("dead_lettered",))
         error, exc_type = _describe_failure(outcome)
         if self.metrics is not None and outcome.kind is OutcomeKind.TIME_LIMIT:
             self.metrics.time_limit_kill(message.task, "hard")

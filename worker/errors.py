@@ -34,6 +34,11 @@ class TimeLimitExceeded(WorkerError):
     """
 
 
+class Reject(WorkerError):
+    """Raised by a task that refuses its message outright (e.g. a ``command`` naming a program
+    the worker does not allow): the message is dead-lettered with this reason, never retried."""
+
+
 class WorkerLost(WorkerError):
     """The pool process running a task died (killed by a signal, crashed, ran out of memory)."""
 

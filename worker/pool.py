@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from worker.errors import SoftTimeLimitExceeded
+from worker.errors import Reject, SoftTimeLimitExceeded
 
 if TYPE_CHECKING:
     from taskqueue.message import Message
@@ -43,6 +43,7 @@ class OutcomeKind(enum.Enum):
     SOFT_TIME_LIMIT = "soft_time_limit"  # SoftTimeLimitExceeded escaped the task
     TIME_LIMIT = "time_limit"  # hard limit: the process was killed (or the thread abandoned)
     LOST = "lost"  # the process running the task died for another reason
+    REJECTED = "rejected"  # the task raised Reject: dead-lettered with the reason, no retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,10 @@ def soft_limit_error(soft: float | None) -> str:
 
 def hard_limit_error(hard: float | None, how: str) -> str:
     return f"hard time limit ({hard:g}s) exceeded; {how}" if hard is not None else how
+
+
+def rejected_outcome(exc: Reject) -> RunResult:
+    return OutcomeKind.REJECTED, None, str(exc) or "rejected", exception_name(exc)
 
 
 def soft_outcome(exc: SoftTimeLimitExceeded, soft: float | None) -> RunResult:

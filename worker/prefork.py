@@ -14,15 +14,19 @@ Deadlines
     The parent owns every deadline. A monitor thread sleeps until the nearest one (a
     :class:`threading.Event` wait, woken by each submit): at the soft limit it sends ``SIGUSR1``
     to the child, whose handler raises :class:`~worker.errors.SoftTimeLimitExceeded` inside the
-    task; at the hard limit it ``SIGKILL``\\ s the child's whole process group, so programs the
-    task started (in the same group) die too. The monitor needs the parent's GIL to act, and a
-    busy consumer thread holds it for up to ``sys.getswitchinterval()``: :meth:`start` lowers
-    that interval to 1 ms (cheap: the monitor is the only thread that ever waits for the GIL
-    long). For precision the child also arms its own ``ITIMER_REAL`` (``SIGALRM``) for the soft
-    limit, which the kernel delivers on time whatever the parent is doing; whichever signal
-    comes first raises, once per job. (A task that installs its own ``SIGALRM`` handler only
-    gets the parent's signal.) The ``command`` task puts its program in its own
-    session and relies on ``PR_SET_PDEATHSIG`` to have it killed with the pool process.
+    task; at the hard limit it stops the child and ``SIGKILL``\\ s its process group, every
+    process below it and every process in the sessions the task started (which the child
+    reports as ``("session", sid)`` messages, see :mod:`worker.sessions`), so no program the
+    task started survives, even one re-parented to PID 1. The report is read by the consumer
+    thread; one not read yet when the limit fires is still found, as a descendant of the child,
+    and the sessions are swept again when the child's end-of-file is read.
+
+    The monitor needs the parent's GIL to act, and a busy consumer thread holds it for up to
+    ``sys.getswitchinterval()``: :meth:`start` lowers that interval to 1 ms (cheap: the monitor
+    is the only thread that ever waits for the GIL long). For precision the child also arms its
+    own ``ITIMER_REAL`` (``SIGALRM``) for the soft limit, which the kernel delivers on time
+    whatever the parent is doing; whichever signal comes first raises, once per job. (A task
+    that installs its own ``SIGALRM`` handler only gets the parent's signal.)
 
 Replacement
     A child that exits is noticed as end-of-file on its socket: its job is reported
@@ -52,14 +56,15 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, Pipe
 from multiprocessing.connection import wait as wait_connections
 from types import FrameType
 from typing import Any
 
-from worker.errors import PoolError, SoftTimeLimitExceeded, UnknownTask
+from worker import commands, sessions
+from worker.errors import PoolError, Reject, SoftTimeLimitExceeded, UnknownTask
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
     Job,
@@ -71,6 +76,7 @@ from worker.pool import (
     exception_name,
     hard_limit_error,
     lower_switch_interval,
+    rejected_outcome,
     soft_limit_error,
     soft_outcome,
     utc_from_timestamp,
@@ -89,6 +95,7 @@ _CHILD_CODE = "from worker.prefork import child_main; child_main()"
 _READY = "ready"  # ("ready", pid)
 _DONE = "done"  # ("done", job_id, kind, result, error, exc_type, started_ts, finished_ts, rss)
 _BOOT_ERROR = "error"  # ("error", text): the task modules failed to import
+_SESSION = "session"  # ("session", sid): the running task started a process session
 
 
 class _State(enum.Enum):
@@ -111,6 +118,7 @@ class _Child:
     tasks_done: int = 0
     retire: bool = False  # exit after the current job (recycle)
     boot_error: str | None = None
+    sessions: set[int] = field(default_factory=set)  # started by the current job
 
     @property
     def pid(self) -> int:
@@ -236,15 +244,17 @@ class PreforkPool:
         """Kill busy children (their jobs are returned), let idle ones exit, stop the monitor."""
         with self._lock:
             self._stopping = True
+            busy = [(c.pid, set(c.sessions)) for c in self._children if c.job is not None]
             unfinished = [c.job for c in self._children if c.job is not None]
             for child in self._children:
-                if child.job is not None:
-                    _kill_group(child.pid)
-                elif child.state is not _State.EXITING:
+                if child.job is None and child.state is not _State.EXITING:
                     child.state = _State.EXITING
                     _send_quietly(child.conn, None)
             children = list(self._children)
             self._children.clear()
+        # Busy ones are killed with what their jobs started, outside the lock (/proc scans).
+        for pid, started in busy:
+            sessions.kill_process_tree(pid, started)
         deadline = time.monotonic() + max(timeout, 0.0)
         for child in children:
             try:
@@ -260,14 +270,18 @@ class PreforkPool:
         return unfinished
 
     # --- internals: children ---------------------------------------------------------------
-    def _child_init(self) -> tuple[list[str], list[str], int, bytes | None]:
+    def _child_init(
+        self,
+    ) -> tuple[list[str], list[str], int, bytes | None, commands.CommandPolicy]:
         root = logging.getLogger()
         formatter = root.handlers[0].formatter if root.handlers else None
         try:
             pickled_formatter = pickle.dumps(formatter) if formatter is not None else None
         except Exception:  # an exotic formatter: children fall back to a plain one
             pickled_formatter = None
-        return list(sys.path), self.modules, root.getEffectiveLevel(), pickled_formatter
+        # The command policy set by the worker at start-up (worker.commands) holds in children.
+        policy = commands.current()
+        return list(sys.path), self.modules, root.getEffectiveLevel(), pickled_formatter, policy
 
     def _spawn(self) -> _Child:
         parent_end, child_end = Pipe(duplex=True)
@@ -349,6 +363,11 @@ class PreforkPool:
         tag = message[0]
         if tag == _DONE:
             return self._on_done(child, message)
+        if tag == _SESSION:
+            with self._lock:
+                if child.job is not None:
+                    child.sessions.add(int(message[1]))
+            return None
         if tag == _READY:
             with self._lock:
                 self._boot_failures = 0
@@ -370,9 +389,13 @@ class PreforkPool:
         with self._lock:
             job = child.job
             child.job = None
+            child.sessions.clear()  # the task ended; what it left running is its business
             child.soft_at = child.hard_at = None
             child.tasks_done += 1
-            if child.state is _State.BUSY:
+            if child.state is _State.BUSY and child.killed_at is not None:
+                # Finished as the hard limit fired: it is being killed, so it takes no new job.
+                child.state = _State.EXITING
+            elif child.state is _State.BUSY:
                 child.state = _State.IDLE
                 if child.retire:
                     why = "recycle"
@@ -415,8 +438,13 @@ class PreforkPool:
         except subprocess.TimeoutExpired:
             _kill_group(child.pid)
             code = child.proc.wait()
-        # Anything left in its process group (programs the task started) goes with it.
+        # Anything left in its process group goes with it; after a hard limit, also what is
+        # left in the sessions the task started, including ones reported just before it died.
         _kill_group(child.pid)
+        if killed_at is not None:
+            with self._lock:
+                started = set(child.sessions)
+            sessions.kill_sessions(started)
         if was is _State.BOOTING:
             self._boot_failures += 1
             self._last_boot_error = child.boot_error or f"exit status {_exit_text(code)}"
@@ -454,6 +482,7 @@ class PreforkPool:
         while not self._stopped:
             nearest: float | None = None
             now = time.monotonic()
+            expired: list[tuple[int, set[int]]] = []
             with self._lock:
                 for child in self._children:
                     if child.state is not _State.BUSY or child.killed_at is not None:
@@ -461,7 +490,7 @@ class PreforkPool:
                     if child.hard_at is not None and now >= child.hard_at:
                         child.killed_at = datetime.now(UTC)
                         child.soft_at = child.hard_at = None
-                        _kill_group(child.pid)
+                        expired.append((child.pid, set(child.sessions)))
                         continue
                     if child.soft_at is not None and now >= child.soft_at:
                         child.soft_at = None
@@ -470,6 +499,9 @@ class PreforkPool:
                     for at in (child.soft_at, child.hard_at):
                         if at is not None and (nearest is None or at < nearest):
                             nearest = at
+            for pid, started in expired:
+                # Outside the lock: it scans /proc. See worker.sessions.
+                sessions.kill_process_tree(pid, started)
             timeout = None if nearest is None else max(nearest - time.monotonic(), 0.0)
             self._wake.wait(timeout)
             self._wake.clear()
@@ -561,6 +593,9 @@ def _run(name: str, args: Sequence[Any], kwargs: dict[str, Any], soft: float | N
                 signal.setitimer(signal.ITIMER_REAL, 0)
     except SoftTimeLimitExceeded as e:
         return soft_outcome(e, soft)
+    except Reject as e:
+        logger.error("task %s rejected its message: %s", name, e)
+        return rejected_outcome(e)
     except BaseException as e:  # SystemExit/KeyboardInterrupt from task code must not end us
         logger.error("task %s raised %s", name, describe(e), exc_info=True)
         return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
@@ -610,6 +645,24 @@ def _serve(conn: Connection) -> None:
             )
 
 
+def _session_reporter(conn: Connection) -> sessions.Reporter:
+    """Send each session the task starts to the parent, before the task goes on."""
+    lock = threading.Lock()  # a task may start programs from several threads
+    quiet = {signal.SIGUSR1, signal.SIGALRM}
+
+    def report(sid: int) -> None:
+        # A soft limit raised halfway through a send would corrupt the stream to the parent:
+        # hold the signals for the moment of the send (they are delivered right after).
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, quiet)
+        try:
+            with lock:
+                conn.send((_SESSION, sid))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    return report
+
+
 def child_main() -> None:
     """Entry point of a pool process: ``python -c ... FD PARENT_PID``."""
     fd, parent_pid = int(sys.argv[1]), int(sys.argv[2])
@@ -621,9 +674,11 @@ def child_main() -> None:
     conn = Connection(fd)
     code = 0
     try:
-        path, modules, level, formatter = conn.recv()
+        path, modules, level, formatter, policy = conn.recv()
         sys.path[:] = path
         _configure_logging(level, formatter)
+        commands.allow(policy.programs, policy.env)
+        sessions.set_process_reporter(_session_reporter(conn))
         import multiprocessing
 
         multiprocessing.current_process().name = f"PoolWorker-{os.getpid()}"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from daemonkit import systemd
 from taskqueue.urls import open_broker, redact_url
+from worker import commands
 from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT, Consumer
 from worker.pools import make_pool
 from worker.registry import REGISTRY
@@ -54,6 +55,8 @@ class WorkerConfig:
     embedded_beat_state: str | None = None  # -B -s PATH
     config_path: Path | None = None
     metrics_port: int | None = None
+    commands: tuple[str, ...] = ()  # programs the command task may run (absolute paths)
+    command_env: tuple[str, ...] = ()  # environment variables a command message may set
 
 
 class EmbeddedBeat(threading.Thread):
@@ -113,6 +116,8 @@ def run_worker(config: WorkerConfig) -> None:
     """
     modules = [*BUILTIN_MODULES, *(m for m in config.modules if m not in BUILTIN_MODULES)]
     REGISTRY.import_modules(modules)
+    # Before the pool: prefork children take the policy with their start-up state.
+    commands.allow(config.commands, config.command_env)
     broker = open_broker(config.broker_url)
     renewal_broker = open_broker(config.broker_url)
     beat: EmbeddedBeat | None = None
@@ -156,6 +161,12 @@ def run_worker(config: WorkerConfig) -> None:
             ",".join(config.queues),
             config.pool,
             config.concurrency,
+        )
+        logger.info(
+            "command task: %s",
+            f"may run {', '.join(config.commands)}"
+            if config.commands
+            else "refuses every program (worker.commands is empty)",
         )
         if config.embedded_beat_state is not None:
             beat = EmbeddedBeat(embedded_beat_argv(config))

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 # One duration syntax for beat and worker (taskqueue is the package both import).
-from taskqueue.config_keys import WORKER_KEYS
+from taskqueue.config_keys import WORKER_KEYS, command_setting_problems
 from taskqueue.durations import parse_duration
 
 
@@ -91,6 +91,12 @@ def load_settings(path: Path) -> WorkerSettings:
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
             problems.append(f"{where}: worker.{key}: expected a positive integer, got {value!r}")
+    for key in ("commands", "command_env"):
+        if section.get(key) is not None:
+            problems.extend(
+                f"{where}: {field}: {problem}"
+                for field, problem in command_setting_problems(key, section[key])
+            )
     if "pool" in section and section["pool"] not in ("prefork", "threads"):
         problems.append(
             f"{where}: worker.pool: expected 'prefork' or 'threads', got {section['pool']!r}"

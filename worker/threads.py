@@ -12,13 +12,16 @@ Soft limit
     are not 5-10 ms late).
 
 Hard limit
-    A thread cannot be killed. At the hard limit the job is reported ``TIME_LIMIT`` at once,
-    its thread is *abandoned* (never joined; whatever it returns later is discarded; it exits
-    when its task ends) and a replacement thread takes its slot, so the pool keeps its
-    concurrency. Abandoned threads still running hold memory and maybe locks; when more than
-    ``max_abandoned`` of them are alive at once, :meth:`ThreadPool.needs_restart` returns true
-    (and an error is logged): only restarting the worker process frees them. The consumer polls
-    it every loop and restarts the worker gracefully (drain, then a fresh process).
+    A thread cannot be killed, but the programs its task started can: every process in the
+    sessions the task reported (:mod:`worker.sessions`; the ``command`` task reports its
+    program's) is killed, and so is any session the abandoned task starts later. The job is
+    reported ``TIME_LIMIT`` at once, its thread is *abandoned* (never joined; whatever it
+    returns later is discarded; it exits when its task ends) and a replacement thread takes its
+    slot, so the pool keeps its concurrency. Abandoned threads still running hold memory and
+    maybe locks; when more than ``max_abandoned`` of them are alive at once,
+    :meth:`ThreadPool.needs_restart` returns true (and an error is logged): only restarting the
+    worker process frees them. The consumer polls it every loop and restarts the worker
+    gracefully (drain, then a fresh process).
 
 ``recycle()`` cannot load new code into a running process; it logs a warning and keeps going.
 """
@@ -30,10 +33,11 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from worker.errors import PoolError, SoftTimeLimitExceeded
+from worker import sessions
+from worker.errors import PoolError, Reject, SoftTimeLimitExceeded
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
     Job,
@@ -45,6 +49,7 @@ from worker.pool import (
     exception_name,
     hard_limit_error,
     lower_switch_interval,
+    rejected_outcome,
     soft_outcome,
 )
 
@@ -68,6 +73,7 @@ class _Run:
     soft_sent: bool = False
     abandoned: bool = False  # its outcome is no longer reported (hard limit or stop)
     over_limit: bool = False  # abandoned at the hard limit; counts toward needs_restart
+    sessions: set[int] = field(default_factory=set)  # process sessions the task started
 
 
 class ThreadPool:
@@ -154,6 +160,7 @@ class ThreadPool:
 
         Busy threads cannot be killed: they are daemons and end with the process.
         """
+        started: set[int] = set()
         with self._lock:
             self._stopping = True
             unfinished = list(self._assigned.values())
@@ -161,7 +168,10 @@ class ThreadPool:
             for run in self._runs.values():
                 if run.in_task and not run.abandoned:
                     run.abandoned = True  # whatever it returns now is not reported
+                    started |= run.sessions
                     _async_raise(run.ident, SoftTimeLimitExceeded)
+        # Their messages go back to the queue: the programs they started must not run on.
+        sessions.kill_sessions(started)
         for _ in self._threads:
             self._jobs.put(None)
         deadline = time.monotonic() + max(timeout, 0.0)
@@ -221,16 +231,27 @@ class ThreadPool:
             if run.soft_sent:
                 _async_raise(run.ident, None)  # a soft limit sent too late must not fire now
 
+    def _on_session(self, run: _Run, sid: int) -> None:
+        with self._lock:
+            run.sessions.add(sid)
+            late = run.abandoned
+        if late:  # started by a task already past its hard limit (or stopped): end it now
+            sessions.kill_sessions({sid})
+
     def _execute(self, run: _Run) -> RunResult:
         job = run.job
         try:
             try:
-                result = job.task.fn(*job.args, **job.kwargs)
+                with sessions.reporting_to(lambda sid: self._on_session(run, sid)):
+                    result = job.task.fn(*job.args, **job.kwargs)
             finally:
                 self._leave_task(run)
         except SoftTimeLimitExceeded as e:
             self._leave_task(run)  # in case the exception landed inside the finally above
             return soft_outcome(e, job.soft_time_limit)
+        except Reject as e:
+            logger.error("task %s rejected its message: %s", job.task.name, e)
+            return rejected_outcome(e)
         except BaseException as e:  # SystemExit from a task must not end a pool thread
             logger.error("task %s raised %s", job.task.name, describe(e), exc_info=True)
             return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
@@ -269,6 +290,7 @@ class ThreadPool:
         while not self._stopping:
             nearest: float | None = None
             abandoned: list[Outcome] = []
+            started: set[int] = set()
             now = time.monotonic()
             with self._lock:
                 for run in list(self._runs.values()):
@@ -276,6 +298,7 @@ class ThreadPool:
                         continue
                     if run.hard_at is not None and now >= run.hard_at:
                         abandoned.append(self._abandon_locked(run))
+                        started |= run.sessions
                         continue
                     if run.soft_at is not None and now >= run.soft_at:
                         run.soft_at = None
@@ -284,6 +307,8 @@ class ThreadPool:
                     for at in (run.soft_at, run.hard_at):
                         if at is not None and (nearest is None or at < nearest):
                             nearest = at
+            # Outside the lock: it scans /proc. Killed before the outcome is reported.
+            sessions.kill_sessions(started)
             for outcome in abandoned:
                 self._add_thread()  # before the outcome: its slot is usable once reported
                 self._outcomes.put(outcome)

@@ -13,6 +13,7 @@ from beat.config import Config, load_config
 from beat.entries import DEFAULT_GRACE, CatchUp, TaskOptions
 from beat.errors import ConfigError, Problem
 from beat.time.schedules import Calendar, Cron, Interval, Once
+from worker.settings import SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -599,3 +600,35 @@ def test_large_file_keeps_exact_lines(tmp_path: Path) -> None:
     assert config.entries["job-4999"].schedule == Interval(
         timedelta(seconds=5000), None, ZoneInfo("UTC")
     )
+
+
+def test_worker_commands_are_checked_by_beat_check_and_the_worker(tmp_path: Path) -> None:
+    text = """\
+worker:
+  commands: [/usr/bin/df, df, /usr/bin/../bin/sh, 5]
+  command_env: [GREETING, "1BAD"]
+"""
+    expected = [
+        ("worker.commands[1]", "expected an absolute, normalised path like /usr/bin/df, got 'df'"),
+        ("worker.commands[2]",
+         "expected an absolute, normalised path like /usr/bin/df, got '/usr/bin/../bin/sh'"),
+        ("worker.commands[3]", "expected a string, got int"),
+        ("worker.command_env[1]", "expected an environment variable name, got '1BAD'"),
+    ]  # fmt: skip
+    assert [(path, message) for _, path, message in problems(tmp_path, text)] == expected
+    with pytest.raises(SettingsError) as info:
+        load_settings(write(tmp_path, text))
+    where = str(tmp_path / "schedules.yaml")
+    assert info.value.problems == [f"{where}: {path}: {message}" for path, message in expected]
+    good = "worker: {commands: [/usr/bin/df], command_env: [GREETING]}\n"
+    assert load(tmp_path, good).worker == {"commands": ["/usr/bin/df"], "command_env": ["GREETING"]}
+    assert load_settings(write(tmp_path, good)).worker["commands"] == ["/usr/bin/df"]
+    assert problems(tmp_path, "worker: {commands: /usr/bin/df}\n") == [
+        (1, "worker.commands", "expected a list of absolute program paths, got str")
+    ]
+
+
+def test_the_example_allows_exactly_the_programs_it_runs() -> None:
+    config = load_config(REPO / "schedules.yaml")
+    used = {e.args[0] for e in config.entries.values() if e.task == "command"}
+    assert used and set(config.worker["commands"]) == used
