@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from beat.cron_dst import resolve_fixed
+from beat.dispatch import largest_message_size
 from beat.durations import (
     format_calendar_step,
     format_duration,
@@ -48,6 +49,7 @@ from beat.errors import ConfigError, Problem, ScheduleError
 from beat.schedules import Calendar, Cron, Interval, Once
 from beat.suggest import did_you_mean
 from taskqueue.config_keys import WORKER_KEYS
+from taskqueue.message import MAX_MESSAGE_BYTES, json_size_floor
 from taskqueue.yaml_tree import (
     Lined,
     LinedList,
@@ -435,7 +437,7 @@ class _Checker:
 
         if len(self.problems) > before or task is None or schedule is None:
             return None
-        return Entry(
+        entry = Entry(
             name=name,
             task=task,
             schedule=schedule,
@@ -448,6 +450,25 @@ class _Checker:
             enabled=enabled,
             source=source,
         )
+        return entry if self.sendable(entry, data, path) else None
+
+    def sendable(self, entry: Entry, data: Mapping[Any, Any], path: str) -> bool:
+        """Whether every message of ``entry`` fits the broker's size limit; else a problem
+        naming the larger of args and kwargs (the rest of a message is small and bounded)."""
+        size = largest_message_size(entry)
+        if size <= MAX_MESSAGE_BYTES:
+            return True
+        key = "kwargs" if json_size_floor(entry.kwargs) >= json_size_floor(entry.args) else "args"
+        where, line = path, self.line_of(data)
+        if key in data:
+            where, line = f"{path}.{key}", self.line_of(data, key)
+        self.report(
+            line,
+            where,
+            f"too large to send: its largest message would be {size} bytes, over the limit "
+            f"of {MAX_MESSAGE_BYTES} bytes",
+        )
+        return False
 
     def args(self, data: Mapping[Any, Any], path: str) -> tuple[Any, ...]:
         value = data["args"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from beat.entries import Entry
@@ -26,11 +26,16 @@ from taskqueue.broker import Broker, EncodedMessage, Fence
 from taskqueue.errors import BrokerError
 from taskqueue.message import (
     DEFAULT_PRIORITY,
+    MAX_MESSAGE_BYTES,
     Headers,
     Message,
     MessageTemplate,
     RetryPolicy,
+    encoded_unchecked,
+    fire_id,
     json_instant,
+    json_size_floor,
+    new_task_id,
 )
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,44 @@ log = logging.getLogger(__name__)
 # never holds the broker for long.
 BATCH_SIZE = 5_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The instants that make a message longest: every instant of a four-digit year with
+# microseconds is written with the same number of characters, and the last millisecond of the
+# calendar gives the longest fire id.
+_WIDEST = datetime(2999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+_LAST_MS = datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)
+
+
+def expiry(start: datetime, expires: timedelta | None) -> datetime | None:
+    """When a run started (or scheduled) at ``start`` expires; None for never, including an
+    ``expires`` so long it ends past the last instant a datetime can hold."""
+    if expires is None:
+        return None
+    try:
+        return start + expires
+    except OverflowError:
+        return None
+
+
+def largest_message_size(entry: Entry) -> int:
+    """The size in bytes of the largest message ``entry`` can produce, scheduled or triggered.
+
+    Everything but the id and the instants is fixed by the entry, so the message is built with
+    the longest id and the widest instants and measured with the real encoder. Over
+    :data:`~taskqueue.message.MAX_MESSAGE_BYTES` the entry can never be sent: the config
+    validator refuses it. When a lower bound of the arguments alone is many times the limit,
+    that bound is returned instead, without encoding (a few aliased YAML strings can stand for
+    gigabytes).
+    """
+    floor = json_size_floor(entry.args) + json_size_floor(entry.kwargs)
+    if floor > 8 * MAX_MESSAGE_BYTES:
+        return floor
+    longest_id = max(fire_id(entry.name, _LAST_MS), new_task_id(), key=len)
+    message = build_message(
+        entry, message_id=longest_id, enqueued_at=_WIDEST, scheduled_for=_WIDEST, eta=_WIDEST
+    )
+    if entry.options.expires is not None and message.expires is None:
+        message = replace(message, expires=_WIDEST)
+    return len(encoded_unchecked(message))
 
 
 def retry_policy(entry: Entry) -> RetryPolicy:
@@ -71,7 +114,7 @@ def build_message(
         kwargs=dict(entry.kwargs),
         priority=o.priority if o.priority is not None else DEFAULT_PRIORITY,
         eta=eta,
-        expires=start + o.expires if o.expires is not None else None,
+        expires=expiry(start, o.expires),
         soft_time_limit=o.soft_time_limit,
         time_limit=o.time_limit,
         retry=retry_policy(entry),
@@ -83,6 +126,9 @@ def build_message(
 class DispatchResult:
     sent: int
     duplicates: int
+    failed: int = 0  # fires that could not be built or encoded (logged, not sent)
+    # The fires the broker accepted (not duplicates, not failed), for lateness metrics.
+    sent_fires: Sequence[Fire] = field(default=())
 
 
 class Dispatcher:
@@ -150,7 +196,7 @@ class Dispatcher:
 
         # A fire planned ahead of its instant (lookahead) waits in the broker until then.
         eta = fire.scheduled_for if fire.scheduled_for > now else None
-        expires = fire.scheduled_for + entry.options.expires if entry.options.expires else None
+        expires = expiry(fire.scheduled_for, entry.options.expires)
         payload = template.render_json(
             fire.id,
             entry=entry.name,
@@ -184,34 +230,55 @@ class Dispatcher:
         ``fence`` (the leader lease's name and token) makes the broker refuse the push, with
         :class:`~taskqueue.errors.Fenced`, if another beat has taken the lease since.
 
-        Raises the broker's error if a batch cannot be pushed; the fires of the batches pushed
-        before it are recorded first, so a retry only repeats what had not been confirmed (and
-        the broker would refuse those copies anyway).
+        A fire whose message cannot be built or encoded (too large, say) is logged and dropped
+        and still recorded, so that it is not retried forever: one bad entry never stops the
+        others. Raises the broker's error if a batch cannot be pushed; the fires of the batches
+        pushed before it are recorded first, so a retry only repeats what had not been confirmed
+        (and the broker would refuse those copies anyway).
         """
         started = time.perf_counter()
-        pushed: list[bool] = []
+        outcomes: list[tuple[Fire, bool]] = []  # (fire, accepted) for every fire pushed
+        failed = 0
+        confirmed = 0  # fires[:confirmed] are settled: pushed, refused or dropped
         instants: dict[datetime, str] = {}
         try:
             for start in range(0, len(fires), BATCH_SIZE):
                 batch = fires[start : start + BATCH_SIZE]
-                items = [self.encode(entries[f.entry], f, now, instants) for f in batch]
-                pushed.extend(broker.enqueue_encoded(items, fence=fence))
+                items: list[EncodedMessage] = []
+                encoded: list[Fire] = []
+                for fire in batch:
+                    try:
+                        items.append(self.encode(entries[fire.entry], fire, now, instants))
+                    # Whatever went wrong (size, an instant past the calendar), it is this
+                    # fire's alone.
+                    except Exception as e:
+                        failed += 1
+                        _log_failed(fire, e)
+                        continue
+                    encoded.append(fire)
+                accepted = broker.enqueue_encoded(items, fence=fence) if items else []
+                outcomes.extend(zip(encoded, accepted, strict=True))
+                confirmed = start + len(batch)
         except BrokerError:
-            self._record(store, fires[: len(pushed)], now)
+            self._record(store, fires[:confirmed], now)
             raise
         push_s = time.perf_counter() - started
         self._record(store, fires, now)
-        sent = sum(pushed)
-        self._log(fires, pushed, now)
+        sent_fires = [fire for fire, ok in outcomes if ok]
+        sent = len(sent_fires)
+        self._log(outcomes, now)
         if len(fires) >= BATCH_SIZE:
             log.info(
-                "dispatched %d fires (%d duplicates) in %.3f s (push %.3f s)",
+                "dispatched %d fires (%d duplicates, %d failed) in %.3f s (push %.3f s)",
                 sent,
-                len(fires) - sent,
+                len(outcomes) - sent,
+                failed,
                 time.perf_counter() - started,
                 push_s,
             )
-        return DispatchResult(sent=sent, duplicates=len(fires) - sent)
+        return DispatchResult(
+            sent=sent, duplicates=len(outcomes) - sent, failed=failed, sent_fires=sent_fires
+        )
 
     @staticmethod
     def _record(store: StateStore, fires: Sequence[Fire], now: datetime) -> None:
@@ -224,11 +291,11 @@ class Dispatcher:
             store.record_fires(list(last.items()), now)
 
     @staticmethod
-    def _log(fires: Sequence[Fire], pushed: Sequence[bool], now: datetime) -> None:
+    def _log(outcomes: Sequence[tuple[Fire, bool]], now: datetime) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
         ms = timedelta(milliseconds=1)
-        for fire, ok in zip(fires, pushed, strict=True):
+        for fire, ok in outcomes:
             # Negative lateness: enqueued ahead of the instant (lookahead), with the instant as
             # eta, so no worker can start it early.
             lateness_ms = (now - fire.scheduled_for) / ms
@@ -248,3 +315,13 @@ class Dispatcher:
                     fire.id,
                     extra={"entry": fire.entry, "fire_id": fire.id},
                 )
+
+
+def _log_failed(fire: Fire, error: Exception) -> None:
+    log.error(
+        "fire %s id=%s not sent: %s",
+        fire.entry,
+        fire.id,
+        error,
+        extra={"entry": fire.entry, "fire_id": fire.id},
+    )

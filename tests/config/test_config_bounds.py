@@ -154,16 +154,6 @@ def test_check_refuses_an_entry_too_big_to_send(tmp_path: Path) -> None:
     assert "bytes" in line
 
 
-def test_check_refuses_an_expiry_past_the_calendar(tmp_path: Path) -> None:
-    cfg = tmp_path / "schedules.yaml"
-    cfg.write_text(
-        "entries:\n  e:\n    task: noop\n    every: 1m\n    options:\n      expires: 3000000d\n"
-    )
-    with pytest.raises(ConfigError) as exc:
-        load_config(cfg)
-    assert "entries.e.options.expires" in str(exc.value)
-
-
 def test_an_entry_just_under_the_limit_is_accepted(tmp_path: Path) -> None:
     cfg = tmp_path / "schedules.yaml"
     blob = "x" * (MAX_MESSAGE_BYTES - 2_000)
