@@ -148,7 +148,17 @@ class Message:
 
 def encoded_unchecked(message: Message) -> bytes:
     """``message``'s wire bytes whatever their size (to measure them; send with encode())."""
-    return json.dumps(_to_wire(message), separators=(",", ":"), allow_nan=False).encode()
+    return _dumps(_to_wire(message)).encode()
+
+
+def encoded_value_size(value: Any) -> int:
+    """The bytes ``value`` (args as a list, or kwargs) takes inside an encoded message: the
+    wire encoding is one JSON object, so each field's text is the same alone or in it."""
+    return len(_dumps(value))  # ensure_ascii: one byte per character
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def _within_limit(message_id: str, data: bytes) -> bytes:

@@ -159,3 +159,34 @@ def test_an_entry_just_under_the_limit_is_accepted(tmp_path: Path) -> None:
     blob = "x" * (MAX_MESSAGE_BYTES - 2_000)
     cfg.write_text(f"entries:\n  e:\n    task: noop\n    every: 1m\n    kwargs: {{b: {blob}}}\n")
     assert "e" in load_config(cfg).entries
+
+
+def test_the_limit_is_exact_for_the_largest_fire_and_trigger(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from beat.dispatch import Dispatcher, build_message, largest_message_size
+    from beat.planner import Fire
+    from taskqueue.message import fire_id, new_task_id
+
+    def config(blob: str) -> Path:
+        cfg = tmp_path / "schedules.yaml"
+        cfg.write_text(
+            "entries:\n  e:\n    task: noop\n    every: 1m\n    options: {expires: 1h}\n"
+            f"    kwargs: {{b: {blob}}}\n"
+        )
+        return cfg
+
+    probe = load_config(config("x")).entries["e"]
+    blob = "x" * (1 + MAX_MESSAGE_BYTES - largest_message_size(probe))
+    entry = load_config(config(blob)).entries["e"]
+    assert largest_message_size(entry) == MAX_MESSAGE_BYTES
+    # The widest fire the entry can have, and a manual trigger, both encode within the limit.
+    late = datetime(9999, 12, 31, 22, 59, 59, 999_000, tzinfo=UTC)
+    fire = Fire("e", late, fire_id("e", late))
+    assert len(Dispatcher().encode(entry, fire, late.replace(microsecond=999_999)).payload) <= (
+        MAX_MESSAGE_BYTES
+    )
+    now = datetime.now(UTC)
+    build_message(entry, message_id=new_task_id(), enqueued_at=now, scheduled_for=None).encode()
+    with pytest.raises(ConfigError, match="too large to send"):
+        load_config(config(blob + "x"))
