@@ -526,7 +526,7 @@ def send_cmd(
 @broker_option
 def trigger_cmd(entry_name: str, config_path: Path, broker_url: str | None) -> None:
     """Enqueue ENTRY's task now, outside its schedule, and print the task id."""
-    from beat.dispatch import build_message
+    from beat.messages import build_message
     from taskqueue.message import new_task_id
 
     config = load_all_entries(config_path)
@@ -534,7 +534,11 @@ def trigger_cmd(entry_name: str, config_path: Path, broker_url: str | None) -> N
     now = datetime.now(UTC)
     task_id = new_task_id()
     # A manual run is not a scheduled fire: no scheduled_for, and a random id.
-    message = build_message(entry, message_id=task_id, enqueued_at=now, scheduled_for=None)
+    try:
+        message = build_message(entry, message_id=task_id, enqueued_at=now, scheduled_for=None)
+        message.encode()  # a message the broker would refuse is a usage error, not a crash
+    except ValueError as e:
+        fail(f"trigger: {e}")
     broker = open_broker_or_fail(broker_url or config.broker_url)
     try:
         broker.enqueue_once(message)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from math import isfinite
@@ -38,6 +38,7 @@ import yaml
 
 from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, Schedule, TaskOptions
 from beat.errors import ConfigError, Problem, ScheduleError
+from beat.messages import largest_message_size
 from beat.suggest import did_you_mean
 from beat.time import zones
 from beat.time.cron_dst import resolve_fixed
@@ -49,6 +50,17 @@ from beat.time.durations import (
 )
 from beat.time.schedules import Calendar, Cron, Interval, Once
 from taskqueue.config_keys import WORKER_KEYS, command_setting_problems
+from taskqueue.message import MAX_MESSAGE_BYTES, json_size_floor
+from taskqueue.yaml_tree import (
+    Lined,
+    LinedList,
+    TreeBuilder,
+    YamlLimitExceeded,
+    read_yaml_bytes,
+    segment,
+    yaml_error_line,
+    yaml_error_message,
+)
 
 _AnySchedule = Cron | Interval | Calendar | Once
 
@@ -127,278 +139,6 @@ class Config:
     log_format: str = "text"
 
 
-# --- YAML with line numbers -------------------------------------------------------------------
-
-
-class _Lined(dict[Any, Any]):
-    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
-
-    __slots__ = ("key_lines", "line")
-
-    def __init__(self, line: int) -> None:
-        super().__init__()
-        self.line = line
-        self.key_lines: dict[Any, int] = {}
-
-
-class _LinedList(list[Any]):
-    """A YAML sequence that remembers its line and each item's line (1-based)."""
-
-    __slots__ = ("item_lines", "line")
-
-    def __init__(self, line: int) -> None:
-        super().__init__()
-        self.line = line
-        self.item_lines: list[int] = []
-
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_TAG = "tag:yaml.org,2002:"
-_STR, _MAP, _SEQ, _MERGE = _TAG + "str", _TAG + "map", _TAG + "seq", _TAG + "merge"
-_NUMERIC = frozenset((_TAG + "int", _TAG + "float"))
-_CONSTRUCTED = frozenset(_TAG + t for t in ("null", "bool", "int", "float", "timestamp", "binary"))
-_IMPLICIT: dict[Any, list[tuple[str, re.Pattern[str]]]] = yaml.SafeLoader.yaml_implicit_resolvers
-# First characters of plain scalars that may resolve to something other than a string.
-_PLAIN_FIRST = frozenset(k for k in _IMPLICIT if k is not None)  # '' is null
-_ScalarEvent, _AliasEvent = yaml.ScalarEvent, yaml.AliasEvent
-_MappingStart, _MappingEnd = yaml.MappingStartEvent, yaml.MappingEndEvent
-_SequenceStart, _SequenceEnd = yaml.SequenceStartEvent, yaml.SequenceEndEvent
-_DocumentStart = yaml.DocumentStartEvent
-_NO_KEY: Any = object()  # a mapping frame waiting for its next key
-_SKIP: Any = object()  # the pending key was refused (duplicate, unhashable): drop its value
-_MERGE_KEY: Any = object()  # the pending key is `<<`
-
-
-class _Frame:
-    """An open mapping or sequence while the event stream is read."""
-
-    __slots__ = ("anchor", "key", "key_line", "merges", "path", "value")
-
-    def __init__(self, value: _Lined | _LinedList, path: str, anchor: str | None) -> None:
-        self.value = value
-        self.path = path
-        self.anchor = anchor
-        self.key: Any = _NO_KEY
-        self.key_line = 0
-        self.merges: list[tuple[int, Any]] = []
-
-
-class _TreeBuilder:
-    """Builds Python values straight from libyaml's event stream.
-
-    PyYAML's composer builds a node tree first (about three times slower on a 100,000-entry
-    file); this reads each event once. Mappings become :class:`_Lined`, sequences
-    :class:`_LinedList`. Duplicate keys, unsupported tags, bad scalar values and undefined
-    aliases become problems, not exceptions; YAML syntax errors still raise
-    :class:`yaml.YAMLError`. Aliases share the anchored value; an anchor is defined when its
-    node ends, so a node cannot contain itself.
-    """
-
-    def __init__(self, report: Callable[[int | None, str, str], None]) -> None:
-        self.report = report
-        self.constructor = yaml.constructor.SafeConstructor()
-        self.anchors: dict[str, Any] = {}
-
-    def build(self, text: str) -> Any:
-        loader = _Loader(text)
-        try:
-            return self._build(loader.get_event)
-        finally:
-            loader.dispose()
-
-    def _build(self, next_event: Callable[[], Any]) -> Any:
-        # One loop with the common cases inlined: it runs once per YAML event (about 15 per
-        # entry), and function calls would double the load time of a large file.
-        stack: list[_Frame] = []
-        top: _Frame | None = None
-        root: Any = None
-        documents = 0
-        plain_first = _PLAIN_FIRST
-        while (event := next_event()) is not None:
-            kind = type(event)
-            if kind is _ScalarEvent:
-                value = event.value
-                is_merge = False
-                if event.tag is not None or (event.implicit[0] and value[:1] in plain_first):
-                    value, is_merge = self.scalar(event, stack)
-                if event.anchor is not None:
-                    self.anchors[event.anchor] = value
-                line = 0  # looked up below only where it is kept
-            elif kind is _MappingStart or kind is _SequenceStart:
-                self.check_container_tag(event, stack)
-                line = event.start_mark.line + 1
-                container: _Lined | _LinedList = (
-                    _Lined(line) if kind is _MappingStart else _LinedList(line)
-                )
-                top = _Frame(container, _child_path(stack), event.anchor)
-                stack.append(top)
-                continue
-            elif kind is _MappingEnd or kind is _SequenceEnd:
-                frame = stack.pop()
-                top = stack[-1] if stack else None
-                value, is_merge, line = frame.value, False, frame.value.line
-                if frame.merges:
-                    self.merge(frame)
-                if frame.anchor is not None:
-                    self.anchors[frame.anchor] = value
-            elif kind is _AliasEvent:
-                is_merge, line = False, event.start_mark.line + 1
-                value = self.anchors.get(event.anchor, _SKIP)
-                if value is _SKIP:
-                    self.report(line, _child_path(stack), f"undefined alias {event.anchor!r}")
-                    value = None
-            elif kind is _DocumentStart:
-                documents += 1
-                if documents > 1:
-                    line = event.start_mark.line + 1
-                    self.report(line, "", "expected a single YAML document, found another")
-                    return root
-                continue
-            else:  # stream start/end, document end
-                continue
-
-            if top is None:
-                root = value
-                continue
-            container = top.value
-            if isinstance(container, _LinedList):
-                container.append(value)
-                container.item_lines.append(line or event.start_mark.line + 1)
-                continue
-            key = top.key
-            if key is _NO_KEY:  # `value` is a key
-                line = line or event.start_mark.line + 1
-                if type(value) is str and not is_merge and value not in container:
-                    top.key, top.key_line = value, line
-                else:
-                    self.odd_key(top, value, line, is_merge)
-                continue
-            top.key = _NO_KEY
-            if key is _MERGE_KEY:
-                top.merges.append((line or event.start_mark.line + 1, value))
-            elif key is not _SKIP:
-                container[key] = value
-                container.key_lines[key] = top.key_line
-        return root
-
-    def check_container_tag(self, event: Any, stack: list[_Frame]) -> None:
-        tag = event.tag
-        expected = _MAP if type(event) is _MappingStart else _SEQ
-        if tag is not None and tag != "!" and tag != expected:
-            line = event.start_mark.line + 1
-            self.report(line, _child_path(stack), f"unsupported YAML tag {tag!r}")
-
-    def odd_key(self, frame: _Frame, value: Any, line: int, is_merge: bool) -> None:
-        """A key that is not a new plain string: ``<<``, a number, a duplicate, a mapping."""
-        container = frame.value
-        assert isinstance(container, _Lined)
-        if is_merge:
-            frame.key = _MERGE_KEY
-        elif isinstance(value, dict | list):
-            self.report(line, frame.path, "a key must be a plain value, not a mapping or list")
-            frame.key = _SKIP
-        elif value in container:
-            first = container.key_lines[value]
-            self.report(line, frame.path, f"duplicate key {value!r} (first at line {first})")
-            frame.key = _SKIP
-        else:
-            frame.key, frame.key_line = value, line
-
-    def scalar(self, event: Any, stack: list[_Frame]) -> tuple[Any, bool]:
-        """A scalar that may not be a plain string: its value, and whether it is ``<<``."""
-        tag, text = event.tag, event.value
-        if tag is None or tag == "!":
-            if not event.implicit[0] or tag == "!":
-                return text, False  # quoted or `!`: always a string
-            for candidate, pattern in _IMPLICIT.get(text[:1] if text else "", ()):
-                if pattern.match(text):
-                    tag = candidate
-                    break
-            else:
-                return text, False
-        if tag == _STR:
-            return text, False
-        if tag == _MERGE:
-            return text, True
-        # YAML 1.1 reads 9:30 as the base-60 integer 570; YAML 1.2 dropped that, and so do we.
-        if tag in _NUMERIC and ":" in text:
-            return text, False
-        line = event.start_mark.line + 1
-        if tag not in _CONSTRUCTED:
-            self.report(line, _child_path(stack), f"unsupported YAML tag {tag!r}")
-            return text, False
-        node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark)
-        try:
-            return self.constructor.yaml_constructors[tag](self.constructor, node), False
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
-            problem = getattr(e, "problem", None) or str(e)
-            kind = tag.removeprefix(_TAG)
-            self.report(line, _child_path(stack), f"invalid {kind} value {text!r}: {problem}")
-            return text, False
-
-    def merge(self, frame: _Frame) -> None:
-        """``<<: *anchor`` (or a list of them): keys not given explicitly; first source wins."""
-        out = frame.value
-        assert isinstance(out, _Lined)
-        for line, merged in frame.merges:
-            sources = merged if isinstance(merged, list) else [merged]
-            for source in sources:
-                if not isinstance(source, _Lined):
-                    self.report(line, frame.path, "'<<' expects a mapping or a list of mappings")
-                    break
-                for key, value in source.items():
-                    if key not in out:
-                        out[key] = value
-                        out.key_lines[key] = source.key_lines.get(key, source.line)
-
-
-def _child_path(stack: list[_Frame]) -> str:
-    """The path of the value being read (for problems): ``entries.heartbeat.every``."""
-    if not stack:
-        return ""
-    frame = stack[-1]
-    if isinstance(frame.value, _LinedList):
-        return f"{frame.path}[{len(frame.value)}]"
-    if frame.key is _NO_KEY or frame.key is _SKIP or frame.key is _MERGE_KEY:
-        return frame.path
-    key = _segment(frame.key)
-    return f"{frame.path}.{key}" if frame.path else key
-
-
-def _segment(key: Any) -> str:
-    """A key as a part of a problem's path: as is when plain, else quoted, so that a path is
-    always one printable line."""
-    return key if isinstance(key, str) and key.isprintable() and key else repr(key)
-
-
-def _yaml_error_line(error: yaml.YAMLError, text: str) -> int | None:
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        return None if mark is None else int(mark.line) + 1
-    position = getattr(error, "position", None)
-    if isinstance(position, int):
-        return text.count("\n", 0, position) + 1
-    return None
-
-
-def _yaml_error_message(error: yaml.YAMLError, source: str) -> str:
-    if isinstance(error, yaml.MarkedYAMLError):
-        parts = [error.context, error.problem]
-        text = ": ".join(p for p in parts if p) or "syntax error"
-        mark = error.problem_mark
-        if mark is not None and source[mark.index : mark.index + 1] == "\t":
-            text += " (a tab: YAML indents with spaces only)"
-    elif isinstance(error, yaml.reader.ReaderError):
-        text = (
-            f"unacceptable character #x{error.character:04x}"
-            if isinstance(error.character, int)
-            else str(error.reason)
-        )
-    else:
-        text = str(error).splitlines()[0] if str(error) else "syntax error"
-    return f"malformed YAML: {text}"
-
-
 # --- values -----------------------------------------------------------------------------------
 
 
@@ -407,7 +147,7 @@ def _kind(value: Any) -> str:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"a boolean ({value})"
-    if type(value) is _Lined or isinstance(value, Mapping):
+    if type(value) is Lined or isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
@@ -439,12 +179,12 @@ def _plain(value: Any, where: str, depth: int = 0) -> Any:
         return value
     if depth > _MAX_DEPTH:
         raise _NotJSON(where, f"nested more than {_MAX_DEPTH} levels deep")
-    if type(value) is _Lined or isinstance(value, Mapping):
+    if type(value) is Lined or isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise _NotJSON(where, f"keys must be strings, got {_kind(key)}")
-            out[key] = _plain(item, f"{where}.{_segment(key)}", depth + 1)
+            out[key] = _plain(item, f"{where}.{segment(key)}", depth + 1)
         return out
     if isinstance(value, list | tuple):
         return [_plain(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
@@ -467,7 +207,7 @@ def _known_zones() -> tuple[str, ...]:
 
 
 class _Checker:
-    """Collects problems. Lines come from :class:`_Lined` mappings; plain mappings give None."""
+    """Collects problems. Lines come from :class:`Lined` mappings; plain mappings give None."""
 
     def __init__(self, file: str) -> None:
         self.file = file
@@ -478,9 +218,9 @@ class _Checker:
 
     @staticmethod
     def line_of(mapping: Any, key: Any = None) -> int | None:
-        if isinstance(mapping, _Lined):
+        if isinstance(mapping, Lined):
             return mapping.key_lines.get(key, mapping.line)
-        if isinstance(mapping, _LinedList):
+        if isinstance(mapping, LinedList):
             return mapping.line
         return None
 
@@ -488,7 +228,7 @@ class _Checker:
         """``value`` if it is a mapping (None counts as empty), else a problem and ``{}``."""
         if value is None:
             return {}
-        if type(value) is _Lined or isinstance(value, Mapping):
+        if type(value) is Lined or isinstance(value, Mapping):
             return value
         self.report(line, path, f"expected a mapping of {what}, got {_kind(value)}")
         return {}
@@ -641,7 +381,7 @@ class _Checker:
         source: str,
     ) -> Entry | None:
         """One entry, or None after reporting why it is invalid."""
-        path = f"entries.{_segment(name)}"
+        path = f"entries.{segment(name)}"
         before = len(self.problems)
         if not isinstance(name, str):
             self.report(
@@ -652,7 +392,7 @@ class _Checker:
             self.report(
                 line, path, f"invalid entry name {name!r}: use 1-200 letters, digits and _ . : @ -"
             )
-        if type(data) is not _Lined and not isinstance(data, Mapping):
+        if type(data) is not Lined and not isinstance(data, Mapping):
             self.report(line, path, f"expected a mapping of entry settings, got {_kind(data)}")
             return None
         self.unknown_keys(data, ENTRY_KEYS, path)
@@ -696,7 +436,7 @@ class _Checker:
 
         if len(self.problems) > before or task is None or schedule is None:
             return None
-        return Entry(
+        entry = Entry(
             name=name,
             task=task,
             schedule=schedule,
@@ -709,6 +449,25 @@ class _Checker:
             enabled=enabled,
             source=source,
         )
+        return entry if self.sendable(entry, data, path) else None
+
+    def sendable(self, entry: Entry, data: Mapping[Any, Any], path: str) -> bool:
+        """Whether every message of ``entry`` fits the broker's size limit; else a problem
+        naming the larger of args and kwargs (the rest of a message is small and bounded)."""
+        size = largest_message_size(entry)
+        if size <= MAX_MESSAGE_BYTES:
+            return True
+        key = "kwargs" if json_size_floor(entry.kwargs) >= json_size_floor(entry.args) else "args"
+        where, line = path, self.line_of(data)
+        if key in data:
+            where, line = f"{path}.{key}", self.line_of(data, key)
+        self.report(
+            line,
+            where,
+            f"too large to send: its largest message would be {size} bytes, over the limit "
+            f"of {MAX_MESSAGE_BYTES} bytes",
+        )
+        return False
 
     def args(self, data: Mapping[Any, Any], path: str) -> tuple[Any, ...]:
         value = data["args"]
@@ -725,7 +484,7 @@ class _Checker:
     def kwargs(self, data: Mapping[Any, Any], path: str) -> dict[str, Any]:
         value = data["kwargs"]
         line = self.line_of(data, "kwargs")
-        if type(value) is not _Lined and not isinstance(value, Mapping):
+        if type(value) is not Lined and not isinstance(value, Mapping):
             self.report(
                 line, f"{path}.kwargs", f"expected a mapping of names to values, got {_kind(value)}"
             )
@@ -877,7 +636,7 @@ class _Checker:
     ) -> _AnySchedule | None:
         where = f"{path}.calendar"
         raw = data["calendar"]
-        if type(raw) is not _Lined and not isinstance(raw, Mapping):
+        if type(raw) is not Lined and not isinstance(raw, Mapping):
             self.report(
                 self.line_of(data, "calendar"),
                 where,
@@ -976,8 +735,11 @@ def load_config(path: Path) -> Config:
         raise ConfigError(checker.problems)
     try:
         root = _compose(text, checker)
+    except YamlLimitExceeded as e:
+        checker.report(e.line, e.path, e.message)
+        raise ConfigError(checker.problems) from None
     except yaml.YAMLError as e:
-        checker.report(_yaml_error_line(e, text), "", _yaml_error_message(e, text))
+        checker.report(yaml_error_line(e, text), "", yaml_error_message(e, text))
         raise ConfigError(checker.problems) from e
     config = _build(path, root, checker)
     if checker.problems or config is None:
@@ -988,7 +750,10 @@ def load_config(path: Path) -> Config:
 
 def _read(path: Path, checker: _Checker) -> str | None:
     try:
-        data = path.read_bytes()
+        data = read_yaml_bytes(path)
+    except YamlLimitExceeded as e:
+        checker.report(None, "", e.message)
+        return None
     except FileNotFoundError:
         checker.report(None, "", "file not found")
         return None
@@ -1007,7 +772,7 @@ def _read(path: Path, checker: _Checker) -> str | None:
 
 
 def _compose(text: str, checker: _Checker) -> Any:
-    return _TreeBuilder(checker.report).build(text)
+    return TreeBuilder(checker.report).build(text)
 
 
 def _build(path: Path, root: Any, checker: _Checker) -> Config | None:

@@ -16,20 +16,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from beat.entries import Entry
+from beat.messages import EPOCH, build_message, expiry
 from beat.planner import Fire
 from beat.state import StateStore
 from taskqueue.broker import Broker, EncodedMessage, Fence
 from taskqueue.errors import BrokerError
 from taskqueue.message import (
-    DEFAULT_PRIORITY,
-    Headers,
-    Message,
     MessageTemplate,
-    RetryPolicy,
     json_instant,
 )
 
@@ -38,51 +35,15 @@ log = logging.getLogger(__name__)
 # Messages per broker call: large enough to amortise round trips, small enough that one call
 # never holds the broker for long.
 BATCH_SIZE = 5_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def retry_policy(entry: Entry) -> RetryPolicy:
-    o = entry.options
-    default = RetryPolicy()
-    return RetryPolicy(
-        max_retries=o.max_retries if o.max_retries is not None else default.max_retries,
-        backoff=o.retry_backoff if o.retry_backoff is not None else default.backoff,
-        backoff_max=o.retry_backoff_max if o.retry_backoff_max is not None else default.backoff_max,
-    )
-
-
-def build_message(
-    entry: Entry,
-    *,
-    message_id: str,
-    enqueued_at: datetime,
-    scheduled_for: datetime | None,
-    eta: datetime | None = None,
-) -> Message:
-    """The message for one run of ``entry``; ``expires`` counts from the scheduled instant
-    (or from the enqueue instant for a manual trigger)."""
-    o = entry.options
-    start = scheduled_for or enqueued_at
-    return Message(
-        id=message_id,
-        task=entry.task,
-        queue=entry.queue,
-        args=tuple(entry.args),
-        kwargs=dict(entry.kwargs),
-        priority=o.priority if o.priority is not None else DEFAULT_PRIORITY,
-        eta=eta,
-        expires=start + o.expires if o.expires is not None else None,
-        soft_time_limit=o.soft_time_limit,
-        time_limit=o.time_limit,
-        retry=retry_policy(entry),
-        headers=Headers(enqueued_at=enqueued_at, entry=entry.name, scheduled_for=scheduled_for),
-    )
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchResult:
     sent: int
     duplicates: int
+    failed: int = 0  # fires that could not be built or encoded (logged, not sent)
+    # The fires the broker accepted (not duplicates, not failed), for lateness metrics.
+    sent_fires: Sequence[Fire] = field(default=())
 
 
 class Dispatcher:
@@ -104,7 +65,7 @@ class Dispatcher:
         cached = self._by_entry.get(entry.name)
         if cached is not None and cached[0] == digest:
             return cached[1], cached[2]
-        base = build_message(entry, message_id="-", enqueued_at=_EPOCH, scheduled_for=_EPOCH)
+        base = build_message(entry, message_id="-", enqueued_at=EPOCH, scheduled_for=EPOCH)
         shape = repr(
             (
                 base.task,
@@ -150,7 +111,7 @@ class Dispatcher:
 
         # A fire planned ahead of its instant (lookahead) waits in the broker until then.
         eta = fire.scheduled_for if fire.scheduled_for > now else None
-        expires = fire.scheduled_for + entry.options.expires if entry.options.expires else None
+        expires = expiry(fire.scheduled_for, entry.options.expires)
         payload = template.render_json(
             fire.id,
             entry=entry.name,
@@ -184,34 +145,55 @@ class Dispatcher:
         ``fence`` (the leader lease's name and token) makes the broker refuse the push, with
         :class:`~taskqueue.errors.Fenced`, if another beat has taken the lease since.
 
-        Raises the broker's error if a batch cannot be pushed; the fires of the batches pushed
-        before it are recorded first, so a retry only repeats what had not been confirmed (and
-        the broker would refuse those copies anyway).
+        A fire whose message cannot be built or encoded (too large, say) is logged and dropped
+        and still recorded, so that it is not retried forever: one bad entry never stops the
+        others. Raises the broker's error if a batch cannot be pushed; the fires of the batches
+        pushed before it are recorded first, so a retry only repeats what had not been confirmed
+        (and the broker would refuse those copies anyway).
         """
         started = time.perf_counter()
-        pushed: list[bool] = []
+        outcomes: list[tuple[Fire, bool]] = []  # (fire, accepted) for every fire pushed
+        failed = 0
+        confirmed = 0  # fires[:confirmed] are settled: pushed, refused or dropped
         instants: dict[datetime, str] = {}
         try:
             for start in range(0, len(fires), BATCH_SIZE):
                 batch = fires[start : start + BATCH_SIZE]
-                items = [self.encode(entries[f.entry], f, now, instants) for f in batch]
-                pushed.extend(broker.enqueue_encoded(items, fence=fence))
+                items: list[EncodedMessage] = []
+                encoded: list[Fire] = []
+                for fire in batch:
+                    try:
+                        items.append(self.encode(entries[fire.entry], fire, now, instants))
+                    # Whatever went wrong (size, an instant past the calendar), it is this
+                    # fire's alone.
+                    except Exception as e:
+                        failed += 1
+                        _log_failed(fire, e)
+                        continue
+                    encoded.append(fire)
+                accepted = broker.enqueue_encoded(items, fence=fence) if items else []
+                outcomes.extend(zip(encoded, accepted, strict=True))
+                confirmed = start + len(batch)
         except BrokerError:
-            self._record(store, fires[: len(pushed)], now)
+            self._record(store, fires[:confirmed], now)
             raise
         push_s = time.perf_counter() - started
         self._record(store, fires, now)
-        sent = sum(pushed)
-        self._log(fires, pushed, now)
+        sent_fires = [fire for fire, ok in outcomes if ok]
+        sent = len(sent_fires)
+        self._log(outcomes, now)
         if len(fires) >= BATCH_SIZE:
             log.info(
-                "dispatched %d fires (%d duplicates) in %.3f s (push %.3f s)",
+                "dispatched %d fires (%d duplicates, %d failed) in %.3f s (push %.3f s)",
                 sent,
-                len(fires) - sent,
+                len(outcomes) - sent,
+                failed,
                 time.perf_counter() - started,
                 push_s,
             )
-        return DispatchResult(sent=sent, duplicates=len(fires) - sent)
+        return DispatchResult(
+            sent=sent, duplicates=len(outcomes) - sent, failed=failed, sent_fires=sent_fires
+        )
 
     @staticmethod
     def _record(store: StateStore, fires: Sequence[Fire], now: datetime) -> None:
@@ -224,11 +206,11 @@ class Dispatcher:
             store.record_fires(list(last.items()), now)
 
     @staticmethod
-    def _log(fires: Sequence[Fire], pushed: Sequence[bool], now: datetime) -> None:
+    def _log(outcomes: Sequence[tuple[Fire, bool]], now: datetime) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
         ms = timedelta(milliseconds=1)
-        for fire, ok in zip(fires, pushed, strict=True):
+        for fire, ok in outcomes:
             # Negative lateness: enqueued ahead of the instant (lookahead), with the instant as
             # eta, so no worker can start it early.
             lateness_ms = (now - fire.scheduled_for) / ms
@@ -248,3 +230,13 @@ class Dispatcher:
                     fire.id,
                     extra={"entry": fire.entry, "fire_id": fire.id},
                 )
+
+
+def _log_failed(fire: Fire, error: Exception) -> None:
+    log.error(
+        "fire %s id=%s not sent: %s",
+        fire.entry,
+        fire.id,
+        error,
+        extra={"entry": fire.entry, "fire_id": fire.id},
+    )

@@ -54,12 +54,14 @@ def build_mapping(values: dict[str, Any]) -> dict[str, Any]:
     """The entry mapping from --yaml and the field options (options win over --yaml)."""
     import yaml
 
+    from taskqueue.yaml_tree import YamlProblems, load_yaml
+
     mapping: dict[str, Any] = {}
     text = values.pop("yaml_text", None)
     if text is not None:
         try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as e:
+            loaded = load_yaml(text)
+        except (yaml.YAMLError, YamlProblems) as e:
             fail(f"--yaml: not valid YAML: {e}")
         if not isinstance(loaded, dict):
             fail("--yaml: expected a mapping of entry keys, e.g. '{task: t, every: 30s}'")
@@ -67,8 +69,8 @@ def build_mapping(values: dict[str, Any]) -> dict[str, Any]:
     calendar = values.pop("calendar", None)
     if calendar is not None:
         try:
-            mapping["calendar"] = yaml.safe_load(calendar)
-        except yaml.YAMLError as e:
+            mapping["calendar"] = load_yaml(calendar)
+        except (yaml.YAMLError, YamlProblems) as e:
             fail(f"--calendar: not valid YAML: {e}")
     for option, key, kind in (
         ("args_json", "args", list),

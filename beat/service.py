@@ -393,11 +393,14 @@ class BeatService:
         self.stats_duplicates += result.duplicates
         if self.metrics is not None:
             # Lateness of what was enqueued ahead (lookahead) is 0: it waits for its instant.
+            # Only what the broker accepted: duplicates and failed fires are not "sent".
             self.metrics.fires_sent(
-                [max(0.0, (now - f.scheduled_for).total_seconds()) for f in fires]
+                [max(0.0, (now - f.scheduled_for).total_seconds()) for f in result.sent_fires]
             )
             if result.duplicates:
                 self.metrics.fire_duplicate(result.duplicates)
+            if result.failed:
+                self.metrics.fire_failed(result.failed)
         for name, last in advanced.items():
             self.roster.fired(name, last, now)
         for name, nxt in next_fires.items():

@@ -20,6 +20,7 @@ import yaml
 
 from beat.config import load_config
 from beat.errors import ConfigError, Problem
+from taskqueue.yaml_tree import load_yaml
 
 
 def read_entries_yaml(
@@ -37,7 +38,7 @@ def read_entries_yaml(
             _check(path, label="<input>")
     else:
         _check(path, label=None)
-    data = yaml.safe_load(text) or {}
+    data = load_yaml(text) or {}  # already checked by load_config: bounded, valid
     raw_entries = data.get("entries") or {}
     file_zone = str(data.get("timezone") or "UTC")
     file_defaults = data.get("defaults") or {}

@@ -14,11 +14,11 @@ pass ``UNKNOWN_TASK`` for a message naming a task that is not registered, and pa
 
 Beat::
 
-    beat_fires_total{outcome="sent|duplicate|skipped"}   counter
-    beat_fire_lateness_seconds                           histogram, 1 ms .. 60 s
-    beat_entries{state="enabled|disabled"}               gauge
-    beat_leader                                          gauge, 1 while holding the lease
-    beat_dispatch_errors_total                           counter
+    beat_fires_total{outcome="sent|duplicate|skipped|failed"}  counter
+    beat_fire_lateness_seconds                                 histogram, 1 ms .. 60 s
+    beat_entries{state="enabled|disabled"}                     gauge
+    beat_leader                                                gauge, 1 while holding the lease
+    beat_dispatch_errors_total                                 counter
 
 Worker::
 
@@ -218,6 +218,11 @@ class BeatMetrics:
         if n:
             self._fires.labels("skipped").inc(n)
 
+    def fire_failed(self, n: int) -> None:
+        """Fires whose message could not be built or encoded (logged, not sent)."""
+        if n:
+            self._fires.labels("failed").inc(n)
+
     def set_entries(self, enabled: int, disabled: int) -> None:
         self._entries.labels("enabled").set(enabled)
         self._entries.labels("disabled").set(disabled)
@@ -244,6 +249,9 @@ class NullBeatMetrics(BeatMetrics):
         pass
 
     def fires_skipped(self, n: int) -> None:
+        pass
+
+    def fire_failed(self, n: int) -> None:
         pass
 
     def set_entries(self, enabled: int, disabled: int) -> None:

@@ -2,6 +2,7 @@
 
 TaskqueueError
  ├── DecodeError          a message that is not valid (bad JSON, wrong version, bad field)
+ ├── MessageTooLarge      a message over the size limit, refused before it is sent
  ├── BrokerError          the broker failed to do what was asked
  │    ├── BrokerUnavailable   the broker cannot be reached (connection refused, timeout)
  │    └── Fenced              a fenced enqueue whose lease token is no longer current
@@ -21,6 +22,16 @@ class DecodeError(TaskqueueError, ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"undecodable message: {reason}")
         self.reason = reason
+
+
+class MessageTooLarge(TaskqueueError, ValueError):
+    """A message whose encoding is over the size limit; nothing was sent."""
+
+    def __init__(self, message_id: str, size: int, limit: int) -> None:
+        super().__init__(f"message {message_id}: {size} bytes exceeds the limit of {limit}")
+        self.message_id = message_id
+        self.size = size
+        self.limit = limit
 
 
 class BrokerError(TaskqueueError):

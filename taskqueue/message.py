@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from taskqueue.errors import DecodeError
+from taskqueue.errors import DecodeError, MessageTooLarge
 
 FORMAT_VERSION = 1
 # A message larger than this is refused at encode and at decode: a queue is not a blob store,
@@ -121,12 +121,8 @@ class Message:
         return replace(self, attempt=self.attempt + 1)
 
     def encode(self) -> bytes:
-        data = json.dumps(_to_wire(self), separators=(",", ":"), allow_nan=False).encode()
-        if len(data) > MAX_MESSAGE_BYTES:
-            raise ValueError(
-                f"message {self.id}: {len(data)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
-            )
-        return data
+        """The wire bytes; raises :class:`MessageTooLarge` over :data:`MAX_MESSAGE_BYTES`."""
+        return _within_limit(self.id, encoded_unchecked(self))
 
     @classmethod
     def decode(cls, data: bytes | str) -> Message:
@@ -148,6 +144,53 @@ class Message:
             raise
         except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
             raise DecodeError(f"{type(e).__name__}: {e}") from e
+
+
+def encoded_unchecked(message: Message) -> bytes:
+    """``message``'s wire bytes whatever their size (to measure them; send with encode())."""
+    return _dumps(_to_wire(message)).encode()
+
+
+def encoded_value_size(value: Any) -> int:
+    """The bytes ``value`` (args as a list, or kwargs) takes inside an encoded message: the
+    wire encoding is one JSON object, so each field's text is the same alone or in it."""
+    return len(_dumps(value))  # ensure_ascii: one byte per character
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _within_limit(message_id: str, data: bytes) -> bytes:
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(message_id, len(data), MAX_MESSAGE_BYTES)
+    return data
+
+
+def json_size_floor(value: Any) -> int:
+    """A lower bound of the bytes ``value`` takes in JSON, in time linear in its number of
+    values whatever their lengths (a string shared a thousand times costs a thousand len()).
+
+    Lets a caller refuse an enormous value without encoding it: aliases in YAML can make a
+    small document stand for a huge one.
+    """
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, dict):
+            total += 1 + len(item)  # braces, colons and commas
+            for key, child in item.items():
+                total += len(key) + 2 if isinstance(key, str) else 2
+                stack.append(child)
+        elif isinstance(item, list | tuple):
+            total += 1 + len(item)
+            stack.extend(item)
+        else:
+            total += 1
+    return total
 
 
 def _instant(value: datetime | None) -> str | None:
@@ -352,11 +395,7 @@ class MessageTemplate:
                 f[6],
             )
         ).encode()
-        if len(data) > MAX_MESSAGE_BYTES:
-            raise ValueError(
-                f"message {message_id}: {len(data)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
-            )
-        return data
+        return _within_limit(message_id, data)
 
     def render_json(
         self,
@@ -408,11 +447,7 @@ class MessageTemplate:
                 f[6],
             )
         ).encode()
-        if len(data) > MAX_MESSAGE_BYTES:
-            raise ValueError(
-                f"message {message_id}: {len(data)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
-            )
-        return data
+        return _within_limit(message_id, data)
 
 
 def _json_string(text: str, cache: dict[str, str] | None) -> str:

@@ -17,6 +17,7 @@ import yaml
 # One duration syntax for beat and worker (taskqueue is the package both import).
 from taskqueue.config_keys import WORKER_KEYS, command_setting_problems
 from taskqueue.durations import parse_duration
+from taskqueue.yaml_tree import YamlLimitExceeded, YamlProblems, load_yaml, read_yaml_bytes
 
 
 class SettingsError(ValueError):
@@ -46,10 +47,17 @@ def default_broker_url(config_path: Path | None) -> str:
 def load_settings(path: Path) -> WorkerSettings:
     """Read ``path``; raises :class:`SettingsError` listing every problem."""
     where = str(path)
+    # The same bounded loader as beat's: a small file of nested aliases cannot hang a worker.
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(read_yaml_bytes(path).decode("utf-8-sig"))
     except OSError as e:
         raise SettingsError([f"{where}: cannot read: {e.strerror or e}"]) from e
+    except UnicodeDecodeError as e:
+        raise SettingsError([f"{where}: not UTF-8 text (byte {e.start})"]) from e
+    except YamlLimitExceeded as e:
+        raise SettingsError([f"{where}: {e.message}"]) from e
+    except YamlProblems as e:
+        raise SettingsError([f"{where}: {problem}" for problem in e.problems]) from e
     except yaml.YAMLError as e:
         raise SettingsError([f"{where}: malformed YAML: {e}".replace("\n", " ")]) from e
     if raw is None:

@@ -1,0 +1,383 @@
+"""YAML to Python values with line numbers, bounded in time and memory.
+
+The one YAML loader of beat and the worker (``schedules.yaml``, ``--yaml`` input). Values are
+built straight from libyaml's event stream; mappings and sequences remember their lines, so
+problems can name them. Aliases share the anchored value, which makes a "billion laughs" file
+(a few hundred bytes of nested aliases) cheap to load but enormous to walk, copy or encode, so
+the expansion is bounded while composing: every alias costs the size of the node it repeats,
+and the total may not exceed :data:`ALIAS_BUDGET_BASE` plus :data:`ALIAS_BUDGET_PER_VALUE` per
+value written in the file. Nesting depth and file size are bounded too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# A schedules.yaml of 100,000 entries is a few MiB; anything this large is a mistake.
+MAX_YAML_BYTES = 64 * 1024 * 1024
+# Deeper than this is surely an accident or an attack (and deep values exhaust the stack of
+# whatever walks them later).
+MAX_YAML_DEPTH = 128
+# Aliases may repeat at most this many values in all, plus 10 per value written: plenty for
+# `<<: *defaults` in every entry, far too little for nested alias bombs.
+ALIAS_BUDGET_BASE = 10_000
+ALIAS_BUDGET_PER_VALUE = 10
+# A long string counts as one value per this many characters (plus one), so repeating a large
+# string through aliases is bounded in bytes, not only in values.
+_CHARS_PER_VALUE = 256
+
+
+class YamlLimitExceeded(Exception):
+    """The document is over one of the bounds above; ``line`` (1-based) and ``path`` say
+    where. Composition stops at once: the rest of the document is not read."""
+
+    def __init__(self, line: int | None, path: str, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.path = path
+        self.message = message
+
+
+class YamlProblems(ValueError):
+    """Problems found by :func:`load_yaml`, one ``line N: path: message`` each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def read_yaml_bytes(path: Path) -> bytes:
+    """The file's bytes; :class:`YamlLimitExceeded` if it is over :data:`MAX_YAML_BYTES`.
+
+    Reads at most one byte past the limit, so a huge file (or an endless one, like a device)
+    costs nothing. OSError passes through.
+    """
+    with path.open("rb") as f:
+        data = f.read(MAX_YAML_BYTES + 1)
+    if len(data) > MAX_YAML_BYTES:
+        raise YamlLimitExceeded(
+            None, "", f"the file is larger than the limit of {MAX_YAML_BYTES // (1024 * 1024)} MiB"
+        )
+    return data
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` as Python values (mappings are :class:`Lined`), within the bounds above.
+
+    Raises :class:`YamlProblems` for anything the builder refuses (bounds, duplicate keys,
+    unsupported tags, undefined aliases) and :class:`yaml.YAMLError` for syntax errors.
+    """
+    problems: list[str] = []
+
+    def report(line: int | None, path: str, message: str) -> None:
+        where = f"line {line}: " if line is not None else ""
+        problems.append(f"{where}{path}: {message}" if path else f"{where}{message}")
+
+    try:
+        value = TreeBuilder(report).build(text)
+    except YamlLimitExceeded as e:
+        report(e.line, e.path, e.message)
+    if problems:
+        raise YamlProblems(problems)
+    return value
+
+
+class Lined(dict[Any, Any]):
+    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
+
+    __slots__ = ("key_lines", "line")
+
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+        self.key_lines: dict[Any, int] = {}
+
+
+class LinedList(list[Any]):
+    """A YAML sequence that remembers its line and each item's line (1-based)."""
+
+    __slots__ = ("item_lines", "line")
+
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+        self.item_lines: list[int] = []
+
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAG = "tag:yaml.org,2002:"
+_STR, _MAP, _SEQ, _MERGE = _TAG + "str", _TAG + "map", _TAG + "seq", _TAG + "merge"
+_NUMERIC = frozenset((_TAG + "int", _TAG + "float"))
+_CONSTRUCTED = frozenset(_TAG + t for t in ("null", "bool", "int", "float", "timestamp", "binary"))
+_IMPLICIT: dict[Any, list[tuple[str, re.Pattern[str]]]] = yaml.SafeLoader.yaml_implicit_resolvers
+# First characters of plain scalars that may resolve to something other than a string.
+_PLAIN_FIRST = frozenset(k for k in _IMPLICIT if k is not None)  # '' is null
+_ScalarEvent, _AliasEvent = yaml.ScalarEvent, yaml.AliasEvent
+_MappingStart, _MappingEnd = yaml.MappingStartEvent, yaml.MappingEndEvent
+_SequenceStart, _SequenceEnd = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+_DocumentStart = yaml.DocumentStartEvent
+_NO_KEY: Any = object()  # a mapping frame waiting for its next key
+_SKIP: Any = object()  # the pending key was refused (duplicate, unhashable): drop its value
+_MERGE_KEY: Any = object()  # the pending key is `<<`
+
+
+class _Frame:
+    """An open mapping or sequence while the event stream is read."""
+
+    __slots__ = ("anchor", "first", "key", "key_line", "merges", "path", "value")
+
+    def __init__(self, value: Lined | LinedList, path: str, anchor: str | None, first: int) -> None:
+        self.value = value
+        self.path = path
+        self.anchor = anchor
+        self.first = first  # values composed before this one: its size is counted from here
+        self.key: Any = _NO_KEY
+        self.key_line = 0
+        self.merges: list[tuple[int, Any]] = []
+
+
+class TreeBuilder:
+    """Builds Python values straight from libyaml's event stream.
+
+    PyYAML's composer builds a node tree first (about three times slower on a 100,000-entry
+    file); this reads each event once. Mappings become :class:`Lined`, sequences
+    :class:`LinedList`. Duplicate keys, unsupported tags, bad scalar values and undefined
+    aliases become problems, not exceptions; YAML syntax errors still raise
+    :class:`yaml.YAMLError`. Aliases share the anchored value; an anchor is defined when its
+    node ends, so a node cannot contain itself. Over a bound (alias expansion, depth) it
+    raises :class:`YamlLimitExceeded`.
+    """
+
+    def __init__(self, report: Callable[[int | None, str, str], None]) -> None:
+        self.report = report
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.anchors: dict[str, Any] = {}
+        # Each anchor's size in values as if every alias inside it were expanded.
+        self.sizes: dict[str, int] = {}
+
+    def build(self, text: str) -> Any:
+        loader = _Loader(text)
+        try:
+            return self._build(loader.get_event)
+        finally:
+            loader.dispose()
+
+    def _build(self, next_event: Callable[[], Any]) -> Any:
+        # One loop with the common cases inlined: it runs once per YAML event (about 15 per
+        # entry), and function calls would double the load time of a large file.
+        stack: list[_Frame] = []
+        top: _Frame | None = None
+        root: Any = None
+        documents = 0
+        plain_first = _PLAIN_FIRST
+        # Values written in the file and values repeated by aliases so far (see the module).
+        written = expanded = 0
+        while (event := next_event()) is not None:
+            kind = type(event)
+            if kind is _ScalarEvent:
+                value = event.value
+                size = 1 + len(value) // _CHARS_PER_VALUE
+                written += size
+                is_merge = False
+                if event.tag is not None or (event.implicit[0] and value[:1] in plain_first):
+                    value, is_merge = self.scalar(event, stack)
+                if event.anchor is not None:
+                    self.anchors[event.anchor] = value
+                    self.sizes[event.anchor] = size
+                line = 0  # looked up below only where it is kept
+            elif kind is _MappingStart or kind is _SequenceStart:
+                self.check_container_tag(event, stack)
+                line = event.start_mark.line + 1
+                if len(stack) >= MAX_YAML_DEPTH:
+                    raise YamlLimitExceeded(
+                        line, child_path(stack), f"nested more than {MAX_YAML_DEPTH} levels deep"
+                    )
+                container: Lined | LinedList = (
+                    Lined(line) if kind is _MappingStart else LinedList(line)
+                )
+                written += 1
+                top = _Frame(container, child_path(stack), event.anchor, written + expanded)
+                stack.append(top)
+                continue
+            elif kind is _MappingEnd or kind is _SequenceEnd:
+                frame = stack.pop()
+                top = stack[-1] if stack else None
+                value, is_merge, line = frame.value, False, frame.value.line
+                if frame.merges:
+                    self.merge(frame)
+                if frame.anchor is not None:
+                    self.anchors[frame.anchor] = value
+                    self.sizes[frame.anchor] = written + expanded - frame.first + 1
+            elif kind is _AliasEvent:
+                is_merge, line = False, event.start_mark.line + 1
+                value = self.anchors.get(event.anchor, _SKIP)
+                if value is _SKIP:
+                    self.report(line, child_path(stack), f"undefined alias {event.anchor!r}")
+                    value = None
+                else:
+                    expanded += self.sizes[event.anchor]
+                    if expanded > ALIAS_BUDGET_BASE + ALIAS_BUDGET_PER_VALUE * written:
+                        raise YamlLimitExceeded(line, child_path(stack), _over_budget(event))
+            elif kind is _DocumentStart:
+                documents += 1
+                if documents > 1:
+                    line = event.start_mark.line + 1
+                    self.report(line, "", "expected a single YAML document, found another")
+                    return root
+                continue
+            else:  # stream start/end, document end
+                continue
+
+            if top is None:
+                root = value
+                continue
+            container = top.value
+            if isinstance(container, LinedList):
+                container.append(value)
+                container.item_lines.append(line or event.start_mark.line + 1)
+                continue
+            key = top.key
+            if key is _NO_KEY:  # `value` is a key
+                line = line or event.start_mark.line + 1
+                if type(value) is str and not is_merge and value not in container:
+                    top.key, top.key_line = value, line
+                else:
+                    self.odd_key(top, value, line, is_merge)
+                continue
+            top.key = _NO_KEY
+            if key is _MERGE_KEY:
+                top.merges.append((line or event.start_mark.line + 1, value))
+            elif key is not _SKIP:
+                container[key] = value
+                container.key_lines[key] = top.key_line
+        return root
+
+    def check_container_tag(self, event: Any, stack: list[_Frame]) -> None:
+        tag = event.tag
+        expected = _MAP if type(event) is _MappingStart else _SEQ
+        if tag is not None and tag != "!" and tag != expected:
+            line = event.start_mark.line + 1
+            self.report(line, child_path(stack), f"unsupported YAML tag {tag!r}")
+
+    def odd_key(self, frame: _Frame, value: Any, line: int, is_merge: bool) -> None:
+        """A key that is not a new plain string: ``<<``, a number, a duplicate, a mapping."""
+        container = frame.value
+        assert isinstance(container, Lined)
+        if is_merge:
+            frame.key = _MERGE_KEY
+        elif isinstance(value, dict | list):
+            self.report(line, frame.path, "a key must be a plain value, not a mapping or list")
+            frame.key = _SKIP
+        elif value in container:
+            first = container.key_lines[value]
+            self.report(line, frame.path, f"duplicate key {value!r} (first at line {first})")
+            frame.key = _SKIP
+        else:
+            frame.key, frame.key_line = value, line
+
+    def scalar(self, event: Any, stack: list[_Frame]) -> tuple[Any, bool]:
+        """A scalar that may not be a plain string: its value, and whether it is ``<<``."""
+        tag, text = event.tag, event.value
+        if tag is None or tag == "!":
+            if not event.implicit[0] or tag == "!":
+                return text, False  # quoted or `!`: always a string
+            for candidate, pattern in _IMPLICIT.get(text[:1] if text else "", ()):
+                if pattern.match(text):
+                    tag = candidate
+                    break
+            else:
+                return text, False
+        if tag == _STR:
+            return text, False
+        if tag == _MERGE:
+            return text, True
+        # YAML 1.1 reads 9:30 as the base-60 integer 570; YAML 1.2 dropped that, and so do we.
+        if tag in _NUMERIC and ":" in text:
+            return text, False
+        line = event.start_mark.line + 1
+        if tag not in _CONSTRUCTED:
+            self.report(line, child_path(stack), f"unsupported YAML tag {tag!r}")
+            return text, False
+        node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark)
+        try:
+            return self.constructor.yaml_constructors[tag](self.constructor, node), False
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
+            problem = getattr(e, "problem", None) or str(e)
+            kind = tag.removeprefix(_TAG)
+            self.report(line, child_path(stack), f"invalid {kind} value {text!r}: {problem}")
+            return text, False
+
+    def merge(self, frame: _Frame) -> None:
+        """``<<: *anchor`` (or a list of them): keys not given explicitly; first source wins."""
+        out = frame.value
+        assert isinstance(out, Lined)
+        for line, merged in frame.merges:
+            sources = merged if isinstance(merged, list) else [merged]
+            for source in sources:
+                if not isinstance(source, Lined):
+                    self.report(line, frame.path, "'<<' expects a mapping or a list of mappings")
+                    break
+                for key, value in source.items():
+                    if key not in out:
+                        out[key] = value
+                        out.key_lines[key] = source.key_lines.get(key, source.line)
+
+
+def _over_budget(event: Any) -> str:
+    return (
+        f"alias *{event.anchor} would expand the document beyond the limit of "
+        f"{ALIAS_BUDGET_BASE:,} values plus {ALIAS_BUDGET_PER_VALUE} per value written "
+        "(nested aliases repeat their anchors' contents; write the values out instead)"
+    )
+
+
+def child_path(stack: list[_Frame]) -> str:
+    """The path of the value being read (for problems): ``entries.heartbeat.every``."""
+    if not stack:
+        return ""
+    frame = stack[-1]
+    if isinstance(frame.value, LinedList):
+        return f"{frame.path}[{len(frame.value)}]"
+    if frame.key is _NO_KEY or frame.key is _SKIP or frame.key is _MERGE_KEY:
+        return frame.path
+    key = segment(frame.key)
+    return f"{frame.path}.{key}" if frame.path else key
+
+
+def segment(key: Any) -> str:
+    """A key as a part of a problem's path: as is when plain, else quoted, so that a path is
+    always one printable line."""
+    return key if isinstance(key, str) and key.isprintable() and key else repr(key)
+
+
+def yaml_error_line(error: yaml.YAMLError, text: str) -> int | None:
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        return None if mark is None else int(mark.line) + 1
+    position = getattr(error, "position", None)
+    if isinstance(position, int):
+        return text.count("\n", 0, position) + 1
+    return None
+
+
+def yaml_error_message(error: yaml.YAMLError, source: str) -> str:
+    if isinstance(error, yaml.MarkedYAMLError):
+        parts = [error.context, error.problem]
+        text = ": ".join(p for p in parts if p) or "syntax error"
+        mark = error.problem_mark
+        if mark is not None and source[mark.index : mark.index + 1] == "\t":
+            text += " (a tab: YAML indents with spaces only)"
+    elif isinstance(error, yaml.reader.ReaderError):
+        text = (
+            f"unacceptable character #x{error.character:04x}"
+            if isinstance(error.character, int)
+            else str(error.reason)
+        )
+    else:
+        text = str(error).splitlines()[0] if str(error) else "syntax error"
+    return f"malformed YAML: {text}"
