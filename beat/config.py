@@ -49,9 +49,7 @@ from beat.time.durations import (
     parse_duration,
 )
 from beat.time.schedules import Calendar, Cron, Interval, Once
-from taskqueue.config_keys import WORKER_KEYS, command_setting_problems
-from taskqueue.message import MAX_MESSAGE_BYTES, json_size_floor
-from taskqueue.yaml_tree import (
+from daemonkit.yaml_tree import (
     Lined,
     LinedList,
     TreeBuilder,
@@ -61,6 +59,8 @@ from taskqueue.yaml_tree import (
     yaml_error_line,
     yaml_error_message,
 )
+from taskqueue.config_keys import WORKER_KEYS, command_setting_problems
+from taskqueue.message import MAX_MESSAGE_BYTES, json_size_floor
 
 _AnySchedule = Cron | Interval | Calendar | Once
 

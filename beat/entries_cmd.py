@@ -54,7 +54,7 @@ def build_mapping(values: dict[str, Any]) -> dict[str, Any]:
     """The entry mapping from --yaml and the field options (options win over --yaml)."""
     import yaml
 
-    from taskqueue.yaml_tree import YamlProblems, load_yaml
+    from daemonkit.yaml_tree import YamlProblems, load_yaml
 
     mapping: dict[str, Any] = {}
     text = values.pop("yaml_text", None)

@@ -20,7 +20,7 @@ import yaml
 
 from beat.config import load_config
 from beat.errors import ConfigError, Problem
-from taskqueue.yaml_tree import load_yaml
+from daemonkit.yaml_tree import load_yaml
 
 
 def read_entries_yaml(

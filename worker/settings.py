@@ -14,10 +14,11 @@ from typing import Any
 
 import yaml
 
+from daemonkit.yaml_tree import YamlLimitExceeded, YamlProblems, load_yaml, read_yaml_bytes
+
 # One duration syntax for beat and worker (taskqueue is the package both import).
 from taskqueue.config_keys import WORKER_KEYS, command_setting_problems
 from taskqueue.durations import parse_duration
-from taskqueue.yaml_tree import YamlLimitExceeded, YamlProblems, load_yaml, read_yaml_bytes
 
 
 class SettingsError(ValueError):
