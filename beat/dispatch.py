@@ -202,7 +202,7 @@ class Dispatcher:
         push_s = time.perf_counter() - started
         self._record(store, fires, now)
         sent = sum(pushed)
-        self._log(fires, pushed, now)
+        self._log(entries, fires, pushed, now)
         if len(fires) >= BATCH_SIZE:
             log.info(
                 "dispatched %d fires (%d duplicates) in %.3f s (push %.3f s)",
@@ -224,27 +224,38 @@ class Dispatcher:
             store.record_fires(list(last.items()), now)
 
     @staticmethod
-    def _log(fires: Sequence[Fire], pushed: Sequence[bool], now: datetime) -> None:
+    def _log(
+        entries: Mapping[str, Entry],
+        fires: Sequence[Fire],
+        pushed: Sequence[bool],
+        now: datetime,
+    ) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
         ms = timedelta(milliseconds=1)
         for fire, ok in zip(fires, pushed, strict=True):
             # Negative lateness: enqueued ahead of the instant (lookahead), with the instant as
             # eta, so no worker can start it early.
-            lateness_ms = (now - fire.scheduled_for) / ms
+            lateness_ms = round((now - fire.scheduled_for) / ms, 1)
+            # The ids are fields (text: key=value after the message): the task id is the fire
+            # id (one message per fire), named both ways so a worker's lines match by task_id.
+            ids = {
+                "entry": fire.entry,
+                "fire_id": fire.id,
+                "task_id": fire.id,
+                "queue": entries[fire.entry].queue,
+            }
             if ok:
                 log.info(
-                    "fire %s id=%s scheduled_for=%s lateness_ms=%.1f",
+                    "fire %s for %s",
                     fire.entry,
-                    fire.id,
                     fire.scheduled_for.isoformat(),
-                    lateness_ms,
-                    extra={"entry": fire.entry, "fire_id": fire.id, "lateness_ms": lateness_ms},
+                    extra={**ids, "lateness_ms": lateness_ms},
                 )
             else:
                 log.info(
-                    "fire %s id=%s already enqueued (refused as duplicate)",
+                    "fire %s for %s already enqueued (refused as duplicate)",
                     fire.entry,
-                    fire.id,
-                    extra={"entry": fire.entry, "fire_id": fire.id},
+                    fire.scheduled_for.isoformat(),
+                    extra=ids,
                 )

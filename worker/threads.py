@@ -232,7 +232,13 @@ class ThreadPool:
             self._leave_task(run)  # in case the exception landed inside the finally above
             return soft_outcome(e, job.soft_time_limit)
         except BaseException as e:  # SystemExit from a task must not end a pool thread
-            logger.error("task %s raised %s", job.task.name, describe(e), exc_info=True)
+            logger.error(
+                "task %s raised %s",
+                job.task.name,
+                describe(e),
+                exc_info=True,
+                extra={"task": job.task.name, "task_id": job.task_id},
+            )
             return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
         return check_result(result)
 
