@@ -1,7 +1,8 @@
 """The ``beat`` command line. The only module that reads argv/env and configures logging.
 
 Exit codes (SPEC 3): 0 success; 2 bad usage or invalid configuration/input, one ``error:`` line
-per problem on stderr; 1 runtime failure (broker or state store unreachable).
+per problem on stderr; 1 runtime failure (broker or state store unreachable); 3 ``beat status``
+of an id the broker has never seen (so a script can tell "unknown" from a result).
 
 Imports are deferred to the command that needs them: ``beat next`` must start in well under
 150 ms, so it never loads SQLAlchemy or redis-py.
@@ -30,6 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_CONFIG = "schedules.yaml"
 DEFAULT_STATE = "schedule.db"
+EXIT_UNKNOWN_TASK = 3
 
 
 class UsageProblem(click.ClickException):
@@ -528,7 +530,11 @@ def queues_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None
 @config_option
 @broker_option
 def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str | None) -> None:
-    """A task's state, attempts, result or error ("unknown" for an id never seen)."""
+    """A task's state, attempts, result or error.
+
+    Exit status 3 (and state "unknown") for an id the broker has never seen, or whose record
+    expired (a day after it finished).
+    """
     from beat.render import render_status
 
     broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
@@ -537,6 +543,8 @@ def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str |
     finally:
         broker.close()
     click.echo(render_status(task_id, status, as_json=as_json))
+    if status is None:
+        raise click.exceptions.Exit(EXIT_UNKNOWN_TASK)
 
 
 def _register_entries_group() -> None:
@@ -556,9 +564,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     from taskqueue.errors import TaskqueueError
 
     try:
-        cli.main(
+        # Without standalone mode click returns (not raises) a click.exceptions.Exit's code.
+        code = cli.main(
             args=list(argv) if argv is not None else None, prog_name="beat", standalone_mode=False
         )
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except ConfigError as e:
         for problem in e.problems:
             click.echo(f"error: {problem}", err=True)

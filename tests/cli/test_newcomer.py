@@ -1,0 +1,41 @@
+"""A newcomer's first hour with the ``beat`` command line (issue 12): exit codes that scripts
+can rely on, no silent queue files, answers from a half-broken schedules.yaml.
+
+Each command runs as a real process in a scratch directory, as a user would type it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def beat(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "BEAT_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "beat", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**base, "PYTHONPATH": str(REPO), **(env or {})},
+        timeout=60,
+    )
+
+
+def test_status_of_an_unknown_id_exits_3(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    sent = beat("send", "log", "--broker", url, cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    known = beat("status", sent.stdout.strip(), "--broker", url, cwd=tmp_path)
+    assert known.returncode == 0, known.stderr
+    unknown = beat("status", "no-such-id", "--broker", url, "--json", cwd=tmp_path)
+    assert unknown.returncode == 3, unknown.stderr
+    assert json.loads(unknown.stdout)["state"] == "unknown"
+    assert "Exit status 3" in beat("status", "--help", cwd=tmp_path).stdout
