@@ -90,12 +90,20 @@ def load_all_entries(config_path: Path) -> Config:
 
 
 def resolve_broker_url(config_path: Path, broker_url: str | None) -> str:
-    """The broker to use: --broker, else the config's, else the default next to the config."""
+    """The broker to use: --broker, else the config's.
+
+    Without either, refuse (exit 2) rather than guess: a default queue file created in
+    whatever directory the command ran in is a queue no worker reads.
+    """
     if broker_url:
         return broker_url
     if config_path.exists():
         return load(config_path).broker_url
-    return f"sqlite:///{config_path.resolve().parent / 'queue.db'}"
+    fail(
+        f"no configuration found: {config_path} does not exist; give one with --config FILE "
+        f"or BEAT_CONFIG=FILE (or run where schedules.yaml is), or name the broker with "
+        f"--broker URL"
+    )
 
 
 def open_broker_or_fail(url: str) -> Broker:

@@ -39,3 +39,15 @@ def test_status_of_an_unknown_id_exits_3(tmp_path: Path) -> None:
     assert unknown.returncode == 3, unknown.stderr
     assert json.loads(unknown.stdout)["state"] == "unknown"
     assert "Exit status 3" in beat("status", "--help", cwd=tmp_path).stdout
+
+
+def test_send_without_configuration_or_broker_refuses_and_creates_nothing(tmp_path: Path) -> None:
+    for command in (["send", "log"], ["queues"], ["status", "some-id"]):
+        result = beat(*command, cwd=tmp_path)
+        assert result.returncode == 2, (command, result)
+        assert result.stderr.startswith("error: no configuration found: schedules.yaml"), result
+        for way in ("--config", "BEAT_CONFIG", "--broker"):
+            assert way in result.stderr
+    missing = beat("send", "log", cwd=tmp_path, env={"BEAT_CONFIG": str(tmp_path / "prod.yaml")})
+    assert missing.returncode == 2 and f"{tmp_path / 'prod.yaml'} does not exist" in missing.stderr
+    assert list(tmp_path.iterdir()) == []  # no queue.db appeared
