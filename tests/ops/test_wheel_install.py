@@ -25,9 +25,15 @@ def run(*argv: str | Path, cwd: Path, timeout: float = 300) -> subprocess.Comple
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_wheel_installs_and_runs_check_and_send(tmp_path: Path, redis_url: str) -> None:
+    # Build from a copy: setuptools writes build/ into the source tree.
+    source = tmp_path / "source"
+    for part in ("beat", "worker", "taskqueue"):
+        shutil.copytree(REPO / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     dist = tmp_path / "dist"
     built = run(
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, REPO, cwd=tmp_path
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, source, cwd=tmp_path
     )
     if built.returncode != 0:
         pytest.skip(f"cannot build a wheel here (setuptools not reachable?): {built.stderr[-500:]}")
