@@ -289,6 +289,17 @@ class Consumer:
             self._stop_pool_and_release()
             keeper.stop()
             keeper.join(timeout=5)
+            self._forget_heartbeat()
+
+    def _forget_heartbeat(self) -> None:
+        """A clean stop deregisters at once: ``beat queues`` must not count this consumer
+        live until its heartbeat expires."""
+        try:
+            self.broker.forget_consumer(self.name, self.queues)
+        except Exception as e:  # the broker may be down: the heartbeat then just expires
+            logger.warning(
+                "consumer %s: could not deregister (%s); it expires instead", self.name, e
+            )
 
     def _consume_until_stopped(self) -> None:
         failures = 0
