@@ -76,12 +76,25 @@ def load(config_path: Path) -> Config:
     return load_config(config_path)
 
 
-def load_all_entries(config_path: Path) -> Config:
+def load_readable(config_path: Path) -> Config:
+    """For read-only commands (list, next, queues, status): the configuration with the entries
+    that validate, each problem of the others printed as a ``warning:`` line on stderr (the
+    daemon, too, keeps running what is valid). Problems outside an entry still exit 2."""
+    from beat.config_partial import load_valid_entries
+
+    config, problems = load_valid_entries(config_path)
+    for problem in problems:
+        click.echo(f"warning: {problem} (entry left out)", err=True)
+    return config
+
+
+def load_all_entries(config_path: Path, *, readonly: bool = False) -> Config:
     """The config with the SQL source's entries merged in (``source:`` a database URL), for
-    commands that look entries up: list, next, trigger, config."""
+    commands that look entries up: list, next, trigger, config. ``readonly``: tolerate invalid
+    entries (see :func:`load_readable`)."""
     from dataclasses import replace
 
-    config = load(config_path)
+    config = load_readable(config_path) if readonly else load(config_path)
     if config.source == "yaml":
         return config
     from beat.sql_service import merged_entries
@@ -89,7 +102,7 @@ def load_all_entries(config_path: Path) -> Config:
     return replace(config, entries=merged_entries(config))
 
 
-def resolve_broker_url(config_path: Path, broker_url: str | None) -> str:
+def resolve_broker_url(config_path: Path, broker_url: str | None, *, readonly: bool = False) -> str:
     """The broker to use: --broker, else the config's.
 
     Without either, refuse (exit 2) rather than guess: a default queue file created in
@@ -98,7 +111,7 @@ def resolve_broker_url(config_path: Path, broker_url: str | None) -> str:
     if broker_url:
         return broker_url
     if config_path.exists():
-        return load(config_path).broker_url
+        return (load_readable(config_path) if readonly else load(config_path)).broker_url
     fail(
         f"no configuration found: {config_path} does not exist; give one with --config FILE "
         f"or BEAT_CONFIG=FILE (or run where schedules.yaml is), or name the broker with "
@@ -304,7 +317,9 @@ def next_cmd(
     if entry_name is not None:
         if tz is not None:
             fail("--tz: only applies to --cron/--every (an entry has its own zone)")
-        schedule = find_entry(load_all_entries(config_path), entry_name).schedule.anchored(now)
+        schedule = find_entry(
+            load_all_entries(config_path, readonly=True), entry_name
+        ).schedule.anchored(now)
     else:
         from beat import schedules
 
@@ -354,7 +369,7 @@ def list_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
     """Every entry: schedule, zone, queue, last fire, next fire, enabled."""
     from beat.render import render_list
 
-    config = load_all_entries(config_path)
+    config = load_all_entries(config_path, readonly=True)
     states = _read_states(ctx.obj["state"])
     leader = None if as_json else _leader(config.broker_url)
     click.echo(render_list(config, states, datetime.now(UTC), as_json=as_json, leader=leader))
@@ -524,7 +539,7 @@ def queues_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None
     """Every queue: ready, delayed, in flight, dead-lettered, live consumers."""
     from beat.render import render_queues
 
-    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
+    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url, readonly=True))
     try:
         stats = broker.queue_stats()
     finally:
@@ -545,7 +560,7 @@ def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str |
     """
     from beat.render import render_status
 
-    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
+    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url, readonly=True))
     try:
         status = broker.get_status(task_id)
     finally:

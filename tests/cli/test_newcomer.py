@@ -51,3 +51,29 @@ def test_send_without_configuration_or_broker_refuses_and_creates_nothing(tmp_pa
     missing = beat("send", "log", cwd=tmp_path, env={"BEAT_CONFIG": str(tmp_path / "prod.yaml")})
     assert missing.returncode == 2 and f"{tmp_path / 'prod.yaml'} does not exist" in missing.stderr
     assert list(tmp_path.iterdir()) == []  # no queue.db appeared
+
+
+def test_read_only_commands_answer_from_the_valid_entries(tmp_path: Path) -> None:
+    (tmp_path / "schedules.yaml").write_text(
+        "entries:\n  good: {task: log, every: 10s}\n  broken: {task: log, every: soon}\n"
+    )
+    warning = "schedules.yaml:3: entries.broken.every: 'soon' is not a duration"
+    listed = beat("list", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [e["name"] for e in json.loads(listed.stdout)] == ["good"]
+    for command in (["next", "good", "-n", "1"], ["queues"], ["status", "nope"]):
+        result = beat(*command, cwd=tmp_path)
+        assert result.returncode == (3 if command[0] == "status" else 0), (command, result)
+        assert result.stderr.startswith("warning: ") and warning in result.stderr, result
+    checked = beat("check", cwd=tmp_path)
+    assert checked.returncode == 2 and warning in checked.stderr
+
+
+def test_a_problem_outside_the_entries_still_exits_2(tmp_path: Path) -> None:
+    # The zone of every entry is in doubt: no answer is better than a wrong one.
+    (tmp_path / "schedules.yaml").write_text(
+        "timezone: Mars/Olympus\nentries:\n  good: {task: log, every: 10s}\n"
+    )
+    for command in (["list"], ["next", "good"]):
+        result = beat(*command, cwd=tmp_path)
+        assert result.returncode == 2 and "error: " in result.stderr, result
