@@ -77,3 +77,10 @@ def test_a_problem_outside_the_entries_still_exits_2(tmp_path: Path) -> None:
     for command in (["list"], ["next", "good"]):
         result = beat(*command, cwd=tmp_path)
         assert result.returncode == 2 and "error: " in result.stderr, result
+
+
+def test_importing_the_cli_loads_neither_sqlalchemy_nor_redis() -> None:
+    # Structural guard for start-up time: these are loaded by the commands that need them.
+    code = "import sys, beat.cli; print(sorted({'sqlalchemy', 'redis'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result
