@@ -15,7 +15,9 @@ from tests.worker.conftest import StartWorker, kill9_group, send, wait_status, w
 
 
 def stats(broker: Broker, queue: str = "default") -> QueueStats:
-    return {s.name: s for s in broker.queue_stats()}[queue]
+    # A queue exists once a worker's first heartbeat names it: until then, all zero.
+    empty = QueueStats(queue, ready=0, delayed=0, in_flight=0, dead=0, consumers=0)
+    return {s.name: s for s in broker.queue_stats()}.get(queue, empty)
 
 
 def wait_stats(broker: Broker, check: object, timeout: float = 10) -> QueueStats:
