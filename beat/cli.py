@@ -1,7 +1,8 @@
 """The ``beat`` command line. The only module that reads argv/env and configures logging.
 
 Exit codes (SPEC 3): 0 success; 2 bad usage or invalid configuration/input, one ``error:`` line
-per problem on stderr; 1 runtime failure (broker or state store unreachable).
+per problem on stderr; 1 runtime failure (broker or state store unreachable); 3 ``beat status``
+of an id the broker has never seen (so a script can tell "unknown" from a result).
 
 Imports are deferred to the command that needs them: ``beat next`` must start in well under
 150 ms, so it never loads SQLAlchemy or redis-py.
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_STATE = "schedule.db"
+EXIT_UNKNOWN_TASK = 3
 
 
 # --- shared option helpers ------------------------------------------------------------------
@@ -53,12 +55,25 @@ def load(config_path: Path) -> Config:
     return load_config(config_path)
 
 
-def load_all_entries(config_path: Path) -> Config:
+def load_readable(config_path: Path) -> Config:
+    """For read-only commands (list, next, queues, status): the configuration with the entries
+    that validate, each problem of the others printed as a ``warning:`` line on stderr (the
+    daemon, too, keeps running what is valid). Problems outside an entry still exit 2."""
+    from beat.config_partial import load_valid_entries
+
+    config, problems = load_valid_entries(config_path)
+    for problem in problems:
+        click.echo(f"warning: {problem} (entry left out)", err=True)
+    return config
+
+
+def load_all_entries(config_path: Path, *, readonly: bool = False) -> Config:
     """The config with the SQL source's entries merged in (``source:`` a database URL), for
-    commands that look entries up: list, next, trigger, config."""
+    commands that look entries up: list, next, trigger, config. ``readonly``: tolerate invalid
+    entries (see :func:`load_readable`)."""
     from dataclasses import replace
 
-    config = load(config_path)
+    config = load_readable(config_path) if readonly else load(config_path)
     if config.source == "yaml":
         return config
     from beat.sources.sql import merged_entries
@@ -66,13 +81,21 @@ def load_all_entries(config_path: Path) -> Config:
     return replace(config, entries=merged_entries(config))
 
 
-def resolve_broker_url(config_path: Path, broker_url: str | None) -> str:
-    """The broker to use: --broker, else the config's, else the default next to the config."""
+def resolve_broker_url(config_path: Path, broker_url: str | None, *, readonly: bool = False) -> str:
+    """The broker to use: --broker, else the config's.
+
+    Without either, refuse (exit 2) rather than guess: a default queue file created in
+    whatever directory the command ran in is a queue no worker reads.
+    """
     if broker_url:
         return broker_url
     if config_path.exists():
-        return load(config_path).broker_url
-    return f"sqlite:///{config_path.resolve().parent / 'queue.db'}"
+        return (load_readable(config_path) if readonly else load(config_path)).broker_url
+    fail(
+        f"no configuration found: {config_path} does not exist; give one with --config FILE "
+        f"or BEAT_CONFIG=FILE (or run where schedules.yaml is), or name the broker with "
+        f"--broker URL"
+    )
 
 
 def open_broker_or_fail(url: str) -> Broker:
@@ -306,7 +329,7 @@ def next_cmd(
     if entry_name is not None:
         if tz is not None:
             fail("--tz: only applies to --cron/--every (an entry has its own zone)")
-        entry = find_entry(load_all_entries(config_path), entry_name)
+        entry = find_entry(load_all_entries(config_path, readonly=True), entry_name)
         # A date alone is local midnight in the entry's zone.
         since = parse_instant(after, "--after", entry.schedule.zone) if after else None
         fires = list(islice(_entry_fires(ctx.obj["state"], entry, now, after=since), count))
@@ -362,7 +385,7 @@ def list_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
     """Every entry: schedule, zone, queue, last fire, next fire, enabled."""
     from beat.render import render_list
 
-    config = load_all_entries(config_path)
+    config = load_all_entries(config_path, readonly=True)
     states = _read_states(ctx.obj["state"])
     leader = None if as_json else _leader(config.broker_url)
     click.echo(render_list(config, states, datetime.now(UTC), as_json=as_json, leader=leader))
@@ -555,7 +578,7 @@ def queues_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None
     """Every queue: ready, delayed, in flight, dead-lettered, live consumers."""
     from beat.render import render_queues
 
-    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
+    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url, readonly=True))
     try:
         stats = broker.queue_stats()
     finally:
@@ -569,15 +592,21 @@ def queues_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None
 @config_option
 @broker_option
 def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str | None) -> None:
-    """A task's state, attempts, result or error ("unknown" for an id never seen)."""
+    """A task's state, attempts, result or error.
+
+    Exit status 3 (and state "unknown") for an id the broker has never seen, or whose record
+    expired (a day after it finished).
+    """
     from beat.render import render_status
 
-    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
+    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url, readonly=True))
     try:
         status = broker.get_status(task_id)
     finally:
         broker.close()
     click.echo(render_status(task_id, status, as_json=as_json))
+    if status is None:
+        raise click.exceptions.Exit(EXIT_UNKNOWN_TASK)
 
 
 cli.add_command(entries_group)
@@ -591,9 +620,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     from taskqueue.errors import TaskqueueError
 
     try:
-        cli.main(
+        # Without standalone mode click returns (not raises) a click.exceptions.Exit's code.
+        code = cli.main(
             args=list(argv) if argv is not None else None, prog_name="beat", standalone_mode=False
         )
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except ConfigError as e:
         for problem in e.problems:
             click.echo(f"error: {problem}", err=True)

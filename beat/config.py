@@ -728,24 +728,29 @@ class _Checker:
 
 def load_config(path: Path) -> Config:
     """Read and validate ``path``; raises :class:`ConfigError` listing every problem."""
-    file = str(path)
-    checker = _Checker(file)
+    config, problems = read_config(path)
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def read_config(path: Path) -> tuple[Config | None, list[Problem]]:
+    """Read and validate ``path``: the configuration built from what is valid (None when the
+    file cannot be read or parsed), and every problem, in file order."""
+    checker = _Checker(str(path))
     text = _read(path, checker)
     if text is None:
-        raise ConfigError(checker.problems)
+        return None, checker.problems
     try:
         root = _compose(text, checker)
     except YamlLimitExceeded as e:
         checker.report(e.line, e.path, e.message)
-        raise ConfigError(checker.problems) from None
+        return None, checker.problems
     except yaml.YAMLError as e:
         checker.report(yaml_error_line(e, text), "", yaml_error_message(e, text))
-        raise ConfigError(checker.problems) from e
+        return None, checker.problems
     config = _build(path, root, checker)
-    if checker.problems or config is None:
-        problems = sorted(checker.problems, key=lambda p: p.line or 0)
-        raise ConfigError(problems)
-    return config
+    return config, sorted(checker.problems, key=lambda p: p.line or 0)
 
 
 def _read(path: Path, checker: _Checker) -> str | None:

@@ -181,7 +181,7 @@ class Dispatcher:
         self._record(store, fires, now)
         sent_fires = [fire for fire, ok in outcomes if ok]
         sent = len(sent_fires)
-        self._log(outcomes, now)
+        self._log(entries, outcomes, now)
         if len(fires) >= BATCH_SIZE:
             log.info(
                 "dispatched %d fires (%d duplicates, %d failed) in %.3f s (push %.3f s)",
@@ -206,37 +206,45 @@ class Dispatcher:
             store.record_fires(list(last.items()), now)
 
     @staticmethod
-    def _log(outcomes: Sequence[tuple[Fire, bool]], now: datetime) -> None:
+    def _log(
+        entries: Mapping[str, Entry], outcomes: Sequence[tuple[Fire, bool]], now: datetime
+    ) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
         ms = timedelta(milliseconds=1)
         for fire, ok in outcomes:
             # Negative lateness: enqueued ahead of the instant (lookahead), with the instant as
             # eta, so no worker can start it early.
-            lateness_ms = (now - fire.scheduled_for) / ms
+            lateness_ms = round((now - fire.scheduled_for) / ms, 1)
+            # The ids are fields (text: key=value after the message): the task id is the fire
+            # id (one message per fire), named both ways so a worker's lines match by task_id.
+            ids = {
+                "entry": fire.entry,
+                "fire_id": fire.id,
+                "task_id": fire.id,
+                "queue": entries[fire.entry].queue,
+            }
             if ok:
                 log.info(
-                    "fire %s id=%s scheduled_for=%s lateness_ms=%.1f",
+                    "fire %s for %s",
                     fire.entry,
-                    fire.id,
                     fire.scheduled_for.isoformat(),
-                    lateness_ms,
-                    extra={"entry": fire.entry, "fire_id": fire.id, "lateness_ms": lateness_ms},
+                    extra={**ids, "lateness_ms": lateness_ms},
                 )
             else:
                 log.info(
-                    "fire %s id=%s already enqueued (refused as duplicate)",
+                    "fire %s for %s already enqueued (refused as duplicate)",
                     fire.entry,
-                    fire.id,
-                    extra={"entry": fire.entry, "fire_id": fire.id},
+                    fire.scheduled_for.isoformat(),
+                    extra=ids,
                 )
 
 
 def _log_failed(fire: Fire, error: Exception) -> None:
     log.error(
-        "fire %s id=%s not sent: %s",
+        "fire %s for %s not sent: %s",
         fire.entry,
-        fire.id,
+        fire.scheduled_for.isoformat(),
         error,
-        extra={"entry": fire.entry, "fire_id": fire.id},
+        extra={"entry": fire.entry, "fire_id": fire.id, "task_id": fire.id},
     )

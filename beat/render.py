@@ -212,6 +212,7 @@ def render_queues(stats: Sequence[QueueStats], *, as_json: bool) -> str:
             "in_flight": s.in_flight,
             "dead": s.dead,
             "consumers": s.consumers,
+            "expired_lease": s.expired_lease,
         }
         for s in stats
     ]
@@ -219,7 +220,7 @@ def render_queues(stats: Sequence[QueueStats], *, as_json: bool) -> str:
         return json.dumps(rows, indent=2)
     if not rows:
         return "no queues yet"
-    header = ("QUEUE", "READY", "DELAYED", "IN FLIGHT", "DEAD", "CONSUMERS")
+    header = ("QUEUE", "READY", "DELAYED", "IN FLIGHT", "DEAD", "CONSUMERS", "EXPIRED LEASE")
     table = [header] + [tuple(str(v) for v in r.values()) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(

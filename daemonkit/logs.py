@@ -2,11 +2,13 @@
 
 Two formats:
 
-- ``text``: ``LEVEL logger: message``. Under systemd, when stderr *is* the journal stream (the
-  device/inode in ``$JOURNAL_STREAM`` match fd 2, as sd-daemon(3) recommends checking), no
-  timestamp is written (journald stamps every line itself) and each line starts with a
-  ``<N>`` syslog priority prefix, so ``journalctl -p warning`` filters by our levels. Elsewhere
-  each line starts with an ISO-8601 UTC time.
+- ``text``: ``LEVEL logger: message key=value ...``: the fields the code passed as
+  ``extra={...}`` follow the message as ``key=value`` (values with spaces or quotes as JSON
+  strings), so ``grep task_id=...`` finds every line about one task. Under systemd, when
+  stderr *is* the journal stream (the device/inode in ``$JOURNAL_STREAM`` match fd 2, as
+  sd-daemon(3) recommends checking), no timestamp is written (journald stamps every line
+  itself) and each line starts with a ``<N>`` syslog priority prefix, so ``journalctl -p
+  warning`` filters by our levels. Elsewhere each line starts with an ISO-8601 UTC time.
 - ``json``: one object per line with ``time``, ``level``, ``logger``, ``message``, every field
   the code passed as ``extra={...}`` (``entry``, ``fire_id``, ``lateness_ms``, ``task``, ...),
   and ``exc`` (the formatted traceback as one string) when an exception is attached.
@@ -50,8 +52,27 @@ def _priority(levelno: int) -> int:
     return 7  # debug
 
 
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields the code passed as ``extra={...}`` (every attribute a bare record lacks)."""
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _RECORD_ATTRS and not key.startswith("_")
+    }
+
+
+def _text_value(value: Any) -> str:
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)  # null, true, 12.5: the same spelling as in JSON lines
+    text = str(value)
+    if text == "" or any(c.isspace() or c in "\"'=" for c in text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
 class TextFormatter(logging.Formatter):
-    """``[<N>]`` or ``TIME `` then ``LEVEL logger: message`` (traceback on following lines)."""
+    """``[<N>]`` or ``TIME `` then ``LEVEL logger: message key=value ...`` (traceback on
+    following lines)."""
 
     def __init__(self, *, journal: bool) -> None:
         super().__init__()
@@ -59,6 +80,9 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"{record.levelname} {record.name}: {record.getMessage()}"
+        fields = extra_fields(record)
+        if fields:
+            line += "".join(f" {key}={_text_value(value)}" for key, value in fields.items())
         if record.exc_info:
             line = f"{line}\n{self.formatException(record.exc_info)}"
         if record.stack_info:
@@ -80,9 +104,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _RECORD_ATTRS and not key.startswith("_"):
-                data[key] = value
+        data.update(extra_fields(record))
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
         if record.stack_info:

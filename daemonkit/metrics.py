@@ -25,7 +25,7 @@ Worker::
     worker_tasks_total{task,state}                       counter (state: SUCCESS, FAILURE, ...)
     worker_task_runtime_seconds{task}                    histogram
     worker_time_limit_kills_total{task,kind="soft|hard"} counter
-    worker_queue_depth{queue,kind="ready|delayed|in_flight|dead"}   gauge, read on each scrape
+    worker_queue_depth{queue,kind="ready|delayed|in_flight|dead|expired_lease"} gauge, per scrape
     worker_queue_stats_errors_total                      counter, failed reads of the above
 """
 
@@ -58,7 +58,7 @@ RUNTIME_BUCKETS_S = (
     0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 )  # fmt: skip
 FIRE_OUTCOMES = ("sent", "duplicate", "skipped")
-QUEUE_DEPTH_KINDS = ("ready", "delayed", "in_flight", "dead")
+QUEUE_DEPTH_KINDS = ("ready", "delayed", "in_flight", "dead", "expired_lease")
 LIMIT_KINDS = ("soft", "hard")
 # The task label for messages naming a task that is not registered: a label per arbitrary name
 # from the wire would let any producer create unbounded series.

@@ -114,9 +114,12 @@ class QueueStats:
     name: str
     ready: int
     delayed: int
-    in_flight: int
+    in_flight: int  # claimed, lease still running
     dead: int
-    consumers: int
+    consumers: int  # live: heartbeat not expired, not deregistered
+    # Claimed but the lease ran out (the worker died): back to ready at the next
+    # recover_expired by any worker. Not counted in in_flight.
+    expired_lease: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +320,10 @@ class Broker(Protocol):
     # --- observing -------------------------------------------------------------------------
     def heartbeat(self, consumer: str, queues: Sequence[str], ttl: timedelta) -> None:
         """Announce a live consumer of ``queues`` for ``ttl``."""
+        ...
+
+    def forget_consumer(self, consumer: str, queues: Sequence[str]) -> None:
+        """Remove ``consumer``'s heartbeat now (a clean stop), instead of letting it expire."""
         ...
 
     def queue_stats(self) -> list[QueueStats]:

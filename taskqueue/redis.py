@@ -618,8 +618,19 @@ class RedisBroker:
                 pipe.zremrangebyscore(key, "-inf", now_ms)
             pipe.execute()
 
+    def forget_consumer(self, consumer: str, queues: Sequence[str]) -> None:
+        """Remove ``consumer``'s heartbeat now (a clean stop), instead of letting it expire."""
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for name in queues:
+                pipe.zrem(self.keys.queue(name).consumers, consumer)
+            pipe.execute()
+
     def queue_stats(self) -> list[QueueStats]:
-        """Every known queue (created on first use), sorted by name."""
+        """Every known queue (created on first use), sorted by name.
+
+        In flight counts leases still running; leases that ran out are ``expired_lease``.
+        """
         names = self._queue_names()
         now_ms = _now_ms()
         with self._errors():
@@ -629,11 +640,12 @@ class RedisBroker:
                 for key in q.ready:
                     pipe.llen(key)
                 pipe.zcard(q.delayed)
-                pipe.zcard(q.inflight)
+                pipe.zcount(q.inflight, f"({now_ms}", "+inf")  # the lease deadline is the score
                 pipe.xlen(q.dead)
                 pipe.zcount(q.consumers, f"({now_ms}", "+inf")
+                pipe.zcount(q.inflight, "-inf", now_ms)
             counts = [int(n) for n in pipe.execute()]
-        per_queue = 10 + 4  # the ready lists, then delayed, in flight, dead, consumers
+        per_queue = 10 + 5  # the ready lists, delayed, in flight, dead, consumers, expired
         stats = []
         for i, name in enumerate(names):
             c = counts[per_queue * i : per_queue * (i + 1)]

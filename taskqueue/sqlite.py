@@ -85,6 +85,9 @@ POLL_MAX_S = 0.05
 # claim() also returns expired leases to ready, at most this often per broker object: an
 # indexed probe, cheap, but pointless on every poll.
 RECOVER_EVERY_S = 0.05
+# queue_stats: an in-flight row whose lease deadline has passed (not a stored state).
+_EXPIRED_LEASE = "expired_lease"
+
 # Expired dedupe ids, statuses and consumers are deleted at most this often per broker object.
 PURGE_EVERY_S = 60.0
 
@@ -538,22 +541,36 @@ class SQLiteBroker:
                 self._touch_queues(conn, set(queues_), now_s)
             self._purge(conn, now_s)
 
+    def forget_consumer(self, consumer: str, queues_: Sequence[str]) -> None:
+        """Remove ``consumer``'s heartbeat now (a clean stop), instead of letting it expire."""
+        with self._db.write() as conn:
+            conn.execute(sa.delete(consumers).where(consumers.c.name == consumer))
+
     def queue_stats(self) -> list[QueueStats]:
-        """Every known queue (created on first use), sorted by name."""
+        """Every known queue (created on first use), sorted by name.
+
+        In flight counts leases still running; leases that ran out are ``expired_lease``.
+        """
         m, d = messages.c, dead_letters.c
+        now_s = _now_s()
+        # An in-flight row's due_s is its lease deadline: past it, the claim is dead.
+        state = sa.case(
+            ((m.state == IN_FLIGHT) & (m.due_s <= now_s), sa.literal(_EXPIRED_LEASE)),
+            else_=m.state,
+        )
         with self._db.read() as conn:
             names = set(conn.execute(sa.select(queues.c.name)).scalars())
             counts: dict[tuple[str, str], int] = {
                 (q, s): n
                 for q, s, n in conn.execute(
-                    sa.select(m.queue, m.state, sa.func.count()).group_by(m.queue, m.state)
+                    sa.select(m.queue, state, sa.func.count()).group_by(m.queue, state)
                 )
             }
             dead: dict[str, int] = {
                 q: n for q, n in conn.execute(sa.select(d.queue, sa.func.count()).group_by(d.queue))
             }
             live = conn.execute(
-                sa.select(consumers.c.queues).where(consumers.c.expires_s > _now_s())
+                sa.select(consumers.c.queues).where(consumers.c.expires_s > now_s)
             ).scalars()
             listening: dict[str, int] = {}
             for raw in live:
@@ -567,6 +584,7 @@ class SQLiteBroker:
                 in_flight=counts.get((q, IN_FLIGHT), 0),
                 dead=dead.get(q, 0),
                 consumers=listening.get(q, 0),
+                expired_lease=counts.get((q, _EXPIRED_LEASE), 0),
             )
             for q in sorted(names | {q for q, _ in counts} | set(dead))
         ]

@@ -120,6 +120,9 @@ def command(
         (loglevel or section.get("loglevel", "info")).upper(),
         "json" if (log_format or section.get("log_format")) == "json" else "text",
     )
+    from worker.import_path import add_task_import_dirs
+
+    add_task_import_dirs(config_file)
     config = WorkerConfig(
         broker_url=broker_url or settings.broker or default_broker_url(config_file),
         queues=queue_list,

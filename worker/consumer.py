@@ -267,6 +267,7 @@ class Consumer:
                     "task %s[%s]: lease lost; the message will be redelivered elsewhere",
                     entry.message.task,
                     entry.message.id,
+                    extra=task_fields(entry.message, entry.delivery.queue, "LEASE_LOST"),
                 )
             else:
                 entry.delivery = renewed
@@ -289,6 +290,17 @@ class Consumer:
             self._stop_pool_and_release()
             keeper.stop()
             keeper.join(timeout=5)
+            self._forget_heartbeat()
+
+    def _forget_heartbeat(self) -> None:
+        """A clean stop deregisters at once: ``beat queues`` must not count this consumer
+        live until its heartbeat expires."""
+        try:
+            self.broker.forget_consumer(self.name, self.queues)
+        except Exception as e:  # the broker may be down: the heartbeat then just expires
+            logger.warning(
+                "consumer %s: could not deregister (%s); it expires instead", self.name, e
+            )
 
     def _consume_until_stopped(self) -> None:
         failures = 0
@@ -380,6 +392,7 @@ class Consumer:
                         entry.message.id,
                         entry.delivery.queue,
                         "" if job_id in unfinished_ids else ", outcome unknown",
+                        extra=task_fields(entry.message, entry.delivery.queue, TaskState.QUEUED),
                     )
             except Exception:
                 logger.exception("could not release %s; it returns after its lease", job_id)
@@ -428,7 +441,11 @@ class Consumer:
         now = self._clock()
         if message.is_expired(now):
             logger.info(
-                "task %s[%s]: expired at %s, not run", message.task, message.id, message.expires
+                "task %s[%s]: expired at %s, not run",
+                message.task,
+                message.id,
+                message.expires,
+                extra=task_fields(message, delivery.queue, TaskState.EXPIRED),
             )
             status = _status(message, TaskState.EXPIRED, message.attempt, finished_at=now)
             return _Pending(Settlement(delivery, ACK, status), ("expired",))
@@ -444,6 +461,7 @@ class Consumer:
         soft, hard = resolve_limits(task, message)
         job = Job(
             id=uuid.uuid4().hex,
+            task_id=message.id,
             task=task,
             args=message.args,
             kwargs=message.kwargs,
@@ -458,8 +476,18 @@ class Consumer:
         return None
 
     def _dead_letter(self, delivery: Delivery, reason: str, message: Message | None) -> _Pending:
+        named = _peek_task(delivery.payload) if message is None else None
         logger.error(
-            "message %s on %s dead-lettered: %s", delivery.message_id, delivery.queue, reason
+            "message %s on %s dead-lettered: %s",
+            delivery.message_id,
+            delivery.queue,
+            reason,
+            extra={
+                "task": message.task if message is not None else (named or (None,))[0],
+                "task_id": delivery.message_id,
+                "state": TaskState.DEAD.value,
+                "queue": delivery.queue,
+            },
         )
         finished_at = self._clock()
         if message is not None:
@@ -468,7 +496,6 @@ class Consumer:
             )
         else:
             # The broker may have recorded STARTED if the payload named its task: replace it.
-            named = _peek_task(delivery.payload)
             status = None
             if named is not None:
                 status = TaskStatus(
@@ -551,12 +578,19 @@ class Consumer:
                 message.task,
                 message.id,
                 outcome.kind.name,
+                extra=task_fields(message, delivery.queue, "LEASE_LOST", runtime_s),
             )
             return None
         attempts = message.attempt + 1
         started_at = entry.started_at
         if outcome.kind is OutcomeKind.SUCCESS:
-            logger.info("task %s[%s] succeeded in %.3fs", message.task, message.id, runtime_s)
+            logger.info(
+                "task %s[%s] succeeded in %.3fs",
+                message.task,
+                message.id,
+                runtime_s,
+                extra=task_fields(message, delivery.queue, TaskState.SUCCESS, runtime_s),
+            )
             status = _status(
                 message,
                 TaskState.SUCCESS,
@@ -602,6 +636,7 @@ class Consumer:
                 message.attempt + 1,
                 policy.max_retries,
                 delay.total_seconds(),
+                extra=task_fields(message, delivery.queue, TaskState.RETRY, runtime_s),
             )
             status = _status(
                 message,
@@ -613,7 +648,14 @@ class Consumer:
             )
             action = RetryAction(message.next_attempt(), finished_at + delay)
             return _Pending(Settlement(delivery, action, status), ("retried",))
-        logger.error("task %s[%s] failed in %.3fs: %s", message.task, message.id, runtime_s, error)
+        logger.error(
+            "task %s[%s] failed in %.3fs: %s",
+            message.task,
+            message.id,
+            runtime_s,
+            error,
+            extra=task_fields(message, delivery.queue, TaskState.FAILURE, runtime_s),
+        )
         status = _status(
             message,
             TaskState.FAILURE,
@@ -674,6 +716,21 @@ def _storable(item: Settlement) -> Settlement:
     except (TypeError, ValueError):
         return replace(item, status=replace(status, result=repr(status.result)))
     return item
+
+
+def task_fields(
+    message: Message, queue: str, state: TaskState | str, runtime_s: float | None = None
+) -> dict[str, Any]:
+    """The fields every log line about a task carries (JSON: fields; text: ``key=value``)."""
+    fields: dict[str, Any] = {
+        "task": message.task,
+        "task_id": message.id,
+        "state": state.value if isinstance(state, TaskState) else state,
+        "queue": queue,
+    }
+    if runtime_s is not None:
+        fields["runtime_s"] = round(runtime_s, 6)
+    return fields
 
 
 def _peek_task(payload: bytes) -> tuple[str, int] | None:

@@ -35,6 +35,8 @@ class Job:
     kwargs: dict[str, Any] = field(default_factory=dict)
     soft_time_limit: float | None = None
     time_limit: float | None = None
+    # The message id, for the pool's own log lines about this run (``task_id`` field).
+    task_id: str = ""
 
 
 class OutcomeKind(enum.Enum):

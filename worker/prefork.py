@@ -205,7 +205,9 @@ class PreforkPool:
             child.hard_at = now + hard if hard is not None else None
             try:
                 effective_soft = soft if child.soft_at is not None else None
-                child.conn.send((job.id, job.task.name, job.args, job.kwargs, effective_soft))
+                child.conn.send(
+                    (job.id, job.task.name, job.args, job.kwargs, effective_soft, job.task_id)
+                )
             except (OSError, ValueError, pickle.PicklingError) as e:
                 # A dead child shows up as end-of-file in wait(), which reports the job LOST.
                 logger.warning(
@@ -568,7 +570,9 @@ def _configure_logging(level: int, pickled_formatter: bytes | None) -> None:
     root.setLevel(level)
 
 
-def _run(name: str, args: Sequence[Any], kwargs: dict[str, Any], soft: float | None) -> RunResult:
+def _run(
+    name: str, args: Sequence[Any], kwargs: dict[str, Any], soft: float | None, task_id: str = ""
+) -> RunResult:
     global _in_task, _soft_raised, _soft_text
     from worker.registry import REGISTRY
 
@@ -597,7 +601,13 @@ def _run(name: str, args: Sequence[Any], kwargs: dict[str, Any], soft: float | N
         logger.error("task %s rejected its message: %s", name, e)
         return rejected_outcome(e)
     except BaseException as e:  # SystemExit/KeyboardInterrupt from task code must not end us
-        logger.error("task %s raised %s", name, describe(e), exc_info=True)
+        logger.error(
+            "task %s raised %s",
+            name,
+            describe(e),
+            exc_info=True,
+            extra={"task": name, "task_id": task_id},
+        )
         return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
     return check_result(result)
 
@@ -627,9 +637,9 @@ def _serve(conn: Connection) -> None:
             return  # the parent is gone
         if message is None:
             return  # retired
-        job_id, name, args, kwargs, soft = message
+        job_id, name, args, kwargs, soft, task_id = message
         started = time.time()
-        kind, result, error, exc_type = _run(name, args, kwargs, soft)
+        kind, result, error, exc_type = _run(name, args, kwargs, soft, task_id)
         finished = time.time()
         rss_kib = _peak_rss_kib()
         try:

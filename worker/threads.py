@@ -253,7 +253,13 @@ class ThreadPool:
             logger.error("task %s rejected its message: %s", job.task.name, e)
             return rejected_outcome(e)
         except BaseException as e:  # SystemExit from a task must not end a pool thread
-            logger.error("task %s raised %s", job.task.name, describe(e), exc_info=True)
+            logger.error(
+                "task %s raised %s",
+                job.task.name,
+                describe(e),
+                exc_info=True,
+                extra={"task": job.task.name, "task_id": job.task_id},
+            )
             return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
         return check_result(result)
 

@@ -65,7 +65,7 @@ def test_two_beats_exactly_one_dispatches(
     time.sleep(3)
     # The standby first: a leader stopping first releases the lease to it.
     assert standby.stop() == 0 and leader.stop() == 0
-    assert leader.lines("fire e0 id="), leader.log()
+    assert leader.lines("fire e0 for "), leader.log()
     assert not standby.lines("fire "), standby.log()
     assert "leader: acquired lease" not in standby.log()
     # Not one message was even attempted twice: the standby never dispatched.
@@ -128,7 +128,7 @@ def test_paused_leader_is_replaced_fenced_and_stands_by(
     after_loss = log[log.index("leader: lost lease, standing by") :]
     assert " fire " not in after_loss.replace("fire(s)", ""), after_loss
     assert "Traceback" not in log
-    assert standby.lines("fire e0 id=")
+    assert standby.lines("fire e0 for ")
     assert_unbroken(_drain(redis_url), N)
 
 
@@ -154,6 +154,6 @@ def test_leader_cut_off_from_redis_recovers(
     # The outage is one line per state change, not a flood.
     assert log.count("dispatch failed") <= 1
     assert log.count("broker error, retrying") <= 1
-    fired_after = [t for t, _ in beat.lines("fire e0 id=") if t > recovered_at]
+    fired_after = [t for t, _ in beat.lines("fire e0 for ") if t > recovered_at]
     assert fired_after, "no dispatch after recovering"
     assert_unbroken(_drain(url), N)

@@ -84,10 +84,14 @@ def test_json_lines_carry_extras_and_exceptions(tmp_path: Path) -> None:
 def test_text_outside_journald_has_an_iso_time(tmp_path: Path) -> None:
     lines = run_program(tmp_path, "text")
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 INFO beat\.dispatch: fire nightly id=f-1",
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 INFO beat\.dispatch: fire nightly id=f-1"
+        r" entry=nightly fire_id=f-1 lateness_ms=12\.5 when=\"<class 'object'>\"",
         lines[0],
     )
-    assert lines[1].endswith("WARNING worker.consumer: task t.add slow")
+    # The extra fields follow the message as key=value, so grep finds a task's every line.
+    assert lines[1].endswith(
+        "WARNING worker.consumer: task t.add slow task=t.add task_id=abc runtime_s=2.0"
+    )
     assert lines[2].endswith("ERROR worker.consumer: task t.boom crashed")
     assert lines[3] == "Traceback (most recent call last):"
     assert lines[-1] == "KeyError: 'missing'"
@@ -95,8 +99,11 @@ def test_text_outside_journald_has_an_iso_time(tmp_path: Path) -> None:
 
 def test_text_to_the_journal_has_priorities_and_no_time(tmp_path: Path) -> None:
     lines = run_program(tmp_path, "text", "journal")
-    assert lines[0] == "<6>INFO beat.dispatch: fire nightly id=f-1"
-    assert lines[1] == "<4>WARNING worker.consumer: task t.add slow"
+    assert lines[0].startswith("<6>INFO beat.dispatch: fire nightly id=f-1 entry=nightly ")
+    assert (
+        lines[1]
+        == "<4>WARNING worker.consumer: task t.add slow task=t.add task_id=abc runtime_s=2.0"
+    )
     assert lines[2] == "<3>ERROR worker.consumer: task t.boom crashed"
     # Every traceback line keeps the error priority (journald splits records on newlines).
     assert all(line.startswith("<3>") for line in lines[3:])
