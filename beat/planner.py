@@ -24,8 +24,8 @@ reason says "at least"); which fires are sent is exact either way.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from beat.entries import CATCH_UP_ALL_LIMIT, CatchUp, Entry, Schedule
@@ -125,6 +125,63 @@ def upcoming(entry: Entry, state: EntryState, after: datetime | None = None) -> 
     else:
         floor = after
     return schedule.anchored(state.first_seen).iter_after(floor)
+
+
+@dataclass(slots=True)
+class RoundPlan:
+    """What one dispatch round does with the entries popped from the due index.
+
+    ``advanced``: per entry, the last scheduled instant the round disposes of (sent or
+    skipped). ``next_fires``: per entry, the next fire to index afterwards; None means "the
+    fire after ``advanced[name]``", computed once the burst is in the broker.
+    """
+
+    fires: list[Fire] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    advanced: dict[str, datetime] = field(default_factory=dict)
+    next_fires: dict[str, datetime | None] = field(default_factory=dict)
+
+
+def plan_round(
+    due: Sequence[tuple[str, datetime]],
+    entries: Mapping[str, Entry],
+    states: Mapping[str, EntryState],
+    now: datetime,
+    horizon: datetime,
+) -> RoundPlan:
+    """Plan the ``due`` (entry, indexed instant) pairs at ``now``, sending what falls due up to
+    ``horizon`` (now + lookahead). Entries gone or disabled since they were indexed are left
+    out."""
+    plan = RoundPlan()
+    for name, when in due:
+        entry = entries.get(name)
+        state = states.get(name)
+        if entry is None or state is None or not entry.enabled:
+            continue
+        if now - when <= entry.grace:
+            # The common case, kept cheap for large bursts: the indexed instant is the next
+            # pending fire and it is on time, so it is the one fire to send.
+            plan.fires.append(Fire(name, when, fire_id(name, when)))
+            plan.advanced[name] = when
+            plan.next_fires[name] = None
+            continue
+        _plan_late(plan, entry, state, horizon)
+    return plan
+
+
+def _plan_late(plan: RoundPlan, entry: Entry, state: EntryState, horizon: datetime) -> None:
+    """An entry whose indexed fire is late: every pending fire, per its catch-up policy."""
+    one = plan_entry(entry, state, horizon)
+    plan.fires.extend(one.fires)
+    plan.skipped.extend(one.skipped)
+    last = one.fires[-1].scheduled_for if one.fires else None
+    for skipped in one.skipped:
+        if last is None or skipped.last > last:
+            last = skipped.last
+    if last is not None:
+        plan.advanced[entry.name] = last
+    if one.next_fire is not None:
+        plan.next_fires[entry.name] = one.next_fire
 
 
 def plan_entry(entry: Entry, state: EntryState, now: datetime) -> Plan:

@@ -27,7 +27,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from beat.config import Config, load_config
-from beat.dispatch import Dispatcher
+from beat.dispatch import Dispatcher, DispatchResult
 from beat.due_index import DueIndex
 from beat.entries import Entry
 from beat.errors import ConfigError, StateError
@@ -36,13 +36,12 @@ from beat.leader import (
     LeaderElector,
     lease_broker_factory,
 )
-from beat.planner import Fire, plan_entry
+from beat.planner import RoundPlan, Skipped, plan_round
 from beat.roster import Roster
 from beat.sources import Delta, EntrySource, open_source
 from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker
 from taskqueue.errors import BrokerError, Fenced
-from taskqueue.message import fire_id
 from taskqueue.urls import open_broker, redact_url
 
 if TYPE_CHECKING:
@@ -326,53 +325,49 @@ class BeatService:
     def _dispatch_due(
         self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime
     ) -> int | None:
-        fires: list[Fire] = []
-        # Per entry: the last scheduled instant this round disposes of (sent or skipped), and
-        # the next fire to index afterwards (None: compute it from the instant just sent).
-        advanced: dict[str, datetime] = {}
-        next_fires: dict[str, datetime | None] = {}
-        for name, when in due:
-            entry = self.entries.get(name)
-            state = self.states.get(name)
-            if entry is None or state is None or not entry.enabled:
-                continue
-            if now - when <= entry.grace:
-                # The common case, kept cheap for large bursts: the indexed instant is the next
-                # pending fire and it is on time, so it is the one fire to send; the fire after
-                # it is computed once the burst is in the broker.
-                fires.append(Fire(name, when, fire_id(name, when)))
-                advanced[name] = when
-                next_fires[name] = None
-                continue
-            plan = plan_entry(entry, state, horizon)
-            fires.extend(plan.fires)
-            last = plan.fires[-1].scheduled_for if plan.fires else None
-            for skipped in plan.skipped:
-                log.warning(
-                    "entry %s: skipped %d missed fire(s) from %s to %s (%s)",
-                    skipped.entry,
-                    skipped.count,
-                    skipped.first.isoformat(),
-                    skipped.last.isoformat(),
-                    skipped.reason,
-                    extra={"entry": skipped.entry, "skipped": skipped.count},
-                )
-                if self.metrics is not None:
-                    self.metrics.fires_skipped(skipped.count)
-                if last is None or skipped.last > last:
-                    last = skipped.last
-            if last is not None:
-                advanced[name] = last
-            if plan.next_fire is not None:
-                next_fires[name] = plan.next_fire
+        """Plan, push and record one round; None when the push failed (the round is put back
+        in the index, or this beat stands by)."""
+        plan = plan_round(due, self.entries, self.states, now, horizon)
+        self._log_skipped(plan.skipped)
+        result = self._push(plan, due, now)
+        if result is None:
+            return None
+        self._count(result, now)
+        for name, last in plan.advanced.items():
+            self.roster.fired(name, last, now)
+        for name, nxt in plan.next_fires.items():
+            if nxt is None:
+                nxt = self.roster.schedule(name).next_after(plan.advanced[name])
+            if nxt is not None:
+                self.index.push(name, nxt)
+        return result.sent
+
+    def _log_skipped(self, skipped: Sequence[Skipped]) -> None:
+        for s in skipped:
+            log.warning(
+                "entry %s: skipped %d missed fire(s) from %s to %s (%s)",
+                s.entry,
+                s.count,
+                s.first.isoformat(),
+                s.last.isoformat(),
+                s.reason,
+                extra={"entry": s.entry, "skipped": s.count},
+            )
+            if self.metrics is not None:
+                self.metrics.fires_skipped(s.count)
+
+    def _push(
+        self, plan: RoundPlan, due: list[tuple[str, datetime]], now: datetime
+    ) -> DispatchResult | None:
+        """Enqueue the round's fires and record what it disposed of (sent or skipped)."""
         assert self._leading_token is not None, "tick() runs only while leading"
         fence = (self.elector.name, self._leading_token)
         try:
             result = self.dispatcher.dispatch(
-                self.broker, self.store, self.entries, fires, now, fence=fence
+                self.broker, self.store, self.entries, plan.fires, now, fence=fence
             )
-            with_fires = {f.entry for f in fires}
-            skipped_only = [(n, t) for n, t in advanced.items() if n not in with_fires]
+            with_fires = {f.entry for f in plan.fires}
+            skipped_only = [(n, t) for n, t in plan.advanced.items() if n not in with_fires]
             if skipped_only:
                 self.store.record_fires(skipped_only, now)
         except Fenced as e:
@@ -389,26 +384,22 @@ class BeatService:
             self._backoff()
             return None
         self._dispatch_recovered()
+        return result
+
+    def _count(self, result: DispatchResult, now: datetime) -> None:
         self.stats_sent += result.sent
         self.stats_duplicates += result.duplicates
-        if self.metrics is not None:
-            # Lateness of what was enqueued ahead (lookahead) is 0: it waits for its instant.
-            # Only what the broker accepted: duplicates and failed fires are not "sent".
-            self.metrics.fires_sent(
-                [max(0.0, (now - f.scheduled_for).total_seconds()) for f in result.sent_fires]
-            )
-            if result.duplicates:
-                self.metrics.fire_duplicate(result.duplicates)
-            if result.failed:
-                self.metrics.fire_failed(result.failed)
-        for name, last in advanced.items():
-            self.roster.fired(name, last, now)
-        for name, nxt in next_fires.items():
-            if nxt is None:
-                nxt = self.roster.schedule(name).next_after(advanced[name])
-            if nxt is not None:
-                self.index.push(name, nxt)
-        return result.sent
+        if self.metrics is None:
+            return
+        # Lateness of what was enqueued ahead (lookahead) is 0: it waits for its instant.
+        # Only what the broker accepted: duplicates and failed fires are not "sent".
+        self.metrics.fires_sent(
+            [max(0.0, (now - f.scheduled_for).total_seconds()) for f in result.sent_fires]
+        )
+        if result.duplicates:
+            self.metrics.fire_duplicate(result.duplicates)
+        if result.failed:
+            self.metrics.fire_failed(result.failed)
 
     def _dispatch_failed(self, error: Exception) -> None:
         # One line per state change, not one per retry: an outage must not flood the log.
