@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from beat.errors import SourceError
+from taskqueue.engine_fork import discard_inherited_connections
 
 # Bump when the tables change; ensure_schema refuses a database from a newer beat.
 SCHEMA_VERSION = 1
@@ -232,6 +233,7 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
         raise SourceError(f"SQL schedule source: bad database URL: {e}") from e
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, immediate=immediate)
+    discard_inherited_connections(engine)  # a forked child opens its own connections
     return engine
 
 

@@ -20,7 +20,6 @@ SQLAlchemy takes ~190 ms to import, so it is imported inside :class:`StateStore`
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -148,6 +147,8 @@ class StateStore:
     def _open(self) -> None:
         import sqlalchemy as sa
 
+        from taskqueue.engine_fork import discard_inherited_connections
+
         sa_url = sa.make_url(self._sa_url)
         is_sqlite = sa_url.get_backend_name() == "sqlite"
         if is_sqlite:
@@ -160,15 +161,24 @@ class StateStore:
                 _sqlite_pragmas(dbapi_connection, timeout_ms)
 
             sa.event.listen(engine, "connect", pragmas)
+        discard_inherited_connections(engine)  # a forked child opens its own connections
         self._engine = engine
         self.table = _define_table(sa.MetaData())
         try:
-            self.table.metadata.create_all(engine)
+            self._create_table()
         except sa.exc.SQLAlchemyError:
-            # Two beats starting together on shared state both saw no table and both created
-            # it; the loser's CREATE fails. The table exists now: checking again is enough.
-            self.table.metadata.create_all(engine)
+            # PostgreSQL: two beats creating the table at the same instant can both pass IF
+            # NOT EXISTS and the loser fails on the catalog. The table exists now: once more.
+            self._create_table()
         self._dialect = engine.dialect.name
+
+    def _create_table(self) -> None:
+        """``CREATE TABLE IF NOT EXISTS`` in one transaction: beats opening one new database
+        at once all succeed, whoever creates it."""
+        from sqlalchemy.schema import CreateTable
+
+        with self.engine.begin() as conn:
+            conn.execute(CreateTable(self.table, if_not_exists=True))
 
     @staticmethod
     def _create_private_file(database: str | None, query: Any) -> None:
@@ -177,15 +187,15 @@ class StateStore:
         SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so they are
         private too. An existing file keeps its mode: it is the owner's choice.
         """
+        from taskqueue.sqlite_file import create_database_file
+
         if not database or database == ":memory:" or query.get("mode") == "memory":
             return
         if database.startswith("file:"):  # URI filenames: leave them to SQLite
             return
-        path = Path(database)
-        if path.exists():
-            return
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
+        # Never by opening the file here: a descriptor closed in a process holding SQLite
+        # connections to the file drops their locks (see taskqueue.sqlite_file).
+        create_database_file(Path(database), 0o600)
 
     @property
     def engine(self) -> Engine:

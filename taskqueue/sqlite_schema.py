@@ -17,7 +17,6 @@ of an in-flight one, so one index serves both promotion and recovery of expired 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,7 +28,9 @@ from sqlalchemy import event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from taskqueue.engine_fork import discard_inherited_connections
 from taskqueue.errors import BrokerError, BrokerUnavailable, UnknownBrokerURL
+from taskqueue.sqlite_file import create_database_file
 
 # Bumped when the tables change incompatibly; stored in PRAGMA user_version.
 SCHEMA_VERSION = 1
@@ -283,7 +284,6 @@ class QueueDatabase:
     def __init__(self, url: str, *, busy_timeout: timedelta = BUSY_TIMEOUT) -> None:
         self.url = url
         self.path = sqlite_path(url).absolute()  # errors name the file unambiguously
-        self._pid = os.getpid()
         self._create_file()
         busy_timeout_s = busy_timeout.total_seconds()
         self._engine = sa.create_engine(
@@ -303,15 +303,20 @@ class QueueDatabase:
 
         event.listen(self._engine, "connect", on_connect)
         event.listen(self._engine, "begin", _on_begin)
+        discard_inherited_connections(self._engine)  # a forked child opens its own
         self._create_schema()
 
     def _create_file(self) -> None:
-        """Create the file owner-only (0600) before SQLite does; its -wal/-shm inherit that."""
+        """Create the file owner-only (0600) before SQLite does; its -wal/-shm inherit that.
+
+        Never by opening the file itself: this process may already hold SQLite connections to
+        it (the worker opens several brokers), and closing any descriptor of the file would
+        drop their locks (see :mod:`taskqueue.sqlite_file`).
+        """
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            create_database_file(self.path, 0o600)
         except OSError as e:
-            raise BrokerUnavailable(self.url, f"cannot open {self.path}: {e.strerror}") from e
-        os.close(fd)
+            raise BrokerUnavailable(self.url, f"cannot create {self.path}: {e.strerror}") from e
 
     def _create_schema(self) -> None:
         # Under the write lock, so processes starting together do not race to create tables.
@@ -328,7 +333,7 @@ class QueueDatabase:
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A ``BEGIN IMMEDIATE`` transaction, committed on success."""
-        with self._errors_named(), self._connect() as conn:
+        with self._errors_named(), self._engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             with conn.begin():
                 yield conn
@@ -336,15 +341,8 @@ class QueueDatabase:
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
         """A deferred (read) transaction: one consistent snapshot, no lock on writers."""
-        with self._errors_named(), self._connect() as conn, conn.begin():
+        with self._errors_named(), self._engine.connect() as conn, conn.begin():
             yield conn
-
-    def _connect(self) -> sa.Connection:
-        if os.getpid() != self._pid:
-            # Forked: never use the parent's SQLite connections (SQLite forbids it).
-            self._engine.dispose(close=False)
-            self._pid = os.getpid()
-        return self._engine.connect()
 
     @contextmanager
     def _errors_named(self) -> Iterator[None]:
