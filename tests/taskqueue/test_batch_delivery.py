@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,7 +24,11 @@ from taskqueue.broker import (
 )
 from taskqueue.message import Message
 from taskqueue.urls import open_broker
+from tests.faults import procs
+from tests.faults.procs import RedisServer
 from tests.taskqueue.conftest import Open
+
+private_redis = procs.private_redis
 
 LEASE = timedelta(seconds=30)
 NO_WAIT = timedelta(0)
@@ -237,9 +242,14 @@ def test_settle_many_final_statuses_expire_after_the_ttl(broker: Broker) -> None
     assert broker.get_status("a") is None
 
 
-def test_redis_batch_calls_survive_a_flushed_script_cache(redis_url: str) -> None:
+def test_redis_batch_calls_survive_a_flushed_script_cache(
+    private_redis: Callable[..., RedisServer],
+) -> None:
     import redis
 
+    # A server of its own: SCRIPT FLUSH is server-wide and would break the scripts of tests
+    # running beside this one on the shared server.
+    redis_url = private_redis(persistent=False).url()
     broker = open_broker(redis_url)
     try:
         assert all(broker.enqueue_many([Message(id=i, task="t") for i in ("a", "b")]))

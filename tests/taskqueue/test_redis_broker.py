@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,10 @@ from taskqueue.keys import KeySpace
 from taskqueue.message import Message
 from taskqueue.redis import RedisBroker
 from taskqueue.urls import open_broker
+from tests.faults import procs
+from tests.faults.procs import RedisServer
+
+private_redis = procs.private_redis
 
 LEASE = timedelta(seconds=30)
 NO_WAIT = timedelta(0)
@@ -134,18 +138,29 @@ def test_rediss_url_uses_tls(redis_url: str) -> None:
     b.close()
 
 
-def test_scripts_are_reloaded_after_script_flush(broker: RedisBroker, raw: Any) -> None:
-    assert broker.enqueue_once(Message(id="before", task="t"))
-    raw.script_flush()
-    # Direct call (EVALSHA -> NOSCRIPT -> reload) and pipelined batch (checked before sending).
-    delivery = broker.claim(["default"], "c", LEASE, NO_WAIT)
-    assert delivery is not None and delivery.message_id == "before"
-    raw.script_flush()
-    batch = [Message(id=f"m{i}", task="t") for i in range(3)]
-    assert broker.enqueue_many(batch) == [True] * 3
-    raw.script_flush()
-    assert broker.ack(delivery)
-    assert broker.queue_stats()[0].ready == 3
+def test_scripts_are_reloaded_after_script_flush(
+    private_redis: Callable[..., RedisServer],
+) -> None:
+    # A server of its own: SCRIPT FLUSH is server-wide and would break the scripts of tests
+    # running beside this one on the shared server.
+    url = private_redis(persistent=False).url()
+    raw = redis.Redis.from_url(url)
+    broker = RedisBroker(url)
+    try:
+        assert broker.enqueue_once(Message(id="before", task="t"))
+        raw.script_flush()
+        # Direct call (EVALSHA -> NOSCRIPT -> reload) and pipelined batch (checked first).
+        delivery = broker.claim(["default"], "c", LEASE, NO_WAIT)
+        assert delivery is not None and delivery.message_id == "before"
+        raw.script_flush()
+        batch = [Message(id=f"m{i}", task="t") for i in range(3)]
+        assert broker.enqueue_many(batch) == [True] * 3
+        raw.script_flush()
+        assert broker.ack(delivery)
+        assert broker.queue_stats()[0].ready == 3
+    finally:
+        broker.close()
+        raw.close()
 
 
 def test_done_ids_are_remembered_in_a_window_set_with_a_ttl(broker: RedisBroker, raw: Any) -> None:
