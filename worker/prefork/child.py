@@ -1,0 +1,225 @@
+"""The child program of the prefork pool: a fresh interpreter that imports the task modules
+and runs one job at a time for the parent (see :mod:`worker.prefork`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import pickle
+import resource
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from types import FrameType
+from typing import Any
+
+from worker import commands, sessions
+from worker.errors import Reject, SoftTimeLimitExceeded, UnknownTask
+from worker.pool import (
+    OutcomeKind,
+    RunResult,
+    check_result,
+    describe,
+    exception_name,
+    rejected_outcome,
+    soft_limit_error,
+    soft_outcome,
+)
+from worker.prefork.protocol import BootError, ChildInit, Done, Ready, RunJob, SessionStarted
+
+logger = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+# Whether a task is running right now: the soft-limit handler raises only inside a task, never
+# in the child's own loop (a late signal for a job that just finished is ignored).
+_in_task = False
+_soft_raised = False  # once per job: the child's timer and the parent's signal may both come
+_soft_text = "soft time limit"
+
+
+def _on_soft_limit(signum: int, frame: FrameType | None) -> None:
+    global _soft_raised
+    if _in_task and not _soft_raised:
+        _soft_raised = True
+        raise SoftTimeLimitExceeded(_soft_text)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _configure_logging(level: int, pickled_formatter: bytes | None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter: logging.Formatter | None = None
+    if pickled_formatter is not None:
+        with contextlib.suppress(Exception):
+            formatter = pickle.loads(pickled_formatter)
+    handler.setFormatter(
+        formatter
+        or logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _run(
+    name: str, args: Sequence[Any], kwargs: dict[str, Any], soft: float | None, task_id: str = ""
+) -> RunResult:
+    global _in_task, _soft_raised, _soft_text
+    from worker.registry import REGISTRY
+
+    try:
+        task = REGISTRY.get(name)
+    except UnknownTask as e:
+        return OutcomeKind.FAILURE, None, str(e), exception_name(e)
+    _soft_text = soft_limit_error(soft)
+    _soft_raised = False
+    # Our own timer too: the kernel delivers it on time whatever the parent's GIL is doing.
+    own_timer = signal.getsignal(signal.SIGALRM) is _on_soft_limit  # unless a task took SIGALRM
+    timer = soft if own_timer else None
+    try:
+        _in_task = True
+        if timer is not None:
+            signal.setitimer(signal.ITIMER_REAL, timer)
+        try:
+            result = task.fn(*args, **kwargs)
+        finally:
+            _in_task = False
+            if timer is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    except SoftTimeLimitExceeded as e:
+        return soft_outcome(e, soft)
+    except Reject as e:
+        logger.error("task %s rejected its message: %s", name, e)
+        return rejected_outcome(e)
+    except BaseException as e:  # SystemExit/KeyboardInterrupt from task code must not end us
+        logger.error(
+            "task %s raised %s",
+            name,
+            describe(e),
+            exc_info=True,
+            extra={"task": name, "task_id": task_id},
+        )
+        return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
+    return check_result(result)
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident memory in KiB.
+
+    Linux's ``ru_maxrss`` survives ``exec``: a child spawned by a large process starts with the
+    spawner's peak (e.g. a 1 GiB worker would see every child "over" a 500 MiB limit at once).
+    ``VmHWM`` in /proc/self/status belongs to the new address space, so it is read first.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _serve(conn: Connection) -> None:
+    while True:
+        try:
+            job: RunJob | None = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if job is None:
+            return  # retired
+        started = time.time()
+        kind, result, error, exc_type = _run(
+            job.task, job.args, job.kwargs, job.soft_limit_s, job.task_id
+        )
+        finished = time.time()
+        rss_kib = _peak_rss_kib()
+        try:
+            conn.send(
+                Done(job.job_id, kind.value, result, error, exc_type, started, finished, rss_kib)
+            )
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            # JSON-able but not picklable (an exotic subclass): report it rather than hang.
+            error = f"result could not be sent to the worker: {describe(e)}"
+            conn.send(
+                Done(
+                    job.job_id,
+                    OutcomeKind.FAILURE.value,
+                    None,
+                    error,
+                    exception_name(e),
+                    started,
+                    finished,
+                    rss_kib,
+                )
+            )
+
+
+def _session_reporter(conn: Connection) -> sessions.Reporter:
+    """Send each session the task starts to the parent, before the task goes on."""
+    lock = threading.Lock()  # a task may start programs from several threads
+    quiet = {signal.SIGUSR1, signal.SIGALRM}
+
+    def report(sid: int) -> None:
+        # A soft limit raised halfway through a send would corrupt the stream to the parent:
+        # hold the signals for the moment of the send (they are delivered right after).
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, quiet)
+        try:
+            with lock:
+                conn.send(SessionStarted(sid))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    return report
+
+
+def child_main() -> None:
+    """Entry point of a pool process: ``python -c ... FD PARENT_PID``."""
+    fd, parent_pid = int(sys.argv[1]), int(sys.argv[2])
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, _on_soft_limit)
+    signal.signal(signal.SIGALRM, _on_soft_limit)
+    conn = Connection(fd)
+    code = 0
+    try:
+        init: ChildInit = conn.recv()
+        sys.path[:] = init.sys_path
+        _configure_logging(init.log_level, init.log_formatter)
+        commands.allow(init.command_policy.programs, init.command_policy.env)
+        sessions.set_process_reporter(_session_reporter(conn))
+        import multiprocessing
+
+        multiprocessing.current_process().name = f"PoolWorker-{os.getpid()}"
+        from worker.registry import REGISTRY
+
+        try:
+            REGISTRY.import_modules(init.modules)
+        except Exception as e:
+            conn.send(BootError(str(e)))
+            code = 3
+            return
+        conn.send(Ready(os.getpid()))
+        _serve(conn)
+    except (EOFError, OSError):
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # No interpreter teardown: nothing inherited needs finalising, and it is faster.
+        os._exit(code)

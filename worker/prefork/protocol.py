@@ -1,0 +1,75 @@
+"""What the prefork parent and its children say to each other, typed.
+
+Every message is one of the dataclasses below, pickled over the child's
+:mod:`multiprocessing.connection` socket: the parent sends :class:`ChildInit` once, then a
+:class:`RunJob` per job and :data:`RETIRE` to end the child; the child answers
+:class:`Ready` (or :class:`BootError`), then per job any number of :class:`SessionStarted`
+and one :class:`Done`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from worker.commands import CommandPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class ChildInit:
+    """The parent's start-up state, which a fresh interpreter does not have."""
+
+    sys_path: list[str]
+    modules: list[str]  # the task modules to import
+    log_level: int
+    log_formatter: bytes | None  # the parent's formatter, pickled (None: a plain one)
+    command_policy: CommandPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class RunJob:
+    job_id: str
+    task: str  # a registered task's name: a job crosses by name, never by code
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    soft_limit_s: float | None  # None: no soft limit (or one the hard limit comes before)
+    task_id: str
+
+
+# Parent -> child: exit after the current job.
+RETIRE = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class BootError:
+    """The task modules failed to import."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    """The running task started a process session (see :mod:`worker.sessions`)."""
+
+    sid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    job_id: str
+    kind: str  # an OutcomeKind value
+    result: Any
+    error: str | None
+    exc_type: str | None
+    started_ts: float
+    finished_ts: float
+    peak_rss_kib: int
+
+
+ChildMessage = Ready | BootError | SessionStarted | Done
