@@ -100,13 +100,19 @@ class EncodedMessage:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A claimed message: the raw payload (it may not decode), and the claim's owner token."""
+    """A claimed message: the raw payload (it may not decode), and the claim's owner token.
+
+    ``problem`` is set when the broker's own record of the message is malformed (garbage in
+    the store: not the framing the broker writes); the consumer dead-letters such a delivery
+    with that reason instead of running it. The payload is then whatever could be read.
+    """
 
     message_id: str
     queue: str
     payload: bytes
     token: str
     lease_until: datetime
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +260,8 @@ class Broker(Protocol):
     ) -> Delivery | None:
         """Take the highest-priority ready message from the first non-empty queue in ``queues``.
 
-        Moves due delayed messages to ready first. Waits up to ``timeout`` for one; None if none.
+        :meth:`claim_many` of one, without recording STARTED. Moves due delayed messages to
+        ready first. Waits up to ``timeout`` for one; None if none.
         The message stays in flight, owned by the returned token, until ``lease`` runs out.
         """
         ...
@@ -295,11 +302,12 @@ class Broker(Protocol):
         ...
 
     def ack(self, delivery: Delivery) -> bool:
-        """Remove a finished message; False if the claim is no longer ours."""
+        """Remove a finished message; False if the claim is no longer ours (settle_many of one)."""
         ...
 
     def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
-        """Replace the in-flight message with ``message`` (attempt + 1), delayed until ``eta``."""
+        """Replace the in-flight message with ``message`` (attempt + 1), delayed until ``eta``
+        (settle_many of one)."""
         ...
 
     def release(self, delivery: Delivery) -> bool:
@@ -307,7 +315,8 @@ class Broker(Protocol):
         ...
 
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
-        """Move an in-flight message to the queue's dead-letter set with ``reason``."""
+        """Move an in-flight message to the queue's dead-letter set with ``reason`` (settle_many
+        of one)."""
         ...
 
     def recover_expired(self, now: datetime | None = None) -> int:

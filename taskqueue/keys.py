@@ -43,6 +43,18 @@ QUEUE_KEY_NAMES = (
     *(f"ready:{p}" for p in range(10)),
 )
 
+# The Redis type of each queue key (as TYPE names it), to name a key that holds something else.
+QUEUE_KEY_TYPES = {
+    "delayed": "zset",
+    "msg": "hash",
+    "inflight": "zset",
+    "claims": "hash",
+    "dead": "stream",
+    "consumers": "zset",
+    "notify": "list",
+    **{f"ready:{p}": "list" for p in range(10)},
+}
+
 
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
@@ -84,6 +96,13 @@ class QueueKeys:
     @property
     def notify(self) -> str:
         return self.script_keys[6]
+
+    def expected_types(self) -> dict[str, str]:
+        """Each key of the queue and the Redis type it must have."""
+        return {
+            key: QUEUE_KEY_TYPES[name]
+            for key, name in zip(self.script_keys, QUEUE_KEY_NAMES, strict=True)
+        }
 
     def seen(self, ttl_ms: int, window: int) -> str:
         """The set of ids done in dedupe window ``window`` (``now_ms // ttl_ms``); the Lua

@@ -64,6 +64,7 @@ from hiredis import pack_command
 from redis.commands.core import Script
 
 from taskqueue.broker import (
+    ACK,
     DEFAULT_DEDUPE_TTL,
     DEFAULT_RESULT_TTL,
     FINAL_STATES,
@@ -80,8 +81,8 @@ from taskqueue.broker import (
     TaskState,
     TaskStatus,
 )
-from taskqueue.errors import BrokerError, BrokerUnavailable, DecodeError, Fenced
-from taskqueue.keys import DEFAULT_PREFIX, KeySpace, QueueKeys
+from taskqueue.errors import BrokerDataError, BrokerError, BrokerUnavailable, DecodeError, Fenced
+from taskqueue.keys import DEFAULT_PREFIX, QUEUE_KEY_TYPES, KeySpace, QueueKeys
 from taskqueue.message import Message, require_aware
 from taskqueue.urls import redact_url
 
@@ -98,18 +99,7 @@ MIN_BLOCK_S = 0.001
 # recover.lua moves at most this many per call (its STEP); a full step means call again.
 RECOVER_STEP = 1_000
 
-_SCRIPTS = (
-    "enqueue",
-    "claim",
-    "claim_many",
-    "extend",
-    "ack",
-    "release",
-    "retry",
-    "dead_letter",
-    "settle",
-    "recover",
-)
+_SCRIPTS = ("enqueue", "claim_many", "extend", "release", "settle", "recover")
 # Lease scripts stand alone (no queue keys, so no _lib.lua).
 _LEASE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release")
 # enqueue.lua's error reply for a stale fencing token: "FENCED <current token>\t<holder>".
@@ -118,6 +108,16 @@ _FENCED = "FENCED "
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _wire(text: str) -> bytes:
+    """A message id as Redis holds it: ids read back from Redis are decoded with
+    surrogateescape (garbage in the store need not be UTF-8), so they round-trip exactly."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _ms(value: datetime) -> int:
@@ -173,7 +173,11 @@ def _status_fields(status: TaskStatus) -> dict[str, str | int]:
 def _settle_args(item: Settlement) -> list[Any]:
     """settle.lua's ARGV for one item (see the script)."""
     action = item.action
-    args: list[Any] = [item.delivery.message_id, item.delivery.token, _ACTION_CODES[type(action)]]
+    args: list[Any] = [
+        _wire(item.delivery.message_id),
+        item.delivery.token,
+        _ACTION_CODES[type(action)],
+    ]
     if isinstance(action, RetryAction):
         args += [_ms(action.eta), str(action.message.priority), action.message.encode()]
     elif isinstance(action, DeadLetterAction):
@@ -245,7 +249,45 @@ class RedisBroker:
         except (redis.ConnectionError, redis.TimeoutError) as e:
             raise BrokerUnavailable(self.url, str(e) or type(e).__name__) from e
         except redis.RedisError as e:
+            if "WRONGTYPE" in str(e):
+                raise self._wrong_type(e) from e
             raise BrokerError(f"redis broker {self.url}: {e}") from e
+
+    def _expected_type(self, key: str) -> str | None:
+        """The Redis type ``key`` must have; None if it is not one of ours."""
+        if key == self.keys.queues:
+            return "set"
+        if key.startswith(self.keys.status("")):
+            return "hash"
+        if key.startswith(f"{self.keys.prefix}:lease:"):
+            return "string" if key.endswith(":fence") else "hash"
+        head, sep, name = key.rpartition("}:")
+        if not sep or not head.startswith(f"{self.keys.prefix}:{{q:"):
+            return None
+        return "set" if name.startswith("seen:") else QUEUE_KEY_TYPES.get(name)
+
+    def _wrong_type(self, error: redis.RedisError) -> BrokerDataError:
+        """Name the key of the wrong type (Redis's WRONGTYPE reply does not): every key of
+        every known queue is checked. Garbage no retry will fix, so one clear line."""
+        found: list[str] = []
+        try:
+            keys = [self.keys.queues]
+            if self._client.type(self.keys.queues) == b"set":
+                for name in sorted(self._client.smembers(self.keys.queues)):
+                    keys.extend(self.keys.queue(_text(name)).script_keys)
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.type(key)
+            for key, kind in zip(keys, pipe.execute(), strict=True):
+                expected = self._expected_type(key)
+                if kind not in (b"none", (expected or "").encode()):
+                    found.append(f"key {key} holds a {kind.decode()}, expected a {expected}")
+        except redis.RedisError as e:
+            found.append(f"(could not look for the key: {e})")
+        where = "; ".join(found) or "a status or dedupe key holds the wrong type"
+        return BrokerDataError(
+            f"redis broker {self.url}: {where} (WRONGTYPE: {error}); repair or delete it"
+        )
 
     def _run(self, script: str, queue: QueueKeys, *args: Any) -> Any:
         with self._errors():
@@ -401,43 +443,11 @@ class RedisBroker:
     def claim(
         self, queues: Sequence[str], consumer: str, lease: timedelta, timeout: timedelta
     ) -> Delivery | None:
-        """Take the best ready message of the first non-empty queue in ``queues``.
-
-        Each queue is tried with one script (promote due delayed messages, recover expired
-        leases, pop the best); if none has one, waits on the queues' notify lists (see the
-        module docstring) until ``timeout`` has passed. ``consumer`` is not stored: ownership
-        is the token alone.
-        """
+        """Take the best ready message of the first non-empty queue in ``queues``: the batch
+        claim of one, recording no status. ``consumer`` is not stored: ownership is the token."""
         del consumer
-        deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
-        lease_ms = int(lease.total_seconds() * 1000)
-        names = list(queues)
-        token = secrets.token_hex(16)
-        while True:
-            now_ms = _now_ms()
-            next_due_ms = -1
-            for name in names:
-                reply = self._run("claim", self.keys.queue(name), now_ms, now_ms + lease_ms, token)
-                if int(reply[0]) == 1:
-                    return Delivery(
-                        message_id=reply[1].decode(),
-                        queue=name,
-                        payload=reply[2],
-                        token=token,
-                        lease_until=_instant(now_ms + lease_ms),
-                    )
-                due = int(reply[1])
-                if due >= 0 and (next_due_ms < 0 or due < next_due_ms):
-                    next_due_ms = due
-            remaining_s = deadline - time.monotonic()
-            if remaining_s <= 0:
-                return None
-            wait_s = min(remaining_s, self._max_block_s)
-            if next_due_ms >= 0:
-                wait_s = min(wait_s, (next_due_ms - _now_ms()) / 1000 + 0.001)
-            if wait_s >= MIN_BLOCK_S:
-                with self._errors():
-                    self._client.blpop([self.keys.queue(n).notify for n in names], wait_s)
+        claimed = self._claim(queues, lease, timeout, 1, record_started=False)
+        return claimed[0] if claimed else None
 
     def claim_many(
         self,
@@ -451,15 +461,28 @@ class RedisBroker:
 
         One script call per queue tried (claim_many.lua: promote, recover, pop up to the
         count, write the STARTED statuses); the next queue is tried only if the batch is not
-        full. Waits like :meth:`claim` while nothing is claimable, up to ``timeout``.
+        full. If nothing is claimable, waits on the queues' notify lists (see the module
+        docstring) until ``timeout`` has passed. A malformed entry comes back as a delivery
+        with its ``problem`` named.
         """
         del consumer
         if max_count < 1:
             raise ValueError(f"max_count: must be at least 1, got {max_count}")
+        return self._claim(queues, lease, timeout, max_count, record_started=True)
+
+    def _claim(
+        self,
+        queues: Sequence[str],
+        lease: timedelta,
+        timeout: timedelta,
+        max_count: int,
+        *,
+        record_started: bool,
+    ) -> list[Delivery]:
         deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
         lease_ms = int(lease.total_seconds() * 1000)
         names = list(queues)
-        status_prefix = self.keys.status("")
+        status_prefix = self.keys.status("") if record_started else ""
         while True:
             now_ms = _now_ms()
             lease_until = _instant(now_ms + lease_ms)
@@ -487,13 +510,15 @@ class RedisBroker:
                         next_due_ms = due
                     continue
                 for i in range(count):
+                    problem = reply[3 + 3 * i]
                     claimed.append(
                         Delivery(
-                            message_id=reply[1 + 2 * i].decode(),
+                            message_id=_text(reply[1 + 3 * i]),
                             queue=name,
-                            payload=reply[2 + 2 * i],
+                            payload=reply[2 + 3 * i],
                             token=f"{prefix}-{i + 1}",
                             lease_until=lease_until,
+                            problem=problem.decode(errors="replace") if problem else None,
                         )
                     )
                 if len(claimed) >= max_count:
@@ -530,11 +555,11 @@ class RedisBroker:
         commands: list[tuple[Any, ...]] = []
         for name, positions in by_queue.items():
             queue = self.keys.queue(name)
-            status_keys: list[str] = []
+            status_keys: list[bytes] = []
             args: list[Any] = [now_ms, queue.tag, ttl_ms]
             for i in positions:
                 item = items[i]
-                status_keys.append(self.keys.status(item.delivery.message_id))
+                status_keys.append(_wire(self.keys.status(item.delivery.message_id)))
                 args.extend(_settle_args(item))
             keys = (*queue.script_keys, *status_keys)
             commands.append(("EVALSHA", sha, len(keys), *keys, *args))
@@ -549,7 +574,7 @@ class RedisBroker:
 
     def _in_flight(self, script: str, delivery: Delivery, *args: Any) -> bool:
         queue = self.keys.queue(delivery.queue)
-        return bool(self._run(script, queue, delivery.message_id, delivery.token, *args))
+        return bool(self._run(script, queue, _wire(delivery.message_id), delivery.token, *args))
 
     def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
         """Renew the lease from now; None if the claim is no longer ours."""
@@ -566,14 +591,12 @@ class RedisBroker:
 
     def ack(self, delivery: Delivery) -> bool:
         """Remove a finished message; False if the claim is no longer ours."""
-        tag = self.keys.queue(delivery.queue).tag
-        return self._in_flight("ack", delivery, _now_ms(), tag)
+        return self.settle_many([Settlement(delivery, ACK, None)])[0]
 
     def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
         """Replace the in-flight message with ``message``, delayed until ``eta`` (ready at once
         if it has passed, behind what is ready now); False if the claim is no longer ours."""
-        payload = message.encode()
-        return self._in_flight("retry", delivery, _now_ms(), _ms(eta), message.priority, payload)
+        return self.settle_many([Settlement(delivery, RetryAction(message, eta), None)])[0]
 
     def release(self, delivery: Delivery) -> bool:
         """Return a message to ready, unchanged and in its old place; False if not ours."""
@@ -581,8 +604,7 @@ class RedisBroker:
 
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
         """Move an in-flight message to its queue's dead letters with ``reason``."""
-        tag = self.keys.queue(delivery.queue).tag
-        return self._in_flight("dead_letter", delivery, reason, _now_ms(), tag)
+        return self.settle_many([Settlement(delivery, DeadLetterAction(reason), None)])[0]
 
     def recover_expired(self, now: datetime | None = None) -> int:
         """Return messages whose lease ran out (their worker died) to ready; how many."""

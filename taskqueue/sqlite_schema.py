@@ -163,11 +163,9 @@ UPSERT_STATUS = _driver_sql(
 # The hot statements, built once: constructing SQLAlchemy expressions per call cost more
 # than SQLite's work (measured on claim + ack).
 _m = messages.c
-OWNED = sa.and_(
-    _m.token == sa.bindparam("b_token"),
-    _m.message_id == sa.bindparam("b_message_id"),
-    _m.state == IN_FLIGHT,
-)
+# A claim is its token alone (unique, random): the message id is not compared, so a row whose
+# id is garbage (not UTF-8 text) can still be dead-lettered by the claim that holds it.
+OWNED = sa.and_(_m.token == sa.bindparam("b_token"), _m.state == IN_FLIGHT)
 PROBE = sa.select(
     sa.or_(
         sa.exists().where(_m.queue.in_(sa.bindparam("names", expanding=True)), _m.state == READY),
@@ -194,24 +192,6 @@ RECOVER_EXPIRED = (
     .where(_m.state == IN_FLIGHT, _m.due_s <= sa.bindparam("now_s"))
     .values(state=READY, due_s=None, token=None, consumer=None)
 )
-_best_ready = (
-    sa.select(_m.seq)
-    .where(_m.queue == sa.bindparam("b_queue"), _m.state == READY)
-    .order_by(_m.priority.desc(), _m.ready_at_s, _m.seq)
-    .limit(1)
-    .scalar_subquery()
-)
-CLAIM_BEST = (
-    sa.update(messages)
-    .where(_m.seq == _best_ready)
-    .values(
-        state=IN_FLIGHT,
-        token=sa.bindparam("new_token"),
-        consumer=sa.bindparam("b_consumer"),
-        due_s=sa.bindparam("lease_until_s"),
-    )
-    .returning(_m.message_id, _m.payload)
-)
 # Claim a batch: the best ``b_count`` ready rows of a queue, each under its own token
 # ("<token prefix>-<seq>": unique, as the token index requires). RETURNING does not keep the
 # subquery's order, so the caller sorts by (priority DESC, ready_at_s, seq).
@@ -230,8 +210,20 @@ CLAIM_MANY = (
         consumer=sa.bindparam("b_consumer"),
         due_s=sa.bindparam("lease_until_s"),
     )
-    .returning(_m.seq, _m.message_id, _m.payload, _m.priority, _m.ready_at_s, _m.token)
+    # Read back as bytes and numbers whatever the row holds (SQLite columns take any type, and
+    # a TEXT value that is not UTF-8 would fail to decode): the broker checks them itself.
+    .returning(
+        _m.seq,
+        sa.cast(_m.message_id, sa.LargeBinary).label("raw_id"),
+        sa.func.typeof(_m.priority).label("priority_type"),
+        sa.cast(_m.payload, sa.LargeBinary).label("payload"),
+        sa.cast(_m.priority, sa.Integer).label("priority"),
+        sa.cast(_m.ready_at_s, sa.Float).label("ready_at_s"),
+        _m.token,
+    )
 )
+# Dead-letter a claimed row (settle_many): its payload as bytes, whatever it holds.
+DEAD = sa.delete(messages).where(OWNED).returning(sa.cast(_m.payload, sa.LargeBinary))
 # A retry settled in a batch (settle_many): the owned row becomes its next attempt.
 RETRY = (
     sa.update(messages)
@@ -247,10 +239,9 @@ RETRY = (
     )
 )
 EXTEND = sa.update(messages).where(OWNED).values(due_s=sa.bindparam("lease_until_s"))
-ACK = sa.delete(messages).where(OWNED)
-# ACK for the driver (settle_many's common case): parameters token, message_id. Skipping
-# SQLAlchemy's per-call statement handling halves the client cost of a settled batch.
-ACK_SQL = f"DELETE FROM messages WHERE token = ? AND message_id = ? AND state = '{IN_FLIGHT}'"
+# ACK for the driver (settle_many's common case): parameter token. Skipping SQLAlchemy's
+# per-call statement handling halves the client cost of a settled batch.
+ACK_SQL = f"DELETE FROM messages WHERE token = ? AND state = '{IN_FLIGHT}'"
 
 
 # How long a writer waits for another process's write transaction before giving up.

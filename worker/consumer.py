@@ -63,7 +63,7 @@ from taskqueue.broker import (
     TaskState,
     TaskStatus,
 )
-from taskqueue.errors import BrokerUnavailable, DecodeError
+from taskqueue.errors import BrokerDataError, BrokerUnavailable, DecodeError
 from taskqueue.message import Message
 from worker.errors import UnknownTask
 from worker.pool import Job, Outcome, OutcomeKind, Pool, resolve_limits
@@ -162,6 +162,10 @@ class LeaseKeeper(threading.Thread):
                 if failing:
                     logger.warning("lease keeper: broker reachable again")
                     failing = False
+            except BrokerDataError as e:
+                # Garbage in the store: the consumer loop reports it (once); not a bug here.
+                consumer.report_data_error(e)
+                failing = True
             except BrokerUnavailable as e:
                 # An outage: one line when it starts and one when it ends, not one per retry.
                 if not failing:
@@ -231,6 +235,9 @@ class Consumer:
         # Set when the pool asks for a new process (too many abandoned threads): the service
         # re-executes the worker once this consumer has drained.
         self.restart_requested = False
+        # The last BrokerDataError logged (by the loop or the lease keeper): the same one is
+        # logged once, not on every retry.
+        self._data_error: str | None = None
 
     # --- control (signal-safe: only set flags) ------------------------------------------
     def request_stop(self) -> None:
@@ -269,6 +276,22 @@ class Consumer:
                 )
             else:
                 entry.delivery = renewed
+
+    def report_data_error(self, error: BrokerDataError) -> None:
+        """Log a broker data error once (until it changes or goes away)."""
+        text = str(error)
+        with self._lock:
+            if text == self._data_error:
+                logger.debug("broker data still unusable: %s", text)
+                return
+            self._data_error = text
+        logger.error("consumer %s: %s; retrying with backoff", self.name, text)
+
+    def _data_error_gone(self) -> None:
+        with self._lock:
+            gone, self._data_error = self._data_error is not None, None
+        if gone:
+            logger.warning("consumer %s: the broker's data is usable again", self.name)
 
     # --- main loop ------------------------------------------------------------------------
     def run(self) -> None:
@@ -316,13 +339,20 @@ class Consumer:
                 if free > 0 and not self.stopping:
                     self._claim_batch(free, bool(self._outcomes))
                 self._collect()
-                if failures:
+                if failures and not self._data_error:
                     logger.warning(
                         "consumer %s: broker reachable again after %d failed attempt(s)",
                         self.name,
                         failures,
                     )
+                self._data_error_gone()
                 failures = 0
+            except BrokerDataError as e:
+                # A key of the wrong type: no retry fixes it until someone repairs the store,
+                # so one line naming it, then quiet retries with backoff (never a crash loop).
+                failures += 1
+                self.report_data_error(e)
+                time.sleep(min(_BROKER_BACKOFF_MAX_S, 0.1 * 2 ** min(failures, 10)))
             except BrokerUnavailable as e:
                 # Keep trying (a worker outlives a broker restart); one line when the outage
                 # starts and one when it ends, not one per retry.
@@ -412,6 +442,8 @@ class Consumer:
 
     def _start(self, delivery: Delivery) -> _Pending | None:
         """Submit the delivery's task to the pool; or, if it cannot run, how to settle it."""
+        if delivery.problem is not None:
+            return self._dead_letter(delivery, f"malformed queue entry: {delivery.problem}", None)
         try:
             message = Message.decode(delivery.payload)
         except DecodeError as e:

@@ -53,16 +53,59 @@ end
 -- A msg value is "<priority digit><dedupe TTL ms>:<payload>": the priority, to put the
 -- message back in the right ready list; the TTL, for how long its id is remembered once the
 -- message is done (see remember).
+--
+-- Scripts must never fail on what they read: the store may hold anything (a bug, an older
+-- version, a hand edit). Every parse below has a fallback, and claim_many hands a malformed
+-- value to the worker as a delivery with a problem text, which the worker dead-letters.
+local DEFAULT_TTL = 86400000
+
+-- (priority, ttl, payload, problem) of a msg value; problem is nil for a well-formed one,
+-- else says what is wrong (then priority, ttl and payload are the fallbacks).
+local function parse_value(value)
+  local first = string.byte(value, 1)
+  local p = (first or 0) - 48
+  local problem = nil
+  if not first then
+    return 0, DEFAULT_TTL, value, 'empty value'
+  elseif p < 0 or p > 9 then
+    p = 0
+    problem = 'priority is not a digit 0-9 (first byte ' .. first .. ')'
+  end
+  local sep = string.find(value, ':', 2, true)
+  if not sep then
+    return p, DEFAULT_TTL, value, problem or 'no ":" after the priority and dedupe TTL'
+  end
+  local ttl = tonumber(string.sub(value, 2, sep - 1))
+  if not ttl or ttl < 1 or ttl ~= math.floor(ttl) or ttl > 1e15 then
+    ttl = DEFAULT_TTL
+    problem = problem or ('dedupe TTL ' .. string.format('%q', string.sub(value, 2, sep - 1))
+      .. ' is not a positive integer of milliseconds')
+  end
+  return p, ttl, string.sub(value, sep + 1), problem
+end
+
+-- Just the priority (enqueue's hot path: its values were just built by the client).
 local function priority_in(value)
-  return (string.byte(value, 1) or 48) - 48
+  local p = (string.byte(value, 1) or 0) - 48
+  if p < 0 or p > 9 then return 0 end
+  return p
 end
 
 local function ttl_in(value)
-  return tonumber(string.sub(value, 2, string.find(value, ':', 2, true) - 1))
+  local _, ttl = parse_value(value)
+  return ttl
 end
 
 local function payload_in(value)
-  return string.sub(value, string.find(value, ':', 2, true) + 1)
+  local _, _, payload = parse_value(value)
+  return payload
+end
+
+-- A priority read back from the store (a claim record): 0 unless a digit 0-9.
+local function valid_priority(text)
+  local p = tonumber(text)
+  if not p or p < 0 or p > 9 or p ~= math.floor(p) then return 0 end
+  return p
 end
 
 -- Enqueue-once after the message is gone (acked, dead-lettered): its id joins the set of ids
@@ -112,8 +155,10 @@ local function owned(id, token)
   local claim = redis.call('HGET', K_CLAIMS, id)
   if not claim then return nil end
   local sep = string.find(claim, ':', 1, true)
-  if string.sub(claim, 1, sep - 1) ~= token then return nil end
-  return tonumber(string.sub(claim, sep + 1))
+  -- A claim record without its separator was not written by a claim: no token owns it (its
+  -- lease runs out and recover() returns the message).
+  if not sep or string.sub(claim, 1, sep - 1) ~= token then return nil end
+  return valid_priority(string.sub(claim, sep + 1))
 end
 
 local function drop_claim(id)
@@ -129,9 +174,10 @@ local function recover(now)
   if #expired == 0 then return 0 end
   for _, id in ipairs(expired) do
     local claim = redis.call('HGET', K_CLAIMS, id)
+    local sep = claim and string.find(claim, ':', 1, true)
     local p
-    if claim then
-      p = tonumber(string.sub(claim, string.find(claim, ':', 1, true) + 1))
+    if sep then
+      p = valid_priority(string.sub(claim, sep + 1))
     else
       p = priority_of(id)
     end
@@ -144,7 +190,7 @@ local function recover(now)
 end
 
 
--- The settling steps (ack.lua, retry.lua, dead_letter.lua, settle.lua). Each assumes the
+-- The settling steps (settle.lua). Each assumes the
 -- caller checked ownership with owned(). ``tag`` is the queue's hash tag (see remember).
 
 -- Remove a finished message and remember its id.
@@ -162,7 +208,7 @@ end
 local function settle_retry(id, now, eta, priority, payload)
   drop_claim(id)
   local old = redis.call('HGET', K_MSG, id)
-  local ttl = old and ttl_in(old) or 86400000
+  local ttl = old and ttl_in(old) or DEFAULT_TTL
   redis.call('HSET', K_MSG, id, priority .. string.format('%d', ttl) .. ':' .. payload)
   if eta > now then
     redis.call('ZADD', K_DELAYED, string.format('%d', eta), id)

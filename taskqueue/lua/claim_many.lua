@@ -1,8 +1,14 @@
 -- Claim up to max_count of one queue's best ready messages (highest priority list first, each
 -- list from its head) and record each one STARTED.
--- ARGV: now_ms, lease_until_ms, token prefix, max_count, status key prefix.
--- Returns {n, id1, payload1, ..., id_n, payload_n} with n >= 1 (claim i's token is
--- "<prefix>-<i>"), or {0, ms of the next delayed eta or lease deadline, or -1}.
+-- ARGV: now_ms, lease_until_ms, token prefix, max_count, status key prefix ('' to record no
+-- status: the single claim()).
+-- Returns {n, id1, payload1, problem1, ..., id_n, payload_n, problem_n} with n >= 1 (claim
+-- i's token is "<prefix>-<i>"; problem '' for a well-formed entry), or {0, ms of the next
+-- delayed eta or lease deadline, or -1}.
+--
+-- A msg value that is not well-formed (see parse_value) is claimed like any other, with the
+-- problem named, so the worker dead-letters it and goes on: leaving it on the ready list
+-- would stop the queue, failing here would stop every worker that claims it.
 --
 -- The status hash ("<status prefix><id>", as RedisBroker.set_status writes it) is not one of
 -- the queue's keys: its name depends on the ids popped here, so it cannot be declared in KEYS.
@@ -17,7 +23,8 @@ recover(now)
 local function record_started(id, payload)
   local ok, msg = pcall(cjson.decode, payload)
   if not ok or type(msg) ~= 'table' or type(msg.task) ~= 'string'
-      or type(msg.attempt) ~= 'number' then
+      or type(msg.attempt) ~= 'number' or msg.attempt ~= math.floor(msg.attempt)
+      or msg.attempt < 0 or msg.attempt > 1e9 then
     return
   end
   local key = status_prefix .. id
@@ -40,10 +47,11 @@ for p = 9, 0, -1 do
         n = n + 1
         redis.call('ZADD', K_INFLIGHT, lease_until, id)
         redis.call('HSET', K_CLAIMS, id, prefix .. '-' .. n .. ':' .. p)
-        local payload = payload_in(value)
-        record_started(id, payload)
+        local _, _, payload, problem = parse_value(value)
+        if not problem and status_prefix ~= '' then record_started(id, payload) end
         out[#out + 1] = id
         out[#out + 1] = payload
+        out[#out + 1] = problem or ''
       end
     end
   end
