@@ -320,7 +320,16 @@ class Broker(Protocol):
         ...
 
     def recover_expired(self, now: datetime | None = None) -> int:
-        """Return messages whose lease ran out (their worker died) to ready; how many."""
+        """Return messages whose lease ran out (their worker died) to ready; how many.
+
+        ``now`` is for tests ("as if it were this late", on the caller's clock); callers leave
+        it out and the broker's own clock decides.
+        """
+        ...
+
+    def now(self) -> datetime:
+        """The broker's clock, the one its leases, etas and recovery go by (Redis: the
+        server's ``TIME``; SQLite, one host: the local clock)."""
         ...
 
     # --- observing -------------------------------------------------------------------------

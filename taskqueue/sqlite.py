@@ -5,7 +5,8 @@ The file, its tables and its transactions (WAL, ``BEGIN IMMEDIATE`` for every wr
 are in :mod:`taskqueue.sqlite_schema`; this module is the :class:`~taskqueue.broker.Broker`
 contract on top: each operation is one transaction, so it is atomic across processes.
 
-Instants are float epoch seconds from ``datetime.now(UTC)``: one host, one clock.
+Instants are float epoch seconds from ``datetime.now(UTC)``: one host, one clock (the Redis
+broker's scripts use the server's clock instead, as hosts' clocks may disagree).
 
 Leader leases (beat's HA) are rows of a ``leases`` table in the same file: the fencing check
 of a fenced enqueue runs in the enqueue's own ``BEGIN IMMEDIATE`` transaction, so several beats
@@ -482,6 +483,10 @@ class SQLiteBroker:
         now_s = _now_s() if now is None else _epoch(now)
         with self._db.write() as conn:
             return self._recover(conn, now_s)
+
+    def now(self) -> datetime:
+        """The local clock: every process using the file is on this host."""
+        return datetime.now(UTC)
 
     # --- observing -------------------------------------------------------------------------
     def heartbeat(self, consumer: str, queues_: Sequence[str], ttl: timedelta) -> None:

@@ -155,7 +155,7 @@ class LeaseKeeper(threading.Thread):
                     self._broker.heartbeat(consumer.name, consumer.queues, ttl)
                     last_heartbeat = now_s
                 if now_s - last_recovery >= interval_s:
-                    recovered = self._broker.recover_expired(utc_now())
+                    recovered = self._broker.recover_expired()
                     if recovered:
                         logger.warning("recovered %d message(s) whose lease ran out", recovered)
                     last_recovery = now_s

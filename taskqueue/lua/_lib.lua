@@ -3,8 +3,10 @@
 -- KEYS[1..18] are one queue's keys, in the order of taskqueue.keys.QUEUE_KEY_NAMES:
 --   1 delayed  2 msg  3 inflight  4 claims  5 dead  6 consumers  7 notify
 --   8..17 ready:0 .. ready:9 (one list per priority)
--- Times are epoch milliseconds from the client, passed in ARGV: scripts never read the server
--- clock, so recover_expired(now) and a claim on the same host agree on what "now" is.
+-- Times are epoch milliseconds by the Redis server's clock (server_now): the one clock every
+-- host shares, so a worker or beat whose wall clock is off can neither make a live lease look
+-- expired nor a delayed message look due. Clients send durations (a lease, a delay), never
+-- instants of their own clock.
 --
 -- Ready messages: one LIST of ids per priority, popped from the head, highest priority first.
 -- Lists rather than one sorted set scored by (priority, sequence): a burst appends 100,000 ids
@@ -15,6 +17,19 @@
 local K_DELAYED, K_MSG, K_INFLIGHT, K_CLAIMS, K_DEAD, K_NOTIFY =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
 local READY0 = 8 -- KEYS[READY0 + p] is the ready list of priority p
+-- How many KEYS are the queue's own; a script's extra keys come after them.
+local N_QUEUE_KEYS = 17
+
+-- Now, in epoch ms, by the Redis server's clock.
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A client's duration in ms (ARGV text); 0 if it is not a number.
+local function duration(text)
+  return tonumber(text) or 0
+end
 
 local function ready_key(priority)
   return KEYS[READY0 + priority]
@@ -204,7 +219,7 @@ local function settle_ack(id, now, tag)
 end
 
 -- Replace a claimed message with its next attempt (``priority`` a digit string), delayed
--- until ``eta`` (appended to ready if it has passed); it keeps its dedupe TTL.
+-- until ``eta`` (appended to ready if it is not in the future); it keeps its dedupe TTL.
 local function settle_retry(id, now, eta, priority, payload)
   drop_claim(id)
   local old = redis.call('HGET', K_MSG, id)

@@ -1,10 +1,10 @@
 -- Claim up to max_count of one queue's best ready messages (highest priority list first, each
 -- list from its head) and record each one STARTED.
--- ARGV: now_ms, lease_until_ms, token prefix, max_count, status key prefix ('' to record no
--- status: the single claim()).
--- Returns {n, id1, payload1, problem1, ..., id_n, payload_n, problem_n} with n >= 1 (claim
--- i's token is "<prefix>-<i>"; problem '' for a well-formed entry), or {0, ms of the next
--- delayed eta or lease deadline, or -1}.
+-- ARGV: lease ms, token prefix, max_count, status key prefix ('' to record no status: the
+-- single claim()).
+-- Returns {n, lease deadline ms, id1, payload1, problem1, ..., id_n, payload_n, problem_n}
+-- with n >= 1 (claim i's token is "<prefix>-<i>"; problem '' for a well-formed entry), or
+-- {0, ms from now until the next delayed eta or lease deadline, or -1}.
 --
 -- A msg value that is not well-formed (see parse_value) is claimed like any other, with the
 -- problem named, so the worker dead-letters it and goes on: leaving it on the ready list
@@ -15,8 +15,9 @@
 -- Fine on one Redis server (this class's deployment, see redis.py); a Cluster deployment
 -- would record STARTED with a separate call. A payload that is not a JSON object naming its
 -- task and attempt gets no status: the worker dead-letters it and records what it can.
-local now = tonumber(ARGV[1])
-local lease_until, prefix, max_count, status_prefix = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local now = server_now()
+local lease_until = string.format('%d', now + duration(ARGV[1]))
+local prefix, max_count, status_prefix = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 promote(now)
 recover(now)
 
@@ -30,10 +31,11 @@ local function record_started(id, payload)
   local key = status_prefix .. id
   redis.call('DEL', key) -- fields of an earlier state (an old error) must not linger
   redis.call('HSET', key, 'task', msg.task, 'state', 'STARTED',
-    'attempts', string.format('%d', msg.attempt + 1), 'result', 'null', 'started_at_ms', ARGV[1])
+    'attempts', string.format('%d', msg.attempt + 1), 'result', 'null',
+    'started_at_ms', string.format('%d', now))
 end
 
-local out = {0}
+local out = {0, lease_until}
 local n = 0
 for p = 9, 0, -1 do
   local key = ready_key(p)
@@ -71,4 +73,5 @@ for _, k in ipairs({K_DELAYED, K_INFLIGHT}) do
     if next_due < 0 or at < next_due then next_due = at end
   end
 end
+if next_due >= 0 then next_due = math.max(0, next_due - now) end
 return {0, string.format('%.0f', next_due)}
