@@ -6,6 +6,7 @@ Delivery is at least once. A message moves through:
         in flight ──ack──> gone          (task finished, or failed for good and recorded)
         in flight ──retry──> delayed     (attempt + 1, new eta)
         in flight ──release──> ready     (worker shutting down before/while running it)
+        in flight ──redeliver──> ready   (the pool process died under it: not a retry)
         in flight ──dead_letter──> dead  (undecodable, unknown task, out of retries)
         in flight, lease expired ──recover_expired──> ready  (its worker died)
 
@@ -113,6 +114,10 @@ class Delivery:
     token: str
     lease_until: datetime
     problem: str | None = None
+    # How many times the message's current attempt has been delivered, this one included:
+    # more than 1 means earlier deliveries ended without an outcome (the worker or the pool
+    # process died). A retry (a new attempt) starts again from 1.
+    deliveries: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +151,7 @@ class TaskStatus:
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    deliveries: int = 0  # of the current attempt (see Delivery.deliveries); 0: not known
 
 
 # A fenced enqueue names the lease and the fencing token its sender holds.
@@ -175,14 +181,23 @@ class RetryAction:
 
 
 @dataclass(frozen=True, slots=True)
+class RedeliverAction:
+    """Settle by putting the message back to ready, unchanged, at the head of its priority (it
+    was claimed before what is ready now): its run ended without an outcome (the pool process
+    died). Not a retry: the attempt stays, and its delivery count is kept, so the next claim
+    counts on from it."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetterAction:
     """Settle by moving the message to its queue's dead letters with ``reason``."""
 
     reason: str
 
 
-SettleAction = AckAction | RetryAction | DeadLetterAction
+SettleAction = AckAction | RetryAction | RedeliverAction | DeadLetterAction
 ACK = AckAction()
+REDELIVER = RedeliverAction()
 
 
 @dataclass(frozen=True, slots=True)

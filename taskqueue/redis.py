@@ -79,6 +79,7 @@ from taskqueue.broker import (
     Fence,
     LeaseHolder,
     QueueStats,
+    RedeliverAction,
     RetryAction,
     Settlement,
     TaskState,
@@ -161,7 +162,7 @@ def _delays(items: Sequence[EncodedMessage], now_ms: int) -> str:
     return ",".join("" if i.eta is None else str(_delay_ms(i.eta, now_ms)) for i in items)
 
 
-_ACTION_CODES = {AckAction: "a", RetryAction: "r", DeadLetterAction: "d"}
+_ACTION_CODES = {AckAction: "a", RetryAction: "r", RedeliverAction: "l", DeadLetterAction: "d"}
 
 
 def _status_fields(status: TaskStatus) -> dict[str, str | int]:
@@ -178,6 +179,8 @@ def _status_fields(status: TaskStatus) -> dict[str, str | int]:
         fields["started_at_ms"] = _ms(status.started_at)
     if status.finished_at is not None:
         fields["finished_at_ms"] = _ms(status.finished_at)
+    if status.deliveries:
+        fields["deliveries"] = status.deliveries
     return fields
 
 
@@ -524,15 +527,16 @@ class RedisBroker:
                     continue
                 lease_until = _instant(int(reply[1]))
                 for i in range(count):
-                    problem = reply[4 + 3 * i]
+                    problem = reply[4 + 4 * i]
                     claimed.append(
                         Delivery(
-                            message_id=_text(reply[2 + 3 * i]),
+                            message_id=_text(reply[2 + 4 * i]),
                             queue=name,
-                            payload=reply[3 + 3 * i],
+                            payload=reply[3 + 4 * i],
                             token=f"{prefix}-{i + 1}",
                             lease_until=lease_until,
                             problem=problem.decode(errors="replace") if problem else None,
+                            deliveries=int(reply[5 + 4 * i]),
                         )
                     )
                 if len(claimed) >= max_count:
@@ -727,6 +731,7 @@ class RedisBroker:
                 error=f.get("error"),
                 started_at=_instant(int(f["started_at_ms"])) if "started_at_ms" in f else None,
                 finished_at=_instant(int(f["finished_at_ms"])) if "finished_at_ms" in f else None,
+                deliveries=int(f.get("deliveries", 0)),
             )
         return self._queued_status(task_id)
 

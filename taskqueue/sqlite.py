@@ -43,6 +43,7 @@ from taskqueue.broker import (
     Fence,
     LeaseHolder,
     QueueStats,
+    RedeliverAction,
     RetryAction,
     Settlement,
     TaskState,
@@ -59,12 +60,13 @@ from taskqueue.sqlite_schema import (
     EXTEND,
     IN_FLIGHT,
     INSERT_MESSAGES,
-    OWNED,
     PROBE,
     PROBE_WITH_EXPIRED,
     PROMOTE_DUE,
     READY,
     RECOVER_EXPIRED,
+    REDELIVER,
+    RELEASE,
     RETRY,
     UPSERT_DEDUPE,
     UPSERT_STATUS,
@@ -135,10 +137,13 @@ def _status_row(status: TaskStatus, now_s: float, ttl: timedelta) -> tuple[Any, 
         None if status.started_at is None else _epoch(status.started_at),
         None if status.finished_at is None else _epoch(status.finished_at),
         now_s + ttl.total_seconds() if status.state in FINAL_STATES else None,
+        status.deliveries,
     )
 
 
-def _started_row(message_id: str, payload: bytes, now_s: float) -> tuple[Any, ...] | None:
+def _started_row(
+    message_id: str, payload: bytes, now_s: float, deliveries: int
+) -> tuple[Any, ...] | None:
     """The STARTED statuses row of a claimed payload; None if it does not name its task and
     attempt (the worker dead-letters it and records what it can)."""
     try:
@@ -148,7 +153,7 @@ def _started_row(message_id: str, payload: bytes, now_s: float) -> tuple[Any, ..
         return None
     if not isinstance(task, str) or not isinstance(attempt, int):
         return None
-    return (message_id, task, _STARTED, attempt + 1, "null", None, now_s, None, None)
+    return (message_id, task, _STARTED, attempt + 1, "null", None, now_s, None, None, deliveries)
 
 
 def _delivery(row: Any, queue: str, lease_until: datetime) -> Delivery:
@@ -164,7 +169,8 @@ def _delivery(row: Any, queue: str, lease_until: datetime) -> Delivery:
         problem = f"message id {raw_id!r} is not UTF-8 text"
     if row.priority_type != "integer" or not 0 <= row.priority <= 9:
         problem = problem or "priority is not an integer 0-9"
-    return Delivery(message_id, queue, bytes(row.payload), row.token, lease_until, problem)
+    payload = bytes(row.payload)
+    return Delivery(message_id, queue, payload, row.token, lease_until, problem, row.deliveries)
 
 
 class SQLiteBroker:
@@ -246,7 +252,7 @@ class SQLiteBroker:
                     rows.append((m.id, m.queue, m.priority, DELAYED, eta_s, eta_s, m.payload))
                 else:
                     rows.append((m.id, m.queue, m.priority, READY, now_s, None, m.payload))
-                status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME))
+                status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME, 0))
             if rows:
                 expires_s = now_s + dedupe_ttl.total_seconds()
                 conn.exec_driver_sql(UPSERT_DEDUPE, [(r[0], expires_s) for r in rows])
@@ -361,7 +367,9 @@ class SQLiteBroker:
                     claimed.append(delivery)
                     if not record_started or delivery.problem is not None:
                         continue
-                    started = _started_row(delivery.message_id, delivery.payload, now_s)
+                    started = _started_row(
+                        delivery.message_id, delivery.payload, now_s, delivery.deliveries
+                    )
                     if started is not None:
                         status_rows.append(started)
                 if len(claimed) >= max_count:
@@ -403,6 +411,8 @@ class SQLiteBroker:
         action = item.action
         if isinstance(action, AckAction):
             return bool(conn.exec_driver_sql(ACK_SQL, (item.delivery.token,)).rowcount)
+        if isinstance(action, RedeliverAction):
+            return bool(conn.execute(REDELIVER, owned).rowcount)
         if isinstance(action, RetryAction):
             eta_s = _epoch(action.eta)
             delayed = eta_s > now_s
@@ -438,13 +448,6 @@ class SQLiteBroker:
         """Parameters of OWNED: the row of this claim, if still ours (same token, in flight)."""
         return {"b_token": delivery.token}
 
-    def _change(self, delivery: Delivery, **values: Any) -> bool:
-        with self._db.write() as conn:
-            result = conn.execute(
-                sa.update(messages).where(OWNED).values(**values), self._claim_of(delivery)
-            )
-            return bool(result.rowcount)
-
     def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
         """Renew the lease from now; None if the claim is no longer ours (its lease ran out
         and the message was recovered or redelivered)."""
@@ -472,7 +475,8 @@ class SQLiteBroker:
 
     def release(self, delivery: Delivery) -> bool:
         """Return a message to ready, unchanged and in its old place; False if not ours."""
-        return self._change(delivery, state=READY, due_s=None, token=None, consumer=None)
+        with self._db.write() as conn:
+            return bool(conn.execute(RELEASE, self._claim_of(delivery)).rowcount)
 
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
         """Move an in-flight message to its queue's dead letters with ``reason``."""
@@ -568,20 +572,8 @@ class SQLiteBroker:
 
         Raises TypeError/ValueError, before writing anything, if the result is not JSON.
         """
-        result = json.dumps(status.result, allow_nan=False)
         now_s = _now_s()
-        final = status.state in FINAL_STATES
-        row = (
-            status.id,
-            status.task,
-            TaskState(status.state).value,
-            status.attempts,
-            result,
-            status.error,
-            None if status.started_at is None else _epoch(status.started_at),
-            None if status.finished_at is None else _epoch(status.finished_at),
-            now_s + ttl.total_seconds() if final else None,
-        )
+        row = _status_row(status, now_s, ttl)
         with self._db.write() as conn:
             conn.exec_driver_sql(UPSERT_STATUS, row)
             self._purge(conn, now_s)
@@ -606,6 +598,7 @@ class SQLiteBroker:
             error=row.error,
             started_at=_instant(row.started_at_s),
             finished_at=_instant(row.finished_at_s),
+            deliveries=row.deliveries or 0,
         )
 
     def _purge(self, conn: sa.Connection, now_s: float) -> None:

@@ -56,6 +56,8 @@ messages = sa.Table(
     sa.Column("token", sa.Text, nullable=True),
     sa.Column("consumer", sa.Text, nullable=True),
     sa.Column("payload", sa.LargeBinary, nullable=False),
+    # How many times the current attempt was claimed (see Delivery.deliveries).
+    sa.Column("deliveries", sa.Integer, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
 )
 sa.Index(
@@ -124,6 +126,12 @@ statuses = sa.Table(
     sa.Column("finished_at_s", sa.Float, nullable=True),
     # NULL until the task reaches a final state; then purged lazily after this instant.
     sa.Column("expires_s", sa.Float, nullable=True),
+    sa.Column("deliveries", sa.Integer, nullable=False, server_default="0"),
+)
+# Columns added after files were first made: _create_schema adds them to an older file.
+_ADDED_COLUMNS = (
+    (messages, "deliveries", "INTEGER NOT NULL DEFAULT 0"),
+    (statuses, "deliveries", "INTEGER NOT NULL DEFAULT 0"),
 )
 sa.Index("ix_statuses_expires", statuses.c.expires_s)
 
@@ -209,6 +217,7 @@ CLAIM_MANY = (
         token=sa.bindparam("token_prefix", type_=sa.Text) + "-" + sa.cast(_m.seq, sa.Text),
         consumer=sa.bindparam("b_consumer"),
         due_s=sa.bindparam("lease_until_s"),
+        deliveries=_m.deliveries + 1,
     )
     # Read back as bytes and numbers whatever the row holds (SQLite columns take any type, and
     # a TEXT value that is not UTF-8 would fail to decode): the broker checks them itself.
@@ -220,6 +229,7 @@ CLAIM_MANY = (
         sa.cast(_m.priority, sa.Integer).label("priority"),
         sa.cast(_m.ready_at_s, sa.Float).label("ready_at_s"),
         _m.token,
+        _m.deliveries,
     )
 )
 # Dead-letter a claimed row (settle_many): its payload as bytes, whatever it holds.
@@ -236,6 +246,23 @@ RETRY = (
         due_s=sa.bindparam("n_due_s"),
         token=None,
         consumer=None,
+        deliveries=0,  # a new attempt counts its deliveries from zero
+    )
+)
+# Put a claimed row back to ready in its old place, keeping its delivery count (a pool
+# process died under it); a release at shutdown also takes back the count of its claim.
+REDELIVER = (
+    sa.update(messages).where(OWNED).values(state=READY, due_s=None, token=None, consumer=None)
+)
+RELEASE = (
+    sa.update(messages)
+    .where(OWNED)
+    .values(
+        state=READY,
+        due_s=None,
+        token=None,
+        consumer=None,
+        deliveries=sa.func.max(_m.deliveries - 1, 0),
     )
 )
 EXTEND = sa.update(messages).where(OWNED).values(due_s=sa.bindparam("lease_until_s"))
@@ -314,6 +341,12 @@ class QueueDatabase:
                     f"program's ({SCHEMA_VERSION})"
                 )
             metadata.create_all(conn)
+            for table, column, declaration in _ADDED_COLUMNS:
+                have = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table.name})")}
+                if column not in have:
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column} {declaration}"
+                    )
             conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager

@@ -30,14 +30,22 @@ SUCCESS                 status SUCCESS with the result; ack
 failure, retryable      retry with attempt + 1 and a full-jitter backoff; status RETRY
 failure, out of retries status FAILURE and dead-lettered "out of retries: <error>"
 failure, not retryable  status FAILURE; ack (no retry budget, or the error does not match)
+pool process died       redelivered like a message whose worker died: not a retry (the
+                        attempt stays), status QUEUED with the WorkerLost error; once the
+                        attempt was delivered ``max_deliveries`` times, status FAILURE and
+                        dead-lettered with the reason (a task that always kills its process
+                        cannot loop)
 expired before it ran   status EXPIRED; ack
 rate limited            the same message back, delayed until a token is due; status QUEUED
 ======================  =================================================================
 
-A failure is retryable when retries remain (:func:`worker.retries.effective_policy`) and either
-the exception matches the task's ``autoretry_for`` (a hard time limit counts as
-``worker.errors.TimeLimitExceeded``, an escaped soft limit as ``SoftTimeLimitExceeded``), or
-the pool process died under the task (LOST), which is retried whenever retries remain.
+A failure is retryable when retries remain (:func:`worker.retries.effective_policy`) and the
+exception matches the task's ``autoretry_for`` (a hard time limit counts as
+``worker.errors.TimeLimitExceeded``, an escaped soft limit as ``SoftTimeLimitExceeded``).
+
+Deliveries are counted apart from retries: the broker counts each claim of a message's current
+attempt (``Delivery.deliveries``), so deaths of the pool process and of the whole worker both
+count. A delivery beyond ``max_deliveries`` is dead-lettered without being run.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskqueue.broker import (
     ACK,
+    REDELIVER,
     Broker,
     DeadLetterAction,
     Delivery,
@@ -80,6 +89,9 @@ DEFAULT_LEASE = timedelta(seconds=30)
 DEFAULT_SHUTDOWN_TIMEOUT = timedelta(seconds=30)
 DEFAULT_CLAIM_TIMEOUT = timedelta(seconds=1)
 DEFAULT_HEARTBEAT_INTERVAL = timedelta(seconds=5)
+# Deliveries of one attempt after which a message whose runs never end (its process dies) is
+# dead-lettered: worker.max_deliveries.
+DEFAULT_MAX_DELIVERIES = 3
 # While tasks are in flight the loop must come back quickly to collect their outcomes, so a
 # claim then waits at most this long for a new message.
 _BUSY_CLAIM_TIMEOUT = timedelta(milliseconds=20)
@@ -118,6 +130,7 @@ class ConsumerStats:
     expired: int = 0
     released: int = 0
     rate_limited: int = 0
+    redelivered: int = 0
     lost: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
 
@@ -204,9 +217,13 @@ class Consumer:
         rng: random.Random | None = None,
         metrics: WorkerMetrics | None = None,
         on_loop: Callable[[], object] | None = None,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
     ) -> None:
         if not queues:
             raise ValueError("queues: at least one queue is required")
+        if max_deliveries < 1:
+            raise ValueError(f"max_deliveries: must be at least 1, got {max_deliveries}")
+        self.max_deliveries = max_deliveries
         if lease <= timedelta(0):
             raise ValueError(f"lease: must be positive, got {lease}")
         self.broker = broker
@@ -452,6 +469,13 @@ class Consumer:
             # json.loads on deeply nested JSON; Message.decode does not map it (yet): one
             # such message must not end the consumer loop.
             return self._dead_letter(delivery, "undecodable: JSON nested too deeply", None)
+        if delivery.deliveries > self.max_deliveries:
+            reason = (
+                f"delivered {delivery.deliveries} times without an outcome "
+                f"(worker.max_deliveries is {self.max_deliveries}): the worker or its pool "
+                "process died under it each time"
+            )
+            return self._dead_letter(delivery, reason, message)
         try:
             task = REGISTRY.get(message.task)
         except UnknownTask:
@@ -530,7 +554,7 @@ class Consumer:
             self._settle(pending)
 
     def _settle(self, pending: list[_Pending]) -> None:
-        items = [p.settlement for p in pending]
+        items = [_with_deliveries(p.settlement) for p in pending]
         try:
             try:
                 settled = self.broker.settle_many(items)
@@ -598,15 +622,15 @@ class Consumer:
             )
             return _Pending(Settlement(delivery, ACK, status), ("succeeded",))
         error, exc_type = _describe_failure(outcome)
+        if outcome.kind is OutcomeKind.LOST:
+            return self._lost(entry, error, runtime_s, finished_at)
         if self.metrics is not None and outcome.kind is OutcomeKind.TIME_LIMIT:
             self.metrics.time_limit_kill(message.task, "hard")
         elif self.metrics is not None and outcome.kind is OutcomeKind.SOFT_TIME_LIMIT:
             self.metrics.time_limit_kill(message.task, "soft")
         policy = effective_policy(message, entry.task)
         retries_left = message.attempt < policy.max_retries
-        eligible = outcome.kind is OutcomeKind.LOST or matches_autoretry(
-            exc_type, getattr(entry.task, "autoretry_for", ()) or ()
-        )
+        eligible = matches_autoretry(exc_type, getattr(entry.task, "autoretry_for", ()) or ())
         if eligible and retries_left:
             delay = backoff_delay(message.attempt, policy.backoff, policy.backoff_max, self._rng)
             logger.warning(
@@ -643,6 +667,41 @@ class Consumer:
             return _Pending(Settlement(delivery, dead, status), ("failed", "dead_lettered"))
         return _Pending(Settlement(delivery, ACK, status), ("failed",))
 
+    def _lost(
+        self, entry: InFlight, error: str, runtime_s: float, finished_at: datetime
+    ) -> _Pending:
+        """The pool process died under the task: redeliver it like a message whose worker
+        died (no retry spent), or dead-letter it once its attempt was delivered
+        ``max_deliveries`` times."""
+        message, delivery = entry.message, entry.delivery
+        n, limit = delivery.deliveries, self.max_deliveries
+        if n >= limit:
+            reason = f"{error}; delivered {n} times (worker.max_deliveries is {limit})"
+            logger.error("task %s[%s] dead-lettered: %s", message.task, message.id, reason)
+            status = _status(
+                message,
+                TaskState.FAILURE,
+                message.attempt + 1,
+                error=reason,
+                started_at=entry.started_at,
+                finished_at=finished_at,
+            )
+            action = DeadLetterAction(reason)
+            return _Pending(Settlement(delivery, action, status), ("failed", "dead_lettered"))
+        logger.warning(
+            "task %s[%s]: %s after %.3fs; redelivered (delivery %d of at most %d)",
+            message.task,
+            message.id,
+            error,
+            runtime_s,
+            n,
+            limit,
+        )
+        status = _status(
+            message, TaskState.QUEUED, message.attempt, error=f"{error} (delivery {n} of {limit})"
+        )
+        return _Pending(Settlement(delivery, REDELIVER, status), ("redelivered",))
+
     def _set_status(self, message: Message, state: TaskState, *, attempts: int) -> None:
         """Record a state outside a settlement (a message released at shutdown)."""
         status = _status(message, state, attempts)
@@ -678,6 +737,14 @@ def _status(
         started_at=started_at,
         finished_at=finished_at,
     )
+
+
+def _with_deliveries(item: Settlement) -> Settlement:
+    """``item`` with its status carrying the delivery count of its claim."""
+    status = item.status
+    if status is None or status.deliveries:
+        return item
+    return replace(item, status=replace(status, deliveries=item.delivery.deliveries))
 
 
 def _storable(item: Settlement) -> Settlement:

@@ -2,7 +2,7 @@
 --
 -- KEYS[1..18] are one queue's keys, in the order of taskqueue.keys.QUEUE_KEY_NAMES:
 --   1 delayed  2 msg  3 inflight  4 claims  5 dead  6 consumers  7 notify
---   8..17 ready:0 .. ready:9 (one list per priority)
+--   8..17 ready:0 .. ready:9 (one list per priority)  18 deliveries
 -- Times are epoch milliseconds by the Redis server's clock (server_now): the one clock every
 -- host shares, so a worker or beat whose wall clock is off can neither make a live lease look
 -- expired nor a delayed message look due. Clients send durations (a lease, a delay), never
@@ -18,7 +18,8 @@ local K_DELAYED, K_MSG, K_INFLIGHT, K_CLAIMS, K_DEAD, K_NOTIFY =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
 local READY0 = 8 -- KEYS[READY0 + p] is the ready list of priority p
 -- How many KEYS are the queue's own; a script's extra keys come after them.
-local N_QUEUE_KEYS = 17
+local N_QUEUE_KEYS = 18
+local K_DELIVERIES = KEYS[18]
 
 -- Now, in epoch ms, by the Redis server's clock.
 local function server_now()
@@ -211,6 +212,7 @@ end
 -- Remove a finished message and remember its id.
 local function settle_ack(id, now, tag)
   drop_claim(id)
+  redis.call('HDEL', K_DELIVERIES, id)
   local value = redis.call('HGET', K_MSG, id)
   if value then
     redis.call('HDEL', K_MSG, id)
@@ -222,6 +224,7 @@ end
 -- until ``eta`` (appended to ready if it is not in the future); it keeps its dedupe TTL.
 local function settle_retry(id, now, eta, priority, payload)
   drop_claim(id)
+  redis.call('HDEL', K_DELIVERIES, id) -- a new attempt counts its deliveries from zero
   local old = redis.call('HGET', K_MSG, id)
   local ttl = old and ttl_in(old) or DEFAULT_TTL
   redis.call('HSET', K_MSG, id, priority .. string.format('%d', ttl) .. ':' .. payload)
@@ -236,6 +239,7 @@ end
 -- Move a claimed message to the dead letters with ``reason`` and remember its id.
 local function settle_dead(id, reason, now, tag)
   drop_claim(id)
+  redis.call('HDEL', K_DELIVERIES, id)
   local value = redis.call('HGET', K_MSG, id)
   local payload = ''
   if value then

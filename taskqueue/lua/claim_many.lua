@@ -2,8 +2,10 @@
 -- list from its head) and record each one STARTED.
 -- ARGV: lease ms, token prefix, max_count, status key prefix ('' to record no status: the
 -- single claim()).
--- Returns {n, lease deadline ms, id1, payload1, problem1, ..., id_n, payload_n, problem_n}
--- with n >= 1 (claim i's token is "<prefix>-<i>"; problem '' for a well-formed entry), or
+-- Returns {n, lease deadline ms, id1, payload1, problem1, deliveries1, ..., id_n, payload_n,
+-- problem_n, deliveries_n} with n >= 1 (claim i's token is "<prefix>-<i>"; problem '' for a
+-- well-formed entry; deliveries: how many times its current attempt has now been claimed,
+-- counted here so that a worker dying before it could record anything still counts), or
 -- {0, ms from now until the next delayed eta or lease deadline, or -1}.
 --
 -- A msg value that is not well-formed (see parse_value) is claimed like any other, with the
@@ -21,7 +23,7 @@ local prefix, max_count, status_prefix = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 promote(now)
 recover(now)
 
-local function record_started(id, payload)
+local function record_started(id, payload, deliveries)
   local ok, msg = pcall(cjson.decode, payload)
   if not ok or type(msg) ~= 'table' or type(msg.task) ~= 'string'
       or type(msg.attempt) ~= 'number' or msg.attempt ~= math.floor(msg.attempt)
@@ -32,7 +34,7 @@ local function record_started(id, payload)
   redis.call('DEL', key) -- fields of an earlier state (an old error) must not linger
   redis.call('HSET', key, 'task', msg.task, 'state', 'STARTED',
     'attempts', string.format('%d', msg.attempt + 1), 'result', 'null',
-    'started_at_ms', string.format('%d', now))
+    'started_at_ms', string.format('%d', now), 'deliveries', deliveries)
 end
 
 local out = {0, lease_until}
@@ -50,10 +52,12 @@ for p = 9, 0, -1 do
         redis.call('ZADD', K_INFLIGHT, lease_until, id)
         redis.call('HSET', K_CLAIMS, id, prefix .. '-' .. n .. ':' .. p)
         local _, _, payload, problem = parse_value(value)
-        if not problem and status_prefix ~= '' then record_started(id, payload) end
+        local deliveries = redis.call('HINCRBY', K_DELIVERIES, id, 1)
+        if not problem and status_prefix ~= '' then record_started(id, payload, deliveries) end
         out[#out + 1] = id
         out[#out + 1] = payload
         out[#out + 1] = problem or ''
+        out[#out + 1] = deliveries
       end
     end
   end
