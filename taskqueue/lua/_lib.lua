@@ -177,6 +177,20 @@ local function owned(id, token)
   return valid_priority(string.sub(claim, sep + 1))
 end
 
+-- Add ``step`` to the delivery count of ``id`` and return it; a count that is not a small
+-- whole number (garbage) counts as 0, and a count that reaches 0 is dropped.
+local function count_delivery(id, step)
+  local n = tonumber(redis.call('HGET', K_DELIVERIES, id))
+  if not n or n ~= math.floor(n) or n < 0 or n > 1e9 then n = 0 end
+  n = n + step
+  if n <= 0 then
+    redis.call('HDEL', K_DELIVERIES, id)
+    return 0
+  end
+  redis.call('HSET', K_DELIVERIES, id, string.format('%d', n))
+  return n
+end
+
 local function drop_claim(id)
   redis.call('ZREM', K_INFLIGHT, id)
   redis.call('HDEL', K_CLAIMS, id)

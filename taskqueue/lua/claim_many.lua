@@ -52,7 +52,7 @@ for p = 9, 0, -1 do
         redis.call('ZADD', K_INFLIGHT, lease_until, id)
         redis.call('HSET', K_CLAIMS, id, prefix .. '-' .. n .. ':' .. p)
         local _, _, payload, problem = parse_value(value)
-        local deliveries = redis.call('HINCRBY', K_DELIVERIES, id, 1)
+        local deliveries = count_delivery(id, 1)
         if not problem and status_prefix ~= '' then record_started(id, payload, deliveries) end
         out[#out + 1] = id
         out[#out + 1] = payload

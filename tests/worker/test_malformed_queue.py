@@ -54,6 +54,7 @@ def test_malformed_redis_entries_are_dead_lettered_and_the_task_behind_runs(
     client.hset(queue.msg, "bad-claim", b"086400000:{}")
     client.zadd(queue.inflight, {"bad-claim": 0})
     client.hset(queue.claims, "bad-claim", b"no separator")
+    client.hset(queue.deliveries, "bad-format", b"not a count")
     client.sadd(KeySpace().queues, "default")
     good = send(broker, "t.add", 2, 2)
     worker = start_worker(redis_url, *FAST)
