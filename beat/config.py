@@ -889,7 +889,7 @@ def _worker_section(checker: _Checker, root: Mapping[Any, Any]) -> dict[str, Any
     for key in ("lease", "shutdown_timeout"):
         if key in section:
             checker.duration(section, key, "worker")
-    for key in ("concurrency", "max_tasks_per_child", "max_memory_per_child"):
+    for key in ("concurrency", "max_tasks_per_child", "max_memory_per_child", "max_deliveries"):
         if section.get(key) is not None:
             checker.integer(section, key, "worker", 1)
     if section.get("metrics_port") is not None:

@@ -236,6 +236,8 @@ def render_status(task_id: str, status: TaskStatus | None, *, as_json: bool) -> 
             "task": None,
             "state": "unknown",
             "attempts": 0,
+            "retries": 0,
+            "deliveries": 0,
             "result": None,
             "error": None,
             "started_at": None,
@@ -247,6 +249,10 @@ def render_status(task_id: str, status: TaskStatus | None, *, as_json: bool) -> 
             "task": status.task,
             "state": str(status.state),
             "attempts": status.attempts,
+            # Retries: attempts after the first. Deliveries: claims of the current attempt
+            # (more than 1: a worker or pool process died under it).
+            "retries": max(0, status.attempts - 1),
+            "deliveries": status.deliveries,
             "result": status.result,
             "error": status.error,
             "started_at": _iso(status.started_at),

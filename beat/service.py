@@ -41,6 +41,7 @@ from beat.roster import Roster
 from beat.sources import Delta, EntrySource, open_source
 from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker
+from taskqueue.durations import format_duration
 from taskqueue.errors import BrokerError, Fenced
 from taskqueue.urls import open_broker, redact_url
 
@@ -54,6 +55,10 @@ Clock = Callable[[], datetime]
 # The loop never sleeps longer than this, so a stop request or a config edit is seen promptly
 # even when the next fire is hours away.
 MAX_SLEEP = timedelta(seconds=1)
+# A wall clock that falls behind the monotonic clock by more than this between two ticks was
+# stepped back (NTP correcting a fast clock, an operator, a VM restored): logged, since every
+# fire then waits until the wall clock catches up again.
+CLOCK_STEP_TOLERANCE = timedelta(seconds=1)
 # Rounds of pop-and-dispatch per tick (see tick); bounds the work of one tick.
 MAX_ROUNDS = 100
 # Fires are enqueued this long before their instant unless configured otherwise (README).
@@ -142,6 +147,8 @@ class BeatService:
         self.elector = elector
         # The fencing token this loop dispatches under: the one it reloaded the state for.
         self._leading_token: int | None = None
+        # The last tick's wall clock and monotonic clock, to notice the wall clock stepping.
+        self._last_tick: tuple[datetime, float] | None = None
 
     # --- control (safe from signal handlers and other threads) ------------------------------
     def request_stop(self) -> None:
@@ -305,6 +312,7 @@ class BeatService:
     def tick(self) -> int:
         """Dispatch everything due up to now + lookahead; return how many fires were sent.
         A standby sends nothing."""
+        self._check_clock(self.clock())  # a standby's clock too: it may lead next
         if not self.follow_lease():
             return 0
         now = self.clock()
@@ -321,6 +329,25 @@ class BeatService:
                 break
             sent += result
         return sent
+
+    def _check_clock(self, now: datetime) -> None:
+        """Log the wall clock stepping back (by how much): beat then sends nothing until it
+        catches up, which must not look like a silent hang. The monotonic clock is the
+        reference: it never steps."""
+        mono = time.monotonic()
+        last, self._last_tick = self._last_tick, (now, mono)
+        if last is None:
+            return
+        expected = last[0] + timedelta(seconds=mono - last[1])
+        back = expected - now
+        if back > CLOCK_STEP_TOLERANCE:
+            log.warning(
+                "the wall clock stepped back by %s (now %s, expected %s); fires due from here "
+                "on wait for it, and an instant already sent is not sent again",
+                format_duration(timedelta(seconds=round(back.total_seconds()))),
+                now.isoformat(timespec="milliseconds"),
+                expected.isoformat(timespec="milliseconds"),
+            )
 
     def _dispatch_due(
         self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime

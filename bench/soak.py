@@ -216,7 +216,7 @@ class Monitor(threading.Thread):
             return
         key = args[1]
         if key == self._msg_key:
-            # enqueue.lua writes only accepted messages; retry.lua rewrites one with attempt+1.
+            # enqueue.lua writes only accepted messages; settle.lua rewrites a retry (attempt+1).
             for i in range(2, len(args) - 1, 2):
                 attempt = _ATTEMPT.search(args[i + 1])
                 if attempt is not None and attempt.group(1) != "0":

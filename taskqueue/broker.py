@@ -6,6 +6,7 @@ Delivery is at least once. A message moves through:
         in flight ──ack──> gone          (task finished, or failed for good and recorded)
         in flight ──retry──> delayed     (attempt + 1, new eta)
         in flight ──release──> ready     (worker shutting down before/while running it)
+        in flight ──redeliver──> ready   (the pool process died under it: not a retry)
         in flight ──dead_letter──> dead  (undecodable, unknown task, out of retries)
         in flight, lease expired ──recover_expired──> ready  (its worker died)
 
@@ -100,13 +101,23 @@ class EncodedMessage:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A claimed message: the raw payload (it may not decode), and the claim's owner token."""
+    """A claimed message: the raw payload (it may not decode), and the claim's owner token.
+
+    ``problem`` is set when the broker's own record of the message is malformed (garbage in
+    the store: not the framing the broker writes); the consumer dead-letters such a delivery
+    with that reason instead of running it. The payload is then whatever could be read.
+    """
 
     message_id: str
     queue: str
     payload: bytes
     token: str
     lease_until: datetime
+    problem: str | None = None
+    # How many times the message's current attempt has been delivered, this one included:
+    # more than 1 means earlier deliveries ended without an outcome (the worker or the pool
+    # process died). A retry (a new attempt) starts again from 1.
+    deliveries: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +154,7 @@ class TaskStatus:
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    deliveries: int = 0  # of the current attempt (see Delivery.deliveries); 0: not known
 
 
 # A fenced enqueue names the lease and the fencing token its sender holds.
@@ -172,14 +184,23 @@ class RetryAction:
 
 
 @dataclass(frozen=True, slots=True)
+class RedeliverAction:
+    """Settle by putting the message back to ready, unchanged, at the head of its priority (it
+    was claimed before what is ready now): its run ended without an outcome (the pool process
+    died). Not a retry: the attempt stays, and its delivery count is kept, so the next claim
+    counts on from it."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetterAction:
     """Settle by moving the message to its queue's dead letters with ``reason``."""
 
     reason: str
 
 
-SettleAction = AckAction | RetryAction | DeadLetterAction
+SettleAction = AckAction | RetryAction | RedeliverAction | DeadLetterAction
 ACK = AckAction()
+REDELIVER = RedeliverAction()
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +278,8 @@ class Broker(Protocol):
     ) -> Delivery | None:
         """Take the highest-priority ready message from the first non-empty queue in ``queues``.
 
-        Moves due delayed messages to ready first. Waits up to ``timeout`` for one; None if none.
+        :meth:`claim_many` of one, without recording STARTED. Moves due delayed messages to
+        ready first. Waits up to ``timeout`` for one; None if none.
         The message stays in flight, owned by the returned token, until ``lease`` runs out.
         """
         ...
@@ -298,11 +320,12 @@ class Broker(Protocol):
         ...
 
     def ack(self, delivery: Delivery) -> bool:
-        """Remove a finished message; False if the claim is no longer ours."""
+        """Remove a finished message; False if the claim is no longer ours (settle_many of one)."""
         ...
 
     def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
-        """Replace the in-flight message with ``message`` (attempt + 1), delayed until ``eta``."""
+        """Replace the in-flight message with ``message`` (attempt + 1), delayed until ``eta``
+        (settle_many of one)."""
         ...
 
     def release(self, delivery: Delivery) -> bool:
@@ -310,11 +333,21 @@ class Broker(Protocol):
         ...
 
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
-        """Move an in-flight message to the queue's dead-letter set with ``reason``."""
+        """Move an in-flight message to the queue's dead-letter set with ``reason`` (settle_many
+        of one)."""
         ...
 
     def recover_expired(self, now: datetime | None = None) -> int:
-        """Return messages whose lease ran out (their worker died) to ready; how many."""
+        """Return messages whose lease ran out (their worker died) to ready; how many.
+
+        ``now`` is for tests ("as if it were this late", on the caller's clock); callers leave
+        it out and the broker's own clock decides.
+        """
+        ...
+
+    def now(self) -> datetime:
+        """The broker's clock, the one its leases, etas and recovery go by (Redis: the
+        server's ``TIME``; SQLite, one host: the local clock)."""
         ...
 
     # --- observing -------------------------------------------------------------------------

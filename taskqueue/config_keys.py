@@ -18,6 +18,7 @@ WORKER_KEYS = (
     "shutdown_timeout",
     "max_tasks_per_child",
     "max_memory_per_child",
+    "max_deliveries",
     "name",
     "loglevel",
     "log_format",

@@ -5,6 +5,8 @@ TaskqueueError
  ├── MessageTooLarge      a message over the size limit, refused before it is sent
  ├── BrokerError          the broker failed to do what was asked
  │    ├── BrokerUnavailable   the broker cannot be reached (connection refused, timeout)
+ │    ├── BrokerDataError     the broker's store holds data of the wrong kind (a key of the
+ │    │                       wrong type): no retry helps until someone repairs it
  │    └── Fenced              a fenced enqueue whose lease token is no longer current
  └── UnknownBrokerURL     a broker URL whose scheme we do not support
 """
@@ -44,6 +46,11 @@ class BrokerUnavailable(BrokerError, ConnectionError):
     def __init__(self, url: str, cause: str) -> None:
         super().__init__(f"broker {url} is unreachable: {cause}")
         self.url = url
+
+
+class BrokerDataError(BrokerError):
+    """The store holds something the broker cannot work with (a Redis key of the wrong type);
+    the message names the key, what it holds and what was expected."""
 
 
 class Fenced(BrokerError):

@@ -16,6 +16,8 @@ Layout, for prefix ``beat`` and queue ``mail``::
     beat:{q:mail}:dead         STREAM  dead letters, oldest first (id, payload, reason, at_ms)
     beat:{q:mail}:consumers    ZSET  consumer -> heartbeat expiry, epoch ms
     beat:{q:mail}:notify       LIST  at most one wake-up token for blocked claimers
+    beat:{q:mail}:deliveries   HASH  id -> how many times its current attempt was claimed
+                                     (cleared when it is acked, retried or dead-lettered)
     beat:{q:mail}:seen:<ttl ms>:<window>
                                SET   ids whose message was done (acked, dead-lettered) in one
                                      dedupe window (window = now // ttl); expires at the end of
@@ -41,7 +43,21 @@ QUEUE_KEY_NAMES = (
     "consumers",
     "notify",
     *(f"ready:{p}" for p in range(10)),
+    "deliveries",
 )
+
+# The Redis type of each queue key (as TYPE names it), to name a key that holds something else.
+QUEUE_KEY_TYPES = {
+    "delayed": "zset",
+    "msg": "hash",
+    "inflight": "zset",
+    "claims": "hash",
+    "dead": "stream",
+    "consumers": "zset",
+    "notify": "list",
+    **{f"ready:{p}": "list" for p in range(10)},
+    "deliveries": "hash",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,17 @@ class QueueKeys:
     @property
     def notify(self) -> str:
         return self.script_keys[6]
+
+    @property
+    def deliveries(self) -> str:
+        return self.script_keys[17]
+
+    def expected_types(self) -> dict[str, str]:
+        """Each key of the queue and the Redis type it must have."""
+        return {
+            key: QUEUE_KEY_TYPES[name]
+            for key, name in zip(self.script_keys, QUEUE_KEY_NAMES, strict=True)
+        }
 
     def seen(self, ttl_ms: int, window: int) -> str:
         """The set of ids done in dedupe window ``window`` (``now_ms // ttl_ms``); the Lua

@@ -5,9 +5,12 @@ Each operation on a queue is one Lua script (``taskqueue/lua/*.lua``, loaded wit
 atomic. All of a queue's keys share one hash tag (see :mod:`taskqueue.keys`), so each script
 stays in one Redis Cluster slot.
 
-Time: scripts never read the server clock; the client passes its ``now`` in epoch ms. Lease
-deadlines and etas are therefore set and compared by client clocks; hosts are expected to run
-NTP, and leases (tens of seconds) dwarf the skew NTP leaves.
+Time: one clock, the Redis server's. Every script that needs "now" reads it with ``TIME``
+(lease deadlines, etas, recovery, heartbeats, dedupe windows); clients send durations (the
+lease, a message's delay = its eta minus the sender's now), never instants of their own clock.
+So a host whose clock is an hour off neither makes a live lease look expired (and its task run
+twice) nor a delayed message look due; the most a sender's skew can shift is the sub-second
+gap between computing a delay and sending it. :meth:`RedisBroker.now` is the server's clock.
 
 Blocking claims: a claim that finds nothing waits on each queue's ``notify`` list with BLPOP.
 Enqueue, release, retry-due-now and lease recovery push one token; a claimer that takes a
@@ -64,6 +67,7 @@ from hiredis import pack_command
 from redis.commands.core import Script
 
 from taskqueue.broker import (
+    ACK,
     DEFAULT_DEDUPE_TTL,
     DEFAULT_RESULT_TTL,
     FINAL_STATES,
@@ -75,13 +79,14 @@ from taskqueue.broker import (
     Fence,
     LeaseHolder,
     QueueStats,
+    RedeliverAction,
     RetryAction,
     Settlement,
     TaskState,
     TaskStatus,
 )
-from taskqueue.errors import BrokerError, BrokerUnavailable, DecodeError, Fenced
-from taskqueue.keys import DEFAULT_PREFIX, KeySpace, QueueKeys
+from taskqueue.errors import BrokerDataError, BrokerError, BrokerUnavailable, DecodeError, Fenced
+from taskqueue.keys import DEFAULT_PREFIX, QUEUE_KEY_TYPES, KeySpace, QueueKeys
 from taskqueue.message import Message, require_aware
 from taskqueue.redact import redact_url
 
@@ -98,26 +103,27 @@ MIN_BLOCK_S = 0.001
 # recover.lua moves at most this many per call (its STEP); a full step means call again.
 RECOVER_STEP = 1_000
 
-_SCRIPTS = (
-    "enqueue",
-    "claim",
-    "claim_many",
-    "extend",
-    "ack",
-    "release",
-    "retry",
-    "dead_letter",
-    "settle",
-    "recover",
-)
-# Lease scripts stand alone (no queue keys, so no _lib.lua).
-_LEASE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release")
+_SCRIPTS = ("enqueue", "claim_many", "extend", "release", "settle", "recover")
+# Scripts that stand alone (no queue keys, so no _lib.lua).
+_LEASE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release", "heartbeat")
+# Reload-and-retry rounds for an EVALSHA answered NOSCRIPT (see _stream).
+_NOSCRIPT_TRIES = 3
 # enqueue.lua's error reply for a stale fencing token: "FENCED <current token>\t<holder>".
 _FENCED = "FENCED "
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _wire(text: str) -> bytes:
+    """A message id as Redis holds it: ids read back from Redis are decoded with
+    surrogateescape (garbage in the store need not be UTF-8), so they round-trip exactly."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _ms(value: datetime) -> int:
@@ -143,14 +149,20 @@ def _pack(command: tuple[Any, ...]) -> list[bytes]:
     return [packed]
 
 
-def _etas(items: Sequence[EncodedMessage]) -> str:
-    """enqueue.lua's ARGV[2]: the etas in ms, comma-separated; '' if none has one."""
+def _delay_ms(eta: datetime, now_ms: int) -> int:
+    """How long from now (this host's clock) ``eta`` is, in ms (0 if it has passed): what a
+    script adds to the server's clock."""
+    return max(0, _ms(eta) - now_ms)
+
+
+def _delays(items: Sequence[EncodedMessage], now_ms: int) -> str:
+    """enqueue.lua's ARGV[2]: the delays in ms, comma-separated; '' if none has an eta."""
     if all(item.eta is None for item in items):
         return ""
-    return ",".join("" if i.eta is None else str(int(i.eta.timestamp() * 1000)) for i in items)
+    return ",".join("" if i.eta is None else str(_delay_ms(i.eta, now_ms)) for i in items)
 
 
-_ACTION_CODES = {AckAction: "a", RetryAction: "r", DeadLetterAction: "d"}
+_ACTION_CODES = {AckAction: "a", RetryAction: "r", RedeliverAction: "l", DeadLetterAction: "d"}
 
 
 def _status_fields(status: TaskStatus) -> dict[str, str | int]:
@@ -167,15 +179,22 @@ def _status_fields(status: TaskStatus) -> dict[str, str | int]:
         fields["started_at_ms"] = _ms(status.started_at)
     if status.finished_at is not None:
         fields["finished_at_ms"] = _ms(status.finished_at)
+    if status.deliveries:
+        fields["deliveries"] = status.deliveries
     return fields
 
 
-def _settle_args(item: Settlement) -> list[Any]:
-    """settle.lua's ARGV for one item (see the script)."""
+def _settle_args(item: Settlement, now_ms: int) -> list[Any]:
+    """settle.lua's ARGV for one item (see the script); a retry's eta goes as a delay."""
     action = item.action
-    args: list[Any] = [item.delivery.message_id, item.delivery.token, _ACTION_CODES[type(action)]]
+    args: list[Any] = [
+        _wire(item.delivery.message_id),
+        item.delivery.token,
+        _ACTION_CODES[type(action)],
+    ]
     if isinstance(action, RetryAction):
-        args += [_ms(action.eta), str(action.message.priority), action.message.encode()]
+        delay = _delay_ms(action.eta, now_ms)
+        args += [delay, str(action.message.priority), action.message.encode()]
     elif isinstance(action, DeadLetterAction):
         args += [action.reason, "", ""]
     else:
@@ -245,7 +264,45 @@ class RedisBroker:
         except (redis.ConnectionError, redis.TimeoutError) as e:
             raise BrokerUnavailable(self.url, str(e) or type(e).__name__) from e
         except redis.RedisError as e:
+            if "WRONGTYPE" in str(e):
+                raise self._wrong_type(e) from e
             raise BrokerError(f"redis broker {self.url}: {e}") from e
+
+    def _expected_type(self, key: str) -> str | None:
+        """The Redis type ``key`` must have; None if it is not one of ours."""
+        if key == self.keys.queues:
+            return "set"
+        if key.startswith(self.keys.status("")):
+            return "hash"
+        if key.startswith(f"{self.keys.prefix}:lease:"):
+            return "string" if key.endswith(":fence") else "hash"
+        head, sep, name = key.rpartition("}:")
+        if not sep or not head.startswith(f"{self.keys.prefix}:{{q:"):
+            return None
+        return "set" if name.startswith("seen:") else QUEUE_KEY_TYPES.get(name)
+
+    def _wrong_type(self, error: redis.RedisError) -> BrokerDataError:
+        """Name the key of the wrong type (Redis's WRONGTYPE reply does not): every key of
+        every known queue is checked. Garbage no retry will fix, so one clear line."""
+        found: list[str] = []
+        try:
+            keys = [self.keys.queues]
+            if self._client.type(self.keys.queues) == b"set":
+                for name in sorted(self._client.smembers(self.keys.queues)):
+                    keys.extend(self.keys.queue(_text(name)).script_keys)
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.type(key)
+            for key, kind in zip(keys, pipe.execute(), strict=True):
+                expected = self._expected_type(key)
+                if kind not in (b"none", (expected or "").encode()):
+                    found.append(f"key {key} holds a {kind.decode()}, expected a {expected}")
+        except redis.RedisError as e:
+            found.append(f"(could not look for the key: {e})")
+        where = "; ".join(found) or "a status or dedupe key holds the wrong type"
+        return BrokerDataError(
+            f"redis broker {self.url}: {where} (WRONGTYPE: {error}); repair or delete it"
+        )
 
     def _run(self, script: str, queue: QueueKeys, *args: Any) -> Any:
         with self._errors():
@@ -318,8 +375,6 @@ class RedisBroker:
             # Registered before the messages land, so queue_stats never misses a queue.
             yield ("SADD", self.keys.queues, *by_queue)
             for chunk, queue in chunks:
-                now_ms = _now_ms()
-                window = now_ms // ttl_ms
                 chosen = [items[i] for i in chunk]
                 pairs: list[Any] = [None] * (2 * len(chosen))
                 pairs[0::2] = [item.id for item in chosen]
@@ -327,14 +382,13 @@ class RedisBroker:
                 yield (
                     "EVALSHA",
                     self._scripts["enqueue"].sha,
-                    len(queue.script_keys) + 2 + len(fence_keys),
+                    len(queue.script_keys) + len(fence_keys),
                     *queue.script_keys,
-                    queue.seen(ttl_ms, window),
-                    queue.seen(ttl_ms, window - 1),
                     *fence_keys,
-                    now_ms,
-                    _etas(chosen),
+                    ttl_ms,
+                    _delays(chosen, _now_ms()),
                     fence_token,
+                    queue.tag,
                     *pairs,
                 )
 
@@ -381,11 +435,18 @@ class RedisBroker:
             finally:
                 pool.release(conn)
             for n, reply in enumerate(replies):
-                if isinstance(reply, redis.exceptions.NoScriptError):
+                # The cache is server-wide: another client's SCRIPT FLUSH can land between the
+                # reload and the retry, so a few tries.
+                for _ in range(_NOSCRIPT_TRIES):
+                    if not isinstance(reply, redis.exceptions.NoScriptError):
+                        break
                     self._scripts_loaded = False
                     self._ensure_scripts_loaded()
-                    replies[n] = self._client.execute_command(*sent[n])
-                elif isinstance(reply, redis.ResponseError):
+                    try:
+                        reply = replies[n] = self._client.execute_command(*sent[n])
+                    except redis.exceptions.NoScriptError as e:
+                        reply = e
+                if isinstance(reply, redis.ResponseError):
                     raise reply
         return replies
 
@@ -401,43 +462,11 @@ class RedisBroker:
     def claim(
         self, queues: Sequence[str], consumer: str, lease: timedelta, timeout: timedelta
     ) -> Delivery | None:
-        """Take the best ready message of the first non-empty queue in ``queues``.
-
-        Each queue is tried with one script (promote due delayed messages, recover expired
-        leases, pop the best); if none has one, waits on the queues' notify lists (see the
-        module docstring) until ``timeout`` has passed. ``consumer`` is not stored: ownership
-        is the token alone.
-        """
+        """Take the best ready message of the first non-empty queue in ``queues``: the batch
+        claim of one, recording no status. ``consumer`` is not stored: ownership is the token."""
         del consumer
-        deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
-        lease_ms = int(lease.total_seconds() * 1000)
-        names = list(queues)
-        token = secrets.token_hex(16)
-        while True:
-            now_ms = _now_ms()
-            next_due_ms = -1
-            for name in names:
-                reply = self._run("claim", self.keys.queue(name), now_ms, now_ms + lease_ms, token)
-                if int(reply[0]) == 1:
-                    return Delivery(
-                        message_id=reply[1].decode(),
-                        queue=name,
-                        payload=reply[2],
-                        token=token,
-                        lease_until=_instant(now_ms + lease_ms),
-                    )
-                due = int(reply[1])
-                if due >= 0 and (next_due_ms < 0 or due < next_due_ms):
-                    next_due_ms = due
-            remaining_s = deadline - time.monotonic()
-            if remaining_s <= 0:
-                return None
-            wait_s = min(remaining_s, self._max_block_s)
-            if next_due_ms >= 0:
-                wait_s = min(wait_s, (next_due_ms - _now_ms()) / 1000 + 0.001)
-            if wait_s >= MIN_BLOCK_S:
-                with self._errors():
-                    self._client.blpop([self.keys.queue(n).notify for n in names], wait_s)
+        claimed = self._claim(queues, lease, timeout, 1, record_started=False)
+        return claimed[0] if claimed else None
 
     def claim_many(
         self,
@@ -451,19 +480,30 @@ class RedisBroker:
 
         One script call per queue tried (claim_many.lua: promote, recover, pop up to the
         count, write the STARTED statuses); the next queue is tried only if the batch is not
-        full. Waits like :meth:`claim` while nothing is claimable, up to ``timeout``.
+        full. If nothing is claimable, waits on the queues' notify lists (see the module
+        docstring) until ``timeout`` has passed. A malformed entry comes back as a delivery
+        with its ``problem`` named.
         """
         del consumer
         if max_count < 1:
             raise ValueError(f"max_count: must be at least 1, got {max_count}")
+        return self._claim(queues, lease, timeout, max_count, record_started=True)
+
+    def _claim(
+        self,
+        queues: Sequence[str],
+        lease: timedelta,
+        timeout: timedelta,
+        max_count: int,
+        *,
+        record_started: bool,
+    ) -> list[Delivery]:
         deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
         lease_ms = int(lease.total_seconds() * 1000)
         names = list(queues)
-        status_prefix = self.keys.status("")
+        status_prefix = self.keys.status("") if record_started else ""
         while True:
-            now_ms = _now_ms()
-            lease_until = _instant(now_ms + lease_ms)
-            next_due_ms = -1
+            next_due_ms = -1  # from now
             claimed: list[Delivery] = []
             for name in names:
                 prefix = secrets.token_hex(16)
@@ -473,8 +513,7 @@ class RedisBroker:
                     self._scripts["claim_many"].sha,
                     len(keys),
                     *keys,
-                    now_ms,
-                    now_ms + lease_ms,
+                    lease_ms,
                     prefix,
                     max_count - len(claimed),
                     status_prefix,
@@ -486,14 +525,18 @@ class RedisBroker:
                     if due >= 0 and (next_due_ms < 0 or due < next_due_ms):
                         next_due_ms = due
                     continue
+                lease_until = _instant(int(reply[1]))
                 for i in range(count):
+                    problem = reply[4 + 4 * i]
                     claimed.append(
                         Delivery(
-                            message_id=reply[1 + 2 * i].decode(),
+                            message_id=_text(reply[2 + 4 * i]),
                             queue=name,
-                            payload=reply[2 + 2 * i],
+                            payload=reply[3 + 4 * i],
                             token=f"{prefix}-{i + 1}",
                             lease_until=lease_until,
+                            problem=problem.decode(errors="replace") if problem else None,
+                            deliveries=int(reply[5 + 4 * i]),
                         )
                     )
                 if len(claimed) >= max_count:
@@ -505,7 +548,7 @@ class RedisBroker:
                 return []
             wait_s = min(remaining_s, self._max_block_s)
             if next_due_ms >= 0:
-                wait_s = min(wait_s, (next_due_ms - _now_ms()) / 1000 + 0.001)
+                wait_s = min(wait_s, next_due_ms / 1000 + 0.001)
             if wait_s >= MIN_BLOCK_S:
                 with self._errors():
                     self._client.blpop([self.keys.queue(n).notify for n in names], wait_s)
@@ -521,7 +564,7 @@ class RedisBroker:
         """
         if not items:
             return []
-        now_ms = _now_ms()
+        now_ms = _now_ms()  # only to turn retry etas into delays
         ttl_ms = max(1, int(result_ttl.total_seconds() * 1000))
         by_queue: dict[str, list[int]] = {}
         for i, item in enumerate(items):
@@ -530,12 +573,12 @@ class RedisBroker:
         commands: list[tuple[Any, ...]] = []
         for name, positions in by_queue.items():
             queue = self.keys.queue(name)
-            status_keys: list[str] = []
-            args: list[Any] = [now_ms, queue.tag, ttl_ms]
+            status_keys: list[bytes] = []
+            args: list[Any] = [queue.tag, ttl_ms]
             for i in positions:
                 item = items[i]
-                status_keys.append(self.keys.status(item.delivery.message_id))
-                args.extend(_settle_args(item))
+                status_keys.append(_wire(self.keys.status(item.delivery.message_id)))
+                args.extend(_settle_args(item, now_ms))
             keys = (*queue.script_keys, *status_keys)
             commands.append(("EVALSHA", sha, len(keys), *keys, *args))
         # Packed with hiredis and sent back to back on one connection (see _stream): redis-py's
@@ -547,14 +590,14 @@ class RedisBroker:
                 settled[i] = flag == 49  # ord("1")
         return settled
 
-    def _in_flight(self, script: str, delivery: Delivery, *args: Any) -> bool:
+    def _in_flight(self, script: str, delivery: Delivery, *args: Any) -> int:
         queue = self.keys.queue(delivery.queue)
-        return bool(self._run(script, queue, delivery.message_id, delivery.token, *args))
+        return int(self._run(script, queue, _wire(delivery.message_id), delivery.token, *args))
 
     def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
-        """Renew the lease from now; None if the claim is no longer ours."""
-        lease_until_ms = _now_ms() + int(lease.total_seconds() * 1000)
-        if not self._in_flight("extend", delivery, lease_until_ms):
+        """Renew the lease from now (the server's clock); None if the claim is no longer ours."""
+        lease_until_ms = self._in_flight("extend", delivery, int(lease.total_seconds() * 1000))
+        if not lease_until_ms:
             return None
         return Delivery(
             message_id=delivery.message_id,
@@ -566,32 +609,33 @@ class RedisBroker:
 
     def ack(self, delivery: Delivery) -> bool:
         """Remove a finished message; False if the claim is no longer ours."""
-        tag = self.keys.queue(delivery.queue).tag
-        return self._in_flight("ack", delivery, _now_ms(), tag)
+        return self.settle_many([Settlement(delivery, ACK, None)])[0]
 
     def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
         """Replace the in-flight message with ``message``, delayed until ``eta`` (ready at once
         if it has passed, behind what is ready now); False if the claim is no longer ours."""
-        payload = message.encode()
-        return self._in_flight("retry", delivery, _now_ms(), _ms(eta), message.priority, payload)
+        return self.settle_many([Settlement(delivery, RetryAction(message, eta), None)])[0]
 
     def release(self, delivery: Delivery) -> bool:
         """Return a message to ready, unchanged and in its old place; False if not ours."""
-        return self._in_flight("release", delivery)
+        return bool(self._in_flight("release", delivery))
 
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
         """Move an in-flight message to its queue's dead letters with ``reason``."""
-        tag = self.keys.queue(delivery.queue).tag
-        return self._in_flight("dead_letter", delivery, reason, _now_ms(), tag)
+        return self.settle_many([Settlement(delivery, DeadLetterAction(reason), None)])[0]
 
     def recover_expired(self, now: datetime | None = None) -> int:
-        """Return messages whose lease ran out (their worker died) to ready; how many."""
-        now_ms = _now_ms() if now is None else _ms(now)
+        """Return messages whose lease ran out (their worker died) to ready; how many.
+
+        Expired by the server's clock. ``now`` (tests: "as if this much later") is taken
+        relative to this host's clock and sent as that far ahead of the server's.
+        """
+        ahead_ms = 0 if now is None else _delay_ms(now, _now_ms())
         total = 0
         for name in self._queue_names():
             queue = self.keys.queue(name)
             while True:
-                moved = int(self._run("recover", queue, now_ms))
+                moved = int(self._run("recover", queue, ahead_ms))
                 total += moved
                 if moved < RECOVER_STEP:
                     break
@@ -603,20 +647,21 @@ class RedisBroker:
             members = self._client.smembers(self.keys.queues)
         return sorted(m.decode() for m in members)
 
+    def now(self) -> datetime:
+        """The Redis server's clock: the one that decides leases, etas and recovery."""
+        with self._errors():
+            seconds, micros = self._client.time()
+        return _instant(int(seconds) * 1000 + int(micros) // 1000)
+
     def heartbeat(self, consumer: str, queues: Sequence[str], ttl: timedelta) -> None:
-        """Announce a live consumer of ``queues`` for ``ttl``; its queues now exist."""
+        """Announce a live consumer of ``queues`` for ``ttl`` (from the server's now); its
+        queues now exist."""
         if not queues:
             return
-        now_ms = _now_ms()
-        expires_ms = now_ms + int(ttl.total_seconds() * 1000)
         with self._errors():
-            pipe = self._client.pipeline(transaction=False)
-            pipe.sadd(self.keys.queues, *queues)
-            for name in queues:
-                key = self.keys.queue(name).consumers
-                pipe.zadd(key, {consumer: expires_ms})
-                pipe.zremrangebyscore(key, "-inf", now_ms)
-            pipe.execute()
+            self._client.sadd(self.keys.queues, *queues)
+        keys = [self.keys.queue(name).consumers for name in queues]
+        self._lease_script("heartbeat", keys, consumer, _ttl_ms(ttl))
 
     def forget_consumer(self, consumer: str, queues: Sequence[str]) -> None:
         """Remove ``consumer``'s heartbeat now (a clean stop), instead of letting it expire."""
@@ -632,7 +677,7 @@ class RedisBroker:
         In flight counts leases still running; leases that ran out are ``expired_lease``.
         """
         names = self._queue_names()
-        now_ms = _now_ms()
+        now_ms = _ms(self.now())  # live consumers: by the clock their heartbeats expire by
         with self._errors():
             pipe = self._client.pipeline(transaction=False)
             for name in names:
@@ -698,6 +743,7 @@ class RedisBroker:
                 error=f.get("error"),
                 started_at=_instant(int(f["started_at_ms"])) if "started_at_ms" in f else None,
                 finished_at=_instant(int(f["finished_at_ms"])) if "finished_at_ms" in f else None,
+                deliveries=int(f.get("deliveries", 0)),
             )
         return self._queued_status(task_id)
 
@@ -759,10 +805,12 @@ class RedisBroker:
             pipe = self._client.pipeline(transaction=True)
             pipe.hmget(key, "owner", "token")
             pipe.pttl(key)
-            (owner, token), pttl_ms = pipe.execute()
+            pipe.time()
+            (owner, token), pttl_ms, (seconds, micros) = pipe.execute()
         if owner is None or token is None or pttl_ms < 0:
             return None
-        return LeaseHolder(owner.decode(), int(token), _instant(_now_ms() + pttl_ms))
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return LeaseHolder(owner.decode(), int(token), _instant(now_ms + pttl_ms))
 
     def ping(self) -> None:
         """Raise BrokerUnavailable unless Redis answers."""

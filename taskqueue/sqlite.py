@@ -5,7 +5,8 @@ The file, its tables and its transactions (WAL, ``BEGIN IMMEDIATE`` for every wr
 are in :mod:`taskqueue.sqlite_schema`; this module is the :class:`~taskqueue.broker.Broker`
 contract on top: each operation is one transaction, so it is atomic across processes.
 
-Instants are float epoch seconds from ``datetime.now(UTC)``: one host, one clock.
+Instants are float epoch seconds from ``datetime.now(UTC)``: one host, one clock (the Redis
+broker's scripts use the server's clock instead, as hosts' clocks may disagree).
 
 Leader leases (beat's HA) are rows of a ``leases`` table in the same file: the fencing check
 of a fenced enqueue runs in the enqueue's own ``BEGIN IMMEDIATE`` transaction, so several beats
@@ -30,16 +31,19 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from taskqueue.broker import (
+    ACK,
     DEFAULT_DEDUPE_TTL,
     DEFAULT_RESULT_TTL,
     FINAL_STATES,
     AckAction,
     DeadLetter,
+    DeadLetterAction,
     Delivery,
     EncodedMessage,
     Fence,
     LeaseHolder,
     QueueStats,
+    RedeliverAction,
     RetryAction,
     Settlement,
     TaskState,
@@ -48,21 +52,21 @@ from taskqueue.broker import (
 from taskqueue.errors import Fenced
 from taskqueue.message import Message, require_aware
 from taskqueue.sqlite_schema import (
-    ACK,
     ACK_SQL,
     BUSY_TIMEOUT,
-    CLAIM_BEST,
     CLAIM_MANY,
+    DEAD,
     DELAYED,
     EXTEND,
     IN_FLIGHT,
     INSERT_MESSAGES,
-    OWNED,
     PROBE,
     PROBE_WITH_EXPIRED,
     PROMOTE_DUE,
     READY,
     RECOVER_EXPIRED,
+    REDELIVER,
+    RELEASE,
     RETRY,
     UPSERT_DEDUPE,
     UPSERT_STATUS,
@@ -136,10 +140,13 @@ def _status_row(status: TaskStatus, now_s: float, ttl: timedelta) -> tuple[Any, 
         None if status.started_at is None else _epoch(status.started_at),
         None if status.finished_at is None else _epoch(status.finished_at),
         now_s + ttl.total_seconds() if status.state in FINAL_STATES else None,
+        status.deliveries,
     )
 
 
-def _started_row(message_id: str, payload: bytes, now_s: float) -> tuple[Any, ...] | None:
+def _started_row(
+    message_id: str, payload: bytes, now_s: float, deliveries: int
+) -> tuple[Any, ...] | None:
     """The STARTED statuses row of a claimed payload; None if it does not name its task and
     attempt (the worker dead-letters it and records what it can)."""
     try:
@@ -149,7 +156,24 @@ def _started_row(message_id: str, payload: bytes, now_s: float) -> tuple[Any, ..
         return None
     if not isinstance(task, str) or not isinstance(attempt, int):
         return None
-    return (message_id, task, _STARTED, attempt + 1, "null", None, now_s, None, None)
+    return (message_id, task, _STARTED, attempt + 1, "null", None, now_s, None, None, deliveries)
+
+
+def _delivery(row: Any, queue: str, lease_until: datetime) -> Delivery:
+    """The delivery of a claimed row (CLAIM_MANY reads it back as bytes and numbers); a row
+    the broker did not write as it would (id not UTF-8 text, priority not 0-9) carries the
+    problem, and the worker dead-letters it."""
+    problem = None
+    raw_id = bytes(row.raw_id)
+    try:
+        message_id = raw_id.decode()
+    except UnicodeDecodeError:
+        message_id = raw_id.decode(errors="replace")
+        problem = f"message id {raw_id!r} is not UTF-8 text"
+    if row.priority_type != "integer" or not 0 <= row.priority <= 9:
+        problem = problem or "priority is not an integer 0-9"
+    payload = bytes(row.payload)
+    return Delivery(message_id, queue, payload, row.token, lease_until, problem, row.deliveries)
 
 
 class SQLiteBroker:
@@ -231,7 +255,7 @@ class SQLiteBroker:
                     rows.append((m.id, m.queue, m.priority, DELAYED, eta_s, eta_s, m.payload))
                 else:
                     rows.append((m.id, m.queue, m.priority, READY, now_s, None, m.payload))
-                status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME))
+                status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME, 0))
             if rows:
                 expires_s = now_s + dedupe_ttl.total_seconds()
                 conn.exec_driver_sql(UPSERT_DEDUPE, [(r[0], expires_s) for r in rows])
@@ -251,25 +275,10 @@ class SQLiteBroker:
     def claim(
         self, queues_: Sequence[str], consumer: str, lease: timedelta, timeout: timedelta
     ) -> Delivery | None:
-        """Take the best due message of the first non-empty queue in ``queues_``.
-
-        Best: highest priority, then first ready. Waits up to ``timeout`` by polling (5 ms,
-        backing off to 50 ms) with a cheap read that takes no lock; when something looks
-        claimable, one ``BEGIN IMMEDIATE`` transaction promotes due delayed messages, recovers
-        expired leases (throttled) and marks the best row in flight under a random token.
-        """
-        deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
-        pause_s = POLL_MIN_S
-        while True:
-            if self._claimable(queues_):
-                delivery = self._claim_now(queues_, consumer, lease)
-                if delivery is not None:
-                    return delivery
-            remaining_s = deadline - time.monotonic()
-            if remaining_s <= 0:
-                return None
-            time.sleep(min(pause_s, remaining_s))
-            pause_s = min(pause_s * 2, POLL_MAX_S)
+        """Take the best due message of the first non-empty queue in ``queues_``: the batch
+        claim of one, recording no status."""
+        claimed = self._claim(queues_, consumer, lease, timeout, 1, record_started=False)
+        return claimed[0] if claimed else None
 
     def _claimable(self, names: Sequence[str]) -> bool:
         """Whether a claim could succeed now (a read, so idle pollers never block writers)."""
@@ -277,35 +286,6 @@ class SQLiteBroker:
         probe = PROBE_WITH_EXPIRED if now_s >= self._next_recover_s else PROBE
         with self._db.read() as conn:
             return bool(conn.execute(probe, {"names": list(names), "now_s": now_s}).scalar())
-
-    def _claim_now(self, names: Sequence[str], consumer: str, lease: timedelta) -> Delivery | None:
-        with self._db.write() as conn:
-            now_s = _now_s()
-            conn.execute(PROMOTE_DUE, {"now_s": now_s})
-            if now_s >= self._next_recover_s:
-                self._next_recover_s = now_s + RECOVER_EVERY_S
-                self._recover(conn, now_s)
-            token = secrets.token_hex(16)
-            lease_until_s = now_s + lease.total_seconds()
-            for name in names:
-                row = conn.execute(
-                    CLAIM_BEST,
-                    {
-                        "b_queue": name,
-                        "new_token": token,
-                        "b_consumer": consumer,
-                        "lease_until_s": lease_until_s,
-                    },
-                ).one_or_none()
-                if row is not None:
-                    return Delivery(
-                        message_id=row.message_id,
-                        queue=name,
-                        payload=row.payload,
-                        token=token,
-                        lease_until=datetime.fromtimestamp(lease_until_s, UTC),
-                    )
-        return None
 
     def claim_many(
         self,
@@ -317,17 +297,32 @@ class SQLiteBroker:
     ) -> list[Delivery]:
         """Claim up to ``max_count`` messages, queues in order, and record each STARTED.
 
-        Polls like :meth:`claim`; one ``BEGIN IMMEDIATE`` transaction claims the batch (one
-        UPDATE per queue tried) and upserts the STARTED statuses.
+        Waits up to ``timeout`` by polling (5 ms, backing off to 50 ms) with a cheap read that
+        takes no lock; when something looks claimable, one ``BEGIN IMMEDIATE`` transaction
+        promotes due delayed messages, recovers expired leases (throttled), claims the batch
+        (one UPDATE per queue tried) and upserts the STARTED statuses. A malformed row comes
+        back as a delivery with its ``problem`` named.
         """
         if max_count < 1:
             raise ValueError(f"max_count: must be at least 1, got {max_count}")
+        return self._claim(queues_, consumer, lease, timeout, max_count, record_started=True)
+
+    def _claim(
+        self,
+        queues_: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        timeout: timedelta,
+        max_count: int,
+        *,
+        record_started: bool,
+    ) -> list[Delivery]:
         deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
         pause_s = POLL_MIN_S
         probe = not self._last_claim_hit
         while True:
             if not probe or self._claimable(queues_):
-                claimed = self._claim_many_now(queues_, consumer, lease, max_count)
+                claimed = self._claim_now(queues_, consumer, lease, max_count, record_started)
                 self._last_claim_hit = bool(claimed)
                 if claimed:
                     return claimed
@@ -338,8 +333,13 @@ class SQLiteBroker:
             time.sleep(min(pause_s, remaining_s))
             pause_s = min(pause_s * 2, POLL_MAX_S)
 
-    def _claim_many_now(
-        self, names: Sequence[str], consumer: str, lease: timedelta, max_count: int
+    def _claim_now(
+        self,
+        names: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        max_count: int,
+        record_started: bool,
     ) -> list[Delivery]:
         claimed: list[Delivery] = []
         with self._db.write() as conn:
@@ -366,10 +366,13 @@ class SQLiteBroker:
                 )
                 rows.sort(key=lambda r: (-r.priority, r.ready_at_s, r.seq))
                 for row in rows:
-                    claimed.append(
-                        Delivery(row.message_id, name, row.payload, row.token, lease_until)
+                    delivery = _delivery(row, name, lease_until)
+                    claimed.append(delivery)
+                    if not record_started or delivery.problem is not None:
+                        continue
+                    started = _started_row(
+                        delivery.message_id, delivery.payload, now_s, delivery.deliveries
                     )
-                    started = _started_row(row.message_id, row.payload, now_s)
                     if started is not None:
                         status_rows.append(started)
                 if len(claimed) >= max_count:
@@ -410,8 +413,9 @@ class SQLiteBroker:
         owned = self._claim_of(item.delivery)
         action = item.action
         if isinstance(action, AckAction):
-            ack = (item.delivery.token, item.delivery.message_id)
-            return bool(conn.exec_driver_sql(ACK_SQL, ack).rowcount)
+            return bool(conn.exec_driver_sql(ACK_SQL, (item.delivery.token,)).rowcount)
+        if isinstance(action, RedeliverAction):
+            return bool(conn.execute(REDELIVER, owned).rowcount)
         if isinstance(action, RetryAction):
             eta_s = _epoch(action.eta)
             delayed = eta_s > now_s
@@ -424,14 +428,14 @@ class SQLiteBroker:
                 "n_due_s": eta_s if delayed else None,
             }
             return bool(conn.execute(RETRY, params).rowcount)
-        row = conn.execute(ACK.returning(messages.c.payload, messages.c.queue), owned).one_or_none()
-        if row is None:
+        payload = conn.execute(DEAD, owned).scalar_one_or_none()
+        if payload is None:
             return False
         conn.execute(
             sa.insert(dead_letters).values(
                 message_id=item.delivery.message_id,
-                queue=row.queue,
-                payload=row.payload,
+                queue=item.delivery.queue,
+                payload=payload,
                 reason=action.reason,
                 at_s=now_s,
             )
@@ -445,14 +449,7 @@ class SQLiteBroker:
     @staticmethod
     def _claim_of(delivery: Delivery) -> dict[str, Any]:
         """Parameters of OWNED: the row of this claim, if still ours (same token, in flight)."""
-        return {"b_token": delivery.token, "b_message_id": delivery.message_id}
-
-    def _change(self, delivery: Delivery, **values: Any) -> bool:
-        with self._db.write() as conn:
-            result = conn.execute(
-                sa.update(messages).where(OWNED).values(**values), self._claim_of(delivery)
-            )
-            return bool(result.rowcount)
+        return {"b_token": delivery.token}
 
     def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
         """Renew the lease from now; None if the claim is no longer ours (its lease ran out
@@ -472,53 +469,31 @@ class SQLiteBroker:
 
     def ack(self, delivery: Delivery) -> bool:
         """Remove a finished message; False if the claim is no longer ours."""
-        with self._db.write() as conn:
-            return bool(conn.execute(ACK, self._claim_of(delivery)).rowcount)
+        return self.settle_many([Settlement(delivery, ACK, None)])[0]
 
     def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
         """Replace the in-flight message with ``message``, delayed until ``eta`` (ready at once
         if ``eta`` has passed); False if the claim is no longer ours."""
-        eta_s = _epoch(eta)
-        delayed = eta_s > _now_s()
-        return self._change(
-            delivery,
-            state=DELAYED if delayed else READY,
-            priority=message.priority,
-            payload=message.encode(),
-            ready_at_s=eta_s,
-            due_s=eta_s if delayed else None,
-            token=None,
-            consumer=None,
-        )
+        return self.settle_many([Settlement(delivery, RetryAction(message, eta), None)])[0]
 
     def release(self, delivery: Delivery) -> bool:
         """Return a message to ready, unchanged and in its old place; False if not ours."""
-        return self._change(delivery, state=READY, due_s=None, token=None, consumer=None)
+        with self._db.write() as conn:
+            return bool(conn.execute(RELEASE, self._claim_of(delivery)).rowcount)
 
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
         """Move an in-flight message to its queue's dead letters with ``reason``."""
-        with self._db.write() as conn:
-            row = conn.execute(
-                ACK.returning(messages.c.payload, messages.c.queue), self._claim_of(delivery)
-            ).one_or_none()
-            if row is None:
-                return False
-            conn.execute(
-                sa.insert(dead_letters).values(
-                    message_id=delivery.message_id,
-                    queue=row.queue,
-                    payload=row.payload,
-                    reason=reason,
-                    at_s=_now_s(),
-                )
-            )
-            return True
+        return self.settle_many([Settlement(delivery, DeadLetterAction(reason), None)])[0]
 
     def recover_expired(self, now: datetime | None = None) -> int:
         """Return messages whose lease ran out (their worker died) to ready; how many."""
         now_s = _now_s() if now is None else _epoch(now)
         with self._db.write() as conn:
             return self._recover(conn, now_s)
+
+    def now(self) -> datetime:
+        """The local clock: every process using the file is on this host."""
+        return datetime.now(UTC)
 
     # --- observing -------------------------------------------------------------------------
     def heartbeat(self, consumer: str, queues_: Sequence[str], ttl: timedelta) -> None:
@@ -615,20 +590,8 @@ class SQLiteBroker:
 
         Raises TypeError/ValueError, before writing anything, if the result is not JSON.
         """
-        result = json.dumps(status.result, allow_nan=False)
         now_s = _now_s()
-        final = status.state in FINAL_STATES
-        row = (
-            status.id,
-            status.task,
-            TaskState(status.state).value,
-            status.attempts,
-            result,
-            status.error,
-            None if status.started_at is None else _epoch(status.started_at),
-            None if status.finished_at is None else _epoch(status.finished_at),
-            now_s + ttl.total_seconds() if final else None,
-        )
+        row = _status_row(status, now_s, ttl)
         with self._db.write() as conn:
             conn.exec_driver_sql(UPSERT_STATUS, row)
             self._purge(conn, now_s)
@@ -653,6 +616,7 @@ class SQLiteBroker:
             error=row.error,
             started_at=_instant(row.started_at_s),
             finished_at=_instant(row.finished_at_s),
+            deliveries=row.deliveries or 0,
         )
 
     def _purge(self, conn: sa.Connection, now_s: float) -> None:

@@ -57,6 +57,8 @@ messages = sa.Table(
     sa.Column("token", sa.Text, nullable=True),
     sa.Column("consumer", sa.Text, nullable=True),
     sa.Column("payload", sa.LargeBinary, nullable=False),
+    # How many times the current attempt was claimed (see Delivery.deliveries).
+    sa.Column("deliveries", sa.Integer, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
 )
 sa.Index(
@@ -125,6 +127,12 @@ statuses = sa.Table(
     sa.Column("finished_at_s", sa.Float, nullable=True),
     # NULL until the task reaches a final state; then purged lazily after this instant.
     sa.Column("expires_s", sa.Float, nullable=True),
+    sa.Column("deliveries", sa.Integer, nullable=False, server_default="0"),
+)
+# Columns added after files were first made: _create_schema adds them to an older file.
+_ADDED_COLUMNS = (
+    (messages, "deliveries", "INTEGER NOT NULL DEFAULT 0"),
+    (statuses, "deliveries", "INTEGER NOT NULL DEFAULT 0"),
 )
 sa.Index("ix_statuses_expires", statuses.c.expires_s)
 
@@ -164,11 +172,9 @@ UPSERT_STATUS = _driver_sql(
 # The hot statements, built once: constructing SQLAlchemy expressions per call cost more
 # than SQLite's work (measured on claim + ack).
 _m = messages.c
-OWNED = sa.and_(
-    _m.token == sa.bindparam("b_token"),
-    _m.message_id == sa.bindparam("b_message_id"),
-    _m.state == IN_FLIGHT,
-)
+# A claim is its token alone (unique, random): the message id is not compared, so a row whose
+# id is garbage (not UTF-8 text) can still be dead-lettered by the claim that holds it.
+OWNED = sa.and_(_m.token == sa.bindparam("b_token"), _m.state == IN_FLIGHT)
 PROBE = sa.select(
     sa.or_(
         sa.exists().where(_m.queue.in_(sa.bindparam("names", expanding=True)), _m.state == READY),
@@ -195,24 +201,6 @@ RECOVER_EXPIRED = (
     .where(_m.state == IN_FLIGHT, _m.due_s <= sa.bindparam("now_s"))
     .values(state=READY, due_s=None, token=None, consumer=None)
 )
-_best_ready = (
-    sa.select(_m.seq)
-    .where(_m.queue == sa.bindparam("b_queue"), _m.state == READY)
-    .order_by(_m.priority.desc(), _m.ready_at_s, _m.seq)
-    .limit(1)
-    .scalar_subquery()
-)
-CLAIM_BEST = (
-    sa.update(messages)
-    .where(_m.seq == _best_ready)
-    .values(
-        state=IN_FLIGHT,
-        token=sa.bindparam("new_token"),
-        consumer=sa.bindparam("b_consumer"),
-        due_s=sa.bindparam("lease_until_s"),
-    )
-    .returning(_m.message_id, _m.payload)
-)
 # Claim a batch: the best ``b_count`` ready rows of a queue, each under its own token
 # ("<token prefix>-<seq>": unique, as the token index requires). RETURNING does not keep the
 # subquery's order, so the caller sorts by (priority DESC, ready_at_s, seq).
@@ -230,9 +218,23 @@ CLAIM_MANY = (
         token=sa.bindparam("token_prefix", type_=sa.Text) + "-" + sa.cast(_m.seq, sa.Text),
         consumer=sa.bindparam("b_consumer"),
         due_s=sa.bindparam("lease_until_s"),
+        deliveries=_m.deliveries + 1,
     )
-    .returning(_m.seq, _m.message_id, _m.payload, _m.priority, _m.ready_at_s, _m.token)
+    # Read back as bytes and numbers whatever the row holds (SQLite columns take any type, and
+    # a TEXT value that is not UTF-8 would fail to decode): the broker checks them itself.
+    .returning(
+        _m.seq,
+        sa.cast(_m.message_id, sa.LargeBinary).label("raw_id"),
+        sa.func.typeof(_m.priority).label("priority_type"),
+        sa.cast(_m.payload, sa.LargeBinary).label("payload"),
+        sa.cast(_m.priority, sa.Integer).label("priority"),
+        sa.cast(_m.ready_at_s, sa.Float).label("ready_at_s"),
+        _m.token,
+        _m.deliveries,
+    )
 )
+# Dead-letter a claimed row (settle_many): its payload as bytes, whatever it holds.
+DEAD = sa.delete(messages).where(OWNED).returning(sa.cast(_m.payload, sa.LargeBinary))
 # A retry settled in a batch (settle_many): the owned row becomes its next attempt.
 RETRY = (
     sa.update(messages)
@@ -245,13 +247,29 @@ RETRY = (
         due_s=sa.bindparam("n_due_s"),
         token=None,
         consumer=None,
+        deliveries=0,  # a new attempt counts its deliveries from zero
+    )
+)
+# Put a claimed row back to ready in its old place, keeping its delivery count (a pool
+# process died under it); a release at shutdown also takes back the count of its claim.
+REDELIVER = (
+    sa.update(messages).where(OWNED).values(state=READY, due_s=None, token=None, consumer=None)
+)
+RELEASE = (
+    sa.update(messages)
+    .where(OWNED)
+    .values(
+        state=READY,
+        due_s=None,
+        token=None,
+        consumer=None,
+        deliveries=sa.func.max(_m.deliveries - 1, 0),
     )
 )
 EXTEND = sa.update(messages).where(OWNED).values(due_s=sa.bindparam("lease_until_s"))
-ACK = sa.delete(messages).where(OWNED)
-# ACK for the driver (settle_many's common case): parameters token, message_id. Skipping
-# SQLAlchemy's per-call statement handling halves the client cost of a settled batch.
-ACK_SQL = f"DELETE FROM messages WHERE token = ? AND message_id = ? AND state = '{IN_FLIGHT}'"
+# ACK for the driver (settle_many's common case): parameter token. Skipping SQLAlchemy's
+# per-call statement handling halves the client cost of a settled batch.
+ACK_SQL = f"DELETE FROM messages WHERE token = ? AND state = '{IN_FLIGHT}'"
 
 
 # How long a writer waits for another process's write transaction before giving up.
@@ -328,6 +346,12 @@ class QueueDatabase:
                     f"program's ({SCHEMA_VERSION})"
                 )
             metadata.create_all(conn)
+            for table, column, declaration in _ADDED_COLUMNS:
+                have = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table.name})")}
+                if column not in have:
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column} {declaration}"
+                    )
             conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager

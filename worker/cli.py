@@ -42,6 +42,11 @@ def _fail(problems: list[str]) -> None:
 @click.option("--max-tasks-per-child", type=click.IntRange(min=1))
 @click.option("--max-memory-per-child", type=click.IntRange(min=1), help="KiB per pool process.")
 @click.option(
+    "--max-deliveries",
+    type=click.IntRange(min=1),
+    help="Dead-letter a task delivered this often without an outcome (default 3).",
+)
+@click.option(
     "-l",
     "--loglevel",
     type=click.Choice(["debug", "info", "warning", "error", "DEBUG", "INFO", "WARNING", "ERROR"]),
@@ -66,6 +71,7 @@ def command(
     shutdown_timeout: str | None,
     max_tasks_per_child: int | None,
     max_memory_per_child: int | None,
+    max_deliveries: int | None,
     loglevel: str | None,
     log_format: str | None,
     embed_beat: bool,
@@ -112,7 +118,7 @@ def command(
         _fail(problems)
 
     from daemonkit.logs import configure_logging
-    from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT
+    from worker.consumer import DEFAULT_LEASE, DEFAULT_MAX_DELIVERIES, DEFAULT_SHUTDOWN_TIMEOUT
     from worker.errors import PoolError
     from worker.service import WorkerConfig, default_worker_name, run_worker
 
@@ -138,6 +144,7 @@ def command(
         ),
         max_tasks_per_child=max_tasks_per_child or section.get("max_tasks_per_child"),
         max_memory_per_child=max_memory_per_child or section.get("max_memory_per_child"),
+        max_deliveries=(max_deliveries or section.get("max_deliveries") or DEFAULT_MAX_DELIVERIES),
         embedded_beat_state=(schedule_db or "schedule.db") if embed_beat else None,
         config_path=config_file,
         metrics_port=metrics_port if metrics_port is not None else section.get("metrics_port"),

@@ -30,15 +30,23 @@ SUCCESS                 status SUCCESS with the result; ack
 failure, retryable      retry with attempt + 1 and a full-jitter backoff; status RETRY
 failure, out of retries status FAILURE and dead-lettered "out of retries: <error>"
 failure, not retryable  status FAILURE; ack (no retry budget, or the error does not match)
+pool process died       redelivered like a message whose worker died: not a retry (the
+                        attempt stays), status QUEUED with the WorkerLost error; once the
+                        attempt was delivered ``max_deliveries`` times, status FAILURE and
+                        dead-lettered with the reason (a task that always kills its process
+                        cannot loop)
 expired before it ran   status EXPIRED; ack
 task raised ``Reject``  status DEAD; dead-lettered "rejected: <reason>" (never retried)
 rate limited            the same message back, delayed until a token is due; status QUEUED
 ======================  =================================================================
 
-A failure is retryable when retries remain (:func:`worker.retries.effective_policy`) and either
-the exception matches the task's ``autoretry_for`` (a hard time limit counts as
-``worker.errors.TimeLimitExceeded``, an escaped soft limit as ``SoftTimeLimitExceeded``), or
-the pool process died under the task (LOST), which is retried whenever retries remain.
+A failure is retryable when retries remain (:func:`worker.retries.effective_policy`) and the
+exception matches the task's ``autoretry_for`` (a hard time limit counts as
+``worker.errors.TimeLimitExceeded``, an escaped soft limit as ``SoftTimeLimitExceeded``).
+
+Deliveries are counted apart from retries: the broker counts each claim of a message's current
+attempt (``Delivery.deliveries``), so deaths of the pool process and of the whole worker both
+count. A delivery beyond ``max_deliveries`` is dead-lettered without being run.
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskqueue.broker import (
     ACK,
+    REDELIVER,
     Broker,
     DeadLetterAction,
     Delivery,
@@ -64,7 +73,7 @@ from taskqueue.broker import (
     TaskState,
     TaskStatus,
 )
-from taskqueue.errors import BrokerUnavailable, DecodeError
+from taskqueue.errors import BrokerDataError, BrokerUnavailable, DecodeError
 from taskqueue.message import Message
 from worker.errors import UnknownTask
 from worker.pool import Job, Outcome, OutcomeKind, Pool, resolve_limits
@@ -81,6 +90,9 @@ DEFAULT_LEASE = timedelta(seconds=30)
 DEFAULT_SHUTDOWN_TIMEOUT = timedelta(seconds=30)
 DEFAULT_CLAIM_TIMEOUT = timedelta(seconds=1)
 DEFAULT_HEARTBEAT_INTERVAL = timedelta(seconds=5)
+# Deliveries of one attempt after which a message whose runs never end (its process dies) is
+# dead-lettered: worker.max_deliveries.
+DEFAULT_MAX_DELIVERIES = 3
 # While tasks are in flight the loop must come back quickly to collect their outcomes, so a
 # claim then waits at most this long for a new message.
 _BUSY_CLAIM_TIMEOUT = timedelta(milliseconds=20)
@@ -119,6 +131,7 @@ class ConsumerStats:
     expired: int = 0
     released: int = 0
     rate_limited: int = 0
+    redelivered: int = 0
     lost: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
 
@@ -156,13 +169,17 @@ class LeaseKeeper(threading.Thread):
                     self._broker.heartbeat(consumer.name, consumer.queues, ttl)
                     last_heartbeat = now_s
                 if now_s - last_recovery >= interval_s:
-                    recovered = self._broker.recover_expired(utc_now())
+                    recovered = self._broker.recover_expired()
                     if recovered:
                         logger.warning("recovered %d message(s) whose lease ran out", recovered)
                     last_recovery = now_s
                 if failing:
                     logger.warning("lease keeper: broker reachable again")
                     failing = False
+            except BrokerDataError as e:
+                # Garbage in the store: the consumer loop reports it (once); not a bug here.
+                consumer.report_data_error(e)
+                failing = True
             except BrokerUnavailable as e:
                 # An outage: one line when it starts and one when it ends, not one per retry.
                 if not failing:
@@ -201,9 +218,13 @@ class Consumer:
         rng: random.Random | None = None,
         metrics: WorkerMetrics | None = None,
         on_loop: Callable[[], object] | None = None,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
     ) -> None:
         if not queues:
             raise ValueError("queues: at least one queue is required")
+        if max_deliveries < 1:
+            raise ValueError(f"max_deliveries: must be at least 1, got {max_deliveries}")
+        self.max_deliveries = max_deliveries
         if lease <= timedelta(0):
             raise ValueError(f"lease: must be positive, got {lease}")
         self.broker = broker
@@ -232,6 +253,9 @@ class Consumer:
         # Set when the pool asks for a new process (too many abandoned threads): the service
         # re-executes the worker once this consumer has drained.
         self.restart_requested = False
+        # The last BrokerDataError logged (by the loop or the lease keeper): the same one is
+        # logged once, not on every retry.
+        self._data_error: str | None = None
 
     # --- control (signal-safe: only set flags) ------------------------------------------
     def request_stop(self) -> None:
@@ -271,6 +295,22 @@ class Consumer:
                 )
             else:
                 entry.delivery = renewed
+
+    def report_data_error(self, error: BrokerDataError) -> None:
+        """Log a broker data error once (until it changes or goes away)."""
+        text = str(error)
+        with self._lock:
+            if text == self._data_error:
+                logger.debug("broker data still unusable: %s", text)
+                return
+            self._data_error = text
+        logger.error("consumer %s: %s; retrying with backoff", self.name, text)
+
+    def _data_error_gone(self) -> None:
+        with self._lock:
+            gone, self._data_error = self._data_error is not None, None
+        if gone:
+            logger.warning("consumer %s: the broker's data is usable again", self.name)
 
     # --- main loop ------------------------------------------------------------------------
     def run(self) -> None:
@@ -329,13 +369,20 @@ class Consumer:
                 if free > 0 and not self.stopping:
                     self._claim_batch(free, bool(self._outcomes))
                 self._collect()
-                if failures:
+                if failures and not self._data_error:
                     logger.warning(
                         "consumer %s: broker reachable again after %d failed attempt(s)",
                         self.name,
                         failures,
                     )
+                self._data_error_gone()
                 failures = 0
+            except BrokerDataError as e:
+                # A key of the wrong type: no retry fixes it until someone repairs the store,
+                # so one line naming it, then quiet retries with backoff (never a crash loop).
+                failures += 1
+                self.report_data_error(e)
+                time.sleep(min(_BROKER_BACKOFF_MAX_S, 0.1 * 2 ** min(failures, 10)))
             except BrokerUnavailable as e:
                 # Keep trying (a worker outlives a broker restart); one line when the outage
                 # starts and one when it ends, not one per retry.
@@ -426,6 +473,8 @@ class Consumer:
 
     def _start(self, delivery: Delivery) -> _Pending | None:
         """Submit the delivery's task to the pool; or, if it cannot run, how to settle it."""
+        if delivery.problem is not None:
+            return self._dead_letter(delivery, f"malformed queue entry: {delivery.problem}", None)
         try:
             message = Message.decode(delivery.payload)
         except DecodeError as e:
@@ -434,6 +483,13 @@ class Consumer:
             # json.loads on deeply nested JSON; Message.decode does not map it (yet): one
             # such message must not end the consumer loop.
             return self._dead_letter(delivery, "undecodable: JSON nested too deeply", None)
+        if delivery.deliveries > self.max_deliveries:
+            reason = (
+                f"delivered {delivery.deliveries} times without an outcome "
+                f"(worker.max_deliveries is {self.max_deliveries}): the worker or its pool "
+                "process died under it each time"
+            )
+            return self._dead_letter(delivery, reason, message)
         try:
             task = REGISTRY.get(message.task)
         except UnknownTask:
@@ -526,7 +582,7 @@ class Consumer:
             self._settle(pending)
 
     def _settle(self, pending: list[_Pending]) -> None:
-        items = [p.settlement for p in pending]
+        items = [_with_deliveries(p.settlement) for p in pending]
         try:
             try:
                 settled = self.broker.settle_many(items)
@@ -616,15 +672,15 @@ class Consumer:
             rejected = DeadLetterAction(reason)
             return _Pending(Settlement(delivery, rejected, status), ("dead_lettered",))
         error, exc_type = _describe_failure(outcome)
+        if outcome.kind is OutcomeKind.LOST:
+            return self._lost(entry, error, runtime_s, finished_at)
         if self.metrics is not None and outcome.kind is OutcomeKind.TIME_LIMIT:
             self.metrics.time_limit_kill(message.task, "hard")
         elif self.metrics is not None and outcome.kind is OutcomeKind.SOFT_TIME_LIMIT:
             self.metrics.time_limit_kill(message.task, "soft")
         policy = effective_policy(message, entry.task)
         retries_left = message.attempt < policy.max_retries
-        eligible = outcome.kind is OutcomeKind.LOST or matches_autoretry(
-            exc_type, getattr(entry.task, "autoretry_for", ()) or ()
-        )
+        eligible = matches_autoretry(exc_type, getattr(entry.task, "autoretry_for", ()) or ())
         if eligible and retries_left:
             delay = backoff_delay(message.attempt, policy.backoff, policy.backoff_max, self._rng)
             logger.warning(
@@ -669,6 +725,41 @@ class Consumer:
             return _Pending(Settlement(delivery, dead, status), ("failed", "dead_lettered"))
         return _Pending(Settlement(delivery, ACK, status), ("failed",))
 
+    def _lost(
+        self, entry: InFlight, error: str, runtime_s: float, finished_at: datetime
+    ) -> _Pending:
+        """The pool process died under the task: redeliver it like a message whose worker
+        died (no retry spent), or dead-letter it once its attempt was delivered
+        ``max_deliveries`` times."""
+        message, delivery = entry.message, entry.delivery
+        n, limit = delivery.deliveries, self.max_deliveries
+        if n >= limit:
+            reason = f"{error}; delivered {n} times (worker.max_deliveries is {limit})"
+            logger.error("task %s[%s] dead-lettered: %s", message.task, message.id, reason)
+            status = _status(
+                message,
+                TaskState.FAILURE,
+                message.attempt + 1,
+                error=reason,
+                started_at=entry.started_at,
+                finished_at=finished_at,
+            )
+            action = DeadLetterAction(reason)
+            return _Pending(Settlement(delivery, action, status), ("failed", "dead_lettered"))
+        logger.warning(
+            "task %s[%s]: %s after %.3fs; redelivered (delivery %d of at most %d)",
+            message.task,
+            message.id,
+            error,
+            runtime_s,
+            n,
+            limit,
+        )
+        status = _status(
+            message, TaskState.QUEUED, message.attempt, error=f"{error} (delivery {n} of {limit})"
+        )
+        return _Pending(Settlement(delivery, REDELIVER, status), ("redelivered",))
+
     def _set_status(self, message: Message, state: TaskState, *, attempts: int) -> None:
         """Record a state outside a settlement (a message released at shutdown)."""
         status = _status(message, state, attempts)
@@ -704,6 +795,14 @@ def _status(
         started_at=started_at,
         finished_at=finished_at,
     )
+
+
+def _with_deliveries(item: Settlement) -> Settlement:
+    """``item`` with its status carrying the delivery count of its claim."""
+    status = item.status
+    if status is None or status.deliveries:
+        return item
+    return replace(item, status=replace(status, deliveries=item.delivery.deliveries))
 
 
 def _storable(item: Settlement) -> Settlement:

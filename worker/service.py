@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING
 from daemonkit import systemd
 from taskqueue.urls import open_broker, redact_url
 from worker import commands
-from worker.consumer import DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT, Consumer
+from worker.consumer import (
+    DEFAULT_LEASE,
+    DEFAULT_MAX_DELIVERIES,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    Consumer,
+)
 from worker.pools import make_pool
 from worker.registry import REGISTRY
 
@@ -52,6 +57,7 @@ class WorkerConfig:
     shutdown_timeout: timedelta = DEFAULT_SHUTDOWN_TIMEOUT
     max_tasks_per_child: int | None = None
     max_memory_per_child: int | None = None
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
     embedded_beat_state: str | None = None  # -B -s PATH
     config_path: Path | None = None
     metrics_port: int | None = None
@@ -149,6 +155,7 @@ def run_worker(config: WorkerConfig) -> None:
             shutdown_timeout=config.shutdown_timeout,
             renewal_broker=renewal_broker,
             metrics=metrics,
+            max_deliveries=config.max_deliveries,
             # The watchdog is pinged from the consumer loop only: a wedged loop stops pinging.
             on_loop=watchdog.healthy,
         )

@@ -94,7 +94,7 @@ def load_settings(path: Path) -> WorkerSettings:
                 section[key] = parse_duration(section[key], f"{where}: worker.{key}")
             except ValueError as e:
                 problems.append(str(e))
-    for key in ("concurrency", "max_tasks_per_child", "max_memory_per_child"):
+    for key in ("concurrency", "max_tasks_per_child", "max_memory_per_child", "max_deliveries"):
         value = section.get(key)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1

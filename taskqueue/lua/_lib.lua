@@ -2,9 +2,11 @@
 --
 -- KEYS[1..18] are one queue's keys, in the order of taskqueue.keys.QUEUE_KEY_NAMES:
 --   1 delayed  2 msg  3 inflight  4 claims  5 dead  6 consumers  7 notify
---   8..17 ready:0 .. ready:9 (one list per priority)
--- Times are epoch milliseconds from the client, passed in ARGV: scripts never read the server
--- clock, so recover_expired(now) and a claim on the same host agree on what "now" is.
+--   8..17 ready:0 .. ready:9 (one list per priority)  18 deliveries
+-- Times are epoch milliseconds by the Redis server's clock (server_now): the one clock every
+-- host shares, so a worker or beat whose wall clock is off can neither make a live lease look
+-- expired nor a delayed message look due. Clients send durations (a lease, a delay), never
+-- instants of their own clock.
 --
 -- Ready messages: one LIST of ids per priority, popped from the head, highest priority first.
 -- Lists rather than one sorted set scored by (priority, sequence): a burst appends 100,000 ids
@@ -15,6 +17,20 @@
 local K_DELAYED, K_MSG, K_INFLIGHT, K_CLAIMS, K_DEAD, K_NOTIFY =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
 local READY0 = 8 -- KEYS[READY0 + p] is the ready list of priority p
+-- How many KEYS are the queue's own; a script's extra keys come after them.
+local N_QUEUE_KEYS = 18
+local K_DELIVERIES = KEYS[18]
+
+-- Now, in epoch ms, by the Redis server's clock.
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A client's duration in ms (ARGV text); 0 if it is not a number.
+local function duration(text)
+  return tonumber(text) or 0
+end
 
 local function ready_key(priority)
   return KEYS[READY0 + priority]
@@ -53,16 +69,59 @@ end
 -- A msg value is "<priority digit><dedupe TTL ms>:<payload>": the priority, to put the
 -- message back in the right ready list; the TTL, for how long its id is remembered once the
 -- message is done (see remember).
+--
+-- Scripts must never fail on what they read: the store may hold anything (a bug, an older
+-- version, a hand edit). Every parse below has a fallback, and claim_many hands a malformed
+-- value to the worker as a delivery with a problem text, which the worker dead-letters.
+local DEFAULT_TTL = 86400000
+
+-- (priority, ttl, payload, problem) of a msg value; problem is nil for a well-formed one,
+-- else says what is wrong (then priority, ttl and payload are the fallbacks).
+local function parse_value(value)
+  local first = string.byte(value, 1)
+  local p = (first or 0) - 48
+  local problem = nil
+  if not first then
+    return 0, DEFAULT_TTL, value, 'empty value'
+  elseif p < 0 or p > 9 then
+    p = 0
+    problem = 'priority is not a digit 0-9 (first byte ' .. first .. ')'
+  end
+  local sep = string.find(value, ':', 2, true)
+  if not sep then
+    return p, DEFAULT_TTL, value, problem or 'no ":" after the priority and dedupe TTL'
+  end
+  local ttl = tonumber(string.sub(value, 2, sep - 1))
+  if not ttl or ttl < 1 or ttl ~= math.floor(ttl) or ttl > 1e15 then
+    ttl = DEFAULT_TTL
+    problem = problem or ('dedupe TTL ' .. string.format('%q', string.sub(value, 2, sep - 1))
+      .. ' is not a positive integer of milliseconds')
+  end
+  return p, ttl, string.sub(value, sep + 1), problem
+end
+
+-- Just the priority (enqueue's hot path: its values were just built by the client).
 local function priority_in(value)
-  return (string.byte(value, 1) or 48) - 48
+  local p = (string.byte(value, 1) or 0) - 48
+  if p < 0 or p > 9 then return 0 end
+  return p
 end
 
 local function ttl_in(value)
-  return tonumber(string.sub(value, 2, string.find(value, ':', 2, true) - 1))
+  local _, ttl = parse_value(value)
+  return ttl
 end
 
 local function payload_in(value)
-  return string.sub(value, string.find(value, ':', 2, true) + 1)
+  local _, _, payload = parse_value(value)
+  return payload
+end
+
+-- A priority read back from the store (a claim record): 0 unless a digit 0-9.
+local function valid_priority(text)
+  local p = tonumber(text)
+  if not p or p < 0 or p > 9 or p ~= math.floor(p) then return 0 end
+  return p
 end
 
 -- Enqueue-once after the message is gone (acked, dead-lettered): its id joins the set of ids
@@ -112,8 +171,24 @@ local function owned(id, token)
   local claim = redis.call('HGET', K_CLAIMS, id)
   if not claim then return nil end
   local sep = string.find(claim, ':', 1, true)
-  if string.sub(claim, 1, sep - 1) ~= token then return nil end
-  return tonumber(string.sub(claim, sep + 1))
+  -- A claim record without its separator was not written by a claim: no token owns it (its
+  -- lease runs out and recover() returns the message).
+  if not sep or string.sub(claim, 1, sep - 1) ~= token then return nil end
+  return valid_priority(string.sub(claim, sep + 1))
+end
+
+-- Add ``step`` to the delivery count of ``id`` and return it; a count that is not a small
+-- whole number (garbage) counts as 0, and a count that reaches 0 is dropped.
+local function count_delivery(id, step)
+  local n = tonumber(redis.call('HGET', K_DELIVERIES, id))
+  if not n or n ~= math.floor(n) or n < 0 or n > 1e9 then n = 0 end
+  n = n + step
+  if n <= 0 then
+    redis.call('HDEL', K_DELIVERIES, id)
+    return 0
+  end
+  redis.call('HSET', K_DELIVERIES, id, string.format('%d', n))
+  return n
 end
 
 local function drop_claim(id)
@@ -129,9 +204,10 @@ local function recover(now)
   if #expired == 0 then return 0 end
   for _, id in ipairs(expired) do
     local claim = redis.call('HGET', K_CLAIMS, id)
+    local sep = claim and string.find(claim, ':', 1, true)
     local p
-    if claim then
-      p = tonumber(string.sub(claim, string.find(claim, ':', 1, true) + 1))
+    if sep then
+      p = valid_priority(string.sub(claim, sep + 1))
     else
       p = priority_of(id)
     end
@@ -144,12 +220,13 @@ local function recover(now)
 end
 
 
--- The settling steps (ack.lua, retry.lua, dead_letter.lua, settle.lua). Each assumes the
+-- The settling steps (settle.lua). Each assumes the
 -- caller checked ownership with owned(). ``tag`` is the queue's hash tag (see remember).
 
 -- Remove a finished message and remember its id.
 local function settle_ack(id, now, tag)
   drop_claim(id)
+  redis.call('HDEL', K_DELIVERIES, id)
   local value = redis.call('HGET', K_MSG, id)
   if value then
     redis.call('HDEL', K_MSG, id)
@@ -158,11 +235,12 @@ local function settle_ack(id, now, tag)
 end
 
 -- Replace a claimed message with its next attempt (``priority`` a digit string), delayed
--- until ``eta`` (appended to ready if it has passed); it keeps its dedupe TTL.
+-- until ``eta`` (appended to ready if it is not in the future); it keeps its dedupe TTL.
 local function settle_retry(id, now, eta, priority, payload)
   drop_claim(id)
+  redis.call('HDEL', K_DELIVERIES, id) -- a new attempt counts its deliveries from zero
   local old = redis.call('HGET', K_MSG, id)
-  local ttl = old and ttl_in(old) or 86400000
+  local ttl = old and ttl_in(old) or DEFAULT_TTL
   redis.call('HSET', K_MSG, id, priority .. string.format('%d', ttl) .. ':' .. payload)
   if eta > now then
     redis.call('ZADD', K_DELAYED, string.format('%d', eta), id)
@@ -175,6 +253,7 @@ end
 -- Move a claimed message to the dead letters with ``reason`` and remember its id.
 local function settle_dead(id, reason, now, tag)
   drop_claim(id)
+  redis.call('HDEL', K_DELIVERIES, id)
   local value = redis.call('HGET', K_MSG, id)
   local payload = ''
   if value then

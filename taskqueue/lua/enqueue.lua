@@ -1,9 +1,9 @@
 -- Enqueue-once for a batch of messages of one queue, atomically per message.
--- KEYS[18]: the set of ids finished in the current dedupe window; KEYS[19]: the previous
--- window's; KEYS[20], only for a fenced enqueue: a leader lease HASH (lease_acquire.lua).
--- ARGV[1] now_ms; ARGV[2] the etas in ms, comma-separated ('' for none), or '' if no message
--- has one; ARGV[3] the fencing token ('' for an unfenced enqueue); then per message the pair
--- id, value (the msg hash value:
+-- KEYS[N_QUEUE_KEYS + 1], only for a fenced enqueue: a leader lease HASH (lease_acquire.lua).
+-- ARGV[1] the dedupe TTL in ms; ARGV[2] the delays in ms from now, comma-separated ('' for
+-- none), or '' if no message has one; ARGV[3] the fencing token ('' for an unfenced
+-- enqueue); ARGV[4] the queue's key tag; then per message the pair id, value (the msg hash
+-- value:
 -- "<priority digit><dedupe TTL ms>:<payload>"). Ids are distinct (the client refuses later
 -- copies within a batch).
 -- Returns a string of '1' (pushed) / '0' (refused as a duplicate), one char per message.
@@ -14,14 +14,18 @@
 -- was done. Remembering ids when messages leave, not when they arrive, keeps the burst path
 -- to reads plus the writes a message needs anyway (its payload, its place in a list), and an
 -- id is never forgotten while its message is still queued.
-local SEEN, SEEN_BEFORE = KEYS[18], KEYS[19]
-local FIRST = 4
-local now = tonumber(ARGV[1])
+local FIRST = 5
+local now = server_now()
+-- The sets of ids finished in the current and the previous dedupe window (see remember).
+local ttl = tonumber(ARGV[1])
+local window = math.floor(now / ttl)
+local SEEN = ARGV[4] .. ':seen:' .. ARGV[1] .. ':' .. string.format('%d', window)
+local SEEN_BEFORE = ARGV[4] .. ':seen:' .. ARGV[1] .. ':' .. string.format('%d', window - 1)
 -- Fencing: a sender whose token is not the live lease's (a leader paused past its lease and
 -- replaced) pushes nothing. Checked in the same script as the push, so no lease change can
 -- slip between the check and the write. The error names the current holder for the log.
 if ARGV[3] ~= '' then
-  local lease = redis.call('HMGET', KEYS[20], 'owner', 'token')
+  local lease = redis.call('HMGET', KEYS[N_QUEUE_KEYS + 1], 'owner', 'token')
   if lease[2] ~= ARGV[3] then
     return redis.error_reply('FENCED ' .. (lease[2] or '') .. '\t' .. (lease[1] or ''))
   end
@@ -31,10 +35,10 @@ promote(now)
 local n = (#ARGV - FIRST + 1) / 2
 local ids = {}
 for i = 1, n do ids[i] = ARGV[FIRST + 2 * (i - 1)] end
-local etas = nil
+local delays = nil
 if ARGV[2] ~= '' then
-  etas = {}
-  for eta in string.gmatch(ARGV[2] .. ',', '([^,]*),') do etas[#etas + 1] = eta end
+  delays = {}
+  for delay in string.gmatch(ARGV[2] .. ',', '([^,]*),') do delays[#delays + 1] = delay end
 end
 local in_current = each('SMISMEMBER', SEEN, ids)
 local in_previous = each('SMISMEMBER', SEEN_BEFORE, ids)
@@ -49,9 +53,9 @@ for i = 1, n do
     duplicates = duplicates + 1
   else
     pushed = pushed + 1
-    local eta = etas and etas[i] or ''
-    if eta ~= '' and tonumber(eta) > now then
-      delayed[#delayed + 1] = eta
+    local delay = delays and delays[i] or ''
+    if delay ~= '' and duration(delay) > 0 then
+      delayed[#delayed + 1] = string.format('%d', now + duration(delay))
       delayed[#delayed + 1] = id
     else
       local p = priority_in(ARGV[FIRST + 2 * i - 1])

@@ -1,4 +1,6 @@
--- Renew a claim's lease. ARGV: id, token, lease_until_ms. Returns 1, or 0 if not ours.
+-- Renew a claim's lease. ARGV: id, token, lease ms. Returns the new lease deadline (epoch ms,
+-- server clock), or 0 if not ours.
 if not owned(ARGV[1], ARGV[2]) then return 0 end
-redis.call('ZADD', K_INFLIGHT, 'XX', ARGV[3], ARGV[1])
-return 1
+local lease_until = server_now() + duration(ARGV[3])
+redis.call('ZADD', K_INFLIGHT, 'XX', string.format('%d', lease_until), ARGV[1])
+return lease_until

@@ -1,2 +1,3 @@
--- Return expired leases to ready (at most one step). ARGV: now_ms. Returns how many.
-return recover(tonumber(ARGV[1]))
+-- Return expired leases to ready (at most one step). ARGV: ms to look ahead of the server's
+-- clock (0; a test's "as if later"). Returns how many.
+return recover(server_now() + duration(ARGV[1]))

@@ -1,25 +1,33 @@
 -- Settle a batch of one queue's claimed messages, each with its task status, atomically.
--- KEYS[18..]: the status hash of item 1, 2, ... (declared: the ids are known up front).
--- ARGV: now_ms, queue key tag, result TTL ms; then per item
---   id, token, action ('a' ack | 'r' retry | 'd' dead letter), arg1, arg2, arg3,
+-- KEYS[N_QUEUE_KEYS + 1..]: the status hash of item 1, 2, ... (declared: the ids are known
+-- up front).
+-- ARGV: queue key tag, result TTL ms; then per item
+--   id, token, action ('a' ack | 'r' retry | 'l' redeliver | 'd' dead letter), arg1, arg2,
+--   arg3,
 --   final ('1': the status expires after the TTL), n, then n status field/value strings
--- where retry's args are eta_ms, priority digit, payload; dead letter's arg1 is the reason;
+-- where retry's args are the delay in ms from now, priority digit, payload; dead letter's arg1 is the reason;
 -- n = 0 writes no status. Returns a string of '1' (settled) / '0' (not ours: neither the
 -- action nor the status applied), one char per item.
-local now, tag, ttl = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local FIRST_STATUS_KEY = 18
+local now, tag, ttl = server_now(), ARGV[1], ARGV[2]
+local FIRST_STATUS_KEY = N_QUEUE_KEYS + 1
 local out = {}
-local i, item = 4, 0
+local i, item = 3, 0
 while i <= #ARGV do
   item = item + 1
   local id, token, action = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local final, n = ARGV[i + 6], tonumber(ARGV[i + 7])
   local fields = i + 8
-  if owned(id, token) then
+  local p = owned(id, token)
+  if p then
     if action == 'a' then
       settle_ack(id, now, tag)
+    elseif action == 'l' then
+      -- Back to the head of ready, unchanged; its delivery count stays (see claim_many).
+      drop_claim(id)
+      redis.call('LPUSH', ready_key(p), id)
+      notify()
     elseif action == 'r' then
-      settle_retry(id, now, tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5])
+      settle_retry(id, now, now + duration(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5])
     else
       settle_dead(id, ARGV[i + 3], now, tag)
     end

@@ -464,3 +464,24 @@ def test_burst_rendered_with_templates_is_enqueued_as_encoded(broker: Broker) ->
     assert got == sorted(got, reverse=True) and len(got) == 19
     status = broker.get_status(fire_id("entry-3", scheduled))
     assert status is not None and status.task == "app.report"
+
+
+def test_deliveries_count_claims_of_one_attempt_apart_from_retries(broker: Broker) -> None:
+    from taskqueue.broker import REDELIVER, RetryAction, Settlement
+
+    message = Message(id="d", task="t")
+    assert broker.enqueue_once(message)
+    [first] = broker.claim_many(["default"], "c", LEASE, NO_WAIT, 1)
+    assert first.deliveries == 1
+    assert broker.settle_many([Settlement(first, REDELIVER, None)]) == [True]
+    [second] = broker.claim_many(["default"], "c", LEASE, NO_WAIT, 1)
+    assert second.deliveries == 2  # the redelivery kept the count
+    assert broker.release(second)  # a shutdown's release does not count
+    [third] = broker.claim_many(["default"], "c", LEASE, NO_WAIT, 1)
+    assert third.deliveries == 2
+    retry = RetryAction(message.next_attempt(), datetime.now(UTC))
+    assert broker.settle_many([Settlement(third, retry, None)]) == [True]
+    [fourth] = broker.claim_many(["default"], "c", LEASE, NO_WAIT, 1)
+    assert fourth.deliveries == 1  # a new attempt counts from one
+    status = broker.get_status("d")
+    assert status is not None and (status.attempts, status.deliveries) == (2, 1)

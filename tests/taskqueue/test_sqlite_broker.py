@@ -332,3 +332,24 @@ def test_producers_and_consumers_in_separate_processes(tmp_path: Path) -> None:
     stats = after.queue_stats()[0]
     assert (stats.ready, stats.delayed, stats.in_flight) == (0, 0, 0)
     after.close()
+
+
+def test_a_file_made_before_delivery_counts_gets_the_column_and_counts(tmp_path: Path) -> None:
+    url = _url(tmp_path)
+    SQLiteBroker(url).close()
+    with sqlite3.connect(sqlite_path(url)) as conn:  # the tables as older versions made them
+        conn.execute("ALTER TABLE messages DROP COLUMN deliveries")
+        conn.execute("ALTER TABLE statuses DROP COLUMN deliveries")
+    broker = SQLiteBroker(url)
+    try:
+        assert broker.enqueue_once(Message(id="old", task="t"))
+        lease, now = timedelta(seconds=30), timedelta(0)
+        [first] = broker.claim_many(["default"], "c", lease, now, 1)
+        assert first.deliveries == 1
+        assert broker.recover_expired(datetime.now(UTC) + timedelta(minutes=1)) == 1
+        [second] = broker.claim_many(["default"], "c", lease, now, 1)
+        assert second.deliveries == 2
+        status = broker.get_status("old")
+        assert status is not None and status.deliveries == 2
+    finally:
+        broker.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -68,3 +69,20 @@ def hang() -> None:
 @task(name="t.limited", rate_limit="1/s")
 def limited(path: str) -> None:
     _mark(path, f"{time.monotonic()}")
+
+
+@task(name="t.suicide")
+def suicide(path: str) -> None:
+    """Kills its own pool process every time (a segfault, the OOM killer)."""
+    _mark(path, f"run {os.getpid()}")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task(name="t.die_once")
+def die_once(path: str) -> str:
+    """Kills its pool process on the first run only, then succeeds."""
+    first = not Path(path).exists()
+    _mark(path, f"run {os.getpid()}")
+    if first:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "survived"

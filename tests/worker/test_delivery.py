@@ -148,7 +148,11 @@ def test_kill9_mid_task_is_completed_by_another_worker(
     marks = tmp_path / "marks"
     first = start_worker(broker_url, *FAST)
     message = send(broker, "t.sleep_mark", 1.0, str(marks))
-    wait_status(broker, message.id, {TaskState.STARTED})
+    # The start mark, not the STARTED state: the broker records STARTED at the claim, before
+    # the pool child has begun the task (killing then would leave no first run to count).
+    deadline = time.monotonic() + 15
+    while not _lines(marks, "start") and time.monotonic() < deadline:
+        time.sleep(0.02)
     kill9_group(first)
     assert _lines(marks, "end") == []
     start_worker(broker_url, *FAST)
