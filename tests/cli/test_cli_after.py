@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 import pytest
 
-from beat.cli import main, parse_instant
+from beat.cli import main
+from beat.cli.options import parse_instant
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

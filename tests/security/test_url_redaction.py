@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from redis.connection import parse_url
 
-from beat.render import redact
+from beat.cli.render import redact
 from taskqueue import urls
 from taskqueue.errors import UnknownBrokerURL
 from taskqueue.urls import redact_url

@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from beat.cli import cli, main
+from beat.cli import main
 from beat.entries_api import EntryStore
-from beat.entries_cmd import entries_group
 
 REPO = Path(__file__).resolve().parents[2]
-
-if "entries" not in cli.commands:  # until beat.cli registers it itself
-    cli.add_command(entries_group)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

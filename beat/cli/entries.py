@@ -2,7 +2,6 @@
 
 The database is ``--source URL``, else the ``source:`` of the ``--config`` schedules.yaml,
 whose ``timezone`` and ``defaults`` are also the ones writes are validated against.
-Registered on the main group by ``beat.cli``: ``cli.add_command(entries_group)``.
 Heavy imports (SQLAlchemy) happen inside the commands.
 """
 
@@ -17,7 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from beat.cli_support import RuntimeProblem, config_option, fail, parse_json
+from beat.cli.errors import RuntimeProblem, fail
+from beat.cli.group import cli
+from beat.cli.options import config_option, parse_json
 
 if TYPE_CHECKING:
     from beat.entries_api import EntryStore
@@ -125,7 +126,7 @@ def _resolve(source: str | None, config_path: Path) -> tuple[str, Any, dict[str,
     return source, zone, defaults
 
 
-@click.group("entries")
+@cli.group("entries")
 @click.option(
     "--source",
     "source",

@@ -1,0 +1,50 @@
+"""``beat`` without a command: the scheduler daemon, run from the group's options.
+
+The only place the CLI configures logging. Imported by :mod:`beat.cli.group` at load, so it
+imports the daemon itself (SQLAlchemy, redis-py) only when the daemon runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from beat.cli.errors import RuntimeProblem
+from beat.cli.loading import load
+from beat.cli.options import duration
+
+
+def run(
+    *,
+    state: str,
+    config_path: Path,
+    broker_url: str | None,
+    loglevel: str,
+    log_format: str | None,
+    lookahead: str | None,
+    source_url: str | None,
+    metrics_port: int | None,
+    lease_ttl: str | None,
+) -> None:
+    """Run the daemon until it is stopped; a broker that fails it exits 1."""
+    from daemonkit.logs import configure_logging
+
+    config = load(config_path)
+    if source_url is not None:
+        from dataclasses import replace
+
+        config = replace(config, source=source_url)
+    configure_logging(loglevel.upper(), log_format or config.log_format)  # type: ignore[arg-type]
+    from beat.service import run_daemon
+    from taskqueue.errors import BrokerError
+
+    try:
+        run_daemon(
+            config,
+            state,
+            broker_url,
+            lookahead=None if lookahead is None else duration(lookahead, "--lookahead", zero=True),
+            metrics_port=metrics_port,
+            lease_ttl=None if lease_ttl is None else duration(lease_ttl, "--lease-ttl"),
+        )
+    except BrokerError as e:
+        raise RuntimeProblem(str(e)) from e

@@ -1,0 +1,109 @@
+"""What the ``beat`` commands load: the configuration (whole, or its valid entries with a
+warning per invalid one), the SQL source's entries, one entry by name, the broker and the run
+state. A missing or invalid thing fails with its exit code (:mod:`beat.cli.errors`).
+
+Heavy imports (SQLAlchemy, redis-py) happen inside the function that needs them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from beat.cli.errors import RuntimeProblem, fail
+
+if TYPE_CHECKING:
+    from beat.config import Config
+    from beat.entries import Entry
+    from taskqueue.broker import Broker
+
+
+def load(config_path: Path) -> Config:
+    from beat.config import load_config
+
+    return load_config(config_path)
+
+
+def load_readable(config_path: Path) -> Config:
+    """For read-only commands (list, next, queues, status): the configuration with the entries
+    that validate, each problem of the others printed as a ``warning:`` line on stderr (the
+    daemon, too, keeps running what is valid). Problems outside an entry still exit 2."""
+    from beat.config_partial import load_valid_entries
+
+    config, problems = load_valid_entries(config_path)
+    for problem in problems:
+        click.echo(f"warning: {problem} (entry left out)", err=True)
+    return config
+
+
+def load_all_entries(config_path: Path, *, readonly: bool = False) -> Config:
+    """The config with the SQL source's entries merged in (``source:`` a database URL), for
+    commands that look entries up: list, next, trigger, config. ``readonly``: tolerate invalid
+    entries (see :func:`load_readable`)."""
+    from dataclasses import replace
+
+    config = load_readable(config_path) if readonly else load(config_path)
+    if config.source == "yaml":
+        return config
+    from beat.sources.sql import merged_entries
+
+    return replace(config, entries=merged_entries(config))
+
+
+def find_entry(config: Config, name: str) -> Entry:
+    entry = config.entries.get(name)
+    if entry is None:
+        from beat.suggest import did_you_mean
+
+        fail(f"{config.path}: no entry named {name!r}{did_you_mean(name, list(config.entries))}")
+    return entry
+
+
+def resolve_broker_url(config_path: Path, broker_url: str | None, *, readonly: bool = False) -> str:
+    """The broker to use: --broker, else the config's.
+
+    Without either, refuse (exit 2) rather than guess: a default queue file created in
+    whatever directory the command ran in is a queue no worker reads.
+    """
+    if broker_url:
+        return broker_url
+    if config_path.exists():
+        return (load_readable(config_path) if readonly else load(config_path)).broker_url
+    fail(
+        f"no configuration found: {config_path} does not exist; give one with --config FILE "
+        f"or BEAT_CONFIG=FILE (or run where schedules.yaml is), or name the broker with "
+        f"--broker URL"
+    )
+
+
+def open_broker_or_fail(url: str) -> Broker:
+    from taskqueue.errors import TaskqueueError
+    from taskqueue.urls import open_broker
+
+    try:
+        broker = open_broker(url)
+        broker.ping()
+    except TaskqueueError as e:
+        if isinstance(e, ValueError):
+            fail(f"--broker: {e}")
+        raise RuntimeProblem(str(e)) from e
+    return broker
+
+
+def read_states(state: str) -> dict[str, Any]:
+    """The run state if it exists (``beat list`` works before the first run too)."""
+    if "://" not in state and not Path(state).exists():
+        return {}
+    from beat.errors import StateError
+    from beat.state import StateStore
+
+    try:
+        store = StateStore(state)
+        try:
+            return dict(store.load())
+        finally:
+            store.close()
+    except StateError as e:
+        raise RuntimeProblem(str(e)) from e

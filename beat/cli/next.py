@@ -1,0 +1,109 @@
+"""``beat next``: the next fire times of an entry, or of an ad-hoc ``--cron``/``--every``.
+
+For an entry they come from the same run state ``beat list`` and the daemon read. Read-only
+and fast: it never loads SQLAlchemy or redis-py unless the entry needs the run state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from beat.cli.errors import fail
+from beat.cli.group import cli
+from beat.cli.loading import find_entry, load_all_entries, read_states
+from beat.cli.options import config_option, duration, parse_instant, parse_zone
+
+if TYPE_CHECKING:
+    from beat.entries import Entry, Schedule
+
+
+@cli.command("next")
+@click.argument("entry_name", required=False)
+@click.option("--cron", "cron_expr", help="An ad-hoc cron expression.")
+@click.option("--every", "every", help="An ad-hoc interval (e.g. 30s, 1h30m).")
+@click.option("--start", "start", help="Phase anchor for --every (ISO-8601 with offset).")
+@click.option("--name", "hash_name", default="", help="Entry name used by H in --cron.")
+@click.option("--tz", "tz", default=None, help="Zone for --cron/--every (default UTC).")
+@click.option("--after", "after", default=None, help="List fires strictly after this instant.")
+@click.option("-n", "count", type=click.IntRange(min=1, max=100_000), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of ISO-8601 instants.")
+@config_option
+@click.pass_context
+def next_cmd(
+    ctx: click.Context,
+    entry_name: str | None,
+    cron_expr: str | None,
+    every: str | None,
+    start: str | None,
+    hash_name: str,
+    tz: str | None,
+    after: str | None,
+    count: int,
+    as_json: bool,
+    config_path: Path,
+) -> None:
+    """The next fire times of ENTRY, or of an ad-hoc --cron/--every schedule."""
+    from itertools import islice
+
+    from beat.errors import ScheduleError
+
+    chosen = [x for x in (entry_name, cron_expr, every) if x is not None]
+    if len(chosen) != 1:
+        fail("next: give exactly one of ENTRY, --cron EXPR or --every DURATION")
+    if start is not None and every is None:
+        fail("--start: only applies to --every")
+    now = datetime.now(UTC)
+    schedule: Schedule
+    if entry_name is not None:
+        if tz is not None:
+            fail("--tz: only applies to --cron/--every (an entry has its own zone)")
+        entry = find_entry(load_all_entries(config_path, readonly=True), entry_name)
+        # A date alone is local midnight in the entry's zone.
+        since = parse_instant(after, "--after", entry.schedule.zone) if after else None
+        fires = list(islice(_entry_fires(ctx.obj["state"], entry, now, after=since), count))
+        from beat.cli.render import render_next
+
+        click.echo(render_next(entry.schedule.anchored(now), fires, as_json=as_json))
+        return
+    from beat.time import schedules
+
+    zone = parse_zone(tz or "UTC", "--tz")
+    try:
+        if cron_expr is not None:
+            schedule = schedules.Cron(cron_expr, zone, name=hash_name)
+        else:
+            assert every is not None
+            anchor = parse_instant(start, "--start", zone) if start else None
+            schedule = schedules.Interval(duration(every, "--every"), anchor, zone).anchored(now)
+    except ScheduleError as e:
+        fail(f"{'--cron' if cron_expr is not None else '--every'}: {e}")
+    # A date alone is local midnight in the schedule's zone.
+    when = parse_instant(after, "--after", schedule.zone) if after else now
+    fires = list(islice(schedule.iter_after(when), count))
+    from beat.cli.render import render_next
+
+    click.echo(render_next(schedule, fires, as_json=as_json))
+
+
+def _entry_fires(
+    state_url: str, entry: Entry, now: datetime, *, after: datetime | None
+) -> Iterator[datetime]:
+    """``entry``'s fires from the same run state ``beat list`` and the daemon read: without
+    ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue."""
+    from beat.planner import first_state, upcoming
+    from beat.time.schedules import Interval
+
+    stored = read_states(state_url).get(entry.name)
+    if stored is None and isinstance(entry.schedule, Interval) and entry.schedule.start is None:
+        click.echo(
+            f"note: no run state for {entry.name!r} in {state_url}: its phase is set when beat "
+            "first sees it; these fires are for a beat seeing it now",
+            err=True,
+        )
+    state = first_state(entry, now, stored)
+    return upcoming(entry, state, after)

@@ -1,0 +1,51 @@
+"""``beat queues`` and ``beat status``: what the broker holds, read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from beat.cli.errors import EXIT_UNKNOWN_TASK
+from beat.cli.group import cli
+from beat.cli.loading import open_broker_or_fail, resolve_broker_url
+from beat.cli.options import broker_option, config_option
+
+
+@cli.command("queues")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@broker_option
+def queues_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None:
+    """Every queue: ready, delayed, in flight, dead-lettered, live consumers."""
+    from beat.cli.render import render_queues
+
+    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url, readonly=True))
+    try:
+        stats = broker.queue_stats()
+    finally:
+        broker.close()
+    click.echo(render_queues(stats, as_json=as_json))
+
+
+@cli.command("status")
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@broker_option
+def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str | None) -> None:
+    """A task's state, attempts, result or error.
+
+    Exit status 3 (and state "unknown") for an id the broker has never seen, or whose record
+    expired (a day after it finished).
+    """
+    from beat.cli.render import render_status
+
+    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url, readonly=True))
+    try:
+        status = broker.get_status(task_id)
+    finally:
+        broker.close()
+    click.echo(render_status(task_id, status, as_json=as_json))
+    if status is None:
+        raise click.exceptions.Exit(EXIT_UNKNOWN_TASK)
