@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from beat.render import render_status
+from beat.cli.render import render_status
 from taskqueue.broker import Broker, TaskState
 from tests.worker.conftest import StartWorker, send, wait_status
 
