@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from pathlib import Path
 
 WORKER_KEYS = (
     "queues",
@@ -25,6 +26,9 @@ WORKER_KEYS = (
     "commands",
     "command_env",
 )
+
+# The SQLite queue next to the configuration file (see default_broker_url).
+DEFAULT_QUEUE_FILE = "queue.db"
 
 # An environment variable name a ``command`` message may set (POSIX portable names).
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -56,3 +60,11 @@ def command_setting_problems(key: str, value: object) -> list[tuple[str, str]]:
         elif key == "command_env" and not _ENV_NAME.fullmatch(item):
             problems.append((field, f"expected an environment variable name, got {item!r}"))
     return problems
+
+
+def default_broker_url(config_path: Path | None) -> str:
+    """The broker when the configuration names none: ``sqlite:///<config dir>/queue.db`` (or
+    the current directory without a configuration file). Beat and the worker both use it, so
+    they meet on the same queue."""
+    base = config_path.resolve().parent if config_path is not None else Path.cwd()
+    return f"sqlite:///{base / DEFAULT_QUEUE_FILE}"

@@ -73,13 +73,9 @@ def command(
     metrics_port: int | None,
 ) -> None:
     """Run a worker: claim tasks from the queues and run them in a pool."""
+    from taskqueue.config_keys import default_broker_url
     from taskqueue.durations import parse_duration
-    from worker.settings import (
-        SettingsError,
-        WorkerSettings,
-        default_broker_url,
-        load_settings,
-    )
+    from worker.settings import SettingsError, WorkerSettings, load_settings
 
     if config_file is None and Path("schedules.yaml").is_file():
         config_file = Path("schedules.yaml")

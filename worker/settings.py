@@ -39,12 +39,6 @@ class WorkerSettings:
     path: Path | None = None
 
 
-def default_broker_url(config_path: Path | None) -> str:
-    """``sqlite:///<config dir>/queue.db`` (or the current directory without a config)."""
-    base = config_path.resolve().parent if config_path is not None else Path.cwd()
-    return f"sqlite:///{base / 'queue.db'}"
-
-
 def load_settings(path: Path) -> WorkerSettings:
     """Read ``path``; raises :class:`SettingsError` listing every problem."""
     where = str(path)
