@@ -30,8 +30,8 @@ from beat.config.keys import ENTRY_KEYS
 from beat.errors import ConfigError, Problem, SourceError
 from beat.sql_rows import mapping_to_row, row_to_mapping
 from beat.sql_schema import ensure_schema, entries_table, make_engine
-from beat.suggest import did_you_mean
 from beat.time import zones
+from taskqueue.config_text import did_you_mean
 from taskqueue.urls import redact_url
 
 UTC = zones.get("UTC")

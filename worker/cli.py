@@ -86,7 +86,7 @@ def command(
             settings = load_settings(config_file)
         except SettingsError as e:
             problems.extend(e.problems)
-    section = settings.worker
+    section = settings.section
     durations = {}
     for key, value in (("lease", lease), ("shutdown-timeout", shutdown_timeout)):
         if value is not None:
@@ -96,7 +96,7 @@ def command(
                 problems.append(str(e))
     if schedule_db is not None and not embed_beat:
         problems.append("-s/--schedule: only meaningful with -B")
-    queue_text = queues if queues is not None else section.get("queues")
+    queue_text = queues if queues is not None else section.queues
     queue_list = (
         [q.strip() for q in queue_text.split(",") if q.strip()]
         if isinstance(queue_text, str)
@@ -113,8 +113,8 @@ def command(
     from worker.service import WorkerConfig, default_worker_name, run_worker
 
     configure_logging(
-        (loglevel or section.get("loglevel", "info")).upper(),
-        "json" if (log_format or section.get("log_format")) == "json" else "text",
+        (loglevel or section.loglevel or "info").upper(),
+        "json" if (log_format or section.log_format) == "json" else "text",
     )
     from worker.import_path import add_task_import_dirs
 
@@ -122,23 +122,23 @@ def command(
     config = WorkerConfig(
         broker_url=broker_url or settings.broker or default_broker_url(config_file),
         queues=queue_list,
-        concurrency=concurrency or section.get("concurrency") or os.cpu_count() or 1,
-        pool=pool or section.get("pool", "prefork"),
+        concurrency=concurrency or section.concurrency or os.cpu_count() or 1,
+        pool=pool or section.pool or "prefork",
         modules=[*settings.imports, *modules],
-        name=name or section.get("name") or default_worker_name(),
-        lease=durations.get("lease") or section.get("lease") or DEFAULT_LEASE,
+        name=name or section.name or default_worker_name(),
+        lease=durations.get("lease") or section.lease or DEFAULT_LEASE,
         shutdown_timeout=(
             durations.get("shutdown-timeout")
-            or section.get("shutdown_timeout")
+            or section.shutdown_timeout
             or DEFAULT_SHUTDOWN_TIMEOUT
         ),
-        max_tasks_per_child=max_tasks_per_child or section.get("max_tasks_per_child"),
-        max_memory_per_child=max_memory_per_child or section.get("max_memory_per_child"),
+        max_tasks_per_child=max_tasks_per_child or section.max_tasks_per_child,
+        max_memory_per_child=max_memory_per_child or section.max_memory_per_child,
         embedded_beat_state=(schedule_db or "schedule.db") if embed_beat else None,
         config_path=config_file,
-        metrics_port=metrics_port if metrics_port is not None else section.get("metrics_port"),
-        commands=tuple(section.get("commands") or ()),
-        command_env=tuple(section.get("command_env") or ()),
+        metrics_port=metrics_port if metrics_port is not None else section.metrics_port,
+        commands=tuple(section.commands or ()),
+        command_env=tuple(section.command_env or ()),
     )
     try:
         run_worker(config)

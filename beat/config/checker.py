@@ -10,16 +10,16 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from math import isfinite
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat.errors import Problem
-from beat.suggest import did_you_mean
 from beat.time import zones
 from beat.time.durations import parse_duration
 from daemonkit.yaml_tree import Lined, LinedList, segment
+from taskqueue.config_text import describe, did_you_mean
 
 # Names of entries and queues: they appear in message ids, logs and metrics labels.
 NAME = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
@@ -27,27 +27,6 @@ NAME = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
 _MAX_DEPTH = 100
 # Zone names that resolve to the host's own zone: the SPEC forbids depending on it.
 _HOST_ZONES = frozenset(("localtime", "posixrules"))
-
-
-def kind(value: Any) -> str:
-    """What ``value`` is, for a message: ``the string 'x'``, ``a mapping``, ..."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"a boolean ({value})"
-    if type(value) is Lined or isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, datetime):
-        return "a date-time"
-    if isinstance(value, date):
-        return "a date"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    return f"{type(value).__name__} {value!r}"
 
 
 class NotJSON(Exception):
@@ -73,14 +52,14 @@ def plain(value: Any, where: str, depth: int = 0) -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise NotJSON(where, f"keys must be strings, got {kind(key)}")
+                raise NotJSON(where, f"keys must be strings, got {describe(key)}")
             out[key] = plain(item, f"{where}.{segment(key)}", depth + 1)
         return out
     if isinstance(value, list | tuple):
         return [plain(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
     if isinstance(value, date | time):
-        raise NotJSON(where, f"{kind(value)} is not JSON; quote it to send it as a string")
-    raise NotJSON(where, f"{kind(value)} cannot be sent in a JSON message")
+        raise NotJSON(where, f"{describe(value)} is not JSON; quote it to send it as a string")
+    raise NotJSON(where, f"{describe(value)} cannot be sent in a JSON message")
 
 
 @functools.cache
@@ -121,7 +100,7 @@ class Checker:
             return {}
         if type(value) is Lined or isinstance(value, Mapping):
             return value
-        self.report(line, path, f"expected a mapping of {what}, got {kind(value)}")
+        self.report(line, path, f"expected a mapping of {what}, got {describe(value)}")
         return {}
 
     def unknown_keys(self, data: Mapping[Any, Any], allowed: tuple[str, ...], path: str) -> None:
@@ -142,7 +121,7 @@ class Checker:
         if isinstance(value, str) and value.strip():
             return value
         self.report(
-            self.line_of(data, key), _where(path, key), f"expected {what}, got {kind(value)}"
+            self.line_of(data, key), _where(path, key), f"expected {what}, got {describe(value)}"
         )
         return None
 
@@ -163,7 +142,7 @@ class Checker:
         line = self.line_of(data, key)
         if not isinstance(value, str) or not value:
             self.report(
-                line, where, f"expected a time zone name like Europe/Berlin, got {kind(value)}"
+                line, where, f"expected a time zone name like Europe/Berlin, got {describe(value)}"
             )
             return None
         if value in _HOST_ZONES:
@@ -190,7 +169,7 @@ class Checker:
         self.report(
             self.line_of(data, key),
             _where(path, key),
-            f"expected one of {options}, got {kind(value)}{hint}",
+            f"expected one of {options}, got {describe(value)}{hint}",
         )
         return None
 
@@ -205,6 +184,6 @@ class Checker:
         self.report(
             self.line_of(data, key),
             _where(path, key),
-            f"expected a whole number {bounds}, got {kind(value)}",
+            f"expected a whole number {bounds}, got {describe(value)}",
         )
         return None

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from beat.config.checker import NAME, Checker, NotJSON, kind, plain
+from beat.config.checker import NAME, Checker, NotJSON, plain
 from beat.config.keys import DEFAULT_KEYS, ENTRY_KEYS, OPTION_DURATIONS, OPTION_KEYS
 from beat.config.schedule import check_schedule
 from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, TaskOptions
@@ -18,6 +18,7 @@ from beat.errors import ConfigError
 from beat.messages import largest_message_size
 from beat.time.durations import format_duration
 from daemonkit.yaml_tree import segment
+from taskqueue.config_text import describe
 from taskqueue.message import MAX_MESSAGE_BYTES, json_size_floor
 
 _NO_OPTIONS = TaskOptions()
@@ -78,14 +79,16 @@ def _name_and_shape(checker: Checker, name: Any, data: Any, line: int | None, pa
     """Whether the entry can be read at all: a string name (a malformed one is reported and
     the entry still checked) and a mapping of settings."""
     if not isinstance(name, str):
-        checker.report(line, "entries", f"entry name must be a string, got {kind(name)} (quote it)")
+        checker.report(
+            line, "entries", f"entry name must be a string, got {describe(name)} (quote it)"
+        )
         return False
     if not NAME.fullmatch(name):
         checker.report(
             line, path, f"invalid entry name {name!r}: use 1-200 letters, digits and _ . : @ -"
         )
     if not isinstance(data, Mapping):
-        checker.report(line, path, f"expected a mapping of entry settings, got {kind(data)}")
+        checker.report(line, path, f"expected a mapping of entry settings, got {describe(data)}")
         return False
     return True
 
@@ -125,7 +128,7 @@ def _enabled(checker: Checker, data: Mapping[Any, Any], path: str) -> bool:
     checker.report(
         checker.line_of(data, "enabled"),
         f"{path}.enabled",
-        f"expected true or false, got {kind(value)}",
+        f"expected true or false, got {describe(value)}",
     )
     return True
 
@@ -153,7 +156,7 @@ def _args(checker: Checker, data: Mapping[Any, Any], path: str) -> tuple[Any, ..
     value = data["args"]
     line = checker.line_of(data, "args")
     if not isinstance(value, list | tuple):
-        checker.report(line, f"{path}.args", f"expected a list, got {kind(value)}")
+        checker.report(line, f"{path}.args", f"expected a list, got {describe(value)}")
         return ()
     try:
         return tuple(plain(value, f"{path}.args"))
@@ -167,7 +170,7 @@ def _kwargs(checker: Checker, data: Mapping[Any, Any], path: str) -> dict[str, A
     line = checker.line_of(data, "kwargs")
     if not isinstance(value, Mapping):
         checker.report(
-            line, f"{path}.kwargs", f"expected a mapping of names to values, got {kind(value)}"
+            line, f"{path}.kwargs", f"expected a mapping of names to values, got {describe(value)}"
         )
         return {}
     try:
@@ -185,7 +188,7 @@ def check_queue(checker: Checker, data: Mapping[Any, Any], path: str) -> str | N
     checker.report(
         checker.line_of(data, "queue"),
         f"{path}.queue",
-        f"expected a queue name (letters, digits, _ . : @ -), got {kind(value)}",
+        f"expected a queue name (letters, digits, _ . : @ -), got {describe(value)}",
     )
     return None
 

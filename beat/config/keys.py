@@ -7,6 +7,7 @@ imports beat); the SQL source's columns are :data:`ENTRY_KEYS` (beat/sql_schema.
 from __future__ import annotations
 
 from taskqueue.config_keys import WORKER_KEYS
+from taskqueue.worker_settings import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
     "BEAT_KEYS",
@@ -68,5 +69,3 @@ OPTION_DURATIONS = frozenset(
 )
 CALENDAR_KEYS = ("every", "at", "start")
 BEAT_KEYS = ("state", "lookahead", "leader_lease", "loglevel")
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-LOG_FORMATS = ("text", "json")

@@ -10,14 +10,14 @@ from datetime import date, datetime, time
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from beat.config.checker import Checker, kind
+from beat.config.checker import Checker
 from beat.config.keys import CALENDAR_KEYS, ENTRY_KEYS, SCHEDULE_KINDS
 from beat.entries import Schedule
 from beat.errors import ScheduleError
-from beat.suggest import did_you_mean
 from beat.time.cron_dst import resolve_fixed
 from beat.time.durations import parse_calendar_step
 from beat.time.schedules import Calendar, Cron, Interval, Once
+from taskqueue.config_text import describe, did_you_mean
 
 _AnySchedule = Cron | Interval | Calendar | Once
 _Builder = Callable[[Checker, str, Mapping[Any, Any], str, ZoneInfo], _AnySchedule | None]
@@ -34,17 +34,17 @@ def check_schedule(
     zone: ZoneInfo,
 ) -> Schedule | None:
     """The entry's schedule, or None after reporting why there is none."""
-    kind_ = _the_kind(checker, data, line, path)
-    if kind_ is None:
+    kind = _the_kind(checker, data, line, path)
+    if kind is None:
         return None
-    build = _BUILDERS[kind_]
+    build = _BUILDERS[kind]
     try:
         built = build(checker, name, data, path, zone)
     except ScheduleError as e:
-        _schedule_error(checker, data, path, kind_, e)
+        _schedule_error(checker, data, path, kind, e)
         return None
     except (ValueError, ArithmeticError) as e:
-        checker.report(checker.line_of(data, kind_), f"{path}.{kind_}", str(e) or type(e).__name__)
+        checker.report(checker.line_of(data, kind), f"{path}.{kind}", str(e) or type(e).__name__)
         return None
     # The frozen dataclasses' read-only `zone` does not match the protocol's settable
     # attribute for mypy, though every use only reads it.
@@ -82,16 +82,16 @@ def _the_kind(checker: Checker, data: Mapping[Any, Any], line: int | None, path:
 
 
 def _schedule_error(
-    checker: Checker, data: Mapping[Any, Any], path: str, kind_: str, error: ScheduleError
+    checker: Checker, data: Mapping[Any, Any], path: str, kind: str, error: ScheduleError
 ) -> None:
     # A cron error names a part of the expression ("minute: 60 is out of range 0-59") and
     # points at the cron key; other errors name a key (every, start, at, calendar.every)
     # and point at that key's line.
-    if error.field == kind_:
-        checker.report(checker.line_of(data, kind_), f"{path}.{kind_}", error.problem)
+    if error.field == kind:
+        checker.report(checker.line_of(data, kind), f"{path}.{kind}", error.problem)
         return
-    if kind_ != "cron":
-        nested = data[kind_] if kind_ == "calendar" else None
+    if kind != "cron":
+        nested = data[kind] if kind == "calendar" else None
         holder = nested if isinstance(nested, Mapping) else data
         base = f"{path}.calendar" if holder is nested else path
         if error.field in holder:
@@ -99,7 +99,7 @@ def _schedule_error(
                 checker.line_of(holder, error.field), f"{base}.{error.field}", error.problem
             )
             return
-    checker.report(checker.line_of(data, kind_), f"{path}.{kind_}", str(error))
+    checker.report(checker.line_of(data, kind), f"{path}.{kind}", str(error))
 
 
 def _cron(
@@ -138,7 +138,7 @@ def _once(
         checker.line_of(data, "at"),
         f"{path}.at",
         f"expected a date and time like 2026-12-01T09:00 (local) or "
-        f"2026-12-01T09:00:00Z, got {kind(value)}",
+        f"2026-12-01T09:00:00Z, got {describe(value)}",
     )
     return None
 
@@ -152,7 +152,7 @@ def _calendar(
         checker.report(
             checker.line_of(data, "calendar"),
             where,
-            f"expected a mapping {{every, at, start}}, got {kind(raw)}",
+            f"expected a mapping {{every, at, start}}, got {describe(raw)}",
         )
         return None
     before = len(checker.problems)
@@ -211,7 +211,7 @@ def instant(
     checker.report(
         checker.line_of(data, key),
         f"{path}.{key}",
-        f"expected a date-time like 2026-01-01T00:00:00Z, got {kind(data[key])}",
+        f"expected a date-time like 2026-01-01T00:00:00Z, got {describe(data[key])}",
     )
     return None
 
@@ -228,7 +228,7 @@ def clock(checker: Checker, data: Mapping[Any, Any], key: str, path: str) -> tim
     checker.report(
         checker.line_of(data, key),
         f"{path}.{key}",
-        f'expected a local time like "09:30", got {kind(value)}',
+        f'expected a local time like "09:30", got {describe(value)}',
     )
     return None
 
@@ -243,6 +243,6 @@ def day(checker: Checker, data: Mapping[Any, Any], key: str, path: str) -> date 
     checker.report(
         checker.line_of(data, key),
         f"{path}.{key}",
-        f"expected a date like 2026-01-05, got {kind(data[key])}",
+        f"expected a date like 2026-01-05, got {describe(data[key])}",
     )
     return None

@@ -9,15 +9,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from beat.config.checker import Checker, kind
+from beat.config.checker import Checker
 from beat.config.entry import check_defaults, check_entry
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config
-from beat.config.worker_section import check_loglevel, check_worker_section
+from beat.config.worker_section import check_worker_section
 from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from taskqueue.config_keys import default_broker_url
+from taskqueue.config_text import describe
+from taskqueue.worker_settings import parse_loglevel
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -49,7 +51,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
         checker.report(
             checker.line_of(root) or 1,
             "",
-            f"expected a mapping at the top level (timezone, entries, ...), got {kind(root)}",
+            f"expected a mapping at the top level (timezone, entries, ...), got {describe(root)}",
         )
         return None
     checker.unknown_keys(root, TOP_KEYS, "")
@@ -103,7 +105,7 @@ def _optional_url(checker: Checker, data: Mapping[Any, Any], key: str, what: str
         return None
     if isinstance(value, str) and _URL.match(value):
         return value
-    checker.report(checker.line_of(data, key), key, f"expected {what}, got {kind(value)}")
+    checker.report(checker.line_of(data, key), key, f"expected {what}, got {describe(value)}")
     return None
 
 
@@ -122,7 +124,7 @@ def _imports(checker: Checker, root: Mapping[Any, Any]) -> tuple[str, ...]:
         value = [value]
     line = checker.line_of(root, "imports")
     if not isinstance(value, list | tuple):
-        checker.report(line, "imports", f"expected a list of module names, got {kind(value)}")
+        checker.report(line, "imports", f"expected a list of module names, got {describe(value)}")
         return ()
     good: list[str] = []
     for index, module in enumerate(value):
@@ -132,7 +134,7 @@ def _imports(checker: Checker, root: Mapping[Any, Any]) -> tuple[str, ...]:
             checker.report(
                 line,
                 f"imports[{index}]",
-                f"expected a module name like myapp.tasks, got {kind(module)}",
+                f"expected a module name like myapp.tasks, got {describe(module)}",
             )
     return tuple(good)
 
@@ -163,6 +165,9 @@ def _beat_section(checker: Checker, root: Mapping[Any, Any]) -> dict[str, Any]:
             out["lookahead"] = lookahead
     if "leader_lease" in section and (lease := checker.duration(section, "leader_lease", "beat")):
         out["leader_lease"] = lease
-    if "loglevel" in section and (level := check_loglevel(checker, section, "beat")):
-        out["loglevel"] = level
+    if "loglevel" in section:
+        try:
+            out["loglevel"] = parse_loglevel(section["loglevel"])
+        except ValueError as e:  # the worker's rule: one list of levels for both daemons
+            checker.report(checker.line_of(section, "loglevel"), "beat.loglevel", str(e))
     return out

@@ -67,3 +67,13 @@ def test_beat_check_and_the_worker_refuse_the_same_worker_values(
         pytest.fail(f"the worker accepted worker.{key} ({line!r}) and started")
     assert (check.returncode, _errors(check.stderr, key)) == (2, [message]), check.stderr
     assert (worker.returncode, _errors(worker.stderr, key)) == (2, [message]), worker.stderr
+
+
+def test_every_worker_key_has_a_rule() -> None:
+    """A key added to WORKER_KEYS without a rule would pass unchecked in both daemons."""
+    from taskqueue.config_keys import WORKER_KEYS
+    from taskqueue.worker_settings import parse_worker_section
+
+    section, problems = parse_worker_section({key: {"not": "valid"} for key in WORKER_KEYS})
+    assert sorted({p.key for p in problems}) == sorted(WORKER_KEYS)
+    assert section.given() == {}
