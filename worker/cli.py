@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from taskqueue.errors import BrokerError, TaskqueueError
+
+if TYPE_CHECKING:
+    from worker.settings import WorkerSettings
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -74,34 +79,17 @@ def command(
 ) -> None:
     """Run a worker: claim tasks from the queues and run them in a pool."""
     from taskqueue.config_keys import default_broker_url
-    from taskqueue.durations import parse_duration
-    from worker.settings import SettingsError, WorkerSettings, load_settings
 
     if config_file is None and Path("schedules.yaml").is_file():
         config_file = Path("schedules.yaml")
-    problems: list[str] = []
-    settings = WorkerSettings()
-    if config_file is not None:
-        try:
-            settings = load_settings(config_file)
-        except SettingsError as e:
-            problems.extend(e.problems)
+    settings, problems = _read_settings(config_file)
     section = settings.section
-    durations = {}
-    for key, value in (("lease", lease), ("shutdown-timeout", shutdown_timeout)):
-        if value is not None:
-            try:
-                durations[key] = parse_duration(value, f"--{key}")
-            except ValueError as e:
-                problems.append(str(e))
+    durations = _option_durations(
+        (("lease", lease), ("shutdown-timeout", shutdown_timeout)), problems
+    )
     if schedule_db is not None and not embed_beat:
         problems.append("-s/--schedule: only meaningful with -B")
-    queue_text = queues if queues is not None else section.queues
-    queue_list = (
-        [q.strip() for q in queue_text.split(",") if q.strip()]
-        if isinstance(queue_text, str)
-        else list(queue_text or ["default"])
-    )
+    queue_list = _queue_list(queues if queues is not None else section.queues)
     if not queue_list:
         problems.append("-Q/--queues: no queue named")
     if problems:
@@ -153,6 +141,41 @@ def command(
             click.echo(f"error: {e}", err=True)
             sys.exit(EXIT_RUNTIME)
         _fail([str(e)])
+
+
+def _read_settings(config_file: Path | None) -> tuple[WorkerSettings, list[str]]:
+    """The configuration file's settings (empty without one), and its problems."""
+    from worker.settings import SettingsError, WorkerSettings, load_settings
+
+    if config_file is None:
+        return WorkerSettings(), []
+    try:
+        return load_settings(config_file), []
+    except SettingsError as e:
+        return WorkerSettings(), list(e.problems)
+
+
+def _option_durations(
+    options: tuple[tuple[str, str | None], ...], problems: list[str]
+) -> dict[str, timedelta]:
+    """The duration options given on the command line, parsed; problems appended."""
+    from taskqueue.durations import parse_duration
+
+    durations: dict[str, timedelta] = {}
+    for key, value in options:
+        if value is not None:
+            try:
+                durations[key] = parse_duration(value, f"--{key}")
+            except ValueError as e:
+                problems.append(str(e))
+    return durations
+
+
+def _queue_list(queues: str | list[str] | None) -> list[str]:
+    """``-Q a,b`` or the configuration's list; ``default`` when neither names any."""
+    if isinstance(queues, str):
+        return [q.strip() for q in queues.split(",") if q.strip()]
+    return list(queues or ["default"])
 
 
 def main() -> None:
