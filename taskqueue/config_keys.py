@@ -1,8 +1,9 @@
-"""Keys of the ``worker:`` section of ``schedules.yaml``, in one place.
+"""Keys and defaults of ``schedules.yaml`` that beat and the worker both read, in one place.
 
-The worker reads that section itself (worker/settings.py) and ``beat check`` validates it too
-(beat/config.py); beat and worker never import each other, so the list lives here, in the
-package both import, and the two can never disagree on what is a valid key.
+The worker reads the ``worker:`` section itself and ``beat check`` validates it too, both with
+:mod:`taskqueue.worker_settings`; beat and worker never import each other, so the key list, the
+command rules and the default broker live here, in the package both import, and the two can
+never disagree on them.
 """
 
 from __future__ import annotations
