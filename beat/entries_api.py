@@ -25,12 +25,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from beat.config import validate_entry
+from beat.config.entry import validate_entry
+from beat.config.keys import ENTRY_KEYS
 from beat.errors import ConfigError, Problem, SourceError
 from beat.sql_rows import mapping_to_row, row_to_mapping
-from beat.sql_schema import ENTRY_KEYS, ensure_schema, entries_table, make_engine
-from beat.suggest import did_you_mean
+from beat.sql_schema import ensure_schema, entries_table, make_engine
 from beat.time import zones
+from taskqueue.config_text import did_you_mean
 from taskqueue.urls import redact_url
 
 UTC = zones.get("UTC")

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
+from beat.config.keys import ENTRY_KEYS
 from beat.errors import Problem
-from beat.sql_schema import ENTRY_KEYS, JSON_COLUMNS
+from beat.sql_schema import JSON_COLUMNS
 
 
 def _to_text(value: object) -> str:

@@ -28,23 +28,8 @@ SCHEMA_VERSION = 1
 
 metadata = sa.MetaData()
 
-# Keys of a YAML entry, in the order export writes them. JSON_COLUMNS hold nested values.
-ENTRY_KEYS = (
-    "task",
-    "cron",
-    "every",
-    "start",
-    "calendar",
-    "at",
-    "timezone",
-    "queue",
-    "args",
-    "kwargs",
-    "options",
-    "catch_up",
-    "grace",
-    "enabled",
-)
+# The columns after `name` are beat.config.keys.ENTRY_KEYS (the keys of a YAML entry); JSON_COLUMNS
+# hold nested values.
 JSON_COLUMNS = frozenset({"calendar", "args", "kwargs", "options"})
 
 entries_table = sa.Table(

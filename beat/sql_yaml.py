@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from beat.config import load_config
+from beat.config.top import load_config
 from beat.errors import ConfigError, Problem
 from daemonkit.yaml_tree import load_yaml
 

@@ -30,9 +30,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from beat.config.keys import ENTRY_KEYS
 from beat.due_index import DueIndex
 from beat.planner import first_state, next_pending
-from beat.sql_schema import ENTRY_KEYS, ensure_schema, entries_table, make_engine
+from beat.sql_schema import ensure_schema, entries_table, make_engine
 from beat.sql_source import SqlSource
 
 ZONE = ZoneInfo("Europe/Berlin")

@@ -1,14 +1,16 @@
-"""Keys of the ``worker:`` section of ``schedules.yaml``, in one place.
+"""Keys and defaults of ``schedules.yaml`` that beat and the worker both read, in one place.
 
-The worker reads that section itself (worker/settings.py) and ``beat check`` validates it too
-(beat/config.py); beat and worker never import each other, so the list lives here, in the
-package both import, and the two can never disagree on what is a valid key.
+The worker reads the ``worker:`` section itself and ``beat check`` validates it too, both with
+:mod:`taskqueue.worker_settings`; beat and worker never import each other, so the key list, the
+command rules and the default broker live here, in the package both import, and the two can
+never disagree on them.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+from pathlib import Path
 
 WORKER_KEYS = (
     "queues",
@@ -26,6 +28,9 @@ WORKER_KEYS = (
     "commands",
     "command_env",
 )
+
+# The SQLite queue next to the configuration file (see default_broker_url).
+DEFAULT_QUEUE_FILE = "queue.db"
 
 # An environment variable name a ``command`` message may set (POSIX portable names).
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -57,3 +62,11 @@ def command_setting_problems(key: str, value: object) -> list[tuple[str, str]]:
         elif key == "command_env" and not _ENV_NAME.fullmatch(item):
             problems.append((field, f"expected an environment variable name, got {item!r}"))
     return problems
+
+
+def default_broker_url(config_path: Path | None) -> str:
+    """The broker when the configuration names none: ``sqlite:///<config dir>/queue.db`` (or
+    the current directory without a configuration file). Beat and the worker both use it, so
+    they meet on the same queue."""
+    base = config_path.resolve().parent if config_path is not None else Path.cwd()
+    return f"sqlite:///{base / DEFAULT_QUEUE_FILE}"

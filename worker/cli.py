@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from taskqueue.errors import BrokerError, TaskqueueError
+
+if TYPE_CHECKING:
+    from worker.settings import WorkerSettings
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -79,39 +84,18 @@ def command(
     metrics_port: int | None,
 ) -> None:
     """Run a worker: claim tasks from the queues and run them in a pool."""
-    from taskqueue.durations import parse_duration
-    from worker.settings import (
-        SettingsError,
-        WorkerSettings,
-        default_broker_url,
-        load_settings,
-    )
+    from taskqueue.config_keys import default_broker_url
 
     if config_file is None and Path("schedules.yaml").is_file():
         config_file = Path("schedules.yaml")
-    problems: list[str] = []
-    settings = WorkerSettings()
-    if config_file is not None:
-        try:
-            settings = load_settings(config_file)
-        except SettingsError as e:
-            problems.extend(e.problems)
-    section = settings.worker
-    durations = {}
-    for key, value in (("lease", lease), ("shutdown-timeout", shutdown_timeout)):
-        if value is not None:
-            try:
-                durations[key] = parse_duration(value, f"--{key}")
-            except ValueError as e:
-                problems.append(str(e))
+    settings, problems = _read_settings(config_file)
+    section = settings.section
+    durations = _option_durations(
+        (("lease", lease), ("shutdown-timeout", shutdown_timeout)), problems
+    )
     if schedule_db is not None and not embed_beat:
         problems.append("-s/--schedule: only meaningful with -B")
-    queue_text = queues if queues is not None else section.get("queues")
-    queue_list = (
-        [q.strip() for q in queue_text.split(",") if q.strip()]
-        if isinstance(queue_text, str)
-        else list(queue_text or ["default"])
-    )
+    queue_list = _queue_list(queues if queues is not None else section.queues)
     if not queue_list:
         problems.append("-Q/--queues: no queue named")
     if problems:
@@ -123,8 +107,8 @@ def command(
     from worker.service import WorkerConfig, default_worker_name, run_worker
 
     configure_logging(
-        (loglevel or section.get("loglevel", "info")).upper(),
-        "json" if (log_format or section.get("log_format")) == "json" else "text",
+        (loglevel or section.loglevel or "info").upper(),
+        "json" if (log_format or section.log_format) == "json" else "text",
     )
     from worker.import_path import add_task_import_dirs
 
@@ -132,24 +116,24 @@ def command(
     config = WorkerConfig(
         broker_url=broker_url or settings.broker or default_broker_url(config_file),
         queues=queue_list,
-        concurrency=concurrency or section.get("concurrency") or os.cpu_count() or 1,
-        pool=pool or section.get("pool", "prefork"),
+        concurrency=concurrency or section.concurrency or os.cpu_count() or 1,
+        pool=pool or section.pool or "prefork",
         modules=[*settings.imports, *modules],
-        name=name or section.get("name") or default_worker_name(),
-        lease=durations.get("lease") or section.get("lease") or DEFAULT_LEASE,
+        name=name or section.name or default_worker_name(),
+        lease=durations.get("lease") or section.lease or DEFAULT_LEASE,
         shutdown_timeout=(
             durations.get("shutdown-timeout")
-            or section.get("shutdown_timeout")
+            or section.shutdown_timeout
             or DEFAULT_SHUTDOWN_TIMEOUT
         ),
-        max_tasks_per_child=max_tasks_per_child or section.get("max_tasks_per_child"),
-        max_memory_per_child=max_memory_per_child or section.get("max_memory_per_child"),
-        max_deliveries=(max_deliveries or section.get("max_deliveries") or DEFAULT_MAX_DELIVERIES),
+        max_tasks_per_child=max_tasks_per_child or section.max_tasks_per_child,
+        max_memory_per_child=max_memory_per_child or section.max_memory_per_child,
+        max_deliveries=max_deliveries or section.max_deliveries or DEFAULT_MAX_DELIVERIES,
         embedded_beat_state=(schedule_db or "schedule.db") if embed_beat else None,
         config_path=config_file,
-        metrics_port=metrics_port if metrics_port is not None else section.get("metrics_port"),
-        commands=tuple(section.get("commands") or ()),
-        command_env=tuple(section.get("command_env") or ()),
+        metrics_port=metrics_port if metrics_port is not None else section.metrics_port,
+        commands=tuple(section.commands or ()),
+        command_env=tuple(section.command_env or ()),
     )
     try:
         run_worker(config)
@@ -164,6 +148,41 @@ def command(
             click.echo(f"error: {e}", err=True)
             sys.exit(EXIT_RUNTIME)
         _fail([str(e)])
+
+
+def _read_settings(config_file: Path | None) -> tuple[WorkerSettings, list[str]]:
+    """The configuration file's settings (empty without one), and its problems."""
+    from worker.settings import SettingsError, WorkerSettings, load_settings
+
+    if config_file is None:
+        return WorkerSettings(), []
+    try:
+        return load_settings(config_file), []
+    except SettingsError as e:
+        return WorkerSettings(), list(e.problems)
+
+
+def _option_durations(
+    options: tuple[tuple[str, str | None], ...], problems: list[str]
+) -> dict[str, timedelta]:
+    """The duration options given on the command line, parsed; problems appended."""
+    from taskqueue.durations import parse_duration
+
+    durations: dict[str, timedelta] = {}
+    for key, value in options:
+        if value is not None:
+            try:
+                durations[key] = parse_duration(value, f"--{key}")
+            except ValueError as e:
+                problems.append(str(e))
+    return durations
+
+
+def _queue_list(queues: str | list[str] | None) -> list[str]:
+    """``-Q a,b`` or the configuration's list; ``default`` when neither names any."""
+    if isinstance(queues, str):
+        return [q.strip() for q in queues.split(",") if q.strip()]
+    return list(queues or ["default"])
 
 
 def main() -> None:

@@ -1,13 +1,13 @@
 """The few keys of ``schedules.yaml`` the worker reads: ``broker``, ``imports``, ``worker:``.
 
-The worker never imports :mod:`beat` (the two packages only share :mod:`taskqueue`), so it
-parses these keys itself. Other top-level keys belong to beat and are ignored here; unknown keys
-inside ``worker:`` are errors with a suggestion.
+The worker never imports :mod:`beat` (the two packages only share :mod:`taskqueue`), so the
+``worker:`` section is parsed by :mod:`taskqueue.worker_settings`, the parser ``beat check``
+uses too. Other top-level keys belong to beat and are ignored here; unknown keys inside
+``worker:`` are errors with a suggestion.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,10 @@ import yaml
 from daemonkit.yaml_tree import YamlLimitExceeded, YamlProblems, load_yaml, read_yaml_bytes
 
 # One duration syntax for beat and worker (taskqueue is the package both import).
-from taskqueue.config_keys import WORKER_KEYS, command_setting_problems
 from taskqueue.durations import parse_duration
+from taskqueue.worker_settings import WorkerSection, parse_worker_section
+
+__all__ = ["SettingsError", "WorkerSettings", "load_settings", "parse_duration"]
 
 
 class SettingsError(ValueError):
@@ -35,22 +37,44 @@ class WorkerSettings:
 
     broker: str | None = None
     imports: list[str] = field(default_factory=list)
-    worker: dict[str, Any] = field(default_factory=dict)
+    section: WorkerSection = field(default_factory=WorkerSection)
     path: Path | None = None
 
-
-def default_broker_url(config_path: Path | None) -> str:
-    """``sqlite:///<config dir>/queue.db`` (or the current directory without a config)."""
-    base = config_path.resolve().parent if config_path is not None else Path.cwd()
-    return f"sqlite:///{base / 'queue.db'}"
+    @property
+    def worker(self) -> dict[str, Any]:
+        """The ``worker:`` settings the file sets, parsed, by key."""
+        return self.section.given()
 
 
 def load_settings(path: Path) -> WorkerSettings:
     """Read ``path``; raises :class:`SettingsError` listing every problem."""
     where = str(path)
+    raw = _read(path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SettingsError([f"{where}: expected a mapping at the top level"])
+    problems: list[str] = []
+    broker = raw.get("broker")
+    if broker is not None and not isinstance(broker, str):
+        problems.append(f"{where}: broker: expected a URL string")
+        broker = None
+    imports = _imports(raw.get("imports", []))
+    if imports is None:
+        problems.append(f"{where}: imports: expected a list of module names")
+    section, section_problems = parse_worker_section(raw.get("worker"))
+    problems.extend(f"{where}: {p.path}: {p.message}" for p in section_problems)
+    if problems:
+        raise SettingsError(problems)
+    return WorkerSettings(broker=broker, imports=imports or [], section=section, path=path)
+
+
+def _read(path: Path) -> Any:
+    """The document at ``path``; SettingsError when it cannot be read or parsed."""
+    where = str(path)
     # The same bounded loader as beat's: a small file of nested aliases cannot hang a worker.
     try:
-        raw = load_yaml(read_yaml_bytes(path).decode("utf-8-sig"))
+        return load_yaml(read_yaml_bytes(path).decode("utf-8-sig"))
     except OSError as e:
         raise SettingsError([f"{where}: cannot read: {e.strerror or e}"]) from e
     except UnicodeDecodeError as e:
@@ -61,63 +85,12 @@ def load_settings(path: Path) -> WorkerSettings:
         raise SettingsError([f"{where}: {problem}" for problem in e.problems]) from e
     except yaml.YAMLError as e:
         raise SettingsError([f"{where}: malformed YAML: {e}".replace("\n", " ")]) from e
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise SettingsError([f"{where}: expected a mapping at the top level"])
-    problems: list[str] = []
-    settings = WorkerSettings(path=path)
-    broker = raw.get("broker")
-    if broker is not None and not isinstance(broker, str):
-        problems.append(f"{where}: broker: expected a URL string")
-    else:
-        settings.broker = broker
-    imports = raw.get("imports", [])
-    if isinstance(imports, str):
-        imports = [imports]
-    if not isinstance(imports, list) or not all(isinstance(m, str) for m in imports):
-        problems.append(f"{where}: imports: expected a list of module names")
-    else:
-        settings.imports = list(imports)
-    section = raw.get("worker", {}) or {}
-    if not isinstance(section, dict):
-        problems.append(f"{where}: worker: expected a mapping")
-        section = {}
-    for key in section:
-        if key not in WORKER_KEYS:
-            close = difflib.get_close_matches(str(key), WORKER_KEYS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"{where}: worker: unknown key {key!r}{hint}")
-    for key in ("lease", "shutdown_timeout"):
-        if key in section:
-            try:
-                section[key] = parse_duration(section[key], f"{where}: worker.{key}")
-            except ValueError as e:
-                problems.append(str(e))
-    for key in ("concurrency", "max_tasks_per_child", "max_memory_per_child", "max_deliveries"):
-        value = section.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            problems.append(f"{where}: worker.{key}: expected a positive integer, got {value!r}")
-    for key in ("commands", "command_env"):
-        if section.get(key) is not None:
-            problems.extend(
-                f"{where}: {field}: {problem}"
-                for field, problem in command_setting_problems(key, section[key])
-            )
-    if "pool" in section and section["pool"] not in ("prefork", "threads"):
-        problems.append(
-            f"{where}: worker.pool: expected 'prefork' or 'threads', got {section['pool']!r}"
-        )
-    queues = section.get("queues")
-    if isinstance(queues, str):
-        section["queues"] = [q.strip() for q in queues.split(",") if q.strip()]
-    elif queues is not None and not (
-        isinstance(queues, list) and all(isinstance(q, str) for q in queues)
-    ):
-        problems.append(f"{where}: worker.queues: expected a list of queue names")
-    if problems:
-        raise SettingsError(problems)
-    settings.worker = dict(section)
-    return settings
+
+
+def _imports(value: Any) -> list[str] | None:
+    """``imports:`` as a list of module names (one name may stand alone); None if invalid."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(m, str) for m in value):
+        return list(value)
+    return None

@@ -30,7 +30,7 @@ def load_readable(config_path: Path) -> Config:
     """For read-only commands (list, next, queues, status): the configuration with the entries
     that validate, each problem of the others printed as a ``warning:`` line on stderr (the
     daemon, too, keeps running what is valid). Problems outside an entry still exit 2."""
-    from beat.config_partial import load_valid_entries
+    from beat.config.partial import load_valid_entries
 
     config, problems = load_valid_entries(config_path)
     for problem in problems:
@@ -55,7 +55,7 @@ def load_all_entries(config_path: Path, *, readonly: bool = False) -> Config:
 def find_entry(config: Config, name: str) -> Entry:
     entry = config.entries.get(name)
     if entry is None:
-        from beat.suggest import did_you_mean
+        from taskqueue.config_text import did_you_mean
 
         fail(f"{config.path}: no entry named {name!r}{did_you_mean(name, list(config.entries))}")
     return entry

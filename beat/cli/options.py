@@ -103,7 +103,7 @@ def parse_zone(name: str, option: str) -> ZoneInfo:
     try:
         return zones.get(name)
     except (zones.ZoneInfoNotFoundError, ValueError):
-        from beat.suggest import did_you_mean
+        from taskqueue.config_text import did_you_mean
 
         fail(f"{option}: unknown time zone {name!r}{did_you_mean(name, _zones())}")
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from beat.config import Config
+    from beat.config.model import Config
     from beat.entries import Schedule
     from beat.state import EntryState
     from taskqueue.broker import LeaseHolder, QueueStats, TaskStatus
@@ -160,7 +160,7 @@ def render_config(config: Config, *, as_json: bool, leader: LeaderView | None = 
     and who leads (``leader``, when given)."""
     import dataclasses
 
-    from beat.config import entry_to_mapping
+    from beat.config.serialise import entry_to_mapping
 
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):

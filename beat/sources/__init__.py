@@ -16,7 +16,7 @@ from beat.entries import Entry
 from beat.sources.delta import POLL_INTERVAL, Delta
 
 if TYPE_CHECKING:
-    from beat.config import Config
+    from beat.config.model import Config
 
 
 class EntrySource(Protocol):

@@ -12,7 +12,7 @@ import logging
 import time
 from datetime import timedelta
 
-from beat.config import Config
+from beat.config.model import Config
 from beat.entries import Entry
 from beat.errors import Problem
 from beat.sources.delta import POLL_INTERVAL, Delta

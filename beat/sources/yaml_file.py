@@ -8,7 +8,7 @@ from beat.entries import Entry
 from beat.sources.delta import Delta
 
 if TYPE_CHECKING:
-    from beat.config import Config
+    from beat.config.model import Config
 
 
 class YamlSource:

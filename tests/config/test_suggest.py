@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from beat.suggest import did_you_mean
+from taskqueue.config_text import did_you_mean
 
 KEYS = ["task", "cron", "every", "calendar", "at", "timezone", "queue", "args", "kwargs"]
 
@@ -41,7 +41,7 @@ def test_no_candidates() -> None:
 def test_cheap_import() -> None:
     """Imported on CLI error paths: must not pull in yaml, sqlalchemy or redis."""
     code = (
-        "import sys, beat.suggest; "
+        "import sys, taskqueue.config_text; "
         "print(sorted(m for m in ('yaml', 'sqlalchemy', 'redis') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

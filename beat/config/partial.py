@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beat.config import Config, read_config
+from beat.config.model import Config
+from beat.config.top import read_config
 from beat.errors import ConfigError, Problem
 
 

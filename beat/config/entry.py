@@ -1,0 +1,264 @@
+"""One entry of ``schedules.yaml`` (or one row of the SQL source) -> an :class:`Entry`.
+
+The same rules serve the YAML file (problems carry lines) and plain mappings from the SQL
+source and the entries API (:func:`validate_entry`, lines None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from beat.config.checker import NAME, Checker, NotJSON, plain
+from beat.config.keys import DEFAULT_KEYS, ENTRY_KEYS, OPTION_DURATIONS, OPTION_KEYS
+from beat.config.schedule import check_schedule
+from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, TaskOptions
+from beat.errors import ConfigError
+from beat.messages import largest_message_size
+from beat.time.durations import format_duration
+from daemonkit.yaml_tree import segment
+from taskqueue.config_text import describe
+from taskqueue.message import MAX_MESSAGE_BYTES, json_size_floor
+
+_NO_OPTIONS = TaskOptions()
+_CATCH_UPS = [c.value for c in CatchUp]
+
+
+def validate_entry(
+    name: str,
+    data: Mapping[str, Any],
+    *,
+    zone: ZoneInfo,
+    defaults: Mapping[str, Any],
+    source: str = "yaml",
+    file: str = "<input>",
+) -> Entry:
+    """Validate one entry given as a plain mapping (the YAML form of an entry); raises
+    :class:`ConfigError` with every problem (lines are None). ``defaults`` is the
+    ``defaults:`` mapping, raw or as in :attr:`Config.defaults`."""
+    checker = Checker(file)
+    parsed_defaults = check_defaults(checker, defaults, None)
+    entry = check_entry(checker, name, data, None, zone, parsed_defaults, source)
+    if checker.problems or entry is None:
+        raise ConfigError(checker.problems)
+    return entry
+
+
+def check_entry(
+    checker: Checker,
+    name: Any,
+    data: Any,
+    line: int | None,
+    zone: ZoneInfo,
+    defaults: Mapping[str, Any],
+    source: str,
+) -> Entry | None:
+    """One entry, or None after reporting why it is invalid."""
+    path = f"entries.{segment(name)}"
+    before = len(checker.problems)
+    if not _name_and_shape(checker, name, data, line, path):
+        return None
+    checker.unknown_keys(data, ENTRY_KEYS, path)
+    task = None
+    if "task" not in data:
+        checker.report(line, path, "missing required key 'task' (the task name to send)")
+    else:
+        task = checker.string(data, "task", path, "a task name")
+    if "timezone" in data:
+        zone = checker.zone(data, "timezone", path) or zone
+    schedule = check_schedule(checker, name, data, line, path, zone)
+    settings = _settings(checker, data, path, defaults)
+    if len(checker.problems) > before or task is None or schedule is None:
+        return None
+    entry = Entry(name=name, task=task, schedule=schedule, source=source, **settings)
+    return entry if _sendable(checker, entry, data, path) else None
+
+
+def _name_and_shape(checker: Checker, name: Any, data: Any, line: int | None, path: str) -> bool:
+    """Whether the entry can be read at all: a string name (a malformed one is reported and
+    the entry still checked) and a mapping of settings."""
+    if not isinstance(name, str):
+        checker.report(
+            line, "entries", f"entry name must be a string, got {describe(name)} (quote it)"
+        )
+        return False
+    if not NAME.fullmatch(name):
+        checker.report(
+            line, path, f"invalid entry name {name!r}: use 1-200 letters, digits and _ . : @ -"
+        )
+    if not isinstance(data, Mapping):
+        checker.report(line, path, f"expected a mapping of entry settings, got {describe(data)}")
+        return False
+    return True
+
+
+def _settings(
+    checker: Checker, data: Mapping[Any, Any], path: str, defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The entry's settings other than task and schedule, defaults applied."""
+    queue = defaults.get("queue", DEFAULT_QUEUE)
+    if "queue" in data:
+        queue = check_queue(checker, data, path) or queue
+    args = _args(checker, data, path) if "args" in data else ()
+    kwargs = _kwargs(checker, data, path) if "kwargs" in data else {}
+    options = _merged_options(checker, data, path, defaults.get("options") or {})
+    catch_up = CatchUp(defaults.get("catch_up", CatchUp.LATEST))
+    if "catch_up" in data:
+        chosen = checker.choice(data, "catch_up", path, _CATCH_UPS)
+        catch_up = CatchUp(chosen) if chosen is not None else catch_up
+    grace = defaults.get("grace", DEFAULT_GRACE)
+    if "grace" in data:
+        grace = checker.duration(data, "grace", path) or grace
+    return {
+        "queue": queue,
+        "args": args,
+        "kwargs": kwargs,
+        "options": options,
+        "catch_up": catch_up,
+        "grace": grace,
+        "enabled": _enabled(checker, data, path),
+    }
+
+
+def _enabled(checker: Checker, data: Mapping[Any, Any], path: str) -> bool:
+    value = data.get("enabled", True)
+    if isinstance(value, bool):
+        return value
+    checker.report(
+        checker.line_of(data, "enabled"),
+        f"{path}.enabled",
+        f"expected true or false, got {describe(value)}",
+    )
+    return True
+
+
+def _sendable(checker: Checker, entry: Entry, data: Mapping[Any, Any], path: str) -> bool:
+    """Whether every message of ``entry`` fits the broker's size limit; else a problem
+    naming the larger of args and kwargs (the rest of a message is small and bounded)."""
+    size = largest_message_size(entry)
+    if size <= MAX_MESSAGE_BYTES:
+        return True
+    key = "kwargs" if json_size_floor(entry.kwargs) >= json_size_floor(entry.args) else "args"
+    where, line = path, checker.line_of(data)
+    if key in data:
+        where, line = f"{path}.{key}", checker.line_of(data, key)
+    checker.report(
+        line,
+        where,
+        f"too large to send: its largest message would be {size} bytes, over the limit "
+        f"of {MAX_MESSAGE_BYTES} bytes",
+    )
+    return False
+
+
+def _args(checker: Checker, data: Mapping[Any, Any], path: str) -> tuple[Any, ...]:
+    value = data["args"]
+    line = checker.line_of(data, "args")
+    if not isinstance(value, list | tuple):
+        checker.report(line, f"{path}.args", f"expected a list, got {describe(value)}")
+        return ()
+    try:
+        return tuple(plain(value, f"{path}.args"))
+    except NotJSON as e:
+        checker.report(line, e.where, e.message)
+        return ()
+
+
+def _kwargs(checker: Checker, data: Mapping[Any, Any], path: str) -> dict[str, Any]:
+    value = data["kwargs"]
+    line = checker.line_of(data, "kwargs")
+    if not isinstance(value, Mapping):
+        checker.report(
+            line, f"{path}.kwargs", f"expected a mapping of names to values, got {describe(value)}"
+        )
+        return {}
+    try:
+        copied: dict[str, Any] = plain(value, f"{path}.kwargs")
+    except NotJSON as e:
+        checker.report(line, e.where, e.message)
+        return {}
+    return copied
+
+
+def check_queue(checker: Checker, data: Mapping[Any, Any], path: str) -> str | None:
+    value = data["queue"]
+    if isinstance(value, str) and NAME.fullmatch(value):
+        return value
+    checker.report(
+        checker.line_of(data, "queue"),
+        f"{path}.queue",
+        f"expected a queue name (letters, digits, _ . : @ -), got {describe(value)}",
+    )
+    return None
+
+
+# --- options and defaults -------------------------------------------------------------------
+
+
+def check_options(checker: Checker, data: Mapping[Any, Any], path: str) -> dict[str, Any]:
+    """The valid options of an ``options:`` mapping, durations parsed."""
+    checker.unknown_keys(data, OPTION_KEYS, path)
+    out: dict[str, Any] = {}
+    for key in OPTION_KEYS:
+        if key not in data:
+            continue
+        if key in OPTION_DURATIONS:
+            value: Any = checker.duration(data, key, path)
+        elif key == "priority":
+            value = checker.integer(data, key, path, 0, 9)
+        else:
+            value = checker.integer(data, key, path, 0)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _merged_options(
+    checker: Checker, data: Mapping[Any, Any], path: str, defaults: Mapping[str, Any]
+) -> TaskOptions:
+    own: dict[str, Any] = {}
+    raw: Mapping[Any, Any] = {}
+    if "options" in data:
+        raw = checker.mapping(
+            data["options"], checker.line_of(data, "options"), f"{path}.options", "task options"
+        )
+        own = check_options(checker, raw, f"{path}.options")
+    if not own and not defaults:
+        return _NO_OPTIONS
+    merged = {**defaults, **own}
+    soft, hard = merged.get("soft_time_limit"), merged.get("time_limit")
+    if soft is not None and hard is not None and hard < soft:
+        key = "time_limit" if "time_limit" in raw else "soft_time_limit"
+        line = checker.line_of(raw, key) if key in raw else checker.line_of(data, "options")
+        checker.report(
+            line if line is not None else checker.line_of(data),
+            f"{path}.options.{key}",
+            f"time_limit ({format_duration(hard)}) must not be shorter than "
+            f"soft_time_limit ({format_duration(soft)})",
+        )
+    return TaskOptions(**{k: v for k, v in merged.items() if k in OPTION_KEYS})
+
+
+def check_defaults(checker: Checker, data: Any, line: int | None) -> dict[str, Any]:
+    """The valid keys of ``defaults:``; problems are reported once, under ``defaults``."""
+    section = checker.mapping(data, line, "defaults", "entry defaults")
+    checker.unknown_keys(section, DEFAULT_KEYS, "defaults")
+    out: dict[str, Any] = {}
+    if "queue" in section and (queue := check_queue(checker, section, "defaults")) is not None:
+        out["queue"] = queue
+    if "catch_up" in section:
+        catch_up = checker.choice(section, "catch_up", "defaults", _CATCH_UPS)
+        if catch_up is not None:
+            out["catch_up"] = CatchUp(catch_up)
+    if "grace" in section and (grace := checker.duration(section, "grace", "defaults")):
+        out["grace"] = grace
+    if "options" in section:
+        raw = checker.mapping(
+            section["options"],
+            checker.line_of(section, "options"),
+            "defaults.options",
+            "task options",
+        )
+        out["options"] = check_options(checker, raw, "defaults.options")
+    return out

@@ -1,0 +1,32 @@
+"""The validated configuration: what :func:`beat.config.load_config` returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from beat.entries import Entry
+from beat.time import zones
+
+UTC_ZONE = zones.get("UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated ``schedules.yaml``."""
+
+    path: Path  # resolved
+    timezone: ZoneInfo = UTC_ZONE
+    broker_url: str = ""
+    imports: tuple[str, ...] = ()
+    source: str = "yaml"  # "yaml" or a database URL (the SQL schedule source)
+    # Validated `defaults:` (durations as timedelta); accepted back by validate_entry.
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    entries: dict[str, Entry] = field(default_factory=dict)  # in file order
+    worker: Mapping[str, Any] = field(default_factory=dict)  # raw `worker:` (checked)
+    beat: Mapping[str, Any] = field(default_factory=dict)  # `beat:`, durations as timedelta
+    metrics_port: int | None = None
+    log_format: str = "text"

@@ -1,0 +1,248 @@
+"""The schedule of one entry: exactly one of ``cron``, ``every`` (with ``start``),
+``calendar`` or ``at``, checked and built in the entry's zone."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from beat.config.checker import Checker
+from beat.config.keys import CALENDAR_KEYS, ENTRY_KEYS, SCHEDULE_KINDS
+from beat.entries import Schedule
+from beat.errors import ScheduleError
+from beat.time.cron_dst import resolve_fixed
+from beat.time.durations import parse_calendar_step
+from beat.time.schedules import Calendar, Cron, Interval, Once
+from taskqueue.config_text import describe, did_you_mean
+
+_AnySchedule = Cron | Interval | Calendar | Once
+_Builder = Callable[[Checker, str, Mapping[Any, Any], str, ZoneInfo], _AnySchedule | None]
+_ONE_OF = "cron, every, calendar, at"
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+
+def check_schedule(
+    checker: Checker,
+    name: str,
+    data: Mapping[Any, Any],
+    line: int | None,
+    path: str,
+    zone: ZoneInfo,
+) -> Schedule | None:
+    """The entry's schedule, or None after reporting why there is none."""
+    kind = _the_kind(checker, data, line, path)
+    if kind is None:
+        return None
+    build = _BUILDERS[kind]
+    try:
+        built = build(checker, name, data, path, zone)
+    except ScheduleError as e:
+        _schedule_error(checker, data, path, kind, e)
+        return None
+    except (ValueError, ArithmeticError) as e:
+        checker.report(checker.line_of(data, kind), f"{path}.{kind}", str(e) or type(e).__name__)
+        return None
+    # The frozen dataclasses' read-only `zone` does not match the protocol's settable
+    # attribute for mypy, though every use only reads it.
+    return cast("Schedule | None", built)
+
+
+def _the_kind(checker: Checker, data: Mapping[Any, Any], line: int | None, path: str) -> str | None:
+    """The one schedule kind ``data`` gives, or None after reporting none, several, or a
+    ``start`` that does not belong."""
+    kinds: list[str] = [k for k in data if k in SCHEDULE_KINDS]  # in file order
+    if not kinds:
+        # A misspelled kind ("evry") is already reported with its suggestion.
+        misspelled = any(
+            did_you_mean(str(key), SCHEDULE_KINDS) for key in data if key not in ENTRY_KEYS
+        )
+        if not misspelled:
+            checker.report(line, path, f"no schedule: give one of {_ONE_OF}")
+        return None
+    if len(kinds) > 1:
+        named = ", ".join(repr(k) for k in kinds[:-1]) + f" and {kinds[-1]!r}"
+        verb = "are both given" if len(kinds) == 2 else "are all given"
+        checker.report(
+            checker.line_of(data, kinds[1]), path, f"{named} {verb}: use exactly one of {_ONE_OF}"
+        )
+        return None
+    if "start" in data and kinds[0] != "every":
+        hint = " (for calendar, put start inside calendar:)" if kinds[0] == "calendar" else ""
+        checker.report(
+            checker.line_of(data, "start"),
+            f"{path}.start",
+            f"'start' only applies to 'every'{hint}",
+        )
+        return None
+    return kinds[0]
+
+
+def _schedule_error(
+    checker: Checker, data: Mapping[Any, Any], path: str, kind: str, error: ScheduleError
+) -> None:
+    # A cron error names a part of the expression ("minute: 60 is out of range 0-59") and
+    # points at the cron key; other errors name a key (every, start, at, calendar.every)
+    # and point at that key's line.
+    if error.field == kind:
+        checker.report(checker.line_of(data, kind), f"{path}.{kind}", error.problem)
+        return
+    if kind != "cron":
+        nested = data[kind] if kind == "calendar" else None
+        holder = nested if isinstance(nested, Mapping) else data
+        base = f"{path}.calendar" if holder is nested else path
+        if error.field in holder:
+            checker.report(
+                checker.line_of(holder, error.field), f"{base}.{error.field}", error.problem
+            )
+            return
+    checker.report(checker.line_of(data, kind), f"{path}.{kind}", str(error))
+
+
+def _cron(
+    checker: Checker, name: str, data: Mapping[Any, Any], path: str, zone: ZoneInfo
+) -> _AnySchedule | None:
+    expr = checker.string(data, "cron", path, "a cron expression like '30 2 * * *'")
+    return None if expr is None else Cron(expr, zone, name=name)
+
+
+def _every(
+    checker: Checker, name: str, data: Mapping[Any, Any], path: str, zone: ZoneInfo
+) -> _AnySchedule | None:
+    every = checker.duration(data, "every", path)
+    start = None
+    if "start" in data and data["start"] is not None:
+        start = instant(checker, data, "start", path, zone)
+        if start is None:
+            return None
+    return None if every is None else Interval(every, start, zone)
+
+
+def _once(
+    checker: Checker, name: str, data: Mapping[Any, Any], path: str, zone: ZoneInfo
+) -> _AnySchedule | None:
+    value = data["at"]
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            value = data["at"]
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return Once.from_local(value, zone)
+        return Once(value, zone)
+    checker.report(
+        checker.line_of(data, "at"),
+        f"{path}.at",
+        f"expected a date and time like 2026-12-01T09:00 (local) or "
+        f"2026-12-01T09:00:00Z, got {describe(value)}",
+    )
+    return None
+
+
+def _calendar(
+    checker: Checker, name: str, data: Mapping[Any, Any], path: str, zone: ZoneInfo
+) -> _AnySchedule | None:
+    where = f"{path}.calendar"
+    raw = data["calendar"]
+    if not isinstance(raw, Mapping):
+        checker.report(
+            checker.line_of(data, "calendar"),
+            where,
+            f"expected a mapping {{every, at, start}}, got {describe(raw)}",
+        )
+        return None
+    before = len(checker.problems)
+    checker.unknown_keys(raw, CALENDAR_KEYS, where)
+    line = checker.line_of(data, "calendar")
+    for key in ("every", "start"):
+        if key not in raw:
+            example = "2w" if key == "every" else "2026-01-05"
+            checker.report(line, where, f"missing required key {key!r} (e.g. {key}: {example})")
+    step = _calendar_step(checker, raw, where) if "every" in raw else None
+    at = time(0, 0)
+    if "at" in raw:
+        at = clock(checker, raw, "at", where) or at
+    start = day(checker, raw, "start", where) if "start" in raw else None
+    if len(checker.problems) > before or step is None or start is None:
+        return None
+    count, unit = step
+    return Calendar(count, unit, at, start, zone)
+
+
+def _calendar_step(checker: Checker, raw: Mapping[Any, Any], where: str) -> tuple[int, str] | None:
+    try:
+        return parse_calendar_step(raw["every"], f"{where}.every")
+    except ValueError as e:
+        checker.report(
+            checker.line_of(raw, "every"),
+            f"{where}.every",
+            str(e).removeprefix(f"{where}.every: "),
+        )
+        return None
+
+
+_BUILDERS: dict[str, _Builder] = {
+    "cron": _cron,
+    "every": _every,
+    "calendar": _calendar,
+    "at": _once,
+}
+
+
+# --- dates and times ------------------------------------------------------------------------
+
+
+def instant(
+    checker: Checker, data: Mapping[Any, Any], key: str, path: str, zone: ZoneInfo
+) -> datetime | None:
+    """An aware instant; naive values (and dates, as midnight) are local to ``zone``."""
+    value = data[key]
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = datetime.fromisoformat(value.strip())
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time(0, 0))
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else resolve_fixed(value, zone)
+    checker.report(
+        checker.line_of(data, key),
+        f"{path}.{key}",
+        f"expected a date-time like 2026-01-01T00:00:00Z, got {describe(data[key])}",
+    )
+    return None
+
+
+def clock(checker: Checker, data: Mapping[Any, Any], key: str, path: str) -> time | None:
+    value = data[key]
+    if isinstance(value, time):
+        return value.replace(tzinfo=None)
+    match = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is not None:
+        hour, minute, second = (int(g) if g else 0 for g in match.groups())
+        if hour < 24 and minute < 60 and second < 60:
+            return time(hour, minute, second)
+    checker.report(
+        checker.line_of(data, key),
+        f"{path}.{key}",
+        f'expected a local time like "09:30", got {describe(value)}',
+    )
+    return None
+
+
+def day(checker: Checker, data: Mapping[Any, Any], key: str, path: str) -> date | None:
+    value = data[key]
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = date.fromisoformat(value.strip())
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    checker.report(
+        checker.line_of(data, key),
+        f"{path}.{key}",
+        f"expected a date like 2026-01-05, got {describe(data[key])}",
+    )
+    return None

@@ -1,0 +1,173 @@
+"""``schedules.yaml`` -> a :class:`Config`: the top level (zone, broker, source, imports,
+``beat:``, ...), each entry handed to :mod:`beat.config.entry`, the ``worker:`` section to
+:mod:`beat.config.worker_section`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from beat.config.checker import Checker
+from beat.config.entry import check_defaults, check_entry
+from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
+from beat.config.model import UTC_ZONE, Config
+from beat.config.worker_section import check_worker_section
+from beat.config.yaml_reading import UNREADABLE, read_tree
+from beat.entries import Entry
+from beat.errors import ConfigError, Problem
+from taskqueue.config_keys import default_broker_url
+from taskqueue.config_text import describe
+from taskqueue.worker_settings import parse_loglevel
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``; raises :class:`ConfigError` listing every problem."""
+    config, problems = read_config(path)
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def read_config(path: Path) -> tuple[Config | None, list[Problem]]:
+    """Read and validate ``path``: the configuration built from what is valid (None when the
+    file cannot be read or parsed), and every problem, in file order."""
+    checker = Checker(str(path))
+    root = read_tree(path, checker)
+    if root is UNREADABLE:
+        return None, checker.problems
+    config = _build(path, root, checker)
+    return config, sorted(checker.problems, key=lambda p: p.line or 0)
+
+
+def _build(path: Path, root: Any, checker: Checker) -> Config | None:
+    if root is None:
+        root = {}
+    if not isinstance(root, Mapping):
+        checker.report(
+            checker.line_of(root) or 1,
+            "",
+            f"expected a mapping at the top level (timezone, entries, ...), got {describe(root)}",
+        )
+        return None
+    checker.unknown_keys(root, TOP_KEYS, "")
+    resolved = path.resolve()
+    zone = UTC_ZONE
+    if root.get("timezone") is not None:
+        zone = checker.zone(root, "timezone", "") or zone
+    broker_url = _optional_url(
+        checker, root, "broker", "a broker URL like redis://localhost:6379/0"
+    )
+    source = _source(checker, root)
+    imports = _imports(checker, root)
+    defaults = check_defaults(checker, root.get("defaults"), checker.line_of(root, "defaults"))
+    metrics_port, log_format = _logs_and_metrics(checker, root)
+    worker = check_worker_section(checker, root)
+    beat = _beat_section(checker, root)
+    return Config(
+        path=resolved,
+        timezone=zone,
+        broker_url=broker_url or default_broker_url(resolved),
+        imports=imports,
+        source=source,
+        defaults=defaults,
+        entries=_entries(checker, root, zone, defaults),
+        worker=worker,
+        beat=beat,
+        metrics_port=metrics_port,
+        log_format=log_format,
+    )
+
+
+def _entries(
+    checker: Checker, root: Mapping[Any, Any], zone: Any, defaults: Mapping[str, Any]
+) -> dict[str, Entry]:
+    entries: dict[str, Entry] = {}
+    section = checker.mapping(
+        root.get("entries"), checker.line_of(root, "entries"), "entries", "entry names to entries"
+    )
+    for name, data in section.items():
+        line = checker.line_of(section, name)
+        entry = check_entry(checker, name, data, line, zone, defaults, "yaml")
+        if entry is not None:
+            entries[entry.name] = entry
+    return entries
+
+
+def _optional_url(checker: Checker, data: Mapping[Any, Any], key: str, what: str) -> str | None:
+    """The URL under ``key``; None when it is absent, null or (after a problem) invalid."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) and _URL.match(value):
+        return value
+    checker.report(checker.line_of(data, key), key, f"expected {what}, got {describe(value)}")
+    return None
+
+
+def _source(checker: Checker, root: Mapping[Any, Any]) -> str:
+    if root.get("source") in (None, "yaml"):
+        return "yaml"
+    what = "'yaml' or a database URL like postgresql://user@host/db"
+    return _optional_url(checker, root, "source", what) or "yaml"
+
+
+def _imports(checker: Checker, root: Mapping[Any, Any]) -> tuple[str, ...]:
+    value = root.get("imports")
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    line = checker.line_of(root, "imports")
+    if not isinstance(value, list | tuple):
+        checker.report(line, "imports", f"expected a list of module names, got {describe(value)}")
+        return ()
+    good: list[str] = []
+    for index, module in enumerate(value):
+        if isinstance(module, str) and _MODULE.fullmatch(module):
+            good.append(module)
+        else:
+            checker.report(
+                line,
+                f"imports[{index}]",
+                f"expected a module name like myapp.tasks, got {describe(module)}",
+            )
+    return tuple(good)
+
+
+def _logs_and_metrics(checker: Checker, root: Mapping[Any, Any]) -> tuple[int | None, str]:
+    metrics_port = None
+    if root.get("metrics_port") is not None:
+        metrics_port = checker.integer(root, "metrics_port", "", 1, 65535)
+    log_format = "text"
+    if root.get("log_format") is not None:
+        log_format = checker.choice(root, "log_format", "", LOG_FORMATS) or log_format
+    return metrics_port, log_format
+
+
+def _beat_section(checker: Checker, root: Mapping[Any, Any]) -> dict[str, Any]:
+    section = checker.mapping(
+        root.get("beat"), checker.line_of(root, "beat"), "beat", "beat settings"
+    )
+    checker.unknown_keys(section, BEAT_KEYS, "beat")
+    out: dict[str, Any] = {}
+    if "state" in section and (
+        state := checker.string(section, "state", "beat", "a state file or database URL")
+    ):
+        out["state"] = state
+    if "lookahead" in section:
+        lookahead = checker.duration(section, "lookahead", "beat", allow_zero=True)
+        if lookahead is not None:
+            out["lookahead"] = lookahead
+    if "leader_lease" in section and (lease := checker.duration(section, "leader_lease", "beat")):
+        out["leader_lease"] = lease
+    if "loglevel" in section:
+        try:
+            out["loglevel"] = parse_loglevel(section["loglevel"])
+        except ValueError as e:  # the worker's rule: one list of levels for both daemons
+            checker.report(checker.line_of(section, "loglevel"), "beat.loglevel", str(e))
+    return out
