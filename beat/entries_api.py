@@ -28,8 +28,8 @@ from sqlalchemy.engine import Connection
 from beat.config.entry import validate_entry
 from beat.config.keys import ENTRY_KEYS
 from beat.errors import ConfigError, Problem, SourceError
-from beat.sql_rows import mapping_to_row, row_to_mapping
-from beat.sql_schema import ensure_schema, entries_table, make_engine
+from beat.sources.sql.rows import mapping_to_row, row_to_mapping
+from beat.sources.sql.schema import ensure_schema, entries_table, make_engine
 from beat.time import zones
 from taskqueue.config_text import did_you_mean
 from taskqueue.urls import redact_url
@@ -169,7 +169,7 @@ class EntryStore:
         """Store the ``entries:`` of a schedules.yaml (a path, or the text itself); return how
         many. All or nothing: every entry is validated first (problems carry YAML line
         numbers); names already stored are an error unless ``replace``."""
-        from beat.sql_yaml import read_entries_yaml
+        from beat.sources.sql.yaml_io import read_entries_yaml
 
         mappings = read_entries_yaml(source, zone=self.zone, defaults=self.defaults)
         rows = [self._checked_row(name, m) for name, m in mappings.items()]
@@ -191,7 +191,7 @@ class EntryStore:
 
     def export_yaml(self) -> str:
         """Every entry in schedules.yaml format (``timezone``, ``defaults``, ``entries``)."""
-        from beat.sql_yaml import dump_entries_yaml
+        from beat.sources.sql.yaml_io import dump_entries_yaml
 
         return dump_entries_yaml(self._all(), zone=self.zone, defaults=self.defaults)
 

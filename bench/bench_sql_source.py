@@ -33,8 +33,8 @@ import sqlalchemy as sa
 from beat.config.keys import ENTRY_KEYS
 from beat.due_index import DueIndex
 from beat.planner import first_state, next_pending
-from beat.sql_schema import ensure_schema, entries_table, make_engine
-from beat.sql_source import SqlSource
+from beat.sources.sql.schema import ensure_schema, entries_table, make_engine
+from beat.sources.sql.table import SqlSource
 
 ZONE = ZoneInfo("Europe/Berlin")
 CRONS = [

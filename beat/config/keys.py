@@ -1,7 +1,7 @@
 """The keys ``schedules.yaml`` may hold, one list per place, each written once.
 
 The worker's keys live in :mod:`taskqueue.config_keys` (the worker reads them too and never
-imports beat); the SQL source's columns are :data:`ENTRY_KEYS` (beat/sql_schema.py).
+imports beat); the SQL source's columns are :data:`ENTRY_KEYS` (beat/sources/sql/schema.py).
 """
 
 from __future__ import annotations

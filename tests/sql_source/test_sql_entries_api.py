@@ -10,7 +10,7 @@ import pytest
 from beat.config import load_config
 from beat.entries_api import EntryExistsError, EntryNotFoundError, EntryStore, merge_update
 from beat.errors import ConfigError
-from beat.sql_source import SqlSource
+from beat.sources.sql.table import SqlSource
 
 REPO = Path(__file__).resolve().parents[2]
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -9,7 +9,7 @@ import pytest
 
 from beat.entries_api import EntryStore
 from beat.errors import ConfigError
-from beat.sql_source import SqlSource
+from beat.sources.sql.table import SqlSource
 from taskqueue.message import MAX_MESSAGE_BYTES
 from tests.sql_source.test_sql_source_changes import _raw, _seed
 

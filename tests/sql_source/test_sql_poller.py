@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from beat.config import validate_entry
 from beat.entries_api import EntryStore
-from beat.sql_poller import SourcePoller
-from beat.sql_source import SqlSource
+from beat.sources.sql.poller import SourcePoller
+from beat.sources.sql.table import SqlSource
 
 UTC = ZoneInfo("UTC")
 

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from beat.errors import SourceError
-from beat.sql_schema import SCHEMA_VERSION, ensure_schema, make_engine
+from beat.sources.sql.schema import SCHEMA_VERSION, ensure_schema, make_engine
 
 
 def _versions(engine: sa.Engine) -> dict[str, int]:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from beat.entries_api import EntryStore
-from beat.sql_source import SqlSource
+from beat.sources.sql.table import SqlSource
 
 UTC = ZoneInfo("UTC")
 

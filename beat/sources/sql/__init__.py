@@ -16,8 +16,8 @@ from beat.config.model import Config
 from beat.entries import Entry
 from beat.errors import Problem
 from beat.sources.delta import POLL_INTERVAL, Delta
-from beat.sql_poller import CLASH_MESSAGE, SourcePoller
-from beat.sql_source import SqlSource
+from beat.sources.sql.poller import CLASH_MESSAGE, SourcePoller
+from beat.sources.sql.table import SqlSource
 
 log = logging.getLogger(__name__)
 

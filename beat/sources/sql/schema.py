@@ -8,7 +8,7 @@ and update with a fresh ``version`` and records every delete in ``beat_entries_d
 
 - PostgreSQL: a sequence and a BEFORE INSERT OR UPDATE trigger; each row also carries the
   writing transaction's id (``txid``) so a reader can tell which changes may still be
-  uncommitted (see :mod:`beat.sql_source`).
+  uncommitted (see :mod:`beat.sources.sql.table`).
 - SQLite: AFTER triggers bump a one-row counter table. SQLite has one writer at a time, so
   versions become visible in increasing order and a plain ``version > cursor`` read is exact.
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 from beat.entries import Entry
 from beat.errors import Problem, SourceError
 from beat.sources.delta import POLL_INTERVAL, Delta
-from beat.sql_source import SqlSource
+from beat.sources.sql.table import SqlSource
 
 log = logging.getLogger(__name__)
 

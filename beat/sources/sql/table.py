@@ -39,8 +39,8 @@ from beat.config.entry import validate_entry
 from beat.config.keys import ENTRY_KEYS
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem, SourceError
-from beat.sql_rows import values_to_mapping
-from beat.sql_schema import deleted_table, ensure_schema, entries_table, make_engine
+from beat.sources.sql.rows import values_to_mapping
+from beat.sources.sql.schema import deleted_table, ensure_schema, entries_table, make_engine
 from taskqueue.urls import redact_url
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 
 from beat.config.keys import ENTRY_KEYS
 from beat.errors import Problem
-from beat.sql_schema import JSON_COLUMNS
+from beat.sources.sql.schema import JSON_COLUMNS
 
 
 def _to_text(value: object) -> str:
