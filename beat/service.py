@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -40,8 +38,8 @@ from beat.planner import RoundPlan, Skipped, plan_round
 from beat.roster import Roster
 from beat.sources import Delta, EntrySource, open_source
 from beat.state import EntryState, StateStore
+from beat.watchers import ClockWatch, FileStamp, Outage
 from taskqueue.broker import Broker
-from taskqueue.durations import format_duration
 from taskqueue.errors import BrokerError, Fenced
 from taskqueue.urls import open_broker, redact_url
 
@@ -55,43 +53,14 @@ Clock = Callable[[], datetime]
 # The loop never sleeps longer than this, so a stop request or a config edit is seen promptly
 # even when the next fire is hours away.
 MAX_SLEEP = timedelta(seconds=1)
-# A wall clock that falls behind the monotonic clock by more than this between two ticks was
-# stepped back (NTP correcting a fast clock, an operator, a VM restored): logged, since every
-# fire then waits until the wall clock catches up again.
-CLOCK_STEP_TOLERANCE = timedelta(seconds=1)
 # Rounds of pop-and-dispatch per tick (see tick); bounds the work of one tick.
 MAX_ROUNDS = 100
 # Fires are enqueued this long before their instant unless configured otherwise (README).
 DEFAULT_LOOKAHEAD = timedelta(seconds=3)
-# Broker outage: retry with exponential backoff between these bounds.
-RETRY_MIN = timedelta(milliseconds=200)
-RETRY_MAX = timedelta(seconds=10)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class _FileStamp:
-    """Enough of a file's identity to notice an edit without reading it on every check."""
-
-    path: Path
-    stamp: tuple[int, int, int] | None = field(default=None)
-
-    def read(self) -> tuple[int, int, int] | None:
-        try:
-            st = self.path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-    def changed(self) -> bool:
-        now = self.read()
-        if now != self.stamp:
-            self.stamp = now
-            return True
-        return False
 
 
 class BeatService:
@@ -127,10 +96,10 @@ class BeatService:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reload_requested = False
-        self._config_file = _FileStamp(config.path)
+        self._config_file = FileStamp(config.path)
         self._store: StateStore | None = None
         self.stats_sent = 0
-        self._failures = 0
+        self._outage = Outage()
         self.stats_duplicates = 0
         # HA is always on: a single beat simply holds the lease. The lease must live in the
         # broker the fires go to (fencing is checked there); an injected broker is shared.
@@ -148,7 +117,7 @@ class BeatService:
         # The fencing token this loop dispatches under: the one it reloaded the state for.
         self._leading_token: int | None = None
         # The last tick's wall clock and monotonic clock, to notice the wall clock stepping.
-        self._last_tick: tuple[datetime, float] | None = None
+        self._clock_watch = ClockWatch()
 
     # --- control (safe from signal handlers and other threads) ------------------------------
     def request_stop(self) -> None:
@@ -272,7 +241,7 @@ class BeatService:
         except StateError as e:
             # Cannot lead without the current state; retry on the next loop.
             log.error("leader: acquired the lease but cannot load the state: %s", e)
-            self._backoff()
+            self._stop.wait(self._outage.next_delay().total_seconds())
             return False
         self._lead(token)
         return True
@@ -312,7 +281,7 @@ class BeatService:
     def tick(self) -> int:
         """Dispatch everything due up to now + lookahead; return how many fires were sent.
         A standby sends nothing."""
-        self._check_clock(self.clock())  # a standby's clock too: it may lead next
+        self._clock_watch.check(self.clock())  # a standby's clock too: it may lead next
         if not self.follow_lease():
             return 0
         now = self.clock()
@@ -329,25 +298,6 @@ class BeatService:
                 break
             sent += result
         return sent
-
-    def _check_clock(self, now: datetime) -> None:
-        """Log the wall clock stepping back (by how much): beat then sends nothing until it
-        catches up, which must not look like a silent hang. The monotonic clock is the
-        reference: it never steps."""
-        mono = time.monotonic()
-        last, self._last_tick = self._last_tick, (now, mono)
-        if last is None:
-            return
-        expected = last[0] + timedelta(seconds=mono - last[1])
-        back = expected - now
-        if back > CLOCK_STEP_TOLERANCE:
-            log.warning(
-                "the wall clock stepped back by %s (now %s, expected %s); fires due from here "
-                "on wait for it, and an instant already sent is not sent again",
-                format_duration(timedelta(seconds=round(back.total_seconds()))),
-                now.isoformat(timespec="milliseconds"),
-                expected.isoformat(timespec="milliseconds"),
-            )
 
     def _dispatch_due(
         self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime
@@ -403,14 +353,16 @@ class BeatService:
             self._stand_by(f"fenced by the broker: {e}")
             return None
         except (BrokerError, StateError) as e:
-            self._dispatch_failed(e)
+            self._outage.failed(e)
+            if self.metrics is not None:
+                self.metrics.dispatch_error()
             # In-memory state is untouched: put every due entry back as it was. Re-planning
             # repeats only fires the broker will refuse as duplicates.
             for name, when in due:
                 self.index.push(name, when)
-            self._backoff()
+            self._stop.wait(self._outage.next_delay().total_seconds())
             return None
-        self._dispatch_recovered()
+        self._outage.recovered()
         return result
 
     def _count(self, result: DispatchResult, now: datetime) -> None:
@@ -427,25 +379,6 @@ class BeatService:
             self.metrics.fire_duplicate(result.duplicates)
         if result.failed:
             self.metrics.fire_failed(result.failed)
-
-    def _dispatch_failed(self, error: Exception) -> None:
-        # One line per state change, not one per retry: an outage must not flood the log.
-        if self._failures == 0:
-            log.error("dispatch failed, retrying with backoff: %s", error)
-        else:
-            log.debug("dispatch still failing: %s", error)
-        if self.metrics is not None:
-            self.metrics.dispatch_error()
-
-    def _dispatch_recovered(self) -> None:
-        if self._failures:
-            log.warning("dispatch recovered after %d failed attempt(s)", self._failures)
-        self._failures = 0
-
-    def _backoff(self) -> None:
-        self._failures += 1
-        delay = min(RETRY_MAX, RETRY_MIN * (2 ** min(self._failures, 10)))
-        self._stop.wait(delay.total_seconds())
 
     # --- configuration ----------------------------------------------------------------------
     def maybe_reload(self) -> None:
@@ -498,47 +431,3 @@ class BeatService:
         if self.metrics is not None:
             enabled = self.roster.enabled_count()
             self.metrics.set_entries(enabled, len(self.entries) - enabled)
-
-
-def run_daemon(
-    config: Config,
-    state_url: str,
-    broker_url: str | None,
-    *,
-    lookahead: timedelta | None = None,
-    metrics_port: int | None = None,
-    lease_ttl: timedelta | None = None,
-) -> None:
-    """Run a beat with ``config`` until SIGTERM/SIGINT (the CLI's entry point)."""
-    if lookahead is None:
-        configured = config.beat.get("lookahead")
-        lookahead = configured if isinstance(configured, timedelta) else DEFAULT_LOOKAHEAD
-    if lease_ttl is None:
-        configured = config.beat.get("leader_lease")
-        lease_ttl = configured if isinstance(configured, timedelta) else DEFAULT_LEASE_TTL
-    port = metrics_port if metrics_port is not None else config.metrics_port
-    metrics: BeatMetrics | None = None
-    server = None
-    if port is not None:
-        from daemonkit.metrics import BeatMetrics, new_registry, start_metrics_server
-
-        registry = new_registry()
-        metrics = BeatMetrics(registry)
-        server = start_metrics_server(port, registry=registry)
-    service = BeatService(
-        config,
-        state_url,
-        broker_url=broker_url,
-        lookahead=lookahead,
-        metrics=metrics,
-        lease_ttl=lease_ttl,
-    )
-    service.install_signal_handlers()
-    log.info("beat pid %d", os.getpid())
-    started = time.monotonic()
-    try:
-        service.run()
-    finally:
-        if server is not None:
-            server.close()
-    log.debug("beat ran for %.1f s", time.monotonic() - started)

@@ -34,7 +34,7 @@ def run(
 
         config = replace(config, source=source_url)
     configure_logging(loglevel.upper(), log_format or config.log_format)  # type: ignore[arg-type]
-    from beat.service import run_daemon
+    from beat.daemon import run_daemon
     from taskqueue.errors import BrokerError
 
     try:
