@@ -311,7 +311,7 @@ def start_private_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"redis://127.0.0.1:{port}/{DB}"
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument(
@@ -332,18 +332,16 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=120.0)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--seed", type=int)
-    opts = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    opts = _parse_args()
 
     workdir = opts.workdir or Path(tempfile.mkdtemp(prefix="beat-soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(opts.seed)
-    redis_proc: subprocess.Popen[bytes] | None = None
-    if opts.redis_url:
-        url = opts.redis_url
-        if not url.rstrip("/").endswith(f"/{DB}"):
-            sys.exit(f"--redis-url: use database {DB} (the soak flushes it)")
-    else:
-        redis_proc, url = start_private_redis(workdir)
+    redis_proc, url = _redis_for(opts.redis_url, workdir)
     import redis
 
     client: Any = redis.Redis.from_url(url)
@@ -392,24 +390,7 @@ def main() -> None:
                            rng.uniform(0.5, 1.5) * opts.chaos_interval))  # fmt: skip
             if time.monotonic() >= end:
                 break
-            victim = rng.choice(procs)
-            if opts.chaos == "leader":
-                victim = current_leader(beats) or rng.choice(beats)
-            how = rng.choice(["kill9", "term"])
-            began = time.monotonic()
-            assert victim.proc is not None
-            events.append((datetime.now(UTC), victim.name, victim.proc.pid, how))
-            if how == "kill9":
-                victim.kill9()
-            else:
-                victim.terminate()
-            chaos[f"{victim.name[:-1]} {how}"] += 1
-            down = rng.uniform(0.5, 3.0)
-            time.sleep(down)
-            victim.start()
-            victim.wait_ready(60)
-            print(f"  {datetime.now(UTC):%H:%M:%S} {how} {victim.name}: back after "
-                  f"{time.monotonic() - began:.1f}s", flush=True)  # fmt: skip
+            _chaos_round(opts, rng, beats, procs, chaos, events)
             if monitor.error is not None:
                 raise RuntimeError(f"MONITOR failed: {monitor.error!r}")
         t1 = datetime.now(UTC)
@@ -422,27 +403,7 @@ def main() -> None:
         expected = {
             fire_id(name, when) for name, kind in kinds.items() for when in instants(kind, t0, t1)
         }
-        deadline = time.monotonic() + opts.drain_timeout
-        while time.monotonic() < deadline:
-            seen = monitor.observed
-            missing = expected - set(seen.enqueued)
-            # Only the window's: the running beats keep sending (and the lookahead holds the
-            # next second's fires back as delayed), so "everything finished" never holds.
-            unfinished = (set(seen.enqueued) & expected) - set(seen.succeeded)
-            if not missing and not unfinished:
-                break
-            time.sleep(1)
-        for p in beats:
-            p.terminate()
-        time.sleep(3)  # let workers take what the beats sent while stopping
-        drain_end = time.monotonic() + 30
-        while time.monotonic() < drain_end:
-            if not set(monitor.observed.enqueued) - set(monitor.observed.succeeded):
-                break
-            time.sleep(0.5)
-        for p in workers:
-            p.terminate()
-        time.sleep(0.5)
+        _drain(monitor, expected, opts.drain_timeout, beats, workers)
     finally:
         for p in procs:
             p.kill9()
@@ -460,6 +421,70 @@ def main() -> None:
     if redis_proc is not None:
         redis_proc.terminate()
         redis_proc.wait(10)
+
+
+def _redis_for(redis_url: str | None, workdir: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
+    """The given Redis (only its database DB, which the soak flushes), else a private one."""
+    if redis_url is None:
+        return start_private_redis(workdir)
+    if not redis_url.rstrip("/").endswith(f"/{DB}"):
+        sys.exit(f"--redis-url: use database {DB} (the soak flushes it)")
+    return None, redis_url
+
+
+def _chaos_round(
+    opts: argparse.Namespace,
+    rng: random.Random,
+    beats: list[Proc],
+    procs: list[Proc],
+    chaos: Counter[str],
+    events: list[tuple[datetime, str, int, str]],
+) -> None:
+    """Kill or stop one process, wait a little, start it again."""
+    victim = rng.choice(procs)
+    if opts.chaos == "leader":
+        victim = current_leader(beats) or rng.choice(beats)
+    how = rng.choice(["kill9", "term"])
+    began = time.monotonic()
+    assert victim.proc is not None
+    events.append((datetime.now(UTC), victim.name, victim.proc.pid, how))
+    if how == "kill9":
+        victim.kill9()
+    else:
+        victim.terminate()
+    chaos[f"{victim.name[:-1]} {how}"] += 1
+    time.sleep(rng.uniform(0.5, 3.0))
+    victim.start()
+    victim.wait_ready(60)
+    print(f"  {datetime.now(UTC):%H:%M:%S} {how} {victim.name}: back after "
+          f"{time.monotonic() - began:.1f}s", flush=True)  # fmt: skip
+
+
+def _drain(
+    monitor: Monitor, expected: set[str], timeout: float, beats: list[Proc], workers: list[Proc]
+) -> None:
+    """Wait for the window's fires to be enqueued and done, then stop beats, then workers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = monitor.observed
+        missing = expected - set(seen.enqueued)
+        # Only the window's: the running beats keep sending (and the lookahead holds the
+        # next second's fires back as delayed), so "everything finished" never holds.
+        unfinished = (set(seen.enqueued) & expected) - set(seen.succeeded)
+        if not missing and not unfinished:
+            break
+        time.sleep(1)
+    for p in beats:
+        p.terminate()
+    time.sleep(3)  # let workers take what the beats sent while stopping
+    drain_end = time.monotonic() + 30
+    while time.monotonic() < drain_end:
+        if not set(monitor.observed.enqueued) - set(monitor.observed.succeeded):
+            break
+        time.sleep(0.5)
+    for p in workers:
+        p.terminate()
+    time.sleep(0.5)
 
 
 # "leader: acquired lease token=3 (host:pid:nonce)" (beat/leader.py); absent without a lease.
