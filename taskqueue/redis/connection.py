@@ -49,12 +49,8 @@ def _load_scripts(client: Any) -> dict[str, Script]:
 
 
 class RedisConnection:
-    """The client, the key space and the scripts the role classes share.
-
-    ``url`` may carry a user and password (``redis://user:pw@host:6379/0``) and a database
-    index; ``self.url`` is the URL with the password redacted. Connections are made lazily and
-    shared by threads; a forked child opens its own (redis-py's pool checks the pid).
-    """
+    """The client, the key space and the scripts the role classes share (the URL: see
+    :class:`~taskqueue.redis.RedisBroker`)."""
 
     def __init__(
         self,
