@@ -23,12 +23,13 @@ from beat.entries import Entry
 from beat.messages import EPOCH, build_message, expiry
 from beat.planner import Fire
 from beat.state import StateStore
-from taskqueue.broker import Broker, EncodedMessage, Fence
+from taskqueue.broker import Producer
 from taskqueue.errors import BrokerError
 from taskqueue.message import (
     MessageTemplate,
     json_instant,
 )
+from taskqueue.records import EncodedMessage, Fence
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class Dispatcher:
 
     def dispatch(
         self,
-        broker: Broker,
+        broker: Producer,
         store: StateStore,
         entries: Mapping[str, Entry],
         fires: Sequence[Fire],

@@ -1,6 +1,6 @@
 """The leader lease: which of several beats dispatches (SPEC 6, high availability).
 
-The lease lives in the broker, next to the messages (``Broker.acquire_lease`` and friends), so
+The lease lives in the broker, next to the messages (``LeaderLease.acquire_lease`` and friends), so
 the fencing token can be checked in the same atomic step as each push: a leader that was
 paused past its lease (GC, SIGSTOP, a VM migration) and wakes up still believing it leads is
 refused by the broker (:class:`~taskqueue.errors.Fenced`) instead of publishing.
@@ -26,8 +26,9 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from taskqueue.broker import Broker, Fence
+from taskqueue.broker import LeaderLease
 from taskqueue.errors import BrokerError
+from taskqueue.records import Fence
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ MIN_POLL = timedelta(milliseconds=10)
 # A standby wakes this long after the holder's lease should have run out, to find it free.
 EXPIRY_SLACK = timedelta(milliseconds=5)
 
-BrokerFactory = Callable[[], Broker]
+BrokerFactory = Callable[[], LeaderLease]
 
 
 def default_owner() -> str:
@@ -56,7 +57,7 @@ def lease_broker_factory(url: str, ttl: timedelta) -> BrokerFactory:
     a renewal stuck for longer than the lease is worth nothing."""
     timeout = max(ttl / RENEWALS_PER_TTL, timedelta(milliseconds=200))
 
-    def open_() -> Broker:
+    def open_() -> LeaderLease:
         if url.startswith(("redis://", "rediss://", "unix://")):
             from taskqueue.redis import RedisBroker
 
@@ -104,7 +105,7 @@ class LeaderElector:
         self._lost_reason: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._broker: Broker | None = None
+        self._broker: LeaderLease | None = None
         self._failing = False
         self._close_broker = close_broker  # False: the factory hands out a shared broker
 
@@ -195,7 +196,7 @@ class LeaderElector:
             log.exception("leader: unexpected error in the lease thread")
         return period_s
 
-    def _try_acquire(self, broker: Broker, started: float, period_s: float) -> float:
+    def _try_acquire(self, broker: LeaderLease, started: float, period_s: float) -> float:
         token = broker.acquire_lease(self.name, self.owner, self.ttl)
         self._recovered()
         if token is not None:
@@ -213,7 +214,7 @@ class LeaderElector:
         left = holder.expires_at - datetime.now(UTC) + EXPIRY_SLACK
         return max(MIN_POLL.total_seconds(), min(period_s, left.total_seconds()))
 
-    def _renew(self, broker: Broker, token: int, started: float) -> None:
+    def _renew(self, broker: LeaderLease, token: int, started: float) -> None:
         renewed = broker.renew_lease(self.name, self.owner, token, self.ttl)
         self._recovered()
         with self._lock:

@@ -30,8 +30,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from taskqueue.broker import Broker, EncodedMessage
+from taskqueue.broker import Broker
 from taskqueue.message import Headers, Message, MessageTemplate, RetryPolicy, fire_id, json_instant
+from taskqueue.records import EncodedMessage
 
 
 @dataclass(frozen=True, slots=True)

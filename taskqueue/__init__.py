@@ -12,10 +12,10 @@ from typing import Any
 
 _EXPORTS = {
     "Broker": "taskqueue.broker",
-    "Delivery": "taskqueue.broker",
-    "QueueStats": "taskqueue.broker",
-    "TaskState": "taskqueue.broker",
-    "TaskStatus": "taskqueue.broker",
+    "Delivery": "taskqueue.records",
+    "QueueStats": "taskqueue.records",
+    "TaskState": "taskqueue.records",
+    "TaskStatus": "taskqueue.records",
     "BrokerError": "taskqueue.errors",
     "BrokerUnavailable": "taskqueue.errors",
     "DecodeError": "taskqueue.errors",

@@ -1,17 +1,25 @@
-"""The broker contract shared by the Redis and SQLite brokers.
+"""The broker contract shared by the Redis and SQLite brokers, split by role.
+
+A caller is typed with the role it uses: :class:`Producer` (beat's dispatch, ``beat send``),
+:class:`Consumer` (the worker), :class:`QueueInspection` (``beat queues``), together
+:class:`QueueDelivery`; :class:`TaskStates` (``beat status``, the worker's statuses);
+:class:`LeaderLease` (beat's elector). Each is a view of one :class:`Connection` (``url``,
+``ping``, ``close``); :class:`Broker` is all of them, what both brokers implement. The records
+the methods take and return are in :mod:`taskqueue.records`.
 
 Delivery is at least once. A message moves through:
 
-    enqueue_once ──> ready (or delayed until its eta) ──claim──> in flight (leased to a consumer)
-        in flight ──ack──> gone          (task finished, or failed for good and recorded)
-        in flight ──retry──> delayed     (attempt + 1, new eta)
-        in flight ──release──> ready     (worker shutting down before/while running it)
-        in flight ──redeliver──> ready   (the pool process died under it: not a retry)
-        in flight ──dead_letter──> dead  (undecodable, unknown task, out of retries)
-        in flight, lease expired ──recover_expired──> ready  (its worker died)
+    enqueue_once ──> ready (or delayed until its eta) ──claim_many──> in flight (leased)
+    settle_many, per message, one of:
+        in flight ──ACK──> gone               (task finished, or failed for good and recorded)
+        in flight ──RetryAction──> delayed    (attempt + 1, new eta)
+        in flight ──REDELIVER──> ready        (the pool process died under it: not a retry)
+        in flight ──DeadLetterAction──> dead  (undecodable, unknown task, out of retries)
+    in flight ──release──> ready              (worker shutting down before/while running it)
+    in flight, lease expired ──recover_expired──> ready  (its worker died)
 
 Every operation on an in-flight message checks the claim's owner token, so a worker whose lease
-expired (and whose message was redelivered) cannot ack, retry or extend the new claim.
+expired (and whose message was redelivered) cannot settle, release or extend the new claim.
 
 Leader leases (beat's high availability) live in the broker too, next to the messages, so that
 a *fenced* enqueue can check the lease and push in one atomic step: ``acquire_lease`` hands out
@@ -23,203 +31,81 @@ still the live lease's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from taskqueue.message import MAX_MESSAGE_BYTES, MAX_PRIORITY, MIN_PRIORITY, Message, require_aware
+from taskqueue.message import Message
 
-# How long the broker remembers a message id for enqueue-once. Long enough to cover any window
-# in which two beats (or a beat replaying after a crash) could produce the same fire; bounded so
-# 100,000 entries firing every minute do not grow Redis without end.
-DEFAULT_DEDUPE_TTL = timedelta(hours=24)
-# How long task states and results are kept after a task reaches a final state.
-DEFAULT_RESULT_TTL = timedelta(days=1)
+# The records are re-exported: they were defined here before the split, and callers (the
+# worker's consumer among them) import them from this module.
+from taskqueue.records import (
+    ACK,
+    DEFAULT_DEDUPE_TTL,
+    DEFAULT_RESULT_TTL,
+    FINAL_STATES,
+    REDELIVER,
+    AckAction,
+    DeadLetter,
+    DeadLetterAction,
+    Delivery,
+    EncodedMessage,
+    Fence,
+    LeaseHolder,
+    QueueStats,
+    RedeliverAction,
+    RetryAction,
+    SettleAction,
+    Settlement,
+    TaskState,
+    TaskStatus,
+)
 
-
-class TaskState(StrEnum):
-    QUEUED = "QUEUED"
-    STARTED = "STARTED"
-    SUCCESS = "SUCCESS"
-    FAILURE = "FAILURE"
-    RETRY = "RETRY"
-    EXPIRED = "EXPIRED"
-    DEAD = "DEAD"
-
-
-FINAL_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.EXPIRED, TaskState.DEAD})
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedMessage:
-    """A message already encoded to its wire bytes, with the fields a broker routes by.
-
-    Beat renders a burst of fires with :class:`~taskqueue.message.MessageTemplate` straight to
-    bytes; building and encoding 100,000 :class:`Message` objects would cost most of the one
-    second the burst may take. ``task`` and ``attempt`` are carried so that a broker which
-    records the QUEUED state eagerly (SQLite) need not decode the payload.
-    """
-
-    id: str
-    queue: str
-    priority: int
-    eta: datetime | None
-    payload: bytes
-    task: str
-    attempt: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.id or not self.queue:
-            raise ValueError(f"encoded message {self.id!r}: id and queue must not be empty")
-        if not MIN_PRIORITY <= self.priority <= MAX_PRIORITY:
-            raise ValueError(
-                f"encoded message {self.id}: priority {self.priority} is out of range "
-                f"{MIN_PRIORITY}-{MAX_PRIORITY}"
-            )
-        if self.eta is not None:
-            require_aware(self.eta, f"encoded message {self.id}: eta")
-        if len(self.payload) > MAX_MESSAGE_BYTES:
-            raise ValueError(
-                f"message {self.id}: {len(self.payload)} bytes exceeds the limit of "
-                f"{MAX_MESSAGE_BYTES}"
-            )
-
-    @classmethod
-    def of(cls, message: Message) -> EncodedMessage:
-        """Encode ``message`` (raises ValueError if it is over the size limit)."""
-        return cls(
-            id=message.id,
-            queue=message.queue,
-            priority=message.priority,
-            eta=message.eta,
-            payload=message.encode(),
-            task=message.task,
-            attempt=message.attempt,
-        )
+__all__ = [
+    "ACK",
+    "DEFAULT_DEDUPE_TTL",
+    "DEFAULT_RESULT_TTL",
+    "FINAL_STATES",
+    "REDELIVER",
+    "AckAction",
+    "Broker",
+    "Connection",
+    "Consumer",
+    "DeadLetter",
+    "DeadLetterAction",
+    "Delivery",
+    "EncodedMessage",
+    "Fence",
+    "LeaderLease",
+    "LeaseHolder",
+    "Producer",
+    "QueueDelivery",
+    "QueueInspection",
+    "QueueStats",
+    "RedeliverAction",
+    "RetryAction",
+    "SettleAction",
+    "Settlement",
+    "TaskState",
+    "TaskStates",
+    "TaskStatus",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """A claimed message: the raw payload (it may not decode), and the claim's owner token.
-
-    ``problem`` is set when the broker's own record of the message is malformed (garbage in
-    the store: not the framing the broker writes); the consumer dead-letters such a delivery
-    with that reason instead of running it. The payload is then whatever could be read.
-    """
-
-    message_id: str
-    queue: str
-    payload: bytes
-    token: str
-    lease_until: datetime
-    problem: str | None = None
-    # How many times the message's current attempt has been delivered, this one included:
-    # more than 1 means earlier deliveries ended without an outcome (the worker or the pool
-    # process died). A retry (a new attempt) starts again from 1.
-    deliveries: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    name: str
-    ready: int
-    delayed: int
-    in_flight: int  # claimed, lease still running
-    dead: int
-    consumers: int  # live: heartbeat not expired, not deregistered
-    # Claimed but the lease ran out (the worker died): back to ready at the next
-    # recover_expired by any worker. Not counted in in_flight.
-    expired_lease: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    message_id: str
-    queue: str
-    payload: bytes
-    reason: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TaskStatus:
-    """What is known of one task id (``beat status``)."""
-
-    id: str
-    task: str
-    state: TaskState
-    attempts: int
-    result: Any = None
-    error: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    deliveries: int = 0  # of the current attempt (see Delivery.deliveries); 0: not known
-
-
-# A fenced enqueue names the lease and the fencing token its sender holds.
-Fence = tuple[str, int]
-
-
-class LeaseHolder(NamedTuple):
-    """Who holds a lease (``lease_holder``): owner, fencing token, and when it runs out."""
-
-    owner: str
-    token: int
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AckAction:
-    """Settle by removing the message (finished, expired, or failed for good)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryAction:
-    """Settle by replacing the message with ``message`` (attempt + 1, or the same message put
-    back by a rate limit), delayed until ``eta``."""
-
-    message: Message
-    eta: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class RedeliverAction:
-    """Settle by putting the message back to ready, unchanged, at the head of its priority (it
-    was claimed before what is ready now): its run ended without an outcome (the pool process
-    died). Not a retry: the attempt stays, and its delivery count is kept, so the next claim
-    counts on from it."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetterAction:
-    """Settle by moving the message to its queue's dead letters with ``reason``."""
-
-    reason: str
-
-
-SettleAction = AckAction | RetryAction | RedeliverAction | DeadLetterAction
-ACK = AckAction()
-REDELIVER = RedeliverAction()
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """One outcome for :meth:`Broker.settle_many`: what to do with the claimed message and the
-    task state to record with it (None: record nothing)."""
-
-    delivery: Delivery
-    action: SettleAction
-    status: TaskStatus | None
-
-
-@runtime_checkable
-class Broker(Protocol):
-    """A named-queue broker. Implementations: :mod:`taskqueue.redis`, :mod:`taskqueue.sqlite`."""
+class Connection(Protocol):
+    """What every role has: the (redacted) URL, a health check, and closing."""
 
     url: str  # with the password redacted
 
-    # --- producing -------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Raise :class:`~taskqueue.errors.BrokerUnavailable` if the broker does not answer."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Producer(Connection, Protocol):
+    """Enqueue-once, one message or a batch (beat's dispatch, ``beat send``)."""
+
     def enqueue_once(self, message: Message, *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL) -> bool:
         """Push ``message`` unless its id was seen within ``dedupe_ttl``; atomic with the push.
 
@@ -249,7 +135,99 @@ class Broker(Protocol):
         """
         ...
 
-    # --- leader leases ---------------------------------------------------------------------
+
+class Consumer(Connection, Protocol):
+    """Claim in batches, keep the claims alive, settle them (the worker)."""
+
+    def claim_many(
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        timeout: timedelta,
+        max_count: int,
+    ) -> list[Delivery]:
+        """Claim up to ``max_count`` messages at once and record each one STARTED.
+
+        Moves due delayed messages to ready first. Queues in the given order, within a queue
+        highest priority first, then FIFO. Waits up to ``timeout`` only while nothing is
+        claimable; returns as soon as at least one message is claimed ([] on timeout). Every
+        delivery has its own token and stays in flight, owned by it, until ``lease`` runs out.
+        Each claimed message whose payload names a task gets the status STARTED (attempts = its
+        attempt + 1, started_at = now) in the same atomic step, so a caller asks only for as
+        many as it can start right away: a claimed message *is* started.
+        """
+        ...
+
+    def settle_many(
+        self, items: Sequence[Settlement], *, result_ttl: timedelta = DEFAULT_RESULT_TTL
+    ) -> list[bool]:
+        """Apply each item's action and record its status, in one round trip / transaction.
+
+        Per item, in order: False if the claim is no longer ours (lease lost, redelivered),
+        and then neither the action nor the status is applied; True if both were. A final
+        status is kept ``result_ttl``. Raises TypeError/ValueError, before writing anything,
+        if a status result is not JSON.
+        """
+        ...
+
+    def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
+        """Renew the lease; None if the claim is no longer ours (lease expired, redelivered)."""
+        ...
+
+    def release(self, delivery: Delivery) -> bool:
+        """Return a message to ready, unchanged (worker shutting down); False if not ours."""
+        ...
+
+    def recover_expired(self, now: datetime | None = None) -> int:
+        """Return messages whose lease ran out (their worker died) to ready; how many.
+
+        ``now`` is for tests ("as if it were this late", on the caller's clock); callers leave
+        it out and the broker's own clock decides.
+        """
+        ...
+
+    def now(self) -> datetime:
+        """The broker's clock, the one its leases, etas and recovery go by (Redis: the
+        server's ``TIME``; SQLite, one host: the local clock)."""
+        ...
+
+    def heartbeat(self, consumer: str, queues: Sequence[str], ttl: timedelta) -> None:
+        """Announce a live consumer of ``queues`` for ``ttl``."""
+        ...
+
+    def forget_consumer(self, consumer: str, queues: Sequence[str]) -> None:
+        """Remove ``consumer``'s heartbeat now (a clean stop), instead of letting it expire."""
+        ...
+
+
+class QueueInspection(Connection, Protocol):
+    """What is in the queues (``beat queues``, the worker's metrics)."""
+
+    def queue_stats(self) -> list[QueueStats]:
+        """Every known queue (created on first use), sorted by name."""
+        ...
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]: ...
+
+
+class QueueDelivery(Producer, Consumer, QueueInspection, Protocol):
+    """The queue role whole: enqueue-once, batch delivery, and its figures."""
+
+
+class TaskStates(Connection, Protocol):
+    """Task statuses and results, kept for a lifetime after a final state."""
+
+    def set_status(self, status: TaskStatus, ttl: timedelta = DEFAULT_RESULT_TTL) -> None:
+        """Record a task's state (and result or error); kept ``ttl`` after a final state."""
+        ...
+
+    def get_status(self, task_id: str) -> TaskStatus | None: ...
+
+
+class LeaderLease(Connection, Protocol):
+    """Named leases with fencing tokens (beat's high availability)."""
+
     def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> int | None:
         """Take lease ``name`` for ``ttl`` if it is free, expired or already ``owner``'s.
 
@@ -272,107 +250,8 @@ class Broker(Protocol):
         """The live holder of lease ``name``; None if free or expired."""
         ...
 
-    # --- consuming -------------------------------------------------------------------------
-    def claim(
-        self, queues: Sequence[str], consumer: str, lease: timedelta, timeout: timedelta
-    ) -> Delivery | None:
-        """Take the highest-priority ready message from the first non-empty queue in ``queues``.
 
-        :meth:`claim_many` of one, without recording STARTED. Moves due delayed messages to
-        ready first. Waits up to ``timeout`` for one; None if none.
-        The message stays in flight, owned by the returned token, until ``lease`` runs out.
-        """
-        ...
-
-    def claim_many(
-        self,
-        queues: Sequence[str],
-        consumer: str,
-        lease: timedelta,
-        timeout: timedelta,
-        max_count: int,
-    ) -> list[Delivery]:
-        """Claim up to ``max_count`` messages at once and record each one STARTED.
-
-        Order as repeated :meth:`claim`: queues in the given order, within a queue highest
-        priority first, then FIFO. Waits up to ``timeout`` only while nothing is claimable;
-        returns as soon as at least one message is claimed ([] on timeout). Every delivery has
-        its own token. Each claimed message whose payload names a task gets the status STARTED
-        (attempts = its attempt + 1, started_at = now) in the same atomic step, so a caller
-        asks only for as many as it can start right away: a claimed message *is* started.
-        """
-        ...
-
-    def settle_many(
-        self, items: Sequence[Settlement], *, result_ttl: timedelta = DEFAULT_RESULT_TTL
-    ) -> list[bool]:
-        """Apply each item's action and record its status, in one round trip / transaction.
-
-        Per item, in order: False if the claim is no longer ours (lease lost, redelivered),
-        and then neither the action nor the status is applied; True if both were. A final
-        status is kept ``result_ttl``. Raises TypeError/ValueError, before writing anything,
-        if a status result is not JSON.
-        """
-        ...
-
-    def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
-        """Renew the lease; None if the claim is no longer ours (lease expired, redelivered)."""
-        ...
-
-    def ack(self, delivery: Delivery) -> bool:
-        """Remove a finished message; False if the claim is no longer ours (settle_many of one)."""
-        ...
-
-    def retry(self, delivery: Delivery, message: Message, eta: datetime) -> bool:
-        """Replace the in-flight message with ``message`` (attempt + 1), delayed until ``eta``
-        (settle_many of one)."""
-        ...
-
-    def release(self, delivery: Delivery) -> bool:
-        """Return a message to ready, unchanged (worker shutting down); False if not ours."""
-        ...
-
-    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
-        """Move an in-flight message to the queue's dead-letter set with ``reason`` (settle_many
-        of one)."""
-        ...
-
-    def recover_expired(self, now: datetime | None = None) -> int:
-        """Return messages whose lease ran out (their worker died) to ready; how many.
-
-        ``now`` is for tests ("as if it were this late", on the caller's clock); callers leave
-        it out and the broker's own clock decides.
-        """
-        ...
-
-    def now(self) -> datetime:
-        """The broker's clock, the one its leases, etas and recovery go by (Redis: the
-        server's ``TIME``; SQLite, one host: the local clock)."""
-        ...
-
-    # --- observing -------------------------------------------------------------------------
-    def heartbeat(self, consumer: str, queues: Sequence[str], ttl: timedelta) -> None:
-        """Announce a live consumer of ``queues`` for ``ttl``."""
-        ...
-
-    def forget_consumer(self, consumer: str, queues: Sequence[str]) -> None:
-        """Remove ``consumer``'s heartbeat now (a clean stop), instead of letting it expire."""
-        ...
-
-    def queue_stats(self) -> list[QueueStats]:
-        """Every known queue (created on first use), sorted by name."""
-        ...
-
-    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]: ...
-
-    def set_status(self, status: TaskStatus, ttl: timedelta = DEFAULT_RESULT_TTL) -> None:
-        """Record a task's state (and result or error); kept ``ttl`` after a final state."""
-        ...
-
-    def get_status(self, task_id: str) -> TaskStatus | None: ...
-
-    def ping(self) -> None:
-        """Raise :class:`~taskqueue.errors.BrokerUnavailable` if the broker does not answer."""
-        ...
-
-    def close(self) -> None: ...
+@runtime_checkable
+class Broker(QueueDelivery, TaskStates, LeaderLease, Protocol):
+    """Every role on one connection. Implementations: :mod:`taskqueue.redis`,
+    :mod:`taskqueue.sqlite`."""

@@ -30,7 +30,7 @@ from worker.registry import REGISTRY
 
 if TYPE_CHECKING:
     from daemonkit.metrics import MetricsServer
-    from taskqueue.broker import QueueStats
+    from taskqueue.records import QueueStats
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from beat.cli.loading import load, load_all_entries, read_states
 from beat.cli.options import config_option
 
 if TYPE_CHECKING:
-    from taskqueue.broker import Broker
+    from taskqueue.broker import LeaderLease
 
 
 @cli.command("list")
@@ -62,7 +62,7 @@ def _leader(broker_url: str) -> tuple[Any, str | None]:
                 return None, None
         except TaskqueueError as e:
             return None, str(e)
-    broker: Broker | None = None
+    broker: LeaderLease | None = None
     try:
         if broker_url.startswith(("redis://", "rediss://", "unix://")):
             from taskqueue.redis import RedisBroker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,9 @@ from beat.cli.errors import EXIT_UNKNOWN_TASK
 from beat.cli.group import cli
 from beat.cli.loading import open_broker_or_fail, resolve_broker_url
 from beat.cli.options import broker_option, config_option
+
+if TYPE_CHECKING:
+    from taskqueue.broker import QueueInspection, TaskStates
 
 
 @cli.command("queues")
@@ -20,7 +24,9 @@ def queues_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None
     """Every queue: ready, delayed, in flight, dead-lettered, live consumers."""
     from beat.cli.render import render_queues
 
-    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url, readonly=True))
+    broker: QueueInspection = open_broker_or_fail(
+        resolve_broker_url(config_path, broker_url, readonly=True)
+    )
     try:
         stats = broker.queue_stats()
     finally:
@@ -41,7 +47,9 @@ def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str |
     """
     from beat.cli.render import render_status
 
-    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url, readonly=True))
+    broker: TaskStates = open_broker_or_fail(
+        resolve_broker_url(config_path, broker_url, readonly=True)
+    )
     try:
         status = broker.get_status(task_id)
     finally:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from beat.config.model import Config
     from beat.entries import Schedule
     from beat.state import EntryState
-    from taskqueue.broker import LeaseHolder, QueueStats, TaskStatus
+    from taskqueue.records import LeaseHolder, QueueStats, TaskStatus
 
 # Who leads, as the CLI found out: the holder (None: no leader), or why it could not tell.
 LeaderView = tuple["LeaseHolder | None", "str | None"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,9 @@ from beat.cli.errors import fail
 from beat.cli.group import cli
 from beat.cli.loading import find_entry, load_all_entries, open_broker_or_fail, resolve_broker_url
 from beat.cli.options import broker_option, config_option, duration, parse_instant, parse_json
+
+if TYPE_CHECKING:
+    from taskqueue.broker import Producer
 
 
 @cli.command("send")
@@ -74,7 +78,7 @@ def send_cmd(
         message.encode()
     except ValueError as e:
         fail(f"send: {e}")
-    broker = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
+    broker: Producer = open_broker_or_fail(resolve_broker_url(config_path, broker_url))
     try:
         broker.enqueue_once(message)
     finally:
@@ -101,7 +105,7 @@ def trigger_cmd(entry_name: str, config_path: Path, broker_url: str | None) -> N
         message.encode()  # a message the broker would refuse is a usage error, not a crash
     except ValueError as e:
         fail(f"trigger: {e}")
-    broker = open_broker_or_fail(broker_url or config.broker_url)
+    broker: Producer = open_broker_or_fail(broker_url or config.broker_url)
     try:
         broker.enqueue_once(message)
     finally:

@@ -1,7 +1,7 @@
 -- Claim up to max_count of one queue's best ready messages (highest priority list first, each
 -- list from its head) and record each one STARTED.
--- ARGV: lease ms, token prefix, max_count, status key prefix ('' to record no status: the
--- single claim()).
+-- ARGV: lease ms, token prefix, max_count, status key prefix ('' would record no status; the
+-- broker always passes it).
 -- Returns {n, lease deadline ms, id1, payload1, problem1, deliveries1, ..., id_n, payload_n,
 -- problem_n, deliveries_n} with n >= 1 (claim i's token is "<prefix>-<i>"; problem '' for a
 -- well-formed entry; deliveries: how many times its current attempt has now been claimed,
@@ -14,7 +14,7 @@
 --
 -- The status hash ("<status prefix><id>", as RedisBroker.set_status writes it) is not one of
 -- the queue's keys: its name depends on the ids popped here, so it cannot be declared in KEYS.
--- Fine on one Redis server (this class's deployment, see redis.py); a Cluster deployment
+-- Fine on one Redis server (this broker's deployment, see taskqueue/redis/); a Cluster deployment
 -- would record STARTED with a separate call. A payload that is not a JSON object naming its
 -- task and attempt gets no status: the worker dead-letters it and records what it can.
 local now = server_now()

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from taskqueue.broker import Broker
+from tests.taskqueue import single
 
 _STAMP = re.compile(r"^(\S+) ")
 
@@ -105,11 +106,11 @@ def drain_ids(broker: Broker, queue: str = "default") -> Counter[str]:
     (lookahead) once they are due; the count of each message id."""
     seen: Counter[str] = Counter()
     while True:
-        delivery = broker.claim([queue], "test-drain", timedelta(seconds=30), timedelta(0))
+        delivery = single.claim(broker, [queue], "test-drain", timedelta(seconds=30), timedelta(0))
         if delivery is None:
             if not any(s.delayed for s in broker.queue_stats()):
                 return seen
             time.sleep(0.1)
             continue
         seen[delivery.message_id] += 1
-        assert broker.ack(delivery)
+        assert single.ack(broker, delivery)

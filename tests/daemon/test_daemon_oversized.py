@@ -27,6 +27,7 @@ from tests.config.test_config_bounds import BOMB_ENTRY
 from tests.daemon.conftest import StartBeat, drain_ids
 from tests.daemon.test_daemon_exactly_once import ms_to_dt
 from tests.daemon.test_daemon_reload import CONFIG_A
+from tests.taskqueue import single
 
 BIG = json.dumps("x" * (MAX_MESSAGE_BYTES + 50_000))
 BIG_ENTRY = f"  big:\n    task: noop\n    every: 1s\n    kwargs:\n      blob: {BIG}\n"
@@ -153,7 +154,7 @@ def test_an_expiry_past_the_calendar_means_never_and_the_entry_fires(
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     try:
         result = Dispatcher().dispatch(broker, store, entries, [Fire("e", when, "e@1")], when)
-        delivery = broker.claim(["default"], "t", timedelta(seconds=30), timedelta(0))
+        delivery = single.claim(broker, ["default"], "t", timedelta(seconds=30), timedelta(0))
     finally:
         store.close()
         broker.close()

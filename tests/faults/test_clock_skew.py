@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import redis
 
-from taskqueue.broker import TaskState
 from taskqueue.keys import KeySpace
 from taskqueue.message import Message
+from taskqueue.records import TaskState
 from taskqueue.redis import RedisBroker
 from tests.faults import procs
 from tests.faults.procs import StartProc, wait_until

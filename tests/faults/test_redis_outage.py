@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from beat.state import StateStore
-from taskqueue.broker import TaskState
+from taskqueue.records import TaskState
 from taskqueue.redis import RedisBroker
 from tests.faults import procs
 from tests.faults.procs import Proc, RedisServer, StartProc, wait_until

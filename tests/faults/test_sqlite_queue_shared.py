@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import TaskState
+from taskqueue.records import TaskState
 from taskqueue.sqlite import SQLiteBroker
 from tests.faults import procs
 from tests.faults.procs import REPO, Proc, StartProc, run_cli, wait_until

@@ -24,6 +24,7 @@ from beat.state import EntryState, StateStore
 from taskqueue.redis import RedisBroker
 from tests.faults import procs
 from tests.faults.procs import StartProc, free_port, proc_env
+from tests.taskqueue import single
 
 # Fixtures, bound here rather than in a conftest.py: tests/worker imports its own
 # conftest by the bare module name 'conftest', which another conftest.py could shadow.
@@ -275,13 +276,13 @@ def drain(broker: RedisBroker) -> Counter[str]:
     seen: Counter[str] = Counter()
     try:
         while True:
-            d = broker.claim(["default"], "drain", timedelta(seconds=30), timedelta(0))
+            d = single.claim(broker, ["default"], "drain", timedelta(seconds=30), timedelta(0))
             if d is None:
                 if not any(s.delayed for s in broker.queue_stats()):
                     return seen
                 time.sleep(0.1)
                 continue
             seen[d.message_id] += 1
-            assert broker.ack(d)
+            assert single.ack(broker, d)
     finally:
         broker.close()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import TaskState, TaskStatus
 from taskqueue.message import Message
+from taskqueue.records import TaskState, TaskStatus
 from taskqueue.redis import RedisBroker
 from tests.faults import procs
 from tests.faults.procs import Proc, StartProc, parent_of, wait_until

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import Broker, EncodedMessage
+from taskqueue.broker import Broker
 from taskqueue.errors import Fenced
 from taskqueue.message import Headers, Message
+from taskqueue.records import EncodedMessage
 from taskqueue.redis import RedisBroker
 from taskqueue.sqlite import SQLiteBroker
 

@@ -25,8 +25,8 @@ from daemonkit.metrics import (
     WorkerMetrics,
     start_metrics_server,
 )
-from taskqueue.broker import QueueStats
 from taskqueue.message import Message
+from taskqueue.records import QueueStats
 from taskqueue.urls import open_broker
 from worker.service import broker_stats
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import EncodedMessage
 from taskqueue.message import Message
+from taskqueue.records import EncodedMessage
 from taskqueue.redis import RedisBroker
 from tests.faults import procs
 from tests.faults.procs import StartProc, proc_env, wait_until

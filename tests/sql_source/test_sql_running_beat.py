@@ -19,6 +19,7 @@ from beat.config import load_config
 from beat.entries_api import EntryStore
 from beat.service import BeatService
 from taskqueue.sqlite import SQLiteBroker
+from tests.taskqueue import single
 
 pytestmark = pytest.mark.slow
 
@@ -77,9 +78,11 @@ def steps(times: list[datetime]) -> set[float]:
 def fires(broker_url: str) -> dict[str, list[datetime]]:
     broker = SQLiteBroker(broker_url)
     seen: Counter[str] = Counter()
-    while (d := broker.claim(["default"], "t", timedelta(seconds=30), timedelta(0))) is not None:
+    while (
+        d := single.claim(broker, ["default"], "t", timedelta(seconds=30), timedelta(0))
+    ) is not None:
         seen[d.message_id] += 1
-        broker.ack(d)
+        single.ack(broker, d)
     broker.close()
     assert not seen or max(seen.values()) == 1, "a fire was enqueued twice"
     out: dict[str, list[datetime]] = {}

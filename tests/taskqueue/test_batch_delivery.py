@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from taskqueue.broker import (
+from taskqueue.broker import Broker
+from taskqueue.message import Message
+from taskqueue.records import (
     ACK,
-    Broker,
     DeadLetterAction,
     Delivery,
     RetryAction,
@@ -22,10 +23,10 @@ from taskqueue.broker import (
     TaskState,
     TaskStatus,
 )
-from taskqueue.message import Message
 from taskqueue.urls import open_broker
 from tests.faults import procs
 from tests.faults.procs import RedisServer
+from tests.taskqueue import single
 from tests.taskqueue.conftest import Open
 
 private_redis = procs.private_redis
@@ -144,7 +145,7 @@ def test_claim_many_promotes_due_delayed_and_recovers_expired(broker: Broker) ->
     time.sleep(0.2)
     again = _claim_many(broker, 5)
     assert sorted(d.message_id for d in again) == ["later", "x"]
-    assert not broker.ack(lost)
+    assert not single.ack(broker, lost)
 
 
 def test_claim_many_refuses_a_count_below_one(broker: Broker) -> None:
@@ -204,7 +205,7 @@ def test_settle_many_refuses_lost_claims_and_writes_no_status_for_them(broker: B
     lost_status = broker.get_status("lost")
     assert lost_status is not None and lost_status.state is TaskState.STARTED  # the new claim's
     assert _stats(broker) == (0, 0, 1, 0)
-    assert broker.ack(redelivered)
+    assert single.ack(broker, redelivered)
 
 
 def test_settle_many_spans_queues_in_order(broker: Broker) -> None:

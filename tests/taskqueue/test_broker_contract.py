@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from taskqueue.broker import Broker, Delivery, EncodedMessage, TaskState, TaskStatus
+from taskqueue.broker import Broker
 from taskqueue.errors import BrokerUnavailable
 from taskqueue.message import (
     MAX_MESSAGE_BYTES,
@@ -26,7 +26,9 @@ from taskqueue.message import (
     fire_id,
     json_instant,
 )
+from taskqueue.records import ACK, Delivery, EncodedMessage, Settlement, TaskState, TaskStatus
 from taskqueue.urls import open_broker
+from tests.taskqueue import single
 from tests.taskqueue.conftest import Open
 
 LEASE = timedelta(seconds=30)
@@ -34,8 +36,8 @@ NO_WAIT = timedelta(0)
 
 
 def _claim(broker: Broker, queues: list[str] | None = None, **kw: timedelta) -> Delivery:
-    delivery = broker.claim(
-        queues or ["default"], "c", kw.get("lease", LEASE), kw.get("timeout", NO_WAIT)
+    delivery = single.claim(
+        broker, queues or ["default"], "c", kw.get("lease", LEASE), kw.get("timeout", NO_WAIT)
     )
     assert delivery is not None
     return delivery
@@ -43,7 +45,7 @@ def _claim(broker: Broker, queues: list[str] | None = None, **kw: timedelta) -> 
 
 def _drain(broker: Broker, queues: list[str]) -> list[str]:
     order = []
-    while (d := broker.claim(queues, "c", LEASE, NO_WAIT)) is not None:
+    while (d := single.claim(broker, queues, "c", LEASE, NO_WAIT)) is not None:
         order.append(d.message_id)
     return order
 
@@ -81,16 +83,16 @@ def test_duplicates_refused_across_two_broker_objects(open_: Open) -> None:
 def test_an_id_stays_refused_after_its_message_is_done(broker: Broker) -> None:
     # A beat replaying a fire after the task ran must not run it again.
     assert broker.enqueue_once(Message(id="ran", task="t"))
-    assert broker.ack(_claim(broker))
+    assert single.ack(broker, _claim(broker))
     assert not broker.enqueue_once(Message(id="ran", task="t"))
-    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
+    assert single.claim(broker, ["default"], "c", LEASE, NO_WAIT) is None
 
 
 def test_dedupe_ttl_runs_out_and_the_id_can_be_sent_again(broker: Broker) -> None:
     ttl = timedelta(milliseconds=500)
     assert broker.enqueue_once(Message(id="fire", task="t"), dedupe_ttl=ttl)
     assert not broker.enqueue_once(Message(id="fire", task="t"), dedupe_ttl=ttl)
-    assert broker.ack(_claim(broker))
+    assert single.ack(broker, _claim(broker))
     done = time.monotonic()
     # Remembered at least the TTL (tested above and in the previous test); at most twice it
     # after the message was done (SQLite counts from the enqueue, Redis from the ack).
@@ -188,8 +190,8 @@ def test_delayed_message_is_promoted_only_when_due(broker: Broker) -> None:
     assert broker.enqueue_once(Message(id="past-eta", task="t", eta=past))  # ready at once
     assert _stats(broker) == (1, 1, 0, 0, 0)
     assert _claim(broker).message_id == "past-eta"
-    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
-    delivery = broker.claim(["default"], "c", LEASE, timedelta(seconds=3))
+    assert single.claim(broker, ["default"], "c", LEASE, NO_WAIT) is None
+    delivery = single.claim(broker, ["default"], "c", LEASE, timedelta(seconds=3))
     assert delivery is not None and delivery.message_id == "later"
     assert datetime.now(UTC) >= eta
 
@@ -209,10 +211,10 @@ def test_promoted_delayed_message_keeps_its_priority(broker: Broker) -> None:
 def test_claim_times_out_with_none(broker: Broker) -> None:
     broker.heartbeat("w", ["default"], LEASE)
     start = time.monotonic()
-    assert broker.claim(["default"], "c", LEASE, timedelta(milliseconds=300)) is None
+    assert single.claim(broker, ["default"], "c", LEASE, timedelta(milliseconds=300)) is None
     assert 0.28 <= time.monotonic() - start < 2.0
     start = time.monotonic()
-    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
+    assert single.claim(broker, ["default"], "c", LEASE, NO_WAIT) is None
     assert time.monotonic() - start < 0.5
 
 
@@ -228,7 +230,7 @@ def test_blocked_claim_wakes_for_a_message_from_another_broker(open_: Open) -> N
 
     sender = threading.Thread(target=send)
     sender.start()
-    delivery = consumer.claim(["default", "mail"], "c", LEASE, timedelta(seconds=5))
+    delivery = single.claim(consumer, ["default", "mail"], "c", LEASE, timedelta(seconds=5))
     got_at = time.monotonic()
     sender.join()
     assert delivery is not None and (delivery.message_id, delivery.queue) == ("wake", "mail")
@@ -252,10 +254,12 @@ def test_expired_lease_is_recovered_and_redelivered_keeping_priority(broker: Bro
     assert again.payload == lost.payload
     # The dead worker's claim is void everywhere; the new one works.
     assert broker.extend(lost, LEASE) is None
-    assert not broker.ack(lost) and not broker.release(lost)
-    assert not broker.retry(lost, Message(id="urgent", task="t", attempt=1), datetime.now(UTC))
-    assert not broker.dead_letter(lost, "x")
-    assert broker.ack(again)
+    assert not single.ack(broker, lost) and not broker.release(lost)
+    assert not single.retry(
+        broker, lost, Message(id="urgent", task="t", attempt=1), datetime.now(UTC)
+    )
+    assert not single.dead_letter(broker, lost, "x")
+    assert single.ack(broker, again)
     assert _stats(broker) == (1, 0, 0, 0, 0)
 
 
@@ -266,8 +270,8 @@ def test_live_lease_is_extended_and_not_recovered(broker: Broker) -> None:
     assert longer is not None and longer.lease_until > d.lease_until + timedelta(minutes=50)
     assert longer.lease_until.tzinfo is not None
     assert broker.recover_expired(datetime.now(UTC) + timedelta(minutes=30)) == 0
-    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
-    assert broker.ack(longer)
+    assert single.claim(broker, ["default"], "c", LEASE, NO_WAIT) is None
+    assert single.ack(broker, longer)
 
 
 def test_forged_token_cannot_touch_a_claim(broker: Broker) -> None:
@@ -275,11 +279,11 @@ def test_forged_token_cannot_touch_a_claim(broker: Broker) -> None:
     a = _claim(broker)
     forged = Delivery(a.message_id, a.queue, a.payload, "not-the-token", a.lease_until)
     assert broker.extend(forged, LEASE) is None
-    assert not broker.ack(forged) and not broker.release(forged)
-    assert not broker.retry(forged, Message(id="a", task="t", attempt=1), datetime.now(UTC))
-    assert not broker.dead_letter(forged, "x")
+    assert not single.ack(broker, forged) and not broker.release(forged)
+    assert not single.retry(broker, forged, Message(id="a", task="t", attempt=1), datetime.now(UTC))
+    assert not single.dead_letter(broker, forged, "x")
     assert _stats(broker) == (0, 0, 1, 0, 0)
-    assert broker.ack(a) and not broker.ack(a)
+    assert single.ack(broker, a) and not single.ack(broker, a)
     assert _stats(broker) == (0, 0, 0, 0, 0)
 
 
@@ -287,19 +291,19 @@ def test_retry_is_delayed_with_the_new_attempt(broker: Broker) -> None:
     assert broker.enqueue_once(Message(id="r", task="t", priority=3))
     first = _claim(broker)
     eta = datetime.now(UTC) + timedelta(milliseconds=300)
-    assert broker.retry(first, Message(id="r", task="t", priority=3, attempt=1), eta)
+    assert single.retry(broker, first, Message(id="r", task="t", priority=3, attempt=1), eta)
     assert _stats(broker) == (0, 1, 0, 0, 0)
-    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
-    again = broker.claim(["default"], "c", LEASE, timedelta(seconds=3))
+    assert single.claim(broker, ["default"], "c", LEASE, NO_WAIT) is None
+    again = single.claim(broker, ["default"], "c", LEASE, timedelta(seconds=3))
     assert again is not None and datetime.now(UTC) >= eta
     assert Message.decode(again.payload).attempt == 1 and again.token != first.token
-    assert not broker.ack(first) and broker.ack(again)
+    assert not single.ack(broker, first) and single.ack(broker, again)
 
 
 def test_retry_due_now_is_ready_again(broker: Broker) -> None:
     assert broker.enqueue_once(Message(id="r", task="t"))
     first = _claim(broker)
-    assert broker.retry(first, Message(id="r", task="t", attempt=1), datetime.now(UTC))
+    assert single.retry(broker, first, Message(id="r", task="t", attempt=1), datetime.now(UTC))
     assert _stats(broker) == (1, 0, 0, 0, 0)
     assert Message.decode(_claim(broker).payload).attempt == 1
 
@@ -319,8 +323,8 @@ def test_dead_letters_keep_reason_payload_and_order(broker: Broker) -> None:
     claims = [_claim(broker) for _ in range(3)]
     reasons = ["unknown task 't'", "undecodable", "out of retries"]
     for d, reason in zip(claims, reasons, strict=True):
-        assert broker.dead_letter(d, reason)
-    assert not broker.dead_letter(claims[0], "twice")
+        assert single.dead_letter(broker, d, reason)
+    assert not single.dead_letter(broker, claims[0], "twice")
     dead = broker.dead_letters("default")
     assert [(x.message_id, x.reason) for x in dead] == [
         ("m0", "unknown task 't'"),
@@ -351,7 +355,7 @@ def test_queue_stats_count_every_state_and_live_consumers(broker: Broker) -> Non
         )
         == [True] * 5
     )
-    assert broker.dead_letter(_claim(broker), "bad")  # r1
+    assert single.dead_letter(broker, _claim(broker), "bad")  # r1
     _claim(broker)  # r2 in flight
     broker.heartbeat("w1", ["default", "mail"], timedelta(seconds=30))
     broker.heartbeat("w2", ["mail"], timedelta(milliseconds=100))
@@ -389,7 +393,10 @@ def test_statuses_queued_then_recorded_final_ones_expire(broker: Broker) -> None
     )
     broker.set_status(failed, ttl=timedelta(milliseconds=200))
     assert broker.get_status("job") == failed
-    assert broker.ack(_claim(broker))
+    # As the worker does: the claim records STARTED, the settlement the final state again,
+    # kept its lifetime.
+    settle = Settlement(_claim(broker), ACK, failed)
+    assert broker.settle_many([settle], result_ttl=timedelta(milliseconds=200)) == [True]
     time.sleep(0.4)
     assert broker.get_status("job") is None
     with pytest.raises(TypeError):
@@ -458,7 +465,7 @@ def test_burst_rendered_with_templates_is_enqueued_as_encoded(broker: Broker) ->
     assert broker.enqueue_encoded(items[::-1]) == [False] * 20
     assert _stats(broker) == (19, 1, 0, 0, 0)  # entry-0 waits for its eta
     got = []
-    while (d := broker.claim(["default"], "c", LEASE, NO_WAIT)) is not None:
+    while (d := single.claim(broker, ["default"], "c", LEASE, NO_WAIT)) is not None:
         assert d.payload == expected[d.message_id]
         got.append(Message.decode(d.payload).priority)
     assert got == sorted(got, reverse=True) and len(got) == 19
@@ -467,7 +474,7 @@ def test_burst_rendered_with_templates_is_enqueued_as_encoded(broker: Broker) ->
 
 
 def test_deliveries_count_claims_of_one_attempt_apart_from_retries(broker: Broker) -> None:
-    from taskqueue.broker import REDELIVER, RetryAction, Settlement
+    from taskqueue.records import REDELIVER, RetryAction, Settlement
 
     message = Message(id="d", task="t")
     assert broker.enqueue_once(message)

@@ -15,14 +15,15 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from taskqueue.broker import EncodedMessage
 from taskqueue.errors import BrokerError, BrokerUnavailable
 from taskqueue.keys import KeySpace
 from taskqueue.message import Message
+from taskqueue.records import EncodedMessage
 from taskqueue.redis import RedisBroker
 from taskqueue.urls import open_broker
 from tests.faults import procs
 from tests.faults.procs import RedisServer
+from tests.taskqueue import single
 
 private_redis = procs.private_redis
 
@@ -69,9 +70,9 @@ def test_every_key_of_a_queue_is_in_one_cluster_slot(broker: RedisBroker, raw: A
             )
             == [True] * 4
         )
-        first = broker.claim([queue], "c", LEASE, NO_WAIT)
-        assert first is not None and broker.dead_letter(first, "x")
-        assert broker.claim([queue], "c", LEASE, NO_WAIT) is not None
+        first = single.claim(broker, [queue], "c", LEASE, NO_WAIT)
+        assert first is not None and single.dead_letter(broker, first, "x")
+        assert single.claim(broker, [queue], "c", LEASE, NO_WAIT) is not None
         broker.heartbeat("w", [queue], LEASE)
     keys = [k.decode() for k in raw.keys("*")]
     per_queue: dict[str, set[int]] = {}
@@ -119,8 +120,8 @@ def test_user_and_password_url_works_and_a_wrong_one_is_refused(redis_url: str, 
         b = RedisBroker(_with_credentials(redis_url, user, password))
         assert password not in b.url and user in b.url
         assert b.enqueue_once(Message(id="authed", task="t"))
-        delivery = b.claim(["default"], "c", LEASE, NO_WAIT)
-        assert delivery is not None and b.ack(delivery)
+        delivery = single.claim(b, ["default"], "c", LEASE, NO_WAIT)
+        assert delivery is not None and single.ack(b, delivery)
         b.close()
         wrong = RedisBroker(_with_credentials(redis_url, user, "wrong-password"))
         with pytest.raises(BrokerUnavailable) as info:
@@ -150,13 +151,13 @@ def test_scripts_are_reloaded_after_script_flush(
         assert broker.enqueue_once(Message(id="before", task="t"))
         raw.script_flush()
         # Direct call (EVALSHA -> NOSCRIPT -> reload) and pipelined batch (checked first).
-        delivery = broker.claim(["default"], "c", LEASE, NO_WAIT)
+        delivery = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
         assert delivery is not None and delivery.message_id == "before"
         raw.script_flush()
         batch = [Message(id=f"m{i}", task="t") for i in range(3)]
         assert broker.enqueue_many(batch) == [True] * 3
         raw.script_flush()
-        assert broker.ack(delivery)
+        assert single.ack(broker, delivery)
         assert broker.queue_stats()[0].ready == 3
     finally:
         broker.close()
@@ -169,10 +170,10 @@ def test_done_ids_are_remembered_in_a_window_set_with_a_ttl(broker: RedisBroker,
     assert all(broker.enqueue_many(batch, dedupe_ttl=ttl))
     assert not raw.keys("beat:{q:default}:seen:*")  # queued ids are found in the msg hash
     for _ in range(49):
-        delivery = broker.claim(["default"], "c", LEASE, NO_WAIT)
-        assert delivery is not None and broker.ack(delivery)
-    last = broker.claim(["default"], "c", LEASE, NO_WAIT)
-    assert last is not None and broker.dead_letter(last, "bad")
+        delivery = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
+        assert delivery is not None and single.ack(broker, delivery)
+    last = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
+    assert last is not None and single.dead_letter(broker, last, "bad")
     # One set per window, not one key per id.
     [seen] = raw.keys("beat:{q:default}:seen:*")
     assert seen.decode().startswith("beat:{q:default}:seen:3600000:")
@@ -181,11 +182,11 @@ def test_done_ids_are_remembered_in_a_window_set_with_a_ttl(broker: RedisBroker,
     assert broker.enqueue_many(batch, dedupe_ttl=ttl) == [False] * 50
     # A retried message keeps its TTL: once done, it lands in the same window set.
     assert broker.enqueue_once(Message(id="again", task="t"), dedupe_ttl=ttl)
-    d = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    d = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
     assert d is not None
-    assert broker.retry(d, Message(id="again", task="t", attempt=1), datetime.now(UTC))
-    d = broker.claim(["default"], "c", LEASE, NO_WAIT)
-    assert d is not None and broker.ack(d)
+    assert single.retry(broker, d, Message(id="again", task="t", attempt=1), datetime.now(UTC))
+    d = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
+    assert d is not None and single.ack(broker, d)
     assert raw.sismember(seen, "again")
 
 
@@ -194,7 +195,7 @@ def test_an_id_still_queued_is_refused_even_after_its_window(
 ) -> None:
     ttl = timedelta(milliseconds=50)
     assert broker.enqueue_once(Message(id="slow", task="t"), dedupe_ttl=ttl)
-    delivery = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    delivery = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
     assert delivery is not None
     time.sleep(0.15)  # both windows gone; the message is still in flight
     assert not broker.enqueue_once(Message(id="slow", task="t"), dedupe_ttl=ttl)
@@ -206,7 +207,7 @@ def test_server_errors_other_than_connection_are_broker_errors(
 ) -> None:
     raw.set("beat:{q:broken}:ready:0", "not a list")
     with pytest.raises(BrokerError) as info:
-        broker.claim(["broken"], "c", LEASE, NO_WAIT)
+        single.claim(broker, ["broken"], "c", LEASE, NO_WAIT)
     assert not isinstance(info.value, BrokerUnavailable)
     assert broker.url in str(info.value)
 
@@ -233,7 +234,7 @@ def test_two_blocked_claimers_are_both_woken_by_one_batch(redis_url: str) -> Non
 
     def consume() -> None:
         b = RedisBroker(redis_url)
-        d = b.claim(["default"], "c", LEASE, timedelta(seconds=5))
+        d = single.claim(b, ["default"], "c", LEASE, timedelta(seconds=5))
         got.append(("none" if d is None else d.message_id, time.monotonic()))
         b.close()
 
@@ -257,11 +258,11 @@ def test_recover_expired_moves_more_than_one_script_step(broker: RedisBroker) ->
     n = 2_500
     assert all(broker.enqueue_many([Message(id=f"m{i}", task="t") for i in range(n)]))
     for _ in range(n):
-        assert broker.claim(["default"], "c", timedelta(minutes=1), NO_WAIT) is not None
+        assert single.claim(broker, ["default"], "c", timedelta(minutes=1), NO_WAIT) is not None
     assert broker.recover_expired(datetime.now(UTC)) == 0
     assert broker.recover_expired(datetime.now(UTC) + timedelta(minutes=2)) == n
     stats = broker.queue_stats()[0]
     assert (stats.ready, stats.in_flight) == (n, 0)
     # Back in their old places: FIFO order survives a lease expiry.
-    first = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    first = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
     assert first is not None and first.message_id == "m0"

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import Delivery, TaskState, TaskStatus
 from taskqueue.errors import BrokerError, BrokerUnavailable, UnknownBrokerURL
 from taskqueue.message import Message
+from taskqueue.records import Delivery, TaskState, TaskStatus
 from taskqueue.sqlite import SQLiteBroker, sqlite_path
 from taskqueue.urls import open_broker
+from tests.taskqueue import single
 
 LEASE = timedelta(seconds=30)
 NO_WAIT = timedelta(0)
@@ -89,7 +90,7 @@ def test_writers_wait_for_another_writer_then_give_up_naming_the_file(tmp_path: 
     assert b.enqueue_once(Message(id="waited", task="t"))  # waited, did not fail
     assert time.monotonic() - start >= 0.09
     releaser.join()
-    assert b.claim(["default"], "c", LEASE, NO_WAIT) is not None  # reads never waited
+    assert single.claim(b, ["default"], "c", LEASE, NO_WAIT) is not None  # reads never waited
     other.execute("BEGIN IMMEDIATE")
     with pytest.raises(BrokerUnavailable, match=str(tmp_path / "queue.db")):
         b.enqueue_once(Message(id="refused", task="t"))
@@ -113,7 +114,7 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
     first.close()
     second = SQLiteBroker(_url(tmp_path))
     assert not second.enqueue_once(Message(id="keep", task="t"))
-    delivery = second.claim(["default"], "c", LEASE, NO_WAIT)
+    delivery = single.claim(second, ["default"], "c", LEASE, NO_WAIT)
     assert delivery is not None and delivery.message_id == "keep"
     second.close()
 
@@ -123,13 +124,13 @@ def test_delayed_message_queues_behind_what_was_ready_before_it_was_due(
 ) -> None:
     soon = datetime.now(UTC) + timedelta(milliseconds=150)
     assert broker.enqueue_once(Message(id="delayed", task="t", eta=soon))
-    assert broker.claim(["default"], "c", LEASE, NO_WAIT) is None
+    assert single.claim(broker, ["default"], "c", LEASE, NO_WAIT) is None
     assert broker.queue_stats()[0].delayed == 1
     time.sleep(0.2)
     assert broker.enqueue_once(Message(id="after-due", task="t"))
     order = []
     for _ in range(2):
-        d = broker.claim(["default"], "c", LEASE, NO_WAIT)
+        d = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
         assert d is not None
         order.append(d.message_id)
     assert order == ["delayed", "after-due"]
@@ -141,23 +142,23 @@ def test_claim_waits_for_a_message_enqueued_meanwhile(tmp_path: Path) -> None:
     start = time.monotonic()
     eta = datetime.now(UTC) + timedelta(milliseconds=100)
     assert producer.enqueue_once(Message(id="late", task="t", eta=eta))
-    delivery = consumer.claim(["default"], "c", LEASE, timedelta(seconds=2))
+    delivery = single.claim(consumer, ["default"], "c", LEASE, timedelta(seconds=2))
     waited = time.monotonic() - start
     assert delivery is not None and delivery.message_id == "late"
     assert 0.09 <= waited < 0.5
-    assert consumer.claim(["default"], "c", LEASE, timedelta(milliseconds=60)) is None
+    assert single.claim(consumer, ["default"], "c", LEASE, timedelta(milliseconds=60)) is None
     consumer.close()
     producer.close()
 
 
 def test_claim_recovers_expired_leases_itself(broker: SQLiteBroker) -> None:
     assert broker.enqueue_once(Message(id="x", task="t"))
-    first = broker.claim(["default"], "dies", timedelta(milliseconds=50), NO_WAIT)
+    first = single.claim(broker, ["default"], "dies", timedelta(milliseconds=50), NO_WAIT)
     assert first is not None
     time.sleep(0.1)
-    second = broker.claim(["default"], "lives", LEASE, NO_WAIT)
+    second = single.claim(broker, ["default"], "lives", LEASE, NO_WAIT)
     assert second is not None and second.message_id == "x" and second.token != first.token
-    assert not broker.ack(first) and broker.ack(second)
+    assert not single.ack(broker, first) and single.ack(broker, second)
 
 
 def test_dedupe_expires_and_the_id_can_be_sent_again(broker: SQLiteBroker) -> None:
@@ -209,7 +210,7 @@ def test_priority_then_fifo_then_queue_order(broker: SQLiteBroker) -> None:
     ]
     assert broker.enqueue_many(batch) == [True] * 5
     order = []
-    while (d := broker.claim(["default", "other"], "c", LEASE, NO_WAIT)) is not None:
+    while (d := single.claim(broker, ["default", "other"], "c", LEASE, NO_WAIT)) is not None:
         order.append((d.queue, d.message_id))
     assert order == [
         ("default", "high-1"),
@@ -222,35 +223,35 @@ def test_priority_then_fifo_then_queue_order(broker: SQLiteBroker) -> None:
 
 def test_in_flight_operations_check_the_owner_token(broker: SQLiteBroker) -> None:
     assert broker.enqueue_many([Message(id=i, task="t") for i in "abc"]) == [True] * 3
-    a, b, c = (broker.claim(["default"], "c", LEASE, NO_WAIT) for _ in range(3))
+    a, b, c = (single.claim(broker, ["default"], "c", LEASE, NO_WAIT) for _ in range(3))
     assert a is not None and b is not None and c is not None
     forged = Delivery(a.message_id, a.queue, a.payload, "not-the-token", a.lease_until)
-    assert not broker.ack(forged) and broker.extend(forged, LEASE) is None
-    assert not broker.release(forged) and not broker.dead_letter(forged, "x")
+    assert not single.ack(broker, forged) and broker.extend(forged, LEASE) is None
+    assert not broker.release(forged) and not single.dead_letter(broker, forged, "x")
     longer = broker.extend(a, timedelta(hours=1))
     assert longer is not None and longer.lease_until > a.lease_until
     retried = Message(id="b", task="t", attempt=1)
-    assert broker.retry(b, retried, datetime.now(UTC) + timedelta(hours=1))
-    assert broker.dead_letter(c, "unknown task 't'")
-    assert broker.release(a) and not broker.ack(a)
+    assert single.retry(broker, b, retried, datetime.now(UTC) + timedelta(hours=1))
+    assert single.dead_letter(broker, c, "unknown task 't'")
+    assert broker.release(a) and not single.ack(broker, a)
     stats = broker.queue_stats()[0]
     assert (stats.ready, stats.delayed, stats.in_flight, stats.dead) == (1, 1, 0, 1)
     [dead] = broker.dead_letters("default")
     assert (dead.message_id, dead.reason, dead.payload) == ("c", "unknown task 't'", c.payload)
     assert broker.recover_expired(datetime.now(UTC) + timedelta(hours=2)) == 0
-    again = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    again = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
     assert again is not None and again.message_id == "a" and again.payload == a.payload
 
 
 def test_retry_due_at_once_is_ready_again(broker: SQLiteBroker) -> None:
     assert broker.enqueue_once(Message(id="r", task="t"))
-    first = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    first = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
     assert first is not None
-    assert broker.retry(first, Message(id="r", task="t", attempt=1), datetime.now(UTC))
+    assert single.retry(broker, first, Message(id="r", task="t", attempt=1), datetime.now(UTC))
     assert broker.queue_stats()[0].ready == 1
-    again = broker.claim(["default"], "c", LEASE, NO_WAIT)
+    again = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
     assert again is not None and Message.decode(again.payload).attempt == 1
-    assert not broker.retry(first, Message(id="r", task="t", attempt=2), datetime.now(UTC))
+    assert not single.retry(broker, first, Message(id="r", task="t", attempt=2), datetime.now(UTC))
 
 
 def test_heartbeats_count_live_consumers_and_create_queues(broker: SQLiteBroker) -> None:
@@ -289,13 +290,15 @@ def _consume(url: str, done_path: str, results: multiprocessing.Queue[list[str]]
     seen: list[str] = []
     idle_since = time.monotonic()
     while True:
-        delivery = broker.claim(["default"], f"c{os.getpid()}", LEASE, timedelta(milliseconds=50))
+        delivery = single.claim(
+            broker, ["default"], f"c{os.getpid()}", LEASE, timedelta(milliseconds=50)
+        )
         if delivery is None:
             if os.path.exists(done_path) and time.monotonic() - idle_since > 0.3:
                 break
             continue
         idle_since = time.monotonic()
-        assert broker.ack(delivery)
+        assert single.ack(broker, delivery)
         seen.append(delivery.message_id)
     broker.close()
     results.put(seen)

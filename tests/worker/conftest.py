@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from taskqueue.broker import FINAL_STATES, Broker, TaskStatus
+from taskqueue.broker import Broker
 from taskqueue.message import Message
+from taskqueue.records import FINAL_STATES, TaskStatus
 from taskqueue.urls import open_broker
 
 TESTS_DIR = Path(__file__).parent

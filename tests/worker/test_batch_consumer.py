@@ -19,10 +19,12 @@ from typing import Any
 import consumer_tasks  # noqa: F401  (registers the t.* tasks)
 import pytest
 
-from taskqueue.broker import Broker, Delivery, Settlement, TaskState
+from taskqueue.broker import Broker
 from taskqueue.errors import BrokerUnavailable
 from taskqueue.message import Message
+from taskqueue.records import Delivery, Settlement, TaskState
 from taskqueue.urls import open_broker
+from tests.taskqueue import single
 from tests.worker.conftest import send, wait_status
 from worker.consumer import Consumer
 from worker.pool import Pool
@@ -209,7 +211,7 @@ def test_an_outcome_whose_claim_was_lost_is_not_recorded(
         status = other.get_status(slow.id)
         assert status is not None and status.state is TaskState.STARTED  # the new claim's
         assert running.consumer.stats.succeeded == 0
-        assert other.ack(taken)
+        assert single.ack(other, taken)
     finally:
         other.close()
 

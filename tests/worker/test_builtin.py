@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import Broker, TaskState
+from taskqueue.broker import Broker
 from taskqueue.message import RetryPolicy
+from taskqueue.records import TaskState
 from taskqueue.urls import open_broker
 from tests.worker.conftest import StartWorker, send, wait_status
 from worker import commands

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import Broker, TaskState
+from taskqueue.broker import Broker
 from taskqueue.message import Message, RetryPolicy
+from taskqueue.records import TaskState
 from tests.worker.conftest import StartWorker, kill9_group, send, wait_status
 
 FAST = ("-c", "2", "--lease", "1s", "--shutdown-timeout", "10s")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import TaskState
 from taskqueue.message import Message
+from taskqueue.records import TaskState
 from taskqueue.urls import open_broker
 from tests.worker.conftest import wait_status
 

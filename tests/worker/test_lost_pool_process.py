@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from beat.cli.render import render_status
-from taskqueue.broker import Broker, TaskState
+from taskqueue.broker import Broker
+from taskqueue.records import TaskState
 from tests.worker.conftest import StartWorker, send, wait_status
 
 FAST = ("-c", "1", "--lease", "2s")

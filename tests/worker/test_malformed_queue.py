@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import redis
 
-from taskqueue.broker import Broker, DeadLetterAction, Settlement, TaskState
+from taskqueue.broker import Broker
 from taskqueue.keys import KeySpace
+from taskqueue.records import DeadLetterAction, Settlement, TaskState
 from taskqueue.urls import open_broker
 from tests.worker.conftest import StartWorker, send, wait_status
 

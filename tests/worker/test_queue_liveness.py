@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from taskqueue.broker import Broker, QueueStats, TaskState
+from taskqueue.broker import Broker
+from taskqueue.records import QueueStats, TaskState
 from tests.worker.conftest import StartWorker, kill9_group, send, wait_status, worker_env
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from taskqueue.broker import TaskState
+from taskqueue.records import TaskState
 from taskqueue.urls import open_broker
 from tests.worker.conftest import StartWorker, send, wait_status, worker_argv, worker_env
 

@@ -1,0 +1,197 @@
+"""The records the brokers hand out and take: messages encoded for the wire, deliveries,
+settlements, task statuses, queue figures and lease holders.
+
+Plain data, no behaviour beyond checking their own fields; the protocols that use them are in
+:mod:`taskqueue.broker`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from taskqueue.message import MAX_MESSAGE_BYTES, MAX_PRIORITY, MIN_PRIORITY, Message, require_aware
+
+# How long the broker remembers a message id for enqueue-once. Long enough to cover any window
+# in which two beats (or a beat replaying after a crash) could produce the same fire; bounded so
+# 100,000 entries firing every minute do not grow Redis without end.
+DEFAULT_DEDUPE_TTL = timedelta(hours=24)
+# How long task states and results are kept after a task reaches a final state.
+DEFAULT_RESULT_TTL = timedelta(days=1)
+
+
+class TaskState(StrEnum):
+    QUEUED = "QUEUED"
+    STARTED = "STARTED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    RETRY = "RETRY"
+    EXPIRED = "EXPIRED"
+    DEAD = "DEAD"
+
+
+FINAL_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.EXPIRED, TaskState.DEAD})
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedMessage:
+    """A message already encoded to its wire bytes, with the fields a broker routes by.
+
+    Beat renders a burst of fires with :class:`~taskqueue.message.MessageTemplate` straight to
+    bytes; building and encoding 100,000 :class:`Message` objects would cost most of the one
+    second the burst may take. ``task`` and ``attempt`` are carried so that a broker which
+    records the QUEUED state eagerly (SQLite) need not decode the payload.
+    """
+
+    id: str
+    queue: str
+    priority: int
+    eta: datetime | None
+    payload: bytes
+    task: str
+    attempt: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.queue:
+            raise ValueError(f"encoded message {self.id!r}: id and queue must not be empty")
+        if not MIN_PRIORITY <= self.priority <= MAX_PRIORITY:
+            raise ValueError(
+                f"encoded message {self.id}: priority {self.priority} is out of range "
+                f"{MIN_PRIORITY}-{MAX_PRIORITY}"
+            )
+        if self.eta is not None:
+            require_aware(self.eta, f"encoded message {self.id}: eta")
+        if len(self.payload) > MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"message {self.id}: {len(self.payload)} bytes exceeds the limit of "
+                f"{MAX_MESSAGE_BYTES}"
+            )
+
+    @classmethod
+    def of(cls, message: Message) -> EncodedMessage:
+        """Encode ``message`` (raises ValueError if it is over the size limit)."""
+        return cls(
+            id=message.id,
+            queue=message.queue,
+            priority=message.priority,
+            eta=message.eta,
+            payload=message.encode(),
+            task=message.task,
+            attempt=message.attempt,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A claimed message: the raw payload (it may not decode), and the claim's owner token.
+
+    ``problem`` is set when the broker's own record of the message is malformed (garbage in
+    the store: not the framing the broker writes); the consumer dead-letters such a delivery
+    with that reason instead of running it. The payload is then whatever could be read.
+    """
+
+    message_id: str
+    queue: str
+    payload: bytes
+    token: str
+    lease_until: datetime
+    problem: str | None = None
+    # How many times the message's current attempt has been delivered, this one included:
+    # more than 1 means earlier deliveries ended without an outcome (the worker or the pool
+    # process died). A retry (a new attempt) starts again from 1.
+    deliveries: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    name: str
+    ready: int
+    delayed: int
+    in_flight: int  # claimed, lease still running
+    dead: int
+    consumers: int  # live: heartbeat not expired, not deregistered
+    # Claimed but the lease ran out (the worker died): back to ready at the next
+    # recover_expired by any worker. Not counted in in_flight.
+    expired_lease: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    message_id: str
+    queue: str
+    payload: bytes
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatus:
+    """What is known of one task id (``beat status``)."""
+
+    id: str
+    task: str
+    state: TaskState
+    attempts: int
+    result: Any = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    deliveries: int = 0  # of the current attempt (see Delivery.deliveries); 0: not known
+
+
+# A fenced enqueue names the lease and the fencing token its sender holds.
+Fence = tuple[str, int]
+
+
+class LeaseHolder(NamedTuple):
+    """Who holds a lease (``lease_holder``): owner, fencing token, and when it runs out."""
+
+    owner: str
+    token: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AckAction:
+    """Settle by removing the message (finished, expired, or failed for good)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAction:
+    """Settle by replacing the message with ``message`` (attempt + 1, or the same message put
+    back by a rate limit), delayed until ``eta``."""
+
+    message: Message
+    eta: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RedeliverAction:
+    """Settle by putting the message back to ready, unchanged, at the head of its priority (it
+    was claimed before what is ready now): its run ended without an outcome (the pool process
+    died). Not a retry: the attempt stays, and its delivery count is kept, so the next claim
+    counts on from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterAction:
+    """Settle by moving the message to its queue's dead letters with ``reason``."""
+
+    reason: str
+
+
+SettleAction = AckAction | RetryAction | RedeliverAction | DeadLetterAction
+ACK = AckAction()
+REDELIVER = RedeliverAction()
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One outcome for :meth:`~taskqueue.broker.Consumer.settle_many`: what to do with the
+    claimed message and the task state to record with it (None: record nothing)."""
+
+    delivery: Delivery
+    action: SettleAction
+    status: TaskStatus | None

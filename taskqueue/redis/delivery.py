@@ -1,0 +1,258 @@
+"""Batch delivery on Redis (the worker's hot path): claim, keep alive, settle, recover.
+
+Time: one clock, the Redis server's. Every script that needs "now" reads it with ``TIME``
+(lease deadlines, etas, recovery, heartbeats, dedupe windows); clients send durations (the
+lease, a message's delay = its eta minus the sender's now), never instants of their own clock.
+So a host whose clock is an hour off neither makes a live lease look expired (and its task run
+twice) nor a delayed message look due; the most a sender's skew can shift is the sub-second
+gap between computing a delay and sending it.
+
+``claim_many`` pops up to N ids and records each one STARTED inside the claim script
+(claim_many.lua reads the task name and attempt from the JSON payload); ``settle_many`` acks /
+retries / dead-letters a batch and writes each status in the same script call (settle.lua),
+only for claims still owned. A no-op task thus costs two script calls per batch instead of
+four round trips per task. The STARTED status key is not declared in KEYS (its id is only
+known once popped): fine on one server or Sentinel, not on Cluster.
+
+Blocking claims: a claim that finds nothing waits on each queue's ``notify`` list with BLPOP.
+Enqueue, release, retry-due-now and lease recovery push one token; a claimer that takes a
+message while more are ready pushes it on, so one token wakes blocked claimers one by one. The
+wait is capped at the next delayed eta or lease deadline, and at ``MAX_BLOCK_S``, so a message
+that becomes due without a push is still picked up promptly.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from taskqueue.records import (
+    DEFAULT_RESULT_TTL,
+    FINAL_STATES,
+    AckAction,
+    DeadLetterAction,
+    Delivery,
+    RedeliverAction,
+    RetryAction,
+    Settlement,
+)
+from taskqueue.redis import wire
+from taskqueue.redis.connection import RedisConnection
+from taskqueue.redis.states import status_fields
+
+# Shortest wait worth a BLPOP round trip; below it the claim simply tries again.
+MIN_BLOCK_S = 0.001
+# recover.lua moves at most this many per call (its STEP); a full step means call again.
+RECOVER_STEP = 1_000
+
+_ACTION_CODES = {AckAction: "a", RetryAction: "r", RedeliverAction: "l", DeadLetterAction: "d"}
+
+
+def _settle_args(item: Settlement, now_ms: int) -> list[Any]:
+    """settle.lua's ARGV for one item (see the script); a retry's eta goes as a delay."""
+    action = item.action
+    args: list[Any] = [
+        wire.id_bytes(item.delivery.message_id),
+        item.delivery.token,
+        _ACTION_CODES[type(action)],
+    ]
+    if isinstance(action, RetryAction):
+        delay = wire.delay_ms(action.eta, now_ms)
+        args += [delay, str(action.message.priority), action.message.encode()]
+    elif isinstance(action, DeadLetterAction):
+        args += [action.reason, "", ""]
+    else:
+        args += ["", "", ""]
+    status = item.status
+    if status is None:
+        return [*args, "0", 0]
+    fields = status_fields(status)
+    args += ["1" if status.state in FINAL_STATES else "0", 2 * len(fields)]
+    for name, value in fields.items():
+        args += [name, value]
+    return args
+
+
+class RedisConsumer(RedisConnection):
+    """:class:`~taskqueue.broker.Consumer` on Redis."""
+
+    def claim_many(
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        timeout: timedelta,
+        max_count: int,
+    ) -> list[Delivery]:
+        """Claim up to ``max_count`` messages, queues in order, and record each STARTED.
+
+        One script call per queue tried (claim_many.lua: promote, recover, pop up to the
+        count, write the STARTED statuses); the next queue is tried only if the batch is not
+        full. If nothing is claimable, waits on the queues' notify lists (see the module
+        docstring) until ``timeout`` has passed. A malformed entry comes back as a delivery
+        with its ``problem`` named. ``consumer`` is not stored: ownership is the token.
+        """
+        del consumer
+        if max_count < 1:
+            raise ValueError(f"max_count: must be at least 1, got {max_count}")
+        deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
+        lease_ms = int(lease.total_seconds() * 1000)
+        names = list(queues)
+        while True:
+            next_due_ms = -1  # from now
+            claimed: list[Delivery] = []
+            for name in names:
+                got, due = self._claim_from(name, lease_ms, max_count - len(claimed))
+                claimed += got
+                if due >= 0 and (next_due_ms < 0 or due < next_due_ms):
+                    next_due_ms = due
+                if len(claimed) >= max_count:
+                    break
+            if claimed:
+                return claimed
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                return []
+            self._wait(names, remaining_s, next_due_ms)
+
+    def _claim_from(self, name: str, lease_ms: int, count: int) -> tuple[list[Delivery], int]:
+        """One claim_many.lua call on queue ``name``: what it claimed, and (if nothing) in how
+        many ms something becomes claimable (-1: nothing is waiting)."""
+        prefix = secrets.token_hex(16)
+        keys = self.keys.queue(name).script_keys
+        command = (
+            "EVALSHA",
+            self._scripts["claim_many"].sha,
+            len(keys),
+            *keys,
+            lease_ms,
+            prefix,
+            count,
+            self.keys.status(""),
+        )
+        [reply] = self._stream(iter((command,)))
+        claimed = int(reply[0])
+        if claimed == 0:
+            return [], int(reply[1])
+        lease_until = wire.instant(int(reply[1]))
+        deliveries = []
+        for i in range(claimed):
+            problem = reply[4 + 4 * i]
+            deliveries.append(
+                Delivery(
+                    message_id=wire.id_text(reply[2 + 4 * i]),
+                    queue=name,
+                    payload=reply[3 + 4 * i],
+                    token=f"{prefix}-{i + 1}",
+                    lease_until=lease_until,
+                    problem=problem.decode(errors="replace") if problem else None,
+                    deliveries=int(reply[5 + 4 * i]),
+                )
+            )
+        return deliveries, -1
+
+    def _wait(self, names: list[str], remaining_s: float, next_due_ms: int) -> None:
+        """Block on the queues' notify lists until a push, the next due time, or the cap."""
+        wait_s = min(remaining_s, self._max_block_s)
+        if next_due_ms >= 0:
+            wait_s = min(wait_s, next_due_ms / 1000 + 0.001)
+        if wait_s >= MIN_BLOCK_S:
+            with self._errors():
+                self._client.blpop([self.keys.queue(n).notify for n in names], wait_s)
+
+    def settle_many(
+        self, items: Sequence[Settlement], *, result_ttl: timedelta = DEFAULT_RESULT_TTL
+    ) -> list[bool]:
+        """Settle each claimed message and record its status: one settle.lua call per queue
+        (pipelined when the batch spans queues), each atomic; per item, False if the claim
+        is no longer ours (then neither its action nor its status was applied).
+
+        Raises TypeError/ValueError, before writing anything, if a result is not JSON.
+        """
+        if not items:
+            return []
+        now_ms = wire.now_ms()  # only to turn retry etas into delays
+        ttl_ms = max(1, int(result_ttl.total_seconds() * 1000))
+        by_queue: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            by_queue.setdefault(item.delivery.queue, []).append(i)
+        sha = self._scripts["settle"].sha
+        commands: list[tuple[Any, ...]] = []
+        for name, positions in by_queue.items():
+            queue = self.keys.queue(name)
+            status_keys: list[bytes] = []
+            args: list[Any] = [queue.tag, ttl_ms]
+            for i in positions:
+                item = items[i]
+                status_keys.append(wire.id_bytes(self.keys.status(item.delivery.message_id)))
+                args.extend(_settle_args(item, now_ms))
+            keys = (*queue.script_keys, *status_keys)
+            commands.append(("EVALSHA", sha, len(keys), *keys, *args))
+        # Packed with hiredis and sent back to back on one connection (see _stream): redis-py's
+        # command path cost more client time than the script itself.
+        replies = self._stream(iter(commands))
+        settled = [False] * len(items)
+        for positions, reply in zip(by_queue.values(), replies, strict=True):
+            for i, flag in zip(positions, reply, strict=True):
+                settled[i] = flag == 49  # ord("1")
+        return settled
+
+    def _in_flight(self, script: str, delivery: Delivery, *args: Any) -> int:
+        queue = self.keys.queue(delivery.queue)
+        message_id = wire.id_bytes(delivery.message_id)
+        return int(self._run(script, queue, message_id, delivery.token, *args))
+
+    def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
+        """Renew the lease from now (the server's clock); None if the claim is no longer ours."""
+        lease_until_ms = self._in_flight("extend", delivery, int(lease.total_seconds() * 1000))
+        if not lease_until_ms:
+            return None
+        return Delivery(
+            message_id=delivery.message_id,
+            queue=delivery.queue,
+            payload=delivery.payload,
+            token=delivery.token,
+            lease_until=wire.instant(lease_until_ms),
+        )
+
+    def release(self, delivery: Delivery) -> bool:
+        """Return a message to ready, unchanged and in its old place; False if not ours."""
+        return bool(self._in_flight("release", delivery))
+
+    def recover_expired(self, now: datetime | None = None) -> int:
+        """Return messages whose lease ran out (their worker died) to ready; how many.
+
+        Expired by the server's clock. ``now`` (tests: "as if this much later") is taken
+        relative to this host's clock and sent as that far ahead of the server's.
+        """
+        ahead_ms = 0 if now is None else wire.delay_ms(now, wire.now_ms())
+        total = 0
+        for name in self._queue_names():
+            queue = self.keys.queue(name)
+            while True:
+                moved = int(self._run("recover", queue, ahead_ms))
+                total += moved
+                if moved < RECOVER_STEP:
+                    break
+        return total
+
+    def heartbeat(self, consumer: str, queues: Sequence[str], ttl: timedelta) -> None:
+        """Announce a live consumer of ``queues`` for ``ttl`` (from the server's now); its
+        queues now exist."""
+        if not queues:
+            return
+        with self._errors():
+            self._client.sadd(self.keys.queues, *queues)
+        keys = [self.keys.queue(name).consumers for name in queues]
+        self._standalone_script("heartbeat", keys, consumer, wire.ttl_ms(ttl))
+
+    def forget_consumer(self, consumer: str, queues: Sequence[str]) -> None:
+        """Remove ``consumer``'s heartbeat now (a clean stop), instead of letting it expire."""
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for name in queues:
+                pipe.zrem(self.keys.queue(name).consumers, consumer)
+            pipe.execute()

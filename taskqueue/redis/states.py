@@ -1,0 +1,98 @@
+"""Task statuses on Redis: one HASH per task id, expiring a lifetime after a final state.
+
+Kept lazily: enqueue writes no status (it would double the writes of a beat burst).
+``get_status`` of an id with no status record looks the message up in the known queues and
+reports it QUEUED; workers record every later state (claim_many.lua writes STARTED, settle.lua
+the outcome). A status left from an earlier message with the same id (sent again after its
+dedupe window) shows until the worker records anew.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from taskqueue.errors import DecodeError
+from taskqueue.message import Message
+from taskqueue.records import DEFAULT_RESULT_TTL, FINAL_STATES, TaskState, TaskStatus
+from taskqueue.redis import wire
+from taskqueue.redis.connection import RedisConnection
+
+
+def status_fields(status: TaskStatus) -> dict[str, str | int]:
+    """The status hash of ``status`` (raises TypeError/ValueError if the result is not JSON)."""
+    fields: dict[str, str | int] = {
+        "task": status.task,
+        "state": TaskState(status.state).value,
+        "attempts": status.attempts,
+        "result": json.dumps(status.result, allow_nan=False),
+    }
+    if status.error is not None:
+        fields["error"] = status.error
+    if status.started_at is not None:
+        fields["started_at_ms"] = wire.ms(status.started_at)
+    if status.finished_at is not None:
+        fields["finished_at_ms"] = wire.ms(status.finished_at)
+    if status.deliveries:
+        fields["deliveries"] = status.deliveries
+    return fields
+
+
+class RedisStates(RedisConnection):
+    """:class:`~taskqueue.broker.TaskStates` on Redis."""
+
+    def set_status(self, status: TaskStatus, ttl: timedelta = DEFAULT_RESULT_TTL) -> None:
+        """Record a task's state; kept ``ttl`` after a final state.
+
+        Raises TypeError/ValueError, before writing anything, if the result is not JSON.
+        """
+        fields = status_fields(status)
+        key = self.keys.status(status.id)
+        with self._errors():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.delete(key)  # fields of an earlier state (an old error) must not linger
+            pipe.hset(key, mapping=fields)
+            if status.state in FINAL_STATES:
+                pipe.pexpire(key, max(1, int(ttl.total_seconds() * 1000)))
+            pipe.execute()
+
+    def get_status(self, task_id: str) -> TaskStatus | None:
+        """What is known of ``task_id``; QUEUED if only its message is known; None if never
+        seen (or expired)."""
+        with self._errors():
+            raw = self._client.hgetall(self.keys.status(task_id))
+        if not raw:
+            return self._queued_status(task_id)
+        f = {k.decode(): v.decode() for k, v in raw.items()}
+        return TaskStatus(
+            id=task_id,
+            task=f["task"],
+            state=TaskState(f["state"]),
+            attempts=int(f["attempts"]),
+            result=json.loads(f["result"]),
+            error=f.get("error"),
+            started_at=wire.instant(int(f["started_at_ms"])) if "started_at_ms" in f else None,
+            finished_at=wire.instant(int(f["finished_at_ms"])) if "finished_at_ms" in f else None,
+            deliveries=int(f.get("deliveries", 0)),
+        )
+
+    def _queued_status(self, task_id: str) -> TaskStatus | None:
+        names = self._queue_names()
+        if not names:
+            return None
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for name in names:
+                pipe.hget(self.keys.queue(name).msg, task_id)
+            values = pipe.execute()
+        for value in values:
+            if value is None:
+                continue
+            try:
+                message = Message.decode(value.split(b":", 1)[1])  # after "<p><ttl ms>:"
+            except (DecodeError, RecursionError):  # RecursionError: JSON nested too deeply
+                return TaskStatus(id=task_id, task="", state=TaskState.QUEUED, attempts=0)
+            return TaskStatus(
+                id=task_id, task=message.task, state=TaskState.QUEUED, attempts=message.attempt
+            )
+        return None

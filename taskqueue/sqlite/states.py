@@ -1,0 +1,69 @@
+"""Task statuses on SQLite: rows of ``statuses``, expiring a lifetime after a final state
+(purged lazily by the next write)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from taskqueue.records import DEFAULT_RESULT_TTL, FINAL_STATES, TaskState, TaskStatus
+from taskqueue.sqlite.connection import SQLiteConnection, clock_s, epoch, instant
+from taskqueue.sqlite_schema import UPSERT_STATUS, statuses
+
+
+def status_row(status: TaskStatus, now_s: float, ttl: timedelta) -> tuple[Any, ...]:
+    """The statuses row of ``status`` (raises TypeError/ValueError if the result is not
+    JSON); a final state expires ``ttl`` from now."""
+    return (
+        status.id,
+        status.task,
+        TaskState(status.state).value,
+        status.attempts,
+        json.dumps(status.result, allow_nan=False),
+        status.error,
+        None if status.started_at is None else epoch(status.started_at),
+        None if status.finished_at is None else epoch(status.finished_at),
+        now_s + ttl.total_seconds() if status.state in FINAL_STATES else None,
+        status.deliveries,
+    )
+
+
+class SQLiteStates(SQLiteConnection):
+    """:class:`~taskqueue.broker.TaskStates` on SQLite."""
+
+    def set_status(self, status: TaskStatus, ttl: timedelta = DEFAULT_RESULT_TTL) -> None:
+        """Record a task's state; kept ``ttl`` after a final state, then purged lazily.
+
+        Raises TypeError/ValueError, before writing anything, if the result is not JSON.
+        """
+        now_s = clock_s()
+        row = status_row(status, now_s, ttl)
+        with self._db.write() as conn:
+            conn.exec_driver_sql(UPSERT_STATUS, row)
+            self._purge(conn, now_s)
+
+    def get_status(self, task_id: str) -> TaskStatus | None:
+        """What is known of ``task_id``; None if never seen or expired."""
+        s = statuses.c
+        with self._db.read() as conn:
+            row = conn.execute(
+                sa.select(statuses).where(
+                    s.task_id == task_id, sa.or_(s.expires_s.is_(None), s.expires_s > clock_s())
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        return TaskStatus(
+            id=row.task_id,
+            task=row.task,
+            state=TaskState(row.state),
+            attempts=row.attempts,
+            result=json.loads(row.result),
+            error=row.error,
+            started_at=instant(row.started_at_s),
+            finished_at=instant(row.finished_at_s),
+            deliveries=row.deliveries or 0,
+        )
