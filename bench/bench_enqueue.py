@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.broker import Broker, EncodedMessage
-from taskqueue.message import Headers, Message, MessageTemplate, RetryPolicy, fire_id, json_instant
+from taskqueue.message import Headers, Message, RetryPolicy, fire_id
+from taskqueue.message_template import MessageTemplate, json_instant
 
 
 @dataclass(frozen=True, slots=True)

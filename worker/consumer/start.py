@@ -1,21 +1,20 @@
 """Running a delivery: decode it, check that it may run, and submit its task to the pool.
 
-A claimed message that cannot run (malformed queue entry, undecodable, delivered too often,
+The payload is decoded once, by :func:`taskqueue.message.decode_payload`. A claimed message
+that cannot run (malformed queue entry, undecodable, delivered too often,
 unknown task, expired, rate limited) is not run: :meth:`Starter.start` returns how to settle
 it instead, with its true state.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from taskqueue.broker import Delivery, TaskState
-from taskqueue.errors import DecodeError
-from taskqueue.message import Message
+from taskqueue.message import Message, Unreadable, decode_payload
 from worker.consumer import outcomes
 from worker.consumer.in_flight import ConsumerStats, InFlight, InFlightTable
 from worker.consumer.outcomes import Pending
@@ -48,16 +47,12 @@ class Starter:
 
     def start(self, delivery: Delivery) -> Pending | None:
         """Submit the delivery's task to the pool; or, if it cannot run, how to settle it."""
+        message = decode_payload(delivery.payload)
         if delivery.problem is not None:
-            return self._dead_letter(delivery, f"malformed queue entry: {delivery.problem}")
-        try:
-            message = Message.decode(delivery.payload)
-        except DecodeError as e:
-            return self._dead_letter(delivery, f"undecodable: {e.reason}")
-        except RecursionError:
-            # json.loads on deeply nested JSON; Message.decode does not map it (yet): one
-            # such message must not end the consumer loop.
-            return self._dead_letter(delivery, "undecodable: JSON nested too deeply")
+            reason = f"malformed queue entry: {delivery.problem}"
+            return self._dead_letter(delivery, reason, message)
+        if isinstance(message, Unreadable):
+            return self._dead_letter(delivery, f"undecodable: {message.reason}", message)
         if delivery.deliveries > self._max_deliveries:
             reason = (
                 f"delivered {delivery.deliveries} times without an outcome "
@@ -94,19 +89,13 @@ class Starter:
         self._pool.submit(job)
         return None
 
-    def _dead_letter(self, delivery: Delivery, reason: str) -> Pending:
-        named = _peek_task(delivery.payload)
+    def _dead_letter(
+        self, delivery: Delivery, reason: str, decoded: Message | Unreadable
+    ) -> Pending:
+        """Dead-letter a delivery that cannot be trusted (malformed entry, undecodable)."""
+        # The broker recorded STARTED under the task the payload names: replace it.
+        if isinstance(decoded, Message):
+            named: tuple[str, int] | None = (decoded.task, decoded.attempt)
+        else:
+            named = decoded.named
         return outcomes.dead_letter(delivery, reason, None, self._clock(), named)
-
-
-def _peek_task(payload: bytes) -> tuple[str, int] | None:
-    """(task, attempt) of a payload that did not decode as a message, if it names them (as
-    the broker's claim step reads them to record STARTED)."""
-    try:
-        wire = json.loads(payload)
-        task, attempt = wire["task"], wire["attempt"]
-    except (ValueError, UnicodeDecodeError, TypeError, KeyError, RecursionError):
-        return None
-    if not isinstance(task, str) or not isinstance(attempt, int | float):
-        return None
-    return task, int(attempt)
