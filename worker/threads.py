@@ -48,6 +48,7 @@ from worker.pool import (
     describe,
     exception_name,
     hard_limit_error,
+    limit_deadlines_s,
     lower_switch_interval,
     rejected_outcome,
     soft_outcome,
@@ -67,8 +68,8 @@ class _Run:
     job: Job
     ident: int
     started_at: datetime
-    soft_at: float | None
-    hard_at: float | None
+    soft_at_s: float | None
+    hard_at_s: float | None
     in_task: bool = True
     soft_sent: bool = False
     abandoned: bool = False  # its outcome is no longer reported (hard limit or stop)
@@ -196,18 +197,17 @@ class ThreadPool:
             job = self._jobs.get()
             if job is None:
                 return
-            now = time.monotonic()
-            soft, hard = job.soft_time_limit, job.time_limit
+            soft_at_s, hard_at_s = limit_deadlines_s(job, time.monotonic())
             run = _Run(
                 job=job,
                 ident=ident,
                 started_at=datetime.now(UTC),
-                soft_at=now + soft if soft is not None and (hard is None or soft < hard) else None,
-                hard_at=now + hard if hard is not None else None,
+                soft_at_s=soft_at_s,
+                hard_at_s=hard_at_s,
             )
             with self._lock:
                 self._runs[job.id] = run
-            if run.soft_at is not None or run.hard_at is not None:
+            if run.soft_at_s is not None or run.hard_at_s is not None:
                 self._wake.set()
             kind, result, error, exc_type = self._execute(run)
             finished_at = datetime.now(UTC)
@@ -265,7 +265,7 @@ class ThreadPool:
 
     def _abandon_locked(self, run: _Run) -> Outcome:
         run.abandoned = run.over_limit = True
-        run.hard_at = None
+        run.hard_at_s = None
         self._assigned.pop(run.job.id, None)
         self._abandoned_alive += 1
         outcome = Outcome(
@@ -302,15 +302,15 @@ class ThreadPool:
                 for run in list(self._runs.values()):
                     if run.abandoned or not run.in_task:
                         continue
-                    if run.hard_at is not None and now >= run.hard_at:
+                    if run.hard_at_s is not None and now >= run.hard_at_s:
                         abandoned.append(self._abandon_locked(run))
                         started |= run.sessions
                         continue
-                    if run.soft_at is not None and now >= run.soft_at:
-                        run.soft_at = None
+                    if run.soft_at_s is not None and now >= run.soft_at_s:
+                        run.soft_at_s = None
                         run.soft_sent = True
                         _async_raise(run.ident, SoftTimeLimitExceeded)
-                    for at in (run.soft_at, run.hard_at):
+                    for at in (run.soft_at_s, run.hard_at_s):
                         if at is not None and (nearest is None or at < nearest):
                             nearest = at
             # Outside the lock: it scans /proc. Killed before the outcome is reported.

@@ -25,6 +25,7 @@ from worker.pool import (
     Outcome,
     OutcomeKind,
     hard_limit_error,
+    limit_deadlines_s,
     lower_switch_interval,
     utc_from_timestamp,
 )
@@ -117,25 +118,20 @@ class PreforkPool:
             child = next((c for c in self._children if c.state is ChildState.IDLE), None)
             if child is None or self._stopping:
                 raise PoolError(f"prefork pool: no free process for job {job.id}")
-            now = time.monotonic()
+            now_s = time.monotonic()
             child.state = ChildState.BUSY
             child.job = job
             child.started_at = datetime.now(UTC)
-            soft, hard = job.soft_time_limit, job.time_limit
-            # A soft limit at or after the hard one could never be acted on.
-            child.soft_at = (
-                now + soft if soft is not None and (hard is None or soft < hard) else None
-            )
-            child.hard_at = now + hard if hard is not None else None
+            child.soft_at_s, child.hard_at_s = limit_deadlines_s(job, now_s)
+            soft = job.soft_time_limit if child.soft_at_s is not None else None
             try:
-                effective_soft = soft if child.soft_at is not None else None
                 child.conn.send(
                     RunJob(
                         job.id,
                         job.task.name,
                         tuple(job.args),
                         dict(job.kwargs),
-                        effective_soft,
+                        None if soft is None else soft.total_seconds(),
                         job.task_id,
                     )
                 )
@@ -144,7 +140,7 @@ class PreforkPool:
                 logger.warning(
                     "prefork pool: could not hand job %s to %d: %s", job.id, child.pid, e
                 )
-        if child.soft_at is not None or child.hard_at is not None:
+        if child.soft_at_s is not None or child.hard_at_s is not None:
             self._wake.set()
 
     def wait(self, timeout: float) -> list[Outcome]:
@@ -324,7 +320,7 @@ class PreforkPool:
             job = child.job
             child.job = None
             child.sessions.clear()  # the task ended; what it left running is its business
-            child.soft_at = child.hard_at = None
+            child.soft_at_s = child.hard_at_s = None
             child.tasks_done += 1
             if child.state is ChildState.BUSY and child.killed_at is not None:
                 # Finished as the hard limit fired: it is being killed, so it takes no new job.
@@ -421,16 +417,16 @@ class PreforkPool:
                 for child in self._children:
                     if child.state is not ChildState.BUSY or child.killed_at is not None:
                         continue
-                    if child.hard_at is not None and now >= child.hard_at:
+                    if child.hard_at_s is not None and now >= child.hard_at_s:
                         child.killed_at = datetime.now(UTC)
-                        child.soft_at = child.hard_at = None
+                        child.soft_at_s = child.hard_at_s = None
                         expired.append((child.pid, set(child.sessions)))
                         continue
-                    if child.soft_at is not None and now >= child.soft_at:
-                        child.soft_at = None
+                    if child.soft_at_s is not None and now >= child.soft_at_s:
+                        child.soft_at_s = None
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(child.pid, signal.SIGUSR1)
-                    for at in (child.soft_at, child.hard_at):
+                    for at in (child.soft_at_s, child.hard_at_s):
                         if at is not None and (nearest is None or at < nearest):
                             nearest = at
             for pid, started in expired:
