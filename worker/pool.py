@@ -70,10 +70,10 @@ class Pool(Protocol):
     def submit(self, job: Job) -> None:
         """Start ``job`` on a free slot (:class:`PoolError` if there is none)."""
 
-    def wait(self, timeout: float) -> list[Outcome]:
-        """Outcomes finished since the last call; blocks up to ``timeout`` s for the first.
+    def wait(self, timeout_s: float) -> list[Outcome]:
+        """Outcomes finished since the last call; blocks up to ``timeout_s`` for the first.
 
-        ``timeout=0.0`` never blocks.
+        ``timeout_s=0.0`` never blocks.
         """
 
     def free_slots(self) -> int:
@@ -82,10 +82,11 @@ class Pool(Protocol):
     def recycle(self) -> None:
         """Replace the workers after their current job (new code loaded); nothing is dropped."""
 
-    def stop(self, timeout: float) -> list[Job]:
+    def stop(self, timeout_s: float) -> list[Job]:
         """Stop everything; returns the jobs that did not finish (the caller releases them).
 
-        Idle processes get ``timeout`` s to exit before they are killed; busy ones are killed.
+        Idle processes get ``timeout_s`` seconds to exit before they are killed; busy ones
+        are killed.
         """
 
     def needs_restart(self) -> bool:

@@ -130,11 +130,13 @@ class ThreadPool:
             self._assigned[job.id] = job
         self._jobs.put(job)
 
-    def wait(self, timeout: float) -> list[Outcome]:
+    def wait(self, timeout_s: float) -> list[Outcome]:
         outcomes: list[Outcome] = []
         try:
             first = (
-                self._outcomes.get(timeout=timeout) if timeout > 0 else self._outcomes.get_nowait()
+                self._outcomes.get(timeout=timeout_s)
+                if timeout_s > 0
+                else self._outcomes.get_nowait()
             )
         except queue.Empty:
             return outcomes
@@ -156,7 +158,7 @@ class ThreadPool:
             "(or use the prefork pool) to load new task code"
         )
 
-    def stop(self, timeout: float) -> list[Job]:
+    def stop(self, timeout_s: float) -> list[Job]:
         """Stop taking jobs; raise the soft limit in running tasks; return unfinished jobs.
 
         Busy threads cannot be killed: they are daemons and end with the process.
@@ -175,9 +177,9 @@ class ThreadPool:
         sessions.kill_sessions(started)
         for _ in self._threads:
             self._jobs.put(None)
-        deadline = time.monotonic() + max(timeout, 0.0)
+        deadline_s = time.monotonic() + max(timeout_s, 0.0)
         for thread in self._threads:
-            thread.join(max(deadline - time.monotonic(), 0.0))
+            thread.join(max(deadline_s - time.monotonic(), 0.0))
         self._wake.set()
         if self._monitor is not None:
             self._monitor.join(timeout=5)

@@ -143,11 +143,11 @@ class PreforkPool:
         if child.soft_at_s is not None or child.hard_at_s is not None:
             self._wake.set()
 
-    def wait(self, timeout: float) -> list[Outcome]:
+    def wait(self, timeout_s: float) -> list[Outcome]:
         outcomes, self._pending = self._pending, []
         if outcomes:
-            timeout = 0.0
-        outcomes.extend(self._pump(timeout))
+            timeout_s = 0.0
+        outcomes.extend(self._pump(timeout_s))
         return outcomes
 
     def free_slots(self) -> int:
@@ -169,7 +169,7 @@ class PreforkPool:
         self._ensure_capacity()
         logger.info("prefork pool: recycling %d process(es)", self.concurrency)
 
-    def stop(self, timeout: float) -> list[Job]:
+    def stop(self, timeout_s: float) -> list[Job]:
         """Kill busy children (their jobs are returned), let idle ones exit, stop the monitor."""
         with self._lock:
             self._stopping = True
@@ -184,10 +184,10 @@ class PreforkPool:
         # Busy ones are killed with what their jobs started, outside the lock (/proc scans).
         for pid, started in busy:
             sessions.kill_process_tree(pid, started)
-        deadline = time.monotonic() + max(timeout, 0.0)
+        deadline_s = time.monotonic() + max(timeout_s, 0.0)
         for child in children:
             try:
-                child.proc.wait(max(deadline - time.monotonic(), 0.0))
+                child.proc.wait(max(deadline_s - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
                 kill_group(child.pid)
                 child.proc.wait()
@@ -258,16 +258,16 @@ class PreforkPool:
         child.state = ChildState.EXITING
         send_quietly(child.conn, RETIRE)
 
-    def _pump(self, timeout: float, *, until_any: bool = False) -> list[Outcome]:
-        """Read what the children sent, for up to ``timeout`` s or until an outcome arrives
+    def _pump(self, timeout_s: float, *, until_any: bool = False) -> list[Outcome]:
+        """Read what the children sent, for up to ``timeout_s`` or until an outcome arrives
         (any message at all with ``until_any``)."""
         outcomes: list[Outcome] = []
-        deadline = time.monotonic() + timeout
+        deadline_s = time.monotonic() + timeout_s
         while True:
             self._replace_if_short()
             with self._lock:
                 by_conn = {c.conn: c for c in self._children}
-            remaining = max(deadline - time.monotonic(), 0.0)
+            remaining = max(deadline_s - time.monotonic(), 0.0)
             if not by_conn:
                 if remaining > 0:
                     time.sleep(min(remaining, 0.05))  # nothing to read from (stopping)
@@ -280,7 +280,7 @@ class PreforkPool:
                     outcomes.append(outcome)
             if outcomes:
                 return outcomes  # successors, if any, are started on the next call
-            if (ready and until_any) or time.monotonic() >= deadline:
+            if (ready and until_any) or time.monotonic() >= deadline_s:
                 self._replace_if_short()
                 return outcomes
 
