@@ -6,9 +6,9 @@ refuse the copies, so nothing is lost and nothing is repeated.
 
 A burst of 100,000 fires must be in the broker within a second, so the hot path avoids building
 :class:`Message` objects: each entry's message is encoded once into a
-:class:`~taskqueue.message.MessageTemplate` (cached by the entry's content hash) and every fire
-is rendered straight to bytes. Every batch is pushed before anything is logged or recorded, so
-neither the per-fire log lines nor the state write delay the last message.
+:class:`~taskqueue.message_template.MessageTemplate` (cached by the entry's content hash) and
+every fire is rendered straight to bytes. Every batch is pushed before anything is logged or
+recorded, so neither the per-fire log lines nor the state write delay the last message.
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ from beat.planner import Fire
 from beat.state import StateStore
 from taskqueue.broker import Producer
 from taskqueue.errors import BrokerError
-from taskqueue.message import (
-    MessageTemplate,
-    json_instant,
-)
+from taskqueue.message_template import MessageTemplate, json_instant
 from taskqueue.records import EncodedMessage, Fence
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,10 @@ from taskqueue.message import (
     Message,
     RetryPolicy,
     encoded_unchecked,
-    encoded_value_size,
     fire_id,
-    json_size_floor,
     new_task_id,
 )
+from taskqueue.message_template import encoded_value_size, json_size_floor
 
 # The instant of a message template's placeholders (see beat.dispatch).
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

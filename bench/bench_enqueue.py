@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from taskqueue.broker import Broker
-from taskqueue.message import Headers, Message, MessageTemplate, RetryPolicy, fire_id, json_instant
+from taskqueue.message import Headers, Message, RetryPolicy, fire_id
+from taskqueue.message_template import MessageTemplate, json_instant
 from taskqueue.records import EncodedMessage
 
 

@@ -122,75 +122,115 @@ class Message:
 
     def encode(self) -> bytes:
         """The wire bytes; raises :class:`MessageTooLarge` over :data:`MAX_MESSAGE_BYTES`."""
-        return _within_limit(self.id, encoded_unchecked(self))
+        return within_limit(self.id, encoded_unchecked(self))
 
     @classmethod
     def decode(cls, data: bytes | str) -> Message:
         """Parse a wire message; anything malformed raises :class:`DecodeError`."""
-        if len(data) > MAX_MESSAGE_BYTES:
-            raise DecodeError(f"{len(data)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}")
-        try:
-            raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise DecodeError(f"not JSON: {e}") from e
-        except RecursionError as e:
-            # A payload of thousands of nested brackets fits in 1 MiB; it is garbage, not a crash.
-            raise DecodeError("JSON nested too deeply") from e
-        if not isinstance(raw, dict):
-            raise DecodeError(f"expected a JSON object, got {type(raw).__name__}")
-        try:
-            return _from_wire(raw)
-        except DecodeError:
-            raise
-        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
-            raise DecodeError(f"{type(e).__name__}: {e}") from e
+        too_large = _size_problem(data)
+        if too_large is not None:
+            raise DecodeError(too_large)
+        return _message_from(_load(data))
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A payload that is not a message: why, and the ``(task, attempt)`` it names, if it does
+    (a broker's claim step reads those two fields to record STARTED)."""
+
+    reason: str
+    named: tuple[str, int] | None = None
+
+
+def decode_payload(data: bytes | str) -> Message | Unreadable:
+    """A claimed payload as a :class:`Message`, or :class:`Unreadable` saying why it is not one.
+
+    The worker's one decode of a payload: the JSON is parsed once, and a payload that is no
+    message still names its task and attempt when it can, so that the STARTED state the broker
+    recorded under them can be replaced.
+    """
+    too_large = _size_problem(data)
+    try:
+        raw = _load(data)
+    except DecodeError as e:
+        return Unreadable(too_large or e.reason)
+    if too_large is not None:
+        return Unreadable(too_large, _named(raw))
+    try:
+        return _message_from(raw)
+    except DecodeError as e:
+        return Unreadable(e.reason, _named(raw))
+
+
+def named_task(data: bytes | str) -> tuple[str, int] | None:
+    """(task, attempt) that a payload names, valid message or not; None if it names neither.
+
+    For a broker's claim step, which records STARTED under them before any worker decodes
+    the payload (the worker dead-letters a payload that is no message and replaces that state).
+    """
+    try:
+        return _named(_load(data))
+    except DecodeError:
+        return None
+
+
+def _size_problem(data: bytes | str) -> str | None:
+    if len(data) > MAX_MESSAGE_BYTES:
+        return f"{len(data)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
+    return None
+
+
+def _load(data: bytes | str) -> Any:
+    """The JSON value of ``data``: the one ``json.loads`` of a message payload."""
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DecodeError(f"not JSON: {e}") from e
+    except RecursionError as e:
+        # A payload of thousands of nested brackets fits in 1 MiB; it is garbage, not a crash.
+        raise DecodeError("JSON nested too deeply") from e
+
+
+def _message_from(raw: Any) -> Message:
+    if not isinstance(raw, dict):
+        raise DecodeError(f"expected a JSON object, got {type(raw).__name__}")
+    try:
+        return _from_wire(raw)
+    except DecodeError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError, RecursionError) as e:
+        raise DecodeError(f"{type(e).__name__}: {e}") from e
+
+
+def _named(raw: Any) -> tuple[str, int] | None:
+    """(task, attempt) of a decoded JSON value that is no valid message, if it names them."""
+    try:
+        task, attempt = raw["task"], raw["attempt"]
+    except (TypeError, KeyError, IndexError):
+        return None
+    if not isinstance(task, str) or not isinstance(attempt, int | float):
+        return None
+    try:
+        return task, int(attempt)
+    except (ValueError, OverflowError):  # NaN, Infinity: JSON this decoder accepts
+        return None
 
 
 def encoded_unchecked(message: Message) -> bytes:
     """``message``'s wire bytes whatever their size (to measure them; send with encode())."""
-    return _dumps(_to_wire(message)).encode()
+    return dumps_compact(to_wire(message)).encode()
 
 
-def encoded_value_size(value: Any) -> int:
-    """The bytes ``value`` (args as a list, or kwargs) takes inside an encoded message: the
-    wire encoding is one JSON object, so each field's text is the same alone or in it."""
-    return len(_dumps(value))  # ensure_ascii: one byte per character
-
-
-def _dumps(value: Any) -> str:
+def dumps_compact(value: Any) -> str:
+    """The wire's JSON text of ``value``: compact, no NaN."""
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
-def _within_limit(message_id: str, data: bytes) -> bytes:
+def within_limit(message_id: str, data: bytes) -> bytes:
+    """``data``, or :class:`MessageTooLarge` if it is over :data:`MAX_MESSAGE_BYTES`."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise MessageTooLarge(message_id, len(data), MAX_MESSAGE_BYTES)
     return data
-
-
-def json_size_floor(value: Any) -> int:
-    """A lower bound of the bytes ``value`` takes in JSON, in time linear in its number of
-    values whatever their lengths (a string shared a thousand times costs a thousand len()).
-
-    Lets a caller refuse an enormous value without encoding it: aliases in YAML can make a
-    small document stand for a huge one.
-    """
-    total = 0
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            total += len(item) + 2
-        elif isinstance(item, dict):
-            total += 1 + len(item)  # braces, colons and commas
-            for key, child in item.items():
-                total += len(key) + 2 if isinstance(key, str) else 2
-                stack.append(child)
-        elif isinstance(item, list | tuple):
-            total += 1 + len(item)
-            stack.extend(item)
-        else:
-            total += 1
-    return total
 
 
 def _instant(value: datetime | None) -> str | None:
@@ -201,7 +241,7 @@ def _seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
 
 
-def _to_wire(m: Message) -> dict[str, Any]:
+def to_wire(m: Message) -> dict[str, Any]:
     return {
         "v": m.version,
         "id": m.id,
@@ -248,7 +288,7 @@ _WIRE_KEYS = frozenset(
 )
 
 
-def _parse_instant(raw: Any, what: str) -> datetime | None:
+def parse_instant(raw: Any, what: str) -> datetime | None:
     if raw is None:
         return None
     if not isinstance(raw, str):
@@ -284,7 +324,7 @@ def _from_wire(raw: dict[str, Any]) -> Message:
         raise DecodeError(f"unknown fields {sorted(unknown)}")
     retry = _expect(raw.get("retry", {}), dict, "retry")
     headers = _expect(raw["headers"], dict, "headers")
-    enqueued_at = _parse_instant(headers.get("enqueued_at"), "headers.enqueued_at")
+    enqueued_at = parse_instant(headers.get("enqueued_at"), "headers.enqueued_at")
     if enqueued_at is None:
         raise DecodeError("headers.enqueued_at: missing")
     entry = headers.get("entry")
@@ -298,8 +338,8 @@ def _from_wire(raw: dict[str, Any]) -> Message:
             args=tuple(_expect(raw.get("args", []), list, "args")),
             kwargs=_expect(raw.get("kwargs", {}), dict, "kwargs"),
             priority=_expect(raw.get("priority", DEFAULT_PRIORITY), int, "priority"),
-            eta=_parse_instant(raw.get("eta"), "eta"),
-            expires=_parse_instant(raw.get("expires"), "expires"),
+            eta=parse_instant(raw.get("eta"), "eta"),
+            expires=parse_instant(raw.get("expires"), "expires"),
             soft_time_limit=_parse_seconds(raw.get("soft_time_limit_s"), "soft_time_limit_s"),
             time_limit=_parse_seconds(raw.get("time_limit_s"), "time_limit_s"),
             retry=RetryPolicy(
@@ -313,176 +353,10 @@ def _from_wire(raw: dict[str, Any]) -> Message:
             headers=Headers(
                 enqueued_at=enqueued_at,
                 entry=entry,
-                scheduled_for=_parse_instant(headers.get("scheduled_for"), "headers.scheduled_for"),
+                scheduled_for=parse_instant(headers.get("scheduled_for"), "headers.scheduled_for"),
             ),
         )
     except ValueError as e:
         if isinstance(e, DecodeError):
             raise
         raise DecodeError(str(e)) from e
-
-
-# Sentinels marking the varying fields of a MessageTemplate: random per process, so no message
-# data can contain them by accident (and a template falls back to encode() if one does).
-_SENTINEL_NONCE = uuid.uuid4().hex
-_SENTINELS = tuple(
-    f"\x00{_SENTINEL_NONCE}:{name}\x00" for name in ("id", "eta", "exp", "enq", "entry", "sched")
-)
-_SENTINELS_JSON = [json.dumps(x) for x in _SENTINELS]
-
-
-class MessageTemplate:
-    """Encodes many messages that differ only in id, entry name and instants, ~3x faster than
-    encode().
-
-    Beat sends the same message shape again and again; everything but the id, the entry name,
-    the scheduled and enqueue instants, the eta and the expiry is fixed. The base message is
-    validated and encoded once, with sentinels where the varying fields go; rendering then joins
-    pre-encoded fragments, so entries that differ only by name share one template. The output is
-    byte for byte what ``replace(base, ...)`` would encode to (tested). Should a sentinel ever
-    occur in the message's own data, the template falls back to the plain encoder.
-    """
-
-    __slots__ = ("_entry_json", "_fragments", "base")
-
-    def __init__(self, base: Message) -> None:
-        self.base = base
-        wire = _to_wire(base)
-        wire["id"], wire["eta"], wire["expires"] = _SENTINELS[0], _SENTINELS[1], _SENTINELS[2]
-        headers = wire["headers"]
-        headers["enqueued_at"], headers["entry"], headers["scheduled_for"] = _SENTINELS[3:]
-        text = json.dumps(wire, separators=(",", ":"), allow_nan=False)
-        self._fragments = _split_on(text, _SENTINELS_JSON)
-        self._entry_json = json.dumps(base.headers.entry)
-
-    def render(
-        self,
-        message_id: str,
-        *,
-        enqueued_at: datetime,
-        scheduled_for: datetime | None = None,
-        eta: datetime | None = None,
-        expires: datetime | None = None,
-        entry: str | None = None,
-    ) -> bytes:
-        """The wire bytes of the base message with these fields; instants must be aware.
-        ``entry`` replaces the base message's entry name when given."""
-        f = self._fragments
-        if f is None:
-            headers = replace(
-                self.base.headers,
-                enqueued_at=enqueued_at,
-                scheduled_for=scheduled_for,
-                entry=self.base.headers.entry if entry is None else entry,
-            )
-            return replace(
-                self.base, id=message_id, eta=eta, expires=expires, headers=headers
-            ).encode()
-        data = "".join(
-            (
-                f[0],
-                json.dumps(message_id),
-                f[1],
-                _json_instant(eta),
-                f[2],
-                _json_instant(expires),
-                f[3],
-                _json_instant(enqueued_at),
-                f[4],
-                self._entry_json if entry is None else json.dumps(entry),
-                f[5],
-                _json_instant(scheduled_for),
-                f[6],
-            )
-        ).encode()
-        return _within_limit(message_id, data)
-
-    def render_json(
-        self,
-        message_id: str,
-        *,
-        enqueued_at: str,
-        scheduled_for: str = "null",
-        eta: str = "null",
-        expires: str = "null",
-        entry: str | None = None,
-        json_strings: dict[str, str] | None = None,
-    ) -> bytes:
-        """:meth:`render` with the instants given as JSON literals made by :func:`json_instant`.
-
-        ``json_strings`` is an optional cache of JSON string literals, used for the entry
-        name (which repeats every minute).
-
-        For bursts: every fire of a burst shares its enqueue and scheduled instants, so the
-        caller formats each distinct instant once instead of once per message (formatting is
-        most of :meth:`render`'s cost). Same bytes as :meth:`render` (tested).
-        """
-        f = self._fragments
-        if f is None:
-            enqueued = _parse_json_instant(enqueued_at, "enqueued_at")
-            if enqueued is None:
-                raise ValueError("enqueued_at: must not be null")
-            return self.render(
-                message_id,
-                enqueued_at=enqueued,
-                scheduled_for=_parse_json_instant(scheduled_for, "scheduled_for"),
-                eta=_parse_json_instant(eta, "eta"),
-                expires=_parse_json_instant(expires, "expires"),
-                entry=entry,
-            )
-        data = "".join(
-            (
-                f[0],
-                json.dumps(message_id),
-                f[1],
-                eta,
-                f[2],
-                expires,
-                f[3],
-                enqueued_at,
-                f[4],
-                self._entry_json if entry is None else _json_string(entry, json_strings),
-                f[5],
-                scheduled_for,
-                f[6],
-            )
-        ).encode()
-        return _within_limit(message_id, data)
-
-
-def _json_string(text: str, cache: dict[str, str] | None) -> str:
-    if cache is None:
-        return json.dumps(text)
-    literal = cache.get(text)
-    if literal is None:
-        literal = cache[text] = json.dumps(text)
-    return literal
-
-
-def json_instant(value: datetime | None) -> str:
-    """``value`` as the JSON literal the wire format uses (``null`` for None); for
-    :meth:`MessageTemplate.render_json`. Refuses naive datetimes."""
-    return _json_instant(value)
-
-
-def _parse_json_instant(literal: str, what: str) -> datetime | None:
-    return _parse_instant(json.loads(literal), what)
-
-
-def _split_on(text: str, separators: list[str]) -> tuple[str, ...] | None:
-    """``text`` cut at each separator in order; None unless each occurs exactly once."""
-    fragments: list[str] = []
-    rest = text
-    for separator in separators:
-        if text.count(separator) != 1:
-            return None
-        head, _, rest = rest.partition(separator)
-        fragments.append(head)
-    fragments.append(rest)
-    return tuple(fragments)
-
-
-def _json_instant(value: datetime | None) -> str:
-    if value is None:
-        return "null"
-    return f'"{require_aware(value, "instant").isoformat()}"'

@@ -3,7 +3,7 @@
 Two implementations: :mod:`worker.prefork` (child processes; the default) and
 :mod:`worker.threads` (threads in the worker process). Both are driven by one thread, the
 consumer's: ``submit`` a :class:`Job` when ``free_slots() > 0``, collect :class:`Outcome` objects
-with ``wait``. Limits are in seconds, measured from the moment the pool hands the job to a
+with ``wait``. Limits are timedeltas, measured from the moment the pool hands the job to a
 free process or thread.
 """
 
@@ -13,7 +13,7 @@ import enum
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from worker.errors import Reject, SoftTimeLimitExceeded
@@ -27,14 +27,14 @@ PoolKind = Literal["prefork", "threads"]
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One run of one task. Limits are seconds (None: no limit)."""
+    """One run of one task. Limits: None for no limit."""
 
     id: str
     task: Task[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
-    soft_time_limit: float | None = None
-    time_limit: float | None = None
+    soft_time_limit: timedelta | None = None
+    time_limit: timedelta | None = None
     # The message id, for the pool's own log lines about this run (``task_id`` field).
     task_id: str = ""
 
@@ -70,10 +70,10 @@ class Pool(Protocol):
     def submit(self, job: Job) -> None:
         """Start ``job`` on a free slot (:class:`PoolError` if there is none)."""
 
-    def wait(self, timeout: float) -> list[Outcome]:
-        """Outcomes finished since the last call; blocks up to ``timeout`` s for the first.
+    def wait(self, timeout_s: float) -> list[Outcome]:
+        """Outcomes finished since the last call; blocks up to ``timeout_s`` for the first.
 
-        ``timeout=0.0`` never blocks.
+        ``timeout_s=0.0`` never blocks.
         """
 
     def free_slots(self) -> int:
@@ -82,25 +82,36 @@ class Pool(Protocol):
     def recycle(self) -> None:
         """Replace the workers after their current job (new code loaded); nothing is dropped."""
 
-    def stop(self, timeout: float) -> list[Job]:
+    def stop(self, timeout_s: float) -> list[Job]:
         """Stop everything; returns the jobs that did not finish (the caller releases them).
 
-        Idle processes get ``timeout`` s to exit before they are killed; busy ones are killed.
+        Idle processes get ``timeout_s`` seconds to exit before they are killed; busy ones
+        are killed.
         """
 
     def needs_restart(self) -> bool:
         """True when only a restart of the worker process can restore health (threads pool)."""
 
 
-def resolve_limits(task: Task[..., Any], message: Message) -> tuple[float | None, float | None]:
-    """(soft, hard) limits in seconds: the message's options override the task's defaults."""
-    soft = (
-        message.soft_time_limit.total_seconds()
-        if message.soft_time_limit is not None
-        else task.soft_time_limit
-    )
-    hard = message.time_limit.total_seconds() if message.time_limit is not None else task.time_limit
+def resolve_limits(
+    task: Task[..., Any], message: Message
+) -> tuple[timedelta | None, timedelta | None]:
+    """(soft, hard) limits: the message's options override the task's defaults."""
+    soft = message.soft_time_limit if message.soft_time_limit is not None else task.soft_time_limit
+    hard = message.time_limit if message.time_limit is not None else task.time_limit
     return soft, hard
+
+
+def limit_deadlines_s(job: Job, now_s: float) -> tuple[float | None, float | None]:
+    """(soft, hard) deadlines of ``job`` started at ``now_s`` (``time.monotonic()`` seconds).
+
+    A soft limit at or after the hard one could never be acted on: its deadline is None.
+    """
+    soft, hard = job.soft_time_limit, job.time_limit
+    hard_at_s = None if hard is None else now_s + hard.total_seconds()
+    if soft is None or (hard is not None and soft >= hard):
+        return None, hard_at_s
+    return now_s + soft.total_seconds(), hard_at_s
 
 
 def exception_name(exc: BaseException) -> str:
@@ -148,18 +159,22 @@ def check_result(result: Any) -> RunResult:
     return OutcomeKind.SUCCESS, result, None, None
 
 
-def soft_limit_error(soft: float | None) -> str:
-    return f"soft time limit ({soft:g}s) exceeded" if soft is not None else "soft time limit"
+def soft_limit_error(soft: timedelta | None) -> str:
+    if soft is None:
+        return "soft time limit"
+    return f"soft time limit ({soft.total_seconds():g}s) exceeded"
 
 
-def hard_limit_error(hard: float | None, how: str) -> str:
-    return f"hard time limit ({hard:g}s) exceeded; {how}" if hard is not None else how
+def hard_limit_error(hard: timedelta | None, how: str) -> str:
+    return (
+        f"hard time limit ({hard.total_seconds():g}s) exceeded; {how}" if hard is not None else how
+    )
 
 
 def rejected_outcome(exc: Reject) -> RunResult:
     return OutcomeKind.REJECTED, None, str(exc) or "rejected", exception_name(exc)
 
 
-def soft_outcome(exc: SoftTimeLimitExceeded, soft: float | None) -> RunResult:
+def soft_outcome(exc: SoftTimeLimitExceeded, soft: timedelta | None) -> RunResult:
     text = str(exc) or soft_limit_error(soft)
     return OutcomeKind.SOFT_TIME_LIMIT, None, text, exception_name(exc)

@@ -6,7 +6,7 @@ operator (``-A``/``imports``) and loaded with :meth:`Registry.import_modules` at
 
 Durations (``soft_time_limit``, ``time_limit``, ``retry_backoff``, ``retry_backoff_max``) accept
 seconds, a :class:`~datetime.timedelta` or a string such as ``"500ms"``, ``"30s"``, ``"1h30m"``;
-they are stored as float seconds.
+they are stored as timedeltas.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ class Task(Generic[P, R]):
 
     name: str
     fn: Callable[P, R]
-    soft_time_limit: float | None = None
-    time_limit: float | None = None
+    soft_time_limit: timedelta | None = None
+    time_limit: timedelta | None = None
     max_retries: int = 0
-    retry_backoff: float | None = None
-    retry_backoff_max: float | None = None
+    retry_backoff: timedelta | None = None
+    retry_backoff_max: timedelta | None = None
     autoretry_for: tuple[ExceptionSpec, ...] = ()
     rate_limit: str | float | None = None
     queue: str | None = None
@@ -116,13 +116,13 @@ class Registry:
 REGISTRY = Registry()
 
 
-def _seconds(value: Duration | None, task_name: str, option: str) -> float | None:
+def _duration(value: Duration | None, task_name: str, option: str) -> timedelta | None:
     if value is None:
         return None
     from taskqueue.durations import parse_duration
 
     try:
-        return parse_duration(value, f"task {task_name!r}: {option}").total_seconds()
+        return parse_duration(value, f"task {task_name!r}: {option}")
     except ValueError as e:
         raise TaskDefinitionError(str(e)) from None
 
@@ -161,16 +161,16 @@ def _make_task(
         parse_rate(rate_limit)
     except ValueError as e:
         raise TaskDefinitionError(f"task {task_name!r}: {e}") from None
-    soft = _seconds(soft_time_limit, task_name, "soft_time_limit")
-    hard = _seconds(time_limit, task_name, "time_limit")
+    soft = _duration(soft_time_limit, task_name, "soft_time_limit")
+    hard = _duration(time_limit, task_name, "time_limit")
     return Task(
         name=task_name,
         fn=fn,
         soft_time_limit=soft,
         time_limit=hard,
         max_retries=max_retries,
-        retry_backoff=_seconds(retry_backoff, task_name, "retry_backoff"),
-        retry_backoff_max=_seconds(retry_backoff_max, task_name, "retry_backoff_max"),
+        retry_backoff=_duration(retry_backoff, task_name, "retry_backoff"),
+        retry_backoff_max=_duration(retry_backoff_max, task_name, "retry_backoff_max"),
         autoretry_for=specs,
         rate_limit=rate_limit,
         queue=queue,

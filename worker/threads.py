@@ -48,6 +48,7 @@ from worker.pool import (
     describe,
     exception_name,
     hard_limit_error,
+    limit_deadlines_s,
     lower_switch_interval,
     rejected_outcome,
     soft_outcome,
@@ -67,8 +68,8 @@ class _Run:
     job: Job
     ident: int
     started_at: datetime
-    soft_at: float | None
-    hard_at: float | None
+    soft_at_s: float | None
+    hard_at_s: float | None
     in_task: bool = True
     soft_sent: bool = False
     abandoned: bool = False  # its outcome is no longer reported (hard limit or stop)
@@ -129,11 +130,13 @@ class ThreadPool:
             self._assigned[job.id] = job
         self._jobs.put(job)
 
-    def wait(self, timeout: float) -> list[Outcome]:
+    def wait(self, timeout_s: float) -> list[Outcome]:
         outcomes: list[Outcome] = []
         try:
             first = (
-                self._outcomes.get(timeout=timeout) if timeout > 0 else self._outcomes.get_nowait()
+                self._outcomes.get(timeout=timeout_s)
+                if timeout_s > 0
+                else self._outcomes.get_nowait()
             )
         except queue.Empty:
             return outcomes
@@ -155,7 +158,7 @@ class ThreadPool:
             "(or use the prefork pool) to load new task code"
         )
 
-    def stop(self, timeout: float) -> list[Job]:
+    def stop(self, timeout_s: float) -> list[Job]:
         """Stop taking jobs; raise the soft limit in running tasks; return unfinished jobs.
 
         Busy threads cannot be killed: they are daemons and end with the process.
@@ -174,9 +177,9 @@ class ThreadPool:
         sessions.kill_sessions(started)
         for _ in self._threads:
             self._jobs.put(None)
-        deadline = time.monotonic() + max(timeout, 0.0)
+        deadline_s = time.monotonic() + max(timeout_s, 0.0)
         for thread in self._threads:
-            thread.join(max(deadline - time.monotonic(), 0.0))
+            thread.join(max(deadline_s - time.monotonic(), 0.0))
         self._wake.set()
         if self._monitor is not None:
             self._monitor.join(timeout=5)
@@ -196,18 +199,17 @@ class ThreadPool:
             job = self._jobs.get()
             if job is None:
                 return
-            now = time.monotonic()
-            soft, hard = job.soft_time_limit, job.time_limit
+            soft_at_s, hard_at_s = limit_deadlines_s(job, time.monotonic())
             run = _Run(
                 job=job,
                 ident=ident,
                 started_at=datetime.now(UTC),
-                soft_at=now + soft if soft is not None and (hard is None or soft < hard) else None,
-                hard_at=now + hard if hard is not None else None,
+                soft_at_s=soft_at_s,
+                hard_at_s=hard_at_s,
             )
             with self._lock:
                 self._runs[job.id] = run
-            if run.soft_at is not None or run.hard_at is not None:
+            if run.soft_at_s is not None or run.hard_at_s is not None:
                 self._wake.set()
             kind, result, error, exc_type = self._execute(run)
             finished_at = datetime.now(UTC)
@@ -265,7 +267,7 @@ class ThreadPool:
 
     def _abandon_locked(self, run: _Run) -> Outcome:
         run.abandoned = run.over_limit = True
-        run.hard_at = None
+        run.hard_at_s = None
         self._assigned.pop(run.job.id, None)
         self._abandoned_alive += 1
         outcome = Outcome(
@@ -302,15 +304,15 @@ class ThreadPool:
                 for run in list(self._runs.values()):
                     if run.abandoned or not run.in_task:
                         continue
-                    if run.hard_at is not None and now >= run.hard_at:
+                    if run.hard_at_s is not None and now >= run.hard_at_s:
                         abandoned.append(self._abandon_locked(run))
                         started |= run.sessions
                         continue
-                    if run.soft_at is not None and now >= run.soft_at:
-                        run.soft_at = None
+                    if run.soft_at_s is not None and now >= run.soft_at_s:
+                        run.soft_at_s = None
                         run.soft_sent = True
                         _async_raise(run.ident, SoftTimeLimitExceeded)
-                    for at in (run.soft_at, run.hard_at):
+                    for at in (run.soft_at_s, run.hard_at_s):
                         if at is not None and (nearest is None or at < nearest):
                             nearest = at
             # Outside the lock: it scans /proc. Killed before the outcome is reported.

@@ -19,7 +19,8 @@ from beat.messages import largest_message_size
 from beat.time.durations import format_duration
 from daemonkit.yaml_tree import segment
 from taskqueue.config_text import describe
-from taskqueue.message import MAX_MESSAGE_BYTES, json_size_floor
+from taskqueue.message import MAX_MESSAGE_BYTES
+from taskqueue.message_template import json_size_floor
 
 _NO_OPTIONS = TaskOptions()
 _CATCH_UPS = [c.value for c in CatchUp]

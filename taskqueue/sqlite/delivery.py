@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from taskqueue.message import named_task
 from taskqueue.records import (
     DEFAULT_RESULT_TTL,
     AckAction,
@@ -63,13 +64,10 @@ def _started_row(
 ) -> tuple[Any, ...] | None:
     """The STARTED statuses row of a claimed payload; None if it does not name its task and
     attempt (the worker dead-letters it and records what it can)."""
-    try:
-        wire = json.loads(payload)
-        task, attempt = wire["task"], wire["attempt"]
-    except (ValueError, UnicodeDecodeError, TypeError, KeyError, RecursionError):
+    named = named_task(payload)  # the message rule of what a payload names, not a copy
+    if named is None:
         return None
-    if not isinstance(task, str) or not isinstance(attempt, int):
-        return None
+    task, attempt = named
     return (message_id, task, _STARTED, attempt + 1, "null", None, now_s, None, None, deliveries)
 
 

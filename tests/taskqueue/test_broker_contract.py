@@ -18,14 +18,8 @@ import pytest
 
 from taskqueue.broker import Broker
 from taskqueue.errors import BrokerUnavailable
-from taskqueue.message import (
-    MAX_MESSAGE_BYTES,
-    Headers,
-    Message,
-    MessageTemplate,
-    fire_id,
-    json_instant,
-)
+from taskqueue.message import MAX_MESSAGE_BYTES, Headers, Message, fire_id
+from taskqueue.message_template import MessageTemplate, json_instant
 from taskqueue.records import ACK, Delivery, EncodedMessage, Settlement, TaskState, TaskStatus
 from taskqueue.urls import open_broker
 from tests.taskqueue import single

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskqueue.message import Headers, Message, MessageTemplate, RetryPolicy, json_instant
+from taskqueue.message import Headers, Message, RetryPolicy
+from taskqueue.message_template import MessageTemplate, json_instant
 
 instants = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,11 @@ TESTS_DIR = Path(__file__).parent
 
 
 def job(name: str, *args: Any, soft: float | None = None, hard: float | None = None) -> Job:
-    return Job(uuid.uuid4().hex, REGISTRY.get(name), args, {}, soft, hard)
+    return Job(uuid.uuid4().hex, REGISTRY.get(name), args, {}, _limit(soft), _limit(hard))
+
+
+def _limit(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 def collect(pool: Any, count: int, timeout: float = 15.0) -> list[Outcome]:

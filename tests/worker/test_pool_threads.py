@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ from worker.threads import ThreadPool
 
 
 def job(name: str, *args: Any, soft: float | None = None, hard: float | None = None) -> Job:
-    return Job(uuid.uuid4().hex, REGISTRY.get(name), args, {}, soft, hard)
+    return Job(uuid.uuid4().hex, REGISTRY.get(name), args, {}, _limit(soft), _limit(hard))
+
+
+def _limit(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 def collect(pool: ThreadPool, count: int, timeout: float = 10.0) -> list[Outcome]:

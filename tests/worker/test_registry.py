@@ -24,6 +24,10 @@ from worker.pool import resolve_limits
 from worker.registry import REGISTRY, Registry, Task, task
 
 
+def _s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
 def unique(prefix: str = "t") -> str:
     return f"{prefix}.{uuid.uuid4().hex[:10]}"
 
@@ -57,8 +61,8 @@ def test_options_accept_seconds_timedeltas_and_duration_strings() -> None:
     def work() -> None:
         return None
 
-    assert (work.name, work.soft_time_limit, work.time_limit) == (name, 90.0, 120.0)
-    assert (work.retry_backoff, work.retry_backoff_max) == (0.5, 0.5)
+    assert (work.name, work.soft_time_limit, work.time_limit) == (name, _s(90.0), _s(120.0))
+    assert (work.retry_backoff, work.retry_backoff_max) == (_s(0.5), _s(0.5))
     assert (work.max_retries, work.autoretry_for) == (3, (KeyError,))
     assert (work.rate_limit, work.queue) == ("10/s", "reports")
     with pytest.raises(AttributeError):
@@ -135,7 +139,7 @@ def test_message_limits_override_the_task_defaults() -> None:
     def unlimited() -> None: ...
 
     plain = Message(id="a", task=limited.name)
-    assert resolve_limits(limited, plain) == (5.0, 10.0)
+    assert resolve_limits(limited, plain) == (_s(5.0), _s(10.0))
     assert resolve_limits(unlimited, plain) == (None, None)
     custom = Message(
         id="b",
@@ -144,12 +148,12 @@ def test_message_limits_override_the_task_defaults() -> None:
         time_limit=timedelta(seconds=3),
         expires=datetime.now(UTC) + timedelta(hours=1),
     )
-    assert resolve_limits(limited, custom) == (1.5, 3.0)
+    assert resolve_limits(limited, custom) == (_s(1.5), _s(3.0))
     assert resolve_limits(
         unlimited, Message(id="c", task="x", time_limit=timedelta(seconds=2))
     ) == (
         None,
-        2.0,
+        _s(2.0),
     )
 
 

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
@@ -76,7 +77,11 @@ def _configure_logging(level: int, pickled_formatter: bytes | None) -> None:
 
 
 def _run(
-    name: str, args: Sequence[Any], kwargs: dict[str, Any], soft: float | None, task_id: str = ""
+    name: str,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    soft: timedelta | None,
+    task_id: str = "",
 ) -> RunResult:
     global _in_task, _soft_raised, _soft_text
     from worker.registry import REGISTRY
@@ -89,16 +94,16 @@ def _run(
     _soft_raised = False
     # Our own timer too: the kernel delivers it on time whatever the parent's GIL is doing.
     own_timer = signal.getsignal(signal.SIGALRM) is _on_soft_limit  # unless a task took SIGALRM
-    timer = soft if own_timer else None
+    timer_s = soft.total_seconds() if own_timer and soft is not None else None
     try:
         _in_task = True
-        if timer is not None:
-            signal.setitimer(signal.ITIMER_REAL, timer)
+        if timer_s is not None:
+            signal.setitimer(signal.ITIMER_REAL, timer_s)
         try:
             result = task.fn(*args, **kwargs)
         finally:
             _in_task = False
-            if timer is not None:
+            if timer_s is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
     except SoftTimeLimitExceeded as e:
         return soft_outcome(e, soft)
@@ -144,7 +149,7 @@ def _serve(conn: Connection) -> None:
             return  # retired
         started = time.time()
         kind, result, error, exc_type = _run(
-            job.task, job.args, job.kwargs, job.soft_limit_s, job.task_id
+            job.task, job.args, job.kwargs, job.soft_time_limit, job.task_id
         )
         finished = time.time()
         rss_kib = _peak_rss_kib()

@@ -29,8 +29,8 @@ class Child:
     state: ChildState = ChildState.BOOTING
     job: Job | None = None
     started_at: datetime | None = None
-    soft_at: float | None = None  # monotonic; None once signalled or when there is no limit
-    hard_at: float | None = None
+    soft_at_s: float | None = None  # monotonic; None once signalled or when there is no limit
+    hard_at_s: float | None = None
     killed_at: datetime | None = None  # set when the monitor killed it for the hard limit
     tasks_done: int = 0
     retire: bool = False  # exit after the current job (recycle)

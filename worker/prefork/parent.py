@@ -25,6 +25,7 @@ from worker.pool import (
     Outcome,
     OutcomeKind,
     hard_limit_error,
+    limit_deadlines_s,
     lower_switch_interval,
     utc_from_timestamp,
 )
@@ -117,25 +118,20 @@ class PreforkPool:
             child = next((c for c in self._children if c.state is ChildState.IDLE), None)
             if child is None or self._stopping:
                 raise PoolError(f"prefork pool: no free process for job {job.id}")
-            now = time.monotonic()
+            now_s = time.monotonic()
             child.state = ChildState.BUSY
             child.job = job
             child.started_at = datetime.now(UTC)
-            soft, hard = job.soft_time_limit, job.time_limit
-            # A soft limit at or after the hard one could never be acted on.
-            child.soft_at = (
-                now + soft if soft is not None and (hard is None or soft < hard) else None
-            )
-            child.hard_at = now + hard if hard is not None else None
+            child.soft_at_s, child.hard_at_s = limit_deadlines_s(job, now_s)
+            soft = job.soft_time_limit if child.soft_at_s is not None else None
             try:
-                effective_soft = soft if child.soft_at is not None else None
                 child.conn.send(
                     RunJob(
                         job.id,
                         job.task.name,
                         tuple(job.args),
                         dict(job.kwargs),
-                        effective_soft,
+                        None if soft is None else soft.total_seconds(),
                         job.task_id,
                     )
                 )
@@ -144,14 +140,14 @@ class PreforkPool:
                 logger.warning(
                     "prefork pool: could not hand job %s to %d: %s", job.id, child.pid, e
                 )
-        if child.soft_at is not None or child.hard_at is not None:
+        if child.soft_at_s is not None or child.hard_at_s is not None:
             self._wake.set()
 
-    def wait(self, timeout: float) -> list[Outcome]:
+    def wait(self, timeout_s: float) -> list[Outcome]:
         outcomes, self._pending = self._pending, []
         if outcomes:
-            timeout = 0.0
-        outcomes.extend(self._pump(timeout))
+            timeout_s = 0.0
+        outcomes.extend(self._pump(timeout_s))
         return outcomes
 
     def free_slots(self) -> int:
@@ -173,7 +169,7 @@ class PreforkPool:
         self._ensure_capacity()
         logger.info("prefork pool: recycling %d process(es)", self.concurrency)
 
-    def stop(self, timeout: float) -> list[Job]:
+    def stop(self, timeout_s: float) -> list[Job]:
         """Kill busy children (their jobs are returned), let idle ones exit, stop the monitor."""
         with self._lock:
             self._stopping = True
@@ -188,10 +184,10 @@ class PreforkPool:
         # Busy ones are killed with what their jobs started, outside the lock (/proc scans).
         for pid, started in busy:
             sessions.kill_process_tree(pid, started)
-        deadline = time.monotonic() + max(timeout, 0.0)
+        deadline_s = time.monotonic() + max(timeout_s, 0.0)
         for child in children:
             try:
-                child.proc.wait(max(deadline - time.monotonic(), 0.0))
+                child.proc.wait(max(deadline_s - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
                 kill_group(child.pid)
                 child.proc.wait()
@@ -262,16 +258,16 @@ class PreforkPool:
         child.state = ChildState.EXITING
         send_quietly(child.conn, RETIRE)
 
-    def _pump(self, timeout: float, *, until_any: bool = False) -> list[Outcome]:
-        """Read what the children sent, for up to ``timeout`` s or until an outcome arrives
+    def _pump(self, timeout_s: float, *, until_any: bool = False) -> list[Outcome]:
+        """Read what the children sent, for up to ``timeout_s`` or until an outcome arrives
         (any message at all with ``until_any``)."""
         outcomes: list[Outcome] = []
-        deadline = time.monotonic() + timeout
+        deadline_s = time.monotonic() + timeout_s
         while True:
             self._replace_if_short()
             with self._lock:
                 by_conn = {c.conn: c for c in self._children}
-            remaining = max(deadline - time.monotonic(), 0.0)
+            remaining = max(deadline_s - time.monotonic(), 0.0)
             if not by_conn:
                 if remaining > 0:
                     time.sleep(min(remaining, 0.05))  # nothing to read from (stopping)
@@ -284,7 +280,7 @@ class PreforkPool:
                     outcomes.append(outcome)
             if outcomes:
                 return outcomes  # successors, if any, are started on the next call
-            if (ready and until_any) or time.monotonic() >= deadline:
+            if (ready and until_any) or time.monotonic() >= deadline_s:
                 self._replace_if_short()
                 return outcomes
 
@@ -324,7 +320,7 @@ class PreforkPool:
             job = child.job
             child.job = None
             child.sessions.clear()  # the task ended; what it left running is its business
-            child.soft_at = child.hard_at = None
+            child.soft_at_s = child.hard_at_s = None
             child.tasks_done += 1
             if child.state is ChildState.BUSY and child.killed_at is not None:
                 # Finished as the hard limit fired: it is being killed, so it takes no new job.
@@ -421,16 +417,16 @@ class PreforkPool:
                 for child in self._children:
                     if child.state is not ChildState.BUSY or child.killed_at is not None:
                         continue
-                    if child.hard_at is not None and now >= child.hard_at:
+                    if child.hard_at_s is not None and now >= child.hard_at_s:
                         child.killed_at = datetime.now(UTC)
-                        child.soft_at = child.hard_at = None
+                        child.soft_at_s = child.hard_at_s = None
                         expired.append((child.pid, set(child.sessions)))
                         continue
-                    if child.soft_at is not None and now >= child.soft_at:
-                        child.soft_at = None
+                    if child.soft_at_s is not None and now >= child.soft_at_s:
+                        child.soft_at_s = None
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(child.pid, signal.SIGUSR1)
-                    for at in (child.soft_at, child.hard_at):
+                    for at in (child.soft_at_s, child.hard_at_s):
                         if at is not None and (nearest is None or at < nearest):
                             nearest = at
             for pid, started in expired:

@@ -10,6 +10,7 @@ and one :class:`Done`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +36,11 @@ class RunJob:
     kwargs: dict[str, Any]
     soft_limit_s: float | None  # None: no soft limit (or one the hard limit comes before)
     task_id: str
+
+    @property
+    def soft_time_limit(self) -> timedelta | None:
+        """The soft limit as the child's code uses it (seconds only on the pipe)."""
+        return None if self.soft_limit_s is None else timedelta(seconds=self.soft_limit_s)
 
 
 # Parent -> child: exit after the current job.

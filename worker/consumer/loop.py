@@ -1,0 +1,277 @@
+"""The consumer loop: claim a batch, start it, settle what finished; drain on stop."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from taskqueue.broker import Broker
+from taskqueue.errors import BrokerDataError, BrokerUnavailable
+from worker.consumer.in_flight import ConsumerStats, InFlightTable
+from worker.consumer.lease_keeper import LeaseKeeper
+from worker.consumer.outages import BrokerHealth
+from worker.consumer.outcomes import Finished, Pending, settle_finished
+from worker.consumer.settle import Settler
+from worker.consumer.shutdown import release_unfinished
+from worker.consumer.start import Starter
+from worker.pool import Outcome, Pool
+
+if TYPE_CHECKING:
+    from daemonkit.metrics import WorkerMetrics
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(seconds=30)
+DEFAULT_SHUTDOWN_TIMEOUT = timedelta(seconds=30)
+DEFAULT_CLAIM_TIMEOUT = timedelta(seconds=1)
+DEFAULT_HEARTBEAT_INTERVAL = timedelta(seconds=5)
+# Deliveries of one attempt after which a message whose runs never end (its process dies) is
+# dead-lettered: worker.max_deliveries.
+DEFAULT_MAX_DELIVERIES = 3
+# While tasks are in flight the loop must come back quickly to collect their outcomes, so a
+# claim then waits at most this long for a new message.
+_BUSY_CLAIM_TIMEOUT = timedelta(milliseconds=20)
+_BUSY_WAIT = timedelta(milliseconds=50)
+# How long idle pool processes get to exit at shutdown before they are killed.
+_POOL_STOP_TIMEOUT = timedelta(seconds=1)
+# How long run() waits for the lease keeper thread to end.
+_KEEPER_JOIN_TIMEOUT = timedelta(seconds=5)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Consumer:
+    """Claims from ``queues`` (in priority order) into ``pool`` until asked to stop."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        pool: Pool,
+        *,
+        queues: Sequence[str],
+        name: str,
+        lease: timedelta = DEFAULT_LEASE,
+        shutdown_timeout: timedelta = DEFAULT_SHUTDOWN_TIMEOUT,
+        claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT,
+        heartbeat_interval: timedelta = DEFAULT_HEARTBEAT_INTERVAL,
+        renewal_broker: Broker | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        rng: random.Random | None = None,
+        metrics: WorkerMetrics | None = None,
+        on_loop: Callable[[], object] | None = None,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+    ) -> None:
+        if not queues:
+            raise ValueError("queues: at least one queue is required")
+        if max_deliveries < 1:
+            raise ValueError(f"max_deliveries: must be at least 1, got {max_deliveries}")
+        if lease <= timedelta(0):
+            raise ValueError(f"lease: must be positive, got {lease}")
+        self.max_deliveries = max_deliveries
+        self.broker = broker
+        self.pool = pool
+        self.queues = list(queues)
+        self.name = name
+        self.lease = lease
+        self.shutdown_timeout = shutdown_timeout
+        # A claim must never block longer than a renewal period, or leases could lapse.
+        self.claim_timeout = min(claim_timeout, lease / 3)
+        self.heartbeat_interval = heartbeat_interval
+        self.stats = ConsumerStats()
+        self.metrics = metrics
+        self._renewal_broker = renewal_broker or broker
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._in_flight = InFlightTable(self.stats)
+        self._health = BrokerHealth(name)
+        self._settler = Settler(broker, self.stats, metrics)
+        self._starter = Starter(
+            pool, self._in_flight, self.stats, clock=clock, max_deliveries=max_deliveries
+        )
+        # Outcomes from the pool not yet settled (settled in one broker call per loop).
+        self._outcomes: list[Outcome] = []
+        self._stop_requests = 0
+        self._recycle_requested = False
+        # Called once per main-loop iteration (the service pings the systemd watchdog there).
+        self._on_loop = on_loop
+        # Set when the pool asks for a new process (too many abandoned threads): the service
+        # re-executes the worker once this consumer has drained.
+        self.restart_requested = False
+
+    # --- control (signal-safe: only set flags) ------------------------------------------
+    def request_stop(self) -> None:
+        """First call: drain and stop. Second call: stop now, releasing running tasks."""
+        self._stop_requests += 1
+
+    def request_recycle(self) -> None:
+        """Replace the pool's processes (new code loaded) without dropping work."""
+        self._recycle_requested = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requests > 0
+
+    @property
+    def forced(self) -> bool:
+        return self._stop_requests > 1
+
+    # --- main loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run until stopped; on return every claimed message is settled or released.
+
+        A broker outage is retried with backoff until the broker answers again or a stop is
+        requested; nothing in flight is dropped meanwhile.
+        """
+        keeper = LeaseKeeper(
+            consumer_name=self.name,
+            queues=self.queues,
+            broker=self._renewal_broker,
+            in_flight=self._in_flight,
+            lease=self.lease,
+            heartbeat_interval=self.heartbeat_interval,
+            health=self._health,
+        )
+        keeper.start()
+        logger.info("consumer %s: consuming %s (lease %s)", self.name, self.queues, self.lease)
+        try:
+            self._consume_until_stopped()
+            logger.info("consumer %s: stop requested; no new messages are claimed", self.name)
+            self._drain()
+        finally:
+            self._stop_pool_and_release()
+            keeper.stop()
+            keeper.join(timeout=_KEEPER_JOIN_TIMEOUT.total_seconds())
+            self._forget_heartbeat()
+
+    def _forget_heartbeat(self) -> None:
+        """A clean stop deregisters at once: ``beat queues`` must not count this consumer
+        live until its heartbeat expires."""
+        try:
+            self.broker.forget_consumer(self.name, self.queues)
+        except Exception as e:  # the broker may be down: the heartbeat then just expires
+            logger.warning(
+                "consumer %s: could not deregister (%s); it expires instead", self.name, e
+            )
+
+    def _consume_until_stopped(self) -> None:
+        while not self.stopping:
+            if self._on_loop is not None:
+                self._on_loop()
+            if not self._tend_pool():
+                break
+            try:
+                self._iterate()
+                self._health.succeeded()
+            except BrokerDataError as e:
+                time.sleep(self._health.data_failed(e))
+            except BrokerUnavailable as e:
+                time.sleep(self._health.unreachable(e))
+
+    def _tend_pool(self) -> bool:
+        """Act on the pool's and the operator's requests; False when the loop must stop."""
+        if self.pool.needs_restart():
+            logger.warning(
+                "consumer %s: the pool needs a fresh process (abandoned threads); "
+                "draining and restarting",
+                self.name,
+            )
+            self.restart_requested = True
+            self.request_stop()
+            return False
+        if self._recycle_requested:
+            self._recycle_requested = False
+            logger.info("recycling the pool (SIGHUP)")
+            self.pool.recycle()
+        return True
+
+    def _iterate(self) -> None:
+        free = self.pool.free_slots()
+        self._outcomes.extend(self.pool.wait(0.0 if free > 0 else _BUSY_WAIT.total_seconds()))
+        # Claim before settling: the pool runs the next batch while the finished one is
+        # recorded. Outcomes wait in a buffer, so a failed claim loses none.
+        free = self.pool.free_slots()
+        if free > 0 and not self.stopping:
+            self._claim_batch(free, bool(self._outcomes))
+        self._collect()
+
+    def _drain(self) -> None:
+        """Let running tasks finish, up to the shutdown timeout or a second signal."""
+        if not self._in_flight:
+            return
+        deadline_s = time.monotonic() + self.shutdown_timeout.total_seconds()
+        logger.info(
+            "shutting down: waiting up to %s for %d running task(s)",
+            self.shutdown_timeout,
+            len(self._in_flight),
+        )
+        while self._in_flight and not self.forced and time.monotonic() < deadline_s:
+            if self._on_loop is not None:
+                self._on_loop()
+            self._outcomes.extend(self.pool.wait(_BUSY_WAIT.total_seconds()))
+            self._collect()
+
+    def _stop_pool_and_release(self) -> None:
+        if self._in_flight and not self.forced:
+            # Settle what already finished rather than releasing it to run a second time.
+            try:
+                self._outcomes.extend(self.pool.wait(0.0))
+                self._collect()
+            except Exception:
+                logger.exception("could not settle finished tasks while stopping")
+        unfinished = self.pool.stop(_POOL_STOP_TIMEOUT.total_seconds())
+        # Outcomes that arrived while stopping still count; everything else goes back.
+        release_unfinished(
+            self.broker,
+            self._settler,
+            self.stats,
+            self._in_flight.take_all(),
+            {job.id for job in unfinished},
+        )
+
+    # --- claiming -------------------------------------------------------------------------
+    def _claim_batch(self, free: int, has_outcomes: bool) -> None:
+        """Claim up to ``free`` messages (recorded STARTED by the broker) and start them.
+
+        Claims only as many as the pool can start now, so a claimed message is a started one
+        (prefetching more would report STARTED for messages waiting for a slot, and hold their
+        leases idle). Messages that cannot run (undecodable, unknown task, expired, rate
+        limited) are settled together right after.
+        """
+        if has_outcomes:
+            timeout = timedelta(0)  # finished tasks are waiting to be settled
+        elif self._in_flight:
+            timeout = _BUSY_CLAIM_TIMEOUT
+        else:
+            timeout = self.claim_timeout
+        deliveries = self.broker.claim_many(self.queues, self.name, self.lease, timeout, free)
+        if not deliveries:
+            return
+        self.stats.claimed += len(deliveries)
+        refused = [p for d in deliveries if (p := self._starter.start(d)) is not None]
+        if refused:
+            self._settler.settle(refused)
+
+    # --- settling -------------------------------------------------------------------------
+    def _collect(self) -> None:
+        """Settle the buffered outcomes in one broker call."""
+        outcomes, self._outcomes = self._outcomes, []
+        pending: list[Pending] = []
+        for outcome in outcomes:
+            entry = self._in_flight.pop(outcome.job_id)
+            if entry is None:
+                logger.warning("outcome for unknown job %s ignored", outcome.job_id)
+                continue
+            done = Finished(entry, outcome, self._clock())
+            settling = settle_finished(
+                done, max_deliveries=self.max_deliveries, rng=self._rng, metrics=self.metrics
+            )
+            if settling is not None:
+                pending.append(settling)
+        if pending:
+            self._settler.settle(pending)

@@ -1,0 +1,103 @@
+"""Applying settlements: one ``settle_many`` call per batch, and the counts once applied.
+
+A claim that is no longer ours (its lease was lost) is neither settled nor counted; a result
+that cannot be stored as JSON is stored as its ``repr`` rather than losing the outcome itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from taskqueue.broker import Broker, Settlement, TaskState, TaskStatus
+from taskqueue.errors import BrokerUnavailable
+from taskqueue.message import Message
+from worker.consumer.in_flight import ConsumerStats
+from worker.consumer.outcomes import Pending, status_of
+
+if TYPE_CHECKING:
+    from daemonkit.metrics import WorkerMetrics
+
+logger = logging.getLogger(__name__)
+
+
+class Settler:
+    """Records outcomes with the broker and counts them in ``stats`` (and ``metrics``)."""
+
+    def __init__(self, broker: Broker, stats: ConsumerStats, metrics: WorkerMetrics | None) -> None:
+        self._broker = broker
+        self._stats = stats
+        self._metrics = metrics
+
+    def settle(self, pending: Sequence[Pending]) -> None:
+        """Apply ``pending`` in one broker call; BrokerUnavailable if it could not be."""
+        items = [_with_deliveries(p.settlement) for p in pending]
+        try:
+            try:
+                settled = self._broker.settle_many(items)
+            except (TypeError, ValueError):
+                # A result that cannot be stored (not JSON) must not lose the outcome itself.
+                items = [_storable(item) for item in items]
+                settled = self._broker.settle_many(items)
+        except BrokerUnavailable:
+            # Not settled: the leases run out and the messages are redelivered (at least once).
+            logger.exception(
+                "could not record the outcome of %s",
+                ", ".join(f"{i.delivery.message_id}" for i in items),
+            )
+            raise
+        for p, item, ok in zip(pending, items, settled, strict=True):
+            if not ok:
+                self._stats.lost += 1
+                logger.warning(
+                    "message %s on %s: claim no longer ours (lease lost); outcome not recorded",
+                    item.delivery.message_id,
+                    item.delivery.queue,
+                )
+                continue
+            for counter in p.counters:
+                self._stats.count(counter)
+            if item.status is not None:
+                self.count_state(item.status)
+
+    def count_state(self, status: TaskStatus) -> None:
+        self._stats.count_state(status.state.value)
+        if self._metrics is not None and status.state not in (
+            TaskState.QUEUED,
+            TaskState.STARTED,
+        ):
+            runtime_s = (
+                (status.finished_at - status.started_at).total_seconds()
+                if status.finished_at and status.started_at
+                else None
+            )
+            self._metrics.task_finished(status.task, status.state.value, runtime_s)
+
+    def set_status(self, message: Message, state: TaskState, *, attempts: int) -> None:
+        """Record a state outside a settlement (a message released at shutdown)."""
+        status = status_of(message, state, attempts)
+        self.count_state(status)
+        self._broker.set_status(status)
+
+
+def _with_deliveries(item: Settlement) -> Settlement:
+    """``item`` with its status carrying the delivery count of its claim."""
+    status = item.status
+    if status is None or status.deliveries:
+        return item
+    return replace(item, status=replace(status, deliveries=item.delivery.deliveries))
+
+
+def _storable(item: Settlement) -> Settlement:
+    """``item`` with its status result replaced by its repr if it is not JSON."""
+    status = item.status
+    if status is None:
+        return item
+    try:
+        json.dumps(status.result, allow_nan=False)
+    except (TypeError, ValueError):
+        return replace(item, status=replace(status, result=repr(status.result)))
+    return item

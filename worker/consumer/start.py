@@ -1,0 +1,101 @@
+"""Running a delivery: decode it, check that it may run, and submit its task to the pool.
+
+The payload is decoded once, by :func:`taskqueue.message.decode_payload`. A claimed message
+that cannot run (malformed queue entry, undecodable, delivered too often,
+unknown task, expired, rate limited) is not run: :meth:`Starter.start` returns how to settle
+it instead, with its true state.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from taskqueue.broker import Delivery, TaskState
+from taskqueue.message import Message, Unreadable, decode_payload
+from worker.consumer import outcomes
+from worker.consumer.in_flight import ConsumerStats, InFlight, InFlightTable
+from worker.consumer.outcomes import Pending
+from worker.errors import UnknownTask
+from worker.pool import Job, Pool, resolve_limits
+from worker.rate_limit import RateLimiter
+from worker.registry import REGISTRY
+
+_STARTED = TaskState.STARTED.value
+
+
+class Starter:
+    """Turns deliveries into jobs on ``pool``, recorded in ``in_flight``."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        in_flight: InFlightTable,
+        stats: ConsumerStats,
+        *,
+        clock: Callable[[], datetime],
+        max_deliveries: int,
+    ) -> None:
+        self._pool = pool
+        self._in_flight = in_flight
+        self._stats = stats
+        self._clock = clock
+        self._max_deliveries = max_deliveries
+        self._rate_limiter = RateLimiter()
+
+    def start(self, delivery: Delivery) -> Pending | None:
+        """Submit the delivery's task to the pool; or, if it cannot run, how to settle it."""
+        message = decode_payload(delivery.payload)
+        if delivery.problem is not None:
+            reason = f"malformed queue entry: {delivery.problem}"
+            return self._dead_letter(delivery, reason, message)
+        if isinstance(message, Unreadable):
+            return self._dead_letter(delivery, f"undecodable: {message.reason}", message)
+        if delivery.deliveries > self._max_deliveries:
+            reason = (
+                f"delivered {delivery.deliveries} times without an outcome "
+                f"(worker.max_deliveries is {self._max_deliveries}): the worker or its pool "
+                "process died under it each time"
+            )
+            return outcomes.dead_letter(delivery, reason, message, self._clock())
+        try:
+            task = REGISTRY.get(message.task)
+        except UnknownTask:
+            reason = f"unknown task {message.task!r}"
+            return outcomes.dead_letter(delivery, reason, message, self._clock())
+        now = self._clock()
+        if message.is_expired(now):
+            return outcomes.expired(delivery, message, now)
+        wait = self._rate_limiter.acquire(
+            task.name, getattr(task, "rate_limit", None), time.monotonic()
+        )
+        if wait > timedelta(0):
+            return outcomes.rate_limited(delivery, message, now + wait)
+        soft, hard = resolve_limits(task, message)
+        job = Job(
+            id=uuid.uuid4().hex,
+            task_id=message.id,
+            task=task,
+            args=message.args,
+            kwargs=message.kwargs,
+            soft_time_limit=soft,
+            time_limit=hard,
+        )
+        # The broker recorded STARTED with the claim; counted here, where it is true.
+        self._stats.count_state(_STARTED)
+        self._in_flight.add(job.id, InFlight(delivery, message, task, now))
+        self._pool.submit(job)
+        return None
+
+    def _dead_letter(
+        self, delivery: Delivery, reason: str, decoded: Message | Unreadable
+    ) -> Pending:
+        """Dead-letter a delivery that cannot be trusted (malformed entry, undecodable)."""
+        # The broker recorded STARTED under the task the payload names: replace it.
+        if isinstance(decoded, Message):
+            named: tuple[str, int] | None = (decoded.task, decoded.attempt)
+        else:
+            named = decoded.named
+        return outcomes.dead_letter(delivery, reason, None, self._clock(), named)
