@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,8 +28,9 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from taskqueue.engine_fork import discard_inherited_connections
-from taskqueue.errors import BrokerError, BrokerUnavailable, UnknownBrokerURL
+from taskqueue.errors import BrokerError, BrokerUnavailable
 from taskqueue.sqlite_file import create_database_file
+from taskqueue.sqlite_file import sqlite_path as sqlite_path  # defined there, without SQLAlchemy
 
 # The message states and the schema version are defined there; re-exported for the broker.
 from taskqueue.sqlite_names import DELAYED as DELAYED
@@ -283,19 +283,7 @@ ACK_SQL = (
 
 # How long a writer waits for another process's write transaction before giving up.
 BUSY_TIMEOUT = timedelta(seconds=5)
-_URL_PREFIX = "sqlite:///"
 _WRITE = "beat_write"  # execution option: this transaction writes, so BEGIN IMMEDIATE
-
-
-def sqlite_path(url: str) -> Path:
-    """The file of ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (as SQLAlchemy)."""
-    if not url.startswith(_URL_PREFIX):
-        raise UnknownBrokerURL(url)
-    path = url.removeprefix(_URL_PREFIX).split("?", 1)[0]
-    if not path or path == ":memory:":
-        # An in-memory database cannot be shared between processes, which is the whole point.
-        raise UnknownBrokerURL(url)
-    return Path(path)
 
 
 class QueueDatabase:
