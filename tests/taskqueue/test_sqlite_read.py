@@ -218,7 +218,7 @@ def test_a_queue_name_that_is_not_utf8_fails_alike(tmp_path: Path) -> None:
             )
         with pytest.raises(TaskqueueError):
             broker.queue_stats()
-        with pytest.raises(BrokerUnavailable, match="queue.db"):
+        with pytest.raises(BrokerUnavailable, match=r"queue\.db"):
             sqlite_read.queue_stats(url)
     finally:
         broker.close()
