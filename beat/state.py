@@ -28,7 +28,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from beat import state_names as col
 from beat.errors import StateError
+from beat.state_names import TABLE_NAME
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TABLE_NAME = "beat_entry_state"
 # A writer waits this long for another process's lock before failing with "database is locked".
 BUSY_TIMEOUT_MS = 5_000
 # Names per statement in IN (...) lists: far below SQLite's bound-variable limit.
@@ -234,14 +235,7 @@ class StateStore:
         import sqlalchemy as sa
 
         t = self.table
-        query = sa.select(
-            t.c.name,
-            t.c.last_fire_us,
-            t.c.first_seen_us,
-            t.c.content_hash,
-            t.c.last_dispatched_at_us,
-            t.c.edited_at_us,
-        )
+        query = sa.select(*(t.c[name] for name in col.COLUMNS))
         sql = str(query.compile(dialect=self.engine.dialect))
         with self.engine.connect() as conn:
             # The driver's own cursor: SQLAlchemy's row objects double the cost of a large load.
@@ -407,25 +401,24 @@ class StateStore:
 # PostgreSQL: record every fire in one statement; the CASE is max() with NULL as "never".
 _PG_RECORD = f"""
 UPDATE {TABLE_NAME} AS s
-SET last_fire_us = CASE WHEN s.last_fire_us IS NULL OR s.last_fire_us < v.fire
-                        THEN v.fire ELSE s.last_fire_us END,
-    last_dispatched_at_us = %(now)s
+SET {col.LAST_FIRE_US} = CASE WHEN s.{col.LAST_FIRE_US} IS NULL OR s.{col.LAST_FIRE_US} < v.fire
+                        THEN v.fire ELSE s.{col.LAST_FIRE_US} END,
+    {col.LAST_DISPATCHED_AT_US} = %(now)s
 FROM (SELECT unnest(%(names)s::varchar[]) AS name, unnest(%(fires)s::bigint[]) AS fire) AS v
-WHERE s.name = v.name
+WHERE s.{col.NAME} = v.name
 """
 
 # PostgreSQL: insert or update every row in one statement (GREATEST ignores NULLs; first_seen
 # is never overwritten: see upsert_new).
 _PG_UPSERT = f"""
-INSERT INTO {TABLE_NAME}
-    (name, last_fire_us, first_seen_us, content_hash, last_dispatched_at_us, edited_at_us)
+INSERT INTO {TABLE_NAME} ({", ".join(col.COLUMNS)})
 SELECT * FROM unnest(%(name)s::varchar[], %(last)s::bigint[], %(first)s::bigint[],
                      %(digest)s::varchar[], %(dispatched)s::bigint[], %(edited)s::bigint[])
-ON CONFLICT (name) DO UPDATE SET
-    last_fire_us = GREATEST({TABLE_NAME}.last_fire_us, EXCLUDED.last_fire_us),
-    content_hash = EXCLUDED.content_hash,
-    last_dispatched_at_us = EXCLUDED.last_dispatched_at_us,
-    edited_at_us = EXCLUDED.edited_at_us
+ON CONFLICT ({col.NAME}) DO UPDATE SET
+    {col.LAST_FIRE_US} = GREATEST({TABLE_NAME}.{col.LAST_FIRE_US}, EXCLUDED.{col.LAST_FIRE_US}),
+    {col.CONTENT_HASH} = EXCLUDED.{col.CONTENT_HASH},
+    {col.LAST_DISPATCHED_AT_US} = EXCLUDED.{col.LAST_DISPATCHED_AT_US},
+    {col.EDITED_AT_US} = EXCLUDED.{col.EDITED_AT_US}
 """
 
 
@@ -456,12 +449,12 @@ def _define_table(metadata: Any) -> Table:
     return sa.Table(
         TABLE_NAME,
         metadata,
-        sa.Column("name", sa.String(512), primary_key=True),
-        sa.Column("last_fire_us", sa.BigInteger, nullable=True),
-        sa.Column("first_seen_us", sa.BigInteger, nullable=False),
-        sa.Column("content_hash", sa.String(64), nullable=False),
-        sa.Column("last_dispatched_at_us", sa.BigInteger, nullable=True),
-        sa.Column("edited_at_us", sa.BigInteger, nullable=True),
+        sa.Column(col.NAME, sa.String(512), primary_key=True),
+        sa.Column(col.LAST_FIRE_US, sa.BigInteger, nullable=True),
+        sa.Column(col.FIRST_SEEN_US, sa.BigInteger, nullable=False),
+        sa.Column(col.CONTENT_HASH, sa.String(64), nullable=False),
+        sa.Column(col.LAST_DISPATCHED_AT_US, sa.BigInteger, nullable=True),
+        sa.Column(col.EDITED_AT_US, sa.BigInteger, nullable=True),
     )
 
 

@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_cli.py [--runs 9]
 
 Runs in a scratch directory holding a copy of the example ``schedules.yaml`` (embedded SQLite
-queue, created by one ``beat send`` first so ``queues``/``status`` read a real file). Target
+queue, created by one ``beat send`` first so ``queues``/``status`` read a real file) and the run
+state a beat leaves (``schedule.db``, every entry indexed, so ``list``/``next`` read it). Target
 (issue 12): every read-only command under 150 ms wall on an idle machine. Prints one line per
 command: median and min over --runs runs, and the median's ratio to ``--help``.
 """
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,21 @@ def wall(argv: list[str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
+def seed_state(cwd: Path) -> None:
+    """``schedule.db`` as a beat that indexed every entry an hour ago leaves it."""
+    from beat.config import load_config
+    from beat.planner import first_state
+    from beat.state import StateStore
+
+    config = load_config(cwd / "schedules.yaml")
+    store = StateStore(str(cwd / "schedule.db"))
+    try:
+        seen = datetime.now(UTC) - timedelta(hours=1)
+        store.upsert_new([first_state(e, seen, None) for e in config.entries.values()])
+    finally:
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
@@ -46,6 +63,7 @@ def main() -> None:
         cwd = Path(scratch)
         shutil.copy(ROOT / "schedules.yaml", cwd / "schedules.yaml")
         subprocess.run([str(BEAT), "send", "log"], cwd=cwd, check=True, capture_output=True)
+        seed_state(cwd)
         results = {}
         for _ in range(args.runs):  # interleaved: a load spike hits every command alike
             for command in COMMANDS:

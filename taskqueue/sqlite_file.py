@@ -13,6 +13,10 @@ under a temporary name in the same directory (mode set there, WAL set there), cl
 publishes it with ``link()``, which is atomic and fails if the name exists: of several
 processes or threads creating the same file at once, exactly one wins and the others' copies
 are discarded. An existing file is left alone entirely (its mode is the owner's choice).
+
+Also here, with no SQLAlchemy either: the file a ``sqlite:///`` URL names (:func:`sqlite_path`)
+and a read-only connection that never creates the file (:func:`connect_readonly`), for the
+read-only CLI commands.
 """
 
 from __future__ import annotations
@@ -23,10 +27,36 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-__all__ = ["create_database_file"]
+from taskqueue.errors import UnknownBrokerURL
+
+__all__ = ["connect_readonly", "create_database_file", "sqlite_path"]
 
 # Files SQLite may leave beside a database; a discarded temporary copy must not leave them.
 _SIDE_FILES = ("-wal", "-shm", "-journal")
+_URL_PREFIX = "sqlite:///"
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (as SQLAlchemy)."""
+    if not url.startswith(_URL_PREFIX):
+        raise UnknownBrokerURL(url)
+    path = url.removeprefix(_URL_PREFIX).split("?", 1)[0]
+    if not path or path == ":memory:":
+        # An in-memory database cannot be shared between processes, which is the whole point.
+        raise UnknownBrokerURL(url)
+    return Path(path)
+
+
+def connect_readonly(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    """A read-only connection to the existing database ``path`` (``mode=ro``: a missing file
+    is an error, never created; no statement can write). Autocommit: each statement reads a
+    snapshot of its own; wrap several in ``BEGIN``/``COMMIT`` for one snapshot.
+
+    In WAL mode SQLite may leave the (empty) ``-wal``/``-shm`` files beside the database after
+    a read-only connection closes, as it cannot checkpoint; the next writer uses them.
+    """
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, isolation_level=None)
 
 
 def create_database_file(path: Path, mode: int = 0o600) -> bool:

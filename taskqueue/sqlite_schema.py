@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,36 +28,44 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from taskqueue.engine_fork import discard_inherited_connections
-from taskqueue.errors import BrokerError, BrokerUnavailable, UnknownBrokerURL
+from taskqueue.errors import BrokerError, BrokerUnavailable
 from taskqueue.sqlite_file import create_database_file
+from taskqueue.sqlite_file import sqlite_path as sqlite_path  # defined there, without SQLAlchemy
 
-# Bumped when the tables change incompatibly; stored in PRAGMA user_version.
-SCHEMA_VERSION = 1
-
-READY = "ready"
-DELAYED = "delayed"
-IN_FLIGHT = "in_flight"
+# The message states and the schema version are defined there; re-exported for the broker.
+from taskqueue.sqlite_names import DELAYED as DELAYED
+from taskqueue.sqlite_names import IN_FLIGHT as IN_FLIGHT
+from taskqueue.sqlite_names import READY as READY
+from taskqueue.sqlite_names import SCHEMA_VERSION as SCHEMA_VERSION
+from taskqueue.sqlite_names import (
+    Consumers,
+    DeadLetters,
+    Dedupe,
+    Messages,
+    Queues,
+    Statuses,
+)
 
 metadata = sa.MetaData()
 
 messages = sa.Table(
-    "messages",
+    Messages.TABLE,
     metadata,
     # AUTOINCREMENT: a seq is never reused, so FIFO order never goes backwards.
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("message_id", sa.Text, nullable=False),
-    sa.Column("queue", sa.Text, nullable=False),
-    sa.Column("priority", sa.Integer, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),
+    sa.Column(Messages.SEQ, sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(Messages.MESSAGE_ID, sa.Text, nullable=False),
+    sa.Column(Messages.QUEUE, sa.Text, nullable=False),
+    sa.Column(Messages.PRIORITY, sa.Integer, nullable=False),
+    sa.Column(Messages.STATE, sa.Text, nullable=False),
     # When the message became (or becomes) ready: FIFO order among equal priorities. For a
     # delayed message it is its eta, so it queues behind what was ready before it was due.
-    sa.Column("ready_at_s", sa.Float, nullable=False),
-    sa.Column("due_s", sa.Float, nullable=True),
-    sa.Column("token", sa.Text, nullable=True),
-    sa.Column("consumer", sa.Text, nullable=True),
-    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column(Messages.READY_AT_S, sa.Float, nullable=False),
+    sa.Column(Messages.DUE_S, sa.Float, nullable=True),
+    sa.Column(Messages.TOKEN, sa.Text, nullable=True),
+    sa.Column(Messages.CONSUMER, sa.Text, nullable=True),
+    sa.Column(Messages.PAYLOAD, sa.LargeBinary, nullable=False),
     # How many times the current attempt was claimed (see Delivery.deliveries).
-    sa.Column("deliveries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column(Messages.DELIVERIES, sa.Integer, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
 )
 sa.Index(
@@ -79,60 +86,60 @@ sa.Index(
 
 # Ids seen by enqueue-once, until expires_s.
 dedupe = sa.Table(
-    "dedupe",
+    Dedupe.TABLE,
     metadata,
-    sa.Column("message_id", sa.Text, primary_key=True),
-    sa.Column("expires_s", sa.Float, nullable=False),
+    sa.Column(Dedupe.MESSAGE_ID, sa.Text, primary_key=True),
+    sa.Column(Dedupe.EXPIRES_S, sa.Float, nullable=False),
     sqlite_with_rowid=False,
 )
 sa.Index("ix_dedupe_expires", dedupe.c.expires_s)
 
 queues = sa.Table(
-    "queues",
+    Queues.TABLE,
     metadata,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("created_s", sa.Float, nullable=False),
+    sa.Column(Queues.NAME, sa.Text, primary_key=True),
+    sa.Column(Queues.CREATED_S, sa.Float, nullable=False),
 )
 
 dead_letters = sa.Table(
-    "dead_letters",
+    DeadLetters.TABLE,
     metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("message_id", sa.Text, nullable=False),
-    sa.Column("queue", sa.Text, nullable=False),
-    sa.Column("payload", sa.LargeBinary, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("at_s", sa.Float, nullable=False),
+    sa.Column(DeadLetters.SEQ, sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(DeadLetters.MESSAGE_ID, sa.Text, nullable=False),
+    sa.Column(DeadLetters.QUEUE, sa.Text, nullable=False),
+    sa.Column(DeadLetters.PAYLOAD, sa.LargeBinary, nullable=False),
+    sa.Column(DeadLetters.REASON, sa.Text, nullable=False),
+    sa.Column(DeadLetters.AT_S, sa.Float, nullable=False),
 )
 sa.Index("ix_dead_letters_queue", dead_letters.c.queue, dead_letters.c.seq)
 
 consumers = sa.Table(
-    "consumers",
+    Consumers.TABLE,
     metadata,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("queues", sa.Text, nullable=False),  # JSON list of queue names
-    sa.Column("expires_s", sa.Float, nullable=False),
+    sa.Column(Consumers.NAME, sa.Text, primary_key=True),
+    sa.Column(Consumers.QUEUES, sa.Text, nullable=False),  # JSON list of queue names
+    sa.Column(Consumers.EXPIRES_S, sa.Float, nullable=False),
 )
 
 statuses = sa.Table(
-    "statuses",
+    Statuses.TABLE,
     metadata,
-    sa.Column("task_id", sa.Text, primary_key=True),
-    sa.Column("task", sa.Text, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("result", sa.Text, nullable=False),  # JSON
-    sa.Column("error", sa.Text, nullable=True),
-    sa.Column("started_at_s", sa.Float, nullable=True),
-    sa.Column("finished_at_s", sa.Float, nullable=True),
+    sa.Column(Statuses.TASK_ID, sa.Text, primary_key=True),
+    sa.Column(Statuses.TASK, sa.Text, nullable=False),
+    sa.Column(Statuses.STATE, sa.Text, nullable=False),
+    sa.Column(Statuses.ATTEMPTS, sa.Integer, nullable=False),
+    sa.Column(Statuses.RESULT, sa.Text, nullable=False),  # JSON
+    sa.Column(Statuses.ERROR, sa.Text, nullable=True),
+    sa.Column(Statuses.STARTED_AT_S, sa.Float, nullable=True),
+    sa.Column(Statuses.FINISHED_AT_S, sa.Float, nullable=True),
     # NULL until the task reaches a final state; then purged lazily after this instant.
-    sa.Column("expires_s", sa.Float, nullable=True),
-    sa.Column("deliveries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column(Statuses.EXPIRES_S, sa.Float, nullable=True),
+    sa.Column(Statuses.DELIVERIES, sa.Integer, nullable=False, server_default="0"),
 )
 # Columns added after files were first made: _create_schema adds them to an older file.
 _ADDED_COLUMNS = (
-    (messages, "deliveries", "INTEGER NOT NULL DEFAULT 0"),
-    (statuses, "deliveries", "INTEGER NOT NULL DEFAULT 0"),
+    (messages, Messages.DELIVERIES, "INTEGER NOT NULL DEFAULT 0"),
+    (statuses, Statuses.DELIVERIES, "INTEGER NOT NULL DEFAULT 0"),
 )
 sa.Index("ix_statuses_expires", statuses.c.expires_s)
 
@@ -269,24 +276,14 @@ RELEASE = (
 EXTEND = sa.update(messages).where(OWNED).values(due_s=sa.bindparam("lease_until_s"))
 # ACK for the driver (settle_many's common case): parameter token. Skipping SQLAlchemy's
 # per-call statement handling halves the client cost of a settled batch.
-ACK_SQL = f"DELETE FROM messages WHERE token = ? AND state = '{IN_FLIGHT}'"
+ACK_SQL = (
+    f"DELETE FROM {Messages.TABLE} WHERE {Messages.TOKEN} = ? AND {Messages.STATE} = '{IN_FLIGHT}'"
+)
 
 
 # How long a writer waits for another process's write transaction before giving up.
 BUSY_TIMEOUT = timedelta(seconds=5)
-_URL_PREFIX = "sqlite:///"
 _WRITE = "beat_write"  # execution option: this transaction writes, so BEGIN IMMEDIATE
-
-
-def sqlite_path(url: str) -> Path:
-    """The file of ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (as SQLAlchemy)."""
-    if not url.startswith(_URL_PREFIX):
-        raise UnknownBrokerURL(url)
-    path = url.removeprefix(_URL_PREFIX).split("?", 1)[0]
-    if not path or path == ":memory:":
-        # An in-memory database cannot be shared between processes, which is the whole point.
-        raise UnknownBrokerURL(url)
-    return Path(path)
 
 
 class QueueDatabase:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from beat.cli.group import cli
-from beat.cli.loading import load, load_all_entries, read_states
+from beat.cli.loading import is_sqlite_queue, load, load_all_entries, read_states
 from beat.cli.options import config_option
 
 if TYPE_CHECKING:
@@ -54,14 +54,13 @@ def _leader(broker_url: str) -> tuple[Any, str | None]:
     from taskqueue.errors import TaskqueueError
     from taskqueue.urls import redact_url
 
-    if broker_url.startswith("sqlite:"):
-        from taskqueue.sqlite import sqlite_path
+    if is_sqlite_queue(broker_url):
+        from taskqueue.sqlite_read import lease_holder
 
-        try:
-            if not sqlite_path(broker_url).exists():
-                return None, None
+        try:  # read-only: a missing file has no leader, and is not created by looking
+            return lease_holder(broker_url, DEFAULT_LEASE_NAME), None
         except TaskqueueError as e:
-            return None, str(e)
+            return None, f"broker {redact_url(broker_url)}: {e}"
     broker: LeaderLease | None = None
     try:
         if broker_url.startswith(("redis://", "rediss://", "unix://")):

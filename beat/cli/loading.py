@@ -7,6 +7,8 @@ Heavy imports (SQLAlchemy, redis-py) happen inside the function that needs them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,25 +80,50 @@ def resolve_broker_url(config_path: Path, broker_url: str | None, *, readonly: b
     )
 
 
-def open_broker_or_fail(url: str) -> Broker:
+@contextmanager
+def broker_errors() -> Iterator[None]:
+    """A bad broker URL exits 2 (usage), a broker that fails to answer exits 1."""
     from taskqueue.errors import TaskqueueError
-    from taskqueue.urls import open_broker
 
     try:
-        broker = open_broker(url)
-        broker.ping()
+        yield
     except TaskqueueError as e:
         if isinstance(e, ValueError):
             fail(f"--broker: {e}")
         raise RuntimeProblem(str(e)) from e
+
+
+def open_broker_or_fail(url: str) -> Broker:
+    from taskqueue.urls import open_broker
+
+    with broker_errors():
+        broker = open_broker(url)
+        broker.ping()
     return broker
 
 
+def is_sqlite_queue(url: str) -> bool:
+    """Whether ``url`` names the embedded SQLite queue: read-only commands then read the file
+    with :mod:`taskqueue.sqlite_read` (no SQLAlchemy import, nothing created or written)."""
+    return url.partition("://")[0].lower() == "sqlite" and "://" in url
+
+
 def read_states(state: str) -> dict[str, Any]:
-    """The run state if it exists (``beat list`` works before the first run too)."""
+    """The run state if it exists (``beat list`` works before the first run too).
+
+    A SQLite file is read with :mod:`beat.state_read` (read-only, no SQLAlchemy import); other
+    databases through the store."""
+    from beat.errors import StateError
+    from beat.state_read import read_state_file, sqlite_state_file
+
+    path = sqlite_state_file(state)
+    if path is not None:
+        try:
+            return dict(read_state_file(path, state))
+        except StateError as e:
+            raise RuntimeProblem(str(e)) from e
     if "://" not in state and not Path(state).exists():
         return {}
-    from beat.errors import StateError
     from beat.state import StateStore
 
     try:

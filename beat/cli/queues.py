@@ -1,4 +1,7 @@
-"""``beat queues`` and ``beat status``: what the broker holds, read-only."""
+"""``beat queues`` and ``beat status``: what the broker holds, read-only.
+
+The embedded SQLite queue is read straight from its file (:mod:`taskqueue.sqlite_read`): no
+SQLAlchemy import, and a missing file is read as empty, not created."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import click
 
 from beat.cli.errors import EXIT_UNKNOWN_TASK
 from beat.cli.group import cli
-from beat.cli.loading import open_broker_or_fail, resolve_broker_url
+from beat.cli.loading import broker_errors, is_sqlite_queue, open_broker_or_fail, resolve_broker_url
 from beat.cli.options import broker_option, config_option
 
 if TYPE_CHECKING:
@@ -24,13 +27,18 @@ def queues_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None
     """Every queue: ready, delayed, in flight, dead-lettered, live consumers."""
     from beat.cli.render import render_queues
 
-    broker: QueueInspection = open_broker_or_fail(
-        resolve_broker_url(config_path, broker_url, readonly=True)
-    )
-    try:
-        stats = broker.queue_stats()
-    finally:
-        broker.close()
+    url = resolve_broker_url(config_path, broker_url, readonly=True)
+    if is_sqlite_queue(url):
+        from taskqueue.sqlite_read import queue_stats
+
+        with broker_errors():
+            stats = queue_stats(url)
+    else:
+        broker: QueueInspection = open_broker_or_fail(url)
+        try:
+            stats = broker.queue_stats()
+        finally:
+            broker.close()
     click.echo(render_queues(stats, as_json=as_json))
 
 
@@ -47,13 +55,18 @@ def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str |
     """
     from beat.cli.render import render_status
 
-    broker: TaskStates = open_broker_or_fail(
-        resolve_broker_url(config_path, broker_url, readonly=True)
-    )
-    try:
-        status = broker.get_status(task_id)
-    finally:
-        broker.close()
+    url = resolve_broker_url(config_path, broker_url, readonly=True)
+    if is_sqlite_queue(url):
+        from taskqueue.sqlite_read import task_status
+
+        with broker_errors():
+            status = task_status(url, task_id)
+    else:
+        broker: TaskStates = open_broker_or_fail(url)
+        try:
+            status = broker.get_status(task_id)
+        finally:
+            broker.close()
     click.echo(render_status(task_id, status, as_json=as_json))
     if status is None:
         raise click.exceptions.Exit(EXIT_UNKNOWN_TASK)

@@ -1,0 +1,29 @@
+"""The names of the run-state table: one definition, used by the SQLAlchemy store
+(:mod:`beat.state`) and the read-only fast path (:mod:`beat.state_read`).
+
+Standard library only, so ``beat list`` and ``beat next`` read the state without SQLAlchemy.
+Every instant column holds integer microseconds since the Unix epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+TABLE_NAME: Final = "beat_entry_state"
+
+NAME: Final = "name"
+LAST_FIRE_US: Final = "last_fire_us"
+FIRST_SEEN_US: Final = "first_seen_us"
+CONTENT_HASH: Final = "content_hash"
+LAST_DISPATCHED_AT_US: Final = "last_dispatched_at_us"
+EDITED_AT_US: Final = "edited_at_us"
+
+# In the order of EntryState's fields: a row read in this order builds one positionally.
+COLUMNS: Final = (
+    NAME,
+    LAST_FIRE_US,
+    FIRST_SEEN_US,
+    CONTENT_HASH,
+    LAST_DISPATCHED_AT_US,
+    EDITED_AT_US,
+)

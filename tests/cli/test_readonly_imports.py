@@ -1,0 +1,101 @@
+"""The read-only commands on the default SQLite set-up import neither SQLAlchemy nor redis-py
+(issue 12 item 6: importing SQLAlchemy alone took ~175 ms of the 150 ms a read-only command may
+take). Structural, not timing: each command runs in a subprocess under ``python -X importtime``
+and the modules it imported are read from that trace, on real files with real content (a queue
+with a task status and a leader lease, a run state written by the store).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from beat.config import load_config
+from beat.leader import DEFAULT_LEASE_NAME
+from beat.planner import first_state
+from beat.state import StateStore
+from taskqueue.broker import ACK, Settlement, TaskState, TaskStatus
+from taskqueue.message import Message
+from taskqueue.sqlite import SQLiteBroker
+from tests.taskqueue import single
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("sqlalchemy", "redis")
+_IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example configuration (embedded SQLite queue) beside a used queue and state file."""
+    here = tmp_path_factory.mktemp("readonly")
+    shutil.copy(ROOT / "schedules.yaml", here / "schedules.yaml")
+    broker = SQLiteBroker(f"sqlite:///{here / 'queue.db'}")
+    try:
+        assert broker.enqueue_once(Message(id="done-task", task="log"))
+        assert broker.enqueue_once(Message(id="waiting-task", task="log"))
+        delivery = single.claim(broker, ["default"], "w", timedelta(seconds=30), timedelta(0))
+        assert delivery is not None
+        status = TaskStatus(delivery.message_id, "log", TaskState.SUCCESS, 1, "ok")
+        assert broker.settle_many([Settlement(delivery, ACK, status)]) == [True]
+        assert broker.acquire_lease(DEFAULT_LEASE_NAME, "leader-host:42", timedelta(hours=1))
+    finally:
+        broker.close()
+    config = load_config(here / "schedules.yaml")
+    store = StateStore(str(here / "schedule.db"))
+    try:
+        seen = datetime.now(UTC) - timedelta(hours=1)
+        store.upsert_new([first_state(e, seen, None) for e in config.entries.values()])
+    finally:
+        store.close()
+    return here
+
+
+def _imports(cwd: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "beat", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result, set(_IMPORTED.findall(result.stderr))
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "shows"),
+    [
+        (["-s", "schedule.db", "list"], 0, "leader-host:42"),
+        (["-s", "schedule.db", "list", "--json"], 0, "nightly-cleanup"),
+        (["-s", "schedule.db", "next", "nightly-cleanup", "-n", "1"], 0, "2"),
+        (["queues"], 0, "default"),
+        (["status", "done-task"], 0, "SUCCESS"),
+        (["status", "no-such-id"], 3, "unknown"),
+        (["check"], 0, ""),
+    ],
+)
+def test_read_only_commands_do_not_import_sqlalchemy_or_redis(
+    setup: Path, argv: list[str], code: int, shows: str
+) -> None:
+    result, modules = _imports(setup, *argv)
+    assert result.returncode == code, result.stderr[-2000:]
+    assert shows in result.stdout
+    assert "beat.cli" in modules  # the trace was read
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert heavy == [], f"beat {' '.join(argv)} imported {heavy[:5]}"
+
+
+def test_the_fast_path_creates_no_file(tmp_path: Path) -> None:
+    """No queue file, no state file yet: the commands answer and leave the directory as it
+    was (the broker used to create ``queue.db`` by looking)."""
+    shutil.copy(ROOT / "schedules.yaml", tmp_path / "schedules.yaml")
+    for argv in (["-s", "schedule.db", "list"], ["queues"], ["status", "x"]):
+        result, modules = _imports(tmp_path, *argv)
+        assert result.returncode in (0, 3), result.stderr[-2000:]
+        assert not [m for m in modules if m.split(".")[0] in HEAVY]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["schedules.yaml"]
