@@ -30,11 +30,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from beat import state_names as col
 from beat.errors import StateError
-from beat.state_names import TABLE_NAME
+from beat.state_sql import PG_RECORD, PG_UPSERT, define_table, executemany, sqlite_pragmas
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
-    from sqlalchemy.sql.schema import Table
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +158,12 @@ class StateStore:
             timeout_ms = self.busy_timeout_ms
 
             def pragmas(dbapi_connection: Any, _record: Any) -> None:
-                _sqlite_pragmas(dbapi_connection, timeout_ms)
+                sqlite_pragmas(dbapi_connection, timeout_ms)
 
             sa.event.listen(engine, "connect", pragmas)
         discard_inherited_connections(engine)  # a forked child opens its own connections
         self._engine = engine
-        self.table = _define_table(sa.MetaData())
+        self.table = define_table(sa.MetaData())
         try:
             self._create_table()
         except sa.exc.SQLAlchemyError:
@@ -298,7 +297,7 @@ class StateStore:
                     "edited": "b_edited_at_us",
                 }
                 arrays = {k: [r[col] for r in rows] for k, col in columns.items()}
-                conn.exec_driver_sql(_PG_UPSERT, arrays)
+                conn.exec_driver_sql(PG_UPSERT, arrays)
                 return
             if self._dialect == "sqlite":
                 from sqlalchemy.dialects.sqlite import insert
@@ -314,13 +313,13 @@ class StateStore:
                         "edited_at_us": stmt.excluded.edited_at_us,
                     },
                 )
-                _executemany(conn, stmt, rows)
+                executemany(conn, stmt, rows)
                 return
             # Any other database: delete then insert, in the same transaction (a plain replace:
             # the two protections above are not applied there).
             for chunk in _chunks([r["b_name"] for r in rows]):
                 conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
-            _executemany(conn, sa.insert(t).values(values), rows)
+            executemany(conn, sa.insert(t).values(values), rows)
 
     def record_fires(self, items: Sequence[tuple[str, datetime]], now: datetime) -> None:
         """For each ``(name, scheduled_instant)``: ``last_fire = max(stored, instant)`` and
@@ -344,7 +343,7 @@ class StateStore:
             with self._transaction() as conn:
                 # One statement over two arrays: ~30x faster than a pipelined executemany.
                 result = conn.exec_driver_sql(
-                    _PG_RECORD,
+                    PG_RECORD,
                     {"names": list(latest), "fires": list(latest.values()), "now": now_us},
                 )
                 self._check_updated(len(latest), int(result.rowcount))
@@ -366,7 +365,7 @@ class StateStore:
             )
         )
         with self._transaction() as conn:
-            self._check_updated(len(params), _executemany(conn, stmt, params))
+            self._check_updated(len(params), executemany(conn, stmt, params))
 
     def _check_updated(self, expected: int, updated: int) -> None:
         if 0 <= updated < expected:
@@ -398,71 +397,5 @@ class StateStore:
             self._engine = None
 
 
-# PostgreSQL: record every fire in one statement; the CASE is max() with NULL as "never".
-_PG_RECORD = f"""
-UPDATE {TABLE_NAME} AS s
-SET {col.LAST_FIRE_US} = CASE WHEN s.{col.LAST_FIRE_US} IS NULL OR s.{col.LAST_FIRE_US} < v.fire
-                        THEN v.fire ELSE s.{col.LAST_FIRE_US} END,
-    {col.LAST_DISPATCHED_AT_US} = %(now)s
-FROM (SELECT unnest(%(names)s::varchar[]) AS name, unnest(%(fires)s::bigint[]) AS fire) AS v
-WHERE s.{col.NAME} = v.name
-"""
-
-# PostgreSQL: insert or update every row in one statement (GREATEST ignores NULLs; first_seen
-# is never overwritten: see upsert_new).
-_PG_UPSERT = f"""
-INSERT INTO {TABLE_NAME} ({", ".join(col.COLUMNS)})
-SELECT * FROM unnest(%(name)s::varchar[], %(last)s::bigint[], %(first)s::bigint[],
-                     %(digest)s::varchar[], %(dispatched)s::bigint[], %(edited)s::bigint[])
-ON CONFLICT ({col.NAME}) DO UPDATE SET
-    {col.LAST_FIRE_US} = GREATEST({TABLE_NAME}.{col.LAST_FIRE_US}, EXCLUDED.{col.LAST_FIRE_US}),
-    {col.CONTENT_HASH} = EXCLUDED.{col.CONTENT_HASH},
-    {col.LAST_DISPATCHED_AT_US} = EXCLUDED.{col.LAST_DISPATCHED_AT_US},
-    {col.EDITED_AT_US} = EXCLUDED.{col.EDITED_AT_US}
-"""
-
-
 def _entries(n: int) -> str:
     return f"{n} entr{'y' if n == 1 else 'ies'}"
-
-
-def _executemany(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
-    """Run ``stmt`` once per row through the driver's own ``executemany``; rows updated.
-
-    SQLAlchemy's per-row parameter processing costs more than the database work here (100k
-    rows: ~0.9 s against ~0.3 s), and every value is already a plain int/str/None, so the
-    statement is compiled once and the rows go to the driver as they are.
-    """
-    compiled = stmt.compile(dialect=conn.dialect)
-    order = compiled.positiontup
-    if compiled.positional and order is not None:
-        params: list[Any] = [tuple(row[k] for k in order) for row in rows]
-    else:
-        params = rows
-    result = conn.exec_driver_sql(str(compiled), params)
-    return int(result.rowcount)
-
-
-def _define_table(metadata: Any) -> Table:
-    import sqlalchemy as sa
-
-    return sa.Table(
-        TABLE_NAME,
-        metadata,
-        sa.Column(col.NAME, sa.String(512), primary_key=True),
-        sa.Column(col.LAST_FIRE_US, sa.BigInteger, nullable=True),
-        sa.Column(col.FIRST_SEEN_US, sa.BigInteger, nullable=False),
-        sa.Column(col.CONTENT_HASH, sa.String(64), nullable=False),
-        sa.Column(col.LAST_DISPATCHED_AT_US, sa.BigInteger, nullable=True),
-        sa.Column(col.EDITED_AT_US, sa.BigInteger, nullable=True),
-    )
-
-
-def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-    finally:
-        cursor.close()

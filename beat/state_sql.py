@@ -1,0 +1,79 @@
+"""The SQL of the run-state store (:mod:`beat.state`): its table, the set-up of a SQLite
+connection, and the one-statement PostgreSQL writes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from beat import state_names as col
+from beat.state_names import TABLE_NAME
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.sql.schema import Table
+
+
+# PostgreSQL: record every fire in one statement; the CASE is max() with NULL as "never".
+PG_RECORD = f"""
+UPDATE {TABLE_NAME} AS s
+SET {col.LAST_FIRE_US} = CASE WHEN s.{col.LAST_FIRE_US} IS NULL OR s.{col.LAST_FIRE_US} < v.fire
+                        THEN v.fire ELSE s.{col.LAST_FIRE_US} END,
+    {col.LAST_DISPATCHED_AT_US} = %(now)s
+FROM (SELECT unnest(%(names)s::varchar[]) AS name, unnest(%(fires)s::bigint[]) AS fire) AS v
+WHERE s.{col.NAME} = v.name
+"""
+
+# PostgreSQL: insert or update every row in one statement (GREATEST ignores NULLs; first_seen
+# is never overwritten: see upsert_new).
+PG_UPSERT = f"""
+INSERT INTO {TABLE_NAME} ({", ".join(col.COLUMNS)})
+SELECT * FROM unnest(%(name)s::varchar[], %(last)s::bigint[], %(first)s::bigint[],
+                     %(digest)s::varchar[], %(dispatched)s::bigint[], %(edited)s::bigint[])
+ON CONFLICT ({col.NAME}) DO UPDATE SET
+    {col.LAST_FIRE_US} = GREATEST({TABLE_NAME}.{col.LAST_FIRE_US}, EXCLUDED.{col.LAST_FIRE_US}),
+    {col.CONTENT_HASH} = EXCLUDED.{col.CONTENT_HASH},
+    {col.LAST_DISPATCHED_AT_US} = EXCLUDED.{col.LAST_DISPATCHED_AT_US},
+    {col.EDITED_AT_US} = EXCLUDED.{col.EDITED_AT_US}
+"""
+
+
+def executemany(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
+    """Run ``stmt`` once per row through the driver's own ``executemany``; rows updated.
+
+    SQLAlchemy's per-row parameter processing costs more than the database work here (100k
+    rows: ~0.9 s against ~0.3 s), and every value is already a plain int/str/None, so the
+    statement is compiled once and the rows go to the driver as they are.
+    """
+    compiled = stmt.compile(dialect=conn.dialect)
+    order = compiled.positiontup
+    if compiled.positional and order is not None:
+        params: list[Any] = [tuple(row[k] for k in order) for row in rows]
+    else:
+        params = rows
+    result = conn.exec_driver_sql(str(compiled), params)
+    return int(result.rowcount)
+
+
+def define_table(metadata: Any) -> Table:
+    import sqlalchemy as sa
+
+    return sa.Table(
+        TABLE_NAME,
+        metadata,
+        sa.Column(col.NAME, sa.String(512), primary_key=True),
+        sa.Column(col.LAST_FIRE_US, sa.BigInteger, nullable=True),
+        sa.Column(col.FIRST_SEEN_US, sa.BigInteger, nullable=False),
+        sa.Column(col.CONTENT_HASH, sa.String(64), nullable=False),
+        sa.Column(col.LAST_DISPATCHED_AT_US, sa.BigInteger, nullable=True),
+        sa.Column(col.EDITED_AT_US, sa.BigInteger, nullable=True),
+    )
+
+
+def sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
