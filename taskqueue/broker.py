@@ -224,6 +224,16 @@ class TaskStates(Connection, Protocol):
 
     def get_status(self, task_id: str) -> TaskStatus | None: ...
 
+    def wait_done(self, task_id: str, timeout: timedelta, poll_interval: timedelta) -> None:
+        """Return when ``task_id`` may have reached a final state, or after ``timeout`` (or
+        sooner: the caller reads the status and waits again). Redis blocks on a notification
+        the final state pushes; SQLite sleeps ``poll_interval``."""
+        ...
+
+    def forget(self, task_id: str) -> None:
+        """Delete the status (and result) of ``task_id``."""
+        ...
+
 
 class LeaderLease(Connection, Protocol):
     """Named leases with fencing tokens (beat's high availability)."""

@@ -24,6 +24,8 @@ Layout, for prefix ``beat`` and queue ``mail``::
                                      the next window
     beat:queues                SET   names of every known queue
     beat:status:<task id>      HASH  task state (expires after a final state)
+    beat:done:<task id>        LIST  one token pushed when the task reaches a final state, for
+                                     TaskResult.get's BLPOP (expires after DONE_TTL)
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "beat"
+# How long a task's done token waits for a TaskResult.get to BLPOP it. Short: a waiter that
+# comes later reads the final status first and never needs the token (settle.lua has the same
+# number, DONE_TTL_MS).
+DONE_TTL_MS = 60_000
 
 # The order of a queue's keys in KEYS[] of every script (see taskqueue/lua/*.lua): fixed, so
 # each script can name them ``KEYS[1]``..``KEYS[n]`` and the Python side builds them once.
@@ -139,3 +145,6 @@ class KeySpace:
 
     def status(self, task_id: str) -> str:
         return f"{self.prefix}:status:{task_id}"
+
+    def done(self, task_id: str) -> str:
+        return f"{self.prefix}:done:{task_id}"

@@ -1,7 +1,8 @@
 """worker: runs registered tasks from the queues with soft and hard time limits.
 
-``from worker import task, Reject, SoftTimeLimitExceeded, TimeLimitExceeded`` is the
-user-facing API. The names are resolved lazily (PEP 562) so that importing a submodule such as
+``from worker import task, send_task, TaskResult, configure, Reject, SoftTimeLimitExceeded,
+TimeLimitExceeded`` is the user-facing API (``AsyncResult`` is ``TaskResult``).
+The names are resolved lazily (PEP 562) so that importing a submodule such as
 ``worker.cli`` does not pay for the registry.
 """
 
@@ -10,23 +11,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from worker.calling import configure, send_task
     from worker.errors import (
         Reject,
+        ResultTimeout,
         SoftTimeLimitExceeded,
+        TaskFailed,
         TimeLimitExceeded,
         UnknownTask,
         WorkerError,
     )
     from worker.registry import REGISTRY, Task, task
+    from worker.result import AsyncResult, TaskResult
 
 __all__ = [
     "REGISTRY",
+    "AsyncResult",
     "Reject",
+    "ResultTimeout",
     "SoftTimeLimitExceeded",
     "Task",
+    "TaskFailed",
+    "TaskResult",
     "TimeLimitExceeded",
     "UnknownTask",
     "WorkerError",
+    "configure",
+    "send_task",
     "task",
 ]
 
@@ -34,6 +45,12 @@ _WHERE = {
     "REGISTRY": "worker.registry",
     "Task": "worker.registry",
     "task": "worker.registry",
+    "send_task": "worker.calling",
+    "configure": "worker.calling",
+    "TaskResult": "worker.result",
+    "AsyncResult": "worker.result",
+    "TaskFailed": "worker.errors",
+    "ResultTimeout": "worker.errors",
     "Reject": "worker.errors",
     "SoftTimeLimitExceeded": "worker.errors",
     "TimeLimitExceeded": "worker.errors",

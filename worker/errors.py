@@ -65,3 +65,28 @@ class PoolError(WorkerError):
 
 class TaskDefinitionError(WorkerError, ValueError):
     """A ``@task`` option is invalid (the message names the task and the option)."""
+
+
+class TaskFailed(WorkerError):
+    """A task that ended without a result (``TaskResult.get``): failed, dead-lettered or
+    expired. ``type`` is the remote exception's name as recorded (``ValueError``), ``message``
+    its text, ``traceback`` the remote traceback text when the worker stored one (None today)."""
+
+    def __init__(
+        self, task_id: str, state: str, type: str, message: str, traceback: str | None = None
+    ) -> None:
+        super().__init__(f"task {task_id} {state}: {type}: {message}")
+        self.task_id = task_id
+        self.state = state
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+
+
+class ResultTimeout(WorkerError, TimeoutError):
+    """``TaskResult.get`` waited ``timeout`` seconds and the task had not finished."""
+
+    def __init__(self, task_id: str, timeout_s: float, state: str) -> None:
+        super().__init__(f"task {task_id}: no result after {timeout_s:g}s (state {state})")
+        self.task_id = task_id
+        self.state = state

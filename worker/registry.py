@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from worker.errors import DuplicateTask, TaskDefinitionError, TaskModuleImportError, UnknownTask
+
+if TYPE_CHECKING:
+    from worker.result import TaskResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,7 +34,8 @@ ExceptionSpec = type[BaseException] | str
 class Task(Generic[P, R]):
     """A registered task: its name, its function and its default options.
 
-    Calling the task runs the function directly, in the caller's process, with no limits.
+    Calling the task runs the function directly, in the caller's process, with no limits;
+    :meth:`delay` and :meth:`apply_async` send it to the workers (:mod:`worker.calling`).
     """
 
     name: str
@@ -47,6 +51,23 @@ class Task(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> TaskResult:
+        """Send one call with these arguments and the task's defaults (its ``queue``)."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> TaskResult:
+        """Send one call; ``options`` as :class:`worker.calling.CallOptions` (``countdown``,
+        ``eta`` (aware), ``expires``, ``queue``, ``priority``, ``task_id``,
+        ``soft_time_limit``, ``time_limit``, ``max_retries``)."""
+        from worker.calling import CallOptions, call
+
+        return call(self.name, args, kwargs, CallOptions(**options), self)
 
 
 def _qualified(fn: Callable[..., Any]) -> str:

@@ -1,6 +1,6 @@
 -- Settle a batch of one queue's claimed messages, each with its task status, atomically.
--- KEYS[N_QUEUE_KEYS + 1..]: the status hash of item 1, 2, ... (declared: the ids are known
--- up front).
+-- KEYS[N_QUEUE_KEYS + 1..]: per item, its status hash and its done list (declared: the ids
+-- are known up front).
 -- ARGV: queue key tag, result TTL ms; then per item
 --   id, token, action ('a' ack | 'r' retry | 'l' redeliver | 'd' dead letter), arg1, arg2,
 --   arg3,
@@ -10,6 +10,9 @@
 -- action nor the status applied), one char per item.
 local now, tag, ttl = server_now(), ARGV[1], ARGV[2]
 local FIRST_STATUS_KEY = N_QUEUE_KEYS + 1
+-- A final status also pushes one token on the task's done list, which TaskResult.get BLPOPs
+-- (taskqueue/keys.py DONE_TTL_MS: the same number).
+local DONE_TTL_MS = 60000
 local out = {}
 local i, item = 3, 0
 while i <= #ARGV do
@@ -32,10 +35,16 @@ while i <= #ARGV do
       settle_dead(id, ARGV[i + 3], now, tag)
     end
     if n > 0 then
-      local key = KEYS[FIRST_STATUS_KEY + item - 1]
+      local key = KEYS[FIRST_STATUS_KEY + 2 * (item - 1)]
       redis.call('DEL', key) -- fields of an earlier state (an old error) must not linger
       redis.call('HSET', key, unpack(ARGV, fields, fields + n - 1))
-      if final == '1' then redis.call('PEXPIRE', key, ttl) end
+      if final == '1' then
+        redis.call('PEXPIRE', key, ttl)
+        local done = KEYS[FIRST_STATUS_KEY + 2 * (item - 1) + 1]
+        redis.call('DEL', done) -- at most one token: a waiter pops it and reads the status
+        redis.call('RPUSH', done, '1')
+        redis.call('PEXPIRE', done, DONE_TTL_MS)
+      end
     end
     out[item] = '1'
   else

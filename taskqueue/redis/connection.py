@@ -99,6 +99,8 @@ class RedisConnection:
             return "set"
         if key.startswith(self.keys.status("")):
             return "hash"
+        if key.startswith(self.keys.done("")):
+            return "list"
         if key.startswith(f"{self.keys.prefix}:lease:"):
             return "string" if key.endswith(":fence") else "hash"
         head, sep, name = key.rpartition("}:")

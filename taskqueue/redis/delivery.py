@@ -187,7 +187,9 @@ class RedisConsumer(RedisConnection):
             args: list[Any] = [queue.tag, ttl_ms]
             for i in positions:
                 item = items[i]
-                status_keys.append(wire.id_bytes(self.keys.status(item.delivery.message_id)))
+                message_id = item.delivery.message_id
+                status_keys.append(wire.id_bytes(self.keys.status(message_id)))
+                status_keys.append(wire.id_bytes(self.keys.done(message_id)))
                 args.extend(_settle_args(item, now_ms))
             keys = (*queue.script_keys, *status_keys)
             commands.append(("EVALSHA", sha, len(keys), *keys, *args))

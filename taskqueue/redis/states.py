@@ -5,6 +5,9 @@ Kept lazily: enqueue writes no status (it would double the writes of a beat burs
 reports it QUEUED; workers record every later state (claim_many.lua writes STARTED, settle.lua
 the outcome). A status left from an earlier message with the same id (sent again after its
 dedupe window) shows until the worker records anew.
+
+A final status also pushes a token on the task's done list (``keys.done``); ``wait_done``
+BLPOPs it, so ``TaskResult.get`` sleeps in Redis instead of polling.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 from datetime import timedelta
 
 from taskqueue.errors import DecodeError
+from taskqueue.keys import DONE_TTL_MS
 from taskqueue.message import Message
 from taskqueue.records import DEFAULT_RESULT_TTL, FINAL_STATES, TaskState, TaskStatus
 from taskqueue.redis import wire
@@ -54,7 +58,31 @@ class RedisStates(RedisConnection):
             pipe.hset(key, mapping=fields)
             if status.state in FINAL_STATES:
                 pipe.pexpire(key, max(1, int(ttl.total_seconds() * 1000)))
+                done = self.keys.done(status.id)
+                pipe.delete(done)  # at most one token, as settle.lua keeps it
+                pipe.rpush(done, b"1")
+                pipe.pexpire(done, DONE_TTL_MS)
             pipe.execute()
+
+    def wait_done(self, task_id: str, timeout: timedelta, poll_interval: timedelta) -> None:
+        """Block until ``task_id`` reaches a final state or ``timeout`` passes (at most the
+        longest block this connection allows: the caller reads the status and waits again).
+
+        A BLPOP on the task's done list, never a poll (``poll_interval`` is SQLite's). A token
+        pushed before the wait began is still there, so a task that ended between the caller's
+        status read and this call returns at once.
+        """
+        del poll_interval
+        wait_s = min(timeout.total_seconds(), self._max_block_s)
+        if wait_s < 0.001:  # BLPOP's 0 would block forever
+            return
+        with self._errors():
+            self._client.blpop([self.keys.done(task_id)], wait_s)
+
+    def forget(self, task_id: str) -> None:
+        """Delete what is known of ``task_id`` (its status and done token)."""
+        with self._errors():
+            self._client.delete(self.keys.status(task_id), self.keys.done(task_id))
 
     def get_status(self, task_id: str) -> TaskStatus | None:
         """What is known of ``task_id``; QUEUED if only its message is known; None if never

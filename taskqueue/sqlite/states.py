@@ -1,9 +1,11 @@
 """Task statuses on SQLite: rows of ``statuses``, expiring a lifetime after a final state
-(purged lazily by the next write)."""
+(purged lazily by the next write). SQLite has no blocking wait: ``wait_done`` sleeps one poll
+interval and the caller reads the status again."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -67,3 +69,13 @@ class SQLiteStates(SQLiteConnection):
             finished_at=instant(row.finished_at_s),
             deliveries=row.deliveries or 0,
         )
+
+    def wait_done(self, task_id: str, timeout: timedelta, poll_interval: timedelta) -> None:
+        """Sleep one poll interval (at most ``timeout``): the caller reads the status again."""
+        del task_id
+        time.sleep(max(0.0, min(timeout, poll_interval).total_seconds()))
+
+    def forget(self, task_id: str) -> None:
+        """Delete what is known of ``task_id`` (its status row)."""
+        with self._db.write() as conn:
+            conn.execute(sa.delete(statuses).where(statuses.c.task_id == task_id))

@@ -1,0 +1,174 @@
+"""Calling tasks from application code: ``send_task``, ``Task.delay``/``apply_async``.
+
+Only the wire is needed (a message, the broker's enqueue-once), never the worker's pools. The
+process's broker is found the way the commands find it: ``configure(broker=URL)`` if called,
+else the ``broker:`` of ``$BEAT_CONFIG`` or of ``./schedules.yaml``, else the default SQLite
+queue next to that file (:func:`taskqueue.config_keys.default_broker_url`). It is opened on
+first use, shared by threads and reopened in a forked child (:mod:`taskqueue.client`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taskqueue.client import BrokerHandle
+from taskqueue.config_keys import default_broker_url
+from taskqueue.durations import parse_duration
+from taskqueue.message import DEFAULT_PRIORITY, Message, RetryPolicy, new_task_id, require_aware
+
+if TYPE_CHECKING:
+    from worker.registry import Duration, Task
+    from worker.result import TaskResult
+
+__all__ = ["CallOptions", "configure", "locate_broker_url", "send_task"]
+
+CONFIG_ENV = "BEAT_CONFIG"
+DEFAULT_CONFIG = "schedules.yaml"
+DEFAULT_QUEUE = "default"
+
+
+def locate_broker_url() -> str:
+    """The broker named by ``$BEAT_CONFIG`` or ``./schedules.yaml``, or the default queue.
+
+    A ``$BEAT_CONFIG`` naming a missing or broken file is an error (ValueError naming it),
+    never a silent fallback to another queue.
+    """
+    from worker.settings import SettingsError, load_settings
+
+    named = os.environ.get(CONFIG_ENV)
+    path = Path(named) if named else Path(DEFAULT_CONFIG)
+    if not path.is_file():
+        if named:
+            raise ValueError(
+                f"${CONFIG_ENV}={named}: no such file (the calls' broker is read there)"
+            )
+        return default_broker_url(None)
+    try:
+        settings = load_settings(path)
+    except SettingsError as e:
+        raise ValueError(f"cannot find the broker: {e}") from None
+    return settings.broker or default_broker_url(path)
+
+
+PRODUCER = BrokerHandle(locate_broker_url)
+
+
+def configure(*, broker: str | None = None) -> None:
+    """Send calls to (and read results from) ``broker``; None finds it again as above."""
+    PRODUCER.configure(broker)
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """The options of one call (``apply_async``'s keywords, ``send_task``'s ``**options``)."""
+
+    countdown: Duration | None = None
+    eta: datetime | None = None
+    expires: Duration | datetime | None = None
+    queue: str | None = None
+    priority: int | None = None
+    task_id: str | None = None
+    soft_time_limit: Duration | None = None
+    time_limit: Duration | None = None
+    max_retries: int | None = None
+
+
+def send_task(
+    name: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> TaskResult:
+    """Send task ``name`` (its code need not be importable here); its :class:`TaskResult`.
+
+    ``options`` are :class:`CallOptions`'s fields; an unknown one is a TypeError.
+    """
+    return call(name, args, kwargs, CallOptions(**options), None)
+
+
+def call(
+    name: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any] | None,
+    options: CallOptions,
+    task: Task[..., Any] | None,
+) -> TaskResult:
+    """Enqueue one call of ``name`` with ``options`` over ``task``'s defaults (if known).
+
+    A ``task_id`` already sent within the dedupe window is not sent again (enqueue-once): the
+    result is that first call's.
+    """
+    from worker.result import TaskResult
+
+    message = build_message(name, args, kwargs, options, task)
+    broker = PRODUCER.get()
+    broker.enqueue_once(message)
+    return TaskResult(message.id, broker=broker)
+
+
+def build_message(
+    name: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any] | None,
+    options: CallOptions,
+    task: Task[..., Any] | None,
+) -> Message:
+    """The message of one call; ValueError/TypeError naming the option that is wrong."""
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise TypeError(f"{name}: args must be a list or tuple, got {type(args).__name__}")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise TypeError(f"{name}: kwargs must be a mapping, got {type(kwargs).__name__}")
+    now = datetime.now(UTC)
+    default_queue = task.queue if task is not None else None
+    return Message(
+        id=options.task_id or new_task_id(),
+        task=name,
+        queue=options.queue or default_queue or DEFAULT_QUEUE,
+        args=tuple(args),
+        kwargs=dict(kwargs or {}),
+        priority=DEFAULT_PRIORITY if options.priority is None else options.priority,
+        eta=_eta(name, options, now),
+        expires=_expires(name, options.expires, now),
+        # Unset limits stay unset: the worker applies the task's own (resolve_limits).
+        soft_time_limit=_limit(name, "soft_time_limit", options.soft_time_limit),
+        time_limit=_limit(name, "time_limit", options.time_limit),
+        retry=_retry(name, options.max_retries),
+    )
+
+
+def _eta(name: str, options: CallOptions, now: datetime) -> datetime | None:
+    if options.eta is not None and options.countdown is not None:
+        raise ValueError(f"{name}: give countdown or eta, not both")
+    if options.eta is not None:
+        if not isinstance(options.eta, datetime):
+            raise TypeError(f"{name}: eta must be a datetime, got {type(options.eta).__name__}")
+        # Naive is refused, never read as local time (Celery's trap).
+        return require_aware(options.eta, f"{name}: eta")
+    if options.countdown is not None:
+        return now + parse_duration(options.countdown, f"{name}: countdown", allow_zero=True)
+    return None
+
+
+def _expires(name: str, value: Duration | datetime | None, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return require_aware(value, f"{name}: expires")
+    return now + parse_duration(value, f"{name}: expires")
+
+
+def _limit(name: str, option: str, value: Duration | None) -> timedelta | None:
+    return None if value is None else parse_duration(value, f"{name}: {option}")
+
+
+def _retry(name: str, max_retries: int | None) -> RetryPolicy:
+    if max_retries is None:
+        return RetryPolicy()  # the worker applies the task's own max_retries
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"{name}: max_retries must be a non-negative integer, got {max_retries!r}")
+    return RetryPolicy(max_retries=max_retries)
