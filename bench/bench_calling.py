@@ -109,7 +109,31 @@ def produce_beat(n: int, calls: int) -> dict[str, Any]:
             )
 
     times = _round_trips(round_trip, n)
-    return {"rt": times, "rate": _rate(send, calls), "batch_rate": _rate(send_batches, calls)}
+    return {
+        "rt": times,
+        "breakdown": _breakdown(add, min(n, 200)),
+        "rate": _rate(send, calls),
+        "batch_rate": _rate(send_batches, calls),
+    }
+
+
+def _breakdown(task: Any, n: int) -> dict[str, float]:
+    """Median ms of each leg of beat's round trip, from the final status the worker wrote:
+    ``started_at`` is when the worker handed the job to its pool, ``finished_at`` when its
+    loop collected the outcome (the task itself takes microseconds). Extra round trips, not
+    part of the figures above (reading the status afterwards costs one more call)."""
+    legs: dict[str, list[float]] = {"send_to_pool": [], "pool_to_collected": [], "to_get": []}
+    for _ in range(n):
+        t0 = time.time()
+        result = task.delay(1, 1)
+        result.get(timeout=30)
+        t1 = time.time()
+        status = result.status()
+        started, finished = status.started_at.timestamp(), status.finished_at.timestamp()
+        legs["send_to_pool"].append(started - t0)
+        legs["pool_to_collected"].append(finished - started)
+        legs["to_get"].append(t1 - finished)
+    return {leg: _pct(values, 50) * 1000 for leg, values in legs.items()}
 
 
 def produce_celery(n: int, calls: int) -> dict[str, Any]:
@@ -133,9 +157,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_redis(port: int) -> subprocess.Popen[bytes]:
+def start_redis(port: int, hz: int | None = None) -> subprocess.Popen[bytes]:
     # Persistence off: a throw-away server, no snapshot or AOF written anywhere.
     args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    if hz is not None:
+        args += ["--hz", str(hz)]
     proc = subprocess.Popen(
         ["redis-server", *args],
         stdout=subprocess.DEVNULL,
@@ -208,6 +234,8 @@ def _table(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         f"{'(ref) enqueue_many, 1000/batch /s':<34}{beat['batch_rate']:>12.0f}{'no batch API':>14}"
     )
     print("ratios are 'times better than celery' (lower latency / higher rate)")
+    legs = ", ".join(f"{leg} {ms:.1f}" for leg, ms in beat["breakdown"].items())
+    print(f"beat round trip legs, median ms: {legs}")
 
 
 def _worker_cmds(beat_url: str, celery_python: str | None) -> dict[str, list[str]]:
@@ -230,6 +258,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10_000, help="apply_async calls per side")
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
     parser.add_argument("--port", type=int, default=0, help="private redis port (0: a free one)")
+    parser.add_argument(
+        "--redis-hz", type=int, help="the private redis's hz (default: redis's own, 10)"
+    )
     parser.add_argument("--profile", help="cProfile beat's producer into this file")
     parser.add_argument("--produce", choices=("beat", "celery"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -246,7 +277,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     port = args.port or _free_port()
-    redis_proc = start_redis(port)
+    redis_proc = start_redis(port, args.redis_hz)
     rows: dict[str, dict[str, Any]] = {}
     try:
         urls = {"beat": f"redis://127.0.0.1:{port}/0", "celery": f"redis://127.0.0.1:{port}/1"}
