@@ -68,17 +68,20 @@ def _env(redis_url: str, role: str) -> dict[str, str]:
 # --- producers (run in a child process, print one JSON line) -------------------------------
 
 
-def _round_trips(call: Any, n: int) -> list[float]:
-    """Seconds per ``call()`` (a delay + get), after the warm-up."""
+def _round_trips(call: Any, n: int) -> tuple[list[float], list[tuple[float, float, Any]]]:
+    """Seconds per ``call()`` (a delay + get returning the result handle), after the warm-up;
+    and per call (wall time before, wall time after, the handle) for :func:`_legs`."""
     call(60.0)  # the worker may still be starting
     for _ in range(WARMUP - 1):
         call(30.0)
-    times = []
+    times, samples = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
-        call(30.0)
-        times.append(time.perf_counter() - t0)
-    return times
+        w0, t0 = time.time(), time.perf_counter()
+        handle = call(30.0)
+        t1 = time.perf_counter()
+        times.append(t1 - t0)
+        samples.append((w0, w0 + (t1 - t0), handle))
+    return times, samples
 
 
 def _rate(send: Any, calls: int) -> float:
@@ -93,8 +96,10 @@ def produce_beat(n: int, calls: int) -> dict[str, Any]:
 
     configure(broker=os.environ["BENCH_REDIS_URL"])
 
-    def round_trip(timeout: float) -> None:
-        assert add.delay(1, 1).get(timeout=timeout) == 2
+    def round_trip(timeout: float) -> Any:
+        result = add.delay(1, 1)
+        assert result.get(timeout=timeout) == 2
+        return result
 
     def send(k: int) -> None:
         for _ in range(k):
@@ -108,43 +113,41 @@ def produce_beat(n: int, calls: int) -> dict[str, Any]:
                 [build_message(add.name, (1, 1), None, options, add) for _ in range(batch)]
             )
 
-    times = _round_trips(round_trip, n)
+    times, samples = _round_trips(round_trip, n)
     return {
         "rt": times,
-        "breakdown": _breakdown(add, min(n, 200)),
+        "legs": _legs(samples),
         "rate": _rate(send, calls),
         "batch_rate": _rate(send_batches, calls),
     }
 
 
-def _breakdown(task: Any, n: int) -> dict[str, float]:
-    """Median ms of each leg of beat's round trip, from the final status the worker wrote:
-    ``started_at`` is when the worker handed the job to its pool, ``finished_at`` when its
-    loop collected the outcome (the task itself takes microseconds). Extra round trips, not
-    part of the figures above (reading the status afterwards costs one more call)."""
+def _legs(samples: list[tuple[float, float, Any]]) -> dict[str, tuple[float, float]]:
+    """(p50, p99) ms of each leg of beat's timed round trips, from the final status the worker
+    wrote, read once all were timed: ``started_at`` is when the worker handed the job to its
+    pool, ``finished_at`` when its loop collected the outcome (the task itself takes
+    microseconds), then the settle, the done notification and ``get`` waking up."""
     legs: dict[str, list[float]] = {"send_to_pool": [], "pool_to_collected": [], "to_get": []}
-    for _ in range(n):
-        t0 = time.time()
-        result = task.delay(1, 1)
-        result.get(timeout=30)
-        t1 = time.time()
+    for w0, w1, result in samples:
         status = result.status()
         started, finished = status.started_at.timestamp(), status.finished_at.timestamp()
-        legs["send_to_pool"].append(started - t0)
+        legs["send_to_pool"].append(started - w0)
         legs["pool_to_collected"].append(finished - started)
-        legs["to_get"].append(t1 - finished)
-    return {leg: _pct(values, 50) * 1000 for leg, values in legs.items()}
+        legs["to_get"].append(w1 - finished)
+    return {leg: (_pct(v, 50) * 1000, _pct(v, 99) * 1000) for leg, v in legs.items()}
 
 
 def produce_celery(n: int, calls: int) -> dict[str, Any]:
-    def round_trip(timeout: float) -> None:
-        assert celery_add.delay(1, 1).get(timeout=timeout) == 2
+    def round_trip(timeout: float) -> Any:
+        result = celery_add.delay(1, 1)
+        assert result.get(timeout=timeout) == 2
+        return None  # not kept: Celery's handles would hold their result subscriptions
 
     def send(k: int) -> None:
         for _ in range(k):
             celery_add.apply_async((1, 1))
 
-    times = _round_trips(round_trip, n)
+    times, _ = _round_trips(round_trip, n)
     return {"rt": times, "rate": _rate(send, calls), "batch_rate": None}
 
 
@@ -234,8 +237,8 @@ def _table(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         f"{'(ref) enqueue_many, 1000/batch /s':<34}{beat['batch_rate']:>12.0f}{'no batch API':>14}"
     )
     print("ratios are 'times better than celery' (lower latency / higher rate)")
-    legs = ", ".join(f"{leg} {ms:.1f}" for leg, ms in beat["breakdown"].items())
-    print(f"beat round trip legs, median ms: {legs}")
+    legs = ", ".join(f"{leg} {p50:.1f}/{p99:.1f}" for leg, (p50, p99) in beat["legs"].items())
+    print(f"beat round trip legs, p50/p99 ms: {legs}")
 
 
 def _worker_cmds(beat_url: str, celery_python: str | None) -> dict[str, list[str]]:
