@@ -17,7 +17,11 @@ publishes one message per member), so both rates are one call at a time. For ref
 the beat producer also times the same messages through the broker's internal
 ``enqueue_many`` (1,000 a batch): what a batch call could reach, not a user-facing figure.
 
-``--profile FILE`` runs beat's producer under cProfile and writes its stats to FILE.
+Beat's timed round trips are also split into legs, from the final status the worker wrote
+(read after the timing): send to pool, pool to outcome collected, collected to ``get``
+returning. ``--profile FILE`` runs beat's producer under cProfile and writes its stats to FILE.
+``--redis-hz`` sets the private server's ``hz`` (default Redis's 10): Redis times out a
+blocking command only at its next tick, so a short BLPOP timeout lasts up to 1/hz.
 
 The Redis is private (``--port``, default: a free one) with persistence off, so no shared
 database is touched. This module is also the task module of both workers.
