@@ -1,0 +1,304 @@
+"""Calling API: ``add.delay(1, 1).get()`` round trip and ``apply_async`` producer rate,
+beat vs Celery 5.7, on one private Redis started (and stopped) by this script.
+
+    python bench/bench_calling.py [-n 2000] [--calls 10000]
+        [--celery-python /path/to/python-with-celery] [--profile FILE]
+
+Each side in turn, with only its own worker running (``worker -c 2 -P prefork``; ``celery -A
+bench_calling:celery_app worker -c 2 -P prefork``, result backend on the same Redis, another
+database index): a producer process (beat's: this Python; Celery's: ``--celery-python``)
+makes 100 warm-up round trips (the first waits for the worker to start), then ``-n``
+sequential round trips, each timed from calling ``.delay()`` to ``.get()`` returning (what the
+caller feels), then ``--calls`` back-to-back ``apply_async((1, 1))`` calls, timed as a whole
+(the worker drains them meanwhile, as it would in production).
+
+Batches: beat's calling API has no batch form of ``apply_async`` (nor has Celery's: ``group``
+publishes one message per member), so both rates are one call at a time. For reference only,
+the beat producer also times the same messages through the broker's internal
+``enqueue_many`` (1,000 a batch): what a batch call could reach, not a user-facing figure.
+
+Beat's timed round trips are also split into legs, from the final status the worker wrote
+(read after the timing): send to pool, pool to outcome collected, collected to ``get``
+returning. ``--profile FILE`` runs beat's producer under cProfile and writes its stats to FILE.
+``--redis-hz`` sets the private server's ``hz`` (default Redis's 10): Redis times out a
+blocking command only at its next tick, so a short BLPOP timeout lasts up to 1/hz.
+
+The Redis is private (``--port``, default: a free one) with persistence off, so no shared
+database is touched. This module is also the task module of both workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+WARMUP = 100
+BATCH = 1000
+
+if os.environ.get("BENCH_ROLE") == "celery":
+    from celery import Celery
+
+    _url = os.environ["BENCH_REDIS_URL"]
+    celery_app = Celery("bench", broker=_url, backend=_url)
+    celery_app.conf.worker_hijack_root_logger = False
+
+    @celery_app.task(name="bench.add")
+    def celery_add(x: int, y: int) -> int:
+        return x + y
+
+elif os.environ.get("BENCH_ROLE") in ("worker", "beat"):
+    from worker.registry import task
+
+    @task(name="bench.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+
+def _env(redis_url: str, role: str) -> dict[str, str]:
+    path = os.pathsep.join([str(BENCH_DIR), str(REPO), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "BENCH_ROLE": role, "BENCH_REDIS_URL": redis_url}
+
+
+# --- producers (run in a child process, print one JSON line) -------------------------------
+
+
+def _round_trips(call: Any, n: int) -> tuple[list[float], list[tuple[float, float, Any]]]:
+    """Seconds per ``call()`` (a delay + get returning the result handle), after the warm-up;
+    and per call (wall time before, wall time after, the handle) for :func:`_legs`."""
+    call(60.0)  # the worker may still be starting
+    for _ in range(WARMUP - 1):
+        call(30.0)
+    times, samples = [], []
+    for _ in range(n):
+        w0, t0 = time.time(), time.perf_counter()
+        handle = call(30.0)
+        t1 = time.perf_counter()
+        times.append(t1 - t0)
+        samples.append((w0, w0 + (t1 - t0), handle))
+    return times, samples
+
+
+def _rate(send: Any, calls: int) -> float:
+    t0 = time.perf_counter()
+    send(calls)
+    return calls / (time.perf_counter() - t0)
+
+
+def produce_beat(n: int, calls: int) -> dict[str, Any]:
+    from worker import configure
+    from worker.calling import PRODUCER, CallOptions, build_message
+
+    configure(broker=os.environ["BENCH_REDIS_URL"])
+
+    def round_trip(timeout: float) -> Any:
+        result = add.delay(1, 1)
+        assert result.get(timeout=timeout) == 2
+        return result
+
+    def send(k: int) -> None:
+        for _ in range(k):
+            add.apply_async((1, 1))
+
+    def send_batches(k: int) -> None:
+        broker, options = PRODUCER.get(), CallOptions()
+        for start in range(0, k, BATCH):
+            batch = min(BATCH, k - start)
+            broker.enqueue_many(
+                [build_message(add.name, (1, 1), None, options, add) for _ in range(batch)]
+            )
+
+    times, samples = _round_trips(round_trip, n)
+    return {
+        "rt": times,
+        "legs": _legs(samples),
+        "rate": _rate(send, calls),
+        "batch_rate": _rate(send_batches, calls),
+    }
+
+
+def _legs(samples: list[tuple[float, float, Any]]) -> dict[str, tuple[float, float]]:
+    """(p50, p99) ms of each leg of beat's timed round trips, from the final status the worker
+    wrote, read once all were timed: ``started_at`` is when the worker handed the job to its
+    pool, ``finished_at`` when its loop collected the outcome (the task itself takes
+    microseconds), then the settle, the done notification and ``get`` waking up."""
+    legs: dict[str, list[float]] = {"send_to_pool": [], "pool_to_collected": [], "to_get": []}
+    for w0, w1, result in samples:
+        status = result.status()
+        started, finished = status.started_at.timestamp(), status.finished_at.timestamp()
+        legs["send_to_pool"].append(started - w0)
+        legs["pool_to_collected"].append(finished - started)
+        legs["to_get"].append(w1 - finished)
+    return {leg: (_pct(v, 50) * 1000, _pct(v, 99) * 1000) for leg, v in legs.items()}
+
+
+def produce_celery(n: int, calls: int) -> dict[str, Any]:
+    def round_trip(timeout: float) -> Any:
+        result = celery_add.delay(1, 1)
+        assert result.get(timeout=timeout) == 2
+        return None  # not kept: Celery's handles would hold their result subscriptions
+
+    def send(k: int) -> None:
+        for _ in range(k):
+            celery_add.apply_async((1, 1))
+
+    times, _ = _round_trips(round_trip, n)
+    return {"rt": times, "rate": _rate(send, calls), "batch_rate": None}
+
+
+# --- driver --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis(port: int, hz: int | None = None) -> subprocess.Popen[bytes]:
+    # Persistence off: a throw-away server, no snapshot or AOF written anywhere.
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    if hz is not None:
+        args += ["--hz", str(hz)]
+    proc = subprocess.Popen(
+        ["redis-server", *args],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"redis-server on port {port} did not start")
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_side(
+    worker_cmd: list[str], producer_cmd: list[str], redis_url: str, role: str
+) -> dict[str, Any]:
+    """Start the side's worker, run its producer, stop the worker; the producer's figures."""
+    worker = subprocess.Popen(worker_cmd, env=_env(redis_url, role), cwd=BENCH_DIR)
+    try:
+        out = subprocess.run(
+            producer_cmd, env=_env(redis_url, role), cwd=BENCH_DIR, check=True,
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+    finally:
+        _stop(worker)
+    result: dict[str, Any] = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def _table(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    beat, celery = rows["beat"], rows.get("celery")
+    print(
+        f"\ncalling API, round trip N={args.n}, apply_async N={args.calls}, private Redis, "
+        f"{os.cpu_count()} CPUs, workers -c 2 -P prefork"
+    )
+    print(f"{'measurement':<34}{'beat':>12}{'celery 5.7':>12}{'beat/celery':>13}")
+    lines: list[tuple[str, float, float | None, bool]] = []
+    for p in (50, 99):
+        b = _pct(beat["rt"], p) * 1000
+        c = _pct(celery["rt"], p) * 1000 if celery else None
+        lines.append((f"delay().get() p{p} ms", b, c, True))
+    lines.append(("apply_async calls/s", beat["rate"], celery["rate"] if celery else None, False))
+    for label, b, c, lower_better in lines:
+        # "x times better": celery/beat for latencies, beat/celery for rates
+        ratio = "n/a" if c is None else f"{(c / b if lower_better else b / c):.2f}x"
+        shown = "n/a" if c is None else f"{c:.2f}" if lower_better else f"{c:.0f}"
+        value = f"{b:.2f}" if lower_better else f"{b:.0f}"
+        print(f"{label:<34}{value:>12}{shown:>12}{ratio:>13}")
+    print(
+        f"{'(ref) enqueue_many, 1000/batch /s':<34}{beat['batch_rate']:>12.0f}{'no batch API':>14}"
+    )
+    print("ratios are 'times better than celery' (lower latency / higher rate)")
+    legs = ", ".join(f"{leg} {p50:.1f}/{p99:.1f}" for leg, (p50, p99) in beat["legs"].items())
+    print(f"beat round trip legs, p50/p99 ms: {legs}")
+
+
+def _worker_cmds(beat_url: str, celery_python: str | None) -> dict[str, list[str]]:
+    """Each side's worker (Celery's finds its broker and backend in $BENCH_REDIS_URL)."""
+    beat = [sys.executable, "-c", "from worker.cli import main; main()", "--broker", beat_url,
+            "-A", "bench_calling", "-c", "2", "-P", "prefork", "-l", "warning"]  # fmt: skip
+    cmds = {"beat": beat}
+    if celery_python:
+        cmds["celery"] = [
+            celery_python, "-m", "celery", "-A", "bench_calling:celery_app", "worker", "-c", "2",
+            "-P", "prefork", "-l", "warning", "--without-gossip", "--without-mingle",
+            "--without-heartbeat",
+        ]  # fmt: skip
+    return cmds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("-n", type=int, default=2000, help="timed round trips per side")
+    parser.add_argument("--calls", type=int, default=10_000, help="apply_async calls per side")
+    parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
+    parser.add_argument("--port", type=int, default=0, help="private redis port (0: a free one)")
+    parser.add_argument(
+        "--redis-hz", type=int, help="the private redis's hz (default: redis's own, 10)"
+    )
+    parser.add_argument("--profile", help="cProfile beat's producer into this file")
+    parser.add_argument("--produce", choices=("beat", "celery"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.produce:
+        produce = produce_beat if args.produce == "beat" else produce_celery
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            result = profiler.runcall(produce, args.n, args.calls)
+            profiler.dump_stats(args.profile)
+        else:
+            result = produce(args.n, args.calls)
+        print(json.dumps(result))
+        return
+    port = args.port or _free_port()
+    redis_proc = start_redis(port, args.redis_hz)
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        urls = {"beat": f"redis://127.0.0.1:{port}/0", "celery": f"redis://127.0.0.1:{port}/1"}
+        pythons = {"beat": sys.executable, "celery": args.celery_python}
+        for side, worker_cmd in _worker_cmds(urls["beat"], args.celery_python).items():
+            producer = [str(pythons[side]), str(Path(__file__).resolve()), "--produce", side,
+                        "-n", str(args.n), "--calls", str(args.calls)]  # fmt: skip
+            if side == "beat" and args.profile:
+                producer += ["--profile", str(Path(args.profile).resolve())]
+            rows[side] = run_side(worker_cmd, producer, urls[side], side)
+    finally:
+        _stop(redis_proc)
+    _table(rows, args)
+
+
+if __name__ == "__main__":
+    main()
