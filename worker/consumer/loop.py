@@ -32,8 +32,8 @@ DEFAULT_HEARTBEAT_INTERVAL = timedelta(seconds=5)
 # Deliveries of one attempt after which a message whose runs never end (its process dies) is
 # dead-lettered: worker.max_deliveries.
 DEFAULT_MAX_DELIVERIES = 3
-# While tasks are in flight the loop must come back quickly to collect their outcomes, so a
-# claim then waits at most this long for a new message.
+# While tasks are in flight the loop claims without blocking and then waits this long on the
+# pool (which returns the moment a task ends): a new message waits at most this long.
 _BUSY_CLAIM_TIMEOUT = timedelta(milliseconds=20)
 _BUSY_WAIT = timedelta(milliseconds=50)
 # How long idle pool processes get to exit at shutdown before they are killed.
@@ -243,14 +243,16 @@ class Consumer:
         leases idle). Messages that cannot run (undecodable, unknown task, expired, rate
         limited) are settled together right after.
         """
-        if has_outcomes:
-            timeout = timedelta(0)  # finished tasks are waiting to be settled
-        elif self._in_flight:
-            timeout = _BUSY_CLAIM_TIMEOUT
-        else:
-            timeout = self.claim_timeout
+        busy = bool(self._in_flight)
+        # Finished tasks waiting, or running ones that may finish any moment: never block in
+        # the broker then (Redis ends a blocking wait only at its next tick, ~100 ms, which
+        # would delay every settlement); wait on the pool instead, below.
+        timeout = timedelta(0) if has_outcomes or busy else self.claim_timeout
         deliveries = self.broker.claim_many(self.queues, self.name, self.lease, timeout, free)
         if not deliveries:
+            if busy and not has_outcomes:
+                # Returns the moment a task ends; a new message waits at most this long.
+                self._outcomes.extend(self.pool.wait(_BUSY_CLAIM_TIMEOUT.total_seconds()))
             return
         self.stats.claimed += len(deliveries)
         refused = [p for d in deliveries if (p := self._starter.start(d)) is not None]
