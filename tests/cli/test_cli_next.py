@@ -9,15 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from beat.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from tests.cli.runner import run
 
 
 def test_next_cron_json_spring_forward(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from beat.cli import main
 from beat.config import load_config
 from beat.planner import first_state
 from beat.state import StateStore
+from tests.cli.runner import run
 
 CONFIG = """\
 timezone: Europe/Berlin
@@ -45,14 +45,6 @@ entries:
     every: 1m
     enabled: false
 """
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.fixture
