@@ -15,18 +15,11 @@ from beat.config import load_config
 from beat.service import BeatService
 from taskqueue.redis import RedisBroker
 from tests.daemon.conftest import drain_ids
+from tests.fake_clock import FakeClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # The policies are about instants before "now": no fire is enqueued ahead of time here.
 NO_LOOKAHEAD = timedelta(0)
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def fire_seconds(ids: object) -> list[int]:

@@ -17,17 +17,10 @@ from beat.service import BeatService
 from daemonkit.metrics import BeatMetrics, new_registry
 from taskqueue.redis import RedisBroker
 from tests.daemon.conftest import drain_ids
+from tests.fake_clock import FakeClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TTL = timedelta(seconds=30)  # long: nothing here may expire on its own
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def write(tmp_path: Path) -> Path:
