@@ -17,10 +17,29 @@ from pathlib import Path
 
 import pytest
 
+from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker
+from taskqueue.redis import RedisBroker
 from tests.taskqueue import single
 
 _STAMP = re.compile(r"^(\S+) ")
+
+START = "2026-01-01T00:00:00Z"
+
+
+def write_config(path: Path, n: int, *, every: str = "1s", extra: str = "") -> Path:
+    """``n`` entries ``e0``.. every ``every`` from START, each with the ``extra`` lines."""
+    lines = ["entries:"]
+    for i in range(n):
+        lines += [
+            f"  e{i}:",
+            "    task: noop",
+            f"    every: {every}",
+            f"    start: {START}",
+            *[f"    {x}" for x in extra.splitlines() if x],
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 @dataclass
@@ -114,3 +133,21 @@ def drain_ids(broker: Broker, queue: str = "default") -> Counter[str]:
             continue
         seen[delivery.message_id] += 1
         assert single.ack(broker, delivery)
+
+
+def drain_url(redis_url: str, queue: str = "default") -> Counter[str]:
+    """:func:`drain_ids` on a broker opened for it and closed after."""
+    broker = RedisBroker(redis_url)
+    try:
+        return drain_ids(broker, queue)
+    finally:
+        broker.close()
+
+
+def load_states(path: Path) -> dict[str, EntryState]:
+    """The run state stored in the state file at ``path``."""
+    store = StateStore(str(path))
+    try:
+        return store.load()
+    finally:
+        store.close()

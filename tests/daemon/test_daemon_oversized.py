@@ -24,7 +24,7 @@ from beat.time.schedules import Interval
 from taskqueue.message import MAX_MESSAGE_BYTES, Message, fire_id
 from taskqueue.redis import RedisBroker
 from tests.config.test_config_bounds import BOMB_ENTRY
-from tests.daemon.conftest import StartBeat, drain_ids
+from tests.daemon.conftest import StartBeat, drain_ids, drain_url
 from tests.daemon.test_daemon_exactly_once import ms_to_dt
 from tests.daemon.test_daemon_reload import CONFIG_A
 from tests.taskqueue import single
@@ -56,9 +56,7 @@ def test_reload_with_an_oversized_entry_or_an_alias_bomb_keeps_the_last_config(
     assert beat.proc.poll() is None, "a bad edit must never stop a running beat"
     assert beat.stop() == 0
 
-    broker = RedisBroker(redis_url)
-    seen = drain_ids(broker)
-    broker.close()
+    seen = drain_url(redis_url)
     assert max(seen.values()) == 1
     a = sorted(ms_to_dt(k) for k in seen if k.startswith("a@"))
     assert len(a) >= 5

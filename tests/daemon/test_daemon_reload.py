@@ -7,8 +7,7 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from taskqueue.redis import RedisBroker
-from tests.daemon.conftest import StartBeat, drain_ids
+from tests.daemon.conftest import StartBeat, drain_url
 from tests.daemon.test_daemon_exactly_once import ms_to_dt
 
 CONFIG_A = """\
@@ -52,9 +51,7 @@ def test_edit_while_running_broken_edit_and_sighup(
     beat.wait_for_log("(SIGHUP)")
     assert beat.stop() == 0
 
-    broker = RedisBroker(redis_url)
-    seen = drain_ids(broker)
-    broker.close()
+    seen = drain_url(redis_url)
     assert max(seen.values()) == 1
     a = sorted(ms_to_dt(k) for k in seen if k.startswith("a@"))
     b = sorted(ms_to_dt(k) for k in seen if k.startswith("b@"))
