@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker
 from taskqueue.redis import RedisBroker
+from tests.logged_process import LoggedProcess
 from tests.taskqueue import single
 
 _STAMP = re.compile(r"^(\S+) ")
@@ -43,13 +45,10 @@ def write_config(path: Path, n: int, *, every: str = "1s", extra: str = "") -> P
 
 
 @dataclass
-class BeatProcess:
-    proc: subprocess.Popen[bytes]
-    log_path: Path
+class BeatProcess(LoggedProcess):
     started: float = field(default_factory=time.monotonic)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    WHAT: ClassVar[str] = "beat"
 
     def lines(self, needle: str) -> list[tuple[datetime, str]]:
         """Log lines containing ``needle``, with their timestamps."""
@@ -68,16 +67,6 @@ class BeatProcess:
     def kill9(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
-
-    def wait_for_log(self, needle: str, timeout: float = 15, count: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log().count(needle) >= count:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"beat exited with {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.01)
-        raise AssertionError(f"{needle!r} not logged within {timeout}s:\n{self.log()[-3000:]}")
 
 
 StartBeat = Callable[..., BeatProcess]
