@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from beat.config import Config, load_config
@@ -39,6 +38,7 @@ from beat.roster import Roster
 from beat.sources import Delta, EntrySource, open_source
 from beat.state import EntryState, StateStore
 from beat.watchers import ClockWatch, FileStamp, Outage
+from daemonkit.signals import install_stop_and_hup
 from taskqueue.broker import Broker
 from taskqueue.errors import BrokerError, Fenced
 from taskqueue.urls import open_broker, redact_url
@@ -129,18 +129,11 @@ class BeatService:
         self._wake.set()
 
     def install_signal_handlers(self) -> None:
-        def on_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info(
-                "received %s: stopping after the current dispatch", signal.Signals(signum).name
-            )
+        def on_stop(signum: signal.Signals) -> None:
+            log.info("received %s: stopping after the current dispatch", signum.name)
             self.request_stop()
 
-        def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            self.request_reload()
-
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
+        install_stop_and_hup(on_stop, self.request_reload)
 
     @property
     def broker(self) -> Broker:

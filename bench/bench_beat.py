@@ -130,17 +130,7 @@ def run_beat(args: argparse.Namespace, n: int, minutes: int) -> Run:
         proc = subprocess.Popen(cmd, stderr=log, cwd=REPO)
         try:
             ready_at = wait_ready(log, proc, started, "beat started", "beat")
-            first = next_boundary(ready_at + START_MARGIN_S)
-            boundaries = [first + 60.0 * k for k in range(minutes)]
-            cpu0, wall0 = None, None
-            samples: list[tuple[float, int]] = []
-            while time.time() < first - 2.0:
-                time.sleep(0.05)
-            cpu0, wall0 = cpu_seconds(proc.pid), time.time()
-            end = boundaries[-1] + (args.window if minutes == 1 else 50.0)
-            samples = sample_until(count, end, stop_at=n * minutes if minutes == 1 else None)
-            cpu = cpu_seconds(proc.pid) - cpu0
-            wall = time.time() - wall0
+            boundaries, samples, cpu, wall = measure(args, proc, ready_at, count, n, minutes)
         finally:
             proc.terminate()
             proc.wait(60)
@@ -190,20 +180,32 @@ def run_celery(args: argparse.Namespace, n: int, minutes: int) -> Run:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=directory, env=env)
         try:
             ready_at = wait_ready(log, proc, started, "beat: Starting", "celery beat")
-            first = next_boundary(ready_at + START_MARGIN_S)
-            boundaries = [first + 60.0 * k for k in range(minutes)]
-            while time.time() < first - 2.0:
-                time.sleep(0.05)
-            cpu0, wall0 = cpu_seconds(proc.pid), time.time()
-            end = boundaries[-1] + (args.window if minutes == 1 else 50.0)
-            samples = sample_until(count, end, stop_at=n * minutes if minutes == 1 else None)
-            cpu = cpu_seconds(proc.pid) - cpu0
-            wall = time.time() - wall0
+            boundaries, samples, cpu, wall = measure(args, proc, ready_at, count, n, minutes)
         finally:
             proc.terminate()
             proc.wait(60)
     client.close()
     return Run("celery beat 5.7", n, boundaries, samples, cpu, wall, ready_at)
+
+
+def measure(
+    args: argparse.Namespace,
+    proc: subprocess.Popen[bytes],
+    ready_at: float,
+    count: Callable[[], int],
+    n: int,
+    minutes: int,
+) -> tuple[list[float], list[tuple[float, int]], float, float]:
+    """The same measurement for every scheduler: from the first whole minute after start-up,
+    the queue length over time and the CPU and wall seconds the scheduler used meanwhile."""
+    first = next_boundary(ready_at + START_MARGIN_S)
+    boundaries = [first + 60.0 * k for k in range(minutes)]
+    while time.time() < first - 2.0:
+        time.sleep(0.05)
+    cpu0, wall0 = cpu_seconds(proc.pid), time.time()
+    end = boundaries[-1] + (args.window if minutes == 1 else 50.0)
+    samples = sample_until(count, end, stop_at=n * minutes if minutes == 1 else None)
+    return boundaries, samples, cpu_seconds(proc.pid) - cpu0, time.time() - wall0
 
 
 def wait_ready(

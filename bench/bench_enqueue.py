@@ -86,31 +86,20 @@ def render_burst(
     expires = scheduled_for + timedelta(hours=1)
     # The fire id is fire_id(entry, scheduled_for); its instant part is the same for all.
     suffix = fire_id("", scheduled_for)
-    if plain:
-        return [
-            EncodedMessage(
-                p.entry + suffix,
-                p.queue,
-                p.priority,
-                None,
-                p.template.render(
-                    p.entry + suffix, enqueued_at=now, scheduled_for=scheduled_for, expires=expires
-                ),
-                p.task,
-            )
-            for p in prepared
-        ]
     now_j, scheduled_j, expires_j = (json_instant(t) for t in (now, scheduled_for, expires))
+
+    def payload(p: Prepared, message_id: str) -> bytes:
+        if plain:
+            return p.template.render(
+                message_id, enqueued_at=now, scheduled_for=scheduled_for, expires=expires
+            )
+        return p.template.render_json(
+            message_id, enqueued_at=now_j, scheduled_for=scheduled_j, expires=expires_j
+        )
+
     return [
         EncodedMessage(
-            p.entry + suffix,
-            p.queue,
-            p.priority,
-            None,
-            p.template.render_json(
-                p.entry + suffix, enqueued_at=now_j, scheduled_for=scheduled_j, expires=expires_j
-            ),
-            p.task,
+            p.entry + suffix, p.queue, p.priority, None, payload(p, p.entry + suffix), p.task
         )
         for p in prepared
     ]

@@ -246,25 +246,16 @@ def write_config(path: Path, every_entries: int, cron_entries: int) -> dict[str,
         "  grace: 1h",
         "entries:",
     ]
-    for i in range(every_entries):
-        name = f"every-{i:03d}"
-        kinds[name] = "every"
-        lines += [
-            f"  {name}:",
-            "    task: soak.record",
-            "    every: 2s",
-            f"    start: {ANCHOR.isoformat()}",
-            f"    args: [{name}]",
-        ]
-    for i in range(cron_entries):
-        name = f"cron-{i:03d}"
-        kinds[name] = "cron"
-        lines += [
-            f"  {name}:",
-            "    task: soak.record",
-            '    cron: "* * * * *"',
-            f"    args: [{name}]",
-        ]
+    schedules = {
+        "every": ["every: 2s", f"start: {ANCHOR.isoformat()}"],
+        "cron": ['cron: "* * * * *"'],
+    }
+    for kind, count in (("every", every_entries), ("cron", cron_entries)):
+        for i in range(count):
+            name = f"{kind}-{i:03d}"
+            kinds[name] = kind
+            lines += [f"  {name}:", "    task: soak.record"]
+            lines += [f"    {line}" for line in [*schedules[kind], f"args: [{name}]"]]
     path.write_text("\n".join(lines) + "\n")
     return kinds
 

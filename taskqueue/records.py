@@ -103,6 +103,17 @@ class Delivery:
     # process died). A retry (a new attempt) starts again from 1.
     deliveries: int = 1
 
+    def renewed(self, lease_until: datetime) -> Delivery:
+        """This claim with its lease renewed until ``lease_until`` (what ``extend`` returns;
+        ``problem`` and ``deliveries`` are left at their defaults)."""
+        return Delivery(
+            message_id=self.message_id,
+            queue=self.queue,
+            payload=self.payload,
+            token=self.token,
+            lease_until=lease_until,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:

@@ -29,9 +29,7 @@ from taskqueue.broker import LeaseHolder, QueueStats, TaskState, TaskStatus
 from taskqueue.errors import BrokerError, BrokerUnavailable
 from taskqueue.sqlite_file import connect_readonly, sqlite_path
 from taskqueue.sqlite_names import (
-    DELAYED,
     IN_FLIGHT,
-    READY,
     SCHEMA_VERSION,
     Consumers,
     DeadLetters,
@@ -40,14 +38,13 @@ from taskqueue.sqlite_names import (
     Queues,
     Statuses,
 )
+from taskqueue.sqlite_stats import EXPIRED_LEASE, build_queue_stats
 
 __all__ = ["lease_holder", "queue_stats", "task_status"]
 
 # A reader waits for a lock only while SQLite recovers or resets the WAL: as long as the
 # broker's writers wait for each other.
 BUSY_TIMEOUT_S = 5.0
-# queue_stats: an in-flight row whose lease deadline has passed (not a stored state).
-_EXPIRED_LEASE = "expired_lease"
 
 T = TypeVar("T")
 
@@ -56,7 +53,7 @@ _QUEUE_NAMES = f"SELECT {Queues.NAME} FROM {Queues.TABLE}"
 # An in-flight row's due_s is its lease deadline: past it, the claim is dead.
 _MESSAGE_COUNTS = (
     f"SELECT {_M.QUEUE}, CASE WHEN {_M.STATE} = '{IN_FLIGHT}' AND {_M.DUE_S} <= :now "
-    f"THEN '{_EXPIRED_LEASE}' ELSE {_M.STATE} END AS s, count(*) "
+    f"THEN '{EXPIRED_LEASE}' ELSE {_M.STATE} END AS s, count(*) "
     f"FROM {_M.TABLE} GROUP BY {_M.QUEUE}, s"
 )
 _DEAD_COUNTS = f"SELECT {_D.QUEUE}, count(*) FROM {_D.TABLE} GROUP BY {_D.QUEUE}"
@@ -94,18 +91,7 @@ def queue_stats(url: str) -> list[QueueStats]:
             listening[q] = listening.get(q, 0) + 1
     every = names | {q for q, _ in counts} | set(dead)
     ordered = _field(url, Queues.TABLE, "*", Queues.NAME, sorted, every)
-    return [
-        QueueStats(
-            name=q,
-            ready=counts.get((q, READY), 0),
-            delayed=counts.get((q, DELAYED), 0),
-            in_flight=counts.get((q, IN_FLIGHT), 0),
-            dead=dead.get(q, 0),
-            consumers=listening.get(q, 0),
-            expired_lease=counts.get((q, _EXPIRED_LEASE), 0),
-        )
-        for q in ordered
-    ]
+    return build_queue_stats(ordered, counts, dead, listening)
 
 
 def task_status(url: str, task_id: str) -> TaskStatus | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from daemonkit import systemd
+from daemonkit.signals import install_stop_and_hup
 from taskqueue.urls import open_broker, redact_url
 from worker import commands
 from worker.consumer import (
@@ -216,13 +215,4 @@ def broker_stats(url: str) -> Callable[[], list[QueueStats]]:
 
 def install_signal_handlers(consumer: Consumer) -> None:
     """Handlers only set flags; the consumer loop acts on them."""
-
-    def on_stop(signum: int, _frame: FrameType | None) -> None:
-        consumer.request_stop()
-
-    def on_hup(signum: int, _frame: FrameType | None) -> None:
-        consumer.request_recycle()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGHUP, on_hup)
+    install_stop_and_hup(lambda _signum: consumer.request_stop(), consumer.request_recycle)

@@ -117,19 +117,29 @@ def kill_sessions(sessions: Collection[int]) -> int:
     """
     pids, own = _protected()
     targets = set(sessions) - own
-    killed: set[int] = set()
     if not targets:
         return 0
+
+    def alive() -> list[int]:
+        return [p.pid for p in scan() if p.sid in targets and not p.zombie and p.pid not in pids]
+
+    return len(_sweep(alive))
+
+
+def _sweep(alive: Callable[[], Collection[int]]) -> set[int]:
+    """SIGKILL what ``alive()`` finds, pause and look again, until it finds nothing (at most
+    ``_MAX_SWEEPS`` rounds); returns the pids that were signalled."""
+    killed: set[int] = set()
     for _ in range(_MAX_SWEEPS):
-        alive = [p.pid for p in scan() if p.sid in targets and not p.zombie and p.pid not in pids]
-        if not alive:
+        found = alive()
+        if not found:
             break
-        for pid in alive:
+        for pid in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
         time.sleep(_SWEEP_PAUSE_S)
-    return len(killed)
+    return killed
 
 
 def kill_process_tree(root: int, sessions: Collection[int]) -> None:
@@ -142,19 +152,16 @@ def kill_process_tree(root: int, sessions: Collection[int]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(root, signal.SIGSTOP)
     targets = set(sessions)
-    for _ in range(_MAX_SWEEPS):
+
+    def alive() -> set[int]:
         procs = scan()
         below = [p for p in descendants(procs, root) if not p.zombie]
-        targets |= {p.sid for p in below}
-        targets -= own
-        alive = {p.pid for p in below} | {p.pid for p in procs if p.sid in targets and not p.zombie}
-        alive -= pids | {root}
-        if not alive:
-            break
-        for pid in alive:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(_SWEEP_PAUSE_S)
+        targets.update(p.sid for p in below)
+        targets.difference_update(own)
+        found = {p.pid for p in below} | {p.pid for p in procs if p.sid in targets and not p.zombie}
+        return found - (pids | {root})
+
+    _sweep(alive)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(root, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):

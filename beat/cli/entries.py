@@ -183,34 +183,26 @@ def update_cmd(ctx: click.Context, /, name: str, replace: bool, **values: Any) -
     click.echo(f"updated {name}")
 
 
-@entries_group.command("remove")
-@click.argument("name")
-@click.pass_context
-def remove_cmd(ctx: click.Context, name: str) -> None:
-    """Delete entry NAME."""
-    with open_store(ctx) as store:
-        store.remove(name)
-    click.echo(f"removed {name}")
+def _by_name(verb: str, done: str, help_text: str, act: Callable[[EntryStore, str], None]) -> None:
+    """Register ``beat entries VERB NAME``: one store call on entry NAME, then "DONE NAME"."""
+
+    @entries_group.command(verb, help=help_text)
+    @click.argument("name")
+    @click.pass_context
+    def command(ctx: click.Context, name: str) -> None:
+        with open_store(ctx) as store:
+            act(store, name)
+        click.echo(f"{done} {name}")
 
 
-@entries_group.command("enable")
-@click.argument("name")
-@click.pass_context
-def enable_cmd(ctx: click.Context, name: str) -> None:
-    """Enable entry NAME."""
-    with open_store(ctx) as store:
-        store.enable(name)
-    click.echo(f"enabled {name}")
-
-
-@entries_group.command("disable")
-@click.argument("name")
-@click.pass_context
-def disable_cmd(ctx: click.Context, name: str) -> None:
-    """Disable entry NAME (it stays stored but never fires)."""
-    with open_store(ctx) as store:
-        store.disable(name)
-    click.echo(f"disabled {name}")
+_by_name("remove", "removed", "Delete entry NAME.", lambda store, name: store.remove(name))
+_by_name("enable", "enabled", "Enable entry NAME.", lambda store, name: store.enable(name))
+_by_name(
+    "disable",
+    "disabled",
+    "Disable entry NAME (it stays stored but never fires).",
+    lambda store, name: store.disable(name),
+)
 
 
 @entries_group.command("list")

@@ -196,6 +196,15 @@ _BUILDERS: dict[str, _Builder] = {
 # --- dates and times ------------------------------------------------------------------------
 
 
+def _wrong(checker: Checker, data: Mapping[Any, Any], key: str, path: str, expected: str) -> None:
+    """Report ``data[key]`` as not what was ``expected``; the parsers then return None."""
+    checker.report(
+        checker.line_of(data, key),
+        f"{path}.{key}",
+        f"expected {expected}, got {describe(data[key])}",
+    )
+
+
 def instant(
     checker: Checker, data: Mapping[Any, Any], key: str, path: str, zone: ZoneInfo
 ) -> datetime | None:
@@ -208,11 +217,7 @@ def instant(
         value = datetime.combine(value, time(0, 0))
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else resolve_fixed(value, zone)
-    checker.report(
-        checker.line_of(data, key),
-        f"{path}.{key}",
-        f"expected a date-time like 2026-01-01T00:00:00Z, got {describe(data[key])}",
-    )
+    _wrong(checker, data, key, path, "a date-time like 2026-01-01T00:00:00Z")
     return None
 
 
@@ -225,11 +230,7 @@ def clock(checker: Checker, data: Mapping[Any, Any], key: str, path: str) -> tim
         hour, minute, second = (int(g) if g else 0 for g in match.groups())
         if hour < 24 and minute < 60 and second < 60:
             return time(hour, minute, second)
-    checker.report(
-        checker.line_of(data, key),
-        f"{path}.{key}",
-        f'expected a local time like "09:30", got {describe(value)}',
-    )
+    _wrong(checker, data, key, path, 'a local time like "09:30"')
     return None
 
 
@@ -240,9 +241,5 @@ def day(checker: Checker, data: Mapping[Any, Any], key: str, path: str) -> date 
             value = date.fromisoformat(value.strip())
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    checker.report(
-        checker.line_of(data, key),
-        f"{path}.{key}",
-        f"expected a date like 2026-01-05, got {describe(data[key])}",
-    )
+    _wrong(checker, data, key, path, "a date like 2026-01-05")
     return None

@@ -212,13 +212,7 @@ class RedisConsumer(RedisConnection):
         lease_until_ms = self._in_flight("extend", delivery, int(lease.total_seconds() * 1000))
         if not lease_until_ms:
             return None
-        return Delivery(
-            message_id=delivery.message_id,
-            queue=delivery.queue,
-            payload=delivery.payload,
-            token=delivery.token,
-            lease_until=wire.instant(lease_until_ms),
-        )
+        return delivery.renewed(wire.instant(lease_until_ms))
 
     def release(self, delivery: Delivery) -> bool:
         """Return a message to ready, unchanged and in its old place; False if not ours."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from taskqueue.errors import BrokerError, Fenced
 from taskqueue.keys import QueueKeys
-from taskqueue.message import Message
+from taskqueue.producer import EncodingProducer
 from taskqueue.records import DEFAULT_DEDUPE_TTL, EncodedMessage, Fence
 from taskqueue.redis import wire
 from taskqueue.redis.connection import RedisConnection
@@ -62,23 +62,13 @@ def _fenced(error: BrokerError, fence: Fence | None) -> Fenced | None:
     return Fenced(fence[0], fence[1], holder or None, int(current) if current else None)
 
 
-class RedisProducer(RedisConnection):
-    """:class:`~taskqueue.broker.Producer` on Redis."""
+class RedisProducer(RedisConnection, EncodingProducer):
+    """:class:`~taskqueue.broker.Producer` on Redis.
 
-    def enqueue_once(self, message: Message, *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL) -> bool:
-        """Push ``message`` unless its id is still queued or was done within ``dedupe_ttl``.
-
-        Atomic with the push (one script). A future ``eta`` holds it in the delayed set. A
-        done id is remembered for at least ``dedupe_ttl`` and at most twice it.
-        """
-        return self.enqueue_encoded([EncodedMessage.of(message)], dedupe_ttl=dedupe_ttl)[0]
-
-    def enqueue_many(
-        self, messages: Sequence[Message], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
-    ) -> list[bool]:
-        """Batch form of :meth:`enqueue_once`; one bool per message, in order."""
-        encoded = [EncodedMessage.of(m) for m in messages]  # refuse bad ones before any write
-        return self.enqueue_encoded(encoded, dedupe_ttl=dedupe_ttl)
+    An id is refused while it is still queued or was done within ``dedupe_ttl`` (a done id is
+    remembered for at least ``dedupe_ttl`` and at most twice it); a future ``eta`` holds the
+    message in the delayed set.
+    """
 
     def enqueue_encoded(
         self,

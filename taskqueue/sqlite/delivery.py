@@ -251,13 +251,7 @@ class SQLiteConsumer(SQLiteConnection):
             params = {**_owned(delivery), "lease_until_s": lease_until_s}
             if not conn.execute(EXTEND, params).rowcount:
                 return None
-        return Delivery(
-            message_id=delivery.message_id,
-            queue=delivery.queue,
-            payload=delivery.payload,
-            token=delivery.token,
-            lease_until=datetime.fromtimestamp(lease_until_s, UTC),
-        )
+        return delivery.renewed(datetime.fromtimestamp(lease_until_s, UTC))
 
     def release(self, delivery: Delivery) -> bool:
         """Return a message to ready, unchanged and in its old place; False if not ours."""

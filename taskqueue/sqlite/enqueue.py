@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from taskqueue.message import Message
+from taskqueue.producer import EncodingProducer
 from taskqueue.records import DEFAULT_DEDUPE_TTL, EncodedMessage, Fence, TaskState
 from taskqueue.sqlite.connection import SQLiteConnection, clock_s
 from taskqueue.sqlite_schema import (
@@ -52,25 +52,12 @@ def _rows(
     return pushed, rows, status_rows
 
 
-class SQLiteProducer(SQLiteConnection):
-    """:class:`~taskqueue.broker.Producer` on SQLite."""
+class SQLiteProducer(SQLiteConnection, EncodingProducer):
+    """:class:`~taskqueue.broker.Producer` on SQLite.
 
-    def enqueue_once(self, message: Message, *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL) -> bool:
-        """Push ``message`` unless its id was seen within ``dedupe_ttl``; atomic with the push.
-
-        A message with a future ``eta`` is held (delayed) until then. Records QUEUED.
-        """
-        return self.enqueue_many([message], dedupe_ttl=dedupe_ttl)[0]
-
-    def enqueue_many(
-        self, messages_: Sequence[Message], *, dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL
-    ) -> list[bool]:
-        """Batch form of :meth:`enqueue_once`, in one transaction; one bool per message.
-
-        A second message with the same id in the same batch is refused like any duplicate.
-        """
-        encoded = [EncodedMessage.of(m) for m in messages_]  # refuse bad ones before any write
-        return self.enqueue_encoded(encoded, dedupe_ttl=dedupe_ttl)
+    A message with a future ``eta`` is held (delayed) until then; QUEUED is recorded. A batch is
+    one transaction, and a second message with the same id in it is refused like any duplicate.
+    """
 
     def enqueue_encoded(
         self,

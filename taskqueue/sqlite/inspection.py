@@ -10,17 +10,13 @@ import sqlalchemy as sa
 from taskqueue.records import DeadLetter, QueueStats
 from taskqueue.sqlite.connection import SQLiteConnection, clock_s
 from taskqueue.sqlite_schema import (
-    DELAYED,
     IN_FLIGHT,
-    READY,
     consumers,
     dead_letters,
     messages,
     queues,
 )
-
-# queue_stats: an in-flight row whose lease deadline has passed (not a stored state).
-_EXPIRED_LEASE = "expired_lease"
+from taskqueue.sqlite_stats import EXPIRED_LEASE, build_queue_stats
 
 
 class SQLiteInspection(SQLiteConnection):
@@ -35,7 +31,7 @@ class SQLiteInspection(SQLiteConnection):
         now_s = clock_s()
         # An in-flight row's due_s is its lease deadline: past it, the claim is dead.
         state = sa.case(
-            ((m.state == IN_FLIGHT) & (m.due_s <= now_s), sa.literal(_EXPIRED_LEASE)),
+            ((m.state == IN_FLIGHT) & (m.due_s <= now_s), sa.literal(EXPIRED_LEASE)),
             else_=m.state,
         )
         with self._db.read() as conn:
@@ -56,18 +52,8 @@ class SQLiteInspection(SQLiteConnection):
             for raw in live:
                 for q in set(json.loads(raw)):
                     listening[q] = listening.get(q, 0) + 1
-        return [
-            QueueStats(
-                name=q,
-                ready=counts.get((q, READY), 0),
-                delayed=counts.get((q, DELAYED), 0),
-                in_flight=counts.get((q, IN_FLIGHT), 0),
-                dead=dead.get(q, 0),
-                consumers=listening.get(q, 0),
-                expired_lease=counts.get((q, _EXPIRED_LEASE), 0),
-            )
-            for q in sorted(names | {q for q, _ in counts} | set(dead))
-        ]
+        every = sorted(names | {q for q, _ in counts} | set(dead))
+        return build_queue_stats(every, counts, dead, listening)
 
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """The queue's dead letters, oldest first, at most ``limit``."""

@@ -10,16 +10,8 @@ from pathlib import Path
 import click
 import pytest
 
-from beat.cli import main
 from beat.cli.options import parse_instant
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from tests.cli.runner import run
 
 
 def hourly(capsys: pytest.CaptureFixture[str], after: str, tz: str = "America/New_York") -> str:

@@ -3,62 +3,55 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from beat.cli import main
+from tests.cli.runner import run
+
+_NY = "--tz America/New_York"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
-
-
-def test_next_cron_json_spring_forward(capsys: pytest.CaptureFixture[str]) -> None:
-    # New York springs forward 2026-03-08 02:00 EST -> 03:00 EDT; 02:30 does not exist, so the
-    # fixed-time job runs once at the instant of the change (03:00 EDT = 07:00Z).
-    code, out, err = run(
-        capsys,
-        "next", "--cron", "30 2 * * *", "--tz", "America/New_York",
-        "--after", "2026-03-07T12:00:00-05:00", "-n", "3", "--json",
-    )  # fmt: skip
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # New York springs forward 2026-03-08 02:00 EST -> 03:00 EDT; 02:30 does not exist, so
+        # the fixed-time job runs once at the instant of the change (03:00 EDT = 07:00Z).
+        pytest.param(
+            f"--cron '30 2 * * *' {_NY} --after 2026-03-07T12:00:00-05:00 -n 3",
+            ["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"],
+            id="cron-spring-forward",
+        ),
+        # 2026-11-01 01:00-02:00 happens twice in New York; a fixed-time job runs on the first
+        # pass.
+        pytest.param(
+            f"--cron '30 1 * * *' {_NY} --after 2026-10-31T12:00:00-04:00 -n 2",
+            ["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"],
+            id="cron-fall-back-fixed-time-once",
+        ),
+        pytest.param(
+            f"--cron '0 * * * *' {_NY} --after 2026-11-01T04:30:00Z -n 3",
+            [
+                "2026-11-01T01:00:00-04:00",  # 05:00Z
+                "2026-11-01T01:00:00-05:00",  # 06:00Z: the repeated hour fires again (wildcard)
+                "2026-11-01T02:00:00-05:00",  # 07:00Z
+            ],
+            id="hourly-across-fall-back",
+        ),
+        pytest.param(
+            "--every 1h30m --start 2026-01-01T00:00:00Z --after 2026-01-01T02:00:00Z -n 2",
+            ["2026-01-01T03:00:00+00:00", "2026-01-01T04:30:00+00:00"],
+            id="every-with-start",
+        ),
+    ],
+)
+def test_next_json(capsys: pytest.CaptureFixture[str], argv: str, expected: list[str]) -> None:
+    code, out, err = run(capsys, "next", *shlex.split(argv), "--json")
     assert code == 0, err
-    assert json.loads(out) == [
-        "2026-03-08T03:00:00-04:00",
-        "2026-03-09T02:30:00-04:00",
-        "2026-03-10T02:30:00-04:00",
-    ]
-
-
-def test_next_cron_json_fall_back_fixed_time_once(capsys: pytest.CaptureFixture[str]) -> None:
-    # 2026-11-01 01:00-02:00 happens twice in New York; a fixed-time job runs on the first pass.
-    code, out, _ = run(
-        capsys,
-        "next", "--cron", "30 1 * * *", "--tz", "America/New_York",
-        "--after", "2026-10-31T12:00:00-04:00", "-n", "2", "--json",
-    )  # fmt: skip
-    assert code == 0
-    assert json.loads(out) == ["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"]
-
-
-def test_next_hourly_across_fall_back(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "next", "--cron", "0 * * * *", "--tz", "America/New_York",
-        "--after", "2026-11-01T04:30:00Z", "-n", "3", "--json",
-    )  # fmt: skip
-    assert code == 0
-    assert json.loads(out) == [
-        "2026-11-01T01:00:00-04:00",  # 05:00Z
-        "2026-11-01T01:00:00-05:00",  # 06:00Z: the repeated hour fires again (wildcard hour)
-        "2026-11-01T02:00:00-05:00",  # 07:00Z
-    ]
+    assert json.loads(out) == expected
 
 
 def test_next_human_output_has_local_utc_and_dst_note(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,16 +64,6 @@ def test_next_human_output_has_local_utc_and_dst_note(capsys: pytest.CaptureFixt
     assert "2026-03-08 03:00:00 EDT" in out
     assert "2026-03-08 07:00:00 UTC" in out
     assert "02:30 does not exist on 2026-03-08" in out
-
-
-def test_next_every_with_start(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "next", "--every", "1h30m", "--start", "2026-01-01T00:00:00Z",
-        "--after", "2026-01-01T02:00:00Z", "-n", "2", "--json",
-    )  # fmt: skip
-    assert code == 0
-    assert json.loads(out) == ["2026-01-01T03:00:00+00:00", "2026-01-01T04:30:00+00:00"]
 
 
 @pytest.mark.parametrize(

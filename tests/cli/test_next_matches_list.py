@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from beat.cli import main
 from beat.config import load_config
 from beat.planner import first_state
 from beat.state import StateStore
+from tests.cli.runner import run
 
 CONFIG = """\
 timezone: Europe/Berlin
@@ -45,14 +45,6 @@ entries:
     every: 1m
     enabled: false
 """
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.fixture
@@ -102,12 +94,18 @@ def test_list_next_fire_equals_next_n1_with_state(
     assert listed["next_fire"] == _next_one(capsys, config_path, state, name)
 
 
-def test_interval_phase_comes_from_the_state_not_from_now(
-    capsys: pytest.CaptureFixture[str], config_path: Path, tmp_path: Path
-) -> None:
+def _seeded_at_odd_instant(config_path: Path, tmp_path: Path) -> tuple[Path, datetime]:
+    """A state file whose entries were first seen at an instant off every whole unit."""
     state = tmp_path / "state.db"
     first_seen = datetime(2026, 12, 1, 15, 41, 46, 127_313, tzinfo=UTC)
     _seed_state(config_path, state, first_seen)
+    return state, first_seen
+
+
+def test_interval_phase_comes_from_the_state_not_from_now(
+    capsys: pytest.CaptureFixture[str], config_path: Path, tmp_path: Path
+) -> None:
+    state, first_seen = _seeded_at_odd_instant(config_path, tmp_path)
     fire = _next_one(capsys, config_path, state, "nos")
     assert fire is not None
     offset = datetime.fromisoformat(fire) - first_seen
@@ -119,9 +117,7 @@ def test_next_after_in_the_past_never_lists_the_anchor_itself(
     capsys: pytest.CaptureFixture[str], config_path: Path, tmp_path: Path
 ) -> None:
     # The daemon's first fire of an interval without start is one interval after first seen.
-    state = tmp_path / "state.db"
-    first_seen = datetime(2026, 12, 1, 15, 41, 46, 127_313, tzinfo=UTC)
-    _seed_state(config_path, state, first_seen)
+    state, first_seen = _seeded_at_odd_instant(config_path, tmp_path)
     code, out, err = run(
         capsys, "-s", str(state), "next", "nos", "--config", str(config_path),
         "--after", "2026-11-01T00:00:00Z", "-n", "2", "--json",

@@ -14,23 +14,41 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker
+from taskqueue.redis import RedisBroker
+from tests.logged_process import LoggedProcess
 from tests.taskqueue import single
 
 _STAMP = re.compile(r"^(\S+) ")
 
+START = "2026-01-01T00:00:00Z"
+
+
+def write_config(path: Path, n: int, *, every: str = "1s", extra: str = "") -> Path:
+    """``n`` entries ``e0``.. every ``every`` from START, each with the ``extra`` lines."""
+    lines = ["entries:"]
+    for i in range(n):
+        lines += [
+            f"  e{i}:",
+            "    task: noop",
+            f"    every: {every}",
+            f"    start: {START}",
+            *[f"    {x}" for x in extra.splitlines() if x],
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
 
 @dataclass
-class BeatProcess:
-    proc: subprocess.Popen[bytes]
-    log_path: Path
+class BeatProcess(LoggedProcess):
     started: float = field(default_factory=time.monotonic)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    WHAT: ClassVar[str] = "beat"
 
     def lines(self, needle: str) -> list[tuple[datetime, str]]:
         """Log lines containing ``needle``, with their timestamps."""
@@ -49,16 +67,6 @@ class BeatProcess:
     def kill9(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
-
-    def wait_for_log(self, needle: str, timeout: float = 15, count: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log().count(needle) >= count:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"beat exited with {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.01)
-        raise AssertionError(f"{needle!r} not logged within {timeout}s:\n{self.log()[-3000:]}")
 
 
 StartBeat = Callable[..., BeatProcess]
@@ -114,3 +122,21 @@ def drain_ids(broker: Broker, queue: str = "default") -> Counter[str]:
             continue
         seen[delivery.message_id] += 1
         assert single.ack(broker, delivery)
+
+
+def drain_url(redis_url: str, queue: str = "default") -> Counter[str]:
+    """:func:`drain_ids` on a broker opened for it and closed after."""
+    broker = RedisBroker(redis_url)
+    try:
+        return drain_ids(broker, queue)
+    finally:
+        broker.close()
+
+
+def load_states(path: Path) -> dict[str, EntryState]:
+    """The run state stored in the state file at ``path``."""
+    store = StateStore(str(path))
+    try:
+        return store.load()
+    finally:
+        store.close()

@@ -14,19 +14,12 @@ import pytest
 from beat.config import load_config
 from beat.service import BeatService
 from taskqueue.redis import RedisBroker
-from tests.daemon.conftest import drain_ids
+from tests.daemon.conftest import drain_ids, drain_url
+from tests.fake_clock import FakeClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # The policies are about instants before "now": no fire is enqueued ahead of time here.
 NO_LOOKAHEAD = timedelta(0)
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def fire_seconds(ids: object) -> list[int]:
@@ -64,9 +57,7 @@ def run_with_downtime(
     second.start()
     second.tick()
     second.close()
-    broker = RedisBroker(redis_url)
-    seen = drain_ids(broker)
-    broker.close()
+    seen = drain_url(redis_url)
     assert max(seen.values()) == 1
     return fire_seconds(seen)
 

@@ -14,23 +14,7 @@ import pytest
 
 from beat.state import StateStore
 from taskqueue.redis import RedisBroker
-from tests.daemon.conftest import StartBeat, drain_ids
-
-START = "2026-01-01T00:00:00Z"
-
-
-def write_config(path: Path, n: int, *, every: str = "1s", extra: str = "") -> Path:
-    lines = ["entries:"]
-    for i in range(n):
-        lines += [
-            f"  e{i}:",
-            "    task: noop",
-            f"    every: {every}",
-            f"    start: {START}",
-            *[f"    {x}" for x in extra.splitlines() if x],
-        ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+from tests.daemon.conftest import StartBeat, drain_ids, drain_url, load_states, write_config
 
 
 def expected_ids(name: str, first: datetime, last: datetime, every_s: int = 1) -> set[str]:
@@ -58,12 +42,8 @@ def test_every_second_gives_exactly_the_expected_messages(
     time.sleep(4.2)
     assert beat.stop() == 0, beat.log()
 
-    store = StateStore(str(state))
-    states = store.load()
-    store.close()
-    broker = RedisBroker(redis_url)
-    seen = drain_ids(broker)
-    broker.close()
+    states = load_states(state)
+    seen = drain_url(redis_url)
     assert seen, beat.log()
     assert max(seen.values()) == 1
     for i in range(n):
@@ -141,9 +121,7 @@ def test_two_beats_on_one_redis_never_duplicate(
     states = [s.load() for s in stores]
     for s in stores:
         s.close()
-    broker = RedisBroker(redis_url)
-    seen = drain_ids(broker)
-    broker.close()
+    seen = drain_url(redis_url)
     assert max(seen.values()) == 1
     for i in range(n):
         name = f"e{i}"

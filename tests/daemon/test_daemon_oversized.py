@@ -24,9 +24,9 @@ from beat.time.schedules import Interval
 from taskqueue.message import MAX_MESSAGE_BYTES, Message, fire_id
 from taskqueue.redis import RedisBroker
 from tests.config.test_config_bounds import BOMB_ENTRY
-from tests.daemon.conftest import StartBeat, drain_ids
+from tests.daemon.conftest import StartBeat, drain_ids, drain_url
 from tests.daemon.test_daemon_exactly_once import ms_to_dt
-from tests.daemon.test_daemon_reload import CONFIG_A
+from tests.daemon.test_daemon_reload import CONFIG_A, running_beat
 from tests.taskqueue import single
 
 BIG = json.dumps("x" * (MAX_MESSAGE_BYTES + 50_000))
@@ -36,11 +36,7 @@ BIG_ENTRY = f"  big:\n    task: noop\n    every: 1s\n    kwargs:\n      blob: {B
 def test_reload_with_an_oversized_entry_or_an_alias_bomb_keeps_the_last_config(
     tmp_path: Path, redis_url: str, start_beat: StartBeat
 ) -> None:
-    cfg = tmp_path / "schedules.yaml"
-    cfg.write_text(CONFIG_A)
-    beat = start_beat(cfg, tmp_path / "schedule.db", redis_url)
-    beat.wait_for_log("beat started")
-    time.sleep(1.5)
+    cfg, beat = running_beat(tmp_path, redis_url, start_beat)
 
     cfg.write_text(CONFIG_A + BIG_ENTRY)
     beat.wait_for_log("config reload rejected")
@@ -56,9 +52,7 @@ def test_reload_with_an_oversized_entry_or_an_alias_bomb_keeps_the_last_config(
     assert beat.proc.poll() is None, "a bad edit must never stop a running beat"
     assert beat.stop() == 0
 
-    broker = RedisBroker(redis_url)
-    seen = drain_ids(broker)
-    broker.close()
+    seen = drain_url(redis_url)
     assert max(seen.values()) == 1
     a = sorted(ms_to_dt(k) for k in seen if k.startswith("a@"))
     assert len(a) >= 5

@@ -7,8 +7,7 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from taskqueue.redis import RedisBroker
-from tests.daemon.conftest import StartBeat, drain_ids
+from tests.daemon.conftest import BeatProcess, StartBeat, drain_url
 from tests.daemon.test_daemon_exactly_once import ms_to_dt
 
 CONFIG_A = """\
@@ -29,14 +28,20 @@ CONFIG_AB = (
 )
 
 
-def test_edit_while_running_broken_edit_and_sighup(
-    tmp_path: Path, redis_url: str, start_beat: StartBeat
-) -> None:
+def running_beat(tmp_path: Path, redis_url: str, start_beat: StartBeat) -> tuple[Path, BeatProcess]:
+    """A beat on CONFIG_A that has been sending for a moment; its config file and process."""
     cfg = tmp_path / "schedules.yaml"
     cfg.write_text(CONFIG_A)
     beat = start_beat(cfg, tmp_path / "schedule.db", redis_url)
     beat.wait_for_log("beat started")
     time.sleep(1.5)
+    return cfg, beat
+
+
+def test_edit_while_running_broken_edit_and_sighup(
+    tmp_path: Path, redis_url: str, start_beat: StartBeat
+) -> None:
+    cfg, beat = running_beat(tmp_path, redis_url, start_beat)
 
     cfg.write_text(CONFIG_AB)
     beat.wait_for_log("config reloaded")
@@ -52,9 +57,7 @@ def test_edit_while_running_broken_edit_and_sighup(
     beat.wait_for_log("(SIGHUP)")
     assert beat.stop() == 0
 
-    broker = RedisBroker(redis_url)
-    seen = drain_ids(broker)
-    broker.close()
+    seen = drain_url(redis_url)
     assert max(seen.values()) == 1
     a = sorted(ms_to_dt(k) for k in seen if k.startswith("a@"))
     b = sorted(ms_to_dt(k) for k in seen if k.startswith("b@"))

@@ -21,9 +21,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+
+from tests.logged_process import LoggedProcess
 
 FAULTS_DIR = Path(__file__).resolve().parent
 REPO = FAULTS_DIR.parent.parent
@@ -120,24 +122,10 @@ def private_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
 
 
 @dataclass
-class Proc:
+class Proc(LoggedProcess):
     """A beat or worker process with its log file (stdout and stderr)."""
 
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, needle: str, timeout: float = 20, count: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log().count(needle) >= count:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"exited {self.proc.returncode}:\n{self.log()[-4000:]}")
-            time.sleep(0.05)
-        raise AssertionError(f"{needle!r} not logged in {timeout}s:\n{self.log()[-4000:]}")
+    WAIT_S: ClassVar[float] = 20
 
     def stop(self, timeout: float = 20) -> int:
         if self.proc.poll() is None:

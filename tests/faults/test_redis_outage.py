@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import redis
 
-from beat.state import StateStore
 from taskqueue.records import TaskState
 from taskqueue.redis import RedisBroker
+from tests.daemon.conftest import load_states
 from tests.faults import procs
 from tests.faults.procs import Proc, RedisServer, StartProc, wait_until
 
@@ -30,6 +30,15 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 OUTAGE_S = 3.0
 # One line when the outage starts, one when it ends, and a little slack.
 MAX_ERRORS = 3
+
+
+def outage(server: RedisServer) -> tuple[datetime, datetime]:
+    """Stop Redis for OUTAGE_S and start it again; (when it went down, when it came back)."""
+    server.kill()
+    down_at = datetime.now(UTC)
+    time.sleep(OUTAGE_S)
+    server.start()
+    return down_at, datetime.now(UTC)
 
 
 def fire_ids(client: Any, entry: str) -> set[str]:
@@ -90,18 +99,12 @@ def test_beat_and_worker_ride_out_a_redis_restart(
     beat.wait_for_log("beat started")
     wait_until(lambda: starts(marks, "all1") >= 2, 10, "the first fires to run")
 
-    server.kill()
-    down_at = datetime.now(UTC)
-    time.sleep(OUTAGE_S)
-    server.start()
-    up_at = datetime.now(UTC)
+    down_at, up_at = outage(server)
     beat.wait_for_log("dispatch recovered", timeout=20)
     time.sleep(2)
     assert beat.stop() == 0, beat.log()
 
-    store = StateStore(str(state))
-    states = store.load()
-    store.close()
+    states = load_states(state)
     broker = RedisBroker(url)
     client: Any = redis.Redis.from_url(url)
     try:
@@ -161,9 +164,7 @@ def test_worker_log_is_quiet_during_an_outage(
     worker = spawn("worker", "--broker", server.url(), "-A", "fault_tasks", "-c", "1",
                    "--lease", "1500ms", "--shutdown-timeout", "5s")  # fmt: skip
     worker.wait_for_log(" ready: ")
-    server.kill()
-    time.sleep(OUTAGE_S)
-    server.start()
+    outage(server)
     broker = RedisBroker(server.url())
     try:
         # It carries on: a task sent after the outage runs.
@@ -207,11 +208,7 @@ def test_two_beats_ride_out_a_redis_restart_without_losing_or_repeating_a_fire(
     for beat in beats:
         beat.wait_for_log("beat started")
     wait_until(lambda: starts(marks, "ha1") >= 2, 10, "the first fires to run")
-    server.kill()
-    down_at = datetime.now(UTC)
-    time.sleep(OUTAGE_S)
-    server.start()
-    up_at = datetime.now(UTC)
+    down_at, up_at = outage(server)
     time.sleep(8)  # backoff, lease takeover if the old one lapsed, catch-up
     stopped_at = datetime.now(UTC)
     for beat in beats:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,10 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from beat.state import EntryState, StateStore
-from taskqueue.redis import RedisBroker
+from tests.daemon.conftest import drain_url
 from tests.faults import procs
 from tests.faults.procs import StartProc, free_port, proc_env
-from tests.taskqueue import single
 
 # Fixtures, bound here rather than in a conftest.py: tests/worker imports its own
 # conftest by the bare module name 'conftest', which another conftest.py could shadow.
@@ -164,7 +162,7 @@ def test_postgres_connections_killed_under_a_running_beat(
     last = store.load()["pg1"].last_fire
     store.close()
     assert last is not None and last > datetime.now(UTC) - timedelta(seconds=5), beat.log()
-    ids = drain(RedisBroker(redis_url))
+    ids = drain_url(redis_url)
     assert max(ids.values()) == 1
     stamps = sorted(int(i.rsplit("@", 1)[1]) for i in ids)
     # Contiguous: every second from the first fire to the last recorded one, none lost.
@@ -257,7 +255,7 @@ def test_sql_source_sessions_killed_under_a_running_beat(
     last = store.load()["s1"].last_fire
     store.close()
     assert last is not None
-    ids = drain(RedisBroker(redis_url))
+    ids = drain_url(redis_url)
     assert max(ids.values()) == 1
     stamps = sorted(int(i.rsplit("@", 1)[1]) for i in ids if i.startswith("s1@"))
     # s1 kept firing through the source outage: every second, none lost.
@@ -269,20 +267,3 @@ def test_sql_source_sessions_killed_under_a_running_beat(
     # One line per outage (and one when readable again), not one per poll.
     assert 1 <= len(errors) <= 3, "\n".join(errors)
     assert log.count("SQL source unreadable") == log.count("SQL source readable again")
-
-
-def drain(broker: RedisBroker) -> Counter[str]:
-    """Claim and ack every message, waiting out the delayed ones; the count of each id."""
-    seen: Counter[str] = Counter()
-    try:
-        while True:
-            d = single.claim(broker, ["default"], "drain", timedelta(seconds=30), timedelta(0))
-            if d is None:
-                if not any(s.delayed for s in broker.queue_stats()):
-                    return seen
-                time.sleep(0.1)
-                continue
-            seen[d.message_id] += 1
-            assert single.ack(broker, d)
-    finally:
-        broker.close()

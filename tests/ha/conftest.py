@@ -15,26 +15,16 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.conftest import BeatProcess, StartBeat, beat_starter
+from tests.daemon.conftest import write_config as daemon_config
 
 # Lease time in the process tests: short, so takeovers are quick to observe.
 TTL_S = 1.0
-START = "2026-01-01T00:00:00Z"
 
 
 def write_config(path: Path, n: int, *, every: str = "1s") -> Path:
     """``n`` entries every second from a fixed start; catch_up all, so a takeover gap is
     replayed and the fires of each entry form an unbroken run."""
-    lines = ["entries:"]
-    for i in range(n):
-        lines += [
-            f"  e{i}:",
-            "    task: noop",
-            f"    every: {every}",
-            f"    start: {START}",
-            "    catch_up: all",
-        ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return daemon_config(path, n, every=every, extra="catch_up: all")
 
 
 @pytest.fixture

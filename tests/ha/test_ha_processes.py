@@ -56,12 +56,24 @@ def _pair(tmp_path: Path, url: str, start_beat: StartBeat) -> tuple[BeatProcess,
     return a, b
 
 
+def _leader_and_standby(
+    tmp_path: Path, url: str, start_beat: StartBeat
+) -> tuple[BeatProcess, BeatProcess]:
+    a, b = _pair(tmp_path, url, start_beat)
+    leader = wait_for_leader([a, b])
+    return leader, (b if leader is a else a)
+
+
+def _acquired_at(standby: BeatProcess) -> datetime:
+    """Wait for ``standby`` to take the lease; when it logged that it did."""
+    standby.wait_for_log("leader: acquired lease", timeout=10)
+    return standby.lines("leader: acquired lease")[-1][0]
+
+
 def test_two_beats_exactly_one_dispatches(
     tmp_path: Path, broker_url: str, start_beat: StartBeat
 ) -> None:
-    a, b = _pair(tmp_path, broker_url, start_beat)
-    leader = wait_for_leader([a, b])
-    standby = b if leader is a else a
+    leader, standby = _leader_and_standby(tmp_path, broker_url, start_beat)
     time.sleep(3)
     # The standby first: a leader stopping first releases the lease to it.
     assert standby.stop() == 0 and leader.stop() == 0
@@ -69,7 +81,7 @@ def test_two_beats_exactly_one_dispatches(
     assert not standby.lines("fire "), standby.log()
     assert "leader: acquired lease" not in standby.log()
     # Not one message was even attempted twice: the standby never dispatched.
-    assert "already enqueued" not in a.log() + b.log()
+    assert "already enqueued" not in leader.log() + standby.log()
     assert_unbroken(_drain(broker_url), N)
 
 
@@ -86,8 +98,7 @@ def test_kill9_leader_standby_takes_over_within_the_ttl(
         time.sleep(1.5)
         killed_at = datetime.now(UTC)
         leader.kill9()
-        standby.wait_for_log("leader: acquired lease", timeout=10)
-        acquired_at = standby.lines("leader: acquired lease")[-1][0]
+        acquired_at = _acquired_at(standby)
         takeovers.append((acquired_at - killed_at).total_seconds())
         # A replacement standby for the next round, on the same state.
         new = start_beat(tmp_path / "schedules.yaml", tmp_path / "schedule.db", broker_url)
@@ -107,14 +118,11 @@ def test_kill9_leader_standby_takes_over_within_the_ttl(
 def test_paused_leader_is_replaced_fenced_and_stands_by(
     tmp_path: Path, redis_url: str, start_beat: StartBeat
 ) -> None:
-    a, b = _pair(tmp_path, redis_url, start_beat)
-    leader = wait_for_leader([a, b])
-    standby = b if leader is a else a
+    leader, standby = _leader_and_standby(tmp_path, redis_url, start_beat)
     time.sleep(1.2)
     leader.proc.send_signal(signal.SIGSTOP)
     stopped_at = datetime.now(UTC)
-    standby.wait_for_log("leader: acquired lease", timeout=10)
-    taken_at = standby.lines("leader: acquired lease")[-1][0]
+    taken_at = _acquired_at(standby)
     time.sleep(1.0)
     leader.proc.send_signal(signal.SIGCONT)
     leader.wait_for_log("leader: lost lease, standing by", timeout=5)

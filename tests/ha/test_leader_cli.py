@@ -9,17 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from beat.cli import main
 from taskqueue.redis import RedisBroker
 from taskqueue.sqlite import SQLiteBroker
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from tests.cli.runner import run
 
 
 def config(tmp_path: Path, broker: str) -> Path:

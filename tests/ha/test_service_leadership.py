@@ -16,18 +16,11 @@ from beat.leader import LeaderElector
 from beat.service import BeatService
 from daemonkit.metrics import BeatMetrics, new_registry
 from taskqueue.redis import RedisBroker
-from tests.daemon.conftest import drain_ids
+from tests.daemon.conftest import drain_ids, drain_url
+from tests.fake_clock import FakeClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TTL = timedelta(seconds=30)  # long: nothing here may expire on its own
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def write(tmp_path: Path) -> Path:
@@ -128,9 +121,7 @@ def test_new_leader_continues_from_the_shared_state(tmp_path: Path, redis_url: s
     assert b.leading
     assert b.stats_duplicates == 0  # without the reload it would re-plan 10-30 (refused)
     b.close()
-    broker = RedisBroker(redis_url)
-    seen = drain_ids(broker)
-    broker.close()
+    seen = drain_url(redis_url)
     jobs = sorted(
         int(k.rsplit("@", 1)[1]) // 1000 - int(T0.timestamp()) for k in seen if "job" in k
     )

@@ -176,6 +176,17 @@ class Service:
         os.rmdir(self._dir)
 
 
+def stop_after_two_pings(svc: Service) -> None:
+    """Let the service ping the watchdog twice, stop it, and check its whole notify lifecycle."""
+    time.sleep(2 * WATCHDOG_USEC / 1e6)
+    code = svc.stop()
+    notifications = svc.receive()
+    assert code == 0, svc.log()
+    assert notifications[0] == "READY=1"
+    assert notifications.count("WATCHDOG=1") >= 2
+    assert "STOPPING=1" in notifications
+
+
 @contextlib.contextmanager
 def service(argv: list[str], tmp_path: Path, env: dict[str, str]) -> Iterator[Service]:
     running = Service(argv, tmp_path, env)
@@ -204,13 +215,7 @@ def test_beat_service_command_line_runs_as_a_notify_service(tmp_path: Path) -> N
         samples = beat.scrape()
         assert sample(samples, "beat_fires_total", outcome="sent") >= 1
         assert sample(samples, "beat_entries", state="enabled") == 1
-        time.sleep(2 * WATCHDOG_USEC / 1e6)  # long enough for two watchdog pings
-        code = beat.stop()
-        notifications = beat.receive()
-    assert code == 0, beat.log()
-    assert notifications[0] == "READY=1"
-    assert notifications.count("WATCHDOG=1") >= 2
-    assert "STOPPING=1" in notifications
+        stop_after_two_pings(beat)
     assert (tmp_path / "state" / "schedule.db").exists()
     assert "beat stopped" in beat.log()
 
@@ -245,13 +250,7 @@ def test_worker_service_command_line_runs_as_a_notify_service(tmp_path: Path, pr
             time.sleep(0.2)
         assert done == 1, worker.log()
         assert sample(samples, "worker_queue_depth", queue=profile, kind="ready") == 0
-        time.sleep(2 * WATCHDOG_USEC / 1e6)
-        code = worker.stop()
-        notifications = worker.receive()
-    assert code == 0, worker.log()
-    assert notifications[0] == "READY=1"
-    assert notifications.count("WATCHDOG=1") >= 2
-    assert "STOPPING=1" in notifications
+        stop_after_two_pings(worker)
 
 
 @pytest.mark.slow

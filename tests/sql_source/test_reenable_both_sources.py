@@ -15,19 +15,12 @@ from beat.config import load_config
 from beat.entries_api import EntryStore
 from beat.service import BeatService
 from beat.sources import open_source
+from tests.fake_clock import FakeClock
 from tests.sql_source.test_sql_running_beat import fires
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ENTRY = {"task": "noop", "every": "1m", "start": T0.isoformat(), "catch_up": "all"}
 MS = timedelta(milliseconds=1)
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _yaml(enabled: bool) -> str:

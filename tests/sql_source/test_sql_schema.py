@@ -9,6 +9,13 @@ from beat.errors import SourceError
 from beat.sources.sql.schema import SCHEMA_VERSION, ensure_schema, make_engine
 
 
+def _sql(engine: sa.Engine, *statements: str) -> None:
+    """Run raw SQL statements in one transaction, as a writer outside beat would."""
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+
+
 def _versions(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT name, version FROM beat_entries")).all()
@@ -46,38 +53,30 @@ def test_newer_schema_is_refused(db_url: str) -> None:
 def test_raw_sql_writes_are_versioned_by_triggers(db_url: str) -> None:
     engine = make_engine(db_url)
     ensure_schema(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO beat_entries (name, task, every, version) "
-                "VALUES ('a', 't', '5s', 999999), ('b', 't', '5s', 0)"
-            )
-        )
+    _sql(
+        engine,
+        "INSERT INTO beat_entries (name, task, every, version) "
+        "VALUES ('a', 't', '5s', 999999), ('b', 't', '5s', 0)",
+    )
     first = _versions(engine)
     # Whatever the writer put in `version` is overwritten.
     assert first["a"] != 999999
     assert first["a"] > 0 and first["b"] > 0 and first["a"] != first["b"]
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE beat_entries SET every = '10s' WHERE name = 'a'"))
+    _sql(engine, "UPDATE beat_entries SET every = '10s' WHERE name = 'a'")
     second = _versions(engine)
     assert second["a"] > max(first.values())
     assert second["b"] == first["b"]
     # A bulk update bumps every row; each gets its own version.
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE beat_entries SET queue = 'q'"))
+    _sql(engine, "UPDATE beat_entries SET queue = 'q'")
     third = _versions(engine)
     assert min(third.values()) > max(second.values())
     assert len(set(third.values())) == 2
     # Delete: a tombstone newer than anything before.
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM beat_entries WHERE name = 'b'"))
+    _sql(engine, "DELETE FROM beat_entries WHERE name = 'b'")
     (tomb,) = _tombstones(engine)
     assert tomb[0] == "b" and tomb[1] > max(third.values())
     # Re-adding the name drops its tombstone: the new row supersedes it.
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text("INSERT INTO beat_entries (name, task, every) VALUES ('b', 't', '1s')")
-        )
+    _sql(engine, "INSERT INTO beat_entries (name, task, every) VALUES ('b', 't', '1s')")
     assert _tombstones(engine) == []
     engine.dispose()
 
@@ -85,11 +84,11 @@ def test_raw_sql_writes_are_versioned_by_triggers(db_url: str) -> None:
 def test_renaming_a_row_leaves_a_tombstone_for_the_old_name(db_url: str) -> None:
     engine = make_engine(db_url)
     ensure_schema(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text("INSERT INTO beat_entries (name, task, every) VALUES ('a', 't', '5s')")
-        )
-        conn.execute(sa.text("UPDATE beat_entries SET name = 'z' WHERE name = 'a'"))
+    _sql(
+        engine,
+        "INSERT INTO beat_entries (name, task, every) VALUES ('a', 't', '5s')",
+        "UPDATE beat_entries SET name = 'z' WHERE name = 'a'",
+    )
     versions = _versions(engine)
     tombs = _tombstones(engine)
     assert list(versions) == ["z"]

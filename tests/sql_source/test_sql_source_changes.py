@@ -26,6 +26,13 @@ def _seed(url: str, count: int) -> None:
             store.add(f"e{i}", {"task": "t", "every": f"{i + 1}s"})
 
 
+def _loaded(url: str, count: int) -> tuple[SqlSource, int]:
+    """``count`` seeded entries and a source that has loaded them; the cursor after the load."""
+    _seed(url, count)
+    source = SqlSource(url, zone=BERLIN)
+    return source, source.load_all().cursor
+
+
 def test_load_all_returns_valid_entries_with_redacted_source(db_url: str) -> None:
     _seed(db_url, 3)
     source = SqlSource(db_url, zone=BERLIN)
@@ -48,9 +55,7 @@ def test_password_is_redacted_in_source(pg_url: str) -> None:
 
 
 def test_no_change_reads_nothing(db_url: str) -> None:
-    _seed(db_url, 5)
-    source = SqlSource(db_url, zone=BERLIN)
-    cursor = source.load_all().cursor
+    source, cursor = _loaded(db_url, 5)
     changes = source.changes_since(cursor)
     assert (changes.changed, changes.removed, changes.problems) == ({}, [], [])
     assert changes.rows_read == 0
@@ -58,9 +63,7 @@ def test_no_change_reads_nothing(db_url: str) -> None:
 
 
 def test_raw_update_returns_only_that_row(db_url: str) -> None:
-    _seed(db_url, 50)
-    source = SqlSource(db_url, zone=BERLIN)
-    cursor = source.load_all().cursor
+    source, cursor = _loaded(db_url, 50)
     _raw(db_url, "UPDATE beat_entries SET every = '90s' WHERE name = 'e7'")
     changes = source.changes_since(cursor)
     assert list(changes.changed) == ["e7"]
@@ -73,9 +76,7 @@ def test_raw_update_returns_only_that_row(db_url: str) -> None:
 
 
 def test_bulk_update_and_raw_delete_are_noticed(db_url: str) -> None:
-    _seed(db_url, 20)
-    source = SqlSource(db_url, zone=BERLIN)
-    cursor = source.load_all().cursor
+    source, cursor = _loaded(db_url, 20)
     _raw(db_url, "UPDATE beat_entries SET enabled = false WHERE name <> 'e0'")
     changes = source.changes_since(cursor)
     assert len(changes.changed) == 19
@@ -87,9 +88,7 @@ def test_bulk_update_and_raw_delete_are_noticed(db_url: str) -> None:
 
 
 def test_delete_then_re_add_in_one_interval_is_a_change(db_url: str) -> None:
-    _seed(db_url, 2)
-    source = SqlSource(db_url, zone=BERLIN)
-    cursor = source.load_all().cursor
+    source, cursor = _loaded(db_url, 2)
     _raw(
         db_url,
         "DELETE FROM beat_entries WHERE name = 'e1'",
@@ -102,9 +101,7 @@ def test_delete_then_re_add_in_one_interval_is_a_change(db_url: str) -> None:
 
 
 def test_invalid_raw_row_is_reported_and_skipped(db_url: str) -> None:
-    _seed(db_url, 2)
-    source = SqlSource(db_url, zone=BERLIN)
-    cursor = source.load_all().cursor
+    source, cursor = _loaded(db_url, 2)
     _raw(
         db_url,
         "UPDATE beat_entries SET every = NULL, cron = '60 * * * *' WHERE name = 'e0'",

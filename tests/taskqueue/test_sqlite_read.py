@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +31,15 @@ NOW = timedelta(0)
 
 def _url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'queue.db'}"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[SQLiteBroker]:
+    """An SQLite broker on the test's queue file (``_url(tmp_path)``), closed after the test;
+    it stands in for the conftest's broker of every backend: this module is about SQLite."""
+    opened = SQLiteBroker(_url(tmp_path))
+    yield opened
+    opened.close()
 
 
 def _same_answers(broker: SQLiteBroker, ids: list[str], leases: list[str]) -> None:
@@ -176,53 +186,47 @@ def test_a_corrupt_file_gives_an_error_naming_it(tmp_path: Path) -> None:
         sqlite_read.task_status(_url(tmp_path), "x")
 
 
-def test_garbage_message_rows_read_as_the_broker_reads_them(tmp_path: Path) -> None:
+def test_garbage_message_rows_read_as_the_broker_reads_them(
+    tmp_path: Path, broker: SQLiteBroker
+) -> None:
     """The rows the malformed-queue tests plant: counted alike, no crash."""
     url = _url(tmp_path)
-    broker = SQLiteBroker(url)
-    try:
-        broker.heartbeat("setup", ["default"], timedelta(minutes=1))
-        with sqlite3.connect(tmp_path / "queue.db") as conn:
-            for message_id, priority, payload in [
-                ("text-payload", "0", "'notvalidformat'"),
-                ("blob-payload", "0", "x'fffe'"),
-                ("bad-utf8-text", "0", "CAST(x'fffe' AS TEXT)"),
-                ("bad-priority", "'abc'", "x'7b7d'"),
-            ]:
-                conn.execute(
-                    "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, "
-                    f"payload) VALUES (?, 'default', {priority}, 'ready', 0, {payload})",
-                    (message_id,),
-                )
+    broker.heartbeat("setup", ["default"], timedelta(minutes=1))
+    with sqlite3.connect(tmp_path / "queue.db") as conn:
+        for message_id, priority, payload in [
+            ("text-payload", "0", "'notvalidformat'"),
+            ("blob-payload", "0", "x'fffe'"),
+            ("bad-utf8-text", "0", "CAST(x'fffe' AS TEXT)"),
+            ("bad-priority", "'abc'", "x'7b7d'"),
+        ]:
             conn.execute(
-                "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, payload) "
-                "VALUES (CAST(x'fffe' AS TEXT), 'default', 0, 'ready', 0, x'7b7d')"
+                "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, "
+                f"payload) VALUES (?, 'default', {priority}, 'ready', 0, {payload})",
+                (message_id,),
             )
-            conn.execute(  # a state the broker never writes, and a due_s that is text
-                "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, due_s, "
-                "payload) VALUES ('odd', 'odd-queue', 0, 'weird', 0, 'soon', x'00')"
-            )
-        assert sqlite_read.queue_stats(url) == broker.queue_stats()
-        assert [s.ready for s in sqlite_read.queue_stats(url) if s.name == "default"] == [5]
-    finally:
-        broker.close()
+        conn.execute(
+            "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, payload) "
+            "VALUES (CAST(x'fffe' AS TEXT), 'default', 0, 'ready', 0, x'7b7d')"
+        )
+        conn.execute(  # a state the broker never writes, and a due_s that is text
+            "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, due_s, "
+            "payload) VALUES ('odd', 'odd-queue', 0, 'weird', 0, 'soon', x'00')"
+        )
+    assert sqlite_read.queue_stats(url) == broker.queue_stats()
+    assert [s.ready for s in sqlite_read.queue_stats(url) if s.name == "default"] == [5]
 
 
-def test_a_queue_name_that_is_not_utf8_fails_alike(tmp_path: Path) -> None:
+def test_a_queue_name_that_is_not_utf8_fails_alike(tmp_path: Path, broker: SQLiteBroker) -> None:
     url = _url(tmp_path)
-    broker = SQLiteBroker(url)
-    try:
-        with sqlite3.connect(tmp_path / "queue.db") as conn:
-            conn.execute(
-                "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, payload) "
-                "VALUES ('m', CAST(x'fffe' AS TEXT), 0, 'ready', 0, x'00')"
-            )
-        with pytest.raises(TaskqueueError):
-            broker.queue_stats()
-        with pytest.raises(BrokerUnavailable, match=r"queue\.db"):
-            sqlite_read.queue_stats(url)
-    finally:
-        broker.close()
+    with sqlite3.connect(tmp_path / "queue.db") as conn:
+        conn.execute(
+            "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, payload) "
+            "VALUES ('m', CAST(x'fffe' AS TEXT), 0, 'ready', 0, x'00')"
+        )
+    with pytest.raises(TaskqueueError):
+        broker.queue_stats()
+    with pytest.raises(BrokerUnavailable, match=r"queue\.db"):
+        sqlite_read.queue_stats(url)
 
 
 @pytest.mark.parametrize(
@@ -234,37 +238,31 @@ def test_a_queue_name_that_is_not_utf8_fails_alike(tmp_path: Path) -> None:
     ],
 )
 def test_a_garbage_status_row_gives_an_error_naming_the_field(
-    tmp_path: Path, column: str, value: str, named: str
+    tmp_path: Path, broker: SQLiteBroker, column: str, value: str, named: str
 ) -> None:
     """Where the broker itself crashes on the row (ValueError, TypeError), the fast path says
     which file, row and field hold what the broker never writes."""
     url = _url(tmp_path)
-    broker = SQLiteBroker(url)
-    try:
-        broker.set_status(TaskStatus("bad", "t", TaskState.STARTED, 1))
-        broker.set_status(TaskStatus("good", "t", TaskState.STARTED, 1))
-        with sqlite3.connect(tmp_path / "queue.db") as conn:
-            conn.execute(f"UPDATE statuses SET {column} = {value} WHERE task_id = 'bad'")
-        with pytest.raises(BrokerError) as info:
-            sqlite_read.task_status(url, "bad")
-        message = str(info.value)
-        assert "queue.db" in message and "'bad'" in message and named in message
-        assert sqlite_read.task_status(url, "good") == broker.get_status("good")
-    finally:
-        broker.close()
+    broker.set_status(TaskStatus("bad", "t", TaskState.STARTED, 1))
+    broker.set_status(TaskStatus("good", "t", TaskState.STARTED, 1))
+    with sqlite3.connect(tmp_path / "queue.db") as conn:
+        conn.execute(f"UPDATE statuses SET {column} = {value} WHERE task_id = 'bad'")
+    with pytest.raises(BrokerError) as info:
+        sqlite_read.task_status(url, "bad")
+    message = str(info.value)
+    assert "queue.db" in message and "'bad'" in message and named in message
+    assert sqlite_read.task_status(url, "good") == broker.get_status("good")
 
 
-def test_a_garbage_consumer_row_gives_an_error_naming_it(tmp_path: Path) -> None:
+def test_a_garbage_consumer_row_gives_an_error_naming_it(
+    tmp_path: Path, broker: SQLiteBroker
+) -> None:
     url = _url(tmp_path)
-    broker = SQLiteBroker(url)
-    try:
-        broker.heartbeat("w", ["default"], timedelta(minutes=1))
-        with sqlite3.connect(tmp_path / "queue.db") as conn:
-            conn.execute("UPDATE consumers SET queues = '[not json' WHERE name = 'w'")
-        with pytest.raises(BrokerError, match=r"consumers row 'w': queues"):
-            sqlite_read.queue_stats(url)
-        with sqlite3.connect(tmp_path / "queue.db") as conn:  # JSON, but not a list: as broker
-            conn.execute("UPDATE consumers SET queues = ? WHERE name = 'w'", (json.dumps("ab"),))
-        assert sqlite_read.queue_stats(url) == broker.queue_stats()
-    finally:
-        broker.close()
+    broker.heartbeat("w", ["default"], timedelta(minutes=1))
+    with sqlite3.connect(tmp_path / "queue.db") as conn:
+        conn.execute("UPDATE consumers SET queues = '[not json' WHERE name = 'w'")
+    with pytest.raises(BrokerError, match=r"consumers row 'w': queues"):
+        sqlite_read.queue_stats(url)
+    with sqlite3.connect(tmp_path / "queue.db") as conn:  # JSON, but not a list: as broker
+        conn.execute("UPDATE consumers SET queues = ? WHERE name = 'w'", (json.dumps("ab"),))
+    assert sqlite_read.queue_stats(url) == broker.queue_stats()

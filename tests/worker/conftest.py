@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -19,6 +19,7 @@ from taskqueue.broker import Broker
 from taskqueue.message import Message
 from taskqueue.records import FINAL_STATES, TaskStatus
 from taskqueue.urls import open_broker
+from tests.logged_process import LoggedProcess
 
 TESTS_DIR = Path(__file__).parent
 REPO = TESTS_DIR.parent.parent
@@ -60,12 +61,8 @@ def wait_status(
 
 
 @dataclass
-class WorkerProcess:
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+class WorkerProcess(LoggedProcess):
+    WHAT: ClassVar[str] = "worker"
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
@@ -75,16 +72,6 @@ class WorkerProcess:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"worker still running after {timeout}s:\n{self.log()}") from None
-
-    def wait_for_log(self, needle: str, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in self.log():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.05)
-        raise AssertionError(f"{needle!r} not logged in {timeout}s:\n{self.log()[-4000:]}")
 
 
 StartWorker = Callable[..., WorkerProcess]

@@ -9,37 +9,20 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pool_tasks  # noqa: F401  (registers the pool.* tasks in this process too)
 import pytest
 
+from tests.worker.pool_jobs import collect, job
 from worker.errors import PoolError
 from worker.pool import Job, Outcome, OutcomeKind
 from worker.pools import make_pool
 from worker.prefork import PreforkPool
-from worker.registry import REGISTRY, Task
+from worker.registry import Task
 
 TESTS_DIR = Path(__file__).parent
-
-
-def job(name: str, *args: Any, soft: float | None = None, hard: float | None = None) -> Job:
-    return Job(uuid.uuid4().hex, REGISTRY.get(name), args, {}, _limit(soft), _limit(hard))
-
-
-def _limit(seconds: float | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
-
-
-def collect(pool: Any, count: int, timeout: float = 15.0) -> list[Outcome]:
-    outcomes: list[Outcome] = []
-    deadline = time.monotonic() + timeout
-    while len(outcomes) < count:
-        assert time.monotonic() < deadline, f"only {len(outcomes)} of {count} outcomes"
-        outcomes.extend(pool.wait(0.2))
-    return outcomes
 
 
 def run(pool: Any, j: Job, timeout: float = 15.0) -> Outcome:

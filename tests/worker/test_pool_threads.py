@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pool_tasks  # noqa: F401  (registers the pool.* tasks)
 import pytest
 
+from tests.worker.pool_jobs import collect, job
 from worker.errors import PoolError
 from worker.pool import Job, Outcome, OutcomeKind
 from worker.pools import make_pool
-from worker.registry import REGISTRY
 from worker.threads import ThreadPool
-
-
-def job(name: str, *args: Any, soft: float | None = None, hard: float | None = None) -> Job:
-    return Job(uuid.uuid4().hex, REGISTRY.get(name), args, {}, _limit(soft), _limit(hard))
-
-
-def _limit(seconds: float | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
-
-
-def collect(pool: ThreadPool, count: int, timeout: float = 10.0) -> list[Outcome]:
-    outcomes: list[Outcome] = []
-    deadline = time.monotonic() + timeout
-    while len(outcomes) < count:
-        assert time.monotonic() < deadline, f"only {len(outcomes)} of {count} outcomes"
-        outcomes.extend(pool.wait(0.2))
-    return outcomes
 
 
 def run(pool: ThreadPool, j: Job) -> Outcome:
