@@ -3,20 +3,25 @@ real worker processes."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import canvas_tasks
 import pytest
 
-from taskqueue.broker import Broker
+from taskqueue.broker import ACK, Broker, Delivery, Settlement, TaskState, TaskStatus
+from taskqueue.errors import DecodeError
 from taskqueue.message import Message
 from taskqueue.urls import open_broker
 from tests.worker.conftest import StartWorker, kill9_group
 from worker import GroupResult, TaskFailed, TaskResult, chain, chord, configure, group, signature
 from worker.canvas import Signature
+from worker.consumer.callbacks import send_callbacks
+from worker.consumer.outcomes import Pending
 
 
 @pytest.fixture
@@ -209,3 +214,36 @@ def test_chord_with_a_failed_member_fails_its_body(
     line = _wait_lines(marks, 1)[0]
     assert line.startswith(f"[{result.id!r}, 'ChordError: member ")
     assert not any(line.startswith("total") for line in _lines(marks))
+
+
+@pytest.mark.parametrize(
+    ("callbacks", "error"),
+    [
+        ("x", "callbacks: expected an object"),
+        ({"link": {}}, "callbacks.link: expected a list"),
+        ({"link": [{"task": ""}]}, r"callbacks.link\[0\].task"),
+        ({"link": [{"task": "t", "options": {"link": [5]}}]}, r"options.link\[0\]"),
+        ({"chord": {"id": "c", "index": 2, "size": 2, "callback": {"task": "t"}}}, "index"),
+        ({"other": []}, "unknown fields"),
+    ],
+)
+def test_garbage_callbacks_are_a_decode_error(callbacks: object, error: str) -> None:
+    wire = json.loads(Message(id="x", task="t").encode())
+    wire["callbacks"] = callbacks
+    with pytest.raises(DecodeError, match=error):
+        Message.decode(json.dumps(wire))
+
+
+def test_callbacks_sent_twice_are_enqueued_once(broker: Broker) -> None:
+    """A worker that dies after sending the callbacks and before settling: the parent runs
+    again and sends the same ids, which the broker refuses."""
+    parent = canvas_tasks.add.signature((1, 2), link=canvas_tasks.add.s(10)).message("p1")
+    delivery = Delivery("p1", "default", parent.encode(), "tok", datetime.now(UTC))
+    done = TaskStatus(id="p1", task="cv.add", state=TaskState.SUCCESS, attempts=1, result=3)
+    pending = Pending(Settlement(delivery, ACK, done), ("succeeded",))
+    send_callbacks(broker, [pending])
+    send_callbacks(broker, [pending])
+    stats = {s.name: s.ready for s in broker.queue_stats()}
+    assert stats == {"default": 1}
+    claimed = broker.claim_many(["default"], "c1", timedelta(seconds=30), timedelta(0), 10)
+    assert [Message.decode(d.payload).args for d in claimed] == [(3, 10)]
