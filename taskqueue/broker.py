@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from taskqueue.message import Message
 
@@ -68,6 +68,7 @@ __all__ = [
     "REDELIVER",
     "AckAction",
     "Broker",
+    "ChordParts",
     "Connection",
     "Consumer",
     "DeadLetter",
@@ -261,7 +262,23 @@ class LeaderLease(Connection, Protocol):
         ...
 
 
+class ChordParts(Connection, Protocol):
+    """The members' results of a chord, counted atomically (worker.canvas.chord)."""
+
+    def chord_part(
+        self, chord_id: str, index: int, size: int, value: Any, ttl: timedelta = DEFAULT_RESULT_TTL
+    ) -> list[Any] | None:
+        """Record member ``index``'s ``value`` (JSON) of chord ``chord_id`` (kept ``ttl``).
+
+        One atomic step: returns every member's value in order once all ``size`` are recorded
+        (to each caller from then on: recording the same index again changes nothing, so the
+        callback's enqueue-once id keeps it to one send), else None. DecodeError if the
+        stored parts are garbage.
+        """
+        ...
+
+
 @runtime_checkable
-class Broker(QueueDelivery, TaskStates, LeaderLease, Protocol):
+class Broker(QueueDelivery, TaskStates, LeaderLease, ChordParts, Protocol):
     """Every role on one connection. Implementations: :mod:`taskqueue.redis`,
     :mod:`taskqueue.sqlite`."""

@@ -26,6 +26,8 @@ Layout, for prefix ``beat`` and queue ``mail``::
     beat:status:<task id>      HASH  task state (expires after a final state)
     beat:done:<task id>        LIST  one token pushed when the task reaches a final state, for
                                      TaskResult.get's BLPOP (expires after DONE_TTL)
+    beat:chord:<chord id>      HASH  member index -> its JSON result or error, set in one
+                                     transaction with the count (expires with the results)
 """
 
 from __future__ import annotations
@@ -145,6 +147,9 @@ class KeySpace:
 
     def status(self, task_id: str) -> str:
         return f"{self.prefix}:status:{task_id}"
+
+    def chord(self, chord_id: str) -> str:
+        return f"{self.prefix}:chord:{chord_id}"
 
     def done(self, task_id: str) -> str:
         return f"{self.prefix}:done:{task_id}"

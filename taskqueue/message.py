@@ -12,6 +12,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from taskqueue.callbacks_wire import (
+    NO_CALLBACKS,
+    Callbacks,
+    callbacks_from_wire,
+    callbacks_to_wire,
+)
 from taskqueue.errors import DecodeError, MessageTooLarge
 
 FORMAT_VERSION = 1
@@ -90,6 +96,7 @@ class Message:
     retry: RetryPolicy = RetryPolicy()
     attempt: int = 0  # 0 for the first run, n for the n-th retry
     headers: Headers = field(default_factory=lambda: Headers(enqueued_at=datetime.now(UTC)))
+    callbacks: Callbacks = NO_CALLBACKS  # link/link_error/chord (taskqueue.callbacks_wire)
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -242,7 +249,7 @@ def _seconds(value: timedelta | None) -> float | None:
 
 
 def to_wire(m: Message) -> dict[str, Any]:
-    return {
+    wire: dict[str, Any] = {
         "v": m.version,
         "id": m.id,
         "task": m.task,
@@ -266,6 +273,9 @@ def to_wire(m: Message) -> dict[str, Any]:
             "scheduled_for": _instant(m.headers.scheduled_for),
         },
     }
+    if m.callbacks:  # absent when empty: the old wire, byte for byte
+        wire["callbacks"] = callbacks_to_wire(m.callbacks)
+    return wire
 
 
 _WIRE_KEYS = frozenset(
@@ -284,6 +294,7 @@ _WIRE_KEYS = frozenset(
         "retry",
         "attempt",
         "headers",
+        "callbacks",
     ]
 )
 
@@ -355,6 +366,7 @@ def _from_wire(raw: dict[str, Any]) -> Message:
                 entry=entry,
                 scheduled_for=parse_instant(headers.get("scheduled_for"), "headers.scheduled_for"),
             ),
+            callbacks=callbacks_from_wire(raw.get("callbacks")),
         )
     except ValueError as e:
         if isinstance(e, DecodeError):

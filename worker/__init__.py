@@ -1,7 +1,8 @@
 """worker: runs registered tasks from the queues with soft and hard time limits.
 
-``from worker import task, send_task, TaskResult, configure, Reject, SoftTimeLimitExceeded,
-TimeLimitExceeded`` is the user-facing API (``AsyncResult`` is ``TaskResult``).
+``from worker import task, send_task, TaskResult, configure, chain, group, chord, signature,
+Reject, SoftTimeLimitExceeded, TimeLimitExceeded`` is the user-facing API (``AsyncResult`` is
+``TaskResult``).
 The names are resolved lazily (PEP 562) so that importing a submodule such as
 ``worker.cli`` does not pay for the registry.
 """
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from worker.calling import configure, send_task
+    from worker.canvas import Signature, chain, chord, group, signature
     from worker.errors import (
         Reject,
         ResultTimeout,
@@ -22,13 +24,15 @@ if TYPE_CHECKING:
         WorkerError,
     )
     from worker.registry import REGISTRY, Task, task
-    from worker.result import AsyncResult, TaskResult
+    from worker.result import AsyncResult, GroupResult, TaskResult
 
 __all__ = [
     "REGISTRY",
     "AsyncResult",
+    "GroupResult",
     "Reject",
     "ResultTimeout",
+    "Signature",
     "SoftTimeLimitExceeded",
     "Task",
     "TaskFailed",
@@ -36,8 +40,12 @@ __all__ = [
     "TimeLimitExceeded",
     "UnknownTask",
     "WorkerError",
+    "chain",
+    "chord",
     "configure",
+    "group",
     "send_task",
+    "signature",
     "task",
 ]
 
@@ -49,6 +57,12 @@ _WHERE = {
     "configure": "worker.calling",
     "TaskResult": "worker.result",
     "AsyncResult": "worker.result",
+    "GroupResult": "worker.result",
+    "Signature": "worker.canvas",
+    "signature": "worker.canvas",
+    "chain": "worker.canvas",
+    "group": "worker.canvas",
+    "chord": "worker.canvas",
     "TaskFailed": "worker.errors",
     "ResultTimeout": "worker.errors",
     "Reject": "worker.errors",

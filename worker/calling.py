@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskqueue.callbacks_wire import NO_CALLBACKS, Callbacks
 from taskqueue.client import BrokerHandle
 from taskqueue.config_keys import default_broker_url
 from taskqueue.durations import parse_duration
@@ -76,6 +77,11 @@ class CallOptions:
     soft_time_limit: Duration | None = None
     time_limit: Duration | None = None
     max_retries: int | None = None
+    # Signatures (worker.canvas) run after this call: link on success, link_error on failure.
+    link: Any = None
+    link_error: Any = None
+    # Internal: the chord this call is a member of (set by worker.canvas.chord).
+    chord: dict[str, Any] | None = None
 
 
 def send_task(
@@ -138,6 +144,7 @@ def build_message(
         soft_time_limit=_limit(name, "soft_time_limit", options.soft_time_limit),
         time_limit=_limit(name, "time_limit", options.time_limit),
         retry=_retry(name, options.max_retries),
+        callbacks=_callbacks(name, options),
     )
 
 
@@ -164,6 +171,18 @@ def _expires(name: str, value: Duration | datetime | None, now: datetime) -> dat
 
 def _limit(name: str, option: str, value: Duration | None) -> timedelta | None:
     return None if value is None else parse_duration(value, f"{name}: {option}")
+
+
+def _callbacks(name: str, options: CallOptions) -> Callbacks:
+    if options.link is None and options.link_error is None and options.chord is None:
+        return NO_CALLBACKS
+    from worker.canvas import signatures_to_wire
+
+    return Callbacks(
+        link=signatures_to_wire(options.link, f"{name}: link"),
+        link_error=signatures_to_wire(options.link_error, f"{name}: link_error"),
+        chord=options.chord,
+    )
 
 
 def _retry(name: str, max_retries: int | None) -> RetryPolicy:

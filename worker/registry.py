@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from worker.errors import DuplicateTask, TaskDefinitionError, TaskModuleImportError, UnknownTask
 
 if TYPE_CHECKING:
+    from worker.canvas import Signature
     from worker.result import TaskResult
 
 P = ParamSpec("P")
@@ -68,6 +69,26 @@ class Task(Generic[P, R]):
         from worker.calling import CallOptions, call
 
         return call(self.name, args, kwargs, CallOptions(**options), self)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature of this task with partial arguments (:mod:`worker.canvas`)."""
+        from worker.canvas import Signature
+
+        return Signature(self.name, args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: a parent's result is not prepended to its args."""
+        from worker.canvas import Signature
+
+        return Signature(self.name, args, kwargs, immutable=True)
+
+    def signature(
+        self, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
+    ) -> Signature:
+        """A signature with arguments and call options (``apply_async``'s keywords)."""
+        from worker.canvas import Signature
+
+        return Signature(self.name, args, kwargs, options)
 
 
 def _qualified(fn: Callable[..., Any]) -> str:

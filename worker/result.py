@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from worker.errors import ResultTimeout, TaskFailed
 if TYPE_CHECKING:
     from taskqueue.broker import TaskStates
 
-__all__ = ["AsyncResult", "TaskResult"]
+__all__ = ["AsyncResult", "GroupResult", "TaskResult"]
 
 PENDING = "PENDING"  # nothing known of the id (not sent, or its status expired), as in Celery
 DEFAULT_INTERVAL_S = 0.1  # SQLite's poll interval (Redis blocks instead)
@@ -127,6 +128,53 @@ class TaskResult:
 
 
 AsyncResult = TaskResult
+
+
+class GroupResult:
+    """The results of a group's members, in the order they were given."""
+
+    def __init__(self, id: str, results: list[TaskResult]) -> None:
+        self.id = id
+        self.results = results
+
+    def __repr__(self) -> str:
+        return f"<GroupResult {self.id} {[r.id for r in self.results]}>"
+
+    def __iter__(self) -> Iterator[TaskResult]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> TaskResult:
+        return self.results[index]
+
+    def ready(self) -> bool:
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        return any(r.failed() for r in self.results)
+
+    def completed_count(self) -> int:
+        return sum(1 for r in self.results if r.successful())
+
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = DEFAULT_INTERVAL_S,
+    ) -> list[Any]:
+        """Every member's result in order; ``timeout`` bounds the whole wait. The first
+        failure (in order) raises unless ``propagate=False`` (it is then in the list)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out = []
+        for r in self.results:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            out.append(r.get(timeout=left, propagate=propagate, interval=interval))
+        return out
 
 
 def _is_failure(status: TaskStatus) -> bool:

@@ -14,6 +14,7 @@ would claim from one queue per call.
 
 from __future__ import annotations
 
+from taskqueue.redis.chords import RedisChords
 from taskqueue.redis.delivery import RedisConsumer
 from taskqueue.redis.enqueue import RedisProducer
 from taskqueue.redis.inspection import RedisInspection
@@ -23,7 +24,9 @@ from taskqueue.redis.states import RedisStates
 __all__ = ["RedisBroker"]
 
 
-class RedisBroker(RedisProducer, RedisConsumer, RedisInspection, RedisStates, RedisLeases):
+class RedisBroker(
+    RedisProducer, RedisConsumer, RedisInspection, RedisStates, RedisLeases, RedisChords
+):
     """:class:`~taskqueue.broker.Broker` on Redis (``redis://``, ``rediss://``, ``unix://``).
 
     ``url`` may carry a user and password (``redis://user:pw@host:6379/0``) and a database

@@ -11,6 +11,7 @@ leases). :class:`SQLiteBroker` is all of them.
 
 from __future__ import annotations
 
+from taskqueue.sqlite.chords import SQLiteChords
 from taskqueue.sqlite.delivery import SQLiteConsumer
 from taskqueue.sqlite.enqueue import SQLiteProducer
 from taskqueue.sqlite.inspection import SQLiteInspection
@@ -21,7 +22,9 @@ from taskqueue.sqlite_schema import sqlite_path
 __all__ = ["SQLiteBroker", "sqlite_path"]
 
 
-class SQLiteBroker(SQLiteProducer, SQLiteConsumer, SQLiteInspection, SQLiteStates, SQLiteLeases):
+class SQLiteBroker(
+    SQLiteProducer, SQLiteConsumer, SQLiteInspection, SQLiteStates, SQLiteLeases, SQLiteChords
+):
     """:class:`~taskqueue.broker.Broker` on a SQLite file; safe across processes and threads.
 
     ``url`` is ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``. The file is

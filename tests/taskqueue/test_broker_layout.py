@@ -10,6 +10,7 @@ import pytest
 
 from taskqueue.broker import (
     Broker,
+    ChordParts,
     Connection,
     Consumer,
     LeaderLease,
@@ -46,6 +47,7 @@ def test_each_role_is_a_small_protocol_and_broker_is_their_union() -> None:
         QueueInspection: {"queue_stats", "dead_letters"},
         TaskStates: {"set_status", "get_status", "wait_done", "forget"},
         LeaderLease: {"acquire_lease", "renew_lease", "release_lease", "lease_holder"},
+        ChordParts: {"chord_part"},
     }
     for role, methods in roles.items():
         assert _methods(role) == methods, role.__name__

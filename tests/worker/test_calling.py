@@ -81,7 +81,7 @@ def test_naive_eta_and_bad_options_are_refused(producer: str) -> None:
     with pytest.raises(ValueError, match="expires: naive datetime"):
         send_task("c.add", args=(1, 1), expires=datetime.now())
     with pytest.raises(TypeError):
-        send_task("c.add", args=(1, 1), link="nope")  # not in this slice
+        send_task("c.add", args=(1, 1), link="nope")  # not a signature
 
 
 def test_countdown_delays_the_run(producer: str, start_worker: StartWorker) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from taskqueue.broker import Broker, Settlement, TaskState, TaskStatus
 from taskqueue.errors import BrokerUnavailable
 from taskqueue.message import Message
+from worker.consumer.callbacks import send_callbacks
 from worker.consumer.in_flight import ConsumerStats
 from worker.consumer.outcomes import Pending, status_of
 
@@ -35,6 +36,8 @@ class Settler:
     def settle(self, pending: Sequence[Pending]) -> None:
         """Apply ``pending`` in one broker call; BrokerUnavailable if it could not be."""
         items = [_with_deliveries(p.settlement) for p in pending]
+        # Before settling: a worker dying in between re-runs the parent, never loses these.
+        send_callbacks(self._broker, pending)
         try:
             try:
                 settled = self._broker.settle_many(items)
