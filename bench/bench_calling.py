@@ -96,7 +96,8 @@ def _rate(send: Any, calls: int) -> float:
 
 def produce_beat(n: int, calls: int) -> dict[str, Any]:
     from worker import configure
-    from worker.calling import PRODUCER, CallOptions, build_message
+    from worker.calling import CallOptions, build_message
+    from worker.producer import PRODUCER
 
     configure(broker=os.environ["BENCH_REDIS_URL"])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from worker.calling import configure, send_task
+    from worker.calling import send_task
     from worker.canvas import Signature, chain, chord, group, signature
     from worker.errors import (
         Reject,
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         UnknownTask,
         WorkerError,
     )
+    from worker.producer import configure
     from worker.registry import REGISTRY, Task, task
     from worker.result import AsyncResult, GroupResult, TaskResult
 
@@ -54,7 +55,7 @@ _WHERE = {
     "Task": "worker.registry",
     "task": "worker.registry",
     "send_task": "worker.calling",
-    "configure": "worker.calling",
+    "configure": "worker.producer",
     "TaskResult": "worker.result",
     "AsyncResult": "worker.result",
     "GroupResult": "worker.result",

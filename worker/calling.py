@@ -9,59 +9,56 @@ first use, shared by threads and reopened in a forked child (:mod:`taskqueue.cli
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 from taskqueue.callbacks_wire import NO_CALLBACKS, Callbacks
-from taskqueue.client import BrokerHandle
-from taskqueue.config_keys import default_broker_url
 from taskqueue.durations import parse_duration
 from taskqueue.message import DEFAULT_PRIORITY, Message, RetryPolicy, new_task_id, require_aware
+from worker.producer import PRODUCER
+from worker.result import TaskResult
 
-if TYPE_CHECKING:
-    from worker.registry import Duration, Task
-    from worker.result import TaskResult
 
-__all__ = ["CallOptions", "configure", "locate_broker_url", "send_task"]
+@runtime_checkable
+class WireForm(Protocol):
+    """What ``link=``/``link_error=`` take: a signature (worker.canvas), as a wire object."""
 
-CONFIG_ENV = "BEAT_CONFIG"
-DEFAULT_CONFIG = "schedules.yaml"
+    def to_wire(self) -> dict[str, Any]: ...
+
+
+class TaskDefaults(Protocol):
+    """What a call reads from a registered task: its default queue."""
+
+    @property
+    def queue(self) -> str | None: ...
+
+
+# Registered tasks by name (worker.registry installs its lookup): a call of a task whose
+# code is imported here uses that task's defaults.
+def _nothing_registered(_name: str) -> TaskDefaults | None:
+    return None
+
+
+_lookup: Callable[[str], TaskDefaults | None] = _nothing_registered
+
+
+def set_task_lookup(lookup: Callable[[str], TaskDefaults | None]) -> None:
+    global _lookup
+    _lookup = lookup
+
+
+def task_defaults(name: str) -> TaskDefaults | None:
+    return _lookup(name)
+
+
+__all__ = ["CallOptions", "send_task"]
+
+
 DEFAULT_QUEUE = "default"
-
-
-def locate_broker_url() -> str:
-    """The broker named by ``$BEAT_CONFIG`` or ``./schedules.yaml``, or the default queue.
-
-    A ``$BEAT_CONFIG`` naming a missing or broken file is an error (ValueError naming it),
-    never a silent fallback to another queue.
-    """
-    from worker.settings import SettingsError, load_settings
-
-    named = os.environ.get(CONFIG_ENV)
-    path = Path(named) if named else Path(DEFAULT_CONFIG)
-    if not path.is_file():
-        if named:
-            raise ValueError(
-                f"${CONFIG_ENV}={named}: no such file (the calls' broker is read there)"
-            )
-        return default_broker_url(None)
-    try:
-        settings = load_settings(path)
-    except SettingsError as e:
-        raise ValueError(f"cannot find the broker: {e}") from None
-    return settings.broker or default_broker_url(path)
-
-
-PRODUCER = BrokerHandle(locate_broker_url)
-
-
-def configure(*, broker: str | None = None) -> None:
-    """Send calls to (and read results from) ``broker``; None finds it again as above."""
-    PRODUCER.configure(broker)
+# How long a call may be delayed or kept: seconds, a timedelta or a duration string ("30s").
+Duration = float | int | timedelta | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +99,13 @@ def call(
     args: Sequence[Any],
     kwargs: Mapping[str, Any] | None,
     options: CallOptions,
-    task: Task[..., Any] | None,
+    task: TaskDefaults | None,
 ) -> TaskResult:
     """Enqueue one call of ``name`` with ``options`` over ``task``'s defaults (if known).
 
     A ``task_id`` already sent within the dedupe window is not sent again (enqueue-once): the
     result is that first call's.
     """
-    from worker.result import TaskResult
-
     message = build_message(name, args, kwargs, options, task)
     broker = PRODUCER.get()
     broker.enqueue_once(message)
@@ -122,7 +117,7 @@ def build_message(
     args: Sequence[Any],
     kwargs: Mapping[str, Any] | None,
     options: CallOptions,
-    task: Task[..., Any] | None,
+    task: TaskDefaults | None,
 ) -> Message:
     """The message of one call; ValueError/TypeError naming the option that is wrong."""
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
@@ -176,13 +171,20 @@ def _limit(name: str, option: str, value: Duration | None) -> timedelta | None:
 def _callbacks(name: str, options: CallOptions) -> Callbacks:
     if options.link is None and options.link_error is None and options.chord is None:
         return NO_CALLBACKS
-    from worker.canvas import signatures_to_wire
-
     return Callbacks(
         link=signatures_to_wire(options.link, f"{name}: link"),
         link_error=signatures_to_wire(options.link_error, f"{name}: link_error"),
         chord=options.chord,
     )
+
+
+def signatures_to_wire(value: Any, what: str) -> tuple[dict[str, Any], ...]:
+    """``link=``/``link_error=`` (a signature, a list of them, or None) as wire objects."""
+    items = [] if value is None else list(value) if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if not isinstance(item, WireForm):
+            raise TypeError(f"{what}: expected a signature (t.s()), got {type(item).__name__}")
+    return tuple(s.to_wire() for s in items)
 
 
 def _retry(name: str, max_retries: int | None) -> RetryPolicy:

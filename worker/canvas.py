@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from taskqueue.message import Message, new_task_id
-from worker.calling import CallOptions, build_message, call
+from worker.calling import CallOptions, build_message, call, task_defaults
 from worker.result import GroupResult, TaskResult
 
 __all__ = ["Chain", "Chord", "Group", "Signature", "chain", "chord", "group", "signature"]
@@ -110,7 +110,7 @@ class Signature:
     ) -> TaskResult:
         """Send this call, ``args`` prepended to the partial ones; its TaskResult."""
         s = self.clone(args, kwargs, **options)
-        return call(s.task, s.args, s.kwargs, CallOptions(**s.options), _registered(s.task))
+        return call(s.task, s.args, s.kwargs, CallOptions(**s.options), task_defaults(s.task))
 
     def delay(self, *args: Any, **kwargs: Any) -> TaskResult:
         return self.apply_async(args, kwargs)
@@ -118,7 +118,7 @@ class Signature:
     def message(self, default_id: str) -> Message:
         """This call as a message (its id: its own task_id, else ``default_id``)."""
         options = CallOptions(**{**self.options, "task_id": self.id or default_id})
-        return build_message(self.task, self.args, self.kwargs, options, _registered(self.task))
+        return build_message(self.task, self.args, self.kwargs, options, task_defaults(self.task))
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object carried in a message (durations as seconds)."""
@@ -169,28 +169,12 @@ def signature(
     return Signature(task, args, kwargs, options)
 
 
-def signatures_to_wire(value: Any, what: str) -> tuple[dict[str, Any], ...]:
-    """``link=``/``link_error=`` (a signature, a list of them, or None) as wire objects."""
-    items = _as_list(value)
-    for item in items:
-        if not isinstance(item, Signature):
-            raise TypeError(f"{what}: expected a signature (t.s()), got {type(item).__name__}")
-    return tuple(s.to_wire() for s in items)
-
-
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     if isinstance(value, list | tuple):
         return list(value)
     return [value]
-
-
-def _registered(name: str) -> Any:
-    """The registered task of that name if its code is imported here (its default queue)."""
-    from worker.registry import REGISTRY
-
-    return REGISTRY.get(name) if name in REGISTRY else None
 
 
 class Chain:

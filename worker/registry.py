@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from worker.calling import Duration, set_task_lookup
 from worker.errors import DuplicateTask, TaskDefinitionError, TaskModuleImportError, UnknownTask
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-Duration = float | int | timedelta | str
 ExceptionSpec = type[BaseException] | str
 
 
@@ -156,6 +156,8 @@ class Registry:
 
 
 REGISTRY = Registry()
+# Signatures of a task registered here use its defaults (its queue), as its own calls do.
+set_task_lookup(lambda name: REGISTRY.get(name) if name in REGISTRY else None)
 
 
 def _duration(value: Duration | None, task_name: str, option: str) -> timedelta | None:

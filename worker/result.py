@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskqueue.records import FINAL_STATES, TaskState, TaskStatus
 from worker.errors import ResultTimeout, TaskFailed
+from worker.producer import PRODUCER
 
 if TYPE_CHECKING:
     from taskqueue.broker import TaskStates
@@ -47,8 +48,6 @@ class TaskResult:
     @property
     def broker(self) -> TaskStates:
         if self._broker is None:
-            from worker.calling import PRODUCER
-
             return PRODUCER.get()
         return self._broker
 

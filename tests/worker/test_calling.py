@@ -19,7 +19,7 @@ from taskqueue.broker import Broker
 from tests.faults import procs
 from tests.worker.conftest import StartWorker
 from worker import AsyncResult, ResultTimeout, TaskFailed, TaskResult, configure, send_task
-from worker.calling import PRODUCER, locate_broker_url
+from worker.producer import PRODUCER, locate_broker_url
 
 private_redis = procs.private_redis
 

@@ -14,16 +14,15 @@ that would have followed (links with a fixed task id) are recorded FAILURE too, 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
-from taskqueue.broker import Broker, TaskState, TaskStatus
+from taskqueue.broker import Broker, TaskState
 from taskqueue.callbacks_wire import Callbacks
-from taskqueue.errors import MessageTooLarge
 from taskqueue.message import Message, decode_payload
-from worker.canvas import Signature
+from worker.consumer.callback_sends import fail_downstream, send_signature, storable
+from worker.consumer.chord_parts import member_done
 from worker.consumer.outcomes import Pending
 
 logger = logging.getLogger(__name__)
@@ -49,12 +48,10 @@ def send_callbacks(broker: Broker, pending: Sequence[Pending]) -> None:
 
 
 def _on_success(broker: Broker, parent_id: str, callbacks: Callbacks, result: Any) -> None:
-    arg = _storable(result)
+    arg = storable(result)
     for i, raw in enumerate(callbacks.link):
         send_signature(broker, raw, (arg,), f"{parent_id}:link:{i}")
     if callbacks.chord is not None:
-        from worker.consumer.chord_parts import member_done
-
         member_done(broker, parent_id, callbacks.chord, arg, None)
 
 
@@ -65,52 +62,4 @@ def _on_failure(broker: Broker, parent_id: str, callbacks: Callbacks, error: str
     for raw in callbacks.link:
         fail_downstream(broker, raw, reason)
     if callbacks.chord is not None:
-        from worker.consumer.chord_parts import member_done
-
         member_done(broker, parent_id, callbacks.chord, None, error)
-
-
-def send_signature(
-    broker: Broker, raw: dict[str, Any], args: tuple[Any, ...], default_id: str
-) -> None:
-    """Send the wire signature ``raw`` with ``args`` prepended, once (enqueue-once by its
-    id: its own task_id, else ``default_id``); record FAILURE under that id if it cannot be."""
-    callback_id = default_id
-    try:
-        signature = Signature.from_wire(raw)
-        callback_id = signature.id or default_id
-        message = signature.clone(args).message(callback_id)
-        message.encode()  # too large: refused here, not by the broker
-    except (TypeError, ValueError, MessageTooLarge) as e:
-        reason = f"CallbackError: cannot send {raw.get('task')!r}: {e}"
-        logger.error("callback %s: %s", callback_id, reason)
-        record_failure(broker, callback_id, str(raw.get("task")), reason)
-        return
-    if broker.enqueue_once(message):
-        logger.info("sent callback %s[%s]", message.task, message.id)
-
-
-def fail_downstream(broker: Broker, raw: dict[str, Any], reason: str) -> None:
-    """Record FAILURE for a link that will not run (and its own links), when it has an id."""
-    options = raw.get("options", {})
-    task_id = options.get("task_id")
-    if isinstance(task_id, str) and task_id:
-        record_failure(broker, task_id, str(raw.get("task")), reason)
-    for nested in options.get("link", []):
-        fail_downstream(broker, nested, reason)
-
-
-def record_failure(broker: Broker, task_id: str, task: str, reason: str) -> None:
-    """Record FAILURE for a task that will not run (a callback that cannot)."""
-    broker.set_status(
-        TaskStatus(id=task_id, task=task, state=TaskState.FAILURE, attempts=0, error=reason)
-    )
-
-
-def _storable(result: Any) -> Any:
-    """The result as the callback's argument: itself if JSON, else its repr (as stored)."""
-    try:
-        json.dumps(result, allow_nan=False)
-    except (TypeError, ValueError):
-        return repr(result)
-    return result

@@ -17,7 +17,7 @@ from typing import Any
 
 from taskqueue.broker import Broker
 from taskqueue.errors import DecodeError
-from worker.consumer.callbacks import fail_downstream, record_failure, send_signature
+from worker.consumer.callback_sends import fail_downstream, record_failure, send_signature
 
 logger = logging.getLogger(__name__)
 
