@@ -14,6 +14,9 @@ and re-raises::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 
 class WorkerError(Exception):
     """Root of the worker's own errors."""
@@ -81,6 +84,27 @@ class TaskFailed(WorkerError):
         self.type = type
         self.message = message
         self.traceback = traceback
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRequest:
+    """What ``raise self.retry(...)`` asks for; crosses from the pool process to the consumer.
+    ``countdown_s`` and ``eta`` None: the task's backoff decides when."""
+
+    error: str
+    exc_type: str
+    countdown_s: float | None = None
+    eta: datetime | None = None
+    max_retries: int | None = None
+
+
+class Retry(WorkerError):
+    """Raised by ``raise self.retry(...)`` in a bound task: run it again later, counted
+    against ``max_retries`` (see :mod:`worker.consumer.outcomes`)."""
+
+    def __init__(self, request: RetryRequest) -> None:
+        super().__init__(request.error)
+        self.request = request
 
 
 class ResultTimeout(WorkerError, TimeoutError):
