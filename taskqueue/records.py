@@ -28,6 +28,7 @@ class TaskState(StrEnum):
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
     RETRY = "RETRY"
+    PROGRESS = "PROGRESS"  # a running task's update_state (its meta in ``result``)
     EXPIRED = "EXPIRED"
     DEAD = "DEAD"
 

@@ -14,6 +14,9 @@ and re-raises::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 
 class WorkerError(Exception):
     """Root of the worker's own errors."""
@@ -83,6 +86,27 @@ class TaskFailed(WorkerError):
         self.traceback = traceback
 
 
+@dataclass(frozen=True, slots=True)
+class RetryRequest:
+    """What ``raise self.retry(...)`` asks for; crosses from the pool process to the consumer.
+    ``countdown_s`` and ``eta`` None: the task's backoff decides when."""
+
+    error: str
+    exc_type: str
+    countdown_s: float | None = None
+    eta: datetime | None = None
+    max_retries: int | None = None
+
+
+class Retry(WorkerError):
+    """Raised by ``raise self.retry(...)`` in a bound task: run it again later, counted
+    against ``max_retries`` (see :mod:`worker.consumer.outcomes`)."""
+
+    def __init__(self, request: RetryRequest) -> None:
+        super().__init__(request.error)
+        self.request = request
+
+
 class ResultTimeout(WorkerError, TimeoutError):
     """``TaskResult.get`` waited ``timeout`` seconds and the task had not finished."""
 
@@ -90,3 +114,15 @@ class ResultTimeout(WorkerError, TimeoutError):
         super().__init__(f"task {task_id}: no result after {timeout_s:g}s (state {state})")
         self.task_id = task_id
         self.state = state
+
+
+def exception_name(exc: BaseException) -> str:
+    """``module.QualName`` of an exception (``builtins.KeyError`` for builtins)."""
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` (or just ``Type`` when the message is empty)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from worker.errors import Reject, SoftTimeLimitExceeded
+from worker.errors import Reject, Retry, SoftTimeLimitExceeded, exception_name
 
 if TYPE_CHECKING:
     from taskqueue.message import Message
+    from worker.context import Request
+    from worker.progress import ProgressBox
     from worker.registry import Task
 
 PoolKind = Literal["prefork", "threads"]
@@ -37,6 +39,8 @@ class Job:
     time_limit: timedelta | None = None
     # The message id, for the pool's own log lines about this run (``task_id`` field).
     task_id: str = ""
+    # What a bound task sees as ``self.request`` (None: built from the id and arguments).
+    request: Request | None = None
 
 
 class OutcomeKind(enum.Enum):
@@ -46,6 +50,7 @@ class OutcomeKind(enum.Enum):
     TIME_LIMIT = "time_limit"  # hard limit: the process was killed (or the thread abandoned)
     LOST = "lost"  # the process running the task died for another reason
     REJECTED = "rejected"  # the task raised Reject: dead-lettered with the reason, no retry
+    RETRY = "retry"  # the task raised self.retry(): result is the RetryRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,9 @@ class Outcome:
 
 class Pool(Protocol):
     """The consumer's view of a pool. All methods are called from one (long-lived) thread."""
+
+    # Progress reports of running tasks (``update_state``), drained by the consumer.
+    progress: ProgressBox
 
     def start(self) -> None:
         """Start the processes/threads; returns when the pool can take jobs."""
@@ -112,18 +120,6 @@ def limit_deadlines_s(job: Job, now_s: float) -> tuple[float | None, float | Non
     if soft is None or (hard is not None and soft >= hard):
         return None, hard_at_s
     return now_s + soft.total_seconds(), hard_at_s
-
-
-def exception_name(exc: BaseException) -> str:
-    """``module.QualName`` of an exception (``builtins.KeyError`` for builtins)."""
-    cls = type(exc)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: message`` (or just ``Type`` when the message is empty)."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # The monitor thread of either pool must win the GIL back from busy threads to act on a deadline;
@@ -178,3 +174,8 @@ def rejected_outcome(exc: Reject) -> RunResult:
 def soft_outcome(exc: SoftTimeLimitExceeded, soft: timedelta | None) -> RunResult:
     text = str(exc) or soft_limit_error(soft)
     return OutcomeKind.SOFT_TIME_LIMIT, None, text, exception_name(exc)
+
+
+def retry_outcome(exc: Retry) -> RunResult:
+    """``raise self.retry(...)``: the consumer decides, by the one retry rule."""
+    return OutcomeKind.RETRY, exc.request, exc.request.error, exc.request.exc_type

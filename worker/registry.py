@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from worker.calling import Duration, set_task_lookup
 from worker.errors import DuplicateTask, TaskDefinitionError, TaskModuleImportError, UnknownTask
@@ -49,6 +49,8 @@ class Task(Generic[P, R]):
     autoretry_for: tuple[ExceptionSpec, ...] = ()
     rate_limit: str | float | None = None
     queue: str | None = None
+    # bind=True: the function gets a per-run :class:`worker.context.BoundTask` first (``self``).
+    bind: bool = False
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)
@@ -183,6 +185,7 @@ def _make_task(
     autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec,
     rate_limit: str | float | None,
     queue: str | None,
+    bind: bool = False,
 ) -> Task[P, R]:
     from worker.rate_limit import parse_rate
 
@@ -218,6 +221,7 @@ def _make_task(
         autoretry_for=specs,
         rate_limit=rate_limit,
         queue=queue,
+        bind=bool(bind),
     )
 
 
@@ -237,7 +241,24 @@ def task(
     autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec = (),
     rate_limit: str | float | None = None,
     queue: str | None = None,
+    bind: Literal[False] = False,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    soft_time_limit: Duration | None = None,
+    time_limit: Duration | None = None,
+    max_retries: int = 0,
+    retry_backoff: Duration | None = None,
+    retry_backoff_max: Duration | None = None,
+    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec = (),
+    rate_limit: str | float | None = None,
+    queue: str | None = None,
+    bind: Literal[True],
+) -> Callable[[Callable[..., R]], Task[..., R]]: ...
 
 
 def task(
@@ -253,6 +274,7 @@ def task(
     autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec = (),
     rate_limit: str | float | None = None,
     queue: str | None = None,
+    bind: bool = False,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a function as a task, bare (``@task``) or with options (``@task(name=...)``).
 
@@ -272,6 +294,7 @@ def task(
             autoretry_for=autoretry_for,
             rate_limit=rate_limit,
             queue=queue,
+            bind=bind,
         )
         REGISTRY.register(made)
         return made

@@ -57,8 +57,8 @@ class TaskResult:
 
     @property
     def state(self) -> str:
-        """``QUEUED``, ``STARTED``, ``RETRY``, ``SUCCESS``, ``FAILURE``, ``EXPIRED``, ``DEAD``,
-        or ``PENDING`` when nothing is known of the id."""
+        """``QUEUED``, ``STARTED``, ``PROGRESS``, ``RETRY``, ``SUCCESS``, ``FAILURE``,
+        ``EXPIRED``, ``DEAD``, or ``PENDING`` when nothing is known of the id."""
         status = self.status()
         return PENDING if status is None else status.state.value
 
@@ -77,11 +77,12 @@ class TaskResult:
 
     @property
     def info(self) -> Any:
-        """The result (SUCCESS), the :class:`TaskFailed` (a failure), else None."""
+        """The result (SUCCESS), the :class:`TaskFailed` (a failure), the progress meta
+        (PROGRESS), else None."""
         status = self.status()
         if status is None:
             return None
-        if status.state is TaskState.SUCCESS:
+        if status.state in (TaskState.SUCCESS, TaskState.PROGRESS):
             return status.result
         return task_failed(status) if _is_failure(status) else None
 

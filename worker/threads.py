@@ -35,9 +35,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from worker import sessions
-from worker.errors import PoolError, Reject, SoftTimeLimitExceeded
+from worker.context import run_task
+from worker.errors import PoolError, Reject, Retry, SoftTimeLimitExceeded, describe, exception_name
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
     Job,
@@ -45,14 +47,14 @@ from worker.pool import (
     OutcomeKind,
     RunResult,
     check_result,
-    describe,
-    exception_name,
     hard_limit_error,
     limit_deadlines_s,
     lower_switch_interval,
     rejected_outcome,
+    retry_outcome,
     soft_outcome,
 )
+from worker.progress import ProgressBox, ProgressReport
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class ThreadPool:
         self._monitor: threading.Thread | None = None
         self._stopping = False
         self._serial = 0
+        self.progress = ProgressBox()
 
     # --- Pool protocol -------------------------------------------------------------------
     def needs_restart(self) -> bool:
@@ -242,10 +245,16 @@ class ThreadPool:
 
     def _execute(self, run: _Run) -> RunResult:
         job = run.job
+
+        def report(state: str, meta: Any) -> None:
+            self.progress.put(ProgressReport(job.id, state, meta))
+
         try:
             try:
                 with sessions.reporting_to(lambda sid: self._on_session(run, sid)):
-                    result = job.task.fn(*job.args, **job.kwargs)
+                    result = run_task(
+                        job.task, job.request, job.task_id, job.args, job.kwargs, report
+                    )
             finally:
                 self._leave_task(run)
         except SoftTimeLimitExceeded as e:
@@ -254,6 +263,8 @@ class ThreadPool:
         except Reject as e:
             logger.error("task %s rejected its message: %s", job.task.name, e)
             return rejected_outcome(e)
+        except Retry as e:
+            return retry_outcome(e)
         except BaseException as e:  # SystemExit from a task must not end a pool thread
             logger.error(
                 "task %s raised %s",

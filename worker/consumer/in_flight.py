@@ -70,6 +70,10 @@ class InFlightTable:
         with self._lock:
             return self._entries.pop(job_id, None)
 
+    def get(self, job_id: str) -> InFlight | None:
+        with self._lock:
+            return self._entries.get(job_id)
+
     def snapshot(self) -> list[tuple[str, InFlight]]:
         with self._lock:
             return list(self._entries.items())

@@ -19,6 +19,7 @@ from worker.consumer.settle import Settler
 from worker.consumer.shutdown import release_unfinished
 from worker.consumer.start import Starter
 from worker.pool import Outcome, Pool
+from worker.progress import record_progress
 
 if TYPE_CHECKING:
     from daemonkit.metrics import WorkerMetrics
@@ -262,6 +263,8 @@ class Consumer:
     # --- settling -------------------------------------------------------------------------
     def _collect(self) -> None:
         """Settle the buffered outcomes in one broker call."""
+        # Progress first: a report must never overwrite the final state of its run.
+        record_progress(self.pool.progress, self.broker, self._in_flight)
         outcomes, self._outcomes = self._outcomes, []
         pending: list[Pending] = []
         for outcome in outcomes:

@@ -12,6 +12,7 @@ pool process died       redelivered like a message whose worker died: not a retr
                         cannot loop)
 expired before it ran   status EXPIRED; ack
 task raised ``Reject``  status DEAD; dead-lettered "rejected: <reason>" (never retried)
+``self.retry(...)``     the failure rule above, always retryable, at the call's countdown/eta
 rate limited            the same message back, delayed until a token is due; status QUEUED
 cannot run              status DEAD; dead-lettered with the reason (undecodable, unknown
                         task, malformed queue entry, delivered too often)
@@ -33,8 +34,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from taskqueue.broker import (
@@ -50,6 +52,7 @@ from taskqueue.broker import (
 from taskqueue.message import Message
 from worker.consumer.in_flight import InFlight
 from worker.consumer.log_fields import task_fields
+from worker.errors import RetryRequest
 from worker.pool import Outcome, OutcomeKind
 from worker.retries import backoff_delay, effective_policy, matches_autoretry
 
@@ -142,6 +145,8 @@ def settle_finished(
         return _succeeded(done)
     if outcome.kind is OutcomeKind.REJECTED:
         return _rejected(done)
+    if outcome.kind is OutcomeKind.RETRY:
+        return _retry_requested(done, rng)
     error, exc_type = describe_failure(outcome)
     if outcome.kind is OutcomeKind.LOST:
         return _process_died(done, error, max_deliveries)
@@ -177,11 +182,46 @@ def _rejected(done: Finished) -> Pending:
 
 
 def _failed(done: Finished, error: str, exc_type: str | None, rng: random.Random) -> Pending:
-    message, delivery, task = done.entry.message, done.entry.delivery, done.entry.task
+    message, task = done.entry.message, done.entry.task
     policy = effective_policy(message, task)
     eligible = matches_autoretry(exc_type, getattr(task, "autoretry_for", ()) or ())
-    if eligible and message.attempt < policy.max_retries:
-        delay = backoff_delay(message.attempt, policy.backoff, policy.backoff_max, rng)
+
+    def delay() -> timedelta:
+        return backoff_delay(message.attempt, policy.backoff, policy.backoff_max, rng)
+
+    return _retry_or_fail(done, error, eligible, policy.max_retries, delay)
+
+
+def _retry_requested(done: Finished, rng: random.Random) -> Pending:
+    """``raise self.retry(...)``: the autoretry rule, with the call's ``countdown``/``eta``
+    (else the task's backoff) and ``max_retries`` (else the message's or the task's)."""
+    message, request = done.entry.message, done.outcome.result
+    assert isinstance(request, RetryRequest)
+    policy = effective_policy(message, done.entry.task)
+    limit = policy.max_retries if request.max_retries is None else request.max_retries
+
+    def delay() -> timedelta:
+        if request.eta is not None:
+            return max(timedelta(0), request.eta - done.finished_at)
+        if request.countdown_s is not None:
+            return timedelta(seconds=request.countdown_s)
+        return backoff_delay(message.attempt, policy.backoff, policy.backoff_max, rng)
+
+    return _retry_or_fail(done, request.error, True, limit, delay)
+
+
+def _retry_or_fail(
+    done: Finished,
+    error: str,
+    eligible: bool,
+    max_retries: int,
+    delay_of: Callable[[], timedelta],
+) -> Pending:
+    """THE RETRY RULE: retried while attempts remain, else FAILURE (dead-lettered when it
+    was retryable: it ran out of retries)."""
+    message, delivery = done.entry.message, done.entry.delivery
+    if eligible and message.attempt < max_retries:
+        delay = delay_of()
         logger.warning(
             "task %s[%s] failed (%s) in %.3fs; retry %d/%d in %.2fs",
             message.task,
@@ -189,7 +229,7 @@ def _failed(done: Finished, error: str, exc_type: str | None, rng: random.Random
             error,
             done.runtime_s,
             message.attempt + 1,
-            policy.max_retries,
+            max_retries,
             delay.total_seconds(),
             extra=task_fields(message, delivery.queue, TaskState.RETRY, done.runtime_s),
         )
@@ -205,7 +245,7 @@ def _failed(done: Finished, error: str, exc_type: str | None, rng: random.Random
         extra=task_fields(message, delivery.queue, TaskState.FAILURE, done.runtime_s),
     )
     status = done.status(TaskState.FAILURE, error=error)
-    if eligible and policy.max_retries > 0:
+    if eligible and max_retries > 0:
         dead = DeadLetterAction(f"out of retries: {error}")
         return Pending(Settlement(delivery, dead, status), ("failed", "dead_lettered"))
     return Pending(Settlement(delivery, ACK, status), ("failed",))

@@ -18,6 +18,7 @@ from taskqueue.message import Message, Unreadable, decode_payload
 from worker.consumer import outcomes
 from worker.consumer.in_flight import ConsumerStats, InFlight, InFlightTable
 from worker.consumer.outcomes import Pending
+from worker.context import Request
 from worker.errors import UnknownTask
 from worker.pool import Job, Pool, resolve_limits
 from worker.rate_limit import RateLimiter
@@ -82,6 +83,7 @@ class Starter:
             kwargs=message.kwargs,
             soft_time_limit=soft,
             time_limit=hard,
+            request=Request.of(message, delivery.deliveries),
         )
         # The broker recorded STARTED with the claim; counted here, where it is true.
         self._stats.count_state(_STARTED)

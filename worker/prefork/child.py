@@ -14,25 +14,39 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
 from worker import commands, sessions
-from worker.errors import Reject, SoftTimeLimitExceeded, UnknownTask
+from worker.context import Report, run_task
+from worker.errors import (
+    Reject,
+    Retry,
+    SoftTimeLimitExceeded,
+    UnknownTask,
+    describe,
+    exception_name,
+)
 from worker.pool import (
     OutcomeKind,
     RunResult,
     check_result,
-    describe,
-    exception_name,
     rejected_outcome,
+    retry_outcome,
     soft_limit_error,
     soft_outcome,
 )
-from worker.prefork.protocol import BootError, ChildInit, Done, Ready, RunJob, SessionStarted
+from worker.prefork.protocol import (
+    BootError,
+    ChildInit,
+    Done,
+    Progress,
+    Ready,
+    RunJob,
+    SessionStarted,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,16 +90,11 @@ def _configure_logging(level: int, pickled_formatter: bytes | None) -> None:
     root.setLevel(level)
 
 
-def _run(
-    name: str,
-    args: Sequence[Any],
-    kwargs: dict[str, Any],
-    soft: timedelta | None,
-    task_id: str = "",
-) -> RunResult:
+def _run(job: RunJob, report: Report) -> RunResult:
     global _in_task, _soft_raised, _soft_text
     from worker.registry import REGISTRY
 
+    name, soft, task_id = job.task, job.soft_time_limit, job.task_id
     try:
         task = REGISTRY.get(name)
     except UnknownTask as e:
@@ -100,7 +109,7 @@ def _run(
         if timer_s is not None:
             signal.setitimer(signal.ITIMER_REAL, timer_s)
         try:
-            result = task.fn(*args, **kwargs)
+            result = run_task(task, job.request, task_id, job.args, job.kwargs, report)
         finally:
             _in_task = False
             if timer_s is not None:
@@ -110,6 +119,8 @@ def _run(
     except Reject as e:
         logger.error("task %s rejected its message: %s", name, e)
         return rejected_outcome(e)
+    except Retry as e:
+        return retry_outcome(e)
     except BaseException as e:  # SystemExit/KeyboardInterrupt from task code must not end us
         logger.error(
             "task %s raised %s",
@@ -140,6 +151,7 @@ def _peak_rss_kib() -> int:
 
 
 def _serve(conn: Connection) -> None:
+    send = _guarded_sender(conn)
     while True:
         try:
             job: RunJob | None = conn.recv()
@@ -148,9 +160,7 @@ def _serve(conn: Connection) -> None:
         if job is None:
             return  # retired
         started = time.time()
-        kind, result, error, exc_type = _run(
-            job.task, job.args, job.kwargs, job.soft_time_limit, job.task_id
-        )
+        kind, result, error, exc_type = _run(job, _progress_reporter(send, job.job_id))
         finished = time.time()
         rss_kib = _peak_rss_kib()
         try:
@@ -174,22 +184,35 @@ def _serve(conn: Connection) -> None:
             )
 
 
-def _session_reporter(conn: Connection) -> sessions.Reporter:
-    """Send each session the task starts to the parent, before the task goes on."""
-    lock = threading.Lock()  # a task may start programs from several threads
+_send_lock = threading.Lock()  # a task may report from several threads
+
+
+def _guarded_sender(conn: Connection) -> Callable[[Any], None]:
+    """Send a message to the parent while the task runs, whole."""
     quiet = {signal.SIGUSR1, signal.SIGALRM}
 
-    def report(sid: int) -> None:
+    def send(message: Any) -> None:
         # A soft limit raised halfway through a send would corrupt the stream to the parent:
         # hold the signals for the moment of the send (they are delivered right after).
         old = signal.pthread_sigmask(signal.SIG_BLOCK, quiet)
         try:
-            with lock:
-                conn.send(SessionStarted(sid))
+            with _send_lock:
+                conn.send(message)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    return report
+    return send
+
+
+def _progress_reporter(send: Callable[[Any], None], job_id: str) -> Report:
+    """``self.update_state`` in a child: a typed message to the parent, which has the broker."""
+    return lambda state, meta: send(Progress(job_id, state, meta))
+
+
+def _session_reporter(conn: Connection) -> sessions.Reporter:
+    """Send each session the task starts to the parent, before the task goes on."""
+    send = _guarded_sender(conn)
+    return lambda sid: send(SessionStarted(sid))
 
 
 def child_main() -> None:

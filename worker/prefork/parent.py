@@ -36,10 +36,12 @@ from worker.prefork.protocol import (
     ChildInit,
     ChildMessage,
     Done,
+    Progress,
     Ready,
     RunJob,
     SessionStarted,
 )
+from worker.progress import ProgressBox, ProgressReport
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ class PreforkPool:
         # returned (starting an interpreter takes milliseconds the consumer should not wait).
         self._short = False
         self._init = self._child_init()
+        self.progress = ProgressBox()
 
     # --- Pool protocol -------------------------------------------------------------------
     def needs_restart(self) -> bool:
@@ -133,6 +136,7 @@ class PreforkPool:
                         dict(job.kwargs),
                         None if soft is None else soft.total_seconds(),
                         job.task_id,
+                        job.request,
                     )
                 )
             except (OSError, ValueError, pickle.PicklingError) as e:
@@ -291,7 +295,9 @@ class PreforkPool:
             return self._on_exit(child)
         if isinstance(message, Done):
             return self._on_done(child, message)
-        if isinstance(message, SessionStarted):
+        if isinstance(message, Progress):
+            self.progress.put(ProgressReport(message.job_id, message.state, message.meta))
+        elif isinstance(message, SessionStarted):
             with self._lock:
                 if child.job is not None:
                     child.sessions.add(message.sid)

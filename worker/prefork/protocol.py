@@ -4,7 +4,7 @@ Every message is one of the dataclasses below, pickled over the child's
 :mod:`multiprocessing.connection` socket: the parent sends :class:`ChildInit` once, then a
 :class:`RunJob` per job and :data:`RETIRE` to end the child; the child answers
 :class:`Ready` (or :class:`BootError`), then per job any number of :class:`SessionStarted`
-and one :class:`Done`.
+and :class:`Progress`, and one :class:`Done`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from worker.commands import CommandPolicy
+    from worker.context import Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class RunJob:
     kwargs: dict[str, Any]
     soft_limit_s: float | None  # None: no soft limit (or one the hard limit comes before)
     task_id: str
+    request: Request | None = None  # self.request of a bound task
 
     @property
     def soft_time_limit(self) -> timedelta | None:
@@ -67,6 +69,16 @@ class SessionStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """The running task called ``self.update_state`` (the parent queues it for the consumer:
+    the child has no broker connection)."""
+
+    job_id: str
+    state: str
+    meta: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     job_id: str
     kind: str  # an OutcomeKind value
@@ -78,4 +90,4 @@ class Done:
     peak_rss_kib: int
 
 
-ChildMessage = Ready | BootError | SessionStarted | Done
+ChildMessage = Ready | BootError | SessionStarted | Progress | Done

@@ -1,0 +1,91 @@
+"""THE ROUTING RULE: ``routes:`` maps task-name patterns to a queue and call options.
+
+Pure (no I/O), shared by the producer (``delay``/``send_task``) and beat (entries) so both
+route alike. Patterns are :mod:`fnmatch` patterns (``reports.*``) tried in file order; the
+first that matches wins. An explicit ``queue=`` (in a call or an entry) wins over a route.
+Not wired into calls or entries yet: see README "Calling tasks".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from taskqueue.durations import parse_duration
+from taskqueue.message import MAX_PRIORITY, MIN_PRIORITY
+
+OPTION_KEYS = frozenset(
+    {"queue", "priority", "soft_time_limit", "time_limit", "expires", "max_retries"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    pattern: str
+    queue: str | None = None
+    priority: int | None = None
+    soft_time_limit: timedelta | None = None
+    time_limit: timedelta | None = None
+    expires: timedelta | None = None
+    max_retries: int | None = None
+
+
+def _int(value: Any, where: str, low: int, high: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{where}: must be an integer >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{where}: must be at most {high}, got {value!r}")
+    return value
+
+
+def parse_route(pattern: Any, options: Any, where: str) -> Route:
+    """One ``pattern: {options}`` item; ValueError naming ``where`` and the field."""
+    if not isinstance(pattern, str) or not pattern.strip() or pattern != pattern.strip():
+        raise ValueError(f"{where}: pattern {pattern!r} must be a non-empty task-name pattern")
+    if pattern.count("[") != pattern.count("]"):
+        raise ValueError(f"{where}: pattern {pattern!r} has an unclosed '['")
+    at = f"{where}.{pattern}"
+    if not isinstance(options, Mapping):
+        raise ValueError(f"{at}: must be a mapping of options, got {type(options).__name__}")
+    unknown = sorted(str(k) for k in options if k not in OPTION_KEYS)
+    if unknown:
+        raise ValueError(
+            f"{at}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(OPTION_KEYS))})"
+        )
+    queue = options.get("queue")
+    if queue is not None and (not isinstance(queue, str) or not queue):
+        raise ValueError(f"{at}.queue: must be a non-empty queue name, got {queue!r}")
+    priority, retries = options.get("priority"), options.get("max_retries")
+
+    def duration(key: str) -> timedelta | None:
+        value = options.get(key)
+        return None if value is None else parse_duration(value, f"{at}.{key}")
+
+    return Route(
+        pattern=pattern,
+        queue=queue,
+        priority=None
+        if priority is None
+        else _int(priority, f"{at}.priority", MIN_PRIORITY, MAX_PRIORITY),
+        soft_time_limit=duration("soft_time_limit"),
+        time_limit=duration("time_limit"),
+        expires=duration("expires"),
+        max_retries=None if retries is None else _int(retries, f"{at}.max_retries", 0, None),
+    )
+
+
+def parse_routes(raw: Any, where: str = "routes") -> list[Route]:
+    """The ``routes:`` mapping, in file order."""
+    if raw is None:
+        return []
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where}: must be a mapping of pattern -> options")
+    return [parse_route(p, o, where) for p, o in raw.items()]
+
+
+def match(routes: Sequence[Route], task: str) -> Route | None:
+    """The first route whose pattern matches ``task`` (case-sensitive), or None."""
+    return next((r for r in routes if fnmatch.fnmatchcase(task, r.pattern)), None)
