@@ -34,6 +34,16 @@ def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def producer(broker_url: str) -> Iterator[str]:
+    """The calling API (``delay``, ``TaskResult``) pointed at ``broker_url`` for one test."""
+    from worker.producer import configure
+
+    configure(broker=broker_url)
+    yield broker_url
+    configure(broker=None)
+
+
+@pytest.fixture
 def broker(broker_url: str) -> Iterator[Broker]:
     b = open_broker(broker_url)
     yield b

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,6 @@ from worker import AsyncResult, ResultTimeout, TaskFailed, TaskResult, configure
 from worker.producer import PRODUCER, locate_broker_url
 
 private_redis = procs.private_redis
-
-
-@pytest.fixture
-def producer(broker_url: str) -> Iterator[str]:
-    configure(broker=broker_url)
-    yield broker_url
-    configure(broker=None)
 
 
 def _start(start_worker: StartWorker, url: str, *args: str) -> None:

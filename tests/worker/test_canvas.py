@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,17 +17,10 @@ from taskqueue.errors import DecodeError
 from taskqueue.message import Message
 from taskqueue.urls import open_broker
 from tests.worker.conftest import StartWorker, kill9_group
-from worker import GroupResult, TaskFailed, TaskResult, chain, chord, configure, group, signature
+from worker import GroupResult, TaskFailed, TaskResult, chain, chord, group, signature
 from worker.canvas import Signature
 from worker.consumer.callbacks import send_callbacks
 from worker.consumer.outcomes import Pending
-
-
-@pytest.fixture
-def producer(broker_url: str) -> Iterator[str]:
-    configure(broker=broker_url)
-    yield broker_url
-    configure(broker=None)
 
 
 def _start(start_worker: StartWorker, url: str, *args: str) -> None:

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,14 +16,7 @@ import pytest
 from taskqueue.broker import Broker
 from taskqueue.message import Headers, Message, fire_id
 from tests.worker.conftest import StartWorker, wait_status
-from worker import TaskFailed, TaskResult, configure
-
-
-@pytest.fixture
-def producer(broker_url: str) -> Iterator[str]:
-    configure(broker=broker_url)
-    yield broker_url
-    configure(broker=None)
+from worker import TaskFailed, TaskResult
 
 
 def _start(start_worker: StartWorker, url: str, pool: str = "prefork") -> None:
