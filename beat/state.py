@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -84,13 +83,39 @@ def _opt_us(value: datetime | None) -> int | None:
     return None if value is None else to_epoch_us(value)
 
 
-def _opt_dt(value: int | None) -> datetime | None:
-    return None if value is None else from_epoch_us(value)
-
-
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# The instant columns of a state row (name, last, first, digest, dispatched, edited).
+_INSTANTS = ((1, col.LAST_FIRE_US), (2, col.FIRST_SEEN_US), (4, col.LAST_DISPATCHED_AT_US),
+             (5, col.EDITED_AT_US))  # fmt: skip
+
+
+def states_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, EntryState]:
+    """Every entry's state from the state table's rows (in ``state_names.COLUMNS`` order), for
+    the store and for the read-only path alike. A value that is no instant is a StateError
+    naming the store (``shown``), the entry and the field."""
+    # Instants repeat a lot (every entry first seen at one start-up, entries on one schedule
+    # firing together): convert each distinct value once, and share the objects.
+    at: dict[Any, Any] = {None: None}  # first_seen is NOT NULL in the table
+    for index, column in _INSTANTS:
+        for row in rows:
+            value = row[index]
+            if value in at:
+                continue
+            try:
+                at[value] = from_epoch_us(value)
+            except (TypeError, ValueError, OverflowError) as e:
+                raise StateError(
+                    f"state store {shown}: entry {row[0]!r}: {column} is not an instant in "
+                    f"microseconds since the epoch: {e}"
+                ) from e
+    return {
+        name: EntryState(name, at[last], at[first], digest, at[dispatched], at[edited])
+        for name, last, first, digest, dispatched, edited in rows
+    }
 
 
 def normalize_url(url: str) -> str:
@@ -244,17 +269,7 @@ class StateStore:
                 rows: list[tuple[Any, ...]] = list(cursor.fetchall())
             finally:
                 cursor.close()
-        # Instants repeat a lot (every entry first seen at one start-up, entries on one schedule
-        # firing together): convert each distinct value once, and share the objects.
-        distinct: set[int | None] = set()
-        for column in (1, 2, 4, 5):
-            distinct.update(map(itemgetter(column), rows))
-        at: dict[Any, Any] = {us: from_epoch_us(us) for us in distinct if us is not None}
-        at[None] = None
-        return {
-            name: EntryState(name, at[last], at[first], digest, at[dispatched], at[edited])
-            for name, last, first, digest, dispatched, edited in rows
-        }
+        return states_from_rows(rows, self.display_url)
 
     # --- writes -----------------------------------------------------------------------------
     def upsert_new(self, states: Sequence[EntryState]) -> None:

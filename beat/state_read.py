@@ -10,14 +10,12 @@ and nothing is written (not even the table the store makes on first use).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from beat import state_names as col
 from beat.errors import StateError
-from beat.state import BUSY_TIMEOUT_MS, EntryState, _hint, from_epoch_us, normalize_url
+from beat.state import BUSY_TIMEOUT_MS, EntryState, _hint, normalize_url, states_from_rows
 from taskqueue.errors import UnknownBrokerURL
 from taskqueue.redact import redact_url
 from taskqueue.sqlite_file import connect_readonly, sqlite_path
@@ -61,32 +59,4 @@ def read_state_file(path: Path, display: str | None = None) -> dict[str, EntrySt
         hint = _hint(detail)
         message = f"state store {shown}: load failed: {detail}"
         raise StateError(f"{message} ({hint})" if hint else message) from e
-    at: dict[Any, datetime | None] = {None: None}  # instants repeat: convert each once
-
-    def instant(name: Any, column: str, value: Any) -> Any:  # datetime, None for NULL
-        if value not in at:
-            at[value] = _field(shown, name, column, lambda: from_epoch_us(value))
-        return at[value]
-
-    return {
-        name: EntryState(
-            name,
-            instant(name, col.LAST_FIRE_US, last),
-            instant(name, col.FIRST_SEEN_US, first),
-            digest,
-            instant(name, col.LAST_DISPATCHED_AT_US, dispatched),
-            instant(name, col.EDITED_AT_US, edited),
-        )
-        for name, last, first, digest, dispatched, edited in rows
-    }
-
-
-def _field(shown: str, name: Any, column: str, convert: Callable[[], datetime]) -> datetime:
-    """``convert()``, or a StateError naming the entry and the field it could not read."""
-    try:
-        return convert()
-    except (TypeError, ValueError, OverflowError) as e:
-        raise StateError(
-            f"state store {shown}: entry {name!r}: {column} is not an instant in microseconds "
-            f"since the epoch: {e}"
-        ) from e
+    return states_from_rows(rows, shown)
