@@ -145,6 +145,10 @@ class KeySpace:
             self._queue_keys[name] = keys
         return keys
 
+    def used_queues(self) -> list[str]:
+        """The queues whose keys this process has built (named by its own calls)."""
+        return list(self._queue_keys)
+
     def status(self, task_id: str) -> str:
         return f"{self.prefix}:status:{task_id}"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,12 +105,20 @@ def task_status(url: str, task_id: str) -> TaskStatus | None:
         if row is None:
             return None
         record = dict(zip((d[0] for d in cursor.description), row, strict=True))
+    return status_from_record(record, url)
+
+
+def status_from_record(record: Mapping[str, Any], url: str) -> TaskStatus:
+    """A statuses row (by column name) as the broker's :class:`TaskStatus`, for the broker and
+    this read-only path alike; a stored value the broker never writes is a BrokerError naming
+    the file, the row and the field."""
+    task_id = record[Statuses.TASK_ID]
 
     def field(name: str, convert: Callable[[Any], T]) -> T:
         return _field(url, Statuses.TABLE, task_id, name, convert, record[name])
 
     return TaskStatus(
-        id=record[Statuses.TASK_ID],
+        id=task_id,
         task=record[Statuses.TASK],
         state=field(Statuses.STATE, TaskState),
         attempts=record[Statuses.ATTEMPTS],

@@ -110,13 +110,17 @@ class RedisConnection:
 
     def _wrong_type(self, error: redis.RedisError) -> BrokerDataError:
         """Name the key of the wrong type (Redis's WRONGTYPE reply does not): every key of
-        every known queue is checked. Garbage no retry will fix, so one clear line."""
+        every known queue is checked, the registered ones and the ones this process named
+        (a queue is registered by a worker's first heartbeat, which the failing call may
+        precede). Garbage no retry will fix, so one clear line."""
         found: list[str] = []
         try:
             keys = [self.keys.queues]
+            names = set(self.keys.used_queues())
             if self._client.type(self.keys.queues) == b"set":
-                for name in sorted(self._client.smembers(self.keys.queues)):
-                    keys.extend(self.keys.queue(wire.id_text(name)).script_keys)
+                names.update(wire.id_text(n) for n in self._client.smembers(self.keys.queues))
+            for name in sorted(names):
+                keys.extend(self.keys.queue(name).script_keys)
             pipe = self._client.pipeline(transaction=False)
             for key in keys:
                 pipe.type(key)

@@ -12,7 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from taskqueue.records import DEFAULT_RESULT_TTL, FINAL_STATES, TaskState, TaskStatus
-from taskqueue.sqlite.connection import SQLiteConnection, clock_s, epoch, instant
+from taskqueue.sqlite.connection import SQLiteConnection, clock_s, epoch
+from taskqueue.sqlite_read import status_from_record
 from taskqueue.sqlite_schema import UPSERT_STATUS, statuses
 
 
@@ -58,17 +59,7 @@ class SQLiteStates(SQLiteConnection):
             ).one_or_none()
         if row is None:
             return None
-        return TaskStatus(
-            id=row.task_id,
-            task=row.task,
-            state=TaskState(row.state),
-            attempts=row.attempts,
-            result=json.loads(row.result),
-            error=row.error,
-            started_at=instant(row.started_at_s),
-            finished_at=instant(row.finished_at_s),
-            deliveries=row.deliveries or 0,
-        )
+        return status_from_record(dict(row._mapping), self.url)
 
     def wait_done(self, task_id: str, timeout: timedelta, poll_interval: timedelta) -> None:
         """Sleep one poll interval (at most ``timeout``): the caller reads the status again."""

@@ -266,3 +266,15 @@ def test_recover_expired_moves_more_than_one_script_step(broker: RedisBroker) ->
     # Back in their old places: FIFO order survives a lease expiry.
     first = single.claim(broker, ["default"], "c", LEASE, NO_WAIT)
     assert first is not None and first.message_id == "m0"
+
+
+def test_a_wrong_type_key_of_an_unregistered_queue_is_named(broker: RedisBroker, raw: Any) -> None:
+    # No worker heartbeat has registered "default" yet: the key is still named, since this
+    # process named the queue in its own call (before: "a status or dedupe key ...").
+    from taskqueue.errors import BrokerDataError
+
+    queue = KeySpace().queue("default")
+    raw.set(queue.msg, "not a hash")
+    raw.rpush(queue.ready[0], "some-id")
+    with pytest.raises(BrokerDataError, match=f"key {queue.msg} holds a string"):
+        broker.claim_many(["default"], "c", timedelta(seconds=30), timedelta(0), 1)
