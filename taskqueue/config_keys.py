@@ -31,6 +31,10 @@ WORKER_KEYS = (
 
 # The SQLite queue next to the configuration file (see default_broker_url).
 DEFAULT_QUEUE_FILE = "queue.db"
+# Where every command and the calling API look for the configuration: $BEAT_CONFIG, else
+# this file in the current directory.
+CONFIG_ENV = "BEAT_CONFIG"
+DEFAULT_CONFIG_FILE = "schedules.yaml"
 
 # An environment variable name a ``command`` message may set (POSIX portable names).
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -84,10 +84,10 @@ def command(
     metrics_port: int | None,
 ) -> None:
     """Run a worker: claim tasks from the queues and run them in a pool."""
-    from taskqueue.config_keys import default_broker_url
+    from taskqueue.config_keys import DEFAULT_CONFIG_FILE, default_broker_url
 
-    if config_file is None and Path("schedules.yaml").is_file():
-        config_file = Path("schedules.yaml")
+    if config_file is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        config_file = Path(DEFAULT_CONFIG_FILE)
     settings, problems = _read_settings(config_file)
     section = settings.section
     durations = _option_durations(

@@ -7,10 +7,7 @@ import os
 from pathlib import Path
 
 from taskqueue.client import BrokerHandle
-from taskqueue.config_keys import default_broker_url
-
-CONFIG_ENV = "BEAT_CONFIG"
-DEFAULT_CONFIG = "schedules.yaml"
+from taskqueue.config_keys import CONFIG_ENV, DEFAULT_CONFIG_FILE, default_broker_url
 
 
 def locate_broker_url() -> str:
@@ -22,7 +19,7 @@ def locate_broker_url() -> str:
     from worker.settings import SettingsError, load_settings
 
     named = os.environ.get(CONFIG_ENV)
-    path = Path(named) if named else Path(DEFAULT_CONFIG)
+    path = Path(named) if named else Path(DEFAULT_CONFIG_FILE)
     if not path.is_file():
         if named:
             raise ValueError(

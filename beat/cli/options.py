@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from beat.cli.errors import fail
+from taskqueue.config_keys import CONFIG_ENV, DEFAULT_CONFIG_FILE
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_CONFIG = "schedules.yaml"
 
 
 def config_option(f: F) -> F:
@@ -33,7 +32,7 @@ def config_option(f: F) -> F:
         "--config",
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
-        default=lambda: os.environ.get("BEAT_CONFIG", DEFAULT_CONFIG),
+        default=lambda: os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE),
         show_default="$BEAT_CONFIG or ./schedules.yaml",
         help="The schedules.yaml file.",
     )(f)
