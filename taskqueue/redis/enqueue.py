@@ -18,9 +18,9 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+from taskqueue.encoding_producer import EncodingProducer
 from taskqueue.errors import BrokerError, Fenced
 from taskqueue.keys import QueueKeys
-from taskqueue.producer import EncodingProducer
 from taskqueue.records import DEFAULT_DEDUPE_TTL, EncodedMessage, Fence
 from taskqueue.redis import wire
 from taskqueue.redis.connection import RedisConnection

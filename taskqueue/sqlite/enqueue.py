@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from taskqueue.producer import EncodingProducer
+from taskqueue.encoding_producer import EncodingProducer
 from taskqueue.records import DEFAULT_DEDUPE_TTL, EncodedMessage, Fence, TaskState
 from taskqueue.sqlite.connection import SQLiteConnection, clock_s
 from taskqueue.sqlite_schema import (
