@@ -110,9 +110,11 @@ def _read_statement(stmt: ast.stmt, app_var: str | None, settings: CelerySetting
         settings.values[name] = value
     if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
         # app = Celery("proj", broker="redis://..."): the broker, for the priority order.
-        for kw in stmt.value.keywords:
-            if kw.arg == "broker":
-                settings.values.setdefault("broker_url", kw.value)
+        names = {t.id for t in stmt.targets if isinstance(t, ast.Name)}
+        if app_var is None or app_var in names:
+            for kw in stmt.value.keywords:
+                if kw.arg == "broker":
+                    settings.values.setdefault("broker_url", kw.value)
 
 
 def _assigned_settings(stmt: ast.stmt, app_var: str | None) -> list[tuple[str, ast.expr]]:

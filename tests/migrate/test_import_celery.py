@@ -222,3 +222,31 @@ def test_old_names_and_an_existing_output(
     code, _out, err = _import(capsys, str(source), "-o", str(existing))
     assert code == 2 and "already exists" in err
     assert existing.read_text() == "keep me"
+
+
+def test_conf_update_of_the_named_app_var(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = tmp_path / "tasks.py"
+    source.write_text(
+        "from celery import Celery\nfrom celery.schedules import crontab\n"
+        "app = Celery('y', broker='amqp://h')\n"
+        "celery_app = Celery('x', broker='redis://h/0')\n"
+        "app.conf.update(beat_schedule={'wrong': {'task': 'no', 'schedule': 1}})\n"
+        "celery_app.conf.update(\n    timezone='Europe/Paris',\n"
+        "    beat_schedule={'sweep': {'task': 't.sweep', 'schedule': crontab(minute=0, hour='*/6'),"
+        " 'options': {'queue': 'low', 'priority': 3}}},\n)\n"
+    )
+    code, out, err = _import(capsys, str(source), "--app-var", "celery_app")
+    assert code == 0, err
+    assert yaml.safe_load(out) == {
+        "timezone": "Europe/Paris",
+        "entries": {
+            "sweep": {
+                "task": "t.sweep",
+                "cron": "0 */6 * * *",
+                "queue": "low",
+                "options": {"priority": 6},
+            }
+        },
+    }
