@@ -110,7 +110,7 @@ def test_entries_cli_add_with_the_new_options(
     assert done.value.code in (0, None), capsys.readouterr()
     with pytest.raises(SystemExit) as done:
         main([*c, "add", "bad", "--task", "t", "--solar", "{event: noon, lat: 1, lon: 1}"])
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert done.value.code != 0
     assert "entries.bad.solar.event" in err and "solar_noon" in err
     with EntryStore(db_url, UTC_ZONE) as store:

@@ -3,6 +3,8 @@ Circle), astral's answers computed here independently, per local mean solar day.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -44,10 +46,8 @@ def _astral_year(event: str, lat: float, lon: float) -> list[datetime]:
     out = []
     day = date(YEAR, 1, 1)
     while day.year == YEAR:
-        try:
+        with contextlib.suppress(ValueError):  # the sun does not reach the event that day
             out.append(ASTRAL[event](Observer(lat, lon), day, tzinfo=zone).astimezone(UTC))
-        except ValueError:  # the sun does not reach the event that day
-            pass
         day += timedelta(days=1)
     return out
 
@@ -99,7 +99,7 @@ def test_polar_night_and_midnight_sun_have_no_fire() -> None:
     assert dark == [] and bright == []
     assert 300 > len(sunrises) > 200
     # The longest gap between sunrises is the polar night, weeks long.
-    gaps = [b - a for a, b in zip(sunrises, sunrises[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(sunrises)]
     assert max(gaps) > timedelta(days=40)
 
 
@@ -123,9 +123,7 @@ def _astral_year_next(event: str, lat: float, lon: float) -> list[datetime]:
     zone = timezone(timedelta(hours=round(lon / 15)))
     out = []
     for n in range(40):
-        try:
-            day = date(YEAR + 1, 1, 1) + timedelta(days=n)
+        day = date(YEAR + 1, 1, 1) + timedelta(days=n)
+        with contextlib.suppress(ValueError):
             out.append(ASTRAL[event](Observer(lat, lon), day, tzinfo=zone).astimezone(UTC))
-        except ValueError:
-            pass
     return out
