@@ -65,7 +65,8 @@ def _jittered(name: str, fire: datetime, jitter: timedelta) -> str:
 
     delay = jitter_delay(fire_id(name, fire), jitter)
     sent = fire.astimezone(UTC) + delay
-    return f"sent {sent:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC (jitter +{delay.total_seconds():.3f}s)"
+    ms = delay // timedelta(milliseconds=1)
+    return f"sent {sent:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC (jitter +{ms / 1000:.3f}s)"
 
 
 def _iso(value: datetime | None, schedule: Schedule | None = None) -> str | None:

@@ -56,7 +56,9 @@ def event_on(event: str, lat: float, lon: float, day: date) -> datetime | None:
         found = EVENTS[event](Observer(lat, lon), day, tzinfo=solar_day_zone(lon))
     except ValueError:  # polar day or night (or the event slips to a neighbouring day)
         return None
-    return found.astimezone(UTC).replace(tzinfo=UTC)
+    # Whole seconds: astral is not more precise than that, and fire ids read cleaner.
+    instant = found.astimezone(UTC).replace(tzinfo=UTC)
+    return instant.replace(microsecond=0) + timedelta(seconds=instant.microsecond >= 500_000)
 
 
 @dataclass(frozen=True, slots=True)
