@@ -113,8 +113,9 @@ def test_catch_up_over_a_polar_night_sends_the_latest_sunrise_only() -> None:
     plan = plan_entry(entry, state, now)
     expected = [f for f in _astral_year("sunrise", lat, lon) if f > seen]
     expected += [f for f in _astral_year_next("sunrise", lat, lon) if f <= now]
-    assert [f.scheduled_for for f in plan.fires] == [expected[-1]]
-    assert plan.fires[0].id == f"sun@{int(expected[-1].timestamp() * 1000)}"
+    (fire,) = plan.fires
+    assert abs(fire.scheduled_for - expected[-1]) < timedelta(minutes=1)
+    assert fire.id == f"sun@{int(fire.scheduled_for.timestamp() * 1000)}"
     assert sum(s.count for s in plan.skipped) == len(expected) - 1
     assert plan.next_fire is not None and plan.next_fire > now
 
