@@ -23,6 +23,7 @@ from beat.entries import Entry
 from beat.messages import EPOCH, build_message, expiry
 from beat.planner import Fire
 from beat.state import StateStore
+from beat.time.jitter import send_at
 from taskqueue.broker import Producer
 from taskqueue.errors import BrokerError
 from taskqueue.message_template import MessageTemplate, json_instant
@@ -107,8 +108,12 @@ class Dispatcher:
                 text = cache[value] = json_instant(value)
             return text
 
-        # A fire planned ahead of its instant (lookahead) waits in the broker until then.
-        eta = fire.scheduled_for if fire.scheduled_for > now else None
+        # A fire planned ahead of its instant (lookahead) waits in the broker until then; with
+        # `jitter:`, until its instant plus the fire's own delay (scheduled_for stays nominal).
+        release = fire.scheduled_for
+        if entry.jitter:
+            release = send_at(release, fire.id, entry.jitter)
+        eta = release if release > now else None
         expires = expiry(fire.scheduled_for, entry.options.expires)
         payload = template.render_json(
             fire.id,

@@ -87,6 +87,8 @@ class Entry:
     catch_up: CatchUp = CatchUp.LATEST
     grace: timedelta = DEFAULT_GRACE
     enabled: bool = True
+    # The largest delay added to each fire's send time (beat/time/jitter.py); 0: none.
+    jitter: timedelta = timedelta(0)
     source: str = "yaml"  # "yaml" or the SQL source's redacted URL
 
     # Cached digest (see content_hash); not part of the entry's identity.
@@ -105,7 +107,7 @@ class Entry:
                 kwargs: object = sorted(self.kwargs.items())
             except TypeError:  # keys of mixed types cannot be sorted; order then matters
                 kwargs = list(self.kwargs.items())
-            payload = (
+            payload: tuple[Any, ...] = (
                 self.task,
                 self.schedule.describe(),
                 self.schedule.zone.key,
@@ -116,6 +118,8 @@ class Entry:
                 self.catch_up.value,
                 self.grace.total_seconds(),
             )
+            if self.jitter:  # only then: existing entries keep their hash (no false "edit")
+                payload += (("jitter", self.jitter.total_seconds()),)
             digest = hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()
             object.__setattr__(self, "_digest", digest)
         return digest

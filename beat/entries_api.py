@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from beat.config.entry import validate_entry
-from beat.config.keys import ENTRY_KEYS
+from beat.config.keys import ENTRY_KEYS, SCHEDULE_KINDS
 from beat.errors import ConfigError, Problem, SourceError
 from beat.sources.sql.rows import mapping_to_row, row_to_mapping
 from beat.sources.sql.schema import ensure_schema, entries_table, make_engine
@@ -37,7 +37,7 @@ from taskqueue.urls import redact_url
 UTC = zones.get("UTC")
 
 # Setting one of these in update() replaces whichever the entry had; `start` belongs to `every`.
-SCHEDULE_KEYS = ("cron", "every", "calendar", "at")
+SCHEDULE_KEYS = SCHEDULE_KINDS
 
 
 class EntryExistsError(SourceError):
@@ -62,14 +62,15 @@ class SourceUnavailableError(SourceError):
 
 def merge_update(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     """The entry after a partial update: keys in ``changes`` replace the current ones, a key
-    set to None is removed, a new schedule kind replaces the old one (and ``start`` goes with
-    a replaced ``every``). Nested values (``options``, ``kwargs``) are replaced whole."""
+    set to None is removed, a new schedule kind replaces the old one (and ``start`` goes when
+    the change is to or from ``every``: an interval's anchor, any other kind's lower bound).
+    Nested values (``options``, ``kwargs``) are replaced whole."""
     merged = dict(current)
     new_kinds = [k for k in SCHEDULE_KEYS if changes.get(k) is not None]
     if new_kinds:
         for kind in SCHEDULE_KEYS:
             merged.pop(kind, None)
-        if "every" not in new_kinds or "every" not in current:
+        if ("every" in new_kinds) != ("every" in current):
             merged.pop("start", None)
     for key, value in changes.items():
         if value is None:

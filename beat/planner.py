@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 
 from beat.entries import CATCH_UP_ALL_LIMIT, CatchUp, Entry, Schedule
 from beat.state import EntryState
+from beat.time.bounds import unbounded
 from beat.time.schedules import Interval
 from taskqueue.message import fire_id, require_aware
 
@@ -120,7 +121,7 @@ def upcoming(entry: Entry, state: EntryState, after: datetime | None = None) -> 
     schedule = entry.schedule
     if after is None:
         floor = _boundary(state)
-    elif isinstance(schedule, Interval) and schedule.start is None:
+    elif isinstance(base := unbounded(schedule), Interval) and base.start is None:
         floor = max(after, state.first_seen)
     else:
         floor = after

@@ -35,9 +35,16 @@ def entry_options(f: F) -> F:
         click.option("--task", help="Task name."),
         click.option("--cron", help="Cron expression."),
         click.option("--every", help="Interval, e.g. 30s, 1h30m."),
-        click.option("--start", help="Phase anchor for --every (ISO-8601)."),
+        click.option(
+            "--start", help="No fire before this (ISO-8601); for --every, its phase anchor."
+        ),
+        click.option("--end", help="No fire after this (ISO-8601)."),
         click.option("--at", "at", help="One-off instant (ISO-8601; local to the zone if naive)."),
         click.option("--calendar", help="Calendar interval as YAML: '{every: 2w, at: \"09:30\"}'."),
+        click.option(
+            "--solar", help="Sun event as YAML: '{event: sunrise, lat: 52.5, lon: 13.4}'."
+        ),
+        click.option("--jitter", help="Delay each fire by up to this (deterministic per fire)."),
         click.option("--tz", "tz", help="The entry's time zone."),
         click.option("--queue", help="Queue name."),
         click.option("--args", "args_json", help="JSON array of positional arguments."),
@@ -67,12 +74,13 @@ def build_mapping(values: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(loaded, dict):
             fail("--yaml: expected a mapping of entry keys, e.g. '{task: t, every: 30s}'")
         mapping.update(loaded)
-    calendar = values.pop("calendar", None)
-    if calendar is not None:
-        try:
-            mapping["calendar"] = load_yaml(calendar)
-        except (yaml.YAMLError, YamlProblems) as e:
-            fail(f"--calendar: not valid YAML: {e}")
+    for key in ("calendar", "solar"):
+        nested = values.pop(key, None)
+        if nested is not None:
+            try:
+                mapping[key] = load_yaml(nested)
+            except (yaml.YAMLError, YamlProblems) as e:
+                fail(f"--{key}: not valid YAML: {e}")
     for option, key, kind in (
         ("args_json", "args", list),
         ("kwargs_json", "kwargs", dict),
@@ -233,7 +241,9 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 def _schedule_text(row: dict[str, Any]) -> str:
-    for kind in ("cron", "every", "calendar", "at"):
+    from beat.config.keys import SCHEDULE_KINDS
+
+    for kind in SCHEDULE_KINDS:
         if kind in row:
             value = row[kind]
             text = json.dumps(value) if isinstance(value, dict) else str(value)

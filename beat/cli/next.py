@@ -68,7 +68,15 @@ def next_cmd(
         fires = list(islice(_entry_fires(ctx.obj["state"], entry, now, after=since), count))
         from beat.cli.render import render_next
 
-        click.echo(render_next(entry.schedule.anchored(now), fires, as_json=as_json))
+        click.echo(
+            render_next(
+                entry.schedule.anchored(now),
+                fires,
+                as_json=as_json,
+                since=since or now,
+                jitter=(entry.name, entry.jitter),
+            )
+        )
         return
     from beat.time import schedules
 
@@ -87,7 +95,7 @@ def next_cmd(
     fires = list(islice(schedule.iter_after(when), count))
     from beat.cli.render import render_next
 
-    click.echo(render_next(schedule, fires, as_json=as_json))
+    click.echo(render_next(schedule, fires, as_json=as_json, since=when))
 
 
 def _entry_fires(
@@ -96,10 +104,12 @@ def _entry_fires(
     """``entry``'s fires from the same run state ``beat list`` and the daemon read: without
     ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue."""
     from beat.planner import first_state, upcoming
+    from beat.time.bounds import unbounded
     from beat.time.schedules import Interval
 
     stored = read_states(state_url).get(entry.name)
-    if stored is None and isinstance(entry.schedule, Interval) and entry.schedule.start is None:
+    base = unbounded(entry.schedule)
+    if stored is None and isinstance(base, Interval) and base.start is None:
         click.echo(
             f"note: no run state for {entry.name!r} in {state_url}: its phase is set when beat "
             "first sees it; these fires are for a beat seeing it now",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,11 +22,21 @@ def _local(instant: datetime, schedule: Schedule) -> datetime:
     return instant.astimezone(schedule.zone)
 
 
-def render_next(schedule: Schedule, fires: Sequence[datetime], *, as_json: bool) -> str:
-    """``beat next``: JSON instants with the zone's offset, or local time, UTC and DST notes."""
+def render_next(
+    schedule: Schedule,
+    fires: Sequence[datetime],
+    *,
+    as_json: bool,
+    since: datetime | None = None,
+    jitter: tuple[str, timedelta] | None = None,
+) -> str:
+    """``beat next``: JSON instants with the zone's offset, or local time, UTC and notes (DST
+    edges, days without a solar event after ``since`` or the previous fire, and the send time
+    of an entry with ``jitter``: its name and jitter)."""
     if as_json:
         return json.dumps([_local(f, schedule).isoformat() for f in fires])
     from beat.time.dst_notes import dst_note
+    from beat.time.solar import missing_days_note
 
     lines = [f"{schedule.describe()} in {schedule.zone.key}:"]
     if not fires:
@@ -38,11 +48,25 @@ def render_next(schedule: Schedule, fires: Sequence[datetime], *, as_json: bool)
             f"  {local:%a %Y-%m-%d %H:%M:%S} {local.tzname()} ({local:%z})"
             f"   {utc:%Y-%m-%d %H:%M:%S} UTC"
         )
-        note = dst_note(schedule, fire)
+        if jitter is not None and jitter[1]:
+            line += f"   {_jittered(jitter[0], fire, jitter[1])}"
+        note = dst_note(schedule, fire) or missing_days_note(schedule, since, fire)
         if note:
             line += f"   note: {note}"
         lines.append(line)
+        since = fire
     return "\n".join(lines)
+
+
+def _jittered(name: str, fire: datetime, jitter: timedelta) -> str:
+    """The send time of a fire of an entry with ``jitter`` (its id is the nominal instant's)."""
+    from beat.time.jitter import jitter_delay
+    from taskqueue.message import fire_id
+
+    delay = jitter_delay(fire_id(name, fire), jitter)
+    sent = fire.astimezone(UTC) + delay
+    ms = delay // timedelta(milliseconds=1)
+    return f"sent {sent:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC (jitter +{ms / 1000:.3f}s)"
 
 
 def _iso(value: datetime | None, schedule: Schedule | None = None) -> str | None:
@@ -62,6 +86,9 @@ def render_list(
     """``beat list``: every entry with its schedule, zone, queue, last and next fire; in text,
     a last line on who leads (the JSON stays a list of entries)."""
     from beat.planner import first_state, upcoming
+    from beat.time.bounds import finished
+    from beat.time.jitter import send_at
+    from taskqueue.message import fire_id
 
     rows: list[dict[str, Any]] = []
     for name, entry in config.entries.items():
@@ -79,6 +106,13 @@ def render_list(
                 "last_fire": _iso(state.last_fire, entry.schedule),
                 "next_fire": _iso(nxt, entry.schedule),
                 "overdue": nxt is not None and nxt < now,
+                # With jitter: when the next fire is released to workers (else next_fire).
+                "next_send": _iso(
+                    None if nxt is None else send_at(nxt, fire_id(name, nxt), entry.jitter),
+                    entry.schedule,
+                ),
+                # Past its `end:`: it will never fire again.
+                "finished": nxt is None and finished(entry.schedule, now),
                 "source": entry.source,
             }
         )
@@ -109,6 +143,10 @@ def render_list(
 def _next_text(row: Mapping[str, Any]) -> str:
     if not row["enabled"]:
         return "disabled"
+    if row["finished"]:
+        return "finished"
+    if row["next_send"] != row["next_fire"]:
+        return f"{row['next_fire']} (sent {row['next_send']})"
     if row["next_fire"] is None:
         return "never"
     return f"{row['next_fire']} (overdue)" if row["overdue"] else str(row["next_fire"])

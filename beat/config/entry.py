@@ -7,6 +7,7 @@ source and the entries API (:func:`validate_entry`, lines None).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,6 +120,7 @@ def _settings(
         "catch_up": catch_up,
         "grace": grace,
         "enabled": _enabled(checker, data, path),
+        **_jitter_setting(checker, data, path, defaults),
     }
 
 
@@ -262,4 +264,24 @@ def check_defaults(checker: Checker, data: Any, line: int | None) -> dict[str, A
             "task options",
         )
         out["options"] = check_options(checker, raw, "defaults.options")
+    if "jitter" in section and (jitter := check_jitter(checker, section, "defaults")) is not None:
+        out["jitter"] = jitter
     return out
+
+
+# --- jitter (a per-entry policy; also in defaults) ---------------------------------------------
+
+
+def check_jitter(checker: Checker, data: Mapping[Any, Any], path: str) -> timedelta | None:
+    """``jitter: 30s``: the largest delay added to each fire's send time (0 for none)."""
+    return checker.duration(data, "jitter", path, allow_zero=True)
+
+
+def _jitter_setting(
+    checker: Checker, data: Mapping[Any, Any], path: str, defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    jitter = defaults.get("jitter")
+    if "jitter" in data:
+        own = check_jitter(checker, data, path)
+        jitter = own if own is not None else jitter  # `jitter: 0` turns a default off
+    return {} if jitter is None else {"jitter": jitter}

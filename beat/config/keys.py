@@ -19,6 +19,7 @@ __all__ = [
     "OPTION_DURATIONS",
     "OPTION_KEYS",
     "SCHEDULE_KINDS",
+    "SOLAR_KEYS",
     "TOP_KEYS",
     "WORKER_KEYS",
 ]
@@ -35,7 +36,7 @@ TOP_KEYS = (
     "metrics_port",
     "log_format",
 )
-SCHEDULE_KINDS = ("cron", "every", "calendar", "at")
+SCHEDULE_KINDS = ("cron", "every", "calendar", "at", "solar")
 # The keys of one entry, in the order `beat entries export` writes them (and the SQL source's
 # columns after `name`).
 ENTRY_KEYS = (
@@ -43,8 +44,10 @@ ENTRY_KEYS = (
     "cron",
     "every",
     "start",
+    "end",
     "calendar",
     "at",
+    "solar",
     "timezone",
     "queue",
     "args",
@@ -52,9 +55,10 @@ ENTRY_KEYS = (
     "options",
     "catch_up",
     "grace",
+    "jitter",
     "enabled",
 )
-DEFAULT_KEYS = ("queue", "catch_up", "grace", "options")
+DEFAULT_KEYS = ("queue", "catch_up", "grace", "options", "jitter")
 OPTION_KEYS = (
     "priority",
     "expires",
@@ -68,4 +72,5 @@ OPTION_DURATIONS = frozenset(
     ("expires", "soft_time_limit", "time_limit", "retry_backoff", "retry_backoff_max")
 )
 CALENDAR_KEYS = ("every", "at", "start")
+SOLAR_KEYS = ("event", "lat", "lon")
 BEAT_KEYS = ("state", "lookahead", "leader_lease", "loglevel")

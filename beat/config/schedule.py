@@ -1,5 +1,6 @@
 """The schedule of one entry: exactly one of ``cron``, ``every`` (with ``start``),
-``calendar`` or ``at``, checked and built in the entry's zone."""
+``calendar``, ``at`` or ``solar``, checked and built in the entry's zone, then bounded by
+``start``/``end`` (:func:`_bounded`)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from beat.config.checker import Checker
-from beat.config.keys import CALENDAR_KEYS, ENTRY_KEYS, SCHEDULE_KINDS
+from beat.config.keys import CALENDAR_KEYS, ENTRY_KEYS, SCHEDULE_KINDS, SOLAR_KEYS
 from beat.entries import Schedule
 from beat.errors import ScheduleError
+from beat.time.bounds import Bounded
 from beat.time.cron_dst import resolve_fixed
 from beat.time.durations import parse_calendar_step
 from beat.time.schedules import Calendar, Cron, Interval, Once
+from beat.time.solar import EVENTS, Solar
 from taskqueue.config_text import describe, did_you_mean
 
-_AnySchedule = Cron | Interval | Calendar | Once
+_AnySchedule = Cron | Interval | Calendar | Once | Solar | Bounded
 _Builder = Callable[[Checker, str, Mapping[Any, Any], str, ZoneInfo], _AnySchedule | None]
-_ONE_OF = "cron, every, calendar, at"
+_ONE_OF = "cron, every, calendar, at, solar"
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 
 
@@ -46,6 +49,8 @@ def check_schedule(
     except (ValueError, ArithmeticError) as e:
         checker.report(checker.line_of(data, kind), f"{path}.{kind}", str(e) or type(e).__name__)
         return None
+    if built is not None and ("end" in data or ("start" in data and kind != "every")):
+        built = _bounded(checker, built, data, path, zone, kind)
     # The frozen dataclasses' read-only `zone` does not match the protocol's settable
     # attribute for mypy, though every use only reads it.
     return cast("Schedule | None", built)
@@ -68,14 +73,6 @@ def _the_kind(checker: Checker, data: Mapping[Any, Any], line: int | None, path:
         verb = "are both given" if len(kinds) == 2 else "are all given"
         checker.report(
             checker.line_of(data, kinds[1]), path, f"{named} {verb}: use exactly one of {_ONE_OF}"
-        )
-        return None
-    if "start" in data and kinds[0] != "every":
-        hint = " (for calendar, put start inside calendar:)" if kinds[0] == "calendar" else ""
-        checker.report(
-            checker.line_of(data, "start"),
-            f"{path}.start",
-            f"'start' only applies to 'every'{hint}",
         )
         return None
     return kinds[0]
@@ -185,14 +182,6 @@ def _calendar_step(checker: Checker, raw: Mapping[Any, Any], where: str) -> tupl
         return None
 
 
-_BUILDERS: dict[str, _Builder] = {
-    "cron": _cron,
-    "every": _every,
-    "calendar": _calendar,
-    "at": _once,
-}
-
-
 # --- dates and times ------------------------------------------------------------------------
 
 
@@ -243,3 +232,96 @@ def day(checker: Checker, data: Mapping[Any, Any], key: str, path: str) -> date 
         return value
     _wrong(checker, data, key, path, "a date like 2026-01-05")
     return None
+
+
+# --- start/end bounds (any kind) and solar ----------------------------------------------------
+
+
+def _bounded(
+    checker: Checker,
+    built: _AnySchedule,
+    data: Mapping[Any, Any],
+    path: str,
+    zone: ZoneInfo,
+    kind: str,
+) -> _AnySchedule | None:
+    """``built`` with no fire before ``start`` or after ``end``. For ``every``, ``start`` is
+    the interval's anchor (its first fire), already a lower bound: only ``end`` is added."""
+    start = None
+    if kind != "every" and data.get("start") is not None:
+        start = instant(checker, data, "start", path, zone)
+        if start is None:
+            return None
+    end = None
+    if data.get("end") is not None:
+        end = instant(checker, data, "end", path, zone)
+        if end is None:
+            return None
+    lower = start if kind != "every" else getattr(built, "start", None)
+    if end is not None and lower is not None and end < lower:
+        checker.report(
+            checker.line_of(data, "end"),
+            f"{path}.end",
+            f"{end.isoformat()} is before start {lower.isoformat()}: the entry would never fire",
+        )
+        return None
+    if start is None and end is None:
+        return built
+    return Bounded(cast("Schedule", built), start, end)
+
+
+def _solar(
+    checker: Checker, name: str, data: Mapping[Any, Any], path: str, zone: ZoneInfo
+) -> _AnySchedule | None:
+    """``solar: {event: sunrise, lat: 52.52, lon: 13.40}``."""
+    where = f"{path}.solar"
+    raw = data["solar"]
+    if not isinstance(raw, Mapping):
+        checker.report(
+            checker.line_of(data, "solar"),
+            where,
+            f"expected a mapping {{event, lat, lon}}, got {describe(raw)}",
+        )
+        return None
+    before = len(checker.problems)
+    checker.unknown_keys(raw, SOLAR_KEYS, where)
+    line = checker.line_of(data, "solar")
+    for key, example in (("event", "sunrise"), ("lat", "52.52"), ("lon", "13.40")):
+        if key not in raw:
+            checker.report(line, where, f"missing required key {key!r} (e.g. {key}: {example})")
+    event = checker.choice(raw, "event", where, list(EVENTS)) if "event" in raw else None
+    lat = _degrees(checker, raw, "lat", where, 90) if "lat" in raw else None
+    lon = _degrees(checker, raw, "lon", where, 180) if "lon" in raw else None
+    if len(checker.problems) > before or event is None or lat is None or lon is None:
+        return None
+    return Solar(event, lat, lon, zone)
+
+
+def _degrees(
+    checker: Checker, raw: Mapping[Any, Any], key: str, where: str, limit: int
+) -> float | None:
+    value = raw[key]
+    if isinstance(value, int | float) and not isinstance(value, bool) and -limit <= value <= limit:
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+        if number is not None and -limit <= number <= limit:
+            return number
+    checker.report(
+        checker.line_of(raw, key),
+        f"{where}.{key}",
+        f"expected degrees between -{limit} and {limit}, got {describe(value)}",
+    )
+    return None
+
+
+_BUILDERS: dict[str, _Builder] = {
+    "cron": _cron,
+    "every": _every,
+    "calendar": _calendar,
+    "at": _once,
+    "solar": _solar,
+}

@@ -7,8 +7,10 @@ from typing import Any
 
 from beat.config.keys import OPTION_KEYS
 from beat.entries import Entry, Schedule
+from beat.time.bounds import Bounded
 from beat.time.durations import format_calendar_step, format_duration
 from beat.time.schedules import Calendar, Cron, Interval, Once
+from beat.time.solar import Solar
 
 
 def entry_to_mapping(entry: Entry) -> dict[str, Any]:
@@ -31,11 +33,17 @@ def entry_to_mapping(entry: Entry) -> dict[str, Any]:
         out["options"] = options
     out["catch_up"] = entry.catch_up.value
     out["grace"] = format_duration(entry.grace)
+    if entry.jitter:
+        out["jitter"] = format_duration(entry.jitter)
     out["enabled"] = entry.enabled
     return out
 
 
 def _schedule_mapping(schedule: Schedule) -> dict[str, Any]:
+    if isinstance(schedule, Bounded):
+        return _bounded_mapping(schedule)
+    if isinstance(schedule, Solar):
+        return {"solar": {"event": schedule.event, "lat": schedule.lat, "lon": schedule.lon}}
     if isinstance(schedule, Cron):
         return {"cron": schedule.expr}
     if isinstance(schedule, Interval):
@@ -56,3 +64,14 @@ def _schedule_mapping(schedule: Schedule) -> dict[str, Any]:
     if isinstance(schedule, Once):
         return {"at": schedule.at.isoformat()}
     raise TypeError(f"unknown schedule type {type(schedule).__name__}")
+
+
+def _bounded_mapping(schedule: Bounded) -> dict[str, Any]:
+    """The wrapped schedule's keys plus ``start``/``end`` (an interval's own ``start``, its
+    anchor, is the inner schedule's)."""
+    out = _schedule_mapping(schedule.inner)
+    if schedule.start is not None:
+        out["start"] = schedule.start.isoformat()
+    if schedule.end is not None:
+        out["end"] = schedule.end.isoformat()
+    return out

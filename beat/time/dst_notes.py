@@ -86,6 +86,7 @@ def _gap_note(
 
 def dst_note(schedule: object, fire: datetime) -> str | None:
     """A human note when ``fire`` sits on a DST edge, for ``beat next``; None otherwise."""
+    schedule = getattr(schedule, "inner", schedule)  # start/end bounds (beat/time/bounds.py)
     if not isinstance(schedule, Cron | Calendar | Once):
         return None  # intervals run on real time: no edge to explain
     if isinstance(schedule, Once) and schedule.local is None:

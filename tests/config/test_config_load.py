@@ -353,8 +353,8 @@ entries:
         (1, "timezone", "unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)"),
         (2, "", "unknown key 'brokr' (did you mean 'broker'?)"),
         (7, "entries.two",
-         "'cron' and 'every' are both given: use exactly one of cron, every, calendar, at"),
-        (8, "entries.none", "no schedule: give one of cron, every, calendar, at"),
+         "'cron' and 'every' are both given: use exactly one of cron, every, calendar, at, solar"),
+        (8, "entries.none", "no schedule: give one of cron, every, calendar, at, solar"),
         (12, "entries.badcron.cron", "minute: 60 is out of range 0-59"),
         (15, "entries.fields.cron", "expected 5 fields, got 4"),
         (18, "entries.many.every", "'5x' is not a duration (e.g. 500ms, 30s, 5m, 1h30m, 2d)"),
@@ -387,7 +387,7 @@ def test_two_or_three_kinds(tmp_path: Path) -> None:
     )  # fmt: skip
     assert found == [
         (5, "entries.x",
-         "'every', 'at' and 'cron' are all given: use exactly one of cron, every, calendar, at"),
+         "'every', 'at' and 'cron' are all given: use exactly one of cron, every, calendar, at, solar"),
     ]  # fmt: skip
 
 
@@ -402,10 +402,6 @@ entries:
   missing:
     task: t
     calendar: {at: "09:00"}
-  start-outside:
-    task: t
-    calendar: {every: 1d, start: 2026-01-01}
-    start: 2026-01-01
   scalar:
     task: t
     calendar: 2w
@@ -419,9 +415,7 @@ entries:
         (4, "entries.cal.calendar.start", "expected a date like 2026-01-05, got a date-time"),
         (7, "entries.missing.calendar", "missing required key 'every' (e.g. every: 2w)"),
         (7, "entries.missing.calendar", "missing required key 'start' (e.g. start: 2026-01-05)"),
-        (11, "entries.start-outside.start",
-         "'start' only applies to 'every' (for calendar, put start inside calendar:)"),
-        (14, "entries.scalar.calendar",
+        (10, "entries.scalar.calendar",
          "expected a mapping {every, at, start}, got the string '2w'"),
     ]  # fmt: skip
 

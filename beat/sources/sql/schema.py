@@ -24,13 +24,13 @@ from beat.errors import SourceError
 from taskqueue.engine_fork import discard_inherited_connections
 
 # Bump when the tables change; ensure_schema refuses a database from a newer beat.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
 # The columns after `name` are beat.config.keys.ENTRY_KEYS (the keys of a YAML entry); JSON_COLUMNS
 # hold nested values.
-JSON_COLUMNS = frozenset({"calendar", "args", "kwargs", "options"})
+JSON_COLUMNS = frozenset({"calendar", "args", "kwargs", "options", "solar"})
 
 entries_table = sa.Table(
     "beat_entries",
@@ -40,8 +40,10 @@ entries_table = sa.Table(
     sa.Column("cron", sa.Text),
     sa.Column("every", sa.Text),
     sa.Column("start", sa.Text),
+    sa.Column("end", sa.Text),
     sa.Column("calendar", sa.Text),
     sa.Column("at", sa.Text),
+    sa.Column("solar", sa.Text),
     sa.Column("timezone", sa.Text),
     sa.Column("queue", sa.Text),
     sa.Column("args", sa.Text),
@@ -49,6 +51,7 @@ entries_table = sa.Table(
     sa.Column("options", sa.Text),
     sa.Column("catch_up", sa.Text),
     sa.Column("grace", sa.Text),
+    sa.Column("jitter", sa.Text),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     # Set by triggers only; whatever a writer puts here is overwritten.
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
@@ -185,7 +188,9 @@ def ensure_schema(engine: Engine) -> None:
                 f"SQL schedule source: the database has schema version {found}, newer than "
                 f"this beat supports ({SCHEMA_VERSION}); upgrade beat"
             )
-        # found < SCHEMA_VERSION would run the upgrade steps here (none yet: version 1).
+        if found is not None:
+            _upgrade(conn, found)
+            return
         tables = [entries_table, deleted_table, schema_table]
         if dialect == "sqlite":
             tables.append(counter_table)
@@ -199,6 +204,24 @@ def ensure_schema(engine: Engine) -> None:
                 conn.exec_driver_sql(ddl)
         conn.execute(sa.delete(schema_table))
         conn.execute(sa.insert(schema_table).values(id=1, version=SCHEMA_VERSION))
+
+
+# The columns each schema version added to beat_entries (all nullable text, so existing rows
+# stay valid); an older database gets them in ensure_schema's transaction.
+_ADDED_COLUMNS: dict[int, tuple[str, ...]] = {
+    2: ("end", "solar", "jitter"),  # start/end bounds, solar schedules, jitter
+}
+
+
+def _upgrade(conn: Connection, found: int) -> None:
+    """Bring a database at schema version ``found`` up to :data:`SCHEMA_VERSION`."""
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        for column in _ADDED_COLUMNS.get(version, ()):
+            # Quoted: "end" is a reserved word in both dialects.
+            conn.exec_driver_sql(f'ALTER TABLE beat_entries ADD COLUMN "{column}" TEXT')
+    conn.execute(
+        sa.update(schema_table).where(schema_table.c.id == 1).values(version=SCHEMA_VERSION)
+    )
 
 
 def _schema_version(conn: Connection) -> int | None:
