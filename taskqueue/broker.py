@@ -3,9 +3,10 @@
 A caller is typed with the role it uses: :class:`Producer` (beat's dispatch, ``beat send``),
 :class:`Consumer` (the worker), :class:`QueueInspection` (``beat queues``), together
 :class:`QueueDelivery`; :class:`TaskStates` (``beat status``, the worker's statuses);
-:class:`LeaderLease` (beat's elector). Each is a view of one :class:`Connection` (``url``,
-``ping``, ``close``); :class:`Broker` is all of them, what both brokers implement. The records
-the methods take and return are in :mod:`taskqueue.records`.
+:class:`LeaderLease` (beat's elector); :class:`WorkerHeartbeats` (``beat workers``). Each is
+a view of one :class:`Connection` (``url``, ``ping``, ``close``); :class:`Broker` is all of
+them, what both brokers implement. The records the methods take and return are in
+:mod:`taskqueue.records`.
 
 Delivery is at least once. A message moves through:
 
@@ -34,6 +35,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from taskqueue.heartbeats import WorkerRecord, WorkerSeen
 from taskqueue.message import Message
 
 # The records are re-exported: they were defined here before the split, and callers (the
@@ -89,6 +91,7 @@ __all__ = [
     "TaskState",
     "TaskStates",
     "TaskStatus",
+    "WorkerHeartbeats",
 ]
 
 
@@ -278,7 +281,24 @@ class ChordParts(Connection, Protocol):
         ...
 
 
+class WorkerHeartbeats(Connection, Protocol):
+    """Each worker's heartbeat record: who runs, where, and what (``beat workers``)."""
+
+    def publish_worker(self, record: WorkerRecord, ttl: timedelta) -> None:
+        """Store ``record`` as seen now (the broker's clock), live for ``ttl``."""
+        ...
+
+    def remove_worker(self, name: str) -> None:
+        """Remove worker ``name``'s record now (a clean stop), instead of letting it expire."""
+        ...
+
+    def workers(self) -> list[WorkerSeen]:
+        """Every worker live or missed recently (see :mod:`taskqueue.heartbeats`), by name;
+        a garbage record is a row with its ``problem`` named, never an error."""
+        ...
+
+
 @runtime_checkable
-class Broker(QueueDelivery, TaskStates, LeaderLease, ChordParts, Protocol):
+class Broker(QueueDelivery, TaskStates, LeaderLease, ChordParts, WorkerHeartbeats, Protocol):
     """Every role on one connection. Implementations: :mod:`taskqueue.redis`,
     :mod:`taskqueue.sqlite`."""

@@ -19,11 +19,13 @@ from daemonkit.signals import install_stop_and_hup
 from taskqueue.urls import open_broker, redact_url
 from worker import commands
 from worker.consumer import (
+    DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LEASE,
     DEFAULT_MAX_DELIVERIES,
     DEFAULT_SHUTDOWN_TIMEOUT,
     Consumer,
 )
+from worker.consumer.presence import WorkerIdentity
 from worker.pools import make_pool
 from worker.registry import REGISTRY
 
@@ -155,6 +157,9 @@ def run_worker(config: WorkerConfig) -> None:
             renewal_broker=renewal_broker,
             metrics=metrics,
             max_deliveries=config.max_deliveries,
+            identity=WorkerIdentity(pool=config.pool, concurrency=config.concurrency),
+            # A short lease asks for quick failure detection: heartbeats follow it.
+            heartbeat_interval=min(DEFAULT_HEARTBEAT_INTERVAL, config.lease / 3),
             # The watchdog is pinged from the consumer loop only: a wedged loop stops pinging.
             on_loop=watchdog.healthy,
         )

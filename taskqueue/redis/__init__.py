@@ -20,12 +20,19 @@ from taskqueue.redis.enqueue import RedisProducer
 from taskqueue.redis.inspection import RedisInspection
 from taskqueue.redis.leases import RedisLeases
 from taskqueue.redis.states import RedisStates
+from taskqueue.redis.workers import RedisWorkers
 
 __all__ = ["RedisBroker"]
 
 
 class RedisBroker(
-    RedisProducer, RedisConsumer, RedisInspection, RedisStates, RedisLeases, RedisChords
+    RedisProducer,
+    RedisConsumer,
+    RedisInspection,
+    RedisStates,
+    RedisLeases,
+    RedisChords,
+    RedisWorkers,
 ):
     """:class:`~taskqueue.broker.Broker` on Redis (``redis://``, ``rediss://``, ``unix://``).
 

@@ -97,6 +97,10 @@ class RedisConnection:
         """The Redis type ``key`` must have; None if it is not one of ours."""
         if key == self.keys.queues:
             return "set"
+        if key == self.keys.workers:
+            return "hash"
+        if key in (self.keys.workers_expires, self.keys.revoked, self.keys.revoked_terminate):
+            return "zset"
         if key.startswith(self.keys.status("")):
             return "hash"
         if key.startswith(self.keys.done("")):
@@ -115,7 +119,8 @@ class RedisConnection:
         precede). Garbage no retry will fix, so one clear line."""
         found: list[str] = []
         try:
-            keys = [self.keys.queues]
+            keys = [self.keys.queues, self.keys.workers, self.keys.workers_expires]
+            keys += [self.keys.revoked, self.keys.revoked_terminate]
             names = set(self.keys.used_queues())
             if self._client.type(self.keys.queues) == b"set":
                 names.update(wire.id_text(n) for n in self._client.smembers(self.keys.queues))
