@@ -19,6 +19,8 @@ from taskqueue.redis.delivery import RedisConsumer
 from taskqueue.redis.enqueue import RedisProducer
 from taskqueue.redis.inspection import RedisInspection
 from taskqueue.redis.leases import RedisLeases
+from taskqueue.redis.maintenance import RedisMaintenance
+from taskqueue.redis.revocations import RedisRevocations
 from taskqueue.redis.states import RedisStates
 from taskqueue.redis.workers import RedisWorkers
 
@@ -33,6 +35,8 @@ class RedisBroker(
     RedisLeases,
     RedisChords,
     RedisWorkers,
+    RedisRevocations,
+    RedisMaintenance,
 ):
     """:class:`~taskqueue.broker.Broker` on Redis (``redis://``, ``rediss://``, ``unix://``).
 

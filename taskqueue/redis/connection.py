@@ -31,7 +31,17 @@ ENQUEUE_CHUNK = 1_000
 MAX_BLOCK_S = 1.0
 
 # Scripts of a queue: each is _lib.lua followed by its own file.
-_SCRIPTS = ("enqueue", "claim_many", "extend", "release", "settle", "recover")
+_SCRIPTS = (
+    "enqueue",
+    "claim_many",
+    "extend",
+    "release",
+    "settle",
+    "recover",
+    "revoke",
+    "requeue_dead",
+    "purge_ready",
+)
 # Scripts that stand alone (no queue keys, so no _lib.lua).
 _STANDALONE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release", "heartbeat")
 # Reload-and-retry rounds for an EVALSHA answered NOSCRIPT (see _stream).

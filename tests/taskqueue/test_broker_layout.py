@@ -16,6 +16,8 @@ from taskqueue.broker import (
     LeaderLease,
     Producer,
     QueueInspection,
+    QueueMaintenance,
+    Revocations,
     TaskStates,
     WorkerHeartbeats,
 )
@@ -50,6 +52,8 @@ def test_each_role_is_a_small_protocol_and_broker_is_their_union() -> None:
         LeaderLease: {"acquire_lease", "renew_lease", "release_lease", "lease_holder"},
         ChordParts: {"chord_part"},
         WorkerHeartbeats: {"publish_worker", "remove_worker", "workers"},
+        Revocations: {"revoke", "terminations"},
+        QueueMaintenance: {"requeue_dead", "purge_dead", "purge_ready"},
     }
     for role, methods in roles.items():
         assert _methods(role) == methods, role.__name__

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 # The shortest renewal period, whatever the lease.
 _MIN_INTERVAL = timedelta(milliseconds=50)
+# How often the broker is asked whether a running task was revoked with terminate: the
+# longest a terminated task runs on after ``beat revoke --terminate``.
+REVOKE_POLL = timedelta(seconds=1)
 # A heartbeat outlives three missed beats, and never less than this.
 _MIN_HEARTBEAT_TTL = timedelta(seconds=5)
 
@@ -55,6 +58,7 @@ class LeaseKeeper(threading.Thread):
         self._stop_event = threading.Event()
         self._last_heartbeat_s = 0.0
         self._last_renewal_s = 0.0
+        self._last_revoke_poll_s = 0.0
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -63,7 +67,9 @@ class LeaseKeeper(threading.Thread):
         interval = max(self._lease / 3, _MIN_INTERVAL)
         interval_s = interval.total_seconds()
         # Each duty has its own period; the thread wakes for the shortest.
-        step_s = min(interval_s, self._heartbeat_interval.total_seconds())
+        step_s = min(
+            interval_s, self._heartbeat_interval.total_seconds(), REVOKE_POLL.total_seconds()
+        )
         failing = False
         while not self._stop_event.is_set():
             try:
@@ -100,6 +106,17 @@ class LeaseKeeper(threading.Thread):
                 record = self._identity.record(self._name, self._queues, self._in_flight)
                 self._broker.publish_worker(record, ttl)
             self._last_heartbeat_s = now_s
+        if now_s - self._last_revoke_poll_s >= REVOKE_POLL.total_seconds():
+            self._poll_terminations()
+            self._last_revoke_poll_s = now_s
+
+    def _poll_terminations(self) -> None:
+        """Mark running tasks revoked with terminate; the consumer loop stops them."""
+        ids = [entry.message.id for _, entry in self._in_flight.snapshot() if not entry.lost]
+        if ids:
+            revoked = self._broker.terminations(ids)
+            if revoked:
+                self._in_flight.mark_terminate(revoked)
 
     def _renew_all(self) -> None:
         for job_id, entry in self._in_flight.snapshot():

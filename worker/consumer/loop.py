@@ -199,6 +199,7 @@ class Consumer:
         return True
 
     def _iterate(self) -> None:
+        self._terminate_revoked()
         free = self.pool.free_slots()
         self._outcomes.extend(self.pool.wait(0.0 if free > 0 else _BUSY_WAIT.total_seconds()))
         # Claim before settling: the pool runs the next batch while the finished one is
@@ -207,6 +208,12 @@ class Consumer:
         if free > 0 and not self.stopping:
             self._claim_batch(free, bool(self._outcomes))
         self._collect()
+
+    def _terminate_revoked(self) -> None:
+        """Stop the running tasks revoked with terminate (their outcome: REVOKED)."""
+        for job_id in self._in_flight.take_terminations():
+            if self.pool.terminate(job_id):
+                logger.warning("consumer %s: job %s revoked; terminating it", self.name, job_id)
 
     def _drain(self) -> None:
         """Let running tasks finish, up to the shutdown timeout or a second signal."""
