@@ -43,7 +43,7 @@ def _broker(config_path: Path, broker_url: str | None) -> Iterator[Broker]:
 
 @cli.group("dead", cls=_DeadGroup)
 def dead_group() -> None:
-    """Dead letters: list them (``beat dead [QUEUE]``), requeue or purge them."""
+    """Dead letters: list them (beat dead [QUEUE]), requeue or purge them."""
 
 
 @dead_group.command("list")

@@ -36,6 +36,9 @@ _UPSERT = (
     "ON CONFLICT (task_id) DO UPDATE SET terminate = max(terminate, excluded.terminate), "
     "expires_s = excluded.expires_s"
 )
+# A revocation in force: its expiry a number (garbage in the column is not a revocation: SQLite
+# compares any text as greater than any number) and still ahead.
+_LIVE = "typeof(expires_s) IN ('integer', 'real') AND expires_s > ?"
 _FIND = (
     "SELECT seq, queue, state, CAST(payload AS BLOB) FROM messages WHERE message_id = ? "
     "ORDER BY seq LIMIT 1"
@@ -65,7 +68,7 @@ def drop_revoked(
     marks = ",".join("?" * len(ids))
     found: dict[str, float] = dict(
         conn.exec_driver_sql(
-            f"SELECT task_id, expires_s FROM revoked WHERE expires_s > ? AND task_id IN ({marks})",
+            f"SELECT task_id, expires_s FROM revoked WHERE {_LIVE} AND task_id IN ({marks})",
             (now_s, *ids),
         ).all()
     )
@@ -115,7 +118,7 @@ class SQLiteRevocations(SQLiteConnection):
             if not self._has_table(conn, TABLE):
                 return set()
             rows = conn.exec_driver_sql(
-                f"SELECT task_id FROM revoked WHERE terminate = 1 AND expires_s > ? "
+                f"SELECT task_id FROM revoked WHERE terminate = 1 AND {_LIVE} "
                 f"AND task_id IN ({marks})",
                 (clock_s(), *task_ids),
             ).scalars()

@@ -9,6 +9,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +123,32 @@ def test_a_revoked_running_task_is_not_run_again_from_a_redelivered_copy(
     assert [m.split()[:2] for m in marks(tmp_path)] == [
         ["start", "once"], ["start", "after"], ["end", "after"]
     ]  # fmt: skip
+
+
+def test_garbage_in_the_revoked_ids_is_named_or_ignored_never_a_crash(
+    broker_url: str, broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from taskqueue.errors import BrokerDataError
+
+    message = send(broker, "t.noop")
+    if broker_url.startswith("sqlite"):
+        import sqlite3
+
+        revoke(capsys, broker_url, "someone-else")  # makes the table
+        db = sqlite3.connect(broker_url.removeprefix("sqlite:///"))
+        db.execute("INSERT INTO revoked VALUES (?, 1, 'soon')", (message.id,))
+        db.commit()
+        db.close()
+        # An expiry that is no number is no revocation: the message is delivered.
+        claimed = broker.claim_many(["default"], "t", timedelta(seconds=5), timedelta(0), 1)
+        assert [d.message_id for d in claimed] == [message.id]
+        assert broker.terminations([message.id]) == set()
+        return
+    import redis
+
+    client: Any = redis.Redis.from_url(broker_url)
+    client.set("beat:revoked", "not a zset")
+    with pytest.raises(BrokerDataError, match=r"key beat:revoked holds a string, expected a zset"):
+        broker.claim_many(["default"], "t", timedelta(seconds=5), timedelta(0), 1)
+    code, _, err = run(capsys, "revoke", message.id, "--broker", broker_url)
+    assert code != 0 and "beat:revoked holds a string" in err, err
