@@ -268,6 +268,9 @@ class ThreadPool:
         except SoftTimeLimitExceeded as e:
             self._leave_task(run)  # in case the exception landed inside the finally above
             return soft_outcome(e, job.soft_time_limit)
+        except TaskRevoked:  # terminate: its outcome (REVOKED) was reported when it was raised
+            logger.info("thread pool: revoked job %s stopped", job.id)
+            return OutcomeKind.REVOKED, None, "revoked", None
         except Reject as e:
             logger.error("task %s rejected its message: %s", job.task.name, e)
             return rejected_outcome(e)
