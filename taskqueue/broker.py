@@ -3,9 +3,11 @@
 A caller is typed with the role it uses: :class:`Producer` (beat's dispatch, ``beat send``),
 :class:`Consumer` (the worker), :class:`QueueInspection` (``beat queues``), together
 :class:`QueueDelivery`; :class:`TaskStates` (``beat status``, the worker's statuses);
-:class:`LeaderLease` (beat's elector). Each is a view of one :class:`Connection` (``url``,
-``ping``, ``close``); :class:`Broker` is all of them, what both brokers implement. The records
-the methods take and return are in :mod:`taskqueue.records`.
+:class:`LeaderLease` (beat's elector); :class:`WorkerHeartbeats` (``beat workers``);
+:class:`Revocations` (``beat revoke``); :class:`QueueMaintenance` (``beat dead``, ``beat
+purge``). Each is a view of one :class:`Connection` (``url``,
+``ping``, ``close``); :class:`Broker` is all of them, what both brokers implement. The
+records the methods take and return are in :mod:`taskqueue.records`.
 
 Delivery is at least once. A message moves through:
 
@@ -34,6 +36,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from taskqueue.dead_letters import Requeued
+from taskqueue.heartbeats import WorkerRecord, WorkerSeen
 from taskqueue.message import Message
 
 # The records are re-exported: they were defined here before the split, and callers (the
@@ -54,6 +58,8 @@ from taskqueue.records import (
     QueueStats,
     RedeliverAction,
     RetryAction,
+    Revocation,
+    RevokedWhere,
     SettleAction,
     Settlement,
     TaskState,
@@ -81,14 +87,19 @@ __all__ = [
     "Producer",
     "QueueDelivery",
     "QueueInspection",
+    "QueueMaintenance",
     "QueueStats",
     "RedeliverAction",
     "RetryAction",
+    "Revocation",
+    "Revocations",
+    "RevokedWhere",
     "SettleAction",
     "Settlement",
     "TaskState",
     "TaskStates",
     "TaskStatus",
+    "WorkerHeartbeats",
 ]
 
 
@@ -278,7 +289,70 @@ class ChordParts(Connection, Protocol):
         ...
 
 
+class WorkerHeartbeats(Connection, Protocol):
+    """Each worker's heartbeat record: who runs, where, and what (``beat workers``)."""
+
+    def publish_worker(self, record: WorkerRecord, ttl: timedelta) -> None:
+        """Store ``record`` as seen now (the broker's clock), live for ``ttl``."""
+        ...
+
+    def remove_worker(self, name: str) -> None:
+        """Remove worker ``name``'s record now (a clean stop), instead of letting it expire."""
+        ...
+
+    def workers(self) -> list[WorkerSeen]:
+        """Every worker live or missed recently (see :mod:`taskqueue.heartbeats`), by name;
+        a garbage record is a row with its ``problem`` named, never an error."""
+        ...
+
+
 @runtime_checkable
-class Broker(QueueDelivery, TaskStates, LeaderLease, ChordParts, Protocol):
+class Revocations(Connection, Protocol):
+    """Revoking task ids (``beat revoke``, ``TaskResult.revoke``): a revoked id never runs."""
+
+    def revoke(
+        self, task_id: str, *, terminate: bool = False, ttl: timedelta = DEFAULT_RESULT_TTL
+    ) -> Revocation:
+        """Revoke ``task_id`` for ``ttl``: a ready or delayed message is removed and recorded
+        REVOKED at once; a running one is terminated by its worker if ``terminate`` (and then
+        recorded REVOKED), else it finishes. Until the revocation expires, no claim delivers
+        the id again (a redelivered copy, a new message): the claim drops it, atomically."""
+        ...
+
+    def terminations(self, task_ids: Sequence[str]) -> set[str]:
+        """Those of ``task_ids`` revoked with ``terminate`` (a worker asks for its running
+        tasks)."""
+        ...
+
+
+class QueueMaintenance(Connection, Protocol):
+    """Requeueing dead letters and dropping messages (``beat dead``, ``beat purge``)."""
+
+    def requeue_dead(self, queue: str, message_ids: Sequence[str] | None = None) -> Requeued:
+        """Put the queue's dead letters (all, or those of ``message_ids``) back to ready as new
+        deliveries: same id, attempts reset, recorded QUEUED. A payload that is no message, or
+        an id already waiting in the queue, is refused and named."""
+        ...
+
+    def purge_dead(self, queue: str, older_than: datetime | None = None) -> int:
+        """Delete the queue's dead letters (recorded at or before ``older_than``); how many."""
+        ...
+
+    def purge_ready(self, queue: str) -> int:
+        """Drop the queue's ready messages (not delayed, not in flight); how many."""
+        ...
+
+
+@runtime_checkable
+class Broker(
+    QueueDelivery,
+    TaskStates,
+    LeaderLease,
+    ChordParts,
+    WorkerHeartbeats,
+    Revocations,
+    QueueMaintenance,
+    Protocol,
+):
     """Every role on one connection. Implementations: :mod:`taskqueue.redis`,
     :mod:`taskqueue.sqlite`."""

@@ -26,6 +26,10 @@ Layout, for prefix ``beat`` and queue ``mail``::
     beat:status:<task id>      HASH  task state (expires after a final state)
     beat:done:<task id>        LIST  one token pushed when the task reaches a final state, for
                                      TaskResult.get's BLPOP (expires after DONE_TTL)
+    beat:workers               HASH  worker name -> "<last seen ms>:<JSON heartbeat record>"
+    beat:workers:expires       ZSET  worker name -> when its heartbeat runs out, epoch ms
+    beat:revoked               ZSET  revoked task id -> when the revocation expires, epoch ms
+    beat:revoked:terminate     ZSET  the same, for ids whose running task is to be killed
     beat:chord:<chord id>      HASH  member index -> its JSON result or error, set in one
                                      transaction with the count (expires with the results)
 """
@@ -135,6 +139,10 @@ class KeySpace:
             raise ValueError(f"redis key prefix {prefix!r}: must be non-empty, without braces")
         self.prefix = prefix
         self.queues = f"{prefix}:queues"
+        self.workers = f"{prefix}:workers"
+        self.workers_expires = f"{prefix}:workers:expires"
+        self.revoked = f"{prefix}:revoked"
+        self.revoked_terminate = f"{prefix}:revoked:terminate"
         self._queue_keys: dict[str, QueueKeys] = {}
 
     def queue(self, name: str) -> QueueKeys:

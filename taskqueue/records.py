@@ -31,9 +31,34 @@ class TaskState(StrEnum):
     PROGRESS = "PROGRESS"  # a running task's update_state (its meta in ``result``)
     EXPIRED = "EXPIRED"
     DEAD = "DEAD"
+    REVOKED = "REVOKED"  # revoked before it ran, or terminated while running
 
 
-FINAL_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.EXPIRED, TaskState.DEAD})
+FINAL_STATES = frozenset(
+    {TaskState.SUCCESS, TaskState.FAILURE, TaskState.EXPIRED, TaskState.DEAD, TaskState.REVOKED}
+)
+# The error recorded with a revoked task's status.
+REVOKED_ERROR = "revoked"
+
+
+class RevokedWhere(StrEnum):
+    """Where a revoked task was when it was revoked."""
+
+    QUEUED = "queued"  # ready: removed
+    DELAYED = "delayed"  # waiting for its eta: removed
+    RUNNING = "running"  # in flight: terminated if asked, else it finishes; never runs again
+    NOT_FOUND = "not found"  # finished, never sent, or not sent yet: it will not run
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """What ``revoke`` did: the id is revoked (kept until ``expires_at``) whatever ``where``."""
+
+    task_id: str
+    where: RevokedWhere
+    queue: str | None
+    terminate: bool
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,12 @@ class SoftTimeLimitExceeded(BaseException):
     """
 
 
+class TaskRevoked(BaseException):
+    """Raised inside a threads-pool task revoked with terminate (``beat revoke --terminate``):
+    a BaseException, like the soft limit, so a plain ``except Exception`` does not swallow it.
+    In the prefork pool the task's process is killed instead."""
+
+
 class TimeLimitExceeded(WorkerError):
     """The recorded failure of a task whose hard time limit was reached (its process killed).
 

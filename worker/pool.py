@@ -51,6 +51,7 @@ class OutcomeKind(enum.Enum):
     LOST = "lost"  # the process running the task died for another reason
     REJECTED = "rejected"  # the task raised Reject: dead-lettered with the reason, no retry
     RETRY = "retry"  # the task raised self.retry(): result is the RetryRequest
+    REVOKED = "revoked"  # revoked with terminate: its process killed (or its thread abandoned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,10 @@ class Pool(Protocol):
 
     def needs_restart(self) -> bool:
         """True when only a restart of the worker process can restore health (threads pool)."""
+
+    def terminate(self, job_id: str) -> bool:
+        """Stop running job ``job_id`` now (revoked): its outcome comes back REVOKED from
+        ``wait``. False if it is not running here (finished, or never submitted)."""
 
 
 def resolve_limits(

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from taskqueue.records import FINAL_STATES, TaskState, TaskStatus
+from taskqueue.broker import Revocations
+from taskqueue.records import DEFAULT_RESULT_TTL, FINAL_STATES, Revocation, TaskState, TaskStatus
 from worker.errors import ResultTimeout, TaskFailed
 from worker.producer import PRODUCER
 
@@ -58,7 +59,7 @@ class TaskResult:
     @property
     def state(self) -> str:
         """``QUEUED``, ``STARTED``, ``PROGRESS``, ``RETRY``, ``SUCCESS``, ``FAILURE``,
-        ``EXPIRED``, ``DEAD``, or ``PENDING`` when nothing is known of the id."""
+        ``EXPIRED``, ``DEAD``, ``REVOKED``, or ``PENDING`` when nothing is known of the id."""
         status = self.status()
         return PENDING if status is None else status.state.value
 
@@ -125,6 +126,15 @@ class TaskResult:
     def forget(self) -> None:
         """Delete the task's status and result from the broker."""
         self.broker.forget(self.id)
+
+    def revoke(self, terminate: bool = False) -> Revocation:
+        """Revoke the task (as ``beat revoke``): if queued or delayed it is removed and
+        recorded REVOKED; if running, ``terminate=True`` stops it (else it runs to its end).
+        The id never runs later, even from a redelivered copy; kept as long as results."""
+        broker = self.broker
+        if not isinstance(broker, Revocations):
+            raise TypeError(f"{broker!r} cannot revoke tasks (no Revocations role)")
+        return broker.revoke(self.id, terminate=terminate, ttl=DEFAULT_RESULT_TTL)
 
 
 AsyncResult = TaskResult

@@ -19,11 +19,13 @@ from daemonkit.signals import install_stop_and_hup
 from taskqueue.urls import open_broker, redact_url
 from worker import commands
 from worker.consumer import (
+    DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LEASE,
     DEFAULT_MAX_DELIVERIES,
     DEFAULT_SHUTDOWN_TIMEOUT,
     Consumer,
 )
+from worker.consumer.presence import WorkerIdentity
 from worker.pools import make_pool
 from worker.registry import REGISTRY
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BUILTIN_MODULES = ("worker.builtin",)
+# The shortest heartbeat interval, however short the lease.
+_MIN_HEARTBEAT_INTERVAL = timedelta(seconds=1)
 # An embedded beat that keeps dying is restarted at most this often.
 _BEAT_RESTART_DELAY_S = 2.0
 
@@ -155,6 +159,12 @@ def run_worker(config: WorkerConfig) -> None:
             renewal_broker=renewal_broker,
             metrics=metrics,
             max_deliveries=config.max_deliveries,
+            identity=WorkerIdentity(pool=config.pool, concurrency=config.concurrency),
+            # A short lease asks for quick failure detection: heartbeats follow it, down to
+            # one a second (each is a broker write, two on SQLite).
+            heartbeat_interval=min(
+                DEFAULT_HEARTBEAT_INTERVAL, max(config.lease / 3, _MIN_HEARTBEAT_INTERVAL)
+            ),
             # The watchdog is pinged from the consumer loop only: a wedged loop stops pinging.
             on_loop=watchdog.healthy,
         )

@@ -39,7 +39,15 @@ from typing import Any
 
 from worker import sessions
 from worker.context import run_task
-from worker.errors import PoolError, Reject, Retry, SoftTimeLimitExceeded, describe, exception_name
+from worker.errors import (
+    PoolError,
+    Reject,
+    Retry,
+    SoftTimeLimitExceeded,
+    TaskRevoked,
+    describe,
+    exception_name,
+)
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
     Job,
@@ -260,6 +268,9 @@ class ThreadPool:
         except SoftTimeLimitExceeded as e:
             self._leave_task(run)  # in case the exception landed inside the finally above
             return soft_outcome(e, job.soft_time_limit)
+        except TaskRevoked:  # terminate: its outcome (REVOKED) was reported when it was raised
+            logger.info("thread pool: revoked job %s stopped", job.id)
+            return OutcomeKind.REVOKED, None, "revoked", None
         except Reject as e:
             logger.error("task %s rejected its message: %s", job.task.name, e)
             return rejected_outcome(e)
@@ -276,19 +287,39 @@ class ThreadPool:
             return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
         return check_result(result)
 
-    def _abandon_locked(self, run: _Run) -> Outcome:
+    def terminate(self, job_id: str) -> bool:
+        """Raise :class:`~worker.errors.TaskRevoked` in the thread running ``job_id`` and
+        abandon it like a hard limit (its programs killed, its slot replaced); the outcome is
+        REVOKED at once."""
+        with self._lock:
+            run = self._runs.get(job_id)
+            if run is None or run.abandoned or not run.in_task:
+                return False
+            outcome = self._abandon_locked(run, revoked=True)
+            _async_raise(run.ident, TaskRevoked)
+            started = set(run.sessions)
+        sessions.kill_sessions(started)
+        self._add_thread()  # before the outcome: its slot is usable once reported
+        self._outcomes.put(outcome)
+        return True
+
+    def _abandon_locked(self, run: _Run, *, revoked: bool = False) -> Outcome:
         run.abandoned = run.over_limit = True
         run.hard_at_s = None
         self._assigned.pop(run.job.id, None)
         self._abandoned_alive += 1
         outcome = Outcome(
             job_id=run.job.id,
-            kind=OutcomeKind.TIME_LIMIT,
-            error=hard_limit_error(run.job.time_limit, "thread abandoned"),
-            exc_type="worker.errors.TimeLimitExceeded",
+            kind=OutcomeKind.REVOKED if revoked else OutcomeKind.TIME_LIMIT,
+            error="revoked: thread abandoned"
+            if revoked
+            else hard_limit_error(run.job.time_limit, "thread abandoned"),
+            exc_type=None if revoked else "worker.errors.TimeLimitExceeded",
             started_at=run.started_at,
             finished_at=datetime.now(UTC),
         )
+        if revoked:
+            return outcome
         logger.warning(
             "thread pool: job %s (%s) passed its hard time limit; thread abandoned "
             "(%d abandoned thread(s) still running)",

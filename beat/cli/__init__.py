@@ -12,7 +12,18 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 # Importing a command module registers its commands on ``cli``.
-from beat.cli import check, entries, import_celery, inspect, next, queues, send  # noqa: F401
+from beat.cli import (  # noqa: F401
+    check,
+    dead,
+    entries,
+    import_celery,
+    inspect,
+    next,
+    queues,
+    revoke,
+    send,
+    workers,
+)
 from beat.cli.errors import run
 from beat.cli.group import cli
 

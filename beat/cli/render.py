@@ -259,7 +259,12 @@ def render_queues(stats: Sequence[QueueStats], *, as_json: bool) -> str:
     if not rows:
         return "no queues yet"
     header = ("QUEUE", "READY", "DELAYED", "IN FLIGHT", "DEAD", "CONSUMERS", "EXPIRED LEASE")
-    table = [header] + [tuple(str(v) for v in r.values()) for r in rows]
+    return render_table(header, [tuple(str(v) for v in r.values()) for r in rows])
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, two spaces apart."""
+    table = [tuple(header), *(tuple(r) for r in rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

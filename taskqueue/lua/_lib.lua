@@ -264,3 +264,31 @@ local function settle_dead(id, reason, now, tag)
   redis.call('XADD', K_DEAD, '*', 'id', id, 'payload', payload, 'reason', reason,
     'at_ms', string.format('%d', now))
 end
+
+-- Revocations (beat revoke): the revoked ids are a ZSET id -> expiry ms, not one of the
+-- queue's keys (a revoke names an id, not a queue); scripts that read it get it after the
+-- queue's keys. Fine on one server, like the status keys (see claim_many.lua).
+
+-- Whether ``id`` is revoked now (its revocation has not expired); the expiry, or nil.
+local function revoked_until(k_revoked, id, now)
+  local score = tonumber(redis.call('ZSCORE', k_revoked, id))
+  if score and score > now then return score end
+  return nil
+end
+
+-- Record ``id`` REVOKED in its status hash ``key`` until ``expires`` (ms), from its msg value:
+-- task and attempt as the payload names them (none if it is garbage: still revoked).
+local function record_revoked(key, value, now, expires)
+  local task, attempts = '', '0'
+  local ok, msg = pcall(cjson.decode, payload_in(value))
+  if ok and type(msg) == 'table' then
+    if type(msg.task) == 'string' then task = msg.task end
+    if type(msg.attempt) == 'number' and msg.attempt >= 0 and msg.attempt < 1e9 then
+      attempts = string.format('%d', msg.attempt)
+    end
+  end
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'task', task, 'state', 'REVOKED', 'attempts', attempts,
+    'result', 'null', 'error', 'revoked', 'finished_at_ms', string.format('%d', now))
+  redis.call('PEXPIREAT', key, string.format('%d', expires))
+end

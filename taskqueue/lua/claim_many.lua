@@ -17,6 +17,9 @@
 -- Fine on one Redis server (this broker's deployment, see taskqueue/redis/); a Cluster deployment
 -- would record STARTED with a separate call. A payload that is not a JSON object naming its
 -- task and attempt gets no status: the worker dead-letters it and records what it can.
+-- KEYS[N_QUEUE_KEYS + 1] is the revoked ZSET: a revoked id popped here is dropped (recorded
+-- REVOKED), never delivered, whichever copy it is (a redelivery, a message sent again).
+local K_REVOKED = KEYS[N_QUEUE_KEYS + 1]
 local now = server_now()
 local lease_until = string.format('%d', now + duration(ARGV[1]))
 local prefix, max_count, status_prefix = ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -37,6 +40,15 @@ local function record_started(id, payload, deliveries)
     'started_at_ms', string.format('%d', now), 'deliveries', deliveries)
 end
 
+local any_revoked = redis.call('EXISTS', K_REVOKED) == 1
+
+-- Drop a revoked id's message instead of delivering it.
+local function drop_revoked(id, value, expires)
+  redis.call('HDEL', K_MSG, id)
+  redis.call('HDEL', K_DELIVERIES, id)
+  if status_prefix ~= '' then record_revoked(status_prefix .. id, value, now, expires) end
+end
+
 local out = {0, lease_until}
 local n = 0
 for p = 9, 0, -1 do
@@ -46,8 +58,11 @@ for p = 9, 0, -1 do
     if not ids then break end
     for _, id in ipairs(ids) do
       local value = redis.call('HGET', K_MSG, id)
+      local revoked = value and any_revoked and revoked_until(K_REVOKED, id, now)
+      if revoked then
+        drop_revoked(id, value, revoked)
       -- An id without a payload cannot be delivered (nothing to dead-letter): skip it.
-      if value then
+      elseif value then
         n = n + 1
         redis.call('ZADD', K_INFLIGHT, lease_until, id)
         redis.call('HSET', K_CLAIMS, id, prefix .. '-' .. n .. ':' .. p)

@@ -19,13 +19,24 @@ from taskqueue.redis.delivery import RedisConsumer
 from taskqueue.redis.enqueue import RedisProducer
 from taskqueue.redis.inspection import RedisInspection
 from taskqueue.redis.leases import RedisLeases
+from taskqueue.redis.maintenance import RedisMaintenance
+from taskqueue.redis.revocations import RedisRevocations
 from taskqueue.redis.states import RedisStates
+from taskqueue.redis.workers import RedisWorkers
 
 __all__ = ["RedisBroker"]
 
 
 class RedisBroker(
-    RedisProducer, RedisConsumer, RedisInspection, RedisStates, RedisLeases, RedisChords
+    RedisProducer,
+    RedisConsumer,
+    RedisInspection,
+    RedisStates,
+    RedisLeases,
+    RedisChords,
+    RedisWorkers,
+    RedisRevocations,
+    RedisMaintenance,
 ):
     """:class:`~taskqueue.broker.Broker` on Redis (``redis://``, ``rediss://``, ``unix://``).
 

@@ -31,7 +31,17 @@ ENQUEUE_CHUNK = 1_000
 MAX_BLOCK_S = 1.0
 
 # Scripts of a queue: each is _lib.lua followed by its own file.
-_SCRIPTS = ("enqueue", "claim_many", "extend", "release", "settle", "recover")
+_SCRIPTS = (
+    "enqueue",
+    "claim_many",
+    "extend",
+    "release",
+    "settle",
+    "recover",
+    "revoke",
+    "requeue_dead",
+    "purge_ready",
+)
 # Scripts that stand alone (no queue keys, so no _lib.lua).
 _STANDALONE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release", "heartbeat")
 # Reload-and-retry rounds for an EVALSHA answered NOSCRIPT (see _stream).
@@ -97,6 +107,10 @@ class RedisConnection:
         """The Redis type ``key`` must have; None if it is not one of ours."""
         if key == self.keys.queues:
             return "set"
+        if key == self.keys.workers:
+            return "hash"
+        if key in (self.keys.workers_expires, self.keys.revoked, self.keys.revoked_terminate):
+            return "zset"
         if key.startswith(self.keys.status("")):
             return "hash"
         if key.startswith(self.keys.done("")):
@@ -115,7 +129,8 @@ class RedisConnection:
         precede). Garbage no retry will fix, so one clear line."""
         found: list[str] = []
         try:
-            keys = [self.keys.queues]
+            keys = [self.keys.queues, self.keys.workers, self.keys.workers_expires]
+            keys += [self.keys.revoked, self.keys.revoked_terminate]
             names = set(self.keys.used_queues())
             if self._client.type(self.keys.queues) == b"set":
                 names.update(wire.id_text(n) for n in self._client.smembers(self.keys.queues))

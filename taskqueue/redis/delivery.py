@@ -122,7 +122,7 @@ class RedisConsumer(RedisConnection):
         """One claim_many.lua call on queue ``name``: what it claimed, and (if nothing) in how
         many ms something becomes claimable (-1: nothing is waiting)."""
         prefix = secrets.token_hex(16)
-        keys = self.keys.queue(name).script_keys
+        keys = (*self.keys.queue(name).script_keys, self.keys.revoked)
         command = (
             "EVALSHA",
             self._scripts["claim_many"].sha,

@@ -16,14 +16,25 @@ from taskqueue.sqlite.delivery import SQLiteConsumer
 from taskqueue.sqlite.enqueue import SQLiteProducer
 from taskqueue.sqlite.inspection import SQLiteInspection
 from taskqueue.sqlite.leases import SQLiteLeases
+from taskqueue.sqlite.maintenance import SQLiteMaintenance
+from taskqueue.sqlite.revocations import SQLiteRevocations
 from taskqueue.sqlite.states import SQLiteStates
+from taskqueue.sqlite.workers import SQLiteWorkers
 from taskqueue.sqlite_schema import sqlite_path
 
 __all__ = ["SQLiteBroker", "sqlite_path"]
 
 
 class SQLiteBroker(
-    SQLiteProducer, SQLiteConsumer, SQLiteInspection, SQLiteStates, SQLiteLeases, SQLiteChords
+    SQLiteProducer,
+    SQLiteConsumer,
+    SQLiteInspection,
+    SQLiteStates,
+    SQLiteLeases,
+    SQLiteChords,
+    SQLiteWorkers,
+    SQLiteRevocations,
+    SQLiteMaintenance,
 ):
     """:class:`~taskqueue.broker.Broker` on a SQLite file; safe across processes and threads.
 

@@ -65,6 +65,7 @@ class SQLiteConnection:
         # write transaction (more is likely waiting) instead of probing first.
         self._last_claim_hit = False
         self._leases_ready = False
+        self._tables_made: set[str] = set()
 
     @staticmethod
     def _touch_queues(conn: sa.Connection, names: set[str], now: float) -> None:
@@ -86,6 +87,21 @@ class SQLiteConnection:
         if not self._leases_ready:
             conn.exec_driver_sql(_CREATE_LEASES)
             self._leases_ready = True
+
+    def _table(self, conn: sa.Connection, name: str, ddl: str) -> None:
+        """Make table ``name`` (``CREATE TABLE IF NOT EXISTS``) once per broker object: tables
+        added after files were first made, with no schema version bump."""
+        if name not in self._tables_made:
+            conn.exec_driver_sql(ddl)
+            self._tables_made.add(name)
+
+    @staticmethod
+    def _has_table(conn: sa.Connection, name: str) -> bool:
+        """Whether table ``name`` exists (a read must not create it)."""
+        found = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).first()
+        return found is not None
 
     def _lease_row(self, conn: sa.Connection, name: str) -> tuple[str | None, int, float] | None:
         self._leases(conn)

@@ -28,6 +28,9 @@ from taskqueue.records import (
     TaskState,
 )
 from taskqueue.sqlite.connection import SQLiteConnection, clock_s, epoch
+from taskqueue.sqlite.revocations import CREATE as REVOKED_TABLE_DDL
+from taskqueue.sqlite.revocations import TABLE as REVOKED_TABLE
+from taskqueue.sqlite.revocations import drop_revoked
 from taskqueue.sqlite.states import status_row
 from taskqueue.sqlite_schema import (
     ACK_SQL,
@@ -199,8 +202,12 @@ class SQLiteConsumer(SQLiteConnection):
                 }
                 rows = list(conn.execute(CLAIM_MANY, params))
                 rows.sort(key=lambda r: (-r.priority, r.ready_at_s, r.seq))
-                for row in rows:
-                    delivery = _delivery(row, name, lease_until)
+                deliveries = [(_delivery(row, name, lease_until), row) for row in rows]
+                dropped, revoked_rows = self._drop_revoked(conn, deliveries, now_s)
+                status_rows += revoked_rows
+                for delivery, _ in deliveries:
+                    if delivery.message_id in dropped:
+                        continue
                     claimed.append(delivery)
                     started = None
                     if delivery.problem is None:
@@ -214,6 +221,16 @@ class SQLiteConsumer(SQLiteConnection):
             if status_rows:
                 conn.exec_driver_sql(UPSERT_STATUS, status_rows)
         return claimed
+
+    def _drop_revoked(
+        self, conn: sa.Connection, deliveries: list[tuple[Delivery, Any]], now_s: float
+    ) -> tuple[set[str], list[tuple[Any, ...]]]:
+        """Inside the claim: revoked ids are deleted, not delivered (see revocations)."""
+        if not deliveries:
+            return set(), []
+        self._table(conn, REVOKED_TABLE, REVOKED_TABLE_DDL)
+        claimed = [(d.message_id, row) for d, row in deliveries]
+        return drop_revoked(conn, claimed, now_s)
 
     def settle_many(
         self, items: Sequence[Settlement], *, result_ttl: timedelta = DEFAULT_RESULT_TTL

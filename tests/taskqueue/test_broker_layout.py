@@ -16,7 +16,10 @@ from taskqueue.broker import (
     LeaderLease,
     Producer,
     QueueInspection,
+    QueueMaintenance,
+    Revocations,
     TaskStates,
+    WorkerHeartbeats,
 )
 from taskqueue.redis import RedisBroker
 from taskqueue.sqlite import SQLiteBroker
@@ -48,6 +51,9 @@ def test_each_role_is_a_small_protocol_and_broker_is_their_union() -> None:
         TaskStates: {"set_status", "get_status", "wait_done", "forget"},
         LeaderLease: {"acquire_lease", "renew_lease", "release_lease", "lease_holder"},
         ChordParts: {"chord_part"},
+        WorkerHeartbeats: {"publish_worker", "remove_worker", "workers"},
+        Revocations: {"revoke", "terminations"},
+        QueueMaintenance: {"requeue_dead", "purge_dead", "purge_ready"},
     }
     for role, methods in roles.items():
         assert _methods(role) == methods, role.__name__

@@ -32,7 +32,9 @@ The modules, one job each (claim -> run -> settle):
 - :mod:`~worker.consumer.outcomes`: the outcome table (outcome -> ack, retry, redeliver,
   dead letter, and the status recorded with it);
 - :mod:`~worker.consumer.settle`: the broker call that applies the settlements, and the counts;
-- :mod:`~worker.consumer.lease_keeper`: the thread that renews leases and heartbeats;
+- :mod:`~worker.consumer.lease_keeper`: the thread that renews leases, heartbeats (with the
+  worker's record, :mod:`~worker.consumer.presence`) and asks which running tasks were revoked
+  with terminate;
 - :mod:`~worker.consumer.in_flight`: the deliveries the pool is running, shared by both threads;
 - :mod:`~worker.consumer.outages`: broker outages and bad data, one log line per episode.
 

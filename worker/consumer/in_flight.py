@@ -28,6 +28,9 @@ class InFlight:
     task: Any
     started_at: datetime
     lost: bool = False
+    # Revoked with terminate (the lease keeper learnt it from the broker); the loop, which
+    # owns the pool, stops it.
+    terminate: bool = False
 
 
 @dataclass(slots=True)
@@ -44,6 +47,7 @@ class ConsumerStats:
     rate_limited: int = 0
     redelivered: int = 0
     lost: int = 0
+    revoked: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
 
     def count(self, counter: str) -> None:
@@ -88,6 +92,21 @@ class InFlightTable:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+    def mark_terminate(self, task_ids: set[str]) -> None:
+        """Mark the entries running the revoked ``task_ids`` for the loop to terminate."""
+        with self._lock:
+            for entry in self._entries.values():
+                if entry.message.id in task_ids:
+                    entry.terminate = True
+
+    def take_terminations(self) -> list[str]:
+        """Job ids marked for termination, each handed out once."""
+        with self._lock:
+            jobs = [j for j, e in self._entries.items() if e.terminate]
+            for job_id in jobs:
+                self._entries[job_id].terminate = False
+        return jobs
 
     def lease_renewed(self, job_id: str, renewed: Delivery | None) -> None:
         """Record a renewal: the renewed delivery, or (None) the lease was lost."""

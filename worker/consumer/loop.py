@@ -15,6 +15,7 @@ from worker.consumer.in_flight import ConsumerStats, InFlightTable
 from worker.consumer.lease_keeper import LeaseKeeper
 from worker.consumer.outages import BrokerHealth
 from worker.consumer.outcomes import Finished, Pending, settle_finished
+from worker.consumer.presence import WorkerIdentity
 from worker.consumer.settle import Settler
 from worker.consumer.shutdown import release_unfinished
 from worker.consumer.start import Starter
@@ -67,6 +68,7 @@ class Consumer:
         metrics: WorkerMetrics | None = None,
         on_loop: Callable[[], object] | None = None,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        identity: WorkerIdentity | None = None,
     ) -> None:
         if not queues:
             raise ValueError("queues: at least one queue is required")
@@ -75,6 +77,8 @@ class Consumer:
         if lease <= timedelta(0):
             raise ValueError(f"lease: must be positive, got {lease}")
         self.max_deliveries = max_deliveries
+        # Published as the worker's heartbeat record (``beat workers``); None: not published.
+        self.identity = identity
         self.broker = broker
         self.pool = pool
         self.queues = list(queues)
@@ -137,6 +141,7 @@ class Consumer:
             lease=self.lease,
             heartbeat_interval=self.heartbeat_interval,
             health=self._health,
+            identity=self.identity,
         )
         keeper.start()
         logger.info("consumer %s: consuming %s (lease %s)", self.name, self.queues, self.lease)
@@ -152,9 +157,11 @@ class Consumer:
 
     def _forget_heartbeat(self) -> None:
         """A clean stop deregisters at once: ``beat queues`` must not count this consumer
-        live until its heartbeat expires."""
+        live until its heartbeat expires, nor ``beat workers`` list it."""
         try:
             self.broker.forget_consumer(self.name, self.queues)
+            if self.identity is not None:
+                self.broker.remove_worker(self.name)
         except Exception as e:  # the broker may be down: the heartbeat then just expires
             logger.warning(
                 "consumer %s: could not deregister (%s); it expires instead", self.name, e
@@ -192,6 +199,7 @@ class Consumer:
         return True
 
     def _iterate(self) -> None:
+        self._terminate_revoked()
         free = self.pool.free_slots()
         self._outcomes.extend(self.pool.wait(0.0 if free > 0 else _BUSY_WAIT.total_seconds()))
         # Claim before settling: the pool runs the next batch while the finished one is
@@ -200,6 +208,12 @@ class Consumer:
         if free > 0 and not self.stopping:
             self._claim_batch(free, bool(self._outcomes))
         self._collect()
+
+    def _terminate_revoked(self) -> None:
+        """Stop the running tasks revoked with terminate (their outcome: REVOKED)."""
+        for job_id in self._in_flight.take_terminations():
+            if self.pool.terminate(job_id):
+                logger.warning("consumer %s: job %s revoked; terminating it", self.name, job_id)
 
     def _drain(self) -> None:
         """Let running tasks finish, up to the shutdown timeout or a second signal."""

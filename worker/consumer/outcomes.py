@@ -1,6 +1,7 @@
 """The outcome table: how each way a delivery can end is settled, in one place.
 
 ======================  =================================================================
+revoked, terminated     status REVOKED; ack (stopped on purpose: never retried)
 SUCCESS                 status SUCCESS with the result; ack
 failure, retryable      retry with attempt + 1 and a full-jitter backoff; status RETRY
 failure, out of retries status FAILURE and dead-lettered "out of retries: <error>"
@@ -50,6 +51,7 @@ from taskqueue.broker import (
     TaskStatus,
 )
 from taskqueue.message import Message
+from taskqueue.records import REVOKED_ERROR
 from worker.consumer.in_flight import InFlight
 from worker.consumer.log_fields import task_fields
 from worker.errors import RetryRequest
@@ -147,6 +149,8 @@ def settle_finished(
         return _rejected(done)
     if outcome.kind is OutcomeKind.RETRY:
         return _retry_requested(done, rng)
+    if outcome.kind is OutcomeKind.REVOKED:
+        return _revoked(done)
     error, exc_type = describe_failure(outcome)
     if outcome.kind is OutcomeKind.LOST:
         return _process_died(done, error, max_deliveries)
@@ -168,6 +172,20 @@ def _succeeded(done: Finished) -> Pending:
     )
     status = done.status(TaskState.SUCCESS, result=done.outcome.result)
     return Pending(Settlement(done.entry.delivery, ACK, status), ("succeeded",))
+
+
+def _revoked(done: Finished) -> Pending:
+    # Revoked with terminate: stopped on purpose, so neither retried nor dead-lettered.
+    message = done.entry.message
+    logger.warning(
+        "task %s[%s] revoked and terminated after %.3fs",
+        message.task,
+        message.id,
+        done.runtime_s,
+        extra=task_fields(message, done.entry.delivery.queue, TaskState.REVOKED, done.runtime_s),
+    )
+    status = done.status(TaskState.REVOKED, error=done.outcome.error or REVOKED_ERROR)
+    return Pending(Settlement(done.entry.delivery, ACK, status), ("revoked",))
 
 
 def _rejected(done: Finished) -> Pending:

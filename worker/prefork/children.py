@@ -32,6 +32,7 @@ class Child:
     soft_at_s: float | None = None  # monotonic; None once signalled or when there is no limit
     hard_at_s: float | None = None
     killed_at: datetime | None = None  # set when the monitor killed it for the hard limit
+    revoked: bool = False  # killed because its job was revoked with terminate, not a limit
     tasks_done: int = 0
     retire: bool = False  # exit after the current job (recycle)
     boot_error: str | None = None

@@ -202,6 +202,22 @@ class PreforkPool:
             self._monitor.join(timeout=5)
         return unfinished
 
+    def terminate(self, job_id: str) -> bool:
+        """Kill the process running ``job_id`` and everything it started (revoked); the
+        outcome is REVOKED once it is reaped."""
+        with self._lock:
+            child = next(
+                (c for c in self._children if c.job is not None and c.job.id == job_id), None
+            )
+            if child is None or child.state is not ChildState.BUSY or child.killed_at is not None:
+                return False
+            child.killed_at = datetime.now(UTC)
+            child.revoked = True
+            child.soft_at_s = child.hard_at_s = None
+            pid, started = child.pid, set(child.sessions)
+        sessions.kill_process_tree(pid, started)  # outside the lock: it scans /proc
+        return True
+
     # --- internals: children ---------------------------------------------------------------
     def _child_init(self) -> ChildInit:
         root = logging.getLogger()
@@ -395,6 +411,14 @@ class PreforkPool:
         self._short = True
         if job is None:
             return None
+        if killed_at is not None and child.revoked:
+            return Outcome(
+                job_id=job.id,
+                kind=OutcomeKind.REVOKED,
+                error=f"revoked: process {child.pid} killed",
+                started_at=child.started_at,
+                finished_at=killed_at,
+            )
         if killed_at is not None:
             return Outcome(
                 job_id=job.id,
