@@ -6,7 +6,6 @@ service only ever see entries.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -116,6 +115,8 @@ class Entry:
                 self.catch_up.value,
                 self.grace.total_seconds(),
             )
+            import hashlib  # here: its OpenSSL binding costs ~2 ms of every `beat` start-up
+
             digest = hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()
             object.__setattr__(self, "_digest", digest)
         return digest
