@@ -106,9 +106,10 @@ def test_the_fast_path_creates_no_file(tmp_path: Path) -> None:
 # - the modules of the other commands (the group imports a command's module when it runs);
 # - subprocess: croniter asks platform.architecture(), which runs the `file` program;
 # - socket: the leader's host name is only needed by a beat that runs;
+# - importlib.metadata: only `beat --version` asks for the tzdata distribution's version;
 # - importlib.resources (without croniter, whose dateutil imports it): zoneinfo's way into the
 #   tzdata package, whose files beat reads by path.
-NEVER = ("subprocess", "socket")
+NEVER = ("subprocess", "socket", "importlib.metadata")
 _COMMAND_MODULE = {"list": "inspect", "next": "next", "queues": "queues", "status": "queues"}
 
 
