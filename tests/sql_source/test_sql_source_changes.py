@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from beat.entries_api import EntryStore
-from beat.sources.sql.table import SqlSource
+from beat.sources.sql.table import Changes, SqlSource
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -18,6 +18,12 @@ def _raw(url: str, *statements: str) -> None:
         for statement in statements:
             conn.execute(sa.text(statement))
     engine.dispose()
+
+
+def _changes_after(source: SqlSource, cursor: int, url: str, *statements: str) -> Changes:
+    """What ``source`` reads after raw ``statements`` (one transaction) since ``cursor``."""
+    _raw(url, *statements)
+    return source.changes_since(cursor)
 
 
 def _seed(url: str, count: int) -> None:
@@ -64,8 +70,9 @@ def test_no_change_reads_nothing(db_url: str) -> None:
 
 def test_raw_update_returns_only_that_row(db_url: str) -> None:
     source, cursor = _loaded(db_url, 50)
-    _raw(db_url, "UPDATE beat_entries SET every = '90s' WHERE name = 'e7'")
-    changes = source.changes_since(cursor)
+    changes = _changes_after(
+        source, cursor, db_url, "UPDATE beat_entries SET every = '90s' WHERE name = 'e7'"
+    )
     assert list(changes.changed) == ["e7"]
     assert changes.changed["e7"].schedule.describe() == "every 1m30s"
     assert changes.rows_read == 1
@@ -77,8 +84,9 @@ def test_raw_update_returns_only_that_row(db_url: str) -> None:
 
 def test_bulk_update_and_raw_delete_are_noticed(db_url: str) -> None:
     source, cursor = _loaded(db_url, 20)
-    _raw(db_url, "UPDATE beat_entries SET enabled = false WHERE name <> 'e0'")
-    changes = source.changes_since(cursor)
+    changes = _changes_after(
+        source, cursor, db_url, "UPDATE beat_entries SET enabled = false WHERE name <> 'e0'"
+    )
     assert len(changes.changed) == 19
     assert not any(e.enabled for e in changes.changed.values())
     _raw(db_url, "DELETE FROM beat_entries WHERE name IN ('e1', 'e2')")
@@ -89,12 +97,13 @@ def test_bulk_update_and_raw_delete_are_noticed(db_url: str) -> None:
 
 def test_delete_then_re_add_in_one_interval_is_a_change(db_url: str) -> None:
     source, cursor = _loaded(db_url, 2)
-    _raw(
+    changes = _changes_after(
+        source,
+        cursor,
         db_url,
         "DELETE FROM beat_entries WHERE name = 'e1'",
         "INSERT INTO beat_entries (name, task, cron) VALUES ('e1', 't2', '0 3 * * *')",
     )
-    changes = source.changes_since(cursor)
     assert changes.removed == []
     assert changes.changed["e1"].task == "t2"
     source.close()
@@ -102,12 +111,13 @@ def test_delete_then_re_add_in_one_interval_is_a_change(db_url: str) -> None:
 
 def test_invalid_raw_row_is_reported_and_skipped(db_url: str) -> None:
     source, cursor = _loaded(db_url, 2)
-    _raw(
+    changes = _changes_after(
+        source,
+        cursor,
         db_url,
         "UPDATE beat_entries SET every = NULL, cron = '60 * * * *' WHERE name = 'e0'",
         "UPDATE beat_entries SET kwargs = '{not json' WHERE name = 'e1'",
     )
-    changes = source.changes_since(cursor)
     assert changes.changed == {}
     messages = sorted((p.path, p.message) for p in changes.problems)
     assert messages[0] == ("entries.e0.cron", "minute: 60 is out of range 0-59")
