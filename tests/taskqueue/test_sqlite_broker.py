@@ -181,27 +181,6 @@ def test_a_forked_child_gets_its_own_connections(broker: SQLiteBroker) -> None:
     assert broker.queue_stats()[0].ready == 2
 
 
-def test_priority_then_fifo_then_queue_order(broker: SQLiteBroker) -> None:
-    batch = [
-        Message(id="low-1", task="t", priority=0),
-        Message(id="high-1", task="t", priority=9),
-        Message(id="low-2", task="t", priority=0),
-        Message(id="high-2", task="t", priority=9),
-        Message(id="other", task="t", queue="other", priority=9),
-    ]
-    assert broker.enqueue_many(batch) == [True] * 5
-    order = []
-    while (d := single.claim(broker, ["default", "other"], "c", LEASE, NO_WAIT)) is not None:
-        order.append((d.queue, d.message_id))
-    assert order == [
-        ("default", "high-1"),
-        ("default", "high-2"),
-        ("default", "low-1"),
-        ("default", "low-2"),
-        ("other", "other"),
-    ]
-
-
 def test_in_flight_operations_check_the_owner_token(broker: SQLiteBroker) -> None:
     assert broker.enqueue_many([Message(id=i, task="t") for i in "abc"]) == [True] * 3
     a, b, c = (single.claim(broker, ["default"], "c", LEASE, NO_WAIT) for _ in range(3))
