@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from worker.errors import PoolError, Reject, Retry, SoftTimeLimitExceeded, exception_name
 
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from worker.context import Request
     from worker.progress import ProgressBox
     from worker.registry import Task
-
-PoolKind = Literal["prefork", "threads"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,11 +108,11 @@ def test_maybe_poll_respects_the_interval(tmp_path: object) -> None:
     poller.source.close()
 
 
-def test_check_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
+def test_read_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
     from pathlib import Path
 
     from beat.config import load_config
-    from beat.sources.sql import check_source, merged_entries
+    from beat.sources.sql import merged_entries, read_source
 
     url = f"sqlite:///{tmp_path}/e.db"
     config_path = Path(str(tmp_path)) / "schedules.yaml"
@@ -126,7 +126,7 @@ def test_check_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
         conn.execute(sa.text("UPDATE beat_entries SET queue = 'a b' WHERE name = 'bad'"))
     engine.dispose()
     config = load_config(config_path)
-    problems = check_source(config)
+    problems = read_source(config)[1]  # what ``beat check`` reports
     assert sorted(p.path for p in problems) == ["entries.bad.queue", "entries.y"]
     merged = merged_entries(config)
     assert sorted(merged) == ["ok", "y"]
