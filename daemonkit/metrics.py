@@ -248,8 +248,8 @@ class _QueueDepthCollector:
     """Reads queue depths on each scrape; a failed read is counted and logged, never raised.
 
     Scrapes run on the HTTP server's threads (one per request), so reads are serialised here
-    and the source must not share a thread-bound connection with the service (see
-    :func:`queue_stats_from_url`).
+    and the source must not share a thread-bound connection with the service (the worker's
+    source, ``worker.service.broker_stats``, opens a broker of its own for each read).
     """
 
     def __init__(self, source: QueueStatsSource) -> None:
@@ -346,7 +346,7 @@ class WorkerMetrics:
 
     def watch_queues(self, source: QueueStatsSource) -> None:
         """Export ``worker_queue_depth`` from ``source()`` on every scrape (replaces a previous
-        source). ``source`` runs on a scrape thread: see :func:`queue_stats_from_url`."""
+        source). ``source`` runs on a scrape thread: see :class:`_QueueDepthCollector`."""
         if self._queues is not None:
             self._registry.unregister(self._queues)
         self._queues = _QueueDepthCollector(source)
