@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-
 from beat.entries_api import EntryStore
 from beat.sources.sql.table import Changes, SqlSource
+from tests.sql_source.raw import raw_sql
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def _raw(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.execute(sa.text(statement))
-    engine.dispose()
-
-
 def _changes_after(source: SqlSource, cursor: int, url: str, *statements: str) -> Changes:
     """What ``source`` reads after raw ``statements`` (one transaction) since ``cursor``."""
-    _raw(url, *statements)
+    raw_sql(url, *statements)
     return source.changes_since(cursor)
 
 
@@ -89,7 +80,7 @@ def test_bulk_update_and_raw_delete_are_noticed(db_url: str) -> None:
     )
     assert len(changes.changed) == 19
     assert not any(e.enabled for e in changes.changed.values())
-    _raw(db_url, "DELETE FROM beat_entries WHERE name IN ('e1', 'e2')")
+    raw_sql(db_url, "DELETE FROM beat_entries WHERE name IN ('e1', 'e2')")
     gone = source.changes_since(changes.cursor)
     assert sorted(gone.removed) == ["e1", "e2"] and gone.changed == {}
     source.close()
@@ -125,7 +116,7 @@ def test_invalid_raw_row_is_reported_and_skipped(db_url: str) -> None:
     assert messages[1][1].startswith("not valid JSON")
     assert all(p.file == source.name for p in changes.problems)
     # Fixed later: picked up as a normal change.
-    _raw(db_url, "UPDATE beat_entries SET cron = '0 * * * *' WHERE name = 'e0'")
+    raw_sql(db_url, "UPDATE beat_entries SET cron = '0 * * * *' WHERE name = 'e0'")
     fixed = source.changes_since(changes.cursor)
     assert list(fixed.changed) == ["e0"] and fixed.problems == []
     # And a full load reports the still-broken row.
@@ -149,7 +140,7 @@ def test_defaults_apply_to_rows(db_url: str) -> None:
 def test_garbage_in_enabled_is_reported_on_sqlite(tmp_path: object) -> None:
     url = f"sqlite:///{tmp_path}/e.db"
     _seed(url, 2)
-    _raw(url, "UPDATE beat_entries SET enabled = 'no' WHERE name = 'e0'")
+    raw_sql(url, "UPDATE beat_entries SET enabled = 'no' WHERE name = 'e0'")
     snapshot = SqlSource(url, zone=BERLIN).load_all()
     assert sorted(snapshot.entries) == ["e1"]
     (problem,) = snapshot.problems

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from beat.entries_api import EntryStore
 from beat.sources.sql.table import SqlSource
+from tests.sql_source.raw import raw_sql
 
 UTC = ZoneInfo("UTC")
 
@@ -40,8 +41,7 @@ def test_out_of_order_commit_is_not_missed(pg_url: str) -> None:
     engine = sa.create_engine(pg_url)
     # Takes the lower version now, commits last.
     slow = _uncommitted(engine, "UPDATE beat_entries SET every = '7s' WHERE name = 'slow'")
-    with engine.begin() as fast:
-        fast.execute(sa.text("UPDATE beat_entries SET every = '9s' WHERE name = 'fast'"))
+    raw_sql(pg_url, "UPDATE beat_entries SET every = '9s' WHERE name = 'fast'")
     with engine.connect() as conn:
         versions = dict(conn.execute(sa.text("SELECT name, version FROM beat_entries")).all())
     first = source.changes_since(cursor)
@@ -95,8 +95,7 @@ def test_out_of_order_delete_is_not_missed(pg_url: str) -> None:
     store, source, cursor = _loaded(pg_url, "a", "b")
     engine = sa.create_engine(pg_url)
     slow = _uncommitted(engine, "DELETE FROM beat_entries WHERE name = 'a'")
-    with engine.begin() as fast:
-        fast.execute(sa.text("UPDATE beat_entries SET every = '9s' WHERE name = 'b'"))
+    raw_sql(pg_url, "UPDATE beat_entries SET every = '9s' WHERE name = 'b'")
     first = source.changes_since(cursor)
     assert list(first.changed) == ["b"] and first.removed == []
     slow.commit()
