@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -126,14 +126,11 @@ def run_beat(args: argparse.Namespace, n: int, minutes: int) -> Run:
             sys.executable, "-m", "beat", "-s", str(directory / "schedule.db"),
             "--config", str(config), "--lookahead", args.lookahead,
         ]  # fmt: skip
-        started = time.time()
-        proc = subprocess.Popen(cmd, stderr=log, cwd=REPO)
         try:
-            ready_at = wait_ready(log, proc, started, "beat started", "beat")
-            boundaries, samples, cpu, wall = measure(args, proc, ready_at, count, n, minutes)
+            ready_at, (boundaries, samples, cpu, wall) = run_measured(
+                args, cmd, log, ("beat started", "beat"), count, n, minutes, stderr=log, cwd=REPO
+            )
         finally:
-            proc.terminate()
-            proc.wait(60)
             log.seek(0)
             errors = [line for line in log if "ERROR" in line or "Traceback" in line]
             if errors:
@@ -176,16 +173,37 @@ def run_celery(args: argparse.Namespace, n: int, minutes: int) -> Run:
             args.celery_python, "-m", "celery", "-A", "benchbeat:app", "beat",
             "-s", str(directory / "celerybeat-schedule"), "-l", "info",
         ]  # fmt: skip
-        started = time.time()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=directory, env=env)
-        try:
-            ready_at = wait_ready(log, proc, started, "beat: Starting", "celery beat")
-            boundaries, samples, cpu, wall = measure(args, proc, ready_at, count, n, minutes)
-        finally:
-            proc.terminate()
-            proc.wait(60)
+        ready_at, (boundaries, samples, cpu, wall) = run_measured(
+            args, cmd, log, ("beat: Starting", "celery beat"), count, n, minutes,
+            stdout=log, stderr=subprocess.STDOUT, cwd=directory, env=env,
+        )  # fmt: skip
     client.close()
     return Run("celery beat 5.7", n, boundaries, samples, cpu, wall, ready_at)
+
+
+Measurement = tuple[list[float], list[tuple[float, int]], float, float]
+
+
+def run_measured(
+    args: argparse.Namespace,
+    cmd: list[str],
+    log: IO[str],
+    ready: tuple[str, str],
+    count: Callable[[], int],
+    n: int,
+    minutes: int,
+    **popen: Any,
+) -> tuple[float, Measurement]:
+    """Start a scheduler, wait for its ready line (``ready``: the text, the scheduler's name),
+    :func:`measure` it, and stop it; (when it was ready, the measurement)."""
+    started = time.time()
+    proc = subprocess.Popen(cmd, **popen)
+    try:
+        ready_at = wait_ready(log, proc, started, *ready)
+        return ready_at, measure(args, proc, ready_at, count, n, minutes)
+    finally:
+        proc.terminate()
+        proc.wait(60)
 
 
 def measure(
@@ -195,7 +213,7 @@ def measure(
     count: Callable[[], int],
     n: int,
     minutes: int,
-) -> tuple[list[float], list[tuple[float, int]], float, float]:
+) -> Measurement:
     """The same measurement for every scheduler: from the first whole minute after start-up,
     the queue length over time and the CPU and wall seconds the scheduler used meanwhile."""
     first = next_boundary(ready_at + START_MARGIN_S)

@@ -65,9 +65,9 @@ class Revocation:
 class EncodedMessage:
     """A message already encoded to its wire bytes, with the fields a broker routes by.
 
-    Beat renders a burst of fires with :class:`~taskqueue.message.MessageTemplate` straight to
-    bytes; building and encoding 100,000 :class:`Message` objects would cost most of the one
-    second the burst may take. ``task`` and ``attempt`` are carried so that a broker which
+    Beat renders a burst of fires with :class:`~taskqueue.message_template.MessageTemplate`
+    straight to bytes; building and encoding 100,000 :class:`Message` objects would cost most of
+    the one second the burst may take. ``task`` and ``attempt`` are carried so that a broker which
     records the QUEUED state eagerly (SQLite) need not decode the payload.
     """
 

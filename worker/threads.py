@@ -57,10 +57,10 @@ from worker.pool import (
     check_result,
     hard_limit_error,
     limit_deadlines_s,
-    lower_switch_interval,
     rejected_outcome,
     retry_outcome,
     soft_outcome,
+    start_monitor,
 )
 from worker.progress import ProgressBox, ProgressReport
 
@@ -125,12 +125,9 @@ class ThreadPool:
         return self._abandoned_alive
 
     def start(self) -> None:
-        if self._monitor is not None:
-            raise PoolError("thread pool: already started")
-        lower_switch_interval(self.switch_interval)
-        self._monitor = threading.Thread(target=self._watch_deadlines, name="pool-monitor")
-        self._monitor.daemon = True
-        self._monitor.start()
+        self._monitor = start_monitor(
+            "thread", self._monitor, self._watch_deadlines, self.switch_interval
+        )
         for _ in range(self.concurrency):
             self._add_thread()
 

@@ -9,7 +9,6 @@ circle and a command pays only for its own imports.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import click
@@ -101,30 +100,10 @@ def _print_version(ctx: click.Context, value: bool) -> None:
     help="Show beat's version and the tzdata version its zones come from, and exit.",
 )
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    state: str,
-    config_path: Path,
-    broker_url: str | None,
-    loglevel: str,
-    log_format: str | None,
-    lookahead: str | None,
-    source_url: str | None,
-    metrics_port: int | None,
-    lease_ttl: str | None,
-) -> None:
+def cli(ctx: click.Context, /, state: str, **options: Any) -> None:
     """beat: a periodic scheduler. Without a command, runs the scheduler daemon."""
     ctx.obj = {"state": state}
     if ctx.invoked_subcommand is not None:
         return
-    daemon.run(
-        state=state,
-        config_path=config_path,
-        broker_url=broker_url,
-        loglevel=loglevel,
-        log_format=log_format,
-        lookahead=lookahead,
-        source_url=source_url,
-        metrics_port=metrics_port,
-        lease_ttl=lease_ttl,
-    )
+    # The group's options are the daemon's keywords, typed there.
+    daemon.run(state=state, **options)

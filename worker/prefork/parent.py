@@ -26,7 +26,7 @@ from worker.pool import (
     OutcomeKind,
     hard_limit_error,
     limit_deadlines_s,
-    lower_switch_interval,
+    start_monitor,
     utc_from_timestamp,
 )
 from worker.prefork.children import Child, ChildState, exit_text, kill_group, send_quietly
@@ -94,12 +94,9 @@ class PreforkPool:
 
     def start(self) -> None:
         """Start the children and the monitor; returns once every child is ready."""
-        if self._monitor is not None:
-            raise PoolError("prefork pool: already started")
-        lower_switch_interval(self.switch_interval)
-        self._monitor = threading.Thread(target=self._watch_deadlines, name="pool-monitor")
-        self._monitor.daemon = True
-        self._monitor.start()
+        self._monitor = start_monitor(
+            "prefork", self._monitor, self._watch_deadlines, self.switch_interval
+        )
         try:
             self._ensure_capacity()
             deadline = time.monotonic() + self.boot_timeout

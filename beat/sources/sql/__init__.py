@@ -50,11 +50,6 @@ def merged_entries(config: Config) -> dict[str, Entry]:
     return read_source(config)[0]
 
 
-def check_source(config: Config) -> list[Problem]:
-    """For ``beat check``: see :func:`read_source`."""
-    return read_source(config)[1]
-
-
 class SqlEntrySource:
     """An :class:`~beat.sources.EntrySource` over a :class:`SourcePoller`."""
 
