@@ -10,14 +10,15 @@ first use, shared by threads and reopened in a forked child (:mod:`taskqueue.cli
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from taskqueue.callbacks_wire import NO_CALLBACKS, Callbacks
 from taskqueue.durations import parse_duration
 from taskqueue.message import DEFAULT_PRIORITY, Message, RetryPolicy, new_task_id, require_aware
-from worker.producer import PRODUCER
+from taskqueue.routes import Route, first_set, match
+from worker.producer import PRODUCER, ROUTES
 from worker.result import TaskResult
 
 
@@ -29,10 +30,17 @@ class WireForm(Protocol):
 
 
 class TaskDefaults(Protocol):
-    """What a call reads from a registered task: its default queue."""
+    """What a call reads from a registered task: the options it sets itself, which win over
+    a route (``max_retries`` 0: not set)."""
 
     @property
     def queue(self) -> str | None: ...
+    @property
+    def soft_time_limit(self) -> timedelta | None: ...
+    @property
+    def time_limit(self) -> timedelta | None: ...
+    @property
+    def max_retries(self) -> int: ...
 
 
 # Registered tasks by name (worker.registry installs its lookup): a call of a task whose
@@ -125,11 +133,11 @@ def build_message(
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise TypeError(f"{name}: kwargs must be a mapping, got {type(kwargs).__name__}")
     now = datetime.now(UTC)
-    default_queue = task.queue if task is not None else None
+    options = routed(name, options, task, match(ROUTES.get(), name))
     return Message(
         id=options.task_id or new_task_id(),
         task=name,
-        queue=options.queue or default_queue or DEFAULT_QUEUE,
+        queue=options.queue or DEFAULT_QUEUE,
         args=tuple(args),
         kwargs=dict(kwargs or {}),
         priority=DEFAULT_PRIORITY if options.priority is None else options.priority,
@@ -141,6 +149,34 @@ def build_message(
         retry=_retry(name, options.max_retries),
         callbacks=_callbacks(name, options),
     )
+
+
+def routed(
+    name: str, options: CallOptions, task: TaskDefaults | None, route: Route | None
+) -> CallOptions:
+    """``options`` with the unset ones taken from ``task`` (``@task``), then ``route``: the
+    precedence of :mod:`taskqueue.routes`. An option the task sets itself is left unset for
+    the worker to apply (the task's own value is the worker's default)."""
+    if route is None and (task is None or task.queue is None):
+        return options
+    own_soft = task.soft_time_limit if task is not None else None
+    own_hard = task.time_limit if task is not None else None
+    own_retries = task.max_retries if task is not None and task.max_retries > 0 else None
+    return replace(
+        options,
+        queue=first_set(options.queue, task.queue if task else None, route and route.queue),
+        priority=first_set(options.priority, route and route.priority),
+        expires=first_set(options.expires, route and route.expires),
+        soft_time_limit=_unless_own(options.soft_time_limit, own_soft, route, "soft_time_limit"),
+        time_limit=_unless_own(options.time_limit, own_hard, route, "time_limit"),
+        max_retries=_unless_own(options.max_retries, own_retries, route, "max_retries"),
+    )
+
+
+def _unless_own(explicit: Any, own: Any, route: Route | None, key: str) -> Any:
+    if explicit is not None or own is not None or route is None:
+        return explicit
+    return getattr(route, key)
 
 
 def _eta(name: str, options: CallOptions, now: datetime) -> datetime | None:

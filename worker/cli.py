@@ -134,6 +134,7 @@ def command(
         metrics_port=metrics_port if metrics_port is not None else section.metrics_port,
         commands=tuple(section.commands or ()),
         command_env=tuple(section.command_env or ()),
+        routes=settings.routes,
     )
     try:
         run_worker(config)

@@ -26,10 +26,12 @@ from worker.consumer import (
 )
 from worker.pools import make_pool
 from worker.registry import REGISTRY
+from worker.routing_check import share_routes, warn_unrouted
 
 if TYPE_CHECKING:
     from daemonkit.metrics import MetricsServer
     from taskqueue.records import QueueStats
+    from taskqueue.routes import Route
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class WorkerConfig:
     metrics_port: int | None = None
     commands: tuple[str, ...] = ()  # programs the command task may run (absolute paths)
     command_env: tuple[str, ...] = ()  # environment variables a command message may set
+    routes: list[Route] = field(default_factory=list)  # the configuration's `routes:`
 
 
 class EmbeddedBeat(threading.Thread):
@@ -121,6 +124,8 @@ def run_worker(config: WorkerConfig) -> None:
     """
     modules = [*BUILTIN_MODULES, *(m for m in config.modules if m not in BUILTIN_MODULES)]
     REGISTRY.import_modules(modules)
+    share_routes(config.routes, config.config_path)
+    warn_unrouted(REGISTRY.tasks(), config.routes)
     # Before the pool: prefork children take the policy with their start-up state.
     commands.allow(config.commands, config.command_env)
     broker = open_broker(config.broker_url)
