@@ -72,11 +72,16 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Headers:
-    """Where a message came from. ``entry``/``scheduled_for`` are set for scheduled fires."""
+    """Where a message came from. ``entry``/``scheduled_for`` are set for scheduled fires;
+    ``parent_id``/``root_id`` for a task sent by another (a call made inside a running task,
+    a chain step, a callback, a chord body): the sender, and the top of the tree. Both are
+    absent from the wire when None, so such messages keep their exact old bytes."""
 
     enqueued_at: datetime
     entry: str | None = None
     scheduled_for: datetime | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +280,10 @@ def to_wire(m: Message) -> dict[str, Any]:
     }
     if m.callbacks:  # absent when empty: the old wire, byte for byte
         wire["callbacks"] = callbacks_to_wire(m.callbacks)
+    if m.headers.parent_id is not None:  # likewise
+        wire["headers"]["parent_id"] = m.headers.parent_id
+    if m.headers.root_id is not None:
+        wire["headers"]["root_id"] = m.headers.root_id
     return wire
 
 
@@ -341,6 +350,10 @@ def _from_wire(raw: dict[str, Any]) -> Message:
     entry = headers.get("entry")
     if entry is not None:
         _expect(entry, str, "headers.entry")
+    parent_id, root_id = headers.get("parent_id"), headers.get("root_id")
+    for value, what in ((parent_id, "headers.parent_id"), (root_id, "headers.root_id")):
+        if value is not None:
+            _expect(value, str, what)
     try:
         return Message(
             id=_expect(raw["id"], str, "id"),
@@ -365,6 +378,8 @@ def _from_wire(raw: dict[str, Any]) -> Message:
                 enqueued_at=enqueued_at,
                 entry=entry,
                 scheduled_for=parse_instant(headers.get("scheduled_for"), "headers.scheduled_for"),
+                parent_id=parent_id,
+                root_id=root_id,
             ),
             callbacks=callbacks_from_wire(raw.get("callbacks")),
         )

@@ -16,8 +16,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from taskqueue.callbacks_wire import NO_CALLBACKS, Callbacks
 from taskqueue.durations import parse_duration
-from taskqueue.message import DEFAULT_PRIORITY, Message, RetryPolicy, new_task_id, require_aware
+from taskqueue.message import (
+    DEFAULT_PRIORITY,
+    Headers,
+    Message,
+    RetryPolicy,
+    new_task_id,
+    require_aware,
+)
 from taskqueue.routes import Route, first_set, match
+from worker import lineage
 from worker.producer import PRODUCER, ROUTES
 from worker.result import TaskResult
 
@@ -126,14 +134,17 @@ def build_message(
     kwargs: Mapping[str, Any] | None,
     options: CallOptions,
     task: TaskDefaults | None,
+    parent: lineage.Lineage | None = None,
 ) -> Message:
-    """The message of one call; ValueError/TypeError naming the option that is wrong."""
+    """The message of one call; ValueError/TypeError naming the option that is wrong.
+    ``parent``: the task sending it (default: the task running here, if any)."""
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise TypeError(f"{name}: args must be a list or tuple, got {type(args).__name__}")
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise TypeError(f"{name}: kwargs must be a mapping, got {type(kwargs).__name__}")
     now = datetime.now(UTC)
     options = routed(name, options, task, match(ROUTES.get(), name))
+    sender = parent or lineage.current()
     return Message(
         id=options.task_id or new_task_id(),
         task=name,
@@ -148,6 +159,11 @@ def build_message(
         time_limit=_limit(name, "time_limit", options.time_limit),
         retry=_retry(name, options.max_retries),
         callbacks=_callbacks(name, options),
+        headers=Headers(
+            enqueued_at=now,
+            parent_id=sender.parent_id if sender else None,
+            root_id=sender.root_id if sender else None,
+        ),
     )
 
 

@@ -64,6 +64,11 @@ class RoutesHandle:
         with self._lock:
             self._routes = None if routes is None else list(routes)
 
+    @property
+    def configured(self) -> list[Route] | None:
+        """The routes in use if given or already read (None: not yet known)."""
+        return self._routes
+
     def get(self) -> list[Route]:
         routes = self._routes
         if routes is not None:
@@ -89,3 +94,9 @@ def configure(
     parsed = routes if routes is None or not isinstance(routes, Mapping) else parse_routes(routes)
     PRODUCER.configure(broker)
     ROUTES.configure(parsed)
+
+
+def configured() -> tuple[str | None, list[Route] | None]:
+    """What :func:`configure` set (the broker URL, the routes): a worker hands it to its pool
+    processes so that its task code calls the worker's broker with the worker's routes."""
+    return PRODUCER.configured_url, ROUTES.configured

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from daemonkit import systemd
 from daemonkit.signals import install_stop_and_hup
 from taskqueue.urls import open_broker, redact_url
-from worker import commands
+from worker import commands, producer
 from worker.consumer import (
     DEFAULT_LEASE,
     DEFAULT_MAX_DELIVERIES,
@@ -26,7 +26,7 @@ from worker.consumer import (
 )
 from worker.pools import make_pool
 from worker.registry import REGISTRY
-from worker.routing_check import share_routes, warn_unrouted
+from worker.routing_check import warn_unrouted
 
 if TYPE_CHECKING:
     from daemonkit.metrics import MetricsServer
@@ -124,7 +124,9 @@ def run_worker(config: WorkerConfig) -> None:
     """
     modules = [*BUILTIN_MODULES, *(m for m in config.modules if m not in BUILTIN_MODULES)]
     REGISTRY.import_modules(modules)
-    share_routes(config.routes, config.config_path)
+    # Before the pool: the callbacks this worker sends and the calls its task code makes go
+    # to its broker, routed by its routes (prefork children take them at start-up).
+    producer.configure(broker=config.broker_url, routes=config.routes)
     warn_unrouted(REGISTRY.tasks(), config.routes)
     # Before the pool: prefork children take the policy with their start-up state.
     commands.allow(config.commands, config.command_env)

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
-from worker import commands, sessions
+from worker import commands, producer, sessions
 from worker.context import Report, run_task
 from worker.errors import (
     Reject,
@@ -230,6 +230,8 @@ def child_main() -> None:
         sys.path[:] = init.sys_path
         _configure_logging(init.log_level, init.log_formatter)
         commands.allow(init.command_policy.programs, init.command_policy.env)
+        # Calls made by task code go to the worker's broker, routed by its routes.
+        producer.configure(broker=init.producer[0], routes=init.producer[1])
         sessions.set_process_reporter(_session_reporter(conn))
         import multiprocessing
 
