@@ -39,7 +39,7 @@ from typing import Any
 
 from worker import sessions
 from worker.context import run_task
-from worker.errors import PoolError, Reject, Retry, SoftTimeLimitExceeded, describe, exception_name
+from worker.errors import PoolError, Reject, Retry, SoftTimeLimitExceeded, describe
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
     Job,
@@ -47,6 +47,7 @@ from worker.pool import (
     OutcomeKind,
     RunResult,
     check_result,
+    failed_outcome,
     hard_limit_error,
     limit_deadlines_s,
     lower_switch_interval,
@@ -273,7 +274,7 @@ class ThreadPool:
                 exc_info=True,
                 extra={"task": job.task.name, "task_id": job.task_id},
             )
-            return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
+            return failed_outcome(e)
         return check_result(result)
 
     def _abandon_locked(self, run: _Run) -> Outcome:

@@ -31,6 +31,7 @@ def status_row(status: TaskStatus, now_s: float, ttl: timedelta) -> tuple[Any, .
         None if status.finished_at is None else epoch(status.finished_at),
         now_s + ttl.total_seconds() if status.state in FINAL_STATES else None,
         status.deliveries,
+        status.details_json(),
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from taskqueue.broker import Broker, TaskState
-from taskqueue.callbacks_wire import Callbacks
+from taskqueue.callbacks_wire import Callbacks, callback_id
 from taskqueue.message import Message, decode_payload
 from worker.consumer.callback_sends import fail_downstream, send_signature, storable
 from worker.consumer.chord_parts import member_done
@@ -50,9 +50,9 @@ def send_callbacks(broker: Broker, pending: Sequence[Pending]) -> None:
 
 
 def _on_success(broker: Broker, parent: Lineage, callbacks: Callbacks, result: Any) -> None:
-    arg = storable(result)
+    arg, parent_id = storable(result), parent.parent_id
     for i, raw in enumerate(callbacks.link):
-        send_signature(broker, raw, (arg,), f"{parent.parent_id}:link:{i}", parent)
+        send_signature(broker, raw, (arg,), callback_id(parent_id, "link", i, raw), parent)
     if callbacks.chord is not None:
         member_done(broker, parent, callbacks.chord, arg, None)
 
@@ -60,7 +60,8 @@ def _on_success(broker: Broker, parent: Lineage, callbacks: Callbacks, result: A
 def _on_failure(broker: Broker, parent: Lineage, callbacks: Callbacks, error: str) -> None:
     parent_id = parent.parent_id
     for i, raw in enumerate(callbacks.link_error):
-        send_signature(broker, raw, (parent_id, error), f"{parent_id}:link_error:{i}", parent)
+        errback_id = callback_id(parent_id, "link_error", i, raw)
+        send_signature(broker, raw, (parent_id, error), errback_id, parent)
     reason = f"ChainBroken: {parent_id} failed: {error}"
     for raw in callbacks.link:
         fail_downstream(broker, raw, reason)

@@ -33,6 +33,7 @@ from worker.pool import (
     OutcomeKind,
     RunResult,
     check_result,
+    failed_outcome,
     rejected_outcome,
     retry_outcome,
     soft_limit_error,
@@ -129,7 +130,7 @@ def _run(job: RunJob, report: Report) -> RunResult:
             exc_info=True,
             extra={"task": name, "task_id": task_id},
         )
-        return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
+        return failed_outcome(e)
     return check_result(result)
 
 
