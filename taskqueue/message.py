@@ -102,6 +102,8 @@ class Message:
     attempt: int = 0  # 0 for the first run, n for the n-th retry
     headers: Headers = field(default_factory=lambda: Headers(enqueued_at=datetime.now(UTC)))
     callbacks: Callbacks = NO_CALLBACKS  # link/link_error/chord (taskqueue.callbacks_wire)
+    # How long the task's status and result are kept once it ends (None: the worker's default).
+    result_expires: timedelta | None = None
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -121,7 +123,7 @@ class Message:
             value = getattr(self, name)
             if value is not None:
                 require_aware(value, name)
-        for name in ("soft_time_limit", "time_limit"):
+        for name in ("soft_time_limit", "time_limit", "result_expires"):
             value = getattr(self, name)
             if value is not None and value <= timedelta(0):
                 raise ValueError(f"{name}: must be positive, got {value}")
@@ -280,7 +282,9 @@ def to_wire(m: Message) -> dict[str, Any]:
     }
     if m.callbacks:  # absent when empty: the old wire, byte for byte
         wire["callbacks"] = callbacks_to_wire(m.callbacks)
-    if m.headers.parent_id is not None:  # likewise
+    if m.result_expires is not None:  # likewise
+        wire["result_expires_s"] = m.result_expires.total_seconds()
+    if m.headers.parent_id is not None:
         wire["headers"]["parent_id"] = m.headers.parent_id
     if m.headers.root_id is not None:
         wire["headers"]["root_id"] = m.headers.root_id
@@ -304,6 +308,7 @@ _WIRE_KEYS = frozenset(
         "attempt",
         "headers",
         "callbacks",
+        "result_expires_s",
     ]
 )
 
@@ -382,6 +387,7 @@ def _from_wire(raw: dict[str, Any]) -> Message:
                 root_id=root_id,
             ),
             callbacks=callbacks_from_wire(raw.get("callbacks")),
+            result_expires=_parse_seconds(raw.get("result_expires_s"), "result_expires_s"),
         )
     except ValueError as e:
         if isinstance(e, DecodeError):

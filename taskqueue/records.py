@@ -157,6 +157,12 @@ class TaskStatus:
     parent_id: str | None = None
     children: tuple[str, ...] = ()
     traceback: str | None = None
+    # A write instruction, never read back: how long to keep this status once final (the
+    # call's result_expires); None: the ttl the broker is given.
+    keep: timedelta | None = None
+
+    def kept(self, default: timedelta) -> timedelta:
+        return default if self.keep is None else self.keep
 
     def details_json(self) -> str | None:
         return details_to_json(self.parent_id, self.children, self.traceback)

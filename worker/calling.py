@@ -90,6 +90,8 @@ class CallOptions:
     soft_time_limit: Duration | None = None
     time_limit: Duration | None = None
     max_retries: int | None = None
+    # How long this call's status and result are kept after it ends (default: 1 day).
+    result_expires: Duration | None = None
     # Signatures (worker.canvas) run after this call: link on success, link_error on failure.
     link: Any = None
     link_error: Any = None
@@ -159,6 +161,7 @@ def build_message(
         time_limit=_limit(name, "time_limit", options.time_limit),
         retry=_retry(name, options.max_retries),
         callbacks=_callbacks(name, options),
+        result_expires=_limit(name, "result_expires", options.result_expires),
         headers=Headers(
             enqueued_at=now,
             parent_id=sender.parent_id if sender else None,

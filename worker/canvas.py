@@ -23,7 +23,7 @@ from worker.result import GroupResult, TaskResult
 __all__ = ["Chain", "Chord", "Group", "Signature", "chain", "chord", "group", "signature"]
 
 _LINKS = ("link", "link_error")
-_DURATIONS = ("countdown", "expires", "soft_time_limit", "time_limit")
+_DURATIONS = ("countdown", "expires", "soft_time_limit", "time_limit", "result_expires")
 
 
 class Signature:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from daemonkit import systemd
 from daemonkit.signals import install_stop_and_hup
+from taskqueue.records import DEFAULT_RESULT_TTL
 from taskqueue.urls import open_broker, redact_url
 from worker import commands, producer
 from worker.consumer import (
@@ -65,6 +66,7 @@ class WorkerConfig:
     commands: tuple[str, ...] = ()  # programs the command task may run (absolute paths)
     command_env: tuple[str, ...] = ()  # environment variables a command message may set
     routes: list[Route] = field(default_factory=list)  # the configuration's `routes:`
+    result_expires: timedelta = DEFAULT_RESULT_TTL  # how long final statuses are kept
 
 
 class EmbeddedBeat(threading.Thread):
@@ -162,6 +164,7 @@ def run_worker(config: WorkerConfig) -> None:
             renewal_broker=renewal_broker,
             metrics=metrics,
             max_deliveries=config.max_deliveries,
+            result_expires=config.result_expires,
             # The watchdog is pinged from the consumer loop only: a wedged loop stops pinging.
             on_loop=watchdog.healthy,
         )

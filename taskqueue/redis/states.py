@@ -61,7 +61,7 @@ class RedisStates(RedisConnection):
             pipe.delete(key)  # fields of an earlier state (an old error) must not linger
             pipe.hset(key, mapping=fields)
             if status.state in FINAL_STATES:
-                pipe.pexpire(key, max(1, int(ttl.total_seconds() * 1000)))
+                pipe.pexpire(key, wire.keep_ms(status.kept(ttl)))
                 done = self.keys.done(status.id)
                 pipe.delete(done)  # at most one token, as settle.lua keeps it
                 pipe.rpush(done, b"1")

@@ -132,6 +132,7 @@ def status_of(
         parent_id=message.headers.parent_id,
         children=children,
         traceback=traceback,
+        keep=message.result_expires,
     )
 
 
