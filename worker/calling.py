@@ -4,7 +4,9 @@ Only the wire is needed (a message, the broker's enqueue-once), never the worker
 process's broker is found the way the commands find it: ``configure(broker=URL)`` if called,
 else the ``broker:`` of ``$BEAT_CONFIG`` or of ``./schedules.yaml``, else the default SQLite
 queue next to that file (:func:`taskqueue.config_keys.default_broker_url`). It is opened on
-first use, shared by threads and reopened in a forked child (:mod:`taskqueue.client`).
+first use, shared by threads and reopened in a forked child (:mod:`taskqueue.client`). The
+same file's ``routes:`` (or ``configure(routes=...)``) route every call (:func:`routed`); a
+call made inside a running task names it as parent (:mod:`worker.lineage`).
 """
 
 from __future__ import annotations
