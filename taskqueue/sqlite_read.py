@@ -39,6 +39,7 @@ from taskqueue.sqlite_names import (
     Statuses,
 )
 from taskqueue.sqlite_stats import EXPIRED_LEASE, build_queue_stats
+from taskqueue.status_details import details_from_json
 
 __all__ = ["lease_holder", "queue_stats", "task_status"]
 
@@ -113,6 +114,11 @@ def status_from_record(record: Mapping[str, Any], url: str) -> TaskStatus:
     this read-only path alike; a stored value the broker never writes is a BrokerError naming
     the file, the row and the field."""
     task_id = record[Statuses.TASK_ID]
+    # A file made before the details column existed has none.
+    parent_id, children, traceback = _field(
+        url, Statuses.TABLE, task_id, Statuses.DETAILS, details_from_json,
+        record.get(Statuses.DETAILS),
+    )  # fmt: skip
 
     def field(name: str, convert: Callable[[Any], T]) -> T:
         return _field(url, Statuses.TABLE, task_id, name, convert, record[name])
@@ -127,6 +133,9 @@ def status_from_record(record: Mapping[str, Any], url: str) -> TaskStatus:
         started_at=field(Statuses.STARTED_AT_S, _instant),
         finished_at=field(Statuses.FINISHED_AT_S, _instant),
         deliveries=record.get(Statuses.DELIVERIES) or 0,
+        parent_id=parent_id,
+        children=children,
+        traceback=traceback,
     )
 
 

@@ -13,12 +13,14 @@ import enum
 import json
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from worker.errors import PoolError, Reject, Retry, SoftTimeLimitExceeded, exception_name
+from taskqueue.status_details import bounded_traceback
+from worker.errors import PoolError, Reject, Retry, SoftTimeLimitExceeded, describe, exception_name
 
 if TYPE_CHECKING:
     from taskqueue.message import Message
@@ -56,7 +58,8 @@ class OutcomeKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a job ended. ``exc_type`` is the exception's ``module.QualName`` for failures."""
+    """How a job ended. ``exc_type`` is the exception's ``module.QualName`` for failures;
+    ``result`` as in :data:`RunResult` (for FAILURE: the traceback text, or None)."""
 
     job_id: str
     kind: OutcomeKind
@@ -156,8 +159,16 @@ def utc_from_timestamp(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-# (kind, result, error, exc_type)
+# (kind, result, error, exc_type). ``result`` is the task's result (SUCCESS), the
+# RetryRequest (RETRY) or the remote traceback text (FAILURE from an exception, else None).
 RunResult = tuple[OutcomeKind, Any, str | None, str | None]
+
+
+def failed_outcome(exc: BaseException) -> RunResult:
+    """The task raised ``exc``: FAILURE with its traceback text, already bounded (it crosses
+    the prefork pipe and goes to the status store)."""
+    text = "".join(traceback.format_exception(exc))
+    return OutcomeKind.FAILURE, bounded_traceback(text), describe(exc), exception_name(exc)
 
 
 def check_result(result: Any) -> RunResult:

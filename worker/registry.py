@@ -145,6 +145,11 @@ class Registry:
         with self._lock:
             return sorted(self._tasks)
 
+    def tasks(self) -> list[Task[..., Any]]:
+        """Every registered task, by name."""
+        with self._lock:
+            return [self._tasks[name] for name in sorted(self._tasks)]
+
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
 

@@ -46,7 +46,6 @@ from worker.errors import (
     SoftTimeLimitExceeded,
     TaskRevoked,
     describe,
-    exception_name,
 )
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
@@ -55,6 +54,7 @@ from worker.pool import (
     OutcomeKind,
     RunResult,
     check_result,
+    failed_outcome,
     hard_limit_error,
     limit_deadlines_s,
     rejected_outcome,
@@ -281,7 +281,7 @@ class ThreadPool:
                 exc_info=True,
                 extra={"task": job.task.name, "task_id": job.task_id},
             )
-            return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
+            return failed_outcome(e)
         return check_result(result)
 
     def terminate(self, job_id: str) -> bool:

@@ -285,6 +285,9 @@ def render_status(task_id: str, status: TaskStatus | None, *, as_json: bool) -> 
             "error": None,
             "started_at": None,
             "finished_at": None,
+            "parent_id": None,
+            "children": [],
+            "traceback": None,
         }
     else:
         data = {
@@ -300,10 +303,17 @@ def render_status(task_id: str, status: TaskStatus | None, *, as_json: bool) -> 
             "error": status.error,
             "started_at": _iso(status.started_at),
             "finished_at": _iso(status.finished_at),
+            # The task that sent this one, the callbacks it sent, a failure's traceback.
+            "parent_id": status.parent_id,
+            "children": list(status.children),
+            "traceback": status.traceback,
         }
     if as_json:
         return json.dumps(data, indent=2, default=str)
     if status is None:
         return f"{task_id}: unknown (never seen, or its record expired)"
-    lines = [f"{k}: {v}" for k, v in data.items() if v is not None]
+    tb = data.pop("traceback")
+    lines = [f"{k}: {v}" for k, v in data.items() if v is not None and v != []]
+    if tb is not None:
+        lines.append("traceback:\n" + tb.rstrip("\n"))
     return "\n".join(lines)

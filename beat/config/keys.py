@@ -35,6 +35,7 @@ TOP_KEYS = (
     "beat",
     "metrics_port",
     "log_format",
+    "routes",
 )
 SCHEDULE_KINDS = ("cron", "every", "calendar", "at", "solar")
 # The keys of one entry, in the order `beat entries export` writes them (and the SQL source's

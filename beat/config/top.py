@@ -13,12 +13,14 @@ from beat.config.checker import Checker
 from beat.config.entry import check_defaults, check_entry
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config
+from beat.config.routes_section import check_routes
 from beat.config.worker_section import check_worker_section
 from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from taskqueue.config_keys import default_broker_url
 from taskqueue.config_text import describe
+from taskqueue.routes import Route
 from taskqueue.worker_settings import parse_loglevel
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -68,6 +70,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
     metrics_port, log_format = _logs_and_metrics(checker, root)
     worker = check_worker_section(checker, root)
     beat = _beat_section(checker, root)
+    routes = check_routes(checker, root)
     return Config(
         path=resolved,
         timezone=zone,
@@ -75,7 +78,8 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
         imports=imports,
         source=source,
         defaults=defaults,
-        entries=_entries(checker, root, zone, defaults),
+        entries=_entries(checker, root, zone, defaults, routes),
+        routes=routes,
         worker=worker,
         beat=beat,
         metrics_port=metrics_port,
@@ -84,7 +88,11 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
 
 
 def _entries(
-    checker: Checker, root: Mapping[Any, Any], zone: Any, defaults: Mapping[str, Any]
+    checker: Checker,
+    root: Mapping[Any, Any],
+    zone: Any,
+    defaults: Mapping[str, Any],
+    routes: tuple[Route, ...],
 ) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     section = checker.mapping(
@@ -92,7 +100,7 @@ def _entries(
     )
     for name, data in section.items():
         line = checker.line_of(section, name)
-        entry = check_entry(checker, name, data, line, zone, defaults, "yaml")
+        entry = check_entry(checker, name, data, line, zone, defaults, "yaml", routes)
         if entry is not None:
             entries[entry.name] = entry
     return entries

@@ -21,6 +21,7 @@ from taskqueue.message import Message
 from taskqueue.records import DEFAULT_RESULT_TTL, FINAL_STATES, TaskState, TaskStatus
 from taskqueue.redis import wire
 from taskqueue.redis.connection import RedisConnection
+from taskqueue.status_details import details_from_json
 
 
 def status_fields(status: TaskStatus) -> dict[str, str | int]:
@@ -39,6 +40,9 @@ def status_fields(status: TaskStatus) -> dict[str, str | int]:
         fields["finished_at_ms"] = wire.ms(status.finished_at)
     if status.deliveries:
         fields["deliveries"] = status.deliveries
+    details = status.details_json()
+    if details is not None:
+        fields["details"] = details
     return fields
 
 
@@ -57,7 +61,7 @@ class RedisStates(RedisConnection):
             pipe.delete(key)  # fields of an earlier state (an old error) must not linger
             pipe.hset(key, mapping=fields)
             if status.state in FINAL_STATES:
-                pipe.pexpire(key, max(1, int(ttl.total_seconds() * 1000)))
+                pipe.pexpire(key, wire.keep_ms(status.kept(ttl)))
                 done = self.keys.done(status.id)
                 pipe.delete(done)  # at most one token, as settle.lua keeps it
                 pipe.rpush(done, b"1")
@@ -92,6 +96,7 @@ class RedisStates(RedisConnection):
         if not raw:
             return self._queued_status(task_id)
         f = {k.decode(): v.decode() for k, v in raw.items()}
+        parent_id, children, traceback = details_from_json(f.get("details"))
         return TaskStatus(
             id=task_id,
             task=f["task"],
@@ -102,6 +107,9 @@ class RedisStates(RedisConnection):
             started_at=wire.instant(int(f["started_at_ms"])) if "started_at_ms" in f else None,
             finished_at=wire.instant(int(f["finished_at_ms"])) if "finished_at_ms" in f else None,
             deliveries=int(f.get("deliveries", 0)),
+            parent_id=parent_id,
+            children=children,
+            traceback=traceback,
         )
 
     def _queued_status(self, task_id: str) -> TaskStatus | None:

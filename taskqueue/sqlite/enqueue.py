@@ -48,7 +48,7 @@ def _rows(
             rows.append((m.id, m.queue, m.priority, DELAYED, eta_s, eta_s, m.payload))
         else:
             rows.append((m.id, m.queue, m.priority, READY, now, None, m.payload))
-        status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME, 0))
+        status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME, 0, None))
     return pushed, rows, status_rows
 
 

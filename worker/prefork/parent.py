@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection, Pipe
 from multiprocessing.connection import wait as wait_connections
 
-from worker import commands, sessions
+from worker import commands, producer, sessions
 from worker.errors import PoolError
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
@@ -226,7 +226,12 @@ class PreforkPool:
         # The command policy set by the worker at start-up (worker.commands) holds in children.
         policy = commands.current()
         return ChildInit(
-            list(sys.path), self.modules, root.getEffectiveLevel(), pickled_formatter, policy
+            list(sys.path),
+            self.modules,
+            root.getEffectiveLevel(),
+            pickled_formatter,
+            policy,
+            producer.configured(),
         )
 
     def _spawn(self) -> Child:
