@@ -1,10 +1,11 @@
 """Worker throughput: no-op tasks at concurrency 2, beat's worker vs Celery, same Redis.
 
-    python bench/bench_worker.py [-n 20000] [--redis redis://127.0.0.1:6379/12]
-        [--celery-python /path/to/python-with-celery] [--no-sqlite]
+    python bench/bench_worker.py [-n 20000] [--celery-python /path/to/python-with-celery]
+        [--no-sqlite] [--redis-url URL --yes-flush]
 
-For each pool (prefork, threads) and broker (Redis, then a fresh SQLite file unless
-``--no-sqlite``): flush the bench database, enqueue N messages, start a worker with ``-c 2``
+Redis is a private ``redis-server`` started for the run (bench/benchredis.py). For each pool
+(prefork, threads) and broker (Redis, then a fresh SQLite file unless ``--no-sqlite``): flush
+the bench database, enqueue N messages, start a worker with ``-c 2``
 and time the drain: from the first message leaving the queue to the last one settled
 (acked). Celery 5.7 prefork at ``-c 2`` runs the same workload on the same Redis if a
 Python with celery is available (``--celery-python``; celery is a benchmark-only extra and is
@@ -27,6 +28,9 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from benchredis import RedisTarget, add_redis_args, bench_redis, load_line  # noqa: E402
 
 if os.environ.get("BENCH_ROLE") == "celery":
     from celery import Celery
@@ -70,16 +74,14 @@ def _drain(
     return left0 / elapsed if elapsed else float("inf")
 
 
-def bench_beat_worker(broker_url: str, pool: str, n: int) -> float:
-    import redis
-
+def bench_beat_worker(target: RedisTarget | None, broker_url: str, pool: str, n: int) -> float:
     from taskqueue.message import Message
     from taskqueue.urls import open_broker
 
     if broker_url.startswith("sqlite:///"):
         Path(broker_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
-    else:
-        redis.Redis.from_url(broker_url).flushdb()
+    elif target is not None:
+        target.flush()
     broker = open_broker(broker_url)
     batch = 1000
     for start in range(0, n, batch):
@@ -121,11 +123,12 @@ def bench_beat_worker(broker_url: str, pool: str, n: int) -> float:
         broker.close()
 
 
-def bench_celery(redis_url: str, python: str, n: int) -> float:
+def bench_celery(target: RedisTarget, python: str, n: int) -> float:
     import redis
 
+    redis_url = target.url()
+    target.flush()
     client = redis.Redis.from_url(redis_url)
-    client.flushdb()
     # Enqueue with celery's own client so the messages are exactly what celery expects.
     send = (
         "import bench_worker as b\n"
@@ -169,26 +172,29 @@ def bench_celery(redis_url: str, python: str, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=20_000)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    add_redis_args(parser)
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite broker rows")
     args = parser.parse_args()
     os.environ["BENCH_ROLE"] = "driver"
     rows: list[tuple[str, float]] = []
-    for pool in ("prefork", "threads"):
-        rows.append((f"beat worker {pool} -c 2", bench_beat_worker(args.redis, pool, args.n)))
-    if not args.no_sqlite:
-        with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
-            url = f"sqlite:///{tmp}/queue.db"
-            for pool in ("prefork", "threads"):
-                rate = bench_beat_worker(url, pool, args.n)
-                rows.append((f"beat worker {pool} -c 2 sqlite", rate))
-    if args.celery_python:
-        rows.append(
-            ("celery 5.7 prefork -c 2", bench_celery(args.redis, args.celery_python, args.n))
-        )
+    with bench_redis(args) as target:
+        for pool in ("prefork", "threads"):
+            rate = bench_beat_worker(target, target.url(), pool, args.n)
+            rows.append((f"beat worker {pool} -c 2", rate))
+        if not args.no_sqlite:
+            with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+                url = f"sqlite:///{tmp}/queue.db"
+                for pool in ("prefork", "threads"):
+                    rate = bench_beat_worker(None, url, pool, args.n)
+                    rows.append((f"beat worker {pool} -c 2 sqlite", rate))
+        if args.celery_python:
+            rows.append(
+                ("celery 5.7 prefork -c 2", bench_celery(target, args.celery_python, args.n))
+            )
+        where = target.url() if not target.private else "private redis-server"
     celery_rate = rows[-1][1] if args.celery_python else None
-    print(f"\nno-op tasks, N={args.n}, Redis {args.redis}, {os.cpu_count()} CPUs")
+    print(f"\nno-op tasks, N={args.n}, Redis: {where}; {load_line()}")
     print(f"{'worker':<35}{'tasks/s':>10}{'vs celery':>11}")
     for label, rate in rows:
         ratio = f"{rate / celery_rate:.2f}x" if celery_rate else "n/a"
