@@ -178,7 +178,9 @@ def run_side(
     worker_cmd: list[str], producer_cmd: list[str], redis_url: str, role: str
 ) -> dict[str, Any]:
     """Start the side's worker, run its producer, stop the worker; the producer's figures."""
-    worker = subprocess.Popen(worker_cmd, env=_env(redis_url, role), cwd=BENCH_DIR)
+    worker = subprocess.Popen(  # stdout: Celery's banner; warnings and errors go to stderr
+        worker_cmd, env=_env(redis_url, role), cwd=BENCH_DIR, stdout=subprocess.DEVNULL
+    )
     try:
         out = subprocess.run(
             producer_cmd, env=_env(redis_url, role), cwd=BENCH_DIR, check=True,

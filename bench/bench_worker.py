@@ -160,6 +160,7 @@ def bench_celery(target: RedisTarget, python: str, n: int) -> float:
         ],
         env=_env(redis_url, "celery"),
         cwd=BENCH_DIR,
+        stdout=subprocess.DEVNULL,  # Celery's banner; warnings and errors go to stderr
     )
     try:
         return _drain(proc, remaining, n, 600)
