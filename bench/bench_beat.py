@@ -370,7 +370,7 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
     print(f"\n{args.workload}: entries on {kind}, {window}, lateness {what}")
     print(f"{load_line()}")
     print(f"{'scheduler':<24}{'N':>7}{'fires':>7}{'missed':>7}{'p50 ms':>10}{'p99 ms':>10}"
-          f"{'max ms':>10}{'CPU %':>7}{'p99 vs beat':>13}")  # fmt: skip
+          f"{'max ms':>10}{'CPU %':>7}{'p99 / beat':>12}")  # fmt: skip
     base = pct(runs[0].late, 0.99) if runs else float("nan")
     for run in runs:
         p99 = pct(run.late, 0.99)
@@ -378,7 +378,7 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
         print(
             f"{run.label:<24}{run.n:>7}{run.expected:>7}{run.unclaimed:>7}"
             f"{pct(run.late, 0.5) * 1000:>10.1f}{p99 * 1000:>10.1f}{max(run.late) * 1000:>10.1f}"
-            f"{100 * run.cpu_share:>7.1f}{ratio:>13}"
+            f"{100 * run.cpu_share:>7.1f}{ratio:>12}"
         )
     print("missed: fires not claimed/started by the end (counted as late as the end)")
 
