@@ -227,7 +227,11 @@ def summarize(
             float((marks / f"beat-{i}").read_text()) - (hard_starts[i] + args.hard)
             for i in range(args.runs)
         ]
-        rows.append(f"{side:<22}{'hard: abandoned thread ran on':<34}{_ms(ran)}")
+        rows.append(f"{side:<22}{'hard: abandoned, task ran on':<34}{_ms(ran)}")
+        rows.append(
+            f"{'':<22}(the task returns by itself {RUNAWAY_S:.0f} s after its limit: about "
+            f"{RUNAWAY_S * 1000:.0f} ms means nothing stopped it)"
+        )
     else:
         dead = [deaths[i] - hard_starts[i] - args.hard for i in range(args.runs)]
         rows.append(f"{side:<22}{'hard: child dead':<34}{_ms(dead)}")
