@@ -22,6 +22,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchredis import load_line  # noqa: E402
+
 BEAT = Path(sys.executable).parent / "beat"
 
 COMMANDS = (
@@ -69,6 +73,7 @@ def main() -> None:
             for command in COMMANDS:
                 results.setdefault(" ".join(command), []).append(wall([str(BEAT), *command], cwd))
     base = statistics.median(results["--help"])
+    print(load_line())
     print(f"{'command':<28} {'median ms':>10} {'min ms':>8} {'x --help':>9}")
     for name, times in results.items():
         median = statistics.median(times)
