@@ -20,7 +20,8 @@ Measured over ``--minutes`` minutes (spread: or ``--seconds``) starting at the f
   the broker gives them out (beat: ``claim_many`` of up to 1,000, which also moves due
   messages from the delayed set to ready, as a worker's claim does; Celery: ``RPOP`` of up to
   1,000 from its list), polling every 2 ms when nothing is there. A fire's lateness is the
-  time it was claimed minus its scheduled instant: a fire enqueued ahead with the instant as
+  time the claim that took it returned (every fire of a batch alike: an upper bound) minus its
+  scheduled instant: a fire enqueued ahead with the instant as
   its eta is not claimable, so not counted, before the instant.
 - ``--drain``: fire to task *start*, with real workers draining (``worker -c 2 -P prefork``;
   ``celery worker -c 2 -P prefork``): the task appends the wall time it started to a file.
