@@ -7,9 +7,11 @@ Redis is a private ``redis-server`` started for the run (bench/benchredis.py). F
 (prefork, threads) and broker (Redis, then a fresh SQLite file unless ``--no-sqlite``): flush
 the bench database, enqueue N messages, start a worker with ``-c 2``
 and time the drain: from the first message leaving the queue to the last one settled
-(acked). Celery 5.7 prefork at ``-c 2`` runs the same workload on the same Redis if a
-Python with celery is available (``--celery-python``; celery is a benchmark-only extra and is
-best kept out of the project's environment). Prints one table with rates and ratios.
+(acked). Every side runs ``--rounds`` times, the sides interleaved, and the median is shown
+with the range: on a shared machine one run of each is not enough. Celery 5.7 prefork at
+``-c 2`` runs the same workload on the same Redis if a Python with celery is available
+(``--celery-python``; celery is a benchmark-only extra, best kept out of the project's
+environment). Prints one table with rates and ratios.
 
 This module is also the task module of the benchmark workers (``-A bench_worker``).
 """
@@ -18,11 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -176,30 +181,53 @@ def main() -> None:
     add_redis_args(parser)
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite broker rows")
+    parser.add_argument("--rounds", type=int, default=3, help="each side this often, interleaved")
     args = parser.parse_args()
     os.environ["BENCH_ROLE"] = "driver"
-    rows: list[tuple[str, float]] = []
-    with bench_redis(args) as target:
-        for pool in ("prefork", "threads"):
-            rate = bench_beat_worker(target, target.url(), pool, args.n)
-            rows.append((f"beat worker {pool} -c 2", rate))
-        if not args.no_sqlite:
-            with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
-                url = f"sqlite:///{tmp}/queue.db"
-                for pool in ("prefork", "threads"):
-                    rate = bench_beat_worker(None, url, pool, args.n)
-                    rows.append((f"beat worker {pool} -c 2 sqlite", rate))
-        if args.celery_python:
-            rows.append(
-                ("celery 5.7 prefork -c 2", bench_celery(target, args.celery_python, args.n))
-            )
+    rates: dict[str, list[float]] = {}
+    with bench_redis(args) as target, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+        for _ in range(args.rounds):  # interleaved: a load spike hits every side alike
+            for label, measure in _sides(args, target, Path(tmp)):
+                rates.setdefault(label, []).append(measure())
         where = target.url() if not target.private else "private redis-server"
-    celery_rate = rows[-1][1] if args.celery_python else None
-    print(f"\nno-op tasks, N={args.n}, Redis: {where}; {load_line()}")
-    print(f"{'worker':<35}{'tasks/s':>10}{'vs celery':>11}")
-    for label, rate in rows:
-        ratio = f"{rate / celery_rate:.2f}x" if celery_rate else "n/a"
-        print(f"{label:<35}{rate:>10.0f}{ratio:>11}")
+    celery = statistics.median(rates[CELERY_LABEL]) if CELERY_LABEL in rates else None
+    print(f"\nno-op tasks, N={args.n}, {args.rounds} rounds interleaved, Redis: {where}")
+    print(load_line())
+    print(f"{'worker':<35}{'median/s':>10}{'min-max':>14}{'vs celery':>11}")
+    for label, values in rates.items():
+        rate = statistics.median(values)
+        ratio = f"{rate / celery:.2f}x" if celery else "n/a"
+        spread = f"{min(values):.0f}-{max(values):.0f}"
+        print(f"{label:<35}{rate:>10.0f}{spread:>14}{ratio:>11}")
+
+
+CELERY_LABEL = "celery 5.7 prefork -c 2"
+
+
+def _sides(
+    args: argparse.Namespace, target: RedisTarget, tmp: Path
+) -> list[tuple[str, Callable[[], float]]]:
+    """(label, run it once) for every side, in the order each round runs them."""
+    sides: list[tuple[str, Callable[[], float]]] = []
+    for pool in ("prefork", "threads"):
+        sides.append(
+            (
+                f"beat worker {pool} -c 2",
+                partial(bench_beat_worker, target, target.url(), pool, args.n),
+            )
+        )
+    if not args.no_sqlite:
+        url = f"sqlite:///{tmp}/queue.db"
+        for pool in ("prefork", "threads"):
+            sides.append(
+                (
+                    f"beat worker {pool} -c 2 sqlite",
+                    partial(bench_beat_worker, None, url, pool, args.n),
+                )
+            )
+    if args.celery_python:
+        sides.append((CELERY_LABEL, partial(bench_celery, target, args.celery_python, args.n)))
+    return sides
 
 
 if __name__ == "__main__":

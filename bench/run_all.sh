@@ -31,7 +31,7 @@ echo "# $(load)"
 started=$(date +%s)
 
 section "worker, no-op tasks, -c 2"
-"$PY" bench/bench_worker.py -n 5000 "${celery[@]}"
+"$PY" bench/bench_worker.py -n 3000 --rounds 3 "${celery[@]}"
 section "time limits"
 "$PY" bench/bench_limits.py --runs 10 "${celery[@]}"
 section "calling API"
