@@ -20,6 +20,7 @@ __all__ = [
     "OPTION_KEYS",
     "SCHEDULE_KINDS",
     "TOP_KEYS",
+    "WEB_KEYS",
     "WORKER_KEYS",
 ]
 
@@ -34,6 +35,7 @@ TOP_KEYS = (
     "beat",
     "metrics_port",
     "log_format",
+    "web",
 )
 SCHEDULE_KINDS = ("cron", "every", "calendar", "at")
 # The keys of one entry, in the order `beat entries export` writes them (and the SQL source's
@@ -69,3 +71,4 @@ OPTION_DURATIONS = frozenset(
 )
 CALENDAR_KEYS = ("every", "at", "start")
 BEAT_KEYS = ("state", "lookahead", "leader_lease", "loglevel")
+WEB_KEYS = ("host", "port", "read_only", "token", "users")

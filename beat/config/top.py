@@ -13,6 +13,7 @@ from beat.config.checker import Checker
 from beat.config.entry import check_defaults, check_entry
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config
+from beat.config.web_section import check_web_section
 from beat.config.worker_section import check_worker_section
 from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
@@ -68,6 +69,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
     metrics_port, log_format = _logs_and_metrics(checker, root)
     worker = check_worker_section(checker, root)
     beat = _beat_section(checker, root)
+    web = check_web_section(checker, root)
     return Config(
         path=resolved,
         timezone=zone,
@@ -80,6 +82,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
         beat=beat,
         metrics_port=metrics_port,
         log_format=log_format,
+        web=web,
     )
 
 
