@@ -157,9 +157,8 @@ def test_password_hashes() -> None:
 
     salt = os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", b"pw", salt, 200_000)
-    pbkdf2 = "pbkdf2_sha256$200000${}${}".format(
-        base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    )
+    b64salt, b64digest = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    pbkdf2 = f"pbkdf2_sha256$200000${b64salt}${b64digest}"
     assert verify_password("pw", pbkdf2) and not verify_password("px", pbkdf2)
     assert hash_problem("plain") is not None
     assert hash_problem("pbkdf2_sha256$1000$AA==$AA==") is not None
