@@ -37,6 +37,8 @@ actions_log = logging.getLogger("beat.web.actions")
 REFRESH_SECONDS = 1.0
 # Manual runs remembered per entry, newest first (the entry page shows their outcome).
 RECENT_RUNS = 20
+# The entry page's timeline (and its DST marks) ends at the last fire shown, at most this far.
+DST_WINDOW = timedelta(days=400)
 
 
 class NotFound(LookupError):
@@ -178,14 +180,15 @@ class Dashboard:
 
     def entry_detail(self, name: str, now: datetime, count: int = 20) -> dict[str, Any]:
         """One entry: its row, definition (secrets redacted), last fire and its outcome, the
-        next ``count`` fires (within 30 days) with DST notes, the zone's DST changes over
-        that window, and the manual runs started from this dashboard."""
+        next ``count`` fires with DST notes, the zone's DST changes over the timeline's window
+        (now to the last of those fires, at least a day, at most DST_WINDOW), and the manual
+        runs started from this dashboard."""
         entry = self.entry(name)
         stored = self.states().get(name)
         row = entry_row(entry, stored, now)
-        fires = next_fires(entry, stored, now, limit=count, until=now + timedelta(days=30))
-        end = datetime.fromisoformat(fires[-1]["utc"]) if fires else now + timedelta(days=1)
-        end = max(end, now + timedelta(days=1)) + timedelta(seconds=1)
+        fires = next_fires(entry, stored, now, limit=count, until=None)
+        end = datetime.fromisoformat(fires[-1]["utc"]) if fires else now
+        end = min(max(end, now + timedelta(days=1)), now + DST_WINDOW) + timedelta(seconds=1)
         last = None
         if stored is not None and stored.last_fire is not None:
             last_id = fire_id(name, stored.last_fire)

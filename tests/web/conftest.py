@@ -209,8 +209,9 @@ def run_worker(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[byte
 
 
 def write_config(tmp_path: Path, broker: str, extra: str = "") -> Path:
-    """A schedules.yaml with a fixed-time New York entry (DST notes in March), an interval
-    entry, a disabled one, and ``extra`` appended at the top level."""
+    """A schedules.yaml with fixed-time New York entries (``spring``: 02:30 on the second
+    Sunday of March, always in the DST gap), an interval entry, a disabled one, and ``extra``
+    appended at the top level."""
     path = tmp_path / "schedules.yaml"
     path.write_text(
         f"""timezone: America/New_York
@@ -222,6 +223,7 @@ entries:
     kwargs: {{message: nightly, password: kwargs-secret-123}}
   tick: {{task: log, every: 1h, kwargs: {{message: tick}}}}
   paused: {{task: log, every: 5m, enabled: false}}
+  spring: {{task: log, cron: "30 2 * 3 0#2", kwargs: {{message: spring}}}}
 {extra}"""
     )
     return path

@@ -30,7 +30,7 @@ def test_every_page_and_api_answers(tmp_path: Path, broker_url: str, start_web: 
         answer = client.get(path)
         assert answer.status == 200, (path, answer.text)
     entries = client.get("/api/entries").json()
-    assert [e["name"] for e in entries["entries"]] == ["nightly", "tick", "paused"]
+    assert [e["name"] for e in entries["entries"]] == ["nightly", "tick", "paused", "spring"]
     paused = entries["entries"][2]
     assert paused["enabled"] is False and paused["next_fire"] is None
     assert client.get("/api/entries?q=nigh").json()["total"] == 1
@@ -66,14 +66,24 @@ def test_api_rows_are_beat_list_json(tmp_path: Path, start_web: StartWeb) -> Non
 
 
 def test_entry_shows_dst_notes_and_changes(tmp_path: Path, start_web: StartWeb) -> None:
-    """A New York 02:30 job: the DST change of the next window is marked; a fire on a DST
-    edge carries beat next's note (checked through /api/entries/{name} fields)."""
+    """02:30 on the second Sunday of March in New York never exists: each fire carries beat
+    next's note, and the DST change at that instant is marked on the entry's timeline."""
     web = start_web(write_config(tmp_path, f"sqlite:///{tmp_path / 'queue.db'}"))
-    detail = web.client().get("/api/entries/nightly").json()
-    assert len(detail["next"]) == 20
-    assert all(f["at"].endswith(("-05:00", "-04:00")) for f in detail["next"])
-    for change in detail["dst_changes"]:
-        assert change["jump_minutes"] in (60, -60)
+    client = web.client()
+    detail = client.get("/api/entries/spring").json()
+    first = detail["next"][0]
+    assert first["at"].endswith("T03:00:00-04:00")
+    assert (
+        first["note"].startswith("02:30 does not exist on ")
+        and "runs at 03:00 EDT" in first["note"]
+    )
+    jumps = {c["utc"]: c["jump_minutes"] for c in detail["dst_changes"]}
+    assert jumps[first["utc"]] == 60  # the mark sits on the fire: clocks forward an hour
+    assert -60 in jumps.values()  # and November's change back, on the way there
+    row = client.get("/api/entries?q=spring").json()["entries"][0]
+    assert row["next_note"] == first["note"]
+    page = client.get("/entries/spring").text
+    assert "DST +60m" in page and "does not exist" in page
 
 
 def test_trigger_runs_and_shows_in_the_entry(
