@@ -10,6 +10,7 @@ through one connection, opened at the first read and kept until :meth:`BrokerRea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,20 @@ class BrokerReader:
 
             return task_status(self.url, task_id)
         return self._connection().get_status(task_id)
+
+    def task_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        """:meth:`task_status` of many ids (the SQLite file read once): the known ones."""
+        if self._sqlite:
+            from taskqueue.sqlite_read import task_statuses
+
+            return task_statuses(self.url, task_ids)
+        broker = self._connection()
+        found = {}
+        for task_id in dict.fromkeys(task_ids):
+            status = broker.get_status(task_id)
+            if status is not None:
+                found[task_id] = status
+        return found
 
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """The newest ``limit`` dead letters of ``queue`` (none for a queue file not yet made)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +84,51 @@ def dst_changes(entry: Entry, start: datetime, end: datetime) -> list[dict[str, 
     ]
 
 
+class _Fires:
+    """One entry's fires from one state: those computed so far, and the rest to come."""
+
+    def __init__(self, entry: Entry, state: EntryState) -> None:
+        self.entry, self.state = entry, state
+        self.known: list[datetime] = []
+        self.rest = upcoming(entry, state)
+
+    def until(self, end: datetime) -> Iterator[tuple[datetime, str]]:
+        """The fires up to ``end``, computing only those a caller goes on to ask for."""
+        i = 0
+        while True:
+            if i == len(self.known):
+                fire = next(self.rest, None)
+                if fire is None:
+                    return
+                self.known.append(fire)
+            fire = self.known[i]
+            if fire > end:
+                return
+            yield fire, self.entry.name
+            i += 1
+
+
+class FireCache:
+    """Each entry's fires, computed lazily and kept while the entry and its state are
+    unchanged: the timeline of 10,000 entries costs only the fires it shows, and after a
+    round of fires only the entries that fired or were edited are recomputed. Not
+    thread-safe: one per caller, or behind a lock."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, _Fires] = {}
+
+    def fires(self, entry: Entry, state: EntryState) -> _Fires:
+        cached = self._by_name.get(entry.name)
+        if cached is None or cached.entry is not entry or cached.state != state:
+            cached = self._by_name[entry.name] = _Fires(entry, state)
+        return cached
+
+    def forget_others(self, names: Iterable[str]) -> None:
+        keep = set(names)
+        for name in [n for n in self._by_name if n not in keep]:
+            del self._by_name[name]
+
+
 def fires_between(
     entries: Mapping[str, Entry],
     states: Mapping[str, EntryState],
@@ -91,16 +136,16 @@ def fires_between(
     end: datetime,
     *,
     limit: int,
+    cache: FireCache | None = None,
 ) -> tuple[list[tuple[datetime, str]], bool]:
-    """Every fire of every enabled entry from now to ``end``, in time order: at most ``limit``
-    of them, and whether more were left out."""
-
-    def fires_of(entry: Entry) -> Iterator[tuple[datetime, str]]:
-        for fire in upcoming(entry, first_state(entry, now, states.get(entry.name))):
-            if fire > end:
-                return
-            yield fire, entry.name
-
-    merged = heapq.merge(*(fires_of(e) for e in entries.values() if e.enabled))
-    taken = list(itertools.islice(merged, limit + 1))
+    """Every fire of every enabled entry from now to ``end`` (and any fire already owed), in
+    time order: at most ``limit`` of them, and whether more were left out."""
+    cache = cache or FireCache()
+    streams = [
+        cache.fires(entry, first_state(entry, now, states.get(entry.name))).until(end)
+        for entry in entries.values()
+        if entry.enabled
+    ]
+    cache.forget_others(entries)
+    taken = list(itertools.islice(heapq.merge(*streams), limit + 1))
     return taken[:limit], len(taken) > limit

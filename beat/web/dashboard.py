@@ -24,7 +24,14 @@ from beat.entries import Entry
 from beat.errors import ConfigError
 from beat.state import EntryState
 from beat.views.broker import BrokerReader
-from beat.views.entries import dst_changes, entry_row, fires_between, local_iso, next_fires
+from beat.views.entries import (
+    FireCache,
+    dst_changes,
+    entry_row,
+    fires_between,
+    local_iso,
+    next_fires,
+)
 from beat.views.records import dead_letter_data, leader_data, queue_data, status_data
 from beat.views.states import read_states
 from taskqueue.message import fire_id
@@ -37,6 +44,8 @@ actions_log = logging.getLogger("beat.web.actions")
 REFRESH_SECONDS = 1.0
 # Manual runs remembered per entry, newest first (the entry page shows their outcome).
 RECENT_RUNS = 20
+# The next-24-h timeline is reused this long while entries and run state are unchanged.
+TIMELINE_REUSE = timedelta(seconds=5)
 # The entry page's timeline (and its DST marks) ends at the last fire shown, at most this far.
 DST_WINDOW = timedelta(days=400)
 
@@ -73,10 +82,14 @@ class Dashboard:
         self._broker_override = broker_url
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
-        self._states: tuple[float, dict[str, EntryState]] | None = None
+        self._states: tuple[float, tuple[int, ...] | None, dict[str, EntryState]] | None = None
         self._reader: BrokerReader | None = None
         self._runs: dict[str, deque[dict[str, Any]]] = {}
         self.depth: deque[dict[str, Any]] = deque(maxlen=720)
+        self._fire_cache = FireCache()
+        self._timeline_lock = threading.Lock()
+        # (config, states, hours, limit), when, the answer: reused while all are the same
+        self._timeline: tuple[tuple[Any, ...], datetime, dict[str, Any]] | None = None
 
     # -- loading -------------------------------------------------------------------------
 
@@ -134,14 +147,37 @@ class Dashboard:
             self._reader.close()
 
     def states(self) -> dict[str, EntryState]:
+        """The run state: a SQLite file is re-read when it changed (its or its WAL's size or
+        time), another store at most every REFRESH_SECONDS. The same dict object while
+        unchanged, so what is computed from it can be reused."""
+        stamp = self._state_stamp()
         with self._lock:
             cached = self._states
-            if cached is not None and time.monotonic() - cached[0] < REFRESH_SECONDS:
-                return cached[1]
+            if cached is not None:
+                at, old_stamp, states = cached
+                if stamp is not None and stamp == old_stamp:
+                    return states
+                if stamp is None and time.monotonic() - at < REFRESH_SECONDS:
+                    return states
         states = read_states(self.state_location)
         with self._lock:
-            self._states = (time.monotonic(), states)
+            self._states = (time.monotonic(), stamp, states)
         return states
+
+    def _state_stamp(self) -> tuple[int, ...] | None:
+        from beat.state_read import sqlite_state_file
+
+        path = sqlite_state_file(self.state_location)
+        if path is None:
+            return None
+        stamp: list[int] = []
+        for file in (path, path.with_name(path.name + "-wal")):
+            try:
+                st = file.stat()
+                stamp += [st.st_mtime_ns, st.st_size, st.st_ino]
+            except FileNotFoundError:
+                stamp += [0, 0, 0]
+        return tuple(stamp)
 
     def entry(self, name: str) -> Entry:
         entry = self.config().entries.get(name)
@@ -162,21 +198,26 @@ class Dashboard:
             if not needle or needle in f"{name}\n{e.task}\n{e.queue}".lower()
         ]
         rows = []
-        for name in names[offset : offset + limit]:
+        shown = names[offset : offset + limit]
+        last_ids = {
+            name: fire_id(name, state.last_fire)
+            for name in shown
+            if (state := states.get(name)) is not None and state.last_fire is not None
+        }
+        outcomes = self.reader().task_statuses(list(last_ids.values()))
+        for name in shown:
             entry = config.entries[name]
             row = entry_row(entry, states.get(name), now)
             nxt = next_fires(entry, states.get(name), now, limit=1, until=None)
             row["next_note"] = nxt[0]["note"] if nxt else None
-            row["last_outcome"] = self._outcome(entry, states.get(name))
+            # The state of the task of the entry's last scheduled fire (None: never fired).
+            last_id = last_ids.get(name)
+            status = outcomes.get(last_id) if last_id else None
+            row["last_outcome"] = (
+                None if last_id is None else str(status.state) if status else "unknown"
+            )
             rows.append(row)
         return {"total": len(names), "offset": offset, "limit": limit, "entries": rows}
-
-    def _outcome(self, entry: Entry, state: EntryState | None) -> str | None:
-        """The state of the task of the entry's last scheduled fire (None: never fired)."""
-        if state is None or state.last_fire is None:
-            return None
-        status = self.reader().task_status(fire_id(entry.name, state.last_fire))
-        return str(status.state) if status is not None else "unknown"
 
     def entry_detail(self, name: str, now: datetime, count: int = 20) -> dict[str, Any]:
         """One entry: its row, definition (secrets redacted), last fire and its outcome, the
@@ -265,22 +306,41 @@ class Dashboard:
         }
 
     def timeline(self, now: datetime, hours: int, limit: int) -> dict[str, Any]:
+        """Every fire in the next ``hours``: reused for TIMELINE_REUSE while the entries and
+        the run state are unchanged (the page polls every few seconds), else recomputed from
+        each entry's cached fires (:class:`FireCache`): only entries that fired or changed
+        cost anything."""
         config, states = self.config(), self.states()
-        end = now + timedelta(hours=hours)
-        fires, more = fires_between(config.entries, states, now, end, limit=limit)
-        return {
-            "start": now.astimezone(UTC).isoformat(),
-            "end": end.astimezone(UTC).isoformat(),
-            "fires": [
-                {
-                    "utc": at.astimezone(UTC).isoformat(),
-                    "at": local_iso(at, config.entries[name]),
-                    "entry": name,
-                }
-                for at, name in fires
-            ],
-            "more": more,
-        }
+        with self._timeline_lock:
+            key = (config, states, hours, limit)
+            cached = self._timeline
+            if (
+                cached is not None
+                and cached[0][0] is config
+                and cached[0][1] is states
+                and cached[0][2:] == key[2:]
+                and timedelta(0) <= now - cached[1] < TIMELINE_REUSE
+            ):
+                return cached[2]
+            end = now + timedelta(hours=hours)
+            fires, more = fires_between(
+                config.entries, states, now, end, limit=limit, cache=self._fire_cache
+            )
+            answer = {
+                "start": now.astimezone(UTC).isoformat(),
+                "end": end.astimezone(UTC).isoformat(),
+                "fires": [
+                    {
+                        "utc": at.astimezone(UTC).isoformat(),
+                        "at": local_iso(at, config.entries[name]),
+                        "entry": name,
+                    }
+                    for at, name in fires
+                ],
+                "more": more,
+            }
+            self._timeline = (key, now, answer)
+            return answer
 
     # -- actions -------------------------------------------------------------------------
 

@@ -109,6 +109,7 @@ class Client:
 @dataclass
 class WebProcess(LoggedProcess):
     WHAT: ClassVar[str] = "beat web"
+    WAIT_S: ClassVar[float] = 60  # start-up imports Starlette, Jinja2 and the broker
     base: str = ""
 
     def client(self) -> Client:
@@ -199,7 +200,7 @@ def run_worker(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[byte
                 argv, stdout=log_file, stderr=subprocess.STDOUT, env=beat_env(), cwd=tmp_path
             )
         procs.append((proc, log_path))
-        LoggedProcess(proc, log_path).wait_for_log(" ready: ")
+        LoggedProcess(proc, log_path).wait_for_log(" ready: ", timeout=60)
         return proc
 
     yield start
