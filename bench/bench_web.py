@@ -126,8 +126,11 @@ def main() -> None:
     config = write_config(folder, args.entries, broker)
     fires = write_state(folder, config, now)
     fill_broker(broker, fires, args.tasks)
-    print(f"  {args.entries} entries, {len(fires)} fired, {args.tasks} task states "
-          f"in {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"  {args.entries} entries, {len(fires)} fired, {args.tasks} task states "
+        f"in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
 
     port = free_port()
     argv = [*BEAT, "-s", str(folder / "schedule.db"), "web", "--config", str(config)]

@@ -1,5 +1,6 @@
 """README step 3: a wheel built from the checkout installs into a fresh virtualenv and works
-(package data included: the Redis Lua scripts, py.typed, the dashboard's templates and static files), without the checkout on sys.path."""
+(package data included: the Redis Lua scripts, py.typed, the dashboard's templates and static
+files), without the checkout on sys.path."""
 
 from __future__ import annotations
 
