@@ -163,3 +163,22 @@ def test_password_hashes() -> None:
     assert hash_problem("plain") is not None
     assert hash_problem("pbkdf2_sha256$1000$AA==$AA==") is not None
     assert not verify_password("x", "scrypt$3$8$1$AA==$AA==")
+
+
+def test_web_password_prints_a_hash_that_verifies(tmp_path: Path) -> None:
+    """The password is read from the terminal (here: stdin, with no terminal), never argv."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "beat", "web-password"],
+        input="correct horse battery\ncorrect horse battery\n",
+        capture_output=True,
+        text=True,
+        env=beat_env(),
+        cwd=tmp_path,
+        timeout=60,
+        start_new_session=True,  # no controlling terminal: the prompt reads stdin
+    )
+    assert proc.returncode == 0, proc.stderr
+    stored = proc.stdout.strip().splitlines()[-1]
+    assert hash_problem(stored) is None
+    assert verify_password("correct horse battery", stored)
+    assert "correct horse" not in proc.stdout
