@@ -77,6 +77,9 @@ class BrokerReader:
 
             return task_statuses(self.url, task_ids)
         broker = self._connection()
+        batch = getattr(broker, "get_statuses", None)  # Redis: one round trip
+        if batch is not None:
+            return dict(batch(task_ids))
         found = {}
         for task_id in dict.fromkeys(task_ids):
             status = broker.get_status(task_id)

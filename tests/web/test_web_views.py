@@ -82,3 +82,32 @@ def test_changes_between() -> None:
     assert changes_between(zones.get("UTC"), NOW, NOW + timedelta(days=800)) == []
     # [start, end): a change at the end is not in the window
     assert changes_between(ny, NOW, datetime(2026, 3, 8, 7, 0, tzinfo=UTC)) == []
+
+
+def test_batch_status_reads_agree_with_single_ones(broker_url: str) -> None:
+    """The entries page reads its outcomes in one go (a Redis pipeline, one SQLite read):
+    the same answers as one get_status per id, unknown ids left out, QUEUED from messages."""
+    from beat.views.broker import BrokerReader
+    from taskqueue.message import Message
+    from taskqueue.records import TaskState, TaskStatus
+    from taskqueue.urls import open_broker
+
+    broker = open_broker(broker_url)
+    try:
+        now = datetime.now(UTC)
+        broker.set_status(TaskStatus("done", "t", TaskState.SUCCESS, 1, result={"n": 1},
+                                     started_at=now, finished_at=now))  # fmt: skip
+        broker.set_status(TaskStatus("bad", "t", TaskState.FAILURE, 2, error="ValueError: x"))
+        broker.enqueue_once(Message(id="waiting", task="t", queue="q"))
+        ids = ["done", "bad", "waiting", "never", "done"]
+        reader = BrokerReader(broker_url)
+        try:
+            batch = reader.task_statuses(ids)
+            single = {i: s for i in ids if (s := reader.task_status(i)) is not None}
+        finally:
+            reader.close()
+        assert batch == single
+        assert set(batch) == {"done", "bad", "waiting"}
+        assert batch["waiting"].state == TaskState.QUEUED
+    finally:
+        broker.close()
