@@ -197,3 +197,21 @@ def _signed_in(web: WebProcess) -> Client:
     client = web.client()
     client.post("/login", form={"secret": "web-token-secret-0123456789"})
     return client
+
+
+def test_broker_password_never_shown_even_in_errors(
+    tmp_path: Path, redis_url: str, start_web: StartWeb
+) -> None:
+    """A broker URL with a password: pages, answers (errors included) and the log show the
+    URL redacted, never the password."""
+    base, _, index = redis_url.rpartition("/")
+    secret_url = base.replace("redis://", "redis://:brokerpw-secret-42@") + "/" + index
+    web = start_web(write_config(tmp_path, secret_url))
+    client = web.client()
+    for path in PAGES + APIS + ("/tasks/x", "/api/tasks/x"):
+        answer = client.get(path)
+        assert answer.status in (200, 404, 503), (path, answer.status, answer.text)
+        assert "brokerpw-secret-42" not in answer.text, path
+    leader = client.get("/api/leader").json()
+    assert leader["broker"] == secret_url.replace("brokerpw-secret-42", "***")
+    assert "brokerpw-secret-42" not in web.log()
