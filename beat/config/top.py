@@ -14,6 +14,7 @@ from beat.config.entry import check_defaults, check_entry
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config
 from beat.config.routes_section import check_routes
+from beat.config.web_section import check_web_section
 from beat.config.worker_section import check_worker_section
 from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
@@ -71,6 +72,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
     worker = check_worker_section(checker, root)
     beat = _beat_section(checker, root)
     routes = check_routes(checker, root)
+    web = check_web_section(checker, root)
     return Config(
         path=resolved,
         timezone=zone,
@@ -84,6 +86,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
         beat=beat,
         metrics_port=metrics_port,
         log_format=log_format,
+        web=web,
     )
 
 
