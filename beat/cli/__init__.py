@@ -37,6 +37,8 @@ COMMANDS = {
     "send": "beat.cli.send",
     "status": "beat.cli.queues",
     "trigger": "beat.cli.send",
+    "web": "beat.cli.web",
+    "web-password": "beat.cli.web",
     "workers": "beat.cli.workers",
 }
 cli.modules = COMMANDS
