@@ -278,6 +278,8 @@ class BeatService:
         if not self.follow_lease():
             return 0
         now = self.clock()
+        if not self._follow_pauses(now):
+            return 0
         horizon = now + self.lookahead
         sent = 0
         # An entry whose following fire is also within the horizon (say `every: 500ms` with a
@@ -291,6 +293,19 @@ class BeatService:
                 break
             sent += result
         return sent
+
+    def _follow_pauses(self, now: datetime) -> bool:
+        """Read the pauses from the run state (``beat pause`` from any host takes effect on the
+        next tick, without a reload); False when the store cannot be read (backing off)."""
+        try:
+            persist = self.roster.set_pauses(self.store.load_pauses(), now)
+            if persist:
+                self.store.upsert_new(persist)
+        except StateError as e:
+            self._outage.failed(e)
+            self._stop.wait(self._outage.next_delay().total_seconds())
+            return False
+        return True
 
     def _dispatch_due(
         self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime

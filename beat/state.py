@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from beat import state_names as col
 from beat.errors import StateError
-from beat.state_sql import PG_RECORD, PG_UPSERT, define_table, executemany, sqlite_pragmas
+from beat.state_sql import (
+    PG_RECORD,
+    PG_UPSERT,
+    define_pause_table,
+    define_table,
+    executemany,
+    sqlite_pragmas,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -118,6 +125,38 @@ def states_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, E
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An entry's pause (``beat pause`` / ``beat resume``, ``pause_on_failure``).
+
+    ``paused`` True: paused from ``since`` on, ``note`` says why. False: resumed at ``since``;
+    the row stays so that every beat (a restart, a new leader) applies the re-enable rule
+    (:func:`beat.planner.resumed`) at that instant and the paused period is never replayed,
+    whoever noticed the resume first.
+    """
+
+    name: str
+    paused: bool
+    note: str
+    since: datetime
+
+
+def pauses_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, Pause]:
+    """Pauses from rows in ``state_names.PAUSE_COLUMNS`` order (the store and the read-only
+    path); a bad instant is a StateError naming the store (``shown``), the entry and the field."""
+    out: dict[str, Pause] = {}
+    for name, paused, note, since_us in rows:
+        try:
+            since = from_epoch_us(since_us)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise StateError(
+                f"state store {shown}: entry {name!r}: {col.SINCE_US} is not an instant in "
+                f"microseconds since the epoch: {e}"
+            ) from e
+        out[name] = Pause(name, bool(paused), note or "", since)
+    return out
+
+
 def normalize_url(url: str) -> str:
     """A SQLAlchemy URL for ``url``: a plain path becomes ``sqlite:///<absolute path>``;
     ``postgresql://`` (no driver) uses psycopg 3, the driver this project ships with."""
@@ -188,7 +227,9 @@ class StateStore:
             sa.event.listen(engine, "connect", pragmas)
         discard_inherited_connections(engine)  # a forked child opens its own connections
         self._engine = engine
-        self.table = define_table(sa.MetaData())
+        metadata = sa.MetaData()
+        self.table = define_table(metadata)
+        self.pause_table = define_pause_table(metadata)
         try:
             self._create_table()
         except sa.exc.SQLAlchemyError:
@@ -203,7 +244,8 @@ class StateStore:
         from sqlalchemy.schema import CreateTable
 
         with self.engine.begin() as conn:
-            conn.execute(CreateTable(self.table, if_not_exists=True))
+            for table in (self.table, self.pause_table):
+                conn.execute(CreateTable(table, if_not_exists=True))
 
     @staticmethod
     def _create_private_file(database: str | None, query: Any) -> None:
@@ -270,6 +312,48 @@ class StateStore:
             finally:
                 cursor.close()
         return states_from_rows(rows, self.display_url)
+
+    def load_pauses(self) -> dict[str, Pause]:
+        """Every entry's pause (or resume) by name: a small table, read by the leader every
+        tick so that ``beat pause`` takes effect without a reload."""
+        return self._guard("loading pauses", self._load_pauses)
+
+    def _load_pauses(self) -> dict[str, Pause]:
+        import sqlalchemy as sa
+
+        t = self.pause_table
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*(t.c[name] for name in col.PAUSE_COLUMNS))).all()
+        return pauses_from_rows([tuple(r) for r in rows], self.display_url)
+
+    def set_pause(self, name: str, paused: bool, note: str, now: datetime) -> Pause | None:
+        """Pause ``name`` (``note`` says why) or resume it, at ``now``; the pause as it was
+        before (None: never paused). Pausing a paused entry keeps its ``since`` and replaces
+        the note; resuming an entry that is not paused changes nothing."""
+        return self._guard(
+            f"{'pausing' if paused else 'resuming'} entry {name!r}",
+            lambda: self._set_pause(name, paused, note, now),
+        )
+
+    def _set_pause(self, name: str, paused: bool, note: str, now: datetime) -> Pause | None:
+        import sqlalchemy as sa
+
+        t = self.pause_table
+        with self._transaction() as conn:
+            cols = (t.c[c] for c in col.PAUSE_COLUMNS)
+            found = conn.execute(sa.select(*cols).where(t.c.name == name)).all()
+            before = pauses_from_rows([tuple(r) for r in found], self.display_url).get(name)
+            if before is None and not paused:
+                return None
+            if before is not None and not paused and not before.paused:
+                return before
+            since = before.since if before is not None and before.paused and paused else now
+            values = {col.PAUSED: int(paused), col.NOTE: note, col.SINCE_US: to_epoch_us(since)}
+            if before is None:
+                conn.execute(sa.insert(t).values({col.NAME: name, **values}))
+            else:
+                conn.execute(sa.update(t).where(t.c.name == name).values(values))
+            return before
 
     # --- writes -----------------------------------------------------------------------------
     def upsert_new(self, states: Sequence[EntryState]) -> None:
@@ -400,10 +484,10 @@ class StateStore:
     def _forget(self, names: Sequence[str]) -> None:
         import sqlalchemy as sa
 
-        t = self.table
         with self._transaction() as conn:
-            for chunk in _chunks(list(names)):
-                conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
+            for t in (self.table, self.pause_table):
+                for chunk in _chunks(list(names)):
+                    conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
 
     def close(self) -> None:
         """Release every connection. Idempotent."""

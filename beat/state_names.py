@@ -27,3 +27,11 @@ COLUMNS: Final = (
     LAST_DISPATCHED_AT_US,
     EDITED_AT_US,
 )
+
+# --- pauses (``beat pause`` / ``beat resume``, ``pause_on_failure``): one row per entry ever
+# paused; ``paused`` 0 keeps the resume instant (``since_us``), the boundary fires start after.
+PAUSE_TABLE: Final = "beat_entry_pause"
+PAUSED: Final = "paused"
+NOTE: Final = "note"
+SINCE_US: Final = "since_us"
+PAUSE_COLUMNS: Final = (NAME, PAUSED, NOTE, SINCE_US)

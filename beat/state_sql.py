@@ -69,6 +69,21 @@ def define_table(metadata: Any) -> Table:
     )
 
 
+def define_pause_table(metadata: Any) -> Table:
+    """The pauses (:mod:`beat.state_pause`): a table of its own, so the state table of an
+    existing database is unchanged and every beat creates it on first use."""
+    import sqlalchemy as sa
+
+    return sa.Table(
+        col.PAUSE_TABLE,
+        metadata,
+        sa.Column(col.NAME, sa.String(512), primary_key=True),
+        sa.Column(col.PAUSED, sa.Integer, nullable=False),
+        sa.Column(col.NOTE, sa.String(1000), nullable=False),
+        sa.Column(col.SINCE_US, sa.BigInteger, nullable=False),
+    )
+
+
 def sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     try:

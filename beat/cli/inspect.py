@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from beat.cli.group import cli
-from beat.cli.loading import is_sqlite_queue, load, load_all_entries, read_states
+from beat.cli.loading import is_sqlite_queue, load, load_all_entries, read_pauses, read_states
 from beat.cli.options import config_option
 
 if TYPE_CHECKING:
@@ -29,8 +29,10 @@ def list_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
 
     config = load_all_entries(config_path, readonly=True)
     states = read_states(ctx.obj["state"])
+    pauses = read_pauses(ctx.obj["state"])
     leader = None if as_json else _leader(config.broker_url)
-    click.echo(render_list(config, states, datetime.now(UTC), as_json=as_json, leader=leader))
+    now = datetime.now(UTC)
+    click.echo(render_list(config, states, now, as_json=as_json, leader=leader, pauses=pauses))
 
 
 @cli.command("config")

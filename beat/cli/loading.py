@@ -113,13 +113,22 @@ def read_states(state: str) -> dict[str, Any]:
 
     A SQLite file is read with :mod:`beat.state_read` (read-only, no SQLAlchemy import); other
     databases through the store."""
+    return _read(state, pauses=False)
+
+
+def read_pauses(state: str) -> dict[str, Any]:
+    """The pauses kept in the run state (``beat pause``), the same way as :func:`read_states`."""
+    return _read(state, pauses=True)
+
+
+def _read(state: str, *, pauses: bool) -> dict[str, Any]:
     from beat.errors import StateError
-    from beat.state_read import read_state_file, sqlite_state_file
+    from beat.state_read import read_pause_file, read_state_file, sqlite_state_file
 
     path = sqlite_state_file(state)
     if path is not None:
         try:
-            return dict(read_state_file(path, state))
+            return dict((read_pause_file if pauses else read_state_file)(path, state))
         except StateError as e:
             raise RuntimeProblem(str(e)) from e
     if "://" not in state and not Path(state).exists():
@@ -129,7 +138,7 @@ def read_states(state: str) -> dict[str, Any]:
     try:
         store = StateStore(state)
         try:
-            return dict(store.load())
+            return dict(store.load_pauses() if pauses else store.load())
         finally:
             store.close()
     except StateError as e:

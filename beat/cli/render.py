@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from beat.config.model import Config
     from beat.entries import Schedule
-    from beat.state import EntryState
+    from beat.state import EntryState, Pause
     from taskqueue.records import LeaseHolder, QueueStats, TaskStatus
 
 # Who leads, as the CLI found out: the holder (None: no leader), or why it could not tell.
@@ -58,16 +58,21 @@ def render_list(
     *,
     as_json: bool,
     leader: LeaderView | None = None,
+    pauses: Mapping[str, Pause] | None = None,
 ) -> str:
-    """``beat list``: every entry with its schedule, zone, queue, last and next fire; in text,
-    a last line on who leads (the JSON stays a list of entries)."""
-    from beat.planner import first_state, upcoming
+    """``beat list``: every entry with its schedule, zone, queue, last and next fire, and its
+    pause; in text, a last line on who leads (the JSON stays a list of entries)."""
+    from beat.planner import first_state, resumed, upcoming
 
     rows: list[dict[str, Any]] = []
     for name, entry in config.entries.items():
         # What the daemon would hold for it now: the stored state, or a new/edited one.
         state = first_state(entry, now, states.get(name))
-        nxt = next(upcoming(entry, state), None) if entry.enabled else None
+        pause = (pauses or {}).get(name)
+        if pause is not None and not pause.paused:
+            state = resumed(state, pause.since)  # as the daemon does (beat.roster.set_pauses)
+        paused = pause is not None and pause.paused
+        nxt = next(upcoming(entry, state), None) if entry.enabled and not paused else None
         rows.append(
             {
                 "name": name,
@@ -80,6 +85,11 @@ def render_list(
                 "next_fire": _iso(nxt, entry.schedule),
                 "overdue": nxt is not None and nxt < now,
                 "source": entry.source,
+                "paused": (
+                    {"since": pause.since.isoformat(), "note": pause.note}
+                    if pause is not None and pause.paused
+                    else None
+                ),
             }
         )
     if as_json:
@@ -109,6 +119,9 @@ def render_list(
 def _next_text(row: Mapping[str, Any]) -> str:
     if not row["enabled"]:
         return "disabled"
+    if row["paused"] is not None:
+        note = row["paused"]["note"]
+        return f"paused since {row['paused']['since']}" + (f": {note}" if note else "")
     if row["next_fire"] is None:
         return "never"
     return f"{row['next_fire']} (overdue)" if row["overdue"] else str(row["next_fire"])
