@@ -349,12 +349,14 @@ class BeatService:
         fence = (self.elector.name, self._leading_token)
         try:
             result = self.dispatcher.dispatch(
-                self.broker, self.store, self.entries, plan.fires, now, fence=fence
+                self.broker,
+                self.store,
+                self.entries,
+                plan.fires,
+                now,
+                fence=fence,
+                skipped=plan.skipped,
             )
-            with_fires = {f.entry for f in plan.fires}
-            skipped_only = [(n, t) for n, t in plan.advanced.items() if n not in with_fires]
-            if skipped_only:
-                self.store.record_fires(skipped_only, now)
         except Fenced as e:
             # Another beat holds the lease: what it sends, it sends from the shared state.
             self.elector.relinquish(f"fenced by the broker: {e}")

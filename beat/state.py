@@ -20,6 +20,7 @@ SQLAlchemy takes ~190 ms to import, so it is imported inside :class:`StateStore`
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,8 +31,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from beat import state_names as col
 from beat.errors import StateError
 from beat.state_sql import (
+    PG_LOG,
     PG_RECORD,
     PG_UPSERT,
+    PRUNE_LOG,
+    define_log_table,
     define_pause_table,
     define_table,
     executemany,
@@ -47,6 +51,11 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5_000
 # Names per statement in IN (...) lists: far below SQLite's bound-variable limit.
 CHUNK = 500
+
+# The fire log keeps at least this many of each entry's newest fires (``beat history``). Older
+# rows are pruned once per KEEP fires an entry logs, so an entry holds at most 2 * KEEP rows
+# (3 * KEEP across a restart, whose count starts over).
+FIRE_LOG_KEEP = 100
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -157,6 +166,20 @@ def pauses_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, P
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class FireRecord:
+    """One line of an entry's fire log: what became of the fire ``fire_id`` scheduled for
+    ``scheduled_for`` at ``at``. ``outcome``: ``sent``, ``duplicate`` (already enqueued),
+    ``skipped`` (``reason`` says why) or ``failed`` (not encoded; ``reason`` is the error)."""
+
+    entry: str
+    scheduled_for: datetime
+    fire_id: str
+    outcome: str
+    reason: str = ""
+    at: datetime | None = None  # when it was disposed of; None: the record's ``now``
+
+
 def normalize_url(url: str) -> str:
     """A SQLAlchemy URL for ``url``: a plain path becomes ``sqlite:///<absolute path>``;
     ``postgresql://`` (no driver) uses psycopg 3, the driver this project ships with."""
@@ -205,6 +228,9 @@ class StateStore:
         self.display_url = redact_url(url)
         self._sa_url = normalize_url(url)
         self._engine: Engine | None = None
+        # Fires logged per entry since its last prune (see FIRE_LOG_KEEP); each entry starts at
+        # its own offset, so a burst of entries firing together prunes a few at a time.
+        self._logged: dict[str, int] = {}
         self._guard("open", self._open)
 
     # --- setup ------------------------------------------------------------------------------
@@ -230,6 +256,7 @@ class StateStore:
         metadata = sa.MetaData()
         self.table = define_table(metadata)
         self.pause_table = define_pause_table(metadata)
+        self.log_table = define_log_table(metadata)
         try:
             self._create_table()
         except sa.exc.SQLAlchemyError:
@@ -244,7 +271,7 @@ class StateStore:
         from sqlalchemy.schema import CreateTable
 
         with self.engine.begin() as conn:
-            for table in (self.table, self.pause_table):
+            for table in (self.table, self.pause_table, self.log_table):
                 conn.execute(CreateTable(table, if_not_exists=True))
 
     @staticmethod
@@ -420,9 +447,14 @@ class StateStore:
                 conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
             executemany(conn, sa.insert(t).values(values), rows)
 
-    def record_fires(self, items: Sequence[tuple[str, datetime]], now: datetime) -> None:
+    def record_fires(
+        self,
+        items: Sequence[tuple[str, datetime]],
+        now: datetime,
+        log: Sequence[FireRecord] = (),
+    ) -> None:
         """For each ``(name, scheduled_instant)``: ``last_fire = max(stored, instant)`` and
-        ``last_dispatched_at = now``, all in one transaction."""
+        ``last_dispatched_at = now``, and the fire log lines ``log``, all in one transaction."""
         if not items:
             return
         now_us = to_epoch_us(now)
@@ -433,9 +465,20 @@ class StateStore:
             us = to_epoch_us(when)
             if latest.get(name, us) <= us:
                 latest[name] = us
-        self._guard(f"recording {len(latest)} fire(s)", lambda: self._record(latest, now_us))
+        rows = [
+            {
+                "b_name": r.entry,
+                "b_fire_us": to_epoch_us(r.scheduled_for),
+                "b_fire_id": r.fire_id,
+                "b_at_us": now_us if r.at is None else to_epoch_us(r.at),
+                "b_outcome": r.outcome,
+                "b_reason": r.reason[:1000],
+            }
+            for r in log
+        ]
+        self._guard(f"recording {len(latest)} fire(s)", lambda: self._record(latest, now_us, rows))
 
-    def _record(self, latest: dict[str, int], now_us: int) -> None:
+    def _record(self, latest: dict[str, int], now_us: int, log: list[dict[str, Any]]) -> None:
         import sqlalchemy as sa
 
         if self._dialect == "postgresql":
@@ -446,6 +489,7 @@ class StateStore:
                     {"names": list(latest), "fires": list(latest.values()), "now": now_us},
                 )
                 self._check_updated(len(latest), int(result.rowcount))
+                self._write_log(conn, log)
             return
         params = [{"b_name": n, "b_fire": us, "b_now": now_us} for n, us in latest.items()]
         t = self.table
@@ -465,6 +509,61 @@ class StateStore:
         )
         with self._transaction() as conn:
             self._check_updated(len(params), executemany(conn, stmt, params))
+            self._write_log(conn, log)
+
+    def _write_log(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """The fire log lines of one record (the first outcome of a fire stays), then the
+        prune of the entries that logged FIRE_LOG_KEEP fires since their last one."""
+        import sqlalchemy as sa
+
+        if not rows:
+            return
+        if self._dialect == "postgresql":
+            keys = ("name", "fire", "id", "at", "outcome", "reason")
+            pairs = zip(keys, col.LOG_COLUMNS, strict=True)
+            arrays = {k: [r[f"b_{c}"] for r in rows] for k, c in pairs}
+            conn.exec_driver_sql(PG_LOG, arrays)
+        else:
+            t = self.log_table
+            values = {c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in t.columns}
+            insert = sa.insert(t).values(values)
+            if self._dialect == "sqlite":
+                insert = insert.prefix_with("OR IGNORE")
+            executemany(conn, insert, rows)
+        prune = []
+        for row in rows:
+            name = row["b_name"]
+            count = self._logged.get(name)
+            if count is None:
+                count = zlib.crc32(name.encode()) % FIRE_LOG_KEEP
+            count += 1
+            if count >= FIRE_LOG_KEEP:
+                prune.append({"name": name, "skip": FIRE_LOG_KEEP - 1})
+                count = 0
+            self._logged[name] = count
+        for params in prune:
+            conn.execute(sa.text(PRUNE_LOG), params)
+
+    def fire_log(self, name: str, limit: int) -> list[FireRecord]:
+        """The newest ``limit`` lines of ``name``'s fire log, newest first."""
+        return self._guard(f"reading the fire log of {name!r}", lambda: self._fire_log(name, limit))
+
+    def _fire_log(self, name: str, limit: int) -> list[FireRecord]:
+        import sqlalchemy as sa
+
+        t = self.log_table
+        query = (
+            sa.select(*(t.c[c] for c in col.LOG_COLUMNS))
+            .where(t.c.name == name)
+            .order_by(t.c.fire_us.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(query).all()
+        return [
+            FireRecord(n, from_epoch_us(fire), fid, outcome, reason, from_epoch_us(at))
+            for n, fire, fid, at, outcome, reason in found
+        ]
 
     def _check_updated(self, expected: int, updated: int) -> None:
         if 0 <= updated < expected:
@@ -485,7 +584,7 @@ class StateStore:
         import sqlalchemy as sa
 
         with self._transaction() as conn:
-            for t in (self.table, self.pause_table):
+            for t in (self.table, self.pause_table, self.log_table):
                 for chunk in _chunks(list(names)):
                     conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
 

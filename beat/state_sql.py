@@ -84,6 +84,39 @@ def define_pause_table(metadata: Any) -> Table:
     )
 
 
+def define_log_table(metadata: Any) -> Table:
+    """The fire log (``beat history``): one row per fire of an entry, newest kept (see
+    :meth:`beat.state.StateStore.record_fires`)."""
+    import sqlalchemy as sa
+
+    return sa.Table(
+        col.LOG_TABLE,
+        metadata,
+        sa.Column(col.NAME, sa.String(512), primary_key=True),
+        sa.Column(col.FIRE_US, sa.BigInteger, primary_key=True),
+        sa.Column(col.FIRE_ID, sa.String(600), nullable=False),
+        sa.Column(col.AT_US, sa.BigInteger, nullable=False),
+        sa.Column(col.OUTCOME, sa.String(16), nullable=False),
+        sa.Column(col.REASON, sa.String(1000), nullable=False),
+    )
+
+
+# PostgreSQL: every log row of a dispatch in one statement; the first outcome of a fire stays.
+PG_LOG = f"""
+INSERT INTO {col.LOG_TABLE} ({", ".join(col.LOG_COLUMNS)})
+SELECT * FROM unnest(%(name)s::varchar[], %(fire)s::bigint[], %(id)s::varchar[],
+                     %(at)s::bigint[], %(outcome)s::varchar[], %(reason)s::varchar[])
+ON CONFLICT DO NOTHING
+"""
+
+# Keep an entry's newest rows: everything older than its KEEP-th newest goes.
+PRUNE_LOG = f"""
+DELETE FROM {col.LOG_TABLE} WHERE {col.NAME} = :name AND {col.FIRE_US} < (
+    SELECT {col.FIRE_US} FROM {col.LOG_TABLE} WHERE {col.NAME} = :name
+    ORDER BY {col.FIRE_US} DESC LIMIT 1 OFFSET :skip)
+"""
+
+
 def sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     try:

@@ -4,6 +4,8 @@ the entry policies: pause, history, backfill, overlap."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +15,9 @@ from typing import Any
 import pytest
 
 from tests.daemon.conftest import StartBeat, beat_starter
+from tests.worker.conftest import REPO, StartWorker, WorkerProcess, worker_argv
+
+HERE = Path(__file__).parent
 
 
 @pytest.fixture
@@ -36,3 +41,33 @@ def beat_cli(config: Path, state: Path, *args: str) -> str:
 
 def beat_json(config: Path, state: Path, *args: str) -> Any:
     return json.loads(beat_cli(config, state, *args, "--json"))
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
+    """Worker processes with the policy tasks (``policy_tasks.py``); killed at teardown."""
+    procs: list[WorkerProcess] = []
+    path = os.pathsep.join([str(HERE), str(REPO), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+
+    def start(broker_url: str, *args: str) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(procs)}.log"
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(
+                worker_argv("--broker", broker_url, "-A", "policy_tasks", *args),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=tmp_path,
+                start_new_session=True,
+            )
+        worker = WorkerProcess(proc, log_path)
+        procs.append(worker)
+        worker.wait_for_log(" ready: ")
+        return worker
+
+    yield start
+    for w in procs:
+        if w.proc.poll() is None:
+            w.proc.send_signal(signal.SIGKILL)
+            w.proc.wait(10)
