@@ -53,8 +53,11 @@ ENTRY_KEYS = (
     "catch_up",
     "grace",
     "enabled",
+    # run policies
+    "overlap",
+    "pause_on_failure",
 )
-DEFAULT_KEYS = ("queue", "catch_up", "grace", "options")
+DEFAULT_KEYS = ("queue", "catch_up", "grace", "options", "overlap")
 OPTION_KEYS = (
     "priority",
     "expires",

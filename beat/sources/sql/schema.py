@@ -24,13 +24,14 @@ from beat.errors import SourceError
 from taskqueue.engine_fork import discard_inherited_connections
 
 # Bump when the tables change; ensure_schema refuses a database from a newer beat.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
 # The columns after `name` are beat.config.keys.ENTRY_KEYS (the keys of a YAML entry); JSON_COLUMNS
 # hold nested values.
-JSON_COLUMNS = frozenset({"calendar", "args", "kwargs", "options"})
+# pause_on_failure is JSON so that it reads back as a boolean (true/false), not as text.
+JSON_COLUMNS = frozenset({"calendar", "args", "kwargs", "options", "pause_on_failure"})
 
 entries_table = sa.Table(
     "beat_entries",
@@ -50,6 +51,9 @@ entries_table = sa.Table(
     sa.Column("catch_up", sa.Text),
     sa.Column("grace", sa.Text),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # run policies (schema version 2; added to a version 1 table by ensure_schema)
+    sa.Column("overlap", sa.Text),
+    sa.Column("pause_on_failure", sa.Text),
     # Set by triggers only; whatever a writer puts here is overwritten.
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
     # PostgreSQL only: the writing transaction (pg_current_xact_id), for the read cursor.
@@ -185,7 +189,8 @@ def ensure_schema(engine: Engine) -> None:
                 f"SQL schedule source: the database has schema version {found}, newer than "
                 f"this beat supports ({SCHEMA_VERSION}); upgrade beat"
             )
-        # found < SCHEMA_VERSION would run the upgrade steps here (none yet: version 1).
+        if found is not None and found < 2:
+            _upgrade_to_2(conn)
         tables = [entries_table, deleted_table, schema_table]
         if dialect == "sqlite":
             tables.append(counter_table)
@@ -199,6 +204,18 @@ def ensure_schema(engine: Engine) -> None:
                 conn.exec_driver_sql(ddl)
         conn.execute(sa.delete(schema_table))
         conn.execute(sa.insert(schema_table).values(id=1, version=SCHEMA_VERSION))
+
+
+# --- run policies: version 1 -> 2 --------------------------------------------------------
+_COLUMNS_2 = ("overlap", "pause_on_failure")
+
+
+def _upgrade_to_2(conn: Connection) -> None:
+    """Add the run-policy columns (NULL: the default policy) to a version 1 table."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("beat_entries")}
+    for column in _COLUMNS_2:
+        if column not in have:
+            conn.exec_driver_sql(f"ALTER TABLE beat_entries ADD COLUMN {column} TEXT")
 
 
 def _schema_version(conn: Connection) -> int | None:
