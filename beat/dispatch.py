@@ -139,9 +139,11 @@ class Dispatcher:
         *,
         fence: Fence | None = None,
         skipped: Sequence[Skipped] = (),
+        notes: Sequence[FireRecord] = (),
     ) -> DispatchResult:
         """Enqueue ``fires`` and record each entry's last scheduled fire (or ``skipped`` one),
-        with a fire log line per fire and per skipped run, in one state transaction.
+        with a fire log line per fire and per skipped run, in one state transaction. ``notes``:
+        more fire log lines (fires that wait: :mod:`beat.overlap`), recorded alike.
 
         ``fence`` (the leader lease's name and token) makes the broker refuse the push, with
         :class:`~taskqueue.errors.Fenced`, if another beat has taken the lease since.
@@ -183,7 +185,7 @@ class Dispatcher:
             self._record(store, fires[:confirmed], now, outcomes, errors, ())
             raise
         push_s = time.perf_counter() - started
-        self._record(store, fires, now, outcomes, errors, skipped)
+        self._record(store, fires, now, outcomes, [*errors, *notes], skipped)
         sent_fires = [fire for fire, ok in outcomes if ok]
         sent = len(sent_fires)
         self._log(entries, outcomes, now)
@@ -212,6 +214,7 @@ class Dispatcher:
         last: dict[str, datetime] = {}
         instants = [(f.entry, f.scheduled_for) for f in fires]
         instants += [(s.entry, s.last) for s in skipped]
+        instants += [(r.entry, r.scheduled_for) for r in errors]
         for name, when in instants:
             prev = last.get(name)
             if prev is None or when > prev:

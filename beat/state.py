@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from beat import state_names as col
 from beat.errors import StateError
 from beat.state_sql import (
+    LOG_REPLACEABLE,
     PG_LOG,
     PG_RECORD,
     PG_UPSERT,
@@ -526,9 +527,18 @@ class StateStore:
         else:
             t = self.log_table
             values = {c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in t.columns}
-            insert = sa.insert(t).values(values)
+            insert: Any = sa.insert(t).values(values)
             if self._dialect == "sqlite":
-                insert = insert.prefix_with("OR IGNORE")
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                insert = sqlite_insert(t).values(values)
+                new = insert.excluded
+                insert = insert.on_conflict_do_update(
+                    index_elements=[t.c.name, t.c.fire_us],
+                    set_={"at_us": new.at_us, "outcome": new.outcome, "reason": new.reason},
+                    # Inlined: executemany binds only the row's own parameters.
+                    where=sa.text(f"{col.LOG_TABLE}.{col.OUTCOME} = '{LOG_REPLACEABLE}'"),
+                )
             executemany(conn, insert, rows)
         prune = []
         for row in rows:
@@ -543,6 +553,42 @@ class StateStore:
             self._logged[name] = count
         for params in prune:
             conn.execute(sa.text(PRUNE_LOG), params)
+
+    def overlap_memory(
+        self, names: Sequence[str]
+    ) -> tuple[dict[str, datetime], dict[str, FireRecord]]:
+        """For the entries ``names`` (those with an overlap policy): the instant of the newest
+        fire in the broker (sent or duplicate), and the fire that waits (buffered, newer than
+        that), from the fire log. What a new leader needs to go on deciding (beat.overlap)."""
+        if not names:
+            return {}, {}
+        return self._guard("reading the fire log", lambda: self._overlap_memory(names))
+
+    def _overlap_memory(
+        self, names: Sequence[str]
+    ) -> tuple[dict[str, datetime], dict[str, FireRecord]]:
+        import sqlalchemy as sa
+
+        t = self.log_table
+        newest: dict[str, datetime] = {}
+        waiting: dict[str, FireRecord] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(names)):
+                sent = sa.select(t.c.name, sa.func.max(t.c.fire_us)).where(
+                    t.c.name.in_(chunk), t.c.outcome.in_(("sent", "duplicate"))
+                )
+                for name, fire_us in conn.execute(sent.group_by(t.c.name)):
+                    newest[name] = from_epoch_us(fire_us)
+                buffered = sa.select(*(t.c[c] for c in col.LOG_COLUMNS)).where(
+                    t.c.name.in_(chunk), t.c.outcome == LOG_REPLACEABLE
+                )
+                for n, fire, fid, _at, outcome, reason in conn.execute(buffered):
+                    record = FireRecord(n, from_epoch_us(fire), fid, outcome, reason)
+                    last = waiting.get(n)
+                    if last is None or record.scheduled_for > last.scheduled_for:
+                        waiting[n] = record
+        fresh = {n: r for n, r in waiting.items() if n not in newest or r.scheduled_for > newest[n]}
+        return newest, fresh
 
     def fire_log(self, name: str, limit: int) -> list[FireRecord]:
         """The newest ``limit`` lines of ``name``'s fire log, newest first."""

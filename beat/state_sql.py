@@ -101,12 +101,19 @@ def define_log_table(metadata: Any) -> Table:
     )
 
 
-# PostgreSQL: every log row of a dispatch in one statement; the first outcome of a fire stays.
+# The first outcome of a fire stays, unless it was only waiting (overlap buffer_one): then
+# what became of it (sent, skipped) replaces it.
+LOG_REPLACEABLE = "buffered"
+
+# PostgreSQL: every log row of a dispatch in one statement.
 PG_LOG = f"""
-INSERT INTO {col.LOG_TABLE} ({", ".join(col.LOG_COLUMNS)})
+INSERT INTO {col.LOG_TABLE} AS l ({", ".join(col.LOG_COLUMNS)})
 SELECT * FROM unnest(%(name)s::varchar[], %(fire)s::bigint[], %(id)s::varchar[],
                      %(at)s::bigint[], %(outcome)s::varchar[], %(reason)s::varchar[])
-ON CONFLICT DO NOTHING
+ON CONFLICT ({col.NAME}, {col.FIRE_US}) DO UPDATE SET
+    {col.AT_US} = EXCLUDED.{col.AT_US}, {col.OUTCOME} = EXCLUDED.{col.OUTCOME},
+    {col.REASON} = EXCLUDED.{col.REASON}
+WHERE l.{col.OUTCOME} = '{LOG_REPLACEABLE}'
 """
 
 # Keep an entry's newest rows: everything older than its KEEP-th newest goes.
