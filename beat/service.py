@@ -28,6 +28,7 @@ from beat.dispatch import Dispatcher, DispatchResult
 from beat.due_index import DueIndex
 from beat.entries import Entry, Overlap
 from beat.errors import ConfigError, StateError
+from beat.failure_pause import FailureWatch
 from beat.leader import (
     DEFAULT_LEASE_TTL,
     LeaderElector,
@@ -95,6 +96,7 @@ class BeatService:
         self.roster = Roster()
         self.dispatcher = Dispatcher()
         self.gate = OverlapGate()
+        self.failures = FailureWatch()
         self.metrics = metrics
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -268,8 +270,15 @@ class BeatService:
     def _load_gate(self) -> None:
         """The overlap gate from the fire log: the last fire each gated entry sent, and the
         fire that waits (another leader may have sent or buffered them)."""
-        names = [n for n, e in self.entries.items() if e.overlap is not Overlap.ALLOW]
+        names = [
+            n
+            for n, e in self.entries.items()
+            if e.overlap is not Overlap.ALLOW or e.pause_on_failure
+        ]
         newest, waiting = self.store.overlap_memory(names)
+        self.failures.load(
+            {n: fire_id(n, when) for n, when in newest.items() if self.entries[n].pause_on_failure}
+        )
         self.gate.load(
             {name: fire_id(name, when) for name, when in newest.items()},
             {
@@ -299,7 +308,7 @@ class BeatService:
         if not self.follow_lease():
             return 0
         now = self.clock()
-        if not self._follow_pauses(now):
+        if not self._follow_pauses(now) or not self._pause_failed(now):
             return 0
         horizon = now + self.lookahead
         sent = 0
@@ -331,6 +340,29 @@ class BeatService:
             return False
         return True
 
+    def _pause_failed(self, now: datetime) -> bool:
+        """Pause the ``pause_on_failure`` entries whose watched fire failed (one pipelined
+        state read), then follow the pauses at once; False when the store cannot be read."""
+        if not self.failures.pending:
+            return True
+        try:
+            failures = self.failures.check(self.broker.get_statuses)
+        except BrokerError as e:  # the dispatch that follows meets it too, and backs off
+            log.warning("pause_on_failure: cannot read task states: %s", e)
+            return True
+        for failure in failures:
+            log.warning(
+                "entry %s paused: %s",
+                failure.entry,
+                failure.note,
+                extra={"entry": failure.entry, "task_id": failure.task_id},
+            )
+            try:
+                self.store.set_pause(failure.entry, True, failure.note, now)
+            except StateError as e:
+                log.error("entry %s: cannot record its pause: %s", failure.entry, e)
+        return not failures or self._follow_pauses(now)
+
     def _dispatch_due(
         self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime
     ) -> int | None:
@@ -342,6 +374,7 @@ class BeatService:
             return None
         self._log_skipped(plan.skipped)
         self.gate.sent(plan.fires, self.entries)
+        self.failures.sent(plan.fires, self.entries)
         self._count(result, now)
         for name, last in plan.advanced.items():
             self.roster.fired(name, last, now)
