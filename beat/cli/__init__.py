@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 # Importing a command module registers its commands on ``cli``.
-from beat.cli import check, entries, history, inspect, next, pause, queues, send  # noqa: F401
+from beat.cli import backfill, check, entries, history, inspect, next, pause, queues, send  # noqa: F401
 from beat.cli.errors import run
 from beat.cli.group import cli
 
