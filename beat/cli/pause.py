@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 def pause_cmd(ctx: click.Context, config_path: Path, name: str, note: str) -> None:
     """Stop sending ENTRY's fires until `beat resume` (the fires meanwhile are not replayed)."""
     find_entry(load_all_entries(config_path, readonly=True), name)
-    now = datetime.now(UTC)
-    before = _set(ctx.obj["state"], name, True, note, now)
+    before, now = _set(ctx.obj["state"], name, True, note)
     since = before.since if before is not None and before.paused else now
     click.echo(f"paused {name} since {since.isoformat()}" + (f": {note}" if note else ""))
 
@@ -38,14 +37,16 @@ def pause_cmd(ctx: click.Context, config_path: Path, name: str, note: str) -> No
 def resume_cmd(ctx: click.Context, config_path: Path, name: str) -> None:
     """Send ENTRY's fires again from its next scheduled instant (like re-enabling it)."""
     find_entry(load_all_entries(config_path, readonly=True), name)
-    before = _set(ctx.obj["state"], name, False, "", datetime.now(UTC))
+    before, _ = _set(ctx.obj["state"], name, False, "")
     if before is None or not before.paused:
         click.echo(f"{name} was not paused")
         return
     click.echo(f"resumed {name} (paused since {before.since.isoformat()})")
 
 
-def _set(state_url: str, name: str, paused: bool, note: str, now: datetime) -> Pause | None:
+def _set(state_url: str, name: str, paused: bool, note: str) -> tuple[Pause | None, datetime]:
+    """Write the pause; the pause before and the instant written (read once the store is
+    open, so that it is the instant the change takes effect, not when the command started)."""
     from beat.cli.errors import RuntimeProblem
     from beat.errors import StateError
     from beat.state import StateStore
@@ -53,7 +54,8 @@ def _set(state_url: str, name: str, paused: bool, note: str, now: datetime) -> P
     try:
         store = StateStore(state_url)
         try:
-            return store.set_pause(name, paused, note, now)
+            now = datetime.now(UTC)
+            return store.set_pause(name, paused, note, now), now
         finally:
             store.close()
     except StateError as e:

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from beat.state_read import read_pause_file
 from tests.daemon.conftest import StartBeat, drain_url, write_config
 from tests.ha.conftest import fire_instant, wait_for_leader
 from tests.policies.conftest import beat_cli, beat_json
@@ -22,7 +23,7 @@ def test_pause_survives_restart_and_leader_change_and_resume_replays_nothing(
     first.wait_for_log("fire e0")
 
     out = beat_cli(config, state, "pause", "e0", "--note", "disk full")
-    paused_at = datetime.now(UTC)
+    paused_at = read_pause_file(state)["e0"].since  # the instant the CLI wrote
     assert "paused e0 since" in out and "disk full" in out
     listed = beat_json(config, state, "list")
     assert listed[0]["paused"]["note"] == "disk full"
@@ -42,7 +43,7 @@ def test_pause_survives_restart_and_leader_change_and_resume_replays_nothing(
     time.sleep(1.5)
 
     out = beat_cli(config, state, "resume", "e0")
-    resumed_at = datetime.now(UTC)
+    resumed_at = read_pause_file(state)["e0"].since
     assert "resumed e0" in out
     assert beat_json(config, state, "list")[0]["paused"] is None
     time.sleep(2.5)
