@@ -10,7 +10,7 @@ of the range) is still queued, running or retrying; the others are counted as sk
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from beat.dispatch import BATCH_SIZE, Dispatcher
@@ -51,9 +51,10 @@ def fires_in_range(
 
 @dataclass(slots=True)
 class Backfill:
+    """What one backfill enqueued, and how many fires the broker refused as already there."""
+
     enqueued: int = 0
     duplicates: int = 0
-    skipped: list[tuple[Fire, str]] = field(default_factory=list)
 
 
 def gate(
