@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from beat.cli.group import cli
-from beat.cli.loading import load, load_all_entries, read_states
+from beat.cli.loading import load, load_all_entries, read_pauses, read_states
 from beat.cli.options import config_option
 from beat.views.broker import read_leader
 
@@ -26,8 +26,10 @@ def list_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
 
     config = load_all_entries(config_path, readonly=True)
     states = read_states(ctx.obj["state"])
+    pauses = read_pauses(ctx.obj["state"])
     leader = None if as_json else read_leader(config.broker_url)
-    click.echo(render_list(config, states, datetime.now(UTC), as_json=as_json, leader=leader))
+    now = datetime.now(UTC)
+    click.echo(render_list(config, states, now, as_json=as_json, leader=leader, pauses=pauses))
 
 
 @cli.command("config")

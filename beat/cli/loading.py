@@ -112,3 +112,14 @@ def read_states(state: str) -> dict[str, Any]:
         return dict(read(state))
     except StateError as e:
         raise RuntimeProblem(str(e)) from e
+
+
+def read_pauses(state: str) -> dict[str, Any]:
+    """The pauses kept in the run state (``beat pause``), read like :func:`read_states`."""
+    from beat.errors import StateError
+    from beat.views.states import read_pauses as read
+
+    try:
+        return dict(read(state))
+    except StateError as e:
+        raise RuntimeProblem(str(e)) from e

@@ -13,7 +13,7 @@ from beat.views.records import leader_data, queue_data, status_data
 if TYPE_CHECKING:
     from beat.config.model import Config
     from beat.entries import Schedule
-    from beat.state import EntryState
+    from beat.state import EntryState, Pause
     from beat.views.broker import LeaderView
     from taskqueue.records import LeaseHolder, QueueStats, TaskStatus
 
@@ -76,12 +76,16 @@ def render_list(
     *,
     as_json: bool,
     leader: LeaderView | None = None,
+    pauses: Mapping[str, Pause] | None = None,
 ) -> str:
-    """``beat list``: every entry with its schedule, zone, queue, last and next fire; in text,
-    a last line on who leads (the JSON stays a list of entries)."""
+    """``beat list``: every entry with its schedule, zone, queue, last and next fire, and its
+    pause; in text, a last line on who leads (the JSON stays a list of entries)."""
     from beat.views.entries import entry_row
 
-    rows = [entry_row(entry, states.get(name), now) for name, entry in config.entries.items()]
+    rows = [
+        entry_row(entry, states.get(name), now, (pauses or {}).get(name))
+        for name, entry in config.entries.items()
+    ]
     if as_json:
         return json.dumps(rows, indent=2)
     header = ("NAME", "SCHEDULE", "ZONE", "QUEUE", "LAST FIRE", "NEXT FIRE")
@@ -109,6 +113,9 @@ def render_list(
 def _next_text(row: Mapping[str, Any]) -> str:
     if not row["enabled"]:
         return "disabled"
+    if row["paused"] is not None:
+        note = row["paused"]["note"]
+        return f"paused since {row['paused']['since']}" + (f": {note}" if note else "")
     if row["finished"]:
         return "finished"
     if row["next_send"] != row["next_fire"]:

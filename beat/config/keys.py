@@ -60,8 +60,11 @@ ENTRY_KEYS = (
     "grace",
     "jitter",
     "enabled",
+    # run policies
+    "overlap",
+    "pause_on_failure",
 )
-DEFAULT_KEYS = ("queue", "catch_up", "grace", "options", "jitter")
+DEFAULT_KEYS = ("queue", "catch_up", "grace", "options", "jitter", "overlap")
 OPTION_KEYS = (
     "priority",
     "expires",

@@ -76,16 +76,8 @@ class BrokerReader:
             from taskqueue.sqlite_read import task_statuses
 
             return task_statuses(self.url, task_ids)
-        broker = self._connection()
-        batch = getattr(broker, "get_statuses", None)  # Redis: one round trip
-        if batch is not None:
-            return dict(batch(task_ids))
-        found = {}
-        for task_id in dict.fromkeys(task_ids):
-            status = broker.get_status(task_id)
-            if status is not None:
-                found[task_id] = status
-        return found
+        statuses = self._connection().get_statuses(list(dict.fromkeys(task_ids)))
+        return {task_id: status for task_id, status in statuses.items() if status is not None}
 
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """The newest ``limit`` dead letters of ``queue`` (none for a queue file not yet made)."""

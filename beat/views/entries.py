@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from beat.planner import first_state, upcoming
+from beat.planner import first_state, resumed, upcoming
 from beat.time.bounds import finished
 from beat.time.cron_dst import changes_between
 from beat.time.dst_notes import dst_note
@@ -23,7 +23,7 @@ from taskqueue.message import fire_id
 
 if TYPE_CHECKING:
     from beat.entries import Entry
-    from beat.state import EntryState
+    from beat.state import EntryState, Pause
 
 
 def local_iso(value: datetime | None, entry: Entry) -> str | None:
@@ -31,12 +31,18 @@ def local_iso(value: datetime | None, entry: Entry) -> str | None:
     return None if value is None else value.astimezone(entry.schedule.zone).isoformat()
 
 
-def entry_row(entry: Entry, stored: EntryState | None, now: datetime) -> dict[str, Any]:
+def entry_row(
+    entry: Entry, stored: EntryState | None, now: datetime, pause: Pause | None = None
+) -> dict[str, Any]:
     """``beat list --json``'s object for ``entry``: schedule in words, zone, queue, last fire,
-    next fire (None: disabled, or no more fires) and whether the daemon owes it already."""
+    next fire (None: disabled, paused, or no more fires), whether the daemon owes it already,
+    and its pause."""
     # What the daemon would hold for it now: the stored state, or a new/edited one.
     state = first_state(entry, now, stored)
-    nxt = next(upcoming(entry, state), None) if entry.enabled else None
+    if pause is not None and not pause.paused:
+        state = resumed(state, pause.since)  # as the daemon does (beat.roster.set_pauses)
+    paused = pause is not None and pause.paused
+    nxt = next(upcoming(entry, state), None) if entry.enabled and not paused else None
     return {
         "name": entry.name,
         "task": entry.task,
@@ -54,6 +60,11 @@ def entry_row(entry: Entry, stored: EntryState | None, now: datetime) -> dict[st
         # Past its `end:`: it will never fire again.
         "finished": nxt is None and finished(entry.schedule, now),
         "source": entry.source,
+        "paused": (
+            {"since": pause.since.isoformat(), "note": pause.note}
+            if pause is not None and pause.paused
+            else None
+        ),
     }
 
 

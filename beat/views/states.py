@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beat.state import EntryState
+from beat.state import EntryState, Pause
 
 
 def read_states(location: str) -> dict[str, EntryState]:
@@ -25,5 +25,24 @@ def read_states(location: str) -> dict[str, EntryState]:
     store = StateStore(location)
     try:
         return dict(store.load())
+    finally:
+        store.close()
+
+
+def read_pauses(location: str) -> dict[str, Pause]:
+    """The pauses kept in the run state at ``location`` (``beat pause``), read like
+    :func:`read_states`; {} before the first run."""
+    from beat.state_read import read_pause_file, sqlite_state_file
+
+    path = sqlite_state_file(location)
+    if path is not None:
+        return dict(read_pause_file(path, location))
+    if "://" not in location and not Path(location).exists():
+        return {}
+    from beat.state import StateStore
+
+    store = StateStore(location)
+    try:
+        return dict(store.load_pauses())
     finally:
         store.close()

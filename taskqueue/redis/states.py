@@ -98,21 +98,36 @@ class RedisStates(RedisConnection):
             return self._queued_status(task_id)
         return _status(task_id, raw)
 
-    def get_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
-        """:meth:`get_status` of many ids in one round trip (the dashboard's entries page):
-        the ids known, by id."""
-        unique = list(dict.fromkeys(task_ids))
+    def get_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus | None]:
+        """:meth:`get_status` of every id: one pipeline for the status hashes, one more for the
+        ids without one (their messages, in every known queue)."""
+        if not task_ids:
+            return {}
         with self._errors():
             pipe = self._client.pipeline(transaction=False)
-            for task_id in unique:
+            for task_id in task_ids:
                 pipe.hgetall(self.keys.status(task_id))
-            raws = pipe.execute()
-        found: dict[str, TaskStatus] = {}
-        for task_id, raw in zip(unique, raws, strict=True):
-            status = _status(task_id, raw) if raw else self._queued_status(task_id)
-            if status is not None:
-                found[task_id] = status
-        return found
+            hashes = pipe.execute()
+        out: dict[str, TaskStatus | None] = {}
+        missing = []
+        for task_id, raw in zip(task_ids, hashes, strict=True):
+            if raw:
+                out[task_id] = _status(task_id, raw)
+            else:
+                missing.append(task_id)
+        names = self._queue_names() if missing else []
+        if not names:
+            return out | dict.fromkeys(missing)
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for task_id in missing:
+                for name in names:
+                    pipe.hget(self.keys.queue(name).msg, task_id)
+            values = iter(pipe.execute())
+        for task_id in missing:
+            found = [v for v in (next(values) for _ in names) if v is not None]
+            out[task_id] = _queued(task_id, found[0]) if found else None
+        return out
 
     def _queued_status(self, task_id: str) -> TaskStatus | None:
         names = self._queue_names()
@@ -124,16 +139,20 @@ class RedisStates(RedisConnection):
                 pipe.hget(self.keys.queue(name).msg, task_id)
             values = pipe.execute()
         for value in values:
-            if value is None:
-                continue
-            try:
-                message = Message.decode(value.split(b":", 1)[1])  # after "<p><ttl ms>:"
-            except (DecodeError, RecursionError):  # RecursionError: JSON nested too deeply
-                return TaskStatus(id=task_id, task="", state=TaskState.QUEUED, attempts=0)
-            return TaskStatus(
-                id=task_id, task=message.task, state=TaskState.QUEUED, attempts=message.attempt
-            )
+            if value is not None:
+                return _queued(task_id, value)
         return None
+
+
+def _queued(task_id: str, value: bytes) -> TaskStatus:
+    """QUEUED, from the stored message of a task that has no status record yet."""
+    try:
+        message = Message.decode(value.split(b":", 1)[1])  # after "<p><ttl ms>:"
+    except (DecodeError, RecursionError):  # RecursionError: JSON nested too deeply
+        return TaskStatus(id=task_id, task="", state=TaskState.QUEUED, attempts=0)
+    return TaskStatus(
+        id=task_id, task=message.task, state=TaskState.QUEUED, attempts=message.attempt
+    )
 
 
 def _status(task_id: str, raw: Mapping[bytes, bytes]) -> TaskStatus:
