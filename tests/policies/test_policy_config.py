@@ -99,13 +99,13 @@ def test_entry_store_sql_source_and_cli_accept_the_same_keys(
     assert (entries["b"].overlap, entries["b"].pause_on_failure) == (Overlap.BUFFER_ONE, False)
 
 
-def test_schema_version_1_gets_the_run_policy_columns(db_url: str) -> None:
+def test_schema_version_2_gets_the_run_policy_columns(db_url: str) -> None:
     engine = make_engine(db_url)
     ensure_schema(engine)
     with engine.begin() as conn:
         for column in ("overlap", "pause_on_failure"):
             conn.execute(sa.text(f"ALTER TABLE beat_entries DROP COLUMN {column}"))
-        conn.execute(sa.text("UPDATE beat_schema SET version = 1"))
+        conn.execute(sa.text("UPDATE beat_schema SET version = 2"))
         conn.execute(
             sa.text("INSERT INTO beat_entries (name, task, every) VALUES ('o', 't', '1s')")
         )
