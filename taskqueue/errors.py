@@ -75,7 +75,7 @@ class UnknownBrokerURL(TaskqueueError, ValueError):
         from taskqueue.redact import redact_url  # here: errors.py imports nothing at load
 
         super().__init__(
-            f"unsupported broker URL {redact_url(url)!r}: expected redis://, rediss:// or "
-            "sqlite:///PATH"
+            f"unsupported broker URL {redact_url(url)!r}: expected redis://, rediss://, "
+            "unix://, redis+sentinel://HOST:PORT,.../SERVICE or sqlite:///PATH"
         )
         self.url = redact_url(url)

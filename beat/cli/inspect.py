@@ -52,7 +52,7 @@ def _leader(broker_url: str) -> tuple[Any, str | None]:
     """
     from beat.leader import DEFAULT_LEASE_NAME
     from taskqueue.errors import TaskqueueError
-    from taskqueue.urls import redact_url
+    from taskqueue.urls import is_redis_url, redact_url
 
     if is_sqlite_queue(broker_url):
         from taskqueue.sqlite_read import lease_holder
@@ -63,7 +63,7 @@ def _leader(broker_url: str) -> tuple[Any, str | None]:
             return None, f"broker {redact_url(broker_url)}: {e}"
     broker: LeaderLease | None = None
     try:
-        if broker_url.startswith(("redis://", "rediss://", "unix://")):
+        if is_redis_url(broker_url):
             from taskqueue.redis import RedisBroker
 
             broker = RedisBroker(broker_url, socket_timeout=timedelta(seconds=1))

@@ -9,19 +9,24 @@ stays in one Redis Cluster slot. Hot paths stream packed commands on one connect
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import redis
+import redis.sentinel
 from redis.commands.core import Script
 
 from taskqueue.errors import BrokerDataError, BrokerError, BrokerUnavailable
 from taskqueue.keys import DEFAULT_PREFIX, QUEUE_KEY_TYPES, KeySpace, QueueKeys
 from taskqueue.redact import redact_url
 from taskqueue.redis import wire
+from taskqueue.redis_url import RedisTarget, ReplicaWait, parse_redis_url
+
+logger = logging.getLogger(__name__)
 
 # Messages per enqueue script call. Measured with bench/bench_enqueue.py (100,000 fires, 2-core
 # machine, Redis 7 on loopback): one call per message, streamed, 3.0 s; 100 per call 0.58 s;
@@ -77,16 +82,18 @@ class RedisConnection:
         # A blocking claim must return before the socket gives up on it.
         self._max_block_s = min(MAX_BLOCK_S, timeout_s / 2)
         try:
+            target = parse_redis_url(url)
+        except ValueError as e:  # our reading of the URL: the message names the part
+            raise BrokerError(str(e)) from e
+        self._replica_wait = target.wait
+        try:
             # Typed Any: redis-py's stubs answer every command with a union (sync or async,
             # bytes or str); with decode_responses=False every reply here is bytes.
-            self._client: Any = redis.Redis.from_url(
-                url,
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                decode_responses=False,
-            )
+            self._sentinel, self._client = _open_client(target, timeout_s)
         except ValueError as e:  # a malformed URL (bad port, bad database index)
             raise BrokerError(f"redis broker {self.url}: invalid URL: {e}") from e
+        # True while the last enqueue's WAIT fell short: one warning per streak.
+        self._replicas_short = False
         self._scripts = _load_scripts(self._client)
         self._standalone_scripts: dict[str, Script] | None = None  # loaded on first use
         self._scripts_loaded = False
@@ -97,7 +104,12 @@ class RedisConnection:
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as e:
+            # Sentinel's MasterNotFoundError (an election under way) is a ConnectionError.
             raise BrokerUnavailable(self.url, str(e) or type(e).__name__) from e
+        except redis.exceptions.ReadOnlyError as e:
+            # A primary demoted by a failover answers writes with READONLY until the client
+            # finds the new one (Sentinel's pool does so on reconnect): transient.
+            raise BrokerUnavailable(self.url, f"the server is a read-only replica: {e}") from e
         except redis.RedisError as e:
             if "WRONGTYPE" in str(e):
                 raise self._wrong_type(e) from e
@@ -179,6 +191,35 @@ class RedisConnection:
                     raise reply
         return replies
 
+    def _stream_acked(self, commands: Iterable[tuple[Any, ...]]) -> list[Any]:
+        """:meth:`_stream`, then (with ``wait_replicas`` in the URL) a WAIT on the same
+        connection: WAIT counts the replicas that have every write this connection made."""
+        if self._replica_wait is None:
+            return self._stream(iter(commands))
+        wait = ("WAIT", self._replica_wait.replicas, self._replica_wait.timeout_ms)
+        replies = self._stream(_then(commands, wait))
+        self._check_replicas(self._replica_wait, int(replies.pop()))
+        return replies
+
+    def _check_replicas(self, wait: ReplicaWait, acked: int) -> None:
+        """Warn once per streak of WAITs that fell short. The messages are in the primary and
+        will be delivered; only a failover before they replicate can lose them."""
+        if acked >= wait.replicas:
+            if self._replicas_short:
+                logger.warning("redis broker %s: replicas acknowledge enqueues again", self.url)
+            self._replicas_short = False
+            return
+        if not self._replicas_short:
+            logger.warning(
+                "redis broker %s: enqueue acknowledged by %d of %d replica(s) within %d ms; "
+                "the messages are in the primary but a failover now could lose them",
+                self.url,
+                acked,
+                wait.replicas,
+                wait.timeout_ms,
+            )
+        self._replicas_short = True
+
     def _send_all(
         self, commands: Iterator[tuple[Any, ...]]
     ) -> tuple[list[tuple[Any, ...]], list[Any]]:
@@ -214,9 +255,24 @@ class RedisConnection:
             self._scripts_loaded = False
             self._ensure_scripts_loaded()
             try:
-                reply = self._client.execute_command(*command)
+                reply = self._execute_acked(command)
             except redis.exceptions.NoScriptError as e:
                 reply = e
+        return reply
+
+    def _execute_acked(self, command: tuple[Any, ...]) -> Any:
+        """``command`` on its own, followed by the WAIT if one is asked for: a re-sent
+        write is on another connection than the stream's WAIT covered."""
+        if self._replica_wait is None:
+            return self._client.execute_command(*command)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.execute_command(*command)
+        pipe.execute_command("WAIT", self._replica_wait.replicas, self._replica_wait.timeout_ms)
+        reply, acked = pipe.execute(raise_on_error=False)
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            raise reply
+        if not isinstance(acked, Exception):
+            self._check_replicas(self._replica_wait, int(acked))
         return reply
 
     def _ensure_scripts_loaded(self) -> None:
@@ -250,3 +306,34 @@ class RedisConnection:
 
     def close(self) -> None:
         self._client.close()
+        if self._sentinel is not None:
+            self._sentinel.close()
+
+
+def _then(commands: Iterable[tuple[Any, ...]], last: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    yield from commands
+    yield last
+
+
+def _open_client(target: RedisTarget, timeout_s: float) -> tuple[Any, Any]:
+    """(the Sentinel manager or None, the client of the primary). For a Sentinel service the
+    client's pool asks the sentinels for the primary on each new connection, and a connection
+    that meets a demoted primary (READONLY) is dropped, so the next one finds the new one."""
+    sockets = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+    service = target.sentinel
+    if service is None:
+        return None, redis.Redis.from_url(target.url, decode_responses=False, **sockets)
+    sentinel_kwargs: dict[str, Any] = dict(sockets)
+    if service.sentinel_password is not None:
+        sentinel_kwargs["password"] = service.sentinel_password
+    manager = redis.sentinel.Sentinel(list(service.sentinels), sentinel_kwargs=sentinel_kwargs)
+    client = manager.master_for(
+        service.service_name,
+        db=service.db,
+        username=service.username,
+        password=service.password,
+        decode_responses=False,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
+    return manager, client

@@ -1,0 +1,92 @@
+"""The Redis broker behind Sentinel and beside replicas (private redis-servers and sentinels):
+every role on a ``redis+sentinel://`` URL, a demoted primary taken for an outage (retried),
+and ``wait_replicas`` warning when the replicas do not acknowledge an enqueue."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+
+from taskqueue.errors import BrokerUnavailable
+from taskqueue.message import Message
+from taskqueue.redis import RedisBroker
+from taskqueue.urls import open_broker
+from tests.faults import procs
+from tests.faults.procs import RedisServer, wait_until
+from tests.ha import sentinels
+from tests.ha.sentinels import Deployment
+
+private_redis = procs.private_redis
+sentinel_cluster = sentinels.sentinel_cluster
+
+
+def _queued(broker: Any) -> int:
+    return sum(q.ready for q in broker.queue_stats())
+
+
+def test_every_role_works_on_a_sentinel_url(sentinel_cluster: Deployment) -> None:
+    broker = open_broker(sentinel_cluster.url(db=2))
+    try:
+        assert broker.enqueue_once(Message(id="m1", task="t"))
+        assert not broker.enqueue_once(Message(id="m1", task="t"))  # the Lua dedupe ran
+        assert broker.acquire_lease("beat", "me", timedelta(seconds=5)) is not None
+        assert _queued(broker) == 1
+    finally:
+        broker.close()
+    # It went to the primary the sentinels name, database 2.
+    primary: Any = redis.Redis(port=sentinel_cluster.primary.port, db=2)
+    try:
+        assert primary.sismember("beat:queues", "default")
+    finally:
+        primary.close()
+
+
+def test_a_write_to_a_replica_is_an_outage_to_retry(private_redis: Any) -> None:
+    """A primary demoted by a failover answers READONLY until the client finds the new one:
+    transient (BrokerUnavailable, retried with backoff), not a broker error."""
+    primary: RedisServer = private_redis(persistent=False)
+    replica: RedisServer = private_redis("--replicaof", "127.0.0.1", str(primary.port),
+                                         persistent=False)  # fmt: skip
+    broker = RedisBroker(replica.url())
+    try:
+        with pytest.raises(BrokerUnavailable, match="read-only replica"):
+            broker.enqueue_once(Message(id="m1", task="t"))
+        with pytest.raises(BrokerUnavailable, match="read-only replica"):
+            broker.acquire_lease("beat", "me", timedelta(seconds=5))
+    finally:
+        broker.close()
+
+
+def test_wait_replicas_warns_once_when_replicas_fall_short(
+    private_redis: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    primary: RedisServer = private_redis(persistent=False)
+    replica: RedisServer = private_redis("--replicaof", "127.0.0.1", str(primary.port),
+                                         persistent=False)  # fmt: skip
+    client: Any = redis.Redis(port=replica.port)
+    synced = lambda: client.info("replication")["master_link_status"] == "up"  # noqa: E731
+    wait_until(synced, 10, "the replica's initial sync")
+    client.close()
+    caplog.set_level(logging.WARNING, logger="taskqueue.redis.connection")
+
+    enough = RedisBroker(primary.url() + "?wait_replicas=1")
+    try:
+        assert enough.enqueue_once(Message(id="a1", task="t"))
+        assert "replica" not in caplog.text
+    finally:
+        enough.close()
+
+    short = RedisBroker(primary.url() + "?wait_replicas=2&wait_timeout_ms=50")
+    try:
+        assert short.enqueue_once(Message(id="b1", task="t"))
+        assert short.enqueue_once(Message(id="b2", task="t"))  # the same streak: no new line
+        warnings = [r.getMessage() for r in caplog.records]
+        assert len(warnings) == 1, warnings
+        assert "acknowledged by 1 of 2 replica(s) within 50 ms" in warnings[0]
+        assert _queued(short) == 3  # the messages are in the primary all the same
+    finally:
+        short.close()
