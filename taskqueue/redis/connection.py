@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import redis
-import redis.sentinel
 from redis.commands.core import Script
 
 from taskqueue.errors import BrokerDataError, BrokerError, BrokerUnavailable
 from taskqueue.keys import DEFAULT_PREFIX, QUEUE_KEY_TYPES, KeySpace, QueueKeys
 from taskqueue.redact import redact_url
 from taskqueue.redis import wire
+from taskqueue.redis.sentinel import sentinel_client
 from taskqueue.redis_url import RedisTarget, ReplicaWait, parse_redis_url
 
 logger = logging.getLogger(__name__)
@@ -316,24 +316,13 @@ def _then(commands: Iterable[tuple[Any, ...]], last: tuple[Any, ...]) -> Iterato
 
 
 def _open_client(target: RedisTarget, timeout_s: float) -> tuple[Any, Any]:
-    """(the Sentinel manager or None, the client of the primary). For a Sentinel service the
-    client's pool asks the sentinels for the primary on each new connection, and a connection
-    that meets a demoted primary (READONLY) is dropped, so the next one finds the new one."""
-    sockets = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
-    service = target.sentinel
-    if service is None:
-        return None, redis.Redis.from_url(target.url, decode_responses=False, **sockets)
-    sentinel_kwargs: dict[str, Any] = dict(sockets)
-    if service.sentinel_password is not None:
-        sentinel_kwargs["password"] = service.sentinel_password
-    manager = redis.sentinel.Sentinel(list(service.sentinels), sentinel_kwargs=sentinel_kwargs)
-    client = manager.master_for(
-        service.service_name,
-        db=service.db,
-        username=service.username,
-        password=service.password,
+    """(the Sentinel manager or None, the client of the primary)."""
+    if target.sentinel is not None:
+        return sentinel_client(target.sentinel, timeout_s)
+    client = redis.Redis.from_url(
+        target.url,
         decode_responses=False,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
     )
-    return manager, client
+    return None, client

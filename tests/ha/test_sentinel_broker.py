@@ -90,3 +90,47 @@ def test_wait_replicas_warns_once_when_replicas_fall_short(
         assert _queued(short) == 3  # the messages are in the primary all the same
     finally:
         short.close()
+
+
+def test_no_reachable_sentinel_is_an_outage_naming_each_sentinel() -> None:
+    ports = [procs.free_port(), procs.free_port()]
+    broker = open_broker(f"redis+sentinel://127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}/mymaster")
+    try:
+        with pytest.raises(BrokerUnavailable) as caught:
+            broker.ping()
+    finally:
+        broker.close()
+    text = str(caught.value)
+    for port in ports:
+        assert f"sentinel 127.0.0.1:{port} - " in text, text
+    assert "no sentinel answered with a primary" in text
+    assert "<redis.client" not in text  # not redis-py's repr of each client
+
+
+def test_one_broker_carries_on_after_a_failover_and_reloads_its_scripts(
+    sentinel_cluster: Deployment,
+) -> None:
+    """The same broker object (as in a running beat or worker) finds the promoted replica,
+    whose script cache is empty: its EVALSHAs get NOSCRIPT, load the scripts and run."""
+    broker = open_broker(sentinel_cluster.url())
+    replica: Any = redis.Redis(port=sentinel_cluster.replica.port)
+    try:
+        assert broker.enqueue_many([Message(id=f"a{i}", task="t") for i in range(3)]) == [True] * 3
+        wait_until(lambda: replica.hlen("beat:{q:default}:msg") == 3, 10, "replication")
+        replica.script_flush()
+        sentinel_cluster.primary.kill()
+        sentinel_cluster.wait_for_failover()
+
+        again = [Message(id="a0", task="t"), Message(id="b1", task="t")]
+
+        def enqueued() -> bool:
+            try:
+                return broker.enqueue_many(again) == [False, True]
+            except BrokerUnavailable:  # the old primary's pooled connections fail first
+                return False
+
+        wait_until(enqueued, 15, "an enqueue on the new primary")
+        assert _queued(broker) == 4  # what was replicated, plus b1; a0 refused as a duplicate
+    finally:
+        replica.close()
+        broker.close()
