@@ -5,6 +5,7 @@ and ``wait_replicas`` warning when the replicas do not acknowledge an enqueue.""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -134,3 +135,49 @@ def test_one_broker_carries_on_after_a_failover_and_reloads_its_scripts(
     finally:
         replica.close()
         broker.close()
+
+
+def test_a_coordinated_failover_is_only_ever_an_outage(sentinel_cluster: Deployment) -> None:
+    """SENTINEL FAILOVER demotes a primary that keeps running: its clients are disconnected
+    (Sentinel's CLIENT KILL), and a write that still reaches it is answered READONLY, until
+    the client asks the sentinels again. Every failure the broker raises meanwhile is
+    BrokerUnavailable (retried), never another broker error, and enqueues go on on the new
+    primary."""
+    broker = open_broker(sentinel_cluster.url())
+    failures: list[BrokerUnavailable] = []  # allowed; anything else fails the test
+    sent = 0
+
+    def one() -> None:
+        nonlocal sent
+        try:
+            broker.enqueue_once(Message(id=f"m{sent}", task="t"))
+            sent += 1
+        except BrokerUnavailable as e:
+            failures.append(e)
+
+    try:
+        one()
+        sentinel_cluster.sentinels[0].client().sentinel_failover(sentinels.SERVICE)
+        while sentinel_cluster.primary_port() != sentinel_cluster.replica.port:
+            one()
+            time.sleep(0.01)
+        before = sent
+
+        def reached_new_primary() -> bool:
+            one()
+            return sent > before and _on_new_primary(sentinel_cluster, f"m{sent - 1}")
+
+        wait_until(reached_new_primary, 15, "an enqueue on the new primary")
+    finally:
+        broker.close()
+    assert sent >= 2
+
+
+def _on_new_primary(deployment: Deployment, message_id: str) -> bool:
+    """The promoted replica is a primary now and holds ``message_id``."""
+    client: Any = redis.Redis(port=deployment.replica.port)
+    try:
+        role = client.info("replication")["role"]
+        return bool(role == "master" and client.hexists("beat:{q:default}:msg", message_id))
+    finally:
+        client.close()
