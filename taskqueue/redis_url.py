@@ -165,8 +165,27 @@ def parse_redis_url(url: str) -> RedisTarget:
     return RedisTarget(url, _sentinel(url, base, params), wait)
 
 
+def kombu_sentinel_hint(url: str) -> str | None:
+    """For kombu's ``sentinel://h1:26379;sentinel://h2:26379`` (with ``master_name`` in its
+    transport options): the URL to write instead; None for any other URL."""
+    if scheme_of(url) != "sentinel":
+        return None
+    hosts = ",".join(
+        part.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
+        for part in url.split(";")
+        if part.strip()
+    )
+    return (
+        f"kombu's sentinel:// URL: write redis+sentinel://{hosts}/<master_name>[/db] "
+        "(the master_name of kombu's transport options)"
+    )
+
+
 def redis_url_problem(url: str) -> str | None:
     """What is wrong with Redis broker URL ``url``; None if it reads (or is not a Redis URL)."""
+    hint = kombu_sentinel_hint(url)
+    if hint is not None:
+        return f"broker URL {redact_url(url)!r} is {hint}"
     if not is_redis_url(url):
         return None
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from taskqueue.broker import Broker
 from taskqueue.errors import UnknownBrokerURL
 from taskqueue.redact import redact_text, redact_url
-from taskqueue.redis_url import is_redis_url
+from taskqueue.redis_url import is_redis_url, kombu_sentinel_hint
 
 __all__ = ["is_redis_url", "open_broker", "redact_text", "redact_url"]
 
@@ -25,4 +25,4 @@ def open_broker(url: str) -> Broker:
         from taskqueue.sqlite import SQLiteBroker
 
         return SQLiteBroker(url)
-    raise UnknownBrokerURL(url)
+    raise UnknownBrokerURL(url, kombu_sentinel_hint(url))

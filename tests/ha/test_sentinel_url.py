@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from beat.config.top import read_config
-from taskqueue.errors import BrokerError
+from taskqueue.errors import BrokerError, UnknownBrokerURL
 from taskqueue.redis_url import ReplicaWait, SentinelService, parse_redis_url
 from taskqueue.urls import open_broker
 from tests.faults.procs import run_cli
@@ -81,3 +81,18 @@ def test_beat_check_accepts_a_good_sentinel_url(tmp_path: Path) -> None:
     )
     _, problems = read_config(config)
     assert problems == []
+
+
+def test_kombus_sentinel_url_is_refused_with_the_url_to_write_instead(tmp_path: Path) -> None:
+    url = "sentinel://:pw1@h1:26379;sentinel://:pw2@h2:26379"
+    with pytest.raises(UnknownBrokerURL) as caught:
+        open_broker(url)
+    text = str(caught.value)
+    assert "write redis+sentinel://h1:26379,h2:26379/<master_name>[/db]" in text
+    assert "pw1" not in text and "pw2" not in text, text  # every URL of the list redacted
+    config = tmp_path / "schedules.yaml"
+    config.write_text(f"broker: '{url}'\nentries: {{}}\n")
+    _, problems = read_config(config)
+    assert [p.path for p in problems] == ["broker"]
+    assert "redis+sentinel://h1:26379,h2:26379/<master_name>" in problems[0].message
+    assert "pw2" not in problems[0].message
