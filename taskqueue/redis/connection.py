@@ -175,18 +175,19 @@ class RedisConnection:
         with self._errors():
             return self._standalone_scripts[script](keys=keys, args=args, client=self._client)
 
-    def _stream(self, commands: Iterator[tuple[Any, ...]]) -> list[Any]:
+    def _stream(self, commands: Iterator[tuple[Any, ...]], *, acked: bool = False) -> list[Any]:
         """Send ``commands`` back to back on one connection, then read every reply.
 
         An EVALSHA the server answers with NOSCRIPT (its script cache was flushed) did not
         run; it is sent again after the script is reloaded. Any other error reply is raised
         as BrokerError once every reply has been read (the connection stays usable).
+        ``acked``: a re-sent command is followed by the replica WAIT (see _stream_acked).
         """
         with self._errors():
             self._ensure_scripts_loaded()
             sent, replies = self._send_all(commands)
             for n, reply in enumerate(replies):
-                reply = replies[n] = self._rerun_unknown_script(sent[n], reply)
+                reply = replies[n] = self._rerun_unknown_script(sent[n], reply, acked)
                 if isinstance(reply, redis.ResponseError):
                     raise reply
         return replies
@@ -197,7 +198,7 @@ class RedisConnection:
         if self._replica_wait is None:
             return self._stream(iter(commands))
         wait = ("WAIT", self._replica_wait.replicas, self._replica_wait.timeout_ms)
-        replies = self._stream(_then(commands, wait))
+        replies = self._stream(_then(commands, wait), acked=True)
         self._check_replicas(self._replica_wait, int(replies.pop()))
         return replies
 
@@ -245,7 +246,7 @@ class RedisConnection:
             pool.release(conn)
         return sent, replies
 
-    def _rerun_unknown_script(self, command: tuple[Any, ...], reply: Any) -> Any:
+    def _rerun_unknown_script(self, command: tuple[Any, ...], reply: Any, acked: bool) -> Any:
         """``reply``, or if it is NOSCRIPT, the reply of ``command`` sent again after the
         scripts were reloaded. The cache is server-wide: another client's SCRIPT FLUSH can land
         between the reload and the retry, so a few tries."""
@@ -255,24 +256,24 @@ class RedisConnection:
             self._scripts_loaded = False
             self._ensure_scripts_loaded()
             try:
-                reply = self._execute_acked(command)
+                reply = self._execute(command, acked)
             except redis.exceptions.NoScriptError as e:
                 reply = e
         return reply
 
-    def _execute_acked(self, command: tuple[Any, ...]) -> Any:
-        """``command`` on its own, followed by the WAIT if one is asked for: a re-sent
-        write is on another connection than the stream's WAIT covered."""
-        if self._replica_wait is None:
+    def _execute(self, command: tuple[Any, ...], acked: bool) -> Any:
+        """``command`` on its own; if ``acked``, followed by the replica WAIT: a re-sent
+        write is on another connection than the one the stream's WAIT covered."""
+        if self._replica_wait is None or not acked:
             return self._client.execute_command(*command)
         pipe = self._client.pipeline(transaction=False)
         pipe.execute_command(*command)
         pipe.execute_command("WAIT", self._replica_wait.replicas, self._replica_wait.timeout_ms)
-        reply, acked = pipe.execute(raise_on_error=False)
+        reply, replicas = pipe.execute(raise_on_error=False)
         if isinstance(reply, redis.exceptions.NoScriptError):
             raise reply
-        if not isinstance(acked, Exception):
-            self._check_replicas(self._replica_wait, int(acked))
+        if not isinstance(replicas, Exception):
+            self._check_replicas(self._replica_wait, int(replicas))
         return reply
 
     def _ensure_scripts_loaded(self) -> None:
