@@ -16,6 +16,7 @@ warning), which closes that window for enqueues.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,12 @@ def test_beat_and_worker_ride_out_a_sentinel_failover(
 
     ran_ids = _ids(ran)
     assert max(ran_ids.values()) == 1, [i for i, n in ran_ids.items() if n > 1]
+    # What beat sent, from its log: each fire once, and nothing ran that it did not send.
+    sent = Counter(re.findall(r" fire_id=(\S+)", beat.log()))
+    assert max(sent.values()) == 1, [i for i, n in sent.items() if n > 1]
+    assert set(ran_ids) <= set(sent)
+    lost_sent = sorted(set(sent) - set(ran_ids))
+    assert len(lost_sent) <= MAX_LOST, f"sent but never run: {lost_sent}"
     instants = sorted(map(_instant, ran_ids))
     assert instants[-1] > promoted_at + timedelta(seconds=AFTER_S / 2), "nothing ran after it"
     expected = {instants[0] + timedelta(seconds=k)
@@ -105,7 +112,7 @@ def test_beat_and_worker_ride_out_a_sentinel_failover(
         f"failover: killed {killed_at:%T.%f}, promoted after "
         f"{(promoted_at - killed_at).total_seconds():.1f}s; ran {len(ran_ids)} fires "
         f"{instants[0]:%T}..{instants[-1]:%T} (beat stopped {stopped_at:%T}); "
-        f"lost {[f'{t:%T}' for t in lost]}"
+        f"{len(sent)} sent; lost {[f'{t:%T}' for t in lost]}"
     )
     assert len(lost) <= MAX_LOST, f"lost {lost}:\n{beat.log()[-3000:]}"
     # The outage is logged (once), never a crash.
