@@ -6,7 +6,6 @@ service only ever see entries.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -120,6 +119,8 @@ class Entry:
             )
             if self.jitter:  # only then: existing entries keep their hash (no false "edit")
                 payload += (("jitter", self.jitter.total_seconds()),)
+            import hashlib  # here: its OpenSSL binding costs ~2 ms of every `beat` start-up
+
             digest = hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()
             object.__setattr__(self, "_digest", digest)
         return digest

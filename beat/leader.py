@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -50,6 +49,8 @@ BrokerFactory = Callable[[], LeaderLease]
 
 def default_owner() -> str:
     """``host:pid:random``: unique per process, readable in ``beat list``."""
+    import socket  # here: `beat list` imports this module for the lease name only
+
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 

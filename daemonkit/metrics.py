@@ -4,13 +4,12 @@ Everything lives in our own :class:`~prometheus_client.CollectorRegistry` (never
 global one), so two services in one process (tests, ``worker -B``) cannot collide.
 
 ``prometheus_client`` costs ~70 ms to import, so it is imported only when metrics are turned on:
-this module imports it inside functions, and :class:`NullBeatMetrics` /
-:class:`NullWorkerMetrics` give the daemons the same methods as no-ops when no port is set.
+this module imports it inside functions, and a daemon without a metrics port holds no metrics
+object at all (``None``).
 
 Label cardinality: fires carry no ``entry`` label (100,000 entries would mean 100,000 series);
-per-entry detail is in the logs. Task names are bounded by the task registry; callers should
-pass ``UNKNOWN_TASK`` for a message naming a task that is not registered, and past
-``MAX_TASK_LABELS`` distinct names the rest are counted as ``OTHER_TASKS`` anyway.
+per-entry detail is in the logs. Task names are labels as messages name them; past
+``MAX_TASK_LABELS`` distinct names the rest are counted as ``OTHER_TASKS``.
 
 Beat::
 
@@ -34,7 +33,7 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from daemonkit import DaemonKitError
@@ -60,9 +59,6 @@ RUNTIME_BUCKETS_S = (
 FIRE_OUTCOMES = ("sent", "duplicate", "skipped")
 QUEUE_DEPTH_KINDS = ("ready", "delayed", "in_flight", "dead", "expired_lease")
 LIMIT_KINDS = ("soft", "hard")
-# The task label for messages naming a task that is not registered: a label per arbitrary name
-# from the wire would let any producer create unbounded series.
-UNKNOWN_TASK = "<unknown>"
 # Distinct task labels one worker exports; later names are folded into OTHER_TASKS. A real
 # registry is far smaller: this only stops a stream of made-up names from growing memory and
 # every scrape without bound.
@@ -175,8 +171,6 @@ class _BatchHistogram:
 class BeatMetrics:
     """The beat daemon's metrics, registered in ``registry``."""
 
-    enabled = True
-
     def __init__(self, registry: CollectorRegistry) -> None:
         from prometheus_client import Counter, Gauge
 
@@ -196,9 +190,6 @@ class BeatMetrics:
         self._errors = Counter(
             "beat_dispatch_errors", "Dispatch attempts that failed (retried).", registry=registry
         )
-
-    def fire_sent(self, lateness_s: float) -> None:
-        self.fires_sent((lateness_s,))
 
     def fires_sent(self, lateness_s: Sequence[float]) -> None:
         """A batch of fires enqueued; each value is its lateness (negative when early)."""
@@ -234,36 +225,6 @@ class BeatMetrics:
         self._errors.inc()
 
 
-class NullBeatMetrics(BeatMetrics):
-    """Metrics turned off: the same methods, doing nothing, with no prometheus_client import."""
-
-    enabled = False
-
-    def __init__(self) -> None:  # registers nothing
-        pass
-
-    def fires_sent(self, lateness_s: Sequence[float]) -> None:
-        pass
-
-    def fire_duplicate(self, n: int = 1) -> None:
-        pass
-
-    def fires_skipped(self, n: int) -> None:
-        pass
-
-    def fire_failed(self, n: int) -> None:
-        pass
-
-    def set_entries(self, enabled: int, disabled: int) -> None:
-        pass
-
-    def set_leader(self, leader: bool) -> None:
-        pass
-
-    def dispatch_error(self) -> None:
-        pass
-
-
 class QueueStats(Protocol):
     """One queue's depths, as a broker reports them (``QUEUE_DEPTH_KINDS`` are read by
     attribute)."""
@@ -287,8 +248,8 @@ class _QueueDepthCollector:
     """Reads queue depths on each scrape; a failed read is counted and logged, never raised.
 
     Scrapes run on the HTTP server's threads (one per request), so reads are serialised here
-    and the source must not share a thread-bound connection with the service (see
-    :func:`queue_stats_from_url`).
+    and the source must not share a thread-bound connection with the service (the worker's
+    source, ``worker.service.broker_stats``, opens a broker of its own for each read).
     """
 
     def __init__(self, source: QueueStatsSource) -> None:
@@ -327,8 +288,6 @@ class _QueueDepthCollector:
 
 class WorkerMetrics:
     """The worker's metrics, registered in ``registry``."""
-
-    enabled = True
 
     def __init__(self, registry: CollectorRegistry) -> None:
         from prometheus_client import Counter, Histogram
@@ -387,33 +346,8 @@ class WorkerMetrics:
 
     def watch_queues(self, source: QueueStatsSource) -> None:
         """Export ``worker_queue_depth`` from ``source()`` on every scrape (replaces a previous
-        source). ``source`` runs on a scrape thread: see :func:`queue_stats_from_url`."""
+        source). ``source`` runs on a scrape thread: see :class:`_QueueDepthCollector`."""
         if self._queues is not None:
             self._registry.unregister(self._queues)
         self._queues = _QueueDepthCollector(source)
         self._registry.register(self._queues)
-
-
-class NullWorkerMetrics(WorkerMetrics):
-    """Metrics turned off: the same methods, doing nothing."""
-
-    enabled = False
-
-    def __init__(self) -> None:  # registers nothing
-        pass
-
-    def task_finished(self, task: str, state: str, runtime_s: float | None = None) -> None:
-        pass
-
-    def time_limit_kill(self, task: str, kind: Literal["soft", "hard"]) -> None:
-        pass
-
-    def watch_queues(self, source: QueueStatsSource) -> None:
-        pass
-
-
-def iter_samples(registry: CollectorRegistry) -> Iterator[tuple[str, dict[str, str], float]]:
-    """(name, labels, value) for every sample in ``registry``: for tests and ``beat`` tooling."""
-    for family in registry.collect():
-        for sample in family.samples:
-            yield sample.name, dict(sample.labels), sample.value

@@ -88,16 +88,6 @@ def stopping(status: str | None = None) -> bool:
     return notify(*fields)
 
 
-def reloading(status: str | None = None) -> bool:
-    """Tell systemd a reload started; send :func:`ready` when it is done."""
-    # systemd (Type=notify-reload) matches the reload by this timestamp of CLOCK_MONOTONIC.
-    now_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-    fields = ["RELOADING=1", f"MONOTONIC_USEC={now_us}"]
-    if status is not None:
-        fields.append(f"STATUS={_one_line(status)}")
-    return notify(*fields)
-
-
 def status(text: str) -> bool:
     """Set the one-line status shown by ``systemctl status``."""
     return notify(f"STATUS={_one_line(text)}")

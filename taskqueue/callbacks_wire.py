@@ -14,7 +14,13 @@ from typing import Any
 
 from taskqueue.errors import DecodeError
 
-__all__ = ["Callbacks", "callbacks_from_wire", "callbacks_to_wire", "check_signature"]
+__all__ = [
+    "Callbacks",
+    "callback_id",
+    "callbacks_from_wire",
+    "callbacks_to_wire",
+    "check_signature",
+]
 
 _SIGNATURE_KEYS = frozenset(["task", "args", "kwargs", "options"])
 _CHORD_KEYS = frozenset(["id", "index", "size", "callback"])
@@ -35,6 +41,13 @@ class Callbacks:
 
 
 NO_CALLBACKS = Callbacks()
+
+
+def callback_id(parent_id: str, kind: str, index: int, raw: dict[str, Any]) -> str:
+    """The id callback ``raw`` is sent under: its own ``task_id``, else derived from its
+    parent (``<parent>:link:0``, ``<parent>:link_error:1``), so a resend is refused."""
+    own = raw.get("options", {}).get("task_id")
+    return own if isinstance(own, str) and own else f"{parent_id}:{kind}:{index}"
 
 
 def callbacks_to_wire(c: Callbacks) -> dict[str, Any]:

@@ -43,6 +43,11 @@ class BrokerHandle:
             if old is not None and self._pid == os.getpid():
                 old.close()
 
+    @property
+    def configured_url(self) -> str | None:
+        """The URL given to :meth:`configure` (None: located)."""
+        return self._url
+
     def get(self) -> Broker:
         """The open broker of this process (opened now if this process has none)."""
         broker, pid = self._broker, self._pid

@@ -27,6 +27,7 @@ WORKER_KEYS = (
     "metrics_port",
     "commands",
     "command_env",
+    "result_expires",
 )
 
 # The SQLite queue next to the configuration file (see default_broker_url).

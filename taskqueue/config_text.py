@@ -8,7 +8,6 @@ the standard library.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +31,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     exact_case = by_lower.get(name.lower())
     if exact_case is not None and exact_case != name:
         return f" (did you mean {exact_case!r}?)"
+    import difflib  # here: only a name that is not found pays for it
+
     close = difflib.get_close_matches(name, pool, n=1, cutoff=CUTOFF)
     if not close:
         lowered = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=CUTOFF)

@@ -44,21 +44,9 @@ DEFAULT_PREFIX = "beat"
 # number, DONE_TTL_MS).
 DONE_TTL_MS = 60_000
 
-# The order of a queue's keys in KEYS[] of every script (see taskqueue/lua/*.lua): fixed, so
+# Each queue key and its Redis type (as TYPE names it, to name a key that holds something
+# else). The order is the order of KEYS[] in every script (see taskqueue/lua/*.lua): fixed, so
 # each script can name them ``KEYS[1]``..``KEYS[n]`` and the Python side builds them once.
-QUEUE_KEY_NAMES = (
-    "delayed",
-    "msg",
-    "inflight",
-    "claims",
-    "dead",
-    "consumers",
-    "notify",
-    *(f"ready:{p}" for p in range(10)),
-    "deliveries",
-)
-
-# The Redis type of each queue key (as TYPE names it), to name a key that holds something else.
 QUEUE_KEY_TYPES = {
     "delayed": "zset",
     "msg": "hash",
@@ -70,6 +58,7 @@ QUEUE_KEY_TYPES = {
     **{f"ready:{p}": "list" for p in range(10)},
     "deliveries": "hash",
 }
+QUEUE_KEY_NAMES = tuple(QUEUE_KEY_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +105,6 @@ class QueueKeys:
     @property
     def deliveries(self) -> str:
         return self.script_keys[17]
-
-    def expected_types(self) -> dict[str, str]:
-        """Each key of the queue and the Redis type it must have."""
-        return {
-            key: QUEUE_KEY_TYPES[name]
-            for key, name in zip(self.script_keys, QUEUE_KEY_NAMES, strict=True)
-        }
 
     def seen(self, ttl_ms: int, window: int) -> str:
         """The set of ids done in dedupe window ``window`` (``now_ms // ttl_ms``); the Lua

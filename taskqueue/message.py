@@ -72,11 +72,16 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Headers:
-    """Where a message came from. ``entry``/``scheduled_for`` are set for scheduled fires."""
+    """Where a message came from. ``entry``/``scheduled_for`` are set for scheduled fires;
+    ``parent_id``/``root_id`` for a task sent by another (a call made inside a running task,
+    a chain step, a callback, a chord body): the sender, and the top of the tree. Both are
+    absent from the wire when None, so such messages keep their exact old bytes."""
 
     enqueued_at: datetime
     entry: str | None = None
     scheduled_for: datetime | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,8 @@ class Message:
     attempt: int = 0  # 0 for the first run, n for the n-th retry
     headers: Headers = field(default_factory=lambda: Headers(enqueued_at=datetime.now(UTC)))
     callbacks: Callbacks = NO_CALLBACKS  # link/link_error/chord (taskqueue.callbacks_wire)
+    # How long the task's status and result are kept once it ends (None: the worker's default).
+    result_expires: timedelta | None = None
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -116,7 +123,7 @@ class Message:
             value = getattr(self, name)
             if value is not None:
                 require_aware(value, name)
-        for name in ("soft_time_limit", "time_limit"):
+        for name in ("soft_time_limit", "time_limit", "result_expires"):
             value = getattr(self, name)
             if value is not None and value <= timedelta(0):
                 raise ValueError(f"{name}: must be positive, got {value}")
@@ -275,6 +282,12 @@ def to_wire(m: Message) -> dict[str, Any]:
     }
     if m.callbacks:  # absent when empty: the old wire, byte for byte
         wire["callbacks"] = callbacks_to_wire(m.callbacks)
+    if m.result_expires is not None:  # likewise
+        wire["result_expires_s"] = m.result_expires.total_seconds()
+    if m.headers.parent_id is not None:
+        wire["headers"]["parent_id"] = m.headers.parent_id
+    if m.headers.root_id is not None:
+        wire["headers"]["root_id"] = m.headers.root_id
     return wire
 
 
@@ -295,6 +308,7 @@ _WIRE_KEYS = frozenset(
         "attempt",
         "headers",
         "callbacks",
+        "result_expires_s",
     ]
 )
 
@@ -341,6 +355,10 @@ def _from_wire(raw: dict[str, Any]) -> Message:
     entry = headers.get("entry")
     if entry is not None:
         _expect(entry, str, "headers.entry")
+    parent_id, root_id = headers.get("parent_id"), headers.get("root_id")
+    for value, what in ((parent_id, "headers.parent_id"), (root_id, "headers.root_id")):
+        if value is not None:
+            _expect(value, str, what)
     try:
         return Message(
             id=_expect(raw["id"], str, "id"),
@@ -365,8 +383,11 @@ def _from_wire(raw: dict[str, Any]) -> Message:
                 enqueued_at=enqueued_at,
                 entry=entry,
                 scheduled_for=parse_instant(headers.get("scheduled_for"), "headers.scheduled_for"),
+                parent_id=parent_id,
+                root_id=root_id,
             ),
             callbacks=callbacks_from_wire(raw.get("callbacks")),
+            result_expires=_parse_seconds(raw.get("result_expires_s"), "result_expires_s"),
         )
     except ValueError as e:
         if isinstance(e, DecodeError):

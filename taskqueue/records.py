@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from taskqueue.message import MAX_MESSAGE_BYTES, MAX_PRIORITY, MIN_PRIORITY, Message, require_aware
+from taskqueue.status_details import details_to_json
 
 # How long the broker remembers a message id for enqueue-once. Long enough to cover any window
 # in which two beats (or a beat replaying after a crash) could produce the same fire; bounded so
@@ -65,9 +66,9 @@ class Revocation:
 class EncodedMessage:
     """A message already encoded to its wire bytes, with the fields a broker routes by.
 
-    Beat renders a burst of fires with :class:`~taskqueue.message.MessageTemplate` straight to
-    bytes; building and encoding 100,000 :class:`Message` objects would cost most of the one
-    second the burst may take. ``task`` and ``attempt`` are carried so that a broker which
+    Beat renders a burst of fires with :class:`~taskqueue.message_template.MessageTemplate`
+    straight to bytes; building and encoding 100,000 :class:`Message` objects would cost most of
+    the one second the burst may take. ``task`` and ``attempt`` are carried so that a broker which
     records the QUEUED state eagerly (SQLite) need not decode the payload.
     """
 
@@ -176,6 +177,20 @@ class TaskStatus:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     deliveries: int = 0  # of the current attempt (see Delivery.deliveries); 0: not known
+    # The task that sent this one, the callbacks it sent, and a failure's remote traceback
+    # (stored as one optional object: taskqueue.status_details).
+    parent_id: str | None = None
+    children: tuple[str, ...] = ()
+    traceback: str | None = None
+    # A write instruction, never read back: how long to keep this status once final (the
+    # call's result_expires); None: the ttl the broker is given.
+    keep: timedelta | None = None
+
+    def kept(self, default: timedelta) -> timedelta:
+        return default if self.keep is None else self.keep
+
+    def details_json(self) -> str | None:
+        return details_to_json(self.parent_id, self.children, self.traceback)
 
 
 # A fenced enqueue names the lease and the fencing token its sender holds.

@@ -2,8 +2,11 @@
 
 Pure (no I/O), shared by the producer (``delay``/``send_task``) and beat (entries) so both
 route alike. Patterns are :mod:`fnmatch` patterns (``reports.*``) tried in file order; the
-first that matches wins. An explicit ``queue=`` (in a call or an entry) wins over a route.
-Not wired into calls or entries yet: see README "Calling tasks".
+first that matches wins. Precedence, one rule for every option: an explicit value (a call's
+``queue=``, an entry's ``queue:``/``options:``) > the task's own (``@task(queue=...)``, for
+calls from a process that imported the task) > the route > the default. Calls apply it in
+:func:`worker.calling.build_message`, entries in :mod:`beat.config.entry` (beat never imports
+task code, so ``@task`` values do not reach entries: see README "Routing").
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ OPTION_KEYS = frozenset(
 )
 
 
+class RouteError(ValueError):
+    """One thing wrong in ``routes:``: ``path`` (``routes.reports.*.priority``) and what."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     pattern: str
@@ -35,34 +47,38 @@ class Route:
 
 def _int(value: Any, where: str, low: int, high: int | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{where}: must be an integer >= {low}, got {value!r}")
+        raise RouteError(where, f"must be an integer >= {low}, got {value!r}")
     if high is not None and value > high:
-        raise ValueError(f"{where}: must be at most {high}, got {value!r}")
+        raise RouteError(where, f"must be at most {high}, got {value!r}")
     return value
 
 
 def parse_route(pattern: Any, options: Any, where: str) -> Route:
     """One ``pattern: {options}`` item; ValueError naming ``where`` and the field."""
     if not isinstance(pattern, str) or not pattern.strip() or pattern != pattern.strip():
-        raise ValueError(f"{where}: pattern {pattern!r} must be a non-empty task-name pattern")
+        raise RouteError(where, f"pattern {pattern!r} must be a non-empty task-name pattern")
     if pattern.count("[") != pattern.count("]"):
-        raise ValueError(f"{where}: pattern {pattern!r} has an unclosed '['")
+        raise RouteError(where, f"pattern {pattern!r} has an unclosed '['")
     at = f"{where}.{pattern}"
     if not isinstance(options, Mapping):
-        raise ValueError(f"{at}: must be a mapping of options, got {type(options).__name__}")
+        raise RouteError(at, f"must be a mapping of options, got {type(options).__name__}")
     unknown = sorted(str(k) for k in options if k not in OPTION_KEYS)
     if unknown:
-        raise ValueError(
-            f"{at}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(OPTION_KEYS))})"
-        )
+        allowed = ", ".join(sorted(OPTION_KEYS))
+        raise RouteError(at, f"unknown key(s) {', '.join(unknown)} (allowed: {allowed})")
     queue = options.get("queue")
     if queue is not None and (not isinstance(queue, str) or not queue):
-        raise ValueError(f"{at}.queue: must be a non-empty queue name, got {queue!r}")
+        raise RouteError(f"{at}.queue", f"must be a non-empty queue name, got {queue!r}")
     priority, retries = options.get("priority"), options.get("max_retries")
 
     def duration(key: str) -> timedelta | None:
         value = options.get(key)
-        return None if value is None else parse_duration(value, f"{at}.{key}")
+        if value is None:
+            return None
+        try:
+            return parse_duration(value, "")
+        except ValueError as e:
+            raise RouteError(f"{at}.{key}", str(e).removeprefix(": ")) from None
 
     return Route(
         pattern=pattern,
@@ -82,10 +98,15 @@ def parse_routes(raw: Any, where: str = "routes") -> list[Route]:
     if raw is None:
         return []
     if not isinstance(raw, Mapping):
-        raise ValueError(f"{where}: must be a mapping of pattern -> options")
+        raise RouteError(where, "must be a mapping of pattern -> options")
     return [parse_route(p, o, where) for p, o in raw.items()]
 
 
 def match(routes: Sequence[Route], task: str) -> Route | None:
     """The first route whose pattern matches ``task`` (case-sensitive), or None."""
     return next((r for r in routes if fnmatch.fnmatchcase(task, r.pattern)), None)
+
+
+def first_set(*values: Any) -> Any:
+    """The first of ``values`` that is not None (the precedence above, highest first)."""
+    return next((v for v in values if v is not None), None)

@@ -74,6 +74,7 @@ class Statuses:
     FINISHED_AT_S: Final = "finished_at_s"
     EXPIRES_S: Final = "expires_s"
     DELIVERIES: Final = "deliveries"
+    DETAILS: Final = "details"  # JSON (taskqueue.status_details), NULL: none
 
 
 class Leases:

@@ -135,11 +135,13 @@ statuses = sa.Table(
     # NULL until the task reaches a final state; then purged lazily after this instant.
     sa.Column(Statuses.EXPIRES_S, sa.Float, nullable=True),
     sa.Column(Statuses.DELIVERIES, sa.Integer, nullable=False, server_default="0"),
+    sa.Column(Statuses.DETAILS, sa.Text, nullable=True),
 )
 # Columns added after files were first made: _create_schema adds them to an older file.
 _ADDED_COLUMNS = (
     (messages, Messages.DELIVERIES, "INTEGER NOT NULL DEFAULT 0"),
     (statuses, Statuses.DELIVERIES, "INTEGER NOT NULL DEFAULT 0"),
+    (statuses, Statuses.DETAILS, "TEXT"),
 )
 sa.Index("ix_statuses_expires", statuses.c.expires_s)
 

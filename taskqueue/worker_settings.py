@@ -56,6 +56,7 @@ class WorkerSection:
     metrics_port: int | None = None
     commands: list[str] | None = None
     command_env: list[str] | None = None
+    result_expires: timedelta | None = None
 
     def given(self) -> dict[str, Any]:
         """The settings the file sets, by key."""
@@ -188,6 +189,7 @@ def _queues(key: str, value: Any, found: _Found) -> list[str] | None:
 _CHECKS: tuple[tuple[str, _Check, bool], ...] = (
     ("lease", _duration, False),
     ("shutdown_timeout", _duration, False),
+    ("result_expires", _duration, False),
     ("concurrency", _count, True),
     ("max_tasks_per_child", _count, True),
     ("max_memory_per_child", _count, True),

@@ -4,20 +4,31 @@ Only the wire is needed (a message, the broker's enqueue-once), never the worker
 process's broker is found the way the commands find it: ``configure(broker=URL)`` if called,
 else the ``broker:`` of ``$BEAT_CONFIG`` or of ``./schedules.yaml``, else the default SQLite
 queue next to that file (:func:`taskqueue.config_keys.default_broker_url`). It is opened on
-first use, shared by threads and reopened in a forked child (:mod:`taskqueue.client`).
+first use, shared by threads and reopened in a forked child (:mod:`taskqueue.client`). The
+same file's ``routes:`` (or ``configure(routes=...)``) route every call (:func:`routed`); a
+call made inside a running task names it as parent (:mod:`worker.lineage`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from taskqueue.callbacks_wire import NO_CALLBACKS, Callbacks
 from taskqueue.durations import parse_duration
-from taskqueue.message import DEFAULT_PRIORITY, Message, RetryPolicy, new_task_id, require_aware
-from worker.producer import PRODUCER
+from taskqueue.message import (
+    DEFAULT_PRIORITY,
+    Headers,
+    Message,
+    RetryPolicy,
+    new_task_id,
+    require_aware,
+)
+from taskqueue.routes import Route, first_set, match
+from worker import lineage
+from worker.producer import PRODUCER, ROUTES
 from worker.result import TaskResult
 
 
@@ -29,10 +40,17 @@ class WireForm(Protocol):
 
 
 class TaskDefaults(Protocol):
-    """What a call reads from a registered task: its default queue."""
+    """What a call reads from a registered task: the options it sets itself, which win over
+    a route (``max_retries`` 0: not set)."""
 
     @property
     def queue(self) -> str | None: ...
+    @property
+    def soft_time_limit(self) -> timedelta | None: ...
+    @property
+    def time_limit(self) -> timedelta | None: ...
+    @property
+    def max_retries(self) -> int: ...
 
 
 # Registered tasks by name (worker.registry installs its lookup): a call of a task whose
@@ -74,6 +92,8 @@ class CallOptions:
     soft_time_limit: Duration | None = None
     time_limit: Duration | None = None
     max_retries: int | None = None
+    # How long this call's status and result are kept after it ends (default: 1 day).
+    result_expires: Duration | None = None
     # Signatures (worker.canvas) run after this call: link on success, link_error on failure.
     link: Any = None
     link_error: Any = None
@@ -118,18 +138,21 @@ def build_message(
     kwargs: Mapping[str, Any] | None,
     options: CallOptions,
     task: TaskDefaults | None,
+    parent: lineage.Lineage | None = None,
 ) -> Message:
-    """The message of one call; ValueError/TypeError naming the option that is wrong."""
+    """The message of one call; ValueError/TypeError naming the option that is wrong.
+    ``parent``: the task sending it (default: the task running here, if any)."""
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise TypeError(f"{name}: args must be a list or tuple, got {type(args).__name__}")
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise TypeError(f"{name}: kwargs must be a mapping, got {type(kwargs).__name__}")
     now = datetime.now(UTC)
-    default_queue = task.queue if task is not None else None
+    options = routed(name, options, task, match(ROUTES.get(), name))
+    sender = parent or lineage.current()
     return Message(
         id=options.task_id or new_task_id(),
         task=name,
-        queue=options.queue or default_queue or DEFAULT_QUEUE,
+        queue=options.queue or DEFAULT_QUEUE,
         args=tuple(args),
         kwargs=dict(kwargs or {}),
         priority=DEFAULT_PRIORITY if options.priority is None else options.priority,
@@ -140,7 +163,41 @@ def build_message(
         time_limit=_limit(name, "time_limit", options.time_limit),
         retry=_retry(name, options.max_retries),
         callbacks=_callbacks(name, options),
+        result_expires=_limit(name, "result_expires", options.result_expires),
+        headers=Headers(
+            enqueued_at=now,
+            parent_id=sender.parent_id if sender else None,
+            root_id=sender.root_id if sender else None,
+        ),
     )
+
+
+def routed(
+    name: str, options: CallOptions, task: TaskDefaults | None, route: Route | None
+) -> CallOptions:
+    """``options`` with the unset ones taken from ``task`` (``@task``), then ``route``: the
+    precedence of :mod:`taskqueue.routes`. An option the task sets itself is left unset for
+    the worker to apply (the task's own value is the worker's default)."""
+    if route is None and (task is None or task.queue is None):
+        return options
+    own_soft = task.soft_time_limit if task is not None else None
+    own_hard = task.time_limit if task is not None else None
+    own_retries = task.max_retries if task is not None and task.max_retries > 0 else None
+    return replace(
+        options,
+        queue=first_set(options.queue, task.queue if task else None, route and route.queue),
+        priority=first_set(options.priority, route and route.priority),
+        expires=first_set(options.expires, route and route.expires),
+        soft_time_limit=_unless_own(options.soft_time_limit, own_soft, route, "soft_time_limit"),
+        time_limit=_unless_own(options.time_limit, own_hard, route, "time_limit"),
+        max_retries=_unless_own(options.max_retries, own_retries, route, "max_retries"),
+    )
+
+
+def _unless_own(explicit: Any, own: Any, route: Route | None, key: str) -> Any:
+    if explicit is not None or own is not None or route is None:
+        return explicit
+    return getattr(route, key)
 
 
 def _eta(name: str, options: CallOptions, now: datetime) -> datetime | None:

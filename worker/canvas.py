@@ -17,12 +17,13 @@ from typing import Any
 
 from taskqueue.message import Message, new_task_id
 from worker.calling import CallOptions, build_message, call, task_defaults
+from worker.lineage import Lineage
 from worker.result import GroupResult, TaskResult
 
 __all__ = ["Chain", "Chord", "Group", "Signature", "chain", "chord", "group", "signature"]
 
 _LINKS = ("link", "link_error")
-_DURATIONS = ("countdown", "expires", "soft_time_limit", "time_limit")
+_DURATIONS = ("countdown", "expires", "soft_time_limit", "time_limit", "result_expires")
 
 
 class Signature:
@@ -115,10 +116,12 @@ class Signature:
     def delay(self, *args: Any, **kwargs: Any) -> TaskResult:
         return self.apply_async(args, kwargs)
 
-    def message(self, default_id: str) -> Message:
-        """This call as a message (its id: its own task_id, else ``default_id``)."""
+    def message(self, default_id: str, parent: Lineage | None = None) -> Message:
+        """This call as a message (its id: its own task_id, else ``default_id``), sent by
+        ``parent`` (a worker sending a callback: the task that settled)."""
         options = CallOptions(**{**self.options, "task_id": self.id or default_id})
-        return build_message(self.task, self.args, self.kwargs, options, task_defaults(self.task))
+        defaults = task_defaults(self.task)
+        return build_message(self.task, self.args, self.kwargs, options, defaults, parent)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object carried in a message (durations as seconds)."""

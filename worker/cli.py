@@ -102,6 +102,7 @@ def command(
         _fail(problems)
 
     from daemonkit.logs import configure_logging
+    from taskqueue.records import DEFAULT_RESULT_TTL
     from worker.consumer import DEFAULT_LEASE, DEFAULT_MAX_DELIVERIES, DEFAULT_SHUTDOWN_TIMEOUT
     from worker.errors import PoolError
     from worker.service import WorkerConfig, default_worker_name, run_worker
@@ -134,6 +135,8 @@ def command(
         metrics_port=metrics_port if metrics_port is not None else section.metrics_port,
         commands=tuple(section.commands or ()),
         command_env=tuple(section.command_env or ()),
+        routes=settings.routes,
+        result_expires=section.result_expires or DEFAULT_RESULT_TTL,
     )
     try:
         run_worker(config)

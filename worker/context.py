@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from worker import lineage
 from worker.errors import Retry, RetryRequest, describe, exception_name
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ USER_STATES = frozenset({"PROGRESS"})
 class Request:
     """What one run of a task is (``self.request``). ``retries`` is the attempt (0 for the
     first run), ``deliveries`` the claims of this attempt (more than 1: a worker died under
-    it). ``entry``/``scheduled_for`` are set for a beat fire. ``parent_id``/``root_id`` are
-    None until callbacks set them."""
+    it). ``entry``/``scheduled_for`` are set for a beat fire. ``parent_id`` is the task that
+    sent this one (None for a call from application code or a fire), ``root_id`` the top of
+    its tree (its own id when it has no parent)."""
 
     id: str
     task: str
@@ -62,6 +64,8 @@ class Request:
             expires=message.expires,
             entry=message.headers.entry,
             scheduled_for=message.headers.scheduled_for,
+            parent_id=message.headers.parent_id,
+            root_id=message.headers.root_id or message.id,
         )
 
 
@@ -129,8 +133,10 @@ def run_task(
     kwargs: dict[str, Any],
     report: Report,
 ) -> Any:
-    """Call the task's function: a bound task gets its :class:`BoundTask` first."""
-    if not task.bind:
-        return task.fn(*args, **kwargs)
+    """Call the task's function: a bound task gets its :class:`BoundTask` first. Calls it
+    makes name it as their parent (:mod:`worker.lineage`)."""
     req = request or Request(id=task_id, task=task.name, args=args, kwargs=kwargs)
-    return task.fn(BoundTask(task, req, report), *args, **kwargs)
+    with lineage.running(lineage.of(req.id, req.root_id)):
+        if not task.bind:
+            return task.fn(*args, **kwargs)
+        return task.fn(BoundTask(task, req, report), *args, **kwargs)

@@ -79,7 +79,8 @@ class TaskDefinitionError(WorkerError, ValueError):
 class TaskFailed(WorkerError):
     """A task that ended without a result (``TaskResult.get``): failed, dead-lettered or
     expired. ``type`` is the remote exception's name as recorded (``ValueError``), ``message``
-    its text, ``traceback`` the remote traceback text when the worker stored one (None today)."""
+    its text, ``traceback`` the remote traceback text when the worker stored one (a task that
+    raised; its last 8 KiB), else None."""
 
     def __init__(
         self, task_id: str, state: str, type: str, message: str, traceback: str | None = None

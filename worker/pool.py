@@ -12,19 +12,21 @@ from __future__ import annotations
 import enum
 import json
 import sys
+import threading
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from worker.errors import Reject, Retry, SoftTimeLimitExceeded, exception_name
+from taskqueue.status_details import bounded_traceback
+from worker.errors import PoolError, Reject, Retry, SoftTimeLimitExceeded, describe, exception_name
 
 if TYPE_CHECKING:
     from taskqueue.message import Message
     from worker.context import Request
     from worker.progress import ProgressBox
     from worker.registry import Task
-
-PoolKind = Literal["prefork", "threads"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,8 @@ class OutcomeKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a job ended. ``exc_type`` is the exception's ``module.QualName`` for failures."""
+    """How a job ended. ``exc_type`` is the exception's ``module.QualName`` for failures;
+    ``result`` as in :data:`RunResult` (for FAILURE: the traceback text, or None)."""
 
     job_id: str
     kind: OutcomeKind
@@ -132,18 +135,40 @@ def limit_deadlines_s(job: Job, now_s: float) -> tuple[float | None, float | Non
 DEFAULT_SWITCH_INTERVAL_S = 0.001
 
 
-def lower_switch_interval(target: float | None) -> None:
-    """Lower the interpreter's GIL switch interval to ``target`` seconds (never raise it)."""
-    if target is not None and sys.getswitchinterval() > target:
-        sys.setswitchinterval(target)
+def start_monitor(
+    pool: str,
+    running: threading.Thread | None,
+    watch: Callable[[], None],
+    switch_interval: float | None,
+) -> threading.Thread:
+    """Start a pool's deadline monitor thread running ``watch``; a second start is an error.
+
+    Lowers the interpreter's GIL switch interval to ``switch_interval`` seconds first (never
+    raises it), so the monitor gets the GIL back soon after a deadline while tasks hold it.
+    """
+    if running is not None:
+        raise PoolError(f"{pool} pool: already started")
+    if switch_interval is not None and sys.getswitchinterval() > switch_interval:
+        sys.setswitchinterval(switch_interval)
+    monitor = threading.Thread(target=watch, name="pool-monitor", daemon=True)
+    monitor.start()
+    return monitor
 
 
 def utc_from_timestamp(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-# (kind, result, error, exc_type)
+# (kind, result, error, exc_type). ``result`` is the task's result (SUCCESS), the
+# RetryRequest (RETRY) or the remote traceback text (FAILURE from an exception, else None).
 RunResult = tuple[OutcomeKind, Any, str | None, str | None]
+
+
+def failed_outcome(exc: BaseException) -> RunResult:
+    """The task raised ``exc``: FAILURE with its traceback text, already bounded (it crosses
+    the prefork pipe and goes to the status store)."""
+    text = "".join(traceback.format_exception(exc))
+    return OutcomeKind.FAILURE, bounded_traceback(text), describe(exc), exception_name(exc)
 
 
 def check_result(result: Any) -> RunResult:

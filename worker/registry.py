@@ -16,7 +16,17 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    ParamSpec,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    overload,
+)
 
 from worker.calling import Duration, set_task_lookup
 from worker.errors import DuplicateTask, TaskDefinitionError, TaskModuleImportError, UnknownTask
@@ -135,6 +145,11 @@ class Registry:
         with self._lock:
             return sorted(self._tasks)
 
+    def tasks(self) -> list[Task[..., Any]]:
+        """Every registered task, by name."""
+        with self._lock:
+            return [self._tasks[name] for name in sorted(self._tasks)]
+
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
 
@@ -176,15 +191,15 @@ def _duration(value: Duration | None, task_name: str, option: str) -> timedelta 
 def _make_task(
     fn: Callable[P, R],
     *,
-    name: str | None,
-    soft_time_limit: Duration | None,
-    time_limit: Duration | None,
-    max_retries: int,
-    retry_backoff: Duration | None,
-    retry_backoff_max: Duration | None,
-    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec,
-    rate_limit: str | float | None,
-    queue: str | None,
+    name: str | None = None,
+    soft_time_limit: Duration | None = None,
+    time_limit: Duration | None = None,
+    max_retries: int = 0,
+    retry_backoff: Duration | None = None,
+    retry_backoff_max: Duration | None = None,
+    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec = (),
+    rate_limit: str | float | None = None,
+    queue: str | None = None,
     bind: bool = False,
 ) -> Task[P, R]:
     from worker.rate_limit import parse_rate
@@ -225,39 +240,33 @@ def _make_task(
     )
 
 
+class TaskOptions(TypedDict, total=False):
+    """The options of ``@task(...)`` but ``bind``; each left out takes its default."""
+
+    name: str | None
+    soft_time_limit: Duration | None
+    time_limit: Duration | None
+    max_retries: int
+    retry_backoff: Duration | None
+    retry_backoff_max: Duration | None
+    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec
+    rate_limit: str | float | None
+    queue: str | None
+
+
 @overload
 def task(fn: Callable[P, R], /) -> Task[P, R]: ...
 
 
 @overload
 def task(
-    *,
-    name: str | None = None,
-    soft_time_limit: Duration | None = None,
-    time_limit: Duration | None = None,
-    max_retries: int = 0,
-    retry_backoff: Duration | None = None,
-    retry_backoff_max: Duration | None = None,
-    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec = (),
-    rate_limit: str | float | None = None,
-    queue: str | None = None,
-    bind: Literal[False] = False,
+    *, bind: Literal[False] = False, **options: Unpack[TaskOptions]
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 @overload
 def task(
-    *,
-    name: str | None = None,
-    soft_time_limit: Duration | None = None,
-    time_limit: Duration | None = None,
-    max_retries: int = 0,
-    retry_backoff: Duration | None = None,
-    retry_backoff_max: Duration | None = None,
-    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec = (),
-    rate_limit: str | float | None = None,
-    queue: str | None = None,
-    bind: Literal[True],
+    *, bind: Literal[True], **options: Unpack[TaskOptions]
 ) -> Callable[[Callable[..., R]], Task[..., R]]: ...
 
 
@@ -265,16 +274,8 @@ def task(
     fn: Callable[P, R] | None = None,
     /,
     *,
-    name: str | None = None,
-    soft_time_limit: Duration | None = None,
-    time_limit: Duration | None = None,
-    max_retries: int = 0,
-    retry_backoff: Duration | None = None,
-    retry_backoff_max: Duration | None = None,
-    autoretry_for: Sequence[ExceptionSpec] | ExceptionSpec = (),
-    rate_limit: str | float | None = None,
-    queue: str | None = None,
     bind: bool = False,
+    **options: Unpack[TaskOptions],
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a function as a task, bare (``@task``) or with options (``@task(name=...)``).
 
@@ -283,19 +284,7 @@ def task(
     """
 
     def decorate(f: Callable[P, R]) -> Task[P, R]:
-        made = _make_task(
-            f,
-            name=name,
-            soft_time_limit=soft_time_limit,
-            time_limit=time_limit,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            retry_backoff_max=retry_backoff_max,
-            autoretry_for=autoretry_for,
-            rate_limit=rate_limit,
-            queue=queue,
-            bind=bind,
-        )
+        made = _make_task(f, bind=bind, **options)
         REGISTRY.register(made)
         return made
 

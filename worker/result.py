@@ -195,6 +195,7 @@ def task_failed(status: TaskStatus) -> TaskFailed:
     """The :class:`TaskFailed` of a final status that is not SUCCESS."""
     text = status.error or status.state.value.lower()
     typed = _TYPED.fullmatch(text)
+    state, tb = status.state.value, status.traceback
     if typed is None:
-        return TaskFailed(status.id, status.state.value, status.state.value.title(), text)
-    return TaskFailed(status.id, status.state.value, typed["type"], typed["message"])
+        return TaskFailed(status.id, state, state.title(), text, tb)
+    return TaskFailed(status.id, state, typed["type"], typed["message"], tb)

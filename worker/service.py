@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from daemonkit import systemd
 from daemonkit.signals import install_stop_and_hup
+from taskqueue.records import DEFAULT_RESULT_TTL
 from taskqueue.urls import open_broker, redact_url
-from worker import commands
+from worker import commands, producer
 from worker.consumer import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LEASE,
@@ -28,10 +29,12 @@ from worker.consumer import (
 from worker.consumer.presence import WorkerIdentity
 from worker.pools import make_pool
 from worker.registry import REGISTRY
+from worker.routing_check import warn_unrouted
 
 if TYPE_CHECKING:
     from daemonkit.metrics import MetricsServer
     from taskqueue.records import QueueStats
+    from taskqueue.routes import Route
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ class WorkerConfig:
     metrics_port: int | None = None
     commands: tuple[str, ...] = ()  # programs the command task may run (absolute paths)
     command_env: tuple[str, ...] = ()  # environment variables a command message may set
+    routes: list[Route] = field(default_factory=list)  # the configuration's `routes:`
+    result_expires: timedelta = DEFAULT_RESULT_TTL  # how long final statuses are kept
 
 
 class EmbeddedBeat(threading.Thread):
@@ -125,6 +130,10 @@ def run_worker(config: WorkerConfig) -> None:
     """
     modules = [*BUILTIN_MODULES, *(m for m in config.modules if m not in BUILTIN_MODULES)]
     REGISTRY.import_modules(modules)
+    # Before the pool: the callbacks this worker sends and the calls its task code makes go
+    # to its broker, routed by its routes (prefork children take them at start-up).
+    producer.configure(broker=config.broker_url, routes=config.routes)
+    warn_unrouted(REGISTRY.tasks(), config.routes)
     # Before the pool: prefork children take the policy with their start-up state.
     commands.allow(config.commands, config.command_env)
     broker = open_broker(config.broker_url)
@@ -165,6 +174,7 @@ def run_worker(config: WorkerConfig) -> None:
             heartbeat_interval=min(
                 DEFAULT_HEARTBEAT_INTERVAL, max(config.lease / 3, _MIN_HEARTBEAT_INTERVAL)
             ),
+            result_expires=config.result_expires,
             # The watchdog is pinged from the consumer loop only: a wedged loop stops pinging.
             on_loop=watchdog.healthy,
         )

@@ -1,4 +1,5 @@
-"""The few keys of ``schedules.yaml`` the worker reads: ``broker``, ``imports``, ``worker:``.
+"""The few keys of ``schedules.yaml`` the worker reads: ``broker``, ``imports``, ``worker:``,
+``routes:`` (for the callbacks it sends and the calls its tasks make).
 
 The worker never imports :mod:`beat` (the two packages only share :mod:`taskqueue`), so the
 ``worker:`` section is parsed by :mod:`taskqueue.worker_settings`, the parser ``beat check``
@@ -18,6 +19,7 @@ from daemonkit.yaml_tree import YamlLimitExceeded, YamlProblems, load_yaml, read
 
 # One duration syntax for beat and worker (taskqueue is the package both import).
 from taskqueue.durations import parse_duration
+from taskqueue.routes import Route, parse_routes
 from taskqueue.worker_settings import WorkerSection, parse_worker_section
 
 __all__ = ["SettingsError", "WorkerSettings", "load_settings", "parse_duration"]
@@ -39,6 +41,7 @@ class WorkerSettings:
     imports: list[str] = field(default_factory=list)
     section: WorkerSection = field(default_factory=WorkerSection)
     path: Path | None = None
+    routes: list[Route] = field(default_factory=list)
 
     @property
     def worker(self) -> dict[str, Any]:
@@ -64,9 +67,16 @@ def load_settings(path: Path) -> WorkerSettings:
         problems.append(f"{where}: imports: expected a list of module names")
     section, section_problems = parse_worker_section(raw.get("worker"))
     problems.extend(f"{where}: {p.path}: {p.message}" for p in section_problems)
+    routes: list[Route] = []
+    try:
+        routes = parse_routes(raw.get("routes"))
+    except ValueError as e:
+        problems.append(f"{where}: {e}")
     if problems:
         raise SettingsError(problems)
-    return WorkerSettings(broker=broker, imports=imports or [], section=section, path=path)
+    return WorkerSettings(
+        broker=broker, imports=imports or [], section=section, path=path, routes=routes
+    )
 
 
 def _read(path: Path) -> Any:

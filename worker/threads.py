@@ -46,7 +46,6 @@ from worker.errors import (
     SoftTimeLimitExceeded,
     TaskRevoked,
     describe,
-    exception_name,
 )
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
@@ -55,12 +54,13 @@ from worker.pool import (
     OutcomeKind,
     RunResult,
     check_result,
+    failed_outcome,
     hard_limit_error,
     limit_deadlines_s,
-    lower_switch_interval,
     rejected_outcome,
     retry_outcome,
     soft_outcome,
+    start_monitor,
 )
 from worker.progress import ProgressBox, ProgressReport
 
@@ -125,12 +125,9 @@ class ThreadPool:
         return self._abandoned_alive
 
     def start(self) -> None:
-        if self._monitor is not None:
-            raise PoolError("thread pool: already started")
-        lower_switch_interval(self.switch_interval)
-        self._monitor = threading.Thread(target=self._watch_deadlines, name="pool-monitor")
-        self._monitor.daemon = True
-        self._monitor.start()
+        self._monitor = start_monitor(
+            "thread", self._monitor, self._watch_deadlines, self.switch_interval
+        )
         for _ in range(self.concurrency):
             self._add_thread()
 
@@ -284,7 +281,7 @@ class ThreadPool:
                 exc_info=True,
                 extra={"task": job.task.name, "task_id": job.task_id},
             )
-            return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
+            return failed_outcome(e)
         return check_result(result)
 
     def terminate(self, job_id: str) -> bool:

@@ -1,12 +1,15 @@
 """The ``beat`` group: its options, ``--version``, and the daemon when no command is given.
 
-Command modules register on :data:`cli` (``@cli.command``); this module imports none of them
-(:mod:`beat.cli` does), so they import it without an import circle.
+Command modules register on :data:`cli` (``@cli.command``); this module imports none of them:
+:data:`cli` imports the module of a command when that command is used (``--help`` imports
+them all), from the table :data:`beat.cli.COMMANDS`, so they import it without an import
+circle and a command pays only for its own imports.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -14,6 +17,27 @@ from beat.cli import daemon
 from beat.cli.options import broker_option, config_option
 
 DEFAULT_STATE = "schedule.db"
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are registered by modules imported on first use.
+
+    :attr:`modules` maps a command name to the module that registers it on this group.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.modules: Mapping[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.modules})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.modules:
+            # __import__, not importlib.import_module: `python -X importtime` (which the
+            # start-up tests read) traces only imports made through it.
+            __import__(self.modules[cmd_name])
+        return self.commands.get(cmd_name)
 
 
 def _print_version(ctx: click.Context, value: bool) -> None:
@@ -26,7 +50,11 @@ def _print_version(ctx: click.Context, value: bool) -> None:
     ctx.exit()
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "-s",
     "--schedule",
@@ -72,30 +100,10 @@ def _print_version(ctx: click.Context, value: bool) -> None:
     help="Show beat's version and the tzdata version its zones come from, and exit.",
 )
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    state: str,
-    config_path: Path,
-    broker_url: str | None,
-    loglevel: str,
-    log_format: str | None,
-    lookahead: str | None,
-    source_url: str | None,
-    metrics_port: int | None,
-    lease_ttl: str | None,
-) -> None:
+def cli(ctx: click.Context, /, state: str, **options: Any) -> None:
     """beat: a periodic scheduler. Without a command, runs the scheduler daemon."""
     ctx.obj = {"state": state}
     if ctx.invoked_subcommand is not None:
         return
-    daemon.run(
-        state=state,
-        config_path=config_path,
-        broker_url=broker_url,
-        loglevel=loglevel,
-        log_format=log_format,
-        lookahead=lookahead,
-        source_url=source_url,
-        metrics_port=metrics_port,
-        lease_ttl=lease_ttl,
-    )
+    # The group's options are the daemon's keywords, typed there.
+    daemon.run(state=state, **options)

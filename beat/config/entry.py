@@ -6,7 +6,7 @@ source and the entries API (:func:`validate_entry`, lines None).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from daemonkit.yaml_tree import segment
 from taskqueue.config_text import describe
 from taskqueue.message import MAX_MESSAGE_BYTES
 from taskqueue.message_template import json_size_floor
+from taskqueue.routes import Route, match
 
 _NO_OPTIONS = TaskOptions()
 _CATCH_UPS = [c.value for c in CatchUp]
@@ -35,13 +36,15 @@ def validate_entry(
     defaults: Mapping[str, Any],
     source: str = "yaml",
     file: str = "<input>",
+    routes: Sequence[Route] = (),
 ) -> Entry:
     """Validate one entry given as a plain mapping (the YAML form of an entry); raises
     :class:`ConfigError` with every problem (lines are None). ``defaults`` is the
-    ``defaults:`` mapping, raw or as in :attr:`Config.defaults`."""
+    ``defaults:`` mapping, raw or as in :attr:`Config.defaults`; ``routes`` the
+    configuration's :attr:`Config.routes`."""
     checker = Checker(file)
     parsed_defaults = check_defaults(checker, defaults, None)
-    entry = check_entry(checker, name, data, None, zone, parsed_defaults, source)
+    entry = check_entry(checker, name, data, None, zone, parsed_defaults, source, routes)
     if checker.problems or entry is None:
         raise ConfigError(checker.problems)
     return entry
@@ -55,8 +58,11 @@ def check_entry(
     zone: ZoneInfo,
     defaults: Mapping[str, Any],
     source: str,
+    routes: Sequence[Route] = (),
 ) -> Entry | None:
-    """One entry, or None after reporting why it is invalid."""
+    """One entry, or None after reporting why it is invalid. The first route matching its
+    task fills what the entry does not set, over ``defaults`` (beat never imports task code,
+    so ``@task(queue=...)`` cannot apply: see taskqueue.routes)."""
     path = f"entries.{segment(name)}"
     before = len(checker.problems)
     if not _name_and_shape(checker, name, data, line, path):
@@ -70,7 +76,8 @@ def check_entry(
     if "timezone" in data:
         zone = checker.zone(data, "timezone", path) or zone
     schedule = check_schedule(checker, name, data, line, path, zone)
-    settings = _settings(checker, data, path, defaults)
+    route = match(routes, task) if task is not None else None
+    settings = _settings(checker, data, path, _routed(defaults, route))
     if len(checker.problems) > before or task is None or schedule is None:
         return None
     entry = Entry(name=name, task=task, schedule=schedule, source=source, **settings)
@@ -122,6 +129,21 @@ def _settings(
         "enabled": _enabled(checker, data, path),
         **_jitter_setting(checker, data, path, defaults),
     }
+
+
+def _routed(defaults: Mapping[str, Any], route: Route | None) -> Mapping[str, Any]:
+    """``defaults`` with ``route``'s queue and options over them (the entry's own win)."""
+    if route is None:
+        return defaults
+    options = {
+        key: value
+        for key in ("priority", "expires", "soft_time_limit", "time_limit", "max_retries")
+        if (value := getattr(route, key)) is not None
+    }
+    out = {**defaults, "options": {**(defaults.get("options") or {}), **options}}
+    if route.queue is not None:
+        out["queue"] = route.queue
+    return out
 
 
 def _enabled(checker: Checker, data: Mapping[Any, Any], path: str) -> bool:

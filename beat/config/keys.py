@@ -21,6 +21,7 @@ __all__ = [
     "SCHEDULE_KINDS",
     "SOLAR_KEYS",
     "TOP_KEYS",
+    "WEB_KEYS",
     "WORKER_KEYS",
 ]
 
@@ -35,6 +36,8 @@ TOP_KEYS = (
     "beat",
     "metrics_port",
     "log_format",
+    "routes",
+    "web",
 )
 SCHEDULE_KINDS = ("cron", "every", "calendar", "at", "solar")
 # The keys of one entry, in the order `beat entries export` writes them (and the SQL source's
@@ -74,3 +77,4 @@ OPTION_DURATIONS = frozenset(
 CALENDAR_KEYS = ("every", "at", "start")
 SOLAR_KEYS = ("event", "lat", "lon")
 BEAT_KEYS = ("state", "lookahead", "leader_lease", "loglevel")
+WEB_KEYS = ("host", "port", "read_only", "token", "users")

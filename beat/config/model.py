@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from beat.entries import Entry
 from beat.time import zones
+from taskqueue.routes import Route
 
 UTC_ZONE = zones.get("UTC")
 
@@ -26,7 +27,11 @@ class Config:
     # Validated `defaults:` (durations as timedelta); accepted back by validate_entry.
     defaults: Mapping[str, Any] = field(default_factory=dict)
     entries: dict[str, Entry] = field(default_factory=dict)  # in file order
+    # `routes:` in file order; already applied to the entries (beat.config.entry).
+    routes: tuple[Route, ...] = ()
     worker: Mapping[str, Any] = field(default_factory=dict)  # raw `worker:` (checked)
     beat: Mapping[str, Any] = field(default_factory=dict)  # `beat:`, durations as timedelta
     metrics_port: int | None = None
     log_format: str = "text"
+    # `web:` (beat web): host, port, read_only, and token/users when set
+    web: Mapping[str, Any] = field(default_factory=dict)

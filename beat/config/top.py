@@ -13,6 +13,8 @@ from beat.config.checker import Checker
 from beat.config.entry import check_defaults, check_entry
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config
+from beat.config.routes_section import check_routes
+from beat.config.web_section import check_web_section
 from beat.config.worker_section import check_worker_section
 from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
@@ -20,6 +22,7 @@ from beat.errors import ConfigError, Problem
 from taskqueue.config_keys import default_broker_url
 from taskqueue.config_text import describe
 from taskqueue.redis_url import redis_url_problem
+from taskqueue.routes import Route
 from taskqueue.worker_settings import parse_loglevel
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -67,6 +70,8 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
     metrics_port, log_format = _logs_and_metrics(checker, root)
     worker = check_worker_section(checker, root)
     beat = _beat_section(checker, root)
+    routes = check_routes(checker, root)
+    web = check_web_section(checker, root)
     return Config(
         path=resolved,
         timezone=zone,
@@ -74,16 +79,22 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
         imports=imports,
         source=source,
         defaults=defaults,
-        entries=_entries(checker, root, zone, defaults),
+        entries=_entries(checker, root, zone, defaults, routes),
+        routes=routes,
         worker=worker,
         beat=beat,
         metrics_port=metrics_port,
         log_format=log_format,
+        web=web,
     )
 
 
 def _entries(
-    checker: Checker, root: Mapping[Any, Any], zone: Any, defaults: Mapping[str, Any]
+    checker: Checker,
+    root: Mapping[Any, Any],
+    zone: Any,
+    defaults: Mapping[str, Any],
+    routes: tuple[Route, ...],
 ) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     section = checker.mapping(
@@ -91,7 +102,7 @@ def _entries(
     )
     for name, data in section.items():
         line = checker.line_of(section, name)
-        entry = check_entry(checker, name, data, line, zone, defaults, "yaml")
+        entry = check_entry(checker, name, data, line, zone, defaults, "yaml", routes)
         if entry is not None:
             entries[entry.name] = entry
     return entries

@@ -46,9 +46,14 @@ def gap_change(wall: datetime, zone: ZoneInfo) -> datetime:
     """The instant of the forward change that skips naive ``wall``: the first instant after
     the gap. Bisects over whole seconds between zoneinfo's two readings of ``wall``."""
     _, late, early = classify(wall, zone)  # fold=0 (old offset) reads later in a gap
+    return _change_between(early, late, zone)
+
+
+def _change_between(early: datetime, late: datetime, zone: ZoneInfo) -> datetime:
+    """The first whole second after ``early`` at which ``zone``'s offset is no longer
+    ``early``'s; ``late`` is at or after that change (bisection: zone changes happen on whole
+    seconds)."""
     old_offset = early.astimezone(zone).utcoffset()
-    # early is before the change and late at or after it: bisect on whole seconds (zone
-    # changes happen on whole seconds) for the first one with the new offset
     lo, hi = 0, int((late - early).total_seconds())
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -92,14 +97,7 @@ def _changes(zone: ZoneInfo, year: int) -> tuple[tuple[datetime, ...], tuple[dat
         new = nxt.astimezone(zone).utcoffset()
         if new != offset:
             assert offset is not None and new is not None
-            lo, hi = 0, 86_400
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if (day + timedelta(seconds=mid)).astimezone(zone).utcoffset() == offset:
-                    lo = mid
-                else:
-                    hi = mid
-            change = day + timedelta(seconds=hi)
+            change = _change_between(day, nxt, zone)
             instants.append(change)
             fold_starts.append(change - (offset - new) if new < offset else change)
             offset = new
@@ -239,3 +237,18 @@ def _jump(zone: ZoneInfo, change: datetime) -> timedelta:
     before = (change - timedelta(seconds=1)).astimezone(zone).utcoffset()
     assert after is not None and before is not None
     return after - before
+
+
+def changes_between(
+    zone: ZoneInfo, start: datetime, end: datetime
+) -> list[tuple[datetime, timedelta]]:
+    """Every change of ``zone``'s offset in [``start``, ``end``) (aware instants), with how far
+    the clock jumped (positive: forward), in order: the DST marks of the dashboard's timeline."""
+    found: dict[datetime, timedelta] = {}
+    for year in range(start.year, end.year + 1):
+        if not 1 < year < 9999:
+            continue
+        for change in _around(zone, year)[0]:
+            if start <= change < end:
+                found[change] = _jump(zone, change)
+    return sorted(found.items())

@@ -35,9 +35,10 @@ Everything after the fields is ours too: the minute search (beat/time/cron_match
 policy of SPEC 5 (beat/time/cron_dst.py). croniter's own iteration on aware datetimes fires a
 fixed-time job twice in a repeated hour, so it only ever sees field text, never a time.
 
-Speed: croniter costs ~20-25 ms to import, so it is imported on first use, not by ``import
-beat.time.schedules``; expansions are cached by text, and ``H`` only re-resolves its own items per
-entry name (a few microseconds), so 100k entries sharing expressions load in seconds.
+Speed: croniter costs ~15 ms to import, so it is imported on first use, not by ``import
+beat.time.schedules``, and without the ``file`` program it would run (:func:`_croniter_module`);
+expansions are cached by text, and ``H`` only re-resolves its own items per entry name (a few
+microseconds), so 100k entries sharing expressions load in seconds.
 
 Grammar, per field (case-insensitive names; ``0`` and ``7`` are Sunday)::
 
@@ -306,11 +307,33 @@ def _check(text: str) -> _Checked:
 # --- expansion by croniter (step 2) ---------------------------------------------------------
 
 
-def _croniter() -> Any:
-    # Imported on first use: ~25 ms that `import beat.time.schedules` should not pay.
-    from croniter import croniter
+@lru_cache(maxsize=1)
+def _croniter_module() -> Any:
+    """``croniter.croniter``, imported on first use.
 
-    return croniter
+    croniter 7.0.0 calls ``platform.architecture()`` at import (its ``is_32bit``), which runs
+    the ``file`` program on the interpreter: a fork and exec, ~10 ms of every ``beat`` command
+    that reads a cron entry. Its answer there only confirms the pointer size, which croniter
+    checks first anyway, so during the import it is answered from the pointer size instead
+    (the same verdict on every platform), and restored right after.
+    """
+    import importlib
+    import platform
+    import struct
+
+    real = platform.architecture
+    bits = f"{struct.calcsize('P') * 8}bit"
+    platform.architecture = lambda *_args, **_kwargs: (bits, "")
+    try:
+        # The module, not the class the package re-exports under the same name.
+        module = importlib.import_module("croniter.croniter")
+    finally:
+        platform.architecture = real
+    return module
+
+
+def _croniter() -> Any:
+    return _croniter_module().croniter
 
 
 @lru_cache(maxsize=4096)
@@ -339,9 +362,7 @@ def _expand_special(text: str) -> tuple[frozenset[int], frozenset[tuple[int, int
 
 @lru_cache(maxsize=1)
 def _hash_expander() -> Any:
-    from croniter.croniter import HashExpander
-
-    return HashExpander(_croniter())
+    return _croniter_module().HashExpander(_croniter())
 
 
 def _resolve_hash(index: int, token: str, name: str) -> str:

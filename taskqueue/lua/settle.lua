@@ -1,20 +1,21 @@
 -- Settle a batch of one queue's claimed messages, each with its task status, atomically.
 -- KEYS[N_QUEUE_KEYS + 1..]: per item, its status hash and its done list (declared: the ids
 -- are known up front).
--- ARGV: queue key tag, result TTL ms; then per item
+-- ARGV: queue key tag; then per item
 --   id, token, action ('a' ack | 'r' retry | 'l' redeliver | 'd' dead letter), arg1, arg2,
 --   arg3,
---   final ('1': the status expires after the TTL), n, then n status field/value strings
+--   final (ms > 0: a final status, kept that long; '0': not final), n, then n status
+--   field/value strings
 -- where retry's args are the delay in ms from now, priority digit, payload; dead letter's arg1 is the reason;
 -- n = 0 writes no status. Returns a string of '1' (settled) / '0' (not ours: neither the
 -- action nor the status applied), one char per item.
-local now, tag, ttl = server_now(), ARGV[1], ARGV[2]
+local now, tag = server_now(), ARGV[1]
 local FIRST_STATUS_KEY = N_QUEUE_KEYS + 1
 -- A final status also pushes one token on the task's done list, which TaskResult.get BLPOPs
 -- (taskqueue/keys.py DONE_TTL_MS: the same number).
 local DONE_TTL_MS = 60000
 local out = {}
-local i, item = 3, 0
+local i, item = 2, 0
 while i <= #ARGV do
   item = item + 1
   local id, token, action = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -38,8 +39,8 @@ while i <= #ARGV do
       local key = KEYS[FIRST_STATUS_KEY + 2 * (item - 1)]
       redis.call('DEL', key) -- fields of an earlier state (an old error) must not linger
       redis.call('HSET', key, unpack(ARGV, fields, fields + n - 1))
-      if final == '1' then
-        redis.call('PEXPIRE', key, ttl)
+      if final ~= '0' then
+        redis.call('PEXPIRE', key, final)
         local done = KEYS[FIRST_STATUS_KEY + 2 * (item - 1) + 1]
         redis.call('DEL', done) -- at most one token: a waiter pops it and reads the status
         redis.call('RPUSH', done, '1')

@@ -51,7 +51,7 @@ RECOVER_STEP = 1_000
 _ACTION_CODES = {AckAction: "a", RetryAction: "r", RedeliverAction: "l", DeadLetterAction: "d"}
 
 
-def _settle_args(item: Settlement, now_ms: int) -> list[Any]:
+def _settle_args(item: Settlement, now_ms: int, result_ttl: timedelta) -> list[Any]:
     """settle.lua's ARGV for one item (see the script); a retry's eta goes as a delay."""
     action = item.action
     args: list[Any] = [
@@ -70,7 +70,9 @@ def _settle_args(item: Settlement, now_ms: int) -> list[Any]:
     if status is None:
         return [*args, "0", 0]
     fields = status_fields(status)
-    args += ["1" if status.state in FINAL_STATES else "0", 2 * len(fields)]
+    # A final status's lifetime in ms ('0': not final): the call's own, else the default.
+    final = wire.keep_ms(status.kept(result_ttl)) if status.state in FINAL_STATES else 0
+    args += [str(final), 2 * len(fields)]
     for name, value in fields.items():
         args += [name, value]
     return args
@@ -175,7 +177,6 @@ class RedisConsumer(RedisConnection):
         if not items:
             return []
         now_ms = wire.now_ms()  # only to turn retry etas into delays
-        ttl_ms = max(1, int(result_ttl.total_seconds() * 1000))
         by_queue: dict[str, list[int]] = {}
         for i, item in enumerate(items):
             by_queue.setdefault(item.delivery.queue, []).append(i)
@@ -184,13 +185,13 @@ class RedisConsumer(RedisConnection):
         for name, positions in by_queue.items():
             queue = self.keys.queue(name)
             status_keys: list[bytes] = []
-            args: list[Any] = [queue.tag, ttl_ms]
+            args: list[Any] = [queue.tag]
             for i in positions:
                 item = items[i]
                 message_id = item.delivery.message_id
                 status_keys.append(wire.id_bytes(self.keys.status(message_id)))
                 status_keys.append(wire.id_bytes(self.keys.done(message_id)))
-                args.extend(_settle_args(item, now_ms))
+                args.extend(_settle_args(item, now_ms, result_ttl))
             keys = (*queue.script_keys, *status_keys)
             commands.append(("EVALSHA", sha, len(keys), *keys, *args))
         # Packed with hiredis and sent back to back on one connection (see _stream): redis-py's

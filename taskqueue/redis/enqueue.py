@@ -21,7 +21,7 @@ from typing import Any
 from taskqueue.encoding_producer import EncodingProducer
 from taskqueue.errors import BrokerError, Fenced
 from taskqueue.keys import QueueKeys
-from taskqueue.records import DEFAULT_DEDUPE_TTL, EncodedMessage, Fence
+from taskqueue.records import EncodedMessage, Fence
 from taskqueue.redis import wire
 from taskqueue.redis.connection import RedisConnection
 
@@ -70,12 +70,8 @@ class RedisProducer(RedisConnection, EncodingProducer):
     message in the delayed set.
     """
 
-    def enqueue_encoded(
-        self,
-        items: Sequence[EncodedMessage],
-        *,
-        dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL,
-        fence: Fence | None = None,
+    def _push(
+        self, items: Sequence[EncodedMessage], dedupe_ttl: timedelta, fence: Fence | None
     ) -> list[bool]:
         """Enqueue-once for pre-encoded messages: one script call per chunk of one queue.
 
@@ -90,8 +86,6 @@ class RedisProducer(RedisConnection, EncodingProducer):
         are read at the end. Each message is atomic; a failure part-way leaves earlier chunks
         pushed, which a retry of the batch refuses as duplicates.
         """
-        if not items:
-            return []
         by_queue = _by_queue(items)
         chunks: list[Chunk] = [
             (positions[start : start + self._enqueue_chunk], self.keys.queue(name))

@@ -13,6 +13,7 @@ BLPOPs it, so ``TaskResult.get`` sleeps in Redis instead of polling.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from taskqueue.errors import DecodeError
@@ -21,6 +22,7 @@ from taskqueue.message import Message
 from taskqueue.records import DEFAULT_RESULT_TTL, FINAL_STATES, TaskState, TaskStatus
 from taskqueue.redis import wire
 from taskqueue.redis.connection import RedisConnection
+from taskqueue.status_details import details_from_json
 
 
 def status_fields(status: TaskStatus) -> dict[str, str | int]:
@@ -39,6 +41,9 @@ def status_fields(status: TaskStatus) -> dict[str, str | int]:
         fields["finished_at_ms"] = wire.ms(status.finished_at)
     if status.deliveries:
         fields["deliveries"] = status.deliveries
+    details = status.details_json()
+    if details is not None:
+        fields["details"] = details
     return fields
 
 
@@ -57,7 +62,7 @@ class RedisStates(RedisConnection):
             pipe.delete(key)  # fields of an earlier state (an old error) must not linger
             pipe.hset(key, mapping=fields)
             if status.state in FINAL_STATES:
-                pipe.pexpire(key, max(1, int(ttl.total_seconds() * 1000)))
+                pipe.pexpire(key, wire.keep_ms(status.kept(ttl)))
                 done = self.keys.done(status.id)
                 pipe.delete(done)  # at most one token, as settle.lua keeps it
                 pipe.rpush(done, b"1")
@@ -91,18 +96,23 @@ class RedisStates(RedisConnection):
             raw = self._client.hgetall(self.keys.status(task_id))
         if not raw:
             return self._queued_status(task_id)
-        f = {k.decode(): v.decode() for k, v in raw.items()}
-        return TaskStatus(
-            id=task_id,
-            task=f["task"],
-            state=TaskState(f["state"]),
-            attempts=int(f["attempts"]),
-            result=json.loads(f["result"]),
-            error=f.get("error"),
-            started_at=wire.instant(int(f["started_at_ms"])) if "started_at_ms" in f else None,
-            finished_at=wire.instant(int(f["finished_at_ms"])) if "finished_at_ms" in f else None,
-            deliveries=int(f.get("deliveries", 0)),
-        )
+        return _status(task_id, raw)
+
+    def get_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        """:meth:`get_status` of many ids in one round trip (the dashboard's entries page):
+        the ids known, by id."""
+        unique = list(dict.fromkeys(task_ids))
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for task_id in unique:
+                pipe.hgetall(self.keys.status(task_id))
+            raws = pipe.execute()
+        found: dict[str, TaskStatus] = {}
+        for task_id, raw in zip(unique, raws, strict=True):
+            status = _status(task_id, raw) if raw else self._queued_status(task_id)
+            if status is not None:
+                found[task_id] = status
+        return found
 
     def _queued_status(self, task_id: str) -> TaskStatus | None:
         names = self._queue_names()
@@ -124,3 +134,23 @@ class RedisStates(RedisConnection):
                 id=task_id, task=message.task, state=TaskState.QUEUED, attempts=message.attempt
             )
         return None
+
+
+def _status(task_id: str, raw: Mapping[bytes, bytes]) -> TaskStatus:
+    """A status hash as the :class:`TaskStatus` it records."""
+    f = {k.decode(): v.decode() for k, v in raw.items()}
+    parent_id, children, traceback = details_from_json(f.get("details"))
+    return TaskStatus(
+        id=task_id,
+        task=f["task"],
+        state=TaskState(f["state"]),
+        attempts=int(f["attempts"]),
+        result=json.loads(f["result"]),
+        error=f.get("error"),
+        started_at=wire.instant(int(f["started_at_ms"])) if "started_at_ms" in f else None,
+        finished_at=wire.instant(int(f["finished_at_ms"])) if "finished_at_ms" in f else None,
+        deliveries=int(f.get("deliveries", 0)),
+        parent_id=parent_id,
+        children=children,
+        traceback=traceback,
+    )

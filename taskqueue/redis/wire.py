@@ -30,6 +30,11 @@ def ms(value: datetime) -> int:
     return int(require_aware(value, "instant").timestamp() * 1000)
 
 
+def keep_ms(keep: timedelta) -> int:
+    """How long a final status is kept, in ms for PEXPIRE (at least 1)."""
+    return max(1, int(keep.total_seconds() * 1000))
+
+
 def ttl_ms(ttl: timedelta) -> int:
     value = int(ttl.total_seconds() * 1000)
     if value <= 0:

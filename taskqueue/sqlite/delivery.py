@@ -71,7 +71,8 @@ def _started_row(
     if named is None:
         return None
     task, attempt = named
-    return (message_id, task, _STARTED, attempt + 1, "null", None, now_s, None, None, deliveries)
+    row = (message_id, task, _STARTED, attempt + 1, "null", None, now_s, None, None, deliveries)
+    return (*row, None)  # no details yet: the worker records them with the outcome
 
 
 def _delivery(row: Any, queue: str, lease_until: datetime) -> Delivery:

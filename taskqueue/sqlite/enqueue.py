@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from taskqueue.encoding_producer import EncodingProducer
-from taskqueue.records import DEFAULT_DEDUPE_TTL, EncodedMessage, Fence, TaskState
+from taskqueue.records import EncodedMessage, Fence, TaskState
 from taskqueue.sqlite.connection import SQLiteConnection, clock_s
 from taskqueue.sqlite_schema import (
     DELAYED,
@@ -48,7 +48,7 @@ def _rows(
             rows.append((m.id, m.queue, m.priority, DELAYED, eta_s, eta_s, m.payload))
         else:
             rows.append((m.id, m.queue, m.priority, READY, now, None, m.payload))
-        status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME, 0))
+        status_rows.append((m.id, m.task, _QUEUED, m.attempt, "null", *_NO_OUTCOME, 0, None))
     return pushed, rows, status_rows
 
 
@@ -59,20 +59,14 @@ class SQLiteProducer(SQLiteConnection, EncodingProducer):
     one transaction, and a second message with the same id in it is refused like any duplicate.
     """
 
-    def enqueue_encoded(
-        self,
-        items: Sequence[EncodedMessage],
-        *,
-        dedupe_ttl: timedelta = DEFAULT_DEDUPE_TTL,
-        fence: Fence | None = None,
+    def _push(
+        self, items: Sequence[EncodedMessage], dedupe_ttl: timedelta, fence: Fence | None
     ) -> list[bool]:
         """:meth:`enqueue_many` for messages already encoded: one transaction, executemany.
 
         With ``fence=(lease, token)`` the transaction first checks the lease and raises Fenced
         (nothing written) unless ``token`` is the live lease's.
         """
-        if not items:
-            return []
         with self._db.write() as conn:
             now = clock_s()
             if fence is not None:

@@ -19,7 +19,7 @@ from taskqueue.sqlite_schema import UPSERT_STATUS, statuses
 
 def status_row(status: TaskStatus, now_s: float, ttl: timedelta) -> tuple[Any, ...]:
     """The statuses row of ``status`` (raises TypeError/ValueError if the result is not
-    JSON); a final state expires ``ttl`` from now."""
+    JSON); a final state expires ``ttl`` (or the status's own ``keep``) from now."""
     return (
         status.id,
         status.task,
@@ -29,8 +29,9 @@ def status_row(status: TaskStatus, now_s: float, ttl: timedelta) -> tuple[Any, .
         status.error,
         None if status.started_at is None else epoch(status.started_at),
         None if status.finished_at is None else epoch(status.finished_at),
-        now_s + ttl.total_seconds() if status.state in FINAL_STATES else None,
+        now_s + status.kept(ttl).total_seconds() if status.state in FINAL_STATES else None,
         status.deliveries,
+        status.details_json(),
     )
 
 

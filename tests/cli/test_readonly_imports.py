@@ -99,3 +99,68 @@ def test_the_fast_path_creates_no_file(tmp_path: Path) -> None:
         assert result.returncode in (0, 3), result.stderr[-2000:]
         assert not [m for m in modules if m.split(".")[0] in HEAVY]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["schedules.yaml"]
+
+
+# Start-up budget (issues 12 and 17: read-only commands under 150 ms, `beat next` under 100 ms),
+# pinned by what is not imported, never by a clock. Besides SQLAlchemy and redis-py (above):
+# - the modules of the other commands (the group imports a command's module when it runs);
+# - subprocess: croniter asks platform.architecture(), which runs the `file` program;
+# - socket: the leader's host name is only needed by a beat that runs;
+# - importlib.metadata: only `beat --version` asks for the tzdata distribution's version;
+# - importlib.resources (without croniter, whose dateutil imports it): zoneinfo's way into the
+#   tzdata package, whose files beat reads by path.
+NEVER = ("subprocess", "socket", "importlib.metadata")
+_COMMAND_MODULE = {"list": "inspect", "next": "next", "queues": "queues", "status": "queues"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "also_not"),
+    [
+        (["-s", "schedule.db", "list"], 0, ()),
+        (["-s", "schedule.db", "next", "nightly-cleanup", "-n", "1"], 0, ()),
+        # An ad-hoc schedule reads no configuration at all.
+        (["next", "--cron", "30 2 * * *", "-n", "1"], 0, ("yaml", "beat.config", "sqlite3")),
+        (
+            ["next", "--every", "90s", "-n", "1"],
+            0,
+            ("yaml", "beat.config", "croniter", "dateutil", "importlib.resources"),
+        ),
+        (["queues"], 0, ()),
+        (["status", "done-task"], 0, ()),
+        (["check"], 0, ()),
+    ],
+)
+def test_read_only_commands_import_only_what_they_use(
+    setup: Path, argv: list[str], code: int, also_not: tuple[str, ...]
+) -> None:
+    from beat.cli import COMMANDS
+
+    command = next(a for a in argv if a in COMMANDS)
+    own = f"beat.cli.{_COMMAND_MODULE.get(command, command)}"
+    assert COMMANDS[command] == own
+    result, modules = _imports(setup, *argv)
+    assert result.returncode == code, result.stderr[-2000:]
+    assert "beat.cli" in modules and own in modules  # the trace was read
+    others = sorted(set(COMMANDS.values()) - {own})
+    unwanted = [*NEVER, *also_not, *others]
+    imported = sorted(m for m in modules if any(m == u or m.startswith(f"{u}.") for u in unwanted))
+    assert imported == [], f"beat {' '.join(argv)} imported {imported}"
+
+
+def test_the_command_table_names_every_command(tmp_path: Path) -> None:
+    """``beat.cli.COMMANDS`` is the one list of commands: each names the module that registers
+    it, and every ``@cli.command``/``@cli.group`` in beat/cli is in it (a command left out
+    would never load)."""
+    from beat.cli import COMMANDS
+
+    defined = {}
+    for source in sorted((ROOT / "beat" / "cli").glob("*.py")):
+        for name in re.findall(r'^@cli\.(?:command|group)\("([^"]+)"', source.read_text(), re.M):
+            defined[name] = f"beat.cli.{source.stem}"
+    assert defined == COMMANDS
+    shown = subprocess.run(
+        [sys.executable, "-m", "beat", "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    listed = shown.stdout.split("Commands:")[1].split()
+    assert all(name in listed for name in COMMANDS), shown.stdout

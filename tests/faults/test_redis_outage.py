@@ -32,6 +32,21 @@ OUTAGE_S = 3.0
 MAX_ERRORS = 3
 
 
+def marking_entry(marks: Path, name: str, catch_up: str) -> str:
+    """schedules.yaml lines of an entry that marks ``name`` in ``marks`` every second since
+    START; ``catch_up: latest`` with a grace of 1s."""
+    grace = "    grace: 1s\n" if catch_up == "latest" else ""
+    return (
+        f"  {name}:\n"
+        "    task: f.mark\n"
+        "    every: 1s\n"
+        f"    start: {START.isoformat()}\n"
+        f"    catch_up: {catch_up}\n"
+        f"{grace}"
+        f"    args: [{marks}, {name}]\n"
+    )
+
+
 def outage(server: RedisServer) -> tuple[datetime, datetime]:
     """Stop Redis for OUTAGE_S and start it again; (when it went down, when it came back)."""
     server.kill()
@@ -74,19 +89,8 @@ def test_beat_and_worker_ride_out_a_redis_restart(
     config = tmp_path / "schedules.yaml"
     config.write_text(
         "entries:\n"
-        "  all1:\n"
-        "    task: f.mark\n"
-        "    every: 1s\n"
-        f"    start: {START.isoformat()}\n"
-        "    catch_up: all\n"
-        f"    args: [{marks}, all1]\n"
-        "  latest1:\n"
-        "    task: f.mark\n"
-        "    every: 1s\n"
-        f"    start: {START.isoformat()}\n"
-        "    catch_up: latest\n"
-        "    grace: 1s\n"
-        f"    args: [{marks}, latest1]\n"
+        + marking_entry(marks, "all1", "all")
+        + marking_entry(marks, "latest1", "latest")
     )
     state = tmp_path / "schedule.db"
     worker = spawn("worker", "--broker", url, "-A", "fault_tasks", "-c", "2", "--lease", "3s",
@@ -189,15 +193,7 @@ def test_two_beats_ride_out_a_redis_restart_without_losing_or_repeating_a_fire(
     url = server.url()
     marks = tmp_path / "marks"
     config = tmp_path / "schedules.yaml"
-    config.write_text(
-        "entries:\n"
-        "  ha1:\n"
-        "    task: f.mark\n"
-        "    every: 1s\n"
-        f"    start: {START.isoformat()}\n"
-        "    catch_up: all\n"
-        f"    args: [{marks}, ha1]\n"
-    )
+    config.write_text("entries:\n" + marking_entry(marks, "ha1", "all"))
     worker = spawn("worker", "--broker", url, "-A", "fault_tasks", "-c", "2",
                    "--shutdown-timeout", "5s")  # fmt: skip
     beats = [

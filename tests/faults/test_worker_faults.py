@@ -48,6 +48,24 @@ def successes(workers: list[Proc], task_id: str) -> int:
     return sum(w.log().count(f"[{task_id}] succeeded") for w in workers)
 
 
+def two_workers(spawn: StartProc, redis_url: str) -> list[Proc]:
+    """Two workers of one pool process each, ready."""
+    workers = [spawn("worker", "--broker", redis_url, *FAST) for _ in range(2)]
+    for w in workers:
+        w.wait_for_log(" ready: ")
+    return workers
+
+
+def run_on_one(
+    broker: RedisBroker, workers: list[Proc], marks: Path, message: Message
+) -> tuple[Proc, Proc]:
+    """Send ``message`` (an f.mark task) and wait until it starts: (its worker, the other)."""
+    assert broker.enqueue_once(message)
+    wait_until(lambda: len(runs(marks, "start")) == 1, 10, "the task to start")
+    running = owner(workers, runs(marks, "start")[0])
+    return running, next(w for w in workers if w is not running)
+
+
 def status(broker: RedisBroker, task_id: str) -> TaskStatus | None:
     return broker.get_status(task_id)
 
@@ -57,17 +75,14 @@ def test_kill9_mid_task_is_run_again_elsewhere_and_recorded_once(
     tmp_path: Path, redis_url: str, spawn: StartProc
 ) -> None:
     marks = tmp_path / "marks"
-    workers = [spawn("worker", "--broker", redis_url, *FAST) for _ in range(2)]
-    for w in workers:
-        w.wait_for_log(" ready: ")
+    workers = two_workers(spawn, redis_url)
     broker = RedisBroker(redis_url)
     task_id = f"kill9-{uuid.uuid4().hex[:8]}"
     try:
-        assert broker.enqueue_once(Message(id=task_id, task="f.mark", args=(str(marks), "k", 2.0)))
-        wait_until(lambda: len(runs(marks, "start")) == 1, 10, "the task to start")
-        victim = owner(workers, runs(marks, "start")[0])
+        victim, survivor = run_on_one(
+            broker, workers, marks, Message(id=task_id, task="f.mark", args=(str(marks), "k", 2.0))
+        )
         victim.kill9_tree()
-        survivor = next(w for w in workers if w is not victim)
 
         wait_until(
             lambda: (s := status(broker, task_id)) is not None and s.state is TaskState.SUCCESS,
@@ -98,16 +113,13 @@ def test_a_worker_frozen_past_its_lease_cannot_ack_or_record(
     """``machine``: the worker and its pool stop; ``main-process``: only the consumer stops,
     its pool process finishes the task meanwhile and the outcome waits for it."""
     marks = tmp_path / "marks"
-    workers = [spawn("worker", "--broker", redis_url, *FAST) for _ in range(2)]
-    for w in workers:
-        w.wait_for_log(" ready: ")
+    workers = two_workers(spawn, redis_url)
     broker = RedisBroker(redis_url)
     task_id = f"stop-{uuid.uuid4().hex[:8]}"
     try:
-        assert broker.enqueue_once(Message(id=task_id, task="f.mark", args=(str(marks), "s", 1.5)))
-        wait_until(lambda: len(runs(marks, "start")) == 1, 10, "the task to start")
-        frozen = owner(workers, runs(marks, "start")[0])
-        other = next(w for w in workers if w is not frozen)
+        frozen, other = run_on_one(
+            broker, workers, marks, Message(id=task_id, task="f.mark", args=(str(marks), "s", 1.5))
+        )
         if freeze == "machine":
             frozen.signal_tree(signal.SIGSTOP)
         else:

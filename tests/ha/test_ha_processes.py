@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue.broker import Broker
-from taskqueue.redis import RedisBroker
-from taskqueue.sqlite import SQLiteBroker
+from taskqueue.urls import open_broker
 from tests.daemon.conftest import BeatProcess, StartBeat, drain_ids
 from tests.ha.conftest import (
     TTL_S,
@@ -27,12 +25,8 @@ from tests.ha.conftest import (
 N = 20
 
 
-def _broker(url: str) -> Broker:
-    return RedisBroker(url) if url.startswith("redis") else SQLiteBroker(url)
-
-
 def _drain(url: str) -> Counter[str]:
-    broker = _broker(url)
+    broker = open_broker(url)
     try:
         return drain_ids(broker)
     finally:

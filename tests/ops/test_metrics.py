@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -20,8 +17,6 @@ from daemonkit.metrics import (
     BeatMetrics,
     MetricsError,
     MetricsServer,
-    NullBeatMetrics,
-    NullWorkerMetrics,
     WorkerMetrics,
     start_metrics_server,
 )
@@ -64,7 +59,7 @@ def test_beat_metrics_change_after_calls(server: MetricsServer) -> None:
     assert value(before, "beat_fire_lateness_seconds_count") == 0
     assert value(before, "beat_leader") == 0
 
-    beat.fire_sent(0.004)
+    beat.fires_sent([0.004])
     beat.fires_sent([0.0005, 0.2, 75.0, -0.5])  # -0.5: sent early (lookahead), counts as 0
     beat.fire_duplicate()
     beat.fires_skipped(3)
@@ -96,7 +91,7 @@ def test_beat_metrics_change_after_calls(server: MetricsServer) -> None:
 
 
 def test_fire_metrics_have_no_entry_label(server: MetricsServer) -> None:
-    BeatMetrics(server.registry).fire_sent(0.01)
+    BeatMetrics(server.registry).fires_sent([0.01])
     names_with_labels = {labels for (name, labels) in scrape(server) if name.startswith("beat_")}
     assert not any(key == "entry" for labels in names_with_labels for key, _ in labels)
 
@@ -232,21 +227,3 @@ def test_closed_server_stops_answering(tmp_path: Path) -> None:
     metrics.close()
     with pytest.raises(OSError):
         urllib.request.urlopen(metrics.url, timeout=2)
-
-
-def test_disabled_metrics_do_not_import_prometheus_client() -> None:
-    code = textwrap.dedent(
-        """
-        import sys
-        from daemonkit.metrics import NullBeatMetrics, NullWorkerMetrics
-        beat, worker = NullBeatMetrics(), NullWorkerMetrics()
-        beat.fire_sent(0.1); beat.fires_sent([0.1]); beat.fire_duplicate(); beat.fires_skipped(2)
-        beat.set_entries(1, 0); beat.set_leader(True); beat.dispatch_error()
-        worker.task_finished("t", "SUCCESS", 0.1); worker.time_limit_kill("t", "hard")
-        worker.watch_queues(lambda: [])
-        assert not beat.enabled and not worker.enabled
-        assert "prometheus_client" not in sys.modules, "imported while metrics are off"
-        """
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
-    assert not NullBeatMetrics().enabled and not NullWorkerMetrics().enabled

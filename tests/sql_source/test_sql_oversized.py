@@ -11,7 +11,8 @@ from beat.entries_api import EntryStore
 from beat.errors import ConfigError
 from beat.sources.sql.table import SqlSource
 from taskqueue.message import MAX_MESSAGE_BYTES
-from tests.sql_source.test_sql_source_changes import _raw, _seed
+from tests.sql_source.raw import raw_sql
+from tests.sql_source.test_sql_source_changes import _seed
 
 BERLIN = ZoneInfo("Europe/Berlin")
 BLOB = "x" * (MAX_MESSAGE_BYTES + 10)
@@ -29,7 +30,7 @@ def test_entries_add_refuses_an_entry_too_big_to_send(db_url: str) -> None:
 
 def test_a_row_too_big_to_send_is_reported_and_skipped(db_url: str) -> None:
     _seed(db_url, 2)
-    _raw(db_url, f"UPDATE beat_entries SET args = '{json.dumps([BLOB])}' WHERE name = 'e1'")
+    raw_sql(db_url, f"UPDATE beat_entries SET args = '{json.dumps([BLOB])}' WHERE name = 'e1'")
     source = SqlSource(db_url, zone=BERLIN)
     try:
         snapshot = source.load_all()

@@ -13,6 +13,7 @@ from beat.config import validate_entry
 from beat.entries_api import EntryStore
 from beat.sources.sql.poller import SourcePoller
 from beat.sources.sql.table import SqlSource
+from tests.sql_source.raw import raw_sql
 
 UTC = ZoneInfo("UTC")
 
@@ -57,10 +58,7 @@ def test_invalid_row_keeps_the_last_valid_form(
         store.add("a", {"task": "t", "every": "5s"})
     poller = SourcePoller(SqlSource(db_url, zone=UTC), {})
     poller.initial()
-    engine = sa.create_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE beat_entries SET every = 'often' WHERE name = 'a'"))
-    engine.dispose()
+    raw_sql(db_url, "UPDATE beat_entries SET every = 'often' WHERE name = 'a'")
     with caplog.at_level(logging.ERROR):
         assert poller.poll() is None
     assert poller.entries["a"].schedule.describe() == "every 5s"
@@ -108,11 +106,11 @@ def test_maybe_poll_respects_the_interval(tmp_path: object) -> None:
     poller.source.close()
 
 
-def test_check_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
+def test_read_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
     from pathlib import Path
 
     from beat.config import load_config
-    from beat.sources.sql import check_source, merged_entries
+    from beat.sources.sql import merged_entries, read_source
 
     url = f"sqlite:///{tmp_path}/e.db"
     config_path = Path(str(tmp_path)) / "schedules.yaml"
@@ -121,12 +119,9 @@ def test_check_source_lists_invalid_rows_and_clashes(tmp_path: object) -> None:
         store.add("y", {"task": "t", "every": "5s"})
         store.add("ok", {"task": "t", "every": "5s"})
         store.add("bad", {"task": "t", "every": "5s"})
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE beat_entries SET queue = 'a b' WHERE name = 'bad'"))
-    engine.dispose()
+    raw_sql(url, "UPDATE beat_entries SET queue = 'a b' WHERE name = 'bad'")
     config = load_config(config_path)
-    problems = check_source(config)
+    problems = read_source(config)[1]  # what ``beat check`` reports
     assert sorted(p.path for p in problems) == ["entries.bad.queue", "entries.y"]
     merged = merged_entries(config)
     assert sorted(merged) == ["ok", "y"]

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import sqlalchemy as sa
 
 from beat.errors import SourceError
 from beat.sources.sql.schema import SCHEMA_VERSION, ensure_schema, make_engine
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """An engine on the test's database, its schema made."""
+    made = make_engine(db_url)
+    ensure_schema(made)
+    yield made
+    made.dispose()
 
 
 def _sql(engine: sa.Engine, *statements: str) -> None:
@@ -30,31 +41,23 @@ def _tombstones(engine: sa.Engine) -> list[tuple[str, int]]:
     return [(name, version) for name, version in rows]
 
 
-def test_schema_created_idempotently_with_version(db_url: str) -> None:
-    engine = make_engine(db_url)
-    ensure_schema(engine)
+def test_schema_created_idempotently_with_version(engine: sa.Engine) -> None:
     ensure_schema(engine)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version FROM beat_schema")).scalar() == SCHEMA_VERSION
         assert conn.execute(sa.text("SELECT count(*) FROM beat_schema")).scalar() == 1
-    engine.dispose()
 
 
-def test_newer_schema_is_refused(db_url: str) -> None:
-    engine = make_engine(db_url)
-    ensure_schema(engine)
+def test_newer_schema_is_refused(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE beat_schema SET version = :v"), {"v": SCHEMA_VERSION + 1})
     with pytest.raises(
         SourceError, match=rf"schema version {SCHEMA_VERSION + 1}, newer than this beat supports"
     ):
         ensure_schema(engine)
-    engine.dispose()
 
 
-def test_raw_sql_writes_are_versioned_by_triggers(db_url: str) -> None:
-    engine = make_engine(db_url)
-    ensure_schema(engine)
+def test_raw_sql_writes_are_versioned_by_triggers(engine: sa.Engine) -> None:
     _sql(
         engine,
         "INSERT INTO beat_entries (name, task, every, version) "
@@ -80,12 +83,9 @@ def test_raw_sql_writes_are_versioned_by_triggers(db_url: str) -> None:
     # Re-adding the name drops its tombstone: the new row supersedes it.
     _sql(engine, "INSERT INTO beat_entries (name, task, every) VALUES ('b', 't', '1s')")
     assert _tombstones(engine) == []
-    engine.dispose()
 
 
-def test_renaming_a_row_leaves_a_tombstone_for_the_old_name(db_url: str) -> None:
-    engine = make_engine(db_url)
-    ensure_schema(engine)
+def test_renaming_a_row_leaves_a_tombstone_for_the_old_name(engine: sa.Engine) -> None:
     _sql(
         engine,
         "INSERT INTO beat_entries (name, task, every) VALUES ('a', 't', '5s')",
@@ -96,7 +96,6 @@ def test_renaming_a_row_leaves_a_tombstone_for_the_old_name(db_url: str) -> None
     assert list(versions) == ["z"]
     assert [name for name, _ in tombs] == ["a"]
     assert versions["z"] > tombs[0][1]
-    engine.dispose()
 
 
 def test_unsupported_database_is_a_clear_error(tmp_path: object) -> None:

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-
 from beat.entries_api import EntryStore
-from beat.sources.sql.table import SqlSource
+from beat.sources.sql.table import Changes, SqlSource
+from tests.sql_source.raw import raw_sql
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def _raw(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.execute(sa.text(statement))
-    engine.dispose()
+def _changes_after(source: SqlSource, cursor: int, url: str, *statements: str) -> Changes:
+    """What ``source`` reads after raw ``statements`` (one transaction) since ``cursor``."""
+    raw_sql(url, *statements)
+    return source.changes_since(cursor)
 
 
 def _seed(url: str, count: int) -> None:
@@ -64,8 +61,9 @@ def test_no_change_reads_nothing(db_url: str) -> None:
 
 def test_raw_update_returns_only_that_row(db_url: str) -> None:
     source, cursor = _loaded(db_url, 50)
-    _raw(db_url, "UPDATE beat_entries SET every = '90s' WHERE name = 'e7'")
-    changes = source.changes_since(cursor)
+    changes = _changes_after(
+        source, cursor, db_url, "UPDATE beat_entries SET every = '90s' WHERE name = 'e7'"
+    )
     assert list(changes.changed) == ["e7"]
     assert changes.changed["e7"].schedule.describe() == "every 1m30s"
     assert changes.rows_read == 1
@@ -77,11 +75,12 @@ def test_raw_update_returns_only_that_row(db_url: str) -> None:
 
 def test_bulk_update_and_raw_delete_are_noticed(db_url: str) -> None:
     source, cursor = _loaded(db_url, 20)
-    _raw(db_url, "UPDATE beat_entries SET enabled = false WHERE name <> 'e0'")
-    changes = source.changes_since(cursor)
+    changes = _changes_after(
+        source, cursor, db_url, "UPDATE beat_entries SET enabled = false WHERE name <> 'e0'"
+    )
     assert len(changes.changed) == 19
     assert not any(e.enabled for e in changes.changed.values())
-    _raw(db_url, "DELETE FROM beat_entries WHERE name IN ('e1', 'e2')")
+    raw_sql(db_url, "DELETE FROM beat_entries WHERE name IN ('e1', 'e2')")
     gone = source.changes_since(changes.cursor)
     assert sorted(gone.removed) == ["e1", "e2"] and gone.changed == {}
     source.close()
@@ -89,12 +88,13 @@ def test_bulk_update_and_raw_delete_are_noticed(db_url: str) -> None:
 
 def test_delete_then_re_add_in_one_interval_is_a_change(db_url: str) -> None:
     source, cursor = _loaded(db_url, 2)
-    _raw(
+    changes = _changes_after(
+        source,
+        cursor,
         db_url,
         "DELETE FROM beat_entries WHERE name = 'e1'",
         "INSERT INTO beat_entries (name, task, cron) VALUES ('e1', 't2', '0 3 * * *')",
     )
-    changes = source.changes_since(cursor)
     assert changes.removed == []
     assert changes.changed["e1"].task == "t2"
     source.close()
@@ -102,12 +102,13 @@ def test_delete_then_re_add_in_one_interval_is_a_change(db_url: str) -> None:
 
 def test_invalid_raw_row_is_reported_and_skipped(db_url: str) -> None:
     source, cursor = _loaded(db_url, 2)
-    _raw(
+    changes = _changes_after(
+        source,
+        cursor,
         db_url,
         "UPDATE beat_entries SET every = NULL, cron = '60 * * * *' WHERE name = 'e0'",
         "UPDATE beat_entries SET kwargs = '{not json' WHERE name = 'e1'",
     )
-    changes = source.changes_since(cursor)
     assert changes.changed == {}
     messages = sorted((p.path, p.message) for p in changes.problems)
     assert messages[0] == ("entries.e0.cron", "minute: 60 is out of range 0-59")
@@ -115,7 +116,7 @@ def test_invalid_raw_row_is_reported_and_skipped(db_url: str) -> None:
     assert messages[1][1].startswith("not valid JSON")
     assert all(p.file == source.name for p in changes.problems)
     # Fixed later: picked up as a normal change.
-    _raw(db_url, "UPDATE beat_entries SET cron = '0 * * * *' WHERE name = 'e0'")
+    raw_sql(db_url, "UPDATE beat_entries SET cron = '0 * * * *' WHERE name = 'e0'")
     fixed = source.changes_since(changes.cursor)
     assert list(fixed.changed) == ["e0"] and fixed.problems == []
     # And a full load reports the still-broken row.
@@ -139,7 +140,7 @@ def test_defaults_apply_to_rows(db_url: str) -> None:
 def test_garbage_in_enabled_is_reported_on_sqlite(tmp_path: object) -> None:
     url = f"sqlite:///{tmp_path}/e.db"
     _seed(url, 2)
-    _raw(url, "UPDATE beat_entries SET enabled = 'no' WHERE name = 'e0'")
+    raw_sql(url, "UPDATE beat_entries SET enabled = 'no' WHERE name = 'e0'")
     snapshot = SqlSource(url, zone=BERLIN).load_all()
     assert sorted(snapshot.entries) == ["e1"]
     (problem,) = snapshot.problems

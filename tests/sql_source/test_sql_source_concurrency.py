@@ -14,23 +14,34 @@ import sqlalchemy as sa
 
 from beat.entries_api import EntryStore
 from beat.sources.sql.table import SqlSource
+from tests.sql_source.raw import raw_sql
 
 UTC = ZoneInfo("UTC")
 
 
-def test_out_of_order_commit_is_not_missed(pg_url: str) -> None:
+def _loaded(pg_url: str, *names: str) -> tuple[EntryStore, SqlSource, int]:
+    """A store with entries ``names`` and a source that has loaded them; the cursor after."""
     store = EntryStore(pg_url)
-    store.add("slow", {"task": "t", "every": "5s"})
-    store.add("fast", {"task": "t", "every": "5s"})
+    for name in names:
+        store.add(name, {"task": "t", "every": "5s"})
     source = SqlSource(pg_url, zone=UTC)
-    cursor = source.load_all().cursor
+    return store, source, source.load_all().cursor
+
+
+def _uncommitted(engine: sa.Engine, statement: str) -> sa.Connection:
+    """A connection that ran ``statement`` in a transaction it has not committed yet."""
+    conn = engine.connect()
+    conn.begin()
+    conn.execute(sa.text(statement))
+    return conn
+
+
+def test_out_of_order_commit_is_not_missed(pg_url: str) -> None:
+    store, source, cursor = _loaded(pg_url, "slow", "fast")
     engine = sa.create_engine(pg_url)
-    slow = engine.connect()
-    slow.begin()
     # Takes the lower version now, commits last.
-    slow.execute(sa.text("UPDATE beat_entries SET every = '7s' WHERE name = 'slow'"))
-    with engine.begin() as fast:
-        fast.execute(sa.text("UPDATE beat_entries SET every = '9s' WHERE name = 'fast'"))
+    slow = _uncommitted(engine, "UPDATE beat_entries SET every = '7s' WHERE name = 'slow'")
+    raw_sql(pg_url, "UPDATE beat_entries SET every = '9s' WHERE name = 'fast'")
     with engine.connect() as conn:
         versions = dict(conn.execute(sa.text("SELECT name, version FROM beat_entries")).all())
     first = source.changes_since(cursor)
@@ -81,17 +92,10 @@ def test_long_open_transaction_elsewhere_does_not_widen_reads(pg_url: str) -> No
 
 
 def test_out_of_order_delete_is_not_missed(pg_url: str) -> None:
-    store = EntryStore(pg_url)
-    store.add("a", {"task": "t", "every": "5s"})
-    store.add("b", {"task": "t", "every": "5s"})
-    source = SqlSource(pg_url, zone=UTC)
-    cursor = source.load_all().cursor
+    store, source, cursor = _loaded(pg_url, "a", "b")
     engine = sa.create_engine(pg_url)
-    slow = engine.connect()
-    slow.begin()
-    slow.execute(sa.text("DELETE FROM beat_entries WHERE name = 'a'"))
-    with engine.begin() as fast:
-        fast.execute(sa.text("UPDATE beat_entries SET every = '9s' WHERE name = 'b'"))
+    slow = _uncommitted(engine, "DELETE FROM beat_entries WHERE name = 'a'")
+    raw_sql(pg_url, "UPDATE beat_entries SET every = '9s' WHERE name = 'b'")
     first = source.changes_since(cursor)
     assert list(first.changed) == ["b"] and first.removed == []
     slow.commit()

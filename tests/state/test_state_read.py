@@ -17,17 +17,9 @@ from beat.errors import StateError
 from beat.state import EntryState, StateStore
 from beat.state_read import read_state_file, sqlite_state_file
 from taskqueue.sqlite_file import create_database_file
-from tests.daemon.conftest import beat_starter
+from tests.daemon.conftest import beat_starter, load_states
 
 T0 = datetime(2026, 3, 8, 6, 59, 59, 999_999, tzinfo=UTC)
-
-
-def _load(path: Path) -> dict[str, EntryState]:
-    store = StateStore(str(path))
-    try:
-        return store.load()
-    finally:
-        store.close()
 
 
 def test_same_states_as_the_store_after_its_operations(tmp_path: Path) -> None:
@@ -74,12 +66,12 @@ def test_same_states_as_the_store_after_a_beat_ran(tmp_path: Path) -> None:
         beat.wait_for_log("beat started")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            often = _load(state).get("often") if state.exists() else None
+            often = load_states(state).get("often") if state.exists() else None
             if often is not None and often.last_fire is not None:
                 break
             time.sleep(0.1)
         assert beat.stop() == 0
-    expected = _load(state)
+    expected = load_states(state)
     assert expected["often"].last_fire is not None, expected
     assert read_state_file(state) == expected
     assert set(expected) == {"often", "nightly", "paused"}
@@ -124,7 +116,7 @@ def test_garbage_instants_read_as_the_store_reads_them_or_name_the_field(tmp_pat
     with sqlite3.connect(path) as conn:
         # SQLite keeps a REAL in a BIGINT column: the store reads it (rounded); so do we.
         conn.execute("UPDATE beat_entry_state SET last_fire_us = 1.5 WHERE name = 'float'")
-    assert read_state_file(path) == _load(path)
+    assert read_state_file(path) == load_states(path)
     with sqlite3.connect(path) as conn:  # text where an instant belongs: the store crashes
         conn.execute("UPDATE beat_entry_state SET first_seen_us = 'soon' WHERE name = 'text'")
     with pytest.raises(StateError) as info:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from taskqueue.broker import Broker
+from taskqueue.sqlite import SQLiteBroker
 from taskqueue.urls import open_broker
+from tests.taskqueue.sqlite_file import sqlite_url
 
 Open = Callable[[], Broker]
 
@@ -22,7 +24,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 def store_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if kind == "redis":
         return str(request.getfixturevalue("redis_url"))
-    return f"sqlite:///{tmp_path}/queue.db"
+    return sqlite_url(tmp_path)
 
 
 @pytest.fixture
@@ -42,3 +44,11 @@ def open_(store_url: str) -> Iterator[Open]:
 @pytest.fixture
 def broker(open_: Open) -> Broker:
     return open_()
+
+
+@pytest.fixture
+def sqlite_broker(tmp_path: Path) -> Iterator[SQLiteBroker]:
+    """An SQLite broker on the test's queue file (``sqlite_url(tmp_path)``), closed after."""
+    opened = SQLiteBroker(sqlite_url(tmp_path))
+    yield opened
+    opened.close()

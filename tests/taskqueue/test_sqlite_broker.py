@@ -9,7 +9,6 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,24 +16,20 @@ import pytest
 
 from taskqueue.errors import BrokerError, BrokerUnavailable, UnknownBrokerURL
 from taskqueue.message import Message
-from taskqueue.records import Delivery, TaskState, TaskStatus
+from taskqueue.records import Delivery
 from taskqueue.sqlite import SQLiteBroker, sqlite_path
 from taskqueue.urls import open_broker
 from tests.taskqueue import single
+from tests.taskqueue.sqlite_file import raw_sql, sqlite_url
 
 LEASE = timedelta(seconds=30)
 NO_WAIT = timedelta(0)
 
 
-def _url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/queue.db"
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[SQLiteBroker]:
-    b = SQLiteBroker(_url(tmp_path))
-    yield b
-    b.close()
+def broker(sqlite_broker: SQLiteBroker) -> SQLiteBroker:
+    """This module is about SQLite: its broker is the SQLite one."""
+    return sqlite_broker
 
 
 def test_url_paths_follow_sqlalchemy() -> None:
@@ -46,8 +41,8 @@ def test_url_paths_follow_sqlalchemy() -> None:
 
 
 def test_open_broker_picks_sqlite(tmp_path: Path) -> None:
-    b = open_broker(_url(tmp_path))
-    assert isinstance(b, SQLiteBroker) and b.url == _url(tmp_path)
+    b = open_broker(sqlite_url(tmp_path))
+    assert isinstance(b, SQLiteBroker) and b.url == sqlite_url(tmp_path)
     b.ping()
     b.close()
 
@@ -68,7 +63,7 @@ def test_corrupt_file_gives_an_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "queue.db"
     path.write_bytes(b"this is not an SQLite database, just some text" * 100)
     with pytest.raises(BrokerError) as info:
-        SQLiteBroker(_url(tmp_path))
+        SQLiteBroker(sqlite_url(tmp_path))
     assert str(path) in str(info.value) and "not a valid queue database" in str(info.value)
     assert not isinstance(info.value, BrokerUnavailable)
 
@@ -81,7 +76,7 @@ def test_missing_directory_is_unavailable_naming_the_path(tmp_path: Path) -> Non
 
 
 def test_writers_wait_for_another_writer_then_give_up_naming_the_file(tmp_path: Path) -> None:
-    b = SQLiteBroker(_url(tmp_path), busy_timeout=timedelta(milliseconds=200))
+    b = SQLiteBroker(sqlite_url(tmp_path), busy_timeout=timedelta(milliseconds=200))
     other = sqlite3.connect(tmp_path / "queue.db", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     releaser = threading.Timer(0.1, other.execute, ["COMMIT"])
@@ -101,18 +96,17 @@ def test_writers_wait_for_another_writer_then_give_up_naming_the_file(tmp_path: 
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    SQLiteBroker(_url(tmp_path)).close()
-    with sqlite3.connect(tmp_path / "queue.db") as raw:
-        raw.execute("PRAGMA user_version = 99")
+    SQLiteBroker(sqlite_url(tmp_path)).close()
+    raw_sql(tmp_path, "PRAGMA user_version = 99")
     with pytest.raises(BrokerError, match="schema version 99 is newer"):
-        SQLiteBroker(_url(tmp_path))
+        SQLiteBroker(sqlite_url(tmp_path))
 
 
 def test_state_survives_reopening(tmp_path: Path) -> None:
-    first = SQLiteBroker(_url(tmp_path))
+    first = SQLiteBroker(sqlite_url(tmp_path))
     assert first.enqueue_once(Message(id="keep", task="t", priority=3))
     first.close()
-    second = SQLiteBroker(_url(tmp_path))
+    second = SQLiteBroker(sqlite_url(tmp_path))
     assert not second.enqueue_once(Message(id="keep", task="t"))
     delivery = single.claim(second, ["default"], "c", LEASE, NO_WAIT)
     assert delivery is not None and delivery.message_id == "keep"
@@ -137,8 +131,8 @@ def test_delayed_message_queues_behind_what_was_ready_before_it_was_due(
 
 
 def test_claim_waits_for_a_message_enqueued_meanwhile(tmp_path: Path) -> None:
-    consumer = SQLiteBroker(_url(tmp_path))
-    producer = SQLiteBroker(_url(tmp_path))
+    consumer = SQLiteBroker(sqlite_url(tmp_path))
+    producer = SQLiteBroker(sqlite_url(tmp_path))
     start = time.monotonic()
     eta = datetime.now(UTC) + timedelta(milliseconds=100)
     assert producer.enqueue_once(Message(id="late", task="t", eta=eta))
@@ -176,19 +170,6 @@ def test_duplicates_inside_one_batch_are_refused(broker: SQLiteBroker) -> None:
     assert broker.queue_stats()[0].ready == 3
 
 
-def test_final_status_expires_and_non_json_result_is_refused(broker: SQLiteBroker) -> None:
-    done = TaskStatus(id="t1", task="t", state=TaskState.SUCCESS, attempts=1, result={"n": 1})
-    broker.set_status(done, ttl=timedelta(milliseconds=50))
-    assert broker.get_status("t1") == done
-    time.sleep(0.1)
-    assert broker.get_status("t1") is None
-    with pytest.raises(TypeError):
-        broker.set_status(
-            TaskStatus(id="t2", task="t", state=TaskState.SUCCESS, attempts=1, result=object())
-        )
-    assert broker.get_status("t2") is None
-
-
 def test_a_forked_child_gets_its_own_connections(broker: SQLiteBroker) -> None:
     assert broker.enqueue_once(Message(id="parent", task="t"))
     pid = os.fork()
@@ -198,27 +179,6 @@ def test_a_forked_child_gets_its_own_connections(broker: SQLiteBroker) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert broker.queue_stats()[0].ready == 2
-
-
-def test_priority_then_fifo_then_queue_order(broker: SQLiteBroker) -> None:
-    batch = [
-        Message(id="low-1", task="t", priority=0),
-        Message(id="high-1", task="t", priority=9),
-        Message(id="low-2", task="t", priority=0),
-        Message(id="high-2", task="t", priority=9),
-        Message(id="other", task="t", queue="other", priority=9),
-    ]
-    assert broker.enqueue_many(batch) == [True] * 5
-    order = []
-    while (d := single.claim(broker, ["default", "other"], "c", LEASE, NO_WAIT)) is not None:
-        order.append((d.queue, d.message_id))
-    assert order == [
-        ("default", "high-1"),
-        ("default", "high-2"),
-        ("default", "low-1"),
-        ("default", "low-2"),
-        ("other", "other"),
-    ]
 
 
 def test_in_flight_operations_check_the_owner_token(broker: SQLiteBroker) -> None:
@@ -307,7 +267,7 @@ def _consume(url: str, done_path: str, results: multiprocessing.Queue[list[str]]
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_producers_and_consumers_in_separate_processes(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+    url = sqlite_url(tmp_path)
     SQLiteBroker(url).close()
     done = tmp_path / "producers-done"
     ctx = multiprocessing.get_context("spawn")
@@ -338,7 +298,7 @@ def test_producers_and_consumers_in_separate_processes(tmp_path: Path) -> None:
 
 
 def test_a_file_made_before_delivery_counts_gets_the_column_and_counts(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+    url = sqlite_url(tmp_path)
     SQLiteBroker(url).close()
     with sqlite3.connect(sqlite_path(url)) as conn:  # the tables as older versions made them
         conn.execute("ALTER TABLE messages DROP COLUMN deliveries")

@@ -11,7 +11,6 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,22 +23,16 @@ from taskqueue.message import Message
 from taskqueue.sqlite import SQLiteBroker
 from taskqueue.sqlite_file import create_database_file
 from tests.taskqueue import single
+from tests.taskqueue.sqlite_file import raw_sql, sqlite_url
 
 LEASE = timedelta(seconds=30)
 NOW = timedelta(0)
 
 
-def _url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'queue.db'}"
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[SQLiteBroker]:
-    """An SQLite broker on the test's queue file (``_url(tmp_path)``), closed after the test;
-    it stands in for the conftest's broker of every backend: this module is about SQLite."""
-    opened = SQLiteBroker(_url(tmp_path))
-    yield opened
-    opened.close()
+def broker(sqlite_broker: SQLiteBroker) -> SQLiteBroker:
+    """This module is about SQLite: its broker is the SQLite one."""
+    return sqlite_broker
 
 
 def _same_answers(broker: SQLiteBroker, ids: list[str], leases: list[str]) -> None:
@@ -52,7 +45,7 @@ def _same_answers(broker: SQLiteBroker, ids: list[str], leases: list[str]) -> No
 
 
 def test_same_answers_as_the_broker_after_real_operations(tmp_path: Path) -> None:
-    broker = SQLiteBroker(_url(tmp_path))
+    broker = SQLiteBroker(sqlite_url(tmp_path))
     try:
         later = datetime.now(UTC) + timedelta(hours=1)
         messages = [
@@ -115,7 +108,7 @@ def test_same_answers_as_the_broker_after_real_operations(tmp_path: Path) -> Non
 
 
 def test_a_missing_file_is_empty_and_not_created(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+    url = sqlite_url(tmp_path)
     assert sqlite_read.queue_stats(url) == []
     assert sqlite_read.task_status(url, "x") is None
     assert sqlite_read.lease_holder(url, "beat-leader") is None
@@ -126,7 +119,7 @@ def test_a_file_without_tables_is_empty_and_nothing_is_written(tmp_path: Path) -
     path = tmp_path / "queue.db"
     create_database_file(path)
     before = path.read_bytes()
-    url = _url(tmp_path)
+    url = sqlite_url(tmp_path)
     assert sqlite_read.queue_stats(url) == []
     assert sqlite_read.task_status(url, "x") is None
     assert sqlite_read.lease_holder(url, "beat-leader") is None
@@ -136,7 +129,7 @@ def test_a_file_without_tables_is_empty_and_nothing_is_written(tmp_path: Path) -
 
 
 def test_reading_never_writes_the_file(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+    url = sqlite_url(tmp_path)
     broker = SQLiteBroker(url)
     assert broker.enqueue_once(Message(id="m", task="t"))
     broker.close()  # the last connection checkpoints the WAL into the file
@@ -153,12 +146,12 @@ def test_reading_never_writes_the_file(tmp_path: Path) -> None:
 
 
 def test_an_older_file_without_the_deliveries_column(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+    url = sqlite_url(tmp_path)
     broker = SQLiteBroker(url)
     assert broker.enqueue_once(Message(id="old", task="t"))
     broker.close()
-    with sqlite3.connect(tmp_path / "queue.db") as raw:  # the table as older versions made it
-        raw.execute("ALTER TABLE statuses DROP COLUMN deliveries")
+    # The table as older versions made it.
+    raw_sql(tmp_path, "ALTER TABLE statuses DROP COLUMN deliveries")
     fast = sqlite_read.task_status(url, "old")  # before the broker adds the column back
     broker = SQLiteBroker(url)
     try:
@@ -169,28 +162,27 @@ def test_an_older_file_without_the_deliveries_column(tmp_path: Path) -> None:
 
 
 def test_a_newer_schema_is_refused_as_the_broker_refuses_it(tmp_path: Path) -> None:
-    SQLiteBroker(_url(tmp_path)).close()
-    with sqlite3.connect(tmp_path / "queue.db") as raw:
-        raw.execute("PRAGMA user_version = 99")
+    SQLiteBroker(sqlite_url(tmp_path)).close()
+    raw_sql(tmp_path, "PRAGMA user_version = 99")
     with pytest.raises(BrokerError, match="schema version 99 is newer"):
-        sqlite_read.queue_stats(_url(tmp_path))
+        sqlite_read.queue_stats(sqlite_url(tmp_path))
 
 
 def test_a_corrupt_file_gives_an_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "queue.db"
     path.write_bytes(b"this is not an SQLite database, just some text" * 100)
     with pytest.raises(BrokerError) as info:
-        sqlite_read.queue_stats(_url(tmp_path))
+        sqlite_read.queue_stats(sqlite_url(tmp_path))
     assert str(path) in str(info.value) and "not a valid queue database" in str(info.value)
     with pytest.raises(BrokerError):
-        sqlite_read.task_status(_url(tmp_path), "x")
+        sqlite_read.task_status(sqlite_url(tmp_path), "x")
 
 
 def test_garbage_message_rows_read_as_the_broker_reads_them(
     tmp_path: Path, broker: SQLiteBroker
 ) -> None:
     """The rows the malformed-queue tests plant: counted alike, no crash."""
-    url = _url(tmp_path)
+    url = sqlite_url(tmp_path)
     broker.heartbeat("setup", ["default"], timedelta(minutes=1))
     with sqlite3.connect(tmp_path / "queue.db") as conn:
         for message_id, priority, payload in [
@@ -217,12 +209,12 @@ def test_garbage_message_rows_read_as_the_broker_reads_them(
 
 
 def test_a_queue_name_that_is_not_utf8_fails_alike(tmp_path: Path, broker: SQLiteBroker) -> None:
-    url = _url(tmp_path)
-    with sqlite3.connect(tmp_path / "queue.db") as conn:
-        conn.execute(
-            "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, payload) "
-            "VALUES ('m', CAST(x'fffe' AS TEXT), 0, 'ready', 0, x'00')"
-        )
+    url = sqlite_url(tmp_path)
+    raw_sql(
+        tmp_path,
+        "INSERT INTO messages (message_id, queue, priority, state, ready_at_s, payload) "
+        "VALUES ('m', CAST(x'fffe' AS TEXT), 0, 'ready', 0, x'00')",
+    )
     with pytest.raises(TaskqueueError):
         broker.queue_stats()
     with pytest.raises(BrokerUnavailable, match=r"queue\.db"):
@@ -242,11 +234,10 @@ def test_a_garbage_status_row_gives_an_error_naming_the_field(
 ) -> None:
     """Where the broker itself crashes on the row (ValueError, TypeError), the fast path says
     which file, row and field hold what the broker never writes."""
-    url = _url(tmp_path)
+    url = sqlite_url(tmp_path)
     broker.set_status(TaskStatus("bad", "t", TaskState.STARTED, 1))
     broker.set_status(TaskStatus("good", "t", TaskState.STARTED, 1))
-    with sqlite3.connect(tmp_path / "queue.db") as conn:
-        conn.execute(f"UPDATE statuses SET {column} = {value} WHERE task_id = 'bad'")
+    raw_sql(tmp_path, f"UPDATE statuses SET {column} = {value} WHERE task_id = 'bad'")
     with pytest.raises(BrokerError) as info:
         sqlite_read.task_status(url, "bad")
     message = str(info.value)
@@ -257,10 +248,9 @@ def test_a_garbage_status_row_gives_an_error_naming_the_field(
 def test_a_garbage_consumer_row_gives_an_error_naming_it(
     tmp_path: Path, broker: SQLiteBroker
 ) -> None:
-    url = _url(tmp_path)
+    url = sqlite_url(tmp_path)
     broker.heartbeat("w", ["default"], timedelta(minutes=1))
-    with sqlite3.connect(tmp_path / "queue.db") as conn:
-        conn.execute("UPDATE consumers SET queues = '[not json' WHERE name = 'w'")
+    raw_sql(tmp_path, "UPDATE consumers SET queues = '[not json' WHERE name = 'w'")
     with pytest.raises(BrokerError, match=r"consumers row 'w': queues"):
         sqlite_read.queue_stats(url)
     with sqlite3.connect(tmp_path / "queue.db") as conn:  # JSON, but not a list: as broker

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from taskqueue.broker import Broker
-from taskqueue.keys import KeySpace
+from taskqueue.keys import KeySpace, QueueKeys
 from taskqueue.records import DeadLetterAction, Settlement, TaskState
 from taskqueue.urls import open_broker
 from tests.worker.conftest import StartWorker, send, wait_status
@@ -32,6 +32,11 @@ BAD_REDIS_VALUES = {
 }
 
 
+def _default_queue(redis_url: str) -> tuple[Broker, Any, QueueKeys]:
+    """A broker, a raw client and the keys of queue "default", to plant garbage with."""
+    return open_broker(redis_url), redis.Redis.from_url(redis_url), KeySpace().queue("default")
+
+
 def _dead(broker: Broker, count: int, timeout: float = 15) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -45,9 +50,7 @@ def _dead(broker: Broker, count: int, timeout: float = 15) -> list[str]:
 def test_malformed_redis_entries_are_dead_lettered_and_the_task_behind_runs(
     redis_url: str, start_worker: StartWorker
 ) -> None:
-    broker = open_broker(redis_url)
-    client: Any = redis.Redis.from_url(redis_url)
-    queue = KeySpace().queue("default")
+    broker, client, queue = _default_queue(redis_url)
     for message_id, value in BAD_REDIS_VALUES.items():
         client.hset(queue.msg, message_id, value)
         client.rpush(queue.ready[0], message_id)
@@ -72,9 +75,7 @@ def test_malformed_redis_entries_are_dead_lettered_and_the_task_behind_runs(
 def test_wrong_type_key_gives_one_clear_error_line_and_no_crash(
     redis_url: str, start_worker: StartWorker
 ) -> None:
-    broker = open_broker(redis_url)
-    client: Any = redis.Redis.from_url(redis_url)
-    queue = KeySpace().queue("default")
+    broker, client, queue = _default_queue(redis_url)
     client.set(queue.msg, "not a hash")
     client.rpush(queue.ready[0], "some-id")  # a claim reads the msg hash only for an id
     worker = start_worker(redis_url, *FAST)
@@ -124,9 +125,7 @@ def test_malformed_sqlite_rows_are_dead_lettered_and_the_task_behind_runs(
 
 @pytest.mark.parametrize("value", list(BAD_REDIS_VALUES.values()))
 def test_redis_broker_reports_the_problem_instead_of_failing(redis_url: str, value: bytes) -> None:
-    broker = open_broker(redis_url)
-    client: Any = redis.Redis.from_url(redis_url)
-    queue = KeySpace().queue("default")
+    broker, client, queue = _default_queue(redis_url)
     client.hset(queue.msg, "bad", value)
     client.rpush(queue.ready[0], "bad")
     [delivery] = broker.claim_many(["default"], "c", timedelta(seconds=30), timedelta(0), 5)

@@ -33,7 +33,8 @@ def test_bound_task_sees_its_request(producer: str, start_worker: StartWorker) -
     assert got["retries"] == 0 and got["deliveries"] == 1
     assert abs(datetime.fromisoformat(got["expires"]) - expires) < timedelta(milliseconds=1)
     assert got["entry"] is None and got["scheduled_for"] is None
-    assert got["parent_id"] is None and got["root_id"] is None
+    # A call from application code: no parent, its own root (tests/worker/test_lineage.py).
+    assert got["parent_id"] is None and got["root_id"] == "req-1"
 
 
 def test_bound_task_of_a_beat_fire_sees_entry_and_instant(

@@ -10,20 +10,26 @@ from typing import Any
 from taskqueue.broker import Broker, TaskState, TaskStatus
 from taskqueue.errors import MessageTooLarge
 from worker.canvas import Signature
+from worker.lineage import Lineage
 
 logger = logging.getLogger("worker.consumer.callbacks")
 
 
 def send_signature(
-    broker: Broker, raw: dict[str, Any], args: tuple[Any, ...], default_id: str
+    broker: Broker,
+    raw: dict[str, Any],
+    args: tuple[Any, ...],
+    default_id: str,
+    parent: Lineage | None = None,
 ) -> None:
     """Send the wire signature ``raw`` with ``args`` prepended, once (enqueue-once by its
-    id: its own task_id, else ``default_id``); record FAILURE under that id if it cannot be."""
+    id: its own task_id, else ``default_id``), as a child of ``parent``; record FAILURE under
+    that id if it cannot be."""
     callback_id = default_id
     try:
         signature = Signature.from_wire(raw)
         callback_id = signature.id or default_id
-        message = signature.clone(args).message(callback_id)
+        message = signature.clone(args).message(callback_id, parent)
         message.encode()  # too large: refused here, not by the broker
     except (TypeError, ValueError, MessageTooLarge) as e:
         reason = f"CallbackError: cannot send {raw.get('task')!r}: {e}"

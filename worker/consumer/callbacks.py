@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from taskqueue.broker import Broker, TaskState
-from taskqueue.callbacks_wire import Callbacks
+from taskqueue.callbacks_wire import Callbacks, callback_id
 from taskqueue.message import Message, decode_payload
 from worker.consumer.callback_sends import fail_downstream, send_signature, storable
 from worker.consumer.chord_parts import member_done
 from worker.consumer.outcomes import Pending
+from worker.lineage import Lineage, of_message
 
 logger = logging.getLogger(__name__)
 
@@ -41,25 +42,28 @@ def send_callbacks(broker: Broker, pending: Sequence[Pending]) -> None:
         message = decode_payload(payload)
         if not isinstance(message, Message) or not message.callbacks:
             continue
+        parent = of_message(message)
         if status.state is TaskState.SUCCESS:
-            _on_success(broker, message.id, message.callbacks, status.result)
+            _on_success(broker, parent, message.callbacks, status.result)
         elif status.state in _FAILED:
-            _on_failure(broker, message.id, message.callbacks, status.error or status.state.value)
+            _on_failure(broker, parent, message.callbacks, status.error or status.state.value)
 
 
-def _on_success(broker: Broker, parent_id: str, callbacks: Callbacks, result: Any) -> None:
-    arg = storable(result)
+def _on_success(broker: Broker, parent: Lineage, callbacks: Callbacks, result: Any) -> None:
+    arg, parent_id = storable(result), parent.parent_id
     for i, raw in enumerate(callbacks.link):
-        send_signature(broker, raw, (arg,), f"{parent_id}:link:{i}")
+        send_signature(broker, raw, (arg,), callback_id(parent_id, "link", i, raw), parent)
     if callbacks.chord is not None:
-        member_done(broker, parent_id, callbacks.chord, arg, None)
+        member_done(broker, parent, callbacks.chord, arg, None)
 
 
-def _on_failure(broker: Broker, parent_id: str, callbacks: Callbacks, error: str) -> None:
+def _on_failure(broker: Broker, parent: Lineage, callbacks: Callbacks, error: str) -> None:
+    parent_id = parent.parent_id
     for i, raw in enumerate(callbacks.link_error):
-        send_signature(broker, raw, (parent_id, error), f"{parent_id}:link_error:{i}")
+        errback_id = callback_id(parent_id, "link_error", i, raw)
+        send_signature(broker, raw, (parent_id, error), errback_id, parent)
     reason = f"ChainBroken: {parent_id} failed: {error}"
     for raw in callbacks.link:
         fail_downstream(broker, raw, reason)
     if callbacks.chord is not None:
-        member_done(broker, parent_id, callbacks.chord, None, error)
+        member_done(broker, parent, callbacks.chord, None, error)

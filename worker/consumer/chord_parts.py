@@ -18,14 +18,17 @@ from typing import Any
 from taskqueue.broker import Broker
 from taskqueue.errors import DecodeError
 from worker.consumer.callback_sends import fail_downstream, record_failure, send_signature
+from worker.lineage import Lineage
 
 logger = logging.getLogger(__name__)
 
 
 def member_done(
-    broker: Broker, member_id: str, chord: dict[str, Any], result: Any, error: str | None
+    broker: Broker, member: Lineage, chord: dict[str, Any], result: Any, error: str | None
 ) -> None:
-    """Record member ``chord["index"]``'s outcome; send the body if it completes the chord."""
+    """Record member ``chord["index"]``'s outcome; send the body if it completes the chord
+    (the body's parent: the member that completed it)."""
+    member_id = member.parent_id
     body = chord["callback"]
     body_id = str(body.get("options", {}).get("task_id") or f"{chord['id']}:callback")
     value = {"ok": result} if error is None else {"error": error, "id": member_id}
@@ -40,13 +43,13 @@ def member_done(
         return
     failed = [p for p in parts if not isinstance(p, dict) or "ok" not in p]
     if not failed:
-        send_signature(broker, body, ([p["ok"] for p in parts],), body_id)
+        send_signature(broker, body, ([p["ok"] for p in parts],), body_id, member)
         return
     first = failed[0] if isinstance(failed[0], dict) else {"error": repr(failed[0]), "id": "?"}
     reason = f"ChordError: member {first.get('id')} failed: {first.get('error')}"
     record_failure(broker, body_id, str(body.get("task")), reason)
     options = body.get("options", {})
     for i, errback in enumerate(options.get("link_error", [])):
-        send_signature(broker, errback, (body_id, reason), f"{body_id}:link_error:{i}")
+        send_signature(broker, errback, (body_id, reason), f"{body_id}:link_error:{i}", member)
     for nested in options.get("link", []):
         fail_downstream(broker, nested, reason)

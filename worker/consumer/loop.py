@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from taskqueue.broker import Broker
+from taskqueue.broker import DEFAULT_RESULT_TTL, Broker
 from taskqueue.errors import BrokerDataError, BrokerUnavailable
 from worker.consumer.in_flight import ConsumerStats, InFlightTable
 from worker.consumer.lease_keeper import LeaseKeeper
@@ -69,6 +69,7 @@ class Consumer:
         on_loop: Callable[[], object] | None = None,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         identity: WorkerIdentity | None = None,
+        result_expires: timedelta = DEFAULT_RESULT_TTL,
     ) -> None:
         if not queues:
             raise ValueError("queues: at least one queue is required")
@@ -95,7 +96,7 @@ class Consumer:
         self._rng = rng or random.Random()
         self._in_flight = InFlightTable(self.stats)
         self._health = BrokerHealth(name)
-        self._settler = Settler(broker, self.stats, metrics)
+        self._settler = Settler(broker, self.stats, metrics, result_expires)
         self._starter = Starter(
             pool, self._in_flight, self.stats, clock=clock, max_deliveries=max_deliveries
         )

@@ -50,8 +50,9 @@ from taskqueue.broker import (
     TaskState,
     TaskStatus,
 )
+from taskqueue.callbacks_wire import callback_id
 from taskqueue.message import Message
-from taskqueue.records import REVOKED_ERROR
+from taskqueue.records import FINAL_STATES, REVOKED_ERROR
 from worker.consumer.in_flight import InFlight
 from worker.consumer.log_fields import task_fields
 from worker.errors import RetryRequest
@@ -90,8 +91,11 @@ class Finished:
     def status(
         self, state: TaskState, *, result: Any = None, error: str | None = None
     ) -> TaskStatus:
-        """The final status of this run (its attempt counted)."""
-        message = self.entry.message
+        """The final status of this run (its attempt counted), with the callbacks it sends as
+        children and, for a FAILURE from an exception, the remote traceback."""
+        message, outcome = self.entry.message, self.outcome
+        failed = state is TaskState.FAILURE and outcome.kind is OutcomeKind.FAILURE
+        traceback = outcome.result if failed and isinstance(outcome.result, str) else None
         return status_of(
             message,
             state,
@@ -100,6 +104,8 @@ class Finished:
             error=error,
             started_at=self.entry.started_at,
             finished_at=self.finished_at,
+            children=children_of(message, state),
+            traceback=traceback,
         )
 
 
@@ -112,6 +118,8 @@ def status_of(
     error: str | None = None,
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
+    children: tuple[str, ...] = (),
+    traceback: str | None = None,
 ) -> TaskStatus:
     return TaskStatus(
         id=message.id,
@@ -122,7 +130,25 @@ def status_of(
         error=error,
         started_at=started_at,
         finished_at=finished_at,
+        parent_id=message.headers.parent_id,
+        children=children,
+        traceback=traceback,
+        keep=message.result_expires,
     )
+
+
+def children_of(message: Message, state: TaskState) -> tuple[str, ...]:
+    """The ids of the callbacks a task ending in ``state`` sends (worker.consumer.callbacks):
+    its links on SUCCESS, its link_errors on a final failure. A chord body is not counted
+    (only the member that completes the chord sends it); calls made by the task's code are
+    not recorded."""
+    c = message.callbacks
+    if state is TaskState.SUCCESS:
+        return tuple(callback_id(message.id, "link", i, r) for i, r in enumerate(c.link))
+    if state in FINAL_STATES:
+        kind = "link_error"
+        return tuple(callback_id(message.id, kind, i, r) for i, r in enumerate(c.link_error))
+    return ()
 
 
 def settle_finished(

@@ -10,9 +10,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from taskqueue.broker import Broker, Settlement, TaskState, TaskStatus
+from taskqueue.broker import DEFAULT_RESULT_TTL, Broker, Settlement, TaskState, TaskStatus
 from taskqueue.errors import BrokerUnavailable
 from taskqueue.message import Message
 from worker.consumer.callbacks import send_callbacks
@@ -28,8 +29,16 @@ logger = logging.getLogger(__name__)
 class Settler:
     """Records outcomes with the broker and counts them in ``stats`` (and ``metrics``)."""
 
-    def __init__(self, broker: Broker, stats: ConsumerStats, metrics: WorkerMetrics | None) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        stats: ConsumerStats,
+        metrics: WorkerMetrics | None,
+        result_expires: timedelta = DEFAULT_RESULT_TTL,
+    ) -> None:
         self._broker = broker
+        # How long final statuses are kept (worker.result_expires; a call's own wins).
+        self._result_ttl = result_expires
         self._stats = stats
         self._metrics = metrics
 
@@ -40,11 +49,11 @@ class Settler:
         send_callbacks(self._broker, pending)
         try:
             try:
-                settled = self._broker.settle_many(items)
+                settled = self._broker.settle_many(items, result_ttl=self._result_ttl)
             except (TypeError, ValueError):
                 # A result that cannot be stored (not JSON) must not lose the outcome itself.
                 items = [_storable(item) for item in items]
-                settled = self._broker.settle_many(items)
+                settled = self._broker.settle_many(items, result_ttl=self._result_ttl)
         except BrokerUnavailable:
             # Not settled: the leases run out and the messages are redelivered (at least once).
             logger.exception(

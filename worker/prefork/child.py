@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
-from worker import commands, sessions
+from worker import commands, producer, sessions
 from worker.context import Report, run_task
 from worker.errors import (
     Reject,
@@ -33,6 +33,7 @@ from worker.pool import (
     OutcomeKind,
     RunResult,
     check_result,
+    failed_outcome,
     rejected_outcome,
     retry_outcome,
     soft_limit_error,
@@ -129,7 +130,7 @@ def _run(job: RunJob, report: Report) -> RunResult:
             exc_info=True,
             extra={"task": name, "task_id": task_id},
         )
-        return OutcomeKind.FAILURE, None, describe(e), exception_name(e)
+        return failed_outcome(e)
     return check_result(result)
 
 
@@ -230,6 +231,8 @@ def child_main() -> None:
         sys.path[:] = init.sys_path
         _configure_logging(init.log_level, init.log_formatter)
         commands.allow(init.command_policy.programs, init.command_policy.env)
+        # Calls made by task code go to the worker's broker, routed by its routes.
+        producer.configure(broker=init.producer[0], routes=init.producer[1])
         sessions.set_process_reporter(_session_reporter(conn))
         import multiprocessing
 

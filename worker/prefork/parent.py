@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection, Pipe
 from multiprocessing.connection import wait as wait_connections
 
-from worker import commands, sessions
+from worker import commands, producer, sessions
 from worker.errors import PoolError
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
@@ -26,7 +26,7 @@ from worker.pool import (
     OutcomeKind,
     hard_limit_error,
     limit_deadlines_s,
-    lower_switch_interval,
+    start_monitor,
     utc_from_timestamp,
 )
 from worker.prefork.children import Child, ChildState, exit_text, kill_group, send_quietly
@@ -94,12 +94,9 @@ class PreforkPool:
 
     def start(self) -> None:
         """Start the children and the monitor; returns once every child is ready."""
-        if self._monitor is not None:
-            raise PoolError("prefork pool: already started")
-        lower_switch_interval(self.switch_interval)
-        self._monitor = threading.Thread(target=self._watch_deadlines, name="pool-monitor")
-        self._monitor.daemon = True
-        self._monitor.start()
+        self._monitor = start_monitor(
+            "prefork", self._monitor, self._watch_deadlines, self.switch_interval
+        )
         try:
             self._ensure_capacity()
             deadline = time.monotonic() + self.boot_timeout
@@ -229,7 +226,12 @@ class PreforkPool:
         # The command policy set by the worker at start-up (worker.commands) holds in children.
         policy = commands.current()
         return ChildInit(
-            list(sys.path), self.modules, root.getEffectiveLevel(), pickled_formatter, policy
+            list(sys.path),
+            self.modules,
+            root.getEffectiveLevel(),
+            pickled_formatter,
+            policy,
+            producer.configured(),
         )
 
     def _spawn(self) -> Child:

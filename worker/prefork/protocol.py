@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from taskqueue.routes import Route
     from worker.commands import CommandPolicy
     from worker.context import Request
 
@@ -27,6 +28,8 @@ class ChildInit:
     log_level: int
     log_formatter: bytes | None  # the parent's formatter, pickled (None: a plain one)
     command_policy: CommandPolicy
+    # The parent's calling-API settings (worker.producer.configured): broker URL and routes.
+    producer: tuple[str | None, list[Route] | None] = (None, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,9 @@ def read_source(config: Config) -> tuple[dict[str, Entry], list[Problem]]:
     """One full read of the config's SQL source: every entry beat would run (the YAML ones
     plus the valid database rows; a clash keeps the YAML entry), and every problem (invalid
     rows, names also in the YAML). Raises SourceError if the database cannot be read."""
-    source = SqlSource(config.source, zone=config.timezone, defaults=config.defaults)
+    source = SqlSource(
+        config.source, zone=config.timezone, defaults=config.defaults, routes=config.routes
+    )
     try:
         snapshot = source.load_all()
     finally:
@@ -50,16 +52,13 @@ def merged_entries(config: Config) -> dict[str, Entry]:
     return read_source(config)[0]
 
 
-def check_source(config: Config) -> list[Problem]:
-    """For ``beat check``: see :func:`read_source`."""
-    return read_source(config)[1]
-
-
 class SqlEntrySource:
     """An :class:`~beat.sources.EntrySource` over a :class:`SourcePoller`."""
 
     def __init__(self, config: Config, *, poll_interval: timedelta = POLL_INTERVAL) -> None:
-        source = SqlSource(config.source, zone=config.timezone, defaults=config.defaults)
+        source = SqlSource(
+            config.source, zone=config.timezone, defaults=config.defaults, routes=config.routes
+        )
         self.poller = SourcePoller(source, config.entries, interval=poll_interval)
         self._url = config.source
         self._started = False

@@ -27,7 +27,7 @@ the caller keeps the entry's last valid form. Entries carry the redacted URL as 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -41,6 +41,7 @@ from beat.entries import Entry
 from beat.errors import ConfigError, Problem, SourceError
 from beat.sources.sql.rows import values_to_mapping
 from beat.sources.sql.schema import deleted_table, ensure_schema, entries_table, make_engine
+from taskqueue.routes import Route
 from taskqueue.urls import redact_url
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,11 @@ class SqlSource:
         zone: ZoneInfo,
         defaults: Mapping[str, Any] | None = None,
         engine: Engine | None = None,
+        routes: Sequence[Route] = (),
     ) -> None:
         self.url = url
+        # The configuration's `routes:`, applied to rows as to YAML entries.
+        self.routes = tuple(routes)
         self.name = redact_url(url)
         self.zone = zone
         self.defaults: Mapping[str, Any] = dict(defaults or {})
@@ -202,6 +206,7 @@ class SqlSource:
                 defaults=self.defaults,
                 source=self.name,
                 file=self.name,
+                routes=self.routes,
             )
         except ConfigError as e:
             problems.extend(e.problems)

@@ -1,0 +1,68 @@
+"""What a task's status records beyond its state (issue 14 items 3 and 7): the remote
+traceback of a failure (bounded), the parent id and the children sent as callbacks; shown by
+``TaskFailed.traceback`` and ``beat status``. Real worker processes on both brokers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import status_tasks as st
+
+from tests.worker.conftest import StartWorker
+from worker import TaskFailed, TaskResult
+
+
+@pytest.fixture
+def worker(producer: str, start_worker: StartWorker) -> str:
+    start_worker(producer, "-A", "status_tasks", "-c", "2")
+    return producer
+
+
+def _status(url: str, task_id: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-m", "beat", "status", task_id, "--broker", url, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    data: dict[str, object] = json.loads(out)
+    return data
+
+
+def test_a_failure_carries_the_remote_traceback(worker: str) -> None:
+    failure = st.boom.delay("bad input").get(timeout=15, propagate=False)
+    assert isinstance(failure, TaskFailed) and failure.type == "ValueError"
+    tb = failure.traceback
+    assert tb is not None and tb.startswith("Traceback (most recent call last):")
+    assert "status_tasks.py" in tb and "in _inner" in tb
+    assert tb.rstrip().endswith("ValueError: bad input")
+    shown = _status(worker, failure.task_id)
+    assert shown["traceback"] == tb
+
+
+def test_a_huge_traceback_is_cut_to_its_last_8_kib(worker: str) -> None:
+    failure = st.boom.delay("x" * 100_000).get(timeout=15, propagate=False)
+    assert isinstance(failure, TaskFailed) and failure.traceback is not None
+    assert len(failure.traceback.encode()) <= 8192
+    assert failure.traceback.startswith("[traceback cut: first ")
+    assert failure.traceback.rstrip().endswith("x" * 100)
+
+
+def test_status_names_parent_and_children(worker: str) -> None:
+    parent = st.ok.apply_async(link=st.ok.si(), link_error=st.ok.si())
+    assert parent.get(timeout=15) == "ok"
+    child_id = f"{parent.id}:link:0"
+    assert TaskResult(child_id).get(timeout=15) == "ok"
+    shown = _status(worker, parent.id)
+    assert shown["children"] == [child_id] and shown["parent_id"] is None
+    assert _status(worker, child_id)["parent_id"] == parent.id
+    text = subprocess.run(
+        [sys.executable, "-m", "beat", "status", child_id, "--broker", worker],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"parent_id: {parent.id}" in text
