@@ -21,6 +21,7 @@ from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from taskqueue.config_keys import default_broker_url
 from taskqueue.config_text import describe
+from taskqueue.redis_url import redis_url_problem
 from taskqueue.routes import Route
 from taskqueue.worker_settings import parse_loglevel
 
@@ -62,9 +63,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
     zone = UTC_ZONE
     if root.get("timezone") is not None:
         zone = checker.zone(root, "timezone", "") or zone
-    broker_url = _optional_url(
-        checker, root, "broker", "a broker URL like redis://localhost:6379/0"
-    )
+    broker_url = _broker_url(checker, root)
     source = _source(checker, root)
     imports = _imports(checker, root)
     defaults = check_defaults(checker, root.get("defaults"), checker.line_of(root, "defaults"))
@@ -117,6 +116,15 @@ def _optional_url(checker: Checker, data: Mapping[Any, Any], key: str, what: str
     if isinstance(value, str) and _URL.match(value):
         return value
     checker.report(checker.line_of(data, key), key, f"expected {what}, got {describe(value)}")
+    return None
+
+
+def _broker_url(checker: Checker, root: Mapping[Any, Any]) -> str | None:
+    url = _optional_url(checker, root, "broker", "a broker URL like redis://localhost:6379/0")
+    problem = None if url is None else redis_url_problem(url)
+    if problem is None:
+        return url
+    checker.report(checker.line_of(root, "broker"), "broker", problem)
     return None
 
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from taskqueue.redis_url import is_redis_url
+
 if TYPE_CHECKING:
     from taskqueue.broker import Broker
     from taskqueue.records import DeadLetter, LeaseHolder, QueueStats, TaskStatus
@@ -45,7 +47,7 @@ class BrokerReader:
 
     def _connection(self) -> Broker:
         if self._broker is None:
-            redis = self.url.startswith(("redis://", "rediss://", "unix://"))
+            redis = is_redis_url(self.url)
             if self._socket_timeout is not None and redis:
                 from taskqueue.redis import RedisBroker
 
