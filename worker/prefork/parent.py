@@ -226,7 +226,12 @@ class PreforkPool:
         # The command policy set by the worker at start-up (worker.commands) holds in children.
         policy = commands.current()
         return ChildInit(
-            list(sys.path), self.modules, root.getEffectiveLevel(), pickled_formatter, policy
+            list(sys.path),
+            self.modules,
+            root.getEffectiveLevel(),
+            pickled_formatter,
+            policy,
+            report_memory=self.max_memory_per_child is not None,
         )
 
     def _spawn(self) -> Child:

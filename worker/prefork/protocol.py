@@ -27,6 +27,9 @@ class ChildInit:
     log_level: int
     log_formatter: bytes | None  # the parent's formatter, pickled (None: a plain one)
     command_policy: CommandPolicy
+    # Whether Done carries the peak RSS (max_memory_per_child is set): reading it costs
+    # several syscalls per job, for nothing when no limit looks at it.
+    report_memory: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,7 @@ class Done:
     exc_type: str | None
     started_ts: float
     finished_ts: float
-    peak_rss_kib: int
+    peak_rss_kib: int  # 0 unless ChildInit.report_memory
 
 
 ChildMessage = Ready | BootError | SessionStarted | Progress | Done
