@@ -123,8 +123,15 @@ class Measure:
 
 
 def _beat_worker(
-    url: str, pool: str, n: int, m: Measure, spy: str | None, strace: bool = False
+    url: str,
+    pool: str,
+    n: int,
+    m: Measure,
+    spy: str | None,
+    strace: bool = False,
+    repo: Path | None = None,
 ) -> dict[str, object]:
+    """Drain N no-op tasks with beat's worker; ``repo``: run that checkout's worker code."""
     from taskqueue.message import Message
     from taskqueue.urls import open_broker
 
@@ -145,7 +152,11 @@ def _beat_worker(
         out = Path(tempfile.gettempdir()) / f"strace-{pool}"
         command = ["strace", "-f", "-ff", "-qq", "-o", str(out), *command]
     command += ["-A", "bench_worker", "-c", "2", "-P", pool, "-l", "warning"]
-    proc = subprocess.Popen(command, env=_env(url, "worker"), cwd=BENCH_DIR)
+    env, cwd = _env(url, "worker"), BENCH_DIR
+    if repo is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(repo / "bench"), str(repo)])
+        cwd = repo / "bench"
+    proc = subprocess.Popen(command, env=env, cwd=cwd)
     sampler = None
     if spy:
         # Collapsed stacks (one line per stack and its count) for the drain's first seconds.
@@ -164,7 +175,7 @@ def _beat_worker(
             "--gil",
         ]
         sampler = subprocess.Popen(
-            [*record, "-d", "6", "--nonblocking"],
+            [*record, "-d", "15", "--nonblocking"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -226,6 +237,9 @@ def main() -> None:
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
     parser.add_argument("--py-spy", default=None, help="sample the worker parent with py-spy")
     parser.add_argument("--strace", action="store_true", help="count syscalls (slow)")
+    parser.add_argument(
+        "--baseline", type=Path, help="also run the worker of this checkout (before/after)"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="alternate the runs this often")
     args = parser.parse_args()
     import redis
@@ -253,6 +267,9 @@ def main() -> None:
                 _print("celery 5.7 prefork -c 2", celery, None)
             rate = float(celery["rate"]) if celery else None  # type: ignore[arg-type]
             for pool in args.pool or ["prefork", "threads"]:
+                if args.baseline is not None:
+                    before = _beat_worker(url, pool, args.n, m, None, False, args.baseline)
+                    _print(f"baseline {pool} -c 2", before, rate)
                 _print(
                     f"beat {pool} -c 2",
                     _beat_worker(url, pool, args.n, m, args.py_spy, args.strace),

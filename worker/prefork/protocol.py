@@ -1,6 +1,6 @@
 """What the prefork parent and its children say to each other, typed.
 
-Every message is one of the dataclasses below, pickled over the child's
+Every message is one of the types below, pickled over the child's
 :mod:`multiprocessing.connection` socket: the parent sends :class:`ChildInit` once, then a
 :class:`RunJob` per job and :data:`RETIRE` to end the child; the child answers
 :class:`Ready` (or :class:`BootError`), then per job any number of :class:`SessionStarted`
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from worker.commands import CommandPolicy
@@ -32,8 +32,11 @@ class ChildInit:
     report_memory: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class RunJob:
+class RunJob(NamedTuple):
+    """Parent -> child: run one job. A named tuple, as is :class:`Done`: one of each crosses the
+    pipe per task, and a tuple pickles and unpickles in C (a dataclass goes through Python
+    ``__getstate__``/``__setstate__``)."""
+
     job_id: str
     task: str  # a registered task's name: a job crosses by name, never by code
     args: tuple[Any, ...]
@@ -81,8 +84,9 @@ class Progress:
     meta: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Done:
+class Done(NamedTuple):
+    """Child -> parent: the job's outcome (a named tuple: see :class:`RunJob`)."""
+
     job_id: str
     kind: str  # an OutcomeKind value
     result: Any
