@@ -48,8 +48,14 @@ def _free_port() -> int:
 
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds of ``pid`` (its reaped children not included)."""
+    user, system = _user_sys_s(pid)
+    return user + system
+
+
+def _user_sys_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid``: system time is the syscalls' share."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
 
 
 def _children(pid: int) -> list[int]:
@@ -87,15 +93,22 @@ class Measure:
         self.client = client
 
     def drain(
-        self, proc: subprocess.Popen[bytes], remaining: Callable[[], int], total: int
+        self,
+        proc: subprocess.Popen[bytes],
+        remaining: Callable[[], int],
+        total: int,
+        on_start: Callable[[], object] | None = None,
     ) -> dict[str, object]:
         deadline = time.monotonic() + 600
         while remaining() >= total:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("worker did not start taking messages")
             time.sleep(0.002)
+        if on_start is not None:
+            on_start()
         t0, left0 = time.monotonic(), remaining()
         parent0, kids0 = _tree_cpu(proc.pid)
+        sys0 = _user_sys_s(proc.pid)[1]
         redis0 = _cpu_s(self.redis_pid)
         stats0 = _commandstats(self.client)
         load0 = os.getloadavg()[0]
@@ -105,6 +118,7 @@ class Measure:
             time.sleep(0.05)
         elapsed = time.monotonic() - t0
         parent1, kids1 = _tree_cpu(proc.pid)
+        sys1 = _user_sys_s(proc.pid)[1]
         redis1 = _cpu_s(self.redis_pid)
         stats1 = _commandstats(self.client)
         calls = {
@@ -116,6 +130,7 @@ class Measure:
             "rate": left0 / elapsed,
             "load": (load0 + os.getloadavg()[0]) / 2,
             "parent_us": (parent1 - parent0) * 1e6 / left0,
+            "parent_sys_us": (sys1 - sys0) * 1e6 / left0,
             "children_us": (kids1 - kids0) * 1e6 / left0,
             "redis_us": (redis1 - redis0) * 1e6 / left0,
             "calls": {k: v for k, v in calls.items() if v[0] > 0},
@@ -157,32 +172,22 @@ def _beat_worker(
         env["PYTHONPATH"] = os.pathsep.join([str(repo / "bench"), str(repo)])
         cwd = repo / "bench"
     proc = subprocess.Popen(command, env=env, cwd=cwd)
-    sampler = None
-    if spy:
-        # Collapsed stacks (one line per stack and its count) for the drain's first seconds.
-        out = Path(tempfile.gettempdir()) / f"profile-{pool}.txt"
-        record = [
-            spy,
-            "record",
-            "-p",
-            str(proc.pid),
-            "-o",
-            str(out),
-            "-f",
-            "raw",
-            "-r",
-            "250",
-            "--gil",
-        ]
-        sampler = subprocess.Popen(
-            [*record, "-d", "15", "--nonblocking"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    samplers: list[subprocess.Popen[bytes]] = []
+
+    def sample() -> None:
+        """Collapsed stacks of the parent's GIL-holding Python during the drain."""
+        if spy:
+            out = Path(tempfile.gettempdir()) / f"profile-{pool}.txt"
+            record = [spy, "record", "-p", str(proc.pid), "-o", str(out), "-f", "raw"]
+            record += ["-r", "250", "--gil", "-d", "8", "--nonblocking"]
+            samplers.append(
+                subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+
     try:
-        return m.drain(proc, remaining, n)
+        return m.drain(proc, remaining, n, sample)
     finally:
-        if sampler is not None:
+        for sampler in samplers:
             sampler.wait(30)
         proc.terminate()
         proc.wait(60)
@@ -218,7 +223,8 @@ def _print(label: str, r: dict[str, object], celery_rate: float | None) -> None:
     ratio = f"{rate / celery_rate:.2f}x" if celery_rate else "n/a"
     print(
         f"{label:<24}{rate:>8.0f}/s {ratio:>6}  wall {1e6 / rate:>5.0f}µs  "
-        f"parent {r['parent_us']:>5.0f}µs  children {r['children_us']:>5.0f}µs  "
+        f"parent {r['parent_us']:>5.0f}µs (sys {r['parent_sys_us']:>4.0f})  "
+        f"children {r['children_us']:>5.0f}µs  "
         f"redis {r['redis_us']:>5.0f}µs  load {r['load']:.1f}"
     )
     n = int(r["n"])  # type: ignore[call-overload]

@@ -100,6 +100,8 @@ class Finished:
             error=error,
             started_at=self.entry.started_at,
             finished_at=self.finished_at,
+            # Set here rather than copied in by the settler (a dataclass replace per task).
+            deliveries=self.entry.delivery.deliveries,
         )
 
 
@@ -112,6 +114,7 @@ def status_of(
     error: str | None = None,
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
+    deliveries: int = 0,
 ) -> TaskStatus:
     return TaskStatus(
         id=message.id,
@@ -122,6 +125,7 @@ def status_of(
         error=error,
         started_at=started_at,
         finished_at=finished_at,
+        deliveries=deliveries,
     )
 
 
