@@ -183,6 +183,21 @@ class Consumer(Connection, Protocol):
         """
         ...
 
+    def settle_and_claim(
+        self,
+        items: Sequence[Settlement],
+        queues: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        max_count: int,
+        *,
+        result_ttl: timedelta = DEFAULT_RESULT_TTL,
+    ) -> tuple[list[bool], list[Delivery]]:
+        """:meth:`settle_many` of ``items``, then :meth:`claim_many` without waiting: the
+        worker's loop when tasks finished and slots are free. Each step keeps its own
+        guarantees; a broker may send both at once (one round trip on Redis)."""
+        ...
+
     def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
         """Renew the lease; None if the claim is no longer ours (lease expired, redelivered)."""
         ...
