@@ -30,6 +30,9 @@ ENQUEUE_CHUNK = 1_000
 # Longest single BLPOP of a claim: a backstop for wake-ups no one pushes (a lease expiring).
 MAX_BLOCK_S = 1.0
 
+# Packed commands buffered before one socket write (see _send_all): a single call's few
+# commands go out in one write; a batch's chunks (tens of KB each) stream as they are packed.
+_SEND_BYTES = 16 * 1024
 # Scripts of a queue: each is _lib.lua followed by its own file.
 _SCRIPTS = (
     "enqueue",
@@ -182,16 +185,28 @@ class RedisConnection:
     def _send_all(
         self, commands: Iterator[tuple[Any, ...]]
     ) -> tuple[list[tuple[Any, ...]], list[Any]]:
-        """Send each command as soon as it is packed, then read the replies (an error reply
-        is returned in its place, not raised)."""
+        """Send the commands as they are packed, then read the replies (an error reply is
+        returned in its place, not raised).
+
+        Small commands go out together (one write, so one read on the server: a single
+        ``apply_async`` is one round trip, not one per command); once ``_SEND_BYTES`` are
+        buffered they are written, so Redis runs a big batch's first chunk while the next is
+        being packed."""
         pool = self._client.connection_pool
         sent: list[tuple[Any, ...]] = []
         replies: list[Any] = []
+        buffered = bytearray()
         conn = pool.get_connection()
         try:
             for command in commands:
-                conn.send_packed_command(wire.pack(command), check_health=False)
+                buffered += wire.pack(command)
                 sent.append(command)
+                if len(buffered) >= _SEND_BYTES:
+                    # One item: redis-py writes each item of a list with its own sendall.
+                    conn.send_packed_command([bytes(buffered)], check_health=False)
+                    buffered.clear()
+            if buffered:
+                conn.send_packed_command([bytes(buffered)], check_health=False)
             for _ in sent:
                 try:
                     replies.append(conn.read_response())
