@@ -18,7 +18,16 @@ from taskqueue.broker import Broker
 from taskqueue.records import TaskState, TaskStatus
 from tests.faults import procs
 from tests.worker.conftest import StartWorker
-from worker import AsyncResult, ResultTimeout, TaskFailed, TaskResult, configure, send_task
+from worker import (
+    AsyncResult,
+    ResultTimeout,
+    TaskFailed,
+    TaskResult,
+    chord,
+    configure,
+    group,
+    send_task,
+)
 from worker.producer import PRODUCER, locate_broker_url
 
 private_redis = procs.private_redis
@@ -202,6 +211,30 @@ def test_apply_async_is_one_round_trip(private_redis: Any) -> None:
             calling_tasks.add.apply_async((i, i))
         assert _reads(client) - reads == 20 + 1
         assert _commands(client, "evalsha") - calls == 20  # one message each, never batched
+        client.close()
+    finally:
+        configure(broker=None)
+
+
+def test_group_and_chord_send_their_members_in_one_round_trip(private_redis: Any) -> None:
+    """A group's (and a chord's) members are one batch: one round trip for all of them, each
+    still its own message, enqueue-once by its id, on its own queue."""
+    server = private_redis(persistent=False)
+    url = server.url(0)
+    configure(broker=url)
+    try:
+        client: Any = redis.Redis.from_url(url)
+        calling_tasks.add.delay(0, 0)  # opens the connection and loads the scripts
+        reads = _reads(client)
+        members = [calling_tasks.add.s(i, i) for i in range(10)]
+        sent = group([*members, calling_tasks.lopri.s()]).apply_async()
+        assert _reads(client) - reads == 1 + 1
+        assert len({r.id for r in sent}) == 11
+        assert [r.state for r in sent] == ["QUEUED"] * 11
+        assert _ready(PRODUCER.get(), "lopri") == (1, 0)  # on its task's own queue
+        reads = _reads(client)
+        chord(members, calling_tasks.add.s(1)).apply_async()
+        assert _reads(client) - reads == 1 + 1
         client.close()
     finally:
         configure(broker=None)
