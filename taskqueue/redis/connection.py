@@ -30,9 +30,6 @@ ENQUEUE_CHUNK = 1_000
 # Longest single BLPOP of a claim: a backstop for wake-ups no one pushes (a lease expiring).
 MAX_BLOCK_S = 1.0
 
-# Packed commands buffered before one socket write (see _send_all): a single call's few
-# commands go out in one write; a batch's chunks (tens of KB each) stream as they are packed.
-_SEND_BYTES = 16 * 1024
 # Scripts of a queue: each is _lib.lua followed by its own file.
 _SCRIPTS = (
     "enqueue",
@@ -47,6 +44,8 @@ _SCRIPTS = (
 )
 # Scripts that stand alone (no queue keys, so no _lib.lua).
 _STANDALONE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release", "heartbeat")
+# _send_all joins packed commands into writes of about this many bytes.
+_WRITE_CHUNK = 64 * 1024
 # Reload-and-retry rounds for an EVALSHA answered NOSCRIPT (see _stream).
 _NOSCRIPT_TRIES = 3
 # Next to the package (package data): not importlib.resources, which can resolve a
@@ -185,28 +184,27 @@ class RedisConnection:
     def _send_all(
         self, commands: Iterator[tuple[Any, ...]]
     ) -> tuple[list[tuple[Any, ...]], list[Any]]:
-        """Send the commands as they are packed, then read the replies (an error reply is
-        returned in its place, not raised).
-
-        Small commands go out together (one write, so one read on the server: a single
-        ``apply_async`` is one round trip, not one per command); once ``_SEND_BYTES`` are
-        buffered they are written, so Redis runs a big batch's first chunk while the next is
-        being packed."""
+        """Send the commands (joined into writes of about ``_WRITE_CHUNK`` bytes), then read
+        the replies (an error reply is returned in its place, not raised)."""
         pool = self._client.connection_pool
         sent: list[tuple[Any, ...]] = []
         replies: list[Any] = []
-        buffered = bytearray()
         conn = pool.get_connection()
         try:
+            # Small commands go out together in one write (one syscall, and the server reads
+            # them in one go); a long stream still goes out while the rest is being packed.
+            buffered: list[bytes] = []
+            size = 0
             for command in commands:
-                buffered += wire.pack(command)
+                packed = wire.pack(command)[0]
+                buffered.append(packed)
+                size += len(packed)
                 sent.append(command)
-                if len(buffered) >= _SEND_BYTES:
-                    # One item: redis-py writes each item of a list with its own sendall.
-                    conn.send_packed_command([bytes(buffered)], check_health=False)
-                    buffered.clear()
+                if size >= _WRITE_CHUNK:
+                    conn.send_packed_command([b"".join(buffered)], check_health=False)
+                    buffered, size = [], 0
             if buffered:
-                conn.send_packed_command([bytes(buffered)], check_health=False)
+                conn.send_packed_command([b"".join(buffered)], check_health=False)
             for _ in sent:
                 try:
                     replies.append(conn.read_response())

@@ -52,8 +52,9 @@ def delay_ms(eta: datetime, now: int) -> int:
     return max(0, ms(eta) - now)
 
 
-def pack(command: tuple[Any, ...]) -> bytes:
-    """The wire bytes of ``command``: hiredis's packer called directly (redis-py's wrapper
-    inspects every argument in Python first: a tenth of a burst's client time)."""
+def pack(command: tuple[Any, ...]) -> list[bytes]:
+    """The wire bytes of ``command`` (as send_packed_command takes them): hiredis's packer
+    called directly (redis-py's wrapper inspects every argument in Python first: a tenth of a
+    burst's client time)."""
     packed: bytes = pack_command(command)
-    return packed
+    return [packed]
