@@ -21,11 +21,12 @@ from datetime import datetime, timedelta
 
 from beat.entries import Entry
 from beat.messages import EPOCH, build_message, expiry
-from beat.planner import Fire
-from beat.state import StateStore
+from beat.planner import Fire, Skipped
+from beat.state import FireRecord, StateStore
 from beat.time.jitter import send_at
 from taskqueue.broker import Producer
 from taskqueue.errors import BrokerError
+from taskqueue.message import fire_id
 from taskqueue.message_template import MessageTemplate, json_instant
 from taskqueue.records import EncodedMessage, Fence
 
@@ -142,8 +143,12 @@ class Dispatcher:
         now: datetime,
         *,
         fence: Fence | None = None,
+        skipped: Sequence[Skipped] = (),
+        notes: Sequence[FireRecord] = (),
     ) -> DispatchResult:
-        """Enqueue ``fires`` and record each entry's last scheduled fire.
+        """Enqueue ``fires`` and record each entry's last scheduled fire (or ``skipped`` one),
+        with a fire log line per fire and per skipped run, in one state transaction. ``notes``:
+        more fire log lines (fires that wait: :mod:`beat.overlap`), recorded alike.
 
         ``fence`` (the leader lease's name and token) makes the broker refuse the push, with
         :class:`~taskqueue.errors.Fenced`, if another beat has taken the lease since.
@@ -156,6 +161,7 @@ class Dispatcher:
         """
         started = time.perf_counter()
         outcomes: list[tuple[Fire, bool]] = []  # (fire, accepted) for every fire pushed
+        errors: list[FireRecord] = []  # the fires that could not be encoded
         failed = 0
         confirmed = 0  # fires[:confirmed] are settled: pushed, refused or dropped
         instants: dict[datetime, str] = {}
@@ -172,16 +178,19 @@ class Dispatcher:
                     except Exception as e:
                         failed += 1
                         _log_failed(fire, e)
+                        errors.append(
+                            FireRecord(fire.entry, fire.scheduled_for, fire.id, "failed", str(e))
+                        )
                         continue
                     encoded.append(fire)
                 accepted = broker.enqueue_encoded(items, fence=fence) if items else []
                 outcomes.extend(zip(encoded, accepted, strict=True))
                 confirmed = start + len(batch)
         except BrokerError:
-            self._record(store, fires[:confirmed], now)
+            self._record(store, fires[:confirmed], now, outcomes, errors, ())
             raise
         push_s = time.perf_counter() - started
-        self._record(store, fires, now)
+        self._record(store, fires, now, outcomes, [*errors, *notes], skipped)
         sent_fires = [fire for fire, ok in outcomes if ok]
         sent = len(sent_fires)
         self._log(entries, outcomes, now)
@@ -199,14 +208,33 @@ class Dispatcher:
         )
 
     @staticmethod
-    def _record(store: StateStore, fires: Sequence[Fire], now: datetime) -> None:
+    def _record(
+        store: StateStore,
+        fires: Sequence[Fire],
+        now: datetime,
+        outcomes: Sequence[tuple[Fire, bool]],
+        errors: Sequence[FireRecord],
+        skipped: Sequence[Skipped],
+    ) -> None:
         last: dict[str, datetime] = {}
-        for fire in fires:
-            prev = last.get(fire.entry)
-            if prev is None or fire.scheduled_for > prev:
-                last[fire.entry] = fire.scheduled_for
+        instants = [(f.entry, f.scheduled_for) for f in fires]
+        instants += [(s.entry, s.last) for s in skipped]
+        instants += [(r.entry, r.scheduled_for) for r in errors]
+        for name, when in instants:
+            prev = last.get(name)
+            if prev is None or when > prev:
+                last[name] = when
+        lines = [
+            FireRecord(f.entry, f.scheduled_for, f.id, "sent" if ok else "duplicate")
+            for f, ok in outcomes
+        ]
+        lines += errors
+        lines += [
+            FireRecord(s.entry, s.last, fire_id(s.entry, s.last), "skipped", skip_reason(s))
+            for s in skipped
+        ]
         if last:
-            store.record_fires(list(last.items()), now)
+            store.record_fires(list(last.items()), now, lines)
 
     @staticmethod
     def _log(
@@ -241,6 +269,13 @@ class Dispatcher:
                     fire.scheduled_for.isoformat(),
                     extra=ids,
                 )
+
+
+def skip_reason(s: Skipped) -> str:
+    """A skipped run as one fire log line: why, and how many fires from when."""
+    if s.count == 1:
+        return s.reason
+    return f"{s.reason}: {s.count} fires from {s.first.isoformat()} to {s.last.isoformat()}"
 
 
 def _log_failed(fire: Fire, error: Exception) -> None:

@@ -47,6 +47,18 @@ class CatchUp(StrEnum):
     NONE = "none"
 
 
+# --- run policies (overlap, pause_on_failure) ----------------------------------------------
+class Overlap(StrEnum):
+    """What a fire does while the entry's previous fire is still queued, running or retrying
+    (decided by the leader from the broker's task state: :mod:`beat.overlap`)."""
+
+    ALLOW = "allow"  # sent anyway (the default)
+    SKIP = "skip"  # not sent; recorded as skipped with the id it waited on
+    BUFFER_ONE = "buffer_one"  # at most one waits, sent when the previous one ends
+
+
+# --- end of run policies --------------------------------------------------------------------
+
 # `catch_up: all` replays at most this many missed fires per entry, like Kubernetes CronJobs.
 CATCH_UP_ALL_LIMIT = 100
 DEFAULT_GRACE = timedelta(minutes=1)
@@ -89,6 +101,10 @@ class Entry:
     # The largest delay added to each fire's send time (beat/time/jitter.py); 0: none.
     jitter: timedelta = timedelta(0)
     source: str = "yaml"  # "yaml" or the SQL source's redacted URL
+    # Run policies (beat.overlap): what a fire does while the previous one runs, and whether a
+    # failed fire pauses the entry.
+    overlap: Overlap = Overlap.ALLOW
+    pause_on_failure: bool = False
 
     # Cached digest (see content_hash); not part of the entry's identity.
     _digest: str | None = field(default=None, init=False, repr=False, compare=False)
@@ -119,6 +135,10 @@ class Entry:
             )
             if self.jitter:  # only then: existing entries keep their hash (no false "edit")
                 payload += (("jitter", self.jitter.total_seconds()),)
+            if self.overlap is not Overlap.ALLOW or self.pause_on_failure:
+                # Only when set: the digests of entries without run policies stay as they were
+                # (a changed digest is an edit, and an edit is a boundary for missed fires).
+                payload += (self.overlap.value, self.pause_on_failure)
             import hashlib  # here: its OpenSSL binding costs ~2 ms of every `beat` start-up
 
             digest = hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()

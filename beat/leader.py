@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from taskqueue.broker import LeaderLease
 from taskqueue.errors import BrokerError
 from taskqueue.records import Fence
+from taskqueue.redis_url import is_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def lease_broker_factory(url: str, ttl: timedelta) -> BrokerFactory:
     timeout = max(ttl / RENEWALS_PER_TTL, timedelta(milliseconds=200))
 
     def open_() -> LeaderLease:
-        if url.startswith(("redis://", "rediss://", "unix://")):
+        if is_redis_url(url):
             from taskqueue.redis import RedisBroker
 
             return RedisBroker(url, socket_timeout=timeout)

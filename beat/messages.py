@@ -125,3 +125,14 @@ def build_message(
         retry=retry_policy(entry),
         headers=Headers(enqueued_at=enqueued_at, entry=entry.name, scheduled_for=scheduled_for),
     )
+
+
+def trigger_message(entry: Entry, now: datetime) -> Message:
+    """A run of ``entry``'s task now, outside its schedule (``beat trigger``, the dashboard):
+    a manual run is not a scheduled fire, so a random id and no ``scheduled_for``. Raises
+    ValueError for a message the broker would refuse (too large)."""
+    from taskqueue.message import new_task_id
+
+    message = build_message(entry, message_id=new_task_id(), enqueued_at=now, scheduled_for=None)
+    message.encode()
+    return message

@@ -91,6 +91,15 @@ def first_state(entry: Entry, now: datetime, previous: EntryState | None) -> Ent
     return replace(previous, content_hash=digest, edited_at=now)
 
 
+def resumed(state: EntryState, at: datetime) -> EntryState:
+    """``state`` of an entry that runs again from ``at`` on after a stop that is not downtime
+    (re-enabled, or ``beat resume``): ``at`` becomes a boundary, so nothing in the stopped
+    period is "missed" and replayed. Idempotent: an earlier boundary is never moved back."""
+    if state.edited_at is not None and state.edited_at >= at:
+        return state
+    return replace(state, edited_at=at)
+
+
 def _boundary(state: EntryState) -> datetime:
     """Fires are pending strictly after this instant."""
     after = state.first_seen if state.last_fire is None else state.last_fire

@@ -9,7 +9,8 @@ A schedules.yaml reload, a SQL source delta and a leader takeover all go through
   fires the old definition missed are not replayed under the new one.
 - A re-enabled entry resumes at its next scheduled instant: the disabled period is not
   downtime, so nothing in it is "missed" (it is treated like an edit at the instant of the
-  re-enable).
+  re-enable). A resumed entry (``beat resume``) follows the same rule at the resume instant
+  (:func:`beat.planner.resumed`); a paused one is not indexed.
 
 The roster holds memory only; the service persists what :meth:`apply` returns.
 """
@@ -22,8 +23,8 @@ from datetime import datetime
 
 from beat.due_index import DueIndex
 from beat.entries import Entry, Schedule
-from beat.planner import first_state, next_pending
-from beat.state import EntryState
+from beat.planner import first_state, next_pending, resumed
+from beat.state import EntryState, Pause
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class Roster:
         self.states: dict[str, EntryState] = {}
         self.index = DueIndex()
         self._anchored: dict[str, Schedule] = {}
+        # The entries paused now (beat pause), as last read from the run state.
+        self.paused: dict[str, Pause] = {}
 
     def load_states(self, states: Mapping[str, EntryState]) -> None:
         """The stored run state, before the first :meth:`apply` (start-up)."""
@@ -66,7 +69,7 @@ class Roster:
                 continue
             previous = self.states.get(name)
             if previous is not None and before is not None and entry.enabled and not before.enabled:
-                previous = replace(previous, edited_at=now)  # re-enabled: nothing replayed
+                previous = resumed(previous, now)  # re-enabled: nothing replayed
             state = first_state(entry, now, previous)
             if state != previous:
                 persist.append(state)
@@ -88,11 +91,37 @@ class Roster:
             self._index(name, entry, state)
         return persist
 
+    def set_pauses(self, pauses: Mapping[str, Pause], now: datetime) -> list[EntryState]:
+        """Follow the pauses read from the run state (every tick, so ``beat pause`` needs no
+        reload): a paused entry leaves the index, a resumed one runs again from its resume
+        instant (:func:`beat.planner.resumed`). Idempotent; the states to persist."""
+        was = self.paused
+        self.paused = {name: p for name, p in pauses.items() if p.paused}
+        persist: list[EntryState] = []
+        for name in self.paused:
+            self.index.remove(name)
+        for name, pause in pauses.items():
+            if not pause.paused:
+                self._resume(name, pause.since, name in was, persist)
+        for name in was.keys() - pauses.keys():  # the row is gone: running again from now
+            self._resume(name, now, True, persist)
+        return persist
+
+    def _resume(self, name: str, at: datetime, unindexed: bool, persist: list[EntryState]) -> None:
+        entry, state = self.entries.get(name), self.states.get(name)
+        if entry is None or state is None:
+            return
+        after = resumed(state, at)
+        if after is not state:
+            persist.append(after)
+        if after is not state or unindexed:
+            self._index(name, entry, after)
+
     def _index(self, name: str, entry: Entry, state: EntryState) -> None:
         self.states[name] = state
         self._anchored.pop(name, None)
         self.index.remove(name)
-        if entry.enabled:
+        if entry.enabled and name not in self.paused:
             nxt = next_pending(entry, state)
             if nxt is not None:
                 self.index.push(name, nxt)

@@ -26,14 +26,16 @@ from typing import TYPE_CHECKING
 from beat.config import Config, load_config
 from beat.dispatch import Dispatcher, DispatchResult
 from beat.due_index import DueIndex
-from beat.entries import Entry
+from beat.entries import Entry, Overlap
 from beat.errors import ConfigError, StateError
+from beat.failure_pause import FailureWatch
 from beat.leader import (
     DEFAULT_LEASE_TTL,
     LeaderElector,
     lease_broker_factory,
 )
-from beat.planner import RoundPlan, Skipped, plan_round
+from beat.overlap import Buffered, OverlapGate, waited_on
+from beat.planner import Fire, RoundPlan, Skipped, plan_round
 from beat.roster import Roster
 from beat.sources import Delta, EntrySource, open_source
 from beat.state import EntryState, StateStore
@@ -41,6 +43,7 @@ from beat.watchers import ClockWatch, FileStamp, Outage
 from daemonkit.signals import install_stop_and_hup
 from taskqueue.broker import Broker
 from taskqueue.errors import BrokerError, Fenced
+from taskqueue.message import fire_id
 from taskqueue.urls import open_broker, redact_url
 
 if TYPE_CHECKING:
@@ -92,6 +95,8 @@ class BeatService:
         self.lookahead = lookahead
         self.roster = Roster()
         self.dispatcher = Dispatcher()
+        self.gate = OverlapGate()
+        self.failures = FailureWatch()
         self.metrics = metrics
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -166,6 +171,7 @@ class BeatService:
         self.roster.load_states(self.store.load())
         self._config_file.changed()
         self.apply_config(self.config, self.clock())
+        self._load_gate()
         # Entries, schedules and states live as long as the process: move them out of the
         # cyclic GC's generations so a collection during a large burst does not walk them.
         gc.collect()
@@ -259,6 +265,27 @@ class BeatService:
         persist = self.roster.rebuild(self.store.load(), now)
         if persist:
             self.store.upsert_new(persist)
+        self._load_gate()
+
+    def _load_gate(self) -> None:
+        """The overlap gate from the fire log: the last fire each gated entry sent, and the
+        fire that waits (another leader may have sent or buffered them)."""
+        names = [
+            n
+            for n, e in self.entries.items()
+            if e.overlap is not Overlap.ALLOW or e.pause_on_failure
+        ]
+        newest, waiting = self.store.overlap_memory(names)
+        self.failures.load(
+            {n: fire_id(n, when) for n, when in newest.items() if self.entries[n].pause_on_failure}
+        )
+        self.gate.load(
+            {name: fire_id(name, when) for name, when in newest.items()},
+            {
+                name: Buffered(Fire(name, r.scheduled_for, r.fire_id), waited_on(r.reason))
+                for name, r in waiting.items()
+            },
+        )
 
     def _sleep(self) -> None:
         if self._stop.is_set():
@@ -268,6 +295,9 @@ class BeatService:
         nxt = self.index.peek() if self.leading else None
         if nxt is not None:
             wait = max(timedelta(0), min(wait, nxt - self.lookahead - now))
+        held = self.gate.next_held() if self.leading else None
+        if held is not None:  # a gated fire is decided at its instant (beat.overlap)
+            wait = max(timedelta(0), min(wait, held - now))
         self._wake.wait(wait.total_seconds())
         self._wake.clear()
 
@@ -278,13 +308,18 @@ class BeatService:
         if not self.follow_lease():
             return 0
         now = self.clock()
+        if not self._follow_pauses(now) or not self._pause_failed(now):
+            return 0
         horizon = now + self.lookahead
         sent = 0
         # An entry whose following fire is also within the horizon (say `every: 500ms` with a
         # 1 s lookahead) is re-indexed and popped again by the next round.
-        for _ in range(MAX_ROUNDS):
+        for round_no in range(MAX_ROUNDS):
             due = self.index.pop_due(horizon)
-            if not due:
+            if round_no == 0:  # the gated fires held until their instant (beat.overlap)
+                due = self.gate.release(now, self._reindexed) + due
+            due = self.gate.admit(due, self.entries, now)
+            if not due and not (round_no == 0 and self.gate.buffered):
                 break
             result = self._dispatch_due(due, now, horizon)
             if result is None:
@@ -292,16 +327,54 @@ class BeatService:
             sent += result
         return sent
 
+    def _follow_pauses(self, now: datetime) -> bool:
+        """Read the pauses from the run state (``beat pause`` from any host takes effect on the
+        next tick, without a reload); False when the store cannot be read (backing off)."""
+        try:
+            persist = self.roster.set_pauses(self.store.load_pauses(), now)
+            if persist:
+                self.store.upsert_new(persist)
+        except StateError as e:
+            self._outage.failed(e)
+            self._stop.wait(self._outage.next_delay().total_seconds())
+            return False
+        return True
+
+    def _pause_failed(self, now: datetime) -> bool:
+        """Pause the ``pause_on_failure`` entries whose watched fire failed (one pipelined
+        state read), then follow the pauses at once; False when the store cannot be read."""
+        if not self.failures.pending:
+            return True
+        try:
+            failures = self.failures.check(self.broker.get_statuses)
+        except BrokerError as e:  # the dispatch that follows meets it too, and backs off
+            log.warning("pause_on_failure: cannot read task states: %s", e)
+            return True
+        for failure in failures:
+            log.warning(
+                "entry %s paused: %s",
+                failure.entry,
+                failure.note,
+                extra={"entry": failure.entry, "task_id": failure.task_id},
+            )
+            try:
+                self.store.set_pause(failure.entry, True, failure.note, now)
+            except StateError as e:
+                log.error("entry %s: cannot record its pause: %s", failure.entry, e)
+        return not failures or self._follow_pauses(now)
+
     def _dispatch_due(
         self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime
     ) -> int | None:
         """Plan, push and record one round; None when the push failed (the round is put back
         in the index, or this beat stands by)."""
         plan = plan_round(due, self.entries, self.states, now, horizon)
-        self._log_skipped(plan.skipped)
         result = self._push(plan, due, now)
         if result is None:
             return None
+        self._log_skipped(plan.skipped)
+        self.gate.sent(plan.fires, self.entries)
+        self.failures.sent(plan.fires, self.entries)
         self._count(result, now)
         for name, last in plan.advanced.items():
             self.roster.fired(name, last, now)
@@ -311,6 +384,10 @@ class BeatService:
             if nxt is not None:
                 self.index.push(name, nxt)
         return result.sent
+
+    def _reindexed(self, name: str) -> bool:
+        """Whether a held fire of ``name`` is stale: the entry was indexed again or paused."""
+        return name in self.index or name in self.roster.paused
 
     def _log_skipped(self, skipped: Sequence[Skipped]) -> None:
         for s in skipped:
@@ -333,13 +410,18 @@ class BeatService:
         assert self._leading_token is not None, "tick() runs only while leading"
         fence = (self.elector.name, self._leading_token)
         try:
+            # One pipelined task-state read for the round's gated entries (beat.overlap).
+            notes = self.gate.apply(plan, self.entries, self.broker.get_statuses, now)
             result = self.dispatcher.dispatch(
-                self.broker, self.store, self.entries, plan.fires, now, fence=fence
+                self.broker,
+                self.store,
+                self.entries,
+                plan.fires,
+                now,
+                fence=fence,
+                skipped=plan.skipped,
+                notes=notes,
             )
-            with_fires = {f.entry for f in plan.fires}
-            skipped_only = [(n, t) for n, t in plan.advanced.items() if n not in with_fires]
-            if skipped_only:
-                self.store.record_fires(skipped_only, now)
         except Fenced as e:
             # Another beat holds the lease: what it sends, it sends from the shared state.
             self.elector.relinquish(f"fenced by the broker: {e}")

@@ -20,6 +20,7 @@ SQLAlchemy takes ~190 ms to import, so it is imported inside :class:`StateStore`
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +30,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from beat import state_names as col
 from beat.errors import StateError
-from beat.state_sql import PG_RECORD, PG_UPSERT, define_table, executemany, sqlite_pragmas
+from beat.state_sql import (
+    LOG_REPLACEABLE,
+    PG_LOG,
+    PG_RECORD,
+    PG_UPSERT,
+    PRUNE_LOG,
+    define_log_table,
+    define_pause_table,
+    define_table,
+    executemany,
+    sqlite_pragmas,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -40,6 +52,11 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5_000
 # Names per statement in IN (...) lists: far below SQLite's bound-variable limit.
 CHUNK = 500
+
+# The fire log keeps at least this many of each entry's newest fires (``beat history``). Older
+# rows are pruned once per KEEP fires an entry logs, so an entry holds at most 2 * KEEP rows
+# (3 * KEEP across a restart, whose count starts over).
+FIRE_LOG_KEEP = 100
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -118,6 +135,52 @@ def states_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, E
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An entry's pause (``beat pause`` / ``beat resume``, ``pause_on_failure``).
+
+    ``paused`` True: paused from ``since`` on, ``note`` says why. False: resumed at ``since``;
+    the row stays so that every beat (a restart, a new leader) applies the re-enable rule
+    (:func:`beat.planner.resumed`) at that instant and the paused period is never replayed,
+    whoever noticed the resume first.
+    """
+
+    name: str
+    paused: bool
+    note: str
+    since: datetime
+
+
+def pauses_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, Pause]:
+    """Pauses from rows in ``state_names.PAUSE_COLUMNS`` order (the store and the read-only
+    path); a bad instant is a StateError naming the store (``shown``), the entry and the field."""
+    out: dict[str, Pause] = {}
+    for name, paused, note, since_us in rows:
+        try:
+            since = from_epoch_us(since_us)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise StateError(
+                f"state store {shown}: entry {name!r}: {col.SINCE_US} is not an instant in "
+                f"microseconds since the epoch: {e}"
+            ) from e
+        out[name] = Pause(name, bool(paused), note or "", since)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class FireRecord:
+    """One line of an entry's fire log: what became of the fire ``fire_id`` scheduled for
+    ``scheduled_for`` at ``at``. ``outcome``: ``sent``, ``duplicate`` (already enqueued),
+    ``skipped`` (``reason`` says why) or ``failed`` (not encoded; ``reason`` is the error)."""
+
+    entry: str
+    scheduled_for: datetime
+    fire_id: str
+    outcome: str
+    reason: str = ""
+    at: datetime | None = None  # when it was disposed of; None: the record's ``now``
+
+
 def normalize_url(url: str) -> str:
     """A SQLAlchemy URL for ``url``: a plain path becomes ``sqlite:///<absolute path>``;
     ``postgresql://`` (no driver) uses psycopg 3, the driver this project ships with."""
@@ -166,6 +229,9 @@ class StateStore:
         self.display_url = redact_url(url)
         self._sa_url = normalize_url(url)
         self._engine: Engine | None = None
+        # Fires logged per entry since its last prune (see FIRE_LOG_KEEP); each entry starts at
+        # its own offset, so a burst of entries firing together prunes a few at a time.
+        self._logged: dict[str, int] = {}
         self._guard("open", self._open)
 
     # --- setup ------------------------------------------------------------------------------
@@ -188,7 +254,10 @@ class StateStore:
             sa.event.listen(engine, "connect", pragmas)
         discard_inherited_connections(engine)  # a forked child opens its own connections
         self._engine = engine
-        self.table = define_table(sa.MetaData())
+        metadata = sa.MetaData()
+        self.table = define_table(metadata)
+        self.pause_table = define_pause_table(metadata)
+        self.log_table = define_log_table(metadata)
         try:
             self._create_table()
         except sa.exc.SQLAlchemyError:
@@ -203,7 +272,8 @@ class StateStore:
         from sqlalchemy.schema import CreateTable
 
         with self.engine.begin() as conn:
-            conn.execute(CreateTable(self.table, if_not_exists=True))
+            for table in (self.table, self.pause_table, self.log_table):
+                conn.execute(CreateTable(table, if_not_exists=True))
 
     @staticmethod
     def _create_private_file(database: str | None, query: Any) -> None:
@@ -271,6 +341,48 @@ class StateStore:
                 cursor.close()
         return states_from_rows(rows, self.display_url)
 
+    def load_pauses(self) -> dict[str, Pause]:
+        """Every entry's pause (or resume) by name: a small table, read by the leader every
+        tick so that ``beat pause`` takes effect without a reload."""
+        return self._guard("loading pauses", self._load_pauses)
+
+    def _load_pauses(self) -> dict[str, Pause]:
+        import sqlalchemy as sa
+
+        t = self.pause_table
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*(t.c[name] for name in col.PAUSE_COLUMNS))).all()
+        return pauses_from_rows([tuple(r) for r in rows], self.display_url)
+
+    def set_pause(self, name: str, paused: bool, note: str, now: datetime) -> Pause | None:
+        """Pause ``name`` (``note`` says why) or resume it, at ``now``; the pause as it was
+        before (None: never paused). Pausing a paused entry keeps its ``since`` and replaces
+        the note; resuming an entry that is not paused changes nothing."""
+        return self._guard(
+            f"{'pausing' if paused else 'resuming'} entry {name!r}",
+            lambda: self._set_pause(name, paused, note, now),
+        )
+
+    def _set_pause(self, name: str, paused: bool, note: str, now: datetime) -> Pause | None:
+        import sqlalchemy as sa
+
+        t = self.pause_table
+        with self._transaction() as conn:
+            cols = (t.c[c] for c in col.PAUSE_COLUMNS)
+            found = conn.execute(sa.select(*cols).where(t.c.name == name)).all()
+            before = pauses_from_rows([tuple(r) for r in found], self.display_url).get(name)
+            if before is None and not paused:
+                return None
+            if before is not None and not paused and not before.paused:
+                return before
+            since = before.since if before is not None and before.paused and paused else now
+            values = {col.PAUSED: int(paused), col.NOTE: note, col.SINCE_US: to_epoch_us(since)}
+            if before is None:
+                conn.execute(sa.insert(t).values({col.NAME: name, **values}))
+            else:
+                conn.execute(sa.update(t).where(t.c.name == name).values(values))
+            return before
+
     # --- writes -----------------------------------------------------------------------------
     def upsert_new(self, states: Sequence[EntryState]) -> None:
         """Insert the rows of ``states`` (new or edited entries), or update existing ones.
@@ -336,9 +448,14 @@ class StateStore:
                 conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
             executemany(conn, sa.insert(t).values(values), rows)
 
-    def record_fires(self, items: Sequence[tuple[str, datetime]], now: datetime) -> None:
+    def record_fires(
+        self,
+        items: Sequence[tuple[str, datetime]],
+        now: datetime,
+        log: Sequence[FireRecord] = (),
+    ) -> None:
         """For each ``(name, scheduled_instant)``: ``last_fire = max(stored, instant)`` and
-        ``last_dispatched_at = now``, all in one transaction."""
+        ``last_dispatched_at = now``, and the fire log lines ``log``, all in one transaction."""
         if not items:
             return
         now_us = to_epoch_us(now)
@@ -349,9 +466,20 @@ class StateStore:
             us = to_epoch_us(when)
             if latest.get(name, us) <= us:
                 latest[name] = us
-        self._guard(f"recording {len(latest)} fire(s)", lambda: self._record(latest, now_us))
+        rows = [
+            {
+                "b_name": r.entry,
+                "b_fire_us": to_epoch_us(r.scheduled_for),
+                "b_fire_id": r.fire_id,
+                "b_at_us": now_us if r.at is None else to_epoch_us(r.at),
+                "b_outcome": r.outcome,
+                "b_reason": r.reason[:1000],
+            }
+            for r in log
+        ]
+        self._guard(f"recording {len(latest)} fire(s)", lambda: self._record(latest, now_us, rows))
 
-    def _record(self, latest: dict[str, int], now_us: int) -> None:
+    def _record(self, latest: dict[str, int], now_us: int, log: list[dict[str, Any]]) -> None:
         import sqlalchemy as sa
 
         if self._dialect == "postgresql":
@@ -362,6 +490,7 @@ class StateStore:
                     {"names": list(latest), "fires": list(latest.values()), "now": now_us},
                 )
                 self._check_updated(len(latest), int(result.rowcount))
+                self._write_log(conn, log)
             return
         params = [{"b_name": n, "b_fire": us, "b_now": now_us} for n, us in latest.items()]
         t = self.table
@@ -381,6 +510,106 @@ class StateStore:
         )
         with self._transaction() as conn:
             self._check_updated(len(params), executemany(conn, stmt, params))
+            self._write_log(conn, log)
+
+    def _write_log(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """The fire log lines of one record (the first outcome of a fire stays), then the
+        prune of the entries that logged FIRE_LOG_KEEP fires since their last one."""
+        import sqlalchemy as sa
+
+        if not rows:
+            return
+        if self._dialect == "postgresql":
+            keys = ("name", "fire", "id", "at", "outcome", "reason")
+            pairs = zip(keys, col.LOG_COLUMNS, strict=True)
+            arrays = {k: [r[f"b_{c}"] for r in rows] for k, c in pairs}
+            conn.exec_driver_sql(PG_LOG, arrays)
+        else:
+            t = self.log_table
+            values = {c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in t.columns}
+            insert: Any = sa.insert(t).values(values)
+            if self._dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                insert = sqlite_insert(t).values(values)
+                new = insert.excluded
+                insert = insert.on_conflict_do_update(
+                    index_elements=[t.c.name, t.c.fire_us],
+                    set_={"at_us": new.at_us, "outcome": new.outcome, "reason": new.reason},
+                    # Inlined: executemany binds only the row's own parameters.
+                    where=sa.text(f"{col.LOG_TABLE}.{col.OUTCOME} = '{LOG_REPLACEABLE}'"),
+                )
+            executemany(conn, insert, rows)
+        prune = []
+        for row in rows:
+            name = row["b_name"]
+            count = self._logged.get(name)
+            if count is None:
+                count = zlib.crc32(name.encode()) % FIRE_LOG_KEEP
+            count += 1
+            if count >= FIRE_LOG_KEEP:
+                prune.append({"name": name, "skip": FIRE_LOG_KEEP - 1})
+                count = 0
+            self._logged[name] = count
+        for params in prune:
+            conn.execute(sa.text(PRUNE_LOG), params)
+
+    def overlap_memory(
+        self, names: Sequence[str]
+    ) -> tuple[dict[str, datetime], dict[str, FireRecord]]:
+        """For the entries ``names`` (those with an overlap policy): the instant of the newest
+        fire in the broker (sent or duplicate), and the fire that waits (buffered, newer than
+        that), from the fire log. What a new leader needs to go on deciding (beat.overlap)."""
+        if not names:
+            return {}, {}
+        return self._guard("reading the fire log", lambda: self._overlap_memory(names))
+
+    def _overlap_memory(
+        self, names: Sequence[str]
+    ) -> tuple[dict[str, datetime], dict[str, FireRecord]]:
+        import sqlalchemy as sa
+
+        t = self.log_table
+        newest: dict[str, datetime] = {}
+        waiting: dict[str, FireRecord] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(names)):
+                sent = sa.select(t.c.name, sa.func.max(t.c.fire_us)).where(
+                    t.c.name.in_(chunk), t.c.outcome.in_(("sent", "duplicate"))
+                )
+                for name, fire_us in conn.execute(sent.group_by(t.c.name)):
+                    newest[name] = from_epoch_us(fire_us)
+                buffered = sa.select(*(t.c[c] for c in col.LOG_COLUMNS)).where(
+                    t.c.name.in_(chunk), t.c.outcome == LOG_REPLACEABLE
+                )
+                for n, fire, fid, _at, outcome, reason in conn.execute(buffered):
+                    record = FireRecord(n, from_epoch_us(fire), fid, outcome, reason)
+                    last = waiting.get(n)
+                    if last is None or record.scheduled_for > last.scheduled_for:
+                        waiting[n] = record
+        fresh = {n: r for n, r in waiting.items() if n not in newest or r.scheduled_for > newest[n]}
+        return newest, fresh
+
+    def fire_log(self, name: str, limit: int) -> list[FireRecord]:
+        """The newest ``limit`` lines of ``name``'s fire log, newest first."""
+        return self._guard(f"reading the fire log of {name!r}", lambda: self._fire_log(name, limit))
+
+    def _fire_log(self, name: str, limit: int) -> list[FireRecord]:
+        import sqlalchemy as sa
+
+        t = self.log_table
+        query = (
+            sa.select(*(t.c[c] for c in col.LOG_COLUMNS))
+            .where(t.c.name == name)
+            .order_by(t.c.fire_us.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(query).all()
+        return [
+            FireRecord(n, from_epoch_us(fire), fid, outcome, reason, from_epoch_us(at))
+            for n, fire, fid, at, outcome, reason in found
+        ]
 
     def _check_updated(self, expected: int, updated: int) -> None:
         if 0 <= updated < expected:
@@ -400,10 +629,10 @@ class StateStore:
     def _forget(self, names: Sequence[str]) -> None:
         import sqlalchemy as sa
 
-        t = self.table
         with self._transaction() as conn:
-            for chunk in _chunks(list(names)):
-                conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
+            for t in (self.table, self.pause_table, self.log_table):
+                for chunk in _chunks(list(names)):
+                    conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
 
     def close(self) -> None:
         """Release every connection. Idempotent."""

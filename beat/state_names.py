@@ -27,3 +27,21 @@ COLUMNS: Final = (
     LAST_DISPATCHED_AT_US,
     EDITED_AT_US,
 )
+
+# --- pauses (``beat pause`` / ``beat resume``, ``pause_on_failure``): one row per entry ever
+# paused; ``paused`` 0 keeps the resume instant (``since_us``), the boundary fires start after.
+PAUSE_TABLE: Final = "beat_entry_pause"
+PAUSED: Final = "paused"
+NOTE: Final = "note"
+SINCE_US: Final = "since_us"
+PAUSE_COLUMNS: Final = (NAME, PAUSED, NOTE, SINCE_US)
+
+# --- the fire log (``beat history``): per entry, its recent fires and what became of each
+# (sent, duplicate, skipped, failed), written in the transaction that records the fires.
+LOG_TABLE: Final = "beat_fire_log"
+FIRE_US: Final = "fire_us"
+FIRE_ID: Final = "fire_id"
+AT_US: Final = "at_us"
+OUTCOME: Final = "outcome"
+REASON: Final = "reason"
+LOG_COLUMNS: Final = (NAME, FIRE_US, FIRE_ID, AT_US, OUTCOME, REASON)

@@ -15,14 +15,23 @@ from typing import Any
 
 from beat import state_names as col
 from beat.errors import StateError
-from beat.state import BUSY_TIMEOUT_MS, EntryState, _hint, normalize_url, states_from_rows
+from beat.state import (
+    BUSY_TIMEOUT_MS,
+    EntryState,
+    Pause,
+    _hint,
+    normalize_url,
+    pauses_from_rows,
+    states_from_rows,
+)
 from taskqueue.errors import UnknownBrokerURL
 from taskqueue.redact import redact_url
 from taskqueue.sqlite_file import connect_readonly, sqlite_path
 
-__all__ = ["read_state_file", "sqlite_state_file"]
+__all__ = ["read_pause_file", "read_state_file", "sqlite_state_file"]
 
 _SELECT = f"SELECT {', '.join(col.COLUMNS)} FROM {col.TABLE_NAME}"
+_SELECT_PAUSES = f"SELECT {', '.join(col.PAUSE_COLUMNS)} FROM {col.PAUSE_TABLE}"
 _HAS_TABLE = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
 
 
@@ -44,14 +53,25 @@ def read_state_file(path: Path, display: str | None = None) -> dict[str, EntrySt
     table does not exist. Raises :class:`StateError` naming the store (``display``, else the
     path), the entry and the field when it cannot be read."""
     shown = redact_url(display) if display else str(path)
+    return states_from_rows(_rows(path, shown, col.TABLE_NAME, _SELECT), shown)
+
+
+def read_pause_file(path: Path, display: str | None = None) -> dict[str, Pause]:
+    """Every entry's pause in the SQLite state file ``path`` (what
+    :meth:`beat.state.StateStore.load_pauses` returns); {} if there is none."""
+    shown = redact_url(display) if display else str(path)
+    return pauses_from_rows(_rows(path, shown, col.PAUSE_TABLE, _SELECT_PAUSES), shown)
+
+
+def _rows(path: Path, shown: str, table: str, select: str) -> list[tuple[Any, ...]]:
     if not path.exists():
-        return {}
+        return []
     try:
         conn = connect_readonly(path, BUSY_TIMEOUT_MS / 1000)
         try:
-            if conn.execute(_HAS_TABLE, (col.TABLE_NAME,)).fetchone() is None:
-                return {}
-            rows: list[tuple[Any, ...]] = conn.execute(_SELECT).fetchall()
+            if conn.execute(_HAS_TABLE, (table,)).fetchone() is None:
+                return []
+            rows: list[tuple[Any, ...]] = conn.execute(select).fetchall()
         finally:
             conn.close()
     except sqlite3.Error as e:
@@ -59,4 +79,4 @@ def read_state_file(path: Path, display: str | None = None) -> dict[str, EntrySt
         hint = _hint(detail)
         message = f"state store {shown}: load failed: {detail}"
         raise StateError(f"{message} ({hint})" if hint else message) from e
-    return states_from_rows(rows, shown)
+    return rows

@@ -69,6 +69,61 @@ def define_table(metadata: Any) -> Table:
     )
 
 
+def define_pause_table(metadata: Any) -> Table:
+    """The pauses (:mod:`beat.state_pause`): a table of its own, so the state table of an
+    existing database is unchanged and every beat creates it on first use."""
+    import sqlalchemy as sa
+
+    return sa.Table(
+        col.PAUSE_TABLE,
+        metadata,
+        sa.Column(col.NAME, sa.String(512), primary_key=True),
+        sa.Column(col.PAUSED, sa.Integer, nullable=False),
+        sa.Column(col.NOTE, sa.String(1000), nullable=False),
+        sa.Column(col.SINCE_US, sa.BigInteger, nullable=False),
+    )
+
+
+def define_log_table(metadata: Any) -> Table:
+    """The fire log (``beat history``): one row per fire of an entry, newest kept (see
+    :meth:`beat.state.StateStore.record_fires`)."""
+    import sqlalchemy as sa
+
+    return sa.Table(
+        col.LOG_TABLE,
+        metadata,
+        sa.Column(col.NAME, sa.String(512), primary_key=True),
+        sa.Column(col.FIRE_US, sa.BigInteger, primary_key=True),
+        sa.Column(col.FIRE_ID, sa.String(600), nullable=False),
+        sa.Column(col.AT_US, sa.BigInteger, nullable=False),
+        sa.Column(col.OUTCOME, sa.String(16), nullable=False),
+        sa.Column(col.REASON, sa.String(1000), nullable=False),
+    )
+
+
+# The first outcome of a fire stays, unless it was only waiting (overlap buffer_one): then
+# what became of it (sent, skipped) replaces it.
+LOG_REPLACEABLE = "buffered"
+
+# PostgreSQL: every log row of a dispatch in one statement.
+PG_LOG = f"""
+INSERT INTO {col.LOG_TABLE} AS l ({", ".join(col.LOG_COLUMNS)})
+SELECT * FROM unnest(%(name)s::varchar[], %(fire)s::bigint[], %(id)s::varchar[],
+                     %(at)s::bigint[], %(outcome)s::varchar[], %(reason)s::varchar[])
+ON CONFLICT ({col.NAME}, {col.FIRE_US}) DO UPDATE SET
+    {col.AT_US} = EXCLUDED.{col.AT_US}, {col.OUTCOME} = EXCLUDED.{col.OUTCOME},
+    {col.REASON} = EXCLUDED.{col.REASON}
+WHERE l.{col.OUTCOME} = '{LOG_REPLACEABLE}'
+"""
+
+# Keep an entry's newest rows: everything older than its KEEP-th newest goes.
+PRUNE_LOG = f"""
+DELETE FROM {col.LOG_TABLE} WHERE {col.NAME} = :name AND {col.FIRE_US} < (
+    SELECT {col.FIRE_US} FROM {col.LOG_TABLE} WHERE {col.NAME} = :name
+    ORDER BY {col.FIRE_US} DESC LIMIT 1 OFFSET :skip)
+"""
+
+
 def sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     try:

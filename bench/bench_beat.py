@@ -1,78 +1,137 @@
-"""Beat dispatch benchmarks (SPEC section 11), beat vs Celery beat 5.7 on the same Redis.
+"""Beat dispatch, beat vs Celery beat 5.7: lateness to claimable, and fire to task start.
 
-    python bench/bench_beat.py burst  [-n 100000] [--celery-n 10000] [--window 60]
-    python bench/bench_beat.py steady [-n 100000] [--celery-n 1000] [--minutes 3]
-        [--redis redis://127.0.0.1:6379/12] [--celery-python /path/to/python-with-celery]
-        [--lookahead 1s]
+    python bench/bench_beat.py aligned|spread [-n 1000] [--celery-n N] [--minutes 1]
+        [--seconds S] [--lookahead 3s] [--drain] [--celery-python PY]
+        [--redis-url URL --yes-flush]
 
-Both workloads use N entries on the cron schedule ``* * * * *``, so all N fall due together at
-every minute boundary; nothing consumes the queue. A sampler polls the number of messages in
-Redis every few milliseconds; the lateness of a message is the time between its minute boundary
-and the first sample that saw it (an upper bound, so the figures are conservative). With beat's
-lookahead a fire may be in Redis (delayed until its instant) before the boundary: its lateness
-is then 0, since no worker can take it earlier or later than the instant.
+Each scheduler in turn runs N entries on its own private Redis (bench/benchredis.py), same N
+for both unless ``--celery-n`` says otherwise:
 
-- burst: start the beat, wait for the first boundary after it is ready, and report the time
-  until all N are in Redis (Celery: how many after ``--window`` seconds).
-- steady: run ``--minutes`` boundaries and report p50/p99 lateness over every message and the
-  beat process's CPU use (utime + stime from /proc) as a share of one core over the run.
+- aligned: every entry on ``* * * * *`` (Celery: ``crontab()``), so all N fall due together
+  at each minute boundary: a burst every minute.
+- spread: entry i fires once a minute at second i mod 60 (beat: ``every: 60s`` with a
+  ``start`` at that second; Celery: a schedule class in this module with the same rule), so
+  the N fires are spread over the minute.
 
-Celery is a benchmark-only extra (``pip install 'beat-scheduler[bench]'`` into a separate
-environment; pass its Python with ``--celery-python``).
+Measured over ``--minutes`` minutes (spread: or ``--seconds``) starting at the first boundary
+(aligned) or whole second (spread) at least 5 s after the scheduler logged that it is ready:
+
+- default: lateness to *claimable*. A claim loop in this process takes messages as fast as
+  the broker gives them out (beat: ``claim_many`` of up to 1,000, which also moves due
+  messages from the delayed set to ready, as a worker's claim does; Celery: ``RPOP`` of up to
+  1,000 from its list), polling every 2 ms when nothing is there. A fire's lateness is the
+  time the claim that took it returned (every fire of a batch alike: an upper bound) minus its
+  scheduled instant: a fire enqueued ahead with the instant as
+  its eta is not claimable, so not counted, before the instant.
+- ``--drain``: fire to task *start*, with real workers draining (``worker -c 2 -P prefork``;
+  ``celery worker -c 2 -P prefork``): the task appends the wall time it started to a file.
+
+The scheduled instant of a claim or start is the entry's latest instant at or before it
+(plus 1 s of slack for an early claim, which would be a bug): exact while a fire is under
+59 s late; fires still unclaimed at the end are counted apart and as late as the end (a lower
+bound). The scheduler's CPU (utime + stime from /proc) over the window is a share of one core.
+Celery is a benchmark-only extra, in its own virtualenv (``--celery-python``).
+
+This module is also the task module of both sides' workers and Celery's app (``BENCH_ROLE``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
+from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from benchredis import RedisTarget, add_redis_args, bench_redis, load_line  # noqa: E402
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# The first measured minute starts at least this long after the scheduler is ready, so that
-# start-up (and the 2 s lookahead window right after it) is not counted as lateness.
-START_MARGIN_S = 5.0
+START_MARGIN_S = 5.0  # start-up (and the lookahead right after it) is not measured
+SLACK_S = 1.0  # a claim up to this early is attributed to the coming instant
+QUEUE = "bench"
+
+
+def _record_start(offset: int) -> None:
+    """The task of both sides: append "start offset" to $BENCH_STARTS (one small O_APPEND
+    write per task, atomic between the pool processes)."""
+    line = f"{time.time():.6f} {offset}\n".encode()
+    fd = os.open(os.environ["BENCH_STARTS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+if os.environ.get("BENCH_ROLE") == "celery":
+    from datetime import datetime
+
+    from celery import Celery
+    from celery.schedules import crontab, schedstate, schedule
+
+    class at_second(schedule):  # named like Celery's own schedule helpers
+        """Due once a minute, at second ``second`` (what beat's ``every: 60s`` with a start
+        at that second does): Celery's crontab has no seconds field."""
+
+        def __init__(self, second: int, **kwargs: Any) -> None:
+            self.second = second
+            super().__init__(run_every=timedelta(seconds=60), **kwargs)
+
+        def is_due(self, last_run_at: datetime) -> schedstate:
+            now = self.now()
+            base = now.replace(microsecond=0)
+            latest = base - timedelta(seconds=(base.second - self.second) % 60)
+            wait = (latest + timedelta(seconds=60) - now).total_seconds()
+            return schedstate(self.maybe_make_aware(last_run_at) < latest, wait)
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return self.__class__, (self.second,)
+
+    celery_app = Celery("benchbeat", broker=os.environ["BENCH_REDIS_URL"])
+    celery_app.conf.worker_hijack_root_logger = False
+    celery_app.conf.beat_max_loop_interval = 1
+    _n, _kind = int(os.environ.get("BENCH_N", "0")), os.environ.get("BENCH_KIND", "aligned")
+    celery_app.conf.beat_schedule = {
+        f"e{i}": (
+            {"task": "bench.fire", "schedule": crontab(), "args": (0,)}
+            if _kind == "aligned"
+            else {"task": "bench.fire", "schedule": at_second(i % 60), "args": (i % 60,)}
+        )
+        for i in range(_n)
+    }
+
+    @celery_app.task(name="bench.fire")
+    def celery_fire(offset: int) -> None:
+        _record_start(offset)
+
+elif os.environ.get("BENCH_ROLE") == "worker":
+    from worker.registry import task
+
+    @task(name="bench.fire", queue=QUEUE)
+    def fire(offset: int) -> None:
+        _record_start(offset)
 
 
 @dataclass
 class Run:
     label: str
     n: int
-    boundaries: list[float]
-    samples: list[tuple[float, int]]  # (monotonic-equivalent wall time, messages in Redis)
-    cpu_s: float
-    wall_s: float
-    ready_at: float
-
-    def lateness(self) -> list[float]:
-        """Per message: seconds from its boundary to the first sample that counted it."""
-        out: list[float] = []
-        counted = 0
-        for k, boundary in enumerate(self.boundaries, start=1):
-            target = k * self.n
-            for t, count in self.samples:
-                if count > counted:
-                    late = max(0.0, t - boundary)
-                    fresh = min(count, target) - counted
-                    if fresh > 0:
-                        out.extend([late] * fresh)
-                        counted += fresh
-                if counted >= target:
-                    break
-            if counted < target:  # never arrived within the run: count them as the run's end
-                out.extend([self.samples[-1][0] - boundary] * (target - counted))
-                counted = target
-        return out
+    expected: int
+    late: list[float]  # seconds, one per fire seen in the window
+    unclaimed: int
+    cpu_share: float
 
 
 def cpu_seconds(pid: int) -> float:
@@ -80,226 +139,274 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def next_boundary(after: float) -> float:
-    return (int(after) // 60 + 1) * 60.0
+def instant_of(t: float, offset: int) -> float:
+    """The latest instant at second ``offset`` of a minute at or before ``t`` + the slack."""
+    ahead = t + SLACK_S
+    return ahead - ((ahead - offset) % 60.0)
 
 
-def sample_until(
-    count: Callable[[], int], until: float, stop_at: int | None = None
-) -> list[tuple[float, int]]:
-    samples: list[tuple[float, int]] = []
-    while True:
-        now = time.time()
-        c = count()
-        samples.append((now, c))
-        if now >= until or (stop_at is not None and c >= stop_at):
-            return samples
-        time.sleep(0.003)
+def window_start(ready_at: float, kind: str) -> float:
+    after = ready_at + START_MARGIN_S
+    return (math.floor(after / 60) + 1) * 60.0 if kind == "aligned" else float(math.ceil(after))
 
 
-# --- beat -------------------------------------------------------------------------------------
-def write_beat_config(directory: Path, n: int, redis_url: str) -> Path:
-    path = directory / "schedules.yaml"
-    with path.open("w") as f:
-        f.write(f"broker: {redis_url}\ndefaults:\n  queue: bench\n  catch_up: none\nentries:\n")
-        for i in range(n):
-            f.write(f"  e{i}:\n    task: bench.noop\n    cron: '* * * * *'\n")
-    return path
+def window_seconds(args: argparse.Namespace) -> float:
+    if args.workload == "spread" and args.seconds:
+        return float(args.seconds)
+    return 60.0 * args.minutes
 
 
-def run_beat(args: argparse.Namespace, n: int, minutes: int) -> Run:
-    import redis
+def expected_fires(n: int, kind: str, w0: float, w1: float) -> int:
+    """Fires of the N entries whose instant is in [w0, w1) (whole seconds)."""
+    if kind == "aligned":
+        return n * sum(1 for t in range(int(w0), int(w1)) if t % 60 == 0)
+    per_second = [0] * 60
+    for i in range(n):
+        per_second[i % 60] += 1
+    return sum(per_second[t % 60] for t in range(int(w0), int(w1)))
 
+
+def _env(redis_url: str, role: str, **extra: str) -> dict[str, str]:
+    path = os.pathsep.join([str(BENCH_DIR), str(REPO), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "BENCH_ROLE": role, "BENCH_REDIS_URL": redis_url,
+            **extra}  # fmt: skip
+
+
+# --- the claim loops (one per broker) ---------------------------------------------------------
+def beat_claimer(url: str) -> Callable[[], list[int]]:
+    from taskqueue.message import Message
     from taskqueue.urls import open_broker
 
-    redis.Redis.from_url(args.redis).flushdb()
-    broker = open_broker(args.redis)
+    broker: Any = open_broker(url)
 
-    def count() -> int:
-        return sum(q.ready + q.delayed + q.in_flight for q in broker.queue_stats())
+    def claim() -> list[int]:
+        got = broker.claim_many([QUEUE], "bench-claimer", timedelta(hours=1), timedelta(0), 1000)
+        return [int(Message.decode(d.payload).args[0]) for d in got]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        config = write_beat_config(directory, n, args.redis)
-        log = (directory / "beat.log").open("w+")
-        cmd = [
-            sys.executable, "-m", "beat", "-s", str(directory / "schedule.db"),
-            "--config", str(config), "--lookahead", args.lookahead,
-        ]  # fmt: skip
-        try:
-            ready_at, (boundaries, samples, cpu, wall) = run_measured(
-                args, cmd, log, ("beat started", "beat"), count, n, minutes, stderr=log, cwd=REPO
-            )
-        finally:
-            log.seek(0)
-            errors = [line for line in log if "ERROR" in line or "Traceback" in line]
-            if errors:
-                print(f"beat logged {len(errors)} errors, first: {errors[0].strip()}")
-    broker.close()
-    return Run(f"beat (lookahead {args.lookahead})", n, boundaries, samples, cpu, wall, ready_at)
+    return claim
 
 
-# --- celery -----------------------------------------------------------------------------------
-CELERY_APP = """
-import os
-from celery import Celery
-from celery.schedules import crontab
-
-app = Celery("benchbeat", broker=os.environ["BENCH_REDIS_URL"])
-n = int(os.environ["BENCH_N"])
-app.conf.beat_schedule = {
-    f"e{i}": {"task": "bench.noop", "schedule": crontab()} for i in range(n)
-}
-app.conf.beat_max_loop_interval = 1
-"""
-
-
-def run_celery(args: argparse.Namespace, n: int, minutes: int) -> Run:
+def celery_claimer(url: str) -> Callable[[], list[int]]:
     import redis
 
-    client = redis.Redis.from_url(args.redis)
-    client.flushdb()
+    client = redis.Redis.from_url(url)
 
-    def count() -> int:
-        return int(client.llen("celery"))
+    def claim() -> list[int]:
+        raw = client.rpop("celery", 1000) or []
+        out = []
+        for item in raw:
+            body = json.loads(b64decode(json.loads(item)["body"]))
+            out.append(int(body[0][0]))
+        return out
 
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        (directory / "benchbeat.py").write_text(textwrap.dedent(CELERY_APP))
-        env = {**os.environ, "BENCH_REDIS_URL": args.redis, "BENCH_N": str(n)}
-        env["PYTHONPATH"] = str(directory)
-        log = (directory / "celery.log").open("w+")
-        cmd = [
-            args.celery_python, "-m", "celery", "-A", "benchbeat:app", "beat",
-            "-s", str(directory / "celerybeat-schedule"), "-l", "info",
-        ]  # fmt: skip
-        ready_at, (boundaries, samples, cpu, wall) = run_measured(
-            args, cmd, log, ("beat: Starting", "celery beat"), count, n, minutes,
-            stdout=log, stderr=subprocess.STDOUT, cwd=directory, env=env,
-        )  # fmt: skip
-    client.close()
-    return Run("celery beat 5.7", n, boundaries, samples, cpu, wall, ready_at)
+    return claim
 
 
-Measurement = tuple[list[float], list[tuple[float, int]], float, float]
+def claim_loop(claim: Callable[[], list[int]], until: float) -> list[tuple[float, int]]:
+    seen: list[tuple[float, int]] = []
+    while time.time() < until:
+        got = claim()
+        now = time.time()
+        seen.extend((now, offset) for offset in got)
+        if not got:
+            time.sleep(0.002)
+    return seen
 
 
-def run_measured(
-    args: argparse.Namespace,
-    cmd: list[str],
-    log: IO[str],
-    ready: tuple[str, str],
-    count: Callable[[], int],
-    n: int,
-    minutes: int,
-    **popen: Any,
-) -> tuple[float, Measurement]:
-    """Start a scheduler, wait for its ready line (``ready``: the text, the scheduler's name),
-    :func:`measure` it, and stop it; (when it was ready, the measurement)."""
+def read_starts(path: Path) -> list[tuple[float, int]]:
+    if not path.exists():
+        return []
+    rows = (line.split() for line in path.read_text().splitlines() if line.strip())
+    return [(float(t), int(o)) for t, o in rows]
+
+
+# --- the schedulers ---------------------------------------------------------------------------
+def write_beat_config(path: Path, n: int, kind: str, url: str) -> None:
+    with path.open("w") as f:
+        f.write(f"broker: {url}\ndefaults:\n  queue: {QUEUE}\n  catch_up: none\nentries:\n")
+        for i in range(n):
+            if kind == "aligned":
+                when, offset = "cron: '* * * * *'", 0
+            else:
+                offset = i % 60
+                when = f"every: 60s\n    start: '2026-01-01T00:00:{offset:02d}Z'"
+            f.write(f"  e{i}:\n    task: bench.fire\n    {when}\n    args: [{offset}]\n")
+
+
+def beat_commands(
+    args: argparse.Namespace, n: int, url: str, tmp: Path
+) -> tuple[list[str], list[str], dict[str, str]]:
+    config = tmp / "schedules.yaml"
+    write_beat_config(config, n, args.workload, url)
+    scheduler = [sys.executable, "-m", "beat", "-s", str(tmp / "schedule.db"),
+                 "--config", str(config), "--lookahead", args.lookahead]  # fmt: skip
+    worker = [sys.executable, "-c", "from worker.cli import main; main()", "--broker", url,
+              "-Q", QUEUE, "-A", "bench_beat", "-c", "2", "-P", "prefork",
+              "-l", "warning"]  # fmt: skip
+    return scheduler, worker, _env(url, "worker", BENCH_STARTS=str(tmp / "starts"))
+
+
+def celery_commands(
+    args: argparse.Namespace, n: int, url: str, tmp: Path
+) -> tuple[list[str], list[str], dict[str, str]]:
+    py = args.celery_python
+    scheduler = [py, "-m", "celery", "-A", "bench_beat:celery_app", "beat",
+                 "-s", str(tmp / "celerybeat-schedule"), "-l", "info"]  # fmt: skip
+    worker = [py, "-m", "celery", "-A", "bench_beat:celery_app", "worker", "-c", "2",
+              "-P", "prefork", "-l", "warning", "--without-gossip", "--without-mingle",
+              "--without-heartbeat"]  # fmt: skip
+    env = _env(url, "celery", BENCH_N=str(n), BENCH_KIND=args.workload,
+               BENCH_STARTS=str(tmp / "starts"))  # fmt: skip
+    return scheduler, worker, env
+
+
+def wait_ready(log: IO[str], proc: subprocess.Popen[bytes], line: str, label: str) -> float:
+    """Wait for the scheduler's start-up line in its log (every entry loaded and indexed)."""
     started = time.time()
-    proc = subprocess.Popen(cmd, **popen)
+    while True:
+        log.seek(0)
+        text = log.read()
+        if line in text:
+            print(f"{label}: started in {time.time() - started:.2f} s", flush=True)
+            return time.time()
+        if proc.poll() is not None:
+            raise RuntimeError(f"{label} exited during start-up:\n{text[-3000:]}")
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        ready_at = wait_ready(log, proc, started, *ready)
-        return ready_at, measure(args, proc, ready_at, count, n, minutes)
-    finally:
-        proc.terminate()
         proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_side(args: argparse.Namespace, side: str, n: int, target: RedisTarget) -> Run:
+    target.flush()
+    url = target.url()
+    commands = beat_commands if side == "beat" else celery_commands
+    label = f"beat (lookahead {args.lookahead})" if side == "beat" else "celery beat 5.7"
+    ready_line = "beat started" if side == "beat" else "beat: Starting"
+    with tempfile.TemporaryDirectory(prefix="bench-beat-") as tmp_name:
+        tmp = Path(tmp_name)
+        scheduler_cmd, worker_cmd, env = commands(args, n, url, tmp)
+        log = (tmp / "scheduler.log").open("w+")
+        procs = []
+        try:
+            if args.drain:
+                procs.append(  # stdout: Celery's banner; warnings and errors go to stderr
+                    subprocess.Popen(worker_cmd, env=env, cwd=BENCH_DIR, stdout=subprocess.DEVNULL)
+                )
+            scheduler = subprocess.Popen(
+                scheduler_cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=BENCH_DIR
+            )
+            procs.append(scheduler)
+            ready_at = wait_ready(log, scheduler, ready_line, label)
+            return measure(args, side, label, n, url, scheduler, ready_at, tmp / "starts")
+        finally:
+            for proc in reversed(procs):
+                _stop(proc)
+            report_errors(log, label)
 
 
 def measure(
     args: argparse.Namespace,
-    proc: subprocess.Popen[bytes],
-    ready_at: float,
-    count: Callable[[], int],
+    side: str,
+    label: str,
     n: int,
-    minutes: int,
-) -> Measurement:
-    """The same measurement for every scheduler: from the first whole minute after start-up,
-    the queue length over time and the CPU and wall seconds the scheduler used meanwhile."""
-    first = next_boundary(ready_at + START_MARGIN_S)
-    boundaries = [first + 60.0 * k for k in range(minutes)]
-    while time.time() < first - 2.0:
-        time.sleep(0.05)
-    cpu0, wall0 = cpu_seconds(proc.pid), time.time()
-    end = boundaries[-1] + (args.window if minutes == 1 else 50.0)
-    samples = sample_until(count, end, stop_at=n * minutes if minutes == 1 else None)
-    return boundaries, samples, cpu_seconds(proc.pid) - cpu0, time.time() - wall0
+    url: str,
+    scheduler: subprocess.Popen[bytes],
+    ready_at: float,
+    starts: Path,
+) -> Run:
+    w0 = window_start(ready_at, args.workload)
+    w1 = w0 + window_seconds(args)
+    # Aligned: stop before the next burst, whose fires would be taken for the last one's.
+    until = w1 - SLACK_S - 0.5 if args.workload == "aligned" else w1 + args.grace
+    claim = (beat_claimer if side == "beat" else celery_claimer)(url)
+    if args.drain:
+        while time.time() < w0 - 1.0:
+            time.sleep(0.05)
+    else:
+        claim_loop(claim, w0 - 1.0)  # fires before the window: taken, not counted
+    cpu0, wall0 = cpu_seconds(scheduler.pid), time.time()
+    if args.drain:
+        while time.time() < until:
+            time.sleep(0.1)
+        seen = read_starts(starts)
+    else:
+        seen = claim_loop(claim, until)
+    share = (cpu_seconds(scheduler.pid) - cpu0) / (time.time() - wall0)
+    late = []
+    for t, offset in seen:
+        instant = instant_of(t, offset)
+        if w0 <= instant < w1:
+            late.append(t - instant)
+    expected = expected_fires(n, args.workload, w0, w1)
+    unclaimed = max(0, expected - len(late))
+    if unclaimed:  # as late as the end of the run, at least
+        late += [until - w1 + 60.0 if args.workload == "aligned" else until - w1] * unclaimed
+    return Run(label, n, expected, late, unclaimed, share)
 
 
-def wait_ready(
-    log: IO[str], proc: subprocess.Popen[bytes], started: float, line: str, label: str
-) -> float:
-    """Wait for the scheduler's start-up line in its log (every entry loaded and indexed)."""
-    while True:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"{label} exited during start-up:\n{log.read()[-3000:]}")
-        log.seek(0)
-        if line in log.read():
-            now = time.time()
-            print(f"{label}: started in {now - started:.2f} s")
-            return now
-        time.sleep(0.1)
+def report_errors(log: IO[str], label: str) -> None:
+    log.seek(0)
+    errors = [line for line in log if "ERROR" in line or "Traceback" in line]
+    if errors:
+        print(f"{label} logged {len(errors)} errors, first: {errors[0].strip()}")
 
 
 # --- report -----------------------------------------------------------------------------------
 def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else float("nan")
 
 
-def report(kind: str, runs: list[Run], args: argparse.Namespace) -> None:
-    print(f"\n{kind}: entries on '* * * * *', Redis {args.redis}, {os.cpu_count()} CPUs")
-    if kind == "burst":
+def report(args: argparse.Namespace, runs: list[Run]) -> None:
+    what = "fire to task start (workers -c 2 prefork draining)" if args.drain else "to claimable"
+    kind = "'* * * * *'" if args.workload == "aligned" else "spread over the minute"
+    window = f"{window_seconds(args):.0f} s window"
+    print(f"\n{args.workload}: entries on {kind}, {window}, lateness {what}")
+    print(f"{load_line()}")
+    print(f"{'scheduler':<24}{'N':>7}{'fires':>7}{'missed':>7}{'p50 ms':>10}{'p99 ms':>10}"
+          f"{'max ms':>10}{'CPU %':>7}{'p99 / beat':>12}")  # fmt: skip
+    base = pct(runs[0].late, 0.99) if runs else float("nan")
+    for run in runs:
+        p99 = pct(run.late, 0.99)
+        ratio = f"{p99 / base:.1f}x" if base > 0 else "n/a"
         print(
-            f"{'scheduler':<26}{'N':>8}{'all in Redis at':>26}{'in Redis at +1s':>17}{'sent/s':>10}"
+            f"{run.label:<24}{run.n:>7}{run.expected:>7}{run.unclaimed:>7}"
+            f"{pct(run.late, 0.5) * 1000:>10.1f}{p99 * 1000:>10.1f}{max(run.late) * 1000:>10.1f}"
+            f"{100 * run.cpu_share:>7.1f}{ratio:>12}"
         )
-        for run in runs:
-            boundary = run.boundaries[0]
-            first = next((t for t, c in run.samples if c > 0), None)
-            done = next((t for t, c in run.samples if c >= run.n), None)
-            at1 = max((c for t, c in run.samples if t <= boundary + 1.0), default=0)
-            last_t, last_c = run.samples[-1]
-            if done is not None and first is not None:
-                # Negative: the whole burst was in Redis (delayed until its instant) before it.
-                took = f"{done - boundary:+.3f} s"
-                rate = run.n / max(done - first, 1e-3)
-            else:
-                took = f"not by +{last_t - boundary:.0f} s ({run.n - last_c} unsent)"
-                rate = last_c / max(last_t - (first or boundary), 1e-3)
-            print(f"{run.label:<26}{run.n:>8}{took:>26}{at1:>17}{rate:>10.0f}")
-    else:
-        print(f"{'scheduler':<26}{'N':>8}{'minutes':>8}{'p50 ms':>10}{'p99 ms':>10}"
-              f"{'max ms':>10}{'CPU % core':>12}")  # fmt: skip
-        for run in runs:
-            late = run.lateness()
-            print(
-                f"{run.label:<26}{run.n:>8}{len(run.boundaries):>8}"
-                f"{statistics.median(late) * 1000:>10.1f}{pct(late, 0.99) * 1000:>10.1f}"
-                f"{max(late) * 1000:>10.1f}{100 * run.cpu_s / run.wall_s:>12.1f}"
-            )
+    print("missed: fires not claimed/started by the end (counted as late as the end)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("workload", choices=["burst", "steady"])
-    parser.add_argument("-n", type=int, default=100_000)
-    parser.add_argument("--celery-n", type=int, default=None)
-    parser.add_argument("--minutes", type=int, default=3)
-    parser.add_argument("--window", type=float, default=60.0, help="burst: seconds to watch")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("workload", choices=["aligned", "spread"])
+    parser.add_argument("-n", type=int, default=1000)
+    parser.add_argument("--celery-n", type=int, help="Celery's N (default: the same N)")
+    parser.add_argument("--minutes", type=int, default=1)
+    parser.add_argument(
+        "--seconds", type=int, help="spread: the window's length (default: --minutes)"
+    )
+    parser.add_argument("--grace", type=float, default=10.0, help="spread: seconds after")
     parser.add_argument("--lookahead", default="3s")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--drain", action="store_true", help="fire to start, real workers")
+    parser.add_argument("--no-beat", action="store_true", help="run Celery's side only")
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
+    add_redis_args(parser)
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
-    minutes = 1 if args.workload == "burst" else args.minutes
-    runs = [run_beat(args, args.n, minutes)]
-    if args.celery_python:
-        celery_n = args.celery_n or (10_000 if args.workload == "burst" else 1_000)
-        runs.append(run_celery(args, celery_n, minutes))
-    report(args.workload, runs, args)
+    runs = []
+    with bench_redis(args) as target:
+        if not args.no_beat:
+            runs.append(run_side(args, "beat", args.n, target))
+        if args.celery_python:
+            runs.append(run_side(args, "celery", args.celery_n or args.n, target))
+    report(args, runs)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ beat vs Celery 5.7, on one private Redis started (and stopped) by this script.
 
     python bench/bench_calling.py [-n 2000] [--calls 10000]
         [--celery-python /path/to/python-with-celery] [--profile FILE]
+        [--redis-url URL --yes-flush]
 
 Each side in turn, with only its own worker running (``worker -c 2 -P prefork``; ``celery -A
 bench_calling:celery_app worker -c 2 -P prefork``, result backend on the same Redis, another
@@ -23,8 +24,10 @@ returning. ``--profile FILE`` runs beat's producer under cProfile and writes its
 ``--redis-hz`` sets the private server's ``hz`` (default Redis's 10): Redis times out a
 blocking command only at its next tick, so a short BLPOP timeout lasts up to 1/hz.
 
-The Redis is private (``--port``, default: a free one) with persistence off, so no shared
-database is touched. This module is also the task module of both workers.
+The Redis is private (bench/benchredis.py: a free port, persistence off), so no shared
+database is touched; ``--redis-url`` uses another one (both sides in turn on the database
+given, flushed before each) and needs ``--yes-flush``. This module is also the task module
+of both workers.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ import argparse
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +44,10 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from benchredis import add_redis_args, bench_redis, load_line  # noqa: E402
+
 WARMUP = 100
 BATCH = 1000
 
@@ -159,36 +165,6 @@ def produce_celery(n: int, calls: int) -> dict[str, Any]:
 # --- driver --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_redis(port: int, hz: int | None = None) -> subprocess.Popen[bytes]:
-    # Persistence off: a throw-away server, no snapshot or AOF written anywhere.
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    if hz is not None:
-        args += ["--hz", str(hz)]
-    proc = subprocess.Popen(
-        ["redis-server", *args],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return proc
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"redis-server on port {port} did not start")
-        time.sleep(0.05)
-
-
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -202,7 +178,9 @@ def run_side(
     worker_cmd: list[str], producer_cmd: list[str], redis_url: str, role: str
 ) -> dict[str, Any]:
     """Start the side's worker, run its producer, stop the worker; the producer's figures."""
-    worker = subprocess.Popen(worker_cmd, env=_env(redis_url, role), cwd=BENCH_DIR)
+    worker = subprocess.Popen(  # stdout: Celery's banner; warnings and errors go to stderr
+        worker_cmd, env=_env(redis_url, role), cwd=BENCH_DIR, stdout=subprocess.DEVNULL
+    )
     try:
         out = subprocess.run(
             producer_cmd, env=_env(redis_url, role), cwd=BENCH_DIR, check=True,
@@ -270,10 +248,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=2000, help="timed round trips per side")
     parser.add_argument("--calls", type=int, default=10_000, help="apply_async calls per side")
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
-    parser.add_argument("--port", type=int, default=0, help="private redis port (0: a free one)")
-    parser.add_argument(
-        "--redis-hz", type=int, help="the private redis's hz (default: redis's own, 10)"
-    )
+    add_redis_args(parser)
     parser.add_argument("--profile", help="cProfile beat's producer into this file")
     parser.add_argument("--produce", choices=("beat", "celery"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -289,24 +264,19 @@ def main() -> None:
             result = produce(args.n, args.calls)
         print(json.dumps(result))
         return
-    load_before = os.getloadavg()
-    port = args.port or _free_port()
-    redis_proc = start_redis(port, args.redis_hz)
     rows: dict[str, dict[str, Any]] = {}
-    try:
-        urls = {"beat": f"redis://127.0.0.1:{port}/0", "celery": f"redis://127.0.0.1:{port}/1"}
+    with bench_redis(args) as target:
+        urls = {"beat": target.url(0), "celery": target.url(1)}
         pythons = {"beat": sys.executable, "celery": args.celery_python}
         for side, worker_cmd in _worker_cmds(urls["beat"], args.celery_python).items():
+            target.flush(0 if side == "beat" else 1)
             producer = [str(pythons[side]), str(Path(__file__).resolve()), "--produce", side,
                         "-n", str(args.n), "--calls", str(args.calls)]  # fmt: skip
             if side == "beat" and args.profile:
                 producer += ["--profile", str(Path(args.profile).resolve())]
             rows[side] = run_side(worker_cmd, producer, urls[side], side)
-    finally:
-        _stop(redis_proc)
     _table(rows, args)
-    loads = [f"{a:.1f}/{b:.1f}/{c:.1f}" for a, b, c in (load_before, os.getloadavg())]
-    print(f"load average (1/5/15 min) before: {loads[0]}, after: {loads[1]}")
+    print(load_line())
 
 
 if __name__ == "__main__":

@@ -12,16 +12,18 @@ max(client CPU, server CPU) plus the part that does not overlap (rendering). The
 templates are built first and frozen out of the cyclic GC (``gc.freeze()``, as a long-running
 beat should after loading its entries; ``--no-gc-freeze`` shows the cost of not doing so).
 
-    python bench/bench_enqueue.py [--n 100000] [--redis redis://127.0.0.1:6379/4]
-        [--chunks 1,100,1000,5000] [--render json|plain] [--no-sqlite]
+    python bench/bench_enqueue.py [--n 100000] [--chunks 1,100,1000,5000]
+        [--render json|plain] [--no-sqlite] [--redis-url URL --yes-flush]
 
-The Redis database given is FLUSHED before each run.
+Redis is a private ``redis-server`` started for the run (bench/benchredis.py); a database
+given with ``--redis-url`` is FLUSHED before each run, so it needs ``--yes-flush``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +36,9 @@ from taskqueue.broker import Broker
 from taskqueue.message import Headers, Message, RetryPolicy, fire_id
 from taskqueue.message_template import MessageTemplate, json_instant
 from taskqueue.records import EncodedMessage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchredis import RedisTarget, add_redis_args, bench_redis, load_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +154,7 @@ def row(name: str, n: int, r: Result) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/4")
+    add_redis_args(parser)
     parser.add_argument("--chunks", default="1,100,1000,5000")
     parser.add_argument("--render", choices=["json", "plain"], default="json")
     parser.add_argument("--no-sqlite", action="store_true")
@@ -160,6 +165,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "after loading its entries: otherwise every burst's allocations rescan them all)",
     )
     args = parser.parse_args(argv)
+    print(load_line())
+    with bench_redis(args) as target:
+        run(args, target)
+
+
+def run(args: argparse.Namespace, target: RedisTarget) -> None:
     plain = args.render == "plain"
 
     import redis
@@ -167,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from taskqueue.redis import RedisBroker
     from taskqueue.sqlite import SQLiteBroker
 
-    admin: Any = redis.Redis.from_url(args.redis)
+    admin: Any = redis.Redis.from_url(target.url())
 
     def server_cpu() -> float:
         info = admin.info("cpu")
@@ -179,12 +190,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         gc.collect()
         gc.freeze()
     for chunk in (int(c) for c in args.chunks.split(",")):
-        admin.flushdb()
-        broker = RedisBroker(args.redis, enqueue_chunk=chunk)
+        target.flush()
+        broker = RedisBroker(target.url(), enqueue_chunk=chunk)
         broker.ping()
         print(row(f"redis chunk={chunk}", args.n, measure(broker, prepared, plain, server_cpu)))
         broker.close()
-    admin.flushdb()
+    target.flush()
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
             sqlite = SQLiteBroker(f"sqlite:///{Path(tmp) / 'queue.db'}")

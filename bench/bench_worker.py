@@ -1,14 +1,17 @@
 """Worker throughput: no-op tasks at concurrency 2, beat's worker vs Celery, same Redis.
 
-    python bench/bench_worker.py [-n 20000] [--redis redis://127.0.0.1:6379/12]
-        [--celery-python /path/to/python-with-celery] [--no-sqlite]
+    python bench/bench_worker.py [-n 20000] [--celery-python /path/to/python-with-celery]
+        [--no-sqlite] [--redis-url URL --yes-flush]
 
-For each pool (prefork, threads) and broker (Redis, then a fresh SQLite file unless
-``--no-sqlite``): flush the bench database, enqueue N messages, start a worker with ``-c 2``
+Redis is a private ``redis-server`` started for the run (bench/benchredis.py). For each pool
+(prefork, threads) and broker (Redis, then a fresh SQLite file unless ``--no-sqlite``): flush
+the bench database, enqueue N messages, start a worker with ``-c 2``
 and time the drain: from the first message leaving the queue to the last one settled
-(acked). Celery 5.7 prefork at ``-c 2`` runs the same workload on the same Redis if a
-Python with celery is available (``--celery-python``; celery is a benchmark-only extra and is
-best kept out of the project's environment). Prints one table with rates and ratios.
+(acked). Every side runs ``--rounds`` times, the sides interleaved, and the median is shown
+with the range: on a shared machine one run of each is not enough. Celery 5.7 prefork at
+``-c 2`` runs the same workload on the same Redis if a Python with celery is available
+(``--celery-python``; celery is a benchmark-only extra, best kept out of the project's
+environment). Prints one table with rates and ratios.
 
 This module is also the task module of the benchmark workers (``-A bench_worker``).
 """
@@ -17,16 +20,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from benchredis import RedisTarget, add_redis_args, bench_redis, load_line  # noqa: E402
 
 if os.environ.get("BENCH_ROLE") == "celery":
     from celery import Celery
@@ -70,16 +79,14 @@ def _drain(
     return left0 / elapsed if elapsed else float("inf")
 
 
-def bench_beat_worker(broker_url: str, pool: str, n: int) -> float:
-    import redis
-
+def bench_beat_worker(target: RedisTarget | None, broker_url: str, pool: str, n: int) -> float:
     from taskqueue.message import Message
     from taskqueue.urls import open_broker
 
     if broker_url.startswith("sqlite:///"):
         Path(broker_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
-    else:
-        redis.Redis.from_url(broker_url).flushdb()
+    elif target is not None:
+        target.flush()
     broker = open_broker(broker_url)
     batch = 1000
     for start in range(0, n, batch):
@@ -121,11 +128,12 @@ def bench_beat_worker(broker_url: str, pool: str, n: int) -> float:
         broker.close()
 
 
-def bench_celery(redis_url: str, python: str, n: int) -> float:
+def bench_celery(target: RedisTarget, python: str, n: int) -> float:
     import redis
 
+    redis_url = target.url()
+    target.flush()
     client = redis.Redis.from_url(redis_url)
-    client.flushdb()
     # Enqueue with celery's own client so the messages are exactly what celery expects.
     send = (
         "import bench_worker as b\n"
@@ -157,6 +165,7 @@ def bench_celery(redis_url: str, python: str, n: int) -> float:
         ],
         env=_env(redis_url, "celery"),
         cwd=BENCH_DIR,
+        stdout=subprocess.DEVNULL,  # Celery's banner; warnings and errors go to stderr
     )
     try:
         return _drain(proc, remaining, n, 600)
@@ -169,30 +178,56 @@ def bench_celery(redis_url: str, python: str, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=20_000)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    add_redis_args(parser)
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite broker rows")
+    parser.add_argument("--rounds", type=int, default=3, help="each side this often, interleaved")
     args = parser.parse_args()
     os.environ["BENCH_ROLE"] = "driver"
-    rows: list[tuple[str, float]] = []
+    rates: dict[str, list[float]] = {}
+    with bench_redis(args) as target, tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+        for _ in range(args.rounds):  # interleaved: a load spike hits every side alike
+            for label, measure in _sides(args, target, Path(tmp)):
+                rates.setdefault(label, []).append(measure())
+        where = target.url() if not target.private else "private redis-server"
+    celery = statistics.median(rates[CELERY_LABEL]) if CELERY_LABEL in rates else None
+    print(f"\nno-op tasks, N={args.n}, {args.rounds} rounds interleaved, Redis: {where}")
+    print(load_line())
+    print(f"{'worker':<35}{'median/s':>10}{'min-max':>14}{'vs celery':>11}")
+    for label, values in rates.items():
+        rate = statistics.median(values)
+        ratio = f"{rate / celery:.2f}x" if celery else "n/a"
+        spread = f"{min(values):.0f}-{max(values):.0f}"
+        print(f"{label:<35}{rate:>10.0f}{spread:>14}{ratio:>11}")
+
+
+CELERY_LABEL = "celery 5.7 prefork -c 2"
+
+
+def _sides(
+    args: argparse.Namespace, target: RedisTarget, tmp: Path
+) -> list[tuple[str, Callable[[], float]]]:
+    """(label, run it once) for every side, in the order each round runs them."""
+    sides: list[tuple[str, Callable[[], float]]] = []
     for pool in ("prefork", "threads"):
-        rows.append((f"beat worker {pool} -c 2", bench_beat_worker(args.redis, pool, args.n)))
-    if not args.no_sqlite:
-        with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
-            url = f"sqlite:///{tmp}/queue.db"
-            for pool in ("prefork", "threads"):
-                rate = bench_beat_worker(url, pool, args.n)
-                rows.append((f"beat worker {pool} -c 2 sqlite", rate))
-    if args.celery_python:
-        rows.append(
-            ("celery 5.7 prefork -c 2", bench_celery(args.redis, args.celery_python, args.n))
+        sides.append(
+            (
+                f"beat worker {pool} -c 2",
+                partial(bench_beat_worker, target, target.url(), pool, args.n),
+            )
         )
-    celery_rate = rows[-1][1] if args.celery_python else None
-    print(f"\nno-op tasks, N={args.n}, Redis {args.redis}, {os.cpu_count()} CPUs")
-    print(f"{'worker':<35}{'tasks/s':>10}{'vs celery':>11}")
-    for label, rate in rows:
-        ratio = f"{rate / celery_rate:.2f}x" if celery_rate else "n/a"
-        print(f"{label:<35}{rate:>10.0f}{ratio:>11}")
+    if not args.no_sqlite:
+        url = f"sqlite:///{tmp}/queue.db"
+        for pool in ("prefork", "threads"):
+            sides.append(
+                (
+                    f"beat worker {pool} -c 2 sqlite",
+                    partial(bench_beat_worker, None, url, pool, args.n),
+                )
+            )
+    if args.celery_python:
+        sides.append((CELERY_LABEL, partial(bench_celery, target, args.celery_python, args.n)))
+    return sides
 
 
 if __name__ == "__main__":

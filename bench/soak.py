@@ -1,6 +1,6 @@
 """Soak test: two beats, three workers, random kills, exact counts of fires and tasks.
 
-    python bench/soak.py [--minutes 10] [--redis-url URL] [--every-entries 50]
+    python bench/soak.py [--minutes 10] [--redis-url URL --yes-flush] [--every-entries 50]
         [--cron-entries 5] [--chaos-interval 30] [--workdir DIR] [--seed N]
 
 Runs two `beat` daemons (same schedules, same Redis, separate ``-s`` state files) and three
@@ -9,10 +9,11 @@ seconds (``kill -9`` of its whole process group, or SIGTERM) and restarts it a m
 At the end the chaos stops, everything is restarted and left to drain, then stopped.
 
 How the counts are exact: a private ``redis-server`` (default; ``--redis-url`` uses another
-server instead) is watched with MONITOR for the whole run. MONITOR shows the commands Lua
-scripts run, so every message the broker *accepted* is seen as enqueue.lua's ``HSET`` of its
-id into the queue's ``msg`` hash (a refused duplicate writes nothing), and every state a
-worker recorded is seen as an ``HSET beat:status:<id>``. Nothing in beat or worker is patched.
+server, whose database is flushed: it needs ``--yes-flush``) is watched with MONITOR for the
+whole run. MONITOR shows the commands Lua scripts run, so every message the broker
+*accepted* is seen as enqueue.lua's ``HSET`` of its id into the queue's ``msg`` hash (a
+refused duplicate writes nothing), and every state a worker recorded is seen as an
+``HSET beat:status:<id>``. Nothing in beat or worker is patched.
 
 - fires expected: every scheduled instant of every entry in the window (T0, T1], T0 = both
   beats up + 2 s, T1 = the chaos stops; entries use ``catch_up: all`` and a long ``grace`` so
@@ -35,7 +36,6 @@ import contextlib
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -51,6 +51,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from benchredis import add_redis_args, bench_redis  # noqa: E402
+
 QUEUE = "soak"
 # Interval anchor shared by both beats: same instants, same fire ids, whatever their state.
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
@@ -277,37 +281,10 @@ def fire_id(name: str, when: datetime) -> str:
 # --- the run ------------------------------------------------------------------------------------
 
 
-def start_private_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    if shutil.which("redis-server") is None:
-        sys.exit("redis-server is not on PATH (or pass --redis-url)")
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        stdout=(workdir / "redis.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    import redis
-
-    client: Any = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    return proc, f"redis://127.0.0.1:{port}/{DB}"
-
-
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument(
-        "--redis-url", help=f"use this Redis (database {DB}!) instead of a private one"
-    )
+    add_redis_args(parser)
     parser.add_argument("--every-entries", type=int, default=50)
     parser.add_argument("--cron-entries", type=int, default=5)
     parser.add_argument("--chaos-interval", type=float, default=30.0)
@@ -331,8 +308,12 @@ def main() -> None:
 
     workdir = opts.workdir or Path(tempfile.mkdtemp(prefix="beat-soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    with _redis_for(opts) as url:
+        _run(opts, workdir, url)
+
+
+def _run(opts: argparse.Namespace, workdir: Path, url: str) -> None:
     rng = random.Random(opts.seed)
-    redis_proc, url = _redis_for(opts.redis_url, workdir)
     import redis
 
     client: Any = redis.Redis.from_url(url)
@@ -409,18 +390,13 @@ def main() -> None:
     tracebacks = {p.name: p.log_path.read_text(errors="replace").count("Traceback") for p in procs}
     print(f"soak: tracebacks in logs: {tracebacks}", flush=True)
     client.close()
-    if redis_proc is not None:
-        redis_proc.terminate()
-        redis_proc.wait(10)
 
 
-def _redis_for(redis_url: str | None, workdir: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
-    """The given Redis (only its database DB, which the soak flushes), else a private one."""
-    if redis_url is None:
-        return start_private_redis(workdir)
-    if not redis_url.rstrip("/").endswith(f"/{DB}"):
-        sys.exit(f"--redis-url: use database {DB} (the soak flushes it)")
-    return None, redis_url
+@contextlib.contextmanager
+def _redis_for(opts: argparse.Namespace) -> Iterator[str]:
+    """A private redis-server's database DB, or the one given (flushed: needs --yes-flush)."""
+    with bench_redis(opts) as target:
+        yield target.url(DB)
 
 
 def _chaos_round(

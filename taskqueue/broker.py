@@ -236,6 +236,11 @@ class TaskStates(Connection, Protocol):
 
     def get_status(self, task_id: str) -> TaskStatus | None: ...
 
+    def get_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus | None]:
+        """:meth:`get_status` of every id in one round trip (Redis: one pipeline, and one more
+        for the ids with no status record; SQLite: one query), by id."""
+        ...
+
     def wait_done(
         self, task_id: str, timeout: timedelta, poll_interval: timedelta
     ) -> TaskStatus | None:

@@ -71,11 +71,15 @@ class Fenced(BrokerError):
 
 
 class UnknownBrokerURL(TaskqueueError, ValueError):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, hint: str | None = None) -> None:
         from taskqueue.redact import redact_url  # here: errors.py imports nothing at load
 
         super().__init__(
-            f"unsupported broker URL {redact_url(url)!r}: expected redis://, rediss:// or "
-            "sqlite:///PATH"
+            f"unsupported broker URL {redact_url(url)!r}: "
+            + (
+                hint
+                or "expected redis://, rediss://, unix://, redis+sentinel://HOST:PORT,.../SERVICE "
+                "or sqlite:///PATH"
+            )
         )
         self.url = redact_url(url)

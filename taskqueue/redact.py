@@ -51,7 +51,17 @@ def redact_url(url: str) -> str:
     """``url`` with every credential replaced by ``***``: the password of the user part
     (``redis://:secret@host/0`` -> ``redis://:***@host/0``) and password-like query
     parameters (``?password=``, ``?sslpassword=``...). Anything without one is returned as is.
-    Never fails, whatever the URL: it is used on text that failed to parse, too."""
+    Never fails, whatever the URL: it is used on text that failed to parse, too.
+
+    A list of URLs joined by ``;`` (kombu's ``sentinel://:pw@h1;sentinel://:pw@h2``) has
+    each one redacted."""
+    pieces = url.split(";")
+    if len(pieces) > 1 and all("://" in piece for piece in pieces[1:]):
+        return ";".join(_redact_one(piece) for piece in pieces)
+    return _redact_one(url)
+
+
+def _redact_one(url: str) -> str:
     scheme_end = url.find("://")
     if scheme_end < 0:
         return url

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ from taskqueue.sqlite_names import (
 from taskqueue.sqlite_stats import EXPIRED_LEASE, build_queue_stats
 from taskqueue.status_details import details_from_json
 
-__all__ = ["lease_holder", "queue_stats", "task_status"]
+__all__ = ["lease_holder", "queue_stats", "task_status", "task_statuses"]
 
 # A reader waits for a lock only while SQLite recovers or resets the WAL: as long as the
 # broker's writers wait for each other.
@@ -98,15 +98,29 @@ def queue_stats(url: str) -> list[QueueStats]:
 def task_status(url: str, task_id: str) -> TaskStatus | None:
     """:meth:`SQLiteBroker.get_status`: what is known of ``task_id``; None if never seen,
     expired, or the file does not exist."""
-    with _reading(url, f"status of {task_id}") as (conn, tables):
+    return task_statuses(url, [task_id]).get(task_id)
+
+
+def task_statuses(url: str, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+    """:func:`task_status` of many ids in one read of the file (the dashboard's entries page
+    shows one outcome per row): the ids known and not expired, by id."""
+    if not task_ids:
+        return {}
+    found: dict[str, TaskStatus] = {}
+    with _reading(url, f"status of {task_ids[0]}") as (conn, tables):
         if conn is None or Statuses.TABLE not in tables:
-            return None
-        cursor = conn.execute(_STATUS, {"id": task_id, "now": time.time()})
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        record = dict(zip((d[0] for d in cursor.description), row, strict=True))
-    return status_from_record(record, url)
+            return {}
+        now = time.time()
+        records = []
+        for task_id in dict.fromkeys(task_ids):
+            cursor = conn.execute(_STATUS, {"id": task_id, "now": now})
+            row = cursor.fetchone()
+            if row is not None:
+                records.append(dict(zip((d[0] for d in cursor.description), row, strict=True)))
+    for record in records:
+        status = status_from_record(record, url)
+        found[status.id] = status
+    return found
 
 
 def status_from_record(record: Mapping[str, Any], url: str) -> TaskStatus:

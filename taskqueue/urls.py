@@ -5,17 +5,19 @@ from __future__ import annotations
 from taskqueue.broker import Broker
 from taskqueue.errors import UnknownBrokerURL
 from taskqueue.redact import redact_text, redact_url
+from taskqueue.redis_url import is_redis_url, kombu_sentinel_hint
 
-__all__ = ["open_broker", "redact_text", "redact_url"]
+__all__ = ["is_redis_url", "open_broker", "redact_text", "redact_url"]
 
 
 def open_broker(url: str) -> Broker:
-    """Open the broker at ``url`` (``redis://``, ``rediss://``, ``sqlite:///path``).
+    """Open the broker at ``url`` (``redis://``, ``rediss://``, ``unix://``,
+    ``redis+sentinel://`` (see :mod:`taskqueue.redis_url`), ``sqlite:///path``).
 
     Imports the implementation lazily so that a CLI command that needs no broker pays nothing.
     """
     scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme in ("redis", "rediss", "unix"):
+    if is_redis_url(url):
         from taskqueue.redis import RedisBroker
 
         return RedisBroker(url)
@@ -23,4 +25,4 @@ def open_broker(url: str) -> Broker:
         from taskqueue.sqlite import SQLiteBroker
 
         return SQLiteBroker(url)
-    raise UnknownBrokerURL(url)
+    raise UnknownBrokerURL(url, kombu_sentinel_hint(url))

@@ -24,19 +24,25 @@ __all__ = ["COMMANDS", "cli", "main"]
 
 # Every command and the module that registers it (imported when the command is used).
 COMMANDS = {
+    "backfill": "beat.cli.backfill",
     "check": "beat.cli.check",
     "config": "beat.cli.inspect",
     "dead": "beat.cli.dead",
     "entries": "beat.cli.entries",
+    "history": "beat.cli.history",
     "import-celery": "beat.cli.import_celery",
     "list": "beat.cli.inspect",
     "next": "beat.cli.next",
+    "pause": "beat.cli.pause",
     "purge": "beat.cli.dead",
     "queues": "beat.cli.queues",
+    "resume": "beat.cli.pause",
     "revoke": "beat.cli.revoke",
     "send": "beat.cli.send",
     "status": "beat.cli.queues",
     "trigger": "beat.cli.send",
+    "web": "beat.cli.web",
+    "web-password": "beat.cli.web",
     "workers": "beat.cli.workers",
 }
 cli.modules = COMMANDS

@@ -52,6 +52,14 @@ def entry_options(f: F) -> F:
         click.option("--options", "options_json", help="JSON object of message options."),
         click.option("--catch-up", "catch_up", help="latest, all or none."),
         click.option("--grace", help="Fires later than this count as missed."),
+        # run policies
+        click.option("--overlap", help="allow, skip or buffer_one (while the last fire runs)."),
+        click.option(
+            "--pause-on-failure/--no-pause-on-failure",
+            "pause_on_failure",
+            default=None,
+            help="Pause the entry when a fire's task ends in FAILURE or DEAD.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)

@@ -5,18 +5,15 @@ Read-only: an unreachable broker is reported on the leader line, never fails the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
 from beat.cli.group import cli
-from beat.cli.loading import is_sqlite_queue, load, load_all_entries, read_states
+from beat.cli.loading import load, load_all_entries, read_pauses, read_states
 from beat.cli.options import config_option
-
-if TYPE_CHECKING:
-    from taskqueue.broker import LeaderLease
+from beat.views.broker import read_leader
 
 
 @cli.command("list")
@@ -29,8 +26,10 @@ def list_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
 
     config = load_all_entries(config_path, readonly=True)
     states = read_states(ctx.obj["state"])
-    leader = None if as_json else _leader(config.broker_url)
-    click.echo(render_list(config, states, datetime.now(UTC), as_json=as_json, leader=leader))
+    pauses = read_pauses(ctx.obj["state"])
+    leader = None if as_json else read_leader(config.broker_url)
+    now = datetime.now(UTC)
+    click.echo(render_list(config, states, now, as_json=as_json, leader=leader, pauses=pauses))
 
 
 @cli.command("config")
@@ -41,39 +40,4 @@ def config_cmd(config_path: Path, as_json: bool) -> None:
     from beat.cli.render import render_config
 
     config = load(config_path)
-    click.echo(render_config(config, as_json=as_json, leader=_leader(config.broker_url)))
-
-
-def _leader(broker_url: str) -> tuple[Any, str | None]:
-    """Who holds the beat leader lease in ``broker_url``: (holder or None, problem or None).
-
-    Never fails the command: an unreachable broker is reported on the line instead. A SQLite
-    queue file that does not exist has no leader (and is not created by looking).
-    """
-    from beat.leader import DEFAULT_LEASE_NAME
-    from taskqueue.errors import TaskqueueError
-    from taskqueue.urls import redact_url
-
-    if is_sqlite_queue(broker_url):
-        from taskqueue.sqlite_read import lease_holder
-
-        try:  # read-only: a missing file has no leader, and is not created by looking
-            return lease_holder(broker_url, DEFAULT_LEASE_NAME), None
-        except TaskqueueError as e:
-            return None, f"broker {redact_url(broker_url)}: {e}"
-    broker: LeaderLease | None = None
-    try:
-        if broker_url.startswith(("redis://", "rediss://", "unix://")):
-            from taskqueue.redis import RedisBroker
-
-            broker = RedisBroker(broker_url, socket_timeout=timedelta(seconds=1))
-        else:
-            from taskqueue.urls import open_broker
-
-            broker = open_broker(broker_url)
-        return broker.lease_holder(DEFAULT_LEASE_NAME), None
-    except TaskqueueError as e:
-        return None, f"broker {redact_url(broker_url)}: {e}"
-    finally:
-        if broker is not None:
-            broker.close()
+    click.echo(render_config(config, as_json=as_json, leader=read_leader(config.broker_url)))

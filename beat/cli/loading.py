@@ -102,35 +102,24 @@ def open_broker_or_fail(url: str) -> Broker:
     return broker
 
 
-def is_sqlite_queue(url: str) -> bool:
-    """Whether ``url`` names the embedded SQLite queue: read-only commands then read the file
-    with :mod:`taskqueue.sqlite_read` (no SQLAlchemy import, nothing created or written)."""
-    return url.partition("://")[0].lower() == "sqlite" and "://" in url
-
-
 def read_states(state: str) -> dict[str, Any]:
-    """The run state if it exists (``beat list`` works before the first run too).
-
-    A SQLite file is read with :mod:`beat.state_read` (read-only, no SQLAlchemy import); other
-    databases through the store."""
+    """The run state if it exists (:func:`beat.views.states.read_states`); a store that
+    cannot be read exits 1."""
     from beat.errors import StateError
-    from beat.state_read import read_state_file, sqlite_state_file
-
-    path = sqlite_state_file(state)
-    if path is not None:
-        try:
-            return dict(read_state_file(path, state))
-        except StateError as e:
-            raise RuntimeProblem(str(e)) from e
-    if "://" not in state and not Path(state).exists():
-        return {}
-    from beat.state import StateStore
+    from beat.views.states import read_states as read
 
     try:
-        store = StateStore(state)
-        try:
-            return dict(store.load())
-        finally:
-            store.close()
+        return dict(read(state))
+    except StateError as e:
+        raise RuntimeProblem(str(e)) from e
+
+
+def read_pauses(state: str) -> dict[str, Any]:
+    """The pauses kept in the run state (``beat pause``), read like :func:`read_states`."""
+    from beat.errors import StateError
+    from beat.views.states import read_pauses as read
+
+    try:
+        return dict(read(state))
     except StateError as e:
         raise RuntimeProblem(str(e)) from e

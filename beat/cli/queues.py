@@ -5,18 +5,17 @@ SQLAlchemy import, and a missing file is read as empty, not created."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from beat.cli.errors import EXIT_UNKNOWN_TASK
 from beat.cli.group import cli
-from beat.cli.loading import broker_errors, is_sqlite_queue, open_broker_or_fail, resolve_broker_url
+from beat.cli.loading import broker_errors, resolve_broker_url
 from beat.cli.options import broker_option, config_option
-
-if TYPE_CHECKING:
-    from taskqueue.broker import QueueInspection, TaskStates
+from beat.views.broker import BrokerReader
 
 
 @cli.command("queues")
@@ -28,17 +27,8 @@ def queues_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None
     from beat.cli.render import render_queues
 
     url = resolve_broker_url(config_path, broker_url, readonly=True)
-    if is_sqlite_queue(url):
-        from taskqueue.sqlite_read import queue_stats
-
-        with broker_errors():
-            stats = queue_stats(url)
-    else:
-        broker: QueueInspection = open_broker_or_fail(url)
-        try:
-            stats = broker.queue_stats()
-        finally:
-            broker.close()
+    with reading(url) as reader:
+        stats = reader.queue_stats()
     click.echo(render_queues(stats, as_json=as_json))
 
 
@@ -56,17 +46,21 @@ def status_cmd(task_id: str, as_json: bool, config_path: Path, broker_url: str |
     from beat.cli.render import render_status
 
     url = resolve_broker_url(config_path, broker_url, readonly=True)
-    if is_sqlite_queue(url):
-        from taskqueue.sqlite_read import task_status
-
-        with broker_errors():
-            status = task_status(url, task_id)
-    else:
-        broker: TaskStates = open_broker_or_fail(url)
-        try:
-            status = broker.get_status(task_id)
-        finally:
-            broker.close()
+    with reading(url) as reader:
+        status = reader.task_status(task_id)
     click.echo(render_status(task_id, status, as_json=as_json))
     if status is None:
         raise click.exceptions.Exit(EXIT_UNKNOWN_TASK)
+
+
+@contextmanager
+def reading(url: str) -> Iterator[BrokerReader]:
+    """The broker at ``url`` opened for reading (pinged, unless it is the SQLite file), its
+    errors mapped to exit codes by :func:`broker_errors`, closed afterwards."""
+    reader = BrokerReader(url)
+    try:
+        with broker_errors():
+            reader.open()
+            yield reader
+    finally:
+        reader.close()

@@ -8,14 +8,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from beat.views.records import leader_data, queue_data, status_data
+
 if TYPE_CHECKING:
     from beat.config.model import Config
     from beat.entries import Schedule
-    from beat.state import EntryState
+    from beat.state import EntryState, Pause
+    from beat.views.broker import LeaderView
     from taskqueue.records import LeaseHolder, QueueStats, TaskStatus
-
-# Who leads, as the CLI found out: the holder (None: no leader), or why it could not tell.
-LeaderView = tuple["LeaseHolder | None", "str | None"]
 
 
 def _local(instant: datetime, schedule: Schedule) -> datetime:
@@ -69,12 +69,6 @@ def _jittered(name: str, fire: datetime, jitter: timedelta) -> str:
     return f"sent {sent:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC (jitter +{ms / 1000:.3f}s)"
 
 
-def _iso(value: datetime | None, schedule: Schedule | None = None) -> str | None:
-    if value is None:
-        return None
-    return (value.astimezone(schedule.zone) if schedule else value).isoformat()
-
-
 def render_list(
     config: Config,
     states: Mapping[str, EntryState],
@@ -82,40 +76,16 @@ def render_list(
     *,
     as_json: bool,
     leader: LeaderView | None = None,
+    pauses: Mapping[str, Pause] | None = None,
 ) -> str:
-    """``beat list``: every entry with its schedule, zone, queue, last and next fire; in text,
-    a last line on who leads (the JSON stays a list of entries)."""
-    from beat.planner import first_state, upcoming
-    from beat.time.bounds import finished
-    from beat.time.jitter import send_at
-    from taskqueue.message import fire_id
+    """``beat list``: every entry with its schedule, zone, queue, last and next fire, and its
+    pause; in text, a last line on who leads (the JSON stays a list of entries)."""
+    from beat.views.entries import entry_row
 
-    rows: list[dict[str, Any]] = []
-    for name, entry in config.entries.items():
-        # What the daemon would hold for it now: the stored state, or a new/edited one.
-        state = first_state(entry, now, states.get(name))
-        nxt = next(upcoming(entry, state), None) if entry.enabled else None
-        rows.append(
-            {
-                "name": name,
-                "task": entry.task,
-                "schedule": entry.schedule.describe(),
-                "timezone": entry.schedule.zone.key,
-                "queue": entry.queue,
-                "enabled": entry.enabled,
-                "last_fire": _iso(state.last_fire, entry.schedule),
-                "next_fire": _iso(nxt, entry.schedule),
-                "overdue": nxt is not None and nxt < now,
-                # With jitter: when the next fire is released to workers (else next_fire).
-                "next_send": _iso(
-                    None if nxt is None else send_at(nxt, fire_id(name, nxt), entry.jitter),
-                    entry.schedule,
-                ),
-                # Past its `end:`: it will never fire again.
-                "finished": nxt is None and finished(entry.schedule, now),
-                "source": entry.source,
-            }
-        )
+    rows = [
+        entry_row(entry, states.get(name), now, (pauses or {}).get(name))
+        for name, entry in config.entries.items()
+    ]
     if as_json:
         return json.dumps(rows, indent=2)
     header = ("NAME", "SCHEDULE", "ZONE", "QUEUE", "LAST FIRE", "NEXT FIRE")
@@ -143,6 +113,9 @@ def render_list(
 def _next_text(row: Mapping[str, Any]) -> str:
     if not row["enabled"]:
         return "disabled"
+    if row["paused"] is not None:
+        note = row["paused"]["note"]
+        return f"paused since {row['paused']['since']}" + (f": {note}" if note else "")
     if row["finished"]:
         return "finished"
     if row["next_send"] != row["next_fire"]:
@@ -160,19 +133,6 @@ def render_leader(holder: LeaseHolder | None, problem: str | None = None) -> str
         return "no leader"
     until = holder.expires_at.astimezone(UTC).isoformat(timespec="milliseconds")
     return f"leader: {holder.owner} (token {holder.token}, lease until {until})"
-
-
-def leader_data(holder: LeaseHolder | None, problem: str | None = None) -> dict[str, Any] | None:
-    """The leader as JSON data (None: no leader)."""
-    if problem is not None:
-        return {"error": problem}
-    if holder is None:
-        return None
-    return {
-        "owner": holder.owner,
-        "token": holder.token,
-        "lease_until": holder.expires_at.astimezone(UTC).isoformat(),
-    }
 
 
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
@@ -228,6 +188,8 @@ def render_config(config: Config, *, as_json: bool, leader: LeaderView | None = 
         "beat": plain(config.beat),
         "metrics_port": config.metrics_port,
         "log_format": config.log_format,
+        # the users' hashes are not secrets, but nobody needs to read them here
+        "web": {k: ({u: "***" for u in v} if k == "users" else v) for k, v in config.web.items()},
         "entries": {name: entry_to_mapping(e) for name, e in config.entries.items()},
     }
     data = redact(data)
@@ -242,18 +204,7 @@ def render_config(config: Config, *, as_json: bool, leader: LeaderView | None = 
 
 
 def render_queues(stats: Sequence[QueueStats], *, as_json: bool) -> str:
-    rows = [
-        {
-            "name": s.name,
-            "ready": s.ready,
-            "delayed": s.delayed,
-            "in_flight": s.in_flight,
-            "dead": s.dead,
-            "consumers": s.consumers,
-            "expired_lease": s.expired_lease,
-        }
-        for s in stats
-    ]
+    rows = [queue_data(s) for s in stats]
     if as_json:
         return json.dumps(rows, indent=2)
     if not rows:
@@ -273,41 +224,7 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def render_status(task_id: str, status: TaskStatus | None, *, as_json: bool) -> str:
-    if status is None:
-        data: dict[str, Any] = {
-            "id": task_id,
-            "task": None,
-            "state": "unknown",
-            "attempts": 0,
-            "retries": 0,
-            "deliveries": 0,
-            "result": None,
-            "error": None,
-            "started_at": None,
-            "finished_at": None,
-            "parent_id": None,
-            "children": [],
-            "traceback": None,
-        }
-    else:
-        data = {
-            "id": status.id,
-            "task": status.task,
-            "state": str(status.state),
-            "attempts": status.attempts,
-            # Retries: attempts after the first. Deliveries: claims of the current attempt
-            # (more than 1: a worker or pool process died under it).
-            "retries": max(0, status.attempts - 1),
-            "deliveries": status.deliveries,
-            "result": status.result,
-            "error": status.error,
-            "started_at": _iso(status.started_at),
-            "finished_at": _iso(status.finished_at),
-            # The task that sent this one, the callbacks it sent, a failure's traceback.
-            "parent_id": status.parent_id,
-            "children": list(status.children),
-            "traceback": status.traceback,
-        }
+    data = status_data(task_id, status)
     if as_json:
         return json.dumps(data, indent=2, default=str)
     if status is None:

@@ -92,17 +92,12 @@ def send_cmd(
 @broker_option
 def trigger_cmd(entry_name: str, config_path: Path, broker_url: str | None) -> None:
     """Enqueue ENTRY's task now, outside its schedule, and print the task id."""
-    from beat.messages import build_message
-    from taskqueue.message import new_task_id
+    from beat.messages import trigger_message
 
     config = load_all_entries(config_path)
     entry = find_entry(config, entry_name)
-    now = datetime.now(UTC)
-    task_id = new_task_id()
-    # A manual run is not a scheduled fire: no scheduled_for, and a random id.
-    try:
-        message = build_message(entry, message_id=task_id, enqueued_at=now, scheduled_for=None)
-        message.encode()  # a message the broker would refuse is a usage error, not a crash
+    try:  # a message the broker would refuse is a usage error, not a crash
+        message = trigger_message(entry, datetime.now(UTC))
     except ValueError as e:
         fail(f"trigger: {e}")
     broker: Producer = open_broker_or_fail(broker_url or config.broker_url)
@@ -110,4 +105,4 @@ def trigger_cmd(entry_name: str, config_path: Path, broker_url: str | None) -> N
         broker.enqueue_once(message)
     finally:
         broker.close()
-    click.echo(task_id)
+    click.echo(message.id)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from beat.config.checker import NAME, Checker, NotJSON, plain
 from beat.config.keys import DEFAULT_KEYS, ENTRY_KEYS, OPTION_DURATIONS, OPTION_KEYS
 from beat.config.schedule import check_schedule
-from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, TaskOptions
+from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, Overlap, TaskOptions
 from beat.errors import ConfigError
 from beat.messages import largest_message_size
 from beat.time.durations import format_duration
@@ -26,6 +26,7 @@ from taskqueue.routes import Route, match
 
 _NO_OPTIONS = TaskOptions()
 _CATCH_UPS = [c.value for c in CatchUp]
+_OVERLAPS = [o.value for o in Overlap]
 
 
 def validate_entry(
@@ -126,8 +127,9 @@ def _settings(
         "options": options,
         "catch_up": catch_up,
         "grace": grace,
-        "enabled": _enabled(checker, data, path),
+        "enabled": _flag(checker, data, path, "enabled", True),
         **_jitter_setting(checker, data, path, defaults),
+        **_run_policies(checker, data, path, defaults),
     }
 
 
@@ -146,16 +148,33 @@ def _routed(defaults: Mapping[str, Any], route: Route | None) -> Mapping[str, An
     return out
 
 
-def _enabled(checker: Checker, data: Mapping[Any, Any], path: str) -> bool:
-    value = data.get("enabled", True)
+# --- run policies (overlap, pause_on_failure) ----------------------------------------------
+def _run_policies(
+    checker: Checker, data: Mapping[Any, Any], path: str, defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    overlap = Overlap(defaults.get("overlap", Overlap.ALLOW))
+    if "overlap" in data:
+        chosen = checker.choice(data, "overlap", path, _OVERLAPS)
+        overlap = Overlap(chosen) if chosen is not None else overlap
+    return {
+        "overlap": overlap,
+        "pause_on_failure": _flag(checker, data, path, "pause_on_failure", False),
+    }
+
+
+# --- end of run policies --------------------------------------------------------------------
+
+
+def _flag(checker: Checker, data: Mapping[Any, Any], path: str, key: str, default: bool) -> bool:
+    value = data.get(key, default)
     if isinstance(value, bool):
         return value
     checker.report(
-        checker.line_of(data, "enabled"),
-        f"{path}.enabled",
+        checker.line_of(data, key),
+        f"{path}.{key}",
         f"expected true or false, got {describe(value)}",
     )
-    return True
+    return default
 
 
 def _sendable(checker: Checker, entry: Entry, data: Mapping[Any, Any], path: str) -> bool:
@@ -278,6 +297,10 @@ def check_defaults(checker: Checker, data: Any, line: int | None) -> dict[str, A
             out["catch_up"] = CatchUp(catch_up)
     if "grace" in section and (grace := checker.duration(section, "grace", "defaults")):
         out["grace"] = grace
+    if "overlap" in section:  # run policies
+        overlap = checker.choice(section, "overlap", "defaults", _OVERLAPS)
+        if overlap is not None:
+            out["overlap"] = Overlap(overlap)
     if "options" in section:
         raw = checker.mapping(
             section["options"],

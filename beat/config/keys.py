@@ -21,6 +21,7 @@ __all__ = [
     "SCHEDULE_KINDS",
     "SOLAR_KEYS",
     "TOP_KEYS",
+    "WEB_KEYS",
     "WORKER_KEYS",
 ]
 
@@ -36,6 +37,7 @@ TOP_KEYS = (
     "metrics_port",
     "log_format",
     "routes",
+    "web",
 )
 SCHEDULE_KINDS = ("cron", "every", "calendar", "at", "solar")
 # The keys of one entry, in the order `beat entries export` writes them (and the SQL source's
@@ -58,8 +60,11 @@ ENTRY_KEYS = (
     "grace",
     "jitter",
     "enabled",
+    # run policies
+    "overlap",
+    "pause_on_failure",
 )
-DEFAULT_KEYS = ("queue", "catch_up", "grace", "options", "jitter")
+DEFAULT_KEYS = ("queue", "catch_up", "grace", "options", "jitter", "overlap")
 OPTION_KEYS = (
     "priority",
     "expires",
@@ -75,3 +80,4 @@ OPTION_DURATIONS = frozenset(
 CALENDAR_KEYS = ("every", "at", "start")
 SOLAR_KEYS = ("event", "lat", "lon")
 BEAT_KEYS = ("state", "lookahead", "leader_lease", "loglevel")
+WEB_KEYS = ("host", "port", "read_only", "token", "users")

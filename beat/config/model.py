@@ -33,3 +33,5 @@ class Config:
     beat: Mapping[str, Any] = field(default_factory=dict)  # `beat:`, durations as timedelta
     metrics_port: int | None = None
     log_format: str = "text"
+    # `web:` (beat web): host, port, read_only, and token/users when set
+    web: Mapping[str, Any] = field(default_factory=dict)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from beat.config.keys import OPTION_KEYS
-from beat.entries import Entry, Schedule
+from beat.entries import Entry, Overlap, Schedule
 from beat.time.bounds import Bounded
 from beat.time.durations import format_calendar_step, format_duration
 from beat.time.schedules import Calendar, Cron, Interval, Once
@@ -36,6 +36,11 @@ def entry_to_mapping(entry: Entry) -> dict[str, Any]:
     if entry.jitter:
         out["jitter"] = format_duration(entry.jitter)
     out["enabled"] = entry.enabled
+    # run policies: written only when set, so exports of entries without them are unchanged
+    if entry.overlap is not Overlap.ALLOW:
+        out["overlap"] = entry.overlap.value
+    if entry.pause_on_failure:
+        out["pause_on_failure"] = True
     return out
 
 

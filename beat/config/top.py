@@ -14,12 +14,14 @@ from beat.config.entry import check_defaults, check_entry
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config
 from beat.config.routes_section import check_routes
+from beat.config.web_section import check_web_section
 from beat.config.worker_section import check_worker_section
 from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from taskqueue.config_keys import default_broker_url
 from taskqueue.config_text import describe
+from taskqueue.redis_url import redis_url_problem
 from taskqueue.routes import Route
 from taskqueue.worker_settings import parse_loglevel
 
@@ -61,9 +63,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
     zone = UTC_ZONE
     if root.get("timezone") is not None:
         zone = checker.zone(root, "timezone", "") or zone
-    broker_url = _optional_url(
-        checker, root, "broker", "a broker URL like redis://localhost:6379/0"
-    )
+    broker_url = _broker_url(checker, root)
     source = _source(checker, root)
     imports = _imports(checker, root)
     defaults = check_defaults(checker, root.get("defaults"), checker.line_of(root, "defaults"))
@@ -71,6 +71,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
     worker = check_worker_section(checker, root)
     beat = _beat_section(checker, root)
     routes = check_routes(checker, root)
+    web = check_web_section(checker, root)
     return Config(
         path=resolved,
         timezone=zone,
@@ -84,6 +85,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
         beat=beat,
         metrics_port=metrics_port,
         log_format=log_format,
+        web=web,
     )
 
 
@@ -114,6 +116,15 @@ def _optional_url(checker: Checker, data: Mapping[Any, Any], key: str, what: str
     if isinstance(value, str) and _URL.match(value):
         return value
     checker.report(checker.line_of(data, key), key, f"expected {what}, got {describe(value)}")
+    return None
+
+
+def _broker_url(checker: Checker, root: Mapping[Any, Any]) -> str | None:
+    url = _optional_url(checker, root, "broker", "a broker URL like redis://localhost:6379/0")
+    problem = None if url is None else redis_url_problem(url)
+    if problem is None:
+        return url
+    checker.report(checker.line_of(root, "broker"), "broker", problem)
     return None
 
 

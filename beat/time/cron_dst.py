@@ -237,3 +237,18 @@ def _jump(zone: ZoneInfo, change: datetime) -> timedelta:
     before = (change - timedelta(seconds=1)).astimezone(zone).utcoffset()
     assert after is not None and before is not None
     return after - before
+
+
+def changes_between(
+    zone: ZoneInfo, start: datetime, end: datetime
+) -> list[tuple[datetime, timedelta]]:
+    """Every change of ``zone``'s offset in [``start``, ``end``) (aware instants), with how far
+    the clock jumped (positive: forward), in order: the DST marks of the dashboard's timeline."""
+    found: dict[datetime, timedelta] = {}
+    for year in range(start.year, end.year + 1):
+        if not 1 < year < 9999:
+            continue
+        for change in _around(zone, year)[0]:
+            if start <= change < end:
+                found[change] = _jump(zone, change)
+    return sorted(found.items())

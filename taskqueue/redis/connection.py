@@ -9,7 +9,8 @@ stays in one Redis Cluster slot. Hot paths stream packed commands on one connect
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,10 @@ from taskqueue.errors import BrokerDataError, BrokerError, BrokerUnavailable
 from taskqueue.keys import DEFAULT_PREFIX, QUEUE_KEY_TYPES, KeySpace, QueueKeys
 from taskqueue.redact import redact_url
 from taskqueue.redis import wire
+from taskqueue.redis.sentinel import sentinel_client
+from taskqueue.redis_url import RedisTarget, ReplicaWait, parse_redis_url
+
+logger = logging.getLogger(__name__)
 
 # Messages per enqueue script call. Measured with bench/bench_enqueue.py (100,000 fires, 2-core
 # machine, Redis 7 on loopback): one call per message, streamed, 3.0 s; 100 per call 0.58 s;
@@ -79,16 +84,18 @@ class RedisConnection:
         # A blocking claim must return before the socket gives up on it.
         self._max_block_s = min(MAX_BLOCK_S, timeout_s / 2)
         try:
+            target = parse_redis_url(url)
+        except ValueError as e:  # our reading of the URL: the message names the part
+            raise BrokerError(str(e)) from e
+        self._replica_wait = target.wait
+        try:
             # Typed Any: redis-py's stubs answer every command with a union (sync or async,
             # bytes or str); with decode_responses=False every reply here is bytes.
-            self._client: Any = redis.Redis.from_url(
-                url,
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                decode_responses=False,
-            )
+            self._sentinel, self._client = _open_client(target, timeout_s)
         except ValueError as e:  # a malformed URL (bad port, bad database index)
             raise BrokerError(f"redis broker {self.url}: invalid URL: {e}") from e
+        # True while the last enqueue's WAIT fell short: one warning per streak.
+        self._replicas_short = False
         self._scripts = _load_scripts(self._client)
         self._standalone_scripts: dict[str, Script] | None = None  # loaded on first use
         self._scripts_loaded = False
@@ -99,7 +106,12 @@ class RedisConnection:
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as e:
+            # Sentinel's MasterNotFoundError (an election under way) is a ConnectionError.
             raise BrokerUnavailable(self.url, str(e) or type(e).__name__) from e
+        except redis.exceptions.ReadOnlyError as e:
+            # A primary demoted by a failover answers writes with READONLY until the client
+            # finds the new one (Sentinel's pool does so on reconnect): transient.
+            raise BrokerUnavailable(self.url, f"the server is a read-only replica: {e}") from e
         except redis.RedisError as e:
             if "WRONGTYPE" in str(e):
                 raise self._wrong_type(e) from e
@@ -165,21 +177,51 @@ class RedisConnection:
         with self._errors():
             return self._standalone_scripts[script](keys=keys, args=args, client=self._client)
 
-    def _stream(self, commands: Iterator[tuple[Any, ...]]) -> list[Any]:
+    def _stream(self, commands: Iterator[tuple[Any, ...]], *, acked: bool = False) -> list[Any]:
         """Send ``commands`` back to back on one connection, then read every reply.
 
         An EVALSHA the server answers with NOSCRIPT (its script cache was flushed) did not
         run; it is sent again after the script is reloaded. Any other error reply is raised
         as BrokerError once every reply has been read (the connection stays usable).
+        ``acked``: a re-sent command is followed by the replica WAIT (see _stream_acked).
         """
         with self._errors():
             self._ensure_scripts_loaded()
             sent, replies = self._send_all(commands)
             for n, reply in enumerate(replies):
-                reply = replies[n] = self._rerun_unknown_script(sent[n], reply)
+                reply = replies[n] = self._rerun_unknown_script(sent[n], reply, acked)
                 if isinstance(reply, redis.ResponseError):
                     raise reply
         return replies
+
+    def _stream_acked(self, commands: Iterable[tuple[Any, ...]]) -> list[Any]:
+        """:meth:`_stream`, then (with ``wait_replicas`` in the URL) a WAIT on the same
+        connection: WAIT counts the replicas that have every write this connection made."""
+        if self._replica_wait is None:
+            return self._stream(iter(commands))
+        wait = ("WAIT", self._replica_wait.replicas, self._replica_wait.timeout_ms)
+        replies = self._stream(_then(commands, wait), acked=True)
+        self._check_replicas(self._replica_wait, int(replies.pop()))
+        return replies
+
+    def _check_replicas(self, wait: ReplicaWait, acked: int) -> None:
+        """Warn once per streak of WAITs that fell short. The messages are in the primary and
+        will be delivered; only a failover before they replicate can lose them."""
+        if acked >= wait.replicas:
+            if self._replicas_short:
+                logger.warning("redis broker %s: replicas acknowledge enqueues again", self.url)
+            self._replicas_short = False
+            return
+        if not self._replicas_short:
+            logger.warning(
+                "redis broker %s: enqueue acknowledged by %d of %d replica(s) within %d ms; "
+                "the messages are in the primary but a failover now could lose them",
+                self.url,
+                acked,
+                wait.replicas,
+                wait.timeout_ms,
+            )
+        self._replicas_short = True
 
     def _send_all(
         self, commands: Iterator[tuple[Any, ...]]
@@ -217,7 +259,7 @@ class RedisConnection:
             pool.release(conn)
         return sent, replies
 
-    def _rerun_unknown_script(self, command: tuple[Any, ...], reply: Any) -> Any:
+    def _rerun_unknown_script(self, command: tuple[Any, ...], reply: Any, acked: bool) -> Any:
         """``reply``, or if it is NOSCRIPT, the reply of ``command`` sent again after the
         scripts were reloaded. The cache is server-wide: another client's SCRIPT FLUSH can land
         between the reload and the retry, so a few tries."""
@@ -227,9 +269,24 @@ class RedisConnection:
             self._scripts_loaded = False
             self._ensure_scripts_loaded()
             try:
-                reply = self._client.execute_command(*command)
+                reply = self._execute(command, acked)
             except redis.exceptions.NoScriptError as e:
                 reply = e
+        return reply
+
+    def _execute(self, command: tuple[Any, ...], acked: bool) -> Any:
+        """``command`` on its own; if ``acked``, followed by the replica WAIT: a re-sent
+        write is on another connection than the one the stream's WAIT covered."""
+        if self._replica_wait is None or not acked:
+            return self._client.execute_command(*command)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.execute_command(*command)
+        pipe.execute_command("WAIT", self._replica_wait.replicas, self._replica_wait.timeout_ms)
+        reply, replicas = pipe.execute(raise_on_error=False)
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            raise reply
+        if not isinstance(replicas, Exception):
+            self._check_replicas(self._replica_wait, int(replicas))
         return reply
 
     def _ensure_scripts_loaded(self) -> None:
@@ -263,3 +320,23 @@ class RedisConnection:
 
     def close(self) -> None:
         self._client.close()
+        if self._sentinel is not None:
+            self._sentinel.close()
+
+
+def _then(commands: Iterable[tuple[Any, ...]], last: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    yield from commands
+    yield last
+
+
+def _open_client(target: RedisTarget, timeout_s: float) -> tuple[Any, Any]:
+    """(the Sentinel manager or None, the client of the primary)."""
+    if target.sentinel is not None:
+        return sentinel_client(target.sentinel, timeout_s)
+    client = redis.Redis.from_url(
+        target.url,
+        decode_responses=False,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
+    return None, client

@@ -13,6 +13,7 @@ BLPOPs it, so ``TaskResult.get`` sleeps in Redis instead of polling.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import redis
@@ -95,7 +96,7 @@ class RedisStates(RedisConnection):
         raw = replies[-1]
         # RESP2 answers a flat list of field, value; RESP3 a map.
         fields = raw if isinstance(raw, dict) else dict(zip(raw[0::2], raw[1::2], strict=True))
-        return self._decoded(task_id, fields) if fields else None
+        return _status(task_id, fields) if fields else None
 
     def forget(self, task_id: str) -> None:
         """Delete what is known of ``task_id`` (its status and done token)."""
@@ -109,26 +110,38 @@ class RedisStates(RedisConnection):
             raw = self._client.hgetall(self.keys.status(task_id))
         if not raw:
             return self._queued_status(task_id)
-        return self._decoded(task_id, raw)
+        return _status(task_id, raw)
 
-    def _decoded(self, task_id: str, raw: dict[bytes, bytes]) -> TaskStatus:
-        """The status of a non-empty status hash."""
-        f = {k.decode(): v.decode() for k, v in raw.items()}
-        parent_id, children, traceback = details_from_json(f.get("details"))
-        return TaskStatus(
-            id=task_id,
-            task=f["task"],
-            state=TaskState(f["state"]),
-            attempts=int(f["attempts"]),
-            result=json.loads(f["result"]),
-            error=f.get("error"),
-            started_at=wire.instant(int(f["started_at_ms"])) if "started_at_ms" in f else None,
-            finished_at=wire.instant(int(f["finished_at_ms"])) if "finished_at_ms" in f else None,
-            deliveries=int(f.get("deliveries", 0)),
-            parent_id=parent_id,
-            children=children,
-            traceback=traceback,
-        )
+    def get_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus | None]:
+        """:meth:`get_status` of every id: one pipeline for the status hashes, one more for the
+        ids without one (their messages, in every known queue)."""
+        if not task_ids:
+            return {}
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for task_id in task_ids:
+                pipe.hgetall(self.keys.status(task_id))
+            hashes = pipe.execute()
+        out: dict[str, TaskStatus | None] = {}
+        missing = []
+        for task_id, raw in zip(task_ids, hashes, strict=True):
+            if raw:
+                out[task_id] = _status(task_id, raw)
+            else:
+                missing.append(task_id)
+        names = self._queue_names() if missing else []
+        if not names:
+            return out | dict.fromkeys(missing)
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for task_id in missing:
+                for name in names:
+                    pipe.hget(self.keys.queue(name).msg, task_id)
+            values = iter(pipe.execute())
+        for task_id in missing:
+            found = [v for v in (next(values) for _ in names) if v is not None]
+            out[task_id] = _queued(task_id, found[0]) if found else None
+        return out
 
     def _queued_status(self, task_id: str) -> TaskStatus | None:
         names = self._queue_names()
@@ -140,13 +153,37 @@ class RedisStates(RedisConnection):
                 pipe.hget(self.keys.queue(name).msg, task_id)
             values = pipe.execute()
         for value in values:
-            if value is None:
-                continue
-            try:
-                message = Message.decode(value.split(b":", 1)[1])  # after "<p><ttl ms>:"
-            except (DecodeError, RecursionError):  # RecursionError: JSON nested too deeply
-                return TaskStatus(id=task_id, task="", state=TaskState.QUEUED, attempts=0)
-            return TaskStatus(
-                id=task_id, task=message.task, state=TaskState.QUEUED, attempts=message.attempt
-            )
+            if value is not None:
+                return _queued(task_id, value)
         return None
+
+
+def _queued(task_id: str, value: bytes) -> TaskStatus:
+    """QUEUED, from the stored message of a task that has no status record yet."""
+    try:
+        message = Message.decode(value.split(b":", 1)[1])  # after "<p><ttl ms>:"
+    except (DecodeError, RecursionError):  # RecursionError: JSON nested too deeply
+        return TaskStatus(id=task_id, task="", state=TaskState.QUEUED, attempts=0)
+    return TaskStatus(
+        id=task_id, task=message.task, state=TaskState.QUEUED, attempts=message.attempt
+    )
+
+
+def _status(task_id: str, raw: Mapping[bytes, bytes]) -> TaskStatus:
+    """A status hash as the :class:`TaskStatus` it records."""
+    f = {k.decode(): v.decode() for k, v in raw.items()}
+    parent_id, children, traceback = details_from_json(f.get("details"))
+    return TaskStatus(
+        id=task_id,
+        task=f["task"],
+        state=TaskState(f["state"]),
+        attempts=int(f["attempts"]),
+        result=json.loads(f["result"]),
+        error=f.get("error"),
+        started_at=wire.instant(int(f["started_at_ms"])) if "started_at_ms" in f else None,
+        finished_at=wire.instant(int(f["finished_at_ms"])) if "finished_at_ms" in f else None,
+        deliveries=int(f.get("deliveries", 0)),
+        parent_id=parent_id,
+        children=children,
+        traceback=traceback,
+    )

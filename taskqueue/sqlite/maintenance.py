@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from taskqueue.dead_letters import Requeued, requeued_message
-from taskqueue.records import TaskState
+from taskqueue.records import DEFAULT_RESULT_TTL, TaskState, TaskStatus
 from taskqueue.sqlite.connection import SQLiteConnection, clock_s, epoch
+from taskqueue.sqlite.states import status_row
 from taskqueue.sqlite_schema import INSERT_MESSAGES, READY, UPSERT_STATUS
 
 _DEAD = (
@@ -47,8 +48,10 @@ class SQLiteMaintenance(SQLiteConnection):
                 row = (message_id, queue, fresh.priority, READY, now_s, None, fresh.encode())
                 conn.exec_driver_sql(INSERT_MESSAGES, row)
                 conn.exec_driver_sql("DELETE FROM dead_letters WHERE seq = ?", (seq,))
-                status = (message_id, fresh.task, TaskState.QUEUED.value, 0, "null")
-                conn.exec_driver_sql(UPSERT_STATUS, (*status, None, None, None, None, 0))
+                status = TaskStatus(
+                    id=message_id, task=fresh.task, state=TaskState.QUEUED, attempts=0
+                )
+                conn.exec_driver_sql(UPSERT_STATUS, status_row(status, 0.0, DEFAULT_RESULT_TTL))
                 done.requeued.append(message_id)
         return done
 

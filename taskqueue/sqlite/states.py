@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -61,6 +62,24 @@ class SQLiteStates(SQLiteConnection):
         if row is None:
             return None
         return status_from_record(dict(row._mapping), self.url)
+
+    def get_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus | None]:
+        """:meth:`get_status` of every id, in one query per 500 ids."""
+        s = statuses.c
+        out: dict[str, TaskStatus | None] = dict.fromkeys(task_ids)
+        ids = list(out)
+        with self._db.read() as conn:
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    sa.select(statuses).where(
+                        s.task_id.in_(ids[start : start + 500]),
+                        sa.or_(s.expires_s.is_(None), s.expires_s > clock_s()),
+                    )
+                ).all()
+                for row in rows:
+                    record = dict(row._mapping)
+                    out[record["task_id"]] = status_from_record(record, self.url)
+        return out
 
     def wait_done(
         self, task_id: str, timeout: timedelta, poll_interval: timedelta

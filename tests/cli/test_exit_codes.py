@@ -36,7 +36,8 @@ CASES: dict[str, tuple[BaseException, int, list[str]]] = {
         UnknownBrokerURL("bogus://x"),
         1,
         [
-            "error: unsupported broker URL 'bogus://x': expected redis://, rediss:// or sqlite:///PATH"
+            "error: unsupported broker URL 'bogus://x': expected redis://, rediss://, unix://, "
+            "redis+sentinel://HOST:PORT,.../SERVICE or sqlite:///PATH"
         ],
     ),
     "usage": (UsageProblem("--x: bad"), 2, ["error: --x: bad"]),

@@ -21,7 +21,7 @@ import pytest
 from worker.consumer import DEFAULT_SHUTDOWN_TIMEOUT
 
 UNIT_DIR = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
-UNITS = ("beat.service", "worker@.service", "beat-workers.target")
+UNITS = ("beat.service", "worker@.service", "beat-workers.target", "beat-web.service")
 INSTALLED_BIN = "/opt/beat/venv/bin/"
 VENV_BIN = str(Path(sys.executable).parent) + "/"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
@@ -120,7 +120,7 @@ def test_verify_reports_a_broken_unit(
     assert any(expected in p for p in problems), problems
 
 
-@pytest.mark.parametrize("name", ["beat.service", "worker@.service"])
+@pytest.mark.parametrize("name", ["beat.service", "worker@.service", "beat-web.service"])
 def test_hardening_exposure_is_low(tmp_path: Path, name: str) -> None:
     _require_systemd_analyze()
     unit = staged(tmp_path, name)
@@ -176,6 +176,21 @@ def test_beat_exec_start() -> None:
     assert exec_start.startswith(
         "/opt/beat/venv/bin/beat -s /var/lib/beat/schedule.db --config /etc/beat/schedules.yaml"
     )
+
+
+def test_web_unit_runs_the_dashboard_with_secrets_from_its_env_file() -> None:
+    service = parse_unit(UNIT_DIR / "beat-web.service")["Service"]
+    (exec_start,) = service["ExecStart"]
+    assert exec_start.startswith(
+        "/opt/beat/venv/bin/beat -s /var/lib/beat/schedule.db web --config /etc/beat/schedules.yaml"
+    )
+    assert "TOKEN" not in exec_start and "PASSWORD" not in exec_start
+    assert service["EnvironmentFile"] == ["-/etc/beat/beat-web.env"]
+    for key, value in {"User": "beat", "ProtectSystem": "strict", "NoNewPrivileges": "yes"}.items():
+        assert service[key] == [value], key
+    env = (UNIT_DIR / "beat-web.env").read_text()
+    for variable in ("BEAT_WEB_ARGS", "BEAT_WEB_TOKEN", "BEAT_WEB_USER", "BEAT_WEB_PASSWORD_HASH"):
+        assert variable in env
 
 
 def test_worker_profile_comes_from_its_env_file() -> None:

@@ -1,5 +1,6 @@
 """README step 3: a wheel built from the checkout installs into a fresh virtualenv and works
-(package data included: the Redis Lua scripts, py.typed), without the checkout on sys.path."""
+(package data included: the Redis Lua scripts, py.typed, the dashboard's templates and static
+files), without the checkout on sys.path."""
 
 from __future__ import annotations
 
@@ -38,6 +39,20 @@ def test_wheel_installs_and_runs_check_and_send(tmp_path: Path, redis_url: str) 
     if built.returncode != 0:
         pytest.skip(f"cannot build a wheel here (setuptools not reachable?): {built.stderr[-500:]}")
     (wheel,) = dist.glob("beat_scheduler-*.whl")
+    # The dashboard's templates and static files (htmx, uPlot: no CDN) are package data.
+    import zipfile
+
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    for data in (
+        "beat/web/templates/base.html",
+        "beat/web/templates/entry.html",
+        "beat/web/static/htmx.min.js",
+        "beat/web/static/uPlot.iife.min.js",
+        "beat/web/static/uPlot.min.css",
+        "beat/web/static/dashboard.css",
+        "beat/web/static/depth-chart.js",
+    ):
+        assert data in shipped, data
     venv = tmp_path / "venv"
     assert run(sys.executable, "-m", "venv", venv, cwd=tmp_path).returncode == 0
     installed = run(venv / "bin" / "pip", "install", "-q", wheel, cwd=tmp_path)

@@ -51,9 +51,8 @@ def test_schema_created_idempotently_with_version(engine: sa.Engine) -> None:
 def test_newer_schema_is_refused(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE beat_schema SET version = :v"), {"v": SCHEMA_VERSION + 1})
-    with pytest.raises(
-        SourceError, match=rf"schema version {SCHEMA_VERSION + 1}, newer than this beat supports"
-    ):
+    newer = rf"schema version {SCHEMA_VERSION + 1}, newer than this beat supports"
+    with pytest.raises(SourceError, match=newer):
         ensure_schema(engine)
 
 

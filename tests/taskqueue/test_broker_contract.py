@@ -362,6 +362,16 @@ def test_queue_stats_count_every_state_and_live_consumers(broker: Broker) -> Non
     assert _stats(broker, "mail") == (0, 0, 0, 0, 1)
 
 
+def test_get_statuses_answers_as_get_status_for_many_ids(broker: Broker) -> None:
+    assert broker.get_statuses([]) == {}
+    assert broker.enqueue_once(Message(id="q", task="app.send", attempt=1))
+    done = TaskStatus(id="d", task="app.send", state=TaskState.SUCCESS, attempts=1)
+    broker.set_status(done)
+    ids = ["q", "d", "never-seen"]
+    assert broker.get_statuses(ids) == {i: broker.get_status(i) for i in ids}
+    assert broker.get_statuses(ids)["q"].state is TaskState.QUEUED  # type: ignore[union-attr]
+
+
 def test_statuses_queued_then_recorded_final_ones_expire(broker: Broker) -> None:
     assert broker.get_status("never-seen") is None
     assert broker.enqueue_once(Message(id="job", task="app.send", attempt=2))

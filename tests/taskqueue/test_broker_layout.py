@@ -48,7 +48,7 @@ def test_each_role_is_a_small_protocol_and_broker_is_their_union() -> None:
             "forget_consumer",
         },
         QueueInspection: {"queue_stats", "dead_letters"},
-        TaskStates: {"set_status", "get_status", "wait_done", "forget"},
+        TaskStates: {"set_status", "get_status", "get_statuses", "wait_done", "forget"},
         LeaderLease: {"acquire_lease", "renew_lease", "release_lease", "lease_holder"},
         ChordParts: {"chord_part"},
         WorkerHeartbeats: {"publish_worker", "remove_worker", "workers"},

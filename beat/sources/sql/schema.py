@@ -24,13 +24,14 @@ from beat.errors import SourceError
 from taskqueue.engine_fork import discard_inherited_connections
 
 # Bump when the tables change; ensure_schema refuses a database from a newer beat.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
 # The columns after `name` are beat.config.keys.ENTRY_KEYS (the keys of a YAML entry); JSON_COLUMNS
 # hold nested values.
-JSON_COLUMNS = frozenset({"calendar", "args", "kwargs", "options", "solar"})
+# pause_on_failure is JSON so that it reads back as a boolean (true/false), not as text.
+JSON_COLUMNS = frozenset({"calendar", "args", "kwargs", "options", "solar", "pause_on_failure"})
 
 entries_table = sa.Table(
     "beat_entries",
@@ -53,6 +54,9 @@ entries_table = sa.Table(
     sa.Column("grace", sa.Text),
     sa.Column("jitter", sa.Text),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # run policies (schema version 2; added to a version 1 table by ensure_schema)
+    sa.Column("overlap", sa.Text),
+    sa.Column("pause_on_failure", sa.Text),
     # Set by triggers only; whatever a writer puts here is overwritten.
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
     # PostgreSQL only: the writing transaction (pg_current_xact_id), for the read cursor.
@@ -210,6 +214,7 @@ def ensure_schema(engine: Engine) -> None:
 # stay valid); an older database gets them in ensure_schema's transaction.
 _ADDED_COLUMNS: dict[int, tuple[str, ...]] = {
     2: ("end", "solar", "jitter"),  # start/end bounds, solar schedules, jitter
+    3: ("overlap", "pause_on_failure"),  # run policies
 }
 
 

@@ -1,0 +1,174 @@
+"""The overlap policy (``overlap: skip | buffer_one``): what a fire does while the previous fire
+of its entry is still queued, running or retrying.
+
+The leader decides from the broker's task state of the previous fire's id, read for every
+gated entry of a round in one pipelined call (``TaskStates.get_statuses``), never from what it
+remembers of the task: so the answer is right with several beats, after a restart, and when the
+worker running the previous fire dies (its lease returns the message to the queue or, after
+its last delivery, makes it DEAD). Which id was sent last, and which fire waits
+(``buffer_one``), comes from the fire log of the run state at start-up and takeover
+(:meth:`beat.state.StateStore.overlap_memory`) and is kept current as fires are sent.
+
+A gated fire is decided at its instant, not ahead of it (lookahead): a fire planned early
+would find its predecessor still queued. :meth:`OverlapGate.admit` holds such fires until then.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from beat.entries import Entry, Overlap
+from beat.planner import Fire, RoundPlan, Skipped
+from beat.state import FireRecord
+from taskqueue.records import TaskState, TaskStatus
+
+# A fire in one of these states still occupies its entry: waiting, running or retrying.
+ACTIVE = frozenset({TaskState.QUEUED, TaskState.STARTED, TaskState.RETRY, TaskState.PROGRESS})
+BUFFERED = "buffered"  # the fire log outcome of a fire that waits (buffer_one)
+WAITING_ON = "waiting on "
+
+StatusReader = Callable[[Sequence[str]], Mapping[str, TaskStatus | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Buffered:
+    """The one fire of a ``buffer_one`` entry that waits for ``waits_on`` to end."""
+
+    fire: Fire
+    waits_on: str
+
+
+def waiting_reason(overlap: Overlap, waits_on: str) -> str:
+    return f"overlap {overlap.value}: {WAITING_ON}{waits_on}"
+
+
+def waited_on(reason: str) -> str:
+    """The id a fire log reason written by :func:`waiting_reason` names."""
+    return reason.rpartition(WAITING_ON)[2]
+
+
+class OverlapGate:
+    """The leader's overlap decisions; entries with ``overlap: allow`` never pass through."""
+
+    def __init__(self) -> None:
+        self.last_sent: dict[str, str] = {}
+        self.buffered: dict[str, Buffered] = {}
+        self._held: list[tuple[datetime, str]] = []
+
+    def load(self, last_sent: Mapping[str, str], buffered: Mapping[str, Buffered]) -> None:
+        """What the run state says (start-up, takeover): the last id sent, the fire waiting."""
+        self.last_sent = dict(last_sent)
+        self.buffered = dict(buffered)
+        self._held.clear()
+
+    # --- decided at the instant ---------------------------------------------------------
+    def admit(
+        self, due: list[tuple[str, datetime]], entries: Mapping[str, Entry], now: datetime
+    ) -> list[tuple[str, datetime]]:
+        """``due`` without the gated fires still ahead of ``now``, which are held until then."""
+        out = []
+        for name, when in due:
+            entry = entries.get(name)
+            if when > now and entry is not None and entry.overlap is not Overlap.ALLOW:
+                heapq.heappush(self._held, (when, name))
+            else:
+                out.append((name, when))
+        return out
+
+    def release(self, now: datetime, stale: Callable[[str], bool]) -> list[tuple[str, datetime]]:
+        """The held fires due at ``now``; one whose entry was indexed again meanwhile (edited)
+        or paused is ``stale`` and dropped: the index holds its truth."""
+        out = []
+        while self._held and self._held[0][0] <= now:
+            when, name = heapq.heappop(self._held)
+            if not stale(name):
+                out.append((name, when))
+        return out
+
+    def next_held(self) -> datetime | None:
+        return self._held[0][0] if self._held else None
+
+    # --- the decision -------------------------------------------------------------------
+    def apply(
+        self, plan: RoundPlan, entries: Mapping[str, Entry], read: StatusReader, now: datetime
+    ) -> list[FireRecord]:
+        """Filter ``plan.fires`` by overlap (skipped ones join ``plan.skipped``); released
+        buffered fires join ``plan.fires``. The fire log lines of the fires that now wait."""
+        gated: dict[str, list[Fire]] = {}
+        kept: list[Fire] = []
+        for fire in plan.fires:
+            entry = entries[fire.entry]
+            if entry.overlap is Overlap.ALLOW:
+                kept.append(fire)
+            else:
+                gated.setdefault(fire.entry, []).append(fire)
+        if not gated and not self.buffered:
+            return []
+        ids = {self.last_sent[n] for n in gated if n in self.last_sent}
+        ids.update(b.waits_on for b in self.buffered.values())
+        statuses = read(sorted(ids)) if ids else {}
+
+        def active(task_id: str | None) -> bool:
+            status = statuses.get(task_id) if task_id is not None else None
+            return status is not None and status.state in ACTIVE
+
+        running = self._release_buffered(plan, entries, kept, active, now)
+        lines: list[FireRecord] = []
+        for name, fires in gated.items():
+            entry = entries[name]
+            prev = running.get(name)
+            if prev is None and name in self.buffered:
+                prev = self.buffered[name].waits_on
+            if prev is None and active(self.last_sent.get(name)):
+                prev = self.last_sent[name]
+            for fire in fires:
+                if prev is None:
+                    kept.append(fire)
+                    prev = fire.id
+                elif entry.overlap is Overlap.BUFFER_ONE and name not in self.buffered:
+                    self.buffered[name] = Buffered(fire, prev)
+                    reason = waiting_reason(entry.overlap, prev)
+                    lines.append(FireRecord(name, fire.scheduled_for, fire.id, BUFFERED, reason))
+                else:
+                    at = fire.scheduled_for
+                    reason = waiting_reason(entry.overlap, prev)
+                    plan.skipped.append(Skipped(name, 1, at, at, reason))
+        plan.fires = kept
+        return lines
+
+    def _release_buffered(
+        self,
+        plan: RoundPlan,
+        entries: Mapping[str, Entry],
+        kept: list[Fire],
+        active: Callable[[str | None], bool],
+        now: datetime,
+    ) -> dict[str, str]:
+        """Send the buffered fires whose predecessor ended, within their grace; the ids sent."""
+        sent: dict[str, str] = {}
+        for name, waiting in list(self.buffered.items()):
+            if active(waiting.waits_on):
+                continue
+            del self.buffered[name]
+            entry = entries.get(name)
+            if entry is None or not entry.enabled or entry.overlap is not Overlap.BUFFER_ONE:
+                continue
+            at = waiting.fire.scheduled_for
+            if now - at <= entry.grace:
+                kept.append(waiting.fire)
+                sent[name] = waiting.fire.id
+            else:
+                reason = f"overlap buffer_one: {waiting.waits_on} ended after this fire's grace"
+                plan.skipped.append(Skipped(name, 1, at, at, reason))
+        return sent
+
+    def sent(self, fires: Sequence[Fire], entries: Mapping[str, Entry]) -> None:
+        """``fires`` are in the broker (sent or refused as duplicates): the last of each gated
+        entry is the one its next fire waits for."""
+        for fire in fires:
+            entry = entries.get(fire.entry)
+            if entry is not None and entry.overlap is not Overlap.ALLOW:
+                self.last_sent[fire.entry] = fire.id

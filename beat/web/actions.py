@@ -1,0 +1,78 @@
+"""What the dashboard can change: each action is ``POST /api<path>`` (JSON) and, for the
+pages, ``GET /actions<path>`` (a confirmation page) then ``POST /actions<path>``.
+
+Adding an action is one :class:`Action` in :data:`ACTIONS` (with its Dashboard method);
+buttons for it go in the template of the page it belongs to. Every action is logged with who
+did it (:data:`beat.web.dashboard.actions_log`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from beat.web.dashboard import Dashboard
+from beat.web.params import Param
+
+# (dashboard, parsed parameters, who) -> what was done (the API's answer)
+Perform = Callable[[Dashboard, dict[str, Any], str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    path: str
+    label: str
+    question: Callable[[dict[str, Any]], str]  # what the confirmation page asks
+    perform: Perform
+    back: Callable[[dict[str, Any]], str]  # the page to return to afterwards
+    done: Callable[[dict[str, Any]], str]  # what the page says was done
+    summary: str
+    params: tuple[Param, ...]
+
+
+_NAME = (Param("name", where="path", max_length=200),)
+
+
+def _entry_page(p: dict[str, Any]) -> str:
+    from urllib.parse import quote
+
+    return f"/entries/{quote(p['name'], safe='')}"
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action(
+        name="trigger",
+        path="/entries/{name}/trigger",
+        label="Trigger now",
+        question=lambda p: f"Run the task of entry {p['name']} now, outside its schedule?",
+        perform=lambda d, p, who: d.trigger(p["name"], who),
+        back=_entry_page,
+        done=lambda r: f"triggered {r['entry']}: task {r['task_id']}",
+        summary="Run the entry's task now (beat trigger); answers the task id",
+        params=_NAME,
+    ),
+    Action(
+        name="enable",
+        path="/entries/{name}/enable",
+        label="Enable",
+        question=lambda p: f"Enable entry {p['name']}?",
+        perform=lambda d, p, who: d.set_enabled(p["name"], True, who),
+        back=_entry_page,
+        done=lambda r: f"enabled {r['entry']}",
+        summary="Enable an entry of the SQL source (409 for a schedules.yaml entry)",
+        params=_NAME,
+    ),
+    Action(
+        name="disable",
+        path="/entries/{name}/disable",
+        label="Disable",
+        question=lambda p: f"Disable entry {p['name']}? It stays stored but never fires.",
+        perform=lambda d, p, who: d.set_enabled(p["name"], False, who),
+        back=_entry_page,
+        done=lambda r: f"disabled {r['entry']}",
+        summary="Disable an entry of the SQL source (409 for a schedules.yaml entry)",
+        params=_NAME,
+    ),
+)

@@ -1,0 +1,402 @@
+"""What the dashboard shows and does, as JSON-ready data: one method per page and per action,
+shared by the HTML pages and the JSON API (:mod:`beat.web.pages`, :mod:`beat.web.actions`).
+
+Everything is computed by the functions the ``beat`` commands use (:mod:`beat.views`,
+:mod:`beat.messages`, :class:`beat.entries_api.EntryStore`). Blocking: the app calls these
+from its thread pool. Secrets never leave here: arguments, results and errors pass through
+:func:`beat.cli.render.redact`, the broker URL is shown redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from beat.config.model import Config
+from beat.entries import Entry
+from beat.errors import ConfigError
+from beat.state import EntryState
+from beat.views.broker import BrokerReader
+from beat.views.entries import (
+    FireCache,
+    dst_changes,
+    entry_row,
+    fires_between,
+    local_iso,
+    next_fires,
+)
+from beat.views.records import dead_letter_data, leader_data, queue_data, status_data
+from beat.views.states import read_states
+from taskqueue.message import fire_id
+from taskqueue.redact import redact_url
+
+log = logging.getLogger("beat.web")
+actions_log = logging.getLogger("beat.web.actions")
+
+# The SQL source and the run state are re-read at most this often (a page polls every 3 s).
+REFRESH_SECONDS = 1.0
+# Manual runs remembered per entry, newest first (the entry page shows their outcome).
+RECENT_RUNS = 20
+# The next-24-h timeline is reused this long while entries and run state are unchanged.
+TIMELINE_REUSE = timedelta(seconds=5)
+# The entry page's timeline (and its DST marks) ends at the last fire shown, at most this far.
+DST_WINDOW = timedelta(days=400)
+
+
+class NotFound(LookupError):
+    """No such entry or task: the API answers 404."""
+
+
+class Refused(Exception):
+    """An action that cannot be done to this object (e.g. enabling a schedules.yaml entry):
+    the API answers 409 with the reason."""
+
+
+def redact(value: Any) -> Any:
+    from beat.cli.render import redact as redact_value
+
+    return redact_value(value)
+
+
+@dataclass
+class _Loaded:
+    config: Config
+    problems: list[str]
+    stamp: tuple[int, int]
+    at: float
+
+
+class Dashboard:
+    """The dashboard's view of one ``schedules.yaml``, run state and broker."""
+
+    def __init__(self, config_path: Path, state: str, broker_url: str | None = None) -> None:
+        self.config_path = config_path
+        self.state_location = state
+        self._broker_override = broker_url
+        self._lock = threading.RLock()
+        self._loaded: _Loaded | None = None
+        self._states: tuple[float, tuple[int, ...] | None, dict[str, EntryState]] | None = None
+        self._reader: BrokerReader | None = None
+        self._runs: dict[str, deque[dict[str, Any]]] = {}
+        self.depth: deque[dict[str, Any]] = deque(maxlen=720)
+        self._fire_cache = FireCache()
+        self._timeline_lock = threading.Lock()
+        # (config, states, hours, limit), when, the answer: reused while all are the same
+        self._timeline: tuple[tuple[Any, ...], datetime, dict[str, Any]] | None = None
+
+    # -- loading -------------------------------------------------------------------------
+
+    def config(self) -> Config:
+        """The configuration with its valid entries (and the SQL source's), re-read when the
+        file changes (and the SQL source at most every REFRESH_SECONDS)."""
+        stat = os.stat(self.config_path)
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            loaded = self._loaded
+            fresh = loaded is not None and loaded.stamp == stamp
+            if (
+                fresh
+                and loaded is not None
+                and (
+                    loaded.config.source == "yaml" or time.monotonic() - loaded.at < REFRESH_SECONDS
+                )
+            ):
+                return loaded.config
+            self._loaded = loaded = self._load(stamp)
+            return loaded.config
+
+    def _load(self, stamp: tuple[int, int]) -> _Loaded:
+        from dataclasses import replace
+
+        from beat.config.partial import load_valid_entries
+
+        config, problems = load_valid_entries(self.config_path)
+        if config.source != "yaml":
+            from beat.sources.sql import merged_entries
+
+            config = replace(config, entries=merged_entries(config))
+        return _Loaded(config, [redact(str(p)) for p in problems], stamp, time.monotonic())
+
+    def problems(self) -> list[str]:
+        self.config()
+        return list(self._loaded.problems) if self._loaded else []
+
+    def forget_config(self) -> None:
+        with self._lock:
+            self._loaded = None
+
+    @property
+    def broker_url(self) -> str:
+        return self._broker_override or self.config().broker_url
+
+    def reader(self) -> BrokerReader:
+        with self._lock:
+            if self._reader is None:
+                self._reader = BrokerReader(self.broker_url, socket_timeout=timedelta(seconds=2))
+            return self._reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+
+    def states(self) -> dict[str, EntryState]:
+        """The run state: a SQLite file is re-read when it changed (its or its WAL's size or
+        time), another store at most every REFRESH_SECONDS. The same dict object while
+        unchanged, so what is computed from it can be reused."""
+        stamp = self._state_stamp()
+        with self._lock:
+            cached = self._states
+            if cached is not None:
+                at, old_stamp, states = cached
+                if stamp is not None and stamp == old_stamp:
+                    return states
+                if stamp is None and time.monotonic() - at < REFRESH_SECONDS:
+                    return states
+        states = read_states(self.state_location)
+        with self._lock:
+            self._states = (time.monotonic(), stamp, states)
+        return states
+
+    def _state_stamp(self) -> tuple[int, ...] | None:
+        from beat.state_read import sqlite_state_file
+
+        path = sqlite_state_file(self.state_location)
+        if path is None:
+            return None
+        stamp: list[int] = []
+        for file in (path, path.with_name(path.name + "-wal")):
+            try:
+                st = file.stat()
+                stamp += [st.st_mtime_ns, st.st_size, st.st_ino]
+            except FileNotFoundError:
+                stamp += [0, 0, 0]
+        return tuple(stamp)
+
+    def entry(self, name: str) -> Entry:
+        entry = self.config().entries.get(name)
+        if entry is None:
+            raise NotFound(f"no entry named {name!r}")
+        return entry
+
+    # -- pages ---------------------------------------------------------------------------
+
+    def entries(self, query: str, offset: int, limit: int, now: datetime) -> dict[str, Any]:
+        """The entries page: entries whose name, task or queue contains ``query``, one page
+        of them with their next fire (and its DST note) and the outcome of their last fire."""
+        config, states = self.config(), self.states()
+        needle = query.lower()
+        names = [
+            name
+            for name, e in config.entries.items()
+            if not needle or needle in f"{name}\n{e.task}\n{e.queue}".lower()
+        ]
+        rows = []
+        shown = names[offset : offset + limit]
+        last_ids = {
+            name: fire_id(name, state.last_fire)
+            for name in shown
+            if (state := states.get(name)) is not None and state.last_fire is not None
+        }
+        outcomes = self.reader().task_statuses(list(last_ids.values()))
+        for name in shown:
+            entry = config.entries[name]
+            row = entry_row(entry, states.get(name), now)
+            nxt = next_fires(entry, states.get(name), now, limit=1, until=None)
+            row["next_note"] = nxt[0]["note"] if nxt else None
+            # The state of the task of the entry's last scheduled fire (None: never fired).
+            last_id = last_ids.get(name)
+            status = outcomes.get(last_id) if last_id else None
+            row["last_outcome"] = (
+                None if last_id is None else str(status.state) if status else "unknown"
+            )
+            rows.append(row)
+        return {"total": len(names), "offset": offset, "limit": limit, "entries": rows}
+
+    def entry_detail(self, name: str, now: datetime, count: int = 20) -> dict[str, Any]:
+        """One entry: its row, definition (secrets redacted), last fire and its outcome, the
+        next ``count`` fires with DST notes, the zone's DST changes over the timeline's window
+        (now to the last of those fires, at least a day, at most DST_WINDOW), and the manual
+        runs started from this dashboard."""
+        entry = self.entry(name)
+        stored = self.states().get(name)
+        row = entry_row(entry, stored, now)
+        fires = next_fires(entry, stored, now, limit=count, until=None)
+        end = datetime.fromisoformat(fires[-1]["utc"]) if fires else now
+        end = min(max(end, now + timedelta(days=1)), now + DST_WINDOW) + timedelta(seconds=1)
+        last = None
+        if stored is not None and stored.last_fire is not None:
+            last_id = fire_id(name, stored.last_fire)
+            last = {
+                "at": local_iso(stored.last_fire, entry),
+                "task_id": last_id,
+                "status": redact(status_data(last_id, self.reader().task_status(last_id))),
+            }
+        return {
+            **row,
+            "definition": self._definition(entry),
+            "last": last,
+            "next": fires,
+            "window": {"start": now.astimezone(UTC).isoformat(), "end": end.isoformat()},
+            "dst_changes": dst_changes(entry, now, end),
+            "manual_runs": self._manual_runs(name),
+        }
+
+    @staticmethod
+    def _definition(entry: Entry) -> dict[str, Any]:
+        from beat.config.serialise import entry_to_mapping
+
+        return dict(redact(entry_to_mapping(entry)))
+
+    def _manual_runs(self, name: str) -> list[dict[str, Any]]:
+        runs = list(self._runs.get(name, ()))
+        reader = self.reader()
+        for run in runs:
+            status = reader.task_status(run["task_id"])
+            run["state"] = str(status.state) if status is not None else "unknown"
+        return runs
+
+    def queues(self) -> dict[str, Any]:
+        return {"queues": [queue_data(s) for s in self.reader().queue_stats()]}
+
+    def depth_history(self) -> dict[str, Any]:
+        """The queue depths sampled by this process over the last hour (totals over all
+        queues), as columns for the chart."""
+        samples = list(self.depth)
+        kinds = ("ready", "delayed", "in_flight", "dead")
+        return {"t": [s["t"] for s in samples], **{k: [s[k] for s in samples] for k in kinds}}
+
+    def sample_depth(self) -> None:
+        """Record one sample of the queue depths (the sampler calls this every few seconds)."""
+        stats = self.reader().queue_stats()
+        sample: dict[str, Any] = {"t": time.time()}
+        for kind in ("ready", "delayed", "in_flight", "dead"):
+            sample[kind] = sum(getattr(s, kind) for s in stats)
+        self.depth.append(sample)
+
+    def dead_letters(self, queue: str | None, limit: int) -> dict[str, Any]:
+        """The newest ``limit`` dead letters of ``queue``, or of every queue that has some."""
+        reader = self.reader()
+        queues = [queue] if queue else [s.name for s in reader.queue_stats() if s.dead]
+        letters = [dead_letter_data(d) for q in queues for d in reader.dead_letters(q, limit)]
+        return {"queue": queue, "dead_letters": redact(letters)}
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        status = self.reader().task_status(task_id)
+        if status is None:
+            raise NotFound(f"task {task_id!r}: unknown (never seen, or its record expired)")
+        return dict(redact(status_data(task_id, status)))
+
+    def leader(self, now: datetime) -> dict[str, Any]:
+        holder, problem = self.reader().leader()
+        data = leader_data(holder, problem)
+        left = None
+        if holder is not None:
+            left = round((holder.expires_at - now).total_seconds(), 3)
+        return {
+            "broker": redact_url(self.broker_url),
+            "leader": data,
+            "lease_seconds_left": left,
+        }
+
+    def timeline(self, now: datetime, hours: int, limit: int) -> dict[str, Any]:
+        """Every fire in the next ``hours``: reused for TIMELINE_REUSE while the entries and
+        the run state are unchanged (the page polls every few seconds), else recomputed from
+        each entry's cached fires (:class:`FireCache`): only entries that fired or changed
+        cost anything."""
+        config, states = self.config(), self.states()
+        with self._timeline_lock:
+            key = (config, states, hours, limit)
+            cached = self._timeline
+            if (
+                cached is not None
+                and cached[0][0] is config
+                and cached[0][1] is states
+                and cached[0][2:] == key[2:]
+                and timedelta(0) <= now - cached[1] < TIMELINE_REUSE
+            ):
+                return cached[2]
+            end = now + timedelta(hours=hours)
+            fires, more = fires_between(
+                config.entries, states, now, end, limit=limit, cache=self._fire_cache
+            )
+            answer = {
+                "start": now.astimezone(UTC).isoformat(),
+                "end": end.astimezone(UTC).isoformat(),
+                "fires": [
+                    {
+                        "utc": at.astimezone(UTC).isoformat(),
+                        "at": local_iso(at, config.entries[name]),
+                        "entry": name,
+                    }
+                    for at, name in fires
+                ],
+                "more": more,
+            }
+            self._timeline = (key, now, answer)
+            return answer
+
+    # -- actions -------------------------------------------------------------------------
+
+    def trigger(self, name: str, actor: str) -> dict[str, Any]:
+        """Run the entry's task now (``beat trigger``); remembered for the entry's page."""
+        from beat.messages import trigger_message
+        from taskqueue.urls import open_broker
+
+        entry = self.entry(name)
+        try:
+            message = trigger_message(entry, datetime.now(UTC))
+        except ValueError as e:
+            raise Refused(f"trigger {name}: {e}") from e
+        broker = open_broker(self.broker_url)
+        try:
+            broker.enqueue_once(message)
+        finally:
+            broker.close()
+        runs = self._runs.setdefault(name, deque(maxlen=RECENT_RUNS))
+        runs.appendleft({"task_id": message.id, "by": actor, "at": datetime.now(UTC).isoformat()})
+        actions_log.info(
+            "dashboard: %s triggered entry %s",
+            actor,
+            name,
+            extra={"action": "trigger", "entry": name, "task_id": message.id, "user": actor},
+        )
+        return {"entry": name, "task_id": message.id}
+
+    def set_enabled(self, name: str, enabled: bool, actor: str) -> dict[str, Any]:
+        """Enable or disable an entry of the SQL source (``beat entries enable|disable``); an
+        entry of schedules.yaml is changed by editing the file."""
+        from beat.entries_api import EntryStore
+
+        entry = self.entry(name)
+        config = self.config()
+        if entry.source == "yaml" or config.source == "yaml":
+            raise Refused(
+                f"entry {name!r} is defined in {config.path}: edit the file to "
+                f"{'enable' if enabled else 'disable'} it"
+            )
+        with EntryStore(config.source, config.timezone, dict(config.defaults)) as store:
+            if enabled:
+                store.enable(name)
+            else:
+                store.disable(name)
+        self.forget_config()
+        verb = "enable" if enabled else "disable"
+        actions_log.info(
+            "dashboard: %s %sd entry %s",
+            actor,
+            verb,
+            name,
+            extra={"action": verb, "entry": name, "user": actor},
+        )
+        return {"entry": name, "enabled": enabled}
+
+
+def config_problem(error: ConfigError) -> str:
+    return "; ".join(redact(str(p)) for p in error.problems)

@@ -1,0 +1,73 @@
+"""Real beat processes (lease time 1 s, no lookahead) and the ``beat`` CLI as a subprocess, for
+the entry policies: pause, history, backfill, overlap."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon.conftest import StartBeat, beat_starter
+from tests.worker.conftest import REPO, StartWorker, WorkerProcess, worker_argv
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def start_beat(tmp_path: Path) -> Iterator[StartBeat]:
+    with beat_starter(tmp_path, "--lease-ttl", "1s", "--lookahead", "0") as start:
+        yield start
+
+
+def beat_cli(config: Path, state: Path, *args: str) -> str:
+    """Run ``beat ARGS`` in its own process; its stdout (a failure shows its stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "beat", "-s", str(state), *args[:1], "--config", str(config),
+         *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+def beat_json(config: Path, state: Path, *args: str) -> Any:
+    return json.loads(beat_cli(config, state, *args, "--json"))
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
+    """Worker processes with the policy tasks (``policy_tasks.py``); killed at teardown."""
+    procs: list[WorkerProcess] = []
+    path = os.pathsep.join([str(HERE), str(REPO), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+
+    def start(broker_url: str, *args: str) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(procs)}.log"
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(
+                worker_argv("--broker", broker_url, "-A", "policy_tasks", *args),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=tmp_path,
+                start_new_session=True,
+            )
+        worker = WorkerProcess(proc, log_path)
+        procs.append(worker)
+        worker.wait_for_log(" ready: ")
+        return worker
+
+    yield start
+    for w in procs:
+        if w.proc.poll() is None:
+            w.proc.send_signal(signal.SIGKILL)
+            w.proc.wait(10)
