@@ -256,10 +256,14 @@ class TaskStates(Connection, Protocol):
         for the ids with no status record; SQLite: one query), by id."""
         ...
 
-    def wait_done(self, task_id: str, timeout: timedelta, poll_interval: timedelta) -> None:
-        """Return when ``task_id`` may have reached a final state, or after ``timeout`` (or
-        sooner: the caller reads the status and waits again). Redis blocks on a notification
-        the final state pushes; SQLite sleeps ``poll_interval``."""
+    def wait_done(
+        self, task_id: str, timeout: timedelta, poll_interval: timedelta
+    ) -> TaskStatus | None:
+        """Wait until ``task_id`` may have reached a final state, or ``timeout`` passes (or
+        sooner: the caller checks the status returned and waits again); its status then
+        (None: no status recorded; a message still queued is not looked up). Redis blocks
+        on a notification the final state pushes, and reads the status in the same round
+        trip; SQLite sleeps ``poll_interval``. A zero ``timeout`` only reads."""
         ...
 
     def forget(self, task_id: str) -> None:
