@@ -287,6 +287,12 @@ class Dashboard:
         letters = [dead_letter_data(d) for q in queues for d in reader.dead_letters(q, limit)]
         return {"queue": queue, "dead_letters": redact(letters)}
 
+    def workers(self) -> dict[str, Any]:
+        """The workers page: live workers with the tasks they run now, then missed ones."""
+        from beat.ops.workers import worker_data
+
+        return {"workers": redact([worker_data(w) for w in self.reader().workers()])}
+
     def task(self, task_id: str) -> dict[str, Any]:
         status = self.reader().task_status(task_id)
         if status is None:

@@ -187,17 +187,22 @@ def _wait_listening(web: WebProcess, port: int, timeout: float = 15) -> None:
 
 
 @pytest.fixture
-def run_worker(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    """A real worker (threads pool) on the queue ``default`` of a broker; killed afterwards."""
+def run_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """A real worker (threads pool unless ``args`` say otherwise) on the queue ``default`` of a
+    broker, with the worker tests' tasks (``t.sleep_mark`` ...); killed afterwards."""
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(url: str) -> subprocess.Popen[bytes]:
+    def start(url: str, *args: str) -> subprocess.Popen[bytes]:
         log_path = tmp_path / f"worker-{len(procs)}.log"
         argv = [sys.executable, "-c", "from worker.cli import main; main()"]
         argv += ["--broker", url, "-P", "threads", "-c", "2", "-Q", "default", "-l", "debug"]
+        argv += ["-A", "consumer_tasks", *args]
+        tasks_dir = str(REPO / "tests" / "worker")
+        env = beat_env()
+        env["PYTHONPATH"] = os.pathsep.join([tasks_dir, env["PYTHONPATH"]])
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(
-                argv, stdout=log_file, stderr=subprocess.STDOUT, env=beat_env(), cwd=tmp_path
+                argv, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=tmp_path
             )
         procs.append((proc, log_path))
         LoggedProcess(proc, log_path).wait_for_log(" ready: ", timeout=60)

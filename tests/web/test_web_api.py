@@ -9,7 +9,7 @@ import pytest
 
 from tests.web.conftest import Client, StartWeb, WebProcess, wait_for, write_config
 
-PAGES = ("/entries", "/entries/nightly", "/timeline", "/queues", "/dead", "/leader")
+PAGES = ("/entries", "/entries/nightly", "/timeline", "/queues", "/dead", "/workers", "/leader")
 APIS = (
     "/api/entries",
     "/api/entries/nightly",
@@ -17,6 +17,7 @@ APIS = (
     "/api/queues",
     "/api/queues/history",
     "/api/dead",
+    "/api/workers",
     "/api/leader",
     "/api/openapi.json",
     "/api/session",
