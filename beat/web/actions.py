@@ -41,6 +41,18 @@ def _entry_page(p: dict[str, Any]) -> str:
     return f"/entries/{quote(p['name'], safe='')}"
 
 
+def _task_page(p: dict[str, Any]) -> str:
+    from urllib.parse import quote
+
+    return f"/tasks/{quote(p['task_id'], safe='')}"
+
+
+def _revoke_question(p: dict[str, Any]) -> str:
+    if p["terminate"]:
+        return f"Revoke task {p['task_id']} and stop it if it is running (its process is killed)?"
+    return f"Revoke task {p['task_id']}? If queued or delayed it is removed; it never runs later."
+
+
 ACTIONS: tuple[Action, ...] = (
     Action(
         name="trigger",
@@ -74,5 +86,25 @@ ACTIONS: tuple[Action, ...] = (
         done=lambda r: f"disabled {r['entry']}",
         summary="Disable an entry of the SQL source (409 for a schedules.yaml entry)",
         params=_NAME,
+    ),
+    Action(
+        name="revoke",
+        path="/tasks/{task_id}/revoke",
+        label="Revoke",
+        question=_revoke_question,
+        perform=lambda d, p, who: d.revoke(p["task_id"], p["terminate"], who),
+        back=_task_page,
+        done=lambda r: str(r["done"]),
+        summary="Revoke a task (beat revoke): queued or delayed ones are removed; with "
+        "terminate=true a running one is stopped; the id never runs later",
+        params=(
+            Param("task_id", where="path", max_length=300),
+            Param(
+                "terminate",
+                kind="boolean",
+                default=False,
+                description="stop the task if it is running (kill its process)",
+            ),
+        ),
     ),
 )

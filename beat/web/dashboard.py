@@ -375,6 +375,28 @@ class Dashboard:
         )
         return {"entry": name, "task_id": message.id}
 
+    def revoke(self, task_id: str, terminate: bool, actor: str) -> dict[str, Any]:
+        """Revoke a task (``beat revoke [--terminate]``): a queued or delayed one is removed,
+        a running one stopped when ``terminate``; the id never runs later."""
+        from beat.ops.revoke import describe, revocation_data
+        from beat.ops.revoke import revoke as revoke_task
+        from taskqueue.urls import open_broker
+
+        broker = open_broker(self.broker_url)
+        try:
+            revocation = revoke_task(broker, task_id, terminate=terminate)
+        finally:
+            broker.close()
+        said = describe(revocation)
+        actions_log.info(
+            "dashboard: %s revoked task %s: %s",
+            actor,
+            task_id,
+            said,
+            extra={"action": "revoke", "task_id": task_id, "terminate": terminate, "user": actor},
+        )
+        return {**revocation_data(revocation), "done": said}
+
     def set_enabled(self, name: str, enabled: bool, actor: str) -> dict[str, Any]:
         """Enable or disable an entry of the SQL source (``beat entries enable|disable``); an
         entry of schedules.yaml is changed by editing the file."""

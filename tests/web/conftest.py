@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from taskqueue.message import Message
 from tests.logged_process import LoggedProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -244,3 +246,16 @@ def wait_for(check: Callable[[], Any], timeout: float = 20, what: str = "conditi
             return last
         time.sleep(0.1)
     raise AssertionError(f"{what} not reached in {timeout}s (last: {last!r})")
+
+
+def send(url: str, task: str, *args: Any, **fields: Any) -> Message:
+    """Enqueue one message on the queue ``default`` of the broker at ``url``."""
+    from taskqueue.urls import open_broker
+
+    message = Message(id=uuid.uuid4().hex, task=task, queue="default", args=args, **fields)
+    broker = open_broker(url)
+    try:
+        assert broker.enqueue_once(message)
+    finally:
+        broker.close()
+    return message

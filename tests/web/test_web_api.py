@@ -136,13 +136,18 @@ def test_read_only_turns_every_action_off(tmp_path: Path, start_web: StartWeb) -
     web = start_web(write_config(tmp_path, f"sqlite:///{tmp_path / 'queue.db'}"), "--read-only")
     client = web.client()
     assert client.get("/api/session").json()["read_only"] is True
-    for action in ("trigger", "enable", "disable"):
-        answer = client.post(
-            f"/api/entries/nightly/{action}", headers={"X-CSRF-Token": client.csrf()}
-        )
-        assert answer.status == 403 and "read-only" in answer.json()["error"]
-        assert client.get(f"/actions/entries/nightly/{action}").status == 409
-    assert "Trigger now" not in client.get("/entries/nightly").text
+    from beat.web.actions import ACTIONS
+
+    assert len(ACTIONS) >= 3
+    for action in ACTIONS:  # every action, present and future
+        path = action.path.format(name="nightly", task_id="some-task")
+        answer = client.post(f"/api{path}", headers={"X-CSRF-Token": client.csrf()})
+        assert answer.status == 403 and "read-only" in answer.json()["error"], action.name
+        assert client.get(f"/actions{path}").status == 409, action.name
+    page = client.get("/entries/nightly").text
+    assert "Trigger now" not in page and "/actions/" not in page
+    assert "/actions/" not in client.get("/entries").text + client.get("/dead").text
+    assert "read-only" in web.log() and "revoked" not in web.log()
 
 
 def test_yaml_entry_cannot_be_disabled_from_the_dashboard(

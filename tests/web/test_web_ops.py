@@ -4,23 +4,10 @@ resume, an entry's history, a task's lineage) against a running ``beat web`` on 
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
-from taskqueue.message import Message
-from taskqueue.urls import open_broker
-from tests.web.conftest import Client, StartWeb, wait_for, write_config
-
-
-def send(url: str, task: str, *args: Any, **fields: Any) -> Message:
-    message = Message(id=uuid.uuid4().hex, task=task, queue="default", args=args, **fields)
-    broker = open_broker(url)
-    try:
-        assert broker.enqueue_once(message)
-    finally:
-        broker.close()
-    return message
+from tests.web.conftest import Client, StartWeb, send, wait_for, write_config
 
 
 def task_state(client: Client, task_id: str) -> str | None:
@@ -47,3 +34,32 @@ def test_workers_page_shows_live_workers_and_their_tasks(
     assert [(t["id"], t["task"]) for t in seen["tasks"]] == [(message.id, "t.sleep_mark")]
     page = client.get("/workers").text
     assert seen["name"] in page and f"t.sleep_mark[{message.id}]" in page
+
+
+def test_revoke_a_queued_and_a_running_task(
+    tmp_path: Path, broker_url: str, start_web: StartWeb, run_worker: Any
+) -> None:
+    web = start_web(write_config(tmp_path, broker_url))
+    client = web.client()
+    token = client.csrf()
+    queued = send(broker_url, "t.sleep_mark", 0, str(tmp_path / "marks"), "queued")
+    answer = client.post(f"/api/tasks/{queued.id}/revoke", headers={"X-CSRF-Token": token})
+    assert answer.status == 200, answer.text
+    assert (answer.json()["where"], answer.json()["queue"]) == ("queued", "default")
+    assert task_state(client, queued.id) == "REVOKED"
+    assert f"local@127.0.0.1 revoked task {queued.id}" in web.log()
+
+    run_worker(broker_url)
+    running = send(broker_url, "t.sleep_mark", 60, str(tmp_path / "marks"), "long")
+    wait_for(lambda: task_state(client, running.id) == "STARTED", what="the task STARTED")
+    assert 'id="revoke-terminate"' in client.get(f"/tasks/{running.id}").text
+    answer = client.post(
+        f"/api/tasks/{running.id}/revoke?terminate=true", headers={"X-CSRF-Token": token}
+    )
+    assert (answer.json()["where"], answer.json()["terminate"]) == ("running", True), answer.text
+    wait_for(lambda: task_state(client, running.id) == "REVOKED", what="the task REVOKED")
+    assert 'id="revoke"' not in client.get(f"/tasks/{running.id}").text
+    assert (
+        client.post("/api/tasks/x/revoke?terminate=maybe", headers={"X-CSRF-Token": token}).status
+        == 400
+    )
