@@ -318,11 +318,12 @@ def _form_action(
         if request.method == "GET":
             if request.app.state.settings.read_only:
                 raise Refused("the dashboard is read-only (--read-only): actions are off")
+            question = await run_in_threadpool(action.question, dashboard, params)
             context = _context(
                 request,
                 {
                     "action": action,
-                    "question": action.question(params),
+                    "question": question,
                     "back": action.back(params),
                     "live": False,
                 },

@@ -397,6 +397,66 @@ class Dashboard:
         )
         return {**revocation_data(revocation), "done": said}
 
+    def dead_count(self, queue: str | None) -> int:
+        """How many dead letters ``queue`` (None: every queue) holds."""
+        return sum(s.dead for s in self.reader().queue_stats() if queue in (None, s.name))
+
+    def requeue_dead(self, queue: str | None, ids: list[str] | None, actor: str) -> dict[str, Any]:
+        """Requeue the dead letters ``ids`` (None: all) of ``queue`` (None: every queue) as new
+        deliveries (``beat dead requeue``); one id asked for and not dead there: NotFound."""
+        from beat.ops.dead import requeue
+        from taskqueue.urls import open_broker
+
+        broker = open_broker(self.broker_url)
+        try:
+            report = requeue(broker, ids, queue)
+        finally:
+            broker.close()
+        if ids is not None and len(ids) == 1 and report.missing:
+            raise NotFound(f"dead letter {ids[0]!r}: not in queue {queue!r}")
+        said = f"requeued {len(report.requeued)} dead letter(s)"
+        if report.refused:
+            said += "; not requeued: " + "; ".join(f"{i}: {w}" for i, w in report.refused.items())
+        actions_log.info(
+            "dashboard: %s %s %s",
+            actor,
+            said,
+            "of every queue" if queue is None else f"of queue {queue}",
+            extra={"action": "requeue", "queue": queue, "user": actor},
+        )
+        return dict(
+            redact(
+                {
+                    "requeued": [{"queue": q, "id": i} for q, i in report.requeued],
+                    "refused": report.refused,
+                    "missing": report.missing,
+                    "done": said,
+                }
+            )
+        )
+
+    def purge_dead(self, queue: str | None, actor: str) -> dict[str, Any]:
+        """Delete the dead letters of ``queue`` (None: every queue) (``beat dead purge``)."""
+        from beat.ops.dead import purge_dead
+        from taskqueue.urls import open_broker
+
+        broker = open_broker(self.broker_url)
+        try:
+            counts = purge_dead(broker, queue)
+        finally:
+            broker.close()
+        total = sum(counts.values())
+        said = f"purged {total} dead letter(s)" + "".join(
+            f"; {n} from {q}" for q, n in counts.items() if n
+        )
+        actions_log.info(
+            "dashboard: %s %s",
+            actor,
+            said,
+            extra={"action": "purge_dead", "queue": queue, "user": actor},
+        )
+        return {"purged": counts, "total": total, "done": said}
+
     def set_enabled(self, name: str, enabled: bool, actor: str) -> dict[str, Any]:
         """Enable or disable an entry of the SQL source (``beat entries enable|disable``); an
         entry of schedules.yaml is changed by editing the file."""

@@ -140,7 +140,9 @@ def test_read_only_turns_every_action_off(tmp_path: Path, start_web: StartWeb) -
 
     assert len(ACTIONS) >= 3
     for action in ACTIONS:  # every action, present and future
-        path = action.path.format(name="nightly", task_id="some-task")
+        path = action.path.format(
+            name="nightly", task_id="some-task", queue="default", message_id="some-id"
+        )
         answer = client.post(f"/api{path}", headers={"X-CSRF-Token": client.csrf()})
         assert answer.status == 403 and "read-only" in answer.json()["error"], action.name
         assert client.get(f"/actions{path}").status == 409, action.name

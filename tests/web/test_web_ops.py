@@ -63,3 +63,40 @@ def test_revoke_a_queued_and_a_running_task(
         client.post("/api/tasks/x/revoke?terminate=maybe", headers={"X-CSRF-Token": token}).status
         == 400
     )
+
+
+def test_requeue_one_requeue_all_and_purge_dead_letters(
+    tmp_path: Path, broker_url: str, start_web: StartWeb, run_worker: Any
+) -> None:
+    web = start_web(write_config(tmp_path, broker_url))
+    client = web.client()
+    token = {"X-CSRF-Token": client.csrf()}
+    run_worker(broker_url)
+    # t.flaky fails `failures` times: 4 is out of its 3 retries (dead), and a fifth run works.
+    one, two = (send(broker_url, "t.flaky", str(tmp_path / n), 4) for n in ("one", "two"))
+    never = send(broker_url, "t.flaky", str(tmp_path / "never"), 100)
+
+    def dead_ids() -> set[str]:
+        return {d["id"] for d in client.get("/api/dead").json()["dead_letters"]}
+
+    wait_for(lambda: dead_ids() == {one.id, two.id, never.id}, what="three dead letters")
+    page = client.get("/dead").text
+    assert f"/actions/dead/default/{one.id}/requeue" in page
+    assert "Requeue all 3 dead letter(s) of every queue" in client.get("/actions/dead/requeue").text
+
+    answer = client.post(f"/api/dead/default/{one.id}/requeue", headers=token)
+    assert answer.json()["done"] == "requeued 1 dead letter(s)", answer.text
+    wait_for(lambda: task_state(client, one.id) == "SUCCESS", what="the requeued one SUCCESS")
+    assert client.post(f"/api/dead/default/{one.id}/requeue", headers=token).status == 404
+
+    answer = client.post("/api/dead/requeue?queue=default", headers=token)
+    assert {r["id"] for r in answer.json()["requeued"]} == {two.id, never.id}, answer.text
+    wait_for(lambda: task_state(client, two.id) == "SUCCESS", what="the second one SUCCESS")
+    wait_for(lambda: dead_ids() == {never.id}, what="the failing one dead again")
+
+    assert "Delete all 1 dead letter(s) of every queue" in client.get("/actions/dead/purge").text
+    answer = client.post("/api/dead/purge", headers=token)
+    assert (answer.json()["total"], answer.json()["purged"]) == (1, {"default": 1}), answer.text
+    assert dead_ids() == set()
+    assert "local@127.0.0.1 purged 1 dead letter(s)" in web.log()
+    assert "local@127.0.0.1 requeued 2 dead letter(s) of queue default" in web.log()
