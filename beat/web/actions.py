@@ -31,6 +31,8 @@ class Action:
     done: Callable[[dict[str, Any]], str]  # what the page says was done
     summary: str
     params: tuple[Param, ...]
+    # Parameters the confirmation page asks for (text fields posted with the form).
+    fields: tuple[str, ...] = ()
 
 
 _NAME = (Param("name", where="path", max_length=200),)
@@ -40,6 +42,10 @@ def _entry_page(p: dict[str, Any]) -> str:
     from urllib.parse import quote
 
     return f"/entries/{quote(p['name'], safe='')}"
+
+
+def _pause_done(r: dict[str, Any]) -> str:
+    return str(r["done"])
 
 
 def _task_page(p: dict[str, Any]) -> str:
@@ -103,6 +109,34 @@ ACTIONS: tuple[Action, ...] = (
         back=_entry_page,
         done=lambda r: f"disabled {r['entry']}",
         summary="Disable an entry of the SQL source (409 for a schedules.yaml entry)",
+        params=_NAME,
+    ),
+    Action(
+        name="pause",
+        path="/entries/{name}/pause",
+        label="Pause",
+        question=lambda d, p: (
+            f"Pause entry {p['name']}? Its fires are not sent until it is "
+            "resumed, and are not replayed then."
+        ),
+        perform=lambda d, p, who: d.set_paused(p["name"], True, p["note"] or "", who),
+        back=_entry_page,
+        done=_pause_done,
+        summary="Pause an entry (beat pause): kept in the run state, followed on the next tick",
+        params=(*_NAME, Param("note", max_length=500, description="why (shown with the entry)")),
+        fields=("note",),
+    ),
+    Action(
+        name="resume",
+        path="/entries/{name}/resume",
+        label="Resume",
+        question=lambda d, p: (
+            f"Resume entry {p['name']}? It fires again from its next scheduled instant."
+        ),
+        perform=lambda d, p, who: d.set_paused(p["name"], False, "", who),
+        back=_entry_page,
+        done=_pause_done,
+        summary="Resume a paused entry (beat resume)",
         params=_NAME,
     ),
     Action(

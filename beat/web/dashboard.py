@@ -22,7 +22,7 @@ from typing import Any
 from beat.config.model import Config
 from beat.entries import Entry
 from beat.errors import ConfigError
-from beat.state import EntryState
+from beat.state import EntryState, Pause
 from beat.views.broker import BrokerReader
 from beat.views.entries import (
     FireCache,
@@ -33,7 +33,7 @@ from beat.views.entries import (
     next_fires,
 )
 from beat.views.records import dead_letter_data, leader_data, queue_data, status_data
-from beat.views.states import read_states
+from beat.views.states import read_pauses, read_states
 from taskqueue.message import fire_id
 from taskqueue.redact import redact_url
 
@@ -83,6 +83,7 @@ class Dashboard:
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
         self._states: tuple[float, tuple[int, ...] | None, dict[str, EntryState]] | None = None
+        self._pauses: tuple[float, tuple[int, ...] | None, dict[str, Pause]] | None = None
         self._reader: BrokerReader | None = None
         self._runs: dict[str, deque[dict[str, Any]]] = {}
         self.depth: deque[dict[str, Any]] = deque(maxlen=720)
@@ -164,6 +165,22 @@ class Dashboard:
             self._states = (time.monotonic(), stamp, states)
         return states
 
+    def pauses(self) -> dict[str, Pause]:
+        """The pauses kept in the run state (``beat pause``), re-read like :meth:`states`."""
+        stamp = self._state_stamp()
+        with self._lock:
+            cached = self._pauses
+            if cached is not None:
+                at, old_stamp, pauses = cached
+                if stamp is not None and stamp == old_stamp:
+                    return pauses
+                if stamp is None and time.monotonic() - at < REFRESH_SECONDS:
+                    return pauses
+        pauses = read_pauses(self.state_location)
+        with self._lock:
+            self._pauses = (time.monotonic(), stamp, pauses)
+        return pauses
+
     def _state_stamp(self) -> tuple[int, ...] | None:
         from beat.state_read import sqlite_state_file
 
@@ -190,7 +207,7 @@ class Dashboard:
     def entries(self, query: str, offset: int, limit: int, now: datetime) -> dict[str, Any]:
         """The entries page: entries whose name, task or queue contains ``query``, one page
         of them with their next fire (and its DST note) and the outcome of their last fire."""
-        config, states = self.config(), self.states()
+        config, states, pauses = self.config(), self.states(), self.pauses()
         needle = query.lower()
         names = [
             name
@@ -207,9 +224,9 @@ class Dashboard:
         outcomes = self.reader().task_statuses(list(last_ids.values()))
         for name in shown:
             entry = config.entries[name]
-            row = entry_row(entry, states.get(name), now)
+            row = entry_row(entry, states.get(name), now, pauses.get(name))
             nxt = next_fires(entry, states.get(name), now, limit=1, until=None)
-            row["next_note"] = nxt[0]["note"] if nxt else None
+            row["next_note"] = nxt[0]["note"] if nxt and row["next_fire"] else None
             # The state of the task of the entry's last scheduled fire (None: never fired).
             last_id = last_ids.get(name)
             status = outcomes.get(last_id) if last_id else None
@@ -226,7 +243,7 @@ class Dashboard:
         runs started from this dashboard."""
         entry = self.entry(name)
         stored = self.states().get(name)
-        row = entry_row(entry, stored, now)
+        row = entry_row(entry, stored, now, self.pauses().get(name))
         fires = next_fires(entry, stored, now, limit=count, until=None)
         end = datetime.fromisoformat(fires[-1]["utc"]) if fires else now
         end = min(max(end, now + timedelta(days=1)), now + DST_WINDOW) + timedelta(seconds=1)
@@ -456,6 +473,36 @@ class Dashboard:
             extra={"action": "purge_dead", "queue": queue, "user": actor},
         )
         return {"purged": counts, "total": total, "done": said}
+
+    def set_paused(self, name: str, paused: bool, note: str, actor: str) -> dict[str, Any]:
+        """Pause (``note`` says why) or resume an entry (``beat pause|resume``): kept in the
+        run state, so every beat sharing it follows on its next tick."""
+        from beat.state import StateStore
+
+        self.entry(name)
+        store = StateStore(self.state_location)
+        try:
+            now = datetime.now(UTC)
+            before = store.set_pause(name, paused, note, now)
+        finally:
+            store.close()
+        with self._lock:
+            self._states = self._pauses = None
+        if paused:
+            since = before.since if before is not None and before.paused else now
+            said = f"paused {name} since {since.isoformat()}" + (f": {note}" if note else "")
+        elif before is None or not before.paused:
+            said = f"{name} was not paused"
+        else:
+            said = f"resumed {name} (paused since {before.since.isoformat()})"
+        verb = "pause" if paused else "resume"
+        actions_log.info(
+            "dashboard: %s: %s",
+            actor,
+            said,
+            extra={"action": verb, "entry": name, "note": note, "user": actor},
+        )
+        return {"entry": name, "paused": paused, "note": note, "done": said}
 
     def set_enabled(self, name: str, enabled: bool, actor: str) -> dict[str, Any]:
         """Enable or disable an entry of the SQL source (``beat entries enable|disable``); an

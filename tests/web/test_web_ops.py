@@ -100,3 +100,48 @@ def test_requeue_one_requeue_all_and_purge_dead_letters(
     assert dead_ids() == set()
     assert "local@127.0.0.1 purged 1 dead letter(s)" in web.log()
     assert "local@127.0.0.1 requeued 2 dead letter(s) of queue default" in web.log()
+
+
+def test_pause_with_a_note_and_resume(tmp_path: Path, broker_url: str, start_web: StartWeb) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.web.conftest import beat_env
+
+    config = write_config(tmp_path, broker_url)
+    web = start_web(config)
+    client = web.client()
+    token = client.csrf()
+    assert 'id="pause"' in client.get("/entries/tick").text
+    confirm = client.get("/actions/entries/tick/pause").text
+    assert 'name="note"' in confirm
+    answer = client.post(
+        "/actions/entries/tick/pause", form={"csrf_token": token, "note": "db migration"}
+    )
+    assert answer.status == 303, answer.text
+    row = client.get("/api/entries?q=tick").json()["entries"][0]
+    assert row["paused"]["note"] == "db migration" and row["next_fire"] is None, row
+    assert "db migration" in client.get("/entries").text
+    page = client.get("/entries/tick").text
+    assert 'id="resume"' in page and "paused</span> since" in page
+    # Kept in the run state: `beat list` (and every beat sharing it) sees the same pause.
+    listed = subprocess.run(
+        [sys.executable, "-m", "beat", "-s", str(tmp_path / "schedule.db"), "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=beat_env({"BEAT_CONFIG": str(config)}),
+        cwd=tmp_path,
+        check=True,
+    )
+    (cli_row,) = [r for r in json.loads(listed.stdout) if r["name"] == "tick"]
+    assert cli_row["paused"] == row["paused"]
+
+    answer = client.post("/api/entries/tick/resume", headers={"X-CSRF-Token": token})
+    assert answer.json()["done"].startswith("resumed tick (paused since "), answer.text
+    row = client.get("/api/entries?q=tick").json()["entries"][0]
+    assert row["paused"] is None and row["next_fire"] is not None
+    answer = client.post("/api/entries/tick/pause?note=again", headers={"X-CSRF-Token": token})
+    assert answer.json()["done"].endswith(": again")
+    assert client.post("/api/entries/nope/pause", headers={"X-CSRF-Token": token}).status == 404
+    assert "local@127.0.0.1: paused tick since" in web.log()
