@@ -21,7 +21,7 @@ from typing import Any
 
 from beat.config.model import Config
 from beat.entries import Entry
-from beat.errors import ConfigError
+from beat.errors import BeatError, ConfigError
 from beat.state import EntryState, Pause
 from beat.views.broker import BrokerReader
 from beat.views.entries import (
@@ -42,8 +42,8 @@ actions_log = logging.getLogger("beat.web.actions")
 
 # The SQL source and the run state are re-read at most this often (a page polls every 3 s).
 REFRESH_SECONDS = 1.0
-# Manual runs remembered per entry, newest first (the entry page shows their outcome).
-RECENT_RUNS = 20
+# Fires shown in an entry's history (its page and chart).
+HISTORY = 50
 # The next-24-h timeline is reused this long while entries and run state are unchanged.
 TIMELINE_REUSE = timedelta(seconds=5)
 # The entry page's timeline (and its DST marks) ends at the last fire shown, at most this far.
@@ -85,7 +85,6 @@ class Dashboard:
         self._states: tuple[float, tuple[int, ...] | None, dict[str, EntryState]] | None = None
         self._pauses: tuple[float, tuple[int, ...] | None, dict[str, Pause]] | None = None
         self._reader: BrokerReader | None = None
-        self._runs: dict[str, deque[dict[str, Any]]] = {}
         self.depth: deque[dict[str, Any]] = deque(maxlen=720)
         self._fire_cache = FireCache()
         self._timeline_lock = threading.Lock()
@@ -239,8 +238,8 @@ class Dashboard:
     def entry_detail(self, name: str, now: datetime, count: int = 20) -> dict[str, Any]:
         """One entry: its row, definition (secrets redacted), last fire and its outcome, the
         next ``count`` fires with DST notes, the zone's DST changes over the timeline's window
-        (now to the last of those fires, at least a day, at most DST_WINDOW), and the manual
-        runs started from this dashboard."""
+        (now to the last of those fires, at least a day, at most DST_WINDOW), and its history
+        (``beat history``: the fire log with the task states)."""
         entry = self.entry(name)
         stored = self.states().get(name)
         row = entry_row(entry, stored, now, self.pauses().get(name))
@@ -262,7 +261,7 @@ class Dashboard:
             "next": fires,
             "window": {"start": now.astimezone(UTC).isoformat(), "end": end.isoformat()},
             "dst_changes": dst_changes(entry, now, end),
-            "manual_runs": self._manual_runs(name),
+            "history": self.history(name, HISTORY),
         }
 
     @staticmethod
@@ -271,13 +270,13 @@ class Dashboard:
 
         return dict(redact(entry_to_mapping(entry)))
 
-    def _manual_runs(self, name: str) -> list[dict[str, Any]]:
-        runs = list(self._runs.get(name, ()))
-        reader = self.reader()
-        for run in runs:
-            status = reader.task_status(run["task_id"])
-            run["state"] = str(status.state) if status is not None else "unknown"
-        return runs
+    def history(self, name: str, limit: int) -> list[dict[str, Any]]:
+        """The entry's newest ``limit`` fires, newest first (``beat history --json``)."""
+        from beat.views.history import history_rows, read_fire_log
+
+        self.entry(name)
+        records = read_fire_log(self.state_location, name, limit)
+        return list(redact(history_rows(records, self.reader().task_statuses)))
 
     def queues(self) -> dict[str, Any]:
         return {"queues": [queue_data(s) for s in self.reader().queue_stats()]}
@@ -368,8 +367,9 @@ class Dashboard:
     # -- actions -------------------------------------------------------------------------
 
     def trigger(self, name: str, actor: str) -> dict[str, Any]:
-        """Run the entry's task now (``beat trigger``); remembered for the entry's page."""
+        """Run the entry's task now (``beat trigger``), recorded in the entry's history."""
         from beat.messages import trigger_message
+        from beat.views.history import log_manual_run
         from taskqueue.urls import open_broker
 
         entry = self.entry(name)
@@ -382,8 +382,12 @@ class Dashboard:
             broker.enqueue_once(message)
         finally:
             broker.close()
-        runs = self._runs.setdefault(name, deque(maxlen=RECENT_RUNS))
-        runs.appendleft({"task_id": message.id, "by": actor, "at": datetime.now(UTC).isoformat()})
+        try:  # in its history; the run is sent already, so a failure here only loses that
+            log_manual_run(
+                self.state_location, name, message.id, message.headers.enqueued_at, actor
+            )
+        except BeatError as e:
+            log.warning("dashboard: trigger of %s not in its history: %s", name, redact(str(e)))
         actions_log.info(
             "dashboard: %s triggered entry %s",
             actor,

@@ -15,4 +15,5 @@ PAGES: tuple[Page, ...] = (
     leader.PAGE,
     task.PAGE,
     entry.PAGE,
+    entry.HISTORY,
 )
