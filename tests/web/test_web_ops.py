@@ -145,3 +145,33 @@ def test_pause_with_a_note_and_resume(tmp_path: Path, broker_url: str, start_web
     assert answer.json()["done"].endswith(": again")
     assert client.post("/api/entries/nope/pause", headers={"X-CSRF-Token": token}).status == 404
     assert "local@127.0.0.1: paused tick since" in web.log()
+
+
+def test_task_page_shows_traceback_parent_and_children(
+    tmp_path: Path, broker_url: str, start_web: StartWeb, run_worker: Any
+) -> None:
+    from worker.producer import configure
+
+    web = start_web(write_config(tmp_path, broker_url))
+    client = web.client()
+    run_worker(broker_url, "-A", "status_tasks")
+    failed = send(broker_url, "s.boom", "bad <input>")
+    configure(broker=broker_url)
+    try:
+        from tests.worker import status_tasks as st
+
+        parent = st.ok.apply_async(link=st.ok.si())
+    finally:
+        configure(broker=None)
+    child_id = f"{parent.id}:link:0"
+    wait_for(lambda: task_state(client, failed.id) == "FAILURE", what="the failure")
+    wait_for(lambda: task_state(client, child_id) == "SUCCESS", what="the callback ran")
+
+    data = client.get(f"/api/tasks/{failed.id}").json()
+    assert data["traceback"].rstrip().endswith("ValueError: bad <input>"), data
+    page = client.get(f"/tasks/{failed.id}").text
+    assert 'id="traceback"' in page and "ValueError: bad &lt;input&gt;" in page
+    assert client.get(f"/api/tasks/{parent.id}").json()["children"] == [child_id]
+    assert f'href="/tasks/{child_id.replace(":", "%3A")}"' in client.get(f"/tasks/{parent.id}").text
+    assert client.get(f"/api/tasks/{child_id}").json()["parent_id"] == parent.id
+    assert f'href="/tasks/{parent.id}"' in client.get(f"/tasks/{child_id}").text
