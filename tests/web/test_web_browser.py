@@ -58,6 +58,7 @@ def test_every_page_opens(
         "/timeline": "Every fire in the next 24 hours",
         "/queues": "Depth over the last hour",
         "/dead": "no dead letters",
+        "/workers": "no workers",
         "/leader": "no leader",
     }
     for path, text in checks.items():
