@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from beat.state import FireRecord
+    from beat.state import FireRecord, StateStore
     from taskqueue.records import TaskStatus
 
 # Fire log outcomes whose task is in the broker: their task state is looked up.
@@ -77,12 +77,8 @@ def history_row(record: FireRecord, status: TaskStatus | None) -> dict[str, Any]
     }
 
 
-def log_manual_run(state: str, name: str, task_id: str, at: datetime, who: str) -> None:
+def log_manual_run(store: StateStore, name: str, task_id: str, at: datetime, who: str) -> None:
     """Record a run of ``name`` triggered by hand at ``at`` in its fire log (its history)."""
-    from beat.state import FireRecord, StateStore
+    from beat.state import FireRecord
 
-    store = StateStore(state)
-    try:
-        store.log_fires([FireRecord(name, at, task_id, MANUAL, who, at)], at)
-    finally:
-        store.close()
+    store.log_fires([FireRecord(name, at, task_id, MANUAL, who, at)], at)

@@ -22,7 +22,7 @@ from typing import Any
 from beat.config.model import Config
 from beat.entries import Entry
 from beat.errors import BeatError, ConfigError
-from beat.state import EntryState, Pause
+from beat.state import EntryState, Pause, StateStore
 from beat.views.broker import BrokerReader
 from beat.views.entries import (
     FireCache,
@@ -85,6 +85,7 @@ class Dashboard:
         self._states: tuple[float, tuple[int, ...] | None, dict[str, EntryState]] | None = None
         self._pauses: tuple[float, tuple[int, ...] | None, dict[str, Pause]] | None = None
         self._reader: BrokerReader | None = None
+        self._store: StateStore | None = None  # the run state, opened at the first use
         self.depth: deque[dict[str, Any]] = deque(maxlen=720)
         self._fire_cache = FireCache()
         self._timeline_lock = threading.Lock()
@@ -145,6 +146,21 @@ class Dashboard:
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
+        if self._store is not None:
+            self._store.close()
+
+    def state_store(self, create: bool) -> StateStore | None:
+        """The run state's store, kept open (opening one costs ~20 ms); None when it does not
+        exist and ``create`` is false (looking never creates it)."""
+        from beat.state_read import sqlite_state_file
+
+        with self._lock:
+            if self._store is None:
+                path = sqlite_state_file(self.state_location)
+                if path is not None and not path.exists() and not create:
+                    return None
+                self._store = StateStore(self.state_location)
+            return self._store
 
     def states(self) -> dict[str, EntryState]:
         """The run state: a SQLite file is re-read when it changed (its or its WAL's size or
@@ -272,10 +288,11 @@ class Dashboard:
 
     def history(self, name: str, limit: int) -> list[dict[str, Any]]:
         """The entry's newest ``limit`` fires, newest first (``beat history --json``)."""
-        from beat.views.history import history_rows, read_fire_log
+        from beat.views.history import history_rows
 
         self.entry(name)
-        records = read_fire_log(self.state_location, name, limit)
+        store = self.state_store(create=False)
+        records = store.fire_log(name, limit) if store is not None else []
         return list(redact(history_rows(records, self.reader().task_statuses)))
 
     def queues(self) -> dict[str, Any]:
@@ -383,9 +400,9 @@ class Dashboard:
         finally:
             broker.close()
         try:  # in its history; the run is sent already, so a failure here only loses that
-            log_manual_run(
-                self.state_location, name, message.id, message.headers.enqueued_at, actor
-            )
+            store = self.state_store(create=True)
+            assert store is not None
+            log_manual_run(store, name, message.id, message.headers.enqueued_at, actor)
         except BeatError as e:
             log.warning("dashboard: trigger of %s not in its history: %s", name, redact(str(e)))
         actions_log.info(
@@ -481,15 +498,11 @@ class Dashboard:
     def set_paused(self, name: str, paused: bool, note: str, actor: str) -> dict[str, Any]:
         """Pause (``note`` says why) or resume an entry (``beat pause|resume``): kept in the
         run state, so every beat sharing it follows on its next tick."""
-        from beat.state import StateStore
-
         self.entry(name)
-        store = StateStore(self.state_location)
-        try:
-            now = datetime.now(UTC)
-            before = store.set_pause(name, paused, note, now)
-        finally:
-            store.close()
+        store = self.state_store(create=True)
+        assert store is not None
+        now = datetime.now(UTC)
+        before = store.set_pause(name, paused, note, now)
         with self._lock:
             self._states = self._pauses = None
         if paused:
