@@ -7,10 +7,11 @@ Builds, in a scratch directory: a schedules.yaml of --entries entries (cron, int
 calendar schedules across several zones); the run state a beat leaves after firing each of
 them once (schedule.db, with its fire log; one entry has 100 fires of history), so every
 entries row looks its last fire's outcome up; --tasks task states in the broker (SUCCESS for
-each entry's last fire, the rest QUEUED/SUCCESS/FAILURE) and dead letters. Then starts `beat web` and requests each page and its /api twin --runs times
-printing the first request's time (it fills the caches: the configuration, the run state,
-the timeline's fires), then median, 95th percentile and max in ms, and the load average (the
-machine may be shared: read the figures with it). Target (issue 16): every page under 100 ms.
+each entry's last fire, the rest QUEUED/SUCCESS/FAILURE) and dead letters. Then starts
+`beat web` and requests each page and its /api twin --runs times, printing the first
+request's time (it fills the caches: the configuration, the run state, the timeline's
+fires), then median, 95th percentile and max in ms, and the load average (the machine may
+be shared: read the figures with it). Target (issue 16): every page under 100 ms.
 """
 
 from __future__ import annotations
