@@ -181,6 +181,21 @@ class FireRecord:
     at: datetime | None = None  # when it was disposed of; None: the record's ``now``
 
 
+def _log_rows(log: Sequence[FireRecord], now_us: int) -> list[dict[str, Any]]:
+    """Fire log lines as statement parameters (``at`` None: ``now_us``)."""
+    return [
+        {
+            "b_name": r.entry,
+            "b_fire_us": to_epoch_us(r.scheduled_for),
+            "b_fire_id": r.fire_id,
+            "b_at_us": now_us if r.at is None else to_epoch_us(r.at),
+            "b_outcome": r.outcome,
+            "b_reason": r.reason[:1000],
+        }
+        for r in log
+    ]
+
+
 def normalize_url(url: str) -> str:
     """A SQLAlchemy URL for ``url``: a plain path becomes ``sqlite:///<absolute path>``;
     ``postgresql://`` (no driver) uses psycopg 3, the driver this project ships with."""
@@ -466,17 +481,7 @@ class StateStore:
             us = to_epoch_us(when)
             if latest.get(name, us) <= us:
                 latest[name] = us
-        rows = [
-            {
-                "b_name": r.entry,
-                "b_fire_us": to_epoch_us(r.scheduled_for),
-                "b_fire_id": r.fire_id,
-                "b_at_us": now_us if r.at is None else to_epoch_us(r.at),
-                "b_outcome": r.outcome,
-                "b_reason": r.reason[:1000],
-            }
-            for r in log
-        ]
+        rows = _log_rows(log, now_us)
         self._guard(f"recording {len(latest)} fire(s)", lambda: self._record(latest, now_us, rows))
 
     def _record(self, latest: dict[str, int], now_us: int, log: list[dict[str, Any]]) -> None:
@@ -553,6 +558,16 @@ class StateStore:
             self._logged[name] = count
         for params in prune:
             conn.execute(sa.text(PRUNE_LOG), params)
+
+    def log_fires(self, log: Sequence[FireRecord], now: datetime) -> None:
+        """Add fire log lines alone (a run triggered by hand: no entry's state changes)."""
+        rows = _log_rows(log, to_epoch_us(now))
+
+        def write() -> None:
+            with self._transaction() as conn:
+                self._write_log(conn, rows)
+
+        self._guard(f"logging {len(rows)} fire(s)", write)
 
     def overlap_memory(
         self, names: Sequence[str]
