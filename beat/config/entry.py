@@ -6,6 +6,7 @@ source and the entries API (:func:`validate_entry`, lines None).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,9 @@ from taskqueue.message import MAX_MESSAGE_BYTES
 from taskqueue.message_template import json_size_floor
 
 _NO_OPTIONS = TaskOptions()
+# Shared by every entry without kwargs (an Entry and its values are never changed in place;
+# a plain dict, not a read-only proxy, because kwargs are written out as JSON).
+_NO_KWARGS: dict[str, Any] = {}
 _CATCH_UPS = [c.value for c in CatchUp]
 
 
@@ -67,6 +71,8 @@ def check_entry(
         checker.report(line, path, "missing required key 'task' (the task name to send)")
     else:
         task = checker.string(data, "task", path, "a task name")
+        # Many entries name one task: one string for all of them, not one per entry.
+        task = None if task is None else sys.intern(task)
     if "timezone" in data:
         zone = checker.zone(data, "timezone", path) or zone
     schedule = check_schedule(checker, name, data, line, path, zone)
@@ -103,7 +109,7 @@ def _settings(
     if "queue" in data:
         queue = check_queue(checker, data, path) or queue
     args = _args(checker, data, path) if "args" in data else ()
-    kwargs = _kwargs(checker, data, path) if "kwargs" in data else {}
+    kwargs = _kwargs(checker, data, path) if "kwargs" in data else _NO_KWARGS
     options = _merged_options(checker, data, path, defaults.get("options") or {})
     catch_up = CatchUp(defaults.get("catch_up", CatchUp.LATEST))
     if "catch_up" in data:
@@ -187,7 +193,7 @@ def _kwargs(checker: Checker, data: Mapping[Any, Any], path: str) -> dict[str, A
 def check_queue(checker: Checker, data: Mapping[Any, Any], path: str) -> str | None:
     value = data["queue"]
     if isinstance(value, str) and NAME.fullmatch(value):
-        return value
+        return sys.intern(value)  # shared by the entries of the queue
     checker.report(
         checker.line_of(data, "queue"),
         f"{path}.queue",

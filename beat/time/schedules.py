@@ -99,6 +99,24 @@ def _next_cached(matcher: Matcher, zone: ZoneInfo, after: datetime) -> datetime 
         return None
 
 
+def _hashed(expr: str) -> bool:
+    """Whether ``expr`` uses ``H`` (its fires then depend on the entry's name)."""
+    return any(item.startswith("h") for item in expr.lower().replace(",", " ").split())
+
+
+def shared_cron(expr: str, zone: ZoneInfo, name: str = "") -> Cron:
+    """``Cron(expr, zone, name)``; without ``H``, one object per expression and zone: a fleet
+    of 1,000,000 entries on a few dozen expressions holds a few dozen schedules."""
+    if _hashed(expr):
+        return Cron(expr, zone, name)
+    return _shared_cron(expr, zone)
+
+
+@lru_cache(maxsize=4096)
+def _shared_cron(expr: str, zone: ZoneInfo) -> Cron:
+    return Cron(expr, zone)
+
+
 class Cron:
     """A 5-field cron expression (or macro) evaluated on local wall-clock time in ``zone``.
 
@@ -110,11 +128,10 @@ class Cron:
     def __init__(self, expr: str, zone: ZoneInfo, name: str = "") -> None:
         self.expr = " ".join(expr.split())
         self.zone = zone
-        self.name = name
-        items = self.expr.lower().replace(",", " ").split()
-        hashed = any(item.startswith("h") for item in items)
-        # Only H depends on the name: without it, every entry with this expression shares one.
-        self._matcher = _matcher(self.expr, name if hashed else "")
+        # Only H depends on the name: without it, every entry with this expression shares one
+        # matcher (and, through shared_cron, one Cron), so the name is not kept.
+        self.name = name if _hashed(self.expr) else ""
+        self._matcher = _matcher(self.expr, self.name)
 
     @property
     def is_wildcard(self) -> bool:
