@@ -170,7 +170,9 @@ main()
 """
 
 
-def run(n: int, sql: bool, profile: str | None, directory: Path, redis_url: str) -> dict[str, float]:
+def run(
+    n: int, sql: bool, profile: str | None, directory: Path, redis_url: str
+) -> dict[str, float]:
     config = directory / f"schedules-{n}.yaml"
     source = None
     if sql:
