@@ -104,10 +104,9 @@ class DueIndex:
             self._items -= len(bucket.items)
             if not bucket.live:
                 continue
-            if bucket.live == len(bucket.items):  # the common case: no stale occurrence
-                names = bucket.items
-            else:
-                names = bucket.live_names(live)
+            # The common case first: no stale occurrence, so every name is live.
+            full = bucket.live == len(bucket.items)
+            names = bucket.items if full else bucket.live_names(live)
             for name in names:
                 del live[name]
             out.extend([(name, when) for name in names])

@@ -161,7 +161,8 @@ class Hook(logging.Handler):
             total = sum(s.size for s in stats)
             print(f"tracemalloc: {total / 1e6:.1f} MB traced", file=sys.stderr)
             for s in stats[:30]:
-                print(f"  {s.size / 1e6:8.1f} MB {s.count:>9} blocks  {s.traceback}", file=sys.stderr)
+                line = f"  {s.size / 1e6:8.1f} MB {s.count:>9} blocks  {s.traceback}"
+                print(line, file=sys.stderr)
         print("BENCH-PROFILE-DONE", file=sys.stderr, flush=True)
 logging.getLogger().addHandler(Hook())
 sys.argv = ["beat"] + sys.argv[1:]
