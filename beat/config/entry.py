@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,16 +40,75 @@ def validate_entry(
     defaults: Mapping[str, Any],
     source: str = "yaml",
     file: str = "<input>",
+    cache: SpecCache | None = None,
 ) -> Entry:
     """Validate one entry given as a plain mapping (the YAML form of an entry); raises
     :class:`ConfigError` with every problem (lines are None). ``defaults`` is the
-    ``defaults:`` mapping, raw or as in :attr:`Config.defaults`."""
+    ``defaults:`` mapping, raw or as in :attr:`Config.defaults`. ``cache``: one
+    :class:`SpecCache` for many calls with the same zone and defaults (a table's rows)."""
     checker = Checker(file)
-    parsed_defaults = check_defaults(checker, defaults, None)
-    entry = check_entry(checker, name, data, None, zone, parsed_defaults, source)
+    parsed_defaults = cache.defaults(defaults) if cache is not None else None
+    if parsed_defaults is None:
+        parsed_defaults = check_defaults(checker, defaults, None)
+    entry = check_entry(checker, name, data, None, zone, parsed_defaults, source, cache)
     if checker.problems or entry is None:
         raise ConfigError(checker.problems)
     return entry
+
+
+_EXACT = frozenset({str, int, bool, type(None)})
+
+
+class SpecCache:
+    """Entries already validated, by everything but their name: a fleet of 1,000,000 entries
+    written as a few hundred distinct settings validates a few hundred of them, and every
+    other entry is a copy under its own name (issue 17: no per-entry work that can wait).
+
+    Only flat settings (scalars) that validated cleanly are kept, with the name's length
+    (the largest message's size depends on it) and never for ``H`` (a hashed schedule depends
+    on the name). One cache serves one load: the zone and defaults are part of the key by
+    identity.
+    """
+
+    __slots__ = ("_defaults", "_entries")
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], Entry] = {}
+        self._defaults: tuple[object, dict[str, Any]] | None = None
+
+    def defaults(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``raw`` defaults checked once for all calls (None if they have problems: then
+        each call reports them)."""
+        if self._defaults is None or self._defaults[0] is not raw:
+            checker = Checker("")
+            parsed = check_defaults(checker, raw, None)
+            if checker.problems:
+                return None
+            self._entries.clear()  # built with other defaults (whose id may come again)
+            self._defaults = (raw, parsed)
+        return self._defaults[1]
+
+    @staticmethod
+    def key(
+        name: str, data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str
+    ) -> Any:
+        items = tuple((k, type(v), v) for k, v in data.items())
+        # Only values equal exactly when they read the same (not 1.0 == 1, or one instant
+        # written with two offsets); nested mappings and lists are validated each time.
+        if not all(t in _EXACT for _, t, _ in items):
+            return None
+        cron = data.get("cron")
+        if isinstance(cron, str) and "h" in cron.lower():
+            return None
+        return (len(name), zone, id(defaults), source, items)
+
+    def get(self, key: Any, name: str) -> Entry | None:
+        found = self._entries.get(key) if key is not None else None
+        return None if found is None else replace(found, name=name)
+
+    def put(self, key: Any, entry: Entry) -> None:
+        if key is not None and len(self._entries) < 65536:
+            self._entries[key] = entry
 
 
 def check_entry(
@@ -59,8 +119,20 @@ def check_entry(
     zone: ZoneInfo,
     defaults: Mapping[str, Any],
     source: str,
+    cache: SpecCache | None = None,
 ) -> Entry | None:
-    """One entry, or None after reporting why it is invalid."""
+    """One entry, or None after reporting why it is invalid. ``cache``: see
+    :class:`SpecCache`."""
+    named = isinstance(name, str) and NAME.fullmatch(name)
+    if cache is not None and named and isinstance(data, Mapping):
+        key = SpecCache.key(name, data, zone, defaults, source)
+        entry = cache.get(key, name)
+        if entry is None:
+            before = len(checker.problems)
+            entry = check_entry(checker, name, data, line, zone, defaults, source)
+            if entry is not None and len(checker.problems) == before:
+                cache.put(key, entry)
+        return entry
     path = f"entries.{segment(name)}"
     before = len(checker.problems)
     if not _name_and_shape(checker, name, data, line, path):

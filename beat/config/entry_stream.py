@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat.config.checker import Checker
-from beat.config.entry import check_defaults, check_entry
+from beat.config.entry import SpecCache, check_defaults, check_entry
 from beat.config.model import UTC_ZONE
 from beat.entries import Entry
 from daemonkit.yaml_tree import Lined
@@ -36,6 +36,7 @@ class EntryStream:
         self._settings: tuple[ZoneInfo, Mapping[str, Any]] | None = None
         # The timezone and defaults values the entries were checked with (by identity).
         self._seen: tuple[Any, Any] = (_MISSING, _MISSING)
+        self.cache = SpecCache()
         self.off = False  # settings that could not be read cleanly: leave it to the loader
 
     def __call__(self, root: Lined, name: Any, data: Any, line: int) -> Any:
@@ -44,7 +45,7 @@ class EntryStream:
             settings = self._settings = self._read_settings(root)
         if self.off:
             return data
-        entry = check_entry(self.checker, name, data, line, *settings, "yaml")
+        entry = check_entry(self.checker, name, data, line, *settings, "yaml", self.cache)
         return INVALID if entry is None else entry
 
     def _read_settings(self, root: Lined) -> tuple[ZoneInfo, Mapping[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from beat.config.checker import Checker
-from beat.config.entry import check_defaults, check_entry
+from beat.config.entry import SpecCache, check_defaults, check_entry
 from beat.config.entry_stream import INVALID, EntryStream, streamed
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config
@@ -100,13 +100,14 @@ def _entries(
     section = checker.mapping(
         root.get("entries"), checker.line_of(root, "entries"), "entries", "entry names to entries"
     )
+    cache = SpecCache()
     for name, data in section.items():
         if streamed(data):  # checked while the file was read (beat.config.entry_stream)
             if data is not INVALID:
                 entries[data.name] = data
             continue
         line = checker.line_of(section, name)
-        entry = check_entry(checker, name, data, line, zone, defaults, "yaml")
+        entry = check_entry(checker, name, data, line, zone, defaults, "yaml", cache)
         if entry is not None:
             entries[entry.name] = entry
     return entries

@@ -6,13 +6,16 @@ from __future__ import annotations
 import gc
 import tracemalloc
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from beat.config import load_config, read_config
+from beat.config import load_config, read_config, validate_entry
 from beat.config.checker import Checker
+from beat.config.entry import SpecCache
 from beat.config.entry_stream import EntryStream
 from beat.config.yaml_reading import read_tree
 from beat.entries import Entry
 
+BERLIN = ZoneInfo("Europe/Berlin")
 FLEET = """\
 timezone: Europe/Berlin
 defaults: {queue: bulk, grace: 5m}
@@ -91,3 +94,26 @@ def test_settings_after_the_entries_give_the_same_entries_and_problems(tmp_path:
     ]
     assert [p.line for p in first_problems] == [12]
     assert [p.line for p in second_problems] == [10]
+
+
+def test_rows_validated_with_a_spec_cache_equal_rows_validated_alone() -> None:
+    cache = SpecCache()
+    rows = [
+        {"task": "app.t", "cron": "*/5 * * * *"},
+        {"task": "app.t", "cron": "H * * * *"},
+        {"task": "app.t", "every": "30s", "enabled": False},
+        {"task": "app.t", "cron": "*/5 * * * *", "kwargs": {"x": 1}},
+        {"task": "app.t", "cron": "*/5 * * * *", "start": "2026-01-01T01:00:00+01:00"},
+        {"task": "app.t", "cron": "*/5 * * * *", "start": "2026-01-01T00:00:00Z"},
+    ]
+    defaults = {"queue": "bulk"}
+    for round_ in range(3):
+        for i, row in enumerate(rows):
+            name = f"r{round_}-{i}"
+            cached = validate_entry(name, row, zone=BERLIN, defaults=defaults, cache=cache)
+            alone = validate_entry(name, row, zone=BERLIN, defaults=defaults)
+            assert cached == alone and cached.name == name
+            assert cached.content_hash() == alone.content_hash()
+    # Other defaults: nothing built with the old ones is reused.
+    other = validate_entry("x", rows[0], zone=BERLIN, defaults={"queue": "q2"}, cache=cache)
+    assert other.queue == "q2"
