@@ -96,7 +96,10 @@ def write_sqlite(path: Path, n: int) -> None:
     engine = make_engine(f"sqlite:///{path}")
     ensure_schema(engine)
     engine.dispose()
-    columns = [c.name for c in entries_table.columns]
+    from beat.config.keys import ENTRY_KEYS
+
+    # The entry's own columns; the version is the schema's (a trigger or a default).
+    columns = ["name", *(k for k in ENTRY_KEYS if k in entries_table.columns)]
     with contextlib.closing(sqlite3.connect(path)) as db:
         base = {c: None for c in columns}
         rows = []
@@ -220,7 +223,11 @@ def run(
                 time.sleep(0.05)
         finally:
             proc.terminate()
-            proc.wait(120)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:  # busy dispatching its first fires: no matter
+                proc.kill()
+                proc.wait()
         if profile:
             text = log_path.read_text()
             print(text[text.find("tracemalloc:") if profile == "tracemalloc" else 0 :])

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from beat.errors import ScheduleError
 from beat.time.cron_dst import next_cron, resolve_fixed
-from beat.time.cron_fields import parse
+from beat.time.cron_fields import CronSpec, parse
 from beat.time.cron_match import Matcher
 from taskqueue.durations import format_duration
 
@@ -74,12 +74,20 @@ class _NextAfter(Protocol):
 @lru_cache(maxsize=4096)
 def _matcher(normalized: str, name: str) -> Matcher:
     """One compiled matcher per distinct expression (and entry name, for ``H``)."""
-    matcher = Matcher(parse(normalized, name))
+    matcher, fires = _spec_matcher(parse(normalized, name))
     # The calendar repeats every 400 years, so a pattern with no day from 2000 on never fires
     # (e.g. the 1st AND the second Monday): say so now rather than never firing.
-    if matcher.first_from(datetime(2000, 1, 1)) is None:
+    if not fires:
         raise ScheduleError("day-of-month", f"no day ever matches {normalized!r}")
     return matcher
+
+
+@lru_cache(maxsize=4096)
+def _spec_matcher(spec: CronSpec) -> tuple[Matcher, bool]:
+    """One matcher per resolved spec: ``H`` entries resolve to a few dozen distinct minutes
+    and hours, so 50,000 of them share those (and the check below runs once for each)."""
+    matcher = Matcher(spec)
+    return matcher, matcher.first_from(datetime(2000, 1, 1)) is not None
 
 
 @lru_cache(maxsize=1 << 14)
