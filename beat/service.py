@@ -36,6 +36,7 @@ from beat.leader import (
 )
 from beat.overlap import Buffered, OverlapGate, waited_on
 from beat.planner import Fire, RoundPlan, Skipped, plan_round
+from beat.promotions import Promotions
 from beat.roster import Roster
 from beat.sources import Delta, EntrySource, open_source
 from beat.state import EntryState, StateStore
@@ -44,6 +45,7 @@ from daemonkit.signals import install_stop_and_hup
 from taskqueue.broker import Broker
 from taskqueue.errors import BrokerError, Fenced
 from taskqueue.message import fire_id
+from taskqueue.records import EncodedMessage
 from taskqueue.urls import open_broker, redact_url
 
 if TYPE_CHECKING:
@@ -93,6 +95,8 @@ class BeatService:
         # Fires due within `lookahead` are enqueued early with their scheduled instant as eta,
         # so a large burst is in the broker (delayed) by the instant itself.
         self.lookahead = lookahead
+        # ... and made claimable at the instant by this beat, not by workers' claims.
+        self.promotions = Promotions()
         self.roster = Roster()
         self.dispatcher = Dispatcher()
         self.gate = OverlapGate()
@@ -295,6 +299,9 @@ class BeatService:
         nxt = self.index.peek() if self.leading else None
         if nxt is not None:
             wait = max(timedelta(0), min(wait, nxt - self.lookahead - now))
+        promote_at = self.promotions.next_at()
+        if promote_at is not None:
+            wait = max(timedelta(0), min(wait, promote_at - now))
         held = self.gate.next_held() if self.leading else None
         if held is not None:  # a gated fire is decided at its instant (beat.overlap)
             wait = max(timedelta(0), min(wait, held - now))
@@ -305,6 +312,8 @@ class BeatService:
         """Dispatch everything due up to now + lookahead; return how many fires were sent.
         A standby sends nothing."""
         self._clock_watch.check(self.clock())  # a standby's clock too: it may lead next
+        # Before the next push: these fires' instant is now (a standby too: it pushed them).
+        self._promote_due()
         if not self.follow_lease():
             return 0
         now = self.clock()
@@ -421,6 +430,7 @@ class BeatService:
                 fence=fence,
                 skipped=plan.skipped,
                 notes=notes,
+                after_batch=self._after_batch,
             )
         except Fenced as e:
             # Another beat holds the lease: what it sends, it sends from the shared state.
@@ -439,6 +449,16 @@ class BeatService:
             return None
         self._outage.recovered()
         return result
+
+    def _after_batch(self, items: Sequence[EncodedMessage]) -> None:
+        """Between the batches of a push: remember what to promote when, and promote what is
+        due already (a push can run past the instant of its first fires)."""
+        self.promotions.expect(items)
+        self._promote_due()
+
+    def _promote_due(self) -> None:
+        if self.promotions.next_at() is not None:
+            self.promotions.run_due(self.clock(), self.broker.promote_due)
 
     def _count(self, result: DispatchResult, now: datetime) -> None:
         self.stats_sent += result.sent
