@@ -241,13 +241,16 @@ def test_promote_due_makes_due_delayed_messages_ready_without_a_claim(broker: Br
 def test_promote_due_moves_a_large_burst_in_one_call(broker: Broker) -> None:
     # More than one promotion chunk (10,000 on Redis): the caller sees them all moved.
     n = 12_345
-    eta = datetime.now(UTC) + timedelta(seconds=2)  # after the pushes, even on a slow machine
+    eta = datetime.now(UTC) + timedelta(seconds=3)  # after the pushes, even on a slow machine
     items = [EncodedMessage(f"b{i}", "burst", 0, eta, b'{"task":"t"}', "t") for i in range(n)]
     for start in range(0, n, 5_000):
         assert all(broker.enqueue_encoded(items[start : start + 5_000]))
-    assert _stats(broker, "burst")[:2] == (0, n)
+    ready, delayed = _stats(broker, "burst")[:2]
+    assert ready + delayed == n  # what was pushed after the eta went straight to ready
+    if delayed <= 10_000:
+        pytest.skip("the machine was too slow to push the burst ahead of its eta")
     time.sleep(max(0.0, (eta - datetime.now(UTC)).total_seconds()) + 0.05)
-    assert broker.promote_due("burst") == Promoted(n, None)
+    assert broker.promote_due("burst") == Promoted(delayed, None)
     assert _stats(broker, "burst")[:2] == (n, 0)
 
 
