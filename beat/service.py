@@ -36,7 +36,7 @@ from beat.leader import (
 )
 from beat.overlap import Buffered, OverlapGate, waited_on
 from beat.planner import Fire, RoundPlan, Skipped, plan_round
-from beat.promotions import Promotions
+from beat.promotions import Promoter
 from beat.roster import Roster
 from beat.sources import Delta, EntrySource, open_source
 from beat.state import EntryState, StateStore
@@ -96,7 +96,7 @@ class BeatService:
         # so a large burst is in the broker (delayed) by the instant itself.
         self.lookahead = lookahead
         # ... and made claimable at the instant by this beat, not by workers' claims.
-        self.promotions = Promotions()
+        self.promoter = Promoter(lambda queue: self.broker.promote_due(queue), clock)
         self.roster = Roster()
         self.dispatcher = Dispatcher()
         self.gate = OverlapGate()
@@ -204,6 +204,7 @@ class BeatService:
         systemd.ready(f"{len(self.entries)} entries")
         watchdog = systemd.Watchdog()
         self.elector.start()
+        self.promoter.start()
         try:
             while not self._stop.is_set():
                 self.maybe_reload()
@@ -218,6 +219,7 @@ class BeatService:
             log.info("beat stopped (%d fires sent)", self.stats_sent)
 
     def close(self) -> None:
+        self.promoter.stop()
         # The lease is released, not left to expire: a standby takes over at once.
         self.elector.stop(release=True)
         self.source.close()
@@ -299,9 +301,6 @@ class BeatService:
         nxt = self.index.peek() if self.leading else None
         if nxt is not None:
             wait = max(timedelta(0), min(wait, nxt - self.lookahead - now))
-        promote_at = self.promotions.next_at()
-        if promote_at is not None:
-            wait = max(timedelta(0), min(wait, promote_at - now))
         held = self.gate.next_held() if self.leading else None
         if held is not None:  # a gated fire is decided at its instant (beat.overlap)
             wait = max(timedelta(0), min(wait, held - now))
@@ -453,12 +452,12 @@ class BeatService:
     def _after_batch(self, items: Sequence[EncodedMessage]) -> None:
         """Between the batches of a push: remember what to promote when, and promote what is
         due already (a push can run past the instant of its first fires)."""
-        self.promotions.expect(items)
+        self.promoter.expect(items)
         self._promote_due()
 
     def _promote_due(self) -> None:
-        if self.promotions.next_at() is not None:
-            self.promotions.run_due(self.clock(), self.broker.promote_due)
+        if self.promoter.next_at() is not None:
+            self.promoter.run_due()
 
     def _count(self, result: DispatchResult, now: datetime) -> None:
         self.stats_sent += result.sent

@@ -21,8 +21,9 @@ from tests.taskqueue.sqlite_file import sqlite_url
 
 N = 5_000
 # Far enough ahead for the beat to load N entries first (a new entry never fires for an
-# instant before it was first seen), on a loaded machine.
-LEAD = timedelta(seconds=12)
+# instant before it was first seen) and push them ahead, on a loaded machine.
+LEAD = timedelta(seconds=25)
+LOOKAHEAD = "15s"
 
 
 def _stats(broker: Broker) -> tuple[int, int]:
@@ -43,14 +44,14 @@ def _push_ahead(
     tmp_path: Path, broker_url: str, broker: Broker, start_beat: StartBeat
 ) -> tuple[BeatProcess, datetime]:
     """A beat with N entries due at one instant, once all N wait in the delayed set (pushed
-    ahead of the instant by the default 3 s lookahead)."""
+    ahead of the instant by the lookahead)."""
     due = (datetime.now(UTC) + LEAD).replace(microsecond=0)
     lines = ["entries:"]
     for i in range(N):
         lines += [f"  b{i}:", "    task: noop", f"    at: {due.isoformat()}"]
     config = tmp_path / "schedules.yaml"
     config.write_text("\n".join(lines) + "\n")
-    beat = start_beat(config, tmp_path / "schedule.db", broker_url)
+    beat = start_beat(config, tmp_path / "schedule.db", broker_url, "--lookahead", LOOKAHEAD)
     beat.wait_for_log("beat started", timeout=60)
     assert _wait_for(lambda: _stats(broker) == (0, N), due), (_stats(broker), beat.log())
     if datetime.now(UTC) >= due:
