@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -160,6 +160,7 @@ class Dispatcher:
         fence: Fence | None = None,
         skipped: Sequence[Skipped] = (),
         notes: Sequence[FireRecord] = (),
+        after_batch: Callable[[Sequence[EncodedMessage]], None] | None = None,
     ) -> DispatchResult:
         """Enqueue ``fires`` and record each entry's last scheduled fire (or ``skipped`` one),
         with a fire log line per fire and per skipped run, in one state transaction. ``notes``:
@@ -172,7 +173,8 @@ class Dispatcher:
         and still recorded, so that it is not retried forever: one bad entry never stops the
         others. Raises the broker's error if a batch cannot be pushed; the fires of the batches
         pushed before it are recorded first, so a retry only repeats what had not been confirmed
-        (and the broker would refuse those copies anyway).
+        (and the broker would refuse those copies anyway). ``after_batch`` is called with each
+        batch once it is pushed (beat promotes fires at their instant: :mod:`beat.promotions`).
         """
         started = time.perf_counter()
         outcomes: list[tuple[Fire, bool]] = []  # (fire, accepted) for every fire pushed
@@ -200,6 +202,8 @@ class Dispatcher:
                     encoded.append(fire)
                 accepted = broker.enqueue_encoded(items, fence=fence) if items else []
                 outcomes.extend(zip(encoded, accepted, strict=True))
+                if after_batch is not None and items:
+                    after_batch(items)
                 confirmed = start + len(batch)
         except BrokerError:
             self._record(store, fires[:confirmed], now, outcomes, errors, ())

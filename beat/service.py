@@ -36,6 +36,7 @@ from beat.leader import (
 )
 from beat.overlap import Buffered, OverlapGate, waited_on
 from beat.planner import Fire, RoundPlan, Skipped, plan_round
+from beat.promotions import Promoter
 from beat.roster import Roster
 from beat.sources import Delta, EntrySource, open_source
 from beat.state import EntryState, StateStore
@@ -44,6 +45,7 @@ from daemonkit.signals import install_stop_and_hup
 from taskqueue.broker import Broker
 from taskqueue.errors import BrokerError, Fenced
 from taskqueue.message import fire_id
+from taskqueue.records import EncodedMessage
 from taskqueue.urls import open_broker, redact_url
 
 if TYPE_CHECKING:
@@ -93,6 +95,8 @@ class BeatService:
         # Fires due within `lookahead` are enqueued early with their scheduled instant as eta,
         # so a large burst is in the broker (delayed) by the instant itself.
         self.lookahead = lookahead
+        # ... and made claimable at the instant by this beat, not by workers' claims.
+        self.promoter = Promoter(lambda queue: self.broker.promote_due(queue), clock)
         self.roster = Roster()
         self.dispatcher = Dispatcher()
         self.gate = OverlapGate()
@@ -200,6 +204,7 @@ class BeatService:
         systemd.ready(f"{len(self.entries)} entries")
         watchdog = systemd.Watchdog()
         self.elector.start()
+        self.promoter.start()
         try:
             while not self._stop.is_set():
                 self.maybe_reload()
@@ -214,6 +219,7 @@ class BeatService:
             log.info("beat stopped (%d fires sent)", self.stats_sent)
 
     def close(self) -> None:
+        self.promoter.stop()
         # The lease is released, not left to expire: a standby takes over at once.
         self.elector.stop(release=True)
         self.source.close()
@@ -307,6 +313,8 @@ class BeatService:
         """Dispatch everything due up to now + lookahead; return how many fires were sent.
         A standby sends nothing."""
         self._clock_watch.check(self.clock())  # a standby's clock too: it may lead next
+        # Before the next push: these fires' instant is now (a standby too: it pushed them).
+        self._promote_due()
         if not self.follow_lease():
             return 0
         now = self.clock()
@@ -427,6 +435,7 @@ class BeatService:
                 fence=fence,
                 skipped=plan.skipped,
                 notes=notes,
+                after_batch=self._after_batch,
             )
         except Fenced as e:
             # Another beat holds the lease: what it sends, it sends from the shared state.
@@ -447,6 +456,16 @@ class BeatService:
             return None
         self._outage.recovered()
         return result
+
+    def _after_batch(self, items: Sequence[EncodedMessage]) -> None:
+        """Between the batches of a push: remember what to promote when, and promote what is
+        due already (a push can run past the instant of its first fires)."""
+        self.promoter.expect(items)
+        self._promote_due()
+
+    def _promote_due(self) -> None:
+        if self.promoter.next_at() is not None:
+            self.promoter.run_due()
 
     def _count(self, result: DispatchResult, now: datetime) -> None:
         self.stats_sent += result.sent

@@ -1,7 +1,7 @@
 """Beat dispatch, beat vs Celery beat 5.7: lateness to claimable, and fire to task start.
 
     python bench/bench_beat.py aligned|spread [-n 1000] [--celery-n N] [--minutes 1]
-        [--seconds S] [--lookahead 3s] [--drain] [--celery-python PY]
+        [--seconds S] [--lookahead 3s] [--drain | --observe] [--celery-python PY]
         [--redis-url URL --yes-flush]
 
 Each scheduler in turn runs N entries on its own private Redis (bench/benchredis.py), same N
@@ -23,6 +23,10 @@ Measured over ``--minutes`` minutes (spread: or ``--seconds``) starting at the f
   time the claim that took it returned (every fire of a batch alike: an upper bound) minus its
   scheduled instant: a fire enqueued ahead with the instant as
   its eta is not claimable, so not counted, before the instant.
+- ``--observe``: lateness to *ready*, with nothing claiming (beat only): the total length of
+  the queue's ready lists is polled every ms, and the k-th message to become ready is paired
+  with the k-th fire in instant order (messages become ready in eta order). This is when a
+  worker *could* claim each fire, apart from how fast one claim loop takes them.
 - ``--drain``: fire to task *start*, with real workers draining (``worker -c 2 -P prefork``;
   ``celery worker -c 2 -P prefork``): the task appends the wall time it started to a file.
 
@@ -202,6 +206,57 @@ def celery_claimer(url: str) -> Callable[[], list[int]]:
     return claim
 
 
+def ready_counter(url: str) -> Callable[[], int]:
+    """The number of ready messages of QUEUE (every priority list), one pipelined read."""
+    import redis
+
+    from taskqueue.keys import KeySpace
+
+    client = redis.Redis.from_url(url)
+    lists = KeySpace().queue(QUEUE).ready
+
+    def count() -> int:
+        pipe = client.pipeline(transaction=False)
+        for key in lists:
+            pipe.llen(key)
+        return sum(pipe.execute())
+
+    return count
+
+
+def observe_loop(count: Callable[[], int], until: float) -> list[tuple[float, int]]:
+    """(time, ready count) at every change of the count until ``until``."""
+    seen: list[tuple[float, int]] = []
+    last = -1
+    while time.time() < until:
+        n = count()
+        if n != last:
+            seen.append((time.time(), n))
+            last = n
+        time.sleep(0.001)
+    return seen
+
+
+def fire_instants(n: int, kind: str, w0: float, w1: float) -> list[float]:
+    """The instants of the fires in [w0, w1), in order (see expected_fires)."""
+    out: list[float] = []
+    for t in range(int(w0), int(w1)):
+        k = (n if t % 60 == 0 else 0) if kind == "aligned" else n // 60 + (t % 60 < n % 60)
+        out += [float(t)] * k
+    return out
+
+
+def observed_lateness(
+    changes: list[tuple[float, int]], base: int, instants: list[float]
+) -> list[float]:
+    """The k-th message to become ready (after ``base`` were) against the k-th instant."""
+    late: list[float] = []
+    for t, n in changes:
+        while len(late) < min(n - base, len(instants)):
+            late.append(t - instants[len(late)])
+    return late
+
+
 def claim_loop(claim: Callable[[], list[int]], until: float) -> list[tuple[float, int]]:
     seen: list[tuple[float, int]] = []
     while time.time() < until:
@@ -224,13 +279,14 @@ def read_starts(path: Path) -> list[tuple[float, int]]:
 def write_beat_config(path: Path, n: int, kind: str, url: str) -> None:
     with path.open("w") as f:
         f.write(f"broker: {url}\ndefaults:\n  queue: {QUEUE}\n  catch_up: none\nentries:\n")
+        # One flow mapping a line: 1,000,000 entries stay under beat's 64 MiB file limit.
         for i in range(n):
             if kind == "aligned":
                 when, offset = "cron: '* * * * *'", 0
             else:
                 offset = i % 60
-                when = f"every: 60s\n    start: '2026-01-01T00:00:{offset:02d}Z'"
-            f.write(f"  e{i}:\n    task: bench.fire\n    {when}\n    args: [{offset}]\n")
+                when = f"every: 60s, start: '2026-01-01T00:00:{offset:02d}Z'"
+            f.write(f"  e{i}: {{task: bench.fire, {when}, args: [{offset}]}}\n")
 
 
 def beat_commands(
@@ -326,6 +382,8 @@ def measure(
     # Aligned: stop before the next burst, whose fires would be taken for the last one's.
     until = w1 - SLACK_S - 0.5 if args.workload == "aligned" else w1 + args.grace
     claim = (beat_claimer if side == "beat" else celery_claimer)(url)
+    if args.observe:
+        return observe(args, label, n, url, scheduler, w0, w1, until)
     if args.drain:
         while time.time() < w0 - 1.0:
             time.sleep(0.05)
@@ -351,11 +409,42 @@ def measure(
     return Run(label, n, expected, late, unclaimed, share)
 
 
+def observe(
+    args: argparse.Namespace,
+    label: str,
+    n: int,
+    url: str,
+    scheduler: subprocess.Popen[bytes],
+    w0: float,
+    w1: float,
+    until: float,
+) -> Run:
+    """--observe: lateness to ready, nothing claiming (see the module docstring)."""
+    count = ready_counter(url)
+    while time.time() < w0 - 0.5:
+        time.sleep(0.01)
+    base = count()
+    cpu0, wall0 = cpu_seconds(scheduler.pid), time.time()
+    changes = observe_loop(count, until)
+    share = (cpu_seconds(scheduler.pid) - cpu0) / (time.time() - wall0)
+    instants = fire_instants(n, args.workload, w0, w1)
+    late = observed_lateness(changes, base, instants)
+    unclaimed = len(instants) - len(late)
+    if unclaimed:  # as late as the end of the run, at least
+        late += [until - instants[len(late) + i] for i in range(unclaimed)]
+    return Run(label, n, len(instants), late, unclaimed, share)
+
+
 def report_errors(log: IO[str], label: str) -> None:
     log.seek(0)
     errors = [line for line in log if "ERROR" in line or "Traceback" in line]
     if errors:
         print(f"{label} logged {len(errors)} errors, first: {errors[0].strip()}")
+    log.seek(0)
+    # Beat's own account of each large push (how long the burst took to reach the broker).
+    for line in log:
+        if "INFO beat.dispatch: dispatched " in line:
+            print(f"{label}: {line.strip()}")
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -366,6 +455,8 @@ def pct(values: list[float], q: float) -> float:
 
 def report(args: argparse.Namespace, runs: list[Run]) -> None:
     what = "fire to task start (workers -c 2 prefork draining)" if args.drain else "to claimable"
+    if args.observe:
+        what = "to ready (nothing claiming)"
     kind = "'* * * * *'" if args.workload == "aligned" else "spread over the minute"
     window = f"{window_seconds(args):.0f} s window"
     print(f"\n{args.workload}: entries on {kind}, {window}, lateness {what}")
@@ -396,6 +487,7 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=10.0, help="spread: seconds after")
     parser.add_argument("--lookahead", default="3s")
     parser.add_argument("--drain", action="store_true", help="fire to start, real workers")
+    parser.add_argument("--observe", action="store_true", help="lateness to ready, no claims")
     parser.add_argument("--no-beat", action="store_true", help="run Celery's side only")
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
     add_redis_args(parser)

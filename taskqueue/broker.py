@@ -55,6 +55,7 @@ from taskqueue.records import (
     EncodedMessage,
     Fence,
     LeaseHolder,
+    Promoted,
     QueueStats,
     RedeliverAction,
     RetryAction,
@@ -85,6 +86,7 @@ __all__ = [
     "LeaderLease",
     "LeaseHolder",
     "Producer",
+    "Promoted",
     "QueueDelivery",
     "QueueInspection",
     "QueueMaintenance",
@@ -145,6 +147,13 @@ class Producer(Connection, Protocol):
         one chunk, the SQLite transaction) first checks that ``token`` is the live lease's and
         otherwise pushes nothing and raises :class:`~taskqueue.errors.Fenced`.
         """
+        ...
+
+    def promote_due(self, queue: str) -> Promoted:
+        """Move every delayed message of ``queue`` whose eta has come to ready now (what a
+        worker's claim does a step at a time), so they are claimable without waiting for a
+        claim; a batch at a time, each atomic. Beat calls it at the instant of the fires it
+        pushed ahead. Safe to call any time, by anyone: it moves only what is due."""
         ...
 
 

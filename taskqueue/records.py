@@ -111,6 +111,16 @@ class EncodedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Promoted:
+    """What :meth:`~taskqueue.broker.Producer.promote_due` did to one queue: how many delayed
+    messages it moved to ready, and how long until the next delayed one is due (None: none
+    is waiting)."""
+
+    moved: int
+    next_due_in: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """A claimed message: the raw payload (it may not decode), and the claim's owner token.
 

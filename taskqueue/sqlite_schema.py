@@ -205,6 +205,12 @@ PROMOTE_DUE = (
     .where(_m.state == DELAYED, _m.due_s <= sa.bindparam("now_s"))
     .values(state=READY, due_s=None)
 )
+# PROMOTE_DUE for one queue (beat's promotion at an instant, Producer.promote_due), and when
+# the queue's next delayed message is due.
+PROMOTE_QUEUE_DUE = PROMOTE_DUE.where(_m.queue == sa.bindparam("b_queue"))
+NEXT_DELAYED = sa.select(sa.func.min(_m.due_s)).where(
+    _m.state == DELAYED, _m.queue == sa.bindparam("b_queue")
+)
 RECOVER_EXPIRED = (
     sa.update(messages)
     .where(_m.state == IN_FLIGHT, _m.due_s <= sa.bindparam("now_s"))

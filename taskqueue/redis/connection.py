@@ -46,6 +46,7 @@ _SCRIPTS = (
     "revoke",
     "requeue_dead",
     "purge_ready",
+    "promote_due",
 )
 # Scripts that stand alone (no queue keys, so no _lib.lua).
 _STANDALONE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release", "heartbeat")

@@ -21,12 +21,16 @@ from typing import Any
 from taskqueue.encoding_producer import EncodingProducer
 from taskqueue.errors import BrokerError, Fenced
 from taskqueue.keys import QueueKeys
-from taskqueue.records import EncodedMessage, Fence
+from taskqueue.records import EncodedMessage, Fence, Promoted
 from taskqueue.redis import wire
 from taskqueue.redis.connection import RedisConnection
 
 # enqueue.lua's error reply for a stale fencing token: "FENCED <current token>\t<holder>".
 _FENCED = "FENCED "
+
+# Delayed messages moved per promote_due.lua call: a 100,000 burst in ten calls, each a few ms
+# of Redis time (a call never holds the server for long).
+PROMOTE_CHUNK = 10_000
 
 Chunk = tuple[list[int], QueueKeys]
 
@@ -144,3 +148,16 @@ class RedisProducer(RedisConnection, EncodingProducer):
                 queue.tag,
                 *pairs,
             )
+
+    def promote_due(self, queue: str) -> Promoted:
+        """Move ``queue``'s due delayed messages to ready (promote_due.lua), PROMOTE_CHUNK per
+        call until a call comes back short; due by the server's clock, like a claim's."""
+        keys = self.keys.queue(queue)
+        moved = 0
+        while True:
+            step, next_ms = (int(v) for v in self._run("promote_due", keys, PROMOTE_CHUNK))
+            moved += step
+            if step < PROMOTE_CHUNK:
+                break
+        next_due = None if next_ms < 0 else timedelta(milliseconds=next_ms)
+        return Promoted(moved, next_due)

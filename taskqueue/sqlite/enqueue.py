@@ -14,11 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from taskqueue.encoding_producer import EncodingProducer
-from taskqueue.records import EncodedMessage, Fence, TaskState
+from taskqueue.records import EncodedMessage, Fence, Promoted, TaskState
 from taskqueue.sqlite.connection import SQLiteConnection, clock_s
 from taskqueue.sqlite_schema import (
     DELAYED,
     INSERT_MESSAGES,
+    NEXT_DELAYED,
+    PROMOTE_QUEUE_DUE,
     READY,
     UPSERT_DEDUPE,
     UPSERT_STATUS,
@@ -87,3 +89,13 @@ class SQLiteProducer(SQLiteConnection, EncodingProducer):
                 conn.exec_driver_sql(UPSERT_STATUS, status_rows)
                 self._touch_queues(conn, {r[1] for r in rows}, now)
         return pushed
+
+    def promote_due(self, queue: str) -> Promoted:
+        """Mark ``queue``'s due delayed rows ready (one UPDATE: a claim's promotion, for one
+        queue), so they are claimable without waiting for a claim."""
+        with self._db.write() as conn:
+            now = clock_s()
+            moved = conn.execute(PROMOTE_QUEUE_DUE, {"b_queue": queue, "now_s": now}).rowcount
+            next_s = conn.execute(NEXT_DELAYED, {"b_queue": queue}).scalar()
+        next_due = None if next_s is None else timedelta(seconds=max(0.0, next_s - now))
+        return Promoted(int(moved), next_due)

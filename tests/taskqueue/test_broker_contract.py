@@ -20,7 +20,15 @@ from taskqueue.broker import Broker
 from taskqueue.errors import BrokerUnavailable
 from taskqueue.message import MAX_MESSAGE_BYTES, Headers, Message, fire_id
 from taskqueue.message_template import MessageTemplate, json_instant
-from taskqueue.records import ACK, Delivery, EncodedMessage, Settlement, TaskState, TaskStatus
+from taskqueue.records import (
+    ACK,
+    Delivery,
+    EncodedMessage,
+    Promoted,
+    Settlement,
+    TaskState,
+    TaskStatus,
+)
 from taskqueue.urls import open_broker
 from tests.taskqueue import single
 from tests.taskqueue.conftest import Open
@@ -200,6 +208,52 @@ def test_promoted_delayed_message_keeps_its_priority(broker: Broker) -> None:
     ) == [True, True]
     time.sleep(0.3)
     assert _drain(broker, ["default"]) == ["urgent-later", "low-now"]
+
+
+def test_promote_due_makes_due_delayed_messages_ready_without_a_claim(broker: Broker) -> None:
+    # Beat promotes the fires it pushed ahead at their instant; a countdown sent by anyone
+    # else is promoted alike. Only what is due moves, and it keeps its priority.
+    assert broker.promote_due("default") == Promoted(0, None)
+    now = datetime.now(UTC)
+    soon = now + timedelta(milliseconds=300)
+    assert (
+        broker.enqueue_many(
+            [
+                Message(id="ready-low", task="t", priority=1),
+                Message(id="soon-low", task="t", priority=1, eta=soon),
+                Message(id="soon-high", task="t", priority=9, eta=soon),
+                Message(id="in-an-hour", task="t", eta=now + timedelta(hours=1)),
+            ]
+        )
+        == [True] * 4
+    )
+    early = broker.promote_due("default")
+    assert early.moved == 0
+    assert early.next_due_in is not None and early.next_due_in <= timedelta(milliseconds=300)
+    assert _stats(broker) == (1, 3, 0, 0, 0)
+    time.sleep(0.4)
+    due = broker.promote_due("default")
+    assert due.moved == 2 and _stats(broker) == (3, 1, 0, 0, 0)
+    assert due.next_due_in is not None and due.next_due_in > timedelta(minutes=59)
+    assert _drain(broker, ["default"]) == ["soon-high", "ready-low", "soon-low"]
+
+
+def test_promote_due_moves_a_large_burst_in_one_call(broker: Broker) -> None:
+    # More than one promotion chunk (10,000 on Redis): the caller sees them all moved.
+    n = 12_345
+    eta = datetime.now(UTC) + timedelta(seconds=3)  # after the pushes, even on a slow machine
+    items = [EncodedMessage(f"b{i}", "burst", 0, eta, b'{"task":"t"}', "t") for i in range(n)]
+    for start in range(0, n, 5_000):
+        assert all(broker.enqueue_encoded(items[start : start + 5_000]))
+    ready, delayed = _stats(broker, "burst")[:2]
+    assert ready + delayed == n  # what was pushed after the eta went straight to ready
+    if delayed <= 10_000:
+        pytest.skip("the machine was too slow to push the burst ahead of its eta")
+    # A message's due time is its delay from when its chunk was packed, so on a loaded
+    # machine a few can come due a little after the eta: wait until every one is due.
+    time.sleep(max(0.0, (eta - datetime.now(UTC)).total_seconds()) + 1.0)
+    assert broker.promote_due("burst") == Promoted(delayed, None)
+    assert _stats(broker, "burst")[:2] == (n, 0)
 
 
 def test_claim_times_out_with_none(broker: Broker) -> None:

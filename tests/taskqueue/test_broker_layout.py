@@ -36,7 +36,7 @@ def _methods(protocol: type) -> set[str]:
 def test_each_role_is_a_small_protocol_and_broker_is_their_union() -> None:
     roles = {
         Connection: {"url", "ping", "close"},
-        Producer: {"enqueue_once", "enqueue_many", "enqueue_encoded"},
+        Producer: {"enqueue_once", "enqueue_many", "enqueue_encoded", "promote_due"},
         Consumer: {
             "claim_many",
             "settle_many",
