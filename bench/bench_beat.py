@@ -1,7 +1,8 @@
 """Beat dispatch, beat vs Celery beat 5.7: lateness to claimable, and fire to task start.
 
     python bench/bench_beat.py aligned|spread [-n 1000] [--celery-n N] [--minutes 1]
-        [--seconds S] [--lookahead 3s] [--drain] [--celery-python PY]
+        [--seconds S] [--lookahead 3s] [--overlap allow|skip|buffer_one] [--drain]
+        [--celery-python PY]
         [--redis-url URL --yes-flush]
 
 Each scheduler in turn runs N entries on its own private Redis (bench/benchredis.py), same N
@@ -221,9 +222,10 @@ def read_starts(path: Path) -> list[tuple[float, int]]:
 
 
 # --- the schedulers ---------------------------------------------------------------------------
-def write_beat_config(path: Path, n: int, kind: str, url: str) -> None:
+def write_beat_config(path: Path, n: int, kind: str, url: str, overlap: str = "allow") -> None:
     with path.open("w") as f:
-        f.write(f"broker: {url}\ndefaults:\n  queue: {QUEUE}\n  catch_up: none\nentries:\n")
+        f.write(f"broker: {url}\ndefaults:\n  queue: {QUEUE}\n  catch_up: none\n")
+        f.write(f"  overlap: {overlap}\nentries:\n")
         for i in range(n):
             if kind == "aligned":
                 when, offset = "cron: '* * * * *'", 0
@@ -237,7 +239,7 @@ def beat_commands(
     args: argparse.Namespace, n: int, url: str, tmp: Path
 ) -> tuple[list[str], list[str], dict[str, str]]:
     config = tmp / "schedules.yaml"
-    write_beat_config(config, n, args.workload, url)
+    write_beat_config(config, n, args.workload, url, args.overlap)
     scheduler = [sys.executable, "-m", "beat", "-s", str(tmp / "schedule.db"),
                  "--config", str(config), "--lookahead", args.lookahead]  # fmt: skip
     worker = [sys.executable, "-c", "from worker.cli import main; main()", "--broker", url,
@@ -287,7 +289,11 @@ def run_side(args: argparse.Namespace, side: str, n: int, target: RedisTarget) -
     target.flush()
     url = target.url()
     commands = beat_commands if side == "beat" else celery_commands
-    label = f"beat (lookahead {args.lookahead})" if side == "beat" else "celery beat 5.7"
+    label = (
+        f"beat (lookahead {args.lookahead}, {args.overlap})"
+        if side == "beat"
+        else "celery beat 5.7"
+    )
     ready_line = "beat started" if side == "beat" else "beat: Starting"
     with tempfile.TemporaryDirectory(prefix="bench-beat-") as tmp_name:
         tmp = Path(tmp_name)
@@ -370,14 +376,14 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
     window = f"{window_seconds(args):.0f} s window"
     print(f"\n{args.workload}: entries on {kind}, {window}, lateness {what}")
     print(f"{load_line()}")
-    print(f"{'scheduler':<24}{'N':>7}{'fires':>7}{'missed':>7}{'p50 ms':>10}{'p99 ms':>10}"
+    print(f"{'scheduler':<34}{'N':>7}{'fires':>7}{'missed':>7}{'p50 ms':>10}{'p99 ms':>10}"
           f"{'max ms':>10}{'CPU %':>7}{'p99 / beat':>12}")  # fmt: skip
     base = pct(runs[0].late, 0.99) if runs else float("nan")
     for run in runs:
         p99 = pct(run.late, 0.99)
         ratio = f"{p99 / base:.1f}x" if base > 0 else "n/a"
         print(
-            f"{run.label:<24}{run.n:>7}{run.expected:>7}{run.unclaimed:>7}"
+            f"{run.label:<34}{run.n:>7}{run.expected:>7}{run.unclaimed:>7}"
             f"{pct(run.late, 0.5) * 1000:>10.1f}{p99 * 1000:>10.1f}{max(run.late) * 1000:>10.1f}"
             f"{100 * run.cpu_share:>7.1f}{ratio:>12}"
         )
@@ -395,6 +401,9 @@ def main() -> None:
     )
     parser.add_argument("--grace", type=float, default=10.0, help="spread: seconds after")
     parser.add_argument("--lookahead", default="3s")
+    # overlap: skip decides each fire at its instant from the previous fire's task state (no
+    # lookahead), so it is measured against allow (issue 15's done-when figure).
+    parser.add_argument("--overlap", choices=["allow", "skip", "buffer_one"], default="allow")
     parser.add_argument("--drain", action="store_true", help="fire to start, real workers")
     parser.add_argument("--no-beat", action="store_true", help="run Celery's side only")
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
