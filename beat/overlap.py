@@ -22,7 +22,7 @@ from datetime import datetime
 
 from beat.entries import Entry, Overlap
 from beat.planner import Fire, RoundPlan, Skipped
-from beat.state import FireRecord
+from beat.state_log import FireRecord
 from taskqueue.records import TaskState, TaskStatus
 
 # A fire in one of these states still occupies its entry: waiting, running or retrying.

@@ -15,7 +15,7 @@ from beat.cli.loading import find_entry, load_all_entries, open_broker_or_fail
 from beat.cli.options import broker_option, config_option
 
 if TYPE_CHECKING:
-    from beat.state import FireRecord
+    from beat.state_log import FireRecord
     from taskqueue.broker import TaskStates
 
 
