@@ -7,7 +7,9 @@ remembers of the task: so the answer is right with several beats, after a restar
 worker running the previous fire dies (its lease returns the message to the queue or, after
 its last delivery, makes it DEAD). Which id was sent last, and which fire waits
 (``buffer_one``), comes from the fire log of the run state at start-up and takeover
-(:meth:`beat.state.StateStore.overlap_memory`) and is kept current as fires are sent.
+(:meth:`beat.state.StateStore.overlap_memory`) and is kept current as fires are sent. Fires
+sent by ``beat backfill`` (another process) are read from the fire log every tick
+(:meth:`OverlapGate.follow_backfills`) and waited on alike.
 
 A gated fire is decided at its instant, not ahead of it (lookahead): a fire planned early
 would find its predecessor still queued. :meth:`OverlapGate.admit` holds such fires until then.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from beat.entries import Entry, Overlap
 from beat.planner import Fire, RoundPlan, Skipped
@@ -31,6 +33,12 @@ BUFFERED = "buffered"  # the fire log outcome of a fire that waits (buffer_one)
 WAITING_ON = "waiting on "
 
 StatusReader = Callable[[Sequence[str]], Mapping[str, TaskStatus | None]]
+# Reads the fire log's backfilled fires logged at or after an instant.
+BackfillReader = Callable[[datetime], Sequence[FireRecord]]
+# Backfilled fires are read again this far back from the newest seen: a backfill on a host
+# whose clock is behind, or committed after a later one, is still found.
+BACKFILL_MARGIN = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +65,34 @@ class OverlapGate:
         self.last_sent: dict[str, str] = {}
         self.buffered: dict[str, Buffered] = {}
         self._held: list[tuple[datetime, str]] = []
+        # Fires `beat backfill` sent (another process: known from the fire log), until they
+        # are seen ended; and the backfilled ids already read, by when they were logged.
+        self.backfilled: dict[str, set[str]] = {}
+        self._backfills_seen: dict[str, datetime] = {}
 
     def load(self, last_sent: Mapping[str, str], buffered: Mapping[str, Buffered]) -> None:
         """What the run state says (start-up, takeover): the last id sent, the fire waiting."""
         self.last_sent = dict(last_sent)
         self.buffered = dict(buffered)
         self._held.clear()
+        self.backfilled.clear()
+        self._backfills_seen.clear()  # read every backfilled fire again (follow_backfills)
+
+    def follow_backfills(self, read: BackfillReader, entries: Mapping[str, Entry]) -> None:
+        """Learn of the fires ``beat backfill`` sent for gated entries since the last call (one
+        indexed read of the fire log): the gate waits on them as on its own."""
+        seen = self._backfills_seen
+        since = max(seen.values()) - BACKFILL_MARGIN if seen else _EPOCH
+        for record in read(since):
+            if record.fire_id in seen:
+                continue
+            seen[record.fire_id] = record.at or since
+            entry = entries.get(record.entry)
+            if entry is not None and entry.overlap is not Overlap.ALLOW:
+                self.backfilled.setdefault(record.entry, set()).add(record.fire_id)
+        if seen:
+            oldest = max(seen.values()) - 2 * BACKFILL_MARGIN
+            self._backfills_seen = {i: at for i, at in seen.items() if at >= oldest}
 
     # --- decided at the instant ---------------------------------------------------------
     def admit(
@@ -109,12 +139,14 @@ class OverlapGate:
             return []
         ids = {self.last_sent[n] for n in gated if n in self.last_sent}
         ids.update(b.waits_on for b in self.buffered.values())
-        statuses = read(sorted(ids)) if ids else {}
+        backfilled = {i for n in gated for i in self.backfilled.get(n, ())}
+        statuses = read(sorted(ids | backfilled)) if ids or backfilled else {}
 
         def active(task_id: str | None) -> bool:
             status = statuses.get(task_id) if task_id is not None else None
             return status is not None and status.state in ACTIVE
 
+        self._forget_ended_backfills(backfilled, active)
         running = self._release_buffered(plan, entries, kept, active, now)
         lines: list[FireRecord] = []
         for name, fires in gated.items():
@@ -124,6 +156,8 @@ class OverlapGate:
                 prev = self.buffered[name].waits_on
             if prev is None and active(self.last_sent.get(name)):
                 prev = self.last_sent[name]
+            if prev is None and name in self.backfilled:
+                prev = min(self.backfilled[name])
             for fire in fires:
                 if prev is None:
                     kept.append(fire)
@@ -138,6 +172,15 @@ class OverlapGate:
                     plan.skipped.append(Skipped(name, 1, at, at, reason))
         plan.fires = kept
         return lines
+
+    def _forget_ended_backfills(self, read: set[str], active: Callable[[str], bool]) -> None:
+        """Drop the backfilled fires among ``read`` that are no longer queued or running."""
+        for name in [n for n, ids in self.backfilled.items() if ids & read]:
+            ids = {i for i in self.backfilled[name] if i not in read or active(i)}
+            if ids:
+                self.backfilled[name] = ids
+            else:
+                del self.backfilled[name]
 
     def _release_buffered(
         self,

@@ -310,6 +310,7 @@ class BeatService:
         now = self.clock()
         if not self._follow_pauses(now) or not self._pause_failed(now):
             return 0
+        self._follow_backfills()
         horizon = now + self.lookahead
         sent = 0
         # An entry whose following fire is also within the horizon (say `every: 500ms` with a
@@ -339,6 +340,13 @@ class BeatService:
             self._stop.wait(self._outage.next_delay().total_seconds())
             return False
         return True
+
+    def _follow_backfills(self) -> None:
+        """The fires ``beat backfill`` sent, for the overlap gate (one indexed read a tick)."""
+        try:
+            self.gate.follow_backfills(self.store.backfills_since, self.entries)
+        except StateError as e:  # read again on the next tick; the dispatch backs off
+            log.warning("overlap: cannot read the backfilled fires: %s", e)
 
     def _pause_failed(self, now: datetime) -> bool:
         """Pause the ``pause_on_failure`` entries whose watched fire failed (one pipelined

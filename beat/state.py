@@ -225,11 +225,13 @@ class StateStore:
     def _create_table(self) -> None:
         """``CREATE TABLE IF NOT EXISTS`` in one transaction: beats opening one new database
         at once all succeed, whoever creates it."""
-        from sqlalchemy.schema import CreateTable
+        from sqlalchemy.schema import CreateIndex, CreateTable
 
         with self.engine.begin() as conn:
             for table in (self.table, self.pause_table, self.log_table):
                 conn.execute(CreateTable(table, if_not_exists=True))
+                for index in table.indexes:  # also on a database made before the index
+                    conn.execute(CreateIndex(index, if_not_exists=True))
 
     @staticmethod
     def _create_private_file(database: str | None, query: Any) -> None:
@@ -457,6 +459,28 @@ class StateStore:
         with self._transaction() as conn:
             self._check_updated(len(params), executemany(conn, stmt, params))
             self.fire_log_table.write(conn, log)
+
+    def log_fires(self, log: Sequence[FireRecord], now: datetime) -> None:
+        """Fire log lines alone, in one transaction (``beat backfill``: its fires have no
+        scheduled instant for the state table to record)."""
+        if not log:
+            return
+        rows = log_rows(log, to_epoch_us(now))
+
+        def write() -> None:
+            with self._transaction() as conn:
+                self.fire_log_table.write(conn, rows)
+
+        self._guard(f"logging {len(rows)} fire(s)", write)
+
+    def backfills_since(self, since: datetime) -> list[FireRecord]:
+        """The fires ``beat backfill`` sent, logged at or after ``since`` (beat.overlap)."""
+
+        def read() -> list[FireRecord]:
+            with self.engine.connect() as conn:
+                return self.fire_log_table.backfills_since(conn, to_epoch_us(since))
+
+        return self._guard("reading the backfilled fires", read)
 
     def overlap_memory(
         self, names: Sequence[str]

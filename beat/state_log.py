@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from beat import state_names as col
 from beat.state_epoch import chunks, from_epoch_us, to_epoch_us
-from beat.state_sql import LOG_REPLACEABLE, PG_LOG, PRUNE_LOG, executemany
+from beat.state_sql import BACKFILL_SENT, LOG_REPLACEABLE, PG_LOG, PRUNE_LOG, executemany
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -27,12 +27,17 @@ if TYPE_CHECKING:
 # (3 * KEEP across a restart, whose count starts over).
 FIRE_LOG_KEEP = 100
 
+# The outcomes of a fire that is in the broker: sent by the leader, refused as already there,
+# or sent by `beat backfill`.
+ENQUEUED = frozenset({"sent", "duplicate", BACKFILL_SENT})
+
 
 @dataclass(frozen=True, slots=True)
 class FireRecord:
     """One line of an entry's fire log: what became of the fire ``fire_id`` scheduled for
     ``scheduled_for`` at ``at``. ``outcome``: ``sent``, ``duplicate`` (already enqueued),
-    ``skipped`` (``reason`` says why) or ``failed`` (not encoded; ``reason`` is the error)."""
+    ``sent (backfill)``, ``skipped`` (``reason`` says why) or ``failed`` (not encoded;
+    ``reason`` is the error)."""
 
     entry: str
     scheduled_for: datetime
@@ -150,4 +155,17 @@ class FireLog:
         return [
             FireRecord(n, from_epoch_us(fire), fid, outcome, reason, from_epoch_us(at))
             for n, fire, fid, at, outcome, reason in found
+        ]
+
+    def backfills_since(self, conn: Connection, since_us: int) -> list[FireRecord]:
+        """The fires ``beat backfill`` sent, logged at or after ``since_us`` (partial index)."""
+        import sqlalchemy as sa
+
+        t = self.table
+        query = sa.select(*(t.c[c] for c in col.LOG_COLUMNS)).where(
+            t.c.outcome == sa.literal_column(f"'{BACKFILL_SENT}'"), t.c.at_us >= since_us
+        )
+        return [
+            FireRecord(n, from_epoch_us(fire), fid, outcome, reason, from_epoch_us(at))
+            for n, fire, fid, at, outcome, reason in conn.execute(query)
         ]

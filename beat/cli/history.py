@@ -74,8 +74,9 @@ def read_fire_log(state: str, name: str, limit: int) -> list[FireRecord]:
 def history_row(record: FireRecord, broker: TaskStates | None) -> dict[str, Any]:
     """One fire as ``beat history`` shows it."""
     from beat.cli.loading import broker_errors
+    from beat.state_log import ENQUEUED
 
-    enqueued = record.outcome in ("sent", "duplicate")
+    enqueued = record.outcome in ENQUEUED
     status = None
     if enqueued and broker is not None:
         with broker_errors():
@@ -108,7 +109,7 @@ def render_history(rows: list[dict[str, Any]]) -> str:
     table = [header]
     for r in rows:
         sent = r["sent_at"] or r["outcome"]
-        state = r["state"] or ("-" if r["outcome"] != "sent" else "unknown")
+        state = r["state"] or ("unknown" if r["sent_at"] else "-")
         runtime = "-" if r["runtime_s"] is None else f"{r['runtime_s']}s"
         note = r["skipped"] or r["error"]
         tail = r["fire_id"] if not note else f"{r['fire_id']} ({note})"
