@@ -69,6 +69,10 @@ class OverlapGate:
         # are seen ended; and the backfilled ids already read, by when they were logged.
         self.backfilled: dict[str, set[str]] = {}
         self._backfills_seen: dict[str, datetime] = {}
+        # What the round being pushed changed in ``buffered``: the waiting fires it took out
+        # and the entries whose fire it made wait; undone if the push fails (restore).
+        self._taken: dict[str, Buffered] = {}
+        self._added: set[str] = set()
 
     def load(self, last_sent: Mapping[str, str], buffered: Mapping[str, Buffered]) -> None:
         """What the run state says (start-up, takeover): the last id sent, the fire waiting."""
@@ -77,6 +81,8 @@ class OverlapGate:
         self._held.clear()
         self.backfilled.clear()
         self._backfills_seen.clear()  # read every backfilled fire again (follow_backfills)
+        self._taken.clear()
+        self._added.clear()
 
     def follow_backfills(self, read: BackfillReader, entries: Mapping[str, Entry]) -> None:
         """Learn of the fires ``beat backfill`` sent for gated entries since the last call (one
@@ -164,6 +170,7 @@ class OverlapGate:
                     prev = fire.id
                 elif entry.overlap is Overlap.BUFFER_ONE and name not in self.buffered:
                     self.buffered[name] = Buffered(fire, prev)
+                    self._added.add(name)
                     reason = waiting_reason(entry.overlap, prev)
                     lines.append(FireRecord(name, fire.scheduled_for, fire.id, BUFFERED, reason))
                 else:
@@ -195,7 +202,7 @@ class OverlapGate:
         for name, waiting in list(self.buffered.items()):
             if active(waiting.waits_on):
                 continue
-            del self.buffered[name]
+            self._taken[name] = self.buffered.pop(name)
             entry = entries.get(name)
             if entry is None or not entry.enabled or entry.overlap is not Overlap.BUFFER_ONE:
                 continue
@@ -208,9 +215,21 @@ class OverlapGate:
                 plan.skipped.append(Skipped(name, 1, at, at, reason))
         return sent
 
+    def restore(self) -> None:
+        """The round's push failed: the waiting fires it released (or dropped) wait again, to
+        be decided anew by the next round (re-planning repeats only what the broker refuses);
+        the fires it made wait are planned again too, so they no longer wait."""
+        for name in self._added:
+            self.buffered.pop(name, None)
+        self.buffered.update(self._taken)
+        self._taken.clear()
+        self._added.clear()
+
     def sent(self, fires: Sequence[Fire], entries: Mapping[str, Entry]) -> None:
         """``fires`` are in the broker (sent or refused as duplicates): the last of each gated
         entry is the one its next fire waits for."""
+        self._taken.clear()
+        self._added.clear()
         for fire in fires:
             entry = entries.get(fire.entry)
             if entry is not None and entry.overlap is not Overlap.ALLOW:

@@ -439,8 +439,10 @@ class BeatService:
             self._outage.failed(e)
             if self.metrics is not None:
                 self.metrics.dispatch_error()
-            # In-memory state is untouched: put every due entry back as it was. Re-planning
-            # repeats only fires the broker will refuse as duplicates.
+            # In-memory state is untouched: put every due entry back as it was (and the
+            # buffered fires the round released). Re-planning repeats only fires the broker
+            # will refuse as duplicates.
+            self.gate.restore()
             for name, when in due:
                 self.index.push(name, when)
             self._stop.wait(self._outage.next_delay().total_seconds())

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 from tests.daemon.conftest import StartBeat, drain_url
 from tests.policies.conftest import beat_cli, beat_json
