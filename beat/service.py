@@ -350,26 +350,32 @@ class BeatService:
 
     def _pause_failed(self, now: datetime) -> bool:
         """Pause the ``pause_on_failure`` entries whose watched fire failed (one pipelined
-        state read), then follow the pauses at once; False when the store cannot be read."""
-        if not self.failures.pending:
+        state read), then follow the pauses at once; False when the store cannot be read. A
+        pause that cannot be saved is tried again on the next tick."""
+        if not self.failures.pending and not self.failures.unsaved:
             return True
         try:
-            failures = self.failures.check(self.broker.get_statuses)
+            for failure in self.failures.check(self.broker.get_statuses):
+                log.warning(
+                    "entry %s paused: %s",
+                    failure.entry,
+                    failure.note,
+                    extra={"entry": failure.entry, "task_id": failure.task_id},
+                )
         except BrokerError as e:  # the dispatch that follows meets it too, and backs off
             log.warning("pause_on_failure: cannot read task states: %s", e)
-            return True
-        for failure in failures:
-            log.warning(
-                "entry %s paused: %s",
-                failure.entry,
-                failure.note,
-                extra={"entry": failure.entry, "task_id": failure.task_id},
-            )
+        saved = 0
+        for failure in list(self.failures.unsaved):
             try:
                 self.store.set_pause(failure.entry, True, failure.note, now)
-            except StateError as e:
-                log.error("entry %s: cannot record its pause: %s", failure.entry, e)
-        return not failures or self._follow_pauses(now)
+            except StateError as e:  # the others would wait out the same lock or outage
+                log.error(
+                    "entry %s: cannot record its pause (retried next tick): %s", failure.entry, e
+                )
+                break
+            self.failures.unsaved.remove(failure)
+            saved += 1
+        return not saved or self._follow_pauses(now)
 
     def _dispatch_due(
         self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime
