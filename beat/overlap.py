@@ -11,8 +11,10 @@ its last delivery, makes it DEAD). Which id was sent last, and which fire waits
 sent by ``beat backfill`` (another process) are read from the fire log every tick
 (:meth:`OverlapGate.follow_backfills`) and waited on alike.
 
-A gated fire is decided at its instant, not ahead of it (lookahead): a fire planned early
-would find its predecessor still queued. :meth:`OverlapGate.admit` holds such fires until then.
+A gated fire whose predecessor may still be queued or running is decided at its instant, not
+ahead of it (lookahead): planned early, it would find its predecessor still queued.
+:meth:`OverlapGate.admit` holds such fires until then; the others (no predecessor, or one whose
+task state is final) are enqueued ahead like ``allow`` fires.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from beat.entries import Entry, Overlap
 from beat.planner import Fire, RoundPlan, Skipped
 from beat.state_log import FireRecord
+from taskqueue.errors import BrokerError
 from taskqueue.records import TaskState, TaskStatus
 
 # A fire in one of these states still occupies its entry: waiting, running or retrying.
@@ -47,6 +50,12 @@ class Buffered:
 
     fire: Fire
     waits_on: str
+
+
+def _active(status: TaskStatus | None) -> bool:
+    """Whether a fire with this task state still occupies its entry (None: never sent, or
+    forgotten long after it ended; a sent message reads QUEUED until a worker records more)."""
+    return status is not None and status.state in ACTIVE
 
 
 def waiting_reason(overlap: Overlap, waits_on: str) -> str:
@@ -102,15 +111,38 @@ class OverlapGate:
 
     # --- decided at the instant ---------------------------------------------------------
     def admit(
-        self, due: list[tuple[str, datetime]], entries: Mapping[str, Entry], now: datetime
+        self,
+        due: list[tuple[str, datetime]],
+        entries: Mapping[str, Entry],
+        now: datetime,
+        read: StatusReader,
     ) -> list[tuple[str, datetime]]:
-        """``due`` without the gated fires still ahead of ``now``, which are held until then."""
-        out = []
+        """``due`` without the gated fires still ahead of ``now`` whose entry's previous fire
+        may still be queued or running: those are held until their instant. A fire whose entry
+        sent none (that this gate knows of) or whose previous fire is over (one pipelined read
+        of those ids; a state only reaches a final one) is decided now, like an ``allow`` fire,
+        so it is enqueued ahead (lookahead). The broker unreachable: all are held."""
+        out: list[tuple[str, datetime]] = []
+        ahead: list[tuple[str, datetime]] = []
         for name, when in due:
             entry = entries.get(name)
-            if when > now and entry is not None and entry.overlap is not Overlap.ALLOW:
+            if when <= now or entry is None or entry.overlap is Overlap.ALLOW:
+                out.append((name, when))
+            elif name in self.buffered or name in self.backfilled or name in self._taken:
                 heapq.heappush(self._held, (when, name))
             else:
+                ahead.append((name, when))
+        ids = sorted({self.last_sent[n] for n, _ in ahead if n in self.last_sent})
+        try:
+            statuses = read(ids) if ids else {}
+        except BrokerError:
+            statuses = None
+        for name, when in ahead:
+            prev = self.last_sent.get(name)
+            if prev is not None and (statuses is None or _active(statuses.get(prev))):
+                heapq.heappush(self._held, (when, name))
+            else:
+                self.last_sent.pop(name, None)  # over: nothing to read again when planned
                 out.append((name, when))
         return out
 
@@ -149,8 +181,7 @@ class OverlapGate:
         statuses = read(sorted(ids | backfilled)) if ids or backfilled else {}
 
         def active(task_id: str | None) -> bool:
-            status = statuses.get(task_id) if task_id is not None else None
-            return status is not None and status.state in ACTIVE
+            return _active(statuses.get(task_id) if task_id is not None else None)
 
         self._forget_ended_backfills(backfilled, active)
         running = self._release_buffered(plan, entries, kept, active, now)

@@ -319,7 +319,7 @@ class BeatService:
             due = self.index.pop_due(horizon)
             if round_no == 0:  # the gated fires held until their instant (beat.overlap)
                 due = self.gate.release(now, self._reindexed) + due
-            due = self.gate.admit(due, self.entries, now)
+            due = self.gate.admit(due, self.entries, now, self.broker.get_statuses)
             if not due and not (round_no == 0 and self.gate.buffered):
                 break
             result = self._dispatch_due(due, now, horizon)
