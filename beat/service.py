@@ -18,7 +18,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -34,9 +34,8 @@ from beat.leader import (
     LeaderElector,
     lease_broker_factory,
 )
-from beat.ops.revoke import revoke
 from beat.overlap import Buffered, OverlapGate, waited_on
-from beat.pause_ahead import enqueued_ahead
+from beat.pause_ahead import revoke_ahead
 from beat.planner import Fire, RoundPlan, Skipped, plan_round
 from beat.roster import Roster
 from beat.sources import Delta, EntrySource, open_source
@@ -342,34 +341,9 @@ class BeatService:
             self._outage.failed(e)
             self._stop.wait(self._outage.next_delay().total_seconds())
             return False
-        self._revoke_ahead(self.roster.paused.keys() - was, now)
+        paused = self.roster.paused.keys() - was
+        revoke_ahead(self.broker, paused, self.roster.schedule, self.states, now)
         return True
-
-    def _revoke_ahead(self, paused: Iterable[str], now: datetime) -> None:
-        """Revoke the fires of newly ``paused`` entries enqueued ahead of their instant
-        (:mod:`beat.pause_ahead`); one the broker cannot revoke runs, and is logged."""
-        for name in sorted(paused):
-            state = self.states.get(name)
-            if state is None:
-                continue
-            for task_id in enqueued_ahead(name, self.roster.schedule(name), state.last_fire, now):
-                try:
-                    revoke(self.broker, task_id)
-                except BrokerError as e:
-                    log.warning(
-                        "entry %s paused: cannot revoke %s (it will run): %s",
-                        name,
-                        task_id,
-                        e,
-                        extra={"entry": name, "task_id": task_id},
-                    )
-                    continue
-                log.info(
-                    "entry %s paused: revoked %s, enqueued ahead of its instant",
-                    name,
-                    task_id,
-                    extra={"entry": name, "task_id": task_id},
-                )
 
     def _follow_backfills(self) -> None:
         """The fires ``beat backfill`` sent, for the overlap gate (one indexed read a tick)."""
