@@ -1,7 +1,7 @@
 """Beat dispatch, beat vs Celery beat 5.7: lateness to claimable, and fire to task start.
 
     python bench/bench_beat.py aligned|spread [-n 1000] [--celery-n N] [--minutes 1]
-        [--seconds S] [--lookahead 3s] [--overlap allow|skip|buffer_one] [--drain]
+        [--seconds S] [--lookahead 3s] [--overlap allow|skip|buffer_one] [--settle] [--drain]
         [--celery-python PY]
         [--redis-url URL --yes-flush]
 
@@ -24,6 +24,9 @@ Measured over ``--minutes`` minutes (spread: or ``--seconds``) starting at the f
   time the claim that took it returned (every fire of a batch alike: an upper bound) minus its
   scheduled instant: a fire enqueued ahead with the instant as
   its eta is not claimable, so not counted, before the instant.
+- ``--overlap skip`` with ``--settle`` (compare with ``--overlap allow --settle``): the claim
+  loop also acks every fire as SUCCESS, so the next burst finds the previous fires over, as
+  with workers keeping up; without it every fire stays STARTED and skip rightly skips them.
 - ``--drain``: fire to task *start*, with real workers draining (``worker -c 2 -P prefork``;
   ``celery worker -c 2 -P prefork``): the task appends the wall time it started to a file.
 
@@ -174,15 +177,26 @@ def _env(redis_url: str, role: str, **extra: str) -> dict[str, str]:
 
 
 # --- the claim loops (one per broker) ---------------------------------------------------------
-def beat_claimer(url: str) -> Callable[[], list[int]]:
+def beat_claimer(url: str, settle: bool = False) -> Callable[[], list[int]]:
+    """``settle``: each claimed fire is also acked as SUCCESS (one settle_many a batch), so its
+    task state is final, as a worker would leave it (``overlap: skip`` reads it)."""
     from taskqueue.message import Message
+    from taskqueue.records import AckAction, Settlement, TaskState, TaskStatus
     from taskqueue.urls import open_broker
 
     broker: Any = open_broker(url)
 
     def claim() -> list[int]:
         got = broker.claim_many([QUEUE], "bench-claimer", timedelta(hours=1), timedelta(0), 1000)
-        return [int(Message.decode(d.payload).args[0]) for d in got]
+        offsets = [int(Message.decode(d.payload).args[0]) for d in got]
+        if settle and got:
+            done = [
+                Settlement(d, AckAction(), TaskStatus(d.message_id, "bench.fire",
+                                                      TaskState.SUCCESS, 1))
+                for d in got
+            ]  # fmt: skip
+            broker.settle_many(done)
+        return offsets
 
     return claim
 
@@ -331,7 +345,7 @@ def measure(
     w1 = w0 + window_seconds(args)
     # Aligned: stop before the next burst, whose fires would be taken for the last one's.
     until = w1 - SLACK_S - 0.5 if args.workload == "aligned" else w1 + args.grace
-    claim = (beat_claimer if side == "beat" else celery_claimer)(url)
+    claim = beat_claimer(url, args.settle) if side == "beat" else celery_claimer(url)
     if args.drain:
         while time.time() < w0 - 1.0:
             time.sleep(0.05)
@@ -404,6 +418,9 @@ def main() -> None:
     # overlap: skip decides each fire at its instant from the previous fire's task state (no
     # lookahead), so it is measured against allow (issue 15's done-when figure).
     parser.add_argument("--overlap", choices=["allow", "skip", "buffer_one"], default="allow")
+    parser.add_argument(
+        "--settle", action="store_true", help="beat: ack each claimed fire as SUCCESS"
+    )
     parser.add_argument("--drain", action="store_true", help="fire to start, real workers")
     parser.add_argument("--no-beat", action="store_true", help="run Celery's side only")
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
