@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from beat.entries import Entry
+from beat.entries import Entry, TaskOptions
 from beat.messages import EPOCH, build_message, expiry
 from beat.planner import Fire, Skipped
 from beat.state import StateStore
@@ -52,20 +52,36 @@ class Dispatcher:
 
     Templates are shared by every entry whose message differs only by the entry name (same
     task, queue, arguments and options), so 100,000 entries of a few tasks cost a few
-    templates; each entry remembers its template under its content hash.
+    templates; an entry with arguments remembers its template under its content hash.
     """
 
     def __init__(self) -> None:
         self._by_entry: dict[str, tuple[str, MessageTemplate, int]] = {}
         self._by_shape: dict[str, MessageTemplate] = {}
+        # Entries without arguments, by (task, queue, options); see _template.
+        self._plain: dict[tuple[str, str, TaskOptions], tuple[MessageTemplate, int]] = {}
         # JSON string literals of entry names and fire ids (see MessageTemplate.render_json).
         self._json_strings: dict[str, str] = {}
 
     def _template(self, entry: Entry) -> tuple[MessageTemplate, int]:
+        if not entry.args and not entry.kwargs:
+            # Most entries: the template follows from three hashable values, so nothing is
+            # kept per entry (a million entries of a few tasks hold a few templates).
+            key = (entry.task, entry.queue, entry.options)
+            plain = self._plain.get(key)
+            if plain is None:
+                plain = self._plain[key] = self._shared(entry)
+            return plain
         digest = entry.content_hash()
         cached = self._by_entry.get(entry.name)
         if cached is not None and cached[0] == digest:
             return cached[1], cached[2]
+        template, priority = self._shared(entry)
+        self._by_entry[entry.name] = (digest, template, priority)
+        return template, priority
+
+    def _shared(self, entry: Entry) -> tuple[MessageTemplate, int]:
+        """The template of ``entry``'s shape (everything but its name)."""
         base = build_message(entry, message_id="-", enqueued_at=EPOCH, scheduled_for=EPOCH)
         shape = repr(
             (
@@ -83,7 +99,6 @@ class Dispatcher:
         template = self._by_shape.get(shape)
         if template is None:
             template = self._by_shape[shape] = MessageTemplate(base)
-        self._by_entry[entry.name] = (digest, template, base.priority)
         return template, base.priority
 
     def prepare(self, entries: Iterable[Entry]) -> None:

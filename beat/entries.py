@@ -118,29 +118,59 @@ class Entry:
         """
         digest = self._digest
         if digest is None:
-            try:
-                kwargs: object = sorted(self.kwargs.items())
-            except TypeError:  # keys of mixed types cannot be sorted; order then matters
-                kwargs = list(self.kwargs.items())
-            payload: tuple[Any, ...] = (
-                self.task,
-                self.schedule.describe(),
-                self.schedule.zone.key,
-                self.queue,
-                tuple(self.args),
-                kwargs,
-                sorted(self.options.as_dict().items()),
-                self.catch_up.value,
-                self.grace.total_seconds(),
-            )
-            if self.jitter:  # only then: existing entries keep their hash (no false "edit")
-                payload += (("jitter", self.jitter.total_seconds()),)
-            if self.overlap is not Overlap.ALLOW or self.pause_on_failure:
-                # Only when set: the digests of entries without run policies stay as they were
-                # (a changed digest is an edit, and an edit is a boundary for missed fires).
-                payload += (self.overlap.value, self.pause_on_failure)
-            import hashlib  # here: its OpenSSL binding costs ~2 ms of every `beat` start-up
-
-            digest = hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()
+            if not self.args and not self.kwargs:
+                digest = self._shared_digest()
+            if digest is None:
+                digest = self._compute_digest()
             object.__setattr__(self, "_digest", digest)
         return digest
+
+    def _shared_digest(self) -> str | None:
+        """Entries that differ only by name have one digest: computed once, kept once. The
+        key is every field but the name and source (so a field added later is in it), plus
+        the schedule's text (equal instants can be written with other offsets)."""
+        key = (
+            self.schedule.describe(),
+            self.schedule.zone.key,
+            *[getattr(self, f) for f in self.__slots__ if f not in _NOT_CONTENT],
+        )
+        try:
+            digest = _SHARED_DIGESTS.get(key)
+        except TypeError:  # an unhashable value: this entry's digest is not shared
+            return None
+        if digest is None:
+            if len(_SHARED_DIGESTS) >= 4096:
+                _SHARED_DIGESTS.clear()
+            digest = _SHARED_DIGESTS[key] = self._compute_digest()
+        return digest
+
+    def _compute_digest(self) -> str:
+        try:
+            kwargs: object = sorted(self.kwargs.items())
+        except TypeError:  # keys of mixed types cannot be sorted; order then matters
+            kwargs = list(self.kwargs.items())
+        payload: tuple[Any, ...] = (
+            self.task,
+            self.schedule.describe(),
+            self.schedule.zone.key,
+            self.queue,
+            tuple(self.args),
+            kwargs,
+            sorted(self.options.as_dict().items()),
+            self.catch_up.value,
+            self.grace.total_seconds(),
+        )
+        if self.jitter:  # only then: existing entries keep their hash (no false "edit")
+            payload += (("jitter", self.jitter.total_seconds()),)
+        if self.overlap is not Overlap.ALLOW or self.pause_on_failure:
+            # Only when set: the digests of entries without run policies stay as they were
+            # (a changed digest is an edit, and an edit is a boundary for missed fires).
+            payload += (self.overlap.value, self.pause_on_failure)
+        import hashlib  # here: its OpenSSL binding costs ~2 ms of every `beat` start-up
+
+        return hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()
+
+
+# Digests of argument-less entries by everything that defines them (see content_hash).
+_SHARED_DIGESTS: dict[tuple[Any, ...], str] = {}
+_NOT_CONTENT = frozenset({"name", "source", "args", "kwargs", "_digest"})

@@ -51,5 +51,10 @@ class StateError(BeatError):
     """The run-state store (``-s schedule.db`` or a database URL) failed."""
 
 
+class StateCorrupt(StateError):
+    """The run-state file is not a valid database (a corrupt page, another kind of file):
+    retrying cannot help, so the daemon stops with this error instead of backing off."""
+
+
 class SourceError(BeatError):
     """A schedule source failed."""

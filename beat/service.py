@@ -27,7 +27,7 @@ from beat.config import Config, load_config
 from beat.dispatch import Dispatcher, DispatchResult
 from beat.due_index import DueIndex
 from beat.entries import Entry, Overlap
-from beat.errors import ConfigError, StateError
+from beat.errors import ConfigError, StateCorrupt, StateError
 from beat.failure_pause import FailureWatch
 from beat.leader import (
     DEFAULT_LEASE_TTL,
@@ -238,6 +238,8 @@ class BeatService:
             return False
         try:
             self._adopt_shared_state(self.clock())
+        except StateCorrupt:
+            raise  # not transient: the daemon stops with this one error
         except StateError as e:
             # Cannot lead without the current state; retry on the next loop.
             log.error("leader: acquired the lease but cannot load the state: %s", e)
@@ -337,6 +339,8 @@ class BeatService:
             persist = self.roster.set_pauses(self.store.load_pauses(), now)
             if persist:
                 self.store.upsert_new(persist)
+        except StateCorrupt:
+            raise  # not transient: the daemon stops with this one error
         except StateError as e:
             self._outage.failed(e)
             self._stop.wait(self._outage.next_delay().total_seconds())
@@ -372,6 +376,8 @@ class BeatService:
         for failure in list(self.failures.unsaved):
             try:
                 self.store.set_pause(failure.entry, True, failure.note, now)
+            except StateCorrupt:
+                raise  # not transient: the daemon stops with this one error
             except StateError as e:  # the others would wait out the same lock or outage
                 log.error(
                     "entry %s: cannot record its pause (retried next tick): %s", failure.entry, e
@@ -445,6 +451,8 @@ class BeatService:
             self.elector.relinquish(f"fenced by the broker: {e}")
             self._stand_by(f"fenced by the broker: {e}")
             return None
+        except StateCorrupt:
+            raise  # not transient: the daemon stops with this one error
         except (BrokerError, StateError) as e:
             self._outage.failed(e)
             if self.metrics is not None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from beat import state_names as col
-from beat.errors import StateError
+from beat.errors import StateCorrupt, StateError
 from beat.state_epoch import chunks
 from beat.state_epoch import from_epoch_us as from_epoch_us
 from beat.state_epoch import to_epoch_us as to_epoch_us
@@ -150,12 +150,15 @@ def normalize_url(url: str) -> str:
     return url
 
 
+_CORRUPT = "the file is not a valid beat state database"
+
+
 def _hint(message: str) -> str:
     """What the operator should do about a driver error, when we can tell."""
     text = message.lower()
     if "file is not a database" in text or "malformed" in text:
         return (
-            "the file is not a valid beat state database (corrupt, or another kind of file): "
+            f"{_CORRUPT} (corrupt, or another kind of file): "
             "move it aside to start with fresh state; entries then first fire at their next "
             "scheduled instant"
         )
@@ -271,7 +274,8 @@ class StateStore:
             detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(e).__name__
             hint = _hint(detail)
             message = f"state store {self.display_url}: {what} failed: {detail}"
-            raise StateError(f"{message} ({hint})" if hint else message) from e
+            error = StateCorrupt if hint.startswith(_CORRUPT) else StateError
+            raise error(f"{message} ({hint})" if hint else message) from e
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -461,8 +465,8 @@ class StateStore:
             self.fire_log_table.write(conn, log)
 
     def log_fires(self, log: Sequence[FireRecord], now: datetime) -> None:
-        """Fire log lines alone, in one transaction (``beat backfill``: its fires have no
-        scheduled instant for the state table to record)."""
+        """Fire log lines alone, in one transaction (``beat backfill``, a run triggered by
+        hand: no entry's state changes)."""
         if not log:
             return
         rows = log_rows(log, to_epoch_us(now))

@@ -27,9 +27,12 @@ if TYPE_CHECKING:
 # (3 * KEEP across a restart, whose count starts over).
 FIRE_LOG_KEEP = 100
 
-# The outcomes of a fire that is in the broker: sent by the leader, refused as already there,
-# or sent by `beat backfill`.
-ENQUEUED = frozenset({"sent", "duplicate", BACKFILL_SENT})
+# The outcome of a run triggered by hand (``beat trigger``, the dashboard): not a scheduled
+# fire, so it never counts as one (beat.overlap reads only sent/duplicate and backfills).
+MANUAL = "manual"
+# The outcomes of a fire whose task is in the broker: sent by the leader, refused as already
+# there, triggered by hand, or sent by `beat backfill`.
+ENQUEUED = frozenset({"sent", "duplicate", MANUAL, BACKFILL_SENT})
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -153,8 +153,21 @@ class TreeBuilder:
     raises :class:`YamlLimitExceeded`.
     """
 
-    def __init__(self, report: Callable[[int | None, str, str], None]) -> None:
+    def __init__(
+        self,
+        report: Callable[[int | None, str, str], None],
+        *,
+        stream: tuple[str, Callable[[Lined, Any, Any, int], Any]] | None = None,
+    ) -> None:
         self.report = report
+        # (key, sink): each value of the top-level mapping under `key` is handed to
+        # sink(root so far, its key, value, key line) as soon as it is complete, and what the
+        # sink returns is kept instead, so a file of 1,000,000 entries never holds all of their
+        # trees at once (beat.config.top).
+        self.stream_key: str | None = None
+        self.sink: Callable[[Lined, Any, Any, int], Any] | None = None
+        if stream is not None:
+            self.stream_key, self.sink = stream
         self.constructor = yaml.constructor.SafeConstructor()
         self.anchors: dict[str, Any] = {}
         # Each anchor's size in values as if every alias inside it were expanded.
@@ -254,6 +267,8 @@ class TreeBuilder:
             if key is _MERGE_KEY:
                 top.merges.append((line or event.start_mark.line + 1, value))
             elif key is not _SKIP:
+                if self.sink is not None and len(stack) == 2 and stack[0].key == self.stream_key:
+                    value = self.sink(cast("Lined", stack[0].value), key, value, top.key_line)
                 container[key] = value
                 container.key_lines[key] = top.key_line
         return root

@@ -183,6 +183,21 @@ class Consumer(Connection, Protocol):
         """
         ...
 
+    def settle_and_claim(
+        self,
+        items: Sequence[Settlement],
+        queues: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        max_count: int,
+        *,
+        result_ttl: timedelta = DEFAULT_RESULT_TTL,
+    ) -> tuple[list[bool], list[Delivery]]:
+        """:meth:`settle_many` of ``items``, then :meth:`claim_many` without waiting: the
+        worker's loop when tasks finished and slots are free. Each step keeps its own
+        guarantees; a broker may send both at once (one round trip on Redis)."""
+        ...
+
     def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
         """Renew the lease; None if the claim is no longer ours (lease expired, redelivered)."""
         ...
@@ -241,10 +256,14 @@ class TaskStates(Connection, Protocol):
         for the ids with no status record; SQLite: one query), by id."""
         ...
 
-    def wait_done(self, task_id: str, timeout: timedelta, poll_interval: timedelta) -> None:
-        """Return when ``task_id`` may have reached a final state, or after ``timeout`` (or
-        sooner: the caller reads the status and waits again). Redis blocks on a notification
-        the final state pushes; SQLite sleeps ``poll_interval``."""
+    def wait_done(
+        self, task_id: str, timeout: timedelta, poll_interval: timedelta
+    ) -> TaskStatus | None:
+        """Wait until ``task_id`` may have reached a final state, or ``timeout`` passes (or
+        sooner: the caller checks the status returned and waits again); its status then
+        (None: no status recorded; a message still queued is not looked up). Redis blocks
+        on a notification the final state pushes, and reads the status in the same round
+        trip; SQLite sleeps ``poll_interval``. A zero ``timeout`` only reads."""
         ...
 
     def forget(self, task_id: str) -> None:

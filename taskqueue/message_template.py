@@ -10,6 +10,7 @@ an entry whose messages could never be sent. The encoding itself is
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -174,7 +175,13 @@ class MessageTemplate:
         return within_limit(message_id, data)
 
 
+# Strings JSON writes unchanged between quotes (every valid entry name is one).
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.:@ -]*")
+
+
 def _json_string(text: str, cache: dict[str, str] | None) -> str:
+    if _PLAIN_TEXT.fullmatch(text):  # nothing to escape: no need to keep a copy per name
+        return f'"{text}"'
     if cache is None:
         return json.dumps(text)
     literal = cache.get(text)

@@ -71,7 +71,7 @@ def task_defaults(name: str) -> TaskDefaults | None:
     return _lookup(name)
 
 
-__all__ = ["CallOptions", "send_task"]
+__all__ = ["CallOptions", "send_messages", "send_task"]
 
 
 DEFAULT_QUEUE = "default"
@@ -126,10 +126,16 @@ def call(
     A ``task_id`` already sent within the dedupe window is not sent again (enqueue-once): the
     result is that first call's.
     """
-    message = build_message(name, args, kwargs, options, task)
+    return send_messages([build_message(name, args, kwargs, options, task)])[0]
+
+
+def send_messages(messages: Sequence[Message]) -> list[TaskResult]:
+    """Enqueue ``messages``, each enqueue-once by its id, in one batch (one round trip on
+    Redis: a group's members go together); their results, in order. Every message is built
+    (and checked) before any is sent."""
     broker = PRODUCER.get()
-    broker.enqueue_once(message)
-    return TaskResult(message.id, broker=broker)
+    broker.enqueue_many(messages)
+    return [TaskResult(m.id, broker=broker) for m in messages]
 
 
 def build_message(

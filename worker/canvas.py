@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from taskqueue.message import Message, new_task_id
-from worker.calling import CallOptions, build_message, call, task_defaults
+from worker.calling import CallOptions, build_message, send_messages, task_defaults
 from worker.lineage import Lineage
 from worker.result import GroupResult, TaskResult
 
@@ -110,8 +110,16 @@ class Signature:
         self, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
     ) -> TaskResult:
         """Send this call, ``args`` prepended to the partial ones; its TaskResult."""
+        return send_messages([self.call_message(args, kwargs, **options)])[0]
+
+    def call_message(
+        self, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
+    ) -> Message:
+        """The message :meth:`apply_async` sends (built, not sent: a group sends its
+        members' together)."""
         s = self.clone(args, kwargs, **options)
-        return call(s.task, s.args, s.kwargs, CallOptions(**s.options), task_defaults(s.task))
+        options_ = CallOptions(**s.options)
+        return build_message(s.task, s.args, s.kwargs, options_, task_defaults(s.task))
 
     def delay(self, *args: Any, **kwargs: Any) -> TaskResult:
         return self.apply_async(args, kwargs)
@@ -244,9 +252,9 @@ class Group:
     def apply_async(
         self, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
     ) -> GroupResult:
-        """Send every member (each gets ``args`` prepended and ``options``)."""
+        """Send every member (each gets ``args`` prepended and ``options``), in one batch."""
         group_id = str(options.pop("task_id", None) or new_task_id())
-        results = [m.clone().apply_async(args, kwargs, **options) for m in self.tasks]
+        results = send_messages([m.call_message(args, kwargs, **options) for m in self.tasks])
         return GroupResult(group_id, results)
 
     def delay(self, *args: Any, **kwargs: Any) -> GroupResult:
@@ -278,9 +286,16 @@ class Chord:
             return body.apply_async(([],))
         chord_id = str(options.pop("task_id", None) or new_task_id())
         wire = body.to_wire()
-        for i, m in enumerate(members):
-            part = {"id": chord_id, "index": i, "size": len(members), "callback": wire}
-            m.clone().apply_async(args, kwargs, chord=part, **options)
+        parts = [
+            {"id": chord_id, "index": i, "size": len(members), "callback": wire}
+            for i in range(len(members))
+        ]
+        send_messages(
+            [
+                m.call_message(args, kwargs, chord=p, **options)
+                for m, p in zip(members, parts, strict=True)
+            ]
+        )
         return TaskResult(body_id)
 
     def delay(self, *args: Any, **kwargs: Any) -> TaskResult:

@@ -113,15 +113,17 @@ class TaskResult:
         broker = self.broker
         deadline = None if timeout is None else time.monotonic() + timeout
         poll = timedelta(seconds=max(interval, 0.001))
-        while True:
-            status = broker.get_status(self.id)
-            if status is not None and status.state in FINAL_STATES:
-                return status
+        status = broker.wait_done(self.id, timedelta(0), poll)  # a read: it may be done
+        while status is None or status.state not in FINAL_STATES:
             remaining_s = 3600.0 if deadline is None else deadline - time.monotonic()
             if remaining_s <= 0:
+                status = broker.get_status(self.id)  # the full read: QUEUED if still queued
+                if status is not None and status.state in FINAL_STATES:
+                    return status
                 state = PENDING if status is None else status.state.value
                 raise ResultTimeout(self.id, timeout or 0.0, state)
-            broker.wait_done(self.id, timedelta(seconds=remaining_s), poll)
+            status = broker.wait_done(self.id, timedelta(seconds=remaining_s), poll)
+        return status
 
     def forget(self) -> None:
         """Delete the task's status and result from the broker."""

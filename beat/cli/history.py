@@ -13,10 +13,14 @@ import click
 from beat.cli.group import cli
 from beat.cli.loading import find_entry, load_all_entries, open_broker_or_fail
 from beat.cli.options import broker_option, config_option
+from beat.views.history import history_rows
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from beat.state_log import FireRecord
     from taskqueue.broker import TaskStates
+    from taskqueue.records import TaskStatus
 
 
 @cli.command("history")
@@ -40,7 +44,7 @@ def history_cmd(
     records = read_fire_log(ctx.obj["state"], name, limit)
     broker = open_broker_or_fail(broker_url or config.broker_url) if records else None
     try:
-        rows = [history_row(r, broker) for r in records]
+        rows = history_rows(records, lambda ids: _statuses(broker, ids))
     finally:
         if broker is not None:
             broker.close()
@@ -51,55 +55,24 @@ def history_cmd(
 
 
 def read_fire_log(state: str, name: str, limit: int) -> list[FireRecord]:
-    """The newest ``limit`` lines of ``name``'s fire log; none if the state does not exist (it
-    is not created by looking)."""
+    """:func:`beat.views.history.read_fire_log`; a store that cannot be read exits 1."""
     from beat.cli.errors import RuntimeProblem
     from beat.errors import StateError
-    from beat.state import StateStore
-    from beat.state_read import sqlite_state_file
+    from beat.views.history import read_fire_log as read
 
-    path = sqlite_state_file(state)
-    if path is not None and not path.exists():
-        return []
     try:
-        store = StateStore(state)
-        try:
-            return store.fire_log(name, limit)
-        finally:
-            store.close()
+        return read(state, name, limit)
     except StateError as e:
         raise RuntimeProblem(str(e)) from e
 
 
-def history_row(record: FireRecord, broker: TaskStates | None) -> dict[str, Any]:
-    """One fire as ``beat history`` shows it."""
+def _statuses(broker: TaskStates | None, ids: Sequence[str]) -> dict[str, TaskStatus]:
     from beat.cli.loading import broker_errors
-    from beat.state_log import ENQUEUED
 
-    enqueued = record.outcome in ENQUEUED
-    status = None
-    if enqueued and broker is not None:
-        with broker_errors():
-            status = broker.get_status(record.fire_id)
-    started = status.started_at if status is not None else None
-    finished = status.finished_at if status is not None else None
-    return {
-        "fire_id": record.fire_id,
-        "scheduled_for": record.scheduled_for.isoformat(),
-        "outcome": record.outcome,
-        "sent_at": record.at.isoformat() if enqueued and record.at is not None else None,
-        "skipped": record.reason if record.outcome == "skipped" else None,
-        # A fire whose task state has expired (or never existed) is shown as unknown.
-        "state": str(status.state) if status is not None else None,
-        "started_at": started.isoformat() if started is not None else None,
-        "finished_at": finished.isoformat() if finished is not None else None,
-        "runtime_s": (
-            round((finished - started).total_seconds(), 3)
-            if started is not None and finished is not None
-            else None
-        ),
-        "error": status.error if status is not None else (record.reason or None),
-    }
+    if broker is None:
+        return {}
+    with broker_errors():
+        return {i: s for i in ids if (s := broker.get_status(i)) is not None}
 
 
 def render_history(rows: list[dict[str, Any]]) -> str:
@@ -111,7 +84,7 @@ def render_history(rows: list[dict[str, Any]]) -> str:
         sent = r["sent_at"] or r["outcome"]
         state = r["state"] or ("unknown" if r["sent_at"] else "-")
         runtime = "-" if r["runtime_s"] is None else f"{r['runtime_s']}s"
-        note = r["skipped"] or r["error"]
+        note = r["skipped"] or r["error"] or (f"by hand: {r['by']}" if r["by"] else None)
         tail = r["fire_id"] if not note else f"{r['fire_id']} ({note})"
         table.append((r["scheduled_for"], sent, state, runtime, tail))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]

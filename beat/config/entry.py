@@ -6,7 +6,9 @@ source and the entries API (:func:`validate_entry`, lines None).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +27,9 @@ from taskqueue.message_template import json_size_floor
 from taskqueue.routes import Route, match
 
 _NO_OPTIONS = TaskOptions()
+# Shared by every entry without kwargs (an Entry and its values are never changed in place;
+# a plain dict, not a read-only proxy, because kwargs are written out as JSON).
+_NO_KWARGS: dict[str, Any] = {}
 _CATCH_UPS = [c.value for c in CatchUp]
 _OVERLAPS = [o.value for o in Overlap]
 
@@ -38,17 +43,78 @@ def validate_entry(
     source: str = "yaml",
     file: str = "<input>",
     routes: Sequence[Route] = (),
+    cache: SpecCache | None = None,
 ) -> Entry:
     """Validate one entry given as a plain mapping (the YAML form of an entry); raises
     :class:`ConfigError` with every problem (lines are None). ``defaults`` is the
     ``defaults:`` mapping, raw or as in :attr:`Config.defaults`; ``routes`` the
-    configuration's :attr:`Config.routes`."""
+    configuration's :attr:`Config.routes`. ``cache``: one :class:`SpecCache` for many calls
+    with the same zone, defaults and routes (a table's rows)."""
     checker = Checker(file)
-    parsed_defaults = check_defaults(checker, defaults, None)
-    entry = check_entry(checker, name, data, None, zone, parsed_defaults, source, routes)
+    parsed_defaults = cache.defaults(defaults) if cache is not None else None
+    if parsed_defaults is None:
+        parsed_defaults = check_defaults(checker, defaults, None)
+    entry = check_entry(
+        checker, name, data, None, zone, parsed_defaults, source, routes=routes, cache=cache
+    )
     if checker.problems or entry is None:
         raise ConfigError(checker.problems)
     return entry
+
+
+_EXACT = frozenset({str, int, bool, type(None)})
+
+
+class SpecCache:
+    """Entries already validated, by everything but their name: a fleet of 1,000,000 entries
+    written as a few hundred distinct settings validates a few hundred of them, and every
+    other entry is a copy under its own name (issue 17: no per-entry work that can wait).
+
+    Only flat settings (scalars) that validated cleanly are kept, with the name's length
+    (the largest message's size depends on it) and never for ``H`` (a hashed schedule depends
+    on the name). One cache serves one load: the zone and defaults are part of the key by
+    identity.
+    """
+
+    __slots__ = ("_defaults", "_entries")
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], Entry] = {}
+        self._defaults: tuple[object, dict[str, Any]] | None = None
+
+    def defaults(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``raw`` defaults checked once for all calls (None if they have problems: then
+        each call reports them)."""
+        if self._defaults is None or self._defaults[0] is not raw:
+            checker = Checker("")
+            parsed = check_defaults(checker, raw, None)
+            if checker.problems:
+                return None
+            self._entries.clear()  # built with other defaults (whose id may come again)
+            self._defaults = (raw, parsed)
+        return self._defaults[1]
+
+    @staticmethod
+    def key(
+        name: str, data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str
+    ) -> Any:
+        items = tuple((k, type(v), v) for k, v in data.items())
+        # Only values equal exactly when they read the same (not 1.0 == 1, or one instant
+        # written with two offsets); nested mappings and lists are validated each time.
+        if not all(t in _EXACT for _, t, _ in items):
+            return None
+        cron = data.get("cron")
+        if isinstance(cron, str) and "h" in cron.lower():
+            return None
+        return (len(name), zone, id(defaults), source, items)
+
+    def get(self, key: Any, name: str) -> Entry | None:
+        found = self._entries.get(key) if key is not None else None
+        return None if found is None else replace(found, name=name)
+
+    def put(self, key: Any, entry: Entry) -> None:
+        if key is not None and len(self._entries) < 65536:
+            self._entries[key] = entry
 
 
 def check_entry(
@@ -60,10 +126,22 @@ def check_entry(
     defaults: Mapping[str, Any],
     source: str,
     routes: Sequence[Route] = (),
+    cache: SpecCache | None = None,
 ) -> Entry | None:
     """One entry, or None after reporting why it is invalid. The first route matching its
     task fills what the entry does not set, over ``defaults`` (beat never imports task code,
-    so ``@task(queue=...)`` cannot apply: see taskqueue.routes)."""
+    so ``@task(queue=...)`` cannot apply: see taskqueue.routes). ``cache``: see
+    :class:`SpecCache` (one per zone, defaults and routes)."""
+    named = isinstance(name, str) and NAME.fullmatch(name)
+    if cache is not None and named and isinstance(data, Mapping):
+        key = SpecCache.key(name, data, zone, defaults, source)
+        entry = cache.get(key, name)
+        if entry is None:
+            before = len(checker.problems)
+            entry = check_entry(checker, name, data, line, zone, defaults, source, routes)
+            if entry is not None and len(checker.problems) == before:
+                cache.put(key, entry)
+        return entry
     path = f"entries.{segment(name)}"
     before = len(checker.problems)
     if not _name_and_shape(checker, name, data, line, path):
@@ -74,6 +152,8 @@ def check_entry(
         checker.report(line, path, "missing required key 'task' (the task name to send)")
     else:
         task = checker.string(data, "task", path, "a task name")
+        # Many entries name one task: one string for all of them, not one per entry.
+        task = None if task is None else sys.intern(task)
     if "timezone" in data:
         zone = checker.zone(data, "timezone", path) or zone
     schedule = check_schedule(checker, name, data, line, path, zone)
@@ -111,7 +191,7 @@ def _settings(
     if "queue" in data:
         queue = check_queue(checker, data, path) or queue
     args = _args(checker, data, path) if "args" in data else ()
-    kwargs = _kwargs(checker, data, path) if "kwargs" in data else {}
+    kwargs = _kwargs(checker, data, path) if "kwargs" in data else _NO_KWARGS
     options = _merged_options(checker, data, path, defaults.get("options") or {})
     catch_up = CatchUp(defaults.get("catch_up", CatchUp.LATEST))
     if "catch_up" in data:
@@ -228,7 +308,7 @@ def _kwargs(checker: Checker, data: Mapping[Any, Any], path: str) -> dict[str, A
 def check_queue(checker: Checker, data: Mapping[Any, Any], path: str) -> str | None:
     value = data["queue"]
     if isinstance(value, str) and NAME.fullmatch(value):
-        return value
+        return sys.intern(value)  # shared by the entries of the queue
     checker.report(
         checker.line_of(data, "queue"),
         f"{path}.queue",

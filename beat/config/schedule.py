@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from beat.errors import ScheduleError
 from beat.time.bounds import Bounded
 from beat.time.cron_dst import resolve_fixed
 from beat.time.durations import parse_calendar_step
-from beat.time.schedules import Calendar, Cron, Interval, Once
+from beat.time.schedules import Calendar, Cron, Interval, Once, shared_cron
 from beat.time.solar import EVENTS, Solar
 from taskqueue.config_text import describe, did_you_mean
 
@@ -103,7 +104,7 @@ def _cron(
     checker: Checker, name: str, data: Mapping[Any, Any], path: str, zone: ZoneInfo
 ) -> _AnySchedule | None:
     expr = checker.string(data, "cron", path, "a cron expression like '30 2 * * *'")
-    return None if expr is None else Cron(expr, zone, name=name)
+    return None if expr is None else shared_cron(expr, zone, name)
 
 
 def _every(
@@ -115,7 +116,13 @@ def _every(
         start = instant(checker, data, "start", path, zone)
         if start is None:
             return None
-    return None if every is None else Interval(every, start, zone)
+    return None if every is None else _shared_interval(every, start, zone)
+
+
+@lru_cache(maxsize=4096)
+def _shared_interval(every: timedelta, start: datetime | None, zone: ZoneInfo) -> Interval:
+    # Schedules are immutable: entries with the same interval share one object.
+    return Interval(every, start, zone)
 
 
 def _once(

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from beat.config.checker import Checker
-from beat.config.entry import check_defaults, check_entry
+from beat.config.entry import SpecCache, check_defaults, check_entry
+from beat.config.entry_stream import INVALID, EntryStream, streamed
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config
 from beat.config.routes_section import check_routes
@@ -41,10 +42,19 @@ def read_config(path: Path) -> tuple[Config | None, list[Problem]]:
     """Read and validate ``path``: the configuration built from what is valid (None when the
     file cannot be read or parsed), and every problem, in file order."""
     checker = Checker(str(path))
-    root = read_tree(path, checker)
+    first = EntryStream(str(path))
+    stream: EntryStream | None = first
+    root = read_tree(path, checker, ("entries", first))
     if root is UNREADABLE:
         return None, checker.problems
+    if isinstance(root, Mapping) and stream is not None and not stream.valid_for(root):
+        # `timezone:` or `defaults:` came after `entries:`: read again, the ordinary way.
+        root = stream = None
+        checker = Checker(str(path))
+        root = read_tree(path, checker)
     config = _build(path, root, checker)
+    if stream is not None:
+        checker.problems.extend(stream.checker.problems)
     return config, sorted(checker.problems, key=lambda p: p.line or 0)
 
 
@@ -100,9 +110,16 @@ def _entries(
     section = checker.mapping(
         root.get("entries"), checker.line_of(root, "entries"), "entries", "entry names to entries"
     )
+    cache = SpecCache()
     for name, data in section.items():
+        if streamed(data):  # checked while the file was read (beat.config.entry_stream)
+            if data is not INVALID:
+                entries[data.name] = data
+            continue
         line = checker.line_of(section, name)
-        entry = check_entry(checker, name, data, line, zone, defaults, "yaml", routes)
+        entry = check_entry(
+            checker, name, data, line, zone, defaults, "yaml", routes=routes, cache=cache
+        )
         if entry is not None:
             entries[entry.name] = entry
     return entries

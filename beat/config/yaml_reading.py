@@ -7,6 +7,7 @@ malformed YAML) into problems with lines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 
 from beat.config.checker import Checker
 from daemonkit.yaml_tree import (
+    Lined,
     TreeBuilder,
     YamlLimitExceeded,
     read_yaml_bytes,
@@ -25,15 +27,20 @@ from daemonkit.yaml_tree import (
 UNREADABLE: Any = object()
 
 
-def read_tree(path: Path, checker: Checker) -> Any:
+def read_tree(
+    path: Path,
+    checker: Checker,
+    stream: tuple[str, Callable[[Lined, Any, Any, int], Any]] | None = None,
+) -> Any:
     """The document at ``path`` as values (mappings are :class:`~daemonkit.yaml_tree.Lined`),
     or :data:`UNREADABLE` after reporting why. Problems inside an otherwise readable document
-    (duplicate keys, odd tags) are reported and the rest is returned."""
+    (duplicate keys, odd tags) are reported and the rest is returned. ``stream``: see
+    :class:`~daemonkit.yaml_tree.TreeBuilder`."""
     text = _read_text(path, checker)
     if text is None:
         return UNREADABLE
     try:
-        return TreeBuilder(checker.report).build(text)
+        return TreeBuilder(checker.report, stream=stream).build(text)
     except YamlLimitExceeded as e:
         checker.report(e.line, e.path, e.message)
     except yaml.YAMLError as e:

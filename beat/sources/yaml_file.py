@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 class YamlSource:
     def entries(self, config: Config) -> dict[str, Entry]:
-        return dict(config.entries)
+        # Not a copy: nobody changes it, and a copy is 40 MB at 1,000,000 entries.
+        return config.entries
 
     def poll(self, monotonic_s: float) -> Delta | None:
         return None

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from beat.errors import ScheduleError
 from beat.time.cron_dst import next_cron, resolve_fixed
-from beat.time.cron_fields import parse
+from beat.time.cron_fields import CronSpec, parse
 from beat.time.cron_match import Matcher
 from taskqueue.durations import format_duration
 
@@ -74,12 +74,20 @@ class _NextAfter(Protocol):
 @lru_cache(maxsize=4096)
 def _matcher(normalized: str, name: str) -> Matcher:
     """One compiled matcher per distinct expression (and entry name, for ``H``)."""
-    matcher = Matcher(parse(normalized, name))
+    matcher, fires = _spec_matcher(parse(normalized, name))
     # The calendar repeats every 400 years, so a pattern with no day from 2000 on never fires
     # (e.g. the 1st AND the second Monday): say so now rather than never firing.
-    if matcher.first_from(datetime(2000, 1, 1)) is None:
+    if not fires:
         raise ScheduleError("day-of-month", f"no day ever matches {normalized!r}")
     return matcher
+
+
+@lru_cache(maxsize=4096)
+def _spec_matcher(spec: CronSpec) -> tuple[Matcher, bool]:
+    """One matcher per resolved spec: ``H`` entries resolve to a few dozen distinct minutes
+    and hours, so 50,000 of them share those (and the check below runs once for each)."""
+    matcher = Matcher(spec)
+    return matcher, matcher.first_from(datetime(2000, 1, 1)) is not None
 
 
 @lru_cache(maxsize=1 << 14)
@@ -99,6 +107,24 @@ def _next_cached(matcher: Matcher, zone: ZoneInfo, after: datetime) -> datetime 
         return None
 
 
+def _hashed(expr: str) -> bool:
+    """Whether ``expr`` uses ``H`` (its fires then depend on the entry's name)."""
+    return any(item.startswith("h") for item in expr.lower().replace(",", " ").split())
+
+
+def shared_cron(expr: str, zone: ZoneInfo, name: str = "") -> Cron:
+    """``Cron(expr, zone, name)``; without ``H``, one object per expression and zone: a fleet
+    of 1,000,000 entries on a few dozen expressions holds a few dozen schedules."""
+    if _hashed(expr):
+        return Cron(expr, zone, name)
+    return _shared_cron(expr, zone)
+
+
+@lru_cache(maxsize=4096)
+def _shared_cron(expr: str, zone: ZoneInfo) -> Cron:
+    return Cron(expr, zone)
+
+
 class Cron:
     """A 5-field cron expression (or macro) evaluated on local wall-clock time in ``zone``.
 
@@ -110,11 +136,10 @@ class Cron:
     def __init__(self, expr: str, zone: ZoneInfo, name: str = "") -> None:
         self.expr = " ".join(expr.split())
         self.zone = zone
-        self.name = name
-        items = self.expr.lower().replace(",", " ").split()
-        hashed = any(item.startswith("h") for item in items)
-        # Only H depends on the name: without it, every entry with this expression shares one.
-        self._matcher = _matcher(self.expr, name if hashed else "")
+        # Only H depends on the name: without it, every entry with this expression shares one
+        # matcher (and, through shared_cron, one Cron), so the name is not kept.
+        self.name = name if _hashed(self.expr) else ""
+        self._matcher = _matcher(self.expr, self.name)
 
     @property
     def is_wildcard(self) -> bool:

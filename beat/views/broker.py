@@ -18,6 +18,7 @@ from taskqueue.redis_url import is_redis_url
 
 if TYPE_CHECKING:
     from taskqueue.broker import Broker
+    from taskqueue.heartbeats import WorkerSeen
     from taskqueue.records import DeadLetter, LeaseHolder, QueueStats, TaskStatus
 
 # Who leads, as far as could be found out: the holder (None: no leader), or why it is unknown.
@@ -89,6 +90,18 @@ class BrokerReader:
             if not sqlite_path(self.url).exists():
                 return []  # looking never creates the queue file
         return self._connection().dead_letters(queue, limit)
+
+    def workers(self) -> list[WorkerSeen]:
+        """Every worker's heartbeat record, live ones first (:func:`beat.ops.workers.list_workers`;
+        none for a SQLite queue file not yet made: looking never creates it)."""
+        from beat.ops.workers import list_workers
+
+        if self._sqlite:
+            from taskqueue.sqlite_file import sqlite_path
+
+            if not sqlite_path(self.url).exists():
+                return []
+        return list_workers(self._connection())
 
     def leader(self) -> LeaderView:
         """Who holds the beat leader lease; never raises: a broker that cannot answer is

@@ -24,12 +24,15 @@ class Action:
     name: str
     path: str
     label: str
-    question: Callable[[dict[str, Any]], str]  # what the confirmation page asks
+    # What the confirmation page asks (it may count what the action would touch).
+    question: Callable[[Dashboard, dict[str, Any]], str]
     perform: Perform
     back: Callable[[dict[str, Any]], str]  # the page to return to afterwards
     done: Callable[[dict[str, Any]], str]  # what the page says was done
     summary: str
     params: tuple[Param, ...]
+    # Parameters the confirmation page asks for (text fields posted with the form).
+    fields: tuple[str, ...] = ()
 
 
 _NAME = (Param("name", where="path", max_length=200),)
@@ -41,12 +44,45 @@ def _entry_page(p: dict[str, Any]) -> str:
     return f"/entries/{quote(p['name'], safe='')}"
 
 
+def _pause_done(r: dict[str, Any]) -> str:
+    return str(r["done"])
+
+
+def _task_page(p: dict[str, Any]) -> str:
+    from urllib.parse import quote
+
+    return f"/tasks/{quote(p['task_id'], safe='')}"
+
+
+def _revoke_question(d: Dashboard, p: dict[str, Any]) -> str:
+    if p["terminate"]:
+        return f"Revoke task {p['task_id']} and stop it if it is running (its process is killed)?"
+    return f"Revoke task {p['task_id']}? If queued or delayed it is removed; it never runs later."
+
+
+def _dead_page(p: dict[str, Any]) -> str:
+    from urllib.parse import quote
+
+    return "/dead" + (f"?queue={quote(p['queue'], safe='')}" if p.get("queue") else "")
+
+
+def _where(p: dict[str, Any]) -> str:
+    return f"of queue {p['queue']}" if p.get("queue") else "of every queue"
+
+
+def _dead_count(d: Dashboard, p: dict[str, Any]) -> int:
+    return int(d.dead_count(p.get("queue")))
+
+
+_QUEUE = Param("queue", max_length=200, description="one queue (default: every queue)")
+
+
 ACTIONS: tuple[Action, ...] = (
     Action(
         name="trigger",
         path="/entries/{name}/trigger",
         label="Trigger now",
-        question=lambda p: f"Run the task of entry {p['name']} now, outside its schedule?",
+        question=lambda d, p: f"Run the task of entry {p['name']} now, outside its schedule?",
         perform=lambda d, p, who: d.trigger(p["name"], who),
         back=_entry_page,
         done=lambda r: f"triggered {r['entry']}: task {r['task_id']}",
@@ -57,7 +93,7 @@ ACTIONS: tuple[Action, ...] = (
         name="enable",
         path="/entries/{name}/enable",
         label="Enable",
-        question=lambda p: f"Enable entry {p['name']}?",
+        question=lambda d, p: f"Enable entry {p['name']}?",
         perform=lambda d, p, who: d.set_enabled(p["name"], True, who),
         back=_entry_page,
         done=lambda r: f"enabled {r['entry']}",
@@ -68,11 +104,103 @@ ACTIONS: tuple[Action, ...] = (
         name="disable",
         path="/entries/{name}/disable",
         label="Disable",
-        question=lambda p: f"Disable entry {p['name']}? It stays stored but never fires.",
+        question=lambda d, p: f"Disable entry {p['name']}? It stays stored but never fires.",
         perform=lambda d, p, who: d.set_enabled(p["name"], False, who),
         back=_entry_page,
         done=lambda r: f"disabled {r['entry']}",
         summary="Disable an entry of the SQL source (409 for a schedules.yaml entry)",
         params=_NAME,
+    ),
+    Action(
+        name="pause",
+        path="/entries/{name}/pause",
+        label="Pause",
+        question=lambda d, p: (
+            f"Pause entry {p['name']}? Its fires are not sent until it is "
+            "resumed, and are not replayed then."
+        ),
+        perform=lambda d, p, who: d.set_paused(p["name"], True, p["note"] or "", who),
+        back=_entry_page,
+        done=_pause_done,
+        summary="Pause an entry (beat pause): kept in the run state, followed on the next tick",
+        params=(*_NAME, Param("note", max_length=500, description="why (shown with the entry)")),
+        fields=("note",),
+    ),
+    Action(
+        name="resume",
+        path="/entries/{name}/resume",
+        label="Resume",
+        question=lambda d, p: (
+            f"Resume entry {p['name']}? It fires again from its next scheduled instant."
+        ),
+        perform=lambda d, p, who: d.set_paused(p["name"], False, "", who),
+        back=_entry_page,
+        done=_pause_done,
+        summary="Resume a paused entry (beat resume)",
+        params=_NAME,
+    ),
+    Action(
+        name="revoke",
+        path="/tasks/{task_id}/revoke",
+        label="Revoke",
+        question=_revoke_question,
+        perform=lambda d, p, who: d.revoke(p["task_id"], p["terminate"], who),
+        back=_task_page,
+        done=lambda r: str(r["done"]),
+        summary="Revoke a task (beat revoke): queued or delayed ones are removed; with "
+        "terminate=true a running one is stopped; the id never runs later",
+        params=(
+            Param("task_id", where="path", max_length=300),
+            Param(
+                "terminate",
+                kind="boolean",
+                default=False,
+                description="stop the task if it is running (kill its process)",
+            ),
+        ),
+    ),
+    Action(
+        name="requeue",
+        path="/dead/{queue}/{message_id}/requeue",
+        label="Requeue",
+        question=lambda d, p: (
+            f"Requeue dead letter {p['message_id']} of queue {p['queue']} "
+            "as a new delivery (same task id, attempts reset)?"
+        ),
+        perform=lambda d, p, who: d.requeue_dead(p["queue"], [p["message_id"]], who),
+        back=_dead_page,
+        done=lambda r: str(r["done"]),
+        summary="Requeue one dead letter as a new delivery (beat dead requeue ID; 404: no such "
+        "dead letter)",
+        params=(
+            Param("queue", where="path", max_length=200),
+            Param("message_id", where="path", max_length=300),
+        ),
+    ),
+    Action(
+        name="requeue_all",
+        path="/dead/requeue",
+        label="Requeue all",
+        question=lambda d, p: (
+            f"Requeue all {_dead_count(d, p)} dead letter(s) {_where(p)} as new deliveries?"
+        ),
+        perform=lambda d, p, who: d.requeue_dead(p["queue"], None, who),
+        back=_dead_page,
+        done=lambda r: str(r["done"]),
+        summary="Requeue every dead letter of a queue, or of every queue (beat dead requeue --all)",
+        params=(_QUEUE,),
+    ),
+    Action(
+        name="purge_dead",
+        path="/dead/purge",
+        label="Purge",
+        question=lambda d, p: (
+            f"Delete all {_dead_count(d, p)} dead letter(s) {_where(p)}? This cannot be undone."
+        ),
+        perform=lambda d, p, who: d.purge_dead(p["queue"], who),
+        back=_dead_page,
+        done=lambda r: str(r["done"]),
+        summary="Delete the dead letters of a queue, or of every queue (beat dead purge)",
+        params=(_QUEUE,),
     ),
 )

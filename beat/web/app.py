@@ -318,11 +318,12 @@ def _form_action(
         if request.method == "GET":
             if request.app.state.settings.read_only:
                 raise Refused("the dashboard is read-only (--read-only): actions are off")
+            question = await run_in_threadpool(action.question, dashboard, params)
             context = _context(
                 request,
                 {
                     "action": action,
-                    "question": action.question(params),
+                    "question": question,
                     "back": action.back(params),
                     "live": False,
                 },
@@ -335,6 +336,8 @@ def _form_action(
                 "dashboard: refused %s %s from %s: %s", action.name, params, _who(request), refusal
             )
             return _error(request, 403, refusal, templates)
+        asked = {k: v for k, v in form.items() if k in action.fields}
+        params = parse_all(action.params, {**request.query_params, **asked}, request.path_params)
         result = await run_in_threadpool(action.perform, dashboard, params, _who(request))
         request.state.session.flash = action.done(result)
         return RedirectResponse(action.back(params), status_code=303)

@@ -21,8 +21,8 @@ from typing import Any
 
 from beat.config.model import Config
 from beat.entries import Entry
-from beat.errors import ConfigError
-from beat.state import EntryState
+from beat.errors import BeatError, ConfigError
+from beat.state import EntryState, Pause, StateStore
 from beat.views.broker import BrokerReader
 from beat.views.entries import (
     FireCache,
@@ -33,7 +33,7 @@ from beat.views.entries import (
     next_fires,
 )
 from beat.views.records import dead_letter_data, leader_data, queue_data, status_data
-from beat.views.states import read_states
+from beat.views.states import read_pauses, read_states
 from taskqueue.message import fire_id
 from taskqueue.redact import redact_url
 
@@ -42,8 +42,8 @@ actions_log = logging.getLogger("beat.web.actions")
 
 # The SQL source and the run state are re-read at most this often (a page polls every 3 s).
 REFRESH_SECONDS = 1.0
-# Manual runs remembered per entry, newest first (the entry page shows their outcome).
-RECENT_RUNS = 20
+# Fires shown in an entry's history (its page and chart).
+HISTORY = 50
 # The next-24-h timeline is reused this long while entries and run state are unchanged.
 TIMELINE_REUSE = timedelta(seconds=5)
 # The entry page's timeline (and its DST marks) ends at the last fire shown, at most this far.
@@ -83,8 +83,9 @@ class Dashboard:
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
         self._states: tuple[float, tuple[int, ...] | None, dict[str, EntryState]] | None = None
+        self._pauses: tuple[float, tuple[int, ...] | None, dict[str, Pause]] | None = None
         self._reader: BrokerReader | None = None
-        self._runs: dict[str, deque[dict[str, Any]]] = {}
+        self._store: StateStore | None = None  # the run state, opened at the first use
         self.depth: deque[dict[str, Any]] = deque(maxlen=720)
         self._fire_cache = FireCache()
         self._timeline_lock = threading.Lock()
@@ -145,6 +146,21 @@ class Dashboard:
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
+        if self._store is not None:
+            self._store.close()
+
+    def state_store(self, create: bool) -> StateStore | None:
+        """The run state's store, kept open (opening one costs ~20 ms); None when it does not
+        exist and ``create`` is false (looking never creates it)."""
+        from beat.state_read import sqlite_state_file
+
+        with self._lock:
+            if self._store is None:
+                path = sqlite_state_file(self.state_location)
+                if path is not None and not path.exists() and not create:
+                    return None
+                self._store = StateStore(self.state_location)
+            return self._store
 
     def states(self) -> dict[str, EntryState]:
         """The run state: a SQLite file is re-read when it changed (its or its WAL's size or
@@ -163,6 +179,22 @@ class Dashboard:
         with self._lock:
             self._states = (time.monotonic(), stamp, states)
         return states
+
+    def pauses(self) -> dict[str, Pause]:
+        """The pauses kept in the run state (``beat pause``), re-read like :meth:`states`."""
+        stamp = self._state_stamp()
+        with self._lock:
+            cached = self._pauses
+            if cached is not None:
+                at, old_stamp, pauses = cached
+                if stamp is not None and stamp == old_stamp:
+                    return pauses
+                if stamp is None and time.monotonic() - at < REFRESH_SECONDS:
+                    return pauses
+        pauses = read_pauses(self.state_location)
+        with self._lock:
+            self._pauses = (time.monotonic(), stamp, pauses)
+        return pauses
 
     def _state_stamp(self) -> tuple[int, ...] | None:
         from beat.state_read import sqlite_state_file
@@ -190,7 +222,7 @@ class Dashboard:
     def entries(self, query: str, offset: int, limit: int, now: datetime) -> dict[str, Any]:
         """The entries page: entries whose name, task or queue contains ``query``, one page
         of them with their next fire (and its DST note) and the outcome of their last fire."""
-        config, states = self.config(), self.states()
+        config, states, pauses = self.config(), self.states(), self.pauses()
         needle = query.lower()
         names = [
             name
@@ -207,9 +239,9 @@ class Dashboard:
         outcomes = self.reader().task_statuses(list(last_ids.values()))
         for name in shown:
             entry = config.entries[name]
-            row = entry_row(entry, states.get(name), now)
+            row = entry_row(entry, states.get(name), now, pauses.get(name))
             nxt = next_fires(entry, states.get(name), now, limit=1, until=None)
-            row["next_note"] = nxt[0]["note"] if nxt else None
+            row["next_note"] = nxt[0]["note"] if nxt and row["next_fire"] else None
             # The state of the task of the entry's last scheduled fire (None: never fired).
             last_id = last_ids.get(name)
             status = outcomes.get(last_id) if last_id else None
@@ -222,11 +254,11 @@ class Dashboard:
     def entry_detail(self, name: str, now: datetime, count: int = 20) -> dict[str, Any]:
         """One entry: its row, definition (secrets redacted), last fire and its outcome, the
         next ``count`` fires with DST notes, the zone's DST changes over the timeline's window
-        (now to the last of those fires, at least a day, at most DST_WINDOW), and the manual
-        runs started from this dashboard."""
+        (now to the last of those fires, at least a day, at most DST_WINDOW), and its history
+        (``beat history``: the fire log with the task states)."""
         entry = self.entry(name)
         stored = self.states().get(name)
-        row = entry_row(entry, stored, now)
+        row = entry_row(entry, stored, now, self.pauses().get(name))
         fires = next_fires(entry, stored, now, limit=count, until=None)
         end = datetime.fromisoformat(fires[-1]["utc"]) if fires else now
         end = min(max(end, now + timedelta(days=1)), now + DST_WINDOW) + timedelta(seconds=1)
@@ -245,7 +277,7 @@ class Dashboard:
             "next": fires,
             "window": {"start": now.astimezone(UTC).isoformat(), "end": end.isoformat()},
             "dst_changes": dst_changes(entry, now, end),
-            "manual_runs": self._manual_runs(name),
+            "history": self.history(name, HISTORY),
         }
 
     @staticmethod
@@ -254,13 +286,14 @@ class Dashboard:
 
         return dict(redact(entry_to_mapping(entry)))
 
-    def _manual_runs(self, name: str) -> list[dict[str, Any]]:
-        runs = list(self._runs.get(name, ()))
-        reader = self.reader()
-        for run in runs:
-            status = reader.task_status(run["task_id"])
-            run["state"] = str(status.state) if status is not None else "unknown"
-        return runs
+    def history(self, name: str, limit: int) -> list[dict[str, Any]]:
+        """The entry's newest ``limit`` fires, newest first (``beat history --json``)."""
+        from beat.views.history import history_rows
+
+        self.entry(name)
+        store = self.state_store(create=False)
+        records = store.fire_log(name, limit) if store is not None else []
+        return list(redact(history_rows(records, self.reader().task_statuses)))
 
     def queues(self) -> dict[str, Any]:
         return {"queues": [queue_data(s) for s in self.reader().queue_stats()]}
@@ -286,6 +319,12 @@ class Dashboard:
         queues = [queue] if queue else [s.name for s in reader.queue_stats() if s.dead]
         letters = [dead_letter_data(d) for q in queues for d in reader.dead_letters(q, limit)]
         return {"queue": queue, "dead_letters": redact(letters)}
+
+    def workers(self) -> dict[str, Any]:
+        """The workers page: live workers with the tasks they run now, then missed ones."""
+        from beat.ops.workers import worker_data
+
+        return {"workers": redact([worker_data(w) for w in self.reader().workers()])}
 
     def task(self, task_id: str) -> dict[str, Any]:
         status = self.reader().task_status(task_id)
@@ -345,8 +384,9 @@ class Dashboard:
     # -- actions -------------------------------------------------------------------------
 
     def trigger(self, name: str, actor: str) -> dict[str, Any]:
-        """Run the entry's task now (``beat trigger``); remembered for the entry's page."""
+        """Run the entry's task now (``beat trigger``), recorded in the entry's history."""
         from beat.messages import trigger_message
+        from beat.views.history import log_manual_run
         from taskqueue.urls import open_broker
 
         entry = self.entry(name)
@@ -359,8 +399,12 @@ class Dashboard:
             broker.enqueue_once(message)
         finally:
             broker.close()
-        runs = self._runs.setdefault(name, deque(maxlen=RECENT_RUNS))
-        runs.appendleft({"task_id": message.id, "by": actor, "at": datetime.now(UTC).isoformat()})
+        try:  # in its history; the run is sent already, so a failure here only loses that
+            store = self.state_store(create=True)
+            assert store is not None
+            log_manual_run(store, name, message.id, message.headers.enqueued_at, actor)
+        except BeatError as e:
+            log.warning("dashboard: trigger of %s not in its history: %s", name, redact(str(e)))
         actions_log.info(
             "dashboard: %s triggered entry %s",
             actor,
@@ -368,6 +412,114 @@ class Dashboard:
             extra={"action": "trigger", "entry": name, "task_id": message.id, "user": actor},
         )
         return {"entry": name, "task_id": message.id}
+
+    def revoke(self, task_id: str, terminate: bool, actor: str) -> dict[str, Any]:
+        """Revoke a task (``beat revoke [--terminate]``): a queued or delayed one is removed,
+        a running one stopped when ``terminate``; the id never runs later."""
+        from beat.ops.revoke import describe, revocation_data
+        from beat.ops.revoke import revoke as revoke_task
+        from taskqueue.urls import open_broker
+
+        broker = open_broker(self.broker_url)
+        try:
+            revocation = revoke_task(broker, task_id, terminate=terminate)
+        finally:
+            broker.close()
+        said = describe(revocation)
+        actions_log.info(
+            "dashboard: %s revoked task %s: %s",
+            actor,
+            task_id,
+            said,
+            extra={"action": "revoke", "task_id": task_id, "terminate": terminate, "user": actor},
+        )
+        return {**revocation_data(revocation), "done": said}
+
+    def dead_count(self, queue: str | None) -> int:
+        """How many dead letters ``queue`` (None: every queue) holds."""
+        return sum(s.dead for s in self.reader().queue_stats() if queue in (None, s.name))
+
+    def requeue_dead(self, queue: str | None, ids: list[str] | None, actor: str) -> dict[str, Any]:
+        """Requeue the dead letters ``ids`` (None: all) of ``queue`` (None: every queue) as new
+        deliveries (``beat dead requeue``); one id asked for and not dead there: NotFound."""
+        from beat.ops.dead import requeue
+        from taskqueue.urls import open_broker
+
+        broker = open_broker(self.broker_url)
+        try:
+            report = requeue(broker, ids, queue)
+        finally:
+            broker.close()
+        if ids is not None and len(ids) == 1 and report.missing:
+            raise NotFound(f"dead letter {ids[0]!r}: not in queue {queue!r}")
+        said = f"requeued {len(report.requeued)} dead letter(s)"
+        if report.refused:
+            said += "; not requeued: " + "; ".join(f"{i}: {w}" for i, w in report.refused.items())
+        actions_log.info(
+            "dashboard: %s %s %s",
+            actor,
+            said,
+            "of every queue" if queue is None else f"of queue {queue}",
+            extra={"action": "requeue", "queue": queue, "user": actor},
+        )
+        return dict(
+            redact(
+                {
+                    "requeued": [{"queue": q, "id": i} for q, i in report.requeued],
+                    "refused": report.refused,
+                    "missing": report.missing,
+                    "done": said,
+                }
+            )
+        )
+
+    def purge_dead(self, queue: str | None, actor: str) -> dict[str, Any]:
+        """Delete the dead letters of ``queue`` (None: every queue) (``beat dead purge``)."""
+        from beat.ops.dead import purge_dead
+        from taskqueue.urls import open_broker
+
+        broker = open_broker(self.broker_url)
+        try:
+            counts = purge_dead(broker, queue)
+        finally:
+            broker.close()
+        total = sum(counts.values())
+        said = f"purged {total} dead letter(s)" + "".join(
+            f"; {n} from {q}" for q, n in counts.items() if n
+        )
+        actions_log.info(
+            "dashboard: %s %s",
+            actor,
+            said,
+            extra={"action": "purge_dead", "queue": queue, "user": actor},
+        )
+        return {"purged": counts, "total": total, "done": said}
+
+    def set_paused(self, name: str, paused: bool, note: str, actor: str) -> dict[str, Any]:
+        """Pause (``note`` says why) or resume an entry (``beat pause|resume``): kept in the
+        run state, so every beat sharing it follows on its next tick."""
+        self.entry(name)
+        store = self.state_store(create=True)
+        assert store is not None
+        now = datetime.now(UTC)
+        before = store.set_pause(name, paused, note, now)
+        with self._lock:
+            self._states = self._pauses = None
+        if paused:
+            since = before.since if before is not None and before.paused else now
+            said = f"paused {name} since {since.isoformat()}" + (f": {note}" if note else "")
+        elif before is None or not before.paused:
+            said = f"{name} was not paused"
+        else:
+            said = f"resumed {name} (paused since {before.since.isoformat()})"
+        verb = "pause" if paused else "resume"
+        actions_log.info(
+            "dashboard: %s: %s",
+            actor,
+            said,
+            extra={"action": verb, "entry": name, "note": note, "user": actor},
+        )
+        return {"entry": name, "paused": paused, "note": note, "done": said}
 
     def set_enabled(self, name: str, enabled: bool, actor: str) -> dict[str, Any]:
         """Enable or disable an entry of the SQL source (``beat entries enable|disable``); an

@@ -16,7 +16,7 @@ class BadRequest(ValueError):
 class Param:
     name: str
     where: str = "query"  # "query" or "path"
-    kind: str = "string"  # "string" or "integer"
+    kind: str = "string"  # "string", "integer" or "boolean"
     default: Any = None
     minimum: int | None = None
     maximum: int | None = None
@@ -32,6 +32,8 @@ class Param:
             raise BadRequest(f"{self.name}: longer than {self.max_length} characters")
         if self.kind == "string":
             return text
+        if self.kind == "boolean":
+            return _boolean(self.name, text)
         try:
             value = int(text)
         except ValueError:
@@ -49,8 +51,10 @@ class Param:
             "required": self.where == "path",
             "description": self.description,
         }
-        if self.kind == "integer":
-            schema: dict[str, Any] = {"type": "integer"}
+        if self.kind == "boolean":
+            schema: dict[str, Any] = {"type": "boolean"}
+        elif self.kind == "integer":
+            schema = {"type": "integer"}
             if self.minimum is not None:
                 schema["minimum"] = self.minimum
             if self.maximum is not None:
@@ -63,6 +67,17 @@ class Param:
             schema["default"] = self.default
         out["schema"] = schema
         return out
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _boolean(name: str, text: str) -> bool:
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise BadRequest(f"{name}: expected true or false, got {text[:40]!r}")
 
 
 def parse_all(

@@ -49,6 +49,8 @@ _SCRIPTS = (
 )
 # Scripts that stand alone (no queue keys, so no _lib.lua).
 _STANDALONE_SCRIPTS = ("lease_acquire", "lease_renew", "lease_release", "heartbeat")
+# _send_all joins packed commands into writes of about this many bytes.
+_WRITE_CHUNK = 64 * 1024
 # Reload-and-retry rounds for an EVALSHA answered NOSCRIPT (see _stream).
 _NOSCRIPT_TRIES = 3
 # Next to the package (package data): not importlib.resources, which can resolve a
@@ -224,16 +226,27 @@ class RedisConnection:
     def _send_all(
         self, commands: Iterator[tuple[Any, ...]]
     ) -> tuple[list[tuple[Any, ...]], list[Any]]:
-        """Send each command as soon as it is packed, then read the replies (an error reply
-        is returned in its place, not raised)."""
+        """Send the commands (joined into writes of about ``_WRITE_CHUNK`` bytes), then read
+        the replies (an error reply is returned in its place, not raised)."""
         pool = self._client.connection_pool
         sent: list[tuple[Any, ...]] = []
         replies: list[Any] = []
         conn = pool.get_connection()
         try:
+            # Small commands go out together in one write (one syscall, and the server reads
+            # them in one go); a long stream still goes out while the rest is being packed.
+            buffered: list[bytes] = []
+            size = 0
             for command in commands:
-                conn.send_packed_command(wire.pack(command), check_health=False)
+                packed = wire.pack(command)[0]
+                buffered.append(packed)
+                size += len(packed)
                 sent.append(command)
+                if size >= _WRITE_CHUNK:
+                    conn.send_packed_command([b"".join(buffered)], check_health=False)
+                    buffered, size = [], 0
+            if buffered:
+                conn.send_packed_command([b"".join(buffered)], check_health=False)
             for _ in sent:
                 try:
                     replies.append(conn.read_response())

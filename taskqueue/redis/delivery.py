@@ -11,8 +11,9 @@ gap between computing a delay and sending it.
 (claim_many.lua reads the task name and attempt from the JSON payload); ``settle_many`` acks /
 retries / dead-letters a batch and writes each status in the same script call (settle.lua),
 only for claims still owned. A no-op task thus costs two script calls per batch instead of
-four round trips per task. The STARTED status key is not declared in KEYS (its id is only
-known once popped): fine on one server or Sentinel, not on Cluster.
+four round trips per task, and one round trip with ``settle_and_claim`` (the worker's loop
+settles what finished and claims the next batch in one write). The STARTED status key is not
+declared in KEYS (its id is only known once popped): fine on one server or Sentinel, not on Cluster.
 
 Blocking claims: a claim that finds nothing waits on each queue's ``notify`` list with BLPOP.
 Enqueue, release, retry-due-now and lease recovery push one token; a claimer that takes a
@@ -78,6 +79,39 @@ def _settle_args(item: Settlement, now_ms: int, result_ttl: timedelta) -> list[A
     return args
 
 
+def _claimed(name: str, prefix: str, reply: Any) -> tuple[list[Delivery], int]:
+    """The deliveries in claim_many.lua's ``reply`` (tokens ``<prefix>-<i>``), and if there
+    are none, in how many ms something becomes claimable (-1: nothing is waiting)."""
+    claimed = int(reply[0])
+    if claimed == 0:
+        return [], int(reply[1])
+    lease_until = wire.instant(int(reply[1]))
+    deliveries = []
+    for i in range(claimed):
+        problem = reply[4 + 4 * i]
+        deliveries.append(
+            Delivery(
+                message_id=wire.id_text(reply[2 + 4 * i]),
+                queue=name,
+                payload=reply[3 + 4 * i],
+                token=f"{prefix}-{i + 1}",
+                lease_until=lease_until,
+                problem=problem.decode(errors="replace") if problem else None,
+                deliveries=int(reply[5 + 4 * i]),
+            )
+        )
+    return deliveries, -1
+
+
+def _settled(n: int, by_queue: dict[str, list[int]], replies: list[Any]) -> list[bool]:
+    """Per item, whether settle.lua applied it (its reply: one '1'/'0' byte per item)."""
+    settled = [False] * n
+    for positions, reply in zip(by_queue.values(), replies, strict=True):
+        for i, flag in zip(positions, reply, strict=True):
+            settled[i] = flag == 49  # ord("1")
+    return settled
+
+
 class RedisConsumer(RedisConnection):
     """:class:`~taskqueue.broker.Consumer` on Redis."""
 
@@ -123,6 +157,12 @@ class RedisConsumer(RedisConnection):
     def _claim_from(self, name: str, lease_ms: int, count: int) -> tuple[list[Delivery], int]:
         """One claim_many.lua call on queue ``name``: what it claimed, and (if nothing) in how
         many ms something becomes claimable (-1: nothing is waiting)."""
+        command, prefix = self._claim_command(name, lease_ms, count)
+        [reply] = self._stream(iter((command,)))
+        return _claimed(name, prefix, reply)
+
+    def _claim_command(self, name: str, lease_ms: int, count: int) -> tuple[tuple[Any, ...], str]:
+        """claim_many.lua's call on queue ``name``, and the token prefix it hands out."""
         prefix = secrets.token_hex(16)
         keys = (*self.keys.queue(name).script_keys, self.keys.revoked)
         command = (
@@ -135,26 +175,7 @@ class RedisConsumer(RedisConnection):
             count,
             self.keys.status(""),
         )
-        [reply] = self._stream(iter((command,)))
-        claimed = int(reply[0])
-        if claimed == 0:
-            return [], int(reply[1])
-        lease_until = wire.instant(int(reply[1]))
-        deliveries = []
-        for i in range(claimed):
-            problem = reply[4 + 4 * i]
-            deliveries.append(
-                Delivery(
-                    message_id=wire.id_text(reply[2 + 4 * i]),
-                    queue=name,
-                    payload=reply[3 + 4 * i],
-                    token=f"{prefix}-{i + 1}",
-                    lease_until=lease_until,
-                    problem=problem.decode(errors="replace") if problem else None,
-                    deliveries=int(reply[5 + 4 * i]),
-                )
-            )
-        return deliveries, -1
+        return command, prefix
 
     def _wait(self, names: list[str], remaining_s: float, next_due_ms: int) -> None:
         """Block on the queues' notify lists until a push, the next due time, or the cap."""
@@ -176,6 +197,45 @@ class RedisConsumer(RedisConnection):
         """
         if not items:
             return []
+        commands, by_queue = self._settle_commands(items, result_ttl)
+        # Packed with hiredis and sent back to back on one connection (see _stream): redis-py's
+        # command path cost more client time than the script itself.
+        return _settled(len(items), by_queue, self._stream(iter(commands)))
+
+    def settle_and_claim(
+        self,
+        items: Sequence[Settlement],
+        queues: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        max_count: int,
+        *,
+        result_ttl: timedelta = DEFAULT_RESULT_TTL,
+    ) -> tuple[list[bool], list[Delivery]]:
+        """:meth:`settle_many` then a claim that does not wait, in one round trip: the settle
+        scripts and the first queue's claim script go out in one write (each script still
+        atomic on its own, in that order). Later queues are tried only if the first did not
+        fill the batch."""
+        if max_count < 1:
+            raise ValueError(f"max_count: must be at least 1, got {max_count}")
+        del consumer
+        names = list(queues)
+        commands, by_queue = self._settle_commands(items, result_ttl)
+        lease_ms = int(lease.total_seconds() * 1000)
+        claim, prefix = self._claim_command(names[0], lease_ms, max_count)
+        replies = self._stream(iter([*commands, claim]))
+        settled = _settled(len(items), by_queue, replies[:-1])
+        claimed, _ = _claimed(names[0], prefix, replies[-1])
+        for name in names[1:]:
+            if len(claimed) >= max_count:
+                break
+            claimed += self._claim_from(name, lease_ms, max_count - len(claimed))[0]
+        return settled, claimed
+
+    def _settle_commands(
+        self, items: Sequence[Settlement], result_ttl: timedelta
+    ) -> tuple[list[tuple[Any, ...]], dict[str, list[int]]]:
+        """settle.lua's calls for ``items`` (one per queue), and each call's item positions."""
         now_ms = wire.now_ms()  # only to turn retry etas into delays
         by_queue: dict[str, list[int]] = {}
         for i, item in enumerate(items):
@@ -194,14 +254,7 @@ class RedisConsumer(RedisConnection):
                 args.extend(_settle_args(item, now_ms, result_ttl))
             keys = (*queue.script_keys, *status_keys)
             commands.append(("EVALSHA", sha, len(keys), *keys, *args))
-        # Packed with hiredis and sent back to back on one connection (see _stream): redis-py's
-        # command path cost more client time than the script itself.
-        replies = self._stream(iter(commands))
-        settled = [False] * len(items)
-        for positions, reply in zip(by_queue.values(), replies, strict=True):
-            for i, flag in zip(positions, reply, strict=True):
-                settled[i] = flag == 49  # ord("1")
-        return settled
+        return commands, by_queue
 
     def _in_flight(self, script: str, delivery: Delivery, *args: Any) -> int:
         queue = self.keys.queue(delivery.queue)

@@ -16,6 +16,8 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
+import redis
+
 from taskqueue.errors import DecodeError
 from taskqueue.keys import DONE_TTL_MS
 from taskqueue.message import Message
@@ -69,20 +71,32 @@ class RedisStates(RedisConnection):
                 pipe.pexpire(done, DONE_TTL_MS)
             pipe.execute()
 
-    def wait_done(self, task_id: str, timeout: timedelta, poll_interval: timedelta) -> None:
+    def wait_done(
+        self, task_id: str, timeout: timedelta, poll_interval: timedelta
+    ) -> TaskStatus | None:
         """Block until ``task_id`` reaches a final state or ``timeout`` passes (at most the
-        longest block this connection allows: the caller reads the status and waits again).
+        longest block this connection allows: the caller checks and waits again); the status
+        hash read right after (None: none yet; no QUEUED lookup, see :meth:`get_status`).
 
-        A BLPOP on the task's done list, never a poll (``poll_interval`` is SQLite's). A token
-        pushed before the wait began is still there, so a task that ended between the caller's
-        status read and this call returns at once.
+        A BLPOP on the task's done list, never a poll (``poll_interval`` is SQLite's), with
+        the HGETALL sent behind it: Redis runs it the moment the BLPOP returns, so waking up
+        and reading the result is one round trip. A token pushed before the wait began is
+        still there, so a task that ended between the caller's read and this call returns at
+        once. A ``timeout`` under 1 ms only reads (BLPOP's 0 would block forever).
         """
         del poll_interval
         wait_s = min(timeout.total_seconds(), self._max_block_s)
-        if wait_s < 0.001:  # BLPOP's 0 would block forever
-            return
+        read = ("HGETALL", self.keys.status(task_id))
+        commands = [read] if wait_s < 0.001 else [("BLPOP", self.keys.done(task_id), wait_s), read]
         with self._errors():
-            self._client.blpop([self.keys.done(task_id)], wait_s)
+            replies = self._send_all(iter(commands))[1]
+            for reply in replies:
+                if isinstance(reply, redis.ResponseError):
+                    raise reply
+        raw = replies[-1]
+        # RESP2 answers a flat list of field, value; RESP3 a map.
+        fields = raw if isinstance(raw, dict) else dict(zip(raw[0::2], raw[1::2], strict=True))
+        return _status(task_id, fields) if fields else None
 
     def forget(self, task_id: str) -> None:
         """Delete what is known of ``task_id`` (its status and done token)."""

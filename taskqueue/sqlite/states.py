@@ -81,10 +81,12 @@ class SQLiteStates(SQLiteConnection):
                     out[record["task_id"]] = status_from_record(record, self.url)
         return out
 
-    def wait_done(self, task_id: str, timeout: timedelta, poll_interval: timedelta) -> None:
-        """Sleep one poll interval (at most ``timeout``): the caller reads the status again."""
-        del task_id
+    def wait_done(
+        self, task_id: str, timeout: timedelta, poll_interval: timedelta
+    ) -> TaskStatus | None:
+        """Sleep one poll interval (at most ``timeout``); the status then."""
         time.sleep(max(0.0, min(timeout, poll_interval).total_seconds()))
+        return self.get_status(task_id)
 
     def forget(self, task_id: str) -> None:
         """Delete what is known of ``task_id`` (its status row)."""

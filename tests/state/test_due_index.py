@@ -20,6 +20,19 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+def test_an_entry_moved_away_and_back_takes_its_last_place_among_ties() -> None:
+    index = DueIndex()
+    index.push("a", at(10))
+    index.push("b", at(10))
+    index.push("a", at(20))  # away...
+    index.push("c", at(10))
+    index.push("a", at(10))  # ...and back: after c, once
+    index.push("b", at(10))  # again at the same instant: moves to the end
+    assert len(index) == 3
+    assert index.pop_due(at(30)) == [("c", at(10)), ("a", at(10)), ("b", at(10))]
+    assert index.peek() is None and len(index) == 0
+
+
 def test_pop_due_returns_due_entries_in_time_order_ties_in_push_order() -> None:
     index = DueIndex()
     index.push("late", at(30))

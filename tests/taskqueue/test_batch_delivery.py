@@ -274,3 +274,55 @@ def test_claim_many_survives_a_deeply_nested_payload(broker: Broker) -> None:
     assert [d.message_id for d in claimed] == ["deep", "next"]
     deep = broker.get_status("deep")
     assert deep is None or deep.state is not TaskState.STARTED
+
+
+# --- settle_and_claim -----------------------------------------------------------------------
+
+
+def test_settle_and_claim_settles_then_claims_across_queues(broker: Broker) -> None:
+    assert all(
+        broker.enqueue_many(
+            [
+                Message(id="a", task="t"),
+                Message(id="b", task="t"),
+                Message(id="c", task="t"),
+                Message(id="x", task="t", queue="other"),
+            ]
+        )
+    )
+    [a] = _claim_many(broker, 1)
+    stale = Delivery(a.message_id, a.queue, a.payload, "not-the-token", a.lease_until)
+    items = [Settlement(a, ACK, _done(a, result=1)), Settlement(stale, ACK, _done(stale))]
+    settled, claimed = broker.settle_and_claim(items, ["default", "other"], "c", LEASE, 3)
+    # The stale claim applied nothing; the batch was filled from the next queue.
+    assert settled == [True, False]
+    assert [(d.message_id, d.queue) for d in claimed] == [
+        ("b", "default"),
+        ("c", "default"),
+        ("x", "other"),
+    ]
+    status = broker.get_status("a")
+    assert status is not None and (status.state, status.result) == (TaskState.SUCCESS, 1)
+    started = broker.get_status("b")
+    assert started is not None and started.state is TaskState.STARTED
+    assert _stats(broker) == (0, 0, 2, 0) and _stats(broker, "other") == (0, 0, 1, 0)
+    # Nothing to settle and nothing to claim: both empty, no waiting.
+    assert broker.settle_and_claim([], ["nothing-here"], "c", LEASE, 2) == ([], [])
+
+
+def test_settle_and_claim_refuses_a_result_that_is_not_json_before_writing(broker: Broker) -> None:
+    assert broker.enqueue_many([Message(id="a", task="t"), Message(id="b", task="t")])
+    [a] = _claim_many(broker, 1)
+    with pytest.raises((TypeError, ValueError)):
+        broker.settle_and_claim(
+            [
+                Settlement(a, ACK, _done(a, result={1})),
+            ],
+            ["default"],
+            "c",
+            LEASE,
+            1,
+        )
+    # Neither settled nor claimed: "a" still in flight under its claim, "b" still ready.
+    assert _stats(broker) == (1, 0, 1, 0)
+    assert broker.settle_many([Settlement(a, ACK, _done(a))]) == [True]

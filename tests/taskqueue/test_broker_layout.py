@@ -40,6 +40,7 @@ def test_each_role_is_a_small_protocol_and_broker_is_their_union() -> None:
         Consumer: {
             "claim_many",
             "settle_many",
+            "settle_and_claim",
             "extend",
             "release",
             "recover_expired",

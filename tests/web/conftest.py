@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from taskqueue.message import Message
 from tests.logged_process import LoggedProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -187,17 +189,22 @@ def _wait_listening(web: WebProcess, port: int, timeout: float = 15) -> None:
 
 
 @pytest.fixture
-def run_worker(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    """A real worker (threads pool) on the queue ``default`` of a broker; killed afterwards."""
+def run_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """A real worker (threads pool unless ``args`` say otherwise) on the queue ``default`` of a
+    broker, with the worker tests' tasks (``t.sleep_mark`` ...); killed afterwards."""
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(url: str) -> subprocess.Popen[bytes]:
+    def start(url: str, *args: str) -> subprocess.Popen[bytes]:
         log_path = tmp_path / f"worker-{len(procs)}.log"
         argv = [sys.executable, "-c", "from worker.cli import main; main()"]
         argv += ["--broker", url, "-P", "threads", "-c", "2", "-Q", "default", "-l", "debug"]
+        argv += ["-A", "consumer_tasks", *args]
+        tasks_dir = str(REPO / "tests" / "worker")
+        env = beat_env()
+        env["PYTHONPATH"] = os.pathsep.join([tasks_dir, env["PYTHONPATH"]])
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(
-                argv, stdout=log_file, stderr=subprocess.STDOUT, env=beat_env(), cwd=tmp_path
+                argv, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=tmp_path
             )
         procs.append((proc, log_path))
         LoggedProcess(proc, log_path).wait_for_log(" ready: ", timeout=60)
@@ -239,3 +246,16 @@ def wait_for(check: Callable[[], Any], timeout: float = 20, what: str = "conditi
             return last
         time.sleep(0.1)
     raise AssertionError(f"{what} not reached in {timeout}s (last: {last!r})")
+
+
+def send(url: str, task: str, *args: Any, **fields: Any) -> Message:
+    """Enqueue one message on the queue ``default`` of the broker at ``url``."""
+    from taskqueue.urls import open_broker
+
+    message = Message(id=uuid.uuid4().hex, task=task, queue="default", args=args, **fields)
+    broker = open_broker(url)
+    try:
+        assert broker.enqueue_once(message)
+    finally:
+        broker.close()
+    return message

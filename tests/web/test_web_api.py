@@ -3,20 +3,31 @@ SQLite queue): what each page shows, trigger with a real worker, CSRF, read-only
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.web.conftest import Client, StartWeb, WebProcess, wait_for, write_config
+from tests.web.conftest import (
+    Client,
+    StartWeb,
+    WebProcess,
+    beat_env,
+    wait_for,
+    write_config,
+)
 
-PAGES = ("/entries", "/entries/nightly", "/timeline", "/queues", "/dead", "/leader")
+PAGES = ("/entries", "/entries/nightly", "/timeline", "/queues", "/dead", "/workers", "/leader")
 APIS = (
     "/api/entries",
     "/api/entries/nightly",
+    "/api/entries/nightly/history",
     "/api/timeline",
     "/api/queues",
     "/api/queues/history",
     "/api/dead",
+    "/api/workers",
     "/api/leader",
     "/api/openapi.json",
     "/api/session",
@@ -42,10 +53,6 @@ def test_every_page_and_api_answers(tmp_path: Path, broker_url: str, start_web: 
 def test_api_rows_are_beat_list_json(tmp_path: Path, start_web: StartWeb) -> None:
     """One rule: the API's entry rows are `beat list --json`'s objects (plus outcome/note)."""
     import json
-    import subprocess
-    import sys
-
-    from tests.web.conftest import beat_env
 
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'queue.db'}")
     web = start_web(config)
@@ -101,9 +108,20 @@ def test_trigger_runs_and_shows_in_the_entry(
         return task.status == 200 and task.json()["state"] == "SUCCESS"
 
     wait_for(succeeded, what=f"task {task_id} SUCCESS")
-    runs = client.get("/api/entries/tick").json()["manual_runs"]
-    assert runs[0]["task_id"] == task_id and runs[0]["state"] == "SUCCESS"
-    assert runs[0]["by"] == "local@127.0.0.1"
+    # In the entry's history (the fire log joined with the task states: `beat history`).
+    (fire,) = client.get("/api/entries/tick").json()["history"]
+    assert (fire["fire_id"], fire["outcome"], fire["state"]) == (task_id, "manual", "SUCCESS")
+    assert fire["by"] == "local@127.0.0.1" and fire["runtime_s"] >= 0, fire
+    assert client.get("/api/entries/tick/history").json()["fires"] == [fire]
+    out = subprocess.run(
+        [sys.executable, "-m", "beat", "-s", str(tmp_path / "schedule.db"), "history", "tick"],
+        capture_output=True,
+        text=True,
+        env=beat_env({"BEAT_CONFIG": str(tmp_path / "schedules.yaml")}),
+        cwd=tmp_path,
+        check=True,
+    ).stdout
+    assert task_id in out and "SUCCESS" in out and "by hand: local@127.0.0.1" in out, out
     assert "triggered entry tick" in web.log() and "user=local@127.0.0.1" in web.log()
 
 
@@ -128,20 +146,27 @@ def test_action_without_the_csrf_token_is_refused(
     form_answer = client.post("/actions/entries/nightly/trigger", form={"csrf_token": "nope"})
     assert form_answer.status == 403
     assert "triggered" not in web.log()
-    assert client.get("/api/entries/nightly").json()["manual_runs"] == []
+    assert client.get("/api/entries/nightly").json()["history"] == []
 
 
 def test_read_only_turns_every_action_off(tmp_path: Path, start_web: StartWeb) -> None:
     web = start_web(write_config(tmp_path, f"sqlite:///{tmp_path / 'queue.db'}"), "--read-only")
     client = web.client()
     assert client.get("/api/session").json()["read_only"] is True
-    for action in ("trigger", "enable", "disable"):
-        answer = client.post(
-            f"/api/entries/nightly/{action}", headers={"X-CSRF-Token": client.csrf()}
+    from beat.web.actions import ACTIONS
+
+    assert len(ACTIONS) >= 9
+    for action in ACTIONS:  # every action, present and future
+        path = action.path.format(
+            name="nightly", task_id="some-task", queue="default", message_id="some-id"
         )
-        assert answer.status == 403 and "read-only" in answer.json()["error"]
-        assert client.get(f"/actions/entries/nightly/{action}").status == 409
-    assert "Trigger now" not in client.get("/entries/nightly").text
+        answer = client.post(f"/api{path}", headers={"X-CSRF-Token": client.csrf()})
+        assert answer.status == 403 and "read-only" in answer.json()["error"], action.name
+        assert client.get(f"/actions{path}").status == 409, action.name
+    page = client.get("/entries/nightly").text
+    assert "Trigger now" not in page and "/actions/" not in page
+    assert "/actions/" not in client.get("/entries").text + client.get("/dead").text
+    assert "read-only" in web.log() and "revoked" not in web.log()
 
 
 def test_yaml_entry_cannot_be_disabled_from_the_dashboard(

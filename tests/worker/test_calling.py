@@ -15,9 +15,19 @@ import pytest
 import redis
 
 from taskqueue.broker import Broker
+from taskqueue.records import TaskState, TaskStatus
 from tests.faults import procs
 from tests.worker.conftest import StartWorker
-from worker import AsyncResult, ResultTimeout, TaskFailed, TaskResult, configure, send_task
+from worker import (
+    AsyncResult,
+    ResultTimeout,
+    TaskFailed,
+    TaskResult,
+    chord,
+    configure,
+    group,
+    send_task,
+)
 from worker.producer import PRODUCER, locate_broker_url
 
 private_redis = procs.private_redis
@@ -176,6 +186,93 @@ def test_get_on_redis_blocks_instead_of_polling(
         status = result.status()
         assert status is not None and status.finished_at is not None
         assert returned - status.finished_at < timedelta(seconds=0.5)
+        client.close()
+    finally:
+        configure(broker=None)
+
+
+def _reads(client: Any) -> int:
+    """Reads the server has done on its sockets: one per batch of commands that arrives
+    together, so a call that is one round trip costs one."""
+    return int(client.info("stats")["total_reads_processed"])
+
+
+def test_apply_async_is_one_round_trip(private_redis: Any) -> None:
+    """Each call is one message and one network round trip: its commands go out together
+    (counted by the server's socket reads; the INFO that reads the count is one more)."""
+    server = private_redis(persistent=False)
+    url = server.url(0)
+    configure(broker=url)
+    try:
+        client: Any = redis.Redis.from_url(url)
+        calling_tasks.add.delay(0, 0)  # opens the connection and loads the scripts
+        calls, reads = _commands(client, "evalsha"), _reads(client)
+        for i in range(20):
+            calling_tasks.add.apply_async((i, i))
+        assert _reads(client) - reads == 20 + 1
+        assert _commands(client, "evalsha") - calls == 20  # one message each, never batched
+        client.close()
+    finally:
+        configure(broker=None)
+
+
+def test_group_and_chord_send_their_members_in_one_round_trip(private_redis: Any) -> None:
+    """A group's (and a chord's) members are one batch: one round trip for all of them, each
+    still its own message, enqueue-once by its id, on its own queue."""
+    server = private_redis(persistent=False)
+    url = server.url(0)
+    configure(broker=url)
+    try:
+        client: Any = redis.Redis.from_url(url)
+        calling_tasks.add.delay(0, 0)  # opens the connection and loads the scripts
+        reads = _reads(client)
+        members = [calling_tasks.add.s(i, i) for i in range(10)]
+        sent = group([*members, calling_tasks.lopri.s()]).apply_async()
+        assert _reads(client) - reads == 1 + 1
+        assert len({r.id for r in sent}) == 11
+        assert [r.state for r in sent] == ["QUEUED"] * 11
+        assert _ready(PRODUCER.get(), "lopri") == (1, 0)  # on its task's own queue
+        reads = _reads(client)
+        chord(members, calling_tasks.add.s(1)).apply_async()
+        assert _reads(client) - reads == 1 + 1
+        client.close()
+    finally:
+        configure(broker=None)
+
+
+def test_get_reads_the_status_and_waits_in_one_round_trip(private_redis: Any) -> None:
+    """``get`` reads the status hash, then blocks on the done list and reads the final
+    status in one round trip: no QUEUED lookup in the queues (SMEMBERS, HGET) while waiting.
+    The final state is written by another connection, as a worker's settle would."""
+    server = private_redis(persistent=False)
+    url = server.url(0)
+    configure(broker=url)
+    try:
+        client: Any = redis.Redis.from_url(url)
+        result = calling_tasks.add.delay(2, 3)
+        writer = PRODUCER.get().__class__(url)
+        writer.ping()  # connected before the count
+
+        def settle() -> None:
+            time.sleep(0.3)
+            writer.set_status(
+                TaskStatus(
+                    id=result.id, task="c.add", state=TaskState.SUCCESS, attempts=1, result=5
+                )
+            )
+
+        before = {c: _commands(client, c) for c in ("smembers", "hget", "hgetall", "blpop")}
+        reads = _reads(client)
+        thread = threading.Thread(target=settle)
+        thread.start()
+        assert result.get(timeout=15) == 5
+        thread.join()
+        # The reads: this INFO, the writer's transaction, get's status read, its wait
+        # (the BLPOP and the status read behind it go out together).
+        assert _reads(client) - reads == 1 + 1 + 1 + 1
+        after = {c: _commands(client, c) - n for c, n in before.items()}
+        assert after == {"smembers": 0, "hget": 0, "hgetall": 2, "blpop": 1}
+        writer.close()
         client.close()
     finally:
         configure(broker=None)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from taskqueue.broker import DEFAULT_RESULT_TTL, Broker
+from taskqueue.broker import DEFAULT_RESULT_TTL, Broker, Delivery
 from taskqueue.errors import BrokerDataError, BrokerUnavailable
 from worker.consumer.in_flight import ConsumerStats, InFlightTable
 from worker.consumer.lease_keeper import LeaseKeeper
@@ -102,6 +102,12 @@ class Consumer:
         )
         # Outcomes from the pool not yet settled (settled in one broker call per loop).
         self._outcomes: list[Outcome] = []
+        # Settlements a broker outage interrupted: sent again with the next settle.
+        self._unsettled: list[Pending] = []
+        # Settle and claim in one call when the broker's own class offers it; a wrapper that
+        # only forwards attribute access (tests counting claim_many/settle_many calls) keeps
+        # the two separate calls it observes.
+        self._combined = callable(getattr(type(broker), "settle_and_claim", None))
         self._stop_requests = 0
         self._recycle_requested = False
         # Called once per main-loop iteration (the service pings the systemd watchdog there).
@@ -206,6 +212,10 @@ class Consumer:
         # Claim before settling: the pool runs the next batch while the finished one is
         # recorded. Outcomes wait in a buffer, so a failed claim loses none.
         free = self.pool.free_slots()
+        if free > 0 and not self.stopping and self._combined and self._outcomes:
+            # One round trip records what finished and takes the next batch.
+            self._settle_and_claim(free)
+            return
         if free > 0 and not self.stopping:
             self._claim_batch(free, bool(self._outcomes))
         self._collect()
@@ -270,14 +280,45 @@ class Consumer:
                 # Returns the moment a task ends; a new message waits at most this long.
                 self._outcomes.extend(self.pool.wait(_BUSY_CLAIM_TIMEOUT.total_seconds()))
             return
+        self._start(deliveries)
+
+    def _start(self, deliveries: list[Delivery]) -> None:
+        """Start claimed deliveries; settle together the ones that cannot run."""
         self.stats.claimed += len(deliveries)
         refused = [p for d in deliveries if (p := self._starter.start(d)) is not None]
         if refused:
             self._settler.settle(refused)
 
+    def _settle_and_claim(self, free: int) -> None:
+        """Settle the buffered outcomes and claim up to ``free`` more in one broker call.
+
+        If the broker cannot be reached the settlements are kept and sent again with the next
+        call: settling is idempotent (a claim already settled is no longer ours, so nothing
+        of it applies twice), and retrying beats letting the leases lapse into a re-run.
+        """
+        pending, self._unsettled = self._unsettled + self._pending_outcomes(), []
+        try:
+            deliveries = self._settler.settle_and_claim(
+                pending, self.queues, self.name, self.lease, free
+            )
+        except BrokerUnavailable:
+            self._unsettled = pending
+            raise
+        self._start(deliveries)
+
     # --- settling -------------------------------------------------------------------------
     def _collect(self) -> None:
         """Settle the buffered outcomes in one broker call."""
+        pending, self._unsettled = self._unsettled + self._pending_outcomes(), []
+        if pending:
+            try:
+                self._settler.settle(pending)
+            except BrokerUnavailable:
+                self._unsettled = pending
+                raise
+
+    def _pending_outcomes(self) -> list[Pending]:
+        """How to settle each buffered outcome (their jobs leave the in-flight table)."""
         # Progress first: a report must never overwrite the final state of its run.
         record_progress(self.pool.progress, self.broker, self._in_flight)
         outcomes, self._outcomes = self._outcomes, []
@@ -293,5 +334,4 @@ class Consumer:
             )
             if settling is not None:
                 pending.append(settling)
-        if pending:
-            self._settler.settle(pending)
+        return pending

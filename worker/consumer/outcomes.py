@@ -106,6 +106,8 @@ class Finished:
             finished_at=self.finished_at,
             children=children_of(message, state),
             traceback=traceback,
+            # Set here rather than copied in by the settler (a dataclass replace per task).
+            deliveries=self.entry.delivery.deliveries,
         )
 
 
@@ -120,6 +122,7 @@ def status_of(
     finished_at: datetime | None = None,
     children: tuple[str, ...] = (),
     traceback: str | None = None,
+    deliveries: int = 0,
 ) -> TaskStatus:
     return TaskStatus(
         id=message.id,
@@ -134,6 +137,7 @@ def status_of(
         children=children,
         traceback=traceback,
         keep=message.result_expires,
+        deliveries=deliveries,
     )
 
 
@@ -189,13 +193,14 @@ def settle_finished(
 
 def _succeeded(done: Finished) -> Pending:
     message, queue = done.entry.message, done.entry.delivery.queue
-    logger.info(
-        "task %s[%s] succeeded in %.3fs",
-        message.task,
-        message.id,
-        done.runtime_s,
-        extra=task_fields(message, queue, TaskState.SUCCESS, done.runtime_s),
-    )
+    if logger.isEnabledFor(logging.INFO):  # the hot path: no fields built for a dropped line
+        logger.info(
+            "task %s[%s] succeeded in %.3fs",
+            message.task,
+            message.id,
+            done.runtime_s,
+            extra=task_fields(message, queue, TaskState.SUCCESS, done.runtime_s),
+        )
     status = done.status(TaskState.SUCCESS, result=done.outcome.result)
     return Pending(Settlement(done.entry.delivery, ACK, status), ("succeeded",))
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from taskqueue.broker import DEFAULT_RESULT_TTL, Broker, Settlement, TaskState, TaskStatus
+from taskqueue.broker import DEFAULT_RESULT_TTL, Broker, Delivery, Settlement, TaskState, TaskStatus
 from taskqueue.errors import BrokerUnavailable
 from taskqueue.message import Message
 from worker.consumer.callbacks import send_callbacks
@@ -44,16 +44,44 @@ class Settler:
 
     def settle(self, pending: Sequence[Pending]) -> None:
         """Apply ``pending`` in one broker call; BrokerUnavailable if it could not be."""
+        self._apply(
+            pending, lambda items: self._broker.settle_many(items, result_ttl=self._result_ttl)
+        )
+
+    def settle_and_claim(
+        self,
+        pending: Sequence[Pending],
+        queues: Sequence[str],
+        consumer: str,
+        lease: timedelta,
+        max_count: int,
+    ) -> list[Delivery]:
+        """:meth:`settle`, and claim up to ``max_count`` more in the same broker call."""
+        claimed: list[Delivery] = []
+
+        def call(items: Sequence[Settlement]) -> list[bool]:
+            settled, claimed[:] = self._broker.settle_and_claim(
+                items, queues, consumer, lease, max_count, result_ttl=self._result_ttl
+            )
+            return settled
+
+        self._apply(pending, call)
+        return claimed
+
+    def _apply(
+        self, pending: Sequence[Pending], call: Callable[[Sequence[Settlement]], list[bool]]
+    ) -> None:
+        """Settle ``pending`` with ``call`` (the broker's) and count what was applied."""
         items = [_with_deliveries(p.settlement) for p in pending]
         # Before settling: a worker dying in between re-runs the parent, never loses these.
         send_callbacks(self._broker, pending)
         try:
             try:
-                settled = self._broker.settle_many(items, result_ttl=self._result_ttl)
+                settled = call(items)
             except (TypeError, ValueError):
                 # A result that cannot be stored (not JSON) must not lose the outcome itself.
                 items = [_storable(item) for item in items]
-                settled = self._broker.settle_many(items, result_ttl=self._result_ttl)
+                settled = call(items)
         except BrokerUnavailable:
             # Not settled: the leases run out and the messages are redelivered (at least once).
             logger.exception(

@@ -151,7 +151,7 @@ def _peak_rss_kib() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, report_memory: bool) -> None:
     send = _guarded_sender(conn)
     while True:
         try:
@@ -163,7 +163,7 @@ def _serve(conn: Connection) -> None:
         started = time.time()
         kind, result, error, exc_type = _run(job, _progress_reporter(send, job.job_id))
         finished = time.time()
-        rss_kib = _peak_rss_kib()
+        rss_kib = _peak_rss_kib() if report_memory else 0
         try:
             conn.send(
                 Done(job.job_id, kind.value, result, error, exc_type, started, finished, rss_kib)
@@ -246,7 +246,7 @@ def child_main() -> None:
             code = 3
             return
         conn.send(Ready(os.getpid()))
-        _serve(conn)
+        _serve(conn, init.report_memory)
     except (EOFError, OSError):
         code = 1
     finally:

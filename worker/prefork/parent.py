@@ -232,6 +232,7 @@ class PreforkPool:
             pickled_formatter,
             policy,
             producer.configured(),
+            report_memory=self.max_memory_per_child is not None,
         )
 
     def _spawn(self) -> Child:

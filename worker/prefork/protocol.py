@@ -1,6 +1,6 @@
 """What the prefork parent and its children say to each other, typed.
 
-Every message is one of the dataclasses below, pickled over the child's
+Every message is one of the types below, pickled over the child's
 :mod:`multiprocessing.connection` socket: the parent sends :class:`ChildInit` once, then a
 :class:`RunJob` per job and :data:`RETIRE` to end the child; the child answers
 :class:`Ready` (or :class:`BootError`), then per job any number of :class:`SessionStarted`
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from taskqueue.routes import Route
@@ -30,10 +30,16 @@ class ChildInit:
     command_policy: CommandPolicy
     # The parent's calling-API settings (worker.producer.configured): broker URL and routes.
     producer: tuple[str | None, list[Route] | None] = (None, None)
+    # Whether Done carries the peak RSS (max_memory_per_child is set): reading it costs
+    # several syscalls per job, for nothing when no limit looks at it.
+    report_memory: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class RunJob:
+class RunJob(NamedTuple):
+    """Parent -> child: run one job. A named tuple, as is :class:`Done`: one of each crosses the
+    pipe per task, and a tuple pickles and unpickles in C (a dataclass goes through Python
+    ``__getstate__``/``__setstate__``)."""
+
     job_id: str
     task: str  # a registered task's name: a job crosses by name, never by code
     args: tuple[Any, ...]
@@ -81,8 +87,9 @@ class Progress:
     meta: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Done:
+class Done(NamedTuple):
+    """Child -> parent: the job's outcome (a named tuple: see :class:`RunJob`)."""
+
     job_id: str
     kind: str  # an OutcomeKind value
     result: Any
@@ -90,7 +97,7 @@ class Done:
     exc_type: str | None
     started_ts: float
     finished_ts: float
-    peak_rss_kib: int
+    peak_rss_kib: int  # 0 unless ChildInit.report_memory
 
 
 ChildMessage = Ready | BootError | SessionStarted | Progress | Done

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from beat.config.entry import validate_entry
+from beat.config.entry import SpecCache, validate_entry
 from beat.config.keys import ENTRY_KEYS
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem, SourceError
@@ -101,6 +101,8 @@ class SqlSource:
         self.engine = engine if engine is not None else make_engine(url)
         self._postgres = self.engine.dialect.name == "postgresql"
         self._known = _Known()
+        # Rows that differ only by name are validated once (beat.config.entry.SpecCache).
+        self._spec_cache = SpecCache()
         self._ready = False
         self._pg_snapshot: _PgSnapshot | None = None
         self._select_all = str(sa.select(*_ROW_COLUMNS).compile(dialect=self.engine.dialect))
@@ -207,6 +209,7 @@ class SqlSource:
                 source=self.name,
                 file=self.name,
                 routes=self.routes,
+                cache=self._spec_cache,
             )
         except ConfigError as e:
             problems.extend(e.problems)

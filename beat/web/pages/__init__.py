@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from beat.web.pages import dead, entries, entry, leader, queues, task, timeline
+from beat.web.pages import dead, entries, entry, leader, queues, task, timeline, workers
 from beat.web.pages.base import Page
 
 PAGES: tuple[Page, ...] = (
@@ -11,7 +11,9 @@ PAGES: tuple[Page, ...] = (
     queues.PAGE,
     queues.HISTORY,
     dead.PAGE,
+    workers.PAGE,
     leader.PAGE,
     task.PAGE,
     entry.PAGE,
+    entry.HISTORY,
 )

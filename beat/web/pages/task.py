@@ -1,4 +1,5 @@
-"""One task by id (``beat status``): state, attempts, result or error, progress, times."""
+"""One task by id (``beat status``): state, attempts, result or error and its traceback,
+progress, times, the task that sent it and the ones it sent (callbacks)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ PAGE = Page(
     api_path="/tasks/{task_id}",
     template="task.html",
     load=load,
-    summary="One task by id: state, attempts, result or error (404: unknown)",
+    summary="One task by id: state, attempts, result or error and traceback, parent and "
+    "children (404: unknown)",
     params=(Param("task_id", where="path", max_length=300),),
     nav=False,
     schema={
@@ -31,6 +33,9 @@ PAGE = Page(
             "task": {"type": ["string", "null"]},
             "state": {"type": "string"},
             "attempts": {"type": "integer"},
+            "traceback": {"type": ["string", "null"]},
+            "parent_id": {"type": ["string", "null"]},
+            "children": {"type": "array", "items": {"type": "string"}},
         },
     },
 )

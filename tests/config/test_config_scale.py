@@ -1,0 +1,119 @@
+"""Very many entries (issue 17): what entries share, what a loaded entry costs, and that
+checking entries while the file is read gives the same answer as checking them afterwards."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from beat.config import load_config, read_config, validate_entry
+from beat.config.checker import Checker
+from beat.config.entry import SpecCache
+from beat.config.entry_stream import EntryStream
+from beat.config.yaml_reading import read_tree
+from beat.entries import Entry
+
+BERLIN = ZoneInfo("Europe/Berlin")
+FLEET = """\
+timezone: Europe/Berlin
+defaults: {queue: bulk, grace: 5m}
+entries:
+  a: {task: app.report, cron: '*/5 * * * *'}
+  b: {task: app.report, cron: '*/5 * * * *'}
+  c: {task: app.report, every: 30s}
+  d: {task: app.report, every: 30s}
+  e: {task: app.report, cron: 'H * * * *'}
+  f: {task: app.report, cron: 'H * * * *'}
+  g: {task: app.report, cron: '*/5 * * * *', jitter: 10s}
+  h: {task: app.report, cron: '*/5 * * * *', kwargs: {x: 1}}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "schedules.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_entries_that_differ_only_by_name_share_schedule_digest_and_strings(
+    tmp_path: Path,
+) -> None:
+    e = load_config(write(tmp_path, FLEET)).entries
+    assert e["a"].schedule is e["b"].schedule
+    assert e["c"].schedule is e["d"].schedule
+    assert e["a"].task is e["d"].task and e["a"].queue is e["d"].queue
+    assert e["a"].kwargs is e["c"].kwargs  # the one empty mapping
+    assert e["a"].content_hash() is e["b"].content_hash()
+    # H depends on the name: each such entry has its own schedule (and its own fires).
+    assert e["e"].schedule is not e["f"].schedule and e["e"].schedule != e["f"].schedule
+    # A shared digest is the digest the entry would have alone; other content, other digest.
+    for entry in e.values():
+        assert entry.content_hash() == entry._compute_digest()
+    assert len({e[n].content_hash() for n in "agh"}) == 3
+
+
+def test_a_loaded_entry_costs_a_few_hundred_bytes(tmp_path: Path) -> None:
+    n = 20_000
+    lines = [f"  e{i}: {{task: app.t{i % 50}, cron: '*/{i % 7 + 1} * * * *'}}" for i in range(n)]
+    path = write(tmp_path, "entries:\n" + "\n".join(lines) + "\n")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        config = load_config(path)
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(config.entries) == n
+    # Measured: about 420 bytes (Entry, its name, its slot in the dict, its line's share of the
+    # file's key lines); 680 before schedules, strings and digests were shared.
+    assert kept / n < 550
+
+
+def test_entries_are_checked_as_the_file_is_read(tmp_path: Path) -> None:
+    stream = EntryStream("schedules.yaml")
+    root = read_tree(write(tmp_path, FLEET), Checker("schedules.yaml"), ("entries", stream))
+    # No YAML tree is kept for any entry: only its Entry.
+    assert all(isinstance(value, Entry) for value in root["entries"].values())
+
+
+def test_settings_after_the_entries_give_the_same_entries_and_problems(tmp_path: Path) -> None:
+    body = FLEET.split("entries:\n")[1] + "  bad: {task: x, cron: '61 * * * *'}\n"
+    before = "timezone: Europe/Berlin\ndefaults: {queue: bulk, grace: 5m}\nentries:\n" + body
+    after = "entries:\n" + body + "timezone: Europe/Berlin\ndefaults: {queue: bulk, grace: 5m}\n"
+    first, first_problems = read_config(write(tmp_path, before))
+    second, second_problems = read_config(write(tmp_path, after))
+    assert first is not None and second is not None
+    assert list(first.entries) == list(second.entries)
+    for name, entry in first.entries.items():
+        assert entry == second.entries[name], name
+        assert entry.queue == "bulk" and entry.schedule.zone.key == "Europe/Berlin"
+    assert [(p.path, p.message) for p in first_problems] == [
+        (p.path, p.message) for p in second_problems
+    ]
+    assert [p.line for p in first_problems] == [12]
+    assert [p.line for p in second_problems] == [10]
+
+
+def test_rows_validated_with_a_spec_cache_equal_rows_validated_alone() -> None:
+    cache = SpecCache()
+    rows = [
+        {"task": "app.t", "cron": "*/5 * * * *"},
+        {"task": "app.t", "cron": "H * * * *"},
+        {"task": "app.t", "every": "30s", "enabled": False},
+        {"task": "app.t", "cron": "*/5 * * * *", "kwargs": {"x": 1}},
+        {"task": "app.t", "cron": "*/5 * * * *", "start": "2026-01-01T01:00:00+01:00"},
+        {"task": "app.t", "cron": "*/5 * * * *", "start": "2026-01-01T00:00:00Z"},
+    ]
+    defaults = {"queue": "bulk"}
+    for round_ in range(3):
+        for i, row in enumerate(rows):
+            name = f"r{round_}-{i}"
+            cached = validate_entry(name, row, zone=BERLIN, defaults=defaults, cache=cache)
+            alone = validate_entry(name, row, zone=BERLIN, defaults=defaults)
+            assert cached == alone and cached.name == name
+            assert cached.content_hash() == alone.content_hash()
+    # Other defaults: nothing built with the old ones is reused.
+    other = validate_entry("x", rows[0], zone=BERLIN, defaults={"queue": "q2"}, cache=cache)
+    assert other.queue == "q2"
