@@ -5,6 +5,9 @@ copies and running it twice sends nothing new.
 With an overlap policy (:mod:`beat.overlap`) fires sent together would overlap each other, so
 at most one is sent, and none while a fire of the entry (the newest the fire log knows, or one
 of the range) is still queued, running or retrying; the others are counted as skipped.
+
+The fires sent are written to the fire log (``sent (backfill)``): ``beat history`` shows them,
+and the leader reads them every tick so that its overlap gate waits on them too.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from beat.dispatch import BATCH_SIZE, Dispatcher
 from beat.entries import Entry, Overlap
 from beat.overlap import ACTIVE, StatusReader, waiting_reason
 from beat.planner import Fire, upcoming
-from beat.state import EntryState
+from beat.state import EntryState, StateStore
+from beat.state_log import FireRecord
+from beat.state_sql import BACKFILL_SENT
 from taskqueue.broker import Producer
 from taskqueue.message import fire_id
 
@@ -72,16 +77,29 @@ def gate(
     return send, [(f, reason) for f in fires[len(send) :]]
 
 
-def enqueue(broker: Producer, entry: Entry, fires: Sequence[Fire], now: datetime) -> Backfill:
-    """Send ``fires`` through the dispatcher's message path, enqueue-once, in batches."""
+def enqueue(
+    broker: Producer, store: StateStore, entry: Entry, fires: Sequence[Fire], now: datetime
+) -> Backfill:
+    """Send ``fires`` through the dispatcher's message path, enqueue-once, in batches, then
+    write them to the fire log (``sent (backfill)``, or ``duplicate``) in one transaction, as
+    the dispatcher records its fires: pushed first, so a failed log repeats nothing but the
+    log; a failed push logs the batches pushed before it, then raises."""
     dispatcher = Dispatcher()
     result = Backfill()
     instants: dict[datetime, str] = {}
-    for start in range(0, len(fires), BATCH_SIZE):
-        batch = [
-            dispatcher.encode(entry, f, now, instants) for f in fires[start : start + BATCH_SIZE]
-        ]
-        accepted = broker.enqueue_encoded(batch)
-        result.enqueued += sum(accepted)
-        result.duplicates += len(accepted) - sum(accepted)
+    lines: list[FireRecord] = []
+    try:
+        for start in range(0, len(fires), BATCH_SIZE):
+            batch = fires[start : start + BATCH_SIZE]
+            accepted = broker.enqueue_encoded(
+                [dispatcher.encode(entry, f, now, instants) for f in batch]
+            )
+            result.enqueued += sum(accepted)
+            result.duplicates += len(accepted) - sum(accepted)
+            lines += [
+                FireRecord(f.entry, f.scheduled_for, f.id, BACKFILL_SENT if ok else "duplicate")
+                for f, ok in zip(batch, accepted, strict=True)
+            ]
+    finally:
+        store.log_fires(lines, now)
     return result

@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from beat.entries import Entry, TaskOptions
 from beat.messages import EPOCH, build_message, expiry
 from beat.planner import Fire, Skipped
-from beat.state import FireRecord, StateStore
+from beat.state import StateStore
+from beat.state_log import FireRecord
 from beat.time.jitter import send_at
 from taskqueue.broker import Producer
 from taskqueue.errors import BrokerError

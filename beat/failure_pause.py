@@ -35,6 +35,9 @@ class FailureWatch:
 
     def __init__(self) -> None:
         self.pending: dict[str, str] = {}  # task id -> entry
+        # Failures whose pause is not in the run state yet (saving it failed): the leader
+        # tries again every tick until it is stored.
+        self.unsaved: list[Failure] = []
 
     def load(self, newest: Mapping[str, str]) -> None:
         """Each entry's newest fire id (entry -> id), from the fire log."""
@@ -47,7 +50,8 @@ class FailureWatch:
                 self.pending[fire.id] = fire.entry
 
     def check(self, read: StatusReader) -> list[Failure]:
-        """The watched fires that failed; every fire that ended (or is unknown) is dropped."""
+        """The watched fires that failed (also added to ``unsaved``); every fire that ended
+        (or is unknown) is dropped."""
         if not self.pending:
             return []
         statuses = read(list(self.pending))
@@ -58,4 +62,5 @@ class FailureWatch:
             name = self.pending.pop(task_id)
             if status is not None and status.state in FAILED:
                 failures.append(Failure(name, task_id, status.state))
+        self.unsaved += failures
         return failures

@@ -35,6 +35,7 @@ from beat.leader import (
     lease_broker_factory,
 )
 from beat.overlap import Buffered, OverlapGate, waited_on
+from beat.pause_ahead import revoke_ahead
 from beat.planner import Fire, RoundPlan, Skipped, plan_round
 from beat.promotions import Promoter
 from beat.roster import Roster
@@ -320,6 +321,7 @@ class BeatService:
         now = self.clock()
         if not self._follow_pauses(now) or not self._pause_failed(now):
             return 0
+        self._follow_backfills()
         horizon = now + self.lookahead
         sent = 0
         # An entry whose following fire is also within the horizon (say `every: 500ms` with a
@@ -328,7 +330,7 @@ class BeatService:
             due = self.index.pop_due(horizon)
             if round_no == 0:  # the gated fires held until their instant (beat.overlap)
                 due = self.gate.release(now, self._reindexed) + due
-            due = self.gate.admit(due, self.entries, now)
+            due = self.gate.admit(due, self.entries, now, self.broker.get_statuses)
             if not due and not (round_no == 0 and self.gate.buffered):
                 break
             result = self._dispatch_due(due, now, horizon)
@@ -340,6 +342,7 @@ class BeatService:
     def _follow_pauses(self, now: datetime) -> bool:
         """Read the pauses from the run state (``beat pause`` from any host takes effect on the
         next tick, without a reload); False when the store cannot be read (backing off)."""
+        was = set(self.roster.paused)
         try:
             persist = self.roster.set_pauses(self.store.load_pauses(), now)
             if persist:
@@ -350,32 +353,47 @@ class BeatService:
             self._outage.failed(e)
             self._stop.wait(self._outage.next_delay().total_seconds())
             return False
+        paused = self.roster.paused.keys() - was
+        revoke_ahead(self.broker, paused, self.roster.schedule, self.states, now)
         return True
+
+    def _follow_backfills(self) -> None:
+        """The fires ``beat backfill`` sent, for the overlap gate (one indexed read a tick)."""
+        try:
+            self.gate.follow_backfills(self.store.backfills_since, self.entries)
+        except StateError as e:  # read again on the next tick; the dispatch backs off
+            log.warning("overlap: cannot read the backfilled fires: %s", e)
 
     def _pause_failed(self, now: datetime) -> bool:
         """Pause the ``pause_on_failure`` entries whose watched fire failed (one pipelined
-        state read), then follow the pauses at once; False when the store cannot be read."""
-        if not self.failures.pending:
+        state read), then follow the pauses at once; False when the store cannot be read. A
+        pause that cannot be saved is tried again on the next tick."""
+        if not self.failures.pending and not self.failures.unsaved:
             return True
         try:
-            failures = self.failures.check(self.broker.get_statuses)
+            for failure in self.failures.check(self.broker.get_statuses):
+                log.warning(
+                    "entry %s paused: %s",
+                    failure.entry,
+                    failure.note,
+                    extra={"entry": failure.entry, "task_id": failure.task_id},
+                )
         except BrokerError as e:  # the dispatch that follows meets it too, and backs off
             log.warning("pause_on_failure: cannot read task states: %s", e)
-            return True
-        for failure in failures:
-            log.warning(
-                "entry %s paused: %s",
-                failure.entry,
-                failure.note,
-                extra={"entry": failure.entry, "task_id": failure.task_id},
-            )
+        saved = 0
+        for failure in list(self.failures.unsaved):
             try:
                 self.store.set_pause(failure.entry, True, failure.note, now)
             except StateCorrupt:
                 raise  # not transient: the daemon stops with this one error
-            except StateError as e:
-                log.error("entry %s: cannot record its pause: %s", failure.entry, e)
-        return not failures or self._follow_pauses(now)
+            except StateError as e:  # the others would wait out the same lock or outage
+                log.error(
+                    "entry %s: cannot record its pause (retried next tick): %s", failure.entry, e
+                )
+                break
+            self.failures.unsaved.remove(failure)
+            saved += 1
+        return not saved or self._follow_pauses(now)
 
     def _dispatch_due(
         self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime
@@ -448,8 +466,10 @@ class BeatService:
             self._outage.failed(e)
             if self.metrics is not None:
                 self.metrics.dispatch_error()
-            # In-memory state is untouched: put every due entry back as it was. Re-planning
-            # repeats only fires the broker will refuse as duplicates.
+            # In-memory state is untouched: put every due entry back as it was (and the
+            # buffered fires the round released). Re-planning repeats only fires the broker
+            # will refuse as duplicates.
+            self.gate.restore()
             for name, when in due:
                 self.index.push(name, when)
             self._stop.wait(self._outage.next_delay().total_seconds())

@@ -20,22 +20,22 @@ SQLAlchemy takes ~190 ms to import, so it is imported inside :class:`StateStore`
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from beat import state_names as col
 from beat.errors import StateCorrupt, StateError
+from beat.state_epoch import chunks
+from beat.state_epoch import from_epoch_us as from_epoch_us
+from beat.state_epoch import to_epoch_us as to_epoch_us
+from beat.state_log import FireLog, FireRecord, log_rows
 from beat.state_sql import (
-    LOG_REPLACEABLE,
-    PG_LOG,
     PG_RECORD,
     PG_UPSERT,
-    PRUNE_LOG,
     define_log_table,
     define_pause_table,
     define_table,
@@ -50,17 +50,6 @@ log = logging.getLogger(__name__)
 
 # A writer waits this long for another process's lock before failing with "database is locked".
 BUSY_TIMEOUT_MS = 5_000
-# Names per statement in IN (...) lists: far below SQLite's bound-variable limit.
-CHUNK = 500
-
-# The fire log keeps at least this many of each entry's newest fires (``beat history``). Older
-# rows are pruned once per KEEP fires an entry logs, so an entry holds at most 2 * KEEP rows
-# (3 * KEEP across a restart, whose count starts over).
-FIRE_LOG_KEEP = 100
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
 T = TypeVar("T")
 
 
@@ -84,25 +73,8 @@ class EntryState:
     edited_at: datetime | None = None
 
 
-def to_epoch_us(value: datetime) -> int:
-    """An aware instant as integer microseconds since the epoch (exact)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value.isoformat()} (a UTC offset is required)")
-    return (value - _EPOCH) // _US
-
-
-def from_epoch_us(value: int) -> datetime:
-    """The inverse of :func:`to_epoch_us`: an aware UTC datetime."""
-    return _EPOCH + timedelta(microseconds=value)
-
-
 def _opt_us(value: datetime | None) -> int | None:
     return None if value is None else to_epoch_us(value)
-
-
-def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 # The instant columns of a state row (name, last, first, digest, dispatched, edited).
@@ -167,35 +139,6 @@ def pauses_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, P
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class FireRecord:
-    """One line of an entry's fire log: what became of the fire ``fire_id`` scheduled for
-    ``scheduled_for`` at ``at``. ``outcome``: ``sent``, ``duplicate`` (already enqueued),
-    ``skipped`` (``reason`` says why) or ``failed`` (not encoded; ``reason`` is the error)."""
-
-    entry: str
-    scheduled_for: datetime
-    fire_id: str
-    outcome: str
-    reason: str = ""
-    at: datetime | None = None  # when it was disposed of; None: the record's ``now``
-
-
-def _log_rows(log: Sequence[FireRecord], now_us: int) -> list[dict[str, Any]]:
-    """Fire log lines as statement parameters (``at`` None: ``now_us``)."""
-    return [
-        {
-            "b_name": r.entry,
-            "b_fire_us": to_epoch_us(r.scheduled_for),
-            "b_fire_id": r.fire_id,
-            "b_at_us": now_us if r.at is None else to_epoch_us(r.at),
-            "b_outcome": r.outcome,
-            "b_reason": r.reason[:1000],
-        }
-        for r in log
-    ]
-
-
 def normalize_url(url: str) -> str:
     """A SQLAlchemy URL for ``url``: a plain path becomes ``sqlite:///<absolute path>``;
     ``postgresql://`` (no driver) uses psycopg 3, the driver this project ships with."""
@@ -247,9 +190,6 @@ class StateStore:
         self.display_url = redact_url(url)
         self._sa_url = normalize_url(url)
         self._engine: Engine | None = None
-        # Fires logged per entry since its last prune (see FIRE_LOG_KEEP); each entry starts at
-        # its own offset, so a burst of entries firing together prunes a few at a time.
-        self._logged: dict[str, int] = {}
         self._guard("open", self._open)
 
     # --- setup ------------------------------------------------------------------------------
@@ -283,15 +223,18 @@ class StateStore:
             # NOT EXISTS and the loser fails on the catalog. The table exists now: once more.
             self._create_table()
         self._dialect = engine.dialect.name
+        self.fire_log_table = FireLog(self.log_table, self._dialect)
 
     def _create_table(self) -> None:
         """``CREATE TABLE IF NOT EXISTS`` in one transaction: beats opening one new database
         at once all succeed, whoever creates it."""
-        from sqlalchemy.schema import CreateTable
+        from sqlalchemy.schema import CreateIndex, CreateTable
 
         with self.engine.begin() as conn:
             for table in (self.table, self.pause_table, self.log_table):
                 conn.execute(CreateTable(table, if_not_exists=True))
+                for index in table.indexes:  # also on a database made before the index
+                    conn.execute(CreateIndex(index, if_not_exists=True))
 
     @staticmethod
     def _create_private_file(database: str | None, query: Any) -> None:
@@ -463,7 +406,7 @@ class StateStore:
                 return
             # Any other database: delete then insert, in the same transaction (a plain replace:
             # the two protections above are not applied there).
-            for chunk in _chunks([r["b_name"] for r in rows]):
+            for chunk in chunks([r["b_name"] for r in rows]):
                 conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
             executemany(conn, sa.insert(t).values(values), rows)
 
@@ -485,7 +428,7 @@ class StateStore:
             us = to_epoch_us(when)
             if latest.get(name, us) <= us:
                 latest[name] = us
-        rows = _log_rows(log, now_us)
+        rows = log_rows(log, now_us)
         self._guard(f"recording {len(latest)} fire(s)", lambda: self._record(latest, now_us, rows))
 
     def _record(self, latest: dict[str, int], now_us: int, log: list[dict[str, Any]]) -> None:
@@ -499,7 +442,7 @@ class StateStore:
                     {"names": list(latest), "fires": list(latest.values()), "now": now_us},
                 )
                 self._check_updated(len(latest), int(result.rowcount))
-                self._write_log(conn, log)
+                self.fire_log_table.write(conn, log)
             return
         params = [{"b_name": n, "b_fire": us, "b_now": now_us} for n, us in latest.items()]
         t = self.table
@@ -519,59 +462,29 @@ class StateStore:
         )
         with self._transaction() as conn:
             self._check_updated(len(params), executemany(conn, stmt, params))
-            self._write_log(conn, log)
-
-    def _write_log(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """The fire log lines of one record (the first outcome of a fire stays), then the
-        prune of the entries that logged FIRE_LOG_KEEP fires since their last one."""
-        import sqlalchemy as sa
-
-        if not rows:
-            return
-        if self._dialect == "postgresql":
-            keys = ("name", "fire", "id", "at", "outcome", "reason")
-            pairs = zip(keys, col.LOG_COLUMNS, strict=True)
-            arrays = {k: [r[f"b_{c}"] for r in rows] for k, c in pairs}
-            conn.exec_driver_sql(PG_LOG, arrays)
-        else:
-            t = self.log_table
-            values = {c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in t.columns}
-            insert: Any = sa.insert(t).values(values)
-            if self._dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-                insert = sqlite_insert(t).values(values)
-                new = insert.excluded
-                insert = insert.on_conflict_do_update(
-                    index_elements=[t.c.name, t.c.fire_us],
-                    set_={"at_us": new.at_us, "outcome": new.outcome, "reason": new.reason},
-                    # Inlined: executemany binds only the row's own parameters.
-                    where=sa.text(f"{col.LOG_TABLE}.{col.OUTCOME} = '{LOG_REPLACEABLE}'"),
-                )
-            executemany(conn, insert, rows)
-        prune = []
-        for row in rows:
-            name = row["b_name"]
-            count = self._logged.get(name)
-            if count is None:
-                count = zlib.crc32(name.encode()) % FIRE_LOG_KEEP
-            count += 1
-            if count >= FIRE_LOG_KEEP:
-                prune.append({"name": name, "skip": FIRE_LOG_KEEP - 1})
-                count = 0
-            self._logged[name] = count
-        for params in prune:
-            conn.execute(sa.text(PRUNE_LOG), params)
+            self.fire_log_table.write(conn, log)
 
     def log_fires(self, log: Sequence[FireRecord], now: datetime) -> None:
-        """Add fire log lines alone (a run triggered by hand: no entry's state changes)."""
-        rows = _log_rows(log, to_epoch_us(now))
+        """Fire log lines alone, in one transaction (``beat backfill``, a run triggered by
+        hand: no entry's state changes)."""
+        if not log:
+            return
+        rows = log_rows(log, to_epoch_us(now))
 
         def write() -> None:
             with self._transaction() as conn:
-                self._write_log(conn, rows)
+                self.fire_log_table.write(conn, rows)
 
         self._guard(f"logging {len(rows)} fire(s)", write)
+
+    def backfills_since(self, since: datetime) -> list[FireRecord]:
+        """The fires ``beat backfill`` sent, logged at or after ``since`` (beat.overlap)."""
+
+        def read() -> list[FireRecord]:
+            with self.engine.connect() as conn:
+                return self.fire_log_table.backfills_since(conn, to_epoch_us(since))
+
+        return self._guard("reading the backfilled fires", read)
 
     def overlap_memory(
         self, names: Sequence[str]
@@ -586,49 +499,16 @@ class StateStore:
     def _overlap_memory(
         self, names: Sequence[str]
     ) -> tuple[dict[str, datetime], dict[str, FireRecord]]:
-        import sqlalchemy as sa
-
-        t = self.log_table
-        newest: dict[str, datetime] = {}
-        waiting: dict[str, FireRecord] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(names)):
-                sent = sa.select(t.c.name, sa.func.max(t.c.fire_us)).where(
-                    t.c.name.in_(chunk), t.c.outcome.in_(("sent", "duplicate"))
-                )
-                for name, fire_us in conn.execute(sent.group_by(t.c.name)):
-                    newest[name] = from_epoch_us(fire_us)
-                buffered = sa.select(*(t.c[c] for c in col.LOG_COLUMNS)).where(
-                    t.c.name.in_(chunk), t.c.outcome == LOG_REPLACEABLE
-                )
-                for n, fire, fid, _at, outcome, reason in conn.execute(buffered):
-                    record = FireRecord(n, from_epoch_us(fire), fid, outcome, reason)
-                    last = waiting.get(n)
-                    if last is None or record.scheduled_for > last.scheduled_for:
-                        waiting[n] = record
-        fresh = {n: r for n, r in waiting.items() if n not in newest or r.scheduled_for > newest[n]}
-        return newest, fresh
+            return self.fire_log_table.overlap_memory(conn, names)
 
     def fire_log(self, name: str, limit: int) -> list[FireRecord]:
         """The newest ``limit`` lines of ``name``'s fire log, newest first."""
         return self._guard(f"reading the fire log of {name!r}", lambda: self._fire_log(name, limit))
 
     def _fire_log(self, name: str, limit: int) -> list[FireRecord]:
-        import sqlalchemy as sa
-
-        t = self.log_table
-        query = (
-            sa.select(*(t.c[c] for c in col.LOG_COLUMNS))
-            .where(t.c.name == name)
-            .order_by(t.c.fire_us.desc())
-            .limit(limit)
-        )
         with self.engine.connect() as conn:
-            found = conn.execute(query).all()
-        return [
-            FireRecord(n, from_epoch_us(fire), fid, outcome, reason, from_epoch_us(at))
-            for n, fire, fid, at, outcome, reason in found
-        ]
+            return self.fire_log_table.newest(conn, name, limit)
 
     def _check_updated(self, expected: int, updated: int) -> None:
         if 0 <= updated < expected:
@@ -650,7 +530,7 @@ class StateStore:
 
         with self._transaction() as conn:
             for t in (self.table, self.pause_table, self.log_table):
-                for chunk in _chunks(list(names)):
+                for chunk in chunks(list(names)):
                     conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
 
     def close(self) -> None:

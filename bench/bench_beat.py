@@ -1,7 +1,8 @@
 """Beat dispatch, beat vs Celery beat 5.7: lateness to claimable, and fire to task start.
 
     python bench/bench_beat.py aligned|spread [-n 1000] [--celery-n N] [--minutes 1]
-        [--seconds S] [--lookahead 3s] [--drain | --observe] [--celery-python PY]
+        [--seconds S] [--lookahead 3s] [--overlap allow|skip|buffer_one] [--settle]
+        [--drain | --observe] [--celery-python PY]
         [--redis-url URL --yes-flush]
 
 Each scheduler in turn runs N entries on its own private Redis (bench/benchredis.py), same N
@@ -27,6 +28,9 @@ Measured over ``--minutes`` minutes (spread: or ``--seconds``) starting at the f
   the queue's ready lists is polled every ms, and the k-th message to become ready is paired
   with the k-th fire in instant order (messages become ready in eta order). This is when a
   worker *could* claim each fire, apart from how fast one claim loop takes them.
+- ``--overlap skip`` with ``--settle`` (compare with ``--overlap allow --settle``): the claim
+  loop also acks every fire as SUCCESS, so the next burst finds the previous fires over, as
+  with workers keeping up; without it every fire stays STARTED and skip rightly skips them.
 - ``--drain``: fire to task *start*, with real workers draining (``worker -c 2 -P prefork``;
   ``celery worker -c 2 -P prefork``): the task appends the wall time it started to a file.
 
@@ -177,15 +181,26 @@ def _env(redis_url: str, role: str, **extra: str) -> dict[str, str]:
 
 
 # --- the claim loops (one per broker) ---------------------------------------------------------
-def beat_claimer(url: str) -> Callable[[], list[int]]:
+def beat_claimer(url: str, settle: bool = False) -> Callable[[], list[int]]:
+    """``settle``: each claimed fire is also acked as SUCCESS (one settle_many a batch), so its
+    task state is final, as a worker would leave it (``overlap: skip`` reads it)."""
     from taskqueue.message import Message
+    from taskqueue.records import AckAction, Settlement, TaskState, TaskStatus
     from taskqueue.urls import open_broker
 
     broker: Any = open_broker(url)
 
     def claim() -> list[int]:
         got = broker.claim_many([QUEUE], "bench-claimer", timedelta(hours=1), timedelta(0), 1000)
-        return [int(Message.decode(d.payload).args[0]) for d in got]
+        offsets = [int(Message.decode(d.payload).args[0]) for d in got]
+        if settle and got:
+            done = [
+                Settlement(d, AckAction(), TaskStatus(d.message_id, "bench.fire",
+                                                      TaskState.SUCCESS, 1))
+                for d in got
+            ]  # fmt: skip
+            broker.settle_many(done)
+        return offsets
 
     return claim
 
@@ -276,9 +291,10 @@ def read_starts(path: Path) -> list[tuple[float, int]]:
 
 
 # --- the schedulers ---------------------------------------------------------------------------
-def write_beat_config(path: Path, n: int, kind: str, url: str) -> None:
+def write_beat_config(path: Path, n: int, kind: str, url: str, overlap: str = "allow") -> None:
     with path.open("w") as f:
-        f.write(f"broker: {url}\ndefaults:\n  queue: {QUEUE}\n  catch_up: none\nentries:\n")
+        f.write(f"broker: {url}\ndefaults:\n  queue: {QUEUE}\n  catch_up: none\n")
+        f.write(f"  overlap: {overlap}\nentries:\n")
         # One flow mapping a line: 1,000,000 entries stay under beat's 64 MiB file limit.
         for i in range(n):
             if kind == "aligned":
@@ -293,7 +309,7 @@ def beat_commands(
     args: argparse.Namespace, n: int, url: str, tmp: Path
 ) -> tuple[list[str], list[str], dict[str, str]]:
     config = tmp / "schedules.yaml"
-    write_beat_config(config, n, args.workload, url)
+    write_beat_config(config, n, args.workload, url, args.overlap)
     scheduler = [sys.executable, "-m", "beat", "-s", str(tmp / "schedule.db"),
                  "--config", str(config), "--lookahead", args.lookahead]  # fmt: skip
     worker = [sys.executable, "-c", "from worker.cli import main; main()", "--broker", url,
@@ -343,7 +359,11 @@ def run_side(args: argparse.Namespace, side: str, n: int, target: RedisTarget) -
     target.flush()
     url = target.url()
     commands = beat_commands if side == "beat" else celery_commands
-    label = f"beat (lookahead {args.lookahead})" if side == "beat" else "celery beat 5.7"
+    label = (
+        f"beat (lookahead {args.lookahead}, {args.overlap})"
+        if side == "beat"
+        else "celery beat 5.7"
+    )
     ready_line = "beat started" if side == "beat" else "beat: Starting"
     with tempfile.TemporaryDirectory(prefix="bench-beat-") as tmp_name:
         tmp = Path(tmp_name)
@@ -381,7 +401,7 @@ def measure(
     w1 = w0 + window_seconds(args)
     # Aligned: stop before the next burst, whose fires would be taken for the last one's.
     until = w1 - SLACK_S - 0.5 if args.workload == "aligned" else w1 + args.grace
-    claim = (beat_claimer if side == "beat" else celery_claimer)(url)
+    claim = beat_claimer(url, args.settle) if side == "beat" else celery_claimer(url)
     if args.observe:
         return observe(args, label, n, url, scheduler, w0, w1, until)
     if args.drain:
@@ -461,14 +481,14 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
     window = f"{window_seconds(args):.0f} s window"
     print(f"\n{args.workload}: entries on {kind}, {window}, lateness {what}")
     print(f"{load_line()}")
-    print(f"{'scheduler':<24}{'N':>7}{'fires':>7}{'missed':>7}{'p50 ms':>10}{'p99 ms':>10}"
+    print(f"{'scheduler':<34}{'N':>7}{'fires':>7}{'missed':>7}{'p50 ms':>10}{'p99 ms':>10}"
           f"{'max ms':>10}{'CPU %':>7}{'p99 / beat':>12}")  # fmt: skip
     base = pct(runs[0].late, 0.99) if runs else float("nan")
     for run in runs:
         p99 = pct(run.late, 0.99)
         ratio = f"{p99 / base:.1f}x" if base > 0 else "n/a"
         print(
-            f"{run.label:<24}{run.n:>7}{run.expected:>7}{run.unclaimed:>7}"
+            f"{run.label:<34}{run.n:>7}{run.expected:>7}{run.unclaimed:>7}"
             f"{pct(run.late, 0.5) * 1000:>10.1f}{p99 * 1000:>10.1f}{max(run.late) * 1000:>10.1f}"
             f"{100 * run.cpu_share:>7.1f}{ratio:>12}"
         )
@@ -486,6 +506,12 @@ def main() -> None:
     )
     parser.add_argument("--grace", type=float, default=10.0, help="spread: seconds after")
     parser.add_argument("--lookahead", default="3s")
+    # overlap: skip decides each fire at its instant from the previous fire's task state (no
+    # lookahead), so it is measured against allow (issue 15's done-when figure).
+    parser.add_argument("--overlap", choices=["allow", "skip", "buffer_one"], default="allow")
+    parser.add_argument(
+        "--settle", action="store_true", help="beat: ack each claimed fire as SUCCESS"
+    )
     parser.add_argument("--drain", action="store_true", help="fire to start, real workers")
     parser.add_argument("--observe", action="store_true", help="lateness to ready, no claims")
     parser.add_argument("--no-beat", action="store_true", help="run Celery's side only")

@@ -22,7 +22,10 @@ from beat.cli.loading import (
 from beat.cli.options import broker_option, config_option, parse_instant
 
 if TYPE_CHECKING:
+    from beat.backfill import Backfill
+    from beat.entries import Entry
     from beat.planner import Fire
+    from taskqueue.broker import Producer
 
 
 @cli.command("backfill")
@@ -47,7 +50,7 @@ def backfill_cmd(
     as_json: bool,
 ) -> None:
     """Enqueue ENTRY's fires from --from to --to (those already enqueued are refused)."""
-    from beat.backfill import DEFAULT_LIMIT, TooManyFires, enqueue, fires_in_range, gate
+    from beat.backfill import DEFAULT_LIMIT, TooManyFires, fires_in_range, gate
     from beat.cli.errors import fail
     from beat.entries import Overlap
     from beat.planner import first_state
@@ -76,7 +79,7 @@ def backfill_cmd(
                 _last_sent(ctx.obj["state"], name) if entry.overlap is not Overlap.ALLOW else None
             )
             send, skipped = gate(entry, fires, last, broker.get_statuses)
-            result = enqueue(broker, entry, send, now)
+            result = _enqueue_and_log(ctx.obj["state"], broker, entry, send, now)
     finally:
         broker.close()
     data: dict[str, object] = {"enqueued": result.enqueued, "duplicates": result.duplicates}
@@ -103,8 +106,28 @@ def _print_dry_run(fires: list[Fire], as_json: bool) -> None:
 def _last_sent(state_url: str, name: str) -> str | None:
     """The id of the entry's newest fire in the broker, per the fire log."""
     from beat.cli.history import read_fire_log
+    from beat.state_log import ENQUEUED
 
     for record in read_fire_log(state_url, name, 100):
-        if record.outcome in ("sent", "duplicate"):
+        if record.outcome in ENQUEUED:
             return record.fire_id
     return None
+
+
+def _enqueue_and_log(
+    state_url: str, broker: Producer, entry: Entry, fires: list[Fire], now: datetime
+) -> Backfill:
+    """:func:`beat.backfill.enqueue` with the run state open for its fire log lines."""
+    from beat.backfill import enqueue
+    from beat.cli.errors import RuntimeProblem
+    from beat.errors import StateError
+    from beat.state import StateStore
+
+    try:
+        store = StateStore(state_url)
+        try:
+            return enqueue(broker, store, entry, fires, now)
+        finally:
+            store.close()
+    except StateError as e:
+        raise RuntimeProblem(f"{entry.name}: the fires were sent but not logged: {e}") from e

@@ -18,7 +18,7 @@ from beat.views.history import history_rows
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from beat.state import FireRecord
+    from beat.state_log import FireRecord
     from taskqueue.broker import TaskStates
     from taskqueue.records import TaskStatus
 
@@ -82,7 +82,7 @@ def render_history(rows: list[dict[str, Any]]) -> str:
     table = [header]
     for r in rows:
         sent = r["sent_at"] or r["outcome"]
-        state = r["state"] or ("-" if r["outcome"] != "sent" else "unknown")
+        state = r["state"] or ("unknown" if r["sent_at"] else "-")
         runtime = "-" if r["runtime_s"] is None else f"{r['runtime_s']}s"
         note = r["skipped"] or r["error"] or (f"by hand: {r['by']}" if r["by"] else None)
         tail = r["fire_id"] if not note else f"{r['fire_id']} ({note})"

@@ -8,15 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from beat.state import FireRecord, StateStore
-    from taskqueue.records import TaskStatus
+# Fire log outcomes whose task is in the broker (their task state is looked up), and the one
+# of a run triggered by hand, are beat.state_log's.
+from beat.state_log import ENQUEUED, MANUAL, FireRecord
 
-# Fire log outcomes whose task is in the broker: their task state is looked up.
-ENQUEUED = ("sent", "duplicate", "manual")
-# The outcome of a run triggered by hand (``beat trigger``, the dashboard): not a scheduled
-# fire, so it never counts as one (beat.overlap reads only sent/duplicate).
-MANUAL = "manual"
+if TYPE_CHECKING:
+    from beat.state import StateStore
+    from taskqueue.records import TaskStatus
 
 # The task ids in, their known statuses out (an id with no status is left out).
 StatusLookup = Callable[[Sequence[str]], Mapping[str, "TaskStatus"]]
@@ -79,6 +77,4 @@ def history_row(record: FireRecord, status: TaskStatus | None) -> dict[str, Any]
 
 def log_manual_run(store: StateStore, name: str, task_id: str, at: datetime, who: str) -> None:
     """Record a run of ``name`` triggered by hand at ``at`` in its fire log (its history)."""
-    from beat.state import FireRecord
-
     store.log_fires([FireRecord(name, at, task_id, MANUAL, who, at)], at)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from beat.state import FIRE_LOG_KEEP, EntryState, FireRecord, StateStore
+from beat.state import EntryState, StateStore
+from beat.state_log import FIRE_LOG_KEEP, FireRecord
 from tests.daemon.conftest import StartBeat
 from tests.policies.conftest import beat_cli, beat_json
 from tests.worker.conftest import StartWorker
