@@ -77,6 +77,22 @@ def _dead_count(d: Dashboard, p: dict[str, Any]) -> int:
 _QUEUE = Param("queue", max_length=200, description="one queue (default: every queue)")
 
 
+def _enabled_action(enabled: bool, warning: str) -> Action:
+    """The enable and disable actions: the same shape, one flag apart."""
+    verb = "enable" if enabled else "disable"
+    return Action(
+        name=verb,
+        path=f"/entries/{{name}}/{verb}",
+        label=verb.capitalize(),
+        question=lambda d, p: f"{verb.capitalize()} entry {p['name']}?{warning}",
+        perform=lambda d, p, who: d.set_enabled(p["name"], enabled, who),
+        back=_entry_page,
+        done=lambda r: f"{verb}d {r['entry']}",
+        summary=f"{verb.capitalize()} an entry of the SQL source (409 for a schedules.yaml entry)",
+        params=_NAME,
+    )
+
+
 ACTIONS: tuple[Action, ...] = (
     Action(
         name="trigger",
@@ -89,28 +105,8 @@ ACTIONS: tuple[Action, ...] = (
         summary="Run the entry's task now (beat trigger); answers the task id",
         params=_NAME,
     ),
-    Action(
-        name="enable",
-        path="/entries/{name}/enable",
-        label="Enable",
-        question=lambda d, p: f"Enable entry {p['name']}?",
-        perform=lambda d, p, who: d.set_enabled(p["name"], True, who),
-        back=_entry_page,
-        done=lambda r: f"enabled {r['entry']}",
-        summary="Enable an entry of the SQL source (409 for a schedules.yaml entry)",
-        params=_NAME,
-    ),
-    Action(
-        name="disable",
-        path="/entries/{name}/disable",
-        label="Disable",
-        question=lambda d, p: f"Disable entry {p['name']}? It stays stored but never fires.",
-        perform=lambda d, p, who: d.set_enabled(p["name"], False, who),
-        back=_entry_page,
-        done=lambda r: f"disabled {r['entry']}",
-        summary="Disable an entry of the SQL source (409 for a schedules.yaml entry)",
-        params=_NAME,
-    ),
+    _enabled_action(True, ""),
+    _enabled_action(False, " It stays stored but never fires."),
     Action(
         name="pause",
         path="/entries/{name}/pause",
