@@ -126,6 +126,19 @@ def beat_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
+def run_beat(tmp_path: Path, config: Path, *args: str) -> str:
+    """``beat ARGS`` in its own process over CONFIG and the run state the web test's beat
+    web uses (tmp_path/schedule.db); its stdout."""
+    return subprocess.run(
+        [sys.executable, "-m", "beat", "-s", str(tmp_path / "schedule.db"), *args],
+        capture_output=True,
+        text=True,
+        env=beat_env({"BEAT_CONFIG": str(config)}),
+        cwd=tmp_path,
+        check=True,
+    ).stdout
+
+
 def web_argv(config: Path, state: Path, *args: str) -> list[str]:
     return [
         sys.executable,

@@ -3,8 +3,6 @@ SQLite queue): what each page shows, trigger with a real worker, CSRF, read-only
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from tests.web.conftest import (
     Client,
     StartWeb,
     WebProcess,
-    beat_env,
+    run_beat,
     wait_for,
     write_config,
 )
@@ -56,15 +54,7 @@ def test_api_rows_are_beat_list_json(tmp_path: Path, start_web: StartWeb) -> Non
 
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'queue.db'}")
     web = start_web(config)
-    out = subprocess.run(
-        [sys.executable, "-m", "beat", "-s", str(tmp_path / "schedule.db"), "list", "--json"],
-        capture_output=True,
-        text=True,
-        env=beat_env({"BEAT_CONFIG": str(config)}),
-        cwd=tmp_path,
-        check=True,
-    )
-    cli_rows = json.loads(out.stdout)
+    cli_rows = json.loads(run_beat(tmp_path, config, "list", "--json"))
     api_rows = web.client().get("/api/entries").json()["entries"]
     for cli_row, api_row in zip(cli_rows, api_rows, strict=True):
         if cli_row["name"] == "tick":  # an interval without start: phase from first seen
@@ -113,14 +103,7 @@ def test_trigger_runs_and_shows_in_the_entry(
     assert (fire["fire_id"], fire["outcome"], fire["state"]) == (task_id, "manual", "SUCCESS")
     assert fire["by"] == "local@127.0.0.1" and fire["runtime_s"] >= 0, fire
     assert client.get("/api/entries/tick/history").json()["fires"] == [fire]
-    out = subprocess.run(
-        [sys.executable, "-m", "beat", "-s", str(tmp_path / "schedule.db"), "history", "tick"],
-        capture_output=True,
-        text=True,
-        env=beat_env({"BEAT_CONFIG": str(tmp_path / "schedules.yaml")}),
-        cwd=tmp_path,
-        check=True,
-    ).stdout
+    out = run_beat(tmp_path, tmp_path / "schedules.yaml", "history", "tick")
     assert task_id in out and "SUCCESS" in out and "by hand: local@127.0.0.1" in out, out
     assert "triggered entry tick" in web.log() and "user=local@127.0.0.1" in web.log()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.web.conftest import Client, StartWeb, send, wait_for, write_config
+from tests.web.conftest import Client, StartWeb, run_beat, send, wait_for, write_config
 
 
 def task_state(client: Client, task_id: str) -> str | None:
@@ -104,10 +104,6 @@ def test_requeue_one_requeue_all_and_purge_dead_letters(
 
 def test_pause_with_a_note_and_resume(tmp_path: Path, broker_url: str, start_web: StartWeb) -> None:
     import json
-    import subprocess
-    import sys
-
-    from tests.web.conftest import beat_env
 
     config = write_config(tmp_path, broker_url)
     web = start_web(config)
@@ -126,15 +122,8 @@ def test_pause_with_a_note_and_resume(tmp_path: Path, broker_url: str, start_web
     page = client.get("/entries/tick").text
     assert 'id="resume"' in page and "paused</span> since" in page
     # Kept in the run state: `beat list` (and every beat sharing it) sees the same pause.
-    listed = subprocess.run(
-        [sys.executable, "-m", "beat", "-s", str(tmp_path / "schedule.db"), "list", "--json"],
-        capture_output=True,
-        text=True,
-        env=beat_env({"BEAT_CONFIG": str(config)}),
-        cwd=tmp_path,
-        check=True,
-    )
-    (cli_row,) = [r for r in json.loads(listed.stdout) if r["name"] == "tick"]
+    listed = run_beat(tmp_path, config, "list", "--json")
+    (cli_row,) = [r for r in json.loads(listed) if r["name"] == "tick"]
     assert cli_row["paused"] == row["paused"]
 
     answer = client.post("/api/entries/tick/resume", headers={"X-CSRF-Token": token})
