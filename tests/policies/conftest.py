@@ -9,15 +9,36 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from beat.config import load_config
+from beat.service import BeatService
+from taskqueue.redis import RedisBroker
 from tests.daemon.conftest import StartBeat, beat_starter
+from tests.fake_clock import FakeClock
 from tests.worker.conftest import REPO, StartWorker, WorkerProcess, worker_argv
 
 HERE = Path(__file__).parent
+
+
+def lookahead_beat(
+    tmp_path: Path, redis_url: str, start: datetime, entries: str
+) -> tuple[BeatService, RedisBroker, FakeClock]:
+    """An in-process beat (3 s lookahead, injected clock at START + 1 ms) over ENTRIES (the
+    lines under ``entries:`` of its schedules.yaml), real Redis and SQLite; not started."""
+    cfg = tmp_path / "schedules.yaml"
+    cfg.write_text("entries:\n" + entries)
+    broker = RedisBroker(redis_url)
+    clock = FakeClock(start + timedelta(milliseconds=1))
+    beat = BeatService(
+        load_config(cfg), str(tmp_path / "s.db"), broker=broker, clock=clock,
+        lookahead=timedelta(seconds=3),
+    )  # fmt: skip
+    return beat, broker, clock
 
 
 @pytest.fixture
