@@ -4,8 +4,6 @@ the entry policies: pause, history, backfill, overlap."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from beat.service import BeatService
 from taskqueue.redis import RedisBroker
 from tests.daemon.conftest import StartBeat, beat_starter
 from tests.fake_clock import FakeClock
-from tests.worker.conftest import REPO, StartWorker, WorkerProcess, worker_argv
+from tests.worker.conftest import StartWorker, worker_env, worker_starter
 
 HERE = Path(__file__).parent
 
@@ -67,28 +65,5 @@ def beat_json(config: Path, state: Path, *args: str) -> Any:
 @pytest.fixture
 def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     """Worker processes with the policy tasks (``policy_tasks.py``); killed at teardown."""
-    procs: list[WorkerProcess] = []
-    path = os.pathsep.join([str(HERE), str(REPO), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
-
-    def start(broker_url: str, *args: str) -> WorkerProcess:
-        log_path = tmp_path / f"worker-{len(procs)}.log"
-        with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                worker_argv("--broker", broker_url, "-A", "policy_tasks", *args),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=tmp_path,
-                start_new_session=True,
-            )
-        worker = WorkerProcess(proc, log_path)
-        procs.append(worker)
-        worker.wait_for_log(" ready: ")
-        return worker
-
-    yield start
-    for w in procs:
-        if w.proc.poll() is None:
-            w.proc.send_signal(signal.SIGKILL)
-            w.proc.wait(10)
+    with worker_starter(tmp_path, ["-A", "policy_tasks"], worker_env(HERE)) as start:
+        yield start

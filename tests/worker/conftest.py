@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -91,24 +92,26 @@ def worker_argv(*args: str) -> list[str]:
     return [sys.executable, "-c", "from worker.cli import main; main()", *args]
 
 
-def worker_env() -> dict[str, str]:
-    path = os.pathsep.join([str(TESTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")])
+def worker_env(tasks_dir: Path = TESTS_DIR) -> dict[str, str]:
+    """The environment of a worker process whose task modules are in TASKS_DIR."""
+    path = os.pathsep.join([str(tasks_dir), str(REPO), os.environ.get("PYTHONPATH", "")])
     return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
-    """Start ``worker`` processes (with the test tasks); all are killed at teardown."""
+@contextmanager
+def worker_starter(tmp_path: Path, app: list[str], env: dict[str, str]) -> Iterator[StartWorker]:
+    """Start ``worker`` processes running ``APP ARGS`` (logs in tmp_path); all are killed on
+    exit."""
     procs: list[WorkerProcess] = []
 
     def start(broker_url: str, *args: str, ready: bool = True) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(procs)}.log"
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(
-                worker_argv("--broker", broker_url, "-A", "consumer_tasks", "-l", "debug", *args),
+                worker_argv("--broker", broker_url, *app, *args),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                env=worker_env(),
+                env=env,
                 cwd=tmp_path,
                 start_new_session=True,
             )
@@ -118,11 +121,20 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
             worker.wait_for_log(" ready: ")
         return worker
 
-    yield start
-    for w in procs:
-        if w.proc.poll() is None:
-            w.proc.send_signal(signal.SIGKILL)
-            w.proc.wait(10)
+    try:
+        yield start
+    finally:
+        for w in procs:
+            if w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGKILL)
+                w.proc.wait(10)
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
+    """Start ``worker`` processes (with the test tasks); all are killed at teardown."""
+    with worker_starter(tmp_path, ["-A", "consumer_tasks", "-l", "debug"], worker_env()) as start:
+        yield start
 
 
 def kill9_group(worker: WorkerProcess) -> None:
