@@ -23,16 +23,9 @@ import pytest
 
 from taskqueue.message import Message
 from tests.logged_process import LoggedProcess
+from tests.worker.conftest import broker_url  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=["redis", "sqlite"])
-def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "redis":
-        url: str = request.getfixturevalue("redis_url")
-        return url
-    return f"sqlite:///{tmp_path / 'queue.db'}"
 
 
 def free_port() -> int:
