@@ -147,17 +147,26 @@ def _once(
     return None
 
 
+def _section(
+    checker: Checker, data: Mapping[Any, Any], key: str, where: str, keys: str
+) -> Mapping[Any, Any] | None:
+    """The mapping under ``key`` (a schedule kind written as ``{keys}``), or None after
+    reporting that it is not one."""
+    raw = data[key]
+    if isinstance(raw, Mapping):
+        return raw
+    checker.report(
+        checker.line_of(data, key), where, f"expected a mapping {{{keys}}}, got {describe(raw)}"
+    )
+    return None
+
+
 def _calendar(
     checker: Checker, name: str, data: Mapping[Any, Any], path: str, zone: ZoneInfo
 ) -> _AnySchedule | None:
     where = f"{path}.calendar"
-    raw = data["calendar"]
-    if not isinstance(raw, Mapping):
-        checker.report(
-            checker.line_of(data, "calendar"),
-            where,
-            f"expected a mapping {{every, at, start}}, got {describe(raw)}",
-        )
+    raw = _section(checker, data, "calendar", where, "every, at, start")
+    if raw is None:
         return None
     before = len(checker.problems)
     checker.unknown_keys(raw, CALENDAR_KEYS, where)
@@ -282,13 +291,8 @@ def _solar(
 ) -> _AnySchedule | None:
     """``solar: {event: sunrise, lat: 52.52, lon: 13.40}``."""
     where = f"{path}.solar"
-    raw = data["solar"]
-    if not isinstance(raw, Mapping):
-        checker.report(
-            checker.line_of(data, "solar"),
-            where,
-            f"expected a mapping {{event, lat, lon}}, got {describe(raw)}",
-        )
+    raw = _section(checker, data, "solar", where, "event, lat, lon")
+    if raw is None:
         return None
     before = len(checker.problems)
     checker.unknown_keys(raw, SOLAR_KEYS, where)

@@ -3,46 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from beat.state import EntryState, Pause
 
 
 def read_states(location: str) -> dict[str, EntryState]:
     """The run state at ``location`` if it exists (``beat list`` works before the first run
-    too); raises :class:`~beat.errors.StateError` when it cannot be read.
-
-    A SQLite file is read with :mod:`beat.state_read` (read-only, no SQLAlchemy import); other
-    databases through the store."""
-    from beat.state_read import read_state_file, sqlite_state_file
-
-    path = sqlite_state_file(location)
-    if path is not None:
-        return dict(read_state_file(path, location))
-    if "://" not in location and not Path(location).exists():
-        return {}
-    from beat.state import StateStore
-
-    store = StateStore(location)
-    try:
-        return dict(store.load())
-    finally:
-        store.close()
+    too); raises :class:`~beat.errors.StateError` when it cannot be read."""
+    return _read(location, pauses=False)
 
 
 def read_pauses(location: str) -> dict[str, Pause]:
     """The pauses kept in the run state at ``location`` (``beat pause``), read like
     :func:`read_states`; {} before the first run."""
-    from beat.state_read import read_pause_file, sqlite_state_file
+    return _read(location, pauses=True)
+
+
+def _read(location: str, *, pauses: bool) -> dict[str, Any]:
+    """A SQLite file is read with :mod:`beat.state_read` (read-only, no SQLAlchemy import);
+    other databases through the store."""
+    from beat.state_read import read_pause_file, read_state_file, sqlite_state_file
 
     path = sqlite_state_file(location)
     if path is not None:
-        return dict(read_pause_file(path, location))
+        return dict((read_pause_file if pauses else read_state_file)(path, location))
     if "://" not in location and not Path(location).exists():
         return {}
     from beat.state import StateStore
 
     store = StateStore(location)
     try:
-        return dict(store.load_pauses())
+        return dict(store.load_pauses() if pauses else store.load())
     finally:
         store.close()
