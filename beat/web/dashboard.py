@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,8 +83,8 @@ class Dashboard:
         self._broker_override = broker_url
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
-        self._states: tuple[float, tuple[int, ...] | None, dict[str, EntryState]] | None = None
-        self._pauses: tuple[float, tuple[int, ...] | None, dict[str, Pause]] | None = None
+        # "states" and "pauses" of the run state: (when, its files' stamp, what was read)
+        self._read: dict[str, tuple[float, tuple[int, ...] | None, dict[str, Any]]] = {}
         self._reader: BrokerReader | None = None
         self._store: StateStore | None = None  # the run state, opened at the first use
         self.depth: deque[dict[str, Any]] = deque(maxlen=720)
@@ -166,35 +167,30 @@ class Dashboard:
         """The run state: a SQLite file is re-read when it changed (its or its WAL's size or
         time), another store at most every REFRESH_SECONDS. The same dict object while
         unchanged, so what is computed from it can be reused."""
-        stamp = self._state_stamp()
-        with self._lock:
-            cached = self._states
-            if cached is not None:
-                at, old_stamp, states = cached
-                if stamp is not None and stamp == old_stamp:
-                    return states
-                if stamp is None and time.monotonic() - at < REFRESH_SECONDS:
-                    return states
-        states = read_states(self.state_location)
-        with self._lock:
-            self._states = (time.monotonic(), stamp, states)
+        states: dict[str, EntryState] = self._run_state("states", read_states)
         return states
 
     def pauses(self) -> dict[str, Pause]:
         """The pauses kept in the run state (``beat pause``), re-read like :meth:`states`."""
+        pauses: dict[str, Pause] = self._run_state("pauses", read_pauses)
+        return pauses
+
+    def _run_state(self, part: str, read: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        """One part of the run state (``read`` from its location), cached as :meth:`states`
+        says."""
         stamp = self._state_stamp()
         with self._lock:
-            cached = self._pauses
+            cached = self._read.get(part)
             if cached is not None:
-                at, old_stamp, pauses = cached
+                at, old_stamp, value = cached
                 if stamp is not None and stamp == old_stamp:
-                    return pauses
+                    return value
                 if stamp is None and time.monotonic() - at < REFRESH_SECONDS:
-                    return pauses
-        pauses = read_pauses(self.state_location)
+                    return value
+        value = read(self.state_location)
         with self._lock:
-            self._pauses = (time.monotonic(), stamp, pauses)
-        return pauses
+            self._read[part] = (time.monotonic(), stamp, value)
+        return value
 
     def _state_stamp(self) -> tuple[int, ...] | None:
         from beat.state_read import sqlite_state_file
@@ -504,7 +500,7 @@ class Dashboard:
         now = datetime.now(UTC)
         before = store.set_pause(name, paused, note, now)
         with self._lock:
-            self._states = self._pauses = None
+            self._read.clear()
         if paused:
             since = before.since if before is not None and before.paused else now
             said = f"paused {name} since {since.isoformat()}" + (f": {note}" if note else "")
