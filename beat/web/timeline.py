@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from beat.config.model import Config
 from beat.entries import Entry
@@ -33,22 +33,27 @@ TIMELINE_REUSE = timedelta(seconds=5)
 Fire = tuple[datetime, str]  # (instant, entry name), in time order
 
 
-@dataclass(frozen=True)
-class _Kept:
+class _Asked(NamedTuple):
     config: Config
-    states: Mapping[str, EntryState]
     hours: int
     limit: int
+
+    def same(self, other: _Asked) -> bool:
+        """The same question (the same configuration object: comparing 10,000 entries
+        would cost what is saved)."""
+        return self.config is other.config and self[1:] == other[1:]
+
+
+@dataclass(frozen=True)
+class _Kept:
+    asked: _Asked
+    states: Mapping[str, EntryState]
     at: datetime  # asked at
     # The first fires, more than limit when cut (fewer: every fire in the window): every fire
     # up to the last of them.
     taken: list[Fire]
     settled: bool
     answer: dict[str, Any]
-
-    def asked(self, config: Config, hours: int, limit: int) -> bool:
-        """Whether this answered the same question (same configuration object)."""
-        return self.config is config and (self.hours, self.limit) == (hours, limit)
 
 
 def settled(entry: Entry, state: EntryState | None) -> bool:
@@ -67,29 +72,25 @@ class Timeline:
         self._kept: _Kept | None = None
 
     def answer(
-        self,
-        config: Config,
-        states: Mapping[str, EntryState],
-        now: datetime,
-        hours: int,
+        self, config: Config, states: Mapping[str, EntryState], now: datetime, hours: int,
         limit: int,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any]:  # fmt: skip
+        asked = _Asked(config, hours, limit)
         with self._lock:
             kept = self._kept
-            asked = (config, hours, limit)
-            if kept is not None and kept.asked(*asked) and now >= kept.at:
+            if kept is not None and kept.asked.same(asked) and now >= kept.at:
                 cut = kept.settled and len(kept.taken) > limit
                 if kept.states is states and (cut or now - kept.at < TIMELINE_REUSE):
                     return {**kept.answer, **_window(now, hours)}
                 taken = self._patched(kept, states, now) if cut else None
                 if taken is not None:
-                    return self._keep(config, states, now, hours, limit, taken, True)
+                    return self._keep(asked, states, now, taken, True)
             end = now + timedelta(hours=hours)
             # Twice what is shown: room for the fires a beat sends before the next full one.
             fires, _ = fires_between(config.entries, states, now, end, limit=2 * limit + 1,
                                      cache=self._fires)  # fmt: skip
             calm = all(settled(e, states.get(n)) for n, e in config.entries.items())
-            return self._keep(config, states, now, hours, limit, fires, calm)
+            return self._keep(asked, states, now, fires, calm)
 
     def _patched(
         self, kept: _Kept, states: Mapping[str, EntryState], now: datetime
@@ -97,7 +98,7 @@ class Timeline:
         """The kept fires with those of the entries whose state changed recomputed; None when
         that cannot give the answer (a changed entry is not settled, or fewer fires are left
         than the answer needs)."""
-        old, entries = kept.states, kept.config.entries
+        old, entries = kept.states, kept.asked.config.entries
         changed = {n for n, s in states.items() if old.get(n) != s} | (old.keys() - states.keys())
         bound = kept.taken[-1]
         taken = [fire for fire in kept.taken if fire[1] not in changed]
@@ -110,31 +111,23 @@ class Timeline:
             for fire in self._fires.fires(entry, first_state(entry, now, state)).until(bound[0]):
                 if fire <= bound:
                     bisect.insort(taken, fire)
-        return taken if len(taken) > kept.limit else None
+        return taken if len(taken) > kept.asked.limit else None
 
     def _keep(
-        self,
-        config: Config,
-        states: Mapping[str, EntryState],
-        now: datetime,
-        hours: int,
-        limit: int,
-        taken: list[Fire],
+        self, asked: _Asked, states: Mapping[str, EntryState], now: datetime, taken: list[Fire],
         calm: bool,
-    ) -> dict[str, Any]:
-        answer = {
-            **_window(now, hours),
-            "fires": [
-                {
-                    "utc": at.astimezone(UTC).isoformat(),
-                    "at": local_iso(at, config.entries[name]),
-                    "entry": name,
-                }
-                for at, name in taken[:limit]
-            ],
-            "more": len(taken) > limit,
-        }
-        self._kept = _Kept(config, states, hours, limit, now, taken, calm, answer)
+    ) -> dict[str, Any]:  # fmt: skip
+        entries, limit = asked.config.entries, asked.limit
+        fires = [
+            {
+                "utc": at.astimezone(UTC).isoformat(),
+                "at": local_iso(at, entries[name]),
+                "entry": name,
+            }
+            for at, name in taken[:limit]
+        ]
+        answer = {**_window(now, asked.hours), "fires": fires, "more": len(taken) > limit}
+        self._kept = _Kept(asked, states, now, taken, calm, answer)
         return answer
 
 
