@@ -18,12 +18,10 @@ from typing import Any
 
 from jinja2 import Environment
 
-from beat.errors import BeatError
 from beat.web.dashboard import Dashboard
 from beat.web.pages.base import Page
 from beat.web.params import parse_all
-from beat.web.sources import NotFound, freeze
-from taskqueue.errors import TaskqueueError
+from beat.web.sources import freeze
 
 log = logging.getLogger("beat.web")
 
@@ -39,15 +37,14 @@ def warm(dashboard: Dashboard, pages: Iterable[Page], templates: Environment) ->
     entry) and compile every template, then :func:`freeze` what was built."""
     now = datetime.now(UTC)
     for page in pages:
-        if page.template:
-            templates.get_template(page.template)
         path: dict[str, Any] = {p.name: _NOBODY for p in page.params if p.where == "path"}
         try:
+            if page.template:
+                templates.get_template(page.template)
             if "name" in path:
                 path["name"] = next(iter(dashboard.config().entries), _NOBODY)
             page.load(dashboard, parse_all(page.params, {}, path), now)
-        except (BeatError, TaskqueueError, OSError, NotFound) as e:
-            # The page's own request will say it; the warm-up just does not get that far.
+        except Exception as e:  # never a reason not to start: the page's request will say it
             log.debug("dashboard: warm-up of %s: %s", page.path, e)
     for name in ("error.html", "confirm.html", "login.html"):
         templates.get_template(name)

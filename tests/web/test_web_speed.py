@@ -103,3 +103,25 @@ def test_the_app_fills_its_caches_before_it_serves(tmp_path: Path) -> None:
         asyncio.run(start())
     finally:
         gc.unfreeze()
+
+
+def test_a_broker_that_does_not_answer_does_not_keep_the_app_from_starting(
+    tmp_path: Path,
+) -> None:
+    from beat.web.app import build_app
+    from beat.web.settings import WebSettings
+
+    indexed = _setup(tmp_path, indexed=True)
+    # Nothing listens on port 1: every page that reads the broker fails in the warm-up.
+    dashboard = Dashboard(indexed.config_path, indexed.state_location, "redis://127.0.0.1:1/0")
+    app = build_app(WebSettings(), dashboard, sample_seconds=60)
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            assert dashboard._loaded is not None  # what does not need the broker is warm
+            assert dashboard._timeline._kept is not None
+
+    try:
+        asyncio.run(start())
+    finally:
+        gc.unfreeze()
