@@ -14,10 +14,10 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beat.entries import Entry
-from beat.errors import BeatError, ConfigError
+from beat.errors import ConfigError
 from beat.views.entries import (
     dst_changes,
     entry_row,
@@ -29,6 +29,9 @@ from beat.web.sources import NotFound, Sources, redact
 from beat.web.timeline import Timeline
 from taskqueue.message import fire_id
 from taskqueue.redact import redact_url
+
+if TYPE_CHECKING:
+    from beat.state import StateStore
 
 log = logging.getLogger("beat.web")
 actions_log = logging.getLogger("beat.web.actions")
@@ -75,8 +78,9 @@ class Dashboard(Sources):
         outcomes = self.reader().task_statuses(list(last_ids.values()))
         for name in shown:
             entry = config.entries[name]
-            row = entry_row(entry, states.get(name), now, pauses.get(name))
-            nxt = next_fires(entry, states.get(name), now, limit=1, until=None)
+            stored, pause = states.get(name), pauses.get(name)
+            row = entry_row(entry, stored, now, pause)
+            nxt = next_fires(entry, stored, pause, now, limit=1, until=None)
             row["next_note"] = nxt[0]["note"] if nxt and row["next_fire"] else None
             # The state of the task of the entry's last scheduled fire (None: never fired).
             last_id = last_ids.get(name)
@@ -94,8 +98,9 @@ class Dashboard(Sources):
         (``beat history``: the fire log with the task states)."""
         entry = self.entry(name)
         stored = self.states().get(name)
-        row = entry_row(entry, stored, now, self.pauses().get(name))
-        fires = next_fires(entry, stored, now, limit=count, until=None)
+        pause = self.pauses().get(name)
+        row = entry_row(entry, stored, now, pause)
+        fires = next_fires(entry, stored, pause, now, limit=count, until=None)
         end = datetime.fromisoformat(fires[-1]["utc"]) if fires else now
         end = min(max(end, now + timedelta(days=1)), now + DST_WINDOW) + timedelta(seconds=1)
         last = None
@@ -181,40 +186,40 @@ class Dashboard(Sources):
         }
 
     def timeline(self, now: datetime, hours: int, limit: int) -> dict[str, Any]:
-        """Every fire in the next ``hours``, at most ``limit`` (:mod:`beat.web.timeline`)."""
-        return self._timeline.answer(self.config(), self.states(), now, hours, limit)
+        """Every fire in the next ``hours``, at most ``limit``, and the paused entries
+        (:mod:`beat.web.timeline`)."""
+        return self._timeline.answer(self.config(), self.states(), self.pauses(), now, hours, limit)
 
     # -- actions -------------------------------------------------------------------------
 
     def trigger(self, name: str, actor: str) -> dict[str, Any]:
         """Run the entry's task now (``beat trigger``), recorded in the entry's history."""
-        from beat.messages import trigger_message
-        from beat.views.history import log_manual_run
+        from beat.ops.trigger import trigger
         from taskqueue.urls import open_broker
 
         entry = self.entry(name)
-        try:
-            message = trigger_message(entry, datetime.now(UTC))
-        except ValueError as e:
-            raise Refused(f"trigger {name}: {e}") from e
         broker = open_broker(self.broker_url)
         try:
-            broker.enqueue_once(message)
+            done = trigger(broker, entry, self._open_state, actor, datetime.now(UTC))
+        except ValueError as e:
+            raise Refused(f"trigger {name}: {e}") from e
         finally:
             broker.close()
-        try:  # in its history; the run is sent already, so a failure here only loses that
-            store = self.state_store(create=True)
-            assert store is not None
-            log_manual_run(store, name, message.id, message.headers.enqueued_at, actor)
-        except BeatError as e:
-            log.warning("dashboard: trigger of %s not in its history: %s", name, redact(str(e)))
+        if done.unrecorded is not None:
+            log.warning("dashboard: trigger: %s", redact(done.unrecorded))
         actions_log.info(
             "dashboard: %s triggered entry %s",
             actor,
             name,
-            extra={"action": "trigger", "entry": name, "task_id": message.id, "user": actor},
+            extra={"action": "trigger", "entry": name, "task_id": done.task_id, "user": actor},
         )
-        return {"entry": name, "task_id": message.id}
+        return {"entry": name, "task_id": done.task_id}
+
+    def _open_state(self) -> StateStore:
+        """The run state's store, created if it does not exist yet (to write to it)."""
+        store = self.state_store(create=True)
+        assert store is not None
+        return store
 
     def revoke(self, task_id: str, terminate: bool, actor: str) -> dict[str, Any]:
         """Revoke a task (``beat revoke [--terminate]``): a queued or delayed one is removed,
@@ -302,8 +307,7 @@ class Dashboard(Sources):
         """Pause (``note`` says why) or resume an entry (``beat pause|resume``): kept in the
         run state, so every beat sharing it follows on its next tick."""
         self.entry(name)
-        store = self.state_store(create=True)
-        assert store is not None
+        store = self._open_state()
         now = datetime.now(UTC)
         before = store.set_pause(name, paused, note, now)
         with self._lock:

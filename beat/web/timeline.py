@@ -9,6 +9,11 @@ the same answer for a later, longer window, and when a beat fires some entries, 
 entries' fires change in it. Kept are the first ``2 * limit + 1`` fires (every fire up to the
 last of them); a change of the run state swaps the changed entries' fires in that list, until
 fewer than ``limit + 1`` are left (then it is computed afresh).
+
+The fires are those the beat will send (:func:`beat.views.entries.fires_between`): none of a
+disabled entry, none of a paused one (``beat pause``) until it is resumed, then those after its
+resume instant. A pause or resume is a change of the run state like a fire: the entry's fires
+are swapped in the kept list. The paused entries are listed beside the fires.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from typing import Any, NamedTuple
 
 from beat.config.model import Config
 from beat.entries import Entry
-from beat.planner import first_state
-from beat.state import EntryState
+from beat.roster import planned_state, sends
+from beat.state import EntryState, Pause
 from beat.views.entries import FireCache, fires_between, local_iso
 
 # A timeline that may depend on the time asked (not settled) is reused this long (the page
@@ -48,6 +53,7 @@ class _Asked(NamedTuple):
 class _Kept:
     asked: _Asked
     states: Mapping[str, EntryState]
+    pauses: Mapping[str, Pause]
     at: datetime  # asked at
     # The first fires, more than limit when cut (fewer: every fire in the window): every fire
     # up to the last of them.
@@ -56,15 +62,18 @@ class _Kept:
     answer: dict[str, Any]
 
 
-def settled(entry: Entry, state: EntryState | None) -> bool:
-    """Whether ``entry``'s fires follow from ``state`` alone: a disabled entry, or one whose
-    run state is there for its current definition (:func:`beat.planner.first_state` keeps
-    it; a new or edited entry starts "now")."""
-    return not entry.enabled or (state is not None and state.content_hash == entry.content_hash())
+def settled(entry: Entry, state: EntryState | None, pause: Pause | None) -> bool:
+    """Whether ``entry``'s fires follow from ``state`` and ``pause`` alone: an entry the beat
+    sends no fires of (disabled, paused), or one whose run state is there for its current
+    definition (:func:`beat.planner.first_state` keeps it; a new or edited entry starts
+    "now")."""
+    if not sends(entry, pause):
+        return True
+    return state is not None and state.content_hash == entry.content_hash()
 
 
 class Timeline:
-    """Every fire of every enabled entry in the next ``hours``, at most ``limit``."""
+    """Every fire the beat will send in the next ``hours``, at most ``limit``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -72,50 +81,53 @@ class Timeline:
         self._kept: _Kept | None = None
 
     def answer(
-        self, config: Config, states: Mapping[str, EntryState], now: datetime, hours: int,
-        limit: int,
+        self, config: Config, states: Mapping[str, EntryState], pauses: Mapping[str, Pause],
+        now: datetime, hours: int, limit: int,
     ) -> dict[str, Any]:  # fmt: skip
         asked = _Asked(config, hours, limit)
         with self._lock:
             kept = self._kept
             if kept is not None and kept.asked.same(asked) and now >= kept.at:
                 cut = kept.settled and len(kept.taken) > limit
-                if kept.states is states and (cut or now - kept.at < TIMELINE_REUSE):
+                same = kept.states is states and kept.pauses is pauses
+                if same and (cut or now - kept.at < TIMELINE_REUSE):
                     return {**kept.answer, **_window(now, hours)}
-                taken = self._patched(kept, states, now) if cut else None
+                taken = self._patched(kept, states, pauses, now) if cut else None
                 if taken is not None:
-                    return self._keep(asked, states, now, taken, True)
+                    return self._keep(asked, states, pauses, now, taken, True)
             end = now + timedelta(hours=hours)
             # Twice what is shown: room for the fires a beat sends before the next full one.
-            fires, _ = fires_between(config.entries, states, now, end, limit=2 * limit + 1,
-                                     cache=self._fires)  # fmt: skip
-            calm = all(settled(e, states.get(n)) for n, e in config.entries.items())
-            return self._keep(asked, states, now, fires, calm)
+            fires, _ = fires_between(config.entries, states, pauses, now, end,
+                                     limit=2 * limit + 1, cache=self._fires)  # fmt: skip
+            calm = all(settled(e, states.get(n), pauses.get(n)) for n, e in config.entries.items())
+            return self._keep(asked, states, pauses, now, fires, calm)
 
     def _patched(
-        self, kept: _Kept, states: Mapping[str, EntryState], now: datetime
-    ) -> list[Fire] | None:
-        """The kept fires with those of the entries whose state changed recomputed; None when
-        that cannot give the answer (a changed entry is not settled, or fewer fires are left
-        than the answer needs)."""
-        old, entries = kept.states, kept.asked.config.entries
-        changed = {n for n, s in states.items() if old.get(n) != s} | (old.keys() - states.keys())
+        self, kept: _Kept, states: Mapping[str, EntryState], pauses: Mapping[str, Pause],
+        now: datetime,
+    ) -> list[Fire] | None:  # fmt: skip
+        """The kept fires with those of the entries whose state or pause changed recomputed;
+        None when that cannot give the answer (a changed entry is not settled, or fewer fires
+        are left than the answer needs)."""
+        entries = kept.asked.config.entries
+        changed = _changed(kept.states, states) | _changed(kept.pauses, pauses)
         bound = kept.taken[-1]
         taken = [fire for fire in kept.taken if fire[1] not in changed]
         for name in changed:
-            entry, state = entries.get(name), states.get(name)
-            if entry is None or not entry.enabled:
+            entry, state, pause = entries.get(name), states.get(name), pauses.get(name)
+            if entry is None or not sends(entry, pause):
                 continue
-            if state is None or not settled(entry, state):
+            if not settled(entry, state, pause):
                 return None
-            for fire in self._fires.fires(entry, first_state(entry, now, state)).until(bound[0]):
+            held = planned_state(entry, state, pause, now)
+            for fire in self._fires.fires(entry, held).until(bound[0]):
                 if fire <= bound:
                     bisect.insort(taken, fire)
         return taken if len(taken) > kept.asked.limit else None
 
     def _keep(
-        self, asked: _Asked, states: Mapping[str, EntryState], now: datetime, taken: list[Fire],
-        calm: bool,
+        self, asked: _Asked, states: Mapping[str, EntryState], pauses: Mapping[str, Pause],
+        now: datetime, taken: list[Fire], calm: bool,
     ) -> dict[str, Any]:  # fmt: skip
         entries, limit = asked.config.entries, asked.limit
         fires = [
@@ -126,9 +138,23 @@ class Timeline:
             }
             for at, name in taken[:limit]
         ]
-        answer = {**_window(now, asked.hours), "fires": fires, "more": len(taken) > limit}
-        self._kept = _Kept(asked, states, now, taken, calm, answer)
+        # The entries that would fire but are paused: none of their fires is shown.
+        paused = [
+            {"entry": name, "since": p.since.isoformat(), "note": p.note}
+            for name, p in sorted(pauses.items())
+            if p.paused and name in entries and entries[name].enabled
+        ]
+        answer = {
+            **_window(now, asked.hours), "fires": fires, "more": len(taken) > limit,
+            "paused": paused,
+        }  # fmt: skip
+        self._kept = _Kept(asked, states, pauses, now, taken, calm, answer)
         return answer
+
+
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+    """The names whose value differs between ``old`` and ``new`` (added or removed too)."""
+    return {n for n, v in new.items() if old.get(n) != v} | (old.keys() - new.keys())
 
 
 def _window(now: datetime, hours: int) -> dict[str, str]:

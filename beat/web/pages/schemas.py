@@ -53,7 +53,9 @@ ENTRY = obj(
 )
 ENTRY_HISTORY = obj("entry fires", "entry:string", fires=array(FIRE))
 
-TIMELINE = obj("start end fires more", "more:boolean", fires=array())
+PAUSED = obj("entry since note", "entry:string since:string note:string")
+# The fires the beat will send; the paused entries (none of their fires shown) beside them.
+TIMELINE = obj("start end fires more paused", "more:boolean", fires=array(), paused=array(PAUSED))
 QUEUES = obj("queues", queues=array())
 DEPTHS = ("t", "ready", "delayed", "in_flight", "dead")
 QUEUE_DEPTH = obj(" ".join(DEPTHS), "", **{k: array("number") for k in DEPTHS})
