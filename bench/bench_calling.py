@@ -46,7 +46,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from benchredis import add_redis_args, bench_redis, load_line  # noqa: E402
+from benchredis import add_redis_args, bench_redis, load_line, stop_process  # noqa: E402
 
 WARMUP = 100
 BATCH = 1000
@@ -165,15 +165,6 @@ def produce_celery(n: int, calls: int) -> dict[str, Any]:
 # --- driver --------------------------------------------------------------------------------
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def run_side(
     worker_cmd: list[str], producer_cmd: list[str], redis_url: str, role: str
 ) -> dict[str, Any]:
@@ -187,7 +178,7 @@ def run_side(
             stdout=subprocess.PIPE,
         )  # fmt: skip
     finally:
-        _stop(worker)
+        stop_process(worker)
     result: dict[str, Any] = json.loads(out.stdout.decode().strip().splitlines()[-1])
     return result
 

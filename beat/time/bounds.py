@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from beat.errors import ScheduleError
+from beat.time.schedules import iter_fires
 
 if TYPE_CHECKING:
     from beat.entries import Schedule
@@ -57,10 +58,7 @@ class Bounded:
         return fire
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
-        fire = self.next_after(after)
-        while fire is not None:
-            yield fire
-            fire = self.next_after(fire)
+        return iter_fires(self, after)
 
     def anchored(self, first_seen: datetime) -> Bounded:
         inner = self.inner.anchored(first_seen)

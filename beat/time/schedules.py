@@ -30,7 +30,7 @@ from beat.time.cron_fields import CronSpec, parse
 from beat.time.cron_match import Matcher
 from taskqueue.durations import format_duration
 
-__all__ = ["Calendar", "Cron", "Interval", "Once", "format_duration"]
+__all__ = ["Calendar", "Cron", "Interval", "Once", "format_duration", "iter_fires"]
 
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"})
 
@@ -57,7 +57,8 @@ def _shown_in(instant: datetime, zone: ZoneInfo) -> bool:
     return True
 
 
-def _iter(schedule: _NextAfter, after: datetime) -> Iterator[datetime]:
+def iter_fires(schedule: _NextAfter, after: datetime) -> Iterator[datetime]:
+    """``iter_after`` of every schedule kind: ``next_after`` from ``after``, then from each fire."""
     fire = schedule.next_after(after)
     while fire is not None:
         yield fire
@@ -152,7 +153,7 @@ class Cron:
         return _next_cached(self._matcher, self.zone, after)
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
-        return _iter(self, after)
+        return iter_fires(self, after)
 
     def anchored(self, first_seen: datetime) -> Cron:
         return self
@@ -218,7 +219,7 @@ class Interval:
         return fire
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
-        return _iter(self, after)
+        return iter_fires(self, after)
 
     def anchored(self, first_seen: datetime) -> Interval:
         if self.start is not None:
@@ -312,7 +313,7 @@ class Calendar:
         return next((w for w in self._walls(wall.date()) if w >= wall), None)
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
-        return _iter(self, after)
+        return iter_fires(self, after)
 
     def anchored(self, first_seen: datetime) -> Calendar:
         return self
@@ -350,7 +351,7 @@ class Once:
         return self.at if self.at > _aware(after, "after") else None
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
-        return _iter(self, after)
+        return iter_fires(self, after)
 
     def anchored(self, first_seen: datetime) -> Once:
         return self

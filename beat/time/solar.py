@@ -24,6 +24,7 @@ from astral import Observer
 from astral.sun import dawn, dusk, noon, sunrise, sunset
 
 from beat.errors import ScheduleError
+from beat.time.schedules import iter_fires
 
 _Event = Callable[..., datetime]
 EVENTS: dict[str, _Event] = {
@@ -96,10 +97,7 @@ class Solar:
         return None
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
-        fire = self.next_after(after)
-        while fire is not None:
-            yield fire
-            fire = self.next_after(fire)
+        return iter_fires(self, after)
 
     def anchored(self, first_seen: datetime) -> Solar:
         return self

@@ -28,7 +28,7 @@ from beat.planner import (
     plan_entry,
 )
 from beat.state import EntryState
-from beat.time.schedules import Cron, Interval, Once
+from beat.time.schedules import Cron, Interval, Once, iter_fires
 from taskqueue.message import fire_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -53,10 +53,7 @@ class Stepped:
         return self.start + ((after - self.start) // self.every + 1) * self.every
 
     def iter_after(self, after: datetime) -> Iterator[datetime]:
-        t = self.next_after(after)
-        while t is not None:
-            yield t
-            t = self.next_after(t)
+        return iter_fires(self, after)
 
     def anchored(self, first_seen: datetime) -> Stepped:
         return self
