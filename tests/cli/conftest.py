@@ -1,4 +1,35 @@
 """Real brokers and real worker processes for the operator commands (``beat workers``,
 ``revoke``, ``dead``, ``purge``): the worker tests' fixtures, shared."""
 
-from tests.worker.conftest import broker, broker_url, start_worker  # noqa: F401
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from taskqueue.broker import Broker
+from tests.worker.conftest import StartWorker, broker, broker_url, start_worker  # noqa: F401
+
+
+@dataclass(frozen=True)
+class Ops:
+    """What a test of an operator command against real workers uses: the broker (and its
+    URL for the command line), workers to start, a directory for marks, the captured output."""
+
+    broker_url: str
+    broker: Broker
+    start_worker: StartWorker
+    tmp_path: Path
+    capsys: pytest.CaptureFixture[str]
+
+
+@pytest.fixture
+def ops(
+    broker_url: str,  # noqa: F811 (the fixtures imported above)
+    broker: Broker,  # noqa: F811
+    start_worker: StartWorker,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> Ops:
+    return Ops(broker_url, broker, start_worker, tmp_path, capsys)
