@@ -19,8 +19,8 @@ from typing import ClassVar
 import pytest
 
 from beat.state import EntryState, StateStore
-from taskqueue.broker import Broker
-from taskqueue.redis import RedisBroker
+from taskqueue.broker import Broker, Delivery
+from taskqueue.urls import open_broker
 from tests.logged_process import LoggedProcess
 from tests.taskqueue import single
 
@@ -109,28 +109,38 @@ def start_beat(tmp_path: Path) -> Iterator[StartBeat]:
         yield start
 
 
-def drain_ids(broker: Broker, queue: str = "default") -> Counter[str]:
+def drain_deliveries(broker: Broker, queue: str = "default") -> list[Delivery]:
     """Claim and ack everything in the queue, including fires enqueued ahead of their instant
-    (lookahead) once they are due; the count of each message id."""
-    seen: Counter[str] = Counter()
+    (lookahead) once they are due; the deliveries in the order claimed."""
+    out: list[Delivery] = []
     while True:
         delivery = single.claim(broker, [queue], "test-drain", timedelta(seconds=30), timedelta(0))
         if delivery is None:
             if not any(s.delayed for s in broker.queue_stats()):
-                return seen
+                return out
             time.sleep(0.1)
             continue
-        seen[delivery.message_id] += 1
+        out.append(delivery)
         assert single.ack(broker, delivery)
 
 
-def drain_url(redis_url: str, queue: str = "default") -> Counter[str]:
-    """:func:`drain_ids` on a broker opened for it and closed after."""
-    broker = RedisBroker(redis_url)
+def drain_ids(broker: Broker, queue: str = "default") -> Counter[str]:
+    """:func:`drain_deliveries`, as the count of each message id."""
+    return Counter(d.message_id for d in drain_deliveries(broker, queue))
+
+
+def drained(url: str, queue: str = "default") -> list[Delivery]:
+    """:func:`drain_deliveries` on a broker (Redis or SQLite) opened for it and closed after."""
+    broker = open_broker(url)
     try:
-        return drain_ids(broker, queue)
+        return drain_deliveries(broker, queue)
     finally:
         broker.close()
+
+
+def drain_url(url: str, queue: str = "default") -> Counter[str]:
+    """:func:`drained`, as the count of each message id."""
+    return Counter(d.message_id for d in drained(url, queue))
 
 
 def load_states(path: Path) -> dict[str, EntryState]:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import signal
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from taskqueue.urls import open_broker
-from tests.daemon.conftest import BeatProcess, StartBeat, drain_ids
+from tests.daemon.conftest import BeatProcess, StartBeat, drain_url
 from tests.ha.conftest import (
     TTL_S,
     TcpProxy,
@@ -23,14 +21,6 @@ from tests.ha.conftest import (
 )
 
 N = 20
-
-
-def _drain(url: str) -> Counter[str]:
-    broker = open_broker(url)
-    try:
-        return drain_ids(broker)
-    finally:
-        broker.close()
 
 
 @pytest.fixture(params=["redis", "sqlite"])
@@ -76,7 +66,7 @@ def test_two_beats_exactly_one_dispatches(
     assert "leader: acquired lease" not in standby.log()
     # Not one message was even attempted twice: the standby never dispatched.
     assert "already enqueued" not in leader.log() + standby.log()
-    assert_unbroken(_drain(broker_url), N)
+    assert_unbroken(drain_url(broker_url), N)
 
 
 @pytest.mark.slow
@@ -105,7 +95,7 @@ def test_kill9_leader_standby_takes_over_within_the_ttl(
     for seconds in takeovers:
         # Within the lease time (plus scheduling slack on a busy CI machine).
         assert 0 < seconds <= TTL_S + 0.25, takeovers
-    assert_unbroken(_drain(broker_url), N)
+    assert_unbroken(drain_url(broker_url), N)
 
 
 @pytest.mark.slow
@@ -131,7 +121,7 @@ def test_paused_leader_is_replaced_fenced_and_stands_by(
     assert " fire " not in after_loss.replace("fire(s)", ""), after_loss
     assert "Traceback" not in log
     assert standby.lines("fire e0 for ")
-    assert_unbroken(_drain(redis_url), N)
+    assert_unbroken(drain_url(redis_url), N)
 
 
 @pytest.mark.slow
@@ -158,4 +148,4 @@ def test_leader_cut_off_from_redis_recovers(
     assert log.count("broker error, retrying") <= 1
     fired_after = [t for t, _ in beat.lines("fire e0 for ") if t > recovered_at]
     assert fired_after, "no dispatch after recovering"
-    assert_unbroken(_drain(url), N)
+    assert_unbroken(drain_url(url), N)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +22,8 @@ from taskqueue.message import Message
 from taskqueue.records import FINAL_STATES, TaskStatus
 from taskqueue.urls import open_broker
 from tests.logged_process import LoggedProcess
+from worker.consumer import Consumer
+from worker.pools import make_pool
 
 TESTS_DIR = Path(__file__).parent
 REPO = TESTS_DIR.parent.parent
@@ -141,3 +144,22 @@ def kill9_group(worker: WorkerProcess) -> None:
     """SIGKILL the worker and its pool processes at once, like a machine dying."""
     os.killpg(worker.proc.pid, signal.SIGKILL)
     worker.proc.wait(10)
+
+
+# The in-process consumers' lease: long enough that no test sees one run out by accident.
+LEASE = timedelta(seconds=30)
+
+
+def threads_consumer(broker: Broker, renewal_broker: Broker, concurrency: int = 2) -> Consumer:
+    """An in-process consumer of ``default`` (a fresh name, lease :data:`LEASE`) over a started
+    thread pool of ``concurrency``; not running yet."""
+    pool = make_pool("threads", concurrency, modules=[])
+    pool.start()
+    return Consumer(
+        broker,
+        pool,
+        queues=["default"],
+        name=f"c-{uuid.uuid4().hex[:6]}",
+        lease=LEASE,
+        renewal_broker=renewal_broker,
+    )
