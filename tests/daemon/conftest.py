@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -79,16 +78,9 @@ def beat_starter(tmp_path: Path, *default_args: str) -> Iterator[StartBeat]:
 
     def start(config: Path, state: Path, broker_url: str, *extra: str) -> BeatProcess:
         log_path = tmp_path / f"beat-{len(procs)}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "beat", "-s", str(state), "--config", str(config),
-                 "--broker", broker_url, *default_args, *extra],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )  # fmt: skip
-        beat = BeatProcess(proc, log_path)
+        argv = [sys.executable, "-m", "beat", "-s", str(state), "--config", str(config),
+                "--broker", broker_url, *default_args, *extra]  # fmt: skip
+        beat = BeatProcess.launch(argv, log_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         procs.append(beat)
         return beat
 
@@ -96,11 +88,7 @@ def beat_starter(tmp_path: Path, *default_args: str) -> Iterator[StartBeat]:
         yield start
     finally:
         for beat in procs:
-            if beat.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    beat.proc.send_signal(signal.SIGCONT)  # let a SIGSTOPped beat die promptly
-                beat.proc.kill()
-                beat.proc.wait(10)
+            beat.reap()
 
 
 @pytest.fixture

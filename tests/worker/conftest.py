@@ -109,16 +109,8 @@ def worker_starter(tmp_path: Path, app: list[str], env: dict[str, str]) -> Itera
 
     def start(broker_url: str, *args: str, ready: bool = True) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(procs)}.log"
-        with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                worker_argv("--broker", broker_url, *app, *args),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=tmp_path,
-                start_new_session=True,
-            )
-        worker = WorkerProcess(proc, log_path)
+        argv = worker_argv("--broker", broker_url, *app, *args)
+        worker = WorkerProcess.launch(argv, log_path, env=env, cwd=tmp_path, start_new_session=True)
         procs.append(worker)
         if ready:
             worker.wait_for_log(" ready: ")
@@ -128,9 +120,7 @@ def worker_starter(tmp_path: Path, app: list[str], env: dict[str, str]) -> Itera
         yield start
     finally:
         for w in procs:
-            if w.proc.poll() is None:
-                w.proc.send_signal(signal.SIGKILL)
-                w.proc.wait(10)
+            w.reap()
 
 
 @pytest.fixture
