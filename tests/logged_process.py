@@ -9,7 +9,7 @@ import contextlib
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -56,3 +56,14 @@ class LoggedProcess:
                 raise AssertionError(f"{self.WHAT} exited {code}:\n{self.log()[-4000:]}")
             time.sleep(0.02)
         raise AssertionError(f"{needle!r} not logged in {timeout}s:\n{self.log()[-4000:]}")
+
+
+@contextlib.contextmanager
+def reaped(procs: Sequence[LoggedProcess]) -> Iterator[None]:
+    """At the end of the block, :meth:`~LoggedProcess.reap` every process then in ``procs``
+    (a starter fixture's list of what it started)."""
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.reap()

@@ -20,7 +20,7 @@ import pytest
 from beat.state import EntryState, StateStore
 from taskqueue.broker import Broker, Delivery
 from taskqueue.urls import open_broker
-from tests.logged_process import LoggedProcess
+from tests.logged_process import LoggedProcess, reaped
 from tests.taskqueue import single
 
 _STAMP = re.compile(r"^(\S+) ")
@@ -84,11 +84,8 @@ def beat_starter(tmp_path: Path, *default_args: str) -> Iterator[StartBeat]:
         procs.append(beat)
         return beat
 
-    try:
+    with reaped(procs):
         yield start
-    finally:
-        for beat in procs:
-            beat.reap()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from taskqueue.broker import Broker
 from taskqueue.message import Message
 from taskqueue.records import FINAL_STATES, TaskStatus
 from taskqueue.urls import open_broker
-from tests.logged_process import LoggedProcess
+from tests.logged_process import LoggedProcess, reaped
 from worker.consumer import Consumer
 from worker.pools import make_pool
 
@@ -116,11 +116,8 @@ def worker_starter(tmp_path: Path, app: list[str], env: dict[str, str]) -> Itera
             worker.wait_for_log(" ready: ")
         return worker
 
-    try:
+    with reaped(procs):
         yield start
-    finally:
-        for w in procs:
-            w.reap()
 
 
 @pytest.fixture
