@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from beat.config import load_config
+from beat.planner import first_state
+from beat.state import StateStore
 from taskqueue.broker import Broker
 from tests.worker.conftest import StartWorker, broker, broker_url, start_worker  # noqa: F401
 
@@ -33,3 +37,14 @@ def ops(
     capsys: pytest.CaptureFixture[str],
 ) -> Ops:
     return Ops(broker_url, broker, start_worker, tmp_path, capsys)
+
+
+def seed_state(config_path: Path, state_path: Path, first_seen: datetime) -> None:
+    """A state file as a beat that first saw every entry at ``first_seen`` leaves it (real
+    SQLite through the daemon's own store)."""
+    config = load_config(config_path)
+    store = StateStore(str(state_path))
+    try:
+        store.upsert_new([first_state(e, first_seen, None) for e in config.entries.values()])
+    finally:
+        store.close()
