@@ -104,3 +104,15 @@ def test_garbage_in_a_heartbeat_record_is_one_clear_line(
     code, out, err = run(capsys, "workers", "--broker", broker_url)
     assert code == 0, err
     assert "w-bad: worker 'w-bad': heartbeat record: field 'name' is 5, not a str" in out, out
+
+
+def test_looking_at_a_queue_file_not_yet_made_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``beat workers`` reads the broker like ``beat queues`` (beat/cli/reading.py): a SQLite
+    queue file that does not exist yet reads as no workers and is not created by looking."""
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    code, out, err = run(capsys, "workers", "--broker", url)
+    assert (code, out.strip()) == (0, "no workers"), err
+    assert listed(capsys, url) == []
+    assert list(tmp_path.iterdir()) == []
