@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from consumer_tasks import add, noop  # noqa: F401  (t.add and t.noop: the pool tests run them too)
+
 from tests.marks import append_mark
 from worker.errors import SoftTimeLimitExceeded
 from worker.registry import task
@@ -29,16 +31,6 @@ def _busy_until_soft_limit(spin: int, cleanup: Callable[[], None]) -> None:
 
 class Boom(Exception):
     pass
-
-
-@task(name="pool.add")
-def add(a: int, b: int) -> int:
-    return a + b
-
-
-@task(name="pool.noop")
-def noop() -> None:
-    return None
 
 
 @task(name="pool.pid")
