@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from beat.config import load_config
-from beat.planner import first_state
 from beat.state import StateStore
+from tests.cli.conftest import seed_state
 from tests.cli.runner import run
 
 SEEN = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -28,13 +27,8 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
         "  tick: {task: log, every: 2m}\n"
         "  dormant: {task: log, every: 1m, enabled: false}\n"
     )
-    state = tmp_path / "schedule.db"
-    store = StateStore(str(state))
-    try:
-        store.upsert_new([first_state(e, SEEN, None) for e in load_config(config).entries.values()])
-    finally:
-        store.close()
-    return config, state
+    seed_state(config, tmp_path / "schedule.db", SEEN)
+    return config, tmp_path / "schedule.db"
 
 
 def _beat(capsys: pytest.CaptureFixture[str], setup: tuple[Path, Path], *argv: str) -> str:
