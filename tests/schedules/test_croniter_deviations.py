@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import islice
 from zoneinfo import ZoneInfo
@@ -319,13 +318,13 @@ def croniters_spec(expr: str) -> object:
     through ``croniter.expand``, and the day-of-week ``#``/``L`` items through it apart."""
     checked = cron_fields._check(cron_fields._unmacro(expr))
     text = " ".join(",".join(items) or "*" for items in checked.items)
-    spec = cron_fields._spec(text, replace(checked, plain=None))
+    spec = cron_fields._spec(text, checked._replace(plain=None))
     if not checked.dow_special:
         return spec
     _, nth = croniter.expand(f"* * * * {checked.dow_special}")
     last = frozenset(int(day) % 7 for day, ns in nth.items() if "l" in ns)
     pairs = frozenset((int(day) % 7, n) for day, ns in nth.items() for n in ns if n != "l")
-    return replace(spec, dow_last=last, dow_nth=pairs)
+    return spec._replace(dow_last=last, dow_nth=pairs)
 
 
 def _item(index: int) -> st.SearchStrategy[str]:
