@@ -28,9 +28,8 @@ from beat.errors import ScheduleError
 from beat.time.cron_dst import next_cron, resolve_fixed
 from beat.time.cron_fields import CronSpec, parse
 from beat.time.cron_match import Matcher
-from taskqueue.durations import format_duration
 
-__all__ = ["Calendar", "Cron", "Interval", "Once", "format_duration"]
+__all__ = ["Calendar", "Cron", "Interval", "Once"]
 
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"})
 
@@ -196,9 +195,7 @@ class Interval:
     def __post_init__(self) -> None:
         if self.every <= timedelta(0):
             sign = "-" if self.every < timedelta(0) else ""
-            raise ScheduleError(
-                "every", f"must be positive, got {sign}{format_duration(abs(self.every))}"
-            )
+            raise ScheduleError("every", f"must be positive, got {sign}{_format(abs(self.every))}")
         if self.start is not None:
             object.__setattr__(self, "start", _aware(self.start, "start"))
 
@@ -226,7 +223,7 @@ class Interval:
         return Interval(self.every, _aware(first_seen, "first_seen"), self.zone)
 
     def describe(self) -> str:
-        text = f"every {format_duration(self.every)}"
+        text = f"every {_format(self.every)}"
         return text if self.start is None else f"{text} from {self.start.isoformat()}"
 
 
@@ -361,3 +358,11 @@ class Once:
 
     def describe(self) -> str:
         return f"once at {self.at.astimezone(self.zone).isoformat()}"
+
+
+def _format(every: timedelta) -> str:
+    # Imported here: taskqueue.durations loads decimal (~2 ms), which `beat next --cron` never
+    # needs.
+    from taskqueue.durations import format_duration
+
+    return format_duration(every)

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from beat.errors import ScheduleError
-from beat.time.schedules import Calendar, Interval, Once, format_duration
+from beat.time.durations import format_duration
+from beat.time.schedules import Calendar, Interval, Once
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
