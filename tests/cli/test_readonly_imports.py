@@ -127,7 +127,10 @@ _COMMAND_MODULE = {"list": "inspect", "next": "next", "queues": "queues", "statu
         (
             ["next", "--cron", "30 2 * * *", "-n", "1"],
             0,
-            ("yaml", "beat.config", "sqlite3", "hashlib", "decimal", "beat.planner", *CONFIG_ONLY),
+            (
+                *("yaml", "beat.config", "sqlite3", "hashlib", "decimal", "beat.planner"),
+                *("beat.time.solar", *CONFIG_ONLY),
+            ),
         ),
         (
             ["next", "--every", "90s", "-n", "1"],
