@@ -1,8 +1,10 @@
 """croniter 7.0.0 under our cron fields: each known deviation, croniter's raw output next to ours.
 
-beat/time/cron_fields.py lets croniter expand the fields and corrects it in one place; these tests
-show what croniter itself says (so a croniter upgrade that changes it is noticed) and what
-beat says, and check every single-item form against a small reference of cron's semantics.
+beat/time/cron_fields.py corrects croniter's spelling of the items in one place and expands them
+itself (croniter expands only expressions with ``H``); these tests show what croniter itself
+says (so a croniter upgrade that changes it is noticed) and what beat says, check every
+single-item form against a small reference of cron's semantics, and check that our expansion
+gives croniter's values for the corrected items.
 """
 
 from __future__ import annotations
