@@ -14,7 +14,7 @@ results are cached per (event, place, date): catch-up walks and ``beat next`` as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache, lru_cache, partial
@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat.errors import ScheduleError
+from beat.time.schedules import Walked
 
 _Event = Callable[..., datetime]
 # Each event: astral's function in astral.sun and its depression (None: the function's own).
@@ -73,7 +74,7 @@ def event_on(event: str, lat: float, lon: float, day: date) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Solar:
+class Solar(Walked):
     """Fires at ``event`` each day it happens at (``lat``, ``lon``); ``zone`` is for display."""
 
     event: str
@@ -105,15 +106,6 @@ class Solar:
             except OverflowError:
                 return None
         return None
-
-    def iter_after(self, after: datetime) -> Iterator[datetime]:
-        fire = self.next_after(after)
-        while fire is not None:
-            yield fire
-            fire = self.next_after(fire)
-
-    def anchored(self, first_seen: datetime) -> Solar:
-        return self
 
     def describe(self) -> str:
         return f"solar {self.event} at {self.lat:g},{self.lon:g}"
