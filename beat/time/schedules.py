@@ -28,9 +28,8 @@ from beat.errors import ScheduleError
 from beat.time.cron_dst import next_cron, resolve_fixed
 from beat.time.cron_fields import CronSpec, parse
 from beat.time.cron_match import Matcher
-from taskqueue.durations import format_duration
 
-__all__ = ["Calendar", "Cron", "Interval", "Once", "Walked", "format_duration", "iter_fires"]
+__all__ = ["Calendar", "Cron", "Interval", "Once", "Walked", "iter_fires"]
 
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"})
 
@@ -208,9 +207,7 @@ class Interval(Walked):
     def __post_init__(self) -> None:
         if self.every <= timedelta(0):
             sign = "-" if self.every < timedelta(0) else ""
-            raise ScheduleError(
-                "every", f"must be positive, got {sign}{format_duration(abs(self.every))}"
-            )
+            raise ScheduleError("every", f"must be positive, got {sign}{_format(abs(self.every))}")
         if self.start is not None:
             object.__setattr__(self, "start", _aware(self.start, "start"))
 
@@ -235,7 +232,7 @@ class Interval(Walked):
         return Interval(self.every, _aware(first_seen, "first_seen"), self.zone)
 
     def describe(self) -> str:
-        text = f"every {format_duration(self.every)}"
+        text = f"every {_format(self.every)}"
         return text if self.start is None else f"{text} from {self.start.isoformat()}"
 
 
@@ -358,3 +355,11 @@ class Once(Walked):
 
     def describe(self) -> str:
         return f"once at {self.at.astimezone(self.zone).isoformat()}"
+
+
+def _format(every: timedelta) -> str:
+    # Imported here: taskqueue.durations loads decimal (~2 ms), which `beat next --cron` never
+    # needs.
+    from taskqueue.durations import format_duration
+
+    return format_duration(every)
