@@ -83,8 +83,8 @@ class Settler:
                 items = [_storable(item) for item in items]
                 settled = call(items)
         except BrokerUnavailable as e:
-            # Not settled: the loop keeps them and sends them again; an outage is one line,
-            # not a traceback (the loop logs the outage itself).
+            # Not settled: the loop keeps them and sends them again (settling is idempotent).
+            # A warning naming them, not a traceback: an outage is not a bug.
             logger.warning(
                 "could not record the outcome of %s yet: %s",
                 ", ".join(f"{i.delivery.message_id}" for i in items),
