@@ -158,7 +158,7 @@ class RedisConsumer(RedisConnection):
         """One claim_many.lua call on queue ``name``: what it claimed, and (if nothing) in how
         many ms something becomes claimable (-1: nothing is waiting)."""
         command, prefix = self._claim_command(name, lease_ms, count)
-        [reply] = self._stream(iter((command,)))
+        [reply] = self._stream_acked((command,), "claim")
         return _claimed(name, prefix, reply)
 
     def _claim_command(self, name: str, lease_ms: int, count: int) -> tuple[tuple[Any, ...], str]:
@@ -200,7 +200,7 @@ class RedisConsumer(RedisConnection):
         commands, by_queue = self._settle_commands(items, result_ttl)
         # Packed with hiredis and sent back to back on one connection (see _stream): redis-py's
         # command path cost more client time than the script itself.
-        return _settled(len(items), by_queue, self._stream(iter(commands)))
+        return _settled(len(items), by_queue, self._stream_acked(commands, "settle"))
 
     def settle_and_claim(
         self,
@@ -223,7 +223,7 @@ class RedisConsumer(RedisConnection):
         commands, by_queue = self._settle_commands(items, result_ttl)
         lease_ms = int(lease.total_seconds() * 1000)
         claim, prefix = self._claim_command(names[0], lease_ms, max_count)
-        replies = self._stream(iter([*commands, claim]))
+        replies = self._stream_acked([*commands, claim], "settle and claim")
         settled = _settled(len(items), by_queue, replies[:-1])
         claimed, _ = _claimed(names[0], prefix, replies[-1])
         for name in names[1:]:

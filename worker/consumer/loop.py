@@ -212,12 +212,17 @@ class Consumer:
         # Claim before settling: the pool runs the next batch while the finished one is
         # recorded. Outcomes wait in a buffer, so a failed claim loses none.
         free = self.pool.free_slots()
-        if free > 0 and not self.stopping and self._combined and self._outcomes:
+        to_settle = bool(self._outcomes or self._unsettled)
+        if free > 0 and not self.stopping and self._combined and to_settle:
             # One round trip records what finished and takes the next batch.
             self._settle_and_claim(free)
             return
+        if self._unsettled:
+            # Settlements an outage interrupted go before any claim: a claim returns expired
+            # leases to ready, and after a long outage (a failover) those include ours.
+            self._collect()
         if free > 0 and not self.stopping:
-            self._claim_batch(free, bool(self._outcomes))
+            self._claim_batch(free, to_settle)
         self._collect()
 
     def _terminate_revoked(self) -> None:
