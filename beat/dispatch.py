@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 # Messages per broker call: large enough to amortise round trips, small enough that one call
 # never holds the broker for long.
 BATCH_SIZE = 5_000
+# A dispatch of up to this many fires logs a line per fire at INFO; a larger one logs one
+# summary line at INFO and its per-fire lines at DEBUG. A line per fire is half of the CPU of
+# a fire at 100,000 entries (formatting, not I/O); every fire stays traceable by id in the fire
+# log (`beat history`), and in the per-fire DEBUG lines.
+LOG_EACH_MAX = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,15 +218,17 @@ class Dispatcher:
         self._record(store, fires, now, outcomes, [*errors, *notes], skipped)
         sent_fires = [fire for fire, ok in outcomes if ok]
         sent = len(sent_fires)
-        self._log(entries, outcomes, now)
-        if len(fires) >= BATCH_SIZE:
+        each = logging.INFO if len(outcomes) <= LOG_EACH_MAX else logging.DEBUG
+        self._log(entries, outcomes, now, each)
+        if each != logging.INFO or len(fires) >= BATCH_SIZE:
             log.info(
-                "dispatched %d fires (%d duplicates, %d failed) in %.3f s (push %.3f s)",
+                "dispatched %d fires (%d duplicates, %d failed) in %.3f s (push %.3f s)%s",
                 sent,
                 len(outcomes) - sent,
                 failed,
                 time.perf_counter() - started,
                 push_s,
+                _span(outcomes, now),
             )
         return DispatchResult(
             sent=sent, duplicates=len(outcomes) - sent, failed=failed, sent_fires=sent_fires
@@ -258,9 +265,12 @@ class Dispatcher:
 
     @staticmethod
     def _log(
-        entries: Mapping[str, Entry], outcomes: Sequence[tuple[Fire, bool]], now: datetime
+        entries: Mapping[str, Entry],
+        outcomes: Sequence[tuple[Fire, bool]],
+        now: datetime,
+        level: int,
     ) -> None:
-        if not log.isEnabledFor(logging.INFO):
+        if not log.isEnabledFor(level):
             return
         ms = timedelta(milliseconds=1)
         for fire, ok in outcomes:
@@ -276,19 +286,32 @@ class Dispatcher:
                 "queue": entries[fire.entry].queue,
             }
             if ok:
-                log.info(
+                log.log(
+                    level,
                     "fire %s for %s",
                     fire.entry,
                     fire.scheduled_for.isoformat(),
                     extra={**ids, "lateness_ms": lateness_ms},
                 )
             else:
-                log.info(
+                log.log(
+                    level,
                     "fire %s for %s already enqueued (refused as duplicate)",
                     fire.entry,
                     fire.scheduled_for.isoformat(),
                     extra=ids,
                 )
+
+
+def _span(outcomes: Sequence[tuple[Fire, bool]], now: datetime) -> str:
+    """The instants a summary line covers and the largest lateness (negative: ahead)."""
+    if not outcomes:
+        return ""
+    first = min(f.scheduled_for for f, _ok in outcomes)
+    last = max(f.scheduled_for for f, _ok in outcomes)
+    late_ms = (now - first) / timedelta(milliseconds=1)
+    when = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    return f", scheduled for {when}, lateness up to {late_ms:.1f} ms"
 
 
 def skip_reason(s: Skipped) -> str:
