@@ -531,7 +531,8 @@ class BeatService:
         entries = self.source.entries(config)
         removed = [name for name in self.entries if name not in entries]
         self.apply_entries(entries, removed, now)
-        self.config = replace(config, entries=entries)
+        # The roster's dict, not ``entries``: one dict of every entry is kept, not two.
+        self.config = replace(config, entries=self.entries)
         self.dispatcher.prepare(e for e in self.entries.values() if e.enabled)
 
     def apply_delta(self, delta: Delta, now: datetime) -> None:
