@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from beat.entries import Entry, TaskOptions
+from beat.entries import Entry, EntrySpec, TaskOptions
 from beat.messages import EPOCH, build_message, expiry
 from beat.planner import Fire, Skipped
 from beat.state import StateStore
@@ -57,11 +57,13 @@ class Dispatcher:
 
     Templates are shared by every entry whose message differs only by the entry name (same
     task, queue, arguments and options), so 100,000 entries of a few tasks cost a few
-    templates; an entry with arguments remembers its template under its content hash.
+    templates; entries with arguments share a template per spec.
     """
 
     def __init__(self) -> None:
-        self._by_entry: dict[str, tuple[str, MessageTemplate, int]] = {}
+        # Entries with arguments, by their spec (shared by entries that differ only by name:
+        # beat.entries.EntrySpec); the spec is kept with its template, so its id stays its own.
+        self._by_spec: dict[int, tuple[EntrySpec, MessageTemplate, int]] = {}
         self._by_shape: dict[str, MessageTemplate] = {}
         # Entries without arguments, by (task, queue, options); see _template.
         self._plain: dict[tuple[str, str, TaskOptions], tuple[MessageTemplate, int]] = {}
@@ -77,12 +79,12 @@ class Dispatcher:
             if plain is None:
                 plain = self._plain[key] = self._shared(entry)
             return plain
-        digest = entry.content_hash()
-        cached = self._by_entry.get(entry.name)
-        if cached is not None and cached[0] == digest:
+        spec = entry.spec
+        cached = self._by_spec.get(id(spec))
+        if cached is not None and cached[0] is spec:
             return cached[1], cached[2]
         template, priority = self._shared(entry)
-        self._by_entry[entry.name] = (digest, template, priority)
+        self._by_spec[id(spec)] = (spec, template, priority)
         return template, priority
 
     def _shared(self, entry: Entry) -> tuple[MessageTemplate, int]:
@@ -107,13 +109,25 @@ class Dispatcher:
         return template, base.priority
 
     def prepare(self, entries: Iterable[Entry]) -> None:
-        """Build templates ahead of the first burst (start-up and reload)."""
+        """Build the shared templates ahead of the first burst (start-up and reload), and
+        forget those of entries that are gone. A template only one entry uses (its own
+        kwargs, say) waits for that entry's first fire: per-entry work that can wait does
+        not hold up start-up, nor its memory."""
+        self._by_spec.clear()
+        once: set[int] = set()  # specs seen once so far (their template may never be shared)
         for entry in entries:
-            self._template(entry)
+            if not entry.args and not entry.kwargs:
+                self._template(entry)
+                continue
+            key = id(entry.spec)
+            if key in once:  # a second user: shared, built now
+                once.discard(key)
+                self._template(entry)
+            elif key not in self._by_spec:
+                once.add(key)
 
     def forget(self, names: Sequence[str]) -> None:
         for name in names:
-            self._by_entry.pop(name, None)
             self._json_strings.pop(name, None)
 
     def encode(
@@ -183,6 +197,8 @@ class Dispatcher:
         batch once it is pushed (beat promotes fires at their instant: :mod:`beat.promotions`).
         """
         started = time.perf_counter()
+        if len(self._by_spec) > 2 * len(entries) + 1024:  # specs of removed or edited entries
+            self._by_spec.clear()
         outcomes: list[tuple[Fire, bool]] = []  # (fire, accepted) for every fire pushed
         errors: list[FireRecord] = []  # the fires that could not be encoded
         failed = 0

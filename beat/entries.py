@@ -171,6 +171,28 @@ class EntrySpec:
 
 
 _SPEC_FIELDS = tuple(f for f in EntrySpec.__slots__ if f != "_digest")
+# Specs by content: entries built one by one (settings the config's SpecCache does not take,
+# like `args: [1]`, or entries made in code) share one spec when their settings are equal.
+# Arguments are keyed by their text: `args: [true]` is not `args: [1]` (True == 1), and kwargs
+# are a dict; one instant written with two offsets is two schedules (their text differs).
+_SPECS: dict[tuple[Any, ...], EntrySpec] = {}
+_KEYED = tuple(f for f in _SPEC_FIELDS if f not in ("args", "kwargs"))
+
+
+def _intern(spec: EntrySpec) -> EntrySpec:
+    key = (
+        repr(spec.args),
+        repr(spec.kwargs),
+        spec.schedule.describe(),
+        *[getattr(spec, f) for f in _KEYED],
+    )
+    try:
+        return _SPECS.setdefault(key, spec)
+    except TypeError:  # an unhashable value (a schedule made in code): this spec is its own
+        return spec
+    finally:
+        if len(_SPECS) >= 65536:  # bounded: a fleet of distinct settings shares nothing anyway
+            _SPECS.clear()
 
 
 class Entry:
@@ -206,7 +228,7 @@ class Entry:
             grace, enabled, jitter, source, overlap, pause_on_failure,
         )  # fmt: skip
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "spec", spec)
+        object.__setattr__(self, "spec", _intern(spec))
 
     @classmethod
     def of(cls, name: str, spec: EntrySpec) -> Entry:
@@ -221,7 +243,7 @@ class Entry:
         name = changes.pop("name", self.name)
         if not changes:
             return Entry.of(name, self.spec)
-        return Entry.of(name, replace(self.spec, **changes))
+        return Entry.of(name, _intern(replace(self.spec, **changes)))
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise FrozenInstanceError(f"cannot assign to field {key!r}")

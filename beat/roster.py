@@ -40,7 +40,9 @@ class Roster:
         self.entries: dict[str, Entry] = {}
         self.states: dict[str, EntryState] = {}
         self.index = DueIndex()
-        self._anchored: dict[str, Schedule] = {}
+        # Phase-fixed schedules by (schedule, first seen), shared by the entries that have
+        # both in common (all entries first seen at one start-up): nothing kept per entry.
+        self._anchored: dict[tuple[Schedule, datetime], Schedule] = {}
         # The entries paused now (beat pause), as last read from the run state.
         self.paused: dict[str, Pause] = {}
 
@@ -55,7 +57,6 @@ class Roster:
         for name in removed:
             self.entries.pop(name, None)
             self.states.pop(name, None)
-            self._anchored.pop(name, None)
             self.index.remove(name)
         persist: list[EntryState] = []
         # Start-up: the loaded dict becomes the roster's own instead of being copied (a
@@ -126,7 +127,6 @@ class Roster:
 
     def _index(self, name: str, entry: Entry, state: EntryState) -> None:
         self.states[name] = state
-        self._anchored.pop(name, None)
         self.index.remove(name)
         if entry.enabled and name not in self.paused:
             nxt = next_pending(entry, state)
@@ -139,10 +139,19 @@ class Roster:
 
     def schedule(self, name: str) -> Schedule:
         """The entry's schedule with its phase fixed (cached: anchoring is not free)."""
-        schedule = self._anchored.get(name)
+        base, first_seen = self.entries[name].schedule, self.states[name].first_seen
+        key = (base, first_seen)
+        try:
+            schedule = self._anchored.get(key)
+        except TypeError:  # an unhashable schedule (made in code): anchored each time
+            return base.anchored(first_seen)
         if schedule is None:
-            schedule = self.entries[name].schedule.anchored(self.states[name].first_seen)
-            self._anchored[name] = schedule
+            schedule = base.anchored(first_seen)
+            if schedule is base:  # phase fixed already (cron, a start): nothing to keep
+                return base
+            if len(self._anchored) >= 65536:  # bounded: entries first seen at many instants
+                self._anchored.clear()
+            self._anchored[key] = schedule
         return schedule
 
     def enabled_count(self) -> int:

@@ -119,3 +119,23 @@ def test_rows_validated_with_a_spec_cache_equal_rows_validated_alone() -> None:
     # Other defaults: nothing built with the old ones is reused.
     other = validate_entry("x", rows[0], zone=BERLIN, defaults={"queue": "q2"}, cache=cache)
     assert other.queue == "q2"
+
+
+def test_entries_with_equal_arguments_share_a_spec_and_unequal_ones_do_not(
+    tmp_path: Path,
+) -> None:
+    # Lists and mappings are not in the SpecCache's key: the entries are interned as built.
+    e = load_config(
+        write(
+            tmp_path,
+            "entries:\n"
+            "  a: {task: t, every: 1m, args: [1], kwargs: {x: [2]}}\n"
+            "  bb: {task: t, every: 1m, args: [1], kwargs: {x: [2]}}\n"
+            "  c: {task: t, every: 1m, args: [true], kwargs: {x: [2]}}\n"
+            "  d: {task: t, every: 1m, args: [1], kwargs: {x: [2.0]}}\n",
+        )
+    ).entries
+    assert e["a"].spec is e["bb"].spec
+    assert e["c"].args == (True,) and e["d"].kwargs == {"x": [2.0]}
+    assert len({id(e[n].spec) for n in ("a", "c", "d")}) == 3
+    assert len({e[n].content_hash() for n in ("a", "c", "d")}) == 3
