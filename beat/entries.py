@@ -191,7 +191,7 @@ def _intern(spec: EntrySpec) -> EntrySpec:
     except TypeError:  # an unhashable value (a schedule made in code): this spec is its own
         return spec
     finally:
-        if len(_SPECS) >= 65536:  # bounded: a fleet of distinct settings shares nothing anyway
+        if len(_SPECS) >= 16384:  # bounded: a fleet of distinct settings shares nothing anyway
             _SPECS.clear()
 
 
