@@ -18,7 +18,7 @@ The roster holds memory only; the service persists what :meth:`apply` returns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from beat.due_index import DueIndex
@@ -135,7 +135,11 @@ class Roster:
 
     def fired(self, name: str, last: datetime, now: datetime) -> None:
         """``last`` (a scheduled instant) was disposed of at ``now``."""
-        self.states[name] = replace(self.states[name], last_fire=last, last_dispatched_at=now)
+        st = self.states[name]
+        # Spelled out, not dataclasses.replace: this runs once per fire (replace is ~3x dearer).
+        self.states[name] = EntryState(
+            st.name, last, st.first_seen, st.content_hash, now, st.edited_at
+        )
 
     def schedule(self, name: str) -> Schedule:
         """The entry's schedule with its phase fixed (cached: anchoring is not free)."""
