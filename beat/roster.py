@@ -12,6 +12,10 @@ A schedules.yaml reload, a SQL source delta and a leader takeover all go through
   re-enable). A resumed entry (``beat resume``) follows the same rule at the resume instant
   (:func:`beat.planner.resumed`); a paused one is not indexed.
 
+:func:`planned_state` is that rule for one entry, for whatever shows the fires the beat will
+send (``beat next``, ``beat list``, the dashboard): the roster indexes an entry only when
+:func:`sends` says so.
+
 The roster holds memory only; the service persists what :meth:`apply` returns.
 """
 
@@ -25,6 +29,25 @@ from beat.due_index import DueIndex
 from beat.entries import Entry, Schedule
 from beat.planner import first_state, next_pending, resumed
 from beat.state import EntryState, Pause
+
+
+def sends(entry: Entry, pause: Pause | None) -> bool:
+    """Whether the beat sends ``entry``'s fires: enabled and not paused (``beat pause``,
+    ``pause_on_failure``); a paused entry has none until it is resumed."""
+    return entry.enabled and (pause is None or not pause.paused)
+
+
+def planned_state(
+    entry: Entry, stored: EntryState | None, pause: Pause | None, now: datetime
+) -> EntryState:
+    """The state a beat holds for ``entry`` at ``now`` given the ``stored`` one: a new or
+    edited entry's (:func:`beat.planner.first_state`), and after a resume, boundary at the
+    resume instant (:func:`beat.planner.resumed`, as :meth:`Roster.set_pauses` applies it).
+    Its fires are :func:`beat.planner.upcoming`'s when :func:`sends`, else none."""
+    state = first_state(entry, now, stored)
+    if pause is not None and not pause.paused:
+        state = resumed(state, pause.since)
+    return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +151,7 @@ class Roster:
     def _index(self, name: str, entry: Entry, state: EntryState) -> None:
         self.states[name] = state
         self.index.remove(name)
-        if entry.enabled and name not in self.paused:
+        if sends(entry, self.paused.get(name)):
             nxt = next_pending(entry, state)
             if nxt is not None:
                 self.index.push(name, nxt)

@@ -15,7 +15,7 @@ import click
 
 from beat.cli.errors import fail
 from beat.cli.group import cli
-from beat.cli.loading import find_entry, load_all_entries, read_states
+from beat.cli.loading import find_entry, load_all_entries, read_pauses, read_states
 from beat.cli.options import config_option, duration, parse_instant, parse_zone
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ def next_cmd(
         entry = find_entry(load_all_entries(config_path, readonly=True), entry_name)
         # A date alone is local midnight in the entry's zone.
         since = parse_instant(after, "--after", entry.schedule.zone) if after else None
-        fires = list(islice(_entry_fires(ctx.obj["state"], entry, now, after=since), count))
+        upcoming, why_none = _entry_fires(ctx.obj["state"], entry, now, after=since)
+        fires = list(islice(upcoming, count))
         from beat.cli.render import render_next
 
         click.echo(
@@ -77,6 +78,8 @@ def next_cmd(
                 jitter=(entry.name, entry.jitter),
             )
         )
+        if why_none:  # after the JSON on stderr, so that stdout stays one JSON array
+            click.echo(why_none, err=as_json)
         return
     from beat.time import schedules
 
@@ -100,13 +103,24 @@ def next_cmd(
 
 def _entry_fires(
     state_url: str, entry: Entry, now: datetime, *, after: datetime | None
-) -> Iterator[datetime]:
+) -> tuple[Iterator[datetime], str | None]:
     """``entry``'s fires from the same run state ``beat list`` and the daemon read: without
-    ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue."""
-    from beat.planner import first_state, upcoming
+    ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue.
+    None while it is paused or disabled (the daemon's rule, :func:`beat.roster.sends`), with
+    the line that says why."""
+    from beat.planner import upcoming
+    from beat.roster import planned_state, sends
     from beat.time.bounds import unbounded
     from beat.time.schedules import Interval
 
+    pause = read_pauses(state_url).get(entry.name)
+    if not sends(entry, pause):
+        if pause is not None and pause.paused:
+            note = f": {pause.note}" if pause.note else ""
+            why = f"paused since {pause.since.isoformat()}{note}: no fires until `beat resume`"
+        else:
+            why = "disabled: no fires"
+        return iter(()), f"{entry.name} is {why}"
     stored = read_states(state_url).get(entry.name)
     base = unbounded(entry.schedule)
     if stored is None and isinstance(base, Interval) and base.start is None:
@@ -115,5 +129,4 @@ def _entry_fires(
             "first sees it; these fires are for a beat seeing it now",
             err=True,
         )
-    state = first_state(entry, now, stored)
-    return upcoming(entry, state, after)
+    return upcoming(entry, planned_state(entry, stored, pause, now), after), None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,6 @@ def render_next(
     if as_json:
         return json.dumps([_local(f, schedule).isoformat() for f in fires])
     from beat.time.dst_notes import dst_note
-    from beat.time.solar import missing_days_note
 
     lines = [f"{schedule.describe()} in {schedule.zone.key}:"]
     if not fires:
@@ -50,12 +50,19 @@ def render_next(
         )
         if jitter is not None and jitter[1]:
             line += f"   {_jittered(jitter[0], fire, jitter[1])}"
-        note = dst_note(schedule, fire) or missing_days_note(schedule, since, fire)
+        note = dst_note(schedule, fire) or _missing_days_note(schedule, since, fire)
         if note:
             line += f"   note: {note}"
         lines.append(line)
         since = fire
     return "\n".join(lines)
+
+
+def _missing_days_note(schedule: Schedule, since: datetime | None, fire: datetime) -> str | None:
+    # A solar schedule was built by beat.time.solar, so without that module loaded there is
+    # none, and `beat next --cron` does not load it (a dataclass compiled at import) to say so.
+    solar = sys.modules.get("beat.time.solar")
+    return None if solar is None else solar.missing_days_note(schedule, since, fire)
 
 
 def _jittered(name: str, fire: datetime, jitter: timedelta) -> str:

@@ -17,6 +17,7 @@ from beat.cli.loading import find_entry, load_all_entries, open_broker_or_fail, 
 from beat.cli.options import broker_option, config_option, duration, parse_instant, parse_json
 
 if TYPE_CHECKING:
+    from beat.state import StateStore
     from taskqueue.broker import Producer
 
 
@@ -90,19 +91,45 @@ def send_cmd(
 @click.argument("entry_name")
 @config_option
 @broker_option
-def trigger_cmd(entry_name: str, config_path: Path, broker_url: str | None) -> None:
-    """Enqueue ENTRY's task now, outside its schedule, and print the task id."""
-    from beat.messages import trigger_message
+@click.pass_context
+def trigger_cmd(
+    ctx: click.Context, entry_name: str, config_path: Path, broker_url: str | None
+) -> None:
+    """Enqueue ENTRY's task now, outside its schedule, and print the task id; the run is in
+    the entry's history (`beat history`) as a manual one."""
+    from beat.ops.trigger import trigger
 
     config = load_all_entries(config_path)
     entry = find_entry(config, entry_name)
-    try:  # a message the broker would refuse is a usage error, not a crash
-        message = trigger_message(entry, datetime.now(UTC))
-    except ValueError as e:
-        fail(f"trigger: {e}")
     broker: Producer = open_broker_or_fail(broker_url or config.broker_url)
+    opened: list[StateStore] = []
+
+    def open_state() -> StateStore:
+        from beat.state import StateStore
+
+        opened.append(StateStore(ctx.obj["state"]))
+        return opened[-1]
+
     try:
-        broker.enqueue_once(message)
+        done = trigger(broker, entry, open_state, _who(), datetime.now(UTC))
+    except ValueError as e:  # a message the broker would refuse is a usage error, not a crash
+        fail(f"trigger: {e}")
     finally:
         broker.close()
-    click.echo(message.id)
+        for store in opened:
+            store.close()
+    if done.unrecorded is not None:
+        click.echo(f"warning: {done.unrecorded}", err=True)
+    click.echo(done.task_id)
+
+
+def _who() -> str:
+    """Who triggers, as the entry's history shows it: user@host."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"

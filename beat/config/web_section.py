@@ -15,7 +15,6 @@ from typing import Any
 
 from beat.config.checker import Checker
 from beat.config.keys import WEB_KEYS
-from beat.web.passwords import hash_problem
 from taskqueue.config_text import describe
 
 DEFAULT_HOST = "127.0.0.1"
@@ -72,7 +71,7 @@ def _users(checker: Checker, section: Mapping[Any, Any]) -> dict[str, str]:
     good: dict[str, str] = {}
     for name, stored in users.items():
         where = f"web.users.{name}"
-        problem = hash_problem(stored) if isinstance(stored, str) else "expected a string"
+        problem = _hash_problem(stored) if isinstance(stored, str) else "expected a string"
         if not isinstance(name, str) or not name.strip():
             checker.report(checker.line_of(users, name), "web.users", "empty user name")
         elif problem is not None:
@@ -80,3 +79,10 @@ def _users(checker: Checker, section: Mapping[Any, Any]) -> dict[str, str]:
         else:
             good[name] = stored
     return good
+
+
+def _hash_problem(stored: str) -> str | None:
+    # Imported here: beat.web.passwords loads hashlib (~3 ms), wanted only with web users.
+    from beat.web.passwords import hash_problem
+
+    return hash_problem(stored)

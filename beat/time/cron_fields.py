@@ -1,15 +1,19 @@
-"""Cron fields: our validation, croniter's expansion, and the corrections between the two.
+"""Cron fields: our validation, our expansion (croniter's only for ``H``), and the corrections
+where croniter departs from cron.
 
 Three steps, each with one job:
 
 1. Validation (ours, :class:`_FieldChecker`) reads every item of the five fields and rejects
    bad input with a message naming the field and the text (``minute: 60 is out of range
-   0-59``); croniter's messages name neither. It only checks: its output is croniter's input.
-2. Expansion (croniter 7.0.0, ``croniter.expand``) turns the standard items -- numbers, names,
-   ranges, steps, lists, ``a/n``, ``*`` -- and the extensions it gets right -- ``L`` in
-   day-of-month, ``n#k`` and ``Ln`` in day-of-week -- into allowed values. ``H`` items are
-   resolved by croniter's own hash expander, seeded by the entry name (crc32 of the name: the
-   same in every process and on every machine).
+   0-59``); croniter's messages name neither.
+2. Expansion turns the items -- numbers, names, ranges, steps, lists, ``a/n``, ``*``, ``L`` in
+   day-of-month, ``n#k`` and ``Ln`` in day-of-week -- into allowed values. Without ``H`` it is
+   ours (:func:`_expand_plain`): the values croniter 7.0.0 gives, corrected as below, checked
+   against croniter's output in tests/schedules/test_croniter_deviations.py, without importing
+   croniter (~15 ms with python-dateutil: most of a read-only command's budget). ``H`` items
+   are resolved and the expression expanded by croniter itself (beat/time/cron_hash.py),
+   seeded by the entry name (crc32 of the name: the same in every process and on every
+   machine).
 3. Corrections (ours, all in :func:`_croniter_item` plus the notes below) where croniter 7.0.0
    departs from cron as cronie/Vixie define it; each is pinned by
    tests/schedules/test_croniter_deviations.py with croniter's raw output next to ours:
@@ -35,10 +39,8 @@ Everything after the fields is ours too: the minute search (beat/time/cron_match
 policy of SPEC 5 (beat/time/cron_dst.py). croniter's own iteration on aware datetimes fires a
 fixed-time job twice in a repeated hour, so it only ever sees field text, never a time.
 
-Speed: croniter costs ~15 ms to import, so it is imported on first use, not by ``import
-beat.time.schedules``, and without the ``file`` program it would run (:func:`_croniter_module`);
-expansions are cached by text, and ``H`` only re-resolves its own items per entry name (a few
-microseconds), so 100k entries sharing expressions load in seconds.
+Speed: expansions are cached by text, and ``H`` only re-resolves its own items per entry name
+(a few microseconds), so 100k entries sharing expressions load in seconds.
 
 Grammar, per field (case-insensitive names; ``0`` and ``7`` are Sunday)::
 
@@ -51,11 +53,11 @@ Grammar, per field (case-insensitive names; ``0`` and ``7`` are Sunday)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import NamedTuple
 
 from beat.errors import ScheduleError
+from beat.time import cron_hash
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -81,12 +83,13 @@ _NAMES: dict[int, dict[str, int]] = {
 _H_BOUNDS = ((0, 59), (0, 23), (1, 28), (1, 12), (0, 6))
 
 
-@dataclass(frozen=True, slots=True)
-class CronSpec:
+class CronSpec(NamedTuple):
     """A validated cron expression as sorted allowed values plus the day extensions.
 
     Weekdays are 0=Sunday..6=Saturday. ``day_and`` is the Vixie rule: True when the
     day-of-month or day-of-week field starts with ``*`` (both must match), else either may.
+    A NamedTuple, as :class:`_Item` and :class:`_Checked`: a frozen dataclass's methods are
+    compiled at import, ~0.7 ms each of every command that reads a cron entry (issue 17).
     """
 
     minutes: tuple[int, ...]
@@ -111,8 +114,7 @@ class CronSpec:
 # --- validation (step 1) --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
+class _Item(NamedTuple):
     """One validated plain item, its bounds in numbers (names resolved)."""
 
     kind: str  # "*", "value", "range", "from" (a/n) or "hash"
@@ -211,12 +213,12 @@ def _croniter_item(index: int, item: _Item) -> str:
     return item.text
 
 
-@dataclass(frozen=True, slots=True)
-class _Checked:
+class _Checked(NamedTuple):
     """A validated expression: croniter's items per field and the parts that are ours."""
 
     items: tuple[tuple[str, ...], ...]  # per field; empty when the field has only our items
     hashed: tuple[tuple[int, int], ...]  # (field, position) of each H item in ``items``
+    plain: tuple[tuple[int | str, ...], ...] | None  # our expansion; None with an H item
     dom_last_weekday: bool
     dom_nearest: frozenset[int]
     dow_special: str  # the "n#k"/"Ln" items for croniter, "" when none
@@ -295,6 +297,7 @@ def _check(text: str) -> _Checked:
     return _Checked(
         items=tuple(items),
         hashed=tuple(hashed),
+        plain=None if hashed else _expand_plain(per_field),
         dom_last_weekday=last_weekday,
         dom_nearest=frozenset(nearest),
         dow_special=",".join(special),
@@ -304,73 +307,35 @@ def _check(text: str) -> _Checked:
     )
 
 
-# --- expansion by croniter (step 2) ---------------------------------------------------------
+# --- expansion (step 2) --------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _croniter_module() -> Any:
-    """``croniter.croniter``, imported on first use.
-
-    croniter 7.0.0 calls ``platform.architecture()`` at import (its ``is_32bit``), which runs
-    the ``file`` program on the interpreter: a fork and exec, ~10 ms of every ``beat`` command
-    that reads a cron entry. Its answer there only confirms the pointer size, which croniter
-    checks first anyway, so during the import it is answered from the pointer size instead
-    (the same verdict on every platform), and restored right after.
-    """
-    import importlib
-    import platform
-    import struct
-
-    real = platform.architecture
-    bits = f"{struct.calcsize('P') * 8}bit"
-    platform.architecture = lambda *_args, **_kwargs: (bits, "")
-    try:
-        # The module, not the class the package re-exports under the same name.
-        module = importlib.import_module("croniter.croniter")
-    finally:
-        platform.architecture = real
-    return module
+def _item_values(item: _Item | str) -> tuple[int | str, ...]:
+    """Cron's values of one item, in croniter's form: ``"l"`` for ``L`` in day-of-month."""
+    if isinstance(item, str):
+        return ("l",)
+    # the checker has already applied the corrections: "a/n" runs to the field's maximum
+    # (7 in day-of-week), "a-a" is one value, "*" is the field's bounds
+    return tuple(range(item.start, item.stop + 1, item.step or 1))
 
 
-def _croniter() -> Any:
-    return _croniter_module().croniter
+def _expand_plain(per_field: list[list[_Item | str]]) -> tuple[tuple[int | str, ...], ...]:
+    """The allowed values per field of an expression without ``H`` (empty for a field holding
+    only our own items): the values croniter gives the corrected items, without croniter."""
+    return tuple(tuple(v for item in items for v in _item_values(item)) for items in per_field)
 
 
-@lru_cache(maxsize=4096)
-def _expand(text: str) -> tuple[tuple[int | str, ...], ...]:
-    """croniter's allowed values per field of a 5-field expression without ``H``."""
-    cron = _croniter()
-    try:
-        expanded, _ = cron.expand(text)
-    except ValueError as exc:  # CroniterError; our checks should have caught it first
-        raise ScheduleError("cron", f"croniter 7.0.0 refuses {text!r}: {exc}") from exc
-    return tuple(tuple(values) for values in expanded)
-
-
-@lru_cache(maxsize=1024)
 def _expand_special(text: str) -> tuple[frozenset[int], frozenset[tuple[int, int]]]:
-    """(weekdays with ``L``, (weekday, n) pairs with ``#``) of croniter's day-of-week items."""
-    cron = _croniter()
-    try:
-        _, nth = cron.expand(f"* * * * {text}")
-    except ValueError as exc:
-        raise ScheduleError("day-of-week", f"croniter 7.0.0 refuses {text!r}: {exc}") from exc
-    last = frozenset(int(day) % 7 for day, ns in nth.items() if "l" in ns)
-    pairs = frozenset((int(day) % 7, n) for day, ns in nth.items() for n in ns if n != "l")
-    return last, pairs
-
-
-@lru_cache(maxsize=1)
-def _hash_expander() -> Any:
-    return _croniter_module().HashExpander(_croniter())
-
-
-def _resolve_hash(index: int, token: str, name: str) -> str:
-    """One ``H(a-b)[/n]`` item as croniter resolves it for ``hash_id=name``: croniter's own
-    expander, item by item, because ``croniter.expand`` takes ``H`` only as a whole field and
-    costs ~100 us a call where this costs a few (100k entries with distinct names)."""
-    resolved = _hash_expander().expand("", index, token.lower(), hash_id=name.encode())
-    return str(resolved)
+    """(weekdays with ``L``, (weekday, n) pairs with ``#``) of the day-of-week items ``Ln`` and
+    ``n#k`` (numbers, already checked), as croniter reads them."""
+    last, pairs = set[int](), set[tuple[int, int]]()
+    for item in text.split(","):
+        if item.startswith("L"):
+            last.add(int(item[1:]) % 7)
+        else:
+            day, _, n = item.partition("#")
+            pairs.add((int(day) % 7, int(n)))
+    return frozenset(last), frozenset(pairs)
 
 
 def _values(index: int, expanded: tuple[int | str, ...]) -> tuple[int, ...]:
@@ -416,7 +381,7 @@ def _parse(text: str, name: str) -> CronSpec:
     checked = _check(text)
     fields = [list(items) for items in checked.items]
     for index, position in checked.hashed:
-        fields[index][position] = _resolve_hash(index, fields[index][position], name)
+        fields[index][position] = cron_hash.resolve_hash(index, fields[index][position], name)
     # A field holding only our own items (15W, LW, 5L, 1#2) gets "*" for croniter; its
     # result is then ignored.
     spec = _spec(" ".join(",".join(items) or "*" for items in fields), checked)
@@ -432,7 +397,7 @@ def _parse(text: str, name: str) -> CronSpec:
 def _spec(resolved: str, checked: _Checked) -> CronSpec:
     """The spec of croniter's text (``H`` resolved) plus our parts: entries whose names hash
     to the same values share one (equal) spec."""
-    expanded = _expand(resolved)
+    expanded = checked.plain if checked.plain is not None else cron_hash.expand(resolved)
     dom_raw = expanded[_DOM] if checked.items[_DOM] else ()
     dow_last, dow_nth = (
         _expand_special(checked.dow_special) if checked.dow_special else (frozenset(), frozenset())

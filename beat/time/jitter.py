@@ -7,7 +7,6 @@ duplicate check and ``scheduled_for`` stay the nominal instant's, only the messa
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 
 _SCALE = 1 << 64
@@ -17,6 +16,9 @@ def jitter_delay(fire_id: str, jitter: timedelta) -> timedelta:
     """The delay of the fire ``fire_id`` for an entry with ``jitter``: in ``[0, jitter)``."""
     if jitter <= timedelta(0):
         return timedelta(0)
+    # Imported here: hashlib loads OpenSSL (~3 ms), wanted only by an entry with jitter.
+    import hashlib
+
     digest = hashlib.blake2b(fire_id.encode(), digest_size=8).digest()
     fraction = int.from_bytes(digest, "big")
     micros = (jitter // timedelta(microseconds=1)) * fraction // _SCALE

@@ -14,28 +14,28 @@ results are cached per (event, place, date): catch-up walks and ``beat next`` as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from astral import Observer
-from astral.sun import dawn, dusk, noon, sunrise, sunset
-
 from beat.errors import ScheduleError
+from beat.time.schedules import Walked
 
 _Event = Callable[..., datetime]
-EVENTS: dict[str, _Event] = {
-    "dawn_astronomical": partial(dawn, depression=18),
-    "dawn_nautical": partial(dawn, depression=12),
-    "dawn_civil": partial(dawn, depression=6),
-    "sunrise": sunrise,
-    "solar_noon": noon,
-    "sunset": sunset,
-    "dusk_civil": partial(dusk, depression=6),
-    "dusk_nautical": partial(dusk, depression=12),
-    "dusk_astronomical": partial(dusk, depression=18),
+# Each event: astral's function in astral.sun and its depression (None: the function's own).
+EVENTS: dict[str, tuple[str, int | None]] = {
+    "dawn_astronomical": ("dawn", 18),
+    "dawn_nautical": ("dawn", 12),
+    "dawn_civil": ("dawn", 6),
+    "sunrise": ("sunrise", None),
+    "solar_noon": ("noon", None),
+    "sunset": ("sunset", None),
+    "dusk_civil": ("dusk", 6),
+    "dusk_nautical": ("dusk", 12),
+    "dusk_astronomical": ("dusk", 18),
 }
 # Longer than any polar night or day: with no event in that many days there is none ever.
 SEARCH_DAYS = 400
@@ -48,12 +48,24 @@ def solar_day_zone(lon: float) -> timezone:
     return timezone(timedelta(hours=round(lon / 15)))
 
 
+@cache
+def _astral(event: str) -> tuple[Callable[..., Any], _Event]:
+    """astral's Observer and the function of ``event``: astral is imported by the first
+    solar computation, not by every command that loads a configuration (~2 ms)."""
+    from astral import Observer, sun
+
+    function, depression = EVENTS[event]
+    found = getattr(sun, function)
+    return Observer, found if depression is None else partial(found, depression=depression)
+
+
 @lru_cache(maxsize=1 << 14)
 def event_on(event: str, lat: float, lon: float, day: date) -> datetime | None:
     """The instant of ``event`` on the local solar ``day`` (UTC), None when the sun does not
     reach it that day."""
     try:
-        found = EVENTS[event](Observer(lat, lon), day, tzinfo=solar_day_zone(lon))
+        observer, compute = _astral(event)
+        found = compute(observer(lat, lon), day, tzinfo=solar_day_zone(lon))
     except ValueError:  # polar day or night (or the event slips to a neighbouring day)
         return None
     # Whole seconds: astral is not more precise than that, and fire ids read cleaner.
@@ -62,7 +74,7 @@ def event_on(event: str, lat: float, lon: float, day: date) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Solar:
+class Solar(Walked):
     """Fires at ``event`` each day it happens at (``lat``, ``lon``); ``zone`` is for display."""
 
     event: str
@@ -94,15 +106,6 @@ class Solar:
             except OverflowError:
                 return None
         return None
-
-    def iter_after(self, after: datetime) -> Iterator[datetime]:
-        fire = self.next_after(after)
-        while fire is not None:
-            yield fire
-            fire = self.next_after(fire)
-
-    def anchored(self, first_seen: datetime) -> Solar:
-        return self
 
     def describe(self) -> str:
         return f"solar {self.event} at {self.lat:g},{self.lon:g}"

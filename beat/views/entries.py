@@ -1,9 +1,10 @@
 """An entry as the operator sees it: its row in ``beat list`` (and the dashboard's entries
 page), its next fires with DST notes, and every fire of all entries in a window.
 
-Pure: the configuration, the stored run state and ``now`` in, data out. The next fire follows
-the daemon's own rule (:func:`beat.planner.upcoming` from :func:`beat.planner.first_state`),
-so ``beat list``, ``beat next`` and the dashboard give one answer.
+Pure: the configuration, the stored run state (states and pauses) and ``now`` in, data out.
+The fires follow the daemon's own rule (:func:`beat.planner.upcoming` from
+:func:`beat.roster.planned_state`, none unless :func:`beat.roster.sends`: a paused or disabled
+entry has none), so ``beat list``, ``beat next`` and the dashboard give one answer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from beat.planner import first_state, resumed, upcoming
+from beat.planner import upcoming
+from beat.roster import planned_state, sends
 from beat.time.bounds import finished
 from beat.time.cron_dst import changes_between
 from beat.time.dst_notes import dst_note
@@ -37,12 +39,8 @@ def entry_row(
     """``beat list --json``'s object for ``entry``: schedule in words, zone, queue, last fire,
     next fire (None: disabled, paused, or no more fires), whether the daemon owes it already,
     and its pause."""
-    # What the daemon would hold for it now: the stored state, or a new/edited one.
-    state = first_state(entry, now, stored)
-    if pause is not None and not pause.paused:
-        state = resumed(state, pause.since)  # as the daemon does (beat.roster.set_pauses)
-    paused = pause is not None and pause.paused
-    nxt = next(upcoming(entry, state), None) if entry.enabled and not paused else None
+    state = planned_state(entry, stored, pause, now)
+    nxt = next(upcoming(entry, state), None) if sends(entry, pause) else None
     return {
         "name": entry.name,
         "task": entry.task,
@@ -69,13 +67,20 @@ def entry_row(
 
 
 def next_fires(
-    entry: Entry, stored: EntryState | None, now: datetime, *, limit: int, until: datetime | None
+    entry: Entry,
+    stored: EntryState | None,
+    pause: Pause | None,
+    now: datetime,
+    *,
+    limit: int,
+    until: datetime | None,
 ) -> list[dict[str, Any]]:
-    """The entry's next fires (at most ``limit``, none after ``until``): local time with its
-    offset, UTC, and the DST note ``beat next`` prints beside a fire on a DST edge."""
-    if not entry.enabled:
+    """The entry's next fires (at most ``limit``, none after ``until``; none while it is
+    paused or disabled): local time with its offset, UTC, and the DST note ``beat next``
+    prints beside a fire on a DST edge."""
+    if not sends(entry, pause):
         return []
-    fires = upcoming(entry, first_state(entry, now, stored))
+    fires = upcoming(entry, planned_state(entry, stored, pause, now))
     out: list[dict[str, Any]] = []
     for fire in itertools.islice(fires, limit):
         if until is not None and fire > until:
@@ -152,19 +157,20 @@ class FireCache:
 def fires_between(
     entries: Mapping[str, Entry],
     states: Mapping[str, EntryState],
+    pauses: Mapping[str, Pause],
     now: datetime,
     end: datetime,
     *,
     limit: int,
     cache: FireCache | None = None,
 ) -> tuple[list[tuple[datetime, str]], bool]:
-    """Every fire of every enabled entry from now to ``end`` (and any fire already owed), in
-    time order: at most ``limit`` of them, and whether more were left out."""
+    """Every fire the beat will send from now to ``end`` (and any fire already owed), in time
+    order: at most ``limit`` of them, and whether more were left out."""
     cache = cache or FireCache()
     streams = [
-        cache.fires(entry, first_state(entry, now, states.get(entry.name))).until(end)
-        for entry in entries.values()
-        if entry.enabled
+        cache.fires(entry, planned_state(entry, states.get(name), pause, now)).until(end)
+        for name, entry in entries.items()
+        if sends(entry, pause := pauses.get(name))
     ]
     cache.forget_others(entries)
     taken = list(itertools.islice(heapq.merge(*streams), limit + 1))

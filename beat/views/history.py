@@ -5,7 +5,6 @@ joined with the broker's task states (what the worker did with it)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 # Fire log outcomes whose task is in the broker (their task state is looked up), and the one
@@ -13,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from beat.state_log import ENQUEUED, MANUAL, FireRecord
 
 if TYPE_CHECKING:
-    from beat.state import StateStore
     from taskqueue.records import TaskStatus
 
 # The task ids in, their known statuses out (an id with no status is left out).
@@ -73,8 +71,3 @@ def history_row(record: FireRecord, status: TaskStatus | None) -> dict[str, Any]
             else (record.reason or None if record.outcome != MANUAL else None)
         ),
     }
-
-
-def log_manual_run(store: StateStore, name: str, task_id: str, at: datetime, who: str) -> None:
-    """Record a run of ``name`` triggered by hand at ``at`` in its fire log (its history)."""
-    store.log_fires([FireRecord(name, at, task_id, MANUAL, who, at)], at)

@@ -1,8 +1,10 @@
 """croniter 7.0.0 under our cron fields: each known deviation, croniter's raw output next to ours.
 
-beat/time/cron_fields.py lets croniter expand the fields and corrects it in one place; these tests
-show what croniter itself says (so a croniter upgrade that changes it is noticed) and what
-beat says, and check every single-item form against a small reference of cron's semantics.
+beat/time/cron_fields.py corrects croniter's spelling of the items in one place and expands them
+itself (croniter expands only expressions with ``H``); these tests show what croniter itself
+says (so a croniter upgrade that changes it is noticed) and what beat says, check every
+single-item form against a small reference of cron's semantics, and check that our expansion
+gives croniter's values for the corrected items.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from croniter import CroniterError, croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from beat.errors import ScheduleError
+from beat.time import cron_fields
 from beat.time.cron_fields import parse
 from beat.time.schedules import Cron
 
@@ -291,13 +295,85 @@ def test_fixed_time_fires_once_in_a_repeated_hour() -> None:
     assert fires("30 * * * *", start, 3, NEW_YORK) == croniter_fires("30 * * * *", start, 3)
 
 
-def test_croniter_is_imported_only_when_a_cron_is_built() -> None:
+def test_croniter_is_imported_only_for_a_hashed_cron() -> None:
+    # croniter (with python-dateutil) is ~15 ms of every read-only command's start-up: only an
+    # expression with H needs it (beat/time/cron_hash.py)
     code = (
         "import sys\n"
         "import beat.time.schedules\n"
-        "assert 'croniter' not in sys.modules, 'imported early'\n"
         "from zoneinfo import ZoneInfo\n"
-        "beat.time.schedules.Cron('30 2 * * *', ZoneInfo('UTC'))\n"
+        "for expr in ('30 2 * * *', '0 9 L,15W * 1#2,5L', '@daily', 'H(3-3) */5 * jan-mar 7'):\n"
+        "    beat.time.schedules.Cron(expr, ZoneInfo('UTC'))\n"
+        "assert 'croniter' not in sys.modules, 'imported without H'\n"
+        "assert 'dateutil' not in sys.modules, 'imported without H'\n"
+        "beat.time.schedules.Cron('H 2 * * *', ZoneInfo('UTC'), name='x')\n"
         "assert 'croniter' in sys.modules, 'not used'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- our expansion against croniter's --------------------------------------------------------
+
+
+def croniters_spec(expr: str) -> object:
+    """``parse(expr)`` as it was when croniter expanded every expression: the corrected items
+    through ``croniter.expand``, and the day-of-week ``#``/``L`` items through it apart."""
+    checked = cron_fields._check(cron_fields._unmacro(expr))
+    text = " ".join(",".join(items) or "*" for items in checked.items)
+    spec = cron_fields._spec(text, checked._replace(plain=None))
+    if not checked.dow_special:
+        return spec
+    _, nth = croniter.expand(f"* * * * {checked.dow_special}")
+    last = frozenset(int(day) % 7 for day, ns in nth.items() if "l" in ns)
+    pairs = frozenset((int(day) % 7, n) for day, ns in nth.items() for n in ns if n != "l")
+    return spec._replace(dow_last=last, dow_nth=pairs)
+
+
+def _item(index: int) -> st.SearchStrategy[str]:
+    lo, hi = BOUNDS[index]
+    names = {3: ["jan", "Feb", "DEC"], 4: ["sun", "Mon", "SAT"]}.get(index, [])
+    value = st.one_of(st.integers(lo, hi).map(str), *[st.just(n) for n in names])
+    step = st.integers(1, hi + 2).map(lambda n: f"/{n}")
+    extra = {2: ["L", "15W", "LW"], 4: ["5L", "7L", "1#2", "7#5", "thu#3"]}.get(index, [])
+    return st.one_of(
+        st.tuples(value, step).map("".join),
+        st.tuples(st.integers(lo, hi), st.integers(lo, hi), st.one_of(st.just(""), step)).map(
+            lambda t: f"{min(t[:2])}-{max(t[:2])}{t[2]}"
+        ),
+        value,
+        st.one_of(st.just(""), step).map(lambda s: f"*{s}"),
+        *[st.just(e) for e in extra],
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.tuples(*[st.lists(_item(i), min_size=1, max_size=3).map(",".join) for i in range(5)]).map(
+        " ".join
+    )
+)
+def test_our_expansion_gives_croniters_values(expr: str) -> None:
+    try:
+        ours = parse(expr)
+    except ScheduleError:
+        with pytest.raises(ScheduleError):  # e.g. "31 2": refused before either expands
+            croniters_spec(expr)
+        return
+    assert ours == croniters_spec(expr), expr
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3, 4])
+def test_our_expansion_of_single_items_is_croniters(index: int) -> None:
+    # every item of the two short fields; in the others, each "a-max/n" and the day extras
+    lo, hi = BOUNDS[index]
+    if index >= 3:
+        items = every_item(index)
+    else:
+        items = [f"{a}-{hi}/{n}" for a in (lo, lo + 1, 7) for n in range(1, hi + 2)]
+    if index == 2:
+        items += ["*", "L", "L,*", "*,L", "L,1-31", "15W,L", "LW,3"]
+    for item in items:
+        fields = ["0", "0", "*", "*", "*"]
+        fields[index] = item
+        expr = " ".join(fields)
+        assert parse(expr) == croniters_spec(expr), expr

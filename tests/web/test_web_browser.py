@@ -55,6 +55,7 @@ def test_every_page_opens(
     checks = {
         "/entries": "nightly",
         "/entries/nightly": "Next fires",
+        "/entries/paused": "disabled: no fires",  # the beat sends none of a disabled entry
         "/timeline": "Every fire in the next 24 hours",
         "/queues": "Depth over the last hour",
         "/dead": "no dead letters",

@@ -125,11 +125,19 @@ def test_pause_with_a_note_and_resume(tmp_path: Path, broker_url: str, start_web
     listed = run_beat(tmp_path, config, "list", "--json")
     (cli_row,) = [r for r in json.loads(listed) if r["name"] == "tick"]
     assert cli_row["paused"] == row["paused"]
+    # The fires the beat will send: none of the paused entry, on its page and the timeline.
+    assert client.get("/api/entries/tick").json()["next"] == []
+    timeline = client.get("/api/timeline").json()
+    assert "tick" not in {f["entry"] for f in timeline["fires"]} and timeline["fires"]
+    assert [p["entry"] for p in timeline["paused"]] == ["tick"]
+    assert "paused: no fires until resumed" in page
 
     answer = client.post("/api/entries/tick/resume", headers={"X-CSRF-Token": token})
     assert answer.json()["done"].startswith("resumed tick (paused since "), answer.text
     row = client.get("/api/entries?q=tick").json()["entries"][0]
     assert row["paused"] is None and row["next_fire"] is not None
+    timeline = client.get("/api/timeline").json()
+    assert "tick" in {f["entry"] for f in timeline["fires"]} and timeline["paused"] == []
     answer = client.post("/api/entries/tick/pause?note=again", headers={"X-CSRF-Token": token})
     assert answer.json()["done"].endswith(": again")
     assert client.post("/api/entries/nope/pause", headers={"X-CSRF-Token": token}).status == 404

@@ -46,11 +46,11 @@ def test_fires_between_is_every_fire_in_order(tmp_path: Path) -> None:
     entries = _entries(tmp_path)
     end = NOW + timedelta(hours=24)
     expected = _expected(entries, {}, end)
-    fires, more = fires_between(entries, {}, NOW, end, limit=10_000)
+    fires, more = fires_between(entries, {}, {}, NOW, end, limit=10_000)
     assert fires == expected and not more
     assert ("2026-03-08T07:00:00+00:00", "fixed") in [(f.isoformat(), n) for f, n in fires]
     assert all(name != "paused" for _, name in fires)
-    cut, more = fires_between(entries, {}, NOW, end, limit=10)
+    cut, more = fires_between(entries, {}, {}, NOW, end, limit=10)
     assert cut == expected[:10] and more
 
 
@@ -59,13 +59,13 @@ def test_the_cache_follows_state_changes(tmp_path: Path) -> None:
     end = NOW + timedelta(hours=24)
     cache = FireCache()
     states = {n: first_state(e, NOW, None) for n, e in entries.items()}
-    first, _ = fires_between(entries, states, NOW, end, limit=50, cache=cache)
-    again, _ = fires_between(entries, states, NOW, end, limit=300, cache=cache)
+    first, _ = fires_between(entries, states, {}, NOW, end, limit=50, cache=cache)
+    again, _ = fires_between(entries, states, {}, NOW, end, limit=300, cache=cache)
     assert again == _expected(entries, states, end)[:300] and again[:50] == first
     # "wild" fired its first two fires: the cache recomputes it from its new state.
     fired = [f for f, n in first if n == "wild"][:2]
     states["wild"] = replace(states["wild"], last_fire=fired[-1])
-    after, _ = fires_between(entries, states, NOW, end, limit=300, cache=cache)
+    after, _ = fires_between(entries, states, {}, NOW, end, limit=300, cache=cache)
     assert after == _expected(entries, states, end)[:300]
     assert all(not (n == "wild" and f <= fired[-1]) for f, n in after)
 
