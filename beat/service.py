@@ -34,6 +34,7 @@ from beat.leader import (
     LeaderElector,
     lease_broker_factory,
 )
+from beat.memory import release_free_memory
 from beat.overlap import Buffered, OverlapGate, waited_on
 from beat.pause_ahead import revoke_ahead
 from beat.planner import Fire, RoundPlan, Skipped, plan_round
@@ -181,6 +182,7 @@ class BeatService:
         # cyclic GC's generations so a collection during a large burst does not walk them.
         gc.collect()
         gc.freeze()
+        release_free_memory()
         if self.metrics is not None:
             self.metrics.set_leader(False)
         # One attempt now, so a lone beat leads from its first tick (the elector's thread,
@@ -531,7 +533,8 @@ class BeatService:
         entries = self.source.entries(config)
         removed = [name for name in self.entries if name not in entries]
         self.apply_entries(entries, removed, now)
-        self.config = replace(config, entries=entries)
+        # The roster's dict, not ``entries``: one dict of every entry is kept, not two.
+        self.config = replace(config, entries=self.entries)
         self.dispatcher.prepare(e for e in self.entries.values() if e.enabled)
 
     def apply_delta(self, delta: Delta, now: datetime) -> None:

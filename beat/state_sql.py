@@ -3,6 +3,7 @@ connection, and the one-statement PostgreSQL writes."""
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from beat import state_names as col
@@ -46,8 +47,13 @@ def executemany(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> int:
     """
     compiled = stmt.compile(dialect=conn.dialect)
     order = compiled.positiontup
-    if compiled.positional and order is not None:
-        params: list[Any] = [tuple(row[k] for k in order) for row in rows]
+    if compiled.positional and order:
+        # itemgetter: the per-row reordering in C (a genexpr per row was ~a fifth of a fire's
+        # recording); one key gives a bare value, which the driver wants as a 1-tuple.
+        get = itemgetter(*order)
+        params: list[Any] = (
+            [(v,) for v in map(get, rows)] if len(order) == 1 else list(map(get, rows))
+        )
     else:
         params = rows
     result = conn.exec_driver_sql(str(compiled), params)
