@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import pickle
@@ -245,6 +246,7 @@ def child_main() -> None:
             conn.send(BootError(str(e)))
             code = 3
             return
+        gc.freeze()  # as the parent does (worker/service.py): imports live as long as we do
         conn.send(Ready(os.getpid()))
         _serve(conn, init.report_memory)
     except (EOFError, OSError):
