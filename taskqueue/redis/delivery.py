@@ -48,6 +48,9 @@ from taskqueue.redis.states import status_fields
 
 # Shortest wait worth a BLPOP round trip; below it the claim simply tries again.
 MIN_BLOCK_S = 0.001
+# A blocking claim this soon after a claim on the same queues found nothing starts with its
+# BLPOP (see RedisConsumer._wait_after_empty_claim).
+_FRESH_EMPTY_CLAIM_S = 0.05
 # recover.lua moves at most this many per call (its STEP); a full step means call again.
 RECOVER_STEP = 1_000
 
@@ -138,6 +141,10 @@ def _settled(n: int, by_queue: dict[str, list[int]], replies: list[Any]) -> list
 class RedisConsumer(RedisConnection):
     """:class:`~taskqueue.broker.Consumer` on Redis."""
 
+    # The last claim that found nothing: (its queues, monotonic time, next_due_ms); None if
+    # the last claim took something.
+    _last_empty: tuple[list[str], float, int] | None = None
+
     def claim_many(
         self,
         queues: Sequence[str],
@@ -160,7 +167,7 @@ class RedisConsumer(RedisConnection):
         deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
         lease_ms = int(lease.total_seconds() * 1000)
         names = list(queues)
-        wait: tuple[Any, ...] | None = None
+        wait = self._wait_after_empty_claim(names, deadline)
         while True:
             next_due_ms = -1  # from now
             claimed: list[Delivery] = []
@@ -172,12 +179,28 @@ class RedisConsumer(RedisConnection):
                     next_due_ms = due
                 if len(claimed) >= max_count:
                     break
+            self._last_empty = None if claimed else (names, time.monotonic(), next_due_ms)
             if claimed:
                 return claimed
             remaining_s = deadline - time.monotonic()
             if remaining_s <= 0:
                 return []
             wait = self._wait_command(names, remaining_s, next_due_ms)
+
+    def _wait_after_empty_claim(self, names: list[str], deadline: float) -> tuple[Any, ...] | None:
+        """The BLPOP to start a blocking claim with, if a claim on these queues found nothing
+        a moment ago (the worker's loop: settle_and_claim, then a blocking claim); else None
+        (claim first). Skipping that second claim is safe: whatever became ready since pushed
+        a notify token (enqueue, release, retry, promote, recover, requeue all do), so the
+        BLPOP returns at once; what becomes due by time caps the wait (next_due_ms)."""
+        last, self._last_empty = self._last_empty, None
+        if last is None or last[0] != names:
+            return None
+        elapsed_s = time.monotonic() - last[1]
+        if elapsed_s > _FRESH_EMPTY_CLAIM_S:
+            return None
+        due_ms = last[2] if last[2] < 0 else max(0, last[2] - int(elapsed_s * 1000))
+        return self._wait_command(names, deadline - time.monotonic(), due_ms)
 
     def _claim_from(
         self, name: str, lease_ms: int, count: int, wait: tuple[Any, ...] | None = None
@@ -257,11 +280,15 @@ class RedisConsumer(RedisConnection):
         claim, prefix = self._claim_command(names[0], lease_ms, max_count)
         replies = self._stream(iter([*commands, claim]))
         settled = _settled(len(items), by_queue, replies[:-1])
-        claimed, _ = _claimed(names[0], prefix, replies[-1])
+        claimed, next_due_ms = _claimed(names[0], prefix, replies[-1])
         for name in names[1:]:
             if len(claimed) >= max_count:
                 break
-            claimed += self._claim_from(name, lease_ms, max_count - len(claimed))[0]
+            got, due = self._claim_from(name, lease_ms, max_count - len(claimed))
+            claimed += got
+            if due >= 0 and (next_due_ms < 0 or due < next_due_ms):
+                next_due_ms = due
+        self._last_empty = None if claimed else (names, time.monotonic(), next_due_ms)
         return settled, claimed
 
     def _settle_commands(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, Pipe
 from multiprocessing.connection import wait as wait_connections
+from typing import Any
 
 from worker import commands, producer, sessions
 from worker.errors import PoolError
@@ -40,6 +41,8 @@ from worker.prefork.protocol import (
     Ready,
     RunJob,
     SessionStarted,
+    done_from,
+    send_job,
 )
 from worker.progress import ProgressBox, ProgressReport
 
@@ -125,7 +128,8 @@ class PreforkPool:
             child.soft_at_s, child.hard_at_s = limit_deadlines_s(job, now_s)
             soft = job.soft_time_limit if child.soft_at_s is not None else None
             try:
-                child.conn.send(
+                send_job(
+                    child.conn,
                     RunJob(
                         job.id,
                         job.task.name,
@@ -134,7 +138,7 @@ class PreforkPool:
                         None if soft is None else soft.total_seconds(),
                         job.task_id,
                         job.request,
-                    )
+                    ),
                 )
             except (OSError, ValueError, pickle.PicklingError) as e:
                 # A dead child shows up as end-of-file in wait(), which reports the job LOST.
@@ -309,11 +313,12 @@ class PreforkPool:
 
     def _receive(self, child: Child) -> Outcome | None:
         try:
-            message: ChildMessage = child.conn.recv()
+            message: ChildMessage | tuple[Any, ...] = child.conn.recv()
         except (EOFError, OSError):
             return self._on_exit(child)
-        if isinstance(message, Done):
-            return self._on_done(child, message)
+        done = done_from(message)
+        if done is not None:
+            return self._on_done(child, done)
         if isinstance(message, Progress):
             self.progress.put(ProgressReport(message.job_id, message.state, message.meta))
         elif isinstance(message, SessionStarted):
