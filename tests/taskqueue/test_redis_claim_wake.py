@@ -49,6 +49,7 @@ def test_a_woken_claim_takes_its_message_in_the_same_round_trip(
     consumer, producer = brokers
     # Loads the scripts (a first call's extra writes) and finds nothing.
     assert consumer.claim_many(["default"], "c", LEASE, timedelta(0), 1) == []
+    time.sleep(0.2)  # long enough ago that the blocking claim below claims first
     got: list[Any] = []
     claimer = threading.Thread(
         target=lambda: got.extend(
