@@ -64,7 +64,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from benchredis import RedisTarget, add_redis_args, bench_redis, load_line  # noqa: E402
+from benchredis import RedisTarget, add_redis_args, bench_redis, load_line, stop_process  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 START_MARGIN_S = 5.0  # start-up (and the lookahead right after it) is not measured
@@ -346,15 +346,6 @@ def wait_ready(log: IO[str], proc: subprocess.Popen[bytes], line: str, label: st
         time.sleep(0.1)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def run_side(args: argparse.Namespace, side: str, n: int, target: RedisTarget) -> Run:
     target.flush()
     url = target.url()
@@ -383,7 +374,7 @@ def run_side(args: argparse.Namespace, side: str, n: int, target: RedisTarget) -
             return measure(args, side, label, n, url, scheduler, ready_at, tmp / "starts")
         finally:
             for proc in reversed(procs):
-                _stop(proc)
+                stop_process(proc)
             report_errors(log, label)
 
 

@@ -47,7 +47,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from benchredis import add_redis_args, bench_redis, load_line  # noqa: E402
+from benchredis import add_redis_args, bench_redis, load_line, stop_process  # noqa: E402
 
 WARMUP = 100
 BATCH = 1000
@@ -101,6 +101,21 @@ def _rate(send: Any, calls: int) -> float:
     return calls / (time.perf_counter() - t0)
 
 
+def _send_rates(add: Any, group: Any, calls: int) -> dict[str, float]:
+    """Calls per second sending ``calls`` tasks one by one, then in groups of BATCH: ``add``
+    and ``group`` are beat's worker API or Celery's (the same calls)."""
+
+    def send(k: int) -> None:
+        for _ in range(k):
+            add.apply_async((1, 1))
+
+    def send_batches(k: int) -> None:
+        for start in range(0, k, BATCH):
+            group([add.s(1, 1) for _ in range(min(BATCH, k - start))]).apply_async()
+
+    return {"rate": _rate(send, calls), "batch_rate": _rate(send_batches, calls)}
+
+
 def produce_beat(n: int, calls: int) -> dict[str, Any]:
     from worker import configure, group
 
@@ -111,21 +126,8 @@ def produce_beat(n: int, calls: int) -> dict[str, Any]:
         assert result.get(timeout=timeout) == 2
         return result
 
-    def send(k: int) -> None:
-        for _ in range(k):
-            add.apply_async((1, 1))
-
-    def send_batches(k: int) -> None:
-        for start in range(0, k, BATCH):
-            group([add.s(1, 1) for _ in range(min(BATCH, k - start))]).apply_async()
-
     times, samples = _round_trips(round_trip, n)
-    return {
-        "rt": times,
-        "legs": _legs(samples),
-        "rate": _rate(send, calls),
-        "batch_rate": _rate(send_batches, calls),
-    }
+    return {"rt": times, "legs": _legs(samples), **_send_rates(add, group, calls)}
 
 
 def _legs(samples: list[tuple[float, float, Any]]) -> dict[str, tuple[float, float]]:
@@ -144,35 +146,18 @@ def _legs(samples: list[tuple[float, float, Any]]) -> dict[str, tuple[float, flo
 
 
 def produce_celery(n: int, calls: int) -> dict[str, Any]:
+    from celery import group
+
     def round_trip(timeout: float) -> Any:
         result = celery_add.delay(1, 1)
         assert result.get(timeout=timeout) == 2
         return None  # not kept: Celery's handles would hold their result subscriptions
 
-    def send(k: int) -> None:
-        for _ in range(k):
-            celery_add.apply_async((1, 1))
-
-    def send_batches(k: int) -> None:
-        from celery import group
-
-        for start in range(0, k, BATCH):
-            group([celery_add.s(1, 1) for _ in range(min(BATCH, k - start))]).apply_async()
-
     times, _ = _round_trips(round_trip, n)
-    return {"rt": times, "rate": _rate(send, calls), "batch_rate": _rate(send_batches, calls)}
+    return {"rt": times, **_send_rates(celery_add, group, calls)}
 
 
 # --- driver --------------------------------------------------------------------------------
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def run_side(
@@ -193,7 +178,7 @@ def run_side(
         # start-up, every round trip and every apply_async/group task.
         worker_cpu_s = sum(_tree_cpu(worker.pid))
     finally:
-        _stop(worker)
+        stop_process(worker)
     result: dict[str, Any] = json.loads(out.stdout.decode().strip().splitlines()[-1])
     result["worker_cpu_s"] = worker_cpu_s
     return result

@@ -128,12 +128,8 @@ def bench_beat_worker(target: RedisTarget | None, broker_url: str, pool: str, n:
         broker.close()
 
 
-def bench_celery(target: RedisTarget, python: str, n: int) -> float:
-    import redis
-
-    redis_url = target.url()
-    target.flush()
-    client = redis.Redis.from_url(redis_url)
+def send_celery_noops(client: Any, redis_url: str, python: str, n: int) -> Callable[[], int]:
+    """Queue ``n`` ``bench.noop`` tasks for celery; returns how many are still queued or unacked."""
     # Enqueue with celery's own client so the messages are exactly what celery expects.
     send = (
         "import bench_worker as b\n"
@@ -144,6 +140,17 @@ def bench_celery(target: RedisTarget, python: str, n: int) -> float:
 
     def remaining() -> int:
         return int(client.llen("celery")) + int(client.hlen("unacked"))
+
+    return remaining
+
+
+def bench_celery(target: RedisTarget, python: str, n: int) -> float:
+    import redis
+
+    redis_url = target.url()
+    target.flush()
+    client = redis.Redis.from_url(redis_url)
+    remaining = send_celery_noops(client, redis_url, python, n)
 
     proc = subprocess.Popen(
         [

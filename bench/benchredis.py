@@ -163,6 +163,16 @@ def bench_redis(args: argparse.Namespace) -> Iterator[RedisTarget]:
         yield target
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, a minute to exit cleanly, then SIGKILL (a bench's daemon under test)."""
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def load_line() -> str:
     """The machine's load average and CPU count, printed beside every table."""
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])

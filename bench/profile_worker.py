@@ -35,7 +35,7 @@ REPO = BENCH_DIR.parent
 os.environ.setdefault("BENCH_ROLE", "driver")
 sys.path[:0] = [str(BENCH_DIR), str(REPO)]
 
-from bench_worker import _env  # noqa: E402
+from bench_worker import _env, send_celery_noops  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -203,15 +203,7 @@ def _beat_worker(
 def _celery(url: str, python: str, n: int, m: Measure) -> dict[str, object]:
     client = m.client
     client.flushdb()  # type: ignore[attr-defined]
-    send = (
-        "import bench_worker as b\n"
-        "with b.celery_app.producer_or_acquire() as p:\n"
-        f"    [b.celery_app.send_task('bench.noop', producer=p) for _ in range({n})]\n"
-    )
-    subprocess.run([python, "-c", send], env=_env(url, "celery"), cwd=BENCH_DIR, check=True)
-
-    def remaining() -> int:
-        return int(client.llen("celery")) + int(client.hlen("unacked"))  # type: ignore[attr-defined]
+    remaining = send_celery_noops(client, url, python, n)
 
     command = [python, "-m", "celery", "-A", "bench_worker:celery_app", "worker", "-c", "2"]
     command += ["-P", "prefork", "-l", "warning", "--without-gossip", "--without-mingle"]

@@ -204,8 +204,12 @@ class Consumer(Connection, Protocol):
     ) -> tuple[list[bool], list[Delivery]]:
         """:meth:`settle_many` of ``items``, then :meth:`claim_many` without waiting: the
         worker's loop when tasks finished and slots are free. Each step keeps its own
-        guarantees; a broker may send both at once (one round trip on Redis)."""
-        ...
+        guarantees; a broker may send both at once (one round trip on Redis).
+
+        This body, for a broker class that subclasses :class:`Consumer`, is the two calls in
+        turn (SQLite: two transactions, a local file has no round trip to save)."""
+        settled = self.settle_many(items, result_ttl=result_ttl)
+        return settled, self.claim_many(queues, consumer, lease, timedelta(0), max_count)
 
     def extend(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
         """Renew the lease; None if the claim is no longer ours (lease expired, redelivered)."""

@@ -61,50 +61,39 @@ QUEUE_KEY_TYPES = {
 QUEUE_KEY_NAMES = tuple(QUEUE_KEY_TYPES)
 
 
+_READY = QUEUE_KEY_NAMES.index("ready:0")
+
+
+class _Key:
+    """A queue key as an attribute of :class:`QueueKeys`: found by its name's place in
+    QUEUE_KEY_NAMES, which is its place in KEYS[] (so the order is written once, above)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, name: str) -> None:
+        self.index = QUEUE_KEY_NAMES.index(name)
+
+    def __get__(self, keys: QueueKeys, owner: type[QueueKeys] | None = None) -> str:
+        return keys.script_keys[self.index]
+
+
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
-    """The keys of one queue. ``script_keys`` is KEYS[] for every per-queue Lua script."""
+    """The keys of one queue. ``script_keys`` is KEYS[] for every per-queue Lua script; each
+    key but the ready lists is also an attribute of its name (``keys.delayed``)."""
 
     name: str
     tag: str  # "<prefix>:{q:<name>}", the common head of every key of the queue
     script_keys: tuple[str, ...]
 
+    delayed, msg, inflight, claims, dead, consumers, notify, deliveries = map(
+        _Key, [n for n in QUEUE_KEY_NAMES if not n.startswith("ready:")]
+    )
+
     @property
     def ready(self) -> tuple[str, ...]:
         """The ready lists, by priority: ``ready[p]``."""
-        return self.script_keys[7:17]
-
-    @property
-    def delayed(self) -> str:
-        return self.script_keys[0]
-
-    @property
-    def msg(self) -> str:
-        return self.script_keys[1]
-
-    @property
-    def inflight(self) -> str:
-        return self.script_keys[2]
-
-    @property
-    def claims(self) -> str:
-        return self.script_keys[3]
-
-    @property
-    def dead(self) -> str:
-        return self.script_keys[4]
-
-    @property
-    def consumers(self) -> str:
-        return self.script_keys[5]
-
-    @property
-    def notify(self) -> str:
-        return self.script_keys[6]
-
-    @property
-    def deliveries(self) -> str:
-        return self.script_keys[17]
+        return self.script_keys[_READY : _READY + 10]
 
     def seen(self, ttl_ms: int, window: int) -> str:
         """The set of ids done in dedupe window ``window`` (``now_ms // ttl_ms``); the Lua

@@ -5,11 +5,14 @@ One log reader and one wait-for-a-line loop for the beat, worker and fault-test 
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
 
 @dataclass
@@ -21,6 +24,22 @@ class LoggedProcess:
     WAIT_S: ClassVar[float] = 15
     # What the process is, for the failure messages.
     WHAT: ClassVar[str] = "process"
+
+    @classmethod
+    def launch(cls, argv: Sequence[str], log_path: Path, **popen: Any) -> Self:
+        """Start ``argv`` with its stdout and stderr going to ``log_path``."""
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, **popen)
+        return cls(proc, log_path)
+
+    def reap(self) -> None:
+        """Kill it if it still runs (at a test's teardown). A SIGSTOPped process is continued
+        first: it would not die of SIGKILL until then."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(10)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -37,3 +56,14 @@ class LoggedProcess:
                 raise AssertionError(f"{self.WHAT} exited {code}:\n{self.log()[-4000:]}")
             time.sleep(0.02)
         raise AssertionError(f"{needle!r} not logged in {timeout}s:\n{self.log()[-4000:]}")
+
+
+@contextlib.contextmanager
+def reaped(procs: Sequence[LoggedProcess]) -> Iterator[None]:
+    """At the end of the block, :meth:`~LoggedProcess.reap` every process then in ``procs``
+    (a starter fixture's list of what it started)."""
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.reap()

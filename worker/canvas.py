@@ -188,6 +188,19 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+def _signature(value: object, expected: str) -> Signature:
+    """``value``, checked to be a signature: else TypeError, ``expected`` and what it got."""
+    if not isinstance(value, Signature):
+        raise TypeError(f"{expected}, got {type(value).__name__}")
+    return value
+
+
+def _own_id(options: dict[str, Any]) -> str:
+    """The id a group or chord goes by: ``task_id`` taken out of the call's ``options`` (the
+    members get their own), else a new one."""
+    return str(options.pop("task_id", None) or new_task_id())
+
+
 class Chain:
     """Tasks run one after the other, each result prepended to the next one's args."""
 
@@ -198,10 +211,8 @@ class Chain:
         for t in tasks:
             if isinstance(t, Chain):
                 steps.extend(t.tasks)
-            elif isinstance(t, Signature):
-                steps.append(t)
             else:
-                raise TypeError(f"chain: expected signatures, got {type(t).__name__}")
+                steps.append(_signature(t, "chain: expected signatures"))
         if not steps:
             raise ValueError("chain: needs at least one signature")
         self.tasks = steps
@@ -244,16 +255,13 @@ class Group:
         members: list[Signature] = []
         for t in tasks:
             members.extend([t] if isinstance(t, Signature) else list(t))
-        for m in members:
-            if not isinstance(m, Signature):
-                raise TypeError(f"group: expected signatures, got {type(m).__name__}")
-        self.tasks = members
+        self.tasks = [_signature(m, "group: expected signatures") for m in members]
 
     def apply_async(
         self, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
     ) -> GroupResult:
         """Send every member (each gets ``args`` prepended and ``options``), in one batch."""
-        group_id = str(options.pop("task_id", None) or new_task_id())
+        group_id = _own_id(options)
         results = send_messages([m.call_message(args, kwargs, **options) for m in self.tasks])
         return GroupResult(group_id, results)
 
@@ -271,9 +279,7 @@ class Chord:
 
     def __init__(self, header: Group | Iterable[Signature], body: Signature) -> None:
         self.header = header if isinstance(header, Group) else Group(header)
-        if not isinstance(body, Signature):
-            raise TypeError(f"chord: the body must be a signature, got {type(body).__name__}")
-        self.body = body
+        self.body = _signature(body, "chord: the body must be a signature")
 
     def apply_async(
         self, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
@@ -284,7 +290,7 @@ class Chord:
         members = self.header.tasks
         if not members:  # as Celery: the body runs at once, with no results
             return body.apply_async(([],))
-        chord_id = str(options.pop("task_id", None) or new_task_id())
+        chord_id = _own_id(options)
         wire = body.to_wire()
         parts = [
             {"id": chord_id, "index": i, "size": len(members), "callback": wire}

@@ -168,14 +168,30 @@ def entries_group(ctx: click.Context, source: str | None, config_path: Path) -> 
     ctx.obj["entries_config"] = config_path
 
 
-@entries_group.command("add")
-@click.argument("name")
-@entry_options
-@click.option("--disabled", is_flag=True, help="Store the entry disabled.")
-@click.pass_context
-def add_cmd(ctx: click.Context, /, name: str, disabled: bool, **values: Any) -> None:
+def _entry_command(
+    verb: str, flag: str, flag_help: str
+) -> Callable[[Callable[[click.Context, str, bool, dict[str, Any]], None]], click.Command]:
+    """Register ``beat entries VERB NAME`` with the entry's field options and the one ``flag``
+    (help: the function's docstring); the function gets the context, NAME, whether the flag
+    was given and the mapping of the fields given."""
+
+    def register(act: Callable[[click.Context, str, bool, dict[str, Any]], None]) -> click.Command:
+        @entries_group.command(verb, help=act.__doc__)
+        @click.argument("name")
+        @entry_options
+        @click.option(flag, "flag", is_flag=True, help=flag_help)
+        @click.pass_context
+        def command(ctx: click.Context, /, name: str, flag: bool, **values: Any) -> None:
+            act(ctx, name, flag, build_mapping(values))
+
+        return command
+
+    return register
+
+
+@_entry_command("add", "--disabled", "Store the entry disabled.")
+def add_cmd(ctx: click.Context, name: str, disabled: bool, mapping: dict[str, Any]) -> None:
     """Add entry NAME (fails if it exists)."""
-    mapping = build_mapping(values)
     if disabled:
         mapping["enabled"] = False
     with open_store(ctx) as store:
@@ -183,15 +199,10 @@ def add_cmd(ctx: click.Context, /, name: str, disabled: bool, **values: Any) -> 
     click.echo(f"added {name}")
 
 
-@entries_group.command("update")
-@click.argument("name")
-@entry_options
-@click.option("--replace", is_flag=True, help="Replace the whole entry instead of merging.")
-@click.pass_context
-def update_cmd(ctx: click.Context, /, name: str, replace: bool, **values: Any) -> None:
+@_entry_command("update", "--replace", "Replace the whole entry instead of merging.")
+def update_cmd(ctx: click.Context, name: str, replace: bool, mapping: dict[str, Any]) -> None:
     """Change entry NAME: given fields replace the stored ones (a new schedule kind replaces
     the old one); with --replace the entry becomes exactly what is given."""
-    mapping = build_mapping(values)
     if not mapping and not replace:
         fail("update: nothing to change (give --yaml or a field option such as --cron)")
     with open_store(ctx) as store:

@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 
 from beat.cli.group import cli
-from beat.cli.loading import broker_errors, open_broker_or_fail, resolve_broker_url
-from beat.cli.options import broker_option, config_option
+from beat.cli.reading import read_options, reading
 
 
 def _ago(then: datetime | None, now: datetime) -> str:
@@ -20,21 +19,14 @@ def _ago(then: datetime | None, now: datetime) -> str:
 
 
 @cli.command("workers")
-@click.option("--json", "as_json", is_flag=True)
-@config_option
-@broker_option
+@read_options
 def workers_cmd(as_json: bool, config_path: Path, broker_url: str | None) -> None:
     """Workers: name, host, pid, pool, queues, tasks running now; missed ones marked."""
     from beat.cli.render import render_table
-    from beat.ops.workers import list_workers, worker_data
+    from beat.ops.workers import worker_data
 
-    url = resolve_broker_url(config_path, broker_url, readonly=True)
-    broker = open_broker_or_fail(url)
-    try:
-        with broker_errors():
-            seen = list_workers(broker)
-    finally:
-        broker.close()
+    with reading(config_path, broker_url) as reader:
+        seen = reader.workers()
     if as_json:
         click.echo(json.dumps([worker_data(w) for w in seen], indent=2))
         return

@@ -148,33 +148,38 @@ def _once(
 
 
 def _section(
-    checker: Checker, data: Mapping[Any, Any], key: str, where: str, keys: str
+    checker: Checker,
+    data: Mapping[Any, Any],
+    key: str,
+    where: str,
+    keys: tuple[str, ...],
+    required: dict[str, str],
 ) -> Mapping[Any, Any] | None:
-    """The mapping under ``key`` (a schedule kind written as ``{keys}``), or None after
-    reporting that it is not one."""
+    """The mapping under ``key``, a schedule kind written ``{keys}`` that must have each of
+    ``required`` (shown with an example value). Unknown and missing keys are reported; None,
+    after reporting, when it is not a mapping."""
     raw = data[key]
-    if isinstance(raw, Mapping):
-        return raw
-    checker.report(
-        checker.line_of(data, key), where, f"expected a mapping {{{keys}}}, got {describe(raw)}"
-    )
-    return None
+    if not isinstance(raw, Mapping):
+        line, shape = checker.line_of(data, key), ", ".join(keys)
+        checker.report(line, where, f"expected a mapping {{{shape}}}, got {describe(raw)}")
+        return None
+    checker.unknown_keys(raw, keys, where)
+    line = checker.line_of(data, key)
+    for name, example in required.items():
+        if name not in raw:
+            checker.report(line, where, f"missing required key {name!r} (e.g. {name}: {example})")
+    return raw
 
 
 def _calendar(
     checker: Checker, name: str, data: Mapping[Any, Any], path: str, zone: ZoneInfo
 ) -> _AnySchedule | None:
     where = f"{path}.calendar"
-    raw = _section(checker, data, "calendar", where, "every, at, start")
+    before = len(checker.problems)
+    required = {"every": "2w", "start": "2026-01-05"}
+    raw = _section(checker, data, "calendar", where, CALENDAR_KEYS, required)
     if raw is None:
         return None
-    before = len(checker.problems)
-    checker.unknown_keys(raw, CALENDAR_KEYS, where)
-    line = checker.line_of(data, "calendar")
-    for key in ("every", "start"):
-        if key not in raw:
-            example = "2w" if key == "every" else "2026-01-05"
-            checker.report(line, where, f"missing required key {key!r} (e.g. {key}: {example})")
     step = _calendar_step(checker, raw, where) if "every" in raw else None
     at = time(0, 0)
     if "at" in raw:
@@ -291,15 +296,11 @@ def _solar(
 ) -> _AnySchedule | None:
     """``solar: {event: sunrise, lat: 52.52, lon: 13.40}``."""
     where = f"{path}.solar"
-    raw = _section(checker, data, "solar", where, "event, lat, lon")
+    before = len(checker.problems)
+    required = {"event": "sunrise", "lat": "52.52", "lon": "13.40"}
+    raw = _section(checker, data, "solar", where, SOLAR_KEYS, required)
     if raw is None:
         return None
-    before = len(checker.problems)
-    checker.unknown_keys(raw, SOLAR_KEYS, where)
-    line = checker.line_of(data, "solar")
-    for key, example in (("event", "sunrise"), ("lat", "52.52"), ("lon", "13.40")):
-        if key not in raw:
-            checker.report(line, where, f"missing required key {key!r} (e.g. {key}: {example})")
     event = checker.choice(raw, "event", where, list(EVENTS)) if "event" in raw else None
     lat = _degrees(checker, raw, "lat", where, 90) if "lat" in raw else None
     lon = _degrees(checker, raw, "lon", where, 180) if "lon" in raw else None

@@ -8,13 +8,13 @@ for ``every`` only ``end`` is wrapped here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from beat.errors import ScheduleError
+from beat.time.schedules import Walked
 
 if TYPE_CHECKING:
     from beat.entries import Schedule
@@ -23,7 +23,7 @@ _ONE_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
-class Bounded:
+class Bounded(Walked):
     """``inner``'s fires within ``[start, end]`` (either bound may be None)."""
 
     inner: Schedule
@@ -55,12 +55,6 @@ class Bounded:
         if fire is None or (self.end is not None and fire > self.end):
             return None
         return fire
-
-    def iter_after(self, after: datetime) -> Iterator[datetime]:
-        fire = self.next_after(after)
-        while fire is not None:
-            yield fire
-            fire = self.next_after(fire)
 
     def anchored(self, first_seen: datetime) -> Bounded:
         inner = self.inner.anchored(first_seen)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Protocol
+from typing import Protocol, Self
 from zoneinfo import ZoneInfo
 
 from beat.errors import ScheduleError
@@ -30,7 +30,7 @@ from beat.time.cron_fields import CronSpec, parse
 from beat.time.cron_match import Matcher
 from taskqueue.durations import format_duration
 
-__all__ = ["Calendar", "Cron", "Interval", "Once", "format_duration"]
+__all__ = ["Calendar", "Cron", "Interval", "Once", "Walked", "format_duration", "iter_fires"]
 
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"})
 
@@ -57,7 +57,8 @@ def _shown_in(instant: datetime, zone: ZoneInfo) -> bool:
     return True
 
 
-def _iter(schedule: _NextAfter, after: datetime) -> Iterator[datetime]:
+def iter_fires(schedule: _NextAfter, after: datetime) -> Iterator[datetime]:
+    """``iter_after`` of every schedule kind: ``next_after`` from ``after``, then from each fire."""
     fire = schedule.next_after(after)
     while fire is not None:
         yield fire
@@ -66,6 +67,23 @@ def _iter(schedule: _NextAfter, after: datetime) -> Iterator[datetime]:
 
 class _NextAfter(Protocol):
     def next_after(self, after: datetime) -> datetime | None: ...
+
+
+class Walked:
+    """What every schedule kind shares: ``iter_after`` walks ``next_after``, and ``anchored``
+    is the schedule itself (an Interval without ``start`` overrides it). A mixin with no
+    fields, so the slotted dataclasses stay slotted."""
+
+    __slots__ = ()
+
+    def next_after(self, after: datetime) -> datetime | None:
+        raise NotImplementedError
+
+    def iter_after(self, after: datetime) -> Iterator[datetime]:
+        return iter_fires(self, after)
+
+    def anchored(self, first_seen: datetime) -> Self:
+        return self
 
 
 # --- cron -----------------------------------------------------------------------------------
@@ -125,7 +143,7 @@ def _shared_cron(expr: str, zone: ZoneInfo) -> Cron:
     return Cron(expr, zone)
 
 
-class Cron:
+class Cron(Walked):
     """A 5-field cron expression (or macro) evaluated on local wall-clock time in ``zone``.
 
     ``name`` (the entry's name) seeds the ``H`` extension.
@@ -150,12 +168,6 @@ class Cron:
         if after.tzinfo is not UTC:  # the daemon's instants are UTC already: skip the call
             after = _aware(after, "after")
         return _next_cached(self._matcher, self.zone, after)
-
-    def iter_after(self, after: datetime) -> Iterator[datetime]:
-        return _iter(self, after)
-
-    def anchored(self, first_seen: datetime) -> Cron:
-        return self
 
     def describe(self) -> str:
         return f"cron '{self.expr}'"
@@ -186,7 +198,7 @@ class Cron:
 
 
 @dataclass(frozen=True, slots=True)
-class Interval:
+class Interval(Walked):
     """Fires at ``start + k * every`` (k >= 0) in real UTC time, unaffected by DST."""
 
     every: timedelta
@@ -217,9 +229,6 @@ class Interval:
             return None
         return fire
 
-    def iter_after(self, after: datetime) -> Iterator[datetime]:
-        return _iter(self, after)
-
     def anchored(self, first_seen: datetime) -> Interval:
         if self.start is not None:
             return self
@@ -236,7 +245,7 @@ _UNITS = ("days", "weeks", "months", "years")
 
 
 @dataclass(frozen=True, slots=True)
-class Calendar:
+class Calendar(Walked):
     """Every ``every`` days/weeks/months/years from local date ``start``, at local ``at``.
 
     Fires follow the fixed-time rule; a month or year step onto a day the month lacks (31 Jan
@@ -311,12 +320,6 @@ class Calendar:
         """The first occurrence's local wall time at or after naive ``wall`` (no DST rules)."""
         return next((w for w in self._walls(wall.date()) if w >= wall), None)
 
-    def iter_after(self, after: datetime) -> Iterator[datetime]:
-        return _iter(self, after)
-
-    def anchored(self, first_seen: datetime) -> Calendar:
-        return self
-
     def describe(self) -> str:
         unit = self.unit if self.every != 1 else self.unit[:-1]
         count = f"{self.every} " if self.every != 1 else ""
@@ -328,7 +331,7 @@ class Calendar:
 
 
 @dataclass(frozen=True, slots=True)
-class Once:
+class Once(Walked):
     """Fires once, at ``at``."""
 
     at: datetime
@@ -348,12 +351,6 @@ class Once:
 
     def next_after(self, after: datetime) -> datetime | None:
         return self.at if self.at > _aware(after, "after") else None
-
-    def iter_after(self, after: datetime) -> Iterator[datetime]:
-        return _iter(self, after)
-
-    def anchored(self, first_seen: datetime) -> Once:
-        return self
 
     def first_local_match(self, wall: datetime) -> datetime | None:
         """The local wall time it was written as, if at or after naive ``wall``."""

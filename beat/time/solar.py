@@ -14,7 +14,7 @@ results are cached per (event, place, date): catch-up walks and ``beat next`` as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache, partial
@@ -24,6 +24,7 @@ from astral import Observer
 from astral.sun import dawn, dusk, noon, sunrise, sunset
 
 from beat.errors import ScheduleError
+from beat.time.schedules import Walked
 
 _Event = Callable[..., datetime]
 EVENTS: dict[str, _Event] = {
@@ -62,7 +63,7 @@ def event_on(event: str, lat: float, lon: float, day: date) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Solar:
+class Solar(Walked):
     """Fires at ``event`` each day it happens at (``lat``, ``lon``); ``zone`` is for display."""
 
     event: str
@@ -94,15 +95,6 @@ class Solar:
             except OverflowError:
                 return None
         return None
-
-    def iter_after(self, after: datetime) -> Iterator[datetime]:
-        fire = self.next_after(after)
-        while fire is not None:
-            yield fire
-            fire = self.next_after(fire)
-
-    def anchored(self, first_seen: datetime) -> Solar:
-        return self
 
     def describe(self) -> str:
         return f"solar {self.event} at {self.lat:g},{self.lon:g}"

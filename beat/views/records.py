@@ -14,17 +14,13 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+# The columns of ``beat queues``, in its order: fields of QueueStats, each under its own name.
+QUEUE_COLUMNS = ("name", "ready", "delayed", "in_flight", "dead", "consumers", "expired_lease")
+
+
 def queue_data(stats: QueueStats) -> dict[str, Any]:
-    """One queue's figures (the columns of ``beat queues``, in its order)."""
-    return {
-        "name": stats.name,
-        "ready": stats.ready,
-        "delayed": stats.delayed,
-        "in_flight": stats.in_flight,
-        "dead": stats.dead,
-        "consumers": stats.consumers,
-        "expired_lease": stats.expired_lease,
-    }
+    """One queue's figures (:data:`QUEUE_COLUMNS`)."""
+    return {column: getattr(stats, column) for column in QUEUE_COLUMNS}
 
 
 def status_data(task_id: str, status: TaskStatus | None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from starlette.templating import Jinja2Templates
 from beat.entries_api import EntryNotFoundError
 from beat.errors import BeatError
 from beat.web.actions import ACTIONS, Action
-from beat.web.dashboard import Dashboard, NotFound, Refused, redact
+from beat.web.dashboard import Dashboard, Refused
 from beat.web.openapi import document
 from beat.web.pages import PAGES
 from beat.web.pages.base import Page
@@ -49,6 +49,8 @@ from beat.web.security import (
     host_ok,
 )
 from beat.web.settings import WebSettings
+from beat.web.sources import NotFound, redact
+from beat.web.warm import WARM_WAIT, warm
 from taskqueue.errors import TaskqueueError
 
 log = logging.getLogger("beat.web")
@@ -231,6 +233,10 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Before listening: the first request finds the caches full (beat.web.warm).
+        warming = asyncio.ensure_future(run_in_threadpool(warm, dashboard, PAGES, templates.env))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(warming), WARM_WAIT)
         task = asyncio.create_task(_sample(dashboard, sample_seconds))
         try:
             yield

@@ -10,48 +10,33 @@ from its thread pool. Secrets never leave here: arguments, results and errors pa
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from beat.config.model import Config
 from beat.entries import Entry
 from beat.errors import BeatError, ConfigError
-from beat.state import EntryState, Pause, StateStore
-from beat.views.broker import BrokerReader
 from beat.views.entries import (
-    FireCache,
     dst_changes,
     entry_row,
-    fires_between,
     local_iso,
     next_fires,
 )
 from beat.views.records import dead_letter_data, leader_data, queue_data, status_data
-from beat.views.states import read_pauses, read_states
+from beat.web.sources import NotFound, Sources, redact
+from beat.web.timeline import Timeline
 from taskqueue.message import fire_id
 from taskqueue.redact import redact_url
 
 log = logging.getLogger("beat.web")
 actions_log = logging.getLogger("beat.web.actions")
 
-# The SQL source and the run state are re-read at most this often (a page polls every 3 s).
-REFRESH_SECONDS = 1.0
 # Fires shown in an entry's history (its page and chart).
 HISTORY = 50
-# The next-24-h timeline is reused this long while entries and run state are unchanged.
-TIMELINE_REUSE = timedelta(seconds=5)
 # The entry page's timeline (and its DST marks) ends at the last fire shown, at most this far.
 DST_WINDOW = timedelta(days=400)
-
-
-class NotFound(LookupError):
-    """No such entry or task: the API answers 404."""
 
 
 class Refused(Exception):
@@ -59,163 +44,14 @@ class Refused(Exception):
     the API answers 409 with the reason."""
 
 
-def redact(value: Any) -> Any:
-    from beat.cli.render import redact as redact_value
-
-    return redact_value(value)
-
-
-@dataclass
-class _Loaded:
-    config: Config
-    problems: list[str]
-    stamp: tuple[int, int]
-    at: float
-
-
-class Dashboard:
-    """The dashboard's view of one ``schedules.yaml``, run state and broker."""
+class Dashboard(Sources):
+    """The dashboard's pages and actions over one ``schedules.yaml``, run state and broker
+    (:class:`~beat.web.sources.Sources`)."""
 
     def __init__(self, config_path: Path, state: str, broker_url: str | None = None) -> None:
-        self.config_path = config_path
-        self.state_location = state
-        self._broker_override = broker_url
-        self._lock = threading.RLock()
-        self._loaded: _Loaded | None = None
-        self._states: tuple[float, tuple[int, ...] | None, dict[str, EntryState]] | None = None
-        self._pauses: tuple[float, tuple[int, ...] | None, dict[str, Pause]] | None = None
-        self._reader: BrokerReader | None = None
-        self._store: StateStore | None = None  # the run state, opened at the first use
+        super().__init__(config_path, state, broker_url)
         self.depth: deque[dict[str, Any]] = deque(maxlen=720)
-        self._fire_cache = FireCache()
-        self._timeline_lock = threading.Lock()
-        # (config, states, hours, limit), when, the answer: reused while all are the same
-        self._timeline: tuple[tuple[Any, ...], datetime, dict[str, Any]] | None = None
-
-    # -- loading -------------------------------------------------------------------------
-
-    def config(self) -> Config:
-        """The configuration with its valid entries (and the SQL source's), re-read when the
-        file changes (and the SQL source at most every REFRESH_SECONDS)."""
-        stat = os.stat(self.config_path)
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        with self._lock:
-            loaded = self._loaded
-            fresh = loaded is not None and loaded.stamp == stamp
-            if (
-                fresh
-                and loaded is not None
-                and (
-                    loaded.config.source == "yaml" or time.monotonic() - loaded.at < REFRESH_SECONDS
-                )
-            ):
-                return loaded.config
-            self._loaded = loaded = self._load(stamp)
-            return loaded.config
-
-    def _load(self, stamp: tuple[int, int]) -> _Loaded:
-        from dataclasses import replace
-
-        from beat.config.partial import load_valid_entries
-
-        config, problems = load_valid_entries(self.config_path)
-        if config.source != "yaml":
-            from beat.sources.sql import merged_entries
-
-            config = replace(config, entries=merged_entries(config))
-        return _Loaded(config, [redact(str(p)) for p in problems], stamp, time.monotonic())
-
-    def problems(self) -> list[str]:
-        self.config()
-        return list(self._loaded.problems) if self._loaded else []
-
-    def forget_config(self) -> None:
-        with self._lock:
-            self._loaded = None
-
-    @property
-    def broker_url(self) -> str:
-        return self._broker_override or self.config().broker_url
-
-    def reader(self) -> BrokerReader:
-        with self._lock:
-            if self._reader is None:
-                self._reader = BrokerReader(self.broker_url, socket_timeout=timedelta(seconds=2))
-            return self._reader
-
-    def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-        if self._store is not None:
-            self._store.close()
-
-    def state_store(self, create: bool) -> StateStore | None:
-        """The run state's store, kept open (opening one costs ~20 ms); None when it does not
-        exist and ``create`` is false (looking never creates it)."""
-        from beat.state_read import sqlite_state_file
-
-        with self._lock:
-            if self._store is None:
-                path = sqlite_state_file(self.state_location)
-                if path is not None and not path.exists() and not create:
-                    return None
-                self._store = StateStore(self.state_location)
-            return self._store
-
-    def states(self) -> dict[str, EntryState]:
-        """The run state: a SQLite file is re-read when it changed (its or its WAL's size or
-        time), another store at most every REFRESH_SECONDS. The same dict object while
-        unchanged, so what is computed from it can be reused."""
-        stamp = self._state_stamp()
-        with self._lock:
-            cached = self._states
-            if cached is not None:
-                at, old_stamp, states = cached
-                if stamp is not None and stamp == old_stamp:
-                    return states
-                if stamp is None and time.monotonic() - at < REFRESH_SECONDS:
-                    return states
-        states = read_states(self.state_location)
-        with self._lock:
-            self._states = (time.monotonic(), stamp, states)
-        return states
-
-    def pauses(self) -> dict[str, Pause]:
-        """The pauses kept in the run state (``beat pause``), re-read like :meth:`states`."""
-        stamp = self._state_stamp()
-        with self._lock:
-            cached = self._pauses
-            if cached is not None:
-                at, old_stamp, pauses = cached
-                if stamp is not None and stamp == old_stamp:
-                    return pauses
-                if stamp is None and time.monotonic() - at < REFRESH_SECONDS:
-                    return pauses
-        pauses = read_pauses(self.state_location)
-        with self._lock:
-            self._pauses = (time.monotonic(), stamp, pauses)
-        return pauses
-
-    def _state_stamp(self) -> tuple[int, ...] | None:
-        from beat.state_read import sqlite_state_file
-
-        path = sqlite_state_file(self.state_location)
-        if path is None:
-            return None
-        stamp: list[int] = []
-        for file in (path, path.with_name(path.name + "-wal")):
-            try:
-                st = file.stat()
-                stamp += [st.st_mtime_ns, st.st_size, st.st_ino]
-            except FileNotFoundError:
-                stamp += [0, 0, 0]
-        return tuple(stamp)
-
-    def entry(self, name: str) -> Entry:
-        entry = self.config().entries.get(name)
-        if entry is None:
-            raise NotFound(f"no entry named {name!r}")
-        return entry
+        self._timeline = Timeline()
 
     # -- pages ---------------------------------------------------------------------------
 
@@ -345,41 +181,8 @@ class Dashboard:
         }
 
     def timeline(self, now: datetime, hours: int, limit: int) -> dict[str, Any]:
-        """Every fire in the next ``hours``: reused for TIMELINE_REUSE while the entries and
-        the run state are unchanged (the page polls every few seconds), else recomputed from
-        each entry's cached fires (:class:`FireCache`): only entries that fired or changed
-        cost anything."""
-        config, states = self.config(), self.states()
-        with self._timeline_lock:
-            key = (config, states, hours, limit)
-            cached = self._timeline
-            if (
-                cached is not None
-                and cached[0][0] is config
-                and cached[0][1] is states
-                and cached[0][2:] == key[2:]
-                and timedelta(0) <= now - cached[1] < TIMELINE_REUSE
-            ):
-                return cached[2]
-            end = now + timedelta(hours=hours)
-            fires, more = fires_between(
-                config.entries, states, now, end, limit=limit, cache=self._fire_cache
-            )
-            answer = {
-                "start": now.astimezone(UTC).isoformat(),
-                "end": end.astimezone(UTC).isoformat(),
-                "fires": [
-                    {
-                        "utc": at.astimezone(UTC).isoformat(),
-                        "at": local_iso(at, config.entries[name]),
-                        "entry": name,
-                    }
-                    for at, name in fires
-                ],
-                "more": more,
-            }
-            self._timeline = (key, now, answer)
-            return answer
+        """Every fire in the next ``hours``, at most ``limit`` (:mod:`beat.web.timeline`)."""
+        return self._timeline.answer(self.config(), self.states(), now, hours, limit)
 
     # -- actions -------------------------------------------------------------------------
 
@@ -504,7 +307,7 @@ class Dashboard:
         now = datetime.now(UTC)
         before = store.set_pause(name, paused, note, now)
         with self._lock:
-            self._states = self._pauses = None
+            self._read.clear()
         if paused:
             since = before.since if before is not None and before.paused else now
             said = f"paused {name} since {since.isoformat()}" + (f": {note}" if note else "")

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from taskqueue.broker import Consumer
 from taskqueue.message import named_task
 from taskqueue.records import (
     DEFAULT_RESULT_TTL,
@@ -136,7 +137,7 @@ def _settle_one(conn: sa.Connection, item: Settlement, now_s: float) -> bool:
     return True
 
 
-class SQLiteConsumer(SQLiteConnection):
+class SQLiteConsumer(SQLiteConnection, Consumer):
     """:class:`~taskqueue.broker.Consumer` on SQLite."""
 
     def _claimable(self, names: Sequence[str]) -> bool:
@@ -232,21 +233,6 @@ class SQLiteConsumer(SQLiteConnection):
         self._table(conn, REVOKED_TABLE, REVOKED_TABLE_DDL)
         claimed = [(d.message_id, row) for d, row in deliveries]
         return drop_revoked(conn, claimed, now_s)
-
-    def settle_and_claim(
-        self,
-        items: Sequence[Settlement],
-        queues_: Sequence[str],
-        consumer: str,
-        lease: timedelta,
-        max_count: int,
-        *,
-        result_ttl: timedelta = DEFAULT_RESULT_TTL,
-    ) -> tuple[list[bool], list[Delivery]]:
-        """:meth:`settle_many`, then :meth:`claim_many` without waiting (two transactions:
-        a local file has no round trip to save)."""
-        settled = self.settle_many(items, result_ttl=result_ttl)
-        return settled, self.claim_many(queues_, consumer, lease, timedelta(0), max_count)
 
     def settle_many(
         self, items: Sequence[Settlement], *, result_ttl: timedelta = DEFAULT_RESULT_TTL

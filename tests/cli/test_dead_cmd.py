@@ -9,15 +9,15 @@ import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from taskqueue.broker import Broker
 from taskqueue.records import DeadLetterAction, Settlement, TaskState
+from tests.cli.conftest import Ops
 from tests.cli.runner import run
-from tests.worker.conftest import StartWorker, send, wait_status
+from tests.worker.conftest import send, wait_status
 
 
 def dead(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> list[dict[str, Any]]:
@@ -35,44 +35,38 @@ def dead_letter_directly(broker: Broker, payload_task: str = "t.noop") -> str:
     return message.id
 
 
-def test_list_and_requeue_by_id_with_a_real_worker(
-    broker_url: str,
-    broker: Broker,
-    start_worker: StartWorker,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    worker = start_worker(broker_url, "-c", "2", "-P", "threads")
+def test_list_and_requeue_by_id_with_a_real_worker(ops: Ops) -> None:
+    worker = ops.start_worker(ops.broker_url, "-c", "2", "-P", "threads")
     # t.flaky fails 4 times: out of its 3 retries, FAILURE and dead-lettered; a fifth run
     # succeeds.
-    first = send(broker, "t.flaky", str(tmp_path / "one"), 4)
-    second = send(broker, "t.flaky", str(tmp_path / "two"), 4)
+    first = send(ops.broker, "t.flaky", str(ops.tmp_path / "one"), 4)
+    second = send(ops.broker, "t.flaky", str(ops.tmp_path / "two"), 4)
     for message in (first, second):
-        assert wait_status(broker, message.id).state is TaskState.FAILURE, worker.log()
-    rows = {r["id"]: r for r in dead(capsys, broker_url)}
+        assert wait_status(ops.broker, message.id).state is TaskState.FAILURE, worker.log()
+    rows = {r["id"]: r for r in dead(ops.capsys, ops.broker_url)}
     assert set(rows) == {first.id, second.id}
     row = rows[first.id]
     assert (row["queue"], row["task"], row["attempts"]) == ("default", "t.flaky", 4), row
     assert row["reason"].startswith("out of retries"), row
     assert abs(datetime.fromisoformat(row["at"]) - datetime.now(UTC)) < timedelta(minutes=1)
-    assert {r["id"] for r in dead(capsys, broker_url, "default")} == {first.id, second.id}
-    code, out, _ = run(capsys, "dead", "--broker", broker_url)
+    assert {r["id"] for r in dead(ops.capsys, ops.broker_url, "default")} == {first.id, second.id}
+    code, out, _ = run(ops.capsys, "dead", "--broker", ops.broker_url)
     assert code == 0 and "out of retries" in out and "t.flaky" in out, out
 
-    code, out, err = run(capsys, "dead", "requeue", first.id, "--broker", broker_url)
+    code, out, err = run(ops.capsys, "dead", "requeue", first.id, "--broker", ops.broker_url)
     assert code == 0, err
     assert out.strip() == "requeued 1 dead letter(s): 1 from default"
     try:
-        status = wait_status(broker, first.id, timeout=15)
+        status = wait_status(ops.broker, first.id, timeout=15)
     except AssertionError:
         raise AssertionError(worker.log()[-3000:]) from None
     assert (status.state, status.attempts) == (TaskState.SUCCESS, 1), (
         status,
         worker.log(),
     )  # attempts reset: the requeued run is attempt 1
-    assert [r["id"] for r in dead(capsys, broker_url)] == [second.id]
+    assert [r["id"] for r in dead(ops.capsys, ops.broker_url)] == [second.id]
 
-    code, out, err = run(capsys, "dead", "requeue", "no-such-id", "--broker", broker_url)
+    code, out, err = run(ops.capsys, "dead", "requeue", "no-such-id", "--broker", ops.broker_url)
     assert code == 1 and "requeued 0 dead letter(s)" in out, out
     assert "not requeued no-such-id: no such dead letter" in err
 

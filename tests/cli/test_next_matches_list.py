@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from beat.config import load_config
-from beat.planner import first_state
-from beat.state import StateStore
+from tests.cli.conftest import seed_state
 from tests.cli.runner import run
 
 CONFIG = """\
@@ -54,17 +52,6 @@ def config_path(tmp_path: Path) -> Path:
     return path
 
 
-def _seed_state(config_path: Path, state_path: Path, first_seen: datetime) -> None:
-    """A state file as a beat that first saw every entry at ``first_seen`` leaves it (real
-    SQLite through the daemon's own store)."""
-    config = load_config(config_path)
-    store = StateStore(str(state_path))
-    try:
-        store.upsert_new([first_state(e, first_seen, None) for e in config.entries.values()])
-    finally:
-        store.close()
-
-
 def _list(capsys: pytest.CaptureFixture[str], config: Path, state: Path) -> dict[str, dict]:
     code, out, err = run(capsys, "-s", str(state), "list", "--config", str(config), "--json")
     assert code == 0, err
@@ -89,7 +76,7 @@ def test_list_next_fire_equals_next_n1_with_state(
     state = tmp_path / "state.db"
     # First seen at an odd instant: an interval's phase comes from it, not from "now".
     first_seen = datetime.now(UTC) - timedelta(hours=5, microseconds=123_457)
-    _seed_state(config_path, state, first_seen)
+    seed_state(config_path, state, first_seen)
     listed = _list(capsys, config_path, state)[name]
     assert listed["next_fire"] == _next_one(capsys, config_path, state, name)
 
@@ -98,7 +85,7 @@ def _seeded_at_odd_instant(config_path: Path, tmp_path: Path) -> tuple[Path, dat
     """A state file whose entries were first seen at an instant off every whole unit."""
     state = tmp_path / "state.db"
     first_seen = datetime(2026, 12, 1, 15, 41, 46, 127_313, tzinfo=UTC)
-    _seed_state(config_path, state, first_seen)
+    seed_state(config_path, state, first_seen)
     return state, first_seen
 
 
@@ -147,7 +134,7 @@ def test_list_json_null_and_overdue_fields(
     capsys: pytest.CaptureFixture[str], config_path: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.db"
-    _seed_state(config_path, state, datetime.now(UTC) - timedelta(hours=5))
+    seed_state(config_path, state, datetime.now(UTC) - timedelta(hours=5))
     rows = _list(capsys, config_path, state)
     for row in rows.values():
         assert "overdue" in row

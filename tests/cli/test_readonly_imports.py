@@ -16,13 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from beat.config import load_config
 from beat.leader import DEFAULT_LEASE_NAME
-from beat.planner import first_state
-from beat.state import StateStore
 from taskqueue.broker import ACK, Settlement, TaskState, TaskStatus
 from taskqueue.message import Message
 from taskqueue.sqlite import SQLiteBroker
+from tests.cli.conftest import seed_state
 from tests.taskqueue import single
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,13 +44,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert broker.acquire_lease(DEFAULT_LEASE_NAME, "leader-host:42", timedelta(hours=1))
     finally:
         broker.close()
-    config = load_config(here / "schedules.yaml")
-    store = StateStore(str(here / "schedule.db"))
-    try:
-        seen = datetime.now(UTC) - timedelta(hours=1)
-        store.upsert_new([first_state(e, seen, None) for e in config.entries.values()])
-    finally:
-        store.close()
+    seen = datetime.now(UTC) - timedelta(hours=1)
+    seed_state(here / "schedules.yaml", here / "schedule.db", seen)
     return here
 
 

@@ -16,8 +16,9 @@ import pytest
 from taskqueue.broker import Broker
 from taskqueue.message import Message
 from taskqueue.records import RevokedWhere, TaskState
+from tests.cli.conftest import Ops
 from tests.cli.runner import run
-from tests.worker.conftest import StartWorker, kill9_group, send, wait_status
+from tests.worker.conftest import kill9_group, send, wait_status
 
 
 def revoke(capsys: pytest.CaptureFixture[str], url: str, task_id: str, *flags: str) -> dict:  # type: ignore[type-arg]
@@ -32,29 +33,23 @@ def marks(tmp_path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_a_queued_task_is_removed_and_never_runs_even_when_sent_again(
-    broker_url: str,
-    broker: Broker,
-    start_worker: StartWorker,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    message = send(broker, "t.sleep_mark", 0, str(tmp_path / "marks"), "revoked")
-    code, out, _ = run(capsys, "revoke", message.id, "--broker", broker_url)
+def test_a_queued_task_is_removed_and_never_runs_even_when_sent_again(ops: Ops) -> None:
+    message = send(ops.broker, "t.sleep_mark", 0, str(ops.tmp_path / "marks"), "revoked")
+    code, out, _ = run(ops.capsys, "revoke", message.id, "--broker", ops.broker_url)
     assert code == 0 and f"{message.id}: removed 1 queued message from default" in out, out
-    status = broker.get_status(message.id)
+    status = ops.broker.get_status(message.id)
     assert status is not None and status.state is TaskState.REVOKED
     assert status.task == "t.sleep_mark", status
     # The same id again (a redelivered copy, a resend), then a task that runs.
     again = Message(
-        id=message.id, task="t.sleep_mark", args=(0, str(tmp_path / "marks"), "revoked")
+        id=message.id, task="t.sleep_mark", args=(0, str(ops.tmp_path / "marks"), "revoked")
     )
-    broker.enqueue_many([again], dedupe_ttl=timedelta(milliseconds=1))
-    after = send(broker, "t.sleep_mark", 0, str(tmp_path / "marks"), "after")
-    start_worker(broker_url, "-c", "1", "-P", "threads")
-    wait_status(broker, after.id)
-    assert [m.split()[1] for m in marks(tmp_path)] == ["after", "after"], marks(tmp_path)
-    status = broker.get_status(message.id)
+    ops.broker.enqueue_many([again], dedupe_ttl=timedelta(milliseconds=1))
+    after = send(ops.broker, "t.sleep_mark", 0, str(ops.tmp_path / "marks"), "after")
+    ops.start_worker(ops.broker_url, "-c", "1", "-P", "threads")
+    wait_status(ops.broker, after.id)
+    assert [m.split()[1] for m in marks(ops.tmp_path)] == ["after", "after"], marks(ops.tmp_path)
+    status = ops.broker.get_status(message.id)
     assert status is not None and status.state is TaskState.REVOKED, status
 
 
@@ -79,48 +74,35 @@ def test_an_unknown_id_is_revoked_ahead(
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
-def test_terminate_stops_a_running_task_and_the_worker_goes_on(
-    broker_url: str,
-    broker: Broker,
-    start_worker: StartWorker,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    pool: str,
-) -> None:
-    worker = start_worker(broker_url, "-c", "1", "-P", pool)
-    message = send(broker, "t.sleep_mark", 60, str(tmp_path / "marks"), "long")
-    wait_status(broker, message.id, states={TaskState.STARTED})
-    data = revoke(capsys, broker_url, message.id, "--terminate")
+def test_terminate_stops_a_running_task_and_the_worker_goes_on(ops: Ops, pool: str) -> None:
+    worker = ops.start_worker(ops.broker_url, "-c", "1", "-P", pool)
+    message = send(ops.broker, "t.sleep_mark", 60, str(ops.tmp_path / "marks"), "long")
+    wait_status(ops.broker, message.id, states={TaskState.STARTED})
+    data = revoke(ops.capsys, ops.broker_url, message.id, "--terminate")
     assert (data["where"], data["terminate"]) == (RevokedWhere.RUNNING.value, True)
-    status = wait_status(broker, message.id, timeout=10)
+    status = wait_status(ops.broker, message.id, timeout=10)
     assert status.state is TaskState.REVOKED, (status, worker.log())
     assert "revoked" in (status.error or "")
-    after = send(broker, "t.sleep_mark", 0, str(tmp_path / "marks"), "after")
-    assert wait_status(broker, after.id).state is TaskState.SUCCESS, worker.log()
-    labels = [m.split()[:2] for m in marks(tmp_path)]
+    after = send(ops.broker, "t.sleep_mark", 0, str(ops.tmp_path / "marks"), "after")
+    assert wait_status(ops.broker, after.id).state is TaskState.SUCCESS, worker.log()
+    labels = [m.split()[:2] for m in marks(ops.tmp_path)]
     assert labels == [["start", "long"], ["start", "after"], ["end", "after"]], labels
     assert worker.proc.poll() is None
 
 
-def test_a_revoked_running_task_is_not_run_again_from_a_redelivered_copy(
-    broker_url: str,
-    broker: Broker,
-    start_worker: StartWorker,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    first = start_worker(broker_url, "-c", "1", "-P", "threads", "--lease", "1s")
-    message = send(broker, "t.sleep_mark", 60, str(tmp_path / "marks"), "once")
-    wait_status(broker, message.id, states={TaskState.STARTED})
-    data = revoke(capsys, broker_url, message.id)  # no --terminate: it would run on
+def test_a_revoked_running_task_is_not_run_again_from_a_redelivered_copy(ops: Ops) -> None:
+    first = ops.start_worker(ops.broker_url, "-c", "1", "-P", "threads", "--lease", "1s")
+    message = send(ops.broker, "t.sleep_mark", 60, str(ops.tmp_path / "marks"), "once")
+    wait_status(ops.broker, message.id, states={TaskState.STARTED})
+    data = revoke(ops.capsys, ops.broker_url, message.id)  # no --terminate: it would run on
     assert data["where"] == RevokedWhere.RUNNING.value
     kill9_group(first)  # its lease runs out: the message is redelivered to the next worker
-    start_worker(broker_url, "-c", "1", "-P", "threads", "--lease", "1s")
-    status = wait_status(broker, message.id, states={TaskState.REVOKED}, timeout=15)
+    ops.start_worker(ops.broker_url, "-c", "1", "-P", "threads", "--lease", "1s")
+    status = wait_status(ops.broker, message.id, states={TaskState.REVOKED}, timeout=15)
     assert status.state is TaskState.REVOKED
-    after = send(broker, "t.sleep_mark", 0, str(tmp_path / "marks"), "after")
-    wait_status(broker, after.id)
-    assert [m.split()[:2] for m in marks(tmp_path)] == [
+    after = send(ops.broker, "t.sleep_mark", 0, str(ops.tmp_path / "marks"), "after")
+    wait_status(ops.broker, after.id)
+    assert [m.split()[:2] for m in marks(ops.tmp_path)] == [
         ["start", "once"], ["start", "after"], ["end", "after"]
     ]  # fmt: skip
 

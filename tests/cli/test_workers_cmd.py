@@ -14,6 +14,7 @@ import pytest
 
 from taskqueue.broker import Broker
 from taskqueue.records import TaskState
+from tests.cli.conftest import Ops
 from tests.cli.runner import run
 from tests.worker.conftest import StartWorker, kill9_group, send, wait_status
 
@@ -36,30 +37,24 @@ def wait_listed(
         time.sleep(0.1)
 
 
-def test_a_worker_appears_with_its_tasks_and_a_clean_stop_removes_it_at_once(
-    broker_url: str,
-    broker: Broker,
-    start_worker: StartWorker,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    worker = start_worker(
-        broker_url, "-n", "w-ops", "-c", "2", "-P", "threads", "-Q", "default,mail",
+def test_a_worker_appears_with_its_tasks_and_a_clean_stop_removes_it_at_once(ops: Ops) -> None:
+    worker = ops.start_worker(
+        ops.broker_url, "-n", "w-ops", "-c", "2", "-P", "threads", "-Q", "default,mail",
         "--lease", "3s", "--shutdown-timeout", "0.5s",
     )  # fmt: skip
-    message = send(broker, "t.sleep_mark", 30, str(tmp_path / "marks"))
-    wait_status(broker, message.id, states={TaskState.STARTED})
-    rows = wait_listed(capsys, broker_url, lambda rs: rs and rs[0].get("tasks"))
+    message = send(ops.broker, "t.sleep_mark", 30, str(ops.tmp_path / "marks"))
+    wait_status(ops.broker, message.id, states={TaskState.STARTED})
+    rows = wait_listed(ops.capsys, ops.broker_url, lambda rs: rs and rs[0].get("tasks"))
     (row,) = rows
     assert row["name"] == "w-ops" and row["state"] == "live", rows
     assert (row["pool"], row["concurrency"], row["queues"]) == ("threads", 2, ["default", "mail"])
     assert row["pid"] == worker.proc.pid and row["host"] and row["version"]
     assert [(t["id"], t["task"]) for t in row["tasks"]] == [(message.id, "t.sleep_mark")]
-    code, out, _ = run(capsys, "workers", "--broker", broker_url)
+    code, out, _ = run(ops.capsys, "workers", "--broker", ops.broker_url)
     assert code == 0 and "w-ops" in out and "live" in out and message.id in out, out
     worker.signal(15)
     assert worker.wait() == 0
-    assert listed(capsys, broker_url) == [], worker.log()
+    assert listed(ops.capsys, ops.broker_url) == [], worker.log()
 
 
 def test_a_killed_worker_shows_as_missed_once_its_heartbeat_runs_out(
@@ -110,3 +105,15 @@ def test_garbage_in_a_heartbeat_record_is_one_clear_line(
     code, out, err = run(capsys, "workers", "--broker", broker_url)
     assert code == 0, err
     assert "w-bad: worker 'w-bad': heartbeat record: field 'name' is 5, not a str" in out, out
+
+
+def test_looking_at_a_queue_file_not_yet_made_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``beat workers`` reads the broker like ``beat queues`` (beat/cli/reading.py): a SQLite
+    queue file that does not exist yet reads as no workers and is not created by looking."""
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    code, out, err = run(capsys, "workers", "--broker", url)
+    assert (code, out.strip()) == (0, "no workers"), err
+    assert listed(capsys, url) == []
+    assert list(tmp_path.iterdir()) == []

@@ -90,20 +90,25 @@ def test_zero_only_when_allowed() -> None:
         parse_duration("-1s", "--lookahead", allow_zero=True)
 
 
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (timedelta(hours=1, minutes=30), "1h30m"),
-        (timedelta(milliseconds=500), "500ms"),
-        (timedelta(days=2), "2d"),
-        (timedelta(weeks=2), "2w"),
-        (timedelta(days=8, seconds=1), "1w1d1s"),
-        (timedelta(microseconds=1500), "1.5ms"),
-        (timedelta(seconds=1, microseconds=1), "1s0.001ms"),
-        (timedelta(0), "0s"),
-        (timedelta(seconds=-90), "-1m30s"),
-    ],
-)
+# Durations and their compact text (also what an interval's description says: see
+# tests/schedules/test_interval_calendar_once.py).
+FORMATTED = [
+    (timedelta(hours=1, minutes=30), "1h30m"),
+    (timedelta(milliseconds=500), "500ms"),
+    (timedelta(seconds=30), "30s"),
+    (timedelta(minutes=5), "5m"),
+    (timedelta(days=2), "2d"),
+    (timedelta(days=1, seconds=1), "1d1s"),
+    (timedelta(weeks=2), "2w"),
+    (timedelta(days=8, seconds=1), "1w1d1s"),
+    (timedelta(microseconds=1500), "1.5ms"),
+    (timedelta(seconds=1, microseconds=1), "1s0.001ms"),
+    (timedelta(0), "0s"),
+    (timedelta(seconds=-90), "-1m30s"),
+]
+
+
+@pytest.mark.parametrize(("value", "text"), FORMATTED)
 def test_format(value: timedelta, text: str) -> None:
     assert format_duration(value) == text
 

@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -19,9 +18,9 @@ from typing import ClassVar
 import pytest
 
 from beat.state import EntryState, StateStore
-from taskqueue.broker import Broker
-from taskqueue.redis import RedisBroker
-from tests.logged_process import LoggedProcess
+from taskqueue.broker import Broker, Delivery
+from taskqueue.urls import open_broker
+from tests.logged_process import LoggedProcess, reaped
 from tests.taskqueue import single
 
 _STAMP = re.compile(r"^(\S+) ")
@@ -79,28 +78,14 @@ def beat_starter(tmp_path: Path, *default_args: str) -> Iterator[StartBeat]:
 
     def start(config: Path, state: Path, broker_url: str, *extra: str) -> BeatProcess:
         log_path = tmp_path / f"beat-{len(procs)}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "beat", "-s", str(state), "--config", str(config),
-                 "--broker", broker_url, *default_args, *extra],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )  # fmt: skip
-        beat = BeatProcess(proc, log_path)
+        argv = [sys.executable, "-m", "beat", "-s", str(state), "--config", str(config),
+                "--broker", broker_url, *default_args, *extra]  # fmt: skip
+        beat = BeatProcess.launch(argv, log_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         procs.append(beat)
         return beat
 
-    try:
+    with reaped(procs):
         yield start
-    finally:
-        for beat in procs:
-            if beat.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    beat.proc.send_signal(signal.SIGCONT)  # let a SIGSTOPped beat die promptly
-                beat.proc.kill()
-                beat.proc.wait(10)
 
 
 @pytest.fixture
@@ -109,28 +94,38 @@ def start_beat(tmp_path: Path) -> Iterator[StartBeat]:
         yield start
 
 
-def drain_ids(broker: Broker, queue: str = "default") -> Counter[str]:
+def drain_deliveries(broker: Broker, queue: str = "default") -> list[Delivery]:
     """Claim and ack everything in the queue, including fires enqueued ahead of their instant
-    (lookahead) once they are due; the count of each message id."""
-    seen: Counter[str] = Counter()
+    (lookahead) once they are due; the deliveries in the order claimed."""
+    out: list[Delivery] = []
     while True:
         delivery = single.claim(broker, [queue], "test-drain", timedelta(seconds=30), timedelta(0))
         if delivery is None:
             if not any(s.delayed for s in broker.queue_stats()):
-                return seen
+                return out
             time.sleep(0.1)
             continue
-        seen[delivery.message_id] += 1
+        out.append(delivery)
         assert single.ack(broker, delivery)
 
 
-def drain_url(redis_url: str, queue: str = "default") -> Counter[str]:
-    """:func:`drain_ids` on a broker opened for it and closed after."""
-    broker = RedisBroker(redis_url)
+def drain_ids(broker: Broker, queue: str = "default") -> Counter[str]:
+    """:func:`drain_deliveries`, as the count of each message id."""
+    return Counter(d.message_id for d in drain_deliveries(broker, queue))
+
+
+def drained(url: str, queue: str = "default") -> list[Delivery]:
+    """:func:`drain_deliveries` on a broker (Redis or SQLite) opened for it and closed after."""
+    broker = open_broker(url)
     try:
-        return drain_ids(broker, queue)
+        return drain_deliveries(broker, queue)
     finally:
         broker.close()
+
+
+def drain_url(url: str, queue: str = "default") -> Counter[str]:
+    """:func:`drained`, as the count of each message id."""
+    return Counter(d.message_id for d in drained(url, queue))
 
 
 def load_states(path: Path) -> dict[str, EntryState]:

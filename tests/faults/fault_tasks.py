@@ -9,19 +9,14 @@ from __future__ import annotations
 import os
 import time
 
+from tests.marks import append_mark
 from worker import task
-
-
-def _mark(path: str, text: str) -> None:
-    # One short write with O_APPEND: lines from several processes never interleave.
-    with open(path, "a") as f:
-        f.write(text + "\n")
 
 
 @task(name="f.mark")
 def mark(path: str, label: str, seconds: float = 0.0) -> int:
-    _mark(path, f"start {label} {os.getpid()}")
+    append_mark(path, f"start {label} {os.getpid()}")
     if seconds:
         time.sleep(seconds)
-    _mark(path, f"end {label} {os.getpid()}")
+    append_mark(path, f"end {label} {os.getpid()}")
     return os.getpid()

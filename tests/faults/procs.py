@@ -195,16 +195,9 @@ def spawn(tmp_path: Path) -> Iterator[StartProc]:
         kind: str, *args: str, cwd: Path | None = None, env: dict[str, Any] | None = None
     ) -> Proc:
         log_path = tmp_path / f"{kind}-{len(procs)}.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", kind, *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env or proc_env(),
-                cwd=cwd or tmp_path,
-                start_new_session=True,
-            )
-        p = Proc(proc, log_path)
+        argv = [sys.executable, "-m", kind, *args]
+        env = env or proc_env()
+        p = Proc.launch(argv, log_path, env=env, cwd=cwd or tmp_path, start_new_session=True)
         procs.append(p)
         return p
 

@@ -7,9 +7,12 @@ message to another worker, and when it wakes up (SIGCONT) it can neither ack nor
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -70,39 +73,66 @@ def status(broker: RedisBroker, task_id: str) -> TaskStatus | None:
     return broker.get_status(task_id)
 
 
+def wait_succeeded(broker: RedisBroker, task_id: str, timeout: float, what: str) -> None:
+    wait_until(
+        lambda: (s := status(broker, task_id)) is not None and s.state is TaskState.SUCCESS,
+        timeout,
+        what,
+    )
+
+
+@dataclass(frozen=True)
+class Running:
+    """Two workers, one of them (``worker``) running an f.mark task ``task_id``."""
+
+    marks: Path
+    workers: list[Proc]
+    broker: RedisBroker
+    task_id: str
+    worker: Proc
+    other: Proc
+
+
+@contextlib.contextmanager
+def a_task_running(
+    tmp_path: Path, redis_url: str, spawn: StartProc, kind: str, seconds: float
+) -> Iterator[Running]:
+    """Start two workers and an f.mark task of ``seconds`` (marked with ``kind``'s first
+    letter); wait until it runs on one of them. The broker is closed after the block."""
+    marks = tmp_path / "marks"
+    workers = two_workers(spawn, redis_url)
+    broker = RedisBroker(redis_url)
+    task_id = f"{kind}-{uuid.uuid4().hex[:8]}"
+    try:
+        message = Message(id=task_id, task="f.mark", args=(str(marks), kind[0], seconds))
+        worker, other = run_on_one(broker, workers, marks, message)
+        yield Running(marks, workers, broker, task_id, worker, other)
+    finally:
+        broker.close()
+
+
 @pytest.mark.slow
 def test_kill9_mid_task_is_run_again_elsewhere_and_recorded_once(
     tmp_path: Path, redis_url: str, spawn: StartProc
 ) -> None:
-    marks = tmp_path / "marks"
-    workers = two_workers(spawn, redis_url)
-    broker = RedisBroker(redis_url)
-    task_id = f"kill9-{uuid.uuid4().hex[:8]}"
-    try:
-        victim, survivor = run_on_one(
-            broker, workers, marks, Message(id=task_id, task="f.mark", args=(str(marks), "k", 2.0))
-        )
-        victim.kill9_tree()
+    with a_task_running(tmp_path, redis_url, spawn, "kill9", 2.0) as t:
+        t.worker.kill9_tree()
 
-        wait_until(
-            lambda: (s := status(broker, task_id)) is not None and s.state is TaskState.SUCCESS,
-            15,
-            "the task to be completed by the other worker",
-        )
-        final = status(broker, task_id)
+        wait_succeeded(t.broker, t.task_id, 15, "the task to be completed by the other worker")
+        final = status(t.broker, t.task_id)
         assert final is not None
-        _, second = runs(marks, "start")  # run twice: at least once, and here exactly
-        assert runs(marks, "end") == [second]  # the killed run never finished
-        assert owner(workers, second) is survivor
+        _, second = runs(t.marks, "start")  # run twice: at least once, and here exactly
+        assert runs(t.marks, "end") == [second]  # the killed run never finished
+        assert owner(t.workers, second) is t.other
         assert final.result == second and final.attempts == 1  # a redelivery is not a retry
-        assert successes(workers, task_id) == 1
-        stats = {q.name: q for q in broker.queue_stats()}["default"]
+        assert successes(t.workers, t.task_id) == 1
+        stats = {q.name: q for q in t.broker.queue_stats()}["default"]
         assert (stats.ready, stats.in_flight, stats.dead) == (0, 0, 0)
         # The id is done: a copy sent now is refused (enqueue-once survives the redelivery).
-        assert not broker.enqueue_once(Message(id=task_id, task="f.mark", args=(str(marks), "x")))
-    finally:
-        broker.close()
-    assert survivor.stop() == 0
+        assert not t.broker.enqueue_once(
+            Message(id=t.task_id, task="f.mark", args=(str(t.marks), "x"))
+        )
+    assert t.other.stop() == 0
 
 
 @pytest.mark.slow
@@ -112,49 +142,38 @@ def test_a_worker_frozen_past_its_lease_cannot_ack_or_record(
 ) -> None:
     """``machine``: the worker and its pool stop; ``main-process``: only the consumer stops,
     its pool process finishes the task meanwhile and the outcome waits for it."""
-    marks = tmp_path / "marks"
-    workers = two_workers(spawn, redis_url)
-    broker = RedisBroker(redis_url)
-    task_id = f"stop-{uuid.uuid4().hex[:8]}"
-    try:
-        frozen, other = run_on_one(
-            broker, workers, marks, Message(id=task_id, task="f.mark", args=(str(marks), "s", 1.5))
-        )
+    with a_task_running(tmp_path, redis_url, spawn, "stop", 1.5) as t:
         if freeze == "machine":
-            frozen.signal_tree(signal.SIGSTOP)
+            t.worker.signal_tree(signal.SIGSTOP)
         else:
-            frozen.proc.send_signal(signal.SIGSTOP)
+            t.worker.proc.send_signal(signal.SIGSTOP)
         try:
-            wait_until(lambda: len(runs(marks, "start")) == 2, 10, "the lease to run out")
-            second = runs(marks, "start")[1]
-            assert owner(workers, second) is other
-            wait_until(
-                lambda: (s := status(broker, task_id)) is not None and s.state is TaskState.SUCCESS,
-                10,
-                "the other worker to finish",
-            )
-            assert status(broker, task_id).result == second  # type: ignore[union-attr]
+            wait_until(lambda: len(runs(t.marks, "start")) == 2, 10, "the lease to run out")
+            second = runs(t.marks, "start")[1]
+            assert owner(t.workers, second) is t.other
+            wait_succeeded(t.broker, t.task_id, 10, "the other worker to finish")
+            assert status(t.broker, t.task_id).result == second  # type: ignore[union-attr]
         finally:
             # Woken after the other worker finished: its own run completes right away, and it
             # must find that the message is no longer its to settle.
-            frozen.signal_tree(signal.SIGCONT)
+            t.worker.signal_tree(signal.SIGCONT)
         wait_until(
             lambda: (
-                f"[{task_id}] succeeded" in frozen.log() or f"[{task_id}]: finished" in frozen.log()
+                f"[{t.task_id}] succeeded" in t.worker.log()
+                or f"[{t.task_id}]: finished" in t.worker.log()
             ),
             10,
             "the woken worker to settle its run",
         )
         time.sleep(1)
-        final = status(broker, task_id)
+        final = status(t.broker, t.task_id)
         assert final is not None and final.state is TaskState.SUCCESS
         assert final.result == second, "the stale worker overwrote the recorded outcome"
         # The woken worker says so (wording: lease lost / not acked / not recorded).
-        assert "lease lost" in frozen.log() or "not acked" in frozen.log(), frozen.log()[-3000:]
-        assert len(runs(marks, "end")) == 2  # both runs finished: at least once
-        stats = {q.name: q for q in broker.queue_stats()}["default"]
+        log = t.worker.log()
+        assert "lease lost" in log or "not acked" in log, log[-3000:]
+        assert len(runs(t.marks, "end")) == 2  # both runs finished: at least once
+        stats = {q.name: q for q in t.broker.queue_stats()}["default"]
         assert (stats.ready, stats.in_flight, stats.dead) == (0, 0, 0)
-    finally:
-        broker.close()
-    for w in workers:
+    for w in t.workers:
         assert w.stop() == 0

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import signal
 import time
-from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from taskqueue.urls import open_broker
-from tests.daemon.conftest import BeatProcess, StartBeat, drain_ids
+from tests.daemon.conftest import BeatProcess, StartBeat, drain_url
 from tests.ha.conftest import (
     TTL_S,
     TcpProxy,
@@ -25,14 +24,6 @@ from tests.ha.conftest import (
 N = 20
 
 
-def _drain(url: str) -> Counter[str]:
-    broker = open_broker(url)
-    try:
-        return drain_ids(broker)
-    finally:
-        broker.close()
-
-
 @pytest.fixture(params=["redis", "sqlite"])
 def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "redis":
@@ -40,20 +31,27 @@ def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'queue.db'}"
 
 
-def _pair(tmp_path: Path, url: str, start_beat: StartBeat) -> tuple[BeatProcess, BeatProcess]:
+StartOn = Callable[[str], BeatProcess]
+
+
+@pytest.fixture
+def beats(tmp_path: Path, start_beat: StartBeat) -> StartOn:
+    """``beats(url)`` starts a beat on the broker at ``url``; every beat of a test shares one
+    configuration of N entries and one state file."""
     config = write_config(tmp_path / "schedules.yaml", N)
     state = tmp_path / "schedule.db"
-    a = start_beat(config, state, url)
-    b = start_beat(config, state, url)
+    return lambda url: start_beat(config, state, url)
+
+
+def _pair(beats: StartOn, url: str) -> tuple[BeatProcess, BeatProcess]:
+    a, b = beats(url), beats(url)
     a.wait_for_log("beat started")
     b.wait_for_log("beat started")
     return a, b
 
 
-def _leader_and_standby(
-    tmp_path: Path, url: str, start_beat: StartBeat
-) -> tuple[BeatProcess, BeatProcess]:
-    a, b = _pair(tmp_path, url, start_beat)
+def _leader_and_standby(beats: StartOn, url: str) -> tuple[BeatProcess, BeatProcess]:
+    a, b = _pair(beats, url)
     leader = wait_for_leader([a, b])
     return leader, (b if leader is a else a)
 
@@ -64,10 +62,8 @@ def _acquired_at(standby: BeatProcess) -> datetime:
     return standby.lines("leader: acquired lease")[-1][0]
 
 
-def test_two_beats_exactly_one_dispatches(
-    tmp_path: Path, broker_url: str, start_beat: StartBeat
-) -> None:
-    leader, standby = _leader_and_standby(tmp_path, broker_url, start_beat)
+def test_two_beats_exactly_one_dispatches(beats: StartOn, broker_url: str) -> None:
+    leader, standby = _leader_and_standby(beats, broker_url)
     time.sleep(3)
     # The standby first: a leader stopping first releases the lease to it.
     assert standby.stop() == 0 and leader.stop() == 0
@@ -76,43 +72,39 @@ def test_two_beats_exactly_one_dispatches(
     assert "leader: acquired lease" not in standby.log()
     # Not one message was even attempted twice: the standby never dispatched.
     assert "already enqueued" not in leader.log() + standby.log()
-    assert_unbroken(_drain(broker_url), N)
+    assert_unbroken(drain_url(broker_url), N)
 
 
 @pytest.mark.slow
-def test_kill9_leader_standby_takes_over_within_the_ttl(
-    tmp_path: Path, broker_url: str, start_beat: StartBeat
-) -> None:
-    a, b = _pair(tmp_path, broker_url, start_beat)
+def test_kill9_leader_standby_takes_over_within_the_ttl(beats: StartOn, broker_url: str) -> None:
+    a, b = _pair(beats, broker_url)
     takeovers = []
-    beats = [a, b]
+    running = [a, b]
     for round_ in range(2):
-        leader = wait_for_leader(beats) if round_ == 0 else beats[0]
-        standby = next(x for x in beats if x is not leader)
+        leader = wait_for_leader(running) if round_ == 0 else running[0]
+        standby = next(x for x in running if x is not leader)
         time.sleep(1.5)
         killed_at = datetime.now(UTC)
         leader.kill9()
         acquired_at = _acquired_at(standby)
         takeovers.append((acquired_at - killed_at).total_seconds())
         # A replacement standby for the next round, on the same state.
-        new = start_beat(tmp_path / "schedules.yaml", tmp_path / "schedule.db", broker_url)
+        new = beats(broker_url)
         new.wait_for_log("beat started")
-        beats = [standby, new]
+        running = [standby, new]
     time.sleep(1.5)
-    for beat in beats:
+    for beat in running:
         assert beat.stop() == 0
     print(f"\ntakeover after kill -9 ({broker_url.split(':')[0]}, ttl {TTL_S}s): {takeovers}")
     for seconds in takeovers:
         # Within the lease time (plus scheduling slack on a busy CI machine).
         assert 0 < seconds <= TTL_S + 0.25, takeovers
-    assert_unbroken(_drain(broker_url), N)
+    assert_unbroken(drain_url(broker_url), N)
 
 
 @pytest.mark.slow
-def test_paused_leader_is_replaced_fenced_and_stands_by(
-    tmp_path: Path, redis_url: str, start_beat: StartBeat
-) -> None:
-    leader, standby = _leader_and_standby(tmp_path, redis_url, start_beat)
+def test_paused_leader_is_replaced_fenced_and_stands_by(beats: StartOn, redis_url: str) -> None:
+    leader, standby = _leader_and_standby(beats, redis_url)
     time.sleep(1.2)
     leader.proc.send_signal(signal.SIGSTOP)
     stopped_at = datetime.now(UTC)
@@ -131,16 +123,15 @@ def test_paused_leader_is_replaced_fenced_and_stands_by(
     assert " fire " not in after_loss.replace("fire(s)", ""), after_loss
     assert "Traceback" not in log
     assert standby.lines("fire e0 for ")
-    assert_unbroken(_drain(redis_url), N)
+    assert_unbroken(drain_url(redis_url), N)
 
 
 @pytest.mark.slow
 def test_leader_cut_off_from_redis_recovers(
-    tmp_path: Path, redis_proxy: tuple[TcpProxy, str], start_beat: StartBeat
+    beats: StartOn, redis_proxy: tuple[TcpProxy, str]
 ) -> None:
     proxy, url = redis_proxy
-    config = write_config(tmp_path / "schedules.yaml", N)
-    beat = start_beat(config, tmp_path / "schedule.db", url)
+    beat = beats(url)
     beat.wait_for_log("leader: acquired lease token=")
     time.sleep(1.5)
     proxy.cut()
@@ -158,4 +149,4 @@ def test_leader_cut_off_from_redis_recovers(
     assert log.count("broker error, retrying") <= 1
     fired_after = [t for t, _ in beat.lines("fire e0 for ") if t > recovered_at]
     assert fired_after, "no dispatch after recovering"
-    assert_unbroken(_drain(url), N)
+    assert_unbroken(drain_url(url), N)

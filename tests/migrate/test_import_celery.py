@@ -60,6 +60,35 @@ def _import(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return code, out, err
 
 
+def _imported(
+    capsys: pytest.CaptureFixture[str], source: Path, text: str, *argv: str
+) -> tuple[str, str]:
+    """Import ``text`` written to ``source`` with ``argv``, which must succeed: (out, err)."""
+    source.write_text(text)
+    code, out, err = _import(capsys, str(source), *argv)
+    assert code == 0, err
+    return out, err
+
+
+# A configuration with Celery 3's setting names (and one schedule the importer cannot read).
+OLD_NAMES_CONF = (
+    "import datetime\nimport celery.schedules as s\nCELERY_TIMEZONE = 'UTC'\n"
+    "CELERYBEAT_SCHEDULE = {'a': {'task': 't', 'schedule': datetime.timedelta(hours=2)},\n"
+    "  'b': {'task': 't', 'schedule': s.crontab(minute='5-2', hour=[1, 2, 3])},\n"
+    "  'c': {'task': 't', 'schedule': open('x')}}\n"
+)
+# Two apps, the schedule set through conf.update on the one --app-var names.
+APP_VAR_TASKS = (
+    "from celery import Celery\nfrom celery.schedules import crontab\n"
+    "app = Celery('y', broker='amqp://h')\n"
+    "celery_app = Celery('x', broker='redis://h/0')\n"
+    "app.conf.update(beat_schedule={'wrong': {'task': 'no', 'schedule': 1}})\n"
+    "celery_app.conf.update(\n    timezone='Europe/Paris',\n"
+    "    beat_schedule={'sweep': {'task': 't.sweep', 'schedule': crontab(minute=0, hour='*/6'),"
+    " 'options': {'queue': 'low', 'priority': 3}}},\n)\n"
+)
+
+
 def _refused(err: str) -> set[tuple[str, int, str]]:
     lines = [line for line in err.splitlines() if line.startswith("refused: ")]
     found = set()
@@ -204,14 +233,7 @@ def test_old_names_and_an_existing_output(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     source = tmp_path / "conf.py"
-    source.write_text(
-        "import datetime\nimport celery.schedules as s\nCELERY_TIMEZONE = 'UTC'\n"
-        "CELERYBEAT_SCHEDULE = {'a': {'task': 't', 'schedule': datetime.timedelta(hours=2)},\n"
-        "  'b': {'task': 't', 'schedule': s.crontab(minute='5-2', hour=[1, 2, 3])},\n"
-        "  'c': {'task': 't', 'schedule': open('x')}}\n"
-    )
-    code, out, err = _import(capsys, str(source), "--partial")
-    assert code == 0, err
+    out, err = _imported(capsys, source, OLD_NAMES_CONF, "--partial")
     assert yaml.safe_load(out)["entries"] == {
         "a": {"task": "t", "every": "2h"},
         "b": {"task": "t", "cron": "0-2,5-59 1-3 * * *"},
@@ -227,18 +249,7 @@ def test_old_names_and_an_existing_output(
 def test_conf_update_of_the_named_app_var(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    source = tmp_path / "tasks.py"
-    source.write_text(
-        "from celery import Celery\nfrom celery.schedules import crontab\n"
-        "app = Celery('y', broker='amqp://h')\n"
-        "celery_app = Celery('x', broker='redis://h/0')\n"
-        "app.conf.update(beat_schedule={'wrong': {'task': 'no', 'schedule': 1}})\n"
-        "celery_app.conf.update(\n    timezone='Europe/Paris',\n"
-        "    beat_schedule={'sweep': {'task': 't.sweep', 'schedule': crontab(minute=0, hour='*/6'),"
-        " 'options': {'queue': 'low', 'priority': 3}}},\n)\n"
-    )
-    code, out, err = _import(capsys, str(source), "--app-var", "celery_app")
-    assert code == 0, err
+    out, _ = _imported(capsys, tmp_path / "tasks.py", APP_VAR_TASKS, "--app-var", "celery_app")
     assert yaml.safe_load(out) == {
         "timezone": "Europe/Paris",
         "entries": {

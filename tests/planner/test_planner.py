@@ -28,7 +28,7 @@ from beat.planner import (
     plan_entry,
 )
 from beat.state import EntryState
-from beat.time.schedules import Cron, Interval, Once
+from beat.time.schedules import Cron, Interval, Once, Walked
 from taskqueue.message import fire_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -40,7 +40,7 @@ def s(seconds: float) -> datetime:
 
 
 @dataclass(frozen=True)
-class Stepped:
+class Stepped(Walked):
     """``start + k * every`` like an Interval, but planned by walking (not an Interval)."""
 
     every: timedelta
@@ -51,15 +51,6 @@ class Stepped:
         if after < self.start:
             return self.start
         return self.start + ((after - self.start) // self.every + 1) * self.every
-
-    def iter_after(self, after: datetime) -> Iterator[datetime]:
-        t = self.next_after(after)
-        while t is not None:
-            yield t
-            t = self.next_after(t)
-
-    def anchored(self, first_seen: datetime) -> Stepped:
-        return self
 
     def describe(self) -> str:
         return f"stepped {self.every}"

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,22 @@ from tests.worker.conftest import StartWorker, worker_env, worker_starter
 HERE = Path(__file__).parent
 
 
+# Where the lookahead beats' entries start (and their clock, 1 ms after).
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def lookahead_beat(
-    tmp_path: Path, redis_url: str, start: datetime, entries: str
+    tmp_path: Path, redis_url: str, entries: dict[str, str]
 ) -> tuple[BeatService, RedisBroker, FakeClock]:
-    """An in-process beat (3 s lookahead, injected clock at START + 1 ms) over ENTRIES (the
-    lines under ``entries:`` of its schedules.yaml), real Redis and SQLite; not started."""
+    """An in-process beat (3 s lookahead, injected clock at T0 + 1 ms) over ``entries`` (name:
+    its settings in flow style, each given ``start: T0``), real Redis and SQLite; not started."""
     cfg = tmp_path / "schedules.yaml"
-    cfg.write_text("entries:\n" + entries)
+    lines = [
+        f"  {name}: {{{settings}, start: {T0.isoformat()}}}\n" for name, settings in entries.items()
+    ]
+    cfg.write_text("entries:\n" + "".join(lines))
     broker = RedisBroker(redis_url)
-    clock = FakeClock(start + timedelta(milliseconds=1))
+    clock = FakeClock(T0 + timedelta(milliseconds=1))
     beat = BeatService(
         load_config(cfg), str(tmp_path / "s.db"), broker=broker, clock=clock,
         lookahead=timedelta(seconds=3),

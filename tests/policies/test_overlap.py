@@ -25,7 +25,10 @@ def runs(marks: Path) -> list[tuple[float, float]]:
     return list(zip(sorted(starts), sorted(ends), strict=False))
 
 
-def entry_config(tmp_path: Path, redis_url: str, overlap: str) -> tuple[Path, Path]:
+def entry_config(
+    tmp_path: Path, redis_url: str, overlap: str, start_worker: StartWorker
+) -> tuple[Path, Path, Path]:
+    """The entry's config with ``overlap``, and a worker of 4 started: (config, marks, state)."""
     marks = tmp_path / "marks"
     cfg = tmp_path / "schedules.yaml"
     cfg.write_text(
@@ -34,7 +37,8 @@ def entry_config(tmp_path: Path, redis_url: str, overlap: str) -> tuple[Path, Pa
         f"  e0: {{task: p.run, args: [2.5, '{marks}'], every: 1s, "
         f"start: 2026-01-01T00:00:00Z, overlap: {overlap}}}\n"
     )
-    return cfg, marks
+    start_worker(redis_url, "-c", "4")
+    return cfg, marks, tmp_path / "schedule.db"
 
 
 def assert_never_concurrent(done: list[tuple[float, float]]) -> None:
@@ -45,9 +49,7 @@ def assert_never_concurrent(done: list[tuple[float, float]]) -> None:
 def test_skip_never_runs_twice_at_once_and_history_has_the_skips(
     tmp_path: Path, redis_url: str, start_beat: StartBeat, start_worker: StartWorker
 ) -> None:
-    cfg, marks = entry_config(tmp_path, redis_url, "skip")
-    state = tmp_path / "schedule.db"
-    start_worker(redis_url, "-c", "4")
+    cfg, marks, state = entry_config(tmp_path, redis_url, "skip", start_worker)
     beat = start_beat(cfg, state, redis_url)
     beat.wait_for_log("fire e0")
     time.sleep(9)
@@ -69,9 +71,7 @@ def test_skip_never_runs_twice_at_once_and_history_has_the_skips(
 def test_buffer_one_with_two_beats(
     tmp_path: Path, redis_url: str, start_beat: StartBeat, start_worker: StartWorker
 ) -> None:
-    cfg, marks = entry_config(tmp_path, redis_url, "buffer_one")
-    state = tmp_path / "schedule.db"
-    start_worker(redis_url, "-c", "4")
+    cfg, marks, state = entry_config(tmp_path, redis_url, "buffer_one", start_worker)
     a = start_beat(cfg, state, redis_url)
     b = start_beat(cfg, state, redis_url)
     leader = wait_for_leader([a, b])

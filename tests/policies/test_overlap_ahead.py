@@ -5,24 +5,17 @@ Redis and SQLite."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from taskqueue.records import TaskState, TaskStatus
 from tests.daemon.conftest import drain_url
-from tests.policies.conftest import lookahead_beat
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+from tests.policies.conftest import T0, lookahead_beat
 
 
 def test_gated_fires_go_ahead_when_the_previous_one_is_over(tmp_path: Path, redis_url: str) -> None:
-    beat, broker, clock = lookahead_beat(
-        tmp_path,
-        redis_url,
-        T0,
-        f"  done: {{task: noop, every: 10s, start: {T0.isoformat()}, overlap: skip}}\n"
-        f"  busy: {{task: noop, every: 10s, start: {T0.isoformat()}, overlap: skip}}\n",
-    )
+    skip_10s = "task: noop, every: 10s, overlap: skip"
+    beat, broker, clock = lookahead_beat(tmp_path, redis_url, {"done": skip_10s, "busy": skip_10s})
     beat.start()  # first seen after T0: the first fires are at T0+10s
     clock.now = T0 + timedelta(seconds=8)
     assert beat.tick() == 2, "no previous fire: both are sent ahead of their instant"

@@ -4,24 +4,17 @@ service, injected clock, real Redis and SQLite."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from taskqueue.records import TaskState
 from tests.daemon.conftest import drain_url
-from tests.policies.conftest import lookahead_beat
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+from tests.policies.conftest import T0, lookahead_beat
 
 
 def test_pausing_revokes_the_fires_enqueued_ahead(tmp_path: Path, redis_url: str) -> None:
-    beat, broker, clock = lookahead_beat(
-        tmp_path,
-        redis_url,
-        T0,
-        f"  e0: {{task: noop, every: 10s, start: {T0.isoformat()}}}\n"
-        f"  e1: {{task: noop, every: 10s, start: {T0.isoformat()}}}\n",
-    )
+    every_10s = "task: noop, every: 10s"
+    beat, broker, clock = lookahead_beat(tmp_path, redis_url, {"e0": every_10s, "e1": every_10s})
     beat.start()
     clock.now = T0 + timedelta(seconds=8)
     assert beat.tick() == 2  # e0@T0+10s and e1@T0+10s, enqueued ahead

@@ -6,7 +6,6 @@ from two runs), and a solar entry fires at astral's instant through the daemon."
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,11 +16,9 @@ from astral import Observer
 from astral.sun import noon
 
 from taskqueue.message import Message, decode_payload
-from taskqueue.redis import RedisBroker
-from tests.daemon.conftest import StartBeat, beat_starter
+from tests.daemon.conftest import StartBeat, beat_starter, drained
 from tests.faults import procs
 from tests.ha.conftest import TTL_S, wait_for_leader
-from tests.taskqueue import single
 
 JITTER = timedelta(milliseconds=700)
 # A queue of these tests' own: no other test's consumer on a shared Redis index can take it.
@@ -49,22 +46,12 @@ def _expected_delay(fire_id: str, jitter: timedelta) -> timedelta:
 
 
 def _drain_messages(url: str) -> list[Message]:
-    broker = RedisBroker(url)
     out: list[Message] = []
-    try:
-        while True:
-            delivery = single.claim(broker, [QUEUE], "t", timedelta(seconds=30), timedelta(0))
-            if delivery is None:
-                if not any(s.delayed for s in broker.queue_stats()):
-                    return out
-                time.sleep(0.1)
-                continue
-            message = decode_payload(delivery.payload)
-            assert isinstance(message, Message)
-            out.append(message)
-            assert single.ack(broker, delivery)
-    finally:
-        broker.close()
+    for delivery in drained(url, QUEUE):
+        message = decode_payload(delivery.payload)
+        assert isinstance(message, Message)
+        out.append(message)
+    return out
 
 
 def test_jitter_is_identical_from_either_beat_and_across_runs(

@@ -17,17 +17,13 @@ from beat.entries import CatchUp, Entry
 from beat.planner import first_state, plan_entry
 from beat.time.solar import Solar
 
-# Celery's events and the astral call each means (depression in degrees below the horizon).
-ASTRAL = {
-    "dawn_astronomical": partial(dawn, depression=18),
-    "dawn_nautical": partial(dawn, depression=12),
-    "dawn_civil": partial(dawn, depression=6),
-    "sunrise": sunrise,
-    "solar_noon": noon,
-    "sunset": sunset,
-    "dusk_civil": partial(dusk, depression=6),
-    "dusk_nautical": partial(dusk, depression=12),
-    "dusk_astronomical": partial(dusk, depression=18),
+# Celery's events and the astral call each means, written independently of beat.time.solar's
+# table (depression in degrees below the horizon for each twilight).
+DEPRESSION = {"astronomical": 18, "nautical": 12, "civil": 6}
+ASTRAL = {"sunrise": sunrise, "solar_noon": noon, "sunset": sunset} | {
+    f"{name}_{twilight}": partial(event, depression=degrees)
+    for name, event in (("dawn", dawn), ("dusk", dusk))
+    for twilight, degrees in DEPRESSION.items()
 }
 RISING = {"dawn_astronomical", "dawn_nautical", "dawn_civil", "sunrise"}
 PLACES = {

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from beat.errors import ScheduleError
-from beat.time.schedules import Calendar, Interval, Once, format_duration
+from beat.time.schedules import Calendar, Interval, Once
+from tests.config.test_durations import FORMATTED
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -81,19 +82,10 @@ def test_interval_validation() -> None:
         )
 
 
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (timedelta(milliseconds=500), "500ms"),
-        (timedelta(seconds=30), "30s"),
-        (timedelta(minutes=5), "5m"),
-        (timedelta(hours=1, minutes=30), "1h30m"),
-        (timedelta(days=2), "2d"),
-        (timedelta(days=1, seconds=1), "1d1s"),
-    ],
-)
+@pytest.mark.parametrize(("value", "text"), [(v, t) for v, t in FORMATTED if v > timedelta(0)])
 def test_compact_durations(value: timedelta, text: str) -> None:
-    assert format_duration(value) == text
+    """An interval describes itself with the compact duration (format_duration, whose table
+    FORMATTED is tested in tests/config/test_durations.py)."""
     assert Interval(value, None, NY).describe() == f"every {text}"
 
 

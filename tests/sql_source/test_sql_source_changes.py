@@ -9,6 +9,9 @@ from beat.sources.sql.table import Changes, SqlSource
 from tests.sql_source.raw import raw_sql
 
 BERLIN = ZoneInfo("Europe/Berlin")
+# Rows other programs break: a cron minute out of range, kwargs that are not JSON.
+BAD_CRON_E0 = "UPDATE beat_entries SET every = NULL, cron = '60 * * * *' WHERE name = 'e0'"
+BAD_JSON_E1 = "UPDATE beat_entries SET kwargs = '{not json' WHERE name = 'e1'"
 
 
 def _changes_after(source: SqlSource, cursor: int, url: str, *statements: str) -> Changes:
@@ -102,13 +105,7 @@ def test_delete_then_re_add_in_one_interval_is_a_change(db_url: str) -> None:
 
 def test_invalid_raw_row_is_reported_and_skipped(db_url: str) -> None:
     source, cursor = _loaded(db_url, 2)
-    changes = _changes_after(
-        source,
-        cursor,
-        db_url,
-        "UPDATE beat_entries SET every = NULL, cron = '60 * * * *' WHERE name = 'e0'",
-        "UPDATE beat_entries SET kwargs = '{not json' WHERE name = 'e1'",
-    )
+    changes = _changes_after(source, cursor, db_url, BAD_CRON_E0, BAD_JSON_E1)
     assert changes.changed == {}
     messages = sorted((p.path, p.message) for p in changes.problems)
     assert messages[0] == ("entries.e0.cron", "minute: 60 is out of range 0-59")

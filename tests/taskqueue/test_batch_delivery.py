@@ -12,17 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from taskqueue.broker import Broker
+from taskqueue.broker import ACK, Broker, Delivery, Settlement
 from taskqueue.message import Message
-from taskqueue.records import (
-    ACK,
-    DeadLetterAction,
-    Delivery,
-    RetryAction,
-    Settlement,
-    TaskState,
-    TaskStatus,
-)
+from taskqueue.records import DeadLetterAction, RetryAction, TaskState, TaskStatus
 from taskqueue.urls import open_broker
 from tests.faults import procs
 from tests.faults.procs import RedisServer

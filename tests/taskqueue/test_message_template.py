@@ -59,14 +59,8 @@ def test_render_matches_replace_then_encode(
         headers=Headers(enqueued_at=enqueued, entry="e"),
     )
     template = MessageTemplate(base)
-    rendered = template.render(
-        message_id,
-        enqueued_at=enqueued,
-        scheduled_for=scheduled,
-        eta=eta,
-        expires=expires,
-        entry=entry,
-    )
+    instants = {"enqueued_at": enqueued, "scheduled_for": scheduled, "eta": eta, "expires": expires}
+    rendered = template.render(message_id, entry=entry, **instants)
     expected = replace(
         base,
         id=message_id,
@@ -78,12 +72,6 @@ def test_render_matches_replace_then_encode(
     )
     assert Message.decode(rendered) == expected
     assert rendered == expected.encode()
-    # The burst path: instants pre-formatted once, same bytes.
-    assert rendered == template.render_json(
-        message_id,
-        enqueued_at=json_instant(enqueued),
-        scheduled_for=json_instant(scheduled),
-        eta=json_instant(eta),
-        expires=json_instant(expires),
-        entry=entry,
-    )
+    # The burst path: the same instants pre-formatted once, same bytes.
+    formatted = {name: json_instant(value) for name, value in instants.items()}
+    assert rendered == template.render_json(message_id, entry=entry, **formatted)

@@ -7,12 +7,8 @@ import os
 import time
 from typing import Any
 
+from tests.marks import append_mark
 from worker import task
-
-
-def _mark(path: str, text: str) -> None:
-    with open(path, "a") as f:  # one short O_APPEND write: lines never interleave
-        f.write(text + "\n")
 
 
 @task(name="cv.add")
@@ -23,10 +19,10 @@ def add(a: int, b: int) -> int:
 @task(name="cv.step")
 def step(value: int, path: str, label: str, seconds: float = 0.0) -> int:
     """Append ``start label``, sleep, append ``end label``; value + 1."""
-    _mark(path, f"start {label} {os.getpid()}")
+    append_mark(path, f"start {label} {os.getpid()}")
     if seconds:
         time.sleep(seconds)
-    _mark(path, f"end {label} {os.getpid()}")
+    append_mark(path, f"end {label} {os.getpid()}")
     return value + 1
 
 
@@ -38,7 +34,7 @@ def boom(text: str) -> None:
 @task(name="cv.record")
 def record(*args: Any, path: str) -> list[Any]:
     """Append the arguments it got (a callback's view of its parent) as one line."""
-    _mark(path, repr(list(args)))
+    append_mark(path, repr(list(args)))
     return list(args)
 
 
@@ -46,11 +42,11 @@ def record(*args: Any, path: str) -> list[Any]:
 def at(value: int, path: str, instant: float) -> int:
     """Sleep until ``instant`` (time.time()), so that members finish together; value."""
     time.sleep(max(0.0, instant - time.time()))
-    _mark(path, f"member {value} {os.getpid()}")
+    append_mark(path, f"member {value} {os.getpid()}")
     return value
 
 
 @task(name="cv.total")
 def total(values: list[int], path: str) -> int:
-    _mark(path, f"total {values}")
+    append_mark(path, f"total {values}")
     return sum(values)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +21,9 @@ from taskqueue.broker import Broker
 from taskqueue.message import Message
 from taskqueue.records import FINAL_STATES, TaskStatus
 from taskqueue.urls import open_broker
-from tests.logged_process import LoggedProcess
+from tests.logged_process import LoggedProcess, reaped
+from worker.consumer import Consumer
+from worker.pools import make_pool
 
 TESTS_DIR = Path(__file__).parent
 REPO = TESTS_DIR.parent.parent
@@ -106,28 +109,15 @@ def worker_starter(tmp_path: Path, app: list[str], env: dict[str, str]) -> Itera
 
     def start(broker_url: str, *args: str, ready: bool = True) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(procs)}.log"
-        with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                worker_argv("--broker", broker_url, *app, *args),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=tmp_path,
-                start_new_session=True,
-            )
-        worker = WorkerProcess(proc, log_path)
+        argv = worker_argv("--broker", broker_url, *app, *args)
+        worker = WorkerProcess.launch(argv, log_path, env=env, cwd=tmp_path, start_new_session=True)
         procs.append(worker)
         if ready:
             worker.wait_for_log(" ready: ")
         return worker
 
-    try:
+    with reaped(procs):
         yield start
-    finally:
-        for w in procs:
-            if w.proc.poll() is None:
-                w.proc.send_signal(signal.SIGKILL)
-                w.proc.wait(10)
 
 
 @pytest.fixture
@@ -141,3 +131,22 @@ def kill9_group(worker: WorkerProcess) -> None:
     """SIGKILL the worker and its pool processes at once, like a machine dying."""
     os.killpg(worker.proc.pid, signal.SIGKILL)
     worker.proc.wait(10)
+
+
+# The in-process consumers' lease: long enough that no test sees one run out by accident.
+LEASE = timedelta(seconds=30)
+
+
+def threads_consumer(broker: Broker, renewal_broker: Broker, concurrency: int = 2) -> Consumer:
+    """An in-process consumer of ``default`` (a fresh name, lease :data:`LEASE`) over a started
+    thread pool of ``concurrency``; not running yet."""
+    pool = make_pool("threads", concurrency, modules=[])
+    pool.start()
+    return Consumer(
+        broker,
+        pool,
+        queues=["default"],
+        name=f"c-{uuid.uuid4().hex[:6]}",
+        lease=LEASE,
+        renewal_broker=renewal_broker,
+    )

@@ -7,17 +7,13 @@ import signal
 import time
 from pathlib import Path
 
+from tests.marks import append_mark
 from worker.errors import SoftTimeLimitExceeded
 from worker.registry import task
 
 
 class Flaky(Exception):
     pass
-
-
-def _mark(path: str, text: str) -> None:
-    with open(path, "a") as f:
-        f.write(text + "\n")
 
 
 @task(name="t.add")
@@ -33,9 +29,9 @@ def noop() -> None:
 @task(name="t.sleep_mark")
 def sleep_mark(seconds: float, path: str, label: str = "done") -> str:
     """Sleep, then record a completion line (one per finished run)."""
-    _mark(path, f"start {label} {os.getpid()}")
+    append_mark(path, f"start {label} {os.getpid()}")
     time.sleep(seconds)
-    _mark(path, f"end {label}")
+    append_mark(path, f"end {label}")
     return label
 
 
@@ -45,7 +41,7 @@ def sleep_mark(seconds: float, path: str, label: str = "done") -> str:
 def flaky(path: str, failures: int) -> str:
     """Fails ``failures`` times (counted in a file), then succeeds."""
     runs = Path(path).read_text().count("\n") if Path(path).exists() else 0
-    _mark(path, "run")
+    append_mark(path, "run")
     if runs < failures:
         raise Flaky(f"run {runs + 1} fails")
     return f"ok after {runs + 1}"
@@ -57,7 +53,7 @@ def soft(path: str) -> str:
         while True:
             time.sleep(0.01)
     except SoftTimeLimitExceeded:
-        _mark(path, "cleanup")
+        append_mark(path, "cleanup")
         raise
 
 
@@ -68,13 +64,13 @@ def hang() -> None:
 
 @task(name="t.limited", rate_limit="1/s")
 def limited(path: str) -> None:
-    _mark(path, f"{time.monotonic()}")
+    append_mark(path, f"{time.monotonic()}")
 
 
 @task(name="t.suicide")
 def suicide(path: str) -> None:
     """Kills its own pool process every time (a segfault, the OOM killer)."""
-    _mark(path, f"run {os.getpid()}")
+    append_mark(path, f"run {os.getpid()}")
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -82,7 +78,7 @@ def suicide(path: str) -> None:
 def die_once(path: str) -> str:
     """Kills its pool process on the first run only, then succeeds."""
     first = not Path(path).exists()
-    _mark(path, f"run {os.getpid()}")
+    append_mark(path, f"run {os.getpid()}")
     if first:
         os.kill(os.getpid(), signal.SIGKILL)
     return "survived"

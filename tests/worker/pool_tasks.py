@@ -8,29 +8,29 @@ import select
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from consumer_tasks import add, noop  # noqa: F401  (t.add and t.noop: the pool tests run them too)
+
+from tests.marks import append_mark
 from worker.errors import SoftTimeLimitExceeded
 from worker.registry import task
 
 
+def _busy_until_soft_limit(spin: int, cleanup: Callable[[], None]) -> None:
+    """Busy in Python code (``sum(range(spin))`` over and over) until the soft time limit
+    raises; then ``cleanup()`` and re-raise."""
+    try:
+        while True:
+            sum(range(spin))
+    except SoftTimeLimitExceeded:
+        cleanup()
+        raise
+
+
 class Boom(Exception):
     pass
-
-
-def _mark(path: str, text: str) -> None:
-    with open(path, "a") as f:
-        f.write(text + "\n")
-
-
-@task(name="pool.add")
-def add(a: int, b: int) -> int:
-    return a + b
-
-
-@task(name="pool.noop")
-def noop() -> None:
-    return None
 
 
 @task(name="pool.pid")
@@ -51,10 +51,10 @@ def bad_result() -> object:
 @task(name="pool.sleep")
 def sleep(seconds: float, path: str | None = None) -> int:
     if path:
-        _mark(path, f"start {os.getpid()}")
+        append_mark(path, f"start {os.getpid()}")
     time.sleep(seconds)
     if path:
-        _mark(path, "end")
+        append_mark(path, "end")
     return os.getpid()
 
 
@@ -62,12 +62,9 @@ def sleep(seconds: float, path: str | None = None) -> int:
 def soft_cleanup(path: str) -> None:
     """Busy in Python code until the soft limit; cleans up (writes a line) and re-raises."""
     started = time.monotonic()
-    try:
-        while True:
-            sum(range(100))
-    except SoftTimeLimitExceeded:
-        _mark(path, f"cleanup {time.monotonic() - started:.6f}")
-        raise
+    _busy_until_soft_limit(
+        100, lambda: append_mark(path, f"cleanup {time.monotonic() - started:.6f}")
+    )
 
 
 @task(name="pool.catch_soft_and_return")
@@ -86,7 +83,7 @@ def swallow_then_block(path: str, how: str = "sleep") -> None:
         while True:
             time.sleep(0.005)
     except SoftTimeLimitExceeded:
-        _mark(path, "swallowed")
+        append_mark(path, "swallowed")
     if how == "select":
         while True:
             select.select([], [], [], 1000)
@@ -94,7 +91,7 @@ def swallow_then_block(path: str, how: str = "sleep") -> None:
         try:
             time.sleep(1000)
         except SoftTimeLimitExceeded:
-            _mark(path, "swallowed again")
+            append_mark(path, "swallowed again")
 
 
 @task(name="pool.spawn_sleeper")
@@ -117,17 +114,12 @@ def hog(mib: int) -> int:
 def timed_soft(path: str) -> None:
     """For the precision benchmark: records when the task started and when the limit hit."""
     started = time.time()
-    try:
-        while True:
-            sum(range(50))
-    except SoftTimeLimitExceeded:
-        _mark(path, f"{started} {time.time()}")
-        raise
+    _busy_until_soft_limit(50, lambda: append_mark(path, f"{started} {time.time()}"))
 
 
 @task(name="pool.timed_hard")
 def timed_hard(path: str) -> None:
-    _mark(path, f"{time.time()} {os.getpid()}")
+    append_mark(path, f"{time.time()} {os.getpid()}")
     while True:
         with contextlib.suppress(SoftTimeLimitExceeded):  # ignore it: only a kill ends this
             time.sleep(1000)
@@ -137,9 +129,4 @@ def timed_hard(path: str) -> None:
 def ignore_sigalrm(path: str) -> None:
     """Takes SIGALRM away from the pool: only the parent's SIGUSR1 can deliver the soft limit."""
     signal.signal(signal.SIGALRM, signal.SIG_IGN)
-    try:
-        while True:
-            sum(range(100))
-    except SoftTimeLimitExceeded:
-        _mark(path, "cleanup")
-        raise
+    _busy_until_soft_limit(100, lambda: append_mark(path, "cleanup"))

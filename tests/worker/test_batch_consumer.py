@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,12 +24,8 @@ from taskqueue.message import Message
 from taskqueue.records import Delivery, Settlement, TaskState
 from taskqueue.urls import open_broker
 from tests.taskqueue import single
-from tests.worker.conftest import send, wait_status
+from tests.worker.conftest import LEASE, send, threads_consumer, wait_status
 from worker.consumer import Consumer
-from worker.pool import Pool
-from worker.pools import make_pool
-
-LEASE = timedelta(seconds=30)
 
 
 @dataclass
@@ -73,29 +68,20 @@ class Running:
 
 @pytest.fixture
 def run_consumer(broker_url: str) -> Iterator[Any]:
-    started: list[tuple[Running, Pool, list[Broker]]] = []
+    started: list[tuple[Running, list[Broker]]] = []
 
     def run(concurrency: int = 2, fail_claims: int = 0) -> Running:
         brokers = [open_broker(broker_url), open_broker(broker_url)]
         counting = CountingBroker(brokers[0], fail_claims=fail_claims)
-        pool = make_pool("threads", concurrency, modules=[])
-        pool.start()
-        consumer = Consumer(
-            counting,
-            pool,
-            queues=["default"],
-            name=f"c-{uuid.uuid4().hex[:6]}",
-            lease=LEASE,
-            renewal_broker=brokers[1],
-        )
+        consumer = threads_consumer(counting, brokers[1], concurrency)
         thread = threading.Thread(target=consumer.run, daemon=True)
         thread.start()
         running = Running(consumer, counting, thread)
-        started.append((running, pool, brokers))
+        started.append((running, brokers))
         return running
 
     yield run
-    for running, _pool, brokers in started:
+    for running, brokers in started:
         if running.thread.is_alive():
             running.stop()
         for b in brokers:

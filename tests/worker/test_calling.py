@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,20 @@ from worker import (
 from worker.producer import PRODUCER, locate_broker_url
 
 private_redis = procs.private_redis
+
+
+@pytest.fixture
+def calling_redis(private_redis: Any) -> Iterator[tuple[str, Any]]:
+    """The calling API configured on a private, non-persistent Redis: its URL and a client of
+    it for counting commands (both undone after)."""
+    url = private_redis(persistent=False).url(0)
+    configure(broker=url)
+    client: Any = redis.Redis.from_url(url)
+    try:
+        yield url, client
+    finally:
+        client.close()
+        configure(broker=None)
 
 
 def _start(start_worker: StartWorker, url: str, *args: str) -> None:
@@ -167,28 +182,21 @@ def _commands(client: Any, name: str) -> int:
 
 
 def test_get_on_redis_blocks_instead_of_polling(
-    private_redis: Any, start_worker: StartWorker
+    calling_redis: tuple[str, Any], start_worker: StartWorker
 ) -> None:
     """A 2 s wait costs a handful of status reads (a poll every 0.1 s would be ~20), and
     returns promptly once the worker records the result."""
-    server = private_redis(persistent=False)
-    url = server.url(0)
-    configure(broker=url)
-    try:
-        _start(start_worker, url)
-        client: Any = redis.Redis.from_url(url)
-        result = calling_tasks.sleep.delay(2)
-        reads, blpops = _commands(client, "hgetall"), _commands(client, "blpop")
-        assert result.get(timeout=15) == 2
-        returned = datetime.now(UTC)
-        assert _commands(client, "hgetall") - reads <= 5
-        assert _commands(client, "blpop") > blpops
-        status = result.status()
-        assert status is not None and status.finished_at is not None
-        assert returned - status.finished_at < timedelta(seconds=0.5)
-        client.close()
-    finally:
-        configure(broker=None)
+    url, client = calling_redis
+    _start(start_worker, url)
+    result = calling_tasks.sleep.delay(2)
+    reads, blpops = _commands(client, "hgetall"), _commands(client, "blpop")
+    assert result.get(timeout=15) == 2
+    returned = datetime.now(UTC)
+    assert _commands(client, "hgetall") - reads <= 5
+    assert _commands(client, "blpop") > blpops
+    status = result.status()
+    assert status is not None and status.finished_at is not None
+    assert returned - status.finished_at < timedelta(seconds=0.5)
 
 
 def _reads(client: Any) -> int:
@@ -197,85 +205,64 @@ def _reads(client: Any) -> int:
     return int(client.info("stats")["total_reads_processed"])
 
 
-def test_apply_async_is_one_round_trip(private_redis: Any) -> None:
+def test_apply_async_is_one_round_trip(calling_redis: tuple[str, Any]) -> None:
     """Each call is one message and one network round trip: its commands go out together
     (counted by the server's socket reads; the INFO that reads the count is one more)."""
-    server = private_redis(persistent=False)
-    url = server.url(0)
-    configure(broker=url)
-    try:
-        client: Any = redis.Redis.from_url(url)
-        calling_tasks.add.delay(0, 0)  # opens the connection and loads the scripts
-        calls, reads = _commands(client, "evalsha"), _reads(client)
-        for i in range(20):
-            calling_tasks.add.apply_async((i, i))
-        assert _reads(client) - reads == 20 + 1
-        assert _commands(client, "evalsha") - calls == 20  # one message each, never batched
-        client.close()
-    finally:
-        configure(broker=None)
+    _, client = calling_redis
+    calling_tasks.add.delay(0, 0)  # opens the connection and loads the scripts
+    calls, reads = _commands(client, "evalsha"), _reads(client)
+    for i in range(20):
+        calling_tasks.add.apply_async((i, i))
+    assert _reads(client) - reads == 20 + 1
+    assert _commands(client, "evalsha") - calls == 20  # one message each, never batched
 
 
-def test_group_and_chord_send_their_members_in_one_round_trip(private_redis: Any) -> None:
+def test_group_and_chord_send_their_members_in_one_round_trip(
+    calling_redis: tuple[str, Any],
+) -> None:
     """A group's (and a chord's) members are one batch: one round trip for all of them, each
     still its own message, enqueue-once by its id, on its own queue."""
-    server = private_redis(persistent=False)
-    url = server.url(0)
-    configure(broker=url)
-    try:
-        client: Any = redis.Redis.from_url(url)
-        calling_tasks.add.delay(0, 0)  # opens the connection and loads the scripts
-        reads = _reads(client)
-        members = [calling_tasks.add.s(i, i) for i in range(10)]
-        sent = group([*members, calling_tasks.lopri.s()]).apply_async()
-        assert _reads(client) - reads == 1 + 1
-        assert len({r.id for r in sent}) == 11
-        assert [r.state for r in sent] == ["QUEUED"] * 11
-        assert _ready(PRODUCER.get(), "lopri") == (1, 0)  # on its task's own queue
-        reads = _reads(client)
-        chord(members, calling_tasks.add.s(1)).apply_async()
-        assert _reads(client) - reads == 1 + 1
-        client.close()
-    finally:
-        configure(broker=None)
+    _, client = calling_redis
+    calling_tasks.add.delay(0, 0)  # opens the connection and loads the scripts
+    reads = _reads(client)
+    members = [calling_tasks.add.s(i, i) for i in range(10)]
+    sent = group([*members, calling_tasks.lopri.s()]).apply_async()
+    assert _reads(client) - reads == 1 + 1
+    assert len({r.id for r in sent}) == 11
+    assert [r.state for r in sent] == ["QUEUED"] * 11
+    assert _ready(PRODUCER.get(), "lopri") == (1, 0)  # on its task's own queue
+    reads = _reads(client)
+    chord(members, calling_tasks.add.s(1)).apply_async()
+    assert _reads(client) - reads == 1 + 1
 
 
-def test_get_reads_the_status_and_waits_in_one_round_trip(private_redis: Any) -> None:
+def test_get_reads_the_status_and_waits_in_one_round_trip(calling_redis: tuple[str, Any]) -> None:
     """``get`` reads the status hash, then blocks on the done list and reads the final
     status in one round trip: no QUEUED lookup in the queues (SMEMBERS, HGET) while waiting.
     The final state is written by another connection, as a worker's settle would."""
-    server = private_redis(persistent=False)
-    url = server.url(0)
-    configure(broker=url)
-    try:
-        client: Any = redis.Redis.from_url(url)
-        result = calling_tasks.add.delay(2, 3)
-        writer = PRODUCER.get().__class__(url)
-        writer.ping()  # connected before the count
+    url, client = calling_redis
+    result = calling_tasks.add.delay(2, 3)
+    writer = PRODUCER.get().__class__(url)
+    writer.ping()  # connected before the count
 
-        def settle() -> None:
-            time.sleep(0.3)
-            writer.set_status(
-                TaskStatus(
-                    id=result.id, task="c.add", state=TaskState.SUCCESS, attempts=1, result=5
-                )
-            )
+    def settle() -> None:
+        time.sleep(0.3)
+        writer.set_status(
+            TaskStatus(id=result.id, task="c.add", state=TaskState.SUCCESS, attempts=1, result=5)
+        )
 
-        before = {c: _commands(client, c) for c in ("smembers", "hget", "hgetall", "blpop")}
-        reads = _reads(client)
-        thread = threading.Thread(target=settle)
-        thread.start()
-        assert result.get(timeout=15) == 5
-        thread.join()
-        # The reads: this INFO, the writer's transaction, get's status read, its wait
-        # (the BLPOP and the status read behind it go out together).
-        assert _reads(client) - reads == 1 + 1 + 1 + 1
-        after = {c: _commands(client, c) - n for c, n in before.items()}
-        assert after == {"smembers": 0, "hget": 0, "hgetall": 2, "blpop": 1}
-        writer.close()
-        client.close()
-    finally:
-        configure(broker=None)
+    before = {c: _commands(client, c) for c in ("smembers", "hget", "hgetall", "blpop")}
+    reads = _reads(client)
+    thread = threading.Thread(target=settle)
+    thread.start()
+    assert result.get(timeout=15) == 5
+    thread.join()
+    # The reads: this INFO, the writer's transaction, get's status read, its wait
+    # (the BLPOP and the status read behind it go out together).
+    assert _reads(client) - reads == 1 + 1 + 1 + 1
+    after = {c: _commands(client, c) - n for c, n in before.items()}
+    assert after == {"smembers": 0, "hget": 0, "hgetall": 2, "blpop": 1}
+    writer.close()
 
 
 def test_the_broker_is_found_like_the_commands_find_it(

@@ -239,3 +239,13 @@ def test_callbacks_sent_twice_are_enqueued_once(broker: Broker) -> None:
     assert stats == {"default": 1}
     claimed = broker.claim_many(["default"], "c1", timedelta(seconds=30), timedelta(0), 10)
     assert [Message.decode(d.payload).args for d in claimed] == [(3, 10)]
+
+
+def test_a_non_signature_is_refused_with_what_was_expected_and_what_came() -> None:
+    step = signature("t.add", (1, 1))
+    with pytest.raises(TypeError, match=r"^chain: expected signatures, got int$"):
+        chain(step, 5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^group: expected signatures, got str$"):
+        group([step, "t.add"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"^chord: the body must be a signature, got str$"):
+        chord([step], "t.add")  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pool_tasks  # noqa: F401  (registers the pool.* tasks in this process too)
+import pool_tasks  # noqa: F401  (registers the pool.* and t.* tasks in this process too)
 import pytest
 
 from tests.worker.pool_jobs import collect, job
@@ -80,7 +80,7 @@ def child_pids(pool: PreforkPool) -> set[int]:
 def test_results_failures_and_unserialisable_results(make: Any) -> None:
     pool = make(2)
     assert pool.free_slots() == 2
-    ok, bad, odd = job("pool.add", 2, 3), job("pool.fail", "boom"), job("pool.bad_result")
+    ok, bad, odd = job("t.add", 2, 3), job("pool.fail", "boom"), job("pool.bad_result")
     for j in (ok, bad):
         pool.submit(j)
     assert pool.free_slots() == 0
@@ -187,7 +187,7 @@ def test_child_killed_by_signal_is_lost_and_replaced(make: Any) -> None:
     while idle in child_pids(pool):  # noticed as end of file by wait()
         assert time.monotonic() < deadline
         assert pool.wait(0.05) == []
-    assert run(pool, job("pool.add", 1, 1)).result == 2
+    assert run(pool, job("t.add", 1, 1)).result == 2
 
 
 def test_max_tasks_per_child_replaces_the_process(make: Any) -> None:

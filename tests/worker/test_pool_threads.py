@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pool_tasks  # noqa: F401  (registers the pool.* tasks)
+import pool_tasks  # noqa: F401  (registers the pool.* and t.* tasks)
 import pytest
 
 from tests.worker.pool_jobs import collect, job
@@ -38,9 +38,9 @@ def test_results_failures_and_slots(pool: ThreadPool) -> None:
         pool.submit(j)
     assert pool.free_slots() == 0
     with pytest.raises(PoolError, match="no free thread"):
-        pool.submit(job("pool.noop"))
+        pool.submit(job("t.noop"))
     assert {o.job_id for o in collect(pool, 2)} == {j.id for j in slow}
-    ok, bad = job("pool.add", 2, 3), job("pool.fail", "boom")
+    ok, bad = job("t.add", 2, 3), job("pool.fail", "boom")
     pool.submit(ok)
     pool.submit(bad)
     by_id = {o.job_id: o for o in collect(pool, 2)}

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import consumer_tasks  # noqa: F401  (registers the t.* tasks)
@@ -21,10 +19,8 @@ from taskqueue.errors import BrokerUnavailable
 from taskqueue.message import Message
 from taskqueue.records import Delivery, Settlement, TaskState
 from taskqueue.urls import open_broker
+from tests.worker.conftest import threads_consumer
 from worker.consumer import Consumer
-from worker.pools import make_pool
-
-LEASE = timedelta(seconds=30)
 
 
 def _recording(broker: Broker, fail_call: int | None = None) -> list[tuple[int, int]]:
@@ -51,16 +47,7 @@ def _run(broker_url: str, n: int, fail_call: int | None = None) -> tuple[Consume
     """Run a consumer (2 threads) until ``n`` tasks succeeded; its stats and recorded calls."""
     work, renewals, check = (open_broker(broker_url) for _ in range(3))
     calls = _recording(work, fail_call)
-    pool = make_pool("threads", 2, modules=[])
-    pool.start()
-    consumer = Consumer(
-        work,
-        pool,
-        queues=["default"],
-        name=f"c-{uuid.uuid4().hex[:6]}",
-        lease=LEASE,
-        renewal_broker=renewals,
-    )
+    consumer = threads_consumer(work, renewals)
     messages = [Message(id=f"m{i}", task="t.add", args=(i, 1)) for i in range(n)]
     thread = threading.Thread(target=consumer.run, daemon=True)
     try:
