@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, Pipe
 from multiprocessing.connection import wait as wait_connections
-from typing import Any
 
 from worker import commands, producer, sessions
 from worker.errors import PoolError
@@ -39,7 +38,6 @@ from worker.prefork.protocol import (
     Done,
     Progress,
     Ready,
-    RunJob,
     SessionStarted,
     done_from,
     send_job,
@@ -128,18 +126,7 @@ class PreforkPool:
             child.soft_at_s, child.hard_at_s = limit_deadlines_s(job, now_s)
             soft = job.soft_time_limit if child.soft_at_s is not None else None
             try:
-                send_job(
-                    child.conn,
-                    RunJob(
-                        job.id,
-                        job.task.name,
-                        tuple(job.args),
-                        dict(job.kwargs),
-                        None if soft is None else soft.total_seconds(),
-                        job.task_id,
-                        job.request,
-                    ),
-                )
+                send_job(child.conn, job, None if soft is None else soft.total_seconds())
             except (OSError, ValueError, pickle.PicklingError) as e:
                 # A dead child shows up as end-of-file in wait(), which reports the job LOST.
                 logger.warning(
@@ -313,7 +300,7 @@ class PreforkPool:
 
     def _receive(self, child: Child) -> Outcome | None:
         try:
-            message: ChildMessage | tuple[Any, ...] = child.conn.recv()
+            message: ChildMessage | tuple[object, ...] = child.conn.recv()
         except (EOFError, OSError):
             return self._on_exit(child)
         done = done_from(message)

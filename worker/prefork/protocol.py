@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from taskqueue.routes import Route
     from worker.commands import CommandPolicy
+    from worker.pool import Job
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +118,15 @@ ChildMessage = Ready | BootError | SessionStarted | Progress | Done
 _request_values = operator.attrgetter(*(f.name for f in fields(Request)))
 
 
-def send_job(conn: Connection, job: RunJob) -> None:
-    """Send ``job`` as a plain tuple, its request as a tuple of its fields."""
+def send_job(conn: Connection, job: Job, soft_limit_s: float | None) -> None:
+    """Send ``job`` as a :class:`RunJob`'s fields in a plain tuple, its request as a tuple of
+    its fields (``soft_limit_s``: see :attr:`RunJob.soft_limit_s`)."""
     request = None if job.request is None else _request_values(job.request)
-    conn.send_bytes(pickle.dumps((*job[:-1], request), pickle.HIGHEST_PROTOCOL))
+    message = (
+        job.id, job.task.name, tuple(job.args), dict(job.kwargs), soft_limit_s, job.task_id,
+        request,
+    )  # fmt: skip
+    conn.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
 
 def job_from(message: Any) -> RunJob | None:
