@@ -283,6 +283,8 @@ class Consumer:
         busy = bool(self._in_flight)
         if busy and not has_outcomes:
             self._outcomes.extend(self.pool.wait(_SETTLE_FIRST_WAIT.total_seconds()))
+            if self.stopping:
+                return  # asked to stop meanwhile: claim nothing more
             has_outcomes = bool(self._outcomes)
             if has_outcomes and self._combined:
                 self._settle_and_claim(self.pool.free_slots())
