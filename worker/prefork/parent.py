@@ -337,6 +337,8 @@ class PreforkPool:
             exc_type=done.exc_type,
             started_at=utc_from_timestamp(done.started_ts),
             finished_at=utc_from_timestamp(done.finished_ts),
+            children=done.children,
+            more_children=done.more_children,
         )
 
     def _on_exit(self, child: Child) -> Outcome | None:
