@@ -67,6 +67,7 @@ def test_status_names_parent_and_children(worker: str) -> None:
         check=True,
     ).stdout
     assert f"parent_id: {parent.id}" in text
+    assert "more_children" not in text  # only when ids were left out
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
@@ -96,6 +97,13 @@ def test_the_children_listed_are_bounded(worker: str) -> None:
     shown = _status(worker, parent.id)
     assert shown["children"] == sent[:1000]
     assert shown["more_children"] == 3
+    text = subprocess.run(
+        [sys.executable, "-m", "beat", "status", parent.id, "--broker", worker],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "more_children: 3" in text and "attempts: 1" in text
 
 
 def test_the_stored_form_keeps_the_first_1000_children_and_counts_the_rest() -> None:
