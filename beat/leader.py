@@ -24,11 +24,14 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from taskqueue.broker import LeaderLease
 from taskqueue.errors import BrokerError
-from taskqueue.records import Fence
 from taskqueue.redis_url import is_redis_url
+
+if TYPE_CHECKING:  # `beat list` imports this module for the lease name: not the broker's
+    from taskqueue.broker import LeaderLease
+    from taskqueue.records import Fence
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ MIN_POLL = timedelta(milliseconds=10)
 # A standby wakes this long after the holder's lease should have run out, to find it free.
 EXPIRY_SLACK = timedelta(milliseconds=5)
 
-BrokerFactory = Callable[[], LeaderLease]
+BrokerFactory = Callable[[], "LeaderLease"]
 
 
 def default_owner() -> str:

@@ -109,7 +109,7 @@ class BrokerReader:
         created by looking)."""
         from beat.leader import DEFAULT_LEASE_NAME
         from taskqueue.errors import TaskqueueError
-        from taskqueue.urls import redact_url
+        from taskqueue.redact import redact_url
 
         try:
             if self._sqlite:

@@ -106,7 +106,14 @@ def test_the_fast_path_creates_no_file(tmp_path: Path) -> None:
 #   (beat/time/cron_fields.py); astral: only a solar entry computes with it;
 # - beat.web and taskqueue.redis_url where nothing needs them: a config without web users or a
 #   Redis broker checks neither (hashlib, three dataclasses).
-NEVER = ("subprocess", "socket", "importlib.metadata", "croniter", "dateutil", "astral")
+# - taskqueue.broker and taskqueue.records (~20 ms with the message codec they bring): a read
+#   defines only the records it returns (taskqueue.status_records), the lease name comes
+#   without the elector's broker protocols;
+# - tempfile (shutil, bz2, lzma, random): only creating a SQLite file needs it.
+NEVER = (
+    *("subprocess", "socket", "importlib.metadata", "croniter", "dateutil", "astral"),
+    *("taskqueue.broker", "taskqueue.records", "tempfile"),
+)
 CONFIG_ONLY = ("beat.web", "taskqueue.redis_url")
 _COMMAND_MODULE = {"list": "inspect", "next": "next", "queues": "queues", "status": "queues"}
 
