@@ -107,7 +107,7 @@ class BrokerReader:
         """Who holds the beat leader lease; never raises: a broker that cannot answer is
         reported as the problem (a missing SQLite queue file has no leader, and is not
         created by looking)."""
-        from beat.leader import DEFAULT_LEASE_NAME
+        from beat.lease_name import DEFAULT_LEASE_NAME
         from taskqueue.errors import TaskqueueError
         from taskqueue.redact import redact_url
 

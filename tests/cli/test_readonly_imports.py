@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from beat.leader import DEFAULT_LEASE_NAME
+from beat.lease_name import DEFAULT_LEASE_NAME
 from taskqueue.broker import ACK, Settlement, TaskState, TaskStatus
 from taskqueue.message import Message
 from taskqueue.sqlite import SQLiteBroker
@@ -109,10 +109,12 @@ def test_the_fast_path_creates_no_file(tmp_path: Path) -> None:
 # - taskqueue.broker and taskqueue.records (~20 ms with the message codec they bring): a read
 #   defines only the records it returns (taskqueue.status_records), the lease name comes
 #   without the elector's broker protocols;
-# - tempfile (shutil, bz2, lzma, random): only creating a SQLite file needs it.
+# - tempfile (shutil, bz2, lzma, random): only creating a SQLite file needs it;
+# - logging (~3 ms with traceback and string) and the leader elector: only a running beat logs
+#   (the CLI's own errors are click's), `beat list` needs the lease's name only.
 NEVER = (
     *("subprocess", "socket", "importlib.metadata", "croniter", "dateutil", "astral"),
-    *("taskqueue.broker", "taskqueue.records", "tempfile"),
+    *("taskqueue.broker", "taskqueue.records", "tempfile", "logging", "beat.leader"),
 )
 CONFIG_ONLY = ("beat.web", "taskqueue.redis_url")
 # queues and status read only `broker:` (issue 17): not the entries' validation (beat.config.top
