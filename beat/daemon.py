@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from beat.config import Config
 from beat.leader import DEFAULT_LEASE_TTL
-from beat.service import DEFAULT_LOOKAHEAD, BeatService
+from beat.service import BeatService
+from beat.service_wiring import DEFAULT_LOOKAHEAD
 
 if TYPE_CHECKING:
     from daemonkit.metrics import BeatMetrics

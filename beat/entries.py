@@ -7,7 +7,7 @@ service only ever see entries.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -87,8 +87,12 @@ class TaskOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    name: str
+class EntrySpec:
+    """Everything an entry is but its name. Entries that differ only by name share one spec
+    (the config's SpecCache copies an entry under another name by reusing its spec), and with
+    it the content digest: a million entries of a few hundred settings hold a few hundred
+    specs (issue 17: the per-entry record is a name and a reference)."""
+
     task: str
     schedule: Schedule
     queue: str = DEFAULT_QUEUE
@@ -106,16 +110,11 @@ class Entry:
     overlap: Overlap = Overlap.ALLOW
     pause_on_failure: bool = False
 
-    # Cached digest (see content_hash); not part of the entry's identity.
+    # Cached digest (see content_hash); not part of the spec's identity.
     _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def content_hash(self) -> str:
-        """A stable digest of everything that defines the entry's behaviour.
-
-        Stored in the run state: when it changes the entry was edited, and its next fire is
-        recomputed from the edit instead of from the old schedule's last fire. Computed once
-        per entry (start-up hashes every entry, so it must be cheap: repr, not sorted JSON).
-        """
+        """See :meth:`Entry.content_hash` (the name is not part of it)."""
         digest = self._digest
         if digest is None:
             if not self.args and not self.kwargs:
@@ -126,9 +125,9 @@ class Entry:
         return digest
 
     def _shared_digest(self) -> str | None:
-        """Entries that differ only by name have one digest: computed once, kept once. The
-        key is every field but the name and source (so a field added later is in it), plus
-        the schedule's text (equal instants can be written with other offsets)."""
+        """Specs equal in content have one digest: computed once, kept once. The key is every
+        field but the source (so a field added later is in it), plus the schedule's text
+        (equal instants can be written with other offsets)."""
         key = (
             self.schedule.describe(),
             self.schedule.zone.key,
@@ -136,7 +135,7 @@ class Entry:
         )
         try:
             digest = _SHARED_DIGESTS.get(key)
-        except TypeError:  # an unhashable value: this entry's digest is not shared
+        except TypeError:  # an unhashable value: this spec's digest is not shared
             return None
         if digest is None:
             if len(_SHARED_DIGESTS) >= 4096:
@@ -174,6 +173,166 @@ class Entry:
         return blake2b(repr(payload).encode(), digest_size=16).hexdigest()
 
 
+_SPEC_FIELDS = tuple(f for f in EntrySpec.__slots__ if f != "_digest")
+# Specs by content: entries built one by one (settings the config's SpecCache does not take,
+# like `args: [1]`, or entries made in code) share one spec when their settings are equal.
+# Arguments are keyed by their text: `args: [true]` is not `args: [1]` (True == 1), and kwargs
+# are a dict; one instant written with two offsets is two schedules (their text differs).
+_SPECS: dict[tuple[Any, ...], EntrySpec] = {}
+_KEYED = tuple(f for f in _SPEC_FIELDS if f not in ("args", "kwargs"))
+
+
+def _intern(spec: EntrySpec) -> EntrySpec:
+    key = (
+        repr(spec.args),
+        repr(spec.kwargs),
+        spec.schedule.describe(),
+        *[getattr(spec, f) for f in _KEYED],
+    )
+    try:
+        return _SPECS.setdefault(key, spec)
+    except TypeError:  # an unhashable value (a schedule made in code): this spec is its own
+        return spec
+    finally:
+        if len(_SPECS) >= 16384:  # bounded: a fleet of distinct settings shares nothing anyway
+            _SPECS.clear()
+
+
+class Entry:
+    """One schedule entry: its name and its :class:`EntrySpec` (frozen; equal when both are).
+
+    Two slots per entry (56 bytes against 152 for a dataclass of every field): the fields read
+    through to the spec, so ``entry.task`` and friends work as on a dataclass.
+    """
+
+    __slots__ = ("name", "spec")
+    name: str
+    spec: EntrySpec
+
+    def __init__(
+        self,
+        name: str,
+        task: str,
+        schedule: Schedule,
+        queue: str = DEFAULT_QUEUE,
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        options: TaskOptions = TaskOptions(),
+        catch_up: CatchUp = CatchUp.LATEST,
+        grace: timedelta = DEFAULT_GRACE,
+        enabled: bool = True,
+        jitter: timedelta = timedelta(0),
+        source: str = "yaml",
+        overlap: Overlap = Overlap.ALLOW,
+        pause_on_failure: bool = False,
+    ) -> None:
+        spec = EntrySpec(
+            task, schedule, queue, args, {} if kwargs is None else kwargs, options, catch_up,
+            grace, enabled, jitter, source, overlap, pause_on_failure,
+        )  # fmt: skip
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "spec", _intern(spec))
+
+    @classmethod
+    def of(cls, name: str, spec: EntrySpec) -> Entry:
+        """The entry ``name`` with ``spec`` (shared, not copied)."""
+        entry = object.__new__(cls)
+        object.__setattr__(entry, "name", name)
+        object.__setattr__(entry, "spec", spec)
+        return entry
+
+    def replace(self, **changes: Any) -> Entry:
+        """This entry with ``changes`` (field names); a rename alone keeps the spec."""
+        name = changes.pop("name", self.name)
+        if not changes:
+            return Entry.of(name, self.spec)
+        return Entry.of(name, _intern(replace(self.spec, **changes)))
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {key!r}")
+
+    def __delattr__(self, key: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {key!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Entry:
+            return NotImplemented
+        assert isinstance(other, Entry)
+        return self.name == other.name and self.spec == other.spec
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.spec))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self.spec, f)!r}" for f in _SPEC_FIELDS)
+        return f"Entry(name={self.name!r}, {fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Entry.of, (self.name, self.spec))
+
+    # The spec's fields, read through (typed one by one for mypy).
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.spec.schedule
+
+    @property
+    def queue(self) -> str:
+        return self.spec.queue
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        return self.spec.args
+
+    @property
+    def kwargs(self) -> Mapping[str, Any]:
+        return self.spec.kwargs
+
+    @property
+    def options(self) -> TaskOptions:
+        return self.spec.options
+
+    @property
+    def catch_up(self) -> CatchUp:
+        return self.spec.catch_up
+
+    @property
+    def grace(self) -> timedelta:
+        return self.spec.grace
+
+    @property
+    def enabled(self) -> bool:
+        return self.spec.enabled
+
+    @property
+    def jitter(self) -> timedelta:
+        return self.spec.jitter
+
+    @property
+    def source(self) -> str:
+        return self.spec.source
+
+    @property
+    def overlap(self) -> Overlap:
+        return self.spec.overlap
+
+    @property
+    def pause_on_failure(self) -> bool:
+        return self.spec.pause_on_failure
+
+    def content_hash(self) -> str:
+        """A stable digest of everything that defines the entry's behaviour.
+
+        Stored in the run state: when it changes the entry was edited, and its next fire is
+        recomputed from the edit instead of from the old schedule's last fire. Computed once
+        per spec (start-up hashes every entry, so it must be cheap: repr, not sorted JSON).
+        """
+        return self.spec.content_hash()
+
+
 # Digests of argument-less entries by everything that defines them (see content_hash).
 _SHARED_DIGESTS: dict[tuple[Any, ...], str] = {}
-_NOT_CONTENT = frozenset({"name", "source", "args", "kwargs", "_digest"})
+_NOT_CONTENT = frozenset({"source", "args", "kwargs", "_digest"})

@@ -73,7 +73,7 @@ def largest_message_size(entry: Entry) -> int:
         if len(_REST_SIZES) >= 4096:
             _REST_SIZES.clear()
         rest = _REST_SIZES[key] = _rest_size(
-            replace(entry, name="n" * name_size, args=(), kwargs={})
+            entry.replace(name="n" * name_size, args=(), kwargs={})
         )
     return arguments + rest
 

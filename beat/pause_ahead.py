@@ -1,5 +1,5 @@
 """A paused entry's fires already enqueued ahead of their instant (lookahead) are revoked by
-the leader when it first sees the pause (:meth:`beat.service.BeatService._follow_pauses`), so
+the leader when it first sees the pause (:meth:`beat.service_tick.TickLoop._follow_pauses`), so
 pausing stops them too; a fire whose instant has passed may be running and is left alone."""
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,15 +30,22 @@ from beat.errors import StateCorrupt, StateError
 from beat.state_epoch import chunks
 from beat.state_epoch import from_epoch_us as from_epoch_us
 from beat.state_epoch import to_epoch_us as to_epoch_us
+from beat.state_hints import CORRUPT, hint_for
 from beat.state_log import FireLog, FireRecord, log_rows
+from beat.state_rows import EntryState as EntryState
+from beat.state_rows import Pause as Pause
+from beat.state_rows import pauses_from_rows, states_from_rows
 from beat.state_sql import (
     PG_RECORD,
     PG_UPSERT,
+    create_private_file,
     define_log_table,
     define_pause_table,
     define_table,
     executemany,
+    record_statement,
     sqlite_pragmas,
+    sqlite_upsert,
 )
 
 if TYPE_CHECKING:
@@ -50,90 +56,8 @@ BUSY_TIMEOUT_MS = 5_000
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class EntryState:
-    """What beat remembers about one entry across restarts. Every instant is aware UTC.
-
-    ``last_fire``: the last *scheduled* instant disposed of (sent or skipped as missed), None
-    before the first. ``first_seen``: when beat first indexed the entry (the phase anchor of an
-    interval with no ``start``). ``content_hash``: :meth:`Entry.content_hash` when last indexed.
-    ``last_dispatched_at``: when the last fire was recorded. ``edited_at``: when the entry was
-    last seen edited; fires of the new definition start strictly after it (see
-    :func:`beat.planner.first_state`), None if never edited.
-    """
-
-    name: str
-    last_fire: datetime | None
-    first_seen: datetime
-    content_hash: str
-    last_dispatched_at: datetime | None = None
-    edited_at: datetime | None = None
-
-
 def _opt_us(value: datetime | None) -> int | None:
     return None if value is None else to_epoch_us(value)
-
-
-# The instant columns of a state row (name, last, first, digest, dispatched, edited).
-_INSTANTS = ((1, col.LAST_FIRE_US), (2, col.FIRST_SEEN_US), (4, col.LAST_DISPATCHED_AT_US),
-             (5, col.EDITED_AT_US))  # fmt: skip
-
-
-def states_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, EntryState]:
-    """Every entry's state from the state table's rows (in ``state_names.COLUMNS`` order), for
-    the store and for the read-only path alike. A value that is no instant is a StateError
-    naming the store (``shown``), the entry and the field."""
-    # Instants repeat a lot (every entry first seen at one start-up, entries on one schedule
-    # firing together): convert each distinct value once, and share the objects.
-    at: dict[Any, Any] = {None: None}  # first_seen is NOT NULL in the table
-    for index, column in _INSTANTS:
-        for row in rows:
-            value = row[index]
-            if value in at:
-                continue
-            try:
-                at[value] = from_epoch_us(value)
-            except (TypeError, ValueError, OverflowError) as e:
-                raise StateError(
-                    f"state store {shown}: entry {row[0]!r}: {column} is not an instant in "
-                    f"microseconds since the epoch: {e}"
-                ) from e
-    return {
-        name: EntryState(name, at[last], at[first], digest, at[dispatched], at[edited])
-        for name, last, first, digest, dispatched, edited in rows
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class Pause:
-    """An entry's pause (``beat pause`` / ``beat resume``, ``pause_on_failure``).
-
-    ``paused`` True: paused from ``since`` on, ``note`` says why. False: resumed at ``since``;
-    the row stays so that every beat (a restart, a new leader) applies the re-enable rule
-    (:func:`beat.planner.resumed`) at that instant and the paused period is never replayed,
-    whoever noticed the resume first.
-    """
-
-    name: str
-    paused: bool
-    note: str
-    since: datetime
-
-
-def pauses_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, Pause]:
-    """Pauses from rows in ``state_names.PAUSE_COLUMNS`` order (the store and the read-only
-    path); a bad instant is a StateError naming the store (``shown``), the entry and the field."""
-    out: dict[str, Pause] = {}
-    for name, paused, note, since_us in rows:
-        try:
-            since = from_epoch_us(since_us)
-        except (TypeError, ValueError, OverflowError) as e:
-            raise StateError(
-                f"state store {shown}: entry {name!r}: {col.SINCE_US} is not an instant in "
-                f"microseconds since the epoch: {e}"
-            ) from e
-        out[name] = Pause(name, bool(paused), note or "", since)
-    return out
 
 
 def normalize_url(url: str) -> str:
@@ -145,30 +69,6 @@ def normalize_url(url: str) -> str:
     if scheme in ("postgresql", "postgres"):
         return f"postgresql+psycopg://{rest}"
     return url
-
-
-_CORRUPT = "the file is not a valid beat state database"
-
-
-def _hint(message: str) -> str:
-    """What the operator should do about a driver error, when we can tell."""
-    text = message.lower()
-    if "file is not a database" in text or "malformed" in text:
-        return (
-            f"{_CORRUPT} (corrupt, or another kind of file): "
-            "move it aside to start with fresh state; entries then first fire at their next "
-            "scheduled instant"
-        )
-    if "database is locked" in text or "database table is locked" in text:
-        return (
-            "another process holds a lock on it (another beat using the same state file?): "
-            "stop that process or give this beat its own file with -s"
-        )
-    if "unable to open database file" in text or "readonly" in text:
-        return "check that its directory exists and is writable by this user"
-    if "connection" in text or "could not connect" in text:
-        return "check that the database server is running and reachable"
-    return ""
 
 
 class StateStore:
@@ -198,7 +98,7 @@ class StateStore:
         sa_url = sa.make_url(self._sa_url)
         is_sqlite = sa_url.get_backend_name() == "sqlite"
         if is_sqlite:
-            self._create_private_file(sa_url.database, sa_url.query)
+            create_private_file(sa_url.database, sa_url.query)
         engine = sa.create_engine(sa_url)
         if is_sqlite:
             timeout_ms = self.busy_timeout_ms
@@ -233,23 +133,6 @@ class StateStore:
                 for index in table.indexes:  # also on a database made before the index
                     conn.execute(CreateIndex(index, if_not_exists=True))
 
-    @staticmethod
-    def _create_private_file(database: str | None, query: Any) -> None:
-        """Create the SQLite file owner-only (0600) before SQLite does it with the umask's mode.
-
-        SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so they are
-        private too. An existing file keeps its mode: it is the owner's choice.
-        """
-        from taskqueue.sqlite_file import create_database_file
-
-        if not database or database == ":memory:" or query.get("mode") == "memory":
-            return
-        if database.startswith("file:"):  # URI filenames: leave them to SQLite
-            return
-        # Never by opening the file here: a descriptor closed in a process holding SQLite
-        # connections to the file drops their locks (see taskqueue.sqlite_file).
-        create_database_file(Path(database), 0o600)
-
     @property
     def engine(self) -> Engine:
         if self._engine is None:
@@ -269,9 +152,9 @@ class StateStore:
         except (SQLAlchemyError, OSError, dbapi_error) as e:
             orig = getattr(e, "orig", None) or e
             detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(e).__name__
-            hint = _hint(detail)
+            hint = hint_for(detail)
             message = f"state store {self.display_url}: {what} failed: {detail}"
-            error = StateCorrupt if hint.startswith(_CORRUPT) else StateError
+            error = StateCorrupt if hint.startswith(CORRUPT) else StateError
             raise error(f"{message} ({hint})" if hint else message) from e
 
     @contextmanager
@@ -386,20 +269,7 @@ class StateStore:
                 conn.exec_driver_sql(PG_UPSERT, arrays)
                 return
             if self._dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-
-                stmt = insert(t).values(values)
-                new, old = stmt.excluded.last_fire_us, t.c.last_fire_us
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[t.c.name],
-                    set_={
-                        "last_fire_us": sa.case((old.is_(None), new), (new > old, new), else_=old),
-                        "content_hash": stmt.excluded.content_hash,
-                        "last_dispatched_at_us": stmt.excluded.last_dispatched_at_us,
-                        "edited_at_us": stmt.excluded.edited_at_us,
-                    },
-                )
-                executemany(conn, stmt, rows)
+                executemany(conn, sqlite_upsert(t, values), rows)
                 return
             # Any other database: delete then insert, in the same transaction (a plain replace:
             # the two protections above are not applied there).
@@ -429,8 +299,6 @@ class StateStore:
         self._guard(f"recording {len(latest)} fire(s)", lambda: self._record(latest, now_us, rows))
 
     def _record(self, latest: dict[str, int], now_us: int, log: list[dict[str, Any]]) -> None:
-        import sqlalchemy as sa
-
         if self._dialect == "postgresql":
             with self._transaction() as conn:
                 # One statement over two arrays: ~30x faster than a pipelined executemany.
@@ -442,23 +310,9 @@ class StateStore:
                 self.fire_log_table.write(conn, log)
             return
         params = [{"b_name": n, "b_fire": us, "b_now": now_us} for n, us in latest.items()]
-        t = self.table
-        fire = sa.bindparam("b_fire", type_=sa.BigInteger())
-        # max() spelled portably: a replayed or out-of-order record never moves last_fire back.
-        stmt = (
-            sa.update(t)
-            .where(t.c.name == sa.bindparam("b_name", type_=t.c.name.type))
-            .values(
-                last_fire_us=sa.case(
-                    (t.c.last_fire_us.is_(None), fire),
-                    (t.c.last_fire_us < fire, fire),
-                    else_=t.c.last_fire_us,
-                ),
-                last_dispatched_at_us=sa.bindparam("b_now", type_=sa.BigInteger()),
-            )
-        )
         with self._transaction() as conn:
-            self._check_updated(len(params), executemany(conn, stmt, params))
+            updated = executemany(conn, record_statement(self.table), params)
+            self._check_updated(len(params), updated)
             self.fire_log_table.write(conn, log)
 
     def log_fires(self, log: Sequence[FireRecord], now: datetime) -> None:

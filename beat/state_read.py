@@ -15,15 +15,9 @@ from typing import Any
 
 from beat import state_names as col
 from beat.errors import StateError
-from beat.state import (
-    BUSY_TIMEOUT_MS,
-    EntryState,
-    Pause,
-    _hint,
-    normalize_url,
-    pauses_from_rows,
-    states_from_rows,
-)
+from beat.state import BUSY_TIMEOUT_MS, normalize_url
+from beat.state_hints import hint_for
+from beat.state_rows import EntryState, Pause, pauses_from_rows, states_from_rows
 from taskqueue.errors import UnknownBrokerURL
 from taskqueue.redact import redact_url
 from taskqueue.sqlite_file import connect_readonly, sqlite_path
@@ -76,7 +70,7 @@ def _rows(path: Path, shown: str, table: str, select: str) -> list[tuple[Any, ..
             conn.close()
     except sqlite3.Error as e:
         detail = str(e).strip() or type(e).__name__
-        hint = _hint(detail)
+        hint = hint_for(detail)
         message = f"state store {shown}: load failed: {detail}"
         raise StateError(f"{message} ({hint})" if hint else message) from e
     return rows

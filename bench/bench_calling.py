@@ -21,8 +21,9 @@ batch (one round trip), Celery publishes them one by one.
 Beat's timed round trips are also split into legs, from the final status the worker wrote
 (read after the timing): send to pool, pool to outcome collected, collected to ``get``
 returning. ``--profile FILE`` runs beat's producer under cProfile and writes its stats to FILE.
-``--redis-hz`` sets the private server's ``hz`` (default Redis's 10): Redis times out a
-blocking command only at its next tick, so a short BLPOP timeout lasts up to 1/hz.
+Each side's worker CPU (user + system of its parent and pool processes, over the whole run) is
+shown per task. ``--redis-hz`` sets the private server's ``hz`` (default Redis's 10): Redis
+times out a blocking command only at its next tick, so a short BLPOP timeout lasts up to 1/hz.
 
 The Redis is private (bench/benchredis.py: a free port, persistence off), so no shared
 database is touched; ``--redis-url`` uses another one (both sides in turn on the database
@@ -163,6 +164,8 @@ def run_side(
     worker_cmd: list[str], producer_cmd: list[str], redis_url: str, role: str
 ) -> dict[str, Any]:
     """Start the side's worker, run its producer, stop the worker; the producer's figures."""
+    from profile_worker import _tree_cpu  # the driver's only (it imports bench_worker)
+
     worker = subprocess.Popen(  # stdout: Celery's banner; warnings and errors go to stderr
         worker_cmd, env=_env(redis_url, role), cwd=BENCH_DIR, stdout=subprocess.DEVNULL
     )
@@ -171,9 +174,13 @@ def run_side(
             producer_cmd, env=_env(redis_url, role), cwd=BENCH_DIR, check=True,
             stdout=subprocess.PIPE,
         )  # fmt: skip
+        # The worker's CPU (parent and pool processes, user + system) over the whole run:
+        # start-up, every round trip and every apply_async/group task.
+        worker_cpu_s = sum(_tree_cpu(worker.pid))
     finally:
         stop_process(worker)
     result: dict[str, Any] = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    result["worker_cpu_s"] = worker_cpu_s
     return result
 
 
@@ -210,6 +217,13 @@ def _table(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         value = f"{b:.2f}" if lower_better else f"{b:.0f}"
         print(f"{label:<34}{value:>12}{shown:>12}{ratio:>13}")
     print("ratios are 'times better than celery' (lower latency / higher rate)")
+    tasks = WARMUP + args.n + 2 * args.calls
+    cpu = {side: row["worker_cpu_s"] * 1e6 / tasks for side, row in rows.items()}
+    shown = f"{cpu['celery']:.0f}" if "celery" in cpu else "n/a"
+    print(
+        f"worker CPU µs per task (user+sys, parent + pool, whole run incl. start-up, "
+        f"{tasks} tasks): beat {cpu['beat']:.0f}, celery {shown}"
+    )
     legs = ", ".join(f"{leg} {p50:.1f}/{p99:.1f}" for leg, (p50, p99) in beat["legs"].items())
     print(f"beat round trip legs, p50/p99 ms: {legs}")
 

@@ -145,6 +145,7 @@ def _beat_worker(
     spy: str | None,
     strace: bool = False,
     repo: Path | None = None,
+    cprofile: Path | None = None,
 ) -> dict[str, object]:
     """Drain N no-op tasks with beat's worker; ``repo``: run that checkout's worker code."""
     from taskqueue.message import Message
@@ -161,7 +162,12 @@ def _beat_worker(
         stats = {q.name: q for q in broker.queue_stats()}["default"]
         return stats.ready + stats.in_flight
 
-    command = [sys.executable, "-c", "from worker.cli import main; main()", "--broker", url]
+    code = "from worker.cli import main; main()"
+    if cprofile is not None:
+        # The parent's main thread under cProfile (stats written when the worker stops).
+        code = "import cProfile; from worker.cli import main; "
+        code += f"cProfile.run('main()', {str(cprofile)!r})"
+    command = [sys.executable, "-c", code, "--broker", url]
     if strace:
         # Syscall counts (per process) only: strace slows everything it traces.
         out = Path(tempfile.gettempdir()) / f"strace-{pool}"
@@ -228,6 +234,10 @@ def _print(label: str, r: dict[str, object], celery_rate: float | None) -> None:
     )
 
 
+def _with(path: Path | None, pool: str) -> Path | None:
+    return None if path is None else path.with_name(f"{path.name}-{pool}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=20_000)
@@ -235,6 +245,9 @@ def main() -> None:
     parser.add_argument("--celery-python", default=os.environ.get("CELERY_PYTHON"))
     parser.add_argument("--py-spy", default=None, help="sample the worker parent with py-spy")
     parser.add_argument("--strace", action="store_true", help="count syscalls (slow)")
+    parser.add_argument(
+        "--cprofile", type=Path, help="cProfile the worker parent: stats to FILE-<pool>"
+    )
     parser.add_argument(
         "--baseline", type=Path, help="also run the worker of this checkout (before/after)"
     )
@@ -270,7 +283,15 @@ def main() -> None:
                     _print(f"baseline {pool} -c 2", before, rate)
                 _print(
                     f"beat {pool} -c 2",
-                    _beat_worker(url, pool, args.n, m, args.py_spy, args.strace),
+                    _beat_worker(
+                        url,
+                        pool,
+                        args.n,
+                        m,
+                        args.py_spy,
+                        args.strace,
+                        cprofile=_with(args.cprofile, pool),
+                    ),
                     rate,
                 )
     finally:

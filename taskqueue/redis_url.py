@@ -1,5 +1,5 @@
 """Redis broker URLs read into what the client needs: a plain server or a Sentinel service,
-and the optional replica acknowledgement on enqueue.
+and the optional replica acknowledgement of enqueues, claims and settles.
 
 Pure parsing (no redis-py import), so ``beat check`` validates a URL without connecting.
 
@@ -10,9 +10,9 @@ Pure parsing (no redis-py import), so ``beat check`` validates a URL without con
   ``master_name`` transport option) and the database. The password is the data servers';
   ``?sentinel_password=`` is the sentinels' own, if they have one.
 
-Query parameters of ours, on every Redis URL: ``wait_replicas=N`` (after each enqueue, WAIT
-for N replicas to acknowledge it) and ``wait_timeout_ms=T`` (how long that WAIT may block;
-default 100).
+Query parameters of ours, on every Redis URL: ``wait_replicas=N`` (after each enqueue, claim
+and settle call, WAIT for N replicas to acknowledge it) and ``wait_timeout_ms=T`` (how long
+that WAIT may block; default 100).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ SENTINEL_SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379
 DEFAULT_WAIT_TIMEOUT_MS = 100
 # A WAIT must end well inside the client's socket timeout (5 s by default), or the socket
-# gives up first and the enqueue is reported as an outage.
+# gives up first and the call is reported as an outage.
 MAX_WAIT_TIMEOUT_MS = 2_000
 _WAIT_KEYS = ("wait_replicas", "wait_timeout_ms")
 _SENTINEL_KEYS = (*_WAIT_KEYS, "sentinel_password")
@@ -35,7 +35,8 @@ _SENTINEL_KEYS = (*_WAIT_KEYS, "sentinel_password")
 
 @dataclass(frozen=True)
 class ReplicaWait:
-    """After an enqueue, WAIT ``replicas`` ``timeout_ms`` on the connection that wrote it."""
+    """After an enqueue, claim or settle, WAIT ``replicas`` ``timeout_ms`` on the connection
+    that wrote it."""
 
     replicas: int
     timeout_ms: int

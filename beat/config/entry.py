@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -110,7 +109,7 @@ class SpecCache:
 
     def get(self, key: Any, name: str) -> Entry | None:
         found = self._entries.get(key) if key is not None else None
-        return None if found is None else replace(found, name=name)
+        return None if found is None else found.replace(name=name)
 
     def put(self, key: Any, entry: Entry) -> None:
         if key is not None and len(self._entries) < 65536:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 class EntrySource(Protocol):
     def entries(self, config: Config) -> dict[str, Entry]:
         """Every entry to run with ``config`` (start-up, or a schedules.yaml reload). Raises
-        SourceError when the source cannot be read at start-up."""
+        SourceError when the source cannot be read at start-up. The dict is handed over: at
+        start-up the roster keeps it as its own and changes it (no copy of a million entries)."""
         ...
 
     def poll(self, monotonic_s: float) -> Delta | None:

@@ -178,13 +178,14 @@ class RedisConnection:
         with self._errors():
             return self._standalone_scripts[script](keys=keys, args=args, client=self._client)
 
-    def _stream(self, commands: Iterator[tuple[Any, ...]], *, acked: bool = False) -> list[Any]:
+    def _stream(self, commands: Iterator[tuple[Any, ...]], *, acked: str = "") -> list[Any]:
         """Send ``commands`` back to back on one connection, then read every reply.
 
         An EVALSHA the server answers with NOSCRIPT (its script cache was flushed) did not
         run; it is sent again after the script is reloaded. Any other error reply is raised
         as BrokerError once every reply has been read (the connection stays usable).
-        ``acked``: a re-sent command is followed by the replica WAIT (see _stream_acked).
+        ``acked``: the kind of write (see _stream_acked) whose re-sent command is followed by
+        the replica WAIT; '' for none.
         """
         with self._errors():
             self._ensure_scripts_loaded()
@@ -195,29 +196,38 @@ class RedisConnection:
                     raise reply
         return replies
 
-    def _stream_acked(self, commands: Iterable[tuple[Any, ...]]) -> list[Any]:
+    def _stream_acked(self, commands: Iterable[tuple[Any, ...]], what: str) -> list[Any]:
         """:meth:`_stream`, then (with ``wait_replicas`` in the URL) a WAIT on the same
-        connection: WAIT counts the replicas that have every write this connection made."""
+        connection: WAIT counts the replicas that have every write this connection made.
+
+        ``what`` names the writes (enqueue, claim, settle) in the warning of a short WAIT. If
+        the connection fails before the WAIT's reply, the call raises BrokerUnavailable and
+        hands back none of the replies: whether the replicas have the writes is unknown (a
+        claim's deliveries are then not run; a settle is sent again). Without the option no
+        command is added.
+        """
         if self._replica_wait is None:
             return self._stream(iter(commands))
         wait = ("WAIT", self._replica_wait.replicas, self._replica_wait.timeout_ms)
-        replies = self._stream(_then(commands, wait), acked=True)
-        self._check_replicas(self._replica_wait, int(replies.pop()))
+        replies = self._stream(_then(commands, wait), acked=what)
+        self._check_replicas(self._replica_wait, int(replies.pop()), what)
         return replies
 
-    def _check_replicas(self, wait: ReplicaWait, acked: int) -> None:
-        """Warn once per streak of WAITs that fell short. The messages are in the primary and
-        will be delivered; only a failover before they replicate can lose them."""
+    def _check_replicas(self, wait: ReplicaWait, acked: int, what: str) -> None:
+        """Warn once per streak of WAITs that fell short (whatever wrote: one streak). The
+        writes are in the primary and take effect; only a failover before they replicate can
+        lose them."""
         if acked >= wait.replicas:
             if self._replicas_short:
-                logger.warning("redis broker %s: replicas acknowledge enqueues again", self.url)
+                logger.warning("redis broker %s: replicas acknowledge writes again", self.url)
             self._replicas_short = False
             return
         if not self._replicas_short:
             logger.warning(
-                "redis broker %s: enqueue acknowledged by %d of %d replica(s) within %d ms; "
-                "the messages are in the primary but a failover now could lose them",
+                "redis broker %s: %s acknowledged by %d of %d replica(s) within %d ms; "
+                "the primary has it but a failover now could lose it",
                 self.url,
+                what,
                 acked,
                 wait.replicas,
                 wait.timeout_ms,
@@ -260,7 +270,7 @@ class RedisConnection:
             pool.release(conn)
         return sent, replies
 
-    def _rerun_unknown_script(self, command: tuple[Any, ...], reply: Any, acked: bool) -> Any:
+    def _rerun_unknown_script(self, command: tuple[Any, ...], reply: Any, acked: str) -> Any:
         """``reply``, or if it is NOSCRIPT, the reply of ``command`` sent again after the
         scripts were reloaded. The cache is server-wide: another client's SCRIPT FLUSH can land
         between the reload and the retry, so a few tries."""
@@ -275,9 +285,10 @@ class RedisConnection:
                 reply = e
         return reply
 
-    def _execute(self, command: tuple[Any, ...], acked: bool) -> Any:
-        """``command`` on its own; if ``acked``, followed by the replica WAIT: a re-sent
-        write is on another connection than the one the stream's WAIT covered."""
+    def _execute(self, command: tuple[Any, ...], acked: str) -> Any:
+        """``command`` on its own; if ``acked`` (the kind of write), followed by the replica
+        WAIT: a re-sent write is on another connection than the one the stream's WAIT
+        covered."""
         if self._replica_wait is None or not acked:
             return self._client.execute_command(*command)
         pipe = self._client.pipeline(transaction=False)
@@ -287,7 +298,7 @@ class RedisConnection:
         if isinstance(reply, redis.exceptions.NoScriptError):
             raise reply
         if not isinstance(replicas, Exception):
-            self._check_replicas(self._replica_wait, int(replicas))
+            self._check_replicas(self._replica_wait, int(replicas), acked)
         return reply
 
     def _ensure_scripts_loaded(self) -> None:

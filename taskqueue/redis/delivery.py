@@ -24,6 +24,8 @@ that becomes due without a push is still picked up promptly.
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 import time
 from collections.abc import Sequence
@@ -46,8 +48,32 @@ from taskqueue.redis.states import status_fields
 
 # Shortest wait worth a BLPOP round trip; below it the claim simply tries again.
 MIN_BLOCK_S = 0.001
+# A blocking claim this soon after a claim on the same queues found nothing starts with its
+# BLPOP (see RedisConsumer._wait_after_empty_claim).
+_FRESH_EMPTY_CLAIM_S = 0.05
 # recover.lua moves at most this many per call (its STEP); a full step means call again.
 RECOVER_STEP = 1_000
+
+
+class _TokenPrefixes:
+    """Claim token prefixes: a random base per process (so no other process's claim can share
+    one) and a counter within it. Not secrets.token_hex per claim: os.urandom is a syscall that
+    releases the GIL, on the worker's hot path (bench/profile_worker.py)."""
+
+    def __init__(self) -> None:
+        self._reseed()
+        # A forked child must not repeat its parent's prefixes.
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._base = secrets.token_hex(12)
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._base}{next(self._count):x}"
+
+
+_TOKEN_PREFIXES = _TokenPrefixes()
 
 _ACTION_CODES = {AckAction: "a", RetryAction: "r", RedeliverAction: "l", DeadLetterAction: "d"}
 
@@ -115,6 +141,10 @@ def _settled(n: int, by_queue: dict[str, list[int]], replies: list[Any]) -> list
 class RedisConsumer(RedisConnection):
     """:class:`~taskqueue.broker.Consumer` on Redis."""
 
+    # The last claim that found nothing: (its queues, monotonic time, next_due_ms); None if
+    # the last claim took something.
+    _last_empty: tuple[list[str], float, int] | None = None
+
     def claim_many(
         self,
         queues: Sequence[str],
@@ -137,33 +167,56 @@ class RedisConsumer(RedisConnection):
         deadline = time.monotonic() + max(timeout.total_seconds(), 0.0)
         lease_ms = int(lease.total_seconds() * 1000)
         names = list(queues)
+        wait = self._wait_after_empty_claim(names, deadline)
         while True:
             next_due_ms = -1  # from now
             claimed: list[Delivery] = []
             for name in names:
-                got, due = self._claim_from(name, lease_ms, max_count - len(claimed))
+                got, due = self._claim_from(name, lease_ms, max_count - len(claimed), wait)
+                wait = None
                 claimed += got
                 if due >= 0 and (next_due_ms < 0 or due < next_due_ms):
                     next_due_ms = due
                 if len(claimed) >= max_count:
                     break
+            self._last_empty = None if claimed else (names, time.monotonic(), next_due_ms)
             if claimed:
                 return claimed
             remaining_s = deadline - time.monotonic()
             if remaining_s <= 0:
                 return []
-            self._wait(names, remaining_s, next_due_ms)
+            wait = self._wait_command(names, remaining_s, next_due_ms)
 
-    def _claim_from(self, name: str, lease_ms: int, count: int) -> tuple[list[Delivery], int]:
+    def _wait_after_empty_claim(self, names: list[str], deadline: float) -> tuple[Any, ...] | None:
+        """The BLPOP to start a blocking claim with, if a claim on these queues found nothing
+        a moment ago (the worker's loop: settle_and_claim, then a blocking claim); else None
+        (claim first). Skipping that second claim is safe: whatever became ready since pushed
+        a notify token (enqueue, release, retry, promote, recover, requeue all do), so the
+        BLPOP returns at once; what becomes due by time caps the wait (next_due_ms)."""
+        last, self._last_empty = self._last_empty, None
+        if last is None or last[0] != names:
+            return None
+        elapsed_s = time.monotonic() - last[1]
+        if elapsed_s > _FRESH_EMPTY_CLAIM_S:
+            return None
+        due_ms = last[2] if last[2] < 0 else max(0, last[2] - int(elapsed_s * 1000))
+        return self._wait_command(names, deadline - time.monotonic(), due_ms)
+
+    def _claim_from(
+        self, name: str, lease_ms: int, count: int, wait: tuple[Any, ...] | None = None
+    ) -> tuple[list[Delivery], int]:
         """One claim_many.lua call on queue ``name``: what it claimed, and (if nothing) in how
-        many ms something becomes claimable (-1: nothing is waiting)."""
+        many ms something becomes claimable (-1: nothing is waiting). ``wait`` (a BLPOP) goes
+        out in the same write, ahead of the claim: Redis runs the claim the moment the wait
+        ends, so a woken claimer takes its message in the same round trip."""
         command, prefix = self._claim_command(name, lease_ms, count)
-        [reply] = self._stream(iter((command,)))
+        commands = (command,) if wait is None else (wait, command)
+        reply = self._stream_acked(commands, "claim")[-1]
         return _claimed(name, prefix, reply)
 
     def _claim_command(self, name: str, lease_ms: int, count: int) -> tuple[tuple[Any, ...], str]:
         """claim_many.lua's call on queue ``name``, and the token prefix it hands out."""
-        prefix = secrets.token_hex(16)
+        prefix = _TOKEN_PREFIXES.next()
         keys = (*self.keys.queue(name).script_keys, self.keys.revoked)
         command = (
             "EVALSHA",
@@ -177,14 +230,17 @@ class RedisConsumer(RedisConnection):
         )
         return command, prefix
 
-    def _wait(self, names: list[str], remaining_s: float, next_due_ms: int) -> None:
-        """Block on the queues' notify lists until a push, the next due time, or the cap."""
+    def _wait_command(
+        self, names: list[str], remaining_s: float, next_due_ms: int
+    ) -> tuple[Any, ...] | None:
+        """The BLPOP on the queues' notify lists that waits until a push, the next due time,
+        or the cap; None if that is too short to be worth it."""
         wait_s = min(remaining_s, self._max_block_s)
         if next_due_ms >= 0:
             wait_s = min(wait_s, next_due_ms / 1000 + 0.001)
-        if wait_s >= MIN_BLOCK_S:
-            with self._errors():
-                self._client.blpop([self.keys.queue(n).notify for n in names], wait_s)
+        if wait_s < MIN_BLOCK_S:
+            return None
+        return ("BLPOP", *(self.keys.queue(n).notify for n in names), wait_s)
 
     def settle_many(
         self, items: Sequence[Settlement], *, result_ttl: timedelta = DEFAULT_RESULT_TTL
@@ -200,7 +256,7 @@ class RedisConsumer(RedisConnection):
         commands, by_queue = self._settle_commands(items, result_ttl)
         # Packed with hiredis and sent back to back on one connection (see _stream): redis-py's
         # command path cost more client time than the script itself.
-        return _settled(len(items), by_queue, self._stream(iter(commands)))
+        return _settled(len(items), by_queue, self._stream_acked(commands, "settle"))
 
     def settle_and_claim(
         self,
@@ -223,13 +279,17 @@ class RedisConsumer(RedisConnection):
         commands, by_queue = self._settle_commands(items, result_ttl)
         lease_ms = int(lease.total_seconds() * 1000)
         claim, prefix = self._claim_command(names[0], lease_ms, max_count)
-        replies = self._stream(iter([*commands, claim]))
+        replies = self._stream_acked([*commands, claim], "settle and claim")
         settled = _settled(len(items), by_queue, replies[:-1])
-        claimed, _ = _claimed(names[0], prefix, replies[-1])
+        claimed, next_due_ms = _claimed(names[0], prefix, replies[-1])
         for name in names[1:]:
             if len(claimed) >= max_count:
                 break
-            claimed += self._claim_from(name, lease_ms, max_count - len(claimed))[0]
+            got, due = self._claim_from(name, lease_ms, max_count - len(claimed))
+            claimed += got
+            if due >= 0 and (next_due_ms < 0 or due < next_due_ms):
+                next_due_ms = due
+        self._last_empty = None if claimed else (names, time.monotonic(), next_due_ms)
         return settled, claimed
 
     def _settle_commands(

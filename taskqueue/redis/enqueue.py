@@ -99,7 +99,7 @@ class RedisProducer(RedisConnection, EncodingProducer):
         ttl_ms = max(1, int(dedupe_ttl.total_seconds() * 1000))
         try:
             replies = self._stream_acked(
-                self._enqueue_calls(items, by_queue, chunks, ttl_ms, fence)
+                self._enqueue_calls(items, by_queue, chunks, ttl_ms, fence), "enqueue"
             )
         except BrokerError as e:
             fenced = _fenced(e, fence)

@@ -41,6 +41,7 @@ def test_entries_that_differ_only_by_name_share_schedule_digest_and_strings(
     tmp_path: Path,
 ) -> None:
     e = load_config(write(tmp_path, FLEET)).entries
+    assert e["a"].spec is e["b"].spec  # one spec: the entry is its name and a reference
     assert e["a"].schedule is e["b"].schedule
     assert e["c"].schedule is e["d"].schedule
     assert e["a"].task is e["d"].task and e["a"].queue is e["d"].queue
@@ -50,7 +51,7 @@ def test_entries_that_differ_only_by_name_share_schedule_digest_and_strings(
     assert e["e"].schedule is not e["f"].schedule and e["e"].schedule != e["f"].schedule
     # A shared digest is the digest the entry would have alone; other content, other digest.
     for entry in e.values():
-        assert entry.content_hash() == entry._compute_digest()
+        assert entry.content_hash() == entry.spec._compute_digest()
     assert len({e[n].content_hash() for n in "agh"}) == 3
 
 
@@ -66,9 +67,10 @@ def test_a_loaded_entry_costs_a_few_hundred_bytes(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert len(config.entries) == n
-    # Measured: about 420 bytes (Entry, its name, its slot in the dict, its line's share of the
-    # file's key lines); 680 before schedules, strings and digests were shared.
-    assert kept / n < 550
+    # Measured: about 205 bytes (Entry: a name and a shared spec; the name; its slot in the
+    # dict; its line's share of the file's key lines); 420 while each Entry held every field,
+    # 680 before schedules, strings and digests were shared.
+    assert kept / n < 300
 
 
 def test_entries_are_checked_as_the_file_is_read(tmp_path: Path) -> None:
@@ -117,3 +119,23 @@ def test_rows_validated_with_a_spec_cache_equal_rows_validated_alone() -> None:
     # Other defaults: nothing built with the old ones is reused.
     other = validate_entry("x", rows[0], zone=BERLIN, defaults={"queue": "q2"}, cache=cache)
     assert other.queue == "q2"
+
+
+def test_entries_with_equal_arguments_share_a_spec_and_unequal_ones_do_not(
+    tmp_path: Path,
+) -> None:
+    # Lists and mappings are not in the SpecCache's key: the entries are interned as built.
+    e = load_config(
+        write(
+            tmp_path,
+            "entries:\n"
+            "  a: {task: t, every: 1m, args: [1], kwargs: {x: [2]}}\n"
+            "  bb: {task: t, every: 1m, args: [1], kwargs: {x: [2]}}\n"
+            "  c: {task: t, every: 1m, args: [true], kwargs: {x: [2]}}\n"
+            "  d: {task: t, every: 1m, args: [1], kwargs: {x: [2.0]}}\n",
+        )
+    ).entries
+    assert e["a"].spec is e["bb"].spec
+    assert e["c"].args == (True,) and e["d"].kwargs == {"x": [2.0]}
+    assert len({id(e[n].spec) for n in ("a", "c", "d")}) == 3
+    assert len({e[n].content_hash() for n in ("a", "c", "d")}) == 3

@@ -2,15 +2,23 @@
 (private ports), everything on a ``redis+sentinel://`` URL; the primary is killed -9, the
 sentinels promote the replica, and both processes carry on on the new primary.
 
-What is counted: each fire's task id as the task itself wrote it to a file. None may run
-twice. Some may be missing, and only these: replication is asynchronous, so a write the
-primary acknowledged in the last moment before it died (an enqueue, a claim) may not have
-reached the replica. A fire beat recorded as sent but whose message was lost that way is
-never re-sent (beat's state says it went); fires that fell due while no primary was known
-are sent after the failover (catch_up: all). The bound below is that window: on loopback
-replication lags by well under a millisecond, so at most one fire. With ``wait_replicas=1``
-an enqueue is not reported done until the replica has it (or the WAIT times out, with a
-warning), which closes that window for enqueues.
+What is counted: each fire's task id as the task itself wrote it to a file.
+
+Without ``wait_replicas`` replication is asynchronous: a write the primary acknowledged in the
+last moment before it died may not have reached the replica. A lost enqueue loses that fire
+(beat's state says it went, so it is never re-sent); a lost claim or settle (ack) runs its
+task a second time (the message is ready again, or its lease lapses on the new primary). On
+loopback replication lags well under a millisecond, so at most one fire falls into that window:
+at most one repeated and at most one of the sent lost.
+
+With ``wait_replicas=1`` every enqueue, claim and settle waits for the replica's acknowledgement
+on the connection that wrote it (a call cut off before it is an outage: retried, its claims not
+run), so none may repeat and none of the sent may be lost. Settlements the outage interrupted
+reach the new primary before anything of the worker's recovers their lapsed leases (the
+failover can take longer than the 3 s lease).
+
+Either way, fires that fell due while no primary was known are sent after the failover
+(catch_up: all).
 """
 
 from __future__ import annotations
@@ -35,8 +43,10 @@ sentinel_cluster = sentinels.sentinel_cluster
 HA_DIR = Path(__file__).resolve().parent
 START = datetime(2026, 1, 1, tzinfo=UTC)
 AFTER_S = 10.0
-# Fires that asynchronous replication may lose at the failover (see the module's text).
+# Fires that asynchronous replication may lose, or run twice, at the failover without
+# wait_replicas (see the module's text).
 MAX_LOST = 1
+MAX_REPEATED = 1
 
 
 def _ids(path: Path) -> Counter[str]:
@@ -96,13 +106,15 @@ def test_beat_and_worker_ride_out_a_sentinel_failover(
     assert worker.stop() == 0, worker.log()
 
     ran_ids = _ids(ran)
-    assert max(ran_ids.values()) == 1, [i for i, n in ran_ids.items() if n > 1]
+    repeated = [i for i, n in ran_ids.items() if n > 1]
+    assert max(ran_ids.values()) <= 2, ran_ids
+    assert len(repeated) <= (0 if query else MAX_REPEATED), f"ran twice: {repeated}"
     # What beat sent, from its log: each fire once, and nothing ran that it did not send.
     sent = Counter(re.findall(r" fire_id=(\S+)", beat.log()))
     assert max(sent.values()) == 1, [i for i, n in sent.items() if n > 1]
     assert set(ran_ids) <= set(sent)
     lost_sent = sorted(set(sent) - set(ran_ids))
-    assert len(lost_sent) <= MAX_LOST, f"sent but never run: {lost_sent}"
+    assert len(lost_sent) <= (0 if query else MAX_LOST), f"sent but never run: {lost_sent}"
     instants = sorted(map(_instant, ran_ids))
     assert instants[-1] > promoted_at + timedelta(seconds=AFTER_S / 2), "nothing ran after it"
     expected = {instants[0] + timedelta(seconds=k)
@@ -123,3 +135,6 @@ def test_beat_and_worker_ride_out_a_sentinel_failover(
         # which beat says once (the messages are in the new primary all the same).
         short = [line for line in beat.lines("WARNING") if "replica(s) within 100 ms" in line]
         assert len(short) == 1, beat.log()[-3000:]
+        # The worker's claims and settles wait too: the same, in its log.
+        short = [line for line in worker.lines("WARNING") if "replica(s) within 100 ms" in line]
+        assert len(short) >= 1, worker.log()[-3000:]

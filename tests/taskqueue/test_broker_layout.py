@@ -68,17 +68,7 @@ def test_the_single_message_paths_are_gone(broker: type) -> None:
     assert not SINGLE_MESSAGE & set(dir(Broker))
 
 
-def test_broker_modules_are_small() -> None:
-    modules = [
-        ROOT / "taskqueue" / "broker.py",
-        ROOT / "taskqueue" / "records.py",
-        *(ROOT / "taskqueue" / "redis").glob("*.py"),
-        *(ROOT / "taskqueue" / "sqlite").glob("*.py"),
-    ]
-    long = {
-        str(m.relative_to(ROOT)): n for m in modules if (n := len(m.read_text().splitlines())) > 450
-    }
-    assert long == {}
+# Module sizes (the broker's among them): tests/test_layout.py.
 
 
 def test_taskqueue_complexity_is_at_most_12() -> None:

@@ -95,9 +95,14 @@ class LeaseKeeper(threading.Thread):
     def _tick(self, now_s: float, interval_s: float) -> None:
         if now_s - self._last_renewal_s >= interval_s:
             self._renew_all()
-            recovered = self._broker.recover_expired()
-            if recovered:
-                logger.warning("recovered %d message(s) whose lease ran out", recovered)
+            # Not while the loop has yet to get through after an outage: the settlements it
+            # holds (sent first when it does) are of claims whose leases may have run out
+            # meanwhile (a failover longer than the lease), and recovering those would run
+            # them again.
+            if not self._health.failures:
+                recovered = self._broker.recover_expired()
+                if recovered:
+                    logger.warning("recovered %d message(s) whose lease ran out", recovered)
             self._last_renewal_s = now_s
         if now_s - self._last_heartbeat_s >= self._heartbeat_interval.total_seconds():
             ttl = max(self._heartbeat_interval * 3, _MIN_HEARTBEAT_TTL)

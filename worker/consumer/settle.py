@@ -82,11 +82,13 @@ class Settler:
                 # A result that cannot be stored (not JSON) must not lose the outcome itself.
                 items = [_storable(item) for item in items]
                 settled = call(items)
-        except BrokerUnavailable:
-            # Not settled: the leases run out and the messages are redelivered (at least once).
-            logger.exception(
-                "could not record the outcome of %s",
+        except BrokerUnavailable as e:
+            # Not settled: the loop keeps them and sends them again (settling is idempotent).
+            # A warning naming them, not a traceback: an outage is not a bug.
+            logger.warning(
+                "could not record the outcome of %s yet: %s",
                 ", ".join(f"{i.delivery.message_id}" for i in items),
+                e,
             )
             raise
         for p, item, ok in zip(pending, items, settled, strict=True):

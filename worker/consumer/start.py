@@ -8,8 +8,8 @@ it instead, with its true state.
 
 from __future__ import annotations
 
+import itertools
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -25,6 +25,10 @@ from worker.rate_limit import RateLimiter
 from worker.registry import REGISTRY
 
 _STARTED = TaskState.STARTED.value
+# Job ids: unique among this process's jobs (the in-flight table and the pool key on them).
+# A counter, not uuid4: os.urandom per task was a syscall and, on the threads pool, released
+# the GIL mid-loop (bench/profile_worker.py).
+_JOB_IDS = itertools.count(1)
 
 
 class Starter:
@@ -76,7 +80,7 @@ class Starter:
             return outcomes.rate_limited(delivery, message, now + wait)
         soft, hard = resolve_limits(task, message)
         job = Job(
-            id=uuid.uuid4().hex,
+            id=f"job-{next(_JOB_IDS)}",
             task_id=message.id,
             task=task,
             args=message.args,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import pickle
@@ -47,6 +48,8 @@ from worker.prefork.protocol import (
     Ready,
     RunJob,
     SessionStarted,
+    job_from,
+    send_done,
 )
 
 logger = logging.getLogger(__name__)
@@ -155,7 +158,7 @@ def _serve(conn: Connection, report_memory: bool) -> None:
     send = _guarded_sender(conn)
     while True:
         try:
-            job: RunJob | None = conn.recv()
+            job = job_from(conn.recv())
         except (EOFError, OSError):
             return  # the parent is gone
         if job is None:
@@ -165,13 +168,15 @@ def _serve(conn: Connection, report_memory: bool) -> None:
         finished = time.time()
         rss_kib = _peak_rss_kib() if report_memory else 0
         try:
-            conn.send(
-                Done(job.job_id, kind.value, result, error, exc_type, started, finished, rss_kib)
+            send_done(
+                conn,
+                Done(job.job_id, kind.value, result, error, exc_type, started, finished, rss_kib),
             )
         except (pickle.PicklingError, TypeError, AttributeError) as e:
             # JSON-able but not picklable (an exotic subclass): report it rather than hang.
             error = f"result could not be sent to the worker: {describe(e)}"
-            conn.send(
+            send_done(
+                conn,
                 Done(
                     job.job_id,
                     OutcomeKind.FAILURE.value,
@@ -181,7 +186,7 @@ def _serve(conn: Connection, report_memory: bool) -> None:
                     started,
                     finished,
                     rss_kib,
-                )
+                ),
             )
 
 
@@ -245,6 +250,7 @@ def child_main() -> None:
             conn.send(BootError(str(e)))
             code = 3
             return
+        gc.freeze()  # as the parent does (worker/service.py): imports live as long as we do
         conn.send(Ready(os.getpid()))
         _serve(conn, init.report_memory)
     except (EOFError, OSError):

@@ -38,8 +38,9 @@ from worker.prefork.protocol import (
     Done,
     Progress,
     Ready,
-    RunJob,
     SessionStarted,
+    done_from,
+    send_job,
 )
 from worker.progress import ProgressBox, ProgressReport
 
@@ -125,17 +126,7 @@ class PreforkPool:
             child.soft_at_s, child.hard_at_s = limit_deadlines_s(job, now_s)
             soft = job.soft_time_limit if child.soft_at_s is not None else None
             try:
-                child.conn.send(
-                    RunJob(
-                        job.id,
-                        job.task.name,
-                        tuple(job.args),
-                        dict(job.kwargs),
-                        None if soft is None else soft.total_seconds(),
-                        job.task_id,
-                        job.request,
-                    )
-                )
+                send_job(child.conn, job, None if soft is None else soft.total_seconds())
             except (OSError, ValueError, pickle.PicklingError) as e:
                 # A dead child shows up as end-of-file in wait(), which reports the job LOST.
                 logger.warning(
@@ -309,11 +300,12 @@ class PreforkPool:
 
     def _receive(self, child: Child) -> Outcome | None:
         try:
-            message: ChildMessage = child.conn.recv()
+            message: ChildMessage | tuple[object, ...] = child.conn.recv()
         except (EOFError, OSError):
             return self._on_exit(child)
-        if isinstance(message, Done):
-            return self._on_done(child, message)
+        done = done_from(message)
+        if done is not None:
+            return self._on_done(child, done)
         if isinstance(message, Progress):
             self.progress.put(ProgressReport(message.job_id, message.state, message.meta))
         elif isinstance(message, SessionStarted):

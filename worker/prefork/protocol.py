@@ -5,18 +5,29 @@ Every message is one of the types below, pickled over the child's
 :class:`RunJob` per job and :data:`RETIRE` to end the child; the child answers
 :class:`Ready` (or :class:`BootError`), then per job any number of :class:`SessionStarted`
 and :class:`Progress`, and one :class:`Done`.
+
+The two that cross once per task, :class:`RunJob` and :class:`Done`, cross as plain tuples of
+plain values (:func:`send_job`, :func:`send_done`; rebuilt by :func:`job_from` and
+:func:`done_from`): C pickles those without looking up a class or calling Python, which made
+pickling a no-op task's job and outcome several times cheaper (bench/profile_worker.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import operator
+import pickle
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from worker.context import Request
+
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from taskqueue.routes import Route
     from worker.commands import CommandPolicy
-    from worker.context import Request
+    from worker.pool import Job
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +112,44 @@ class Done(NamedTuple):
 
 
 ChildMessage = Ready | BootError | SessionStarted | Progress | Done
+
+
+# A Request's fields in declaration order (Request(*values) rebuilds it).
+_request_values = operator.attrgetter(*(f.name for f in fields(Request)))
+
+
+def send_job(conn: Connection, job: Job, soft_limit_s: float | None) -> None:
+    """Send ``job`` as a :class:`RunJob`'s fields in a plain tuple, its request as a tuple of
+    its fields (``soft_limit_s``: see :attr:`RunJob.soft_limit_s`)."""
+    request = None if job.request is None else _request_values(job.request)
+    message = (
+        job.id, job.task.name, tuple(job.args), dict(job.kwargs), soft_limit_s, job.task_id,
+        request,
+    )  # fmt: skip
+    conn.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+
+
+def job_from(message: Any) -> RunJob | None:
+    """The job :func:`send_job` sent (None: :data:`RETIRE`)."""
+    if message is None:
+        return None
+    job_id, task, args, kwargs, soft_limit_s, task_id, request = message
+    return RunJob(
+        job_id,
+        task,
+        args,
+        kwargs,
+        soft_limit_s,
+        task_id,
+        None if request is None else Request(*request),
+    )
+
+
+def send_done(conn: Connection, done: Done) -> None:
+    """Send ``done`` as a plain tuple (PicklingError/TypeError if its result cannot be)."""
+    conn.send_bytes(pickle.dumps(tuple(done), pickle.HIGHEST_PROTOCOL))
+
+
+def done_from(message: Any) -> Done | None:
+    """The outcome in ``message`` if it is one :func:`send_done` sent, else None."""
+    return Done(*message) if type(message) is tuple else None

@@ -124,22 +124,27 @@ class SqlSource:
     def load_all(self) -> Snapshot:
         """Every entry; invalid rows are left out and reported."""
         self._ensure()
+        known = _Known()
+        entries: dict[str, Entry] = {}
+        problems: list[Problem] = []
         try:
             with self._read() as conn:
                 cursor = self._cursor_now(conn)
                 # Plain driver rows: no per-value result processing on 100,000 rows (the
-                # decoding in values_to_mapping accepts SQLite's 0/1 for booleans).
-                rows = conn.exec_driver_sql(self._select_all).all()
+                # decoding in values_to_mapping accepts SQLite's 0/1 for booleans). Streamed
+                # (a server-side cursor on PostgreSQL): each row becomes its entry and is
+                # dropped, so a million rows are never all held at once (issue 17).
+                result = conn.exec_driver_sql(
+                    self._select_all, execution_options={"stream_results": True}
+                )
+                for row in result:
+                    known.versions[row.name] = row.version
+                    entry = self._validate(row, problems)
+                    if entry is not None:
+                        entries[row.name] = entry
         except sa.exc.SQLAlchemyError as e:
             raise SourceError(f"{self.name}: cannot read entries: {_first_line(e)}") from e
-        self._known = _Known()
-        entries: dict[str, Entry] = {}
-        problems: list[Problem] = []
-        for row in rows:
-            self._known.versions[row.name] = row.version
-            entry = self._validate(row, problems)
-            if entry is not None:
-                entries[row.name] = entry
+        self._known = known
         return Snapshot(entries, cursor, problems)
 
     def changes_since(self, cursor: int) -> Changes:

@@ -1,0 +1,26 @@
+"""Giving the memory freed after start-up back to the system (issue 17).
+
+Reading a large schedules.yaml (or a SQL source) allocates far more than the entries keep: the
+parse tree, the rows, the checks. Freed, that memory stays in the C allocator's heap, counted
+in the process's RSS, until the allocator trims it, which glibc does only at the heap's top.
+One ``malloc_trim`` after start-up returns the free pages inside the heap too (100,000
+entries: 8 MB of RSS at ready, ~75 bytes per entry).
+"""
+
+from __future__ import annotations
+
+
+def release_free_memory() -> None:
+    """``malloc_trim(0)`` where the C library has it (glibc); a no-op elsewhere."""
+    import ctypes  # here: only the daemon's start-up needs it
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # musl, macOS: nothing to trim this way
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)

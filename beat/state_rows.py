@@ -1,0 +1,97 @@
+"""The run state's records, :class:`EntryState` and :class:`Pause`, and their decoding from
+table rows: one decoding for the store (:mod:`beat.state`) and the read-only path
+(:mod:`beat.state_read`) alike. No SQLAlchemy here: importing a record stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from beat import state_names as col
+from beat.errors import StateError
+from beat.state_epoch import from_epoch_us
+
+
+@dataclass(frozen=True, slots=True)
+class EntryState:
+    """What beat remembers about one entry across restarts. Every instant is aware UTC.
+
+    ``last_fire``: the last *scheduled* instant disposed of (sent or skipped as missed), None
+    before the first. ``first_seen``: when beat first indexed the entry (the phase anchor of an
+    interval with no ``start``). ``content_hash``: :meth:`Entry.content_hash` when last indexed.
+    ``last_dispatched_at``: when the last fire was recorded. ``edited_at``: when the entry was
+    last seen edited; fires of the new definition start strictly after it (see
+    :func:`beat.planner.first_state`), None if never edited.
+    """
+
+    name: str
+    last_fire: datetime | None
+    first_seen: datetime
+    content_hash: str
+    last_dispatched_at: datetime | None = None
+    edited_at: datetime | None = None
+
+
+# The instant columns of a state row (name, last, first, digest, dispatched, edited).
+_INSTANTS = ((1, col.LAST_FIRE_US), (2, col.FIRST_SEEN_US), (4, col.LAST_DISPATCHED_AT_US),
+             (5, col.EDITED_AT_US))  # fmt: skip
+
+
+def states_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, EntryState]:
+    """Every entry's state from the state table's rows (in ``state_names.COLUMNS`` order), for
+    the store and for the read-only path alike. A value that is no instant is a StateError
+    naming the store (``shown``), the entry and the field."""
+    # Instants repeat a lot (every entry first seen at one start-up, entries on one schedule
+    # firing together): convert each distinct value once, and share the objects.
+    at: dict[Any, Any] = {None: None}  # first_seen is NOT NULL in the table
+    for index, column in _INSTANTS:
+        for row in rows:
+            value = row[index]
+            if value in at:
+                continue
+            try:
+                at[value] = from_epoch_us(value)
+            except (TypeError, ValueError, OverflowError) as e:
+                raise StateError(
+                    f"state store {shown}: entry {row[0]!r}: {column} is not an instant in "
+                    f"microseconds since the epoch: {e}"
+                ) from e
+    return {
+        name: EntryState(name, at[last], at[first], digest, at[dispatched], at[edited])
+        for name, last, first, digest, dispatched, edited in rows
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An entry's pause (``beat pause`` / ``beat resume``, ``pause_on_failure``).
+
+    ``paused`` True: paused from ``since`` on, ``note`` says why. False: resumed at ``since``;
+    the row stays so that every beat (a restart, a new leader) applies the re-enable rule
+    (:func:`beat.planner.resumed`) at that instant and the paused period is never replayed,
+    whoever noticed the resume first.
+    """
+
+    name: str
+    paused: bool
+    note: str
+    since: datetime
+
+
+def pauses_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, Pause]:
+    """Pauses from rows in ``state_names.PAUSE_COLUMNS`` order (the store and the read-only
+    path); a bad instant is a StateError naming the store (``shown``), the entry and the field."""
+    out: dict[str, Pause] = {}
+    for name, paused, note, since_us in rows:
+        try:
+            since = from_epoch_us(since_us)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise StateError(
+                f"state store {shown}: entry {name!r}: {col.SINCE_US} is not an instant in "
+                f"microseconds since the epoch: {e}"
+            ) from e
+        out[name] = Pause(name, bool(paused), note or "", since)
+    return out

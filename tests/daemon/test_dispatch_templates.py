@@ -1,0 +1,29 @@
+"""Message templates (issue 17): shared ones are built at start-up, one that a single entry
+uses waits for that entry's first fire, and both encode the same fire alike."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from beat.dispatch import Dispatcher
+from beat.entries import Entry
+from beat.planner import Fire
+from beat.time.schedules import Interval
+from taskqueue.message import fire_id
+
+WHEN = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+
+
+def test_prepare_builds_shared_templates_and_leaves_single_ones_to_the_first_fire() -> None:
+    schedule = Interval(timedelta(minutes=1), None, ZoneInfo("UTC"))
+    own = Entry("own", "t", schedule, kwargs={"id": 7})
+    twins = [Entry(name, "t", schedule, args=(1,)) for name in ("a1", "a2")]
+    assert twins[0].spec is twins[1].spec
+    d = Dispatcher()
+    d.prepare([own, *twins, Entry("plain", "t", schedule)])
+    assert set(d._by_spec) == {id(twins[0].spec)}
+    payload = d.encode(own, Fire("own", WHEN, fire_id("own", WHEN)), WHEN).payload
+    assert json.loads(payload)["kwargs"] == {"id": 7}
+    assert set(d._by_spec) == {id(twins[0].spec), id(own.spec)}
