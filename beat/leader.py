@@ -24,15 +24,18 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from taskqueue.broker import LeaderLease
+from beat.lease_name import DEFAULT_LEASE_NAME as DEFAULT_LEASE_NAME
 from taskqueue.errors import BrokerError
-from taskqueue.records import Fence
 from taskqueue.redis_url import is_redis_url
+
+if TYPE_CHECKING:
+    from taskqueue.broker import LeaderLease
+    from taskqueue.records import Fence
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEASE_NAME = "beat"
 DEFAULT_LEASE_TTL = timedelta(seconds=5)
 # is_leader holds for this share of the ttl after a successful renewal *began*: the rest is
 # slack for clock-rate drift and for the time the renewal took to reach the broker (as
@@ -44,7 +47,7 @@ MIN_POLL = timedelta(milliseconds=10)
 # A standby wakes this long after the holder's lease should have run out, to find it free.
 EXPIRY_SLACK = timedelta(milliseconds=5)
 
-BrokerFactory = Callable[[], LeaderLease]
+BrokerFactory = Callable[[], "LeaderLease"]
 
 
 def default_owner() -> str:

@@ -10,10 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, NamedTuple
 
 from taskqueue.message import MAX_MESSAGE_BYTES, MAX_PRIORITY, MIN_PRIORITY, Message, require_aware
-from taskqueue.status_details import details_to_json
+
+# Defined apart for the read-only commands (see there), re-exported: callers import them here.
+from taskqueue.status_records import FINAL_STATES as FINAL_STATES
+from taskqueue.status_records import LeaseHolder as LeaseHolder
+from taskqueue.status_records import QueueStats as QueueStats
+from taskqueue.status_records import TaskState as TaskState
+from taskqueue.status_records import TaskStatus as TaskStatus
 
 # How long the broker remembers a message id for enqueue-once. Long enough to cover any window
 # in which two beats (or a beat replaying after a crash) could produce the same fire; bounded so
@@ -23,21 +28,6 @@ DEFAULT_DEDUPE_TTL = timedelta(hours=24)
 DEFAULT_RESULT_TTL = timedelta(days=1)
 
 
-class TaskState(StrEnum):
-    QUEUED = "QUEUED"
-    STARTED = "STARTED"
-    SUCCESS = "SUCCESS"
-    FAILURE = "FAILURE"
-    RETRY = "RETRY"
-    PROGRESS = "PROGRESS"  # a running task's update_state (its meta in ``result``)
-    EXPIRED = "EXPIRED"
-    DEAD = "DEAD"
-    REVOKED = "REVOKED"  # revoked before it ran, or terminated while running
-
-
-FINAL_STATES = frozenset(
-    {TaskState.SUCCESS, TaskState.FAILURE, TaskState.EXPIRED, TaskState.DEAD, TaskState.REVOKED}
-)
 # The error recorded with a revoked task's status.
 REVOKED_ERROR = "revoked"
 
@@ -153,19 +143,6 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
-class QueueStats:
-    name: str
-    ready: int
-    delayed: int
-    in_flight: int  # claimed, lease still running
-    dead: int
-    consumers: int  # live: heartbeat not expired, not deregistered
-    # Claimed but the lease ran out (the worker died): back to ready at the next
-    # recover_expired by any worker. Not counted in in_flight.
-    expired_lease: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class DeadLetter:
     message_id: str
     queue: str
@@ -174,47 +151,8 @@ class DeadLetter:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class TaskStatus:
-    """What is known of one task id (``beat status``)."""
-
-    id: str
-    task: str
-    state: TaskState
-    attempts: int
-    result: Any = None
-    error: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    deliveries: int = 0  # of the current attempt (see Delivery.deliveries); 0: not known
-    # The task that sent this one, the calls its code made and the callbacks it sent (the
-    # first MAX_CHILDREN; more_children: how many more), and a failure's remote traceback
-    # (stored as one optional object: taskqueue.status_details).
-    parent_id: str | None = None
-    children: tuple[str, ...] = ()
-    more_children: int = 0
-    traceback: str | None = None
-    # A write instruction, never read back: how long to keep this status once final (the
-    # call's result_expires); None: the ttl the broker is given.
-    keep: timedelta | None = None
-
-    def kept(self, default: timedelta) -> timedelta:
-        return default if self.keep is None else self.keep
-
-    def details_json(self) -> str | None:
-        return details_to_json(self.parent_id, self.children, self.traceback, self.more_children)
-
-
 # A fenced enqueue names the lease and the fencing token its sender holds.
 Fence = tuple[str, int]
-
-
-class LeaseHolder(NamedTuple):
-    """Who holds a lease (``lease_holder``): owner, fencing token, and when it runs out."""
-
-    owner: str
-    token: int
-    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

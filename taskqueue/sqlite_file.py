@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 
 from taskqueue.errors import UnknownBrokerURL
@@ -68,6 +67,10 @@ def create_database_file(path: Path, mode: int = 0o600) -> bool:
     """
     if path.exists():
         return False
+    # Imported here: tempfile brings shutil, bz2, lzma and random, which the read-only commands
+    # (connect_readonly, sqlite_path) never need.
+    import tempfile
+
     try:
         fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
     except OSError as e:  # name the file asked for, not the temporary one

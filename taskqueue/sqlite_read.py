@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from taskqueue.broker import LeaseHolder, QueueStats, TaskState, TaskStatus
 from taskqueue.errors import BrokerError, BrokerUnavailable
 from taskqueue.sqlite_file import connect_readonly, sqlite_path
 from taskqueue.sqlite_names import (
@@ -40,6 +39,7 @@ from taskqueue.sqlite_names import (
 )
 from taskqueue.sqlite_stats import EXPIRED_LEASE, build_queue_stats
 from taskqueue.status_details import details_from_json
+from taskqueue.status_records import LeaseHolder, QueueStats, TaskState, TaskStatus
 
 __all__ = ["lease_holder", "queue_stats", "task_status", "task_statuses"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from taskqueue.records import QueueStats
 from taskqueue.sqlite_names import DELAYED, IN_FLIGHT, READY
+from taskqueue.status_records import QueueStats
 
 # The state counted for an in-flight row whose lease deadline has passed (not a stored state).
 EXPIRED_LEASE: Final = "expired_lease"

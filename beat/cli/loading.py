@@ -29,7 +29,7 @@ def load(config_path: Path) -> Config:
 
 
 def load_readable(config_path: Path) -> Config:
-    """For read-only commands (list, next, queues, status): the configuration with the entries
+    """For read-only commands (list, next): the configuration with the entries
     that validate, each problem of the others printed as a ``warning:`` line on stderr (the
     daemon, too, keeps running what is valid). Problems outside an entry still exit 2."""
     from beat.config.partial import load_valid_entries
@@ -64,7 +64,9 @@ def find_entry(config: Config, name: str) -> Entry:
 
 
 def resolve_broker_url(config_path: Path, broker_url: str | None, *, readonly: bool = False) -> str:
-    """The broker to use: --broker, else the config's.
+    """The broker to use: --broker, else the config's. ``readonly`` (queues, status, workers):
+    only ``broker:`` is checked (:func:`beat.config.broker_section.read_broker_url`), the
+    rest of the file is ``beat check``'s business; else the whole configuration must be valid.
 
     Without either, refuse (exit 2) rather than guess: a default queue file created in
     whatever directory the command ran in is a queue no worker reads.
@@ -72,7 +74,11 @@ def resolve_broker_url(config_path: Path, broker_url: str | None, *, readonly: b
     if broker_url:
         return broker_url
     if config_path.exists():
-        return (load_readable(config_path) if readonly else load(config_path)).broker_url
+        if readonly:
+            from beat.config.broker_section import read_broker_url
+
+            return read_broker_url(config_path)
+        return load(config_path).broker_url
     fail(
         f"no configuration found: {config_path} does not exist; give one with --config FILE "
         f"or BEAT_CONFIG=FILE (or run where schedules.yaml is), or name the broker with "

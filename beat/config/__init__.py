@@ -28,21 +28,55 @@ Choices the SPEC leaves open (also in the README):
 * ``timezone: localtime`` is refused: the host's zone is never used.
 """
 
-from beat.config.entry import validate_entry
-from beat.config.keys import (
-    BEAT_KEYS,
-    CALENDAR_KEYS,
-    DEFAULT_KEYS,
-    ENTRY_KEYS,
-    OPTION_KEYS,
-    SCHEDULE_KINDS,
-    TOP_KEYS,
-    WORKER_KEYS,
-)
-from beat.config.model import Config
-from beat.config.partial import load_valid_entries
-from beat.config.serialise import entry_to_mapping
-from beat.config.top import load_config, read_config
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from beat.config.entry import validate_entry
+    from beat.config.keys import (
+        BEAT_KEYS,
+        CALENDAR_KEYS,
+        DEFAULT_KEYS,
+        ENTRY_KEYS,
+        OPTION_KEYS,
+        SCHEDULE_KINDS,
+        TOP_KEYS,
+        WORKER_KEYS,
+    )
+    from beat.config.model import Config
+    from beat.config.partial import load_valid_entries
+    from beat.config.serialise import entry_to_mapping
+    from beat.config.top import load_config, read_config
+
+# Each name's module, imported on first use (PEP 562): importing one room of the package (as
+# `beat queues` imports beat.config.broker_section) must not import all of them (~35 ms of
+# entry validation; issues 12 and 17).
+_HOMES = {
+    **dict.fromkeys(
+        (
+            *("BEAT_KEYS", "CALENDAR_KEYS", "DEFAULT_KEYS", "ENTRY_KEYS", "OPTION_KEYS"),
+            *("SCHEDULE_KINDS", "TOP_KEYS", "WORKER_KEYS"),
+        ),
+        "beat.config.keys",
+    ),
+    "Config": "beat.config.model",
+    "entry_to_mapping": "beat.config.serialise",
+    "load_config": "beat.config.top",
+    "load_valid_entries": "beat.config.partial",
+    "read_config": "beat.config.top",
+    "validate_entry": "beat.config.entry",
+}
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which checks each name against its import above
+
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(__import__(home, fromlist=[name]), name)
+        globals()[name] = value
+        return value
+
 
 __all__ = [
     "BEAT_KEYS",

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from beat.config.broker_section import check_broker_url, optional_url, top_mapping
 from beat.config.checker import Checker
 from beat.config.entry import SpecCache, check_defaults, check_entry
 from beat.config.entry_stream import INVALID, EntryStream, streamed
@@ -25,7 +26,6 @@ from taskqueue.config_text import describe
 from taskqueue.routes import Route
 from taskqueue.worker_settings import parse_loglevel
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -58,21 +58,15 @@ def read_config(path: Path) -> tuple[Config | None, list[Problem]]:
 
 
 def _build(path: Path, root: Any, checker: Checker) -> Config | None:
+    root = top_mapping(checker, root)
     if root is None:
-        root = {}
-    if not isinstance(root, Mapping):
-        checker.report(
-            checker.line_of(root) or 1,
-            "",
-            f"expected a mapping at the top level (timezone, entries, ...), got {describe(root)}",
-        )
         return None
     checker.unknown_keys(root, TOP_KEYS, "")
     resolved = path.resolve()
     zone = UTC_ZONE
     if root.get("timezone") is not None:
         zone = checker.zone(root, "timezone", "") or zone
-    broker_url = _broker_url(checker, root)
+    broker_url = check_broker_url(checker, root)
     source = _source(checker, root)
     imports = _imports(checker, root)
     defaults = check_defaults(checker, root.get("defaults"), checker.line_of(root, "defaults"))
@@ -124,36 +118,11 @@ def _entries(
     return entries
 
 
-def _optional_url(checker: Checker, data: Mapping[Any, Any], key: str, what: str) -> str | None:
-    """The URL under ``key``; None when it is absent, null or (after a problem) invalid."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str) and _URL.match(value):
-        return value
-    checker.report(checker.line_of(data, key), key, f"expected {what}, got {describe(value)}")
-    return None
-
-
-def _broker_url(checker: Checker, root: Mapping[Any, Any]) -> str | None:
-    url = _optional_url(checker, root, "broker", "a broker URL like redis://localhost:6379/0")
-    if url is None:
-        return None
-    # Imported here: three dataclasses (~2 ms) a configuration without a broker never needs.
-    from taskqueue.redis_url import redis_url_problem
-
-    problem = redis_url_problem(url)
-    if problem is None:
-        return url
-    checker.report(checker.line_of(root, "broker"), "broker", problem)
-    return None
-
-
 def _source(checker: Checker, root: Mapping[Any, Any]) -> str:
     if root.get("source") in (None, "yaml"):
         return "yaml"
     what = "'yaml' or a database URL like postgresql://user@host/db"
-    return _optional_url(checker, root, "source", what) or "yaml"
+    return optional_url(checker, root, "source", what) or "yaml"
 
 
 def _imports(checker: Checker, root: Mapping[Any, Any]) -> tuple[str, ...]:

@@ -61,12 +61,53 @@ def test_read_only_commands_answer_from_the_valid_entries(tmp_path: Path) -> Non
     listed = beat("list", "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert [e["name"] for e in json.loads(listed.stdout)] == ["good"]
-    for command in (["next", "good", "-n", "1"], ["queues"], ["status", "nope"]):
+    result = beat("next", "good", "-n", "1", cwd=tmp_path)
+    assert result.returncode == 0, result
+    assert result.stderr.startswith("warning: ") and warning in result.stderr, result
+    # queues and status read only `broker:` (issue 17): the entries are `beat check`'s business.
+    for command in (["queues"], ["status", "nope"]):
         result = beat(*command, cwd=tmp_path)
         assert result.returncode == (3 if command[0] == "status" else 0), (command, result)
-        assert result.stderr.startswith("warning: ") and warning in result.stderr, result
+        assert result.stderr == "", result
     checked = beat("check", cwd=tmp_path)
     assert checked.returncode == 2 and warning in checked.stderr
+
+
+def test_queues_and_status_read_only_the_broker_of_the_configuration(tmp_path: Path) -> None:
+    """Issue 17: `beat queues`/`status` check `broker:` and the file as a whole, nothing else
+    (a bad zone or entry does not change what the broker holds)."""
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert beat("send", "log", "--broker", url, cwd=tmp_path).returncode == 0
+    config = tmp_path / "schedules.yaml"
+    config.write_text(f"timezone: Mars/Olympus\nbroker: {url}\nentries: {{x: {{every: soon}}}}\n")
+    queues = beat("queues", "--json", cwd=tmp_path)
+    assert queues.returncode == 0 and queues.stderr == "", queues
+    assert [q["name"] for q in json.loads(queues.stdout)] == ["default"]
+    assert beat("check", cwd=tmp_path).returncode == 2
+    bad = {
+        "timezone: UTC\nbroker: sentinel://h:26379\n": "schedules.yaml:2: broker: broker URL",
+        "broker: 42\n": "schedules.yaml:1: broker: expected a broker URL",
+        f"broker: {url}\nbroker: {url}\n": "schedules.yaml:2: duplicate key 'broker'",
+        "- a list\n": "schedules.yaml:1: expected a mapping at the top level",
+        "entries: [\n": "schedules.yaml",
+    }
+    for text, error in bad.items():
+        config.write_text(text)
+        for command in (["queues"], ["status", "x"]):
+            result = beat(*command, cwd=tmp_path)
+            assert result.returncode == 2, (text, command, result)
+            assert result.stderr.startswith("error: ") and error in result.stderr, (text, result)
+    # --broker still wins over the file; BEAT_CONFIG over ./schedules.yaml.
+    assert beat("queues", "--broker", url, cwd=tmp_path).returncode == 0
+    other = tmp_path / "other.yaml"
+    other.write_text(f"broker: {url}\n")
+    chosen = beat("status", "x", cwd=tmp_path, env={"BEAT_CONFIG": str(other)})
+    assert chosen.returncode == 3 and chosen.stderr == "", chosen
+    default = tmp_path / "default.yaml"
+    default.write_text("timezone: UTC\n")
+    empty = beat("queues", "--config", str(default), "--json", cwd=tmp_path)
+    assert empty.returncode == 0 and json.loads(empty.stdout) == [], empty
+    assert not (tmp_path / "queue.db").exists()  # the default queue file is not created by looking
 
 
 def test_a_problem_outside_the_entries_still_exits_2(tmp_path: Path) -> None:

@@ -193,3 +193,14 @@ def test_round_trip_property(data: dict[str, Any]) -> None:
     again = validate_entry("job", entry_to_mapping(entry), zone=BERLIN, defaults={})
     assert again == entry
     assert again.content_hash() == entry.content_hash()
+
+
+def test_digests_stay_what_earlier_versions_stored() -> None:
+    """A changed digest reads as an edit (a boundary for missed fires): taking blake2b from
+    _blake2 rather than hashlib (issue 17, start-up) must give the digests stored before."""
+    config = load_config(Path(__file__).resolve().parents[2] / "schedules.yaml")
+    digests = {name: config.entries[name].content_hash() for name in ("disk-usage", "heartbeat")}
+    assert digests == {
+        "disk-usage": "2ae2d2e92f5b1e3666c2acd3482402e2",
+        "heartbeat": "cc10994fe7e22bef83d7cb1ec13629af",
+    }
