@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -114,17 +115,16 @@ class Dispatcher:
         kwargs, say) waits for that entry's first fire: per-entry work that can wait does
         not hold up start-up, nor its memory."""
         self._by_spec.clear()
-        once: set[int] = set()  # specs seen once so far (their template may never be shared)
-        for entry in entries:
-            if not entry.args and not entry.kwargs:
+        # Per distinct spec, not per entry (entries share specs: beat.entries), counted in C:
+        # a template call per entry was a tenth of indexing 100,000 entries (issue 17).
+        listed = list(entries)
+        ids = [id(entry.spec) for entry in listed]
+        users = Counter(ids)
+        for key, entry in dict(zip(ids, listed, strict=True)).items():
+            # Without arguments: shared by (task, queue, options), built now. With them: built
+            # now only if a second entry has the spec (else at the first fire).
+            if (not entry.args and not entry.kwargs) or users[key] > 1:
                 self._template(entry)
-                continue
-            key = id(entry.spec)
-            if key in once:  # a second user: shared, built now
-                once.discard(key)
-                self._template(entry)
-            elif key not in self._by_spec:
-                once.add(key)
 
     def forget(self, names: Sequence[str]) -> None:
         for name in names:
