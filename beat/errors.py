@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taskqueue.errors import FieldProblem
+
 
 class BeatError(Exception):
     """Root of every error raised by :mod:`beat`."""
 
 
-class ScheduleError(BeatError, ValueError):
+class ScheduleError(BeatError, FieldProblem):
     """An invalid schedule: ``field`` is the part at fault (``minute``, ``every``, ``at``...)."""
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+    @property
+    def field(self) -> str:
+        return self.where
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ TaskqueueError
  │    │                       wrong type): no retry helps until someone repairs it
  │    └── Fenced              a fenced enqueue whose lease token is no longer current
  └── UnknownBrokerURL     a broker URL whose scheme we do not support
+FieldProblem (ValueError)  a value at fault, "where: problem" (beat's ScheduleError, RouteError)
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ from __future__ import annotations
 
 class TaskqueueError(Exception):
     """Root of every error raised by :mod:`taskqueue`."""
+
+
+class FieldProblem(ValueError):
+    """A value at fault: ``where`` (a field such as ``minute`` or a path such as
+    ``routes.reports.*.priority``) and ``problem``, shown as "where: problem"."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
 
 
 class DecodeError(TaskqueueError, ValueError):

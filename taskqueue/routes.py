@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from taskqueue.durations import parse_duration
+from taskqueue.errors import FieldProblem
 from taskqueue.message import MAX_PRIORITY, MIN_PRIORITY
 
 OPTION_KEYS = frozenset(
@@ -25,13 +26,12 @@ OPTION_KEYS = frozenset(
 )
 
 
-class RouteError(ValueError):
+class RouteError(FieldProblem):
     """One thing wrong in ``routes:``: ``path`` (``routes.reports.*.priority``) and what."""
 
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
+    @property
+    def path(self) -> str:
+        return self.where
 
 
 @dataclass(frozen=True, slots=True)
