@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from beat.entries import CATCH_UP_ALL_LIMIT, CatchUp, Entry, Schedule
-from beat.state import EntryState
+from beat.state_rows import EntryState
 from beat.time.bounds import unbounded
 from beat.time.schedules import Interval
 from taskqueue.message import fire_id, require_aware

@@ -28,7 +28,7 @@ from datetime import datetime
 from beat.due_index import DueIndex
 from beat.entries import Entry, Schedule
 from beat.planner import first_state, next_pending, resumed
-from beat.state import EntryState, Pause
+from beat.state_rows import EntryState, Pause
 
 
 def sends(entry: Entry, pause: Pause | None) -> bool:

@@ -15,8 +15,8 @@ from typing import Any
 
 from beat import state_names as col
 from beat.errors import StateError
-from beat.state import BUSY_TIMEOUT_MS, normalize_url
 from beat.state_hints import hint_for
+from beat.state_names import BUSY_TIMEOUT_MS, normalize_url
 from beat.state_rows import EntryState, Pause, pauses_from_rows, states_from_rows
 from taskqueue.errors import UnknownBrokerURL
 from taskqueue.redact import redact_url

@@ -14,7 +14,7 @@ from beat.views.records import leader_data, queue_data, status_data
 if TYPE_CHECKING:
     from beat.config.model import Config
     from beat.entries import Schedule
-    from beat.state import EntryState, Pause
+    from beat.state_rows import EntryState, Pause
     from beat.views.broker import LeaderView
     from taskqueue.records import LeaseHolder, QueueStats, TaskStatus
 

@@ -25,7 +25,7 @@ from taskqueue.message import fire_id
 
 if TYPE_CHECKING:
     from beat.entries import Entry
-    from beat.state import EntryState, Pause
+    from beat.state_rows import EntryState, Pause
 
 
 def local_iso(value: datetime | None, entry: Entry) -> str | None:

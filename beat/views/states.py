@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from beat.state import EntryState, Pause
+from beat.state_rows import EntryState, Pause
 
 
 def read_states(location: str) -> dict[str, EntryState]:
