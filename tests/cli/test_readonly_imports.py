@@ -7,11 +7,13 @@ with a task status and a leader lease, a run state written by the store).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -123,6 +125,9 @@ NEVER = (
     *("taskqueue.broker", "taskqueue.records", "tempfile", "logging", "beat.leader"),
     *("decimal", "hashlib", "taskqueue.redis_url"),
     *("beat.state", "beat.state_log", "beat.state_sql"),
+    # A schedule kind's module is imported by the first entry of that kind: the example has
+    # no solar entry (issue 17).
+    "beat.time.solar",
 )
 CONFIG_ONLY = ("beat.web", "taskqueue.redis_url")
 # queues and status read only `broker:` (issue 17): not the entries' validation (beat.config.top
@@ -170,6 +175,22 @@ def test_read_only_commands_import_only_what_they_use(
     unwanted = [*NEVER, *also_not, *others]
     imported = sorted(m for m in modules if any(m == u or m.startswith(f"{u}.") for u in unwanted))
     assert imported == [], f"beat {' '.join(argv)} imported {imported}"
+
+
+def test_an_every_entry_imports_no_cron_parser(tmp_path: Path) -> None:
+    """`beat next` on a configuration of `every:` entries imports neither the cron parser nor
+    its matcher (issue 17: a schedule kind's modules come with the first entry of that kind);
+    its fires are still every 10 seconds, and `check` and `list` agree."""
+    (tmp_path / "schedules.yaml").write_text("entries:\n  nos: {task: log, every: 10s}\n")
+    cron = ("beat.time.cron_fields", "beat.time.cron_match", "beat.time.cron_hash")
+    for argv in (["next", "nos", "-n", "3", "--json"], ["check"], ["list"]):
+        result, modules = _imports(tmp_path, *argv)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "beat.cli" in modules  # the trace was read
+        assert sorted(m for m in modules if m in cron or m == "beat.time.solar") == [], argv
+        if argv[0] == "next":
+            fires = [datetime.fromisoformat(t) for t in json.loads(result.stdout)]
+            assert [b - a for a, b in pairwise(fires)] == [timedelta(seconds=10)] * 2
 
 
 def test_every_name_of_beat_config_still_imports() -> None:
