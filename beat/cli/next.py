@@ -108,8 +108,7 @@ def _entry_fires(
     ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue.
     None while it is paused or disabled (the daemon's rule, :func:`beat.roster.sends`), with
     the line that says why."""
-    from beat.planner import upcoming
-    from beat.roster import planned_state, sends
+    from beat.pending import planned_state, sends, upcoming
     from beat.time.bounds import unbounded
     from beat.time.schedules import Interval
 

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from beat.config.model import Config
 from beat.entries import Entry
-from beat.roster import planned_state, sends
+from beat.pending import planned_state, sends
 from beat.state_rows import EntryState, Pause
 from beat.views.entries import FireCache, fires_between, local_iso
 

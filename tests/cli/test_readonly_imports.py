@@ -128,6 +128,9 @@ NEVER = (
     # A schedule kind's module is imported by the first entry of that kind: the example has
     # no solar entry (issue 17).
     "beat.time.solar",
+    # The planner's records and the roster's table (five dataclasses, the due index): the
+    # fires shown come from beat.pending, the rules the daemon's planner uses (issue 17).
+    *("beat.planner", "beat.roster", "beat.due_index"),
 )
 CONFIG_ONLY = ("beat.web", "taskqueue.redis_url")
 # queues and status read only `broker:` (issue 17): not the entries' validation (beat.config.top
