@@ -32,7 +32,8 @@ _Builder: TypeAlias = Callable[
     [Checker, str, Mapping[Any, Any], str, ZoneInfo], "_AnySchedule | None"
 ]
 _ONE_OF = "cron, every, calendar, at, solar"
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+# Compiled by re on first use (its cache): only calendar entries have a clock time.
+_CLOCK = r"(\d{1,2}):(\d{2})(?::(\d{2}))?"
 
 
 def check_schedule(
@@ -245,7 +246,7 @@ def clock(checker: Checker, data: Mapping[Any, Any], key: str, path: str) -> tim
     value = data[key]
     if isinstance(value, time):
         return value.replace(tzinfo=None)
-    match = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+    match = re.fullmatch(_CLOCK, value.strip()) if isinstance(value, str) else None
     if match is not None:
         hour, minute, second = (int(g) if g else 0 for g in match.groups())
         if hour < 24 and minute < 60 and second < 60:

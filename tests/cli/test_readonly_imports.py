@@ -226,3 +226,39 @@ def test_the_command_table_names_every_command(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     listed = shown.stdout.split("Commands:")[1].split()
     assert all(name in listed for name in COMMANDS), shown.stdout
+
+
+# Patterns that only some configurations or options use, compiled on first use by re's cache
+# (issue 17): importing their modules, as every read-only command does, compiles none of them.
+_LAZY_PATTERNS = {
+    "beat.cli.options": "_DATE_WITH_OFFSET",  # --after/--start with a date
+    "beat.cli.render": "_SECRET_KEY",  # `beat config` redacts
+    "beat.config.top": "_MODULE",  # a config with `imports:`
+    "beat.config.schedule": "_CLOCK",  # calendar entries
+    "beat.time.durations": "_STEP",  # calendar entries
+}
+_COMPILED_AT_IMPORT = f"""
+import re, sys
+seen = []
+original = re._compile
+def recording(pattern, flags):
+    seen.append(getattr(pattern, "pattern", pattern))
+    return original(pattern, flags)
+re._compile = recording
+for module in {sorted(_LAZY_PATTERNS)!r}:
+    __import__(module)
+re._compile = original
+for module, name in {_LAZY_PATTERNS!r}.items():
+    value = getattr(sys.modules[module], name)
+    print(module, name, (value if isinstance(value, str) else value.pattern) in seen)
+"""
+
+
+def test_rarely_used_patterns_are_compiled_on_first_use() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _COMPILED_AT_IMPORT], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    compiled = [line for line in result.stdout.splitlines() if line.endswith(" True")]
+    assert len(result.stdout.splitlines()) == len(_LAZY_PATTERNS)
+    assert compiled == []
