@@ -15,7 +15,7 @@ import click
 
 from beat.cli.errors import fail
 from beat.cli.group import cli
-from beat.cli.loading import find_entry, load_all_entries, read_pauses, read_states
+from beat.cli.loading import find_entry, load_all_entries, read_entry
 from beat.cli.options import config_option, duration, parse_instant, parse_zone
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def _entry_fires(
     from beat.time.bounds import unbounded
     from beat.time.schedules import Interval
 
-    pause = read_pauses(state_url).get(entry.name)
+    stored, pause = read_entry(state_url, entry.name)
     if not sends(entry, pause):
         if pause is not None and pause.paused:
             note = f": {pause.note}" if pause.note else ""
@@ -120,7 +120,6 @@ def _entry_fires(
         else:
             why = "disabled: no fires"
         return iter(()), f"{entry.name} is {why}"
-    stored = read_states(state_url).get(entry.name)
     base = unbounded(entry.schedule)
     if stored is None and isinstance(base, Interval) and base.start is None:
         click.echo(

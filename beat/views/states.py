@@ -20,6 +20,18 @@ def read_pauses(location: str) -> dict[str, Pause]:
     return _read(location, pauses=True)
 
 
+def read_entry(location: str, name: str) -> tuple[EntryState | None, Pause | None]:
+    """The run state and the pause of the one entry ``name`` at ``location`` (None where it
+    has none, or before the first run), read like :func:`read_states`: from a SQLite file
+    only that entry's rows, in one connection (``beat next``)."""
+    from beat.state_read import read_entry_file, sqlite_state_file
+
+    path = sqlite_state_file(location)
+    if path is not None:
+        return read_entry_file(path, name, location)
+    return read_states(location).get(name), read_pauses(location).get(name)
+
+
 def _read(location: str, *, pauses: bool) -> dict[str, Any]:
     """A SQLite file is read with :mod:`beat.state_read` (read-only, no SQLAlchemy import);
     other databases through the store."""
