@@ -18,7 +18,7 @@ from datetime import datetime
 from beat.config import Config, load_config
 from beat.entries import Entry
 from beat.errors import ConfigError
-from beat.memory import release_free_memory
+from beat.memory import gc_paused, release_free_memory
 from beat.service_tick import TickLoop
 from beat.sources import Delta
 from taskqueue.urls import redact_url
@@ -34,10 +34,11 @@ class BeatService(TickLoop):
     def start(self) -> None:
         """Open the broker and the state, and index every entry. Raises on failure."""
         self.broker.ping()
-        self.roster.load_states(self.store.load())
-        self._config_file.changed()
-        self.apply_config(self.config, self.clock())
-        self._load_gate()
+        with gc_paused():  # every entry's state and index place: all kept (beat.memory)
+            self.roster.load_states(self.store.load())
+            self._config_file.changed()
+            self.apply_config(self.config, self.clock())
+            self._load_gate()
         # Entries, schedules and states live as long as the process: move them out of the
         # cyclic GC's generations so a collection during a large burst does not walk them.
         gc.collect()

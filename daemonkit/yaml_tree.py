@@ -30,6 +30,9 @@ ALIAS_BUDGET_PER_VALUE = 10
 # A long string counts as one value per this many characters (plus one), so repeating a large
 # string through aliases is bounded in bytes, not only in values.
 _CHARS_PER_VALUE = 256
+# Distinct plain strings remembered as such (see TreeBuilder.plain_strings): bounded, as a file
+# of distinct strings gains nothing from them.
+_PLAIN_STRINGS_KEPT = 4096
 
 
 class YamlLimitExceeded(Exception):
@@ -170,6 +173,11 @@ class TreeBuilder:
             self.stream_key, self.sink = stream
         self.constructor = yaml.constructor.SafeConstructor()
         self.anchors: dict[str, Any] = {}
+        # Plain scalars that resolved to themselves (a string) though their first character
+        # might have made them a number, bool or null: `task`, `timezone`, `30s`. A file of
+        # 100,000 entries writes a few dozen of them over and over; matching each against the
+        # resolvers' patterns again was a tenth of building the tree (issue 17).
+        self.plain_strings: set[str] = set()
         # Each anchor's size in values as if every alias inside it were expanded.
         self.sizes: dict[str, int] = {}
 
@@ -189,6 +197,7 @@ class TreeBuilder:
         root: Any = None
         documents = 0
         plain_first = _PLAIN_FIRST
+        plain_strings = self.plain_strings
         # Values written in the file and values repeated by aliases so far (see the module).
         written = expanded = 0
         while (event := next_event()) is not None:
@@ -198,7 +207,9 @@ class TreeBuilder:
                 size = 1 + len(value) // _CHARS_PER_VALUE
                 written += size
                 is_merge = False
-                if event.tag is not None or (event.implicit[0] and value[:1] in plain_first):
+                if event.tag is not None or (
+                    event.implicit[0] and value[:1] in plain_first and value not in plain_strings
+                ):
                     value, is_merge = self.scalar(event, stack)
                 if event.anchor is not None:
                     self.anchors[event.anchor] = value
@@ -307,6 +318,8 @@ class TreeBuilder:
                     tag = candidate
                     break
             else:
+                if len(self.plain_strings) < _PLAIN_STRINGS_KEPT:
+                    self.plain_strings.add(text)
                 return text, False
         if tag == _STR:
             return text, False

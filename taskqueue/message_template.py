@@ -158,7 +158,7 @@ class MessageTemplate:
         data = "".join(
             (
                 f[0],
-                json.dumps(message_id),
+                _json_string(message_id, None),  # ids are plain text: no json.dumps per fire
                 f[1],
                 eta,
                 f[2],

@@ -129,7 +129,7 @@ def status_from_record(record: Mapping[str, Any], url: str) -> TaskStatus:
     the file, the row and the field."""
     task_id = record[Statuses.TASK_ID]
     # A file made before the details column existed has none.
-    parent_id, children, traceback = _field(
+    parent_id, children, traceback, more_children = _field(
         url, Statuses.TABLE, task_id, Statuses.DETAILS, details_from_json,
         record.get(Statuses.DETAILS),
     )  # fmt: skip
@@ -149,6 +149,7 @@ def status_from_record(record: Mapping[str, Any], url: str) -> TaskStatus:
         deliveries=record.get(Statuses.DELIVERIES) or 0,
         parent_id=parent_id,
         children=children,
+        more_children=more_children,
         traceback=traceback,
     )
 

@@ -62,10 +62,12 @@ class TaskStatus:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     deliveries: int = 0  # of the current attempt (see Delivery.deliveries); 0: not known
-    # The task that sent this one, the callbacks it sent, and a failure's remote traceback
+    # The task that sent this one, the calls its code made and the callbacks it sent (the
+    # first MAX_CHILDREN; more_children: how many more), and a failure's remote traceback
     # (stored as one optional object: taskqueue.status_details).
     parent_id: str | None = None
     children: tuple[str, ...] = ()
+    more_children: int = 0
     traceback: str | None = None
     # A write instruction, never read back: how long to keep this status once final (the
     # call's result_expires); None: the ttl the broker is given.
@@ -75,7 +77,7 @@ class TaskStatus:
         return default if self.keep is None else self.keep
 
     def details_json(self) -> str | None:
-        return details_to_json(self.parent_id, self.children, self.traceback)
+        return details_to_json(self.parent_id, self.children, self.traceback, self.more_children)
 
 
 class LeaseHolder(NamedTuple):

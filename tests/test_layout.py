@@ -8,11 +8,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("beat", "worker", "taskqueue", "daemonkit")
 MAX_LINES = 450
 
-# Temporary: the lead removes each entry once its module is split.
-EXCEPTIONS = {
-    "worker/prefork/parent.py",  # being split by the worker hot-path change
-}
-
 
 def module_lengths() -> dict[str, int]:
     return {
@@ -25,11 +20,5 @@ def module_lengths() -> dict[str, int]:
 def test_every_module_is_at_most_450_lines() -> None:
     lengths = module_lengths()
     assert len(lengths) > 100  # the walk found the packages
-    offenders = {name: n for name, n in lengths.items() if n > MAX_LINES and name not in EXCEPTIONS}
+    offenders = {name: n for name, n in lengths.items() if n > MAX_LINES}
     assert offenders == {}, f"modules over {MAX_LINES} lines (split them): {offenders}"
-
-
-def test_every_exception_names_a_module() -> None:
-    """An exception for a module that is gone or renamed would silently allow nothing."""
-    missing = EXCEPTIONS - module_lengths().keys()
-    assert missing == set(), f"exceptions for modules that do not exist: {missing}"

@@ -135,6 +135,7 @@ def send_messages(messages: Sequence[Message]) -> list[TaskResult]:
     (and checked) before any is sent."""
     broker = PRODUCER.get()
     broker.enqueue_many(messages)
+    lineage.sent(messages)  # inside a task: its children (its status lists them)
     return [TaskResult(m.id, broker=broker) for m in messages]
 
 

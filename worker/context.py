@@ -132,11 +132,13 @@ def run_task(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     report: Report,
+    calls: lineage.Calls | None = None,
 ) -> Any:
     """Call the task's function: a bound task gets its :class:`BoundTask` first. Calls it
-    makes name it as their parent (:mod:`worker.lineage`)."""
+    makes name it as their parent (:mod:`worker.lineage`), and their ids go to ``calls``
+    (the pool's, read after the run however it ended)."""
     req = request or Request(id=task_id, task=task.name, args=args, kwargs=kwargs)
-    with lineage.running(lineage.of(req.id, req.root_id)):
+    with lineage.running(lineage.of(req.id, req.root_id, calls)):
         if not task.bind:
             return task.fn(*args, **kwargs)
         return task.fn(BoundTask(task, req, report), *args, **kwargs)

@@ -68,6 +68,9 @@ class Outcome:
     exc_type: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # The ids of the calls the task's code sent (the first MAX_CHILDREN), and how many more.
+    children: tuple[str, ...] = ()
+    more_children: int = 0
 
 
 class Pool(Protocol):

@@ -47,6 +47,7 @@ from worker.errors import (
     TaskRevoked,
     describe,
 )
+from worker.lineage import Calls
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
     Job,
@@ -85,6 +86,7 @@ class _Run:
     abandoned: bool = False  # its outcome is no longer reported (hard limit or stop)
     over_limit: bool = False  # abandoned at the hard limit; counts toward needs_restart
     sessions: set[int] = field(default_factory=set)  # process sessions the task started
+    calls: Calls = field(default_factory=Calls)  # the calls the task's code sent
 
 
 class ThreadPool:
@@ -231,8 +233,19 @@ class ThreadPool:
             if abandoned:
                 logger.info("thread pool: abandoned job %s ended (%s)", job.id, kind.value)
                 return  # its slot already has a replacement thread
+            calls = run.calls
             self._outcomes.put(
-                Outcome(job.id, kind, result, error, exc_type, run.started_at, finished_at)
+                Outcome(
+                    job.id,
+                    kind,
+                    result,
+                    error,
+                    exc_type,
+                    run.started_at,
+                    finished_at,
+                    tuple(calls.ids),
+                    calls.more,
+                )
             )
 
     def _leave_task(self, run: _Run) -> None:
@@ -258,7 +271,7 @@ class ThreadPool:
             try:
                 with sessions.reporting_to(lambda sid: self._on_session(run, sid)):
                     result = run_task(
-                        job.task, job.request, job.task_id, job.args, job.kwargs, report
+                        job.task, job.request, job.task_id, job.args, job.kwargs, report, run.calls
                     )
             finally:
                 self._leave_task(run)

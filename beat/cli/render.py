@@ -238,6 +238,8 @@ def render_status(task_id: str, status: TaskStatus | None, *, as_json: bool) -> 
     if status is None:
         return f"{task_id}: unknown (never seen, or its record expired)"
     tb = data.pop("traceback")
+    if not data["more_children"]:  # shown only when some ids were left out
+        del data["more_children"]
     lines = [f"{k}: {v}" for k, v in data.items() if v is not None and v != []]
     if tb is not None:
         lines.append("traceback:\n" + tb.rstrip("\n"))

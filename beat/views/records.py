@@ -40,6 +40,7 @@ def status_data(task_id: str, status: TaskStatus | None) -> dict[str, Any]:
             "finished_at": None,
             "parent_id": None,
             "children": [],
+            "more_children": 0,
             "traceback": None,
         }
     return {
@@ -55,9 +56,11 @@ def status_data(task_id: str, status: TaskStatus | None) -> dict[str, Any]:
         "error": status.error,
         "started_at": iso(status.started_at),
         "finished_at": iso(status.finished_at),
-        # The task that sent this one, the callbacks it sent, a failure's traceback.
+        # The task that sent this one, the calls and callbacks it sent (the first 1,000;
+        # more_children: how many more), a failure's traceback.
         "parent_id": status.parent_id,
         "children": list(status.children),
+        "more_children": status.more_children,
         "traceback": status.traceback,
     }
 

@@ -172,7 +172,7 @@ def _queued(task_id: str, value: bytes) -> TaskStatus:
 def _status(task_id: str, raw: Mapping[bytes, bytes]) -> TaskStatus:
     """A status hash as the :class:`TaskStatus` it records."""
     f = {k.decode(): v.decode() for k, v in raw.items()}
-    parent_id, children, traceback = details_from_json(f.get("details"))
+    parent_id, children, traceback, more_children = details_from_json(f.get("details"))
     return TaskStatus(
         id=task_id,
         task=f["task"],
@@ -185,5 +185,6 @@ def _status(task_id: str, raw: Mapping[bytes, bytes]) -> TaskStatus:
         deliveries=int(f.get("deliveries", 0)),
         parent_id=parent_id,
         children=children,
+        more_children=more_children,
         traceback=traceback,
     )

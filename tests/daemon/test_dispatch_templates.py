@@ -12,6 +12,7 @@ from beat.entries import Entry
 from beat.planner import Fire
 from beat.time.schedules import Interval
 from taskqueue.message import fire_id
+from taskqueue.message_template import MessageTemplate
 
 WHEN = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
 
@@ -27,3 +28,19 @@ def test_prepare_builds_shared_templates_and_leaves_single_ones_to_the_first_fir
     payload = d.encode(own, Fire("own", WHEN, fire_id("own", WHEN)), WHEN).payload
     assert json.loads(payload)["kwargs"] == {"id": 7}
     assert set(d._by_spec) == {id(twins[0].spec), id(own.spec)}
+
+
+def test_prepare_looks_up_each_shared_spec_once_not_once_per_entry() -> None:
+    schedule = Interval(timedelta(minutes=1), None, ZoneInfo("UTC"))
+    fleet = [Entry(f"e{i}", f"t{i % 3}", schedule) for i in range(300)]
+    looked_up: list[str] = []
+
+    class Counting(Dispatcher):
+        def _template(self, entry: Entry) -> tuple[MessageTemplate, int]:
+            looked_up.append(entry.task)
+            return super()._template(entry)
+
+    d = Counting()
+    d.prepare(fleet)
+    assert sorted(looked_up) == ["t0", "t1", "t2"]  # three specs: three look-ups
+    assert len(d._plain) == 3

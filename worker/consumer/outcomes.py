@@ -91,8 +91,9 @@ class Finished:
     def status(
         self, state: TaskState, *, result: Any = None, error: str | None = None
     ) -> TaskStatus:
-        """The final status of this run (its attempt counted), with the callbacks it sends as
-        children and, for a FAILURE from an exception, the remote traceback."""
+        """The final status of this run (its attempt counted), with the calls its code sent
+        and the callbacks it sends as children and, for a FAILURE from an exception, the
+        remote traceback."""
         message, outcome = self.entry.message, self.outcome
         failed = state is TaskState.FAILURE and outcome.kind is OutcomeKind.FAILURE
         traceback = outcome.result if failed and isinstance(outcome.result, str) else None
@@ -104,7 +105,8 @@ class Finished:
             error=error,
             started_at=self.entry.started_at,
             finished_at=self.finished_at,
-            children=children_of(message, state),
+            children=outcome.children + children_of(message, state),
+            more_children=outcome.more_children,
             traceback=traceback,
             # Set here rather than copied in by the settler (a dataclass replace per task).
             deliveries=self.entry.delivery.deliveries,
@@ -121,6 +123,7 @@ def status_of(
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
     children: tuple[str, ...] = (),
+    more_children: int = 0,
     traceback: str | None = None,
     deliveries: int = 0,
 ) -> TaskStatus:
@@ -135,6 +138,7 @@ def status_of(
         finished_at=finished_at,
         parent_id=message.headers.parent_id,
         children=children,
+        more_children=more_children,
         traceback=traceback,
         keep=message.result_expires,
         deliveries=deliveries,
@@ -144,8 +148,7 @@ def status_of(
 def children_of(message: Message, state: TaskState) -> tuple[str, ...]:
     """The ids of the callbacks a task ending in ``state`` sends (worker.consumer.callbacks):
     its links on SUCCESS, its link_errors on a final failure. A chord body is not counted
-    (only the member that completes the chord sends it); calls made by the task's code are
-    not recorded."""
+    (only the member that completes the chord sends it, naming that member its parent)."""
     c = message.callbacks
     if state is TaskState.SUCCESS:
         return tuple(callback_id(message.id, "link", i, r) for i, r in enumerate(c.link))

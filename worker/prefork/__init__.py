@@ -8,8 +8,9 @@ Children
     code, which a fork of the old parent cannot. The child imports the operator's task modules
     (``modules``), so it has its own registry; a job crosses by task *name*. Jobs and outcomes
     are small typed messages (:mod:`worker.prefork.protocol`); a child serves any number of
-    jobs, so no process is started per job. The parent's side is :mod:`worker.prefork.parent`,
-    the child program :mod:`worker.prefork.child`.
+    jobs, so no process is started per job. The parent's side is :mod:`worker.prefork.parent`
+    (which starts processes with :mod:`worker.prefork.spawn`), the child program
+    :mod:`worker.prefork.child`.
 
 Deadlines
     The parent owns every deadline. A monitor thread sleeps until the nearest one (a

@@ -30,6 +30,7 @@ from worker.errors import (
     describe,
     exception_name,
 )
+from worker.lineage import Calls
 from worker.pool import (
     OutcomeKind,
     RunResult,
@@ -94,7 +95,7 @@ def _configure_logging(level: int, pickled_formatter: bytes | None) -> None:
     root.setLevel(level)
 
 
-def _run(job: RunJob, report: Report) -> RunResult:
+def _run(job: RunJob, report: Report, calls: Calls) -> RunResult:
     global _in_task, _soft_raised, _soft_text
     from worker.registry import REGISTRY
 
@@ -113,7 +114,7 @@ def _run(job: RunJob, report: Report) -> RunResult:
         if timer_s is not None:
             signal.setitimer(signal.ITIMER_REAL, timer_s)
         try:
-            result = run_task(task, job.request, task_id, job.args, job.kwargs, report)
+            result = run_task(task, job.request, task_id, job.args, job.kwargs, report, calls)
         finally:
             _in_task = False
             if timer_s is not None:
@@ -164,13 +165,26 @@ def _serve(conn: Connection, report_memory: bool) -> None:
         if job is None:
             return  # retired
         started = time.time()
-        kind, result, error, exc_type = _run(job, _progress_reporter(send, job.job_id))
+        calls = Calls()
+        kind, result, error, exc_type = _run(job, _progress_reporter(send, job.job_id), calls)
         finished = time.time()
         rss_kib = _peak_rss_kib() if report_memory else 0
+        children, more = tuple(calls.ids), calls.more
         try:
             send_done(
                 conn,
-                Done(job.job_id, kind.value, result, error, exc_type, started, finished, rss_kib),
+                Done(
+                    job.job_id,
+                    kind.value,
+                    result,
+                    error,
+                    exc_type,
+                    started,
+                    finished,
+                    rss_kib,
+                    children,
+                    more,
+                ),
             )
         except (pickle.PicklingError, TypeError, AttributeError) as e:
             # JSON-able but not picklable (an exotic subclass): report it rather than hang.
@@ -186,6 +200,8 @@ def _serve(conn: Connection, report_memory: bool) -> None:
                     started,
                     finished,
                     rss_kib,
+                    children,
+                    more,
                 ),
             )
 

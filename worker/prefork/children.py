@@ -1,4 +1,5 @@
-"""The parent's record of one pool process, and the small process helpers the parent uses."""
+"""The parent's record of one pool process, the outcome of a job whose process died, and the
+small process helpers the parent uses."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import os
 import signal
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 
-from worker.pool import Job
+from worker.pool import Job, Outcome, OutcomeKind, hard_limit_error
 from worker.prefork.protocol import RunJob
 
 
@@ -60,3 +61,33 @@ def exit_text(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit status {code}"
+
+
+def exit_outcome(child: Child, job: Job, killed_at: datetime | None, code: int) -> Outcome:
+    """The outcome of ``job`` when ``child`` exited under it: REVOKED (killed by terminate),
+    TIME_LIMIT (killed by the monitor, ``killed_at``) or LOST (anything else)."""
+    if killed_at is not None and child.revoked:
+        return Outcome(
+            job_id=job.id,
+            kind=OutcomeKind.REVOKED,
+            error=f"revoked: process {child.pid} killed",
+            started_at=child.started_at,
+            finished_at=killed_at,
+        )
+    if killed_at is not None:
+        return Outcome(
+            job_id=job.id,
+            kind=OutcomeKind.TIME_LIMIT,
+            error=hard_limit_error(job.time_limit, f"process {child.pid} killed"),
+            exc_type="worker.errors.TimeLimitExceeded",
+            started_at=child.started_at,
+            finished_at=killed_at,
+        )
+    return Outcome(
+        job_id=job.id,
+        kind=OutcomeKind.LOST,
+        error=f"pool process {child.pid} died ({exit_text(code)})",
+        exc_type="worker.errors.WorkerLost",
+        started_at=child.started_at,
+        finished_at=datetime.now(UTC),
+    )

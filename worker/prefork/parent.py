@@ -9,31 +9,35 @@ import os
 import pickle
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection, Pipe
+from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_connections
 
-from worker import commands, producer, sessions
+from worker import sessions
 from worker.errors import PoolError
 from worker.pool import (
     DEFAULT_SWITCH_INTERVAL_S,
     Job,
     Outcome,
     OutcomeKind,
-    hard_limit_error,
     limit_deadlines_s,
     start_monitor,
     utc_from_timestamp,
 )
-from worker.prefork.children import Child, ChildState, exit_text, kill_group, send_quietly
+from worker.prefork.children import (
+    Child,
+    ChildState,
+    exit_outcome,
+    exit_text,
+    kill_group,
+    send_quietly,
+)
 from worker.prefork.protocol import (
     RETIRE,
     BootError,
-    ChildInit,
     ChildMessage,
     Done,
     Progress,
@@ -42,6 +46,7 @@ from worker.prefork.protocol import (
     done_from,
     send_job,
 )
+from worker.prefork.spawn import child_init, spawn
 from worker.progress import ProgressBox, ProgressReport
 
 logger = logging.getLogger(__name__)
@@ -50,7 +55,6 @@ DEFAULT_BOOT_TIMEOUT_S = 60.0
 # Consecutive children dying before they are ready: the task modules cannot load; give up.
 _MAX_BOOT_FAILURES = 5
 _REAP_TIMEOUT_S = 5.0
-_CHILD_CODE = "from worker.prefork.child import child_main; child_main()"
 
 
 class PreforkPool:
@@ -86,7 +90,7 @@ class PreforkPool:
         # A child exited or was retired: start a successor, after the outcomes at hand are
         # returned (starting an interpreter takes milliseconds the consumer should not wait).
         self._short = False
-        self._init = self._child_init()
+        self._init = child_init(self.modules, report_memory=self.max_memory_per_child is not None)
         self.progress = ProgressBox()
 
     # --- Pool protocol -------------------------------------------------------------------
@@ -207,41 +211,6 @@ class PreforkPool:
         return True
 
     # --- internals: children ---------------------------------------------------------------
-    def _child_init(self) -> ChildInit:
-        root = logging.getLogger()
-        formatter = root.handlers[0].formatter if root.handlers else None
-        try:
-            pickled_formatter = pickle.dumps(formatter) if formatter is not None else None
-        except Exception:  # an exotic formatter: children fall back to a plain one
-            pickled_formatter = None
-        # The command policy set by the worker at start-up (worker.commands) holds in children.
-        policy = commands.current()
-        return ChildInit(
-            list(sys.path),
-            self.modules,
-            root.getEffectiveLevel(),
-            pickled_formatter,
-            policy,
-            producer.configured(),
-            report_memory=self.max_memory_per_child is not None,
-        )
-
-    def _spawn(self) -> Child:
-        parent_end, child_end = Pipe(duplex=True)
-        fd = child_end.fileno()
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_CODE, str(fd), str(os.getpid())],
-                stdin=subprocess.DEVNULL,
-                pass_fds=(fd,),
-                process_group=0,  # its own group, so the hard limit kills what it started
-            )
-        finally:
-            child_end.close()
-        parent_end.send(self._init)
-        logger.debug("prefork pool: started process %d", proc.pid)
-        return Child(proc=proc, conn=parent_end)
-
     def _ensure_capacity(self) -> None:
         """Start children until ``concurrency`` of them are alive and not exiting."""
         while not self._stopping:
@@ -254,7 +223,7 @@ class PreforkPool:
                     f"prefork pool: {self._boot_failures} processes in a row died while "
                     f"importing {self.modules}: {self._last_boot_error or 'no error reported'}"
                 )
-            child = self._spawn()
+            child = spawn(self._init)
             with self._lock:
                 self._children.append(child)
 
@@ -368,6 +337,8 @@ class PreforkPool:
             exc_type=done.exc_type,
             started_at=utc_from_timestamp(done.started_ts),
             finished_at=utc_from_timestamp(done.finished_ts),
+            children=done.children,
+            more_children=done.more_children,
         )
 
     def _on_exit(self, child: Child) -> Outcome | None:
@@ -406,31 +377,7 @@ class PreforkPool:
         self._short = True
         if job is None:
             return None
-        if killed_at is not None and child.revoked:
-            return Outcome(
-                job_id=job.id,
-                kind=OutcomeKind.REVOKED,
-                error=f"revoked: process {child.pid} killed",
-                started_at=child.started_at,
-                finished_at=killed_at,
-            )
-        if killed_at is not None:
-            return Outcome(
-                job_id=job.id,
-                kind=OutcomeKind.TIME_LIMIT,
-                error=hard_limit_error(job.time_limit, f"process {child.pid} killed"),
-                exc_type="worker.errors.TimeLimitExceeded",
-                started_at=child.started_at,
-                finished_at=killed_at,
-            )
-        return Outcome(
-            job_id=job.id,
-            kind=OutcomeKind.LOST,
-            error=f"pool process {child.pid} died ({exit_text(code)})",
-            exc_type="worker.errors.WorkerLost",
-            started_at=child.started_at,
-            finished_at=datetime.now(UTC),
-        )
+        return exit_outcome(child, job, killed_at, code)
 
     # --- internals: the deadline monitor (its own thread) ---------------------------------------
     def _watch_deadlines(self) -> None:

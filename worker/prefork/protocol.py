@@ -109,6 +109,9 @@ class Done(NamedTuple):
     started_ts: float
     finished_ts: float
     peak_rss_kib: int  # 0 unless ChildInit.report_memory
+    # The ids of the calls the task's code sent (worker.lineage.Calls), and how many more.
+    children: tuple[str, ...]
+    more_children: int
 
 
 ChildMessage = Ready | BootError | SessionStarted | Progress | Done

@@ -75,6 +75,7 @@ WORKERS = obj("workers", workers=array(WORKER))
 LEADER = obj("broker leader", "leader:object? broker:string")
 TASK = obj(
     "id state attempts",
-    "id:string task:string? state:string attempts:integer traceback:string? parent_id:string?",
+    "id:string task:string? state:string attempts:integer traceback:string? parent_id:string?"
+    " more_children:integer",
     children=array("string"),
 )
