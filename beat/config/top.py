@@ -22,10 +22,9 @@ from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from beat.memory import gc_paused
-from taskqueue.config_keys import default_broker_url
+from taskqueue.config_keys import default_broker_url, parse_loglevel
 from taskqueue.config_text import describe
 from taskqueue.routes import Route
-from taskqueue.worker_settings import parse_loglevel
 
 # Compiled by re on first use (its cache): only a config with `imports:` checks module names.
 _MODULE = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
