@@ -10,7 +10,7 @@ from datetime import datetime
 
 from beat.entries import Schedule
 from beat.ops.revoke import revoke
-from beat.state import EntryState
+from beat.state_rows import EntryState
 from taskqueue.broker import Revocations
 from taskqueue.errors import BrokerError
 from taskqueue.message import fire_id

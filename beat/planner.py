@@ -24,15 +24,22 @@ reason says "at least"); which fires are sent is exact either way.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from beat.entries import CATCH_UP_ALL_LIMIT, CatchUp, Entry, Schedule
-from beat.state import EntryState
-from beat.time.bounds import unbounded
+
+# An entry's pending fires from its state live apart from the plans' records: beat next
+# imports only them (issue 17). Their names stay importable from here.
+from beat.pending import boundary
+from beat.pending import first_state as first_state
+from beat.pending import next_pending as next_pending
+from beat.pending import resumed as resumed
+from beat.pending import upcoming as upcoming
+from beat.state_rows import EntryState
 from beat.time.schedules import Interval
-from taskqueue.message import fire_id, require_aware
+from taskqueue.message import fire_id
 
 # Generic schedules: missed fires walked one by one from the oldest before jumping to the newest.
 WALK_LIMIT = 1_000
@@ -70,71 +77,6 @@ class Plan:
     fires: tuple[Fire, ...]
     skipped: tuple[Skipped, ...]
     next_fire: datetime | None
-
-
-def first_state(entry: Entry, now: datetime, previous: EntryState | None) -> EntryState:
-    """The state of ``entry`` being (re)indexed at ``now``.
-
-    New: first seen now, never fired. Unchanged (same content hash): ``previous`` as is, so a
-    restart keeps the interval phase and the last fire. Edited: ``first_seen`` and
-    ``last_fire`` are kept (``last_fire`` stays the truth about what was sent) and
-    ``edited_at = now`` becomes a boundary: the edited entry's first fire is its next scheduled
-    instant after the edit, never immediate, and fires the old definition missed are not
-    replayed under the new one.
-    """
-    now = require_aware(now, "now")
-    digest = entry.content_hash()
-    if previous is None:
-        return EntryState(name=entry.name, last_fire=None, first_seen=now, content_hash=digest)
-    if previous.content_hash == digest:
-        return previous
-    return replace(previous, content_hash=digest, edited_at=now)
-
-
-def resumed(state: EntryState, at: datetime) -> EntryState:
-    """``state`` of an entry that runs again from ``at`` on after a stop that is not downtime
-    (re-enabled, or ``beat resume``): ``at`` becomes a boundary, so nothing in the stopped
-    period is "missed" and replayed. Idempotent: an earlier boundary is never moved back."""
-    if state.edited_at is not None and state.edited_at >= at:
-        return state
-    return replace(state, edited_at=at)
-
-
-def _boundary(state: EntryState) -> datetime:
-    """Fires are pending strictly after this instant."""
-    after = state.first_seen if state.last_fire is None else state.last_fire
-    edited = state.edited_at
-    if edited is not None and edited > after:
-        return edited
-    return after
-
-
-def next_pending(entry: Entry, state: EntryState) -> datetime | None:
-    """The next fire to index: the first scheduled instant after the state's boundary (the
-    last scheduled fire, or first seen / edited), never computed from "now"."""
-    schedule = entry.schedule
-    after = _boundary(state)
-    if isinstance(schedule, Interval):
-        start = state.first_seen if schedule.start is None else schedule.start
-        return _interval_first_after(start, schedule.every, after)
-    return schedule.anchored(state.first_seen).next_after(after)
-
-
-def upcoming(entry: Entry, state: EntryState, after: datetime | None = None) -> Iterator[datetime]:
-    """The fires the daemon will send for ``entry`` from ``state``, in order: the same rule as
-    :func:`next_pending` (its first item), so ``beat next`` and ``beat list`` give one answer.
-
-    ``after``: the schedule's fires strictly after it instead (the state only gives an
-    interval its phase; its anchor, first seen, is never itself a fire).
-    """
-    schedule = entry.schedule
-    if after is None:
-        floor = _boundary(state)
-    elif isinstance(base := unbounded(schedule), Interval) and base.start is None:
-        floor = max(after, state.first_seen)
-    else:
-        floor = after
-    return schedule.anchored(state.first_seen).iter_after(floor)
 
 
 @dataclass(slots=True)
@@ -197,7 +139,7 @@ def _plan_late(plan: RoundPlan, entry: Entry, state: EntryState, horizon: dateti
 def plan_entry(entry: Entry, state: EntryState, now: datetime) -> Plan:
     """Every pending fire of ``entry`` at ``now``: sent, or skipped per its catch-up policy."""
     schedule = entry.schedule
-    after = _boundary(state)
+    after = boundary(state)
     if isinstance(schedule, Interval):
         start = state.first_seen if schedule.start is None else schedule.start
         return _plan_interval(entry, start, schedule.every, after, now)
@@ -205,12 +147,6 @@ def plan_entry(entry: Entry, state: EntryState, now: datetime) -> Plan:
 
 
 # --- intervals: arithmetic on k in start + k * every --------------------------------------
-
-
-def _interval_first_after(start: datetime, every: timedelta, after: datetime) -> datetime:
-    if after < start:
-        return start
-    return start + ((after - start) // every + 1) * every
 
 
 def _plan_interval(

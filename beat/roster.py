@@ -27,27 +27,10 @@ from datetime import datetime
 
 from beat.due_index import DueIndex
 from beat.entries import Entry, Schedule
-from beat.planner import first_state, next_pending, resumed
-from beat.state import EntryState, Pause
-
-
-def sends(entry: Entry, pause: Pause | None) -> bool:
-    """Whether the beat sends ``entry``'s fires: enabled and not paused (``beat pause``,
-    ``pause_on_failure``); a paused entry has none until it is resumed."""
-    return entry.enabled and (pause is None or not pause.paused)
-
-
-def planned_state(
-    entry: Entry, stored: EntryState | None, pause: Pause | None, now: datetime
-) -> EntryState:
-    """The state a beat holds for ``entry`` at ``now`` given the ``stored`` one: a new or
-    edited entry's (:func:`beat.planner.first_state`), and after a resume, boundary at the
-    resume instant (:func:`beat.planner.resumed`, as :meth:`Roster.set_pauses` applies it).
-    Its fires are :func:`beat.planner.upcoming`'s when :func:`sends`, else none."""
-    state = first_state(entry, now, stored)
-    if pause is not None and not pause.paused:
-        state = resumed(state, pause.since)
-    return state
+from beat.pending import first_state, next_pending, resumed
+from beat.pending import planned_state as planned_state
+from beat.pending import sends as sends
+from beat.state_rows import EntryState, Pause
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from beat import state_names as col
@@ -32,6 +31,8 @@ from beat.state_epoch import from_epoch_us as from_epoch_us
 from beat.state_epoch import to_epoch_us as to_epoch_us
 from beat.state_hints import CORRUPT, hint_for
 from beat.state_log import FireLog, FireRecord, log_rows
+from beat.state_names import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
+from beat.state_names import normalize_url as normalize_url
 from beat.state_rows import EntryState as EntryState
 from beat.state_rows import Pause as Pause
 from beat.state_rows import pauses_from_rows, states_from_rows
@@ -51,24 +52,11 @@ from beat.state_sql import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-# A writer waits this long for another process's lock before failing with "database is locked".
-BUSY_TIMEOUT_MS = 5_000
 T = TypeVar("T")
 
 
 def _opt_us(value: datetime | None) -> int | None:
     return None if value is None else to_epoch_us(value)
-
-
-def normalize_url(url: str) -> str:
-    """A SQLAlchemy URL for ``url``: a plain path becomes ``sqlite:///<absolute path>``;
-    ``postgresql://`` (no driver) uses psycopg 3, the driver this project ships with."""
-    if "://" not in url:
-        return f"sqlite:///{Path(url).expanduser().resolve()}"
-    scheme, rest = url.split("://", 1)
-    if scheme in ("postgresql", "postgres"):
-        return f"postgresql+psycopg://{rest}"
-    return url
 
 
 class StateStore:

@@ -1,5 +1,5 @@
-"""The names of the run-state table: one definition, used by the SQLAlchemy store
-(:mod:`beat.state`) and the read-only fast path (:mod:`beat.state_read`).
+"""The names of the run-state table and the URL of its store: one definition, used by the
+SQLAlchemy store (:mod:`beat.state`) and the read-only fast path (:mod:`beat.state_read`).
 
 Standard library only, so ``beat list`` and ``beat next`` read the state without SQLAlchemy.
 Every instant column holds integer microseconds since the Unix epoch (UTC).
@@ -7,7 +7,23 @@ Every instant column holds integer microseconds since the Unix epoch (UTC).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
+
+# A writer waits this long for another process's lock before failing with "database is locked".
+BUSY_TIMEOUT_MS: Final = 5_000
+
+
+def normalize_url(url: str) -> str:
+    """A SQLAlchemy URL for ``url``: a plain path becomes ``sqlite:///<absolute path>``;
+    ``postgresql://`` (no driver) uses psycopg 3, the driver this project ships with."""
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
 
 TABLE_NAME: Final = "beat_entry_state"
 

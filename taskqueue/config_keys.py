@@ -31,6 +31,8 @@ WORKER_KEYS = (
 )
 
 # The SQLite queue next to the configuration file (see default_broker_url).
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 DEFAULT_QUEUE_FILE = "queue.db"
 # Where every command and the calling API look for the configuration: $BEAT_CONFIG, else
 # this file in the current directory.
@@ -75,3 +77,13 @@ def default_broker_url(config_path: Path | None) -> str:
     they meet on the same queue."""
     base = config_path.resolve().parent if config_path is not None else Path.cwd()
     return f"sqlite:///{base / DEFAULT_QUEUE_FILE}"
+
+
+def parse_loglevel(value: object) -> str:
+    """A log level in lower case; raises ValueError with the message (beat's own ``beat:``
+    section uses it too)."""
+    if isinstance(value, str) and value.lower() in LOG_LEVELS:
+        return value.lower()
+    from taskqueue.config_text import describe  # only an error needs it
+
+    raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {describe(value)}")

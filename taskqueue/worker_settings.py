@@ -17,7 +17,11 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
+# The log settings live with the keys: beat reads them without this module (issue 17).
+from taskqueue.config_keys import LOG_FORMATS as LOG_FORMATS
+from taskqueue.config_keys import LOG_LEVELS as LOG_LEVELS
 from taskqueue.config_keys import WORKER_KEYS, command_setting_problems
+from taskqueue.config_keys import parse_loglevel as parse_loglevel
 from taskqueue.config_text import describe, did_you_mean
 from taskqueue.durations import parse_duration
 
@@ -32,8 +36,6 @@ __all__ = [
 ]
 
 POOLS = ("prefork", "threads")
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-LOG_FORMATS = ("text", "json")
 # The bounds of a metrics port here: 0 asks the system for a free port.
 _PORT_LOW, _PORT_HIGH = 0, 65535
 
@@ -104,14 +106,6 @@ def parse_worker_section(value: object) -> tuple[WorkerSection, list[SectionProb
         if not found:
             settings[key] = parsed
     return WorkerSection(**settings), problems
-
-
-def parse_loglevel(value: object) -> str:
-    """A log level in lower case; raises ValueError with the message (beat's own ``beat:``
-    section uses it too)."""
-    if isinstance(value, str) and value.lower() in LOG_LEVELS:
-        return value.lower()
-    raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {describe(value)}")
 
 
 # --- one check per kind of value --------------------------------------------------------------

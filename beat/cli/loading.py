@@ -120,6 +120,18 @@ def read_states(state: str) -> dict[str, Any]:
         raise RuntimeProblem(str(e)) from e
 
 
+def read_entry(state: str, name: str) -> tuple[Any, Any]:
+    """The run state and the pause of the entry ``name``, None where it has none
+    (:func:`beat.views.states.read_entry`), read like :func:`read_states`."""
+    from beat.errors import StateError
+    from beat.views.states import read_entry as read
+
+    try:
+        return read(state, name)
+    except StateError as e:
+        raise RuntimeProblem(str(e)) from e
+
+
 def read_pauses(state: str) -> dict[str, Any]:
     """The pauses kept in the run state (``beat pause``), read like :func:`read_states`."""
     from beat.errors import StateError

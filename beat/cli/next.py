@@ -15,7 +15,7 @@ import click
 
 from beat.cli.errors import fail
 from beat.cli.group import cli
-from beat.cli.loading import find_entry, load_all_entries, read_pauses, read_states
+from beat.cli.loading import find_entry, load_all_entries, read_entry
 from beat.cli.options import config_option, duration, parse_instant, parse_zone
 
 if TYPE_CHECKING:
@@ -108,12 +108,11 @@ def _entry_fires(
     ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue.
     None while it is paused or disabled (the daemon's rule, :func:`beat.roster.sends`), with
     the line that says why."""
-    from beat.planner import upcoming
-    from beat.roster import planned_state, sends
+    from beat.pending import planned_state, sends, upcoming
     from beat.time.bounds import unbounded
     from beat.time.schedules import Interval
 
-    pause = read_pauses(state_url).get(entry.name)
+    stored, pause = read_entry(state_url, entry.name)
     if not sends(entry, pause):
         if pause is not None and pause.paused:
             note = f": {pause.note}" if pause.note else ""
@@ -121,7 +120,6 @@ def _entry_fires(
         else:
             why = "disabled: no fires"
         return iter(()), f"{entry.name} is {why}"
-    stored = read_states(state_url).get(entry.name)
     base = unbounded(entry.schedule)
     if stored is None and isinstance(base, Interval) and base.start is None:
         click.echo(

@@ -58,7 +58,8 @@ def parse_json(value: str | None, option: str, kind: type) -> Any:
 
 # A date with an offset but no time (2099-01-01Z, 2099-01-01-05:00): midnight at that offset.
 # datetime.fromisoformat refuses the first and reads the second as 05:00 without an offset.
-_DATE_WITH_OFFSET = re.compile(r"(\d{4}-\d{2}-\d{2})([zZ]|[+-]\d{2}(?::?\d{2})?)")
+# A pattern, compiled by re on first use (its cache): only --after/--start with a date use it.
+_DATE_WITH_OFFSET = r"(\d{4}-\d{2}-\d{2})([zZ]|[+-]\d{2}(?::?\d{2})?)"
 
 
 def parse_instant(value: str, option: str, zone: ZoneInfo | None = None) -> datetime:
@@ -69,7 +70,7 @@ def parse_instant(value: str, option: str, zone: ZoneInfo | None = None) -> date
     form the refusal suggests is accepted.
     """
     text = value.strip()
-    dated = _DATE_WITH_OFFSET.fullmatch(text)
+    dated = re.fullmatch(_DATE_WITH_OFFSET, text)
     if dated is not None:
         text = f"{dated[1]}T00:00{dated[2]}"
     elif zone is not None:

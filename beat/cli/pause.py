@@ -14,7 +14,7 @@ from beat.cli.loading import find_entry, load_all_entries
 from beat.cli.options import config_option
 
 if TYPE_CHECKING:
-    from beat.state import Pause
+    from beat.state_rows import Pause
 
 
 @cli.command("pause")

@@ -14,7 +14,7 @@ from beat.views.records import leader_data, queue_data, status_data
 if TYPE_CHECKING:
     from beat.config.model import Config
     from beat.entries import Schedule
-    from beat.state import EntryState, Pause
+    from beat.state_rows import EntryState, Pause
     from beat.views.broker import LeaderView
     from taskqueue.records import LeaseHolder, QueueStats, TaskStatus
 
@@ -142,7 +142,8 @@ def render_leader(holder: LeaseHolder | None, problem: str | None = None) -> str
     return f"leader: {holder.owner} (token {holder.token}, lease until {until})"
 
 
-_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
+# Compiled by re on first use (its cache): only `beat config` redacts.
+_SECRET_KEY = r"(?i)pass(word|wd)?|secret|token|api[_-]?key|credential"
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -151,7 +152,7 @@ def redact(value: Any, key: str = "") -> Any:
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v, key) for v in value]
-    if key and _SECRET_KEY.search(key) and value not in (None, ""):
+    if key and re.search(_SECRET_KEY, key) and value not in (None, ""):
         return "***"
     if isinstance(value, str):
         from taskqueue.redact import redact_text

@@ -6,8 +6,7 @@ imports beat); the SQL source's columns are :data:`ENTRY_KEYS` (beat/sources/sql
 
 from __future__ import annotations
 
-from taskqueue.config_keys import WORKER_KEYS
-from taskqueue.worker_settings import LOG_FORMATS, LOG_LEVELS
+from taskqueue.config_keys import LOG_FORMATS, LOG_LEVELS, WORKER_KEYS
 
 __all__ = [
     "BEAT_KEYS",

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 from zoneinfo import ZoneInfo
 
 from beat.config.checker import Checker
@@ -17,16 +17,23 @@ from beat.config.keys import CALENDAR_KEYS, ENTRY_KEYS, SCHEDULE_KINDS, SOLAR_KE
 from beat.entries import Schedule
 from beat.errors import ScheduleError
 from beat.time.bounds import Bounded
-from beat.time.cron_dst import resolve_fixed
 from beat.time.durations import parse_calendar_step
 from beat.time.schedules import Calendar, Cron, Interval, Once, shared_cron
-from beat.time.solar import EVENTS, Solar
 from taskqueue.config_text import describe, did_you_mean
 
-_AnySchedule = Cron | Interval | Calendar | Once | Solar | Bounded
-_Builder = Callable[[Checker, str, Mapping[Any, Any], str, ZoneInfo], _AnySchedule | None]
+if TYPE_CHECKING:
+    # Imported by the builder of their kind (issue 17): a configuration without a solar entry
+    # does not import beat.time.solar, one without cron, calendar or at entries not the cron
+    # modules (beat.time.cron_dst resolves wall-clock instants).
+    from beat.time.solar import Solar
+
+_AnySchedule: TypeAlias = "Cron | Interval | Calendar | Once | Solar | Bounded"
+_Builder: TypeAlias = Callable[
+    [Checker, str, Mapping[Any, Any], str, ZoneInfo], "_AnySchedule | None"
+]
 _ONE_OF = "cron, every, calendar, at, solar"
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+# Compiled by re on first use (its cache): only calendar entries have a clock time.
+_CLOCK = r"(\d{1,2}):(\d{2})(?::(\d{2}))?"
 
 
 def check_schedule(
@@ -226,7 +233,11 @@ def instant(
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime.combine(value, time(0, 0))
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else resolve_fixed(value, zone)
+        if value.tzinfo is not None:
+            return value
+        from beat.time.cron_dst import resolve_fixed
+
+        return resolve_fixed(value, zone)
     _wrong(checker, data, key, path, "a date-time like 2026-01-01T00:00:00Z")
     return None
 
@@ -235,7 +246,7 @@ def clock(checker: Checker, data: Mapping[Any, Any], key: str, path: str) -> tim
     value = data[key]
     if isinstance(value, time):
         return value.replace(tzinfo=None)
-    match = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+    match = re.fullmatch(_CLOCK, value.strip()) if isinstance(value, str) else None
     if match is not None:
         hour, minute, second = (int(g) if g else 0 for g in match.groups())
         if hour < 24 and minute < 60 and second < 60:
@@ -295,6 +306,8 @@ def _solar(
     checker: Checker, name: str, data: Mapping[Any, Any], path: str, zone: ZoneInfo
 ) -> _AnySchedule | None:
     """``solar: {event: sunrise, lat: 52.52, lon: 13.40}``."""
+    from beat.time.solar import EVENTS, Solar
+
     where = f"{path}.solar"
     before = len(checker.problems)
     required = {"event": "sunrise", "lat": "52.52", "lon": "13.40"}

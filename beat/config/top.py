@@ -22,12 +22,12 @@ from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from beat.memory import gc_paused
-from taskqueue.config_keys import default_broker_url
+from taskqueue.config_keys import default_broker_url, parse_loglevel
 from taskqueue.config_text import describe
 from taskqueue.routes import Route
-from taskqueue.worker_settings import parse_loglevel
 
-_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+# Compiled by re on first use (its cache): only a config with `imports:` checks module names.
+_MODULE = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 
 
 def load_config(path: Path) -> Config:
@@ -143,7 +143,7 @@ def _imports(checker: Checker, root: Mapping[Any, Any]) -> tuple[str, ...]:
         return ()
     good: list[str] = []
     for index, module in enumerate(value):
-        if isinstance(module, str) and _MODULE.fullmatch(module):
+        if isinstance(module, str) and re.fullmatch(_MODULE, module):
             good.append(module)
         else:
             checker.report(

@@ -9,13 +9,16 @@ from typing import Any
 
 from beat.config.checker import Checker, NotJSON, plain
 from beat.config.keys import WORKER_KEYS
-from taskqueue.worker_settings import parse_worker_section
 
 
 def check_worker_section(checker: Checker, root: Mapping[Any, Any]) -> dict[str, Any]:
     """The ``worker:`` section as written (JSON values, unknown keys left out); every problem
     reported at the line of its key."""
     raw = root.get("worker")
+    if raw is None:  # nothing to check: the worker's parser is not even imported (issue 17)
+        return {}
+    from taskqueue.worker_settings import parse_worker_section
+
     _, problems = parse_worker_section(raw)
     section: Mapping[Any, Any] = raw if isinstance(raw, Mapping) else {}
     for problem in problems:

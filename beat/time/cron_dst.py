@@ -17,9 +17,13 @@ from __future__ import annotations
 from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from beat.time.cron_match import Matcher
+if TYPE_CHECKING:
+    # A matcher is built by beat.time.schedules; the DST rules here (the fixed-time rule of
+    # an `at:`, beat next's DST notes) need no cron parser (issue 17).
+    from beat.time.cron_match import Matcher
 
 _MINUTE = timedelta(minutes=1)
 NORMAL, GAP, FOLD = 0, 1, 2

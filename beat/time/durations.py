@@ -28,7 +28,8 @@ __all__ = [
 
 CALENDAR_UNITS = {"d": "days", "w": "weeks", "mo": "months", "y": "years"}
 _SHORT = {name: short for short, name in CALENDAR_UNITS.items()}
-_STEP = re.compile(r"(\d+)\s*([A-Za-z]+)")
+# Compiled by re on first use (its cache): only calendar entries have a step.
+_STEP = r"(\d+)\s*([A-Za-z]+)"
 _EXAMPLES = "e.g. 1d, 2w, 3mo, 1y"
 
 
@@ -39,7 +40,7 @@ def parse_calendar_step(value: str, field: str) -> tuple[int, str]:
     """
     if not isinstance(value, str) or isinstance(value, bool):
         raise ValueError(f"{field}: {value!r} is not a calendar step ({_EXAMPLES})")
-    match = _STEP.fullmatch(value.strip())
+    match = re.fullmatch(_STEP, value.strip())
     if match is None:
         raise ValueError(f"{field}: {value!r} is not a calendar step ({_EXAMPLES})")
     count_text, unit = match.groups()

@@ -21,13 +21,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 from zoneinfo import ZoneInfo
 
 from beat.errors import ScheduleError
-from beat.time.cron_dst import next_cron, resolve_fixed
-from beat.time.cron_fields import CronSpec, parse
-from beat.time.cron_match import Matcher
+
+if TYPE_CHECKING:
+    from beat.time.cron_fields import CronSpec
+    from beat.time.cron_match import Matcher
+
+# The cron modules (beat.time.cron_dst, cron_fields, cron_match) are imported by the first
+# Cron, Calendar or Once that needs them: a configuration of `every:` entries, and `beat next`
+# on one, import none of them (issue 17).
 
 __all__ = ["Calendar", "Cron", "Interval", "Once", "Walked", "iter_fires"]
 
@@ -91,6 +96,8 @@ class Walked:
 @lru_cache(maxsize=4096)
 def _matcher(normalized: str, name: str) -> Matcher:
     """One compiled matcher per distinct expression (and entry name, for ``H``)."""
+    from beat.time.cron_fields import parse
+
     matcher, fires = _spec_matcher(parse(normalized, name))
     # The calendar repeats every 400 years, so a pattern with no day from 2000 on never fires
     # (e.g. the 1st AND the second Monday): say so now rather than never firing.
@@ -103,6 +110,8 @@ def _matcher(normalized: str, name: str) -> Matcher:
 def _spec_matcher(spec: CronSpec) -> tuple[Matcher, bool]:
     """One matcher per resolved spec: ``H`` entries resolve to a few dozen distinct minutes
     and hours, so 50,000 of them share those (and the check below runs once for each)."""
+    from beat.time.cron_match import Matcher
+
     matcher = Matcher(spec)
     return matcher, matcher.first_from(datetime(2000, 1, 1)) is not None
 
@@ -116,6 +125,8 @@ def _next_cached(matcher: Matcher, zone: ZoneInfo, after: datetime) -> datetime 
             after.year, after.month, after.day, after.hour, after.minute + 1
         )
         return None if found is None else datetime(*found, tzinfo=UTC)
+    from beat.time.cron_dst import next_cron
+
     try:
         return next_cron(matcher, zone, matcher.spec.wildcard, after)
     except OverflowError:
@@ -299,6 +310,8 @@ class Calendar(Walked):
                 yield datetime.combine(day, self.at)
 
     def next_after(self, after: datetime) -> datetime | None:
+        from beat.time.cron_dst import resolve_fixed
+
         after = _aware(after, "after")
         try:
             local = after.astimezone(self.zone).date()
@@ -344,6 +357,8 @@ class Once(Walked):
         """A one-off written as a local wall time in ``zone`` (fixed-time rule for DST)."""
         if local.tzinfo is not None:
             raise ScheduleError("at", f"expected a local time without offset, got {local}")
+        from beat.time.cron_dst import resolve_fixed
+
         return cls(resolve_fixed(local, zone), zone, local=local)
 
     def next_after(self, after: datetime) -> datetime | None:

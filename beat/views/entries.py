@@ -2,8 +2,8 @@
 page), its next fires with DST notes, and every fire of all entries in a window.
 
 Pure: the configuration, the stored run state (states and pauses) and ``now`` in, data out.
-The fires follow the daemon's own rule (:func:`beat.planner.upcoming` from
-:func:`beat.roster.planned_state`, none unless :func:`beat.roster.sends`: a paused or disabled
+The fires follow the daemon's own rule (:func:`beat.pending.upcoming` from
+:func:`beat.pending.planned_state`, none unless :func:`beat.pending.sends`: a paused or disabled
 entry has none), so ``beat list``, ``beat next`` and the dashboard give one answer.
 """
 
@@ -15,8 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from beat.planner import upcoming
-from beat.roster import planned_state, sends
+from beat.pending import planned_state, sends, upcoming
 from beat.time.bounds import finished
 from beat.time.cron_dst import changes_between
 from beat.time.dst_notes import dst_note
@@ -25,7 +24,7 @@ from taskqueue.message import fire_id
 
 if TYPE_CHECKING:
     from beat.entries import Entry
-    from beat.state import EntryState, Pause
+    from beat.state_rows import EntryState, Pause
 
 
 def local_iso(value: datetime | None, entry: Entry) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from beat.state import EntryState, Pause
+from beat.state_rows import EntryState, Pause
 
 
 def read_states(location: str) -> dict[str, EntryState]:
@@ -18,6 +18,18 @@ def read_pauses(location: str) -> dict[str, Pause]:
     """The pauses kept in the run state at ``location`` (``beat pause``), read like
     :func:`read_states`; {} before the first run."""
     return _read(location, pauses=True)
+
+
+def read_entry(location: str, name: str) -> tuple[EntryState | None, Pause | None]:
+    """The run state and the pause of the one entry ``name`` at ``location`` (None where it
+    has none, or before the first run), read like :func:`read_states`: from a SQLite file
+    only that entry's rows, in one connection (``beat next``)."""
+    from beat.state_read import read_entry_file, sqlite_state_file
+
+    path = sqlite_state_file(location)
+    if path is not None:
+        return read_entry_file(path, name, location)
+    return read_states(location).get(name), read_pauses(location).get(name)
 
 
 def _read(location: str, *, pauses: bool) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 
 from beat.config.model import Config
 from beat.entries import Entry
-from beat.roster import planned_state, sends
-from beat.state import EntryState, Pause
+from beat.pending import planned_state, sends
+from beat.state_rows import EntryState, Pause
 from beat.views.entries import FireCache, fires_between, local_iso
 
 # A timeline that may depend on the time asked (not settled) is reused this long (the page

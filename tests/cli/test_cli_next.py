@@ -153,3 +153,42 @@ def test_beat_next_subprocess_is_clean() -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_next_reads_only_its_own_entry_of_the_run_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`beat next ENTRY` reads that entry's rows only (issue 17: one row of 100,000, one
+    connection): another entry's unreadable row does not stop it, while `beat list`, which
+    reads them all, still names that entry; its own paused row is still read."""
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    from beat.state import StateStore
+    from tests.cli.conftest import seed_state
+
+    cfg = tmp_path / "schedules.yaml"
+    cfg.write_text(
+        "entries:\n  a: {task: log, every: 1h, start: 2026-01-01T00:00:00Z}\n"
+        "  b: {task: log, every: 1h}\n  c: {task: log, every: 1m}\n"
+    )
+    db = tmp_path / "s.db"
+    seed_state(cfg, db, datetime.now(UTC) - timedelta(hours=1))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE beat_entry_state SET first_seen_us = 'garbage' WHERE name = 'b'")
+    conn.close()
+    code, out, err = run(
+        capsys, "-s", str(db), "next", "a", "-n", "2", "--json", "--config", str(cfg)
+    )
+    assert code == 0, err
+    fires = [datetime.fromisoformat(t) for t in json.loads(out)]
+    assert fires[1] - fires[0] == timedelta(hours=1) and fires[0].minute == 0
+    code, _, err = run(capsys, "-s", str(db), "list", "--config", str(cfg))
+    assert code == 1 and "entry 'b': first_seen_us" in err, err
+    store = StateStore(str(db))
+    try:
+        store.set_pause("c", True, "maintenance", datetime.now(UTC))
+    finally:
+        store.close()
+    code, out, err = run(capsys, "-s", str(db), "next", "c", "--config", str(cfg))
+    assert code == 0 and "c is paused since" in out and "maintenance" in out, (out, err)

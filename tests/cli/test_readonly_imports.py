@@ -7,11 +7,13 @@ with a task status and a leader lease, a run state written by the store).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -116,10 +118,19 @@ def test_the_fast_path_creates_no_file(tmp_path: Path) -> None:
 # - hashlib (~2.5 ms, OpenSSL): an entry's digest is blake2b, taken from _blake2 directly
 #   (the example has no jitter, the other user of blake2b);
 # - taskqueue.redis_url (three dataclasses) by the broker commands: the example's queue is SQLite.
+# - beat.state (the SQLAlchemy store, with the fire log and the write statements; ~6 ms): a read
+#   takes the records from beat.state_rows and the store's URL from beat.state_names (issue 17).
 NEVER = (
     *("subprocess", "socket", "importlib.metadata", "croniter", "dateutil", "astral"),
     *("taskqueue.broker", "taskqueue.records", "tempfile", "logging", "beat.leader"),
     *("decimal", "hashlib", "taskqueue.redis_url"),
+    *("beat.state", "beat.state_log", "beat.state_sql"),
+    # A schedule kind's module is imported by the first entry of that kind: the example has
+    # no solar entry (issue 17).
+    "beat.time.solar",
+    # The planner's records and the roster's table (five dataclasses, the due index): the
+    # fires shown come from beat.pending, the rules the daemon's planner uses (issue 17).
+    *("beat.planner", "beat.roster", "beat.due_index"),
 )
 CONFIG_ONLY = ("beat.web", "taskqueue.redis_url")
 # queues and status read only `broker:` (issue 17): not the entries' validation (beat.config.top
@@ -169,6 +180,24 @@ def test_read_only_commands_import_only_what_they_use(
     assert imported == [], f"beat {' '.join(argv)} imported {imported}"
 
 
+def test_an_every_entry_imports_no_cron_parser(tmp_path: Path) -> None:
+    """`beat next` on a configuration of `every:` entries imports neither the cron parser nor
+    its matcher (issue 17: a schedule kind's modules come with the first entry of that kind),
+    nor, without a `worker:` section, the worker's settings parser; its fires are still every
+    10 seconds, and `check` and `list` agree."""
+    (tmp_path / "schedules.yaml").write_text("entries:\n  nos: {task: log, every: 10s}\n")
+    cron = ("beat.time.cron_fields", "beat.time.cron_match", "beat.time.cron_hash")
+    cron = (*cron, "beat.time.solar", "taskqueue.worker_settings")
+    for argv in (["next", "nos", "-n", "3", "--json"], ["check"], ["list"]):
+        result, modules = _imports(tmp_path, *argv)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "beat.cli" in modules  # the trace was read
+        assert sorted(m for m in modules if m in cron) == [], argv
+        if argv[0] == "next":
+            fires = [datetime.fromisoformat(t) for t in json.loads(result.stdout)]
+            assert [b - a for a, b in pairwise(fires)] == [timedelta(seconds=10)] * 2
+
+
 def test_every_name_of_beat_config_still_imports() -> None:
     """beat.config imports each room on first use (so that `beat queues` can import one):
     every public name is still there, and is the room's own."""
@@ -199,3 +228,39 @@ def test_the_command_table_names_every_command(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     listed = shown.stdout.split("Commands:")[1].split()
     assert all(name in listed for name in COMMANDS), shown.stdout
+
+
+# Patterns that only some configurations or options use, compiled on first use by re's cache
+# (issue 17): importing their modules, as every read-only command does, compiles none of them.
+_LAZY_PATTERNS = {
+    "beat.cli.options": "_DATE_WITH_OFFSET",  # --after/--start with a date
+    "beat.cli.render": "_SECRET_KEY",  # `beat config` redacts
+    "beat.config.top": "_MODULE",  # a config with `imports:`
+    "beat.config.schedule": "_CLOCK",  # calendar entries
+    "beat.time.durations": "_STEP",  # calendar entries
+}
+_COMPILED_AT_IMPORT = f"""
+import re, sys
+seen = []
+original = re._compile
+def recording(pattern, flags):
+    seen.append(getattr(pattern, "pattern", pattern))
+    return original(pattern, flags)
+re._compile = recording
+for module in {sorted(_LAZY_PATTERNS)!r}:
+    __import__(module)
+re._compile = original
+for module, name in {_LAZY_PATTERNS!r}.items():
+    value = getattr(sys.modules[module], name)
+    print(module, name, (value if isinstance(value, str) else value.pattern) in seen)
+"""
+
+
+def test_rarely_used_patterns_are_compiled_on_first_use() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _COMPILED_AT_IMPORT], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    compiled = [line for line in result.stdout.splitlines() if line.endswith(" True")]
+    assert len(result.stdout.splitlines()) == len(_LAZY_PATTERNS)
+    assert compiled == []
