@@ -19,11 +19,7 @@ class BeatError(Exception):
 
 
 class ScheduleError(BeatError, FieldProblem):
-    """An invalid schedule: ``field`` is the part at fault (``minute``, ``every``, ``at``...)."""
-
-    @property
-    def field(self) -> str:
-        return self.where
+    """An invalid schedule: ``where`` is the part at fault (``minute``, ``every``, ``at``...)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,11 +27,7 @@ OPTION_KEYS = frozenset(
 
 
 class RouteError(FieldProblem):
-    """One thing wrong in ``routes:``: ``path`` (``routes.reports.*.priority``) and what."""
-
-    @property
-    def path(self) -> str:
-        return self.where
+    """One thing wrong in ``routes:``: ``where`` is its path (``routes.reports.*.priority``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ def check_routes(checker: Checker, root: Mapping[Any, Any]) -> tuple[Route, ...]
         try:
             route = parse_route(pattern, options, "routes")
         except RouteError as e:
-            checker.report(_line(checker, section, pattern, options, e.path), e.path, e.problem)
+            checker.report(_line(checker, section, pattern, options, e.where), e.where, e.problem)
             continue
         if route.queue is not None and not NAME.fullmatch(route.queue):
             checker.report(

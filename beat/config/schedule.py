@@ -92,16 +92,16 @@ def _schedule_error(
     # A cron error names a part of the expression ("minute: 60 is out of range 0-59") and
     # points at the cron key; other errors name a key (every, start, at, calendar.every)
     # and point at that key's line.
-    if error.field == kind:
+    if error.where == kind:
         checker.report(checker.line_of(data, kind), f"{path}.{kind}", error.problem)
         return
     if kind != "cron":
         nested = data[kind] if kind == "calendar" else None
         holder = nested if isinstance(nested, Mapping) else data
         base = f"{path}.calendar" if holder is nested else path
-        if error.field in holder:
+        if error.where in holder:
             checker.report(
-                checker.line_of(holder, error.field), f"{base}.{error.field}", error.problem
+                checker.line_of(holder, error.where), f"{base}.{error.where}", error.problem
             )
             return
     checker.report(checker.line_of(data, kind), f"{path}.{kind}", str(error))

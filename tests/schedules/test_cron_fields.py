@@ -247,7 +247,7 @@ def test_invalid_forms_have_precise_messages(expr: str, message: str) -> None:
     with pytest.raises(ScheduleError) as exc:
         Cron(expr, UTC_ZONE)
     assert str(exc.value).startswith(message), str(exc.value)
-    assert exc.value.field == message.split(":")[0]
+    assert exc.value.where == message.split(":")[0]
 
 
 def test_naive_after_is_rejected() -> None:
