@@ -73,7 +73,11 @@ class OverlapGate:
     def __init__(self) -> None:
         self.last_sent: dict[str, str] = {}
         self.buffered: dict[str, Buffered] = {}
+        # The held fires, at most one per entry (its next fire: the entry is off the index
+        # meanwhile); ``_held`` is their heap, whose items no longer in ``_held_at`` are
+        # superseded (dropped lazily).
         self._held: list[tuple[datetime, str]] = []
+        self._held_at: dict[str, datetime] = {}
         # Fires `beat backfill` sent (another process: known from the fire log), until they
         # are seen ended; and the backfilled ids already read, by when they were logged.
         self.backfilled: dict[str, set[str]] = {}
@@ -88,6 +92,7 @@ class OverlapGate:
         self.last_sent = dict(last_sent)
         self.buffered = dict(buffered)
         self._held.clear()
+        self._held_at.clear()
         self.backfilled.clear()
         self._backfills_seen.clear()  # read every backfilled fire again (follow_backfills)
         self._taken.clear()
@@ -121,15 +126,22 @@ class OverlapGate:
         may still be queued or running: those are held until their instant. A fire whose entry
         sent none (that this gate knows of) or whose previous fire is over (one pipelined read
         of those ids; a state only reaches a final one) is decided now, like an ``allow`` fire,
-        so it is enqueued ahead (lookahead). The broker unreachable: all are held."""
+        so it is enqueued ahead (lookahead). The broker unreachable: all are held.
+
+        An entry in ``due`` that still has a fire held was indexed again meanwhile (edited,
+        resumed): that held fire is stale (the index holds its truth) and is dropped here, not
+        left to be released later and planned against (or after) the one decided now."""
         out: list[tuple[str, datetime]] = []
         ahead: list[tuple[str, datetime]] = []
+        held_at = self._held_at
         for name, when in due:
+            if held_at:
+                held_at.pop(name, None)
             entry = entries.get(name)
             if when <= now or entry is None or entry.overlap is Overlap.ALLOW:
                 out.append((name, when))
             elif name in self.buffered or name in self.backfilled or name in self._taken:
-                heapq.heappush(self._held, (when, name))
+                self._hold(name, when)
             else:
                 ahead.append((name, when))
         ids = sorted({self.last_sent[n] for n, _ in ahead if n in self.last_sent})
@@ -140,23 +152,33 @@ class OverlapGate:
         for name, when in ahead:
             prev = self.last_sent.get(name)
             if prev is not None and (statuses is None or _active(statuses.get(prev))):
-                heapq.heappush(self._held, (when, name))
+                self._hold(name, when)
             else:
                 self.last_sent.pop(name, None)  # over: nothing to read again when planned
                 out.append((name, when))
         return out
 
+    def _hold(self, name: str, when: datetime) -> None:
+        self._held_at[name] = when
+        heapq.heappush(self._held, (when, name))
+
     def release(self, now: datetime, stale: Callable[[str], bool]) -> list[tuple[str, datetime]]:
         """The held fires due at ``now``; one whose entry was indexed again meanwhile (edited)
-        or paused is ``stale`` and dropped: the index holds its truth."""
+        or paused is ``stale`` and dropped: the index holds its truth. Called before the index
+        is popped, so that an entry indexed again is still seen there."""
         out = []
         while self._held and self._held[0][0] <= now:
             when, name = heapq.heappop(self._held)
+            if self._held_at.get(name) != when:
+                continue  # superseded: dropped by admit
+            del self._held_at[name]
             if not stale(name):
                 out.append((name, when))
         return out
 
     def next_held(self) -> datetime | None:
+        while self._held and self._held_at.get(self._held[0][1]) != self._held[0][0]:
+            heapq.heappop(self._held)  # superseded
         return self._held[0][0] if self._held else None
 
     # --- the decision -------------------------------------------------------------------

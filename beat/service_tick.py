@@ -61,9 +61,12 @@ class TickLoop(Leadership):
         # An entry whose following fire is also within the horizon (say `every: 500ms` with a
         # 1 s lookahead) is re-indexed and popped again by the next round.
         for round_no in range(MAX_ROUNDS):
+            # The gated fires held until their instant (beat.overlap), released before the
+            # index is popped: one whose entry was indexed again is seen there, and dropped.
+            released = self.gate.release(now, self._reindexed) if round_no == 0 else []
             due = self.index.pop_due(horizon)
-            if round_no == 0:  # the gated fires held until their instant (beat.overlap)
-                due = self.gate.release(now, self._reindexed) + due
+            if released:
+                due = released + due
             due = self.gate.admit(due, self.entries, now, self.broker.get_statuses)
             if not due and not (round_no == 0 and self.gate.buffered):
                 break

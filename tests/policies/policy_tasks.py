@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from worker.registry import task
 
 
-@task(name="p.run")
-def run(seconds: float, path: str) -> None:
-    """Append ``start <t>`` and ``end <t>`` (monotonic-free wall seconds) around a sleep."""
+@task(name="p.run", bind=True)
+def run(self: Any, seconds: float, path: str) -> None:
+    """Append ``start <t> <task id> <delivery>`` and ``end <t> <task id> <delivery>`` (wall
+    seconds) around a sleep: a failure then names which fire ran, and whether a run was a
+    second delivery of one fire rather than another fire."""
+    tag = f"{self.request.id} {self.request.deliveries}"
     with open(path, "a") as f:
-        f.write(f"start {time.time()}\n")
+        f.write(f"start {time.time()} {tag}\n")
     time.sleep(seconds)
     with open(path, "a") as f:
-        f.write(f"end {time.time()}\n")
+        f.write(f"end {time.time()} {tag}\n")
 
 
 @task(name="p.fail")
