@@ -36,13 +36,13 @@ def gc_paused() -> Iterator[None]:
 def release_free_memory() -> None:
     """``malloc_trim(0)`` where the C library has it (glibc); a no-op elsewhere."""
     import ctypes  # here: only the daemon's start-up needs it
-    import ctypes.util
+    import os
 
-    name = ctypes.util.find_library("c")
-    if name is None:
+    if os.name != "posix":
         return
     try:
-        trim = ctypes.CDLL(name).malloc_trim
+        # The symbols already loaded into this process (no ldconfig subprocess to find libc).
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # musl, macOS: nothing to trim this way
         return
     trim.argtypes = [ctypes.c_size_t]

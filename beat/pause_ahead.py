@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from itertools import islice, takewhile
 
 from beat.entries import Schedule
 from beat.ops.revoke import revoke
@@ -27,14 +28,10 @@ def enqueued_ahead(
 ) -> list[str]:
     """The ids of the entry's fires with ``now < instant <= last_fire``: disposed of (sent)
     already, with an instant still to come."""
-    ids: list[str] = []
     if last_fire is None or last_fire <= now:
-        return ids
-    when = schedule.next_after(now)
-    while when is not None and when <= last_fire and len(ids) < MAX_AHEAD:
-        ids.append(fire_id(name, when))
-        when = schedule.next_after(when)
-    return ids
+        return []
+    fires = takewhile(lambda when: when <= last_fire, schedule.iter_after(now))
+    return [fire_id(name, when) for when in islice(fires, MAX_AHEAD)]
 
 
 def revoke_ahead(

@@ -95,7 +95,7 @@ def planned_state(
 ) -> EntryState:
     """The state a beat holds for ``entry`` at ``now`` given the ``stored`` one: a new or
     edited entry's (:func:`beat.planner.first_state`), and after a resume, boundary at the
-    resume instant (:func:`beat.planner.resumed`, as :meth:`Roster.set_pauses` applies it).
+    resume instant (:func:`resumed`, as :meth:`Roster.set_pauses` applies it).
     Its fires are :func:`beat.planner.upcoming`'s when :func:`sends`, else none."""
     state = first_state(entry, now, stored)
     if pause is not None and not pause.paused:

@@ -35,7 +35,6 @@ from beat.entries import CATCH_UP_ALL_LIMIT, CatchUp, Entry, Schedule
 from beat.pending import boundary
 from beat.pending import first_state as first_state
 from beat.pending import next_pending as next_pending
-from beat.pending import resumed as resumed
 from beat.pending import upcoming as upcoming
 from beat.state_rows import EntryState
 from beat.time.schedules import Interval

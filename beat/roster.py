@@ -10,11 +10,11 @@ A schedules.yaml reload, a SQL source delta and a leader takeover all go through
 - A re-enabled entry resumes at its next scheduled instant: the disabled period is not
   downtime, so nothing in it is "missed" (it is treated like an edit at the instant of the
   re-enable). A resumed entry (``beat resume``) follows the same rule at the resume instant
-  (:func:`beat.planner.resumed`); a paused one is not indexed.
+  (:func:`beat.pending.resumed`); a paused one is not indexed.
 
-:func:`planned_state` is that rule for one entry, for whatever shows the fires the beat will
-send (``beat next``, ``beat list``, the dashboard): the roster indexes an entry only when
-:func:`sends` says so.
+:func:`beat.pending.planned_state` is that rule for one entry, for whatever shows the fires
+the beat will send (``beat next``, ``beat list``, the dashboard): the roster indexes an entry
+only when :func:`beat.pending.sends` says so.
 
 The roster holds memory only; the service persists what :meth:`apply` returns.
 """
@@ -27,9 +27,7 @@ from datetime import datetime
 
 from beat.due_index import DueIndex
 from beat.entries import Entry, Schedule
-from beat.pending import first_state, next_pending, resumed
-from beat.pending import planned_state as planned_state
-from beat.pending import sends as sends
+from beat.pending import first_state, next_pending, resumed, sends
 from beat.state_rows import EntryState, Pause
 
 
@@ -108,7 +106,7 @@ class Roster:
     def set_pauses(self, pauses: Mapping[str, Pause], now: datetime) -> list[EntryState]:
         """Follow the pauses read from the run state (every tick, so ``beat pause`` needs no
         reload): a paused entry leaves the index, a resumed one runs again from its resume
-        instant (:func:`beat.planner.resumed`). Idempotent; the states to persist."""
+        instant (:func:`beat.pending.resumed`). Idempotent; the states to persist."""
         was = self.paused
         self.paused = {name: p for name, p in pauses.items() if p.paused}
         persist: list[EntryState] = []

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from beat import state_names as col
 from beat.state_epoch import chunks, from_epoch_us, to_epoch_us
-from beat.state_sql import BACKFILL_SENT, LOG_REPLACEABLE, PG_LOG, PRUNE_LOG, executemany
+from beat.state_sql import (
+    BACKFILL_SENT,
+    LOG_REPLACEABLE,
+    PG_LOG,
+    PRUNE_LOG,
+    executemany,
+    is_backfill,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -166,7 +173,7 @@ class FireLog:
 
         t = self.table
         query = sa.select(*(t.c[c] for c in col.LOG_COLUMNS)).where(
-            t.c.outcome == sa.literal_column(f"'{BACKFILL_SENT}'"), t.c.at_us >= since_us
+            is_backfill(t), t.c.at_us >= since_us
         )
         return [
             FireRecord(n, from_epoch_us(fire), fid, outcome, reason, from_epoch_us(at))

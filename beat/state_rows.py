@@ -71,7 +71,7 @@ class Pause:
 
     ``paused`` True: paused from ``since`` on, ``note`` says why. False: resumed at ``since``;
     the row stays so that every beat (a restart, a new leader) applies the re-enable rule
-    (:func:`beat.planner.resumed`) at that instant and the paused period is never replayed,
+    (:func:`beat.pending.resumed`) at that instant and the paused period is never replayed,
     whoever noticed the resume first.
     """
 

@@ -91,6 +91,15 @@ def define_pause_table(metadata: Any) -> Table:
     )
 
 
+def is_backfill(table: Table) -> Any:
+    """The fire log rows ``beat backfill`` sent: the partial index's filter, written once so
+    that the query reading them (:meth:`beat.state_log.FireLog.backfills_since`) matches it
+    and the database uses the index."""
+    import sqlalchemy as sa
+
+    return table.c[col.OUTCOME] == sa.literal_column(f"'{BACKFILL_SENT}'")
+
+
 def define_log_table(metadata: Any) -> Table:
     """The fire log (``beat history``): one row per fire of an entry, newest kept (see
     :meth:`beat.state.StateStore.record_fires`); indexed apart are the backfilled fires."""
@@ -106,7 +115,7 @@ def define_log_table(metadata: Any) -> Table:
         sa.Column(col.OUTCOME, sa.String(16), nullable=False),
         sa.Column(col.REASON, sa.String(1000), nullable=False),
     )
-    backfilled = table.c[col.OUTCOME] == sa.literal_column(f"'{BACKFILL_SENT}'")
+    backfilled = is_backfill(table)
     sa.Index(
         f"{col.LOG_TABLE}_backfill",
         table.c[col.AT_US],

@@ -86,9 +86,14 @@ class QueueKeys:
     tag: str  # "<prefix>:{q:<name>}", the common head of every key of the queue
     script_keys: tuple[str, ...]
 
-    delayed, msg, inflight, claims, dead, consumers, notify, deliveries = map(
-        _Key, [n for n in QUEUE_KEY_NAMES if not n.startswith("ready:")]
-    )
+    delayed = _Key("delayed")
+    msg = _Key("msg")
+    inflight = _Key("inflight")
+    claims = _Key("claims")
+    dead = _Key("dead")
+    consumers = _Key("consumers")
+    notify = _Key("notify")
+    deliveries = _Key("deliveries")
 
     @property
     def ready(self) -> tuple[str, ...]:

@@ -11,16 +11,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from beat.cli.group import cli
-from beat.cli.loading import find_entry, load_all_entries, open_broker_or_fail
+from beat.cli.loading import broker_errors, find_entry, load_all_entries
 from beat.cli.options import broker_option, config_option
+from beat.views.broker import BrokerReader
 from beat.views.history import history_rows
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from beat.state_log import FireRecord
-    from taskqueue.broker import TaskStates
-    from taskqueue.records import TaskStatus
 
 
 @cli.command("history")
@@ -42,12 +39,15 @@ def history_cmd(
     config = load_all_entries(config_path, readonly=True)
     find_entry(config, name)
     records = read_fire_log(ctx.obj["state"], name, limit)
-    broker = open_broker_or_fail(broker_url or config.broker_url) if records else None
-    try:
-        rows = history_rows(records, lambda ids: _statuses(broker, ids))
-    finally:
-        if broker is not None:
-            broker.close()
+    rows: list[dict[str, Any]] = []
+    if records:
+        reader = BrokerReader(broker_url or config.broker_url)
+        try:
+            with broker_errors():
+                reader.open()
+                rows = history_rows(records, reader.task_statuses)
+        finally:
+            reader.close()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -64,15 +64,6 @@ def read_fire_log(state: str, name: str, limit: int) -> list[FireRecord]:
         return read(state, name, limit)
     except StateError as e:
         raise RuntimeProblem(str(e)) from e
-
-
-def _statuses(broker: TaskStates | None, ids: Sequence[str]) -> dict[str, TaskStatus]:
-    from beat.cli.loading import broker_errors
-
-    if broker is None:
-        return {}
-    with broker_errors():
-        return {i: s for i in ids if (s := broker.get_status(i)) is not None}
 
 
 def render_history(rows: list[dict[str, Any]]) -> str:

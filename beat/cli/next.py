@@ -106,7 +106,7 @@ def _entry_fires(
 ) -> tuple[Iterator[datetime], str | None]:
     """``entry``'s fires from the same run state ``beat list`` and the daemon read: without
     ``after`` its first item is ``beat list``'s next fire, even when that fire is overdue.
-    None while it is paused or disabled (the daemon's rule, :func:`beat.roster.sends`), with
+    None while it is paused or disabled (the daemon's rule, :func:`beat.pending.sends`), with
     the line that says why."""
     from beat.pending import planned_state, sends, upcoming
     from beat.time.bounds import unbounded

@@ -12,6 +12,7 @@ import click
 from beat.cli.group import cli
 from beat.cli.loading import find_entry, load_all_entries
 from beat.cli.options import config_option
+from beat.ops.pause import describe_pause
 
 if TYPE_CHECKING:
     from beat.state_rows import Pause
@@ -26,8 +27,7 @@ def pause_cmd(ctx: click.Context, config_path: Path, name: str, note: str) -> No
     """Stop sending ENTRY's fires until `beat resume` (the fires meanwhile are not replayed)."""
     find_entry(load_all_entries(config_path, readonly=True), name)
     before, now = _set(ctx.obj["state"], name, True, note)
-    since = before.since if before is not None and before.paused else now
-    click.echo(f"paused {name} since {since.isoformat()}" + (f": {note}" if note else ""))
+    click.echo(describe_pause(name, True, note, before, now))
 
 
 @cli.command("resume")
@@ -37,11 +37,8 @@ def pause_cmd(ctx: click.Context, config_path: Path, name: str, note: str) -> No
 def resume_cmd(ctx: click.Context, config_path: Path, name: str) -> None:
     """Send ENTRY's fires again from its next scheduled instant (like re-enabling it)."""
     find_entry(load_all_entries(config_path, readonly=True), name)
-    before, _ = _set(ctx.obj["state"], name, False, "")
-    if before is None or not before.paused:
-        click.echo(f"{name} was not paused")
-        return
-    click.echo(f"resumed {name} (paused since {before.since.isoformat()})")
+    before, now = _set(ctx.obj["state"], name, False, "")
+    click.echo(describe_pause(name, False, "", before, now))
 
 
 def _set(state_url: str, name: str, paused: bool, note: str) -> tuple[Pause | None, datetime]:

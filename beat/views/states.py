@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beat.state_rows import EntryState, Pause
+
+if TYPE_CHECKING:
+    from beat.state import StateStore
 
 
 def read_states(location: str) -> dict[str, EntryState]:
@@ -29,7 +32,13 @@ def read_entry(location: str, name: str) -> tuple[EntryState | None, Pause | Non
     path = sqlite_state_file(location)
     if path is not None:
         return read_entry_file(path, name, location)
-    return read_states(location).get(name), read_pauses(location).get(name)
+    store = _store(location)
+    if store is None:
+        return None, None
+    try:
+        return store.load().get(name), store.load_pauses().get(name)
+    finally:
+        store.close()
 
 
 def _read(location: str, *, pauses: bool) -> dict[str, Any]:
@@ -40,12 +49,20 @@ def _read(location: str, *, pauses: bool) -> dict[str, Any]:
     path = sqlite_state_file(location)
     if path is not None:
         return dict((read_pause_file if pauses else read_state_file)(path, location))
-    if "://" not in location and not Path(location).exists():
+    store = _store(location)
+    if store is None:
         return {}
-    from beat.state import StateStore
-
-    store = StateStore(location)
     try:
         return dict(store.load_pauses() if pauses else store.load())
     finally:
         store.close()
+
+
+def _store(location: str) -> StateStore | None:
+    """The store at ``location`` (a database other than a SQLite file), or None for a file
+    that does not exist yet (looking never creates it)."""
+    if "://" not in location and not Path(location).exists():
+        return None
+    from beat.state import StateStore
+
+    return StateStore(location)

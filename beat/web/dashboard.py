@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from beat.entries import Entry
 from beat.errors import ConfigError
+from beat.ops.pause import describe_pause
 from beat.views.entries import (
     dst_changes,
     entry_row,
@@ -195,16 +196,13 @@ class Dashboard(Sources):
     def trigger(self, name: str, actor: str) -> dict[str, Any]:
         """Run the entry's task now (``beat trigger``), recorded in the entry's history."""
         from beat.ops.trigger import trigger
-        from taskqueue.urls import open_broker
 
         entry = self.entry(name)
-        broker = open_broker(self.broker_url)
-        try:
-            done = trigger(broker, entry, self._open_state, actor, datetime.now(UTC))
-        except ValueError as e:
-            raise Refused(f"trigger {name}: {e}") from e
-        finally:
-            broker.close()
+        with self.broker() as broker:
+            try:
+                done = trigger(broker, entry, self._open_state, actor, datetime.now(UTC))
+            except ValueError as e:
+                raise Refused(f"trigger {name}: {e}") from e
         if done.unrecorded is not None:
             log.warning("dashboard: trigger: %s", redact(done.unrecorded))
         actions_log.info(
@@ -226,13 +224,9 @@ class Dashboard(Sources):
         a running one stopped when ``terminate``; the id never runs later."""
         from beat.ops.revoke import describe, revocation_data
         from beat.ops.revoke import revoke as revoke_task
-        from taskqueue.urls import open_broker
 
-        broker = open_broker(self.broker_url)
-        try:
+        with self.broker() as broker:
             revocation = revoke_task(broker, task_id, terminate=terminate)
-        finally:
-            broker.close()
         said = describe(revocation)
         actions_log.info(
             "dashboard: %s revoked task %s: %s",
@@ -251,13 +245,9 @@ class Dashboard(Sources):
         """Requeue the dead letters ``ids`` (None: all) of ``queue`` (None: every queue) as new
         deliveries (``beat dead requeue``); one id asked for and not dead there: NotFound."""
         from beat.ops.dead import requeue
-        from taskqueue.urls import open_broker
 
-        broker = open_broker(self.broker_url)
-        try:
+        with self.broker() as broker:
             report = requeue(broker, ids, queue)
-        finally:
-            broker.close()
         if ids is not None and len(ids) == 1 and report.missing:
             raise NotFound(f"dead letter {ids[0]!r}: not in queue {queue!r}")
         said = f"requeued {len(report.requeued)} dead letter(s)"
@@ -284,13 +274,9 @@ class Dashboard(Sources):
     def purge_dead(self, queue: str | None, actor: str) -> dict[str, Any]:
         """Delete the dead letters of ``queue`` (None: every queue) (``beat dead purge``)."""
         from beat.ops.dead import purge_dead
-        from taskqueue.urls import open_broker
 
-        broker = open_broker(self.broker_url)
-        try:
+        with self.broker() as broker:
             counts = purge_dead(broker, queue)
-        finally:
-            broker.close()
         total = sum(counts.values())
         said = f"purged {total} dead letter(s)" + "".join(
             f"; {n} from {q}" for q, n in counts.items() if n
@@ -312,13 +298,7 @@ class Dashboard(Sources):
         before = store.set_pause(name, paused, note, now)
         with self._lock:
             self._read.clear()
-        if paused:
-            since = before.since if before is not None and before.paused else now
-            said = f"paused {name} since {since.isoformat()}" + (f": {note}" if note else "")
-        elif before is None or not before.paused:
-            said = f"{name} was not paused"
-        else:
-            said = f"resumed {name} (paused since {before.since.isoformat()})"
+        said = describe_pause(name, paused, note, before, now)
         verb = "pause" if paused else "resume"
         actions_log.info(
             "dashboard: %s: %s",

@@ -9,17 +9,21 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beat.config.model import Config
 from beat.entries import Entry
 from beat.state import EntryState, Pause, StateStore
 from beat.views.broker import BrokerReader
 from beat.views.states import read_pauses, read_states
+
+if TYPE_CHECKING:
+    from taskqueue.broker import Broker
 
 # The SQL source and the run state are re-read at most this often (a page polls every 3 s).
 REFRESH_SECONDS = 1.0
@@ -110,6 +114,18 @@ class Sources:
     @property
     def broker_url(self) -> str:
         return self._broker_override or self.config().broker_url
+
+    @contextmanager
+    def broker(self) -> Iterator[Broker]:
+        """A broker of its own for one action (the reader's is shared by the page reads),
+        closed when the action is done."""
+        from taskqueue.urls import open_broker
+
+        broker = open_broker(self.broker_url)
+        try:
+            yield broker
+        finally:
+            broker.close()
 
     def reader(self) -> BrokerReader:
         with self._lock:

@@ -52,16 +52,7 @@ class SQLiteStates(SQLiteConnection):
 
     def get_status(self, task_id: str) -> TaskStatus | None:
         """What is known of ``task_id``; None if never seen or expired."""
-        s = statuses.c
-        with self._db.read() as conn:
-            row = conn.execute(
-                sa.select(statuses).where(
-                    s.task_id == task_id, sa.or_(s.expires_s.is_(None), s.expires_s > clock_s())
-                )
-            ).one_or_none()
-        if row is None:
-            return None
-        return status_from_record(dict(row._mapping), self.url)
+        return self.get_statuses([task_id])[task_id]
 
     def get_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus | None]:
         """:meth:`get_status` of every id, in one query per 500 ids."""

@@ -169,40 +169,27 @@ def _serve(conn: Connection, report_memory: bool) -> None:
         kind, result, error, exc_type = _run(job, _progress_reporter(send, job.job_id), calls)
         finished = time.time()
         rss_kib = _peak_rss_kib() if report_memory else 0
-        children, more = tuple(calls.ids), calls.more
+        done = Done(
+            job.job_id,
+            kind.value,
+            result,
+            error,
+            exc_type,
+            started,
+            finished,
+            rss_kib,
+            tuple(calls.ids),
+            calls.more,
+        )
         try:
-            send_done(
-                conn,
-                Done(
-                    job.job_id,
-                    kind.value,
-                    result,
-                    error,
-                    exc_type,
-                    started,
-                    finished,
-                    rss_kib,
-                    children,
-                    more,
-                ),
-            )
+            send_done(conn, done)
         except (pickle.PicklingError, TypeError, AttributeError) as e:
             # JSON-able but not picklable (an exotic subclass): report it rather than hang.
             error = f"result could not be sent to the worker: {describe(e)}"
+            failed = OutcomeKind.FAILURE.value
             send_done(
                 conn,
-                Done(
-                    job.job_id,
-                    OutcomeKind.FAILURE.value,
-                    None,
-                    error,
-                    exception_name(e),
-                    started,
-                    finished,
-                    rss_kib,
-                    children,
-                    more,
-                ),
+                done._replace(kind=failed, result=None, error=error, exc_type=exception_name(e)),
             )
 
 
