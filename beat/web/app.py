@@ -162,8 +162,12 @@ class Guard(BaseHTTPMiddleware):
         created = None
         user = session.user if session is not None else None
         if user is None and not self.settings.auth_required:
-            session = created = self.sessions.new(LOCAL_USER)
             user = LOCAL_USER
+            # Only a page gets a new session (its forms carry the CSRF token): a stylesheet
+            # or a cookie-less API read does not, so a monitor polling the API cannot push
+            # the browsers' sessions out of the bounded table (GET /api/session makes one).
+            if not path.startswith(("/static/", "/api/")):
+                session = created = self.sessions.new(LOCAL_USER)
         if user is None:
             header = request.headers.get("authorization")
             user = await run_in_threadpool(authorization_user, self.settings, header)

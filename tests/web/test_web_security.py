@@ -101,6 +101,23 @@ def test_session_cookie_is_httponly_and_strict(tmp_path: Path, start_web: StartW
     assert "httponly" in cookie and "samesite=strict" in cookie
 
 
+def test_no_session_for_static_files_or_cookie_less_api_reads(
+    tmp_path: Path, start_web: StartWeb
+) -> None:
+    """Without authentication a page opens a ``local`` session (its forms need the CSRF
+    token), but a stylesheet, a script or an API read does not: a monitor polling the API
+    without cookies would otherwise fill the session table and push out the browser's."""
+    web = start_web(write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}"))
+    for path in ("/static/dashboard.css", "/static/htmx.min.js", "/api/entries", "/api/queues"):
+        answer = web.client().get(path)
+        assert answer.status == 200, path
+        assert "set-cookie" not in {k.lower() for k in answer.headers}, path
+    page = web.client().get("/entries")
+    assert page.status == 200 and "beat_session=" in page.headers["set-cookie"]
+    session = web.client().get("/api/session")  # a script's way in: it gets one
+    assert session.status == 200 and "beat_session=" in session.headers["set-cookie"]
+
+
 def test_web_section_is_validated(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,
