@@ -33,14 +33,20 @@ def local_iso(value: datetime | None, entry: Entry) -> str | None:
 
 
 def entry_row(
-    entry: Entry, stored: EntryState | None, now: datetime, pause: Pause | None = None
+    entry: Entry,
+    stored: EntryState | None,
+    now: datetime,
+    pause: Pause | None = None,
+    *,
+    with_note: bool = False,
 ) -> dict[str, Any]:
     """``beat list --json``'s object for ``entry``: schedule in words, zone, queue, last fire,
     next fire (None: disabled, paused, or no more fires), whether the daemon owes it already,
-    and its pause."""
+    and its pause. ``with_note``: also the next fire's DST note (the dashboard's list), from
+    the same planning."""
     state = planned_state(entry, stored, pause, now)
     nxt = next(upcoming(entry, state), None) if sends(entry, pause) else None
-    return {
+    row = {
         "name": entry.name,
         "task": entry.task,
         "schedule": entry.schedule.describe(),
@@ -63,6 +69,9 @@ def entry_row(
             else None
         ),
     }
+    if with_note:
+        row["next_note"] = None if nxt is None else dst_note(entry.schedule, nxt)
+    return row
 
 
 def next_fires(

@@ -282,13 +282,17 @@ def timeline_x(instant: str, start: str, end: str) -> float:
     return round(min(100.0, max(0.0, (t - t0).total_seconds() / span * 100)), 3)
 
 
+def _load_page(page: Page, dashboard: Dashboard, params: Any) -> tuple[Any, list[str]]:
+    """A page's data and the config's problems, in one thread-pool hop."""
+    return page.load(dashboard, params, datetime.now(UTC)), dashboard.problems()
+
+
 def _page(
     page: Page, dashboard: Dashboard, templates: Jinja2Templates
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         params = parse_all(page.params, request.query_params, request.path_params)
-        data = await run_in_threadpool(page.load, dashboard, params, datetime.now(UTC))
-        problems = await run_in_threadpool(dashboard.problems)
+        data, problems = await run_in_threadpool(_load_page, page, dashboard, params)
         context = _context(
             request, {"data": data, "params": params, "page": page, "problems": problems}
         )

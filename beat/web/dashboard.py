@@ -80,9 +80,7 @@ class Dashboard(Sources):
         for name in shown:
             entry = config.entries[name]
             stored, pause = states.get(name), pauses.get(name)
-            row = entry_row(entry, stored, now, pause)
-            nxt = next_fires(entry, stored, pause, now, limit=1, until=None)
-            row["next_note"] = nxt[0]["note"] if nxt and row["next_fire"] else None
+            row = entry_row(entry, stored, now, pause, with_note=True)
             # The state of the task of the entry's last scheduled fire (None: never fired).
             last_id = last_ids.get(name)
             status = outcomes.get(last_id) if last_id else None

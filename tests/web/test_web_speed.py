@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+import beat.views.entries as views
 from beat.config import load_config
+from beat.entries import Entry
 from beat.planner import first_state
 from beat.state import StateStore
+from beat.state_rows import EntryState
 from beat.web.dashboard import Dashboard
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -125,3 +131,24 @@ def test_a_broker_that_does_not_answer_does_not_keep_the_app_from_starting(
         asyncio.run(start())
     finally:
         gc.unfreeze()
+
+
+def test_the_entries_page_plans_each_entry_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list's next fire and its DST note come from one planning per shown entry (it was
+    planned twice: once for the row, once more for the note)."""
+    dashboard = _setup(tmp_path, indexed=True)
+    expected = dashboard.entries("", 0, 100, NOW)["entries"]
+    planned: list[str] = []
+    real = views.upcoming
+
+    def counting(entry: Entry, state: EntryState) -> Iterator[datetime]:
+        planned.append(entry.name)
+        return real(entry, state)
+
+    monkeypatch.setattr(views, "upcoming", counting)
+    rows = dashboard.entries("", 0, 100, NOW)["entries"]
+    assert rows == expected and len(rows) == 10
+    assert sorted(planned) == sorted(row["name"] for row in rows)
+    assert all(row["next_note"] is None for row in rows)  # UTC: no DST edge
