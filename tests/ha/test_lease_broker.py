@@ -59,16 +59,18 @@ def test_tokens_grow_on_every_new_holder(broker: Broker) -> None:
 
 
 def test_renew_only_by_the_holder_and_only_before_expiry(broker: Broker) -> None:
-    token = broker.acquire_lease("L", "a", TTL)
+    # A longer lease than TTL: each renew must land before it runs out, on a loaded machine.
+    ttl = timedelta(seconds=1.5)
+    token = broker.acquire_lease("L", "a", ttl)
     assert token is not None
-    assert not broker.renew_lease("L", "b", token, TTL)  # not the owner
-    assert not broker.renew_lease("L", "a", token + 1, TTL)  # not the token
+    assert not broker.renew_lease("L", "b", token, ttl)  # not the owner
+    assert not broker.renew_lease("L", "a", token + 1, ttl)  # not the token
     for _ in range(3):  # renewing keeps it past several ttls
-        time.sleep(TTL.total_seconds() / 2)
-        assert broker.renew_lease("L", "a", token, TTL)
-    assert broker.acquire_lease("L", "b", TTL) is None
-    time.sleep(TTL.total_seconds() + 0.1)
-    assert not broker.renew_lease("L", "a", token, TTL)  # lapsed: renewal refused
+        time.sleep(ttl.total_seconds() * 0.6)
+        assert broker.renew_lease("L", "a", token, ttl)
+    assert broker.acquire_lease("L", "b", ttl) is None
+    time.sleep(ttl.total_seconds() + 0.1)
+    assert not broker.renew_lease("L", "a", token, ttl)  # lapsed: renewal refused
     assert broker.lease_holder("L") is None
 
 
@@ -142,3 +144,35 @@ def test_concurrent_acquire_has_one_winner(broker: Broker) -> None:
 def test_bad_ttl_is_refused(broker: Broker) -> None:
     with pytest.raises(ValueError, match="must be positive"):
         broker.acquire_lease("L", "a", timedelta(0))
+
+
+def test_tokens_still_grow_after_redis_lost_its_data(redis_url: str) -> None:
+    """Redis restarted without its data (no persistence, a failover to an empty replica) also
+    loses the fencing counter. Restarting it at 1 would hand out tokens a beat may still hold
+    (its renew has not failed yet), and a leader that gets its old number back would take it
+    for the same tenure and not reload the run state; the counter restarts from the server's
+    clock instead, above every token handed out before. So does a failover to a replica that
+    missed the last increment."""
+    import redis
+
+    broker = RedisBroker(redis_url)
+    try:
+        before = [broker.acquire_lease("L", owner, TTL) for owner in ("a",)]
+        broker.release_lease("L", "a", before[0] or 0)
+        for owner in ("b", "c", "d"):
+            token = broker.acquire_lease("L", owner, TTL)
+            assert token is not None
+            before.append(token)
+            broker.release_lease("L", owner, token)
+        time.sleep(0.005)  # tokens are ms of the clock: a tenure lasts longer than this
+        redis.Redis.from_url(redis_url).flushdb()  # the data loss
+        after = broker.acquire_lease("L", "e", TTL)
+        assert after is not None and after > max(t or 0 for t in before)
+        broker.release_lease("L", "e", after)
+        client = redis.Redis.from_url(redis_url)
+        counter = broker._lease_keys("L")[1]
+        client.set(counter, after - 1)  # the replica promoted had not got the last increment
+        following = broker.acquire_lease("L", "f", TTL)
+        assert following is not None and following > after
+    finally:
+        broker.close()
