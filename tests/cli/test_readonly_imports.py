@@ -8,6 +8,7 @@ with a task status and a leader lease, a run state written by the store).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -51,10 +52,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return here
 
 
-def _imports(cwd: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+def _imports(
+    cwd: Path, *argv: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "beat", *argv],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -178,6 +182,30 @@ def test_read_only_commands_import_only_what_they_use(
     unwanted = [*NEVER, *also_not, *others]
     imported = sorted(m for m in modules if any(m == u or m.startswith(f"{u}.") for u in unwanted))
     assert imported == [], f"beat {' '.join(argv)} imported {imported}"
+
+
+# `beat next ENTRY` on a configuration it read before (issue 17: under 100 ms) takes the entry
+# from the parsed-configuration cache (beat/cli/cached.py): not PyYAML (~11 ms) nor the
+# configuration's validation (beat.config, daemonkit's YAML reader, the routes and the message
+# codec, ~25 ms); and beat.pending asks taskqueue.message (four dataclasses) only for an
+# instant that is not UTC already.
+CACHED_NEXT = (
+    *("yaml", "_yaml", "beat.config", "daemonkit.yaml_tree", "taskqueue.routes"),
+    *("taskqueue.message", "taskqueue.message_template", "taskqueue.callbacks_wire"),
+)
+
+
+def test_next_on_an_unchanged_configuration_reads_no_yaml(setup: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    argv = ("-s", "schedule.db", "next", "nightly-cleanup", "-n", "3")
+    first, read = _imports(setup, *argv, env=env)
+    again, cached = _imports(setup, *argv, env=env)
+    assert first.returncode == again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout == first.stdout and again.stdout.count("UTC") == 3
+    assert "yaml" in read and "beat.cli.next" in cached  # both traces were read
+    unwanted = (*NEVER, *CACHED_NEXT)
+    imported = sorted(m for m in cached if any(m == u or m.startswith(f"{u}.") for u in unwanted))
+    assert imported == [], f"a cached `beat next` imported {imported}"
 
 
 def test_an_every_entry_imports_no_cron_parser(tmp_path: Path) -> None:
