@@ -31,7 +31,8 @@ def readonly_entry(config_path: Path, name: str) -> Entry:
     ``find_entry(load_all_entries(config_path, readonly=True), name)``, cached."""
     from beat.cache import files
 
-    key = files.source_key(config_path)
+    # No cache folder (HOME unset): not even the file's key is worth computing.
+    key = None if files.cache_dir() is None else files.source_key(config_path)
     if key is not None:
         found = _cached(files.read(KIND, key), name)
         if found is not None:
