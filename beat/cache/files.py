@@ -79,6 +79,8 @@ def source_key(path: Path) -> dict[str, Any] | None:
         "format": FORMAT,
         "code": fingerprint,
         "path": str(resolved),
+        # As given: problems name the file so (`-c ./x.yaml` and `-c /abs/x.yaml` differ).
+        "given": str(path),
         "size": info.st_size,
         "mtime_ns": info.st_mtime_ns,
         "blake2b": _blake2b(data),

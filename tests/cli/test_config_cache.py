@@ -59,6 +59,16 @@ def test_the_cache_answers_as_the_file_does(here: Path, capsys: pytest.CaptureFi
     assert _next(capsys, "broken")[0] == 2  # an invalid entry is left out, cached or not
 
 
+def test_warnings_name_the_file_as_it_was_given(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for given in ("schedules.yaml", str(here / "schedules.yaml"), "schedules.yaml"):
+        for _ in range(2):
+            code, _, err = _next(capsys, "nightly", "--config", given)
+            assert code == 0
+            assert err.startswith(f"warning: {given}:4: entries.broken"), err
+
+
 def test_an_edit_that_keeps_size_and_mtime_is_read(
     here: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
