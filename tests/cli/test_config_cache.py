@@ -188,3 +188,23 @@ def test_an_entry_json_cannot_hold_is_not_cached() -> None:
     own = Entry("own", "t", _Daily(timedelta(days=1), None, utc))
     assert [encode_spec(e.spec) for e in (dated, tupled, own)] == [None, None, None]
     assert encode_spec(Entry("plain", "t", Interval(timedelta(hours=1), None, utc)).spec)
+
+
+def test_entries_from_a_database_are_read_every_time(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`source:` a database: its entries change without the file changing, so nothing is
+    cached and `beat next` sees an edit made with `beat entries update`."""
+    config = here / "schedules.yaml"
+    config.write_text(f"timezone: UTC\nsource: 'sqlite:///{here / 'entries.db'}'\n")
+    c = ("--config", str(config))
+    assert (
+        run(capsys, "entries", *c, "add", "report", "--task", "t", "--cron", "30 2 * * *")[0] == 0
+    )
+    for _ in range(2):
+        code, out, _ = _next(capsys, "report", *c, "--json", "-n", "1")
+        assert (code, json.loads(out)[0][11:16]) == (0, "02:30")
+    assert run(capsys, "entries", *c, "update", "report", "--cron", "45 3 * * *")[0] == 0
+    code, out, _ = _next(capsys, "report", *c, "--json", "-n", "1")
+    assert (code, json.loads(out)[0][11:16]) == (0, "03:45")
+    assert _cache_files(here) == []
