@@ -30,26 +30,30 @@ _TAGS = {f"{module}.{name}": tag for tag, (module, name) in _KINDS.items()}
 
 def encode_spec(spec: EntrySpec) -> dict[str, Any] | None:
     """``spec`` (an entry but its name) as JSON values, or None when those would not read back
-    as ``spec``. Entries that differ only by name share one spec (:class:`EntrySpec`): a cache
-    holds and checks each spec once, however many entries use it."""
+    as ``spec``: equal, with the same repr (so an offset or a type that compares equal but
+    reads differently is caught) and the same content hash. Entries that differ only by name
+    share one spec (:class:`EntrySpec`): a cache holds and checks each spec once."""
     import json
 
     try:
-        data = _encode(spec)
-        back = decode_entry("", json.loads(json.dumps(data))).spec
+        back = decode_spec(json.loads(json.dumps(data := _encode(spec))))
     except Exception:  # anything JSON or a constructor refuses: the entry is not cached
         return None
-    if back != spec or back.content_hash() != spec.content_hash():
-        return None
-    return data
+    same = back == spec and repr(back) == repr(spec)
+    return data if same and back.content_hash() == spec.content_hash() else None
 
 
 def decode_entry(name: str, data: Any) -> Entry:
     """The entry ``name`` with the spec :func:`encode_spec` wrote as ``data``; raises on
     anything malformed."""
+    return Entry.of(name, decode_spec(data))
+
+
+def decode_spec(data: Any) -> EntrySpec:
+    """:func:`encode_spec`'s inverse, a new spec (not interned: the cache of many entries
+    decodes each spec once and gives it to each of its entries with :meth:`Entry.of`)."""
     options = {key: _value(value) for key, value in _typed(data["options"], dict).items()}
-    return Entry(
-        name,
+    return EntrySpec(
         _typed(data["task"], str),
         _schedule(data["schedule"]),
         queue=_typed(data["queue"], str),
