@@ -4,7 +4,10 @@
 
 Runs in a scratch directory holding a copy of the example ``schedules.yaml`` (embedded SQLite
 queue, created by one ``beat send`` first so ``queues``/``status`` read a real file) and the run
-state a beat leaves (``schedule.db``, every entry indexed, so ``list``/``next`` read it). Targets
+state a beat leaves (``schedule.db``, every entry indexed, so ``list``/``next`` read it), with
+its own ``XDG_CACHE_HOME`` (beat.cache), so ``beat next ENTRY`` answers from the configuration
+cache its first run writes; ``... without its cache`` is the same command with no cache folder
+(``HOME`` and ``XDG_CACHE_HOME`` empty): what it costs after an edit of the file. Targets
 (issues 12 and 17): every read-only command under 150 ms wall on an idle machine, ``beat next``
 under 100 ms (median of 15). Prints one line per command: median and min wall time over --runs
 runs, the median's ratio to ``--help``, and the median CPU time (user+sys) of the process, with
