@@ -9,5 +9,6 @@ it reads back equal (same content hash), so a cached entry is never a different 
 
 A cache is an untrusted input: it is never unpickled, a file not owned by this user or writable
 by others is ignored, and decoding builds entries through their own constructors. Deleting the
-directory is always safe. The first user is ``beat next ENTRY`` (:mod:`beat.cli.cached`).
+directory is always safe. Its users are ``beat next ENTRY`` and ``beat list``
+(:mod:`beat.cli.cached`).
 """

@@ -1,7 +1,7 @@
-"""The parsed-configuration cache of ``beat next ENTRY`` (beat/cli/cached.py, beat/cache):
-it answers exactly as a full read of the file would, is keyed by the file's content (an edit
-that keeps size and mtime is still seen), and a corrupt, foreign or tampered cache is ignored
-and rebuilt. Real files, the real CLI in process; the imports it saves are pinned in
+"""The parsed-configuration cache of ``beat next ENTRY`` and ``beat list`` (beat/cli/cached.py,
+beat/cache): it answers exactly as a full read of the file would, is keyed by the file's content
+(an edit that keeps size and mtime is still seen), and a corrupt, foreign or tampered cache is
+ignored and rebuilt. Real files, the real CLI in process; the imports it saves are pinned in
 test_readonly_imports.py."""
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ def test_the_cache_answers_as_the_file_does(here: Path, capsys: pytest.CaptureFi
         first = _next(capsys, *argv)
         assert len(_cache_files(here)) == 1
         assert _next(capsys, *argv) == first, argv
+    for argv in (["list"], ["list", "--json"]):
+        first = run(capsys, "-s", "schedule.db", *argv)
+        assert first[0] == 0 and "nightly" in first[1] and "warning:" in first[2]
+        assert run(capsys, "-s", "schedule.db", *argv) == first, argv
     code, out, err = _next(capsys, "nightly", "--json", "-n", "1")
     assert (code, json.loads(out)[0][11:16]) == (0, "02:30")
     assert "warning:" in err and "broken" in err
@@ -90,6 +94,7 @@ def _tampered(document: dict[str, object]) -> None:
         spec["schedule"] = ["cron", "*/5 * * * *", "UTC", ""]
 
 
+@pytest.mark.parametrize("command", [("next", "nightly", "--json", "-n", "2"), ("list", "--json")])
 @pytest.mark.parametrize(
     "spoil",
     [
@@ -98,14 +103,16 @@ def _tampered(document: dict[str, object]) -> None:
         "broken: an unknown schedule kind",
         "broken: a spec index out of range",
         "broken: a cron expression that does not parse",
+        "broken: no broker",
         "uncached: an entry the cache does not hold",
         "foreign: a tampered spec in a file others may write",
     ],
 )
 def test_a_corrupt_or_foreign_cache_is_ignored_and_rebuilt(
-    here: Path, capsys: pytest.CaptureFixture[str], spoil: str
+    here: Path, capsys: pytest.CaptureFixture[str], spoil: str, command: tuple[str, ...]
 ) -> None:
-    fresh = _next(capsys, "nightly", "--json", "-n", "2")
+    fresh = run(capsys, "-s", "schedule.db", *command)
+    assert fresh[0] == 0 and "02:30" in fresh[1]
     (cache,) = _cache_files(here)
     document = json.loads(cache.read_text())
     specs = document["payload"]["specs"]
@@ -115,6 +122,8 @@ def test_a_corrupt_or_foreign_cache_is_ignored_and_rebuilt(
         document["payload"]["entries"]["nightly"] = len(specs)
     elif spoil.startswith("broken: a cron"):
         specs[0]["schedule"][1] = "99 99 * * *"
+    elif spoil.startswith("broken: no broker"):
+        del document["payload"]["broker_url"]
     elif spoil.startswith("uncached"):
         _tampered(document)
         document["payload"]["entries"]["nightly"] = -1
@@ -124,7 +133,7 @@ def test_a_corrupt_or_foreign_cache_is_ignored_and_rebuilt(
     cache.write_text(text)
     if spoil.startswith("foreign"):
         cache.chmod(0o664)
-    assert _next(capsys, "nightly", "--json", "-n", "2") == fresh
+    assert run(capsys, "-s", "schedule.db", *command) == fresh
     if not spoil.startswith("foreign"):  # read as a miss: the full read wrote it again
         assert json.loads(cache.read_text())["payload"]["specs"][0]["schedule"][1] == "30 2 * * *"
 
@@ -207,4 +216,5 @@ def test_entries_from_a_database_are_read_every_time(
     assert run(capsys, "entries", *c, "update", "report", "--cron", "45 3 * * *")[0] == 0
     code, out, _ = _next(capsys, "report", *c, "--json", "-n", "1")
     assert (code, json.loads(out)[0][11:16]) == (0, "03:45")
+    assert "45 3 * * *" in run(capsys, "-s", "schedule.db", "list", *c)[1]
     assert _cache_files(here) == []
