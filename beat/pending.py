@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from beat.entries import Entry
 from beat.state_rows import EntryState, Pause
 from beat.time.bounds import unbounded
 from beat.time.schedules import Interval
-from taskqueue.message import require_aware
 
 
 def first_state(entry: Entry, now: datetime, previous: EntryState | None) -> EntryState:
@@ -29,7 +28,11 @@ def first_state(entry: Entry, now: datetime, previous: EntryState | None) -> Ent
     instant after the edit, never immediate, and fires the old definition missed are not
     replayed under the new one.
     """
-    now = require_aware(now, "now")
+    if now.tzinfo is not UTC:  # every instant beat computes is UTC already
+        # Imported here: `beat next` need not define the message's dataclasses (issue 17).
+        from taskqueue.message import require_aware
+
+        now = require_aware(now, "now")
     digest = entry.content_hash()
     if previous is None:
         return EntryState(name=entry.name, last_fire=None, first_seen=now, content_hash=digest)

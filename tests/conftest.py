@@ -19,6 +19,19 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The parsed-configuration cache (beat.cache) of every command a test runs, in process or
+    in a subprocess, lives in a directory of this session, not in the user's ~/.cache."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 def _missing(service: str, error: Exception) -> None:
     message = f"{service} is not reachable: {error}"
     if os.environ.get("CI"):

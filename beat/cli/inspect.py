@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from beat.cli.group import cli
-from beat.cli.loading import load, load_all_entries, read_pauses, read_states
+from beat.cli.loading import load, read_pauses, read_states
 from beat.cli.options import config_option
 from beat.views.broker import read_leader
 
@@ -22,9 +22,10 @@ from beat.views.broker import read_leader
 @click.pass_context
 def list_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
     """Every entry: schedule, zone, queue, last fire, next fire, enabled."""
+    from beat.cli.cached import read_readable
     from beat.cli.render import render_list
 
-    config = load_all_entries(config_path, readonly=True)
+    config = read_readable(config_path)
     states = read_states(ctx.obj["state"])
     pauses = read_pauses(ctx.obj["state"])
     leader = None if as_json else read_leader(config.broker_url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -35,20 +35,29 @@ def load_readable(config_path: Path) -> Config:
     from beat.config.partial import load_valid_entries
 
     config, problems = load_valid_entries(config_path)
+    warn_left_out([str(problem) for problem in problems])
+    return config
+
+
+def warn_left_out(problems: list[str]) -> None:
+    """The ``warning:`` lines of :func:`load_readable` (also replayed from a cache)."""
     for problem in problems:
         click.echo(f"warning: {problem} (entry left out)", err=True)
-    return config
 
 
 def load_all_entries(config_path: Path, *, readonly: bool = False) -> Config:
     """The config with the SQL source's entries merged in (``source:`` a database URL), for
     commands that look entries up: list, next, trigger, config. ``readonly``: tolerate invalid
     entries (see :func:`load_readable`)."""
-    from dataclasses import replace
+    return with_source_entries(load_readable(config_path) if readonly else load(config_path))
 
-    config = load_readable(config_path) if readonly else load(config_path)
+
+def with_source_entries(config: Config) -> Config:
+    """``config`` with the SQL source's entries merged in when ``source:`` is a database."""
     if config.source == "yaml":
         return config
+    from dataclasses import replace
+
     from beat.sources.sql import merged_entries
 
     return replace(config, entries=merged_entries(config))
@@ -57,10 +66,14 @@ def load_all_entries(config_path: Path, *, readonly: bool = False) -> Config:
 def find_entry(config: Config, name: str) -> Entry:
     entry = config.entries.get(name)
     if entry is None:
-        from taskqueue.config_text import did_you_mean
-
-        fail(f"{config.path}: no entry named {name!r}{did_you_mean(name, list(config.entries))}")
+        no_entry(config.path, name, list(config.entries))
     return entry
+
+
+def no_entry(config_path: Path | str, name: str, names: list[str]) -> NoReturn:
+    from taskqueue.config_text import did_you_mean
+
+    fail(f"{config_path}: no entry named {name!r}{did_you_mean(name, names)}")
 
 
 def resolve_broker_url(config_path: Path, broker_url: str | None, *, readonly: bool = False) -> str:

@@ -15,7 +15,7 @@ import click
 
 from beat.cli.errors import fail
 from beat.cli.group import cli
-from beat.cli.loading import find_entry, load_all_entries, read_entry
+from beat.cli.loading import read_entry
 from beat.cli.options import config_option, duration, parse_instant, parse_zone
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ def next_cmd(
     if entry_name is not None:
         if tz is not None:
             fail("--tz: only applies to --cron/--every (an entry has its own zone)")
-        entry = find_entry(load_all_entries(config_path, readonly=True), entry_name)
+        from beat.cli.cached import readonly_entry
+
+        entry = readonly_entry(config_path, entry_name)
         # A date alone is local midnight in the entry's zone.
         since = parse_instant(after, "--after", entry.schedule.zone) if after else None
         upcoming, why_none = _entry_fires(ctx.obj["state"], entry, now, after=since)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from beat.views.records import leader_data, queue_data, status_data
 
 if TYPE_CHECKING:
+    from beat.cli.cached import Readable
     from beat.config.model import Config
     from beat.entries import Schedule
     from beat.state_rows import EntryState, Pause
@@ -77,7 +78,7 @@ def _jittered(name: str, fire: datetime, jitter: timedelta) -> str:
 
 
 def render_list(
-    config: Config,
+    config: Config | Readable,
     states: Mapping[str, EntryState],
     now: datetime,
     *,
