@@ -41,7 +41,6 @@ from beat.config.entry import SpecCache
 from beat.config.keys import ENTRY_KEYS
 from beat.entries import Entry
 from beat.errors import Problem, SourceError
-from beat.memory import gc_paused
 from beat.sources.sql.schema import deleted_table, ensure_schema, entries_table, make_engine
 from beat.sources.sql.shapes import RowDecoder
 from taskqueue.routes import Route
@@ -127,8 +126,7 @@ class SqlSource:
         problems: list[Problem] = []
         decoder = self._decoder()
         try:
-            # Every entry is kept: no collection walks them on the way (beat.memory).
-            with gc_paused(), self._read() as conn:
+            with self._read() as conn:
                 cursor, seen = self._cursor_now(conn)
                 # Plain driver rows: no per-value result processing on a million rows (the
                 # decoding in values_to_mapping accepts SQLite's 0/1 for booleans). Streamed
