@@ -52,13 +52,13 @@ class RowDecoder:
         zone: ZoneInfo,
         defaults: Mapping[str, Any],
         routes: Sequence[Route],
-        cache: SpecCache,
     ) -> None:
         self._file = file
         self._zone = zone
         self._defaults = defaults
         self._routes = routes
-        self._cache = cache
+        # validate_entry's own cache: the defaults are checked once per read, not per row.
+        self._cache = SpecCache()
         # Row values -> (the spec, the longest name it validated with, the type of enabled).
         self._shapes: dict[tuple[Any, ...], tuple[EntrySpec, int, type]] = {}
 

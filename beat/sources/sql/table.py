@@ -37,7 +37,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from beat.config.entry import SpecCache
 from beat.config.keys import ENTRY_KEYS
 from beat.entries import Entry
 from beat.errors import Problem, SourceError
@@ -98,8 +97,6 @@ class SqlSource:
         self.defaults: Mapping[str, Any] = dict(defaults or {})
         self.engine = engine if engine is not None else make_engine(url)
         self._postgres = self.engine.dialect.name == "postgresql"
-        # Rows that differ only by name are validated once (beat.config.entry.SpecCache).
-        self._spec_cache = SpecCache()
         self._ready = False
         # What the last successful read saw (None before the first): see the module doc.
         self._seen: _Seen | None = None
@@ -205,12 +202,13 @@ class SqlSource:
         return Changes(changed, removed, cursor, problems, read)
 
     def _decoder(self) -> RowDecoder:
+        # One per read: what a read validated is dropped with it (a source lives as long as
+        # the daemon; what it validated at start-up need not).
         return RowDecoder(
             self.name,
             zone=self.zone,
             defaults=self.defaults,
             routes=self.routes,
-            cache=self._spec_cache,
         )
 
     def _read(self) -> Any:
