@@ -7,10 +7,13 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from beat.config.entry import validate_entry
 from beat.messages import largest_message_size
 from beat.sources.sql.schema import ensure_schema, make_engine
 from beat.sources.sql.table import Snapshot, SqlSource
+from beat.time.bounds import Bounded
 from beat.time.schedules import shared_cron
 from taskqueue.message import MAX_MESSAGE_BYTES
 from tests.sql_source.raw import raw_sql
@@ -44,12 +47,16 @@ def test_an_invalid_name_is_reported_though_its_row_matches_a_valid_one(db_url: 
     assert problem.path == "entries.bad name" and "invalid entry name" in problem.message
 
 
-def test_each_h_cron_row_gets_the_schedule_of_its_own_name(db_url: str) -> None:
+@pytest.mark.parametrize("end", [None, "2099-01-01T00:00"])  # bounded: H inside Bounded
+def test_each_h_cron_row_gets_the_schedule_of_its_own_name(db_url: str, end: str | None) -> None:
     names = [f"job-{i}" for i in range(12)]
-    snapshot = _rows(db_url, names, {"task": "t", "cron": "H * * * *"})
+    columns = {"task": "t", "cron": "H * * * *"} | ({"end": end} if end else {})
+    snapshot = _rows(db_url, names, columns)
     assert not snapshot.problems
     for name in names:
-        assert snapshot.entries[name].schedule == shared_cron("H * * * *", UTC, name)
+        schedule = snapshot.entries[name].schedule
+        inner = schedule.inner if isinstance(schedule, Bounded) else schedule
+        assert inner == shared_cron("H * * * *", UTC, name)
     # The names do spread over several minutes (else the test shows nothing).
     start = datetime(2026, 1, 1, tzinfo=UTC)
     assert len({next(snapshot.entries[n].schedule.iter_after(start)) for n in names}) > 1

@@ -9,7 +9,8 @@ problems name the source, the entry and the field exactly as before.
 What makes an entry depend on its name, and how a hit respects it (the rules of
 :class:`beat.config.entry.SpecCache`, which the validation itself also uses):
 
-- ``H`` in a cron: the fires depend on the name; such rows are never remembered;
+- ``H`` in a cron: the fires depend on the name; such rows are never remembered (told by the
+  schedule built: a cron keeps the entry's name only for ``H``);
 - the name must be valid: checked on every hit;
 - the largest message grows with the name's length: a hit is taken only for a name no longer
   than one that validated with this row (a longer one is validated, then remembered).
@@ -28,13 +29,14 @@ from zoneinfo import ZoneInfo
 from beat.config.checker import NAME
 from beat.config.entry import SpecCache, validate_entry
 from beat.config.keys import ENTRY_KEYS
-from beat.entries import Entry, EntrySpec
+from beat.entries import Entry, EntrySpec, Schedule
 from beat.errors import ConfigError, Problem
 from beat.sources.sql.rows import values_to_mapping
+from beat.time.bounds import Bounded
+from beat.time.schedules import Cron
 from taskqueue.routes import Route
 
 _ENABLED = ENTRY_KEYS.index("enabled")
-_CRON = ENTRY_KEYS.index("cron")
 # Distinct rows remembered per read at most (each holds its values: a few hundred bytes). A
 # table of all-distinct rows gains nothing from more.
 _MAX_SHAPES = 65536
@@ -76,7 +78,7 @@ class RowDecoder:
         ):
             return Entry.of(name, shape[0])
         entry = self._validate(name, values, problems)
-        if entry is not None and _rememberable(values):
+        if entry is not None and _rememberable(values) and not _uses_name(entry.schedule):
             if shape is None and len(self._shapes) >= _MAX_SHAPES:
                 return entry
             longest = len(name) if shape is None else max(len(name), shape[1])
@@ -105,10 +107,16 @@ class RowDecoder:
 
 
 def _rememberable(values: tuple[Any, ...]) -> bool:
-    """Text or NULL columns, a bool or int ``enabled``, and no ``H`` (see the module doc)."""
+    """Text or NULL columns and a bool or int ``enabled`` (see the module doc)."""
     if type(values[_ENABLED]) not in (bool, int):
         return False
-    cron = values[_CRON]
-    if isinstance(cron, str) and "h" in cron.lower():
-        return False
     return all(v is None or type(v) is str for i, v in enumerate(values) if i != _ENABLED)
+
+
+def _uses_name(schedule: Schedule) -> bool:
+    """Whether ``schedule`` depends on its entry's name: a cron keeps the name only when it
+    uses ``H`` (read from the schedule built, so ``@hourly`` or ``thu`` are not mistaken for
+    it: a fleet on ``@hourly`` is validated once, not once per row)."""
+    if isinstance(schedule, Bounded):
+        schedule = schedule.inner
+    return isinstance(schedule, Cron) and bool(schedule.name)
