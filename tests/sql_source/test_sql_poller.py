@@ -39,13 +39,13 @@ def test_initial_poll_and_deltas(db_url: str, caplog: pytest.LogCaptureFixture) 
     delta = poller.poll()
     assert delta is not None
     assert sorted(delta.changed) == ["db1", "db2"] and delta.removed == []
-    assert poller.entries["dup"].task == "from-yaml"
+    assert poller.merged()["dup"].task == "from-yaml"
     with EntryStore(db_url) as store:
         store.remove("dup")
         store.remove("db2")
     delta = poller.poll()
     assert delta is not None and delta.removed == ["db2"]  # the YAML "dup" stays
-    assert sorted(poller.entries) == ["db1", "dup"]
+    assert sorted(poller.merged()) == ["db1", "dup"]
     # The YAML entry leaves schedules.yaml: nothing clashes any more.
     assert sorted(poller.replace_yaml({})) == ["db1"]
     poller.source.close()
@@ -61,7 +61,7 @@ def test_invalid_row_keeps_the_last_valid_form(
     raw_sql(db_url, "UPDATE beat_entries SET every = 'often' WHERE name = 'a'")
     with caplog.at_level(logging.ERROR):
         assert poller.poll() is None
-    assert poller.entries["a"].schedule.describe() == "every 5s"
+    assert poller.merged()["a"].schedule.describe() == "every 5s"
     assert "entries.a.every" in caplog.text and "invalid entry skipped" in caplog.text
     assert [p.path for p in poller.problems] == ["entries.a.every"]
     poller.source.close()
@@ -82,7 +82,7 @@ def test_unreachable_database_while_running_is_logged_once(
         assert poller.poll() is None
         assert poller.poll() is None
     assert caplog.text.count("SQL source unreadable") == 1
-    assert sorted(poller.entries) == ["a"]  # the running entries are kept
+    assert sorted(poller.merged()) == ["a"]  # the running entries are kept
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE moved RENAME TO beat_entries"))
     engine.dispose()

@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 
 from beat.entries_api import EntryStore
+from beat.errors import SourceError
 from beat.sources.sql.table import SqlSource
 from tests.sql_source.raw import raw_sql
 
@@ -102,6 +104,32 @@ def test_out_of_order_delete_is_not_missed(pg_url: str) -> None:
     slow.close()
     second = source.changes_since(first.cursor)
     assert second.removed == ["a"] and second.changed == {}
+    engine.dispose()
+    store.close()
+    source.close()
+
+
+def test_a_read_that_failed_does_not_hide_what_it_could_not_read(pg_url: str) -> None:
+    """The snapshot of a read that failed half-way is not "what was seen": the next read's
+    window must still cover what committed before it (here held back by an old xmin, the
+    narrowed window of the failed snapshot would start past the update and miss it)."""
+    store, _, _ = _loaded(pg_url, "a")
+    engine = sa.create_engine(pg_url)
+    idle = _uncommitted(engine, "SELECT pg_current_xact_id()")  # holds back the xmin
+    # The url's options already set the schema: the reader also gives up on a lock quickly.
+    source = SqlSource(f"{pg_url}%20-clock_timeout%3D300", zone=UTC)
+    cursor = source.load_all().cursor
+    store.update("a", {"every": "7s"})
+    locker = _uncommitted(engine, "LOCK TABLE beat_entries IN ACCESS EXCLUSIVE MODE")
+    with pytest.raises(SourceError, match="cannot read changes"):
+        source.changes_since(cursor)
+    locker.rollback()
+    locker.close()
+    changes = source.changes_since(cursor)
+    assert list(changes.changed) == ["a"]
+    assert changes.changed["a"].schedule.describe() == "every 7s"
+    idle.rollback()
+    idle.close()
     engine.dispose()
     store.close()
     source.close()

@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import sqlite3
+import sys
 import tracemalloc
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from beat.sources.sql.poller import SourcePoller
 from beat.sources.sql.schema import ensure_schema, make_engine
 from beat.sources.sql.table import SqlSource
 
@@ -42,3 +44,37 @@ def test_load_all_never_holds_every_row_at_once(tmp_path: Path) -> None:
     # Holding every row (the old `.all()`) peaked ~7 MB above what is kept; streamed, the
     # peak is a fetch buffer's worth of rows above it.
     assert peak - kept < 3_000_000, (kept, peak)
+
+
+def test_a_loaded_source_keeps_nothing_per_entry_but_its_rows(tmp_path: Path) -> None:
+    """What a SQL source holds after start-up, beyond the entries themselves: its rows by name
+    (to re-merge on a schedules.yaml reload) and no more per entry (issue 17: no version per
+    entry, no merged copy beside the one handed to the service)."""
+    n = 20_000
+    url = f"sqlite:///{tmp_path / 'entries.db'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    engine.dispose()
+    with contextlib.closing(sqlite3.connect(tmp_path / "entries.db")) as db:
+        db.executemany(
+            "INSERT INTO beat_entries (name, task, every, enabled) VALUES (?, 't', '5m', 1)",
+            [(f"row-{i:06d}",) for i in range(n)],
+        )
+        db.commit()
+    source = SqlSource(url, zone=ZoneInfo("UTC"))
+    SourcePoller(source, {}).initial()  # warm: schema checks, compiled statements, specs
+    poller = SourcePoller(source, {})
+    gc.collect()
+    tracemalloc.start()
+    try:
+        handed_over = poller.initial()
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        source.close()
+    assert len(handed_over) == n
+    # Each entry and its name (with the cyclic GC's header), the dict handed over, the rows.
+    entries = sum(sys.getsizeof(e) + 16 + sys.getsizeof(name) for name, e in handed_over.items())
+    dicts = sys.getsizeof(handed_over) + sys.getsizeof(poller.db)
+    # Before: a version per entry (~60 bytes) and a second merged dict (~40 bytes) more.
+    assert kept - entries - dicts < 15 * n, (kept, entries, dicts)

@@ -17,8 +17,10 @@ The cursor, and why it is safe against commits arriving out of order:
   (``xip``), so its next read narrows to ``txid >= xmax OR txid IN (xip)``: exactly the
   transactions it could not see yet, however old the oldest open transaction in the cluster
   is. (A reader that only has the cursor, e.g. a new process, reads ``txid >= cursor``.)
-  Rows read twice are dropped by comparing each row's version with the version this source
-  last acted on for the name.
+  Rows read twice are dropped by what this source's previous read could see: a row or
+  tombstone written by a transaction visible in that read's snapshot was acted on then. (So
+  nothing is kept per entry: a million entries would otherwise hold a million versions.)
+- SQLite's counterpart of the snapshot is the counter value its read saw.
 
 A row that fails validation (raw SQL can write anything) is reported as a :class:`Problem`;
 the caller keeps the entry's last valid form. Entries carry the redacted URL as ``source``.
@@ -28,27 +30,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from beat.config.entry import SpecCache, validate_entry
 from beat.config.keys import ENTRY_KEYS
 from beat.entries import Entry
-from beat.errors import ConfigError, Problem, SourceError
-from beat.sources.sql.rows import values_to_mapping
+from beat.errors import Problem, SourceError
 from beat.sources.sql.schema import deleted_table, ensure_schema, entries_table, make_engine
+from beat.sources.sql.shapes import RowDecoder
 from taskqueue.routes import Route
 from taskqueue.urls import redact_url
 
 log = logging.getLogger(__name__)
 
-_ROW_COLUMNS = [entries_table.c.name, entries_table.c.version] + [
+# Row layout: name, version, txid, then ENTRY_KEYS (row[3:] is what RowDecoder reads).
+_ROW_COLUMNS = [entries_table.c.name, entries_table.c.version, entries_table.c.txid] + [
     entries_table.c[key] for key in ENTRY_KEYS
 ]
+# Rows fetched per round trip at start-up (tuples, each made into its entry and dropped).
+_BATCH = 1000
 
 
 class Snapshot(NamedTuple):
@@ -67,13 +71,6 @@ class Changes(NamedTuple):
     cursor: int
     problems: list[Problem]
     rows_read: int
-
-
-@dataclass
-class _Known:
-    """Per name, the version of the last row or tombstone this source acted on."""
-
-    versions: dict[str, int] = field(default_factory=dict)
 
 
 class SqlSource:
@@ -100,11 +97,9 @@ class SqlSource:
         self.defaults: Mapping[str, Any] = dict(defaults or {})
         self.engine = engine if engine is not None else make_engine(url)
         self._postgres = self.engine.dialect.name == "postgresql"
-        self._known = _Known()
-        # Rows that differ only by name are validated once (beat.config.entry.SpecCache).
-        self._spec_cache = SpecCache()
         self._ready = False
-        self._pg_snapshot: _PgSnapshot | None = None
+        # What the last successful read saw (None before the first): see the module doc.
+        self._seen: _Seen | None = None
         self._select_all = str(sa.select(*_ROW_COLUMNS).compile(dialect=self.engine.dialect))
 
     def close(self) -> None:
@@ -124,27 +119,27 @@ class SqlSource:
     def load_all(self) -> Snapshot:
         """Every entry; invalid rows are left out and reported."""
         self._ensure()
-        known = _Known()
         entries: dict[str, Entry] = {}
         problems: list[Problem] = []
+        decoder = self._decoder()
         try:
             with self._read() as conn:
-                cursor = self._cursor_now(conn)
-                # Plain driver rows: no per-value result processing on 100,000 rows (the
+                cursor, seen = self._cursor_now(conn)
+                # Plain driver rows: no per-value result processing on a million rows (the
                 # decoding in values_to_mapping accepts SQLite's 0/1 for booleans). Streamed
-                # (a server-side cursor on PostgreSQL): each row becomes its entry and is
-                # dropped, so a million rows are never all held at once (issue 17).
+                # (a server-side cursor on PostgreSQL) in batches: each row becomes its entry
+                # and is dropped, so a million rows are never all held at once (issue 17).
                 result = conn.exec_driver_sql(
                     self._select_all, execution_options={"stream_results": True}
                 )
-                for row in result:
-                    known.versions[row.name] = row.version
-                    entry = self._validate(row, problems)
-                    if entry is not None:
-                        entries[row.name] = entry
+                for batch in result.partitions(_BATCH):
+                    for row in batch:
+                        entry = decoder.entry(row[0], row[3:], problems)
+                        if entry is not None:
+                            entries[row[0]] = entry
         except sa.exc.SQLAlchemyError as e:
             raise SourceError(f"{self.name}: cannot read entries: {_first_line(e)}") from e
-        self._known = known
+        self._seen = seen
         return Snapshot(entries, cursor, problems)
 
     def changes_since(self, cursor: int) -> Changes:
@@ -153,72 +148,68 @@ class SqlSource:
         self._ensure()
         try:
             with self._read() as conn:
-                previous = self._pg_snapshot
-                new_cursor = self._cursor_now(conn)
+                previous = self._seen
+                new_cursor, seen = self._cursor_now(conn)
                 if self._postgres:
-                    row_filter = _pg_window(entries_table.c.txid, cursor, previous)
-                    tomb_filter = _pg_window(deleted_table.c.txid, cursor, previous)
+                    pg = previous if isinstance(previous, _PgSnapshot) else None
+                    row_filter = _pg_window(entries_table.c.txid, cursor, pg)
+                    tomb_filter = _pg_window(deleted_table.c.txid, cursor, pg)
                 else:
                     row_filter = entries_table.c.version > cursor
                     tomb_filter = deleted_table.c.version > cursor
                 rows = conn.execute(sa.select(*_ROW_COLUMNS).where(row_filter)).all()
                 tombs = conn.execute(
-                    sa.select(deleted_table.c.name, deleted_table.c.version).where(tomb_filter)
+                    sa.select(
+                        deleted_table.c.name, deleted_table.c.version, deleted_table.c.txid
+                    ).where(tomb_filter)
                 ).all()
         except sa.exc.SQLAlchemyError as e:
             raise SourceError(f"{self.name}: cannot read changes: {_first_line(e)}") from e
-        return self._apply(rows, tombs, new_cursor)
+        changes = self._apply(rows, tombs, new_cursor, previous)
+        # Only now: a read that failed half-way saw nothing (its snapshot must not narrow
+        # the next read's window, nor mark rows as already acted on).
+        self._seen = seen
+        return changes
 
-    def _apply(self, rows: Iterable[Any], tombs: Iterable[Any], cursor: int) -> Changes:
-        # Newest event per name wins; anything not newer than what was already acted on is a
-        # re-read of the PostgreSQL window (or an old tombstone) and is dropped.
-        latest: dict[str, tuple[int, Any]] = {}
+    def _apply(
+        self, rows: Iterable[Any], tombs: Iterable[Any], cursor: int, previous: _Seen | None
+    ) -> Changes:
+        # Newest event per name wins; if the previous read could already see it, it is a
+        # re-read of the PostgreSQL window (or of a cursor older than that read) and is dropped.
+        latest: dict[str, tuple[int, int, Any]] = {}
         read = 0
         for row in rows:
             read += 1
-            if row.version > latest.get(row.name, (-1, None))[0]:
-                latest[row.name] = (row.version, row)
+            if row.version > latest.get(row.name, (-1, 0, None))[0]:
+                latest[row.name] = (row.version, row.txid, row)
         for tomb in tombs:
             read += 1
-            if tomb.version > latest.get(tomb.name, (-1, None))[0]:
-                latest[tomb.name] = (tomb.version, None)
+            if tomb.version > latest.get(tomb.name, (-1, 0, None))[0]:
+                latest[tomb.name] = (tomb.version, tomb.txid, None)
         changed: dict[str, Entry] = {}
         removed: list[str] = []
         problems: list[Problem] = []
-        known = self._known.versions
-        for name, (version, row) in latest.items():
-            if version <= known.get(name, -1):
+        decoder = self._decoder()
+        for name, (version, txid, row) in latest.items():
+            if previous is not None and previous.saw(version, txid):
                 continue
-            known[name] = version
             if row is None:
                 removed.append(name)
                 continue
-            entry = self._validate(row, problems)
+            entry = decoder.entry(name, tuple(row[3:]), problems)
             if entry is not None:
                 changed[name] = entry
         return Changes(changed, removed, cursor, problems, read)
 
-    def _validate(self, row: Any, problems: list[Problem]) -> Entry | None:
-        name = row.name
-        # Row layout: name, version, then ENTRY_KEYS (see _ROW_COLUMNS).
-        mapping, bad = values_to_mapping(name, row[2:], file=self.name)
-        if bad:
-            problems.extend(bad)
-            return None
-        try:
-            return validate_entry(
-                name,
-                mapping,
-                zone=self.zone,
-                defaults=self.defaults,
-                source=self.name,
-                file=self.name,
-                routes=self.routes,
-                cache=self._spec_cache,
-            )
-        except ConfigError as e:
-            problems.extend(e.problems)
-            return None
+    def _decoder(self) -> RowDecoder:
+        # One per read: what a read validated is dropped with it (a source lives as long as
+        # the daemon; what it validated at start-up need not).
+        return RowDecoder(
+            self.name,
+            zone=self.zone,
+            defaults=self.defaults,
+            routes=self.routes,
+        )
 
     def _read(self) -> Any:
         conn = self.engine.connect()
@@ -227,15 +218,17 @@ class SqlSource:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         return _ReadTx(conn)
 
-    def _cursor_now(self, conn: Connection) -> int:
+    def _cursor_now(self, conn: Connection) -> tuple[int, _Seen]:
         """Taken first in the read transaction: SQLite's counter (every version visible to this
-        snapshot is at most this), PostgreSQL's snapshot xmin (see the module docstring)."""
+        snapshot is at most this), PostgreSQL's snapshot xmin (see the module docstring); and
+        what this read sees."""
         if not self._postgres:
             query = "SELECT value FROM beat_version_counter WHERE id = 1"
-            return int(conn.execute(sa.text(query)).scalar_one())
+            counter = int(conn.execute(sa.text(query)).scalar_one())
+            return counter, _SqliteSeen(counter)
         xmin, xmax, xip = conn.execute(sa.text(_PG_SNAPSHOT)).one()
-        self._pg_snapshot = _PgSnapshot(int(xmin), int(xmax), tuple(int(x) for x in xip))
-        return int(xmin)
+        snapshot = _PgSnapshot(int(xmin), int(xmax), frozenset(int(x) for x in xip))
+        return snapshot.xmin, snapshot
 
 
 _PG_SNAPSHOT = """
@@ -250,11 +243,27 @@ _MAX_XIP = 1000
 
 @dataclass(frozen=True, slots=True)
 class _PgSnapshot:
-    """The reader's last snapshot: it saw every transaction below ``xmax`` except ``xip``."""
+    """A read's snapshot: it saw every transaction below ``xmax`` except ``xip``."""
 
     xmin: int
     xmax: int
-    xip: tuple[int, ...]
+    xip: frozenset[int]
+
+    def saw(self, version: int, txid: int) -> bool:
+        return txid < self.xmin or (txid < self.xmax and txid not in self.xip)
+
+
+@dataclass(frozen=True, slots=True)
+class _SqliteSeen:
+    """A SQLite read saw every version up to the counter it read (one writer at a time)."""
+
+    counter: int
+
+    def saw(self, version: int, txid: int) -> bool:
+        return version <= self.counter
+
+
+_Seen = _PgSnapshot | _SqliteSeen
 
 
 def _pg_window(
@@ -270,7 +279,7 @@ def _pg_window(
         return txid >= cursor
     if not previous.xip:
         return txid >= previous.xmax
-    return sa.or_(txid >= previous.xmax, txid.in_(previous.xip))
+    return sa.or_(txid >= previous.xmax, txid.in_(sorted(previous.xip)))
 
 
 class _ReadTx:
