@@ -9,8 +9,8 @@ validates all of it again with the same rules as a cold one (each distinct setti
 the one the cold start computed. So the cache is never trusted: a file that does not verify
 (its own checksum, its structure, a hash that differs, any problem on validation) is ignored
 with a warning and the file is read as on a cold start. Written only after a load with no
-problems, and only when every value is plain JSON (a ``start:`` written as a YAML timestamp
-is not: no cache then).
+problems, and only when the top level is plain JSON (entries are kept in their normalised
+form, whose instants are ISO strings).
 
 The file sits next to the SQLite state store (:func:`cache_file_for`); a state store in
 PostgreSQL has no cache. Its checksum guards against corruption (a truncated or damaged
@@ -143,17 +143,30 @@ def store(cache: Path, digest: str, root: Mapping[Any, Any], config: Config) -> 
     index: dict[int, int] = {}
     specs: list[list[Any]] = []
     spec_of: list[int] = []
+    # Settings by content: entries whose specs differ only by what the name decides (an H
+    # schedule) write one mapping, read back under each name. The content hash covers every
+    # setting but ``enabled``.
+    by_content: dict[tuple[str, bool], int] = {}
     for entry in config.entries.values():
         at = index.get(id(entry.spec))
         if at is None:
-            at = index[id(entry.spec)] = len(specs)
-            specs.append([entry_to_mapping(entry), entry.content_hash()])
+            content = (entry.content_hash(), entry.enabled)
+            at = by_content.get(content)
+            if at is None:
+                at = by_content[content] = len(specs)
+                specs.append([entry_to_mapping(entry), content[0]])
+            index[id(entry.spec)] = at
         spec_of.append(at)
-    if not (_plain(top) and all(_plain(spec[0]) for spec in specs)):
+    if not _plain(top):
         return
+    # The settings are plain JSON by construction (arguments were checked to be: see
+    # beat.config.checker.plain); anything else fails here, or on reading (content hashes).
     body = {"stamp": _stamp(digest), "top": top, "specs": specs}
     body |= {"names": list(config.entries), "spec_of": spec_of}
-    payload = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    try:
+        payload = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError):
+        return
     check = hashlib.sha256(payload).hexdigest().encode()
     temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
     try:

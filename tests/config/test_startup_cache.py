@@ -30,6 +30,8 @@ entries:
   c: {task: app.mail.send, every: 30s, timezone: Asia/Tokyo}
   d: {task: app.report, cron: 'H * * * *', kwargs: {id: 1}}
   e: {task: app.report, cron: 'H * * * *', kwargs: {id: 2}, args: [1, 2.5, null]}
+  g: {task: app.report, cron: 'H H * * *'}
+  hh: {task: app.report, cron: 'H H * * *'}
   f:
     task: app.report
     calendar: {every: 1mo, start: '2026-01-31', at: '09:30'}
@@ -75,6 +77,7 @@ def test_an_unchanged_file_is_not_parsed_again_and_gives_the_same_config(
     assert len(parses) == 1  # not read again
     same(cold, warm)
     same(load_config(path), warm)
+    assert warm.entries["g"].schedule != warm.entries["hh"].schedule  # H: by name
 
 
 def test_an_edited_file_is_read_again_and_its_problems_keep_their_lines(
