@@ -78,7 +78,7 @@ def check_entry(
     so ``@task(queue=...)`` cannot apply: see taskqueue.routes). ``cache``: see
     :class:`SpecCache` (one per zone, defaults and routes)."""
     named = isinstance(name, str) and NAME.fullmatch(name)
-    if cache is not None and named and isinstance(data, Mapping):
+    if cache is not None and named and isinstance(data, dict | Mapping):
         key = SpecCache.key(data, zone, defaults, source)
         template = cache.get(key)
         if template is None:
