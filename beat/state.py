@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _opt_us(value: datetime | None) -> int | None:
-    return None if value is None else to_epoch_us(value)
+# The bound parameters of a state row, in COLUMNS order.
+_BOUND = tuple(f"b_{name}" for name in col.COLUMNS)
 
 
 class StateStore:
@@ -225,45 +225,50 @@ class StateStore:
             return
         # The last state given for a name wins (one statement may not touch a row twice).
         unique = list({st.name: st for st in states}.values())
+        # Rows in COLUMNS order. Instants repeat (every entry new at one start-up shares its
+        # first_seen): each distinct one is converted once (issue 17: 100,000 rows at the
+        # first start).
+        us: dict[datetime, int] = {}
+
+        def at(value: datetime) -> int:
+            found = us.get(value)
+            if found is None:
+                found = us[value] = to_epoch_us(value)
+            return found
+
         rows = [
-            {
-                "b_name": st.name,
-                "b_last_fire_us": _opt_us(st.last_fire),
-                "b_first_seen_us": to_epoch_us(st.first_seen),
-                "b_content_hash": st.content_hash,
-                "b_last_dispatched_at_us": _opt_us(st.last_dispatched_at),
-                "b_edited_at_us": _opt_us(st.edited_at),
-            }
+            (
+                st.name,
+                None if st.last_fire is None else at(st.last_fire),
+                at(st.first_seen),
+                st.content_hash,
+                None if st.last_dispatched_at is None else at(st.last_dispatched_at),
+                None if st.edited_at is None else at(st.edited_at),
+            )
             for st in unique
         ]
         self._guard(f"saving {_entries(len(rows))}", lambda: self._upsert(rows))
 
-    def _upsert(self, rows: list[dict[str, Any]]) -> None:
+    def _upsert(self, rows: list[tuple[Any, ...]]) -> None:
         import sqlalchemy as sa
 
         t = self.table
-        values = {c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in t.columns}
         with self._transaction() as conn:
             if self._dialect == "postgresql":
-                columns = {
-                    "name": "b_name",
-                    "last": "b_last_fire_us",
-                    "first": "b_first_seen_us",
-                    "digest": "b_content_hash",
-                    "dispatched": "b_last_dispatched_at_us",
-                    "edited": "b_edited_at_us",
-                }
-                arrays = {k: [r[col] for r in rows] for k, col in columns.items()}
+                names = ("name", "last", "first", "digest", "dispatched", "edited")
+                columns = zip(*rows, strict=True)  # rows is never empty (see upsert_new)
+                arrays = {k: list(c) for k, c in zip(names, columns, strict=True)}
                 conn.exec_driver_sql(PG_UPSERT, arrays)
                 return
+            values = {c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in t.columns}
             if self._dialect == "sqlite":
-                executemany(conn, sqlite_upsert(t, values), rows)
+                executemany(conn, sqlite_upsert(t, values), rows, _BOUND)
                 return
             # Any other database: delete then insert, in the same transaction (a plain replace:
             # the two protections above are not applied there).
-            for chunk in chunks([r["b_name"] for r in rows]):
+            for chunk in chunks([r[0] for r in rows]):
                 conn.execute(sa.delete(t).where(t.c.name.in_(chunk)))
-            executemany(conn, sa.insert(t).values(values), rows)
+            executemany(conn, sa.insert(t).values(values), rows, _BOUND)
 
     def record_fires(
         self,

@@ -132,16 +132,48 @@ _MERGE_KEY: Any = object()  # the pending key is `<<`
 class _Frame:
     """An open mapping or sequence while the event stream is read."""
 
-    __slots__ = ("anchor", "first", "key", "key_line", "merges", "path", "value")
+    __slots__ = (
+        *("anchor", "at", "first", "is_list", "key", "key_line", "merges", "parent", "sink"),
+        "value",
+    )
 
-    def __init__(self, value: Lined | LinedList, path: str, anchor: str | None, first: int) -> None:
+    def __init__(
+        self, value: Lined | LinedList, parent: _Frame | None, anchor: str | None, first: int
+    ) -> None:
         self.value = value
-        self.path = path
+        self.is_list = type(value) is LinedList
+        # Where this value sits in its parent: its path is only spelled out for a problem.
+        self.parent = parent
+        self.at: Any = None if parent is None else parent.position()
         self.anchor = anchor
         self.first = first  # values composed before this one: its size is counted from here
         self.key: Any = _NO_KEY
         self.key_line = 0
         self.merges: list[tuple[int, Any]] = []
+        # Whether each completed value is handed to TreeBuilder's sink (the `entries:` mapping).
+        self.sink = False
+
+    def position(self) -> Any:
+        """Where the value being read goes: an index in a sequence, else the pending key."""
+        return len(self.value) if self.is_list else self.key
+
+    @property
+    def path(self) -> str:
+        return "" if self.parent is None else _path_in(self.parent, self.at)
+
+
+def _path_in(frame: _Frame, at: Any) -> str:
+    path = frame.path  # once: each level spells out the levels above it
+    if frame.is_list:
+        return f"{path}[{at}]"
+    if at is _NO_KEY or at is _SKIP or at is _MERGE_KEY:
+        return path
+    key = segment(at)
+    return f"{path}.{key}" if path else key
+
+
+def _no_sink(root: Lined, key: Any, value: Any, line: int) -> Any:
+    raise AssertionError("a value streamed without a sink")
 
 
 class TreeBuilder:
@@ -198,6 +230,7 @@ class TreeBuilder:
         documents = 0
         plain_first = _PLAIN_FIRST
         plain_strings = self.plain_strings
+        sink = self.sink or _no_sink  # called only by frames marked as streamed
         # Values written in the file and values repeated by aliases so far (see the module).
         written = expanded = 0
         while (event := next_event()) is not None:
@@ -216,7 +249,8 @@ class TreeBuilder:
                     self.sizes[event.anchor] = size
                 line = 0  # looked up below only where it is kept
             elif kind is _MappingStart or kind is _SequenceStart:
-                self.check_container_tag(event, stack)
+                if event.tag is not None:
+                    self.check_container_tag(event, stack)
                 line = event.start_mark.line + 1
                 if len(stack) >= MAX_YAML_DEPTH:
                     raise YamlLimitExceeded(
@@ -226,7 +260,9 @@ class TreeBuilder:
                     Lined(line) if kind is _MappingStart else LinedList(line)
                 )
                 written += 1
-                top = _Frame(container, child_path(stack), event.anchor, written + expanded)
+                streamed = top is not None and len(stack) == 1 and top.key == self.stream_key
+                top = _Frame(container, top, event.anchor, written + expanded)
+                top.sink = streamed and self.sink is not None and kind is _MappingStart
                 stack.append(top)
                 continue
             elif kind is _MappingEnd or kind is _SequenceEnd:
@@ -261,15 +297,15 @@ class TreeBuilder:
             if top is None:
                 root = value
                 continue
-            container = top.value
-            if isinstance(container, LinedList):
-                container.append(value)
-                container.item_lines.append(line or event.start_mark.line + 1)
+            into: Any = top.value
+            if top.is_list:
+                into.append(value)
+                into.item_lines.append(line or event.start_mark.line + 1)
                 continue
             key = top.key
             if key is _NO_KEY:  # `value` is a key
                 line = line or event.start_mark.line + 1
-                if type(value) is str and not is_merge and value not in container:
+                if type(value) is str and not is_merge and value not in into:
                     top.key, top.key_line = value, line
                 else:
                     self.odd_key(top, value, line, is_merge)
@@ -278,10 +314,10 @@ class TreeBuilder:
             if key is _MERGE_KEY:
                 top.merges.append((line or event.start_mark.line + 1, value))
             elif key is not _SKIP:
-                if self.sink is not None and len(stack) == 2 and stack[0].key == self.stream_key:
-                    value = self.sink(cast("Lined", stack[0].value), key, value, top.key_line)
-                container[key] = value
-                container.key_lines[key] = top.key_line
+                if top.sink:
+                    value = sink(cast("Lined", stack[0].value), key, value, top.key_line)
+                into[key] = value
+                into.key_lines[key] = top.key_line
         return root
 
     def check_container_tag(self, event: Any, stack: list[_Frame]) -> None:
@@ -369,13 +405,7 @@ def child_path(stack: list[_Frame]) -> str:
     """The path of the value being read (for problems): ``entries.heartbeat.every``."""
     if not stack:
         return ""
-    frame = stack[-1]
-    if isinstance(frame.value, LinedList):
-        return f"{frame.path}[{len(frame.value)}]"
-    if frame.key is _NO_KEY or frame.key is _SKIP or frame.key is _MERGE_KEY:
-        return frame.path
-    key = segment(frame.key)
-    return f"{frame.path}.{key}" if frame.path else key
+    return _path_in(stack[-1], stack[-1].position())
 
 
 def segment(key: Any) -> str:

@@ -26,9 +26,11 @@ def run(
     lease_ttl: str | None,
 ) -> None:
     """Run the daemon until it is stopped; a broker that fails it exits 1."""
+    from beat.config.startup_cache import cache_file_for
     from daemonkit.logs import configure_logging
 
-    config = load(config_path)
+    # An unchanged config file is not parsed again (issue 17); beside a SQLite state only.
+    config = load(config_path, cache_file_for(state))
     if source_url is not None:
         from dataclasses import replace
 

@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from taskqueue.broker import Broker
 
 
-def load(config_path: Path) -> Config:
+def load(config_path: Path, cache: Path | None = None) -> Config:
+    """The whole configuration; ``cache``: the daemon's start-up cache
+    (:mod:`beat.config.startup_cache`), read and written by the daemon only."""
     from beat.config import load_config
 
-    return load_config(config_path)
+    return load_config(config_path, cache)
 
 
 def load_readable(config_path: Path) -> Config:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from beat.config.checker import NAME, Checker, NotJSON, plain
 from beat.config.keys import DEFAULT_KEYS, ENTRY_KEYS, OPTION_DURATIONS, OPTION_KEYS
 from beat.config.schedule import check_schedule
+from beat.config.spec_cache import SpecCache as SpecCache
 from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, Overlap, TaskOptions
 from beat.errors import ConfigError
 from beat.messages import largest_message_size
@@ -61,62 +62,6 @@ def validate_entry(
     return entry
 
 
-_EXACT = frozenset({str, int, bool, type(None)})
-
-
-class SpecCache:
-    """Entries already validated, by everything but their name: a fleet of 1,000,000 entries
-    written as a few hundred distinct settings validates a few hundred of them, and every
-    other entry is a copy under its own name (issue 17: no per-entry work that can wait).
-
-    Only flat settings (scalars) that validated cleanly are kept, with the name's length
-    (the largest message's size depends on it) and never for ``H`` (a hashed schedule depends
-    on the name). One cache serves one load: the zone and defaults are part of the key by
-    identity.
-    """
-
-    __slots__ = ("_defaults", "_entries")
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[Any, ...], Entry] = {}
-        self._defaults: tuple[object, dict[str, Any]] | None = None
-
-    def defaults(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
-        """``raw`` defaults checked once for all calls (None if they have problems: then
-        each call reports them)."""
-        if self._defaults is None or self._defaults[0] is not raw:
-            checker = Checker("")
-            parsed = check_defaults(checker, raw, None)
-            if checker.problems:
-                return None
-            self._entries.clear()  # built with other defaults (whose id may come again)
-            self._defaults = (raw, parsed)
-        return self._defaults[1]
-
-    @staticmethod
-    def key(
-        name: str, data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str
-    ) -> Any:
-        # The values' types beside the items: only values equal exactly when they read the
-        # same (not 1.0 == 1, or one instant written with two offsets); nested mappings and
-        # lists are validated each time. map/issuperset: once per entry, so in C (issue 17).
-        types = tuple(map(type, data.values()))
-        if not _EXACT.issuperset(types):
-            return None
-        cron = data.get("cron")
-        if isinstance(cron, str) and "h" in cron.lower():
-            return None
-        return (len(name), zone, id(defaults), source, tuple(data.items()), types)
-
-    def get(self, key: Any, name: str) -> Entry | None:
-        found = self._entries.get(key) if key is not None else None
-        return None if found is None else Entry.of(name, found.spec)
-
-    def put(self, key: Any, entry: Entry) -> None:
-        if key is not None and len(self._entries) < 65536:
-            self._entries[key] = entry
-
-
 def check_entry(
     checker: Checker,
     name: Any,
@@ -133,14 +78,23 @@ def check_entry(
     so ``@task(queue=...)`` cannot apply: see taskqueue.routes). ``cache``: see
     :class:`SpecCache` (one per zone, defaults and routes)."""
     named = isinstance(name, str) and NAME.fullmatch(name)
-    if cache is not None and named and isinstance(data, Mapping):
-        key = SpecCache.key(name, data, zone, defaults, source)
-        entry = cache.get(key, name)
-        if entry is None:
+    if cache is not None and named and isinstance(data, dict | Mapping):
+        key = SpecCache.key(data, zone, defaults, source)
+        template = cache.get(key)
+        if template is None:
             before = len(checker.problems)
             entry = check_entry(checker, name, data, line, zone, defaults, source, routes)
             if entry is not None and len(checker.problems) == before:
-                cache.put(key, entry)
+                cache.put(key, entry, data)
+            return entry
+        if template.own:
+            return _like(checker, template.entry, name, data, line, zone)
+        entry = Entry.of(name, template.entry.spec)
+        if len(name) in template.fits:
+            return entry
+        if not _sendable(checker, entry, data, f"entries.{name}"):
+            return None
+        template.fits.add(len(name))
         return entry
     path = f"entries.{segment(name)}"
     before = len(checker.problems)
@@ -162,6 +116,36 @@ def check_entry(
     if len(checker.problems) > before or task is None or schedule is None:
         return None
     entry = Entry(name=name, task=task, schedule=schedule, source=source, **settings)
+    return entry if _sendable(checker, entry, data, path) else None
+
+
+def _like(
+    checker: Checker,
+    template: Entry,
+    name: str,
+    data: Mapping[Any, Any],
+    line: int | None,
+    zone: ZoneInfo,
+) -> Entry | None:
+    """Entry ``name`` with the settings of ``template`` (validated with the same flat
+    settings): only what may differ is checked again, with the same rules and problems as
+    :func:`check_entry`: its own arguments, an ``H`` schedule (its fires depend on the name)
+    and the size of its largest message (the name is in it)."""
+    changes: dict[str, Any] = {}
+    path = f"entries.{name}"  # a valid name is written as is (segment)
+    before = len(checker.problems)
+    cron = data.get("cron")
+    if isinstance(cron, str) and "h" in cron.lower():  # H, or a word with an h: built again
+        if "timezone" in data:  # valid: the template was built with it
+            zone = checker.zone(data, "timezone", path) or zone
+        changes["schedule"] = check_schedule(checker, name, data, line, path, zone)
+    if "args" in data:
+        changes["args"] = _args(checker, data, path)
+    if "kwargs" in data:
+        changes["kwargs"] = _kwargs(checker, data, path)
+    if len(checker.problems) > before or changes.get("schedule", template.schedule) is None:
+        return None
+    entry = template.replace(name=name, **changes)
     return entry if _sendable(checker, entry, data, path) else None
 
 

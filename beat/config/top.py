@@ -22,6 +22,7 @@ from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from beat.memory import gc_paused
+from daemonkit.yaml_tree import YamlLimitExceeded, read_yaml_bytes
 from taskqueue.config_keys import default_broker_url, parse_loglevel
 from taskqueue.config_text import describe
 from taskqueue.routes import Route
@@ -30,28 +31,57 @@ from taskqueue.routes import Route
 _MODULE = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate ``path``; raises :class:`ConfigError` listing every problem."""
-    config, problems = read_config(path)
+def load_config(path: Path, cache: Path | None = None) -> Config:
+    """Read and validate ``path``; raises :class:`ConfigError` listing every problem.
+    ``cache``: the daemon's start-up cache (:mod:`beat.config.startup_cache`)."""
+    config, problems = read_config(path, cache)
     if problems or config is None:
         raise ConfigError(problems)
     return config
 
 
-def read_config(path: Path) -> tuple[Config | None, list[Problem]]:
+def read_config(path: Path, cache: Path | None = None) -> tuple[Config | None, list[Problem]]:
     """Read and validate ``path``: the configuration built from what is valid (None when the
-    file cannot be read or parsed), and every problem, in file order."""
+    file cannot be read or parsed), and every problem, in file order. ``cache``: a start-up
+    cache to use when it holds this very file, and to write after a load with no problems."""
     with gc_paused():  # a million objects for 100,000 entries, all kept (beat.memory)
-        return _read(path)
+        if cache is None:
+            return _read(path)[:2]
+        return _read_cached(path, cache)
 
 
-def _read(path: Path) -> tuple[Config | None, list[Problem]]:
+def _read_cached(path: Path, cache: Path) -> tuple[Config | None, list[Problem]]:
+    from beat.config import startup_cache
+
+    try:
+        digest = startup_cache.file_digest(read_yaml_bytes(path))
+    except (OSError, YamlLimitExceeded):
+        return _read(path)[:2]  # the cold read says what is wrong
+    found = startup_cache.load(cache, digest)
+    if found is not None:
+        top, entries, hashes = found
+        checker = Checker(str(path))
+        config = _build(path, {**top, "entries": entries}, checker)
+        if config is not None and not checker.problems and startup_cache.verified(config, hashes):
+            return config, []
+        startup_cache.log.warning(
+            "start-up cache %s: ignored, it does not give the entries it was written for: "
+            "reading the config file",
+            cache,
+        )
+    config, problems, root = _read(path)
+    if config is not None and not problems and isinstance(root, Mapping):
+        startup_cache.store(cache, digest, root, config)
+    return config, problems
+
+
+def _read(path: Path) -> tuple[Config | None, list[Problem], Any]:
     checker = Checker(str(path))
     first = EntryStream(str(path))
     stream: EntryStream | None = first
     root = read_tree(path, checker, ("entries", first))
     if root is UNREADABLE:
-        return None, checker.problems
+        return None, checker.problems, None
     if isinstance(root, Mapping) and stream is not None and not stream.valid_for(root):
         # `timezone:` or `defaults:` came after `entries:`: read again, the ordinary way.
         root = stream = None
@@ -60,7 +90,7 @@ def _read(path: Path) -> tuple[Config | None, list[Problem]]:
     config = _build(path, root, checker)
     if stream is not None:
         checker.problems.extend(stream.checker.problems)
-    return config, sorted(checker.problems, key=lambda p: p.line or 0)
+    return config, sorted(checker.problems, key=lambda p: p.line or 0), root
 
 
 def _build(path: Path, root: Any, checker: Checker) -> Config | None:

@@ -6,16 +6,24 @@ from __future__ import annotations
 import gc
 import tracemalloc
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+import yaml
+
+import beat.config.entry as entry_module
 from beat.config import load_config, read_config, validate_entry
 from beat.config.checker import Checker
 from beat.config.entry import SpecCache
 from beat.config.entry_stream import EntryStream
 from beat.config.yaml_reading import read_tree
 from beat.entries import Entry
+from beat.messages import largest_message_size
+from taskqueue.message import MAX_MESSAGE_BYTES
 
 BERLIN = ZoneInfo("Europe/Berlin")
+UTC: dict[str, Any] = {"zone": ZoneInfo("UTC"), "defaults": {}}
 FLEET = """\
 timezone: Europe/Berlin
 defaults: {queue: bulk, grace: 5m}
@@ -139,3 +147,59 @@ def test_entries_with_equal_arguments_share_a_spec_and_unequal_ones_do_not(
     assert e["c"].args == (True,) and e["d"].kwargs == {"x": [2.0]}
     assert len({id(e[n].spec) for n in ("a", "c", "d")}) == 3
     assert len({e[n].content_hash() for n in ("a", "c", "d")}) == 3
+
+
+def test_entries_that_differ_by_name_arguments_or_h_validate_shared_settings_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 17: names of other lengths, per-entry kwargs and H schedules used to validate the
+    # whole entry again each; now only what can differ is checked per entry.
+    full = []
+    real = entry_module._settings
+    monkeypatch.setattr(
+        entry_module,
+        "_settings",
+        lambda *a: full.append(1) or real(*a),  # type: ignore[func-returns-value]
+    )
+    lines = []
+    for i in range(300):
+        name = "e" * (1 + i % 7) + str(i)  # many name lengths
+        kind = (
+            "cron: '*/5 * * * *'",
+            "cron: 'H * * * *'",
+            f"cron: '0 * * * *', kwargs: {{id: {i}}}",
+        )
+        lines.append(f"  {name}: {{task: app.t, {kind[i % 3]}}}")
+    path = write(tmp_path, "entries:\n" + "\n".join(lines) + "\n")
+    entries = load_config(path).entries
+    assert len(full) == 3  # one per distinct set of settings
+    for name, entry in entries.items():
+        data = dict(yaml.safe_load(lines[int(name.lstrip("e"))].split(": ", 1)[1]))
+        alone = validate_entry(name, data, **UTC)
+        assert entry == alone and entry.content_hash() == alone.content_hash(), name
+    h = [e for e in entries.values() if e.schedule.describe().startswith("cron 'H")]
+    assert len({e.schedule for e in h}) > 1  # each H entry keeps its own fires
+
+
+def test_an_entry_sharing_settings_reports_its_own_problems_as_if_alone(tmp_path: Path) -> None:
+    # Kwargs that just fit with the name "a", so that a longer name is over the limit.
+    small = validate_entry("a", {"task": "t", "cron": "H * * * *", "kwargs": {"s": ""}}, **UTC)
+    limit = "x" * (MAX_MESSAGE_BYTES - largest_message_size(small))
+    shared = f"task: t, cron: 'H * * * *', kwargs: {{s: {limit}}}"
+    body = (
+        f"  a: {{{shared}}}\n"
+        f"  b: {{task: t, cron: 'H * * * *', kwargs: {{when: 2026-01-01}}}}\n"
+        f"  {'n' * 200}: {{{shared}}}\n"
+        "  c: {task: t, cron: 'H 25-24 * * *', kwargs: {x: 1}}\n"
+        "  d: {task: t, cron: 'H * * * *', args: [1, 2026-01-01]}\n"
+    )
+    _, problems = read_config(write(tmp_path, "entries:\n" + body))
+    got = [(p.line, p.path, p.message) for p in problems]
+    # Each entry alone (first in its file, so no settings to share): the same problems.
+    alone = []
+    for number, line in enumerate(body.splitlines(), start=2):
+        padding = "\n" * (number - 2)
+        _, own = read_config(write(tmp_path, "entries:\n" + padding + line + "\n"))
+        alone += [(p.line, p.path, p.message) for p in own]
+    assert got == alone
+    assert [p[0] for p in got] == [3, 4, 5, 6]

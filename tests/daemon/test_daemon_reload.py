@@ -66,3 +66,25 @@ def test_edit_while_running_broken_edit_and_sighup(
     assert all((y - x).total_seconds() == 1 for x, y in pairwise(a))
     assert len(a) >= 5
     assert "c@" not in "".join(seen)
+
+
+def test_a_restart_reads_an_unchanged_config_from_its_cache_and_an_edited_one_anew(
+    tmp_path: Path, redis_url: str, start_beat: StartBeat
+) -> None:
+    # Issue 17: the daemon keeps a start-up cache beside its SQLite state; a file edited
+    # while the beat was down is read again, never answered from the cache.
+    cfg, state = tmp_path / "schedules.yaml", tmp_path / "schedule.db"
+    cache = tmp_path / "schedule.db.config-cache"
+
+    def run(config: str, entries: int) -> bytes:
+        cfg.write_text(config)
+        beat = start_beat(cfg, state, redis_url)
+        beat.wait_for_log("beat started")
+        assert f"beat started: {entries} entries" in beat.log()
+        assert beat.stop() == 0
+        return cache.read_bytes()
+
+    first = run(CONFIG_A, 1)
+    edited = run(CONFIG_AB, 2)
+    assert edited != first and b'"b"' in edited  # read anew, and cached anew
+    assert run(CONFIG_AB, 2) == edited  # unchanged: answered from the cache, not rewritten

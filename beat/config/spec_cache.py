@@ -1,0 +1,92 @@
+"""Entries validated once per distinct set of settings (:class:`SpecCache`, issue 17): the
+cache of :func:`beat.config.entry.check_entry`, which also checks what each entry has of its
+own (see :func:`beat.config.entry._like`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from beat.config.checker import Checker
+from beat.entries import Entry
+
+_EXACT = frozenset({str, int, bool, type(None)})
+# Settings validated per entry even when the rest is shared: their values are often unique to
+# the entry (``kwargs: {id: 17}``), and checking them alone is cheap.
+_OWN = ("args", "kwargs")
+_OWN_VALUE: Any = object()  # stands for an own setting's value in a SpecCache key
+
+
+class SpecCache:
+    """Entries already validated, by everything but their name: a fleet of 1,000,000 entries
+    written as a few hundred distinct settings validates a few hundred of them, and every
+    other entry is a copy under its own name (issue 17: no per-entry work that can wait).
+
+    The key is the entry's flat settings (scalars, with their types); ``args`` and ``kwargs``
+    count only as present, and are checked for each entry (:func:`_like`), as are what
+    depends on the name: an ``H`` schedule, and whether the largest message still fits with
+    this name's length. Only a template that validated cleanly is kept. One cache serves one
+    load: the zone and defaults are part of the key by identity.
+    """
+
+    __slots__ = ("_defaults", "_entries")
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], _Template] = {}
+        self._defaults: tuple[object, dict[str, Any]] | None = None
+
+    def defaults(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``raw`` defaults checked once for all calls (None if they have problems: then
+        each call reports them)."""
+        if self._defaults is None or self._defaults[0] is not raw:
+            from beat.config.entry import check_defaults  # the module that imports this one
+
+            checker = Checker("")
+            parsed = check_defaults(checker, raw, None)
+            if checker.problems:
+                return None
+            self._entries.clear()  # built with other defaults (whose id may come again)
+            self._defaults = (raw, parsed)
+        return self._defaults[1]
+
+    @staticmethod
+    def key(data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str) -> Any:
+        # The values' types beside the items: only values equal exactly when they read the
+        # same (not 1.0 == 1, or one instant written with two offsets); other nested values
+        # make the entry validated alone. map/issuperset: once per entry, so in C (issue 17).
+        types = tuple(map(type, data.values()))
+        items = tuple(data.items())
+        if not _EXACT.issuperset(types):
+            if not any(key in data for key in _OWN):
+                return None
+            own = [(k, _OWN_VALUE) if k in _OWN else (k, v) for k, v in items]
+            types = tuple(
+                _OWN_VALUE if k in _OWN else t for (k, _), t in zip(items, types, strict=True)
+            )
+            if not _EXACT.issuperset(t for t in types if t is not _OWN_VALUE):
+                return None
+            items = tuple(own)
+        return (zone, id(defaults), source, items, types)
+
+    def get(self, key: Any) -> _Template | None:
+        return self._entries.get(key) if key is not None else None
+
+    def put(self, key: Any, entry: Entry, data: Mapping[Any, Any]) -> None:
+        if key is not None and len(self._entries) < 65536:
+            cron = data.get("cron")
+            own = any(k in data for k in _OWN) or (isinstance(cron, str) and "h" in cron.lower())
+            self._entries[key] = _Template(entry, own)
+
+
+class _Template:
+    """A cleanly validated entry whose settings others share (see :class:`SpecCache`)."""
+
+    __slots__ = ("entry", "fits", "own")
+
+    def __init__(self, entry: Entry, own: bool) -> None:
+        self.entry = entry
+        # Whether each entry has settings of its own to check (arguments, an H schedule).
+        self.own = own
+        # Lengths of names whose largest message is known to fit (the name is in it).
+        self.fits = {len(entry.name)}

@@ -1,0 +1,180 @@
+"""The daemon's start-up cache (issue 17): an unchanged schedules.yaml is not parsed again, an
+edited one is, and a cache that does not verify is ignored with a warning, never trusted."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+import daemonkit.yaml_tree as yaml_tree
+from beat.config import load_config
+from beat.config.model import Config
+from beat.config.startup_cache import cache_file_for
+from beat.errors import ConfigError
+
+FILE = """\
+timezone: Europe/Berlin
+broker: redis://127.0.0.1:6379/3
+defaults: {queue: bulk, grace: 5m, options: {expires: 1h}}
+routes:
+  app.mail.*: {queue: mail}
+worker: {concurrency: 3}
+entries:
+  a: {task: app.report, cron: '*/5 * * * *'}
+  bb: {task: app.report, cron: '*/5 * * * *'}
+  c: {task: app.mail.send, every: 30s, timezone: Asia/Tokyo}
+  d: {task: app.report, cron: 'H * * * *', kwargs: {id: 1}}
+  e: {task: app.report, cron: 'H * * * *', kwargs: {id: 2}, args: [1, 2.5, null]}
+  g: {task: app.report, cron: 'H H * * *'}
+  hh: {task: app.report, cron: 'H H * * *'}
+  f:
+    task: app.report
+    calendar: {every: 1mo, start: '2026-01-31', at: '09:30'}
+    jitter: 10s
+    overlap: skip
+    enabled: false
+"""
+
+
+def same(a: Config, b: Config) -> None:
+    assert list(a.entries) == list(b.entries)
+    for name, entry in a.entries.items():
+        assert entry == b.entries[name], name
+        assert entry.content_hash() == b.entries[name].content_hash()
+    for field in dataclasses.fields(Config):
+        if field.name != "entries":
+            assert getattr(a, field.name) == getattr(b, field.name), field.name
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times a YAML file is parsed."""
+    calls: list[int] = []
+    real = yaml_tree.TreeBuilder.build
+
+    def build(self: yaml_tree.TreeBuilder, text: str) -> object:
+        calls.append(1)
+        return real(self, text)
+
+    monkeypatch.setattr(yaml_tree.TreeBuilder, "build", build)
+    return calls
+
+
+def test_an_unchanged_file_is_not_parsed_again_and_gives_the_same_config(
+    tmp_path: Path, parses: list[int]
+) -> None:
+    path, cache = tmp_path / "schedules.yaml", tmp_path / "state.db.config-cache"
+    path.write_text(FILE)
+    cold = load_config(path, cache)
+    assert cache.exists() and len(parses) == 1
+    assert cache.stat().st_mode & 0o077 == 0  # private, like the state file
+    warm = load_config(path, cache)
+    assert len(parses) == 1  # not read again
+    same(cold, warm)
+    same(load_config(path), warm)
+    assert warm.entries["g"].schedule != warm.entries["hh"].schedule  # H: by name
+
+
+def test_an_edited_file_is_read_again_and_its_problems_keep_their_lines(
+    tmp_path: Path, parses: list[int]
+) -> None:
+    path, cache = tmp_path / "schedules.yaml", tmp_path / "c"
+    path.write_text(FILE)
+    load_config(path, cache)
+    path.write_text(FILE.replace("'*/5 * * * *'}\n  bb", "'*/7 * * * *'}\n  bb"))
+    edited = load_config(path, cache)
+    assert len(parses) == 2 and edited.entries["a"].schedule.describe() == "cron '*/7 * * * *'"
+    assert load_config(path, cache).entries["a"] == edited.entries["a"]  # the new cache
+    assert len(parses) == 2
+    path.write_text(FILE.replace("every: 30s", "every: 30x"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, cache)
+    assert [(p.line, p.path) for p in caught.value.problems] == [(10, "entries.c.every")]
+
+
+def rewrite(cache: Path, change: object) -> None:
+    """Change the cache's payload and give it a correct checksum (a sound file that lies)."""
+    payload = cache.read_bytes().rpartition(b"\n")[0]
+    data = json.loads(payload)
+    change(data)  # type: ignore[operator]
+    new = json.dumps(data).encode()
+    cache.write_bytes(new + b"\n" + hashlib.sha256(new).hexdigest().encode())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncated",
+        "flipped",
+        "not-json",
+        "other-settings",
+        "bad-index",
+        "repeated-name",
+        "invalid-setting",
+    ],
+)
+def test_a_cache_that_does_not_verify_is_ignored_with_a_warning(
+    tmp_path: Path, damage: str, parses: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    path, cache = tmp_path / "schedules.yaml", tmp_path / "c"
+    path.write_text(FILE)
+    cold = load_config(path, cache)
+    raw = cache.read_bytes()
+    if damage == "truncated":
+        cache.write_bytes(raw[: len(raw) // 2])
+    elif damage == "flipped":
+        cache.write_bytes(raw.replace(b"app.report", b"app.rEport", 1))
+    elif damage == "not-json":
+        cache.write_bytes(b"{]\n" + hashlib.sha256(b"{]").hexdigest().encode())
+    elif damage == "other-settings":  # valid settings, but not the file's
+        rewrite(cache, lambda d: d["specs"][0][0].update(task="app.other"))
+    elif damage == "bad-index":
+        rewrite(cache, lambda d: d["spec_of"].__setitem__(0, 99))
+    elif damage == "repeated-name":
+        rewrite(cache, lambda d: d["names"].__setitem__(1, "a"))
+    else:  # a setting no validation accepts
+        rewrite(cache, lambda d: d["specs"][0][0].update(cron="61 * * * *"))
+    with caplog.at_level(logging.WARNING, logger="beat.config"):
+        config = load_config(path, cache)
+    assert any("start-up cache" in r.getMessage() for r in caplog.records)
+    assert len(parses) == 2  # the file was read
+    same(cold, config)
+    caplog.clear()
+    same(cold, load_config(path, cache))  # and a good cache written again
+    assert len(parses) == 2 and not caplog.records
+
+
+def test_no_cache_for_a_file_with_problems(tmp_path: Path) -> None:
+    path, cache = tmp_path / "schedules.yaml", tmp_path / "c"
+    path.write_text("entries:\n  a: {task: t, every: 1x}\n")
+    with pytest.raises(ConfigError):
+        load_config(path, cache)
+    assert not cache.exists()
+
+
+def test_settings_json_has_no_type_for_are_kept_in_their_normalised_form(
+    tmp_path: Path, parses: list[int]
+) -> None:
+    # A YAML timestamp and date: kept as the entry's own mapping writes them (ISO strings),
+    # which validate to the same entry (the content hashes are compared on the way in).
+    path, cache = tmp_path / "schedules.yaml", tmp_path / "c"
+    path.write_text(
+        "entries:\n"
+        "  a: {task: t, every: 1h, start: 2026-01-01T00:00:00Z}\n"
+        "  b: {task: t, cron: '0 9 * * *', start: 2026-03-01, end: 2026-12-31T10:00:00+02:00}\n"
+    )
+    cold = load_config(path, cache)
+    same(cold, load_config(path, cache))
+    assert len(parses) == 1
+
+
+def test_the_cache_lives_beside_a_sqlite_state_only(tmp_path: Path) -> None:
+    assert cache_file_for(str(tmp_path / "s.db")) == tmp_path / "s.db.config-cache"
+    assert cache_file_for(f"sqlite:///{tmp_path}/s.db") == tmp_path / "s.db.config-cache"
+    assert cache_file_for("sqlite:///:memory:") is None
+    assert cache_file_for("postgresql://u@h/db") is None
