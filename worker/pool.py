@@ -78,6 +78,8 @@ class Pool(Protocol):
 
     # Progress reports of running tasks (``update_state``), drained by the consumer.
     progress: ProgressBox
+    # How many jobs it runs at once.
+    concurrency: int
 
     def start(self) -> None:
         """Start the processes/threads; returns when the pool can take jobs."""

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from taskqueue.broker import DEFAULT_RESULT_TTL, Broker, Delivery
 from taskqueue.errors import BrokerDataError, BrokerUnavailable
-from worker.consumer.in_flight import ConsumerStats, InFlightTable
+from worker.consumer.ahead import ClaimAhead
+from worker.consumer.in_flight import ConsumerStats, InFlight, InFlightTable
 from worker.consumer.lease_keeper import LeaseKeeper
 from worker.consumer.outages import BrokerHealth
 from worker.consumer.outcomes import Finished, Pending, settle_finished
@@ -19,7 +20,7 @@ from worker.consumer.presence import WorkerIdentity
 from worker.consumer.settle import Settler
 from worker.consumer.shutdown import release_unfinished
 from worker.consumer.start import Starter
-from worker.pool import Outcome, Pool
+from worker.pool import Job, Outcome, OutcomeKind, Pool
 from worker.progress import record_progress
 
 if TYPE_CHECKING:
@@ -108,6 +109,8 @@ class Consumer:
         self._starter = Starter(
             pool, self._in_flight, self.stats, clock=clock, max_deliveries=max_deliveries
         )
+        # Deliveries claimed before a slot was free, while tasks are short.
+        self._ahead = ClaimAhead(pool.concurrency, lease)
         # Outcomes from the pool not yet settled (settled in one broker call per loop).
         self._outcomes: list[Outcome] = []
         # Settlements a broker outage interrupted: sent again with the next settle.
@@ -163,6 +166,7 @@ class Consumer:
         try:
             self._consume_until_stopped()
             logger.info("consumer %s: stop requested; no new messages are claimed", self.name)
+            self._release_held(self._ahead.take_all())
             self._drain()
         finally:
             self._stop_pool_and_release()
@@ -216,31 +220,91 @@ class Consumer:
     def _iterate(self) -> None:
         self._terminate_revoked()
         free = self.pool.free_slots()
-        self._outcomes.extend(self.pool.wait(0.0 if free > 0 else _BUSY_WAIT.total_seconds()))
-        if self._outcomes and len(self._in_flight) > len(self._outcomes):
+        self._take_outcomes(0.0 if free > 0 else _BUSY_WAIT.total_seconds())
+        if self._outcomes and self._running() > len(self._outcomes):
             # Others still run: one that ends within this wait is settled in the same call.
-            self._outcomes.extend(self.pool.wait(_GATHER_WAIT.total_seconds()))
+            self._take_outcomes(_GATHER_WAIT.total_seconds())
+        # Slots that freed run what was claimed ahead at once, before any broker call.
+        self._start_held()
         # Claim before settling: the pool runs the next batch while the finished one is
         # recorded. Outcomes wait in a buffer, so a failed claim loses none.
         free = self.pool.free_slots()
         to_settle = bool(self._outcomes or self._unsettled)
-        if free > 0 and not self.stopping and self._combined and to_settle:
+        wanted = 0
+        if not self.stopping and (free > 0 or to_settle):
+            wanted = free + self._ahead.wanted()
+        if wanted > 0 and self._combined and to_settle:
             # One round trip records what finished and takes the next batch.
-            self._settle_and_claim(free)
+            self._settle_and_claim(wanted)
             return
         if self._unsettled:
             # Settlements an outage interrupted go before any claim: a claim returns expired
             # leases to ready, and after a long outage (a failover) those include ours.
             self._collect()
-        if free > 0 and not self.stopping:
-            self._claim_batch(free, to_settle)
+        if wanted > 0:
+            self._claim_batch(wanted, to_settle)
         self._collect()
+
+    def _take_outcomes(self, timeout_s: float) -> None:
+        outcomes = self.pool.wait(timeout_s)
+        if outcomes:
+            self._ahead.observe(outcomes)
+            self._outcomes.extend(outcomes)
+
+    def _running(self) -> int:
+        """Jobs the pool runs (in flight, less those claimed ahead)."""
+        return len(self._in_flight) - len(self._ahead)
+
+    def _start_held(self) -> None:
+        """Start deliveries claimed ahead in the free slots; release those held too long."""
+        if not len(self._ahead):
+            return
+        refused = []
+        for job, entry in self._ahead.take(self.pool.free_slots()):
+            if entry.lost:  # its lease ran out while it waited: another worker has it
+                self._in_flight.pop(job.id)
+                logger.warning(
+                    "task %s[%s]: lease lost before it started", job.task.name, job.task_id
+                )
+                continue
+            pending = self._starter.run_held(job, entry)
+            if pending is not None:
+                refused.append(pending)
+        if refused:
+            self._settler.settle(refused)
+        self._release_held(self._ahead.overdue())
+
+    def _release_held(self, held: list[tuple[Job, InFlight]]) -> None:
+        """Give deliveries claimed ahead back to the queue (they never started)."""
+        if not held:
+            return
+        leftover = []
+        for job, _ in held:
+            entry = self._in_flight.pop(job.id)
+            if entry is not None:
+                leftover.append((job.id, entry))
+        release_unfinished(
+            self.broker, self._settler, self.stats, leftover, {job.id for job, _ in held}
+        )
 
     def _terminate_revoked(self) -> None:
         """Stop the running tasks revoked with terminate (their outcome: REVOKED)."""
         for job_id in self._in_flight.take_terminations():
             if self.pool.terminate(job_id):
                 logger.warning("consumer %s: job %s revoked; terminating it", self.name, job_id)
+            elif self._ahead.remove(job_id) is not None:
+                # Claimed ahead, not started: it never runs.
+                now = self._clock()
+                logger.warning("consumer %s: job %s revoked before it started", self.name, job_id)
+                self._outcomes.append(
+                    Outcome(
+                        job_id,
+                        OutcomeKind.REVOKED,
+                        error="revoked",
+                        started_at=now,
+                        finished_at=now,
+                    )
+                )
 
     def _drain(self) -> None:
         """Let running tasks finish, up to the shutdown timeout or a second signal."""
@@ -255,7 +319,7 @@ class Consumer:
         while self._in_flight and not self.forced and time.monotonic() < deadline_s:
             if self._on_loop is not None:
                 self._on_loop()
-            self._outcomes.extend(self.pool.wait(_BUSY_WAIT.total_seconds()))
+            self._take_outcomes(_BUSY_WAIT.total_seconds())
             self._collect()
 
     def _stop_pool_and_release(self) -> None:
@@ -267,6 +331,7 @@ class Consumer:
             except Exception:
                 logger.exception("could not settle finished tasks while stopping")
         unfinished = self.pool.stop(_POOL_STOP_TIMEOUT.total_seconds())
+        unfinished += [job for job, _ in self._ahead.take_all()]  # never started
         # Outcomes that arrived while stopping still count; everything else goes back.
         release_unfinished(
             self.broker,
@@ -277,44 +342,59 @@ class Consumer:
         )
 
     # --- claiming -------------------------------------------------------------------------
-    def _claim_batch(self, free: int, has_outcomes: bool) -> None:
-        """Claim up to ``free`` messages (recorded STARTED by the broker) and start them.
+    def _claim_batch(self, count: int, has_outcomes: bool) -> None:
+        """Claim up to ``count`` messages (recorded STARTED by the broker) and start them.
 
-        Claims only as many as the pool can start now, so a claimed message is a started one
-        (prefetching more would report STARTED for messages waiting for a slot, and hold their
-        leases idle). Messages that cannot run (undecodable, unknown task, expired, rate
-        limited) are settled together right after.
+        Claims as many as the pool can start now, and while tasks are short a few more to
+        start the moment a slot frees (worker.consumer.ahead). Messages that cannot run
+        (undecodable, unknown task, expired, rate limited) are settled together right after.
         """
-        busy = bool(self._in_flight)
+        busy = self._running() > 0
         if busy and not has_outcomes:
-            self._outcomes.extend(self.pool.wait(_SETTLE_FIRST_WAIT.total_seconds()))
+            self._take_outcomes(_SETTLE_FIRST_WAIT.total_seconds())
             if self.stopping:
                 return  # asked to stop meanwhile: claim nothing more
             has_outcomes = bool(self._outcomes)
             if has_outcomes and self._combined:
-                self._settle_and_claim(self.pool.free_slots())
+                self._start_held()
+                count = self.pool.free_slots() + self._ahead.wanted()
+                if count > 0:
+                    self._settle_and_claim(count)
+                else:
+                    self._collect()
                 return
         # Finished tasks waiting, or running ones that may finish any moment: never block in
         # the broker then (Redis ends a blocking wait only at its next tick, ~100 ms, which
         # would delay every settlement); wait on the pool instead, below.
         timeout = timedelta(0) if has_outcomes or busy else self.claim_timeout
-        deliveries = self.broker.claim_many(self.queues, self.name, self.lease, timeout, free)
+        deliveries = self.broker.claim_many(self.queues, self.name, self.lease, timeout, count)
         if not deliveries:
             if busy and not has_outcomes:
                 # Returns the moment a task ends; a new message waits at most this long.
-                self._outcomes.extend(self.pool.wait(_BUSY_CLAIM_TIMEOUT.total_seconds()))
+                self._take_outcomes(_BUSY_CLAIM_TIMEOUT.total_seconds())
             return
         self._start(deliveries)
 
     def _start(self, deliveries: list[Delivery]) -> None:
-        """Start claimed deliveries; settle together the ones that cannot run."""
+        """Start claimed deliveries in the free slots and hold the rest (claimed ahead);
+        settle together the ones that cannot run."""
         self.stats.claimed += len(deliveries)
-        refused = [p for d in deliveries if (p := self._starter.start(d)) is not None]
+        free = self.pool.free_slots()
+        refused: list[Pending] = []
+        for delivery in deliveries:
+            prepared = self._starter.prepare(delivery)
+            if isinstance(prepared, Pending):
+                refused.append(prepared)
+            elif free > 0:
+                self._starter.run(*prepared)
+                free -= 1
+            else:
+                self._ahead.hold(*prepared)
         if refused:
             self._settler.settle(refused)
 
-    def _settle_and_claim(self, free: int) -> None:
-        """Settle the buffered outcomes and claim up to ``free`` more in one broker call.
+    def _settle_and_claim(self, count: int) -> None:
+        """Settle the buffered outcomes and claim up to ``count`` more in one broker call.
 
         If the broker cannot be reached the settlements are kept and sent again with the next
         call: settling is idempotent (a claim already settled is no longer ours, so nothing
@@ -323,7 +403,7 @@ class Consumer:
         pending, self._unsettled = self._unsettled + self._pending_outcomes(), []
         try:
             deliveries = self._settler.settle_and_claim(
-                pending, self.queues, self.name, self.lease, free
+                pending, self.queues, self.name, self.lease, count
             )
         except BrokerUnavailable:
             self._unsettled = pending
