@@ -179,16 +179,58 @@ end
 
 -- Add ``step`` to the delivery count of ``id`` and return it; a count that is not a small
 -- whole number (garbage) counts as 0, and a count that reaches 0 is dropped.
+-- A delivery count read back from the store: 0 unless a small whole number.
+local function delivery_count(text)
+  local n = tonumber(text)
+  if not n or n ~= math.floor(n) or n < 0 or n > 1e9 then return 0 end
+  return n
+end
+
 local function count_delivery(id, step)
-  local n = tonumber(redis.call('HGET', K_DELIVERIES, id))
-  if not n or n ~= math.floor(n) or n < 0 or n > 1e9 then n = 0 end
-  n = n + step
+  local n = delivery_count(redis.call('HGET', K_DELIVERIES, id)) + step
   if n <= 0 then
     redis.call('HDEL', K_DELIVERIES, id)
     return 0
   end
   redis.call('HSET', K_DELIVERIES, id, string.format('%d', n))
   return n
+end
+
+-- The ready lists, highest priority first, and the priority of each.
+local function ready_by_priority()
+  local keys, priority_of_key = {}, {}
+  for p = 9, 0, -1 do
+    keys[#keys + 1] = ready_key(p)
+    priority_of_key[ready_key(p)] = p
+  end
+  return keys, priority_of_key
+end
+
+-- LMPOP's arguments over ``keys`` (unpack() expands only as the last argument).
+local function lmpop_args(keys, count)
+  local args = {'LMPOP', #keys}
+  for _, key in ipairs(keys) do args[#args + 1] = key end
+  args[#args + 1] = 'LEFT'
+  args[#args + 1] = 'COUNT'
+  args[#args + 1] = count
+  return args
+end
+
+-- Pop up to ``count`` ids from the head of the best non-empty ready list: (ids, priority),
+-- or nil if every list is empty. One LMPOP (Redis 7) rather than an LPOP per priority;
+-- Redis 6.2 has no LMPOP, so its error falls back to the LPOPs.
+local function pop_ready(count)
+  local keys, priority_of_key = ready_by_priority()
+  local ok, popped = pcall(redis.call, unpack(lmpop_args(keys, count)))
+  if ok then
+    if not popped then return nil end
+    return popped[2], priority_of_key[popped[1]]
+  end
+  for _, key in ipairs(keys) do
+    local ids = redis.call('LPOP', key, count)
+    if ids then return ids, priority_of_key[key] end
+  end
+  return nil
 end
 
 local function drop_claim(id)

@@ -90,7 +90,7 @@ def _hold_behind_a_long_task(
 def test_a_delivery_held_behind_a_long_task_goes_back_to_the_queue(
     broker: Broker, consumer_of: Any, tmp_path: Path
 ) -> None:
-    consumer, long, after = _hold_behind_a_long_task(broker, consumer_of, tmp_path, 1.5)
+    consumer, _, after = _hold_behind_a_long_task(broker, consumer_of, tmp_path, 1.5)
     # Held at most HOLD_MAX, then back at the head of ready, QUEUED, for any worker.
     _until(lambda: consumer.stats.released == 1, timeout=1.0)
     [stats] = [q for q in broker.queue_stats() if q.name == "default"]

@@ -96,7 +96,11 @@ class Starter:
             kwargs=message.kwargs,
             soft_time_limit=soft,
             time_limit=hard,
-            request=Request.of(message, delivery.deliveries),
+            # Built in the pool process from the job when the task does not read it and the
+            # message has no root of its own (most jobs: one object less to pickle).
+            request=Request.of(message, delivery.deliveries)
+            if task.bind or message.headers.root_id is not None
+            else None,
         )
         entry = InFlight(delivery, message, task, now)
         self._in_flight.add(job.id, entry)
