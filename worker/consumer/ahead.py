@@ -7,9 +7,9 @@ the pool runs it.
 
 Bounds, so that nothing about delivery changes but when a claimed message starts:
 
-- only while tasks are short: after ``concurrency * 2`` outcomes in a row that each ran under
+- only while tasks are short: after ``concurrency * 4`` outcomes in a row that each ran under
   ``SHORT_TASK``; any longer one stops it (what is held is still started or released);
-- at most ``concurrency`` deliveries held at once;
+- at most twice ``concurrency`` deliveries held at once;
 - held at most ``HOLD_MAX`` (and at most a quarter of the lease): then released back to the
   head of ready (state QUEUED, the delivery not counted), for any worker to take.
 
@@ -39,7 +39,9 @@ class ClaimAhead:
     """Deliveries claimed ahead (job and in-flight entry, oldest first), and whether to."""
 
     def __init__(self, concurrency: int, lease: timedelta) -> None:
-        self._limit = max(1, concurrency)
+        # Twice the concurrency: a turn of outcomes refills every slot from the hold and
+        # leaves enough for the next, so settling can wait a turn (Consumer._settle_later).
+        self.limit = 2 * max(1, concurrency)
         self._hold_max_s = min(HOLD_MAX, lease / 4).total_seconds()
         self._short_s = SHORT_TASK.total_seconds()
         self._short_streak = 0
@@ -61,9 +63,9 @@ class ClaimAhead:
 
     def wanted(self) -> int:
         """How many more to claim ahead now (0 unless tasks are short)."""
-        if self._short_streak < 2 * self._limit:
+        if self._short_streak < 2 * self.limit:
             return 0
-        return self._limit - len(self._held)
+        return self.limit - len(self._held)
 
     def hold(self, job: Job, entry: InFlight) -> None:
         self._held.append((job, entry, time.monotonic()))

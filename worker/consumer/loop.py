@@ -47,6 +47,8 @@ _BUSY_WAIT = timedelta(milliseconds=50)
 # no-op workload then settles and claims two per round trip instead of one (half the
 # scripts and wake-ups per task), for a settlement at most this much later.
 _GATHER_WAIT = timedelta(milliseconds=1)
+# The longest an outcome waits to be settled with the next ones (see _settle_later).
+_SETTLE_DELAY = timedelta(milliseconds=10)
 # How long idle pool processes get to exit at shutdown before they are killed.
 _POOL_STOP_TIMEOUT = timedelta(seconds=1)
 # How long run() waits for the lease keeper thread to end.
@@ -111,8 +113,10 @@ class Consumer:
         )
         # Deliveries claimed before a slot was free, while tasks are short.
         self._ahead = ClaimAhead(pool.concurrency, lease)
-        # Outcomes from the pool not yet settled (settled in one broker call per loop).
+        # Outcomes from the pool not yet settled (settled in one broker call per loop), and
+        # since when (monotonic) the first of them waits.
         self._outcomes: list[Outcome] = []
+        self._outcomes_since_s = 0.0
         # Settlements a broker outage interrupted: sent again with the next settle.
         self._unsettled: list[Pending] = []
         # Settle and claim in one call when the broker's own class offers it; a wrapper that
@@ -220,12 +224,14 @@ class Consumer:
     def _iterate(self) -> None:
         self._terminate_revoked()
         free = self.pool.free_slots()
-        self._take_outcomes(0.0 if free > 0 else _BUSY_WAIT.total_seconds())
+        self._take_outcomes(0.0 if free > 0 else self._busy_wait_s())
         if self._outcomes and self._running() > len(self._outcomes):
             # Others still run: one that ends within this wait is settled in the same call.
             self._take_outcomes(_GATHER_WAIT.total_seconds())
         # Slots that freed run what was claimed ahead at once, before any broker call.
         self._start_held()
+        if self._settle_later():
+            return
         # Claim before settling: the pool runs the next batch while the finished one is
         # recorded. Outcomes wait in a buffer, so a failed claim loses none.
         free = self.pool.free_slots()
@@ -248,8 +254,27 @@ class Consumer:
     def _take_outcomes(self, timeout_s: float) -> None:
         outcomes = self.pool.wait(timeout_s)
         if outcomes:
+            if not self._outcomes:
+                self._outcomes_since_s = time.monotonic()
             self._ahead.observe(outcomes)
             self._outcomes.extend(outcomes)
+
+    def _settle_later(self) -> bool:
+        """Whether to keep the outcomes for one more turn: while enough is claimed ahead to
+        refill every slot again, a short workload settles (and claims) twice the concurrency
+        per round trip, each outcome at most ``_SETTLE_DELAY`` later."""
+        if self.stopping or self._unsettled or not self._outcomes:
+            return False
+        if len(self._outcomes) >= self._ahead.limit or len(self._ahead) < self.pool.concurrency:
+            return False
+        return time.monotonic() - self._outcomes_since_s < _SETTLE_DELAY.total_seconds()
+
+    def _busy_wait_s(self) -> float:
+        """How long to wait on a full pool: until an outcome kept by _settle_later is due."""
+        if not self._outcomes:
+            return _BUSY_WAIT.total_seconds()
+        due_s = self._outcomes_since_s + _SETTLE_DELAY.total_seconds() - time.monotonic()
+        return min(max(due_s, 0.0), _BUSY_WAIT.total_seconds())
 
     def _running(self) -> int:
         """Jobs the pool runs (in flight, less those claimed ahead)."""
