@@ -128,12 +128,17 @@ end
 -- finished in the current dedupe window, kept until the end of the next window. The set's
 -- name is built here, from the queue's hash tag (``tag``, passed in ARGV), so it is in the
 -- queue's slot; enqueue.lua is given the same names in KEYS.
-local function remember(tag, id, value, now)
+local function seen_set(tag, value, now)
   local ttl = ttl_in(value)
   local window = math.floor(now / ttl)
   local key = tag .. ':seen:' .. ttl .. ':' .. string.format('%d', window)
+  return key, string.format('%d', (window + 2) * ttl)
+end
+
+local function remember(tag, id, value, now)
+  local key, expire_at = seen_set(tag, value, now)
   redis.call('SADD', key, id)
-  redis.call('PEXPIREAT', key, string.format('%d', (window + 2) * ttl))
+  redis.call('PEXPIREAT', key, expire_at)
 end
 
 local function priority_of(id)
@@ -166,9 +171,9 @@ local function promote(now)
 end
 
 -- The claim of an in-flight message is "<token>:<priority>". Returns the priority if
--- ``token`` owns the claim; nil if not in flight or owned by another claim.
-local function owned(id, token)
-  local claim = redis.call('HGET', K_CLAIMS, id)
+-- ``token`` owns the claim (its text, false/nil: none); nil if not in flight or owned by
+-- another claim.
+local function claim_priority(claim, token)
   if not claim then return nil end
   local sep = string.find(claim, ':', 1, true)
   -- A claim record without its separator was not written by a claim: no token owns it (its
@@ -177,8 +182,11 @@ local function owned(id, token)
   return valid_priority(string.sub(claim, sep + 1))
 end
 
--- Add ``step`` to the delivery count of ``id`` and return it; a count that is not a small
--- whole number (garbage) counts as 0, and a count that reaches 0 is dropped.
+-- claim_priority of ``id``'s claim.
+local function owned(id, token)
+  return claim_priority(redis.call('HGET', K_CLAIMS, id), token)
+end
+
 -- A delivery count read back from the store: 0 unless a small whole number.
 local function delivery_count(text)
   local n = tonumber(text)
@@ -186,6 +194,8 @@ local function delivery_count(text)
   return n
 end
 
+-- Add ``step`` to the delivery count of ``id`` and return it; a count that is not a small
+-- whole number (garbage) counts as 0, and a count that reaches 0 is dropped.
 local function count_delivery(id, step)
   local n = delivery_count(redis.call('HGET', K_DELIVERIES, id)) + step
   if n <= 0 then
