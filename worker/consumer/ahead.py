@@ -22,12 +22,17 @@ before it runs (REVOKED), and a stop releases it (it never started).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from worker.consumer.in_flight import InFlight
-from worker.pool import Job, Outcome
+from worker.consumer.outcomes import Pending
+from worker.consumer.start import Starter
+from worker.pool import Job, Outcome, OutcomeKind
+
+logger = logging.getLogger(__name__)
 
 # A task that ran under this long counts as short.
 SHORT_TASK = timedelta(milliseconds=10)
@@ -78,6 +83,20 @@ class ClaimAhead:
             taken.append((job, entry))
         return taken
 
+    def start(self, free: int, starter: Starter) -> list[Pending]:
+        """Start up to ``free`` held deliveries, oldest first; how to settle those that
+        expired while held. One whose lease was lost meanwhile is not ours: dropped."""
+        refused: list[Pending] = []
+        for job, entry in self.take(free):
+            if entry.lost:
+                starter.forget(job.id)
+                logger.warning(
+                    "task %s[%s]: lease lost before it started", job.task.name, job.task_id
+                )
+            elif (pending := starter.run_held(job, entry)) is not None:
+                refused.append(pending)
+        return refused
+
     def overdue(self) -> list[tuple[Job, InFlight]]:
         """The held deliveries that waited longer than the bound (removed from the hold)."""
         limit_s = time.monotonic() - self._hold_max_s
@@ -87,12 +106,14 @@ class ClaimAhead:
             late.append((job, entry))
         return late
 
-    def remove(self, job_id: str) -> tuple[Job, InFlight] | None:
-        """Take held ``job_id`` out of the hold (revoked with terminate before it started)."""
-        for i, (job, entry, _) in enumerate(self._held):
+    def revoke(self, job_id: str, now: datetime) -> Outcome | None:
+        """Take held ``job_id`` out of the hold (revoked with terminate before it started):
+        its outcome, REVOKED without running; None if it is not held."""
+        for i, (job, _, _) in enumerate(self._held):
             if job.id == job_id:
                 del self._held[i]
-                return job, entry
+                kind = OutcomeKind.REVOKED
+                return Outcome(job_id, kind, error="revoked", started_at=now, finished_at=now)
         return None
 
     def take_all(self) -> list[tuple[Job, InFlight]]:

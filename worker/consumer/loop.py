@@ -20,7 +20,7 @@ from worker.consumer.presence import WorkerIdentity
 from worker.consumer.settle import Settler
 from worker.consumer.shutdown import release_unfinished
 from worker.consumer.start import Starter
-from worker.pool import Job, Outcome, OutcomeKind, Pool
+from worker.pool import Job, Outcome, Pool
 from worker.progress import record_progress
 
 if TYPE_CHECKING:
@@ -282,22 +282,10 @@ class Consumer:
 
     def _start_held(self) -> None:
         """Start deliveries claimed ahead in the free slots; release those held too long."""
-        if not len(self._ahead):
-            return
-        refused = []
-        for job, entry in self._ahead.take(self.pool.free_slots()):
-            if entry.lost:  # its lease ran out while it waited: another worker has it
-                self._in_flight.pop(job.id)
-                logger.warning(
-                    "task %s[%s]: lease lost before it started", job.task.name, job.task_id
-                )
-                continue
-            pending = self._starter.run_held(job, entry)
-            if pending is not None:
-                refused.append(pending)
-        if refused:
-            self._settler.settle(refused)
-        self._release_held(self._ahead.overdue())
+        if len(self._ahead):
+            # Expired while held: settled with the next call, before any claim.
+            self._unsettled += self._ahead.start(self.pool.free_slots(), self._starter)
+            self._release_held(self._ahead.overdue())
 
     def _release_held(self, held: list[tuple[Job, InFlight]]) -> None:
         """Give deliveries claimed ahead back to the queue (they never started)."""
@@ -317,19 +305,9 @@ class Consumer:
         for job_id in self._in_flight.take_terminations():
             if self.pool.terminate(job_id):
                 logger.warning("consumer %s: job %s revoked; terminating it", self.name, job_id)
-            elif self._ahead.remove(job_id) is not None:
-                # Claimed ahead, not started: it never runs.
-                now = self._clock()
+            elif (revoked := self._ahead.revoke(job_id, self._clock())) is not None:
                 logger.warning("consumer %s: job %s revoked before it started", self.name, job_id)
-                self._outcomes.append(
-                    Outcome(
-                        job_id,
-                        OutcomeKind.REVOKED,
-                        error="revoked",
-                        started_at=now,
-                        finished_at=now,
-                    )
-                )
+                self._outcomes.append(revoked)
 
     def _drain(self) -> None:
         """Let running tasks finish, up to the shutdown timeout or a second signal."""

@@ -124,6 +124,10 @@ class Starter:
         self.run(job, entry)
         return None
 
+    def forget(self, job_id: str) -> None:
+        """Drop a prepared job that will not run (not ours any more)."""
+        self._in_flight.pop(job_id)
+
     def _dead_letter(
         self, delivery: Delivery, reason: str, decoded: Message | Unreadable
     ) -> Pending:
