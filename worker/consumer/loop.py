@@ -261,8 +261,8 @@ class Consumer:
 
     def _settle_later(self) -> bool:
         """Whether to keep the outcomes for one more turn: while enough is claimed ahead to
-        refill every slot again, a short workload settles (and claims) twice the concurrency
-        per round trip, each outcome at most ``_SETTLE_DELAY`` later."""
+        refill every slot again, a short workload settles (and claims) up to four times the
+        concurrency per round trip, each outcome at most ``_SETTLE_DELAY`` later."""
         if self.stopping or self._unsettled or not self._outcomes:
             return False
         if len(self._outcomes) >= self._ahead.limit or len(self._ahead) < self.pool.concurrency:
