@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from taskqueue.urls import open_broker
 from tests.worker.conftest import send, threads_consumer, wait_status
 from tests.worker.test_batch_consumer import CountingBroker
 from worker.consumer import Consumer, ahead
+from worker.pool import Outcome, OutcomeKind
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def consumer_of(broker_url: str) -> Iterator[Any]:
     def start(concurrency: int) -> tuple[Consumer, CountingBroker]:
         brokers = [open_broker(broker_url), open_broker(broker_url)]
         counting = CountingBroker(brokers[0])
-        consumer = threads_consumer(counting, brokers[1], concurrency)  # type: ignore[arg-type]
+        consumer = threads_consumer(counting, brokers[1], concurrency)
         thread = threading.Thread(target=consumer.run, daemon=True)
         thread.start()
         started.append((consumer, thread, brokers))
@@ -137,3 +138,30 @@ def test_a_held_delivery_revoked_with_terminate_never_runs(
     assert wait_status(broker, long.id).state is TaskState.SUCCESS
     assert "after" not in (tmp_path / "marks").read_text()
     assert consumer.stats.revoked == 1
+
+
+def _outcomes(*runtimes_ms: float) -> list[Outcome]:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        Outcome(
+            f"j{i}",
+            OutcomeKind.SUCCESS,
+            started_at=start,
+            finished_at=start + timedelta(milliseconds=ms),
+        )
+        for i, ms in enumerate(runtimes_ms)
+    ]
+
+
+def test_one_slow_outlier_does_not_stop_claiming_ahead_two_in_a_row_do() -> None:
+    held = ahead.ClaimAhead(2, timedelta(seconds=30))
+    held.observe(_outcomes(*[1] * 7))
+    assert held.wanted() == 0  # not yet 4 x concurrency short ones
+    held.observe(_outcomes(1, 1, 1, 1, 1, 1, 1, 1, 1))
+    assert held.wanted() == 8
+    held.observe(_outcomes(50))  # a preempted no-op on a loaded machine (old code: off)
+    assert held.wanted() == 8
+    held.observe(_outcomes(50, 50))
+    assert held.wanted() == 0
+    held.observe(_outcomes(*[50] * 20, *[1] * 7))
+    assert held.wanted() == 0
