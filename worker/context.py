@@ -137,8 +137,9 @@ def run_task(
     """Call the task's function: a bound task gets its :class:`BoundTask` first. Calls it
     makes name it as their parent (:mod:`worker.lineage`), and their ids go to ``calls``
     (the pool's, read after the run however it ended)."""
-    req = request or Request(id=task_id, task=task.name, args=args, kwargs=kwargs)
-    with lineage.running(lineage.of(req.id, req.root_id, calls)):
+    root_id = None if request is None else request.root_id
+    with lineage.running(lineage.of(task_id, root_id, calls)):
         if not task.bind:
             return task.fn(*args, **kwargs)
+        req = request or Request(id=task_id, task=task.name, args=args, kwargs=kwargs)
         return task.fn(BoundTask(task, req, report), *args, **kwargs)

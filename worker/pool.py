@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from worker.registry import Task
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per task, and a frozen __init__ costs several times a plain one.
+@dataclass(slots=True)
 class Job:
     """One run of one task. Limits: None for no limit."""
 
@@ -56,7 +57,8 @@ class OutcomeKind(enum.Enum):
     REVOKED = "revoked"  # revoked with terminate: its process killed (or its thread abandoned)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per task, and a frozen __init__ costs several times a plain one.
+@dataclass(slots=True)
 class Outcome:
     """How a job ended. ``exc_type`` is the exception's ``module.QualName`` for failures;
     ``result`` as in :data:`RunResult` (for FAILURE: the traceback text, or None)."""
@@ -78,6 +80,8 @@ class Pool(Protocol):
 
     # Progress reports of running tasks (``update_state``), drained by the consumer.
     progress: ProgressBox
+    # How many jobs it runs at once.
+    concurrency: int
 
     def start(self) -> None:
         """Start the processes/threads; returns when the pool can take jobs."""

@@ -128,12 +128,17 @@ end
 -- finished in the current dedupe window, kept until the end of the next window. The set's
 -- name is built here, from the queue's hash tag (``tag``, passed in ARGV), so it is in the
 -- queue's slot; enqueue.lua is given the same names in KEYS.
-local function remember(tag, id, value, now)
+local function seen_set(tag, value, now)
   local ttl = ttl_in(value)
   local window = math.floor(now / ttl)
   local key = tag .. ':seen:' .. ttl .. ':' .. string.format('%d', window)
+  return key, string.format('%d', (window + 2) * ttl)
+end
+
+local function remember(tag, id, value, now)
+  local key, expire_at = seen_set(tag, value, now)
   redis.call('SADD', key, id)
-  redis.call('PEXPIREAT', key, string.format('%d', (window + 2) * ttl))
+  redis.call('PEXPIREAT', key, expire_at)
 end
 
 local function priority_of(id)
@@ -166,9 +171,9 @@ local function promote(now)
 end
 
 -- The claim of an in-flight message is "<token>:<priority>". Returns the priority if
--- ``token`` owns the claim; nil if not in flight or owned by another claim.
-local function owned(id, token)
-  local claim = redis.call('HGET', K_CLAIMS, id)
+-- ``token`` owns the claim (its text, false/nil: none); nil if not in flight or owned by
+-- another claim.
+local function claim_priority(claim, token)
   if not claim then return nil end
   local sep = string.find(claim, ':', 1, true)
   -- A claim record without its separator was not written by a claim: no token owns it (its
@@ -177,18 +182,65 @@ local function owned(id, token)
   return valid_priority(string.sub(claim, sep + 1))
 end
 
+-- claim_priority of ``id``'s claim.
+local function owned(id, token)
+  return claim_priority(redis.call('HGET', K_CLAIMS, id), token)
+end
+
+-- A delivery count read back from the store: 0 unless a small whole number.
+local function delivery_count(text)
+  local n = tonumber(text)
+  if not n or n ~= math.floor(n) or n < 0 or n > 1e9 then return 0 end
+  return n
+end
+
 -- Add ``step`` to the delivery count of ``id`` and return it; a count that is not a small
 -- whole number (garbage) counts as 0, and a count that reaches 0 is dropped.
 local function count_delivery(id, step)
-  local n = tonumber(redis.call('HGET', K_DELIVERIES, id))
-  if not n or n ~= math.floor(n) or n < 0 or n > 1e9 then n = 0 end
-  n = n + step
+  local n = delivery_count(redis.call('HGET', K_DELIVERIES, id)) + step
   if n <= 0 then
     redis.call('HDEL', K_DELIVERIES, id)
     return 0
   end
   redis.call('HSET', K_DELIVERIES, id, string.format('%d', n))
   return n
+end
+
+-- The ready lists, highest priority first, and the priority of each.
+local function ready_by_priority()
+  local keys, priority_of_key = {}, {}
+  for p = 9, 0, -1 do
+    keys[#keys + 1] = ready_key(p)
+    priority_of_key[ready_key(p)] = p
+  end
+  return keys, priority_of_key
+end
+
+-- LMPOP's arguments over ``keys`` (unpack() expands only as the last argument).
+local function lmpop_args(keys, count)
+  local args = {'LMPOP', #keys}
+  for _, key in ipairs(keys) do args[#args + 1] = key end
+  args[#args + 1] = 'LEFT'
+  args[#args + 1] = 'COUNT'
+  args[#args + 1] = count
+  return args
+end
+
+-- Pop up to ``count`` ids from the head of the best non-empty ready list: (ids, priority),
+-- or nil if every list is empty. One LMPOP (Redis 7) rather than an LPOP per priority;
+-- Redis 6.2 has no LMPOP, so its error falls back to the LPOPs.
+local function pop_ready(count)
+  local keys, priority_of_key = ready_by_priority()
+  local ok, popped = pcall(redis.call, unpack(lmpop_args(keys, count)))
+  if ok then
+    if not popped then return nil end
+    return popped[2], priority_of_key[popped[1]]
+  end
+  for _, key in ipairs(keys) do
+    local ids = redis.call('LPOP', key, count)
+    if ids then return ids, priority_of_key[key] end
+  end
+  return nil
 end
 
 local function drop_claim(id)

@@ -25,19 +25,20 @@ local lease_until = string.format('%d', now + duration(ARGV[1]))
 local prefix, max_count, status_prefix = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 promote(now)
 recover(now)
+local out
+local n = 0
 
-local function record_started(id, payload, deliveries)
+-- The STARTED status fields of a claimed payload, or nil if it does not name its task and
+-- attempt.
+local function started_fields(payload, deliveries)
   local ok, msg = pcall(cjson.decode, payload)
   if not ok or type(msg) ~= 'table' or type(msg.task) ~= 'string'
       or type(msg.attempt) ~= 'number' or msg.attempt ~= math.floor(msg.attempt)
       or msg.attempt < 0 or msg.attempt > 1e9 then
-    return
+    return nil
   end
-  local key = status_prefix .. id
-  redis.call('DEL', key) -- fields of an earlier state (an old error) must not linger
-  redis.call('HSET', key, 'task', msg.task, 'state', 'STARTED',
-    'attempts', string.format('%d', msg.attempt + 1), 'result', 'null',
-    'started_at_ms', string.format('%d', now), 'deliveries', deliveries)
+  return {'task', msg.task, 'state', 'STARTED', 'attempts', string.format('%d', msg.attempt + 1),
+    'result', 'null', 'started_at_ms', string.format('%d', now), 'deliveries', deliveries}
 end
 
 local any_revoked = redis.call('EXISTS', K_REVOKED) == 1
@@ -49,34 +50,53 @@ local function drop_revoked(id, value, expires)
   if status_prefix ~= '' then record_revoked(status_prefix .. id, value, now, expires) end
 end
 
-local out = {0, lease_until}
-local n = 0
-for p = 9, 0, -1 do
-  local key = ready_key(p)
-  while n < max_count do
-    local ids = redis.call('LPOP', key, max_count - n)
-    if not ids then break end
-    for _, id in ipairs(ids) do
-      local value = redis.call('HGET', K_MSG, id)
-      local revoked = value and any_revoked and revoked_until(K_REVOKED, id, now)
-      if revoked then
-        drop_revoked(id, value, revoked)
-      -- An id without a payload cannot be delivered (nothing to dead-letter): skip it.
-      elseif value then
-        n = n + 1
-        redis.call('ZADD', K_INFLIGHT, lease_until, id)
-        redis.call('HSET', K_CLAIMS, id, prefix .. '-' .. n .. ':' .. p)
-        local _, _, payload, problem = parse_value(value)
-        local deliveries = count_delivery(id, 1)
-        if not problem and status_prefix ~= '' then record_started(id, payload, deliveries) end
-        out[#out + 1] = id
-        out[#out + 1] = payload
-        out[#out + 1] = problem or ''
-        out[#out + 1] = deliveries
-      end
+-- Claim ``ids`` popped from the ready list of priority ``p``: each command once for the
+-- batch (a command called from a script costs more than the work it does for one id).
+local function claim(ids, p)
+  local values = redis.call('HMGET', K_MSG, unpack(ids))
+  local counts = redis.call('HMGET', K_DELIVERIES, unpack(ids))
+  local inflight, claims, delivered, statuses = {}, {}, {}, {}
+  for i, id in ipairs(ids) do
+    local value = values[i]
+    local revoked = value and any_revoked and revoked_until(K_REVOKED, id, now)
+    if revoked then
+      drop_revoked(id, value, revoked)
+    -- An id without a payload cannot be delivered (nothing to dead-letter): skip it.
+    elseif value then
+      n = n + 1
+      inflight[#inflight + 1] = lease_until
+      inflight[#inflight + 1] = id
+      claims[#claims + 1] = id
+      claims[#claims + 1] = prefix .. '-' .. n .. ':' .. p
+      local _, _, payload, problem = parse_value(value)
+      local deliveries = string.format('%d', delivery_count(counts[i]) + 1)
+      delivered[#delivered + 1] = id
+      delivered[#delivered + 1] = deliveries
+      local fields = not problem and status_prefix ~= '' and started_fields(payload, deliveries)
+      if fields then statuses[#statuses + 1] = {status_prefix .. id, fields} end
+      out[#out + 1] = id
+      out[#out + 1] = payload
+      out[#out + 1] = problem or ''
+      out[#out + 1] = deliveries
     end
   end
-  if n >= max_count then break end
+  if #inflight == 0 then return end
+  redis.call('ZADD', K_INFLIGHT, unpack(inflight))
+  redis.call('HSET', K_CLAIMS, unpack(claims))
+  redis.call('HSET', K_DELIVERIES, unpack(delivered))
+  if #statuses > 0 then
+    local keys = {}
+    for i, status in ipairs(statuses) do keys[i] = status[1] end
+    redis.call('DEL', unpack(keys)) -- fields of an earlier state (an old error) must not linger
+    for _, status in ipairs(statuses) do redis.call('HSET', status[1], unpack(status[2])) end
+  end
+end
+
+out = {0, lease_until}
+while n < max_count do
+  local ids, p = pop_ready(max_count - n)
+  if not ids then break end
+  claim(ids, p)
 end
 if n > 0 then
   out[1] = n

@@ -10,6 +10,8 @@ stays in one Redis Cluster slot. Hot paths stream packed commands on one connect
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -100,6 +102,9 @@ class RedisConnection:
         self._scripts = _load_scripts(self._client)
         self._standalone_scripts: dict[str, Script] | None = None  # loaded on first use
         self._scripts_loaded = False
+        # (thread id, pid, connection): the connection _send_all keeps for the first thread
+        # that streams (the worker's loop), see _checkout.
+        self._hot: tuple[int, int, Any] | None = None
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -239,10 +244,9 @@ class RedisConnection:
     ) -> tuple[list[tuple[Any, ...]], list[Any]]:
         """Send the commands (joined into writes of about ``_WRITE_CHUNK`` bytes), then read
         the replies (an error reply is returned in its place, not raised)."""
-        pool = self._client.connection_pool
         sent: list[tuple[Any, ...]] = []
         replies: list[Any] = []
-        conn = pool.get_connection()
+        conn = self._checkout()
         try:
             # Small commands go out together in one write (one syscall, and the server reads
             # them in one go); a long stream still goes out while the rest is being packed.
@@ -264,11 +268,38 @@ class RedisConnection:
                 except redis.ResponseError as e:
                     replies.append(e)
         except BaseException:
-            conn.disconnect()  # replies may be pending: never reuse it
+            self._checkin(conn, broken=True)  # replies may be pending: never reuse it
             raise
-        finally:
-            pool.release(conn)
+        # A demoted primary (failover) answers READONLY: find the new one on the next call.
+        demoted = any(isinstance(r, redis.exceptions.ReadOnlyError) for r in replies)
+        self._checkin(conn, broken=demoted)
         return sent, replies
+
+    def _checkout(self) -> Any:
+        """A connection for one stream. The first thread to stream keeps its connection
+        between calls (the worker's loop streams a claim and a settle per batch: redis-py's
+        pool checkout and release, with its health poll and metrics, cost more than packing
+        the scripts); other threads go through the pool."""
+        hot = self._hot
+        ident, pid = threading.get_ident(), os.getpid()
+        if hot is not None and hot[0] == ident and hot[1] == pid:
+            return hot[2]
+        conn = self._client.connection_pool.get_connection()
+        if hot is None or hot[1] != pid:
+            self._hot = (ident, pid, conn)
+        return conn
+
+    def _checkin(self, conn: Any, *, broken: bool = False) -> None:
+        """End one stream on ``conn``: the kept connection stays out (unless ``broken``:
+        then it is disconnected and returned, and the next stream checks out another)."""
+        if broken:
+            conn.disconnect()
+        hot = self._hot
+        if hot is not None and hot[2] is conn:
+            if not broken:
+                return
+            self._hot = None
+        self._client.connection_pool.release(conn)
 
     def _rerun_unknown_script(self, command: tuple[Any, ...], reply: Any, acked: str) -> Any:
         """``reply``, or if it is NOSCRIPT, the reply of ``command`` sent again after the

@@ -144,6 +144,8 @@ class RedisConsumer(RedisConnection):
     # The last claim that found nothing: (its queues, monotonic time, next_due_ms); None if
     # the last claim took something.
     _last_empty: tuple[list[str], float, int] | None = None
+    # See _wire_cache.
+    _packed_parts: dict[tuple[str, str], tuple[tuple[Any, ...], bytes]] | None = None
 
     def claim_many(
         self,
@@ -217,18 +219,25 @@ class RedisConsumer(RedisConnection):
     def _claim_command(self, name: str, lease_ms: int, count: int) -> tuple[tuple[Any, ...], str]:
         """claim_many.lua's call on queue ``name``, and the token prefix it hands out."""
         prefix = _TOKEN_PREFIXES.next()
-        keys = (*self.keys.queue(name).script_keys, self.keys.revoked)
-        command = (
-            "EVALSHA",
-            self._scripts["claim_many"].sha,
-            len(keys),
-            *keys,
-            lease_ms,
-            prefix,
-            count,
-            self.keys.status(""),
-        )
-        return command, prefix
+        head, packed_head = self._claim_head(name)
+        tail = (lease_ms, prefix, count, self.keys.status(""))
+        return wire.Packed.of((packed_head, wire.pack_args(tail)), (*head, *tail)), prefix
+
+    def _claim_head(self, name: str) -> tuple[tuple[Any, ...], bytes]:
+        """claim_many.lua's call on ``name`` up to its keys, and those bytes packed (once)."""
+        cache = self._wire_cache()
+        cached = cache.get(("claim", name))
+        if cached is None:
+            keys = (*self.keys.queue(name).script_keys, self.keys.revoked)
+            head = ("EVALSHA", self._scripts["claim_many"].sha, len(keys), *keys)
+            cached = cache[("claim", name)] = (head, wire.pack_args(head))
+        return cached
+
+    def _wire_cache(self) -> dict[tuple[str, str], tuple[tuple[Any, ...], bytes]]:
+        """Per queue, the parts of the hot scripts' calls that never change, packed once."""
+        if self._packed_parts is None:
+            self._packed_parts = {}
+        return self._packed_parts
 
     def _wait_command(
         self, names: list[str], remaining_s: float, next_due_ms: int
@@ -302,18 +311,25 @@ class RedisConsumer(RedisConnection):
             by_queue.setdefault(item.delivery.queue, []).append(i)
         sha = self._scripts["settle"].sha
         commands: list[tuple[Any, ...]] = []
+        cache = self._wire_cache()
         for name, positions in by_queue.items():
-            queue = self.keys.queue(name)
+            cached = cache.get(("settle", name))
+            if cached is None:
+                keys = self.keys.queue(name).script_keys
+                cached = cache[("settle", name)] = (keys, wire.pack_args(keys))
+            queue_keys, packed_keys = cached
             status_keys: list[bytes] = []
-            args: list[Any] = [queue.tag]
+            args: list[Any] = [self.keys.queue(name).tag]
             for i in positions:
                 item = items[i]
                 message_id = item.delivery.message_id
                 status_keys.append(wire.id_bytes(self.keys.status(message_id)))
                 status_keys.append(wire.id_bytes(self.keys.done(message_id)))
                 args.extend(_settle_args(item, now_ms, result_ttl))
-            keys = (*queue.script_keys, *status_keys)
-            commands.append(("EVALSHA", sha, len(keys), *keys, *args))
+            head = ("EVALSHA", sha, len(queue_keys) + len(status_keys))
+            tail = (*status_keys, *args)
+            parts = (wire.pack_args(head), packed_keys, wire.pack_args(tail))
+            commands.append(wire.Packed.of(parts, (*head, *queue_keys, *tail)))
         return commands, by_queue
 
     def _in_flight(self, script: str, delivery: Delivery, *args: Any) -> int:

@@ -55,6 +55,28 @@ def delay_ms(eta: datetime, now: int) -> int:
 def pack(command: tuple[Any, ...]) -> list[bytes]:
     """The wire bytes of ``command`` (as send_packed_command takes them): hiredis's packer
     called directly (redis-py's wrapper inspects every argument in Python first: a tenth of a
-    burst's client time)."""
+    burst's client time); a :class:`Packed` command's own bytes."""
+    if type(command) is Packed:
+        return [command.packed]
     packed: bytes = pack_command(command)
     return [packed]
+
+
+def pack_args(args: tuple[Any, ...]) -> bytes:
+    """The wire bytes of ``args`` as part of a longer command (no array header)."""
+    packed: bytes = pack_command(args)
+    return packed[packed.index(b"\n") + 1 :]
+
+
+class Packed(tuple[Any, ...]):
+    """A command (its arguments, for a resend) with its wire bytes already built: the worker's
+    scripts pass a queue's 18 keys on every call, packed once (see RedisConsumer)."""
+
+    packed: bytes
+
+    @classmethod
+    def of(cls, parts: tuple[bytes, ...], args: tuple[Any, ...]) -> Packed:
+        """The command ``args`` whose wire bytes, without the array header, are ``parts``."""
+        command = cls(args)
+        command.packed = b"*%d\r\n%b" % (len(args), b"".join(parts))
+        return command

@@ -47,21 +47,24 @@ def test_a_woken_claim_takes_its_message_in_the_same_round_trip(
     brokers: tuple[RedisBroker, RedisBroker], redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     consumer, producer = brokers
-    # Loads the scripts (a first call's extra writes) and finds nothing.
-    assert consumer.claim_many(["default"], "c", LEASE, timedelta(0), 1) == []
-    time.sleep(0.2)  # long enough ago that the blocking claim below claims first
     got: list[Any] = []
-    claimer = threading.Thread(
-        target=lambda: got.extend(
-            consumer.claim_many(["default"], "c", LEASE, timedelta(seconds=10), 1)
-        )
-    )
-    # Writes to Redis made by the claiming thread (the real connection, counted on the way).
+    counting = threading.Event()
+
+    def claim() -> None:
+        # Loads the scripts and connects (a first call's extra writes) and finds nothing.
+        assert consumer.claim_many(["default"], "c", LEASE, timedelta(0), 1) == []
+        time.sleep(0.2)  # long enough ago that the blocking claim below claims first
+        counting.set()
+        got.extend(consumer.claim_many(["default"], "c", LEASE, timedelta(seconds=10), 1))
+
+    claimer = threading.Thread(target=claim)
+    # Writes to Redis made by the claiming thread's blocking claim (the real connection,
+    # counted on the way).
     writes: list[int] = []
     send = redis.connection.AbstractConnection.send_packed_command
 
     def counting_send(self: Any, *args: Any, **kw: Any) -> None:
-        if threading.current_thread() is claimer:
+        if threading.current_thread() is claimer and counting.is_set():
             writes.append(1)
         send(self, *args, **kw)
 

@@ -95,7 +95,7 @@ def _wait(predicate: Any, timeout: float = 15) -> None:
         time.sleep(0.02)
 
 
-def test_claims_never_exceed_free_slots_and_outcomes_settle_in_batches(
+def test_claims_never_exceed_free_slots_plus_claim_ahead_and_outcomes_settle_in_batches(
     broker: Broker, run_consumer: Any
 ) -> None:
     messages = [Message(id=f"m{i}", task="t.add", args=(i, 1)) for i in range(60)]
@@ -105,7 +105,8 @@ def test_claims_never_exceed_free_slots_and_outcomes_settle_in_batches(
     running.stop()
     stats = running.consumer.stats
     assert stats.claimed == 60 and stats.by_state == {"STARTED": 60, "SUCCESS": 60}
-    assert max(running.broker.claim_sizes) <= 3
+    # The free slots, and while tasks are short four times as many claimed ahead.
+    assert max(running.broker.claim_sizes) <= 3 + 12
     # Several outcomes went to the broker in one call at least once; none was settled twice.
     assert sum(running.broker.settle_sizes) == 60 and max(running.broker.settle_sizes) > 1
     for m in messages:

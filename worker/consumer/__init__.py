@@ -13,13 +13,19 @@ At-least-once delivery, in this process's terms:
 
 Batches (throughput: a no-op task used to cost four sequential broker round trips):
 
-- ``claim_many`` takes at most the pool's free slots, and the broker records STARTED in the
-  same atomic step, so a claimed message is a started one (nothing waits in a prefetch buffer
-  holding a lease and a false STARTED). A claimed message that cannot run (undecodable,
+- ``claim_many`` takes the pool's free slots, and the broker records STARTED in the same
+  atomic step. While tasks are short (under 10 ms) it also claims up to four times the
+  concurrency *ahead* (:mod:`~worker.consumer.ahead`): those start the moment a slot frees, without
+  waiting for a round trip, and read STARTED up to 200 ms before they run; one still waiting
+  then goes back to the queue (QUEUED). A held message is in flight like a running one: its
+  lease is renewed, a dead worker's comes back within one lease, a stop releases it, a revoke
+  with terminate stops it before it runs. A claimed message that cannot run (undecodable,
   unknown task, expired, rate limited) is settled right away with its true state;
 - every outcome the pool returned in one loop iteration is settled by one ``settle_many``
   call (action and status together, atomically per message; a claim that is no longer ours
-  is neither settled nor given a status);
+  is neither settled nor given a status); while enough is held to refill every slot again,
+  outcomes wait a few more iterations (at most 10 ms), so a short workload settles up to four
+  times its concurrency per call;
 - each iteration claims the next batch *before* settling the finished one, so the pool runs
   while the outcomes are recorded. Outcomes wait in a buffer until settled: a failed claim
   loses none.
@@ -29,6 +35,7 @@ The modules, one job each (claim -> run -> settle):
 - :mod:`~worker.consumer.loop`: :class:`Consumer`, the claim loop, drain and shutdown;
 - :mod:`~worker.consumer.start`: running a delivery (decode, deliveries, expiry, rate limit,
   limits, submit to the pool);
+- :mod:`~worker.consumer.ahead`: what is claimed ahead while tasks are short, and its bounds;
 - :mod:`~worker.consumer.outcomes`: the outcome table (outcome -> ack, retry, redeliver,
   dead letter, and the status recorded with it);
 - :mod:`~worker.consumer.settle`: the broker call that applies the settlements, and the counts;

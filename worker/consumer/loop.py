@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from taskqueue.broker import DEFAULT_RESULT_TTL, Broker, Delivery
 from taskqueue.errors import BrokerDataError, BrokerUnavailable
-from worker.consumer.in_flight import ConsumerStats, InFlightTable
+from worker.consumer.ahead import ClaimAhead
+from worker.consumer.in_flight import ConsumerStats, InFlight, InFlightTable
 from worker.consumer.lease_keeper import LeaseKeeper
 from worker.consumer.outages import BrokerHealth
 from worker.consumer.outcomes import Finished, Pending, settle_finished
@@ -19,7 +20,7 @@ from worker.consumer.presence import WorkerIdentity
 from worker.consumer.settle import Settler
 from worker.consumer.shutdown import release_unfinished
 from worker.consumer.start import Starter
-from worker.pool import Outcome, Pool
+from worker.pool import Job, Outcome, Pool
 from worker.progress import record_progress
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ _BUSY_WAIT = timedelta(milliseconds=50)
 # no-op workload then settles and claims two per round trip instead of one (half the
 # scripts and wake-ups per task), for a settlement at most this much later.
 _GATHER_WAIT = timedelta(milliseconds=1)
+# The longest an outcome waits to be settled with the next ones (see _settle_later).
+_SETTLE_DELAY = timedelta(milliseconds=10)
 # How long idle pool processes get to exit at shutdown before they are killed.
 _POOL_STOP_TIMEOUT = timedelta(seconds=1)
 # How long run() waits for the lease keeper thread to end.
@@ -108,8 +111,12 @@ class Consumer:
         self._starter = Starter(
             pool, self._in_flight, self.stats, clock=clock, max_deliveries=max_deliveries
         )
-        # Outcomes from the pool not yet settled (settled in one broker call per loop).
+        # Deliveries claimed before a slot was free, while tasks are short.
+        self._ahead = ClaimAhead(pool.concurrency, lease)
+        # Outcomes from the pool not yet settled (settled in one broker call per loop), and
+        # since when (monotonic) the first of them waits.
         self._outcomes: list[Outcome] = []
+        self._outcomes_since_s = 0.0
         # Settlements a broker outage interrupted: sent again with the next settle.
         self._unsettled: list[Pending] = []
         # Settle and claim in one call when the broker's own class offers it; a wrapper that
@@ -163,6 +170,7 @@ class Consumer:
         try:
             self._consume_until_stopped()
             logger.info("consumer %s: stop requested; no new messages are claimed", self.name)
+            self._release_held(self._ahead.take_all())
             self._drain()
         finally:
             self._stop_pool_and_release()
@@ -216,31 +224,90 @@ class Consumer:
     def _iterate(self) -> None:
         self._terminate_revoked()
         free = self.pool.free_slots()
-        self._outcomes.extend(self.pool.wait(0.0 if free > 0 else _BUSY_WAIT.total_seconds()))
-        if self._outcomes and len(self._in_flight) > len(self._outcomes):
+        self._take_outcomes(0.0 if free > 0 else self._busy_wait_s())
+        if self._outcomes and self._running() > len(self._outcomes):
             # Others still run: one that ends within this wait is settled in the same call.
-            self._outcomes.extend(self.pool.wait(_GATHER_WAIT.total_seconds()))
+            self._take_outcomes(_GATHER_WAIT.total_seconds())
+        # Slots that freed run what was claimed ahead at once, before any broker call.
+        self._start_held()
+        if self._settle_later():
+            return
         # Claim before settling: the pool runs the next batch while the finished one is
         # recorded. Outcomes wait in a buffer, so a failed claim loses none.
         free = self.pool.free_slots()
         to_settle = bool(self._outcomes or self._unsettled)
-        if free > 0 and not self.stopping and self._combined and to_settle:
+        wanted = 0
+        if not self.stopping and (free > 0 or to_settle):
+            wanted = free + self._ahead.wanted()
+        if wanted > 0 and self._combined and to_settle:
             # One round trip records what finished and takes the next batch.
-            self._settle_and_claim(free)
+            self._settle_and_claim(wanted)
             return
         if self._unsettled:
             # Settlements an outage interrupted go before any claim: a claim returns expired
             # leases to ready, and after a long outage (a failover) those include ours.
             self._collect()
-        if free > 0 and not self.stopping:
-            self._claim_batch(free, to_settle)
+        if wanted > 0:
+            self._claim_batch(wanted, to_settle)
         self._collect()
+
+    def _take_outcomes(self, timeout_s: float) -> None:
+        outcomes = self.pool.wait(timeout_s)
+        if outcomes:
+            if not self._outcomes:
+                self._outcomes_since_s = time.monotonic()
+            self._ahead.observe(outcomes)
+            self._outcomes.extend(outcomes)
+
+    def _settle_later(self) -> bool:
+        """Whether to keep the outcomes for one more turn: while enough is claimed ahead to
+        refill every slot again, a short workload settles (and claims) up to four times the
+        concurrency per round trip, each outcome at most ``_SETTLE_DELAY`` later."""
+        if self.stopping or self._unsettled or not self._outcomes:
+            return False
+        if len(self._outcomes) >= self._ahead.limit or len(self._ahead) < self.pool.concurrency:
+            return False
+        return time.monotonic() - self._outcomes_since_s < _SETTLE_DELAY.total_seconds()
+
+    def _busy_wait_s(self) -> float:
+        """How long to wait on a full pool: until an outcome kept by _settle_later is due."""
+        if not self._outcomes:
+            return _BUSY_WAIT.total_seconds()
+        due_s = self._outcomes_since_s + _SETTLE_DELAY.total_seconds() - time.monotonic()
+        return min(max(due_s, 0.0), _BUSY_WAIT.total_seconds())
+
+    def _running(self) -> int:
+        """Jobs the pool runs (in flight, less those claimed ahead)."""
+        return len(self._in_flight) - len(self._ahead)
+
+    def _start_held(self) -> None:
+        """Start deliveries claimed ahead in the free slots; release those held too long."""
+        if len(self._ahead):
+            # Expired while held: settled with the next call, before any claim.
+            self._unsettled += self._ahead.start(self.pool.free_slots(), self._starter)
+            self._release_held(self._ahead.overdue())
+
+    def _release_held(self, held: list[tuple[Job, InFlight]]) -> None:
+        """Give deliveries claimed ahead back to the queue (they never started)."""
+        if not held:
+            return
+        leftover = []
+        for job, _ in held:
+            entry = self._in_flight.pop(job.id)
+            if entry is not None:
+                leftover.append((job.id, entry))
+        release_unfinished(
+            self.broker, self._settler, self.stats, leftover, {job.id for job, _ in held}
+        )
 
     def _terminate_revoked(self) -> None:
         """Stop the running tasks revoked with terminate (their outcome: REVOKED)."""
         for job_id in self._in_flight.take_terminations():
             if self.pool.terminate(job_id):
                 logger.warning("consumer %s: job %s revoked; terminating it", self.name, job_id)
+            elif (revoked := self._ahead.revoke(job_id, self._clock())) is not None:
+                logger.warning("consumer %s: job %s revoked before it started", self.name, job_id)
+                self._outcomes.append(revoked)
 
     def _drain(self) -> None:
         """Let running tasks finish, up to the shutdown timeout or a second signal."""
@@ -255,7 +322,7 @@ class Consumer:
         while self._in_flight and not self.forced and time.monotonic() < deadline_s:
             if self._on_loop is not None:
                 self._on_loop()
-            self._outcomes.extend(self.pool.wait(_BUSY_WAIT.total_seconds()))
+            self._take_outcomes(_BUSY_WAIT.total_seconds())
             self._collect()
 
     def _stop_pool_and_release(self) -> None:
@@ -267,6 +334,7 @@ class Consumer:
             except Exception:
                 logger.exception("could not settle finished tasks while stopping")
         unfinished = self.pool.stop(_POOL_STOP_TIMEOUT.total_seconds())
+        unfinished += [job for job, _ in self._ahead.take_all()]  # never started
         # Outcomes that arrived while stopping still count; everything else goes back.
         release_unfinished(
             self.broker,
@@ -277,44 +345,59 @@ class Consumer:
         )
 
     # --- claiming -------------------------------------------------------------------------
-    def _claim_batch(self, free: int, has_outcomes: bool) -> None:
-        """Claim up to ``free`` messages (recorded STARTED by the broker) and start them.
+    def _claim_batch(self, count: int, has_outcomes: bool) -> None:
+        """Claim up to ``count`` messages (recorded STARTED by the broker) and start them.
 
-        Claims only as many as the pool can start now, so a claimed message is a started one
-        (prefetching more would report STARTED for messages waiting for a slot, and hold their
-        leases idle). Messages that cannot run (undecodable, unknown task, expired, rate
-        limited) are settled together right after.
+        Claims as many as the pool can start now, and while tasks are short a few more to
+        start the moment a slot frees (worker.consumer.ahead). Messages that cannot run
+        (undecodable, unknown task, expired, rate limited) are settled together right after.
         """
-        busy = bool(self._in_flight)
+        busy = self._running() > 0
         if busy and not has_outcomes:
-            self._outcomes.extend(self.pool.wait(_SETTLE_FIRST_WAIT.total_seconds()))
+            self._take_outcomes(_SETTLE_FIRST_WAIT.total_seconds())
             if self.stopping:
                 return  # asked to stop meanwhile: claim nothing more
             has_outcomes = bool(self._outcomes)
             if has_outcomes and self._combined:
-                self._settle_and_claim(self.pool.free_slots())
+                self._start_held()
+                count = self.pool.free_slots() + self._ahead.wanted()
+                if count > 0:
+                    self._settle_and_claim(count)
+                else:
+                    self._collect()
                 return
         # Finished tasks waiting, or running ones that may finish any moment: never block in
         # the broker then (Redis ends a blocking wait only at its next tick, ~100 ms, which
         # would delay every settlement); wait on the pool instead, below.
         timeout = timedelta(0) if has_outcomes or busy else self.claim_timeout
-        deliveries = self.broker.claim_many(self.queues, self.name, self.lease, timeout, free)
+        deliveries = self.broker.claim_many(self.queues, self.name, self.lease, timeout, count)
         if not deliveries:
             if busy and not has_outcomes:
                 # Returns the moment a task ends; a new message waits at most this long.
-                self._outcomes.extend(self.pool.wait(_BUSY_CLAIM_TIMEOUT.total_seconds()))
+                self._take_outcomes(_BUSY_CLAIM_TIMEOUT.total_seconds())
             return
         self._start(deliveries)
 
     def _start(self, deliveries: list[Delivery]) -> None:
-        """Start claimed deliveries; settle together the ones that cannot run."""
+        """Start claimed deliveries in the free slots and hold the rest (claimed ahead);
+        settle together the ones that cannot run."""
         self.stats.claimed += len(deliveries)
-        refused = [p for d in deliveries if (p := self._starter.start(d)) is not None]
+        free = self.pool.free_slots()
+        refused: list[Pending] = []
+        for delivery in deliveries:
+            prepared = self._starter.prepare(delivery)
+            if isinstance(prepared, Pending):
+                refused.append(prepared)
+            elif free > 0:
+                self._starter.run(*prepared)
+                free -= 1
+            else:
+                self._ahead.hold(*prepared)
         if refused:
             self._settler.settle(refused)
 
-    def _settle_and_claim(self, free: int) -> None:
-        """Settle the buffered outcomes and claim up to ``free`` more in one broker call.
+    def _settle_and_claim(self, count: int) -> None:
+        """Settle the buffered outcomes and claim up to ``count`` more in one broker call.
 
         If the broker cannot be reached the settlements are kept and sent again with the next
         call: settling is idempotent (a claim already settled is no longer ours, so nothing
@@ -323,7 +406,7 @@ class Consumer:
         pending, self._unsettled = self._unsettled + self._pending_outcomes(), []
         try:
             deliveries = self._settler.settle_and_claim(
-                pending, self.queues, self.name, self.lease, free
+                pending, self.queues, self.name, self.lease, count
             )
         except BrokerUnavailable:
             self._unsettled = pending

@@ -68,7 +68,8 @@ _TIME_LIMIT_EXC = "worker.errors.TimeLimitExceeded"
 _SOFT_LIMIT_EXC = "worker.errors.SoftTimeLimitExceeded"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per task, and a frozen __init__ costs several times a plain one.
+@dataclass(slots=True)
 class Pending:
     """A settlement on its way to the broker, and the stats to count once it is applied."""
 
@@ -76,7 +77,8 @@ class Pending:
     counters: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per task, and a frozen __init__ costs several times a plain one.
+@dataclass(slots=True)
 class Finished:
     """A job the pool finished, with what settling it needs to know."""
 

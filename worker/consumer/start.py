@@ -52,6 +52,15 @@ class Starter:
 
     def start(self, delivery: Delivery) -> Pending | None:
         """Submit the delivery's task to the pool; or, if it cannot run, how to settle it."""
+        prepared = self.prepare(delivery)
+        if isinstance(prepared, Pending):
+            return prepared
+        self.run(*prepared)
+        return None
+
+    def prepare(self, delivery: Delivery) -> Pending | tuple[Job, InFlight]:
+        """The job of a delivery, recorded in flight (not yet submitted: :meth:`run`); or, if
+        it cannot run, how to settle it."""
         message = decode_payload(delivery.payload)
         if delivery.problem is not None:
             reason = f"malformed queue entry: {delivery.problem}"
@@ -87,13 +96,37 @@ class Starter:
             kwargs=message.kwargs,
             soft_time_limit=soft,
             time_limit=hard,
-            request=Request.of(message, delivery.deliveries),
+            # Built in the pool process from the job when the task does not read it and the
+            # message has no root of its own (most jobs: one object less to pickle).
+            request=Request.of(message, delivery.deliveries)
+            if task.bind or message.headers.root_id is not None
+            else None,
         )
+        entry = InFlight(delivery, message, task, now)
+        self._in_flight.add(job.id, entry)
+        return job, entry
+
+    def run(self, job: Job, entry: InFlight) -> None:
+        """Submit a prepared job to the pool."""
         # The broker recorded STARTED with the claim; counted here, where it is true.
         self._stats.count_state(_STARTED)
-        self._in_flight.add(job.id, InFlight(delivery, message, task, now))
         self._pool.submit(job)
+
+    def run_held(self, job: Job, entry: InFlight) -> Pending | None:
+        """Submit a job claimed ahead (worker.consumer.ahead); or, if it expired while it
+        waited for a slot, how to settle it."""
+        now = self._clock()
+        message = entry.message
+        if message.is_expired(now):
+            self._in_flight.pop(job.id)
+            return outcomes.expired(entry.delivery, message, now)
+        entry.started_at = now
+        self.run(job, entry)
         return None
+
+    def forget(self, job_id: str) -> None:
+        """Drop a prepared job that will not run (not ours any more)."""
+        self._in_flight.pop(job_id)
 
     def _dead_letter(
         self, delivery: Delivery, reason: str, decoded: Message | Unreadable

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import pickle
+import select
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
-from multiprocessing.connection import wait as wait_connections
 
 from worker import sessions
 from worker.errors import PoolError
@@ -92,6 +92,11 @@ class PreforkPool:
         self._short = False
         self._init = child_init(self.modules, report_memory=self.max_memory_per_child is not None)
         self.progress = ProgressBox()
+        # One poll object over the children's sockets, rebuilt when they change (the
+        # consumer polls several times per task: multiprocessing's wait() builds a selector
+        # each time).
+        self._poller = select.poll()
+        self._polled: set[int] = set()
 
     # --- Pool protocol -------------------------------------------------------------------
     def needs_restart(self) -> bool:
@@ -249,16 +254,15 @@ class PreforkPool:
         while True:
             self._replace_if_short()
             with self._lock:
-                by_conn = {c.conn: c for c in self._children}
+                by_fd = {c.conn.fileno(): c for c in self._children}
             remaining = max(deadline_s - time.monotonic(), 0.0)
-            if not by_conn:
+            if not by_fd:
                 if remaining > 0:
                     time.sleep(min(remaining, 0.05))  # nothing to read from (stopping)
                 return outcomes
-            ready = wait_connections(list(by_conn), remaining)
-            for conn in ready:
-                assert isinstance(conn, Connection)
-                outcome = self._receive(by_conn[conn])
+            ready = self._readable(by_fd.keys(), remaining)
+            for fd in ready:
+                outcome = self._receive(by_fd[fd])
                 if outcome is not None:
                     outcomes.append(outcome)
             if outcomes:
@@ -266,6 +270,15 @@ class PreforkPool:
             if (ready and until_any) or time.monotonic() >= deadline_s:
                 self._replace_if_short()
                 return outcomes
+
+    def _readable(self, fds: Collection[int], timeout_s: float) -> list[int]:
+        """Which of ``fds`` have something to read (or hung up), waiting up to ``timeout_s``."""
+        if self._polled != fds:
+            self._poller = select.poll()
+            for fd in fds:
+                self._poller.register(fd, select.POLLIN)
+            self._polled = set(fds)
+        return [fd for fd, _ in self._poller.poll(math.ceil(timeout_s * 1000))]
 
     def _receive(self, child: Child) -> Outcome | None:
         try:
