@@ -37,8 +37,9 @@ def _config(tmp_path: Path, due: datetime) -> Path:
 
 def _beat(tmp_path: Path, config: Path, broker: RedisBroker, rate: float) -> BeatService:
     beat = BeatService(
-        load_config(config), str(tmp_path / "s.db"), broker=broker, lookahead=LOOKAHEAD
-    )
+        load_config(config), str(tmp_path / "s.db"), broker=broker, lookahead=LOOKAHEAD,
+        lease_ttl=timedelta(minutes=1),  # no elector thread renews it: tick() is called here
+    )  # fmt: skip
     beat.early.rate = rate
     beat.start()
     return beat
@@ -151,3 +152,35 @@ def test_at_the_defaults_a_burst_starts_its_push_ahead_of_a_short_lookahead(
         assert beat.tick() == n
     finally:
         beat.close()
+
+
+def test_a_gated_fire_in_a_burst_pushed_early_is_still_decided_at_its_instant(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Half the burst has ``overlap: skip``: pushed early, their previous fire (never claimed)
+    is still queued, so they are held to their instant and skipped there; the other half is
+    pushed early as usual."""
+    start = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    every = timedelta(seconds=7)
+    config = tmp_path / "schedules.yaml"
+    lines = [
+        f"  b{i}: {{task: noop, every: 7s, start: {start.isoformat()}"
+        + (", overlap: skip}\n" if i % 2 else "}\n")
+        for i in range(N)
+    ]
+    config.write_text("entries:\n" + "".join(lines))
+    beat = _beat(tmp_path, config, RedisBroker(redis_url), RATE)
+    second = start + every
+    try:
+        assert beat.tick() == N  # the first fires: nothing before them, none is held
+        _sleep_until(second - AHEAD)
+        assert beat.tick() == N // 2  # early: the allow half; the skip half waits
+        assert datetime.now(UTC) < second - LOOKAHEAD, "the machine was too slow for this test"
+        _sleep_until(second + timedelta(milliseconds=200))
+        assert beat.tick() == 0  # decided at the instant: their previous fire is queued
+    finally:
+        beat.close()
+    ms = [int(start.timestamp() * 1000), int(second.timestamp() * 1000)]
+    expected = {f"b{i}@{ms[0]}": 1 for i in range(N)}
+    expected |= {f"b{i}@{ms[1]}": 1 for i in range(0, N, 2)}
+    assert drain_url(redis_url) == expected
