@@ -153,8 +153,8 @@ def instant_of(t: float, offset: int) -> float:
     return ahead - ((ahead - offset) % 60.0)
 
 
-def window_start(ready_at: float, kind: str) -> float:
-    after = ready_at + START_MARGIN_S
+def window_start(ready_at: float, kind: str, margin: float = START_MARGIN_S) -> float:
+    after = ready_at + margin
     return (math.floor(after / 60) + 1) * 60.0 if kind == "aligned" else float(math.ceil(after))
 
 
@@ -388,7 +388,16 @@ def measure(
     ready_at: float,
     starts: Path,
 ) -> Run:
-    w0 = window_start(ready_at, args.workload)
+    margin = START_MARGIN_S
+    if side == "beat" and args.workload == "aligned":
+        # A burst too large for the lookahead starts earlier (beat.early_push): the first one
+        # measured is one the beat had that long for, as every later one has.
+        from beat.early_push import EarlyPush
+        from taskqueue.durations import parse_duration
+
+        lookahead = parse_duration(args.lookahead, "--lookahead", allow_zero=True)
+        margin += EarlyPush(lookahead).lead(n).total_seconds()
+    w0 = window_start(ready_at, args.workload, margin)
     w1 = w0 + window_seconds(args)
     # Aligned: stop before the next burst, whose fires would be taken for the last one's.
     until = w1 - SLACK_S - 0.5 if args.workload == "aligned" else w1 + args.grace
