@@ -72,7 +72,9 @@ class TickLoop(Leadership):
             due = self.gate.admit(due, self.entries, now, self.broker.get_statuses)
             if not due and not (round_no == 0 and self.gate.buffered):
                 break
-            result = self._dispatch_due(due, now, horizon)
+            # Planned against the lookahead, not the popping horizon: a late entry popped with
+            # a burst pushed early has its missed and on-time fires judged as before.
+            result = self._dispatch_due(due, now, now + self.lookahead)
             if result is None:
                 break
             sent += result

@@ -184,3 +184,37 @@ def test_a_gated_fire_in_a_burst_pushed_early_is_still_decided_at_its_instant(
     expected = {f"b{i}@{ms[0]}": 1 for i in range(N)}
     expected |= {f"b{i}@{ms[1]}": 1 for i in range(0, N, 2)}
     assert drain_url(redis_url) == expected
+
+
+def test_a_late_entry_popped_with_an_early_burst_is_planned_at_the_lookahead(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """An entry whose fires are late (the loop was busy) is popped in the same round as a
+    burst pushed early; its missed and on-time fires are judged against now + lookahead, as
+    before, not against the burst's instant (which would call on-time fires missed)."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    burst = t0 + timedelta(seconds=30)
+    config = tmp_path / "schedules.yaml"
+    lines = [f"  b{i}: {{task: noop, at: {burst.isoformat()}}}\n" for i in range(N)]
+    lines.append(
+        f"  late: {{task: noop, every: 1s, grace: 5s, catch_up: none, start: {t0.isoformat()}}}\n"
+    )
+    config.write_text("entries:\n" + "".join(lines))
+    clock = FakeClock(t0 + timedelta(milliseconds=1))
+    beat = BeatService(
+        load_config(config), str(tmp_path / "s.db"), broker=RedisBroker(redis_url),
+        clock=clock, lookahead=LOOKAHEAD,
+    )  # fmt: skip
+    beat.early.rate = RATE  # the burst's lead: 6 s
+    beat.start()
+    try:
+        clock.now = t0 + timedelta(seconds=25)  # late's fires from t0 + 1 s are pending
+        assert beat.tick() == N + 6
+    finally:
+        beat.close()
+    # Judged at the lookahead's edge, t0 + 26 s, with 5 s of grace: t0 + 21 s .. t0 + 26 s
+    # (against the burst's instant it was t0 + 25 s .. t0 + 30 s).
+    sent = {int(t0.timestamp() * 1000) + 1000 * s for s in range(21, 27)}
+    assert {k for k in drain_url(redis_url) if k.startswith("late@")} == {
+        f"late@{ms}" for ms in sent
+    }
