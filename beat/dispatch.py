@@ -51,6 +51,7 @@ class DispatchResult:
     failed: int = 0  # fires that could not be built or encoded (logged, not sent)
     # The fires the broker accepted (not duplicates, not failed), for lateness metrics.
     sent_fires: Sequence[Fire] = field(default=())
+    push_s: float = 0.0  # encoding and pushing, without recording (beat.early_push)
 
 
 class Dispatcher:
@@ -250,7 +251,11 @@ class Dispatcher:
                 _span(outcomes, now),
             )
         return DispatchResult(
-            sent=sent, duplicates=len(outcomes) - sent, failed=failed, sent_fires=sent_fires
+            sent=sent,
+            duplicates=len(outcomes) - sent,
+            failed=failed,
+            sent_fires=sent_fires,
+            push_s=push_s,
         )
 
     @staticmethod

@@ -123,6 +123,24 @@ class DueIndex:
             self._items -= len(self._buckets.pop(when).items)
         return None
 
+    def upcoming(self, limit: int) -> list[tuple[datetime, int]]:
+        """The first ``limit`` indexed instants, earliest first, each with how many entries
+        are due then (beat pushes a large burst earlier than its lookahead: beat.early_push).
+        Walks only the top of the heap (a node's children are at 2i+1 and 2i+2), so it costs
+        O(limit log limit) however many instants are indexed."""
+        heap, buckets = self._instants, self._buckets
+        out: list[tuple[datetime, int]] = []
+        frontier = [(heap[0], 0)] if heap else []
+        while frontier and len(out) < limit:
+            when, i = heapq.heappop(frontier)
+            live = buckets[when].live
+            if live:
+                out.append((when, live))
+            for child in (2 * i + 1, 2 * i + 2):
+                if child < len(heap):
+                    heapq.heappush(frontier, (heap[child], child))
+        return out
+
     def _compact(self) -> None:
         """Rebuild the buckets from the live entries only (keeping push order in each)."""
         for bucket in list(self._buckets.values()):

@@ -1,8 +1,9 @@
 """Make fires pushed ahead claimable at their instant: beat promotes them itself.
 
 With a lookahead, a fire is pushed before its instant with the instant as its eta, so it waits
-in the broker's delayed set. A worker's claim moves due messages to ready a step (1,000) at a
-time, so a burst's tail would wait on workers' claims. Instead, the beat that pushed them asks
+in the broker's delayed set (a large burst, longer: :mod:`beat.early_push`). A worker's claim
+moves due messages to ready a step (1,000) at a time, so a burst's tail would wait on workers'
+claims. Instead, the beat that pushed them asks
 the broker to promote the queue at each instant it pushed for (:meth:`Producer.promote_due`,
 every due message of the queue, in large atomic chunks), also in the middle of a long push.
 

@@ -35,9 +35,10 @@ class TickLoop(Leadership):
             return
         now = self.clock()
         wait = MAX_SLEEP
-        nxt = self.index.peek() if self.leading else None
+        # The next push: the lookahead before the next fire, or earlier for a large burst.
+        nxt = self.early.plan(self.index, now)[1] if self.leading else None
         if nxt is not None:
-            wait = max(timedelta(0), min(wait, nxt - self.lookahead - now))
+            wait = max(timedelta(0), min(wait, nxt - now))
         held = self.gate.next_held() if self.leading else None
         if held is not None:  # a gated fire is decided at its instant (beat.overlap)
             wait = max(timedelta(0), min(wait, held - now))
@@ -45,8 +46,8 @@ class TickLoop(Leadership):
         self._wake.clear()
 
     def tick(self) -> int:
-        """Dispatch everything due up to now + lookahead; return how many fires were sent.
-        A standby sends nothing."""
+        """Dispatch everything due up to now + lookahead, and a large burst earlier
+        (:mod:`beat.early_push`); return how many fires were sent. A standby sends nothing."""
         self._clock_watch.check(self.clock())  # a standby's clock too: it may lead next
         # Before the next push: these fires' instant is now (a standby too: it pushed them).
         self._promote_due()
@@ -56,11 +57,12 @@ class TickLoop(Leadership):
         if not self._follow_pauses(now) or not self._pause_failed(now):
             return 0
         self._follow_backfills()
-        horizon = now + self.lookahead
         sent = 0
         # An entry whose following fire is also within the horizon (say `every: 500ms` with a
-        # 1 s lookahead) is re-indexed and popped again by the next round.
+        # 1 s lookahead) is re-indexed and popped again by the next round. The horizon is
+        # decided per round: a burst pushed early takes along the instants before it, once.
         for round_no in range(MAX_ROUNDS):
+            horizon = self.early.plan(self.index, now)[0]
             # The gated fires held until their instant (beat.overlap), released before the
             # index is popped: one whose entry was indexed again is seen there, and dropped.
             released = self.gate.release(now, self._reindexed) if round_no == 0 else []
@@ -70,7 +72,9 @@ class TickLoop(Leadership):
             due = self.gate.admit(due, self.entries, now, self.broker.get_statuses)
             if not due and not (round_no == 0 and self.gate.buffered):
                 break
-            result = self._dispatch_due(due, now, horizon)
+            # Planned against the lookahead, not the popping horizon: a late entry popped with
+            # a burst pushed early has its missed and on-time fires judged as before.
+            result = self._dispatch_due(due, now, now + self.lookahead)
             if result is None:
                 break
             sent += result
@@ -212,6 +216,7 @@ class TickLoop(Leadership):
             self._stop.wait(self._outage.next_delay().total_seconds())
             return None
         self._outage.recovered()
+        self.early.measured(result.sent + result.duplicates, result.push_s)
         return result
 
     def _after_batch(self, items: Sequence[EncodedMessage]) -> None:

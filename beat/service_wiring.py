@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from beat.config import Config
 from beat.dispatch import Dispatcher
 from beat.due_index import DueIndex
+from beat.early_push import EarlyPush
 from beat.entries import Entry
 from beat.failure_pause import FailureWatch
 from beat.leader import (
@@ -76,6 +77,8 @@ class ServiceWiring:
         # Fires due within `lookahead` are enqueued early with their scheduled instant as eta,
         # so a large burst is in the broker (delayed) by the instant itself.
         self.lookahead = lookahead
+        # ... and a burst too large to push within it, earlier (beat.early_push).
+        self.early = EarlyPush(lookahead)
         # ... and made claimable at the instant by this beat, not by workers' claims.
         self.promoter = Promoter(lambda queue: self.broker.promote_due(queue), clock)
         self.roster = Roster()
