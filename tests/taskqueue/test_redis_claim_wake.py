@@ -36,9 +36,13 @@ def brokers(redis_url: str) -> Iterator[tuple[RedisBroker, RedisBroker]]:
 
 
 def _blocked_clients(url: str) -> int:
+    """Clients blocked on this test's database: the server's own count (INFO) includes every
+    other test and process blocked on the same Redis, which would start the test too soon."""
     client: Any = redis.Redis.from_url(url)
     try:
-        return int(client.info("clients")["blocked_clients"])
+        db = client.connection_pool.connection_kwargs.get("db", 0)
+        listed = client.client_list()
+        return sum(1 for c in listed if int(c["db"]) == db and "b" in c["flags"])
     finally:
         client.close()
 
