@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -60,12 +60,14 @@ class BeatService(TickLoop):
             redact_url(self.state_url),
         )
 
-    def run(self) -> None:
+    def run(self, when_ready: Sequence[Callable[[], None]] = ()) -> None:
         from daemonkit import systemd
 
         self.start()
         # READY only now: the broker answered and the state is loaded (Type=notify units).
         systemd.ready(f"{len(self.entries)} entries")
+        for call in when_ready:  # work that must not delay READY (the start-up cache)
+            call()
         watchdog = systemd.Watchdog()
         self.elector.start()
         self.promoter.start()

@@ -15,6 +15,7 @@ problems outside an entry (it exits 2).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,17 +63,20 @@ def read_readable(config_path: Path, only: str | None = None) -> Readable:
 
     # No cache folder (HOME unset): not even the file's key is worth computing.
     key = None if files.cache_dir() is None else files.source_key(config_path)
-    if key is not None:
-        found = _cached(files.read(KIND, key), only)
-        if found is not None:
-            return found
+    where = None if key is None else files.named(KIND, key)
+    if key is not None and where is not None:
+        with contextlib.suppress(files.Rejected):  # a cache not believed: the file is read
+            found = _cached(files.read(where, key), only)
+            if found is not None:
+                return found
     from beat.config.partial import load_valid_entries
 
     config, problems = load_valid_entries(config_path)
     warnings = [str(problem) for problem in problems]
     warn_left_out(warnings)
-    if key is not None and config.source == "yaml" and files.source_key(config_path) == key:
-        files.write(KIND, key, _payload(config, warnings))  # only if read as keyed
+    if where is not None and key is not None and config.source == "yaml":
+        with contextlib.suppress(OSError):  # a read-only home: no cache, no complaint
+            files.write(where, key, _payload(config, warnings))
     config = with_source_entries(config)
     return Readable(str(config.path), config.broker_url, config.entries, list(config.entries))
 

@@ -28,13 +28,19 @@ class SpecCache:
     depends on the name: an ``H`` schedule, and whether the largest message still fits with
     this name's length. Only a template that validated cleanly is kept. One cache serves one
     load: the zone and defaults are part of the key by identity.
+
+    ``shared``: the entries' mappings are shared and never changed (the start-up cache's, one
+    per distinct setting): each mapping's key is computed once and remembered by identity.
     """
 
-    __slots__ = ("_defaults", "_entries")
+    __slots__ = ("_defaults", "_entries", "_keys")
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool = False) -> None:
         self._entries: dict[tuple[Any, ...], _Template] = {}
         self._defaults: tuple[object, dict[str, Any]] | None = None
+        # id(mapping) -> (mapping, zone, defaults, source, key): the mapping is held, so its
+        # id is not reused while it is here.
+        self._keys: dict[int, tuple[Any, ...]] | None = {} if shared else None
 
     def defaults(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
         """``raw`` defaults checked once for all calls (None if they have problems: then
@@ -47,11 +53,24 @@ class SpecCache:
             if checker.problems:
                 return None
             self._entries.clear()  # built with other defaults (whose id may come again)
+            if self._keys is not None:
+                self._keys.clear()
             self._defaults = (raw, parsed)
         return self._defaults[1]
 
+    def key(self, data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str) -> Any:
+        """The key of ``data``'s template (None: ``data`` is validated alone)."""
+        if self._keys is None:
+            return self._key(data, zone, defaults, source)
+        known = self._keys.get(id(data))
+        if known is not None and known[1] is zone and known[2] is defaults and known[3] == source:
+            return known[4]
+        key = self._key(data, zone, defaults, source)
+        self._keys[id(data)] = (data, zone, defaults, source, key)
+        return key
+
     @staticmethod
-    def key(data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str) -> Any:
+    def _key(data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str) -> Any:
         # The values' types beside the items: only values equal exactly when they read the
         # same (not 1.0 == 1, or one instant written with two offsets); other nested values
         # make the entry validated alone. map/issuperset: once per entry, so in C (issue 17).
