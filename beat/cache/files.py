@@ -1,7 +1,8 @@
 """Cache files: the one mechanism of every cache of what a file parses to (see :mod:`beat.cache`).
 
 A document is ``{"key": ..., "payload": ...}``. The key (:func:`source_key`) names the source
-file's resolved path, size, mtime_ns and blake2b digest, the cache format, and a fingerprint of
+file's resolved path, size and blake2b digest (its content: a file written again with the same
+bytes, a restored backup, keeps its cache; no mtime), the cache format, and a fingerprint of
 the code that parsed it (:func:`code_fingerprint`). :func:`write` stores one atomically, private
 (0600 in a folder no one else can write), and only while the source is still as keyed;
 :func:`read` reads one as untrusted input: a file not owned by this user or writable by
@@ -88,7 +89,6 @@ def source_key(path: Path, limit: int | None = None) -> dict[str, Any] | None:
     try:
         resolved = path.resolve()
         with open(resolved, "rb") as source:
-            info = os.fstat(source.fileno())
             data = source.read(-1 if limit is None else limit + 1)
         fingerprint = code_fingerprint()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop in resolve()
@@ -101,8 +101,7 @@ def source_key(path: Path, limit: int | None = None) -> dict[str, Any] | None:
         "path": str(resolved),
         # As given: problems name the file so (`-c ./x.yaml` and `-c /abs/x.yaml` differ).
         "given": str(path),
-        "size": info.st_size,
-        "mtime_ns": info.st_mtime_ns,
+        "size": len(data),
         "blake2b": digest(data),
     }
 
