@@ -27,6 +27,7 @@ from typing import Any
 from beat.cache import files
 from beat.config.model import Config
 from beat.config.serialise import entry_to_mapping
+from beat.entries import Entry
 
 log = logging.getLogger("beat.config")
 
@@ -81,21 +82,22 @@ def _decode(data: Any) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
             and isinstance(spec[1], str)
         ):
             raise ValueError("a setting is not [mapping, content hash]")
-    if not all(type(i) is int and 0 <= i < len(specs) for i in spec_of):
+    # map, min, max: once per entry, so in C (issue 17).
+    if spec_of and not (
+        set(map(type, spec_of)) == {int} and 0 <= min(spec_of) <= max(spec_of) < len(specs)
+    ):
         raise ValueError("a setting index is out of range")
     settings = [spec[0] for spec in specs]
-    entries = dict(zip(names, (settings[i] for i in spec_of), strict=True))
+    entries = dict(zip(names, map(settings.__getitem__, spec_of), strict=True))
     if len(entries) != len(names):
         raise ValueError("an entry name is repeated")
-    return top, entries, [specs[i][1] for i in spec_of]
+    return top, entries, list(map([spec[1] for spec in specs].__getitem__, spec_of))
 
 
 def verified(config: Config, hashes: list[str]) -> bool:
     """Whether the entries validated from the cache are those the cold start had (their
     content hashes), in the same order."""
-    if len(config.entries) != len(hashes):
-        return False
-    return all(e.content_hash() == h for e, h in zip(config.entries.values(), hashes, strict=True))
+    return list(map(Entry.content_hash, config.entries.values())) == hashes
 
 
 def storer(
