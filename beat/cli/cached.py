@@ -84,25 +84,15 @@ def read_readable(config_path: Path, only: str | None = None) -> Readable:
 def _payload(config: Config, warnings: list[str]) -> dict[str, Any]:
     """Each distinct spec once (entries differing only by name share one), each entry as the
     index of its spec, -1 for an entry not cached (its spec does not survive JSON)."""
-    from beat.cache.entry_codec import encode_spec
+    from beat.cache.entry_codec import encode_spec, spec_table
 
-    specs: list[Any] = []
-    index: dict[int, int] = {}
-    entries: dict[str, int] = {}
-    for entry_name, entry in config.entries.items():
-        at = index.get(id(entry.spec))
-        if at is None:
-            encoded = encode_spec(entry.spec)
-            at = index[id(entry.spec)] = -1 if encoded is None else len(specs)
-            if encoded is not None:
-                specs.append(encoded)
-        entries[entry_name] = at
+    specs, positions = spec_table(config.entries.values(), lambda entry: encode_spec(entry.spec))
     return {
         "path": str(config.path),
         "broker_url": config.broker_url,
         "warnings": warnings,
         "specs": specs,
-        "entries": entries,
+        "entries": dict(zip(config.entries, positions, strict=True)),
     }
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from beat.cache import files
+from beat.cache.entry_codec import spec_table
 from beat.config.model import Config
 from beat.config.serialise import entry_to_mapping
 from beat.entries import Entry
@@ -121,25 +122,16 @@ def storer(
 
 
 def _payload(top: dict[str, Any], config: Config) -> dict[str, Any]:
-    index: dict[int, int] = {}
-    specs: list[list[Any]] = []
-    spec_of: list[int] = []
     # Settings by content: entries whose specs differ only by what the name decides (an H
     # schedule) write one mapping, read back under each name. The content hash covers every
     # setting but ``enabled``. The settings are plain JSON by construction (arguments were
     # checked to be: see beat.config.checker.plain); anything else fails on writing, or on
     # reading (content hashes).
-    by_content: dict[tuple[str, bool], int] = {}
-    for entry in config.entries.values():
-        at = index.get(id(entry.spec))
-        if at is None:
-            content = (entry.content_hash(), entry.enabled)
-            at = by_content.get(content)
-            if at is None:
-                at = by_content[content] = len(specs)
-                specs.append([entry_to_mapping(entry), content[0]])
-            index[id(entry.spec)] = at
-        spec_of.append(at)
+    specs, spec_of = spec_table(
+        config.entries.values(),
+        lambda entry: [entry_to_mapping(entry), entry.content_hash()],
+        lambda entry: (entry.content_hash(), entry.enabled),
+    )
     return {"top": top, "specs": specs, "names": list(config.entries), "spec_of": spec_of}
 
 
