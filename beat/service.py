@@ -66,12 +66,12 @@ class BeatService(TickLoop):
         self.start()
         # READY only now: the broker answered and the state is loaded (Type=notify units).
         systemd.ready(f"{len(self.entries)} entries")
-        for call in when_ready:  # work that must not delay READY (the start-up cache)
-            call()
         watchdog = systemd.Watchdog()
         self.elector.start()
         self.promoter.start()
         try:
+            for call in when_ready:  # work that must not delay READY (the start-up cache)
+                call()
             while not self._stop.is_set():
                 self.maybe_reload()
                 self.tick()
