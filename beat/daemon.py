@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,8 +30,10 @@ def run_daemon(
     lookahead: timedelta | None = None,
     metrics_port: int | None = None,
     lease_ttl: timedelta | None = None,
+    when_ready: Sequence[Callable[[], None]] = (),
 ) -> None:
-    """Run a beat with ``config`` until SIGTERM/SIGINT (the CLI's entry point)."""
+    """Run a beat with ``config`` until SIGTERM/SIGINT (the CLI's entry point); each of
+    ``when_ready`` is called once, when it is ready."""
     if lookahead is None:
         configured = config.beat.get("lookahead")
         lookahead = configured if isinstance(configured, timedelta) else DEFAULT_LOOKAHEAD
@@ -58,7 +61,7 @@ def run_daemon(
     log.info("beat pid %d", os.getpid())
     started = time.monotonic()
     try:
-        service.run()
+        service.run(when_ready)
     finally:
         if server is not None:
             server.close()

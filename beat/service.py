@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -60,7 +60,7 @@ class BeatService(TickLoop):
             redact_url(self.state_url),
         )
 
-    def run(self) -> None:
+    def run(self, when_ready: Sequence[Callable[[], None]] = ()) -> None:
         from daemonkit import systemd
 
         self.start()
@@ -70,6 +70,8 @@ class BeatService(TickLoop):
         self.elector.start()
         self.promoter.start()
         try:
+            for call in when_ready:  # work that must not delay READY (the start-up cache)
+                call()
             while not self._stop.is_set():
                 self.maybe_reload()
                 self.tick()

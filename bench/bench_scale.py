@@ -1,6 +1,7 @@
 """Memory and start-up of a real beat daemon with very many entries (issue 17, items 2 and 3).
 
-    python bench/bench_scale.py [-n 10000 100000 1000000] [--sql] [--profile tracemalloc|cprofile]
+    python bench/bench_scale.py [-n 10000 100000 1000000] [--sql] [--warm]
+                                [--profile tracemalloc|cprofile]
 
 For each N: writes a schedules.yaml of N entries (or, with ``--sql``, a schedules.yaml naming a
 SQLite ``source:`` table of N rows), starts ``python -m beat`` against a private
@@ -15,6 +16,8 @@ SQLite ``source:`` table of N rows), starts ``python -m beat`` against a private
 The entry mix is a real fleet's: 70% cron (a few dozen expressions, a few zones, so many
 entries share one schedule), 25% intervals (a few dozen periods), 5% with kwargs and a queue.
 
+``--warm`` starts each beat a second time against the same state, so from the start-up cache
+beside it (:mod:`beat.config.startup_cache`), and prints that start's figures on a ``warm`` row.
 ``--profile tracemalloc`` runs the daemon with ``PYTHONTRACEMALLOC`` and a hook that prints
 the top allocation sites (by line) at ready; ``--profile cprofile`` prints the start-up's top
 functions by cumulative time. Both slow start-up: their figures are not the bench's.
@@ -178,7 +181,12 @@ main()
 
 
 def run(
-    n: int, sql: bool, profile: str | None, directory: Path, redis_url: str
+    n: int,
+    sql: bool,
+    profile: str | None,
+    directory: Path,
+    redis_url: str,
+    warm: bool = False,
 ) -> dict[str, float]:
     config = directory / f"schedules-{n}.yaml"
     source = None
@@ -202,7 +210,18 @@ def run(
         cmd = [sys.executable, "-c", PROFILE_HOOK, *args]
     else:
         cmd = [sys.executable, "-m", "beat", *args]
-    log_path = directory / f"beat-{n}.log"
+    measured = start(cmd, env, directory / f"beat-{n}.log", profile)
+    if not warm:
+        return measured
+    # The same beat again, against the same state (and so its start-up cache beside it).
+    again = start(cmd, env, directory / f"beat-{n}-warm.log", profile)
+    return measured | {f"warm_{k}": v for k, v in again.items()}
+
+
+def start(
+    cmd: list[str], env: dict[str, str], log_path: Path, profile: str | None
+) -> dict[str, float]:
+    """Start ``cmd``, measure it at ready (its "beat started" line), stop it."""
     with log_path.open("w+") as log:
         started = time.time()
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=REPO, env=env)
@@ -239,6 +258,9 @@ def main() -> None:
     parser.add_argument("-n", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--sql", action="store_true", help="entries in a SQLite source table")
     parser.add_argument("--profile", choices=["tracemalloc", "cprofile"])
+    parser.add_argument(
+        "--warm", action="store_true", help="also a second start on the same state (its cache)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -252,13 +274,19 @@ def main() -> None:
                 f" {'B/entry':>8} {'peak B/entry':>13}"
             )
             for n in args.n:
-                r = run(n, args.sql, args.profile, directory, redis_url)
+                r = run(n, args.sql, args.profile, directory, redis_url, args.warm)
                 print(
                     f"{n:>9} {r['ready_s']:>8.2f} {r['cpu_s']:>7.2f} {r['rss'] / 1e6:>8.0f}"
                     f" {r['peak'] / 1e6:>8.0f} {(r['rss'] - base['rss']) / n:>8.0f}"
                     f" {(r['peak'] - base['rss']) / n:>13.0f}",
                     flush=True,
                 )
+                if args.warm:
+                    print(
+                        f"{'warm':>9} {r['warm_ready_s']:>8.2f} {r['warm_cpu_s']:>7.2f}"
+                        f" {r['warm_rss'] / 1e6:>8.0f} {r['warm_peak'] / 1e6:>8.0f}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Importing this module imports no schedule kind: one is imported when an entry of
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -41,6 +42,34 @@ def encode_spec(spec: EntrySpec) -> dict[str, Any] | None:
         return None
     same = back == spec and repr(back) == repr(spec)
     return data if same and back.content_hash() == spec.content_hash() else None
+
+
+def spec_table(
+    entries: Iterable[Entry],
+    encode: Callable[[Entry], Any],
+    same: Callable[[Entry], Hashable] = lambda entry: id(entry.spec),
+) -> tuple[list[Any], list[int]]:
+    """The table of a cache of many entries: each distinct spec encoded once (``encode``, None
+    when it cannot be), and each entry as the index of its spec, -1 when not encoded. Specs
+    are told apart by identity, then by ``same`` (the start-up cache merges entries that
+    differ only by what their name decides)."""
+    specs: list[Any] = []
+    positions: list[int] = []
+    by_spec: dict[int, int] = {}
+    by_same: dict[Hashable, int] = {}
+    for entry in entries:
+        at = by_spec.get(id(entry.spec))
+        if at is None:
+            alike = same(entry)
+            at = by_same.get(alike)
+            if at is None:
+                encoded = encode(entry)
+                at = by_same[alike] = -1 if encoded is None else len(specs)
+                if encoded is not None:
+                    specs.append(encoded)
+            by_spec[id(entry.spec)] = at
+        positions.append(at)
+    return specs, positions
 
 
 def decode_entry(name: str, data: Any) -> Entry:

@@ -1,10 +1,15 @@
-"""Cache files: one JSON document per (kind, source file), written atomically, read as a miss
-whenever anything about it is off (see :mod:`beat.cache`).
+"""Cache files: the one mechanism of every cache of what a file parses to (see :mod:`beat.cache`).
 
-A document is ``{"key": ..., "payload": ...}``; the key (:func:`source_key`) names the source
-file's resolved path, size, mtime_ns and blake2b digest, the cache format, and a fingerprint of
-the code that parsed it (beat's version, the tzdata release, the mtimes of the modules that
-validate a configuration: editing a validation rule in a checkout invalidates the cache).
+A document is ``{"key": ..., "payload": ...}``. The key (:func:`source_key`) names the source
+file's resolved path, size and blake2b digest (its content: a file written again with the same
+bytes, a restored backup, keeps its cache; no mtime), the cache format, and a fingerprint of
+the code that parsed it (:func:`code_fingerprint`). :func:`write` stores one atomically, private
+(0600 in a folder no one else can write), and only while the source is still as keyed;
+:func:`read` reads one as untrusted input: a file not owned by this user or writable by
+others, too large, not JSON or not a document is :class:`Rejected`; a document written for
+another key is simply not there. What a payload holds, and how it is checked, is its user's.
+The folder is the caller's: :func:`named` places a file in :func:`cache_dir`, the daemon's
+start-up cache lives beside its state store (a service may have no home).
 """
 
 from __future__ import annotations
@@ -17,18 +22,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 # A larger document is not read (a cache of ~1,000,000 entries is a few hundred MB; parsing
 # such a document costs more than it saves over reading the configuration again).
 MAX_BYTES = 256 << 20
 _PACKAGE = Path(__file__).resolve().parent.parent  # beat/
 _ROOT = _PACKAGE.parent
-# The code whose output a cache holds: the configuration's validation and the values it builds.
+# The code whose output a cache holds: the configuration's validation, the values it builds
+# and the payloads' codecs.
 _CODE_DIRS = ("beat/config", "beat/time", "beat/cache", "taskqueue")
-_CODE_FILES = ("beat/entries.py", "beat/messages.py", "daemonkit/yaml_tree.py")
+_CODE_FILES = (
+    "beat/entries.py",
+    "beat/messages.py",
+    "beat/cli/cached.py",
+    "daemonkit/yaml_tree.py",
+)
 
 
-def _blake2b(data: bytes) -> str:
+class Rejected(Exception):
+    """A cache file that is there but is not believed (the reason is the message)."""
+
+
+def digest(data: bytes) -> str:
+    """The one digest of cache keys and names: blake2b, 128 bits."""
     try:  # hashlib's own blake2b, without importing hashlib (OpenSSL set-up, ~2.5 ms)
         from _blake2 import blake2b
     except ImportError:  # a Python built without its own blake2
@@ -48,7 +64,8 @@ def cache_dir() -> Path | None:
 
 
 def code_fingerprint() -> str:
-    """beat's version, the tzdata release and the newest mtime of the validating modules."""
+    """beat's version, Python's, the tzdata release and the newest mtime of the code a cache
+    depends on: editing a validation rule in a checkout invalidates every cache."""
     from beat import __version__
 
     newest = 0
@@ -61,19 +78,22 @@ def code_fingerprint() -> str:
                 if item.name.endswith(".py"):
                     newest = max(newest, item.stat().st_mtime_ns)
                     count += 1
+    python = ".".join(map(str, sys.version_info[:2]))
     tzdata = getattr(sys.modules.get("tzdata"), "IANA_VERSION", "")
-    return f"{__version__}/{tzdata}/{count}/{newest}"
+    return f"{__version__}/{python}/{tzdata}/{count}/{newest}"
 
 
-def source_key(path: Path) -> dict[str, Any] | None:
-    """What a cache of ``path`` is valid for; None when ``path`` cannot be read."""
+def source_key(path: Path, limit: int | None = None) -> dict[str, Any] | None:
+    """What a cache of ``path`` is valid for; None when ``path`` cannot be read (or is larger
+    than ``limit`` bytes: no reader would take it)."""
     try:
         resolved = path.resolve()
         with open(resolved, "rb") as source:
-            info = os.fstat(source.fileno())
-            data = source.read()
+            data = source.read(-1 if limit is None else limit + 1)
         fingerprint = code_fingerprint()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop in resolve()
+        return None
+    if limit is not None and len(data) > limit:
         return None
     return {
         "format": FORMAT,
@@ -81,17 +101,17 @@ def source_key(path: Path) -> dict[str, Any] | None:
         "path": str(resolved),
         # As given: problems name the file so (`-c ./x.yaml` and `-c /abs/x.yaml` differ).
         "given": str(path),
-        "size": info.st_size,
-        "mtime_ns": info.st_mtime_ns,
-        "blake2b": _blake2b(data),
+        "size": len(data),
+        "blake2b": digest(data),
     }
 
 
-def _file(kind: str, key: dict[str, Any]) -> Path | None:
+def named(kind: str, key: dict[str, Any]) -> Path | None:
+    """The file of ``kind``'s cache of the source ``key`` names, in :func:`cache_dir`."""
     folder = cache_dir()
     if folder is None:
         return None
-    return folder / f"{kind}-{_blake2b(key['path'].encode())}.json"
+    return folder / f"{kind}-{digest(key['path'].encode())}.json"
 
 
 def _private(info: os.stat_result) -> bool:
@@ -99,48 +119,49 @@ def _private(info: os.stat_result) -> bool:
     return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def read(kind: str, key: dict[str, Any]) -> Any:
-    """The payload stored for ``key`` under ``kind``; None on any miss."""
-    where = _file(kind, key)
-    if where is None:
-        return None
+def read(where: Path, key: dict[str, Any]) -> Any:
+    """The payload stored at ``where`` for ``key``; None when there is no file or it was
+    written for another key (another file, another beat). Raises :class:`Rejected`."""
     try:
         folder = os.stat(where.parent)
         fd = os.open(where, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+    except FileNotFoundError:
         return None
+    except OSError as e:  # ELOOP: a symlink
+        raise Rejected(f"cannot open it ({e})") from None
     try:
         info = os.fstat(fd)
         if not (_private(folder) and _private(info) and stat.S_ISREG(info.st_mode)):
-            return None
+            raise Rejected("not a file of this user's, in a folder only this user can write")
         if info.st_size > MAX_BYTES:
-            return None
+            raise Rejected(f"larger than {MAX_BYTES >> 20} MiB")
         with os.fdopen(fd, "rb", closefd=False) as stream:
             document = json.loads(stream.read())
-    except (OSError, ValueError, RecursionError):  # unreadable or not JSON: a miss
-        return None
+    except (OSError, ValueError, RecursionError) as e:  # unreadable, not JSON
+        raise Rejected(f"not readable as JSON ({type(e).__name__})") from None
     finally:
         os.close(fd)
-    if not isinstance(document, dict) or document.get("key") != key:
-        return None
-    return document.get("payload")
+    if not (isinstance(document, dict) and "key" in document and "payload" in document):
+        raise Rejected("not a cache document")
+    return document["payload"] if document["key"] == key else None
 
 
-def write(kind: str, key: dict[str, Any], payload: Any) -> None:
-    """Store ``payload`` for ``key`` (atomically: a reader sees the old document or the new
-    one); silently nothing when the directory cannot be made or written (a read-only home)."""
-    where = _file(kind, key)
-    if where is None:
-        return
+def write(where: Path, key: dict[str, Any], payload: Any) -> None:
+    """Store ``payload`` for ``key`` at ``where``, atomically (a reader sees the old document
+    or the new one), and only while the source is still what ``key`` names (a file edited
+    since it was read is not cached under its old key). Nothing when a value is not plain
+    JSON; OSError when the folder cannot be made or written (the caller says or ignores it)."""
     try:
-        text = json.dumps({"key": key, "payload": payload}, separators=(",", ":"))
+        text = json.dumps({"key": key, "payload": payload}, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):  # a value JSON cannot hold: nothing is cached
         return
+    if source_key(Path(key["given"])) != key:
+        return
+    where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _private(os.stat(where.parent)):
+        raise PermissionError(f"{where.parent} is not only this user's to write")
     temporary = where.with_name(f"{where.name}.{os.getpid()}.tmp")
     try:
-        where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _private(os.stat(where.parent)):
-            return
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -148,3 +169,4 @@ def write(kind: str, key: dict[str, Any], payload: Any) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        raise

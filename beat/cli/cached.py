@@ -15,6 +15,7 @@ problems outside an entry (it exits 2).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,17 +63,20 @@ def read_readable(config_path: Path, only: str | None = None) -> Readable:
 
     # No cache folder (HOME unset): not even the file's key is worth computing.
     key = None if files.cache_dir() is None else files.source_key(config_path)
-    if key is not None:
-        found = _cached(files.read(KIND, key), only)
-        if found is not None:
-            return found
+    where = None if key is None else files.named(KIND, key)
+    if key is not None and where is not None:
+        with contextlib.suppress(files.Rejected):  # a cache not believed: the file is read
+            found = _cached(files.read(where, key), only)
+            if found is not None:
+                return found
     from beat.config.partial import load_valid_entries
 
     config, problems = load_valid_entries(config_path)
     warnings = [str(problem) for problem in problems]
     warn_left_out(warnings)
-    if key is not None and config.source == "yaml" and files.source_key(config_path) == key:
-        files.write(KIND, key, _payload(config, warnings))  # only if read as keyed
+    if where is not None and key is not None and config.source == "yaml":
+        with contextlib.suppress(OSError):  # a read-only home: no cache, no complaint
+            files.write(where, key, _payload(config, warnings))
     config = with_source_entries(config)
     return Readable(str(config.path), config.broker_url, config.entries, list(config.entries))
 
@@ -80,25 +84,15 @@ def read_readable(config_path: Path, only: str | None = None) -> Readable:
 def _payload(config: Config, warnings: list[str]) -> dict[str, Any]:
     """Each distinct spec once (entries differing only by name share one), each entry as the
     index of its spec, -1 for an entry not cached (its spec does not survive JSON)."""
-    from beat.cache.entry_codec import encode_spec
+    from beat.cache.entry_codec import encode_spec, spec_table
 
-    specs: list[Any] = []
-    index: dict[int, int] = {}
-    entries: dict[str, int] = {}
-    for entry_name, entry in config.entries.items():
-        at = index.get(id(entry.spec))
-        if at is None:
-            encoded = encode_spec(entry.spec)
-            at = index[id(entry.spec)] = -1 if encoded is None else len(specs)
-            if encoded is not None:
-                specs.append(encoded)
-        entries[entry_name] = at
+    specs, positions = spec_table(config.entries.values(), lambda entry: encode_spec(entry.spec))
     return {
         "path": str(config.path),
         "broker_url": config.broker_url,
         "warnings": warnings,
         "specs": specs,
-        "entries": entries,
+        "entries": dict(zip(config.entries, positions, strict=True)),
     }
 
 

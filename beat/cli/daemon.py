@@ -6,6 +6,7 @@ imports the daemon itself (SQLAlchemy, redis-py) only when the daemon runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from beat.cli.errors import RuntimeProblem
@@ -30,7 +31,10 @@ def run(
     from daemonkit.logs import configure_logging
 
     # An unchanged config file is not parsed again (issue 17); beside a SQLite state only.
-    config = load(config_path, cache_file_for(state))
+    # A cold start writes that cache once the beat is ready, not on the way (a beat stopped
+    # before then just has none).
+    later: list[Callable[[], None]] = []
+    config = load(config_path, cache_file_for(state), later)
     if source_url is not None:
         from dataclasses import replace
 
@@ -47,6 +51,7 @@ def run(
             lookahead=None if lookahead is None else duration(lookahead, "--lookahead", zero=True),
             metrics_port=metrics_port,
             lease_ttl=None if lease_ttl is None else duration(lease_ttl, "--lease-ttl"),
+            when_ready=later,
         )
     except BrokerError as e:
         raise RuntimeProblem(str(e)) from e

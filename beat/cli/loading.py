@@ -7,7 +7,7 @@ Heavy imports (SQLAlchemy, redis-py) happen inside the function that needs them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from taskqueue.broker import Broker
 
 
-def load(config_path: Path, cache: Path | None = None) -> Config:
-    """The whole configuration; ``cache``: the daemon's start-up cache
-    (:mod:`beat.config.startup_cache`), read and written by the daemon only."""
+def load(
+    config_path: Path, cache: Path | None = None, later: list[Callable[[], None]] | None = None
+) -> Config:
+    """The whole configuration; ``cache``, ``later``: the daemon's start-up cache, read and
+    written by the daemon only (see :func:`beat.config.top.read_config`)."""
     from beat.config import load_config
 
-    return load_config(config_path, cache)
+    return load_config(config_path, cache, later)
 
 
 def load_readable(config_path: Path) -> Config:

@@ -79,7 +79,7 @@ def check_entry(
     :class:`SpecCache` (one per zone, defaults and routes)."""
     named = isinstance(name, str) and NAME.fullmatch(name)
     if cache is not None and named and isinstance(data, dict | Mapping):
-        key = SpecCache.key(data, zone, defaults, source)
+        key = cache.key(data, zone, defaults, source)
         template = cache.get(key)
         if template is None:
             before = len(checker.problems)

@@ -16,6 +16,7 @@ _EXACT = frozenset({str, int, bool, type(None)})
 # the entry (``kwargs: {id: 17}``), and checking them alone is cheap.
 _OWN = ("args", "kwargs")
 _OWN_VALUE: Any = object()  # stands for an own setting's value in a SpecCache key
+_UNKNOWN: Any = object()  # a mapping not keyed yet (None is a key: validated alone)
 
 
 class SpecCache:
@@ -28,13 +29,19 @@ class SpecCache:
     depends on the name: an ``H`` schedule, and whether the largest message still fits with
     this name's length. Only a template that validated cleanly is kept. One cache serves one
     load: the zone and defaults are part of the key by identity.
+
+    ``shared``: the entries' mappings are shared and never changed (the start-up cache's, one
+    per distinct setting): each mapping's key is computed once and remembered by identity.
     """
 
-    __slots__ = ("_defaults", "_entries")
+    __slots__ = ("_defaults", "_entries", "_held", "_keys")
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool = False) -> None:
         self._entries: dict[tuple[Any, ...], _Template] = {}
         self._defaults: tuple[object, dict[str, Any]] | None = None
+        # id(mapping) -> its key; the mappings are held, so that no id is reused.
+        self._keys: dict[int, Any] | None = {} if shared else None
+        self._held: list[Mapping[Any, Any]] = []
 
     def defaults(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
         """``raw`` defaults checked once for all calls (None if they have problems: then
@@ -47,11 +54,26 @@ class SpecCache:
             if checker.problems:
                 return None
             self._entries.clear()  # built with other defaults (whose id may come again)
+            if self._keys is not None:
+                self._keys.clear()
+                self._held.clear()
             self._defaults = (raw, parsed)
         return self._defaults[1]
 
+    def key(self, data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str) -> Any:
+        """The key of ``data``'s template (None: ``data`` is validated alone). A shared
+        cache serves one zone and source (one load) and forgets its keys with its defaults."""
+        keys = self._keys
+        if keys is None:
+            return self._key(data, zone, defaults, source)
+        key = keys.get(id(data), _UNKNOWN)
+        if key is _UNKNOWN:
+            key = keys[id(data)] = self._key(data, zone, defaults, source)
+            self._held.append(data)  # so that its id is not another mapping's
+        return key
+
     @staticmethod
-    def key(data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str) -> Any:
+    def _key(data: Mapping[Any, Any], zone: ZoneInfo, defaults: object, source: str) -> Any:
         # The values' types beside the items: only values equal exactly when they read the
         # same (not 1.0 == 1, or one instant written with two offsets); other nested values
         # make the entry validated alone. map/issuperset: once per entry, so in C (issue 17).

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from beat.memory import gc_paused
-from daemonkit.yaml_tree import YamlLimitExceeded, read_yaml_bytes
+from daemonkit.yaml_tree import MAX_YAML_BYTES
 from taskqueue.config_keys import default_broker_url, parse_loglevel
 from taskqueue.config_text import describe
 from taskqueue.routes import Route
@@ -31,37 +31,46 @@ from taskqueue.routes import Route
 _MODULE = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 
 
-def load_config(path: Path, cache: Path | None = None) -> Config:
+def load_config(
+    path: Path, cache: Path | None = None, later: list[Callable[[], None]] | None = None
+) -> Config:
     """Read and validate ``path``; raises :class:`ConfigError` listing every problem.
-    ``cache``: the daemon's start-up cache (:mod:`beat.config.startup_cache`)."""
-    config, problems = read_config(path, cache)
+    ``cache``, ``later``: see :func:`read_config`."""
+    config, problems = read_config(path, cache, later)
     if problems or config is None:
         raise ConfigError(problems)
     return config
 
 
-def read_config(path: Path, cache: Path | None = None) -> tuple[Config | None, list[Problem]]:
+def read_config(
+    path: Path, cache: Path | None = None, later: list[Callable[[], None]] | None = None
+) -> tuple[Config | None, list[Problem]]:
     """Read and validate ``path``: the configuration built from what is valid (None when the
-    file cannot be read or parsed), and every problem, in file order. ``cache``: a start-up
-    cache to use when it holds this very file, and to write after a load with no problems."""
+    file cannot be read or parsed), and every problem, in file order. ``cache``: the daemon's
+    start-up cache (:mod:`beat.config.startup_cache`), used when it holds this very file, and
+    written after a load with no problems: then, or by the callable appended to ``later``
+    (the daemon calls it once it is ready)."""
     with gc_paused():  # a million objects for 100,000 entries, all kept (beat.memory)
         if cache is None:
             return _read(path)[:2]
-        return _read_cached(path, cache)
+        return _read_cached(path, cache, later)
 
 
-def _read_cached(path: Path, cache: Path) -> tuple[Config | None, list[Problem]]:
+def _read_cached(
+    path: Path, cache: Path, later: list[Callable[[], None]] | None
+) -> tuple[Config | None, list[Problem]]:
+    from beat.cache.files import source_key
     from beat.config import startup_cache
 
-    try:
-        digest = startup_cache.file_digest(read_yaml_bytes(path))
-    except (OSError, YamlLimitExceeded):
+    key = source_key(path, MAX_YAML_BYTES)
+    if key is None:
         return _read(path)[:2]  # the cold read says what is wrong
-    found = startup_cache.load(cache, digest)
+    found = startup_cache.load(cache, key)
     if found is not None:
         top, entries, hashes = found
         checker = Checker(str(path))
-        config = _build(path, {**top, "entries": entries}, checker)
+        # Entries of one setting share its mapping: SpecCache keys each mapping once.
+        config = _build(path, {**top, "entries": entries}, checker, shared=True)
         if config is not None and not checker.problems and startup_cache.verified(config, hashes):
             return config, []
         startup_cache.log.warning(
@@ -71,7 +80,11 @@ def _read_cached(path: Path, cache: Path) -> tuple[Config | None, list[Problem]]
         )
     config, problems, root = _read(path)
     if config is not None and not problems and isinstance(root, Mapping):
-        startup_cache.store(cache, digest, root, config)
+        store = startup_cache.storer(cache, key, root, config)
+        if later is None:
+            store()
+        else:
+            later.append(store)
     return config, problems
 
 
@@ -93,7 +106,7 @@ def _read(path: Path) -> tuple[Config | None, list[Problem], Any]:
     return config, sorted(checker.problems, key=lambda p: p.line or 0), root
 
 
-def _build(path: Path, root: Any, checker: Checker) -> Config | None:
+def _build(path: Path, root: Any, checker: Checker, shared: bool = False) -> Config | None:
     root = top_mapping(checker, root)
     if root is None:
         return None
@@ -118,7 +131,7 @@ def _build(path: Path, root: Any, checker: Checker) -> Config | None:
         imports=imports,
         source=source,
         defaults=defaults,
-        entries=_entries(checker, root, zone, defaults, routes),
+        entries=_entries(checker, root, zone, defaults, routes, SpecCache(shared)),
         routes=routes,
         worker=worker,
         beat=beat,
@@ -134,12 +147,12 @@ def _entries(
     zone: Any,
     defaults: Mapping[str, Any],
     routes: tuple[Route, ...],
+    cache: SpecCache,
 ) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     section = checker.mapping(
         root.get("entries"), checker.line_of(root, "entries"), "entries", "entry names to entries"
     )
-    cache = SpecCache()
     for name, data in section.items():
         if streamed(data):  # checked while the file was read (beat.config.entry_stream)
             if data is not INVALID:
