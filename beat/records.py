@@ -1,0 +1,156 @@
+"""The roster's per-entry record, and the read-only views that show it as entries and states.
+
+A beat holds every entry as long as it runs, so what it keeps per entry is what a million
+entries cost (issue 17: under 300 MB). One :class:`Record` per entry holds all of it: the
+entry's shared :class:`~beat.entries.EntrySpec`, the instants of its run state and its place
+in the due index (:class:`~beat.due_index.Slot`). The name is the key of the one dict of
+records; the state's content hash is the spec's digest (kept once per spec), except for the
+rare state stored under another definition (``odd``, a dict that is normally empty).
+
+No :class:`~beat.entries.Entry` or :class:`~beat.state_rows.EntryState` is kept per entry: the
+views build one when it is asked for (two small objects, collected at once), so callers keep
+reading ``roster.entries[name]`` and ``roster.states.get(name)`` as mappings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
+from itertools import chain
+
+from beat.due_index import Bucket
+from beat.entries import Entry, EntrySpec
+from beat.state_rows import EntryState
+
+# Entry.of without its call and its two object.__setattr__ look-ups: the views build an Entry
+# per access, several times per fire (planner, encoder, overlap gate), so it is kept cheap.
+_new = object.__new__
+_set_name = Entry.__dict__["name"].__set__
+_set_spec = Entry.__dict__["spec"].__set__
+
+
+def make_entry(name: str, spec: EntrySpec) -> Entry:
+    entry: Entry = _new(Entry)
+    _set_name(entry, name)
+    _set_spec(entry, spec)
+    return entry
+
+
+class Record:
+    """One entry: its spec, its run state's instants (see :class:`EntryState`) and its due
+    index bucket. Six slots, 80 bytes with the object's header."""
+
+    __slots__ = ("bucket", "dispatched", "edited", "first_seen", "last_fire", "spec")
+
+    def __init__(self, spec: EntrySpec, state: EntryState) -> None:
+        self.spec = spec
+        self.bucket: Bucket | None = None
+        self.set_state(state)
+
+    def set_state(self, state: EntryState) -> None:
+        self.last_fire = state.last_fire
+        self.first_seen = state.first_seen
+        self.dispatched = state.last_dispatched_at
+        self.edited = state.edited_at
+
+    def state(self, name: str, digest: str | None) -> EntryState:
+        """The run state; ``digest``: its content hash if not the spec's."""
+        return EntryState(
+            name,
+            self.last_fire,
+            self.first_seen,
+            self.spec.content_hash() if digest is None else digest,
+            self.dispatched,
+            self.edited,
+        )
+
+
+class EntriesView(Mapping[str, Entry]):
+    """The roster's entries, by name (read-only; an Entry is built per access)."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self, records: dict[str, Record]) -> None:
+        self._records = records
+
+    def __getitem__(self, name: str) -> Entry:
+        return make_entry(name, self._records[name].spec)
+
+    def get(self, name: str, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
+        record = self._records.get(name)
+        return default if record is None else make_entry(name, record.spec)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._records
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def values(self) -> ValuesView[Entry]:
+        return _EntryValues(self, self._records)
+
+    def items(self) -> ItemsView[str, Entry]:
+        return _EntryItems(self, self._records)
+
+
+# Iterated from the records in one pass: a look-up per key (Mapping's own) costs a million of
+# them at start-up.
+class _EntryValues(ValuesView[Entry]):
+    __slots__ = ("_records",)
+
+    def __init__(self, view: EntriesView, records: dict[str, Record]) -> None:
+        super().__init__(view)
+        self._records = records
+
+    def __iter__(self) -> Iterator[Entry]:
+        return (make_entry(name, r.spec) for name, r in self._records.items())
+
+
+class _EntryItems(ItemsView[str, Entry]):
+    __slots__ = ("_records",)
+
+    def __init__(self, view: EntriesView, records: dict[str, Record]) -> None:
+        super().__init__(view)
+        self._records = records
+
+    def __iter__(self) -> Iterator[tuple[str, Entry]]:
+        return ((name, make_entry(name, r.spec)) for name, r in self._records.items())
+
+
+class StatesView(Mapping[str, EntryState]):
+    """The roster's run states, by name: every entry's, then the stored states of names that
+    are no entry (``orphans``: read at start-up or from another leader). Read-only."""
+
+    __slots__ = ("_odd", "_orphans", "_records")
+
+    def __init__(
+        self, records: dict[str, Record], orphans: dict[str, EntryState], odd: dict[str, str]
+    ) -> None:
+        self._records = records
+        self._orphans = orphans
+        self._odd = odd
+
+    def __getitem__(self, name: str) -> EntryState:
+        record = self._records.get(name)
+        if record is None:
+            return self._orphans[name]
+        return record.state(name, self._odd.get(name) if self._odd else None)
+
+    def get(  # type: ignore[override]
+        self, name: str, default: EntryState | None = None
+    ) -> EntryState | None:
+        record = self._records.get(name)
+        if record is None:
+            return self._orphans.get(name, default)
+        return record.state(name, self._odd.get(name) if self._odd else None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._records or name in self._orphans
+
+    def __iter__(self) -> Iterator[str]:
+        return chain(self._records, self._orphans)
+
+    def __len__(self) -> int:
+        return len(self._records) + len(self._orphans)
