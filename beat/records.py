@@ -14,8 +14,9 @@ reading ``roster.entries[name]`` and ``roster.states.get(name)`` as mappings.
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, Mapping, ValuesView
+from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
 from itertools import chain
+from typing import overload
 
 from beat.due_index import Bucket
 from beat.entries import Entry, EntrySpec
@@ -154,3 +155,34 @@ class StatesView(Mapping[str, EntryState]):
 
     def __len__(self) -> int:
         return len(self._records) + len(self._orphans)
+
+
+class StatesOf(Sequence[EntryState]):
+    """The states of ``names`` as the roster holds them when read: what :meth:`Roster.apply`
+    asks to persist, read right after it. Not a list of states: at start-up a million states
+    made with the records and kept until persisted would leave their memory behind, half of
+    every pool the records share with them (measured: 49 MB more at ready, not 80 MB less)."""
+
+    __slots__ = ("_names", "_states")
+
+    def __init__(self, names: list[str], states: StatesView) -> None:
+        self._names = names
+        self._states = states
+
+    @overload
+    def __getitem__(self, i: int) -> EntryState: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[EntryState]: ...
+
+    def __getitem__(self, i: int | slice) -> EntryState | Sequence[EntryState]:
+        if isinstance(i, slice):
+            return StatesOf(self._names[i], self._states)
+        return self._states[self._names[i]]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[EntryState]:
+        states = self._states
+        return (states[name] for name in self._names)

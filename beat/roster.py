@@ -21,22 +21,23 @@ The roster holds memory only; the service persists what :meth:`apply` returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from beat.due_index import DueIndex
 from beat.entries import Entry, Schedule
 from beat.pending import first_state, next_pending, resumed, sends
-from beat.records import EntriesView, Record, StatesView, make_entry
+from beat.records import EntriesView, Record, StatesOf, StatesView, make_entry
 from beat.state_rows import EntryState, Pause
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What one :meth:`Roster.apply` did: states to persist and names to forget."""
+    """What one :meth:`Roster.apply` did: states to persist (read as the roster holds them:
+    persist them before the next change) and names to forget."""
 
-    persist: list[EntryState]
+    persist: Sequence[EntryState]
     removed: list[str]
 
 
@@ -93,8 +94,13 @@ class Roster:
             records.pop(name, None)
             self._orphans.pop(name, None)
             self._odd.pop(name, None)
-        persist: list[EntryState] = []
-        for name, entry in upserts.items():
+        persist: list[str] = []
+        # Start-up: the caller hands its dict over (EntrySource.entries), so each entry is
+        # let go once its record is made, and the records reuse the entries' memory (a
+        # million entries: 48 MB) instead of leaving it free but held.
+        handed = upserts if not records and isinstance(upserts, dict) else None
+        for name in upserts if handed is None else list(handed):
+            entry = upserts[name] if handed is None else handed.pop(name)
             spec = entry.spec
             record = records.get(name)
             if record is None:
@@ -109,13 +115,13 @@ class Roster:
                     previous = resumed(previous, now)  # re-enabled: nothing replayed
             state = first_state(entry, now, previous)
             if state != previous:
-                persist.append(state)
+                persist.append(name)
             if record is None:
                 record = records[name] = Record(spec, state)
             else:
                 record.spec = spec
             self._index(name, record, state)
-        return Change(persist, removed)
+        return Change(StatesOf(persist, self.states), removed)
 
     def rebuild(self, states: Mapping[str, EntryState], now: datetime) -> list[EntryState]:
         """Take over ``states`` (written by another leader) and re-index every entry from them;

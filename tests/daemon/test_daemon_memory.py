@@ -21,6 +21,7 @@ def test_the_running_beat_keeps_one_record_per_entry(tmp_path: Path, redis_url: 
     cfg.write_text("entries:\n" + "\n".join(lines) + "\n")
     config = load_config(cfg)
     loaded = config.entries
+    spec, e10 = loaded["e19"].spec, loaded["e10"]
     broker = RedisBroker(redis_url)
     elector = LeaderElector(
         lambda: broker, owner="a", ttl=timedelta(seconds=30), close_broker=False
@@ -35,14 +36,14 @@ def test_the_running_beat_keeps_one_record_per_entry(tmp_path: Path, redis_url: 
     )
     try:
         service.start()
-        # The config shows the roster's entries; the loaded Entry objects are not kept (an
-        # entry is built when asked for), their shared spec is.
+        # The loaded dict is handed over and emptied as its entries become records (their
+        # spec shared, not copied); the config shows the roster's entries, built per access.
+        assert loaded == {}
         assert service.config.entries is service.entries
         assert len(service.entries) == 20 and len(service.index) == 20
-        assert service.entries["e10"].spec is loaded["e10"].spec is loaded["e19"].spec
-        assert service.entries["e10"] is not service.entries["e10"]
-        assert service.entries["e10"] == loaded["e10"]
-        # A reload that changes nothing keeps the one dict.
+        assert service.entries["e10"].spec is spec
+        assert service.entries["e10"] == e10 and service.entries["e10"] is not e10
+        # A reload that changes nothing keeps the records.
         service.apply_config(load_config(cfg), T0)
         assert service.config.entries is service.entries
         assert len(service.index) == 20
