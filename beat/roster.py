@@ -28,7 +28,7 @@ from datetime import datetime
 from beat.due_index import DueIndex
 from beat.entries import Entry, Schedule
 from beat.pending import first_state, next_pending, resumed, sends
-from beat.records import EntriesView, Record, StatesOf, StatesView, make_entry
+from beat.records import EntriesView, Record, StatesOf, StatesView, make_entry, pair
 from beat.state_rows import EntryState, Pause
 
 
@@ -121,6 +121,8 @@ class Roster:
             else:
                 record.spec = spec
             self._index(name, record, state)
+        if handed is not None:
+            handed.clear()  # emptied by pops, its table is still allocated (a million: 31 MB)
         return Change(StatesOf(persist, self.states), removed)
 
     def rebuild(self, states: Mapping[str, EntryState], now: datetime) -> list[EntryState]:
@@ -178,9 +180,7 @@ class Roster:
 
     def fired(self, name: str, last: datetime, now: datetime) -> None:
         """``last`` (a scheduled instant) was disposed of at ``now``."""
-        record = self._records[name]
-        record.last_fire = last
-        record.dispatched = now
+        self._records[name].fired = pair(last, now)
 
     def schedule(self, name: str) -> Schedule:
         """The entry's schedule with its phase fixed (cached: anchoring is not free)."""
