@@ -185,10 +185,10 @@ class StatesView(Mapping[str, EntryState]):
 
 class StatesOf(Sequence[EntryState]):
     """The states of ``names`` as the roster holds them when read: what :meth:`Roster.apply`
-    asks to persist, read right after it. Not a list of states: at start-up a million states
-    made with the records and kept until persisted would leave their memory behind, half of
-    every pool the records share with them (measured at a million, with the loaded entries also
-kept until the end: 490 MB at ready, more than the 441 MB before the records)."""
+        asks to persist, read right after it. Not a list of states: at start-up a million states
+        made with the records and kept until persisted would leave their memory behind, half of
+        every pool the records share with them (measured at a million, with the loaded entries also
+    kept until the end: 490 MB at ready, more than the 441 MB before the records)."""
 
     __slots__ = ("_names", "_states")
 
