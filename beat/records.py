@@ -65,7 +65,9 @@ class Record:
     def __init__(self, spec: EntrySpec, state: EntryState) -> None:
         self.spec = spec
         self.bucket: Bucket | None = None
-        self.set_state(state)
+        # set_state, spelled out: a million records are made at start-up.
+        self.fired = pair(state.last_fire, state.last_dispatched_at)
+        self.seen = pair(state.first_seen, state.edited_at)
 
     def set_state(self, state: EntryState) -> None:
         self.fired = pair(state.last_fire, state.last_dispatched_at)  # (last_fire, dispatched)

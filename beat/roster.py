@@ -113,14 +113,15 @@ class Roster:
                 previous = self.states[name]
                 if spec.enabled and not before.enabled:
                     previous = resumed(previous, now)  # re-enabled: nothing replayed
-            state = first_state(entry, now, previous)
+            state = first_state(entry, now, previous)  # its content hash is the spec's
             if state != previous:
                 persist.append(name)
             if record is None:
-                record = records[name] = Record(spec, state)
+                records[name] = Record(spec, state)
+                self._index(name, entry, state)
             else:
                 record.spec = spec
-            self._index(name, record, state)
+                self._index(name, entry, state, record)
         if handed is not None:
             handed.clear()  # emptied by pops, its table is still allocated (a million: 31 MB)
         return Change(StatesOf(persist, self.states), removed)
@@ -133,10 +134,11 @@ class Roster:
         persist: list[EntryState] = []
         for name, record in self._records.items():
             previous = states.get(name)
-            state = first_state(make_entry(name, record.spec), now, previous)
+            entry = make_entry(name, record.spec)
+            state = first_state(entry, now, previous)
             if state != previous:
                 persist.append(state)
-            self._index(name, record, state)
+            self._index(name, entry, state, record)
         self._orphans.clear()
         self._orphans.update((n, s) for n, s in states.items() if n not in self._records)
         return persist
@@ -166,16 +168,19 @@ class Roster:
         if after is not state:
             persist.append(after)
         if after is not state or unindexed:
-            self._index(name, record, after)
+            self._index(name, make_entry(name, record.spec), after, record)
 
-    def _index(self, name: str, record: Record, state: EntryState) -> None:
-        """Keep ``state`` in ``record`` and index the entry's next fire (or take it out)."""
-        self._keep(name, record, state)
-        entry = make_entry(name, record.spec)
+    def _index(
+        self, name: str, entry: Entry, state: EntryState, record: Record | None = None
+    ) -> None:
+        """Index the entry's next fire from ``state`` (or take it out of the index), keeping
+        ``state`` in its ``record`` (None: a record just made from it)."""
+        if record is not None:
+            self._keep(name, record, state)
         nxt = next_pending(entry, state) if sends(entry, self.paused.get(name)) else None
         if nxt is not None:
             self.index.push(name, nxt)  # replaces its place, if it had one
-        elif record.bucket is not None:
+        elif record is not None and record.bucket is not None:
             self.index.remove(name)
 
     def fired(self, name: str, last: datetime, now: datetime) -> None:
