@@ -106,17 +106,17 @@ def plan_round(
     plan = RoundPlan()
     for name, when in due:
         entry = entries.get(name)
-        state = states.get(name)
-        if entry is None or state is None or not entry.enabled:
+        if entry is None or not entry.enabled or name not in states:
             continue
         if now - when <= entry.grace:
             # The common case, kept cheap for large bursts: the indexed instant is the next
-            # pending fire and it is on time, so it is the one fire to send.
+            # pending fire and it is on time, so it is the one fire to send (its state is not
+            # read: the roster builds a state per read, beat.records).
             plan.fires.append(Fire(name, when, fire_id(name, when)))
             plan.advanced[name] = when
             plan.next_fires[name] = None
             continue
-        _plan_late(plan, entry, state, horizon)
+        _plan_late(plan, entry, states[name], horizon)
     return plan
 
 

@@ -21,29 +21,40 @@ The roster holds memory only; the service persists what :meth:`apply` returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from beat.due_index import DueIndex
 from beat.entries import Entry, Schedule
 from beat.pending import first_state, next_pending, resumed, sends
+from beat.records import EntriesView, Record, StatesOf, StatesView, make_entry, pair
 from beat.state_rows import EntryState, Pause
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What one :meth:`Roster.apply` did: states to persist and names to forget."""
+    """What one :meth:`Roster.apply` did: states to persist (read as the roster holds them:
+    persist them before the next change) and names to forget."""
 
-    persist: list[EntryState]
+    persist: Sequence[EntryState]
     removed: list[str]
 
 
 class Roster:
+    """Every entry as one :class:`~beat.records.Record` in one dict (issue 17: per entry a
+    name, a record, a dict slot and a due-index list slot); ``entries`` and ``states`` are
+    read-only views of it, ``index`` keeps its buckets in the records."""
+
     def __init__(self) -> None:
-        self.entries: dict[str, Entry] = {}
-        self.states: dict[str, EntryState] = {}
-        self.index = DueIndex()
+        self._records: dict[str, Record] = {}
+        # Stored states of names that are no entry (read at start-up, or from another leader).
+        self._orphans: dict[str, EntryState] = {}
+        # The content hashes of states that are not their spec's digest (normally none).
+        self._odd: dict[str, str] = {}
+        self.entries = EntriesView(self._records)
+        self.states = StatesView(self._records, self._orphans, self._odd)
+        self.index = DueIndex(self._records)
         # Phase-fixed schedules by (schedule, first seen), shared by the entries that have
         # both in common (all entries first seen at one start-up): nothing kept per entry.
         self._anchored: dict[tuple[Schedule, datetime], Schedule] = {}
@@ -52,55 +63,84 @@ class Roster:
 
     def load_states(self, states: Mapping[str, EntryState]) -> None:
         """The stored run state, before the first :meth:`apply` (start-up)."""
-        self.states = dict(states)
+        self._take_states(states)
+
+    def _take_states(self, states: Mapping[str, EntryState]) -> None:
+        """``states`` replace the run state: an entry's goes into its record (not indexed
+        here), any other is kept aside until its entry comes (or forever: it is stored)."""
+        self._orphans.clear()
+        self._odd.clear()
+        for name, state in states.items():
+            record = self._records.get(name)
+            if record is None:
+                self._orphans[name] = state
+            else:
+                self._keep(name, record, state)
+
+    def _keep(self, name: str, record: Record, state: EntryState) -> None:
+        record.set_state(state)
+        if state.content_hash != record.spec.content_hash():
+            self._odd[name] = state.content_hash
+        elif self._odd:
+            self._odd.pop(name, None)
 
     def apply(self, upserts: Mapping[str, Entry], removals: Iterable[str], now: datetime) -> Change:
         """Remove ``removals``, then add or replace ``upserts``; unchanged entries are left as
         they are (see the module docstring for the rules)."""
-        removed = [name for name in removals if name in self.entries or name in self.states]
+        records = self._records
+        removed = [name for name in removals if name in records or name in self._orphans]
         for name in removed:
-            self.entries.pop(name, None)
-            self.states.pop(name, None)
             self.index.remove(name)
-        persist: list[EntryState] = []
-        # Start-up: the loaded dict becomes the roster's own instead of being copied (a
-        # million entries: ~40 MB). The caller hands it over (see EntrySource.entries).
-        adopt = not self.entries and type(upserts) is dict
-        for name, entry in upserts.items():
-            before = None if adopt else self.entries.get(name)
-            if not adopt:
-                self.entries[name] = entry
-            if (
-                before is not None
-                and before.enabled == entry.enabled
-                and before.content_hash() == entry.content_hash()
-            ):
-                continue
-            previous = self.states.get(name)
-            if previous is not None and before is not None and entry.enabled and not before.enabled:
-                previous = resumed(previous, now)  # re-enabled: nothing replayed
-            state = first_state(entry, now, previous)
+            records.pop(name, None)
+            self._orphans.pop(name, None)
+            self._odd.pop(name, None)
+        persist: list[str] = []
+        # Start-up: the caller hands its dict over (EntrySource.entries), so each entry is
+        # let go once its record is made, and the records reuse the entries' memory (a
+        # million entries: 48 MB) instead of leaving it free but held.
+        handed = upserts if not records and isinstance(upserts, dict) else None
+        for name in upserts if handed is None else list(handed):
+            entry = upserts[name] if handed is None else handed.pop(name)
+            spec = entry.spec
+            record = records.get(name)
+            if record is None:
+                previous = self._orphans.pop(name, None) if self._orphans else None
+            else:
+                before = record.spec
+                if before.enabled == spec.enabled and before.content_hash() == spec.content_hash():
+                    record.spec = spec  # an equal definition (its source may differ)
+                    continue
+                previous = self.states[name]
+                if spec.enabled and not before.enabled:
+                    previous = resumed(previous, now)  # re-enabled: nothing replayed
+            state = first_state(entry, now, previous)  # its content hash is the spec's
             if state != previous:
-                persist.append(state)
-            self._index(name, entry, state, fresh=adopt)
-        if adopt:
-            assert isinstance(upserts, dict)
-            self.entries = upserts
-        return Change(persist, removed)
+                persist.append(name)
+            if record is None:
+                records[name] = Record(spec, state)
+                self._index(name, entry, state)
+            else:
+                record.spec = spec
+                self._index(name, entry, state, record)
+        if handed is not None:
+            handed.clear()  # emptied by pops, its table is still allocated (a million: 31 MB)
+        return Change(StatesOf(persist, self.states), removed)
 
     def rebuild(self, states: Mapping[str, EntryState], now: datetime) -> list[EntryState]:
         """Take over ``states`` (written by another leader) and re-index every entry from them;
         the states to persist (entries that leader never saw)."""
-        self.states = dict(states)
-        self.index = DueIndex()
+        self.index.clear()
         self._anchored.clear()
         persist: list[EntryState] = []
-        for name, entry in self.entries.items():
-            previous = self.states.get(name)
+        for name, record in self._records.items():
+            previous = states.get(name)
+            entry = make_entry(name, record.spec)
             state = first_state(entry, now, previous)
             if state != previous:
                 persist.append(state)
-            self._index(name, entry, state)
+            self._index(name, entry, state, record)
+        self._orphans.clear()
+        self._orphans.update((n, s) for n, s in states.items() if n not in self._records)
         return persist
 
     def set_pauses(self, pauses: Mapping[str, Pause], now: datetime) -> list[EntryState]:
@@ -120,37 +160,37 @@ class Roster:
         return persist
 
     def _resume(self, name: str, at: datetime, unindexed: bool, persist: list[EntryState]) -> None:
-        entry, state = self.entries.get(name), self.states.get(name)
-        if entry is None or state is None:
+        record = self._records.get(name)
+        if record is None:
             return
+        state = self.states[name]
         after = resumed(state, at)
         if after is not state:
             persist.append(after)
         if after is not state or unindexed:
-            self._index(name, entry, after)
+            self._index(name, make_entry(name, record.spec), after, record)
 
-    def _index(self, name: str, entry: Entry, state: EntryState, fresh: bool = False) -> None:
-        """``fresh``: the roster had no entries, so the index has none to remove (start-up:
-        the removal was a tenth of indexing 100,000 entries)."""
-        self.states[name] = state
-        if not fresh:
+    def _index(
+        self, name: str, entry: Entry, state: EntryState, record: Record | None = None
+    ) -> None:
+        """Index the entry's next fire from ``state`` (or take it out of the index), keeping
+        ``state`` in its ``record`` (None: a record just made from it)."""
+        if record is not None:
+            self._keep(name, record, state)
+        nxt = next_pending(entry, state) if sends(entry, self.paused.get(name)) else None
+        if nxt is not None:
+            self.index.push(name, nxt)  # replaces its place, if it had one
+        elif record is not None and record.bucket is not None:
             self.index.remove(name)
-        if sends(entry, self.paused.get(name)):
-            nxt = next_pending(entry, state)
-            if nxt is not None:
-                self.index.push(name, nxt)
 
     def fired(self, name: str, last: datetime, now: datetime) -> None:
         """``last`` (a scheduled instant) was disposed of at ``now``."""
-        st = self.states[name]
-        # Spelled out, not dataclasses.replace: this runs once per fire (replace is ~3x dearer).
-        self.states[name] = EntryState(
-            st.name, last, st.first_seen, st.content_hash, now, st.edited_at
-        )
+        self._records[name].fired = pair(last, now)
 
     def schedule(self, name: str) -> Schedule:
         """The entry's schedule with its phase fixed (cached: anchoring is not free)."""
-        base, first_seen = self.entries[name].schedule, self.states[name].first_seen
+        record = self._records[name]
+        base, first_seen = record.spec.schedule, record.first_seen
         key = (base, first_seen)
         try:
             schedule = self._anchored.get(key)
@@ -166,4 +206,4 @@ class Roster:
         return schedule
 
     def enabled_count(self) -> int:
-        return sum(e.enabled for e in self.entries.values())
+        return sum(r.spec.enabled for r in self._records.values())

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import cast
 
 from beat.config import Config, load_config
 from beat.entries import Entry
@@ -55,7 +56,7 @@ class BeatService(TickLoop):
         log.info(
             "beat started: %d entries (%d enabled), broker %s, state %s",
             len(self.entries),
-            sum(e.enabled for e in self.entries.values()),
+            self.roster.enabled_count(),
             redact_url(self.broker_url),
             redact_url(self.state_url),
         )
@@ -123,15 +124,21 @@ class BeatService(TickLoop):
         entries = self.source.entries(config)
         removed = [name for name in self.entries if name not in entries]
         self.apply_entries(entries, removed, now)
-        # The roster's dict, not ``entries``: one dict of every entry is kept, not two.
-        self.config = replace(config, entries=self.entries)
+        del entries  # the loaded dict: the roster keeps its records, not these entries
+        self.config = replace(config, entries=self._entries_as_config())
         self.dispatcher.prepare(e for e in self.entries.values() if e.enabled)
 
     def apply_delta(self, delta: Delta, now: datetime) -> None:
         """Apply what the source reported between reloads, touching only the named entries."""
         self.apply_entries(delta.changed, delta.removed, now)
         # self.entries is the live merged view; Config is frozen, so swap in a new one.
-        self.config = replace(self.config, entries=self.entries)
+        self.config = replace(self.config, entries=self._entries_as_config())
+
+    def _entries_as_config(self) -> dict[str, Entry]:
+        """The roster's entries (a read-only view) as the config's: the config would keep a
+        second dict of every entry otherwise (issue 17). Config types them as the dict the
+        loader builds; nothing writes to a running beat's config."""
+        return cast("dict[str, Entry]", self.entries)
 
     def apply_entries(
         self, upserts: Mapping[str, Entry], removals: Sequence[str], now: datetime

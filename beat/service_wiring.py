@@ -17,7 +17,6 @@ from beat.config import Config
 from beat.dispatch import Dispatcher
 from beat.due_index import DueIndex
 from beat.early_push import EarlyPush
-from beat.entries import Entry
 from beat.failure_pause import FailureWatch
 from beat.leader import (
     DEFAULT_LEASE_TTL,
@@ -26,9 +25,10 @@ from beat.leader import (
 )
 from beat.overlap import OverlapGate
 from beat.promotions import Promoter
+from beat.records import EntriesView, StatesView
 from beat.roster import Roster
 from beat.sources import EntrySource, open_source
-from beat.state import EntryState, StateStore
+from beat.state import StateStore
 from beat.watchers import ClockWatch, FileStamp, Outage
 from daemonkit.signals import install_stop_and_hup
 from taskqueue.broker import Broker
@@ -135,11 +135,11 @@ class ServiceWiring:
         return self._broker
 
     @property
-    def entries(self) -> dict[str, Entry]:
+    def entries(self) -> EntriesView:
         return self.roster.entries
 
     @property
-    def states(self) -> dict[str, EntryState]:
+    def states(self) -> StatesView:
         return self.roster.states
 
     @property

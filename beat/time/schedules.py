@@ -17,6 +17,7 @@ rather than silently anchoring at the question's instant, which would move the p
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -162,7 +163,8 @@ class Cron(Walked):
     __slots__ = ("_matcher", "expr", "name", "zone")
 
     def __init__(self, expr: str, zone: ZoneInfo, name: str = "") -> None:
-        self.expr = " ".join(expr.split())
+        # Interned: every `H` entry has its own Cron, but the text of its expression is shared.
+        self.expr = sys.intern(" ".join(expr.split()))
         self.zone = zone
         # Only H depends on the name: without it, every entry with this expression shares one
         # matcher (and, through shared_cron, one Cron), so the name is not kept.

@@ -1,5 +1,5 @@
-"""What a running beat keeps per entry (issue 17): one dict of every entry, not one per holder,
-and an entry that is its name and a shared spec."""
+"""What a running beat keeps per entry (issue 17): one record per entry in one dict, not one
+dict per holder, sharing the loaded spec; the config shows the roster's entries."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from tests.fake_clock import FakeClock
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def test_the_running_beat_keeps_one_dict_of_its_entries(tmp_path: Path, redis_url: str) -> None:
+def test_the_running_beat_keeps_one_record_per_entry(tmp_path: Path, redis_url: str) -> None:
     cfg = tmp_path / "schedules.yaml"
     lines = [f"  e{i}: {{task: noop, every: 10s}}" for i in range(20)]
     cfg.write_text("entries:\n" + "\n".join(lines) + "\n")
     config = load_config(cfg)
     loaded = config.entries
+    spec, e10 = loaded["e19"].spec, loaded["e10"]
     broker = RedisBroker(redis_url)
     elector = LeaderElector(
         lambda: broker, owner="a", ttl=timedelta(seconds=30), close_broker=False
@@ -35,12 +36,14 @@ def test_the_running_beat_keeps_one_dict_of_its_entries(tmp_path: Path, redis_ur
     )
     try:
         service.start()
-        # The loaded dict is the roster's (not copied) and the config holds that same dict.
-        assert service.entries is loaded
+        # The loaded dict is handed over and emptied as its entries become records (their
+        # spec shared, not copied); the config shows the roster's entries, built per access.
+        assert loaded == {}
         assert service.config.entries is service.entries
         assert len(service.entries) == 20 and len(service.index) == 20
-        assert service.entries["e10"].spec is service.entries["e19"].spec  # same name length
-        # A reload that changes nothing keeps the one dict.
+        assert service.entries["e10"].spec is spec
+        assert service.entries["e10"] == e10 and service.entries["e10"] is not e10
+        # A reload that changes nothing keeps the records.
         service.apply_config(load_config(cfg), T0)
         assert service.config.entries is service.entries
         assert len(service.index) == 20
