@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from beat.service import BeatService
 from beat.service_wiring import DEFAULT_LOOKAHEAD
 
 if TYPE_CHECKING:
+    from beat.config.model import ReadyHook
     from daemonkit.metrics import BeatMetrics
 
 # The loop's own lines: logged under the service's name, as they were before this module.
@@ -30,7 +31,7 @@ def run_daemon(
     lookahead: timedelta | None = None,
     metrics_port: int | None = None,
     lease_ttl: timedelta | None = None,
-    when_ready: Sequence[Callable[[], None]] = (),
+    when_ready: Sequence[ReadyHook] = (),
 ) -> None:
     """Run a beat with ``config`` until SIGTERM/SIGINT (the CLI's entry point); each of
     ``when_ready`` is called once, when it is ready."""

@@ -11,12 +11,13 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import cast
 
 from beat.config import Config, load_config
+from beat.config.model import ReadyHook
 from beat.entries import Entry
 from beat.errors import ConfigError
 from beat.memory import gc_paused, release_free_memory
@@ -61,7 +62,7 @@ class BeatService(TickLoop):
             redact_url(self.state_url),
         )
 
-    def run(self, when_ready: Sequence[Callable[[], None]] = ()) -> None:
+    def run(self, when_ready: Sequence[ReadyHook] = ()) -> None:
         from daemonkit import systemd
 
         self.start()
@@ -72,7 +73,7 @@ class BeatService(TickLoop):
         self.promoter.start()
         try:
             for call in when_ready:  # work that must not delay READY (the start-up cache)
-                call()
+                call(self.entries)
             while not self._stop.is_set():
                 self.maybe_reload()
                 self.tick()

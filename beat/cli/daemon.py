@@ -6,12 +6,15 @@ imports the daemon itself (SQLAlchemy, redis-py) only when the daemon runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from beat.cli.errors import RuntimeProblem
 from beat.cli.loading import load
 from beat.cli.options import duration
+
+if TYPE_CHECKING:
+    from beat.config.model import ReadyHook
 
 
 def run(
@@ -33,7 +36,7 @@ def run(
     # An unchanged config file is not parsed again (issue 17); beside a SQLite state only.
     # A cold start writes that cache once the beat is ready, not on the way (a beat stopped
     # before then just has none).
-    later: list[Callable[[], None]] = []
+    later: list[ReadyHook] = []
     config = load(config_path, cache_file_for(state), later)
     if source_url is not None:
         from dataclasses import replace

@@ -7,7 +7,7 @@ Heavy imports (SQLAlchemy, redis-py) happen inside the function that needs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -18,12 +18,15 @@ from beat.cli.errors import RuntimeProblem, fail
 
 if TYPE_CHECKING:
     from beat.config import Config
+    from beat.config.model import ReadyHook
     from beat.entries import Entry
     from taskqueue.broker import Broker
 
 
 def load(
-    config_path: Path, cache: Path | None = None, later: list[Callable[[], None]] | None = None
+    config_path: Path,
+    cache: Path | None = None,
+    later: list[ReadyHook] | None = None,
 ) -> Config:
     """The whole configuration; ``cache``, ``later``: the daemon's start-up cache, read and
     written by the daemon only (see :func:`beat.config.top.read_config`)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,10 @@ from zoneinfo import ZoneInfo
 from beat.entries import Entry
 from beat.time import zones
 from taskqueue.routes import Route
+
+# Work done once the beat is ready, given the entries it runs (the start-up cache's write: the
+# dict the loader built is handed over to the roster by then).
+ReadyHook = Callable[[Mapping[str, Entry]], None]
 
 UTC_ZONE = zones.get("UTC")
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from beat.cache import files
 from beat.cache.entry_codec import spec_table
-from beat.config.model import Config
+from beat.config.model import Config, ReadyHook
 from beat.config.serialise import entry_to_mapping
 from beat.entries import Entry
 
@@ -101,38 +101,38 @@ def verified(config: Config, hashes: list[str]) -> bool:
     return list(map(Entry.content_hash, config.entries.values())) == hashes
 
 
-def storer(
-    cache: Path, key: dict[str, Any], root: Mapping[Any, Any], config: Config
-) -> Callable[[], None]:
-    """What writes the cache for ``config``, read from the file ``key`` names, whose top level
-    is ``root`` (its ``entries`` are not read, nor kept: the write may wait until the beat
-    is ready). Nothing is written when a value is not plain JSON; a failure to write is only
-    logged (the next start is a cold one)."""
+def storer(cache: Path, key: dict[str, Any], root: Mapping[Any, Any]) -> ReadyHook:
+    """What writes the cache of the file ``key`` names, whose top level is ``root`` (its
+    ``entries`` are not read, nor kept), given the entries it gave: the write may wait until
+    the beat is ready, and is then given the running beat's entries (the loaded dict is handed
+    over to the roster and emptied; a file edited since is not written for, see
+    :func:`beat.cache.files.write`). Nothing is written when a value is not plain JSON; a
+    failure to write is only logged (the next start is a cold one)."""
     top = {k: v for k, v in root.items() if k != "entries"}
 
-    def store() -> None:
+    def store(entries: Mapping[str, Entry]) -> None:
         if not _plain(top):
             return
         try:
-            files.write(cache, key, _payload(top, config))
+            files.write(cache, key, _payload(top, entries))
         except OSError as e:
             log.warning("start-up cache %s: cannot write it (%s)", cache, e)
 
     return store
 
 
-def _payload(top: dict[str, Any], config: Config) -> dict[str, Any]:
+def _payload(top: dict[str, Any], entries: Mapping[str, Entry]) -> dict[str, Any]:
     # Settings by content: entries whose specs differ only by what the name decides (an H
     # schedule) write one mapping, read back under each name. The content hash covers every
     # setting but ``enabled``. The settings are plain JSON by construction (arguments were
     # checked to be: see beat.config.checker.plain); anything else fails on writing, or on
     # reading (content hashes).
     specs, spec_of = spec_table(
-        config.entries.values(),
+        entries.values(),
         lambda entry: [entry_to_mapping(entry), entry.content_hash()],
         lambda entry: (entry.content_hash(), entry.enabled),
     )
-    return {"top": top, "specs": specs, "names": list(config.entries), "spec_of": spec_of}
+    return {"top": top, "specs": specs, "names": list(entries), "spec_of": spec_of}
 
 
 _SCALARS = (str, int, bool, type(None))

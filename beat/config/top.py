@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from beat.config.checker import Checker
 from beat.config.entry import SpecCache, check_defaults, check_entry
 from beat.config.entry_stream import INVALID, EntryStream, streamed
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
-from beat.config.model import UTC_ZONE, Config
+from beat.config.model import UTC_ZONE, Config, ReadyHook
 from beat.config.routes_section import check_routes
 from beat.config.web_section import check_web_section
 from beat.config.worker_section import check_worker_section
@@ -32,7 +32,9 @@ _MODULE = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 
 
 def load_config(
-    path: Path, cache: Path | None = None, later: list[Callable[[], None]] | None = None
+    path: Path,
+    cache: Path | None = None,
+    later: list[ReadyHook] | None = None,
 ) -> Config:
     """Read and validate ``path``; raises :class:`ConfigError` listing every problem.
     ``cache``, ``later``: see :func:`read_config`."""
@@ -43,7 +45,9 @@ def load_config(
 
 
 def read_config(
-    path: Path, cache: Path | None = None, later: list[Callable[[], None]] | None = None
+    path: Path,
+    cache: Path | None = None,
+    later: list[ReadyHook] | None = None,
 ) -> tuple[Config | None, list[Problem]]:
     """Read and validate ``path``: the configuration built from what is valid (None when the
     file cannot be read or parsed), and every problem, in file order. ``cache``: the daemon's
@@ -57,7 +61,7 @@ def read_config(
 
 
 def _read_cached(
-    path: Path, cache: Path, later: list[Callable[[], None]] | None
+    path: Path, cache: Path, later: list[ReadyHook] | None
 ) -> tuple[Config | None, list[Problem]]:
     from beat.cache.files import source_key
     from beat.config import startup_cache
@@ -80,9 +84,9 @@ def _read_cached(
         )
     config, problems, root = _read(path)
     if config is not None and not problems and isinstance(root, Mapping):
-        store = startup_cache.storer(cache, key, root, config)
+        store = startup_cache.storer(cache, key, root)
         if later is None:
-            store()
+            store(config.entries)
         else:
             later.append(store)
     return config, problems

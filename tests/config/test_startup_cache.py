@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 import daemonkit.yaml_tree as yaml_tree
 from beat.config import load_config
-from beat.config.model import Config
+from beat.config.model import Config, ReadyHook
 from beat.config.spec_cache import SpecCache
 from beat.config.startup_cache import cache_file_for
 from beat.errors import ConfigError
@@ -201,16 +200,21 @@ def test_the_cache_is_written_when_the_caller_says(tmp_path: Path, parses: list[
     # while the file is still the one it read: an edit in between leaves no cache of it.
     path, cache = tmp_path / "schedules.yaml", tmp_path / "c"
     path.write_text(FILE)
-    later: list[Callable[[], None]] = []
+    later: list[ReadyHook] = []
     cold = load_config(path, cache, later)
     assert not cache.exists() and len(later) == 1
-    later[0]()
+    # By then the loaded dict was handed over to the roster and emptied: the write is given
+    # the running beat's entries (it wrote an empty cache when it read the loaded dict).
+    running = dict(cold.entries)
+    cold.entries.clear()
+    later[0](running)
+    cold = dataclasses.replace(cold, entries=running)
     same(cold, load_config(path, cache))
     assert len(parses) == 1
     path.write_text(FILE.replace("every: 30s", "every: 40s"))
     load_config(path, cache, later := [])
     path.write_text(FILE.replace("every: 30s", "every: 50s"))
-    later[0]()  # edited since it was read: not cached under the old key
+    later[0]({})  # edited since it was read: not cached under the old key
     assert load_config(path, cache).entries["c"].schedule.describe() == "every 50s"
     assert len(parses) == 3
 
