@@ -16,18 +16,25 @@ from beat.sources.sql.schema import ensure_schema, make_engine
 from beat.sources.sql.table import SqlSource
 
 
-def test_load_all_never_holds_every_row_at_once(tmp_path: Path) -> None:
-    n = 20_000
+def _table(tmp_path: Path, insert: str, rows: list[tuple[str, ...]]) -> str:
+    """A SQLite source table of ``rows`` (``insert`` names the columns); its URL."""
     url = f"sqlite:///{tmp_path / 'entries.db'}"
     engine = make_engine(url)
     ensure_schema(engine)
     engine.dispose()
     with contextlib.closing(sqlite3.connect(tmp_path / "entries.db")) as db:
-        db.executemany(
-            "INSERT INTO beat_entries (name, task, cron, enabled) VALUES (?, 't', ?, 1)",
-            [(f"row-{i:06d}-{'x' * 40}", f"{i % 60} * * * *") for i in range(n)],
-        )
+        db.executemany(insert, rows)
         db.commit()
+    return url
+
+
+def test_load_all_never_holds_every_row_at_once(tmp_path: Path) -> None:
+    n = 20_000
+    url = _table(
+        tmp_path,
+        "INSERT INTO beat_entries (name, task, cron, enabled) VALUES (?, 't', ?, 1)",
+        [(f"row-{i:06d}-{'x' * 40}", f"{i % 60} * * * *") for i in range(n)],
+    )
     source = SqlSource(url, zone=ZoneInfo("UTC"))
     try:
         source.load_all()  # warm: schema checks, compiled statements, validated specs
@@ -51,16 +58,11 @@ def test_a_loaded_source_keeps_nothing_per_entry_but_its_rows(tmp_path: Path) ->
     (to re-merge on a schedules.yaml reload) and no more per entry (issue 17: no version per
     entry, no merged copy beside the one handed to the service)."""
     n = 20_000
-    url = f"sqlite:///{tmp_path / 'entries.db'}"
-    engine = make_engine(url)
-    ensure_schema(engine)
-    engine.dispose()
-    with contextlib.closing(sqlite3.connect(tmp_path / "entries.db")) as db:
-        db.executemany(
-            "INSERT INTO beat_entries (name, task, every, enabled) VALUES (?, 't', '5m', 1)",
-            [(f"row-{i:06d}",) for i in range(n)],
-        )
-        db.commit()
+    url = _table(
+        tmp_path,
+        "INSERT INTO beat_entries (name, task, every, enabled) VALUES (?, 't', '5m', 1)",
+        [(f"row-{i:06d}",) for i in range(n)],
+    )
     source = SqlSource(url, zone=ZoneInfo("UTC"))
     SourcePoller(source, {}).initial()  # warm: schema checks, compiled statements, specs
     poller = SourcePoller(source, {})
