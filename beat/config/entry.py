@@ -51,7 +51,7 @@ def validate_entry(
     configuration's :attr:`Config.routes`. ``cache``: one :class:`SpecCache` for many calls
     with the same zone, defaults and routes (a table's rows)."""
     checker = Checker(file)
-    parsed_defaults = cache.defaults(defaults) if cache is not None else None
+    parsed_defaults = cache.defaults(defaults, check_defaults) if cache is not None else None
     if parsed_defaults is None:
         parsed_defaults = check_defaults(checker, defaults, None)
     entry = check_entry(

@@ -4,7 +4,7 @@ own (see :func:`beat.config.entry._like`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,14 +43,15 @@ class SpecCache:
         self._keys: dict[int, Any] | None = {} if shared else None
         self._held: list[Mapping[Any, Any]] = []
 
-    def defaults(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
-        """``raw`` defaults checked once for all calls (None if they have problems: then
-        each call reports them)."""
+    def defaults(
+        self, raw: Mapping[str, Any], check: Callable[[Checker, Any, int | None], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """``raw`` defaults checked once for all calls by ``check`` (the entry module's
+        ``check_defaults``, passed in: that module imports this one); None if they have
+        problems: then each call reports them."""
         if self._defaults is None or self._defaults[0] is not raw:
-            from beat.config.entry import check_defaults  # the module that imports this one
-
             checker = Checker("")
-            parsed = check_defaults(checker, raw, None)
+            parsed = check(checker, raw, None)
             if checker.problems:
                 return None
             self._entries.clear()  # built with other defaults (whose id may come again)
