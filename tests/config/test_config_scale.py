@@ -36,6 +36,9 @@ entries:
   f: {task: app.report, cron: 'H * * * *'}
   g: {task: app.report, cron: '*/5 * * * *', jitter: 10s}
   h: {task: app.report, cron: '*/5 * * * *', kwargs: {x: 1}}
+  job5: {task: app.report, cron: 'H * * * *'}
+  job10: {task: app.report, cron: 'H * * * *'}
+  i: {task: app.report, cron: '32 * * * *'}
 """
 
 
@@ -57,6 +60,13 @@ def test_entries_that_differ_only_by_name_share_schedule_digest_and_strings(
     assert e["a"].content_hash() is e["b"].content_hash()
     # H depends on the name: each such entry has its own schedule (and its own fires).
     assert e["e"].schedule is not e["f"].schedule and e["e"].schedule != e["f"].schedule
+    # ...unless their names resolve to the same minute (32 for both): then they share the
+    # schedule, the spec and the digest, as entries without H do (issue 17).
+    assert e["job5"].spec is e["job10"].spec
+    assert e["job5"].content_hash() is e["job10"].content_hash()
+    assert e["job5"].schedule.describe() == "cron 'H * * * *'"
+    # The digest follows the definition's text: equal text, equal digest; `32` for `H`, other.
+    assert e["e"].content_hash() == e["job5"].content_hash() != e["i"].content_hash()
     # A shared digest is the digest the entry would have alone; other content, other digest.
     for entry in e.values():
         assert entry.content_hash() == entry.spec._compute_digest()
@@ -102,8 +112,8 @@ def test_settings_after_the_entries_give_the_same_entries_and_problems(tmp_path:
     assert [(p.path, p.message) for p in first_problems] == [
         (p.path, p.message) for p in second_problems
     ]
-    assert [p.line for p in first_problems] == [12]
-    assert [p.line for p in second_problems] == [10]
+    assert [p.line for p in first_problems] == [15]
+    assert [p.line for p in second_problems] == [13]
 
 
 def test_rows_validated_with_a_spec_cache_equal_rows_validated_alone() -> None:
