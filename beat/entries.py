@@ -126,8 +126,9 @@ class EntrySpec:
 
     def _shared_digest(self) -> str | None:
         """Specs equal in content have one digest: computed once, kept once. The key is every
-        field but the source (so a field added later is in it), plus the schedule's text
-        (equal instants can be written with other offsets)."""
+        field but the source (so a field added later is in it), with the schedule as the
+        digest sees it: its text and zone (equal instants can be written with other offsets),
+        not the object, so ``H`` entries whose names resolve apart still share their digest."""
         key = (
             self.schedule.describe(),
             self.schedule.zone.key,
@@ -335,4 +336,4 @@ class Entry:
 
 # Digests of argument-less entries by everything that defines them (see content_hash).
 _SHARED_DIGESTS: dict[tuple[Any, ...], str] = {}
-_NOT_CONTENT = frozenset({"source", "args", "kwargs", "_digest"})
+_NOT_CONTENT = frozenset({"source", "args", "kwargs", "_digest", "schedule"})

@@ -67,6 +67,7 @@ def test_entries_that_differ_only_by_name_share_schedule_digest_and_strings(
     assert e["job5"].schedule.describe() == "cron 'H * * * *'"
     # The digest follows the definition's text: equal text, equal digest; `32` for `H`, other.
     assert e["e"].content_hash() == e["job5"].content_hash() != e["i"].content_hash()
+    assert e["e"].content_hash() is e["f"].content_hash()  # other fires, one digest object
     # A shared digest is the digest the entry would have alone; other content, other digest.
     for entry in e.values():
         assert entry.content_hash() == entry.spec._compute_digest()
