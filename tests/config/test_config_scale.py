@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from beat.config.entry_stream import EntryStream
 from beat.config.yaml_reading import read_tree
 from beat.entries import Entry
 from beat.messages import largest_message_size
+from beat.time.schedules import Interval
 from taskqueue.message import MAX_MESSAGE_BYTES
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -158,6 +160,16 @@ def test_entries_with_equal_arguments_share_a_spec_and_unequal_ones_do_not(
     assert e["c"].args == (True,) and e["d"].kwargs == {"x": [2.0]}
     assert len({id(e[n].spec) for n in ("a", "c", "d")}) == 3
     assert len({e[n].content_hash() for n in ("a", "c", "d")}) == 3
+
+
+def test_entries_with_their_own_arguments_do_not_unshare_those_without() -> None:
+    # Issue 17: 50,000 entries with kwargs of their own (each its own spec) emptied the table
+    # of shared specs every 16,384, so equal specs built after that were kept twice.
+    every = Interval(timedelta(minutes=1), None, BERLIN)
+    first = Entry("a", "app.t", every, grace=timedelta(seconds=7))
+    for i in range(20_000):
+        Entry(f"k{i}", "app.t", every, kwargs={"id": i})
+    assert Entry("b", "app.t", every, grace=timedelta(seconds=7)).spec is first.spec
 
 
 def test_entries_that_differ_by_name_arguments_or_h_validate_shared_settings_once(
