@@ -126,8 +126,9 @@ class EntrySpec:
 
     def _shared_digest(self) -> str | None:
         """Specs equal in content have one digest: computed once, kept once. The key is every
-        field but the source (so a field added later is in it), plus the schedule's text
-        (equal instants can be written with other offsets)."""
+        field but the source (so a field added later is in it), with the schedule as the
+        digest sees it: its text and zone (equal instants can be written with other offsets),
+        not the object, so ``H`` entries whose names resolve apart still share their digest."""
         key = (
             self.schedule.describe(),
             self.schedule.zone.key,
@@ -178,7 +179,11 @@ _SPEC_FIELDS = tuple(f for f in EntrySpec.__slots__ if f != "_digest")
 # like `args: [1]`, or entries made in code) share one spec when their settings are equal.
 # Arguments are keyed by their text: `args: [true]` is not `args: [1]` (True == 1), and kwargs
 # are a dict; one instant written with two offsets is two schedules (their text differs).
+# Specs with arguments have a table of their own, smaller: arguments are often each entry's
+# own (`kwargs: {id: 17}`), and 50,000 of them cleared the one table every 16,384 and with it
+# the few thousand specs without arguments (H ones: each then built again, once per clearing).
 _SPECS: dict[tuple[Any, ...], EntrySpec] = {}
+_ARG_SPECS: dict[tuple[Any, ...], EntrySpec] = {}
 _KEYED = tuple(f for f in _SPEC_FIELDS if f not in ("args", "kwargs"))
 
 
@@ -189,13 +194,14 @@ def _intern(spec: EntrySpec) -> EntrySpec:
         spec.schedule.describe(),
         *[getattr(spec, f) for f in _KEYED],
     )
+    table, bound = (_ARG_SPECS, 4096) if spec.args or spec.kwargs else (_SPECS, 16384)
     try:
-        return _SPECS.setdefault(key, spec)
+        return table.setdefault(key, spec)
     except TypeError:  # an unhashable value (a schedule made in code): this spec is its own
         return spec
     finally:
-        if len(_SPECS) >= 16384:  # bounded: a fleet of distinct settings shares nothing anyway
-            _SPECS.clear()
+        if len(table) >= bound:  # bounded: a fleet of distinct settings shares nothing anyway
+            table.clear()
 
 
 class Entry:
@@ -335,4 +341,4 @@ class Entry:
 
 # Digests of argument-less entries by everything that defines them (see content_hash).
 _SHARED_DIGESTS: dict[tuple[Any, ...], str] = {}
-_NOT_CONTENT = frozenset({"source", "args", "kwargs", "_digest"})
+_NOT_CONTENT = frozenset({"source", "args", "kwargs", "_digest", "schedule"})

@@ -12,6 +12,7 @@ value written in the file. Nesting depth and file size are bounded too.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -133,8 +134,8 @@ class _Frame:
     """An open mapping or sequence while the event stream is read."""
 
     __slots__ = (
-        *("anchor", "at", "first", "is_list", "key", "key_line", "merges", "parent", "sink"),
-        "value",
+        *("anchor", "at", "first", "is_list", "key", "key_line", "lines", "merges", "parent"),
+        *("sink", "value"),
     )
 
     def __init__(
@@ -150,8 +151,10 @@ class _Frame:
         self.key: Any = _NO_KEY
         self.key_line = 0
         self.merges: list[tuple[int, Any]] = []
-        # Whether each completed value is handed to TreeBuilder's sink (the `entries:` mapping).
-        self.sink = False
+        self.sink = False  # whether each completed value goes to the sink (`entries:`)
+        # The sink's key lines as C ints (an int per key outlived the parse: 30 MB at 1,000,000
+        # entries); in key_lines only for values it did not take, or all after a duplicate.
+        self.lines: array[int] | None = None
 
     def position(self) -> Any:
         """Where the value being read goes: an index in a sequence, else the pending key."""
@@ -263,6 +266,7 @@ class TreeBuilder:
                 streamed = top is not None and len(stack) == 1 and top.key == self.stream_key
                 top = _Frame(container, top, event.anchor, written + expanded)
                 top.sink = streamed and self.sink is not None and kind is _MappingStart
+                top.lines = array("L") if top.sink else None
                 stack.append(top)
                 continue
             elif kind is _MappingEnd or kind is _SequenceEnd:
@@ -314,10 +318,14 @@ class TreeBuilder:
             if key is _MERGE_KEY:
                 top.merges.append((line or event.start_mark.line + 1, value))
             elif key is not _SKIP:
+                given = value
                 if top.sink:
                     value = sink(cast("Lined", stack[0].value), key, value, top.key_line)
                 into[key] = value
-                into.key_lines[key] = top.key_line
+                if top.lines is not None:
+                    top.lines.append(top.key_line)
+                if top.lines is None or value is given:  # not taken by the sink: may be asked
+                    into.key_lines[key] = top.key_line
         return root
 
     def check_container_tag(self, event: Any, stack: list[_Frame]) -> None:
@@ -337,6 +345,9 @@ class TreeBuilder:
             self.report(line, frame.path, "a key must be a plain value, not a mapping or list")
             frame.key = _SKIP
         elif value in container:
+            if frame.lines is not None:  # the streamed mapping's lines: a dict from now on
+                container.key_lines.update(zip(container, frame.lines, strict=False))
+                frame.lines = None
             first = container.key_lines[value]
             self.report(line, frame.path, f"duplicate key {value!r} (first at line {first})")
             frame.key = _SKIP
@@ -403,14 +414,11 @@ def _over_budget(event: Any) -> str:
 
 def child_path(stack: list[_Frame]) -> str:
     """The path of the value being read (for problems): ``entries.heartbeat.every``."""
-    if not stack:
-        return ""
-    return _path_in(stack[-1], stack[-1].position())
+    return _path_in(stack[-1], stack[-1].position()) if stack else ""
 
 
 def segment(key: Any) -> str:
-    """A key as a part of a problem's path: as is when plain, else quoted, so that a path is
-    always one printable line."""
+    """A key as a part of a problem's path: as is when plain, else quoted (one printable line)."""
     return key if isinstance(key, str) and key.isprintable() and key else repr(key)
 
 

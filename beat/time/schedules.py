@@ -142,11 +142,23 @@ def _hashed(expr: str) -> bool:
 
 
 def shared_cron(expr: str, zone: ZoneInfo, name: str = "") -> Cron:
-    """``Cron(expr, zone, name)``; without ``H``, one object per expression and zone: a fleet
-    of 1,000,000 entries on a few dozen expressions holds a few dozen schedules."""
-    if _hashed(expr):
-        return Cron(expr, zone, name)
-    return _shared_cron(expr, zone)
+    """``Cron(expr, zone, name)``, one object per expression, zone and resolved spec: a fleet
+    of 1,000,000 entries on a few dozen expressions holds a few dozen schedules, and its
+    ``H`` entries one per minute (or hour) their names resolve to, not one each."""
+    if not _hashed(expr):
+        return _shared_cron(expr, zone)
+    cron = Cron(expr, zone, name)
+    key = (cron.expr, zone, cron._matcher.spec)
+    shared = _H_CRONS.get(key)
+    if shared is None:
+        if len(_H_CRONS) >= 4096:  # bounded: past that, sharing is only less complete
+            _H_CRONS.clear()
+        shared = _H_CRONS[key] = cron
+    return shared
+
+
+# H schedules by (expression, zone, resolved spec): see shared_cron.
+_H_CRONS: dict[tuple[str, ZoneInfo, CronSpec], Cron] = {}
 
 
 @lru_cache(maxsize=4096)
@@ -157,7 +169,10 @@ def _shared_cron(expr: str, zone: ZoneInfo) -> Cron:
 class Cron(Walked):
     """A 5-field cron expression (or macro) evaluated on local wall-clock time in ``zone``.
 
-    ``name`` (the entry's name) seeds the ``H`` extension.
+    ``name`` (the entry's name) seeds the ``H`` extension. Two crons are equal when their
+    expression (as written: ``describe`` shows it), zone and resolved fields are: ``H`` entries
+    whose names resolve to the same minutes share one schedule (:func:`shared_cron`), whose
+    ``name`` is then the first such entry's (any of them gives the same fires).
     """
 
     __slots__ = ("_matcher", "expr", "name", "zone")
@@ -197,10 +212,15 @@ class Cron(Walked):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Cron):
             return NotImplemented
-        return (self.expr, self.zone, self.name) == (other.expr, other.zone, other.name)
+        # The resolved spec, not the name: the name matters only through what H resolves to.
+        return (self.expr, self.zone, self._matcher.spec) == (
+            other.expr,
+            other.zone,
+            other._matcher.spec,
+        )
 
     def __hash__(self) -> int:
-        return hash((self.expr, self.zone.key, self.name))
+        return hash((self.expr, self.zone.key, self._matcher.spec))
 
     def __repr__(self) -> str:
         return f"Cron({self.expr!r}, {self.zone.key!r}, name={self.name!r})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from beat.config.entry_stream import EntryStream
 from beat.config.yaml_reading import read_tree
 from beat.entries import Entry
 from beat.messages import largest_message_size
+from beat.time.schedules import Interval
 from taskqueue.message import MAX_MESSAGE_BYTES
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -36,6 +38,9 @@ entries:
   f: {task: app.report, cron: 'H * * * *'}
   g: {task: app.report, cron: '*/5 * * * *', jitter: 10s}
   h: {task: app.report, cron: '*/5 * * * *', kwargs: {x: 1}}
+  job5: {task: app.report, cron: 'H * * * *'}
+  job10: {task: app.report, cron: 'H * * * *'}
+  i: {task: app.report, cron: '32 * * * *'}
 """
 
 
@@ -57,6 +62,14 @@ def test_entries_that_differ_only_by_name_share_schedule_digest_and_strings(
     assert e["a"].content_hash() is e["b"].content_hash()
     # H depends on the name: each such entry has its own schedule (and its own fires).
     assert e["e"].schedule is not e["f"].schedule and e["e"].schedule != e["f"].schedule
+    # ...unless their names resolve to the same minute (32 for both): then they share the
+    # schedule, the spec and the digest, as entries without H do (issue 17).
+    assert e["job5"].spec is e["job10"].spec
+    assert e["job5"].content_hash() is e["job10"].content_hash()
+    assert e["job5"].schedule.describe() == "cron 'H * * * *'"
+    # The digest follows the definition's text: equal text, equal digest; `32` for `H`, other.
+    assert e["e"].content_hash() == e["job5"].content_hash() != e["i"].content_hash()
+    assert e["e"].content_hash() is e["f"].content_hash()  # other fires, one digest object
     # A shared digest is the digest the entry would have alone; other content, other digest.
     for entry in e.values():
         assert entry.content_hash() == entry.spec._compute_digest()
@@ -86,6 +99,22 @@ def test_entries_are_checked_as_the_file_is_read(tmp_path: Path) -> None:
     root = read_tree(write(tmp_path, FLEET), Checker("schedules.yaml"), ("entries", stream))
     # No YAML tree is kept for any entry: only its Entry.
     assert all(isinstance(value, Entry) for value in root["entries"].values())
+    # Nor an int object for its line (issue 17: 1,000,000 of them, allocated among the kept
+    # entries, left 30 MB of free but resident memory once the load was over).
+    assert root["entries"].key_lines == {}
+
+
+def test_entries_not_streamed_keep_their_lines(tmp_path: Path) -> None:
+    # A bad `defaults:` turns the stream off: the entries are checked after the file is read,
+    # and their problems still name their lines; a duplicate name names the first one's line.
+    text = "defaults: {grace: soon}\nentries:\n  a: {task: t, every: 1m}\n  b: {task: t}\n"
+    _, problems = read_config(write(tmp_path, text + "  a: {task: t, every: 2m}\n"))
+    assert sorted((p.line, p.path) for p in problems) == [
+        (1, "defaults.grace"),
+        (4, "entries.b"),
+        (5, "entries"),
+    ]
+    assert "first at line 3" in next(p.message for p in problems if p.line == 5)
 
 
 def test_settings_after_the_entries_give_the_same_entries_and_problems(tmp_path: Path) -> None:
@@ -102,8 +131,8 @@ def test_settings_after_the_entries_give_the_same_entries_and_problems(tmp_path:
     assert [(p.path, p.message) for p in first_problems] == [
         (p.path, p.message) for p in second_problems
     ]
-    assert [p.line for p in first_problems] == [12]
-    assert [p.line for p in second_problems] == [10]
+    assert [p.line for p in first_problems] == [15]
+    assert [p.line for p in second_problems] == [13]
 
 
 def test_rows_validated_with_a_spec_cache_equal_rows_validated_alone() -> None:
@@ -147,6 +176,16 @@ def test_entries_with_equal_arguments_share_a_spec_and_unequal_ones_do_not(
     assert e["c"].args == (True,) and e["d"].kwargs == {"x": [2.0]}
     assert len({id(e[n].spec) for n in ("a", "c", "d")}) == 3
     assert len({e[n].content_hash() for n in ("a", "c", "d")}) == 3
+
+
+def test_entries_with_their_own_arguments_do_not_unshare_those_without() -> None:
+    # Issue 17: 50,000 entries with kwargs of their own (each its own spec) emptied the table
+    # of shared specs every 16,384, so equal specs built after that were kept twice.
+    every = Interval(timedelta(minutes=1), None, BERLIN)
+    first = Entry("a", "app.t", every, grace=timedelta(seconds=7))
+    for i in range(20_000):
+        Entry(f"k{i}", "app.t", every, kwargs={"id": i})
+    assert Entry("b", "app.t", every, grace=timedelta(seconds=7)).spec is first.spec
 
 
 def test_entries_that_differ_by_name_arguments_or_h_validate_shared_settings_once(

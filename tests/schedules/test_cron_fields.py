@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from beat.errors import ScheduleError
-from beat.time.schedules import Cron
+from beat.time.schedules import Cron, shared_cron
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -262,6 +262,20 @@ def test_describe_equality_and_repr() -> None:
     assert Cron("30 2 * * *", ny) != Cron("30 2 * * *", UTC_ZONE)
     assert Cron("@daily", ny).anchored(datetime(2026, 1, 1, tzinfo=UTC)) == Cron("@daily", ny)
     assert "America/New_York" in repr(Cron("@daily", ny))
+
+
+def test_h_crons_whose_names_resolve_alike_are_equal_and_shared() -> None:
+    # "job5" and "job10" both resolve `H * * * *` to minute 32; "e" to minute 54 (crc32).
+    a, b = Cron("H * * * *", UTC_ZONE, "job5"), Cron("H * * * *", UTC_ZONE, "job10")
+    assert a == b and hash(a) == hash(b)
+    assert a != Cron("H * * * *", UTC_ZONE, "e")
+    assert a != Cron("32 * * * *", UTC_ZONE)  # same fires, other text: shown differently
+    assert a != Cron("H * * * *", ZoneInfo("Asia/Tokyo"), "job5")
+    # Issue 17: one schedule object for all the entries whose H resolves alike.
+    shared = shared_cron("H * * * *", UTC_ZONE, "job5")
+    assert shared_cron("H  * * * *", UTC_ZONE, "job10") is shared
+    assert shared_cron("H * * * *", UTC_ZONE, "e") is not shared
+    assert shared.describe() == "cron 'H * * * *'"
 
 
 def test_never_firing_day_patterns_are_rejected_up_front() -> None:
