@@ -5,10 +5,10 @@ table rows: one decoding for the store (:mod:`beat.state`) and the read-only pat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from beat import state_names as col
 from beat.errors import StateError
@@ -33,6 +33,28 @@ class EntryState:
     content_hash: str
     last_dispatched_at: datetime | None = None
     edited_at: datetime | None = None
+
+
+# A state's fields, in EntryState's order: what the store writes of it.
+StateFields = tuple[str, datetime | None, datetime, str, datetime | None, datetime | None]
+
+
+@runtime_checkable
+class StateFieldsOf(Protocol):
+    """States that give their fields without an :class:`EntryState` each (the roster's, a
+    million at start-up: :class:`beat.records.StatesOf`)."""
+
+    def fields(self) -> Iterator[StateFields]: ...
+
+
+def fields_of(states: Sequence[EntryState]) -> Iterator[StateFields]:
+    """The fields of each of ``states``, in order."""
+    if isinstance(states, StateFieldsOf):
+        return states.fields()
+    return (
+        (s.name, s.last_fire, s.first_seen, s.content_hash, s.last_dispatched_at, s.edited_at)
+        for s in states
+    )
 
 
 # The instant columns of a state row (name, last, first, digest, dispatched, edited).
