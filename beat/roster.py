@@ -150,6 +150,8 @@ class Roster:
         if key in new_next:
             nxt = new_next[key]
         else:
+            if len(new_next) >= 4096:  # bounded: entries with specs of their own share none
+                new_next.clear()
             nxt = new_next[key] = next_pending(spec, new)
         if nxt is not None and sends(spec, self.paused.get(name)):
             self.index.push(name, nxt)
