@@ -223,8 +223,7 @@ class StateStore:
         """
         if not states:
             return
-        # The last state given for a name wins (one statement may not touch a row twice).
-        unique = {fields[0]: fields for fields in fields_of(states)}.values()
+        # One row per name: one statement may not touch a row twice (see fields_of).
         # Rows in COLUMNS order. Instants repeat (every entry new at one start-up shares its
         # first_seen): each distinct one is converted once (issue 17: a million rows at the
         # first start).
@@ -239,7 +238,7 @@ class StateStore:
 
         rows = [
             (name, at(last), at(first), digest, at(dispatched), at(edited))
-            for name, last, first, digest, dispatched, edited in unique
+            for name, last, first, digest, dispatched, edited in fields_of(states)
         ]
         self._guard(f"saving {_entries(len(rows))}", lambda: self._upsert(rows))
 

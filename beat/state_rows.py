@@ -41,19 +41,20 @@ StateFields = tuple[str, datetime | None, datetime, str, datetime | None, dateti
 
 @runtime_checkable
 class StateFieldsOf(Protocol):
-    """States that give their fields without an :class:`EntryState` each (the roster's, a
-    million at start-up: :class:`beat.records.StatesOf`)."""
+    """States that give their fields without an :class:`EntryState` each, one state per name
+    (the roster's, a million at start-up: :class:`beat.records.StatesOf`)."""
 
     def fields(self) -> Iterator[StateFields]: ...
 
 
 def fields_of(states: Sequence[EntryState]) -> Iterator[StateFields]:
-    """The fields of each of ``states``, in order."""
+    """The fields of ``states``, one per name: the last state given for a name wins."""
     if isinstance(states, StateFieldsOf):
-        return states.fields()
+        return states.fields()  # read one at a time: no list of them at the peak
+    unique = {s.name: s for s in states}.values()
     return (
         (s.name, s.last_fire, s.first_seen, s.content_hash, s.last_dispatched_at, s.edited_at)
-        for s in states
+        for s in unique
     )
 
 
