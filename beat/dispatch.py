@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -112,22 +112,24 @@ class Dispatcher:
             template = self._by_shape[shape] = MessageTemplate(base)
         return template, base.priority
 
-    def prepare(self, entries: Iterable[Entry]) -> None:
+    def prepare(self, names: Sequence[str], specs: Sequence[EntrySpec]) -> None:
         """Build the shared templates ahead of the first burst (start-up and reload), and
-        forget those of entries that are gone. A template only one entry uses (its own
-        kwargs, say) waits for that entry's first fire: per-entry work that can wait does
-        not hold up start-up, nor its memory."""
+        forget those of entries that are gone: ``specs[i]`` is the spec of the entry
+        ``names[i]`` (the enabled ones). A template only one entry uses (its own kwargs, say)
+        waits for that entry's first fire: per-entry work that can wait does not hold up
+        start-up, nor its memory."""
         self._by_spec.clear()
         # Per distinct spec, not per entry (entries share specs: beat.entries), counted in C:
-        # a template call per entry was a tenth of indexing 100,000 entries (issue 17).
-        listed = list(entries)
-        ids = [id(entry.spec) for entry in listed]
+        # a template call per entry was a tenth of indexing 100,000 entries (issue 17), and
+        # an Entry per entry a second at a million.
+        ids = list(map(id, specs))
         users = Counter(ids)
-        for key, entry in dict(zip(ids, listed, strict=True)).items():
+        named = dict(zip(ids, names, strict=True))
+        for key, spec in dict(zip(ids, specs, strict=True)).items():
             # Without arguments: shared by (task, queue, options), built now. With them: built
             # now only if a second entry has the spec (else at the first fire).
-            if (not entry.args and not entry.kwargs) or users[key] > 1:
-                self._template(entry)
+            if (not spec.args and not spec.kwargs) or users[key] > 1:
+                self._template(Entry.of(named[key], spec))
 
     def forget(self, names: Sequence[str]) -> None:
         for name in names:

@@ -12,14 +12,21 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from beat.entries import Entry
+from beat.entries import Entry, EntrySpec
 from beat.state_rows import EntryState, Pause
 from beat.time.bounds import unbounded
 from beat.time.schedules import Interval
 
 
 def first_state(entry: Entry, now: datetime, previous: EntryState | None) -> EntryState:
-    """The state of ``entry`` being (re)indexed at ``now``.
+    """The state of ``entry`` being (re)indexed at ``now``: :func:`first_state_of`."""
+    return first_state_of(entry.name, entry.spec, now, previous)
+
+
+def first_state_of(
+    name: str, spec: EntrySpec, now: datetime, previous: EntryState | None
+) -> EntryState:
+    """The state of the entry ``name`` of ``spec`` being (re)indexed at ``now``.
 
     New: first seen now, never fired. Unchanged (same content hash): ``previous`` as is, so a
     restart keeps the interval phase and the last fire. Edited: ``first_seen`` and
@@ -33,9 +40,9 @@ def first_state(entry: Entry, now: datetime, previous: EntryState | None) -> Ent
         from taskqueue.message import require_aware
 
         now = require_aware(now, "now")
-    digest = entry.content_hash()
+    digest = spec.content_hash()
     if previous is None:
-        return EntryState(name=entry.name, last_fire=None, first_seen=now, content_hash=digest)
+        return EntryState(name=name, last_fire=None, first_seen=now, content_hash=digest)
     if previous.content_hash == digest:
         return previous
     return replace(previous, content_hash=digest, edited_at=now)
@@ -59,7 +66,7 @@ def boundary(state: EntryState) -> datetime:
     return after
 
 
-def next_pending(entry: Entry, state: EntryState) -> datetime | None:
+def next_pending(entry: Entry | EntrySpec, state: EntryState) -> datetime | None:
     """The next fire to index: the first scheduled instant after the state's boundary (the
     last scheduled fire, or first seen / edited), never computed from "now"."""
     schedule = entry.schedule
@@ -87,7 +94,7 @@ def upcoming(entry: Entry, state: EntryState, after: datetime | None = None) -> 
     return schedule.anchored(state.first_seen).iter_after(floor)
 
 
-def sends(entry: Entry, pause: Pause | None) -> bool:
+def sends(entry: Entry | EntrySpec, pause: Pause | None) -> bool:
     """Whether the beat sends ``entry``'s fires: enabled and not paused (``beat pause``,
     ``pause_on_failure``); a paused entry has none until it is resumed."""
     return entry.enabled and (pause is None or not pause.paused)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from beat.due_index import DueIndex
-from beat.entries import Entry, Schedule
-from beat.pending import first_state, next_pending, resumed, sends
-from beat.records import EntriesView, Record, StatesOf, StatesView, make_entry, pair
+from beat.entries import Entry, EntrySpec, Overlap, Schedule
+from beat.pending import first_state_of, next_pending, resumed, sends
+from beat.records import EntriesView, Record, StatesOf, StatesView, pair
 from beat.state_rows import EntryState, Pause
 
 
@@ -99,12 +99,22 @@ class Roster:
         # let go once its record is made, and the records reuse the entries' memory (a
         # million entries: 48 MB) instead of leaving it free but held.
         handed = upserts if not records and isinstance(upserts, dict) else None
+        # A new entry's state is first seen now, never fired, whatever the entry: the first
+        # one's (first_state_of) serves every other, and its next fire is computed once per
+        # spec. So a new entry costs no Entry nor EntryState (issue 17: a million at start-up).
+        new: EntryState | None = None
+        new_next: dict[int, datetime | None] = {}
         for name in upserts if handed is None else list(handed):
-            entry = upserts[name] if handed is None else handed.pop(name)
-            spec = entry.spec
+            spec = (upserts[name] if handed is None else handed.pop(name)).spec
             record = records.get(name)
             if record is None:
                 previous = self._orphans.pop(name, None) if self._orphans else None
+                if previous is None:
+                    if new is None:
+                        new = first_state_of(name, spec, now, None)
+                    self._add(name, spec, new, new_next)
+                    persist.append(name)
+                    continue
             else:
                 before = record.spec
                 if before.enabled == spec.enabled and before.content_hash() == spec.content_hash():
@@ -113,18 +123,38 @@ class Roster:
                 previous = self.states[name]
                 if spec.enabled and not before.enabled:
                     previous = resumed(previous, now)  # re-enabled: nothing replayed
-            state = first_state(entry, now, previous)  # its content hash is the spec's
-            if state != previous:
+            state = first_state_of(name, spec, now, previous)  # its content hash is the spec's
+            if state is not previous:
                 persist.append(name)
             if record is None:
                 records[name] = Record(spec, state)
-                self._index(name, entry, state)
+                self._index(name, spec, state)
             else:
                 record.spec = spec
-                self._index(name, entry, state, record)
+                self._index(name, spec, state, record)
         if handed is not None:
             handed.clear()  # emptied by pops, its table is still allocated (a million: 31 MB)
         return Change(StatesOf(persist, self.states), removed)
+
+    def _add(
+        self, name: str, spec: EntrySpec, new: EntryState, new_next: dict[int, datetime | None]
+    ) -> None:
+        """Add the new entry ``name`` in the state ``new`` (its instants are every new
+        entry's), indexed at its next fire (``new_next``: by spec, as computed so far)."""
+        self._records[name] = Record(spec, new)  # keeps the instants only
+        # The digest (kept with the spec) made now, beside the record: made as the rows to
+        # persist are read, each would pin the rows' memory once it is freed (a million:
+        # 90 MB more at ready).
+        spec.content_hash()
+        key = id(spec)  # the spec is kept by its record: its id stays its own
+        if key in new_next:
+            nxt = new_next[key]
+        else:
+            if len(new_next) >= 4096:  # bounded: entries with specs of their own share none
+                new_next.clear()
+            nxt = new_next[key] = next_pending(spec, new)
+        if nxt is not None and sends(spec, self.paused.get(name)):
+            self.index.push(name, nxt)
 
     def rebuild(self, states: Mapping[str, EntryState], now: datetime) -> list[EntryState]:
         """Take over ``states`` (written by another leader) and re-index every entry from them;
@@ -134,11 +164,10 @@ class Roster:
         persist: list[EntryState] = []
         for name, record in self._records.items():
             previous = states.get(name)
-            entry = make_entry(name, record.spec)
-            state = first_state(entry, now, previous)
+            state = first_state_of(name, record.spec, now, previous)
             if state != previous:
                 persist.append(state)
-            self._index(name, entry, state, record)
+            self._index(name, record.spec, state, record)
         self._orphans.clear()
         self._orphans.update((n, s) for n, s in states.items() if n not in self._records)
         return persist
@@ -168,16 +197,16 @@ class Roster:
         if after is not state:
             persist.append(after)
         if after is not state or unindexed:
-            self._index(name, make_entry(name, record.spec), after, record)
+            self._index(name, record.spec, after, record)
 
     def _index(
-        self, name: str, entry: Entry, state: EntryState, record: Record | None = None
+        self, name: str, spec: EntrySpec, state: EntryState, record: Record | None = None
     ) -> None:
         """Index the entry's next fire from ``state`` (or take it out of the index), keeping
         ``state`` in its ``record`` (None: a record just made from it)."""
         if record is not None:
             self._keep(name, record, state)
-        nxt = next_pending(entry, state) if sends(entry, self.paused.get(name)) else None
+        nxt = next_pending(spec, state) if sends(spec, self.paused.get(name)) else None
         if nxt is not None:
             self.index.push(name, nxt)  # replaces its place, if it had one
         elif record is not None and record.bucket is not None:
@@ -204,6 +233,20 @@ class Roster:
                 self._anchored.clear()
             self._anchored[key] = schedule
         return schedule
+
+    def enabled_specs(self) -> tuple[list[str], list[EntrySpec]]:
+        """The enabled entries' names and specs, in two lists (no Entry built per entry)."""
+        records = self._records
+        names = [name for name, r in records.items() if r.spec.enabled]
+        return names, [r.spec for r in records.values() if r.spec.enabled]
+
+    def with_policies(self) -> list[str]:
+        """The entries that use a run policy (overlap, pause_on_failure: beat.overlap)."""
+        return [
+            name
+            for name, r in self._records.items()
+            if r.spec.overlap is not Overlap.ALLOW or r.spec.pause_on_failure
+        ]
 
     def enabled_count(self) -> int:
         return sum(r.spec.enabled for r in self._records.values())

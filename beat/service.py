@@ -127,7 +127,7 @@ class BeatService(TickLoop):
         self.apply_entries(entries, removed, now)
         del entries  # the loaded dict: the roster keeps its records, not these entries
         self.config = replace(config, entries=self._entries_as_config())
-        self.dispatcher.prepare(e for e in self.entries.values() if e.enabled)
+        self.dispatcher.prepare(*self.roster.enabled_specs())
 
     def apply_delta(self, delta: Delta, now: datetime) -> None:
         """Apply what the source reported between reloads, touching only the named entries."""

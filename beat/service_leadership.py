@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from beat.entries import Overlap
 from beat.errors import StateCorrupt, StateError
 from beat.overlap import Buffered, waited_on
 from beat.planner import Fire
@@ -74,11 +73,7 @@ class Leadership(ServiceWiring):
     def _load_gate(self) -> None:
         """The overlap gate from the fire log: the last fire each gated entry sent, and the
         fire that waits (another leader may have sent or buffered them)."""
-        names = [
-            n
-            for n, e in self.entries.items()
-            if e.overlap is not Overlap.ALLOW or e.pause_on_failure
-        ]
+        names = self.roster.with_policies()  # read from the records: no Entry per entry
         newest, waiting = self.store.overlap_memory(names)
         self.failures.load(
             {n: fire_id(n, when) for n, when in newest.items() if self.entries[n].pause_on_failure}

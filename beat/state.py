@@ -35,7 +35,7 @@ from beat.state_names import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
 from beat.state_names import normalize_url as normalize_url
 from beat.state_rows import EntryState as EntryState
 from beat.state_rows import Pause as Pause
-from beat.state_rows import pauses_from_rows, states_from_rows
+from beat.state_rows import fields_of, pauses_from_rows, states_from_rows
 from beat.state_sql import (
     PG_RECORD,
     PG_UPSERT,
@@ -223,29 +223,22 @@ class StateStore:
         """
         if not states:
             return
-        # The last state given for a name wins (one statement may not touch a row twice).
-        unique = list({st.name: st for st in states}.values())
+        # One row per name: one statement may not touch a row twice (see fields_of).
         # Rows in COLUMNS order. Instants repeat (every entry new at one start-up shares its
-        # first_seen): each distinct one is converted once (issue 17: 100,000 rows at the
+        # first_seen): each distinct one is converted once (issue 17: a million rows at the
         # first start).
-        us: dict[datetime, int] = {}
+        us: dict[datetime | None, int | None] = {None: None}
 
-        def at(value: datetime) -> int:
-            found = us.get(value)
-            if found is None:
-                found = us[value] = to_epoch_us(value)
-            return found
+        def at(value: datetime | None) -> int | None:
+            try:
+                return us[value]
+            except KeyError:
+                found = us[value] = to_epoch_us(value)  # type: ignore[arg-type]  # not None
+                return found
 
         rows = [
-            (
-                st.name,
-                None if st.last_fire is None else at(st.last_fire),
-                at(st.first_seen),
-                st.content_hash,
-                None if st.last_dispatched_at is None else at(st.last_dispatched_at),
-                None if st.edited_at is None else at(st.edited_at),
-            )
-            for st in unique
+            (name, at(last), at(first), digest, at(dispatched), at(edited))
+            for name, last, first, digest, dispatched, edited in fields_of(states)
         ]
         self._guard(f"saving {_entries(len(rows))}", lambda: self._upsert(rows))
 

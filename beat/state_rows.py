@@ -5,10 +5,10 @@ table rows: one decoding for the store (:mod:`beat.state`) and the read-only pat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from beat import state_names as col
 from beat.errors import StateError
@@ -33,6 +33,29 @@ class EntryState:
     content_hash: str
     last_dispatched_at: datetime | None = None
     edited_at: datetime | None = None
+
+
+# A state's fields, in EntryState's order: what the store writes of it.
+StateFields = tuple[str, datetime | None, datetime, str, datetime | None, datetime | None]
+
+
+@runtime_checkable
+class StateFieldsOf(Protocol):
+    """States that give their fields without an :class:`EntryState` each, one state per name
+    (the roster's, a million at start-up: :class:`beat.records.StatesOf`)."""
+
+    def fields(self) -> Iterator[StateFields]: ...
+
+
+def fields_of(states: Sequence[EntryState]) -> Iterator[StateFields]:
+    """The fields of ``states``, one per name: the last state given for a name wins."""
+    if isinstance(states, StateFieldsOf):
+        return states.fields()  # read one at a time: no list of them at the peak
+    unique = {s.name: s for s in states}.values()
+    return (
+        (s.name, s.last_fire, s.first_seen, s.content_hash, s.last_dispatched_at, s.edited_at)
+        for s in unique
+    )
 
 
 # The instant columns of a state row (name, last, first, digest, dispatched, edited).

@@ -23,7 +23,8 @@ def test_prepare_builds_shared_templates_and_leaves_single_ones_to_the_first_fir
     twins = [Entry(name, "t", schedule, args=(1,)) for name in ("a1", "a2")]
     assert twins[0].spec is twins[1].spec
     d = Dispatcher()
-    d.prepare([own, *twins, Entry("plain", "t", schedule)])
+    entries = [own, *twins, Entry("plain", "t", schedule)]
+    d.prepare([e.name for e in entries], [e.spec for e in entries])
     assert set(d._by_spec) == {id(twins[0].spec)}
     payload = d.encode(own, Fire("own", WHEN, fire_id("own", WHEN)), WHEN).payload
     assert json.loads(payload)["kwargs"] == {"id": 7}
@@ -41,6 +42,6 @@ def test_prepare_looks_up_each_shared_spec_once_not_once_per_entry() -> None:
             return super()._template(entry)
 
     d = Counting()
-    d.prepare(fleet)
+    d.prepare([e.name for e in fleet], [e.spec for e in fleet])
     assert sorted(looked_up) == ["t0", "t1", "t2"]  # three specs: three look-ups
     assert len(d._plain) == 3
