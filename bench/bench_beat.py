@@ -483,14 +483,14 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
     window = f"{window_seconds(args):.0f} s window"
     print(f"\n{args.workload}: entries on {kind}, {window}, lateness {what}")
     print(f"{load_line()}")
-    print(f"{'scheduler':<34}{'N':>7}{'fires':>7}{'missed':>7}{'p50 ms':>10}{'p99 ms':>10}"
+    print(f"{'scheduler':<34}{'N':>9}{'fires':>9}{'missed':>7}{'p50 ms':>10}{'p99 ms':>10}"
           f"{'max ms':>10}{'CPU %':>7}{'p99 / beat':>12}")  # fmt: skip
     base = pct(runs[0].late, 0.99) if runs else float("nan")
     for run in runs:
         p99 = pct(run.late, 0.99)
         ratio = f"{p99 / base:.1f}x" if base > 0 else "n/a"
         print(
-            f"{run.label:<34}{run.n:>7}{run.expected:>7}{run.unclaimed:>7}"
+            f"{run.label:<34}{run.n:>9}{run.expected:>9}{run.unclaimed:>7}"
             f"{pct(run.late, 0.5) * 1000:>10.1f}{p99 * 1000:>10.1f}{max(run.late) * 1000:>10.1f}"
             f"{100 * run.cpu_share:>7.1f}{ratio:>12}"
         )
