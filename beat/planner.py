@@ -98,11 +98,11 @@ def plan_round(
     entries: Mapping[str, Entry],
     states: Mapping[str, EntryState],
     now: datetime,
-    horizon: datetime,
 ) -> RoundPlan:
-    """Plan the ``due`` (entry, indexed instant) pairs at ``now``, sending what falls due up to
-    ``horizon`` (now + lookahead). Entries gone or disabled since they were indexed are left
-    out."""
+    """Plan the ``due`` (entry, indexed instant) pairs at ``now``: an indexed instant up to
+    the tick's horizon is sent when on time, and an entry late past its grace has each pending
+    fire sent or skipped per its catch-up policy. Entries gone or disabled since they were
+    indexed are left out."""
     plan = RoundPlan()
     for name, when in due:
         entry = entries.get(name)
@@ -116,13 +116,16 @@ def plan_round(
             plan.advanced[name] = when
             plan.next_fires[name] = None
             continue
-        _plan_late(plan, entry, states[name], horizon)
+        # Judged at now, not at now + lookahead: a pending fire within its grace of now is on
+        # time (SPEC 6) even when it is not within its grace of the horizon. The fires after
+        # now come back through the index, in the next round if they fall before the horizon.
+        _plan_late(plan, entry, states[name], now)
     return plan
 
 
-def _plan_late(plan: RoundPlan, entry: Entry, state: EntryState, horizon: datetime) -> None:
+def _plan_late(plan: RoundPlan, entry: Entry, state: EntryState, now: datetime) -> None:
     """An entry whose indexed fire is late: every pending fire, per its catch-up policy."""
-    one = plan_entry(entry, state, horizon)
+    one = plan_entry(entry, state, now)
     plan.fires.extend(one.fires)
     plan.skipped.extend(one.skipped)
     last = one.fires[-1].scheduled_for if one.fires else None

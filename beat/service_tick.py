@@ -62,6 +62,10 @@ class TickLoop(Leadership):
         # 1 s lookahead) is re-indexed and popped again by the next round. The horizon is
         # decided per round: a burst pushed early takes along the instants before it, once.
         for round_no in range(MAX_ROUNDS):
+            if round_no:
+                # A round can take long (a million fires, a slow Redis): the next is judged by
+                # the clock as it is now, or a fire late past its grace would count as on time.
+                now = self.clock()
             horizon = self.early.plan(self.index, now)[0]
             # The gated fires held until their instant (beat.overlap), released before the
             # index is popped: one whose entry was indexed again is seen there, and dropped.
@@ -72,9 +76,7 @@ class TickLoop(Leadership):
             due = self.gate.admit(due, self.entries, now, self.broker.get_statuses)
             if not due and not (round_no == 0 and self.gate.buffered):
                 break
-            # Planned against the lookahead, not the popping horizon: a late entry popped with
-            # a burst pushed early has its missed and on-time fires judged as before.
-            result = self._dispatch_due(due, now, now + self.lookahead)
+            result = self._dispatch_due(due, now)
             if result is None:
                 break
             sent += result
@@ -136,12 +138,10 @@ class TickLoop(Leadership):
             saved += 1
         return not saved or self._follow_pauses(now)
 
-    def _dispatch_due(
-        self, due: list[tuple[str, datetime]], now: datetime, horizon: datetime
-    ) -> int | None:
+    def _dispatch_due(self, due: list[tuple[str, datetime]], now: datetime) -> int | None:
         """Plan, push and record one round; None when the push failed (the round is put back
         in the index, or this beat stands by)."""
-        plan = plan_round(due, self.entries, self.states, now, horizon)
+        plan = plan_round(due, self.entries, self.states, now)
         result = self._push(plan, due, now)
         if result is None:
             return None

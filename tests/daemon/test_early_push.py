@@ -186,12 +186,13 @@ def test_a_gated_fire_in_a_burst_pushed_early_is_still_decided_at_its_instant(
     assert drain_url(redis_url) == expected
 
 
-def test_a_late_entry_popped_with_an_early_burst_is_planned_at_the_lookahead(
+def test_a_late_entry_popped_with_an_early_burst_is_judged_at_now(
     tmp_path: Path, redis_url: str
 ) -> None:
     """An entry whose fires are late (the loop was busy) is popped in the same round as a
-    burst pushed early; its missed and on-time fires are judged against now + lookahead, as
-    before, not against the burst's instant (which would call on-time fires missed)."""
+    burst pushed early; its missed and on-time fires are judged against now (SPEC 6: on time
+    if ``now - f <= grace``), not against the burst's instant nor now + lookahead (either
+    would call on-time fires missed). Its fires within the lookahead follow as usual."""
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     burst = t0 + timedelta(seconds=30)
     config = tmp_path / "schedules.yaml"
@@ -209,12 +210,13 @@ def test_a_late_entry_popped_with_an_early_burst_is_planned_at_the_lookahead(
     beat.start()
     try:
         clock.now = t0 + timedelta(seconds=25)  # late's fires from t0 + 1 s are pending
-        assert beat.tick() == N + 6
+        assert beat.tick() == N + 7
     finally:
         beat.close()
-    # Judged at the lookahead's edge, t0 + 26 s, with 5 s of grace: t0 + 21 s .. t0 + 26 s
-    # (against the burst's instant it was t0 + 25 s .. t0 + 30 s).
-    sent = {int(t0.timestamp() * 1000) + 1000 * s for s in range(21, 27)}
+    # Judged at now, t0 + 25 s, with 5 s of grace: t0 + 20 s .. t0 + 25 s are on time, and
+    # t0 + 26 s is within the 1 s lookahead. Against now + lookahead, t0 + 20 s (5 s late, within
+    # its grace) was skipped; against the burst's instant, t0 + 20 s .. t0 + 24 s were.
+    sent = {int(t0.timestamp() * 1000) + 1000 * s for s in range(20, 27)}
     assert {k for k in drain_url(redis_url) if k.startswith("late@")} == {
         f"late@{ms}" for ms in sent
     }

@@ -26,6 +26,7 @@ from beat.planner import (
     first_state,
     next_pending,
     plan_entry,
+    plan_round,
 )
 from beat.state import EntryState
 from beat.time.schedules import Cron, Interval, Once, Walked
@@ -429,3 +430,19 @@ def test_cron_pending_fires_are_sent_or_skipped_exactly_once(
     assert all(sk.exact for sk in plan.skipped)  # a few days of these crons is under the walk limit
     assert plan.next_fire == cron.next_after(max([now, *pending]))
     assert next_pending(e, state) == cron.next_after(last)
+
+
+# --- plan_round: late entries are judged at now ------------------------------------------
+
+
+def test_plan_round_judges_a_late_entry_at_now_not_at_the_lookahead() -> None:
+    """SPEC 6: a pending fire is on time if ``now - f <= grace``. An entry late past its grace
+    is planned at now: with grace 2 s and the tick at 10 s, 8 s .. 10 s are on time even
+    though a 3 s lookahead would put them past their grace of 13 s."""
+    e = entry(every(1), catch_up="none", grace=timedelta(seconds=2))
+    state = st_at(s(1))
+    plan = plan_round([("job", s(2))], {"job": e}, {"job": state}, s(10))
+    assert fired(plan) == [8, 9, 10]
+    assert [(x.first, x.last, x.count) for x in plan.skipped] == [(s(2), s(7), 6)]
+    assert plan.advanced == {"job": s(10)}
+    assert plan.next_fires == {"job": s(11)}  # back through the index, up to the horizon
