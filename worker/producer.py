@@ -5,6 +5,7 @@ first use, shared by threads, reopened in a forked child (:mod:`taskqueue.client
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,26 +19,43 @@ if TYPE_CHECKING:
     from worker.settings import WorkerSettings
 
 
+# The last file read and what it held, by (path, inode, size, mtime): the broker and the routes
+# are both found on the first call, and one read serves both (an edited file is read again).
+_LAST: tuple[tuple[str, int, int, int], WorkerSettings] | None = None
+_LAST_LOCK = threading.Lock()
+
+
 def _located() -> tuple[Path | None, WorkerSettings | None]:
     """The configuration file and its settings (None, None: no file).
 
     A ``$BEAT_CONFIG`` naming a missing or broken file is an error (ValueError naming it),
     never a silent fallback to another queue.
     """
+    global _LAST
     from worker.settings import SettingsError, load_settings
 
     named = os.environ.get(CONFIG_ENV)
     path = Path(named) if named else Path(DEFAULT_CONFIG_FILE)
-    if not path.is_file():
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         if named:
             raise ValueError(
                 f"${CONFIG_ENV}={named}: no such file (the calls' broker is read there)"
             )
         return None, None
-    try:
-        return path, load_settings(path)
-    except SettingsError as e:
-        raise ValueError(f"cannot read the calls' configuration: {e}") from None
+    key = (str(path.absolute()), st.st_ino, st.st_size, st.st_mtime_ns)
+    with _LAST_LOCK:
+        if _LAST is not None and _LAST[0] == key:
+            return path, _LAST[1]
+        try:
+            settings = load_settings(path)
+        except SettingsError as e:
+            raise ValueError(f"cannot read the calls' configuration: {e}") from None
+        _LAST = (key, settings)
+        return path, settings
 
 
 def locate_broker_url() -> str:

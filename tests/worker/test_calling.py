@@ -281,3 +281,32 @@ def test_the_broker_is_found_like_the_commands_find_it(
     monkeypatch.setenv("BEAT_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(ValueError, match=r"missing\.yaml: no such file"):
         locate_broker_url()
+
+
+def test_the_first_call_reads_the_config_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker and the routes are both found on a process's first call: one read serves
+    both; an edited file is read again."""
+    import worker.settings
+    from worker.producer import locate_routes
+
+    reads: list[Path] = []
+    real = worker.settings.load_settings
+
+    def counted(path: Path) -> Any:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(worker.settings, "load_settings", counted)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BEAT_CONFIG", raising=False)
+    config = tmp_path / "schedules.yaml"
+    config.write_text("broker: redis://example:6379/3\nroutes:\n  'a.*': {queue: qa}\n")
+    assert locate_broker_url() == "redis://example:6379/3"
+    assert [r.queue for r in locate_routes()] == ["qa"]
+    assert len(reads) == 1
+    config.write_text("broker: redis://example:6379/4\n")  # another size: read again
+    assert locate_broker_url() == "redis://example:6379/4"
+    assert locate_routes() == []
+    assert len(reads) == 2
