@@ -16,8 +16,10 @@ for that. The loop also promotes what is due between a push's batches and at eac
 beat driven tick by tick (tests) promotes too; whichever pops an instant first calls it.
 
 An eta becomes the broker's "due" as a delay from the moment the push was packed, so a message
-can come due a few ms after the instant it was meant for. A promotion that leaves something
-due shortly after (``FOLLOW_UP``) looks again then, a few times at most.
+can come due a few ms after the instant it was meant for, and under load each batch of a burst
+with its own lag. A promotion that leaves something due shortly after looks again then, as
+long as that is within ``FOLLOW_UP`` of the instant: a fixed number of looks (it was 3) left
+the later batches of a burst to workers' claims when each look caught one batch.
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ log = logging.getLogger(__name__)
 # Promotion instants are rounded up to this grid, so jittered fires (each with its own
 # instant) share a call per 10 ms instead of one call each.
 GRID = timedelta(milliseconds=10)
-# A promotion that finds the queue's next delayed message due within this long looks again
-# then (the push's own lag), at most FOLLOW_UPS times after the instant.
+# A promotion that finds the queue's next delayed message due by this long after the instant
+# it promoted for looks again then (the push's own lag); later than that is workers' to claim.
+# Each look is at least a GRID step after the last, so a chain is at most 100 calls.
 FOLLOW_UP = timedelta(seconds=1)
-FOLLOW_UPS = 3
 
 
 def on_grid(at: datetime) -> datetime:
@@ -53,7 +55,8 @@ class Promotions:
     """The (instant, queue) pairs still to promote, earliest first."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[datetime, str, int]] = []  # (at, queue, follow-ups so far)
+        # (at, queue, the instant its chain of looks promotes for)
+        self._heap: list[tuple[datetime, str, datetime]] = []
         self._pending: set[tuple[datetime, str]] = set()
 
     def __len__(self) -> int:
@@ -62,40 +65,46 @@ class Promotions:
     def expect(self, items: Iterable[EncodedMessage]) -> None:
         """Promote the queues of ``items`` that carry an eta at (just after) that eta."""
         for at, queue in {(i.eta, i.queue) for i in items if i.eta is not None}:
-            self._add(on_grid(at), queue, 0)
+            self._add(on_grid(at), queue, on_grid(at))
 
-    def _add(self, at: datetime, queue: str, round_no: int) -> None:
+    def _add(self, at: datetime, queue: str, instant: datetime) -> None:
         if (at, queue) not in self._pending:
             self._pending.add((at, queue))
-            heapq.heappush(self._heap, (at, queue, round_no))
+            heapq.heappush(self._heap, (at, queue, instant))
 
     def next_at(self) -> datetime | None:
         return self._heap[0][0] if self._heap else None
 
-    def pop_due(self, now: datetime) -> dict[str, int]:
-        """The queues whose instant has come (each once), with their follow-ups so far."""
-        due: dict[str, int] = {}
+    def pop_due(self, now: datetime) -> dict[str, datetime]:
+        """The queues whose instant has come (each once), with the latest instant they are
+        promoted for."""
+        due: dict[str, datetime] = {}
         while self._heap and self._heap[0][0] <= now:
-            at, queue, round_no = heapq.heappop(self._heap)
+            at, queue, instant = heapq.heappop(self._heap)
             self._pending.discard((at, queue))
-            due[queue] = min(round_no, due.get(queue, round_no))
+            due[queue] = max(instant, due.get(queue, instant))
         return due
 
-    def promoted(self, queue: str, round_no: int, done: Promoted, now: datetime) -> None:
-        """Look again shortly if the queue's next delayed message is due just after."""
+    def promoted(self, queue: str, instant: datetime, done: Promoted, now: datetime) -> None:
+        """Look again when the queue's next delayed message is due, if that is within
+        FOLLOW_UP of ``instant``; at least a GRID step after ``now`` (a remainder rounded to
+        0 ms must not loop)."""
         wait = done.next_due_in
-        if wait is not None and wait <= FOLLOW_UP and round_no < FOLLOW_UPS:
-            self._add(on_grid(now + wait), queue, round_no + 1)
+        if wait is None:
+            return
+        again = on_grid(now + max(wait, GRID))
+        if again <= instant + FOLLOW_UP:
+            self._add(again, queue, instant)
 
     def run_due(self, now: datetime, promote: Callable[[str], Promoted]) -> int:
         """Promote every queue whose instant has come (once per queue); how many messages
         moved. A failed call is logged and left to workers' claims."""
         moved = 0
-        for queue, round_no in self.pop_due(now).items():
+        for queue, instant in self.pop_due(now).items():
             done = _promote(promote, queue)
             if done is not None:
                 moved += done.moved
-                self.promoted(queue, round_no, done, now)
+                self.promoted(queue, instant, done, now)
         return moved
 
 
@@ -140,12 +149,12 @@ class Promoter:
         with self._lock:
             due = self._schedule.pop_due(now)
         moved = 0
-        for queue, round_no in due.items():  # the broker calls without the lock
+        for queue, instant in due.items():  # the broker calls without the lock
             done = _promote(self._promote, queue)
             if done is not None:
                 moved += done.moved
                 with self._lock:
-                    self._schedule.promoted(queue, round_no, done, now)
+                    self._schedule.promoted(queue, instant, done, now)
         return moved
 
     def start(self) -> None:
