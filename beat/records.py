@@ -37,14 +37,16 @@ def make_entry(name: str, spec: EntrySpec) -> Entry:
     return entry
 
 
+Pair = tuple[datetime | None, datetime | None]
+
 # Pairs of instants, shared: entries first seen at one start-up share their (first seen,
 # edited) pair, entries fired in one round their (last fire, dispatched) pair. Bounded: past
 # it, pairs made from then on are shared among themselves only.
-_PAIRS: dict[tuple[datetime | None, datetime | None], tuple[datetime | None, datetime | None]] = {}
+_PAIRS: dict[Pair, Pair] = {}
 _MAX_PAIRS = 1 << 16
 
 
-def pair(a: datetime | None, b: datetime | None) -> tuple[datetime | None, datetime | None]:
+def pair(a: datetime | None, b: datetime | None) -> Pair:
     """``(a, b)``, the one tuple of those instants that is shared."""
     key = (a, b)
     shared = _PAIRS.get(key)
@@ -55,23 +57,32 @@ def pair(a: datetime | None, b: datetime | None) -> tuple[datetime | None, datet
     return shared
 
 
+# The instants of a record made before its state is known (Roster.start reads the stored
+# states into the records): first seen None, which no state has.
+UNSTATED: Pair = (None, None)
+
+
+def instants(state: EntryState) -> tuple[Pair, Pair]:
+    """A state's instants as a record keeps them: (last fire, dispatched), (first seen,
+    edited), each pair shared."""
+    return pair(state.last_fire, state.last_dispatched_at), pair(state.first_seen, state.edited_at)
+
+
 class Record:
     """One entry: its spec, its run state's instants (see :class:`EntryState`) as two shared
-    pairs, and its due index bucket. Four slots: 64 bytes with the object's header (six
-    slots, one per instant, were 80)."""
+    pairs (:func:`instants`), and its due index bucket. Four slots: 64 bytes with the object's
+    header (six slots, one per instant, were 80)."""
 
     __slots__ = ("bucket", "fired", "seen", "spec")
 
-    def __init__(self, spec: EntrySpec, state: EntryState) -> None:
+    def __init__(self, spec: EntrySpec, fired: Pair, seen: Pair) -> None:
         self.spec = spec
         self.bucket: Bucket | None = None
-        # set_state, spelled out: a million records are made at start-up.
-        self.fired = pair(state.last_fire, state.last_dispatched_at)
-        self.seen = pair(state.first_seen, state.edited_at)
+        self.fired = fired  # (last_fire, last_dispatched_at)
+        self.seen = seen  # (first_seen, edited_at)
 
     def set_state(self, state: EntryState) -> None:
-        self.fired = pair(state.last_fire, state.last_dispatched_at)  # (last_fire, dispatched)
-        self.seen = pair(state.first_seen, state.edited_at)  # (first_seen, edited_at)
+        self.fired, self.seen = instants(state)
 
     @property
     def first_seen(self) -> datetime:

@@ -28,8 +28,17 @@ from datetime import datetime
 from beat.due_index import DueIndex
 from beat.entries import Entry, EntrySpec, Overlap, Schedule
 from beat.pending import first_state_of, next_pending, resumed, sends
-from beat.records import EntriesView, Record, StatesOf, StatesView, pair
-from beat.state_rows import EntryState, Pause
+from beat.records import (
+    UNSTATED,
+    EntriesView,
+    Pair,
+    Record,
+    StatesOf,
+    StatesView,
+    instants,
+    pair,
+)
+from beat.state_rows import EntryState, Pause, StateFields
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,67 @@ class Roster:
         self._anchored: dict[tuple[Schedule, datetime], Schedule] = {}
         # The entries paused now (beat pause), as last read from the run state.
         self.paused: dict[str, Pause] = {}
+
+    def start(
+        self, upserts: Mapping[str, Entry], stored: Iterable[StateFields], now: datetime
+    ) -> Change:
+        """The first :meth:`apply` (start-up), with the stored run states ``stored`` (the
+        store's :meth:`~beat.state.StateStore.reading`): a record for every entry first, then
+        each stored state read into its entry's record as it comes (one of no entry is kept
+        aside), then the rules of :meth:`apply` (an unchanged entry keeps its stored state, an
+        edited or new one gets :func:`first_state_of`) and the index. No EntryState is made
+        for a stored state that is its entry's (a million at a restart: issue 17)."""
+        if self._records or self._orphans:
+            raise ValueError("Roster.start: entries or states are loaded already")
+        records = self._records
+        # The caller hands its dict over (EntrySource.entries), as to apply: each entry is let
+        # go once its record is made, so the records reuse the entries' memory.
+        handed = upserts if isinstance(upserts, dict) else None
+        for name in upserts if handed is None else list(handed):
+            spec = (upserts[name] if handed is None else handed.pop(name)).spec
+            spec.content_hash()  # kept with the spec, made now: see _add
+            records[name] = Record(spec, UNSTATED, UNSTATED)
+        if handed is not None:
+            handed.clear()
+        persist: list[str] = []
+        for name, last, first, digest, dispatched, edited in stored:
+            record = records.get(name)
+            if record is None:
+                self._orphans[name] = EntryState(name, last, first, digest, dispatched, edited)
+            elif digest == record.spec.content_hash():  # first_state_of: unchanged, as is
+                record.fired, record.seen = pair(last, dispatched), pair(first, edited)
+            else:
+                previous = EntryState(name, last, first, digest, dispatched, edited)
+                record.set_state(first_state_of(name, record.spec, now, previous))
+                persist.append(name)
+        new: tuple[Pair, Pair] | None = None
+        for name, record in records.items():
+            if record.seen[0] is None:  # no stored state: first seen now
+                if new is None:
+                    new = instants(first_state_of(name, record.spec, now, None))
+                record.fired, record.seen = new
+                persist.append(name)
+        self._index_all()
+        return Change(StatesOf(persist, self.states), [])
+
+    def _index_all(self) -> None:
+        """Index every record at its next fire, computed once per spec and instants (entries
+        of one setting share both, a million entries have a few thousand of them)."""
+        known: dict[tuple[int, Pair, Pair], datetime | None] = {}
+        paused, push = self.paused, self.index.push
+        for name, record in self._records.items():
+            spec = record.spec
+            if not sends(spec, paused.get(name)):
+                continue
+            key = (id(spec), record.fired, record.seen)  # each spec is kept by its record
+            try:
+                nxt = known[key]
+            except KeyError:
+                if len(known) >= 4096:  # bounded: entries with specs of their own share none
+                    known.clear()
+                nxt = known[key] = next_pending(spec, record.state(name, None))
+            if nxt is not None:
+                push(name, nxt)
 
     def load_states(self, states: Mapping[str, EntryState]) -> None:
         """The stored run state, before the first :meth:`apply` (start-up)."""
@@ -127,7 +197,7 @@ class Roster:
             if state is not previous:
                 persist.append(name)
             if record is None:
-                records[name] = Record(spec, state)
+                records[name] = Record(spec, *instants(state))
                 self._index(name, spec, state)
             else:
                 record.spec = spec
@@ -141,7 +211,7 @@ class Roster:
     ) -> None:
         """Add the new entry ``name`` in the state ``new`` (its instants are every new
         entry's), indexed at its next fire (``new_next``: by spec, as computed so far)."""
-        self._records[name] = Record(spec, new)  # keeps the instants only
+        self._records[name] = Record(spec, *instants(new))  # keeps the instants only
         # The digest (kept with the spec) made now, beside the record: made as the rows to
         # persist are read, each would pin the rows' memory once it is freed (a million:
         # 90 MB more at ready).

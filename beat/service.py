@@ -21,6 +21,7 @@ from beat.config.model import ReadyHook
 from beat.entries import Entry
 from beat.errors import ConfigError
 from beat.memory import gc_paused, release_free_memory
+from beat.roster import Change
 from beat.service_tick import TickLoop
 from beat.sources import Delta
 from taskqueue.urls import redact_url
@@ -37,9 +38,8 @@ class BeatService(TickLoop):
         """Open the broker and the state, and index every entry. Raises on failure."""
         self.broker.ping()
         with gc_paused():  # every entry's state and index place: all kept (beat.memory)
-            self.roster.load_states(self.store.load())
             self._config_file.changed()
-            self.apply_config(self.config, self.clock())
+            self.apply_config(self.config, self.clock(), starting=True)
             self._load_gate()
         # Entries, schedules and states live as long as the process: move them out of the
         # cyclic GC's generations so a collection during a large burst does not walk them.
@@ -120,11 +120,17 @@ class BeatService(TickLoop):
         self.apply_config(config, self.clock())
         log.info("config reloaded%s: %d entries", " (SIGHUP)" if forced else "", len(self.entries))
 
-    def apply_config(self, config: Config, now: datetime) -> None:
-        """Index ``config``'s entries; unchanged entries keep their state and next fire."""
+    def apply_config(self, config: Config, now: datetime, *, starting: bool = False) -> None:
+        """Index ``config``'s entries; unchanged entries keep their state and next fire.
+        ``starting``: the first, at start-up, with the stored states (:meth:`Roster.start`)."""
         entries = self.source.entries(config)
-        removed = [name for name in self.entries if name not in entries]
-        self.apply_entries(entries, removed, now)
+        if starting:
+            with self.store.reading() as stored:
+                change = self.roster.start(entries, stored, now)
+            self._persist(change)
+        else:
+            removed = [name for name in self.entries if name not in entries]
+            self.apply_entries(entries, removed, now)
         del entries  # the loaded dict: the roster keeps its records, not these entries
         self.config = replace(config, entries=self._entries_as_config())
         self.dispatcher.prepare(*self.roster.enabled_specs())
@@ -145,7 +151,10 @@ class BeatService(TickLoop):
         self, upserts: Mapping[str, Entry], removals: Sequence[str], now: datetime
     ) -> None:
         """The one way entries change (reload, SQL delta): the roster's rules, then persisted."""
-        change = self.roster.apply(upserts, removals, now)
+        self._persist(self.roster.apply(upserts, removals, now))
+
+    def _persist(self, change: Change) -> None:
+        """What the roster changed, written to the store (and told the dispatcher)."""
         if change.removed:
             self.dispatcher.forget(change.removed)
             self.store.forget(change.removed)

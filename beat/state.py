@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from beat import state_names as col
@@ -35,7 +36,7 @@ from beat.state_names import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
 from beat.state_names import normalize_url as normalize_url
 from beat.state_rows import EntryState as EntryState
 from beat.state_rows import Pause as Pause
-from beat.state_rows import fields_of, pauses_from_rows, states_from_rows
+from beat.state_rows import StateFields, fields_from_rows, fields_of, pauses_from_rows
 from beat.state_sql import (
     PG_RECORD,
     PG_UPSERT,
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+
+# Rows per fetch when reading every state: a few hundred KB of rows at a time.
+_CHUNK_ROWS = 2048
 
 # The bound parameters of a state row, in COLUMNS order.
 _BOUND = tuple(f"b_{name}" for name in col.COLUMNS)
@@ -129,6 +133,12 @@ class StateStore:
 
     def _guard(self, what: str, action: Callable[[], T]) -> T:
         """Run ``action``, turning database and file errors into a :class:`StateError`."""
+        with self._guarded(what):
+            return action()
+
+    @contextmanager
+    def _guarded(self, what: str) -> Iterator[None]:
+        """Database and file errors raised in the block as a :class:`StateError`."""
         from sqlalchemy.exc import SQLAlchemyError
 
         # Raw DB-API errors too: reads that run on the driver's own cursor (a corrupt page in a
@@ -136,7 +146,7 @@ class StateStore:
         dbapi = self._engine.dialect.dbapi if self._engine is not None else None
         dbapi_error: type[Exception] = getattr(dbapi, "Error", SQLAlchemyError)
         try:
-            return action()
+            yield
         except (SQLAlchemyError, OSError, dbapi_error) as e:
             orig = getattr(e, "orig", None) or e
             detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(e).__name__
@@ -153,23 +163,30 @@ class StateStore:
     # --- reads ------------------------------------------------------------------------------
     def load(self) -> dict[str, EntryState]:
         """Every entry's state, by name."""
-        return self._guard("load", self._load)
+        with self.reading() as stored:
+            return {fields[0]: EntryState(*fields) for fields in stored}
 
-    def _load(self) -> dict[str, EntryState]:
+    @contextmanager
+    def reading(self) -> Iterator[Iterator[StateFields]]:
+        """Every entry's stored state as its fields (:class:`EntryState`'s order), read in one
+        statement a chunk of rows at a time: a restart reads a million of them straight into
+        the roster's records (:meth:`beat.roster.Roster.start`), never all rows at once, nor
+        an EntryState per row (issue 17). Errors as every method's, raised while iterating."""
         import sqlalchemy as sa
 
         t = self.table
-        query = sa.select(*(t.c[name] for name in col.COLUMNS))
-        sql = str(query.compile(dialect=self.engine.dialect))
-        with self.engine.connect() as conn:
+        sql = str(
+            sa.select(*(t.c[name] for name in col.COLUMNS)).compile(dialect=self.engine.dialect)
+        )
+        with self._guarded("load"), self.engine.connect() as conn:
             # The driver's own cursor: SQLAlchemy's row objects double the cost of a large load.
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(sql)
-                rows: list[tuple[Any, ...]] = list(cursor.fetchall())
+                chunks = iter(partial(cursor.fetchmany, _CHUNK_ROWS), [])
+                yield fields_from_rows(chunks, self.display_url)
             finally:
                 cursor.close()
-        return states_from_rows(rows, self.display_url)
 
     def load_pauses(self) -> dict[str, Pause]:
         """Every entry's pause (or resume) by name: a small table, read by the leader every

@@ -5,7 +5,7 @@ table rows: one decoding for the store (:mod:`beat.state`) and the read-only pat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -61,31 +61,45 @@ def fields_of(states: Sequence[EntryState]) -> Iterator[StateFields]:
 # The instant columns of a state row (name, last, first, digest, dispatched, edited).
 _INSTANTS = ((1, col.LAST_FIRE_US), (2, col.FIRST_SEEN_US), (4, col.LAST_DISPATCHED_AT_US),
              (5, col.EDITED_AT_US))  # fmt: skip
+_MAX_INSTANTS = 1 << 16  # distinct instants kept converted while reading
+
+
+def fields_from_rows(
+    chunks: Iterable[Sequence[tuple[Any, ...]]], shown: str
+) -> Iterator[StateFields]:
+    """Each stored state's fields from the state table's rows (in ``state_names.COLUMNS``
+    order), given a chunk at a time, for the store and the read-only path alike: a restart
+    reads a million rows into the roster's records without holding them all (issue 17). A
+    value that is no instant is a StateError naming the store (``shown``), the entry and the
+    field."""
+    # Instants repeat a lot (every entry first seen at one start-up, entries on one schedule
+    # firing together): convert each distinct value once, and share the objects. Bounded.
+    at: dict[Any, Any] = {None: None}  # first_seen is NOT NULL in the table
+    for rows in chunks:
+        if len(at) > _MAX_INSTANTS:
+            at = {None: None}
+        for index, column in _INSTANTS:
+            for row in rows:
+                value = row[index]
+                if value not in at:
+                    at[value] = _instant(value, row[0], column, shown)
+        for name, last, first, digest, dispatched, edited in rows:
+            yield name, at[last], at[first], digest, at[dispatched], at[edited]
+
+
+def _instant(value: Any, name: Any, column: str, shown: str) -> datetime:
+    try:
+        return from_epoch_us(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise StateError(
+            f"state store {shown}: entry {name!r}: {column} is not an instant in "
+            f"microseconds since the epoch: {e}"
+        ) from e
 
 
 def states_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, EntryState]:
-    """Every entry's state from the state table's rows (in ``state_names.COLUMNS`` order), for
-    the store and for the read-only path alike. A value that is no instant is a StateError
-    naming the store (``shown``), the entry and the field."""
-    # Instants repeat a lot (every entry first seen at one start-up, entries on one schedule
-    # firing together): convert each distinct value once, and share the objects.
-    at: dict[Any, Any] = {None: None}  # first_seen is NOT NULL in the table
-    for index, column in _INSTANTS:
-        for row in rows:
-            value = row[index]
-            if value in at:
-                continue
-            try:
-                at[value] = from_epoch_us(value)
-            except (TypeError, ValueError, OverflowError) as e:
-                raise StateError(
-                    f"state store {shown}: entry {row[0]!r}: {column} is not an instant in "
-                    f"microseconds since the epoch: {e}"
-                ) from e
-    return {
-        name: EntryState(name, at[last], at[first], digest, at[dispatched], at[edited])
-        for name, last, first, digest, dispatched, edited in rows
-    }
+    """Every entry's state from the state table's rows (see :func:`fields_from_rows`)."""
+    return {fields[0]: EntryState(*fields) for fields in fields_from_rows((rows,), shown)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +123,6 @@ def pauses_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, P
     path); a bad instant is a StateError naming the store (``shown``), the entry and the field."""
     out: dict[str, Pause] = {}
     for name, paused, note, since_us in rows:
-        try:
-            since = from_epoch_us(since_us)
-        except (TypeError, ValueError, OverflowError) as e:
-            raise StateError(
-                f"state store {shown}: entry {name!r}: {col.SINCE_US} is not an instant in "
-                f"microseconds since the epoch: {e}"
-            ) from e
+        since = _instant(since_us, name, col.SINCE_US, shown)
         out[name] = Pause(name, bool(paused), note or "", since)
     return out
