@@ -1,8 +1,9 @@
 """The entry table of a running beat: every entry, its run state, its phase-fixed schedule and
 its place in the due index, changed in one way whatever the change came from.
 
-A schedules.yaml reload, a SQL source delta and a leader takeover all go through
-:meth:`Roster.apply` / :meth:`Roster.rebuild`, so the rules below are written once:
+The start-up, a schedules.yaml reload, a SQL source delta and a leader takeover all go
+through :meth:`Roster.start` / :meth:`Roster.apply` / :meth:`Roster.rebuild`, so the rules
+below are written once:
 
 - An unchanged entry (same content and same ``enabled``) keeps its state and its next fire.
 - A new or edited entry gets :func:`beat.planner.first_state`: never fires "immediately", and
@@ -132,7 +133,9 @@ class Roster:
                 push(name, nxt)
 
     def load_states(self, states: Mapping[str, EntryState]) -> None:
-        """The stored run state, before the first :meth:`apply` (start-up)."""
+        """``states`` as the stored run state: an entry's into its record (with its content
+        hash when it is not the spec's), any other kept aside. The daemon reads its stored
+        states with :meth:`start` instead, without an EntryState per state."""
         self._take_states(states)
 
     def _take_states(self, states: Mapping[str, EntryState]) -> None:
@@ -165,9 +168,10 @@ class Roster:
             self._orphans.pop(name, None)
             self._odd.pop(name, None)
         persist: list[str] = []
-        # Start-up: the caller hands its dict over (EntrySource.entries), so each entry is
-        # let go once its record is made, and the records reuse the entries' memory (a
-        # million entries: 48 MB) instead of leaving it free but held.
+        # Into an empty roster (as at start-up, see start): the caller hands its dict over
+        # (EntrySource.entries), so each entry is let go once its record is made, and the
+        # records reuse the entries' memory (a million entries: 48 MB) instead of leaving it
+        # free but held.
         handed = upserts if not records and isinstance(upserts, dict) else None
         # A new entry's state is first seen now, never fired, whatever the entry: the first
         # one's (first_state_of) serves every other, and its next fire is computed once per

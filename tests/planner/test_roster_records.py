@@ -132,3 +132,34 @@ def test_an_index_without_records_keeps_its_own_slots() -> None:
     index.remove("a")
     index.push("b", T0)
     assert index.pop_due(T0) == [("b", T0)] and len(index) == 0 and "b" not in index
+
+
+def test_start_reads_stored_states_into_the_records_as_load_states_then_apply_did() -> None:
+    fired = T0 + timedelta(hours=5, microseconds=7)
+    stored = [
+        EntryState("kept", fired, T0, entry("kept").content_hash(), fired),
+        EntryState("edited", fired, T0, "digest-of-its-old-definition", None, T0),
+        EntryState("off", None, T0, disabled("off").content_hash()),
+        EntryState("gone", fired, T0, "digest-of-a-removed-definition"),
+    ]
+    loaded = {"kept": entry("kept"), "edited": entry("edited", 30), "off": disabled("off")}
+    now = T0 + timedelta(days=1)
+    before = Roster()
+    before.load_states({s.name: s for s in stored})
+    was = before.apply({**loaded, "new": entry("new")}, (), now)
+    roster = Roster()
+    fields = ((s.name, s.last_fire, s.first_seen, s.content_hash, s.last_dispatched_at,
+               s.edited_at) for s in stored)  # fmt: skip
+    change = roster.start({**loaded, "new": entry("new")}, fields, now)
+    assert dict(roster.states) == dict(before.states)
+    assert roster.states["kept"] == stored[0] and roster.states["gone"] == stored[3]
+    assert sorted(s.name for s in change.persist) == sorted(s.name for s in was.persist)
+    assert sorted(s.name for s in change.persist) == ["edited", "new"]
+    far = now + timedelta(days=1)
+    assert roster.index.pop_due(far) == before.index.pop_due(far)
+    with pytest.raises(ValueError, match="loaded already"):
+        roster.start({}, (), now)
+
+
+def disabled(name: str) -> Entry:
+    return Entry(name=name, task="noop", schedule=EVERY, enabled=False)
