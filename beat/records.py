@@ -4,8 +4,8 @@ A beat holds every entry as long as it runs, so what it keeps per entry is what 
 entries cost (issue 17: under 300 MB). One :class:`Record` per entry holds all of it: the
 entry's shared :class:`~beat.entries.EntrySpec`, the instants of its run state and its place
 in the due index (:class:`~beat.due_index.Slot`). The name is the key of the one dict of
-records; the state's content hash is the spec's digest (kept once per spec), except for the
-rare state stored under another definition (``odd``, a dict that is normally empty).
+records; the state's content hash is the spec's digest (kept once per spec: a state stored
+under another definition is an edited entry's, made anew at start-up, see Roster.start).
 
 No :class:`~beat.entries.Entry` or :class:`~beat.state_rows.EntryState` is kept per entry: the
 views build one when it is asked for (two small objects, collected at once), so callers keep
@@ -90,18 +90,11 @@ class Record:
         assert first_seen is not None
         return first_seen
 
-    def state(self, name: str, digest: str | None) -> EntryState:
-        """The run state; ``digest``: its content hash if not the spec's."""
+    def state(self, name: str) -> EntryState:
+        """The run state of entry ``name`` (this record's)."""
         (last_fire, dispatched), (first_seen, edited) = self.fired, self.seen
         assert first_seen is not None
-        return EntryState(
-            name,
-            last_fire,
-            first_seen,
-            self.spec.content_hash() if digest is None else digest,
-            dispatched,
-            edited,
-        )
+        return EntryState(name, last_fire, first_seen, self.spec.content_hash(), dispatched, edited)
 
 
 class EntriesView(Mapping[str, Entry]):
@@ -163,20 +156,17 @@ class StatesView(Mapping[str, EntryState]):
     """The roster's run states, by name: every entry's, then the stored states of names that
     are no entry (``orphans``: read at start-up or from another leader). Read-only."""
 
-    __slots__ = ("_odd", "_orphans", "_records")
+    __slots__ = ("_orphans", "_records")
 
-    def __init__(
-        self, records: dict[str, Record], orphans: dict[str, EntryState], odd: dict[str, str]
-    ) -> None:
+    def __init__(self, records: dict[str, Record], orphans: dict[str, EntryState]) -> None:
         self._records = records
         self._orphans = orphans
-        self._odd = odd
 
     def __getitem__(self, name: str) -> EntryState:
         record = self._records.get(name)
         if record is None:
             return self._orphans[name]
-        return record.state(name, self._odd.get(name) if self._odd else None)
+        return record.state(name)
 
     def get(  # type: ignore[override]
         self, name: str, default: EntryState | None = None
@@ -184,20 +174,19 @@ class StatesView(Mapping[str, EntryState]):
         record = self._records.get(name)
         if record is None:
             return self._orphans.get(name, default)
-        return record.state(name, self._odd.get(name) if self._odd else None)
+        return record.state(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._records or name in self._orphans
 
     def fields(self, names: list[str]) -> Iterator[StateFields]:
         """The fields of the states of ``names`` (see :class:`StatesOf`)."""
-        records, odd = self._records, self._odd
+        records = self._records
         for name in names:  # entries all (what Roster.apply persists)
             record = records[name]
             (last_fire, dispatched), (first_seen, edited) = record.fired, record.seen
             assert first_seen is not None
-            digest = (odd.get(name) if odd else None) or record.spec.content_hash()
-            yield name, last_fire, first_seen, digest, dispatched, edited
+            yield name, last_fire, first_seen, record.spec.content_hash(), dispatched, edited
 
     def __iter__(self) -> Iterator[str]:
         return chain(self._records, self._orphans)

@@ -60,10 +60,8 @@ class Roster:
         self._records: dict[str, Record] = {}
         # Stored states of names that are no entry (read at start-up, or from another leader).
         self._orphans: dict[str, EntryState] = {}
-        # The content hashes of states that are not their spec's digest (normally none).
-        self._odd: dict[str, str] = {}
         self.entries = EntriesView(self._records)
-        self.states = StatesView(self._records, self._orphans, self._odd)
+        self.states = StatesView(self._records, self._orphans)
         self.index = DueIndex(self._records)
         # Phase-fixed schedules by (schedule, first seen), shared by the entries that have
         # both in common (all entries first seen at one start-up): nothing kept per entry.
@@ -128,34 +126,9 @@ class Roster:
             except KeyError:
                 if len(known) >= 4096:  # bounded: entries with specs of their own share none
                     known.clear()
-                nxt = known[key] = next_pending(spec, record.state(name, None))
+                nxt = known[key] = next_pending(spec, record.state(name))
             if nxt is not None:
                 push(name, nxt)
-
-    def load_states(self, states: Mapping[str, EntryState]) -> None:
-        """``states`` as the stored run state: an entry's into its record (with its content
-        hash when it is not the spec's), any other kept aside. The daemon reads its stored
-        states with :meth:`start` instead, without an EntryState per state."""
-        self._take_states(states)
-
-    def _take_states(self, states: Mapping[str, EntryState]) -> None:
-        """``states`` replace the run state: an entry's goes into its record (not indexed
-        here), any other is kept aside until its entry comes (or forever: it is stored)."""
-        self._orphans.clear()
-        self._odd.clear()
-        for name, state in states.items():
-            record = self._records.get(name)
-            if record is None:
-                self._orphans[name] = state
-            else:
-                self._keep(name, record, state)
-
-    def _keep(self, name: str, record: Record, state: EntryState) -> None:
-        record.set_state(state)
-        if state.content_hash != record.spec.content_hash():
-            self._odd[name] = state.content_hash
-        elif self._odd:
-            self._odd.pop(name, None)
 
     def apply(self, upserts: Mapping[str, Entry], removals: Iterable[str], now: datetime) -> Change:
         """Remove ``removals``, then add or replace ``upserts``; unchanged entries are left as
@@ -166,7 +139,6 @@ class Roster:
             self.index.remove(name)
             records.pop(name, None)
             self._orphans.pop(name, None)
-            self._odd.pop(name, None)
         persist: list[str] = []
         # Into an empty roster (as at start-up, see start): the caller hands its dict over
         # (EntrySource.entries), so each entry is let go once its record is made, and the
@@ -279,7 +251,7 @@ class Roster:
         """Index the entry's next fire from ``state`` (or take it out of the index), keeping
         ``state`` in its ``record`` (None: a record just made from it)."""
         if record is not None:
-            self._keep(name, record, state)
+            record.set_state(state)
         nxt = next_pending(spec, state) if sends(spec, self.paused.get(name)) else None
         if nxt is not None:
             self.index.push(name, nxt)  # replaces its place, if it had one

@@ -13,8 +13,9 @@ import pytest
 from beat.config.model import UTC_ZONE
 from beat.due_index import DueIndex
 from beat.entries import Entry
+from beat.pending import first_state_of, next_pending
 from beat.roster import Roster
-from beat.state_rows import EntryState
+from beat.state_rows import EntryState, fields_of
 from beat.time.schedules import Interval
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -53,8 +54,7 @@ def roster_with_stored_states() -> tuple[Roster, dict[str, EntryState]]:
         "gone": EntryState("gone", None, T0, "digest-of-a-removed-definition"),
     }
     roster = Roster()
-    roster.load_states(stored)
-    roster.apply({"a": entry("a"), "b": entry("b", 30)}, (), T0)
+    roster.start({"a": entry("a"), "b": entry("b", 30)}, fields_of(list(stored.values())), T0)
     return roster, stored
 
 
@@ -76,7 +76,7 @@ def test_the_states_view_shows_the_records_then_the_stored_states_of_no_entry() 
     states = roster.states
     assert list(states) == ["a", "b", "gone"] and len(states) == 3
     assert states["a"] == stored["a"]  # unchanged definition: the stored state as it was
-    assert states["gone"] is stored["gone"]
+    assert states["gone"] == stored["gone"]
     assert states["b"] == EntryState("b", None, T0, entry("b", 30).content_hash())
     assert states.get("nobody") is None and "nobody" not in states
     roster.fired("a", T0 + timedelta(seconds=10), T0 + timedelta(seconds=11))
@@ -87,11 +87,14 @@ def test_the_states_view_shows_the_records_then_the_stored_states_of_no_entry() 
     )
 
 
-def test_a_state_stored_under_another_definition_keeps_its_own_hash() -> None:
-    roster, stored = roster_with_stored_states()
+def test_a_state_stored_under_another_definition_is_an_edit_at_start_up() -> None:
+    _, stored = roster_with_stored_states()
     other = replace(stored["a"], content_hash="written-by-another-version")
-    roster.load_states({"a": other})
-    assert roster.states["a"] == other
+    roster = Roster()
+    change = roster.start({"a": entry("a"), "b": entry("b", 30)}, fields_of([other]), T0)
+    digest = entry("a").content_hash()
+    assert roster.states["a"] == replace(other, content_hash=digest, edited_at=T0)
+    assert sorted(s.name for s in change.persist) == ["a", "b"]
     assert roster.states["b"].content_hash == entry("b", 30).content_hash()
     roster.apply({}, ["a"], T0)
     roster.apply({"a": entry("a")}, (), T0)  # back as new: the digest is its spec's again
@@ -134,7 +137,7 @@ def test_an_index_without_records_keeps_its_own_slots() -> None:
     assert index.pop_due(T0) == [("b", T0)] and len(index) == 0 and "b" not in index
 
 
-def test_start_reads_stored_states_into_the_records_as_load_states_then_apply_did() -> None:
+def test_start_reads_each_stored_state_into_its_record() -> None:
     fired = T0 + timedelta(hours=5, microseconds=7)
     stored = [
         EntryState("kept", fired, T0, entry("kept").content_hash(), fired),
@@ -144,19 +147,22 @@ def test_start_reads_stored_states_into_the_records_as_load_states_then_apply_di
     ]
     loaded = {"kept": entry("kept"), "edited": entry("edited", 30), "off": disabled("off")}
     now = T0 + timedelta(days=1)
-    before = Roster()
-    before.load_states({s.name: s for s in stored})
-    was = before.apply({**loaded, "new": entry("new")}, (), now)
     roster = Roster()
-    fields = ((s.name, s.last_fire, s.first_seen, s.content_hash, s.last_dispatched_at,
-               s.edited_at) for s in stored)  # fmt: skip
-    change = roster.start({**loaded, "new": entry("new")}, fields, now)
-    assert dict(roster.states) == dict(before.states)
-    assert roster.states["kept"] == stored[0] and roster.states["gone"] == stored[3]
-    assert sorted(s.name for s in change.persist) == sorted(s.name for s in was.persist)
+    change = roster.start({**loaded, "new": entry("new")}, fields_of(stored), now)
+    states = roster.states
+    assert list(states) == ["kept", "edited", "off", "new", "gone"]
+    assert states["kept"] == stored[0] and states["off"] == stored[2]
+    assert states["gone"] == stored[3]  # no entry: kept aside as stored
+    # An edited entry keeps its last fire and is new from now, as first_state_of says.
+    assert states["edited"] == first_state_of("edited", entry("edited", 30).spec, now, stored[1])
+    assert states["new"] == EntryState("new", None, now, entry("new").content_hash())
     assert sorted(s.name for s in change.persist) == ["edited", "new"]
+    # The index: every enabled entry ("off" is not) at its next fire from its state.
+    specs = {"kept": entry("kept").spec, "edited": entry("edited", 30).spec}
+    specs["new"] = entry("new").spec
+    expected = sorted((next_pending(spec, states[name]), name) for name, spec in specs.items())
     far = now + timedelta(days=1)
-    assert roster.index.pop_due(far) == before.index.pop_due(far)
+    assert sorted((at, name) for name, at in roster.index.pop_due(far)) == expected
     with pytest.raises(ValueError, match="loaded already"):
         roster.start({}, (), now)
 
