@@ -122,7 +122,7 @@ class BeatService(TickLoop):
 
     def apply_config(self, config: Config, now: datetime) -> None:
         """Index ``config``'s entries; unchanged entries keep their state and next fire."""
-        entries = self.source.entries(config)
+        entries = self.source.entries(config, self.entries)
         removed = [name for name in self.entries if name not in entries]
         self.apply_entries(entries, removed, now)
         del entries  # the loaded dict: the roster keeps its records, not these entries
