@@ -3,7 +3,8 @@
 The database is read whole at start-up and then polled on each loop turn (at most once per
 poll interval, so a commit takes effect within two of them); a poll returns only the changed
 rows, so the service re-plans only those entries, whatever the table size. A schedules.yaml
-reload re-merges the YAML entries with the database entries held in memory (no database read).
+reload re-merges the YAML entries with the database entries the beat runs (no database read,
+and no copy of the rows kept beside the running entries).
 """
 
 from __future__ import annotations
