@@ -32,7 +32,7 @@ from taskqueue.routes import Route
 
 _ARGS = ENTRY_KEYS.index("args")
 _KWARGS = ENTRY_KEYS.index("kwargs")
-assert _KWARGS == _ARGS + 1  # the own columns are side by side: one slice replaces both
+assert _KWARGS == _ARGS + 1  # the own columns are side by side (see _row_key)
 _ENABLED = ENTRY_KEYS.index("enabled")
 _KEYED_TYPES = frozenset({str, int, bool, type(None)})
 _FLAG_TYPES = (bool, int)  # `enabled` as the drivers give it (SQLite: 0 or 1)
