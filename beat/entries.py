@@ -242,9 +242,11 @@ class Entry:
     @classmethod
     def of(cls, name: str, spec: EntrySpec) -> Entry:
         """The entry ``name`` with ``spec`` (shared, not copied)."""
-        entry = object.__new__(cls)
-        object.__setattr__(entry, "name", name)
-        object.__setattr__(entry, "spec", spec)
+        # The slots' own setters, not object.__setattr__ (looked up by name): a million
+        # entries are made at start-up.
+        entry = _new(cls)
+        _set_name(entry, name)
+        _set_spec(entry, spec)
         return entry
 
     def replace(self, **changes: Any) -> Entry:
@@ -252,7 +254,13 @@ class Entry:
         name = changes.pop("name", self.name)
         if not changes:
             return Entry.of(name, self.spec)
-        return Entry.of(name, _intern(replace(self.spec, **changes)))
+        spec = self.spec
+        if not changes.keys() <= _SPEC_FIELD_SET:
+            return Entry.of(name, _intern(replace(spec, **changes)))  # its TypeError
+        # dataclasses.replace, without its checks per field (an H cron entry or one with
+        # arguments of its own is made this way for each such row at start-up).
+        fields = [changes[f] if f in changes else getattr(spec, f) for f in _SPEC_FIELDS]
+        return Entry.of(name, _intern(EntrySpec(*fields)))
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise FrozenInstanceError(f"cannot assign to field {key!r}")
@@ -338,6 +346,11 @@ class Entry:
         """
         return self.spec.content_hash()
 
+
+_new = object.__new__
+_set_name = Entry.__dict__["name"].__set__
+_set_spec = Entry.__dict__["spec"].__set__
+_SPEC_FIELD_SET = frozenset(_SPEC_FIELDS)
 
 # Digests of argument-less entries by everything that defines them (see content_hash).
 _SHARED_DIGESTS: dict[tuple[Any, ...], str] = {}

@@ -63,7 +63,11 @@ def largest_message_size(entry: Entry) -> int:
         if floor > 8 * MAX_MESSAGE_BYTES:
             return floor
         # "[]" and "{}": the empty arguments already counted in the rest of the message.
-        arguments = encoded_value_size(list(entry.args)) + encoded_value_size(entry.kwargs) - 4
+        # Only the arguments there are are encoded (an entry with kwargs of its own and no
+        # args is one per row of a SQL source at start-up).
+        args_size = encoded_value_size(list(entry.args)) if entry.args else 2
+        kwargs_size = encoded_value_size(entry.kwargs) if entry.kwargs else 2
+        arguments = args_size + kwargs_size - 4
     name_size = len(entry.name)
     if not _PLAIN_NAME.fullmatch(entry.name):  # validated names always are; others: measure
         name_size = encoded_value_size(entry.name) - 2

@@ -123,7 +123,7 @@ class BeatService(TickLoop):
     def apply_config(self, config: Config, now: datetime, *, starting: bool = False) -> None:
         """Index ``config``'s entries; unchanged entries keep their state and next fire.
         ``starting``: the first, at start-up, with the stored states (:meth:`Roster.start`)."""
-        entries = self.source.entries(config)
+        entries = self.source.entries(config, self.entries)
         if starting:
             with self.store.reading() as stored:
                 change = self.roster.start(entries, stored, now)

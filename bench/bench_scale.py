@@ -163,7 +163,8 @@ class Hook(logging.Handler):
             return
         if mode == "cprofile":
             prof.disable()
-            pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+            order = os.environ.get("BENCH_SORT", "cumulative")
+            pstats.Stats(prof, stream=sys.stderr).sort_stats(order).print_stats(45)
         else:
             snap = tracemalloc.take_snapshot()
             stats = snap.statistics("lineno")

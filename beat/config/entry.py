@@ -16,6 +16,7 @@ from beat.config.checker import NAME, Checker, NotJSON, plain
 from beat.config.keys import DEFAULT_KEYS, ENTRY_KEYS, OPTION_DURATIONS, OPTION_KEYS
 from beat.config.schedule import check_schedule
 from beat.config.spec_cache import SpecCache as SpecCache
+from beat.config.spec_cache import Template
 from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, Overlap, TaskOptions
 from beat.errors import ConfigError
 from beat.messages import largest_message_size
@@ -87,15 +88,7 @@ def check_entry(
             if entry is not None and len(checker.problems) == before:
                 cache.put(key, entry, data)
             return entry
-        if template.own:
-            return _like(checker, template.entry, name, data, line, zone)
-        entry = Entry.of(name, template.entry.spec)
-        if len(name) in template.fits:
-            return entry
-        if not _sendable(checker, entry, data, f"entries.{name}"):
-            return None
-        template.fits.add(len(name))
-        return entry
+        return like_entry(checker, template, name, data, line, zone)
     path = f"entries.{segment(name)}"
     before = len(checker.problems)
     if not _name_and_shape(checker, name, data, line, path):
@@ -117,6 +110,29 @@ def check_entry(
         return None
     entry = Entry(name=name, task=task, schedule=schedule, source=source, **settings)
     return entry if _sendable(checker, entry, data, path) else None
+
+
+def like_entry(
+    checker: Checker,
+    template: Template,
+    name: str,
+    data: Mapping[Any, Any],
+    line: int | None,
+    zone: ZoneInfo,
+) -> Entry | None:
+    """Entry ``name`` (a valid name) whose settings ``data`` are those ``template`` was
+    validated with, but for its own arguments (a :class:`SpecCache` hit); or None after
+    reporting why it is invalid. Only what may differ is checked: see :func:`_like`, and
+    without own settings, only whether the largest message still fits with this name."""
+    if template.own:
+        return _like(checker, template.entry, name, data, line, zone)
+    entry = Entry.of(name, template.entry.spec)
+    if template.fits(name):
+        return entry
+    if not _sendable(checker, entry, data, f"entries.{name}"):
+        return None
+    template.fitted(name)
+    return entry
 
 
 def _like(

@@ -32,12 +32,17 @@ class SpecCache:
 
     ``shared``: the entries' mappings are shared and never changed (the start-up cache's, one
     per distinct setting): each mapping's key is computed once and remembered by identity.
+
+    A source whose entries have a form of their own may key templates by it too (the SQL
+    source: a row's column values, see :mod:`beat.sources.sql.shapes`), through
+    :meth:`get` and :meth:`put`; :func:`beat.config.entry.like_entry` then makes an entry from
+    the template with the same rules as for a mapping.
     """
 
     __slots__ = ("_defaults", "_entries", "_held", "_keys", "_same")
 
     def __init__(self, shared: bool = False) -> None:
-        self._entries: dict[tuple[Any, ...], _Template] = {}
+        self._entries: dict[tuple[Any, ...], Template] = {}
         self._defaults: tuple[object, dict[str, Any]] | None = None
         # id(mapping) -> its key; the mappings are held, so that no id is reused.
         self._keys: dict[int, Any] | None = {} if shared else None
@@ -102,24 +107,33 @@ class SpecCache:
             items = tuple(own)
         return (zone, id(defaults), source, items, types)
 
-    def get(self, key: Any) -> _Template | None:
+    def get(self, key: Any) -> Template | None:
         return self._entries.get(key) if key is not None else None
 
     def put(self, key: Any, entry: Entry, data: Mapping[Any, Any]) -> None:
         if key is not None and len(self._entries) < 65536:
             cron = data.get("cron")
             own = any(k in data for k in _OWN) or (isinstance(cron, str) and "h" in cron.lower())
-            self._entries[key] = _Template(entry, own)
+            self._entries[key] = Template(entry, own)
 
 
-class _Template:
+class Template:
     """A cleanly validated entry whose settings others share (see :class:`SpecCache`)."""
 
-    __slots__ = ("entry", "fits", "own")
+    __slots__ = ("entry", "longest", "own")
 
     def __init__(self, entry: Entry, own: bool) -> None:
         self.entry = entry
         # Whether each entry has settings of its own to check (arguments, an H schedule).
         self.own = own
-        # Lengths of names whose largest message is known to fit (the name is in it).
-        self.fits = {len(entry.name)}
+        # The longest name whose largest message is known to fit (the name is in it). A valid
+        # name is written in JSON as it is, so a shorter one makes a shorter message.
+        self.longest = len(entry.name)
+
+    def fits(self, name: str) -> bool:
+        """Whether the largest message of entry ``name`` (a valid name) is known to fit."""
+        return len(name) <= self.longest
+
+    def fitted(self, name: str) -> None:
+        """Entry ``name``'s largest message was measured and fits."""
+        self.longest = max(self.longest, len(name))

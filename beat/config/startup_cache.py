@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +127,23 @@ def _payload(top: dict[str, Any], entries: Mapping[str, Entry]) -> dict[str, Any
     # setting but ``enabled``. The settings are plain JSON by construction (arguments were
     # checked to be: see beat.config.checker.plain); anything else fails on writing, or on
     # reading (content hashes).
+    names: list[str] = []
+
+    def of_the_file() -> Iterator[Entry]:
+        # The running beat's entries are the file's and, with a SQL source, its rows: only
+        # the file's are the file's cache (rows read back as the file's would each clash
+        # with a row, which then never ran as the table has it). One pass, in their order.
+        for name, entry in entries.items():
+            if entry.source == "yaml":
+                names.append(name)
+                yield entry
+
     specs, spec_of = spec_table(
-        entries.values(),
+        of_the_file(),
         lambda entry: [entry_to_mapping(entry), entry.content_hash()],
         lambda entry: (entry.content_hash(), entry.enabled),
     )
-    return {"top": top, "specs": specs, "names": list(entries), "spec_of": spec_of}
+    return {"top": top, "specs": specs, "names": names, "spec_of": spec_of}
 
 
 _SCALARS = (str, int, bool, type(None))

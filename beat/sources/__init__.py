@@ -9,6 +9,7 @@ service applies whatever a source returns through its one entry table
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,10 +21,12 @@ if TYPE_CHECKING:
 
 
 class EntrySource(Protocol):
-    def entries(self, config: Config) -> dict[str, Entry]:
-        """Every entry to run with ``config`` (start-up, or a schedules.yaml reload). Raises
-        SourceError when the source cannot be read at start-up. The dict is handed over: at
-        start-up the roster keeps it as its own and changes it (no copy of a million entries)."""
+    def entries(self, config: Config, running: Mapping[str, Entry]) -> dict[str, Entry]:
+        """Every entry to run with ``config`` (start-up, or a schedules.yaml reload), given
+        the entries running now (``running``: none at start-up), which a source may re-merge
+        rather than keep a copy of its own. Raises SourceError when the source cannot be read
+        at start-up. The dict is handed over: at start-up the roster keeps it as its own and
+        changes it (no copy of a million entries)."""
         ...
 
     def poll(self, monotonic_s: float) -> Delta | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from beat.entries import Entry
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
 
 class YamlSource:
-    def entries(self, config: Config) -> dict[str, Entry]:
+    def entries(self, config: Config, running: Mapping[str, Entry]) -> dict[str, Entry]:
         # Not a copy: nobody changes it, and a copy is 40 MB at 1,000,000 entries.
         return config.entries
 

@@ -147,13 +147,17 @@ def shared_cron(expr: str, zone: ZoneInfo, name: str = "") -> Cron:
     ``H`` entries one per minute (or hour) their names resolve to, not one each."""
     if not _hashed(expr):
         return _shared_cron(expr, zone)
-    cron = Cron(expr, zone, name)
-    key = (cron.expr, zone, cron._matcher.spec)
+    from beat.time.cron_fields import parse
+
+    # The resolved spec first (H's values for this name, the rest cached by text): a name that
+    # resolves as an earlier one did takes its Cron without building one (an H fleet).
+    normalized = " ".join(expr.split())
+    key = (normalized, zone, parse(normalized, name))
     shared = _H_CRONS.get(key)
     if shared is None:
         if len(_H_CRONS) >= 4096:  # bounded: past that, sharing is only less complete
             _H_CRONS.clear()
-        shared = _H_CRONS[key] = cron
+        shared = _H_CRONS[key] = Cron(expr, zone, name)
     return shared
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import daemonkit.yaml_tree as yaml_tree
-from beat.config import load_config
+from beat.config import load_config, validate_entry
 from beat.config.model import Config, ReadyHook
 from beat.config.spec_cache import SpecCache
 from beat.config.startup_cache import cache_file_for
@@ -220,6 +220,30 @@ def test_the_cache_is_written_when_the_caller_says(tmp_path: Path, parses: list[
     later[0]({})  # edited since it was read: not cached under the old key
     assert load_config(path, cache).entries["c"].schedule.describe() == "every 50s"
     assert len(parses) == 3
+
+
+def test_the_cache_holds_the_files_entries_not_a_sql_sources_rows(tmp_path: Path) -> None:
+    """A beat with a SQL source runs the file's entries and the table's rows: the cache it
+    writes once ready holds the file's only. (It held every row too, read back at the next
+    start as entries of the file: each row then clashed with one, every edit of a row made
+    while the beat was down was ignored, and 100,000 rows logged 100,000 clash errors.)"""
+    path, cache = tmp_path / "schedules.yaml", tmp_path / "c"
+    url = f"sqlite:///{tmp_path / 'rows.db'}"
+    path.write_text(FILE.replace("entries:\n", f"source: '{url}'\nentries:\n"))
+    later: list[ReadyHook] = []
+    cold = load_config(path, cache, later)
+    row = validate_entry(  # as the source reads a row: the file's zone, defaults and routes
+        "row-1",
+        {"task": "t", "every": "5m"},
+        zone=cold.timezone,
+        defaults=cold.defaults,
+        routes=cold.routes,
+        source=url,
+    )
+    later[0]({**cold.entries, "row-1": row})  # the running beat's entries
+    warm = load_config(path, cache)
+    same(cold, warm)
+    assert "row-1" not in warm.entries
 
 
 def test_a_warm_start_keys_each_shared_setting_once(

@@ -278,6 +278,27 @@ def test_h_crons_whose_names_resolve_alike_are_equal_and_shared() -> None:
     assert shared.describe() == "cron 'H * * * *'"
 
 
+def test_an_h_cron_resolving_as_an_earlier_one_is_not_built_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fleet of H entries (one per row of a SQL source) builds one Cron per minute its
+    names resolve to, not one per name: the names are only resolved (issue 17)."""
+    zone = ZoneInfo("Asia/Tokyo")  # a zone no other test's H crons are shared in
+    names = [f"fleet-{i}" for i in range(300)]
+    built: list[str] = []
+    real = Cron.__init__
+
+    def counted(self: Cron, expr: str, zone: ZoneInfo, name: str = "") -> None:
+        built.append(name)
+        real(self, expr, zone, name)
+
+    monkeypatch.setattr(Cron, "__init__", counted)
+    crons = [shared_cron("H * * * *", zone, name) for name in names]
+    assert len(built) == len({id(c) for c in crons}) <= 60
+    monkeypatch.undo()
+    assert crons == [Cron("H * * * *", zone, name) for name in names]
+
+
 def test_never_firing_day_patterns_are_rejected_up_front() -> None:
     # the 1st AND the second Monday (days 8-14) never coincide: an error, not a silent never
     with pytest.raises(ScheduleError, match=r"^day-of-month: no day ever matches"):

@@ -10,7 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from beat.config import validate_entry
+from beat.entries import Entry
 from beat.entries_api import EntryStore
+from beat.sources.delta import Delta
 from beat.sources.sql.poller import SourcePoller
 from beat.sources.sql.table import SqlSource
 from tests.sql_source.raw import raw_sql
@@ -18,8 +20,17 @@ from tests.sql_source.raw import raw_sql
 UTC = ZoneInfo("UTC")
 
 
-def yaml_entry(name: str) -> object:
+def yaml_entry(name: str) -> Entry:
     return validate_entry(name, {"task": "from-yaml", "every": "5s"}, zone=UTC, defaults={})
+
+
+def applied(running: dict[str, Entry], delta: Delta | None) -> dict[str, Entry]:
+    """``running`` (the entries a beat runs) after ``delta``, as the service applies it."""
+    if delta is not None:
+        running.update(delta.changed)
+        for name in delta.removed:
+            running.pop(name, None)
+    return running
 
 
 def test_initial_poll_and_deltas(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -27,9 +38,9 @@ def test_initial_poll_and_deltas(db_url: str, caplog: pytest.LogCaptureFixture) 
         store.add("db1", {"task": "t", "every": "5s"})
         store.add("dup", {"task": "from-db", "every": "5s"})
     poller = SourcePoller(SqlSource(db_url, zone=UTC), {"dup": yaml_entry("dup")})
-    merged = poller.initial()
-    assert sorted(merged) == ["db1", "dup"]
-    assert merged["dup"].task == "from-yaml"  # a clash keeps the YAML entry
+    running = poller.initial()
+    assert sorted(running) == ["db1", "dup"]
+    assert running["dup"].task == "from-yaml"  # a clash keeps the YAML entry
     assert "entries.dup: the name is also an entry of schedules.yaml" in caplog.text
     assert poller.poll() is None  # nothing changed
     with EntryStore(db_url) as store:
@@ -39,15 +50,38 @@ def test_initial_poll_and_deltas(db_url: str, caplog: pytest.LogCaptureFixture) 
     delta = poller.poll()
     assert delta is not None
     assert sorted(delta.changed) == ["db1", "db2"] and delta.removed == []
-    assert poller.merged()["dup"].task == "from-yaml"
+    applied(running, delta)
+    assert running["dup"].task == "from-yaml"
     with EntryStore(db_url) as store:
         store.remove("dup")
         store.remove("db2")
     delta = poller.poll()
     assert delta is not None and delta.removed == ["db2"]  # the YAML "dup" stays
-    assert sorted(poller.merged()) == ["db1", "dup"]
+    assert sorted(applied(running, delta)) == ["db1", "dup"]
     # The YAML entry leaves schedules.yaml: nothing clashes any more.
-    assert sorted(poller.replace_yaml({})) == ["db1"]
+    assert sorted(poller.replace_yaml({}, running)) == ["db1"]
+    poller.source.close()
+
+
+def test_a_reload_reruns_a_row_its_yaml_entry_hid_and_hides_one_it_names(db_url: str) -> None:
+    """The rows a schedules.yaml reload re-merges come from the running entries and from the
+    rows the YAML hid (the poller keeps no row of its own per entry)."""
+    with EntryStore(db_url) as store:
+        store.add("dup", {"task": "from-db", "every": "5s"})
+        store.add("other", {"task": "from-db", "every": "5s"})
+    poller = SourcePoller(SqlSource(db_url, zone=UTC), {"dup": yaml_entry("dup")})
+    running = poller.initial()
+    assert running["dup"].task == "from-yaml" and running["other"].task == "from-db"
+    # The file now names "other" and no longer "dup": the row "dup" runs, "other" is hidden.
+    running = poller.replace_yaml({"other": yaml_entry("other")}, running)
+    assert running["dup"].task == "from-db" and running["other"].task == "from-yaml"
+    with EntryStore(db_url) as store:
+        store.update("other", {"every": "9s"})  # hidden: not applied
+    assert poller.poll() is None
+    # And back: the hidden row, as last written, runs again.
+    running = poller.replace_yaml({}, running)
+    assert running["dup"].task == "from-db"
+    assert running["other"].schedule.describe() == "every 9s"
     poller.source.close()
 
 
@@ -57,11 +91,11 @@ def test_invalid_row_keeps_the_last_valid_form(
     with EntryStore(db_url) as store:
         store.add("a", {"task": "t", "every": "5s"})
     poller = SourcePoller(SqlSource(db_url, zone=UTC), {})
-    poller.initial()
+    running = poller.initial()
     raw_sql(db_url, "UPDATE beat_entries SET every = 'often' WHERE name = 'a'")
     with caplog.at_level(logging.ERROR):
         assert poller.poll() is None
-    assert poller.merged()["a"].schedule.describe() == "every 5s"
+    assert running["a"].schedule.describe() == "every 5s"
     assert "entries.a.every" in caplog.text and "invalid entry skipped" in caplog.text
     assert [p.path for p in poller.problems] == ["entries.a.every"]
     poller.source.close()
@@ -82,7 +116,7 @@ def test_unreachable_database_while_running_is_logged_once(
         assert poller.poll() is None
         assert poller.poll() is None
     assert caplog.text.count("SQL source unreadable") == 1
-    assert sorted(poller.merged()) == ["a"]  # the running entries are kept
+    assert poller.problems == []  # the running entries are kept: no delta, no problem
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE moved RENAME TO beat_entries"))
     engine.dispose()

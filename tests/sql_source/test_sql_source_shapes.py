@@ -76,3 +76,42 @@ def test_a_longer_name_on_a_row_at_the_size_limit_is_too_large_to_send(db_url: s
     [problem] = snapshot.problems
     assert problem.path == "entries.long-name.kwargs"
     assert "too large to send" in problem.message
+
+
+def test_rows_alike_but_for_names_and_arguments_are_checked_once(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row whose settings are an earlier row's, but for its name and its own arguments, is
+    not checked as a whole again: only its arguments and what depends on its name are."""
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    engine.dispose()
+    crons = ["H * * * *", "*/5 * * * *"]
+    raw_sql(
+        db_url,
+        *[
+            "INSERT INTO beat_entries (name, task, cron, args, kwargs) "
+            f"VALUES ('job-{i}', 't', '{crons[i % 2]}', '[{i}]', '{{\"id\": {i}}}')"
+            for i in range(120)
+        ],
+    )
+    import beat.sources.sql.shapes as shapes
+
+    checked: list[str] = []
+
+    def counted(name: str, *args: object, **kwargs: object) -> object:
+        checked.append(name)
+        return validate_entry(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shapes, "validate_entry", counted)
+    source = SqlSource(db_url, zone=UTC)
+    try:
+        snapshot = source.load_all()
+    finally:
+        source.close()
+    assert not snapshot.problems and len(snapshot.entries) == 120
+    assert len(checked) == 2, checked  # one row of each cron
+    for i in range(120):
+        entry = snapshot.entries[f"job-{i}"]
+        assert entry.args == (i,) and entry.kwargs == {"id": i}
+        assert entry.schedule == shared_cron(crons[i % 2], UTC, f"job-{i}")

@@ -3,13 +3,15 @@
 The database is read whole at start-up and then polled on each loop turn (at most once per
 poll interval, so a commit takes effect within two of them); a poll returns only the changed
 rows, so the service re-plans only those entries, whatever the table size. A schedules.yaml
-reload re-merges the YAML entries with the database entries held in memory (no database read).
+reload re-merges the YAML entries with the database entries the beat runs (no database read,
+and no copy of the rows kept beside the running entries).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 
 from beat.config.model import Config
@@ -63,15 +65,17 @@ class SqlEntrySource:
         self._url = config.source
         self._started = False
 
-    def entries(self, config: Config) -> dict[str, Entry]:
-        if not self._started:
-            # Database unusable at start-up: SourceError propagates (the CLI exits non-zero).
-            self.poller.initial()
-            self.poller.maybe_poll(time.monotonic())  # starts the poll timer; nothing new yet
-            self._started = True
+    def entries(self, config: Config, running: Mapping[str, Entry]) -> dict[str, Entry]:
         if config.source != self._url:
             log.warning("config: a 'source:' change takes effect at the next restart")
-        return self.poller.replace_yaml(config.entries)
+        if not self._started:
+            # Database unusable at start-up: SourceError propagates (the CLI exits non-zero).
+            self.poller.yaml = dict(config.entries)
+            merged = self.poller.initial()
+            self.poller.maybe_poll(time.monotonic())  # starts the poll timer; nothing new yet
+            self._started = True
+            return merged
+        return self.poller.replace_yaml(config.entries, running)
 
     def poll(self, monotonic_s: float) -> Delta | None:
         return self.poller.maybe_poll(monotonic_s)

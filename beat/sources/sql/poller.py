@@ -29,7 +29,13 @@ CLASH_MESSAGE = (
 
 
 class SourcePoller:
-    """The merged view of YAML entries and one :class:`SqlSource`."""
+    """The merged view of YAML entries and one :class:`SqlSource`.
+
+    It keeps nothing per row: the service's roster holds every entry it runs, and a
+    schedules.yaml reload re-merges from those (:meth:`replace_yaml`), so only the rows a YAML
+    entry hides (a clash) are kept here, to run once the YAML entry leaves the file. (A dict
+    of every row by name was ~90 bytes per entry beside the roster's own: issue 17.)
+    """
 
     def __init__(
         self,
@@ -41,9 +47,8 @@ class SourcePoller:
         self.source = source
         self.interval_s = interval.total_seconds()
         self.yaml: dict[str, Entry] = dict(yaml_entries)
-        # Valid rows, clashing names included. The merged view is not kept here: the service
-        # holds it (the dict merged() returns is handed over), one dict of a million, not two.
-        self.db: dict[str, Entry] = {}
+        # Valid rows whose names are YAML entries: not run while the YAML entry is there.
+        self.hidden: dict[str, Entry] = {}
         self.cursor: int | None = None
         self.problems: list[Problem] = []  # from the last read, for `beat check`-like callers
         self._next_poll_s = 0.0
@@ -52,18 +57,42 @@ class SourcePoller:
 
     def initial(self) -> dict[str, Entry]:
         """Read every row (raises SourceError if the database is unusable) and return the
-        merged entries."""
+        merged entries (the dict is handed over: nothing here keeps it)."""
         snapshot = self.source.load_all()
         self.cursor = snapshot.cursor
-        self.db = snapshot.entries
         self._report(snapshot.problems)
-        return self.merged()
+        rows = snapshot.entries
+        if not self.yaml:
+            return rows
+        merged = dict(self.yaml)  # the YAML entries first, as before any row
+        merged.update(rows)  # in C: a million rows
+        for name, entry in self.yaml.items():  # a clash keeps the YAML entry, in its place
+            if name in rows:
+                self._hide(name, rows[name])
+                merged[name] = entry
+        rows.clear()
+        return merged
 
-    def replace_yaml(self, yaml_entries: Mapping[str, Entry]) -> dict[str, Entry]:
+    def replace_yaml(
+        self, yaml_entries: Mapping[str, Entry], running: Mapping[str, Entry]
+    ) -> dict[str, Entry]:
         """After a schedules.yaml reload: the new merged view (the service applies it whole,
-        as it does for any YAML reload)."""
-        self.yaml = dict(yaml_entries)
-        return self.merged()
+        as it does for any YAML reload), from the new YAML entries, the rows that run now
+        (``running``: the service's entries, whose source is this table) and the hidden
+        rows whose YAML entries are gone."""
+        self.yaml = yaml = dict(yaml_entries)
+        merged = dict(yaml)
+        table = self.source.name
+        for name, entry in running.items():
+            if entry.source != table:
+                continue  # a YAML entry: the file's new form is in merged
+            if name in yaml:
+                self._hide(name, entry)
+            else:
+                merged[name] = entry
+        for name in [name for name in self.hidden if name not in yaml]:
+            merged[name] = self.hidden.pop(name)
+        return merged
 
     def maybe_poll(self, monotonic_s: float) -> Delta | None:
         """:meth:`poll` if ``interval`` has passed since the last one, else None."""
@@ -74,7 +103,9 @@ class SourcePoller:
 
     def poll(self) -> Delta | None:
         """What changed in the database since the last read; None if nothing did, or if the
-        database cannot be read now (logged once per outage; the next poll catches up)."""
+        database cannot be read now (logged once per outage; the next poll catches up).
+        A removed name may be one the service never ran (an invalid row, or a row added and
+        deleted between two polls): removing it is then a no-op."""
         if self.cursor is None:
             raise RuntimeError("SourcePoller.poll() before initial()")
         try:
@@ -91,13 +122,13 @@ class SourcePoller:
         self._report(changes.problems)
         delta = Delta()
         for name, entry in changes.changed.items():
-            self.db[name] = entry
             if name in self.yaml:
-                self._clash(name)
+                self._hide(name, entry)
                 continue
             delta.changed[name] = entry
         for name in changes.removed:
-            if self.db.pop(name, None) is None or name in self.yaml:
+            if name in self.yaml:
+                self.hidden.pop(name, None)
                 continue
             delta.removed.append(name)
         if delta:
@@ -108,19 +139,9 @@ class SourcePoller:
             )
         return delta or None
 
-    def merged(self) -> dict[str, Entry]:
-        """The entries to run: the YAML ones and the rows whose names are not in the YAML
-        (a new dict, built from both on each call)."""
-        merged = dict(self.yaml)
-        merged.update(self.db)  # in C: a million rows at start-up
-        for name, entry in self.yaml.items():  # a clash keeps the YAML entry, in its place
-            if name in self.db:
-                merged[name] = entry
-                self._clash(name)
-        return merged
-
-    def _clash(self, name: str) -> None:
-        row = self.db[name]
+    def _hide(self, name: str, row: Entry) -> None:
+        """Row ``name`` clashes with a YAML entry: kept aside, and reported once."""
+        self.hidden[name] = row
         if self._clash_logged.get(name) is row:
             return
         self._clash_logged[name] = row

@@ -80,12 +80,18 @@ def values_to_mapping(
         if key in mapping:
             try:
                 mapping[key] = json.loads(mapping[key])
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:
                 del mapping[key]
-                problems.append(
-                    Problem(file, None, f"entries.{name}.{key}", f"not valid JSON: {e}")
-                )
+                problems.append(Problem(file, None, f"entries.{name}.{key}", _json_problem(e)))
     return mapping, problems
+
+
+def _json_problem(error: ValueError | RecursionError) -> str:
+    # A column nested past the decoder's recursion limit (raw SQL can write it) is the row's
+    # problem, not the reader's: uncaught, it stopped the start-up, or every poll after it.
+    if isinstance(error, RecursionError):
+        return "not valid JSON: nested too deeply"
+    return f"not valid JSON: {error}"
 
 
 _JSON_ORDER = tuple(key for key in ENTRY_KEYS if key in JSON_COLUMNS)

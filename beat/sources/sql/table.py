@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 _ROW_COLUMNS = [entries_table.c.name, entries_table.c.version, entries_table.c.txid] + [
     entries_table.c[key] for key in ENTRY_KEYS
 ]
+# A full read's layout: name, then ENTRY_KEYS (its cursor comes from the counter or snapshot,
+# not from the rows' versions, so they are not read).
+_LOAD_COLUMNS = [entries_table.c.name] + [entries_table.c[key] for key in ENTRY_KEYS]
 # Rows fetched per round trip at start-up (tuples, each made into its entry and dropped).
 _BATCH = 1000
 
@@ -100,7 +103,7 @@ class SqlSource:
         self._ready = False
         # What the last successful read saw (None before the first): see the module doc.
         self._seen: _Seen | None = None
-        self._select_all = str(sa.select(*_ROW_COLUMNS).compile(dialect=self.engine.dialect))
+        self._select_all = str(sa.select(*_LOAD_COLUMNS).compile(dialect=self.engine.dialect))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -133,10 +136,7 @@ class SqlSource:
                     self._select_all, execution_options={"stream_results": True}
                 )
                 for batch in result.partitions(_BATCH):
-                    for row in batch:
-                        entry = decoder.entry(row[0], row[3:], problems)
-                        if entry is not None:
-                            entries[row[0]] = entry
+                    decoder.add_rows(batch, entries, problems)
         except sa.exc.SQLAlchemyError as e:
             raise SourceError(f"{self.name}: cannot read entries: {_first_line(e)}") from e
         self._seen = seen
