@@ -39,7 +39,8 @@ class BeatService(TickLoop):
         with gc_paused():  # every entry's state and index place: all kept (beat.memory)
             self.roster.load_states(self.store.load())
             self._config_file.changed()
-            self.apply_config(self.config, self.clock())
+            # New entries' rows wait until the beat is ready (save_held_states).
+            self.apply_config(self.config, self.clock(), hold=True)
             self._load_gate()
         # Entries, schedules and states live as long as the process: move them out of the
         # cyclic GC's generations so a collection during a large burst does not walk them.
@@ -72,6 +73,7 @@ class BeatService(TickLoop):
         self.elector.start()
         self.promoter.start()
         try:
+            self.save_held_states()
             for call in when_ready:  # work that must not delay READY (the start-up cache)
                 call(self.entries)
             while not self._stop.is_set():
@@ -120,11 +122,12 @@ class BeatService(TickLoop):
         self.apply_config(config, self.clock())
         log.info("config reloaded%s: %d entries", " (SIGHUP)" if forced else "", len(self.entries))
 
-    def apply_config(self, config: Config, now: datetime) -> None:
-        """Index ``config``'s entries; unchanged entries keep their state and next fire."""
+    def apply_config(self, config: Config, now: datetime, *, hold: bool = False) -> None:
+        """Index ``config``'s entries; unchanged entries keep their state and next fire.
+        ``hold``: see :meth:`apply_entries`."""
         entries = self.source.entries(config)
         removed = [name for name in self.entries if name not in entries]
-        self.apply_entries(entries, removed, now)
+        self.apply_entries(entries, removed, now, hold=hold)
         del entries  # the loaded dict: the roster keeps its records, not these entries
         self.config = replace(config, entries=self._entries_as_config())
         self.dispatcher.prepare(*self.roster.enabled_specs())
@@ -142,14 +145,23 @@ class BeatService(TickLoop):
         return cast("dict[str, Entry]", self.entries)
 
     def apply_entries(
-        self, upserts: Mapping[str, Entry], removals: Sequence[str], now: datetime
+        self,
+        upserts: Mapping[str, Entry],
+        removals: Sequence[str],
+        now: datetime,
+        *,
+        hold: bool = False,
     ) -> None:
-        """The one way entries change (reload, SQL delta): the roster's rules, then persisted."""
+        """The one way entries change (reload, SQL delta): the roster's rules, then persisted.
+        ``hold`` (start-up): the states to persist are held for :meth:`save_held_states`."""
+        self.save_held_states()  # read from the roster as it is: before it changes again
         change = self.roster.apply(upserts, removals, now)
         if change.removed:
             self.dispatcher.forget(change.removed)
             self.store.forget(change.removed)
-        if change.persist:
+        if change.persist and hold:
+            self._held_states = change.persist
+        elif change.persist:
             self.store.upsert_new(change.persist)
         if self.metrics is not None:
             enabled = self.roster.enabled_count()
