@@ -35,7 +35,10 @@ _CODE_FILES = (
     "beat/entries.py",
     "beat/messages.py",
     "beat/cli/cached.py",
+    "daemonkit/yaml_input.py",
+    "daemonkit/yaml_repeats.py",
     "daemonkit/yaml_tree.py",
+    "daemonkit/yaml_values.py",
 )
 
 

@@ -16,6 +16,7 @@ from beat.config.checker import NAME, Checker, NotJSON, plain
 from beat.config.keys import DEFAULT_KEYS, ENTRY_KEYS, OPTION_DURATIONS, OPTION_KEYS
 from beat.config.schedule import check_schedule
 from beat.config.spec_cache import SpecCache as SpecCache
+from beat.config.spec_cache import Template, hashed_by_name
 from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, Overlap, TaskOptions
 from beat.errors import ConfigError
 from beat.messages import largest_message_size
@@ -88,7 +89,7 @@ def check_entry(
                 cache.put(key, entry, data)
             return entry
         if template.own:
-            return _like(checker, template.entry, name, data, line, zone)
+            return _like(checker, template, name, data, line, zone)
         entry = Entry.of(name, template.entry.spec)
         if len(name) in template.fits:
             return entry
@@ -121,7 +122,7 @@ def check_entry(
 
 def _like(
     checker: Checker,
-    template: Entry,
+    template: Template,
     name: str,
     data: Mapping[Any, Any],
     line: int | None,
@@ -134,8 +135,7 @@ def _like(
     changes: dict[str, Any] = {}
     path = f"entries.{name}"  # a valid name is written as is (segment)
     before = len(checker.problems)
-    cron = data.get("cron")
-    if isinstance(cron, str) and "h" in cron.lower():  # H, or a word with an h: built again
+    if hashed_by_name(data):
         if "timezone" in data:  # valid: the template was built with it
             zone = checker.zone(data, "timezone", path) or zone
         changes["schedule"] = check_schedule(checker, name, data, line, path, zone)
@@ -143,9 +143,19 @@ def _like(
         changes["args"] = _args(checker, data, path)
     if "kwargs" in data:
         changes["kwargs"] = _kwargs(checker, data, path)
-    if len(checker.problems) > before or changes.get("schedule", template.schedule) is None:
+    schedule = changes.get("schedule", template.entry.schedule)
+    if len(checker.problems) > before or schedule is None:
         return None
-    entry = template.replace(name=name, **changes)
+    if "args" not in changes and "kwargs" not in changes:
+        # Its own schedule only: the template's message but for the name (its size too).
+        entry = Entry.of(name, template.with_schedule(schedule))
+        if len(name) in template.fits:
+            return entry
+        if not _sendable(checker, entry, data, path):
+            return None
+        template.fits.add(len(name))
+        return entry
+    entry = template.entry.replace(name=name, **changes)
     return entry if _sendable(checker, entry, data, path) else None
 
 

@@ -9,18 +9,24 @@ with the ``timezone:`` and ``defaults:`` read so far, and only its :class:`Entry
 That is only right when those keys (and ``routes:``) come before ``entries:`` (they usually do). The
 loader checks afterwards (:meth:`EntryStream.valid_for`) and otherwise reads the file again
 the ordinary way, so the answer never depends on the order of the keys.
+
+An entry whose settings are written with the very text of an earlier valid one's (a
+:class:`~daemonkit.yaml_tree.RepeatSink`) is that entry under its own name: not built nor
+checked again but for what its name decides (the name itself, and whether its largest
+message still fits); an ``H`` schedule, which the name decides, is checked for each entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from beat.config.checker import Checker
+from beat.config.checker import NAME, Checker
 from beat.config.entry import SpecCache, check_defaults, check_entry
 from beat.config.model import UTC_ZONE
 from beat.config.routes_section import check_routes
+from beat.config.spec_cache import hashed_by_name
 from beat.entries import Entry
 from daemonkit.yaml_tree import Lined
 from taskqueue.routes import Route
@@ -40,6 +46,9 @@ class EntryStream:
         self._seen: tuple[Any, Any, Any] = (_MISSING, _MISSING, _MISSING)
         self.cache = SpecCache()
         self.off = False  # settings that could not be read cleanly: leave it to the loader
+        # By id of an entry another may repeat (held by the builder): lengths of names its
+        # largest message is known to fit with (the name is in it).
+        self._fits: dict[int, set[int]] = {}
 
     def __call__(self, root: Lined, name: Any, data: Any, line: int) -> Any:
         settings = self._settings
@@ -52,6 +61,26 @@ class EntryStream:
             self.checker, name, data, line, zone, defaults, "yaml", routes=routes, cache=self.cache
         )
         return INVALID if entry is None else entry
+
+    def shares(self, value: Lined, taken: Any) -> bool:
+        """Whether the entry ``taken`` serves the entries written as ``value`` was (see the
+        module docstring)."""
+        if self.off or not isinstance(taken, Entry) or hashed_by_name(value):
+            return False
+        self._fits[id(taken)] = {len(taken.name)}
+        return True
+
+    def again(
+        self, root: Lined, name: str, taken: Entry, value: Callable[[], Lined], line: int
+    ) -> Any:
+        """The entry ``name``, written as ``taken`` was."""
+        fits = self._fits[id(taken)]
+        if len(name) in fits and NAME.fullmatch(name):
+            return Entry.of(name, taken.spec)
+        entry = self(root, name, value(), line)  # checked as ever: its name, its size
+        if entry is not INVALID:
+            fits.add(len(name))
+        return entry
 
     def _read_settings(self, root: Lined) -> tuple[ZoneInfo, Mapping[str, Any], tuple[Route, ...]]:
         self._seen = (

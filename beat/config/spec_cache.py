@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat.config.checker import Checker
-from beat.entries import Entry
+from beat.entries import Entry, EntrySpec, Schedule
 
 _EXACT = frozenset({str, int, bool, type(None)})
 # Settings validated per entry even when the rest is shared: their values are often unique to
@@ -37,7 +37,7 @@ class SpecCache:
     __slots__ = ("_defaults", "_entries", "_held", "_keys")
 
     def __init__(self, shared: bool = False) -> None:
-        self._entries: dict[tuple[Any, ...], _Template] = {}
+        self._entries: dict[tuple[Any, ...], Template] = {}
         self._defaults: tuple[object, dict[str, Any]] | None = None
         # id(mapping) -> its key; the mappings are held, so that no id is reused.
         self._keys: dict[int, Any] | None = {} if shared else None
@@ -92,20 +92,26 @@ class SpecCache:
             items = tuple(own)
         return (zone, id(defaults), source, items, types)
 
-    def get(self, key: Any) -> _Template | None:
+    def get(self, key: Any) -> Template | None:
         return self._entries.get(key) if key is not None else None
 
     def put(self, key: Any, entry: Entry, data: Mapping[Any, Any]) -> None:
         if key is not None and len(self._entries) < 65536:
-            cron = data.get("cron")
-            own = any(k in data for k in _OWN) or (isinstance(cron, str) and "h" in cron.lower())
-            self._entries[key] = _Template(entry, own)
+            own = any(k in data for k in _OWN) or hashed_by_name(data)
+            self._entries[key] = Template(entry, own)
 
 
-class _Template:
+def hashed_by_name(data: Mapping[Any, Any]) -> bool:
+    """Whether the entry ``data`` may have an ``H`` schedule, whose fires depend on its name
+    (``H``, or a word with an h: built again for each entry)."""
+    cron = data.get("cron")
+    return isinstance(cron, str) and "h" in cron.lower()
+
+
+class Template:
     """A cleanly validated entry whose settings others share (see :class:`SpecCache`)."""
 
-    __slots__ = ("entry", "fits", "own")
+    __slots__ = ("entry", "fits", "own", "schedules")
 
     def __init__(self, entry: Entry, own: bool) -> None:
         self.entry = entry
@@ -113,3 +119,16 @@ class _Template:
         self.own = own
         # Lengths of names whose largest message is known to fit (the name is in it).
         self.fits = {len(entry.name)}
+        # By id: the spec of this template with each schedule (held) H entries were given.
+        self.schedules: dict[int, tuple[Schedule, EntrySpec]] = {}
+
+    def with_schedule(self, schedule: Schedule) -> EntrySpec:
+        """The template's spec with ``schedule`` (an H entry's, shared by every entry whose
+        name resolves alike: see beat.time.schedules.shared_cron), made once for each."""
+        found = self.schedules.get(id(schedule))
+        if found is None:
+            if len(self.schedules) >= 4096:  # bounded like the schedules shared
+                self.schedules.clear()
+            spec = self.entry.replace(schedule=schedule).spec
+            found = self.schedules[id(schedule)] = (schedule, spec)
+        return found[1]

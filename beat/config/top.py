@@ -22,7 +22,7 @@ from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from beat.memory import gc_paused
-from daemonkit.yaml_tree import MAX_YAML_BYTES
+from daemonkit.yaml_input import MAX_YAML_BYTES
 from taskqueue.config_keys import default_broker_url, parse_loglevel
 from taskqueue.config_text import describe
 from taskqueue.routes import Route

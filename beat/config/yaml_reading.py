@@ -14,14 +14,8 @@ from typing import Any
 import yaml
 
 from beat.config.checker import Checker
-from daemonkit.yaml_tree import (
-    Lined,
-    TreeBuilder,
-    YamlLimitExceeded,
-    read_yaml_bytes,
-    yaml_error_line,
-    yaml_error_message,
-)
+from daemonkit.yaml_input import read_yaml_bytes, yaml_error_line, yaml_error_message
+from daemonkit.yaml_tree import Lined, TreeBuilder, YamlLimitExceeded
 
 # `read_tree`'s answer when nothing could be read (None is a valid, empty document).
 UNREADABLE: Any = object()
