@@ -155,7 +155,7 @@ def _like(
             return None
         template.fits.add(len(name))
         return entry
-    entry = template.entry.replace(name=name, **changes)
+    entry = Entry.of(name, template.with_arguments(changes))
     return entry if _sendable(checker, entry, data, path) else None
 
 

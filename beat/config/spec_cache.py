@@ -5,6 +5,7 @@ own (see :func:`beat.config.entry._like`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,14 @@ _EXACT = frozenset({str, int, bool, type(None)})
 # Settings validated per entry even when the rest is shared: their values are often unique to
 # the entry (``kwargs: {id: 17}``), and checking them alone is cheap.
 _OWN = ("args", "kwargs")
-_OWN_VALUE: Any = object()  # stands for an own setting's value in a SpecCache key
+
+
+class _Own:
+    """Stands for an own setting's value in a SpecCache key (its type, too)."""
+
+
+_OWN_VALUE = _Own()
+_EXACT_OR_OWN = _EXACT | {_Own}
 _UNKNOWN: Any = object()  # a mapping not keyed yet (None is a key: validated alone)
 
 
@@ -79,18 +87,16 @@ class SpecCache:
         # same (not 1.0 == 1, or one instant written with two offsets); other nested values
         # make the entry validated alone. map/issuperset: once per entry, so in C (issue 17).
         types = tuple(map(type, data.values()))
-        items = tuple(data.items())
-        if not _EXACT.issuperset(types):
-            if not any(key in data for key in _OWN):
-                return None
-            own = [(k, _OWN_VALUE) if k in _OWN else (k, v) for k, v in items]
-            types = tuple(
-                _OWN_VALUE if k in _OWN else t for (k, _), t in zip(items, types, strict=True)
-            )
-            if not _EXACT.issuperset(t for t in types if t is not _OWN_VALUE):
-                return None
-            items = tuple(own)
-        return (zone, id(defaults), source, items, types)
+        if _EXACT.issuperset(types):
+            return (zone, id(defaults), source, tuple(data.items()), types)
+        own = {key: _OWN_VALUE for key in _OWN if key in data}
+        if not own:
+            return None
+        flat = {**data, **own}  # in the entry's order, its own settings' values left out
+        types = tuple(map(type, flat.values()))
+        if not _EXACT_OR_OWN.issuperset(types):
+            return None
+        return (zone, id(defaults), source, tuple(flat.items()), types)
 
     def get(self, key: Any) -> Template | None:
         return self._entries.get(key) if key is not None else None
@@ -111,7 +117,7 @@ def hashed_by_name(data: Mapping[Any, Any]) -> bool:
 class Template:
     """A cleanly validated entry whose settings others share (see :class:`SpecCache`)."""
 
-    __slots__ = ("entry", "fits", "own", "schedules")
+    __slots__ = ("arguments", "entry", "fits", "own", "schedules")
 
     def __init__(self, entry: Entry, own: bool) -> None:
         self.entry = entry
@@ -121,6 +127,8 @@ class Template:
         self.fits = {len(entry.name)}
         # By id: the spec of this template with each schedule (held) H entries were given.
         self.schedules: dict[int, tuple[Schedule, EntrySpec]] = {}
+        # By their text: the spec of this template with each arguments entries were given.
+        self.arguments = {(repr(entry.args), repr(entry.kwargs), id(entry.spec)): entry.spec}
 
     def with_schedule(self, schedule: Schedule) -> EntrySpec:
         """The template's spec with ``schedule`` (an H entry's, shared by every entry whose
@@ -132,3 +140,17 @@ class Template:
             spec = self.entry.replace(schedule=schedule).spec
             found = self.schedules[id(schedule)] = (schedule, spec)
         return found[1]
+
+    def with_arguments(self, changes: dict[str, Any]) -> EntrySpec:
+        """The template's spec with ``changes`` (args, kwargs, an H schedule: an entry's
+        own), made once for each arguments (keyed by their text, as beat.entries shares
+        specs: ``[true]`` is not ``[1]``) and schedule."""
+        base = self.with_schedule(changes["schedule"]) if "schedule" in changes else self.entry.spec
+        args, kwargs = changes.get("args", base.args), changes.get("kwargs", base.kwargs)
+        key = (repr(args), repr(kwargs), id(base))
+        spec = self.arguments.get(key)
+        if spec is None:
+            if len(self.arguments) >= 4096:  # bounded: arguments are often each entry's own
+                self.arguments.clear()
+            spec = self.arguments[key] = replace(base, args=args, kwargs=kwargs)
+        return spec

@@ -133,3 +133,30 @@ def test_h_entries_resolving_alike_build_their_schedule_and_spec_once(
         alone = validate_entry(name, {"task": "app.t", "cron": "H * * * *"}, **utc)
         assert config.entries[name] == alone
         assert config.entries[name].schedule.next_after(T0) == alone.schedule.next_after(T0)
+
+
+def test_entries_with_their_own_equal_arguments_build_one_spec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[EntrySpec] = []
+    spec_init = EntrySpec.__init__
+
+    def count_spec(self: EntrySpec, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        spec_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(EntrySpec, "__init__", count_spec)
+    kinds = [NESTED, "{task: app.t, every: 1m, kwargs: {id: 2}}", "{task: app.t, every: 1m}"]
+    lines = [f"k{i}: {kinds[i % 3]}" for i in range(300)]
+    config, problems = read_config(write(tmp_path, lines))
+    monkeypatch.undo()
+    assert config is not None and problems == []
+    assert len(built) <= 4  # the first of its settings, then one per distinct arguments
+    assert config.entries["k0"].spec is config.entries["k297"].spec
+    assert config.entries["k1"].kwargs == {"id": 2} and config.entries["k0"].kwargs == {"id": 1}
+    utc = {"zone": ZoneInfo("Europe/Berlin"), "defaults": {}}
+    alone = validate_entry("k4", {"task": "app.t", "every": "1m", "kwargs": {"id": 2}}, **utc)
+    assert (
+        config.entries["k4"] == alone
+        and config.entries["k4"].content_hash() == alone.content_hash()
+    )
