@@ -63,12 +63,13 @@ def read_config(
 def _read_cached(
     path: Path, cache: Path, later: list[ReadyHook] | None
 ) -> tuple[Config | None, list[Problem]]:
-    from beat.cache.files import source_key
+    from beat.cache.files import read_source
     from beat.config import startup_cache
 
-    key = source_key(path, MAX_YAML_BYTES)
-    if key is None:
+    source = read_source(path, MAX_YAML_BYTES)
+    if source is None:
         return _read(path)[:2]  # the cold read says what is wrong
+    key, data = source
     found = startup_cache.load(cache, key)
     if found is not None:
         top, entries, hashes = found
@@ -82,7 +83,7 @@ def _read_cached(
             "reading the config file",
             cache,
         )
-    config, problems, root = _read(path)
+    config, problems, root = _read(path, data)  # the bytes the key was made from
     if config is not None and not problems and isinstance(root, Mapping):
         store = startup_cache.storer(cache, key, root)
         if later is None:
@@ -92,18 +93,19 @@ def _read_cached(
     return config, problems
 
 
-def _read(path: Path) -> tuple[Config | None, list[Problem], Any]:
+def _read(path: Path, data: bytes | None = None) -> tuple[Config | None, list[Problem], Any]:
+    """``path`` read and checked (``data``: its bytes, already read)."""
     checker = Checker(str(path))
     first = EntryStream(str(path))
     stream: EntryStream | None = first
-    root = read_tree(path, checker, ("entries", first))
+    root = read_tree(path, checker, ("entries", first), data)
     if root is UNREADABLE:
         return None, checker.problems, None
     if isinstance(root, Mapping) and stream is not None and not stream.valid_for(root):
         # `timezone:` or `defaults:` came after `entries:`: read again, the ordinary way.
         root = stream = None
         checker = Checker(str(path))
-        root = read_tree(path, checker)
+        root = read_tree(path, checker, data=data)
     config = _build(path, root, checker)
     if stream is not None:
         checker.problems.extend(stream.checker.problems)
