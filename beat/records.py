@@ -69,6 +69,13 @@ class Record:
         self.fired = pair(state.last_fire, state.last_dispatched_at)
         self.seen = pair(state.first_seen, state.edited_at)
 
+    @classmethod
+    def like(cls, spec: EntrySpec, other: Record) -> Record:
+        """A record of ``spec`` in ``other``'s state (every new entry's, at start-up)."""
+        record = cls.__new__(cls)
+        record.spec, record.bucket, record.fired, record.seen = spec, None, other.fired, other.seen
+        return record
+
     def set_state(self, state: EntryState) -> None:
         self.fired = pair(state.last_fire, state.last_dispatched_at)  # (last_fire, dispatched)
         self.seen = pair(state.first_seen, state.edited_at)  # (first_seen, edited_at)

@@ -103,6 +103,7 @@ class Roster:
         # one's (first_state_of) serves every other, and its next fire is computed once per
         # spec. So a new entry costs no Entry nor EntryState (issue 17: a million at start-up).
         new: EntryState | None = None
+        model: Record | None = None  # a record in that state: the others copy its instants
         new_next: dict[int, datetime | None] = {}
         for name in upserts if handed is None else list(handed):
             spec = (upserts[name] if handed is None else handed.pop(name)).spec
@@ -110,9 +111,10 @@ class Roster:
             if record is None:
                 previous = self._orphans.pop(name, None) if self._orphans else None
                 if previous is None:
-                    if new is None:
+                    if new is None or model is None:
                         new = first_state_of(name, spec, now, None)
-                    self._add(name, spec, new, new_next)
+                        model = Record(spec, new)
+                    self._add(name, Record.like(spec, model), new, new_next)
                     persist.append(name)
                     continue
             else:
@@ -137,11 +139,13 @@ class Roster:
         return Change(StatesOf(persist, self.states), removed)
 
     def _add(
-        self, name: str, spec: EntrySpec, new: EntryState, new_next: dict[int, datetime | None]
+        self, name: str, record: Record, new: EntryState, new_next: dict[int, datetime | None]
     ) -> None:
-        """Add the new entry ``name`` in the state ``new`` (its instants are every new
-        entry's), indexed at its next fire (``new_next``: by spec, as computed so far)."""
-        self._records[name] = Record(spec, new)  # keeps the instants only
+        """Add the new entry ``name``, its ``record`` in the state ``new`` (its instants are
+        every new entry's), indexed at its next fire (``new_next``: by spec, as computed so
+        far)."""
+        self._records[name] = record  # keeps the instants only
+        spec = record.spec
         # The digest (kept with the spec) made now, beside the record: made as the rows to
         # persist are read, each would pin the rows' memory once it is freed (a million:
         # 90 MB more at ready).

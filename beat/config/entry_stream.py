@@ -18,7 +18,7 @@ message still fits); an ``H`` schedule, which the name decides, is checked for e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,8 +31,13 @@ from beat.entries import Entry
 from daemonkit.yaml_tree import Lined
 from taskqueue.routes import Route
 
+
+class _Invalid:
+    """The type of :data:`INVALID`."""
+
+
 # What the entries mapping holds for an entry streamed and found invalid (problems reported).
-INVALID: Any = object()
+INVALID: Any = _Invalid()
 _MISSING: Any = object()
 
 
@@ -112,3 +117,11 @@ class EntryStream:
 def streamed(value: Any) -> bool:
     """Whether an entries value was already checked by the stream (an Entry, or INVALID)."""
     return value is INVALID or isinstance(value, Entry)
+
+
+_STREAMED = frozenset((Entry, _Invalid))  # the types of values the stream checked
+
+
+def all_streamed(values: Iterable[Any]) -> bool:
+    """Whether every one of the entries ``values`` is :func:`streamed`."""
+    return _STREAMED.issuperset(map(type, values))

@@ -12,7 +12,7 @@ from typing import Any
 from beat.config.broker_section import check_broker_url, optional_url, top_mapping
 from beat.config.checker import Checker
 from beat.config.entry import SpecCache, check_defaults, check_entry
-from beat.config.entry_stream import INVALID, EntryStream, streamed
+from beat.config.entry_stream import INVALID, EntryStream, all_streamed, streamed
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config, ReadyHook
 from beat.config.routes_section import check_routes
@@ -159,6 +159,8 @@ def _entries(
     section = checker.mapping(
         root.get("entries"), checker.line_of(root, "entries"), "entries", "entry names to entries"
     )
+    if all_streamed(section.values()):  # the usual file: in C, not an entry at a time
+        return {entry.name: entry for entry in section.values() if entry is not INVALID}
     for name, data in section.items():
         if streamed(data):  # checked while the file was read (beat.config.entry_stream)
             if data is not INVALID:
