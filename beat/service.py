@@ -42,10 +42,6 @@ class BeatService(TickLoop):
             # New entries' rows wait until the beat is ready (save_held_states).
             self.apply_config(self.config, self.clock(), hold=True)
             self._load_gate()
-        # Entries, schedules and states live as long as the process: move them out of the
-        # cyclic GC's generations so a collection during a large burst does not walk them.
-        gc.collect()
-        gc.freeze()
         release_free_memory()
         if self.metrics is not None:
             self.metrics.set_leader(False)
@@ -73,7 +69,7 @@ class BeatService(TickLoop):
         self.elector.start()
         self.promoter.start()
         try:
-            self.save_held_states()
+            self.finish_start()
             for call in when_ready:  # work that must not delay READY (the start-up cache)
                 call(self.entries)
             while not self._stop.is_set():
@@ -87,6 +83,15 @@ class BeatService(TickLoop):
             systemd.stopping()
             self.close()
             log.info("beat stopped (%d fires sent)", self.stats_sent)
+
+    def finish_start(self) -> None:
+        """What :meth:`start` leaves until the beat is ready, before its first tick: the held
+        states (:meth:`save_held_states`), then the entries, schedules and states, which live
+        as long as the process, moved out of the cyclic GC's generations, so a collection
+        during a large burst does not walk them (a collection of 100,000 entries: 30 ms)."""
+        self.save_held_states()
+        gc.collect()
+        gc.freeze()
 
     def close(self) -> None:
         self.promoter.stop()

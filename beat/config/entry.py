@@ -89,7 +89,7 @@ def check_entry(
                 cache.put(key, entry, data)
             return entry
         if template.own:
-            return _like(checker, template, name, data, line, zone)
+            return check_like(checker, template, name, data, line, zone)
         entry = Entry.of(name, template.entry.spec)
         if len(name) in template.fits:
             return entry
@@ -120,7 +120,7 @@ def check_entry(
     return entry if _sendable(checker, entry, data, path) else None
 
 
-def _like(
+def check_like(
     checker: Checker,
     template: Template,
     name: str,

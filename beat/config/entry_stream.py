@@ -12,8 +12,8 @@ the ordinary way, so the answer never depends on the order of the keys.
 
 An entry whose settings are written with the very text of an earlier valid one's (a
 :class:`~daemonkit.yaml_tree.RepeatSink`) is that entry under its own name: not built nor
-checked again but for what its name decides (the name itself, and whether its largest
-message still fits); an ``H`` schedule, which the name decides, is checked for each entry.
+checked again but for what its name decides (the name itself, whether its largest message
+still fits, and an ``H`` schedule: :func:`~beat.config.entry.check_like`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat.config.checker import NAME, Checker
-from beat.config.entry import SpecCache, check_defaults, check_entry
+from beat.config.entry import SpecCache, check_defaults, check_entry, check_like
 from beat.config.model import UTC_ZONE
 from beat.config.routes_section import check_routes
-from beat.config.spec_cache import hashed_by_name
+from beat.config.spec_cache import Template, hashed_by_name
 from beat.entries import Entry
 from daemonkit.yaml_tree import Lined
 from taskqueue.routes import Route
@@ -52,8 +52,10 @@ class EntryStream:
         self.cache = SpecCache()
         self.off = False  # settings that could not be read cleanly: leave it to the loader
         # By id of an entry another may repeat (held by the builder): lengths of names its
-        # largest message is known to fit with (the name is in it).
+        # largest message is known to fit with (the name is in it); and the template of one
+        # whose H schedule each name decides.
         self._fits: dict[int, set[int]] = {}
+        self._hashed: dict[int, Template] = {}
 
     def __call__(self, root: Lined, name: Any, data: Any, line: int) -> Any:
         settings = self._settings
@@ -70,8 +72,14 @@ class EntryStream:
     def shares(self, value: Lined, taken: Any) -> bool:
         """Whether the entry ``taken`` serves the entries written as ``value`` was (see the
         module docstring)."""
-        if self.off or not isinstance(taken, Entry) or hashed_by_name(value):
+        if self.off or not isinstance(taken, Entry) or self._settings is None:
             return False
+        if hashed_by_name(value):
+            zone, defaults, _ = self._settings
+            template = self.cache.get(self.cache.key(value, zone, defaults, "yaml"))
+            if template is None or not template.own:
+                return False
+            self._hashed[id(taken)] = template
         self._fits[id(taken)] = {len(taken.name)}
         return True
 
@@ -80,6 +88,11 @@ class EntryStream:
     ) -> Any:
         """The entry ``name``, written as ``taken`` was."""
         fits = self._fits[id(taken)]
+        hashed = self._hashed.get(id(taken)) if self._hashed else None
+        if hashed is not None and NAME.fullmatch(name):
+            assert self._settings is not None
+            entry = check_like(self.checker, hashed, name, value(), line, self._settings[0])
+            return INVALID if entry is None else entry
         if len(name) in fits and NAME.fullmatch(name):
             return Entry.of(name, taken.spec)
         entry = self(root, name, value(), line)  # checked as ever: its name, its size

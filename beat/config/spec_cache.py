@@ -1,6 +1,6 @@
 """Entries validated once per distinct set of settings (:class:`SpecCache`, issue 17): the
 cache of :func:`beat.config.entry.check_entry`, which also checks what each entry has of its
-own (see :func:`beat.config.entry._like`)."""
+own (see :func:`beat.config.entry.check_like`)."""
 
 from __future__ import annotations
 
@@ -33,10 +33,11 @@ class SpecCache:
     other entry is a copy under its own name (issue 17: no per-entry work that can wait).
 
     The key is the entry's flat settings (scalars, with their types); ``args`` and ``kwargs``
-    count only as present, and are checked for each entry (:func:`_like`), as are what
-    depends on the name: an ``H`` schedule, and whether the largest message still fits with
-    this name's length. Only a template that validated cleanly is kept. One cache serves one
-    load: the zone and defaults are part of the key by identity.
+    count only as present, and are checked for each entry
+    (:func:`~beat.config.entry.check_like`), as are what depends on the name: an ``H``
+    schedule, and whether the largest message still fits with this name's length. Only a
+    template that validated cleanly is kept. One cache serves one load: the zone and defaults
+    are part of the key by identity.
 
     ``shared``: the entries' mappings are shared and never changed (the start-up cache's, one
     per distinct setting): each mapping's key is computed once and remembered by identity.

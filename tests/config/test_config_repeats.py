@@ -23,7 +23,7 @@ from taskqueue.message import MAX_MESSAGE_BYTES
 from tests.cli.runner import run
 
 ALIKE = ["{task: app.t, every: 30s}", "{task: app.u, cron: '*/5 * * * *', queue: q}"]
-H = "{task: app.t, cron: 'H * * * *'}"  # H: the fires depend on the name, checked for each
+H = "{task: app.t, cron: 'H * * * *'}"  # H: the fires depend on the name
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T = {"task": "t", "every": "1m"}
 NESTED = "{task: app.t, every: 1m, kwargs: {id: 1}}"  # one line, but not one flat mapping
@@ -55,9 +55,9 @@ def test_entries_written_alike_are_checked_once_and_equal_entries_checked_alone(
     )
     config, problems = read_config(write(tmp_path, lines))
     assert config is not None and problems == []
-    # Once per text (and length of name), and each H entry (its schedule is its own) and
-    # each nested one.
-    assert checked == ["e000", "e001"] + [f"e{i:03}" for i in range(2, 300) if i % 4 >= 2]
+    # Once per text (and length of name; an H entry's schedule is still its own), and each
+    # nested one.
+    assert checked == ["e000", "e001", "e002"] + [f"e{i:03}" for i in range(3, 300, 4)]
     monkeypatch.undo()
     alone, _ = read_config(write(tmp_path, [block(line) for line in lines], "block.yaml"))
     assert alone is not None and list(alone.entries) == list(config.entries)
@@ -160,3 +160,33 @@ def test_entries_with_their_own_equal_arguments_build_one_spec(
         config.entries["k4"] == alone
         and config.entries["k4"].content_hash() == alone.content_hash()
     )
+
+
+def test_h_entries_written_alike_check_their_own_schedule_and_report_its_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Feb 29 (leap years) is a day; Feb 30 and 31 are not: whether an entry is valid depends
+    # on what its name resolves H to.
+    text = "{task: app.t, cron: '0 0 H(29-31) 2 *'}"
+    names = ["a", "b", "c", "d", "e", "f", "g"]
+    checked: list[str] = []
+    real = stream_module.check_entry
+    monkeypatch.setattr(
+        stream_module,
+        "check_entry",
+        lambda checker, name, *a, **k: checked.append(name) or real(checker, name, *a, **k),
+    )
+    config, problems = read_config(write(tmp_path, [f"{n}: {text}" for n in names]))
+    monkeypatch.undo()
+    assert checked == ["a"]  # the settings once; each H schedule by its own name
+    assert [(p.line, p.path) for p in problems] == [
+        (4, "entries.b.cron"),
+        (7, "entries.e.cron"),
+        (8, "entries.f.cron"),
+        (9, "entries.g.cron"),
+    ]
+    assert all("never occurs in month field" in p.message for p in problems)
+    assert config is not None and list(config.entries) == ["a", "c", "d"]
+    utc = {"zone": ZoneInfo("Europe/Berlin"), "defaults": {}}
+    alone = validate_entry("d", {"task": "app.t", "cron": "0 0 H(29-31) 2 *"}, **utc)
+    assert config.entries["d"] == alone

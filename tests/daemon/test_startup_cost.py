@@ -57,7 +57,7 @@ def test_start_up_builds_no_entry_or_state_per_entry(
         monkeypatch.setattr(beat.records, "_new", count_new)
         monkeypatch.setattr(EntryState, "__init__", count_init)
         service.start()
-        service.save_held_states()  # what run() does once the beat is ready
+        service.finish_start()  # what run() does once the beat is ready
         monkeypatch.undo()
         # A few per distinct spec or per gated entry, none per plain entry.
         assert built["entries"] < 10, built

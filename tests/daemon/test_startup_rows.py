@@ -1,9 +1,10 @@
-"""New entries' state rows at start-up (issue 17, item 3): written once the beat is ready
-("beat started"), not on the way to it, and before its first tick; a beat killed at any
-moment in between loses nothing (a kill -9 is a beat left without close())."""
+"""What start-up leaves until the beat is ready ("beat started"), before its first tick
+(issue 17, item 3): new entries' state rows, and the GC's freeze. A beat killed at any moment
+in between loses nothing (a kill -9 is a beat left without close())."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def test_a_beat_killed_before_or_after_writing_them_loses_nothing(
     clock.now = T0 + timedelta(seconds=25)
     second = _beat(tmp_path, broker, clock, "b")
     second.start()
-    second.save_held_states()  # what run() does once the beat is ready
+    second.finish_start()  # what run() does once the beat is ready
     second.elector.stop(release=True)
     assert drain_deliveries(broker) == []
     stored = load_states(tmp_path / "schedule.db")
@@ -86,4 +87,20 @@ def test_a_beat_killed_before_or_after_writing_them_loses_nothing(
         assert {s.first_seen for s in stored.values()} == {T0 + timedelta(seconds=25)}
     finally:
         third.close()
+        broker.close()
+
+
+def test_the_gc_freeze_waits_until_ready(tmp_path: Path, redis_url: str) -> None:
+    broker = RedisBroker(redis_url)
+    beat = _beat(tmp_path, broker, FakeClock(T0), "a")
+    gc.unfreeze()
+    try:
+        beat.start()
+        assert gc.get_freeze_count() == 0
+        beat.finish_start()  # what run() does once the beat is ready
+        assert gc.get_freeze_count() > 0
+        assert len(load_states(tmp_path / "schedule.db")) == N
+    finally:
+        gc.unfreeze()
+        beat.close()
         broker.close()
