@@ -251,12 +251,17 @@ def _flag(checker: Checker, data: Mapping[Any, Any], path: str, key: str, defaul
     return default
 
 
+def fits_in_a_message(entry: Entry) -> bool:
+    """Whether every message of ``entry`` fits the broker's size limit."""
+    return largest_message_size(entry) <= MAX_MESSAGE_BYTES
+
+
 def _sendable(checker: Checker, entry: Entry, data: Mapping[Any, Any], path: str) -> bool:
-    """Whether every message of ``entry`` fits the broker's size limit; else a problem
+    """Whether every message of ``entry`` fits (:func:`fits_in_a_message`); else a problem
     naming the larger of args and kwargs (the rest of a message is small and bounded)."""
-    size = largest_message_size(entry)
-    if size <= MAX_MESSAGE_BYTES:
+    if fits_in_a_message(entry):
         return True
+    size = largest_message_size(entry)
     key = "kwargs" if json_size_floor(entry.kwargs) >= json_size_floor(entry.args) else "args"
     where, line = path, checker.line_of(data)
     if key in data:

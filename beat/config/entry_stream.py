@@ -23,7 +23,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat.config.checker import NAME, Checker
-from beat.config.entry import SpecCache, check_defaults, check_entry, check_like
+from beat.config.entry import (
+    SpecCache,
+    check_defaults,
+    check_entry,
+    check_like,
+    fits_in_a_message,
+)
 from beat.config.model import UTC_ZONE
 from beat.config.routes_section import check_routes
 from beat.config.spec_cache import Template, hashed_by_name
@@ -93,12 +99,12 @@ class EntryStream:
             assert self._settings is not None
             entry = check_like(self.checker, hashed, name, value(), line, self._settings[0])
             return INVALID if entry is None else entry
-        if len(name) in fits and NAME.fullmatch(name):
-            return Entry.of(name, taken.spec)
-        entry = self(root, name, value(), line)  # checked as ever: its name, its size
-        if entry is not INVALID:
-            fits.add(len(name))
-        return entry
+        if NAME.fullmatch(name):
+            entry = Entry.of(name, taken.spec)
+            if len(name) in fits or fits_in_a_message(entry):
+                fits.add(len(name))
+                return entry
+        return self(root, name, value(), line)  # checked as ever: its problem named
 
     def _read_settings(self, root: Lined) -> tuple[ZoneInfo, Mapping[str, Any], tuple[Route, ...]]:
         self._seen = (

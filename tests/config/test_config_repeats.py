@@ -190,3 +190,19 @@ def test_h_entries_written_alike_check_their_own_schedule_and_report_its_problem
     utc = {"zone": ZoneInfo("Europe/Berlin"), "defaults": {}}
     alone = validate_entry("d", {"task": "app.t", "cron": "0 0 H(29-31) 2 *"}, **utc)
     assert config.entries["d"] == alone
+
+
+def test_names_of_other_lengths_written_alike_are_not_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+    real = stream_module.check_entry
+    monkeypatch.setattr(
+        stream_module,
+        "check_entry",
+        lambda checker, name, *a, **k: checked.append(name) or real(checker, name, *a, **k),
+    )
+    names = ["x" * (1 + i % 10) + str(i) for i in range(50)]  # their messages' sizes differ
+    config, problems = read_config(write(tmp_path, [f"{n}: {ALIKE[1]}" for n in names]))
+    assert checked == [names[0]] and problems == []
+    assert config is not None and list(config.entries) == names
