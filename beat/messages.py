@@ -58,16 +58,17 @@ def largest_message_size(entry: Entry) -> int:
     gigabytes).
     """
     arguments = 0  # most entries have none: no encoding at all (start-up cost per entry)
-    if entry.args or entry.kwargs:
-        floor = json_size_floor(entry.args) + json_size_floor(entry.kwargs)
+    args, kwargs = entry.args, entry.kwargs
+    if args or kwargs:
+        # An empty one's floor is 1, as json_size_floor counts it.
+        floor = (json_size_floor(args) if args else 1) + (json_size_floor(kwargs) if kwargs else 1)
         if floor > 8 * MAX_MESSAGE_BYTES:
             return floor
         # "[]" and "{}": the empty arguments already counted in the rest of the message.
-        # Only the arguments there are are encoded (an entry with kwargs of its own and no
-        # args is one per row of a SQL source at start-up).
-        args_size = encoded_value_size(list(entry.args)) if entry.args else 2
-        kwargs_size = encoded_value_size(entry.kwargs) if entry.kwargs else 2
-        arguments = args_size + kwargs_size - 4
+        if args:
+            arguments += encoded_value_size(list(args)) - 2
+        if kwargs:
+            arguments += encoded_value_size(kwargs) - 2
     name_size = len(entry.name)
     if not _PLAIN_NAME.fullmatch(entry.name):  # validated names always are; others: measure
         name_size = encoded_value_size(entry.name) - 2

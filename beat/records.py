@@ -81,6 +81,13 @@ class Record:
         self.fired = fired  # (last_fire, last_dispatched_at)
         self.seen = seen  # (first_seen, edited_at)
 
+    @classmethod
+    def like(cls, spec: EntrySpec, other: Record) -> Record:
+        """A record of ``spec`` in ``other``'s state (every new entry's, at start-up)."""
+        record = cls.__new__(cls)
+        record.spec, record.bucket, record.fired, record.seen = spec, None, other.fired, other.seen
+        return record
+
     def set_state(self, state: EntryState) -> None:
         self.fired, self.seen = instants(state)
 

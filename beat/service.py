@@ -39,12 +39,9 @@ class BeatService(TickLoop):
         self.broker.ping()
         with gc_paused():  # every entry's state and index place: all kept (beat.memory)
             self._config_file.changed()
+            # New entries' rows wait until the beat is ready (save_held_states).
             self.apply_config(self.config, self.clock(), starting=True)
             self._load_gate()
-        # Entries, schedules and states live as long as the process: move them out of the
-        # cyclic GC's generations so a collection during a large burst does not walk them.
-        gc.collect()
-        gc.freeze()
         release_free_memory()
         if self.metrics is not None:
             self.metrics.set_leader(False)
@@ -72,6 +69,7 @@ class BeatService(TickLoop):
         self.elector.start()
         self.promoter.start()
         try:
+            self.finish_start()
             for call in when_ready:  # work that must not delay READY (the start-up cache)
                 call(self.entries)
             while not self._stop.is_set():
@@ -85,6 +83,15 @@ class BeatService(TickLoop):
             systemd.stopping()
             self.close()
             log.info("beat stopped (%d fires sent)", self.stats_sent)
+
+    def finish_start(self) -> None:
+        """What :meth:`start` leaves until the beat is ready, before its first tick: the held
+        states (:meth:`save_held_states`), then the entries, schedules and states, which live
+        as long as the process, moved out of the cyclic GC's generations, so a collection
+        during a large burst does not walk them (a collection of 100,000 entries: 30 ms)."""
+        self.save_held_states()
+        gc.collect()
+        gc.freeze()
 
     def close(self) -> None:
         self.promoter.stop()
@@ -127,7 +134,7 @@ class BeatService(TickLoop):
         if starting:
             with self.store.reading() as stored:
                 change = self.roster.start(entries, stored, now)
-            self._persist(change)
+            self._persist(change, hold=True)
         else:
             removed = [name for name in self.entries if name not in entries]
             self.apply_entries(entries, removed, now)
@@ -151,14 +158,18 @@ class BeatService(TickLoop):
         self, upserts: Mapping[str, Entry], removals: Sequence[str], now: datetime
     ) -> None:
         """The one way entries change (reload, SQL delta): the roster's rules, then persisted."""
+        self.save_held_states()  # read from the roster as it is: before it changes again
         self._persist(self.roster.apply(upserts, removals, now))
 
-    def _persist(self, change: Change) -> None:
-        """What the roster changed, written to the store (and told the dispatcher)."""
+    def _persist(self, change: Change, *, hold: bool = False) -> None:
+        """What the roster changed, written to the store (and told the dispatcher). ``hold``
+        (start-up): the states to persist are held for :meth:`save_held_states`."""
         if change.removed:
             self.dispatcher.forget(change.removed)
             self.store.forget(change.removed)
-        if change.persist:
+        if change.persist and hold:
+            self._held_states = change.persist
+        elif change.persist:
             self.store.upsert_new(change.persist)
         if self.metrics is not None:
             enabled = self.roster.enabled_count()

@@ -48,6 +48,7 @@ class TickLoop(Leadership):
     def tick(self) -> int:
         """Dispatch everything due up to now + lookahead, and a large burst earlier
         (:mod:`beat.early_push`); return how many fires were sent. A standby sends nothing."""
+        self.save_held_states()  # run() did, unless the caller ticks without it
         self._clock_watch.check(self.clock())  # a standby's clock too: it may lead next
         # Before the next push: these fires' instant is now (a standby too: it pushed them).
         self._promote_due()

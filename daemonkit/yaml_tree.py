@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, cast
 
 import yaml
 
-# A schedules.yaml of 100,000 entries is a few MiB; anything this large is a mistake.
-MAX_YAML_BYTES = 64 * 1024 * 1024
+from daemonkit.yaml_repeats import RepeatSink, Spans
+from daemonkit.yaml_values import Lined as Lined
+from daemonkit.yaml_values import LinedList as LinedList
+
 # Deeper than this is surely an accident or an attack (and deep values exhaust the stack of
 # whatever walks them later).
 MAX_YAML_DEPTH = 128
@@ -55,21 +56,6 @@ class YamlProblems(ValueError):
         self.problems = problems
 
 
-def read_yaml_bytes(path: Path) -> bytes:
-    """The file's bytes; :class:`YamlLimitExceeded` if it is over :data:`MAX_YAML_BYTES`.
-
-    Reads at most one byte past the limit, so a huge file (or an endless one, like a device)
-    costs nothing. OSError passes through.
-    """
-    with path.open("rb") as f:
-        data = f.read(MAX_YAML_BYTES + 1)
-    if len(data) > MAX_YAML_BYTES:
-        raise YamlLimitExceeded(
-            None, "", f"the file is larger than the limit of {MAX_YAML_BYTES // (1024 * 1024)} MiB"
-        )
-    return data
-
-
 def load_yaml(text: str) -> Any:
     """``text`` as Python values (mappings are :class:`Lined`), within the bounds above.
 
@@ -89,28 +75,6 @@ def load_yaml(text: str) -> Any:
     if problems:
         raise YamlProblems(problems)
     return value
-
-
-class Lined(dict[Any, Any]):
-    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
-
-    __slots__ = ("key_lines", "line")
-
-    def __init__(self, line: int) -> None:
-        super().__init__()
-        self.line = line
-        self.key_lines: dict[Any, int] = {}
-
-
-class LinedList(list[Any]):
-    """A YAML sequence that remembers its line and each item's line (1-based)."""
-
-    __slots__ = ("item_lines", "line")
-
-    def __init__(self, line: int) -> None:
-        super().__init__()
-        self.line = line
-        self.item_lines: list[int] = []
 
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -135,7 +99,7 @@ class _Frame:
 
     __slots__ = (
         *("anchor", "at", "first", "is_list", "key", "key_line", "lines", "merges", "parent"),
-        *("sink", "value"),
+        *("repeat", "sink", "value"),
     )
 
     def __init__(
@@ -155,6 +119,9 @@ class _Frame:
         # The sink's key lines as C ints (an int per key outlived the parse: 30 MB at 1,000,000
         # entries); in key_lines only for values it did not take, or all after a duplicate.
         self.lines: array[int] | None = None
+        # A streamed value whose text may serve later ones (TreeBuilder.spans): where it
+        # starts in the text, and the expanded values, anchors and problems so far.
+        self.repeat: tuple[int, int, int, int] | None = None
 
     def position(self) -> Any:
         """Where the value being read goes: an index in a sequence, else the pending key."""
@@ -197,7 +164,8 @@ class TreeBuilder:
         *,
         stream: tuple[str, Callable[[Lined, Any, Any, int], Any]] | None = None,
     ) -> None:
-        self.report = report
+        self._report = report
+        self.reported = 0  # problems so far: a value with one is not repeated (spans)
         # (key, sink): each value of the top-level mapping under `key` is handed to
         # sink(root so far, its key, value, key line) as soon as it is complete, and what the
         # sink returns is kept instead, so a file of 1,000,000 entries never holds all of their
@@ -206,6 +174,8 @@ class TreeBuilder:
         self.sink: Callable[[Lined, Any, Any, int], Any] | None = None
         if stream is not None:
             self.stream_key, self.sink = stream
+        # With a RepeatSink: the texts of streamed values, each read once (daemonkit.yaml_repeats).
+        self.spans: Spans | None = None
         self.constructor = yaml.constructor.SafeConstructor()
         self.anchors: dict[str, Any] = {}
         # Plain scalars that resolved to themselves (a string) though their first character
@@ -216,7 +186,13 @@ class TreeBuilder:
         # Each anchor's size in values as if every alias inside it were expanded.
         self.sizes: dict[str, int] = {}
 
+    def report(self, line: int | None, path: str, message: str) -> None:
+        self.reported += 1
+        self._report(line, path, message)
+
     def build(self, text: str) -> Any:
+        if isinstance(self.sink, RepeatSink):
+            self.spans = Spans(self.sink, text)
         loader = _Loader(text)
         try:
             return self._build(loader.get_event)
@@ -234,6 +210,7 @@ class TreeBuilder:
         plain_first = _PLAIN_FIRST
         plain_strings = self.plain_strings
         sink = self.sink or _no_sink  # called only by frames marked as streamed
+        spans = self.spans
         # Values written in the file and values repeated by aliases so far (see the module).
         written = expanded = 0
         while (event := next_event()) is not None:
@@ -259,6 +236,16 @@ class TreeBuilder:
                     raise YamlLimitExceeded(
                         line, child_path(stack), f"nested more than {MAX_YAML_DEPTH} levels deep"
                     )
+                repeat = None
+                if spans is not None and top is not None and top.sink and kind is _MappingStart:
+                    span, end, start = spans.find(event, top.key)  # an entry written alike?
+                    if span is not None:
+                        written += span.written
+                        at = (cast("Lined", stack[0].value), top.key, top.key_line, line)
+                        self.keep(top, spans.again(next_event, span, end, *at), None)
+                        continue
+                    if start >= 0:
+                        repeat = (start, expanded, len(self.anchors), self.reported)
                 container: Lined | LinedList = (
                     Lined(line) if kind is _MappingStart else LinedList(line)
                 )
@@ -267,6 +254,7 @@ class TreeBuilder:
                 top = _Frame(container, top, event.anchor, written + expanded)
                 top.sink = streamed and self.sink is not None and kind is _MappingStart
                 top.lines = array("L") if top.sink else None
+                top.repeat = repeat
                 stack.append(top)
                 continue
             elif kind is _MappingEnd or kind is _SequenceEnd:
@@ -278,6 +266,10 @@ class TreeBuilder:
                 if frame.anchor is not None:
                     self.anchors[frame.anchor] = value
                     self.sizes[frame.anchor] = written + expanded - frame.first + 1
+                if frame.repeat is not None and top is not None:  # a streamed value
+                    size = written + expanded - frame.first + 1
+                    self.take(cast("Lined", stack[0].value), top, frame, event, expanded, size)
+                    continue
             elif kind is _AliasEvent:
                 is_merge, line = False, event.start_mark.line + 1
                 value = self.anchors.get(event.anchor, _SKIP)
@@ -327,6 +319,34 @@ class TreeBuilder:
                 if top.lines is None or value is given:  # not taken by the sink: may be asked
                     into.key_lines[key] = top.key_line
         return root
+
+    def take(
+        self, root: Lined, top: _Frame, frame: _Frame, end: Any, expanded: int, size: int
+    ) -> None:
+        """The streamed value ``frame`` is complete: to the sink, and its text remembered."""
+        value = frame.value
+        assert isinstance(value, Lined) and frame.repeat is not None and self.spans is not None
+        taken = self.spans.sink(root, top.key, value, top.key_line)
+        self.keep(top, taken, value)
+        start, expanded_before, anchors, reported = frame.repeat
+        plain = (
+            expanded == expanded_before
+            and len(self.anchors) == anchors
+            and self.reported == reported
+            and not frame.merges
+        )
+        self.spans.remember(start, end, value, taken, size, plain)
+
+    @staticmethod
+    def keep(top: _Frame, taken: Any, given: Any) -> None:
+        """What the sink took for the value of ``top``'s pending key, in place of ``given``."""
+        key, top.key = top.key, _NO_KEY
+        into = top.value
+        into[key] = taken
+        if top.lines is not None:
+            top.lines.append(top.key_line)
+        if top.lines is None or taken is given:  # not taken by the sink: may be asked
+            cast("Lined", into).key_lines[key] = top.key_line
 
     def check_container_tag(self, event: Any, stack: list[_Frame]) -> None:
         tag = event.tag
@@ -420,31 +440,3 @@ def child_path(stack: list[_Frame]) -> str:
 def segment(key: Any) -> str:
     """A key as a part of a problem's path: as is when plain, else quoted (one printable line)."""
     return key if isinstance(key, str) and key.isprintable() and key else repr(key)
-
-
-def yaml_error_line(error: yaml.YAMLError, text: str) -> int | None:
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        return None if mark is None else int(mark.line) + 1
-    position = getattr(error, "position", None)
-    if isinstance(position, int):
-        return text.count("\n", 0, position) + 1
-    return None
-
-
-def yaml_error_message(error: yaml.YAMLError, source: str) -> str:
-    if isinstance(error, yaml.MarkedYAMLError):
-        parts = [error.context, error.problem]
-        text = ": ".join(p for p in parts if p) or "syntax error"
-        mark = error.problem_mark
-        if mark is not None and source[mark.index : mark.index + 1] == "\t":
-            text += " (a tab: YAML indents with spaces only)"
-    elif isinstance(error, yaml.reader.ReaderError):
-        text = (
-            f"unacceptable character #x{error.character:04x}"
-            if isinstance(error.character, int)
-            else str(error.reason)
-        )
-    else:
-        text = str(error).splitlines()[0] if str(error) else "syntax error"
-    return f"malformed YAML: {text}"

@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from daemonkit.yaml_tree import YamlLimitExceeded, YamlProblems, load_yaml, read_yaml_bytes
+from daemonkit.yaml_input import read_yaml_bytes
+from daemonkit.yaml_tree import YamlLimitExceeded, YamlProblems, load_yaml
 
 # One duration syntax for beat and worker (taskqueue is the package both import).
 from taskqueue.durations import parse_duration

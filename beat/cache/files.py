@@ -35,7 +35,10 @@ _CODE_FILES = (
     "beat/entries.py",
     "beat/messages.py",
     "beat/cli/cached.py",
+    "daemonkit/yaml_input.py",
+    "daemonkit/yaml_repeats.py",
     "daemonkit/yaml_tree.py",
+    "daemonkit/yaml_values.py",
 )
 
 
@@ -86,6 +89,13 @@ def code_fingerprint() -> str:
 def source_key(path: Path, limit: int | None = None) -> dict[str, Any] | None:
     """What a cache of ``path`` is valid for; None when ``path`` cannot be read (or is larger
     than ``limit`` bytes: no reader would take it)."""
+    found = read_source(path, limit)
+    return None if found is None else found[0]
+
+
+def read_source(path: Path, limit: int | None = None) -> tuple[dict[str, Any], bytes] | None:
+    """:func:`source_key` and the bytes it was made from: a reader that parses them on a
+    cache miss reads the file once, and parses what the key names."""
     try:
         resolved = path.resolve()
         with open(resolved, "rb") as source:
@@ -95,7 +105,7 @@ def source_key(path: Path, limit: int | None = None) -> dict[str, Any] | None:
         return None
     if limit is not None and len(data) > limit:
         return None
-    return {
+    key = {
         "format": FORMAT,
         "code": fingerprint,
         "path": str(resolved),
@@ -104,6 +114,7 @@ def source_key(path: Path, limit: int | None = None) -> dict[str, Any] | None:
         "size": len(data),
         "blake2b": digest(data),
     }
+    return key, data
 
 
 def named(kind: str, key: dict[str, Any]) -> Path | None:

@@ -16,7 +16,7 @@ from beat.config.checker import NAME, Checker, NotJSON, plain
 from beat.config.keys import DEFAULT_KEYS, ENTRY_KEYS, OPTION_DURATIONS, OPTION_KEYS
 from beat.config.schedule import check_schedule
 from beat.config.spec_cache import SpecCache as SpecCache
-from beat.config.spec_cache import Template
+from beat.config.spec_cache import Template, hashed_by_name
 from beat.entries import DEFAULT_GRACE, DEFAULT_QUEUE, CatchUp, Entry, Overlap, TaskOptions
 from beat.errors import ConfigError
 from beat.messages import largest_message_size
@@ -122,10 +122,10 @@ def like_entry(
 ) -> Entry | None:
     """Entry ``name`` (a valid name) whose settings ``data`` are those ``template`` was
     validated with, but for its own arguments (a :class:`SpecCache` hit); or None after
-    reporting why it is invalid. Only what may differ is checked: see :func:`_like`, and
+    reporting why it is invalid. Only what may differ is checked: see :func:`check_like`, and
     without own settings, only whether the largest message still fits with this name."""
     if template.own:
-        return _like(checker, template.entry, name, data, line, zone)
+        return check_like(checker, template, name, data, line, zone)
     entry = Entry.of(name, template.entry.spec)
     if template.fits(name):
         return entry
@@ -135,9 +135,9 @@ def like_entry(
     return entry
 
 
-def _like(
+def check_like(
     checker: Checker,
-    template: Entry,
+    template: Template,
     name: str,
     data: Mapping[Any, Any],
     line: int | None,
@@ -150,8 +150,7 @@ def _like(
     changes: dict[str, Any] = {}
     path = f"entries.{name}"  # a valid name is written as is (segment)
     before = len(checker.problems)
-    cron = data.get("cron")
-    if isinstance(cron, str) and "h" in cron.lower():  # H, or a word with an h: built again
+    if hashed_by_name(data):
         if "timezone" in data:  # valid: the template was built with it
             zone = checker.zone(data, "timezone", path) or zone
         changes["schedule"] = check_schedule(checker, name, data, line, path, zone)
@@ -159,9 +158,19 @@ def _like(
         changes["args"] = _args(checker, data, path)
     if "kwargs" in data:
         changes["kwargs"] = _kwargs(checker, data, path)
-    if len(checker.problems) > before or changes.get("schedule", template.schedule) is None:
+    schedule = changes.get("schedule", template.entry.schedule)
+    if len(checker.problems) > before or schedule is None:
         return None
-    entry = template.replace(name=name, **changes)
+    if "args" not in changes and "kwargs" not in changes:
+        # Its own schedule only: the template's message but for the name (its size too).
+        entry = Entry.of(name, template.with_schedule(schedule))
+        if template.fits(name):
+            return entry
+        if not _sendable(checker, entry, data, path):
+            return None
+        template.fitted(name)
+        return entry
+    entry = Entry.of(name, template.with_arguments(changes))
     return entry if _sendable(checker, entry, data, path) else None
 
 
@@ -257,12 +266,17 @@ def _flag(checker: Checker, data: Mapping[Any, Any], path: str, key: str, defaul
     return default
 
 
+def fits_in_a_message(entry: Entry) -> bool:
+    """Whether every message of ``entry`` fits the broker's size limit."""
+    return largest_message_size(entry) <= MAX_MESSAGE_BYTES
+
+
 def _sendable(checker: Checker, entry: Entry, data: Mapping[Any, Any], path: str) -> bool:
-    """Whether every message of ``entry`` fits the broker's size limit; else a problem
+    """Whether every message of ``entry`` fits (:func:`fits_in_a_message`); else a problem
     naming the larger of args and kwargs (the rest of a message is small and bounded)."""
-    size = largest_message_size(entry)
-    if size <= MAX_MESSAGE_BYTES:
+    if fits_in_a_message(entry):
         return True
+    size = largest_message_size(entry)
     key = "kwargs" if json_size_floor(entry.kwargs) >= json_size_floor(entry.args) else "args"
     where, line = path, checker.line_of(data)
     if key in data:

@@ -9,24 +9,41 @@ with the ``timezone:`` and ``defaults:`` read so far, and only its :class:`Entry
 That is only right when those keys (and ``routes:``) come before ``entries:`` (they usually do). The
 loader checks afterwards (:meth:`EntryStream.valid_for`) and otherwise reads the file again
 the ordinary way, so the answer never depends on the order of the keys.
+
+An entry whose settings are written with the very text of an earlier valid one's (a
+:class:`~daemonkit.yaml_tree.RepeatSink`) is that entry under its own name: not built nor
+checked again but for what its name decides (the name itself, whether its largest message
+still fits, and an ``H`` schedule: :func:`~beat.config.entry.check_like`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from beat.config.checker import Checker
-from beat.config.entry import SpecCache, check_defaults, check_entry
+from beat.config.checker import NAME, Checker
+from beat.config.entry import (
+    SpecCache,
+    check_defaults,
+    check_entry,
+    check_like,
+    fits_in_a_message,
+)
 from beat.config.model import UTC_ZONE
 from beat.config.routes_section import check_routes
+from beat.config.spec_cache import Template, hashed_by_name
 from beat.entries import Entry
 from daemonkit.yaml_tree import Lined
 from taskqueue.routes import Route
 
+
+class _Invalid:
+    """The type of :data:`INVALID`."""
+
+
 # What the entries mapping holds for an entry streamed and found invalid (problems reported).
-INVALID: Any = object()
+INVALID: Any = _Invalid()
 _MISSING: Any = object()
 
 
@@ -40,6 +57,11 @@ class EntryStream:
         self._seen: tuple[Any, Any, Any] = (_MISSING, _MISSING, _MISSING)
         self.cache = SpecCache()
         self.off = False  # settings that could not be read cleanly: leave it to the loader
+        # By id of an entry another may repeat (held by the builder): lengths of names its
+        # largest message is known to fit with (the name is in it); and the template of one
+        # whose H schedule each name decides.
+        self._fits: dict[int, set[int]] = {}
+        self._hashed: dict[int, Template] = {}
 
     def __call__(self, root: Lined, name: Any, data: Any, line: int) -> Any:
         settings = self._settings
@@ -52,6 +74,37 @@ class EntryStream:
             self.checker, name, data, line, zone, defaults, "yaml", routes=routes, cache=self.cache
         )
         return INVALID if entry is None else entry
+
+    def shares(self, value: Lined, taken: Any) -> bool:
+        """Whether the entry ``taken`` serves the entries written as ``value`` was (see the
+        module docstring)."""
+        if self.off or not isinstance(taken, Entry) or self._settings is None:
+            return False
+        if hashed_by_name(value):
+            zone, defaults, _ = self._settings
+            template = self.cache.get(self.cache.key(value, zone, defaults, "yaml"))
+            if template is None or not template.own:
+                return False
+            self._hashed[id(taken)] = template
+        self._fits[id(taken)] = {len(taken.name)}
+        return True
+
+    def again(
+        self, root: Lined, name: str, taken: Entry, value: Callable[[], Lined], line: int
+    ) -> Any:
+        """The entry ``name``, written as ``taken`` was."""
+        fits = self._fits[id(taken)]
+        hashed = self._hashed.get(id(taken)) if self._hashed else None
+        if hashed is not None and NAME.fullmatch(name):
+            assert self._settings is not None
+            entry = check_like(self.checker, hashed, name, value(), line, self._settings[0])
+            return INVALID if entry is None else entry
+        if NAME.fullmatch(name):
+            entry = Entry.of(name, taken.spec)
+            if len(name) in fits or fits_in_a_message(entry):
+                fits.add(len(name))
+                return entry
+        return self(root, name, value(), line)  # checked as ever: its problem named
 
     def _read_settings(self, root: Lined) -> tuple[ZoneInfo, Mapping[str, Any], tuple[Route, ...]]:
         self._seen = (
@@ -83,3 +136,11 @@ class EntryStream:
 def streamed(value: Any) -> bool:
     """Whether an entries value was already checked by the stream (an Entry, or INVALID)."""
     return value is INVALID or isinstance(value, Entry)
+
+
+_STREAMED = frozenset((Entry, _Invalid))  # the types of values the stream checked
+
+
+def all_streamed(values: Iterable[Any]) -> bool:
+    """Whether every one of the entries ``values`` is :func:`streamed`."""
+    return _STREAMED.issuperset(map(type, values))

@@ -12,7 +12,7 @@ from typing import Any
 from beat.config.broker_section import check_broker_url, optional_url, top_mapping
 from beat.config.checker import Checker
 from beat.config.entry import SpecCache, check_defaults, check_entry
-from beat.config.entry_stream import INVALID, EntryStream, streamed
+from beat.config.entry_stream import INVALID, EntryStream, all_streamed, streamed
 from beat.config.keys import BEAT_KEYS, LOG_FORMATS, TOP_KEYS
 from beat.config.model import UTC_ZONE, Config, ReadyHook
 from beat.config.routes_section import check_routes
@@ -22,7 +22,7 @@ from beat.config.yaml_reading import UNREADABLE, read_tree
 from beat.entries import Entry
 from beat.errors import ConfigError, Problem
 from beat.memory import gc_paused
-from daemonkit.yaml_tree import MAX_YAML_BYTES
+from daemonkit.yaml_input import MAX_YAML_BYTES
 from taskqueue.config_keys import default_broker_url, parse_loglevel
 from taskqueue.config_text import describe
 from taskqueue.routes import Route
@@ -63,12 +63,13 @@ def read_config(
 def _read_cached(
     path: Path, cache: Path, later: list[ReadyHook] | None
 ) -> tuple[Config | None, list[Problem]]:
-    from beat.cache.files import source_key
+    from beat.cache.files import read_source
     from beat.config import startup_cache
 
-    key = source_key(path, MAX_YAML_BYTES)
-    if key is None:
+    source = read_source(path, MAX_YAML_BYTES)
+    if source is None:
         return _read(path)[:2]  # the cold read says what is wrong
+    key, data = source
     found = startup_cache.load(cache, key)
     if found is not None:
         top, entries, hashes = found
@@ -82,7 +83,7 @@ def _read_cached(
             "reading the config file",
             cache,
         )
-    config, problems, root = _read(path)
+    config, problems, root = _read(path, data)  # the bytes the key was made from
     if config is not None and not problems and isinstance(root, Mapping):
         store = startup_cache.storer(cache, key, root)
         if later is None:
@@ -92,18 +93,19 @@ def _read_cached(
     return config, problems
 
 
-def _read(path: Path) -> tuple[Config | None, list[Problem], Any]:
+def _read(path: Path, data: bytes | None = None) -> tuple[Config | None, list[Problem], Any]:
+    """``path`` read and checked (``data``: its bytes, already read)."""
     checker = Checker(str(path))
     first = EntryStream(str(path))
     stream: EntryStream | None = first
-    root = read_tree(path, checker, ("entries", first))
+    root = read_tree(path, checker, ("entries", first), data)
     if root is UNREADABLE:
         return None, checker.problems, None
     if isinstance(root, Mapping) and stream is not None and not stream.valid_for(root):
         # `timezone:` or `defaults:` came after `entries:`: read again, the ordinary way.
         root = stream = None
         checker = Checker(str(path))
-        root = read_tree(path, checker)
+        root = read_tree(path, checker, data=data)
     config = _build(path, root, checker)
     if stream is not None:
         checker.problems.extend(stream.checker.problems)
@@ -157,6 +159,8 @@ def _entries(
     section = checker.mapping(
         root.get("entries"), checker.line_of(root, "entries"), "entries", "entry names to entries"
     )
+    if all_streamed(section.values()):  # the usual file: in C, not an entry at a time
+        return {entry.name: entry for entry in section.values() if entry is not INVALID}
     for name, data in section.items():
         if streamed(data):  # checked while the file was read (beat.config.entry_stream)
             if data is not INVALID:

@@ -14,14 +14,8 @@ from typing import Any
 import yaml
 
 from beat.config.checker import Checker
-from daemonkit.yaml_tree import (
-    Lined,
-    TreeBuilder,
-    YamlLimitExceeded,
-    read_yaml_bytes,
-    yaml_error_line,
-    yaml_error_message,
-)
+from daemonkit.yaml_input import read_yaml_bytes, yaml_error_line, yaml_error_message
+from daemonkit.yaml_tree import Lined, TreeBuilder, YamlLimitExceeded
 
 # `read_tree`'s answer when nothing could be read (None is a valid, empty document).
 UNREADABLE: Any = object()
@@ -31,12 +25,14 @@ def read_tree(
     path: Path,
     checker: Checker,
     stream: tuple[str, Callable[[Lined, Any, Any, int], Any]] | None = None,
+    data: bytes | None = None,
 ) -> Any:
     """The document at ``path`` as values (mappings are :class:`~daemonkit.yaml_tree.Lined`),
     or :data:`UNREADABLE` after reporting why. Problems inside an otherwise readable document
     (duplicate keys, odd tags) are reported and the rest is returned. ``stream``: see
-    :class:`~daemonkit.yaml_tree.TreeBuilder`."""
-    text = _read_text(path, checker)
+    :class:`~daemonkit.yaml_tree.TreeBuilder`. ``data``: the file's bytes, if already read
+    (within :data:`~daemonkit.yaml_input.MAX_YAML_BYTES`)."""
+    text = _read_text(path, checker, data)
     if text is None:
         return UNREADABLE
     try:
@@ -48,9 +44,10 @@ def read_tree(
     return UNREADABLE
 
 
-def _read_text(path: Path, checker: Checker) -> str | None:
+def _read_text(path: Path, checker: Checker, data: bytes | None) -> str | None:
     try:
-        data = read_yaml_bytes(path)
+        if data is None:
+            data = read_yaml_bytes(path)
     except YamlLimitExceeded as e:
         checker.report(None, "", e.message)
         return None

@@ -376,6 +376,18 @@ def parse(expr: str, name: str = "") -> CronSpec:
     return _parse(text, name if checked.hashed else "")
 
 
+def hash_values(expr: str, name: str) -> tuple[str, ...]:
+    """What ``name`` resolves the ``H`` items of ``expr`` to, in order: names resolving
+    alike give equal specs (:func:`parse`), so this is what H entries can be shared by. Raises
+    what :func:`parse` would for a bad expression."""
+    checked = _check(_unmacro(expr))
+    items = checked.items
+    return tuple(
+        cron_hash.resolve_hash(index, items[index][position], name)
+        for index, position in checked.hashed
+    )
+
+
 @lru_cache(maxsize=4096)
 def _parse(text: str, name: str) -> CronSpec:
     checked = _check(text)

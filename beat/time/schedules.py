@@ -144,25 +144,34 @@ def _hashed(expr: str) -> bool:
 def shared_cron(expr: str, zone: ZoneInfo, name: str = "") -> Cron:
     """``Cron(expr, zone, name)``, one object per expression, zone and resolved spec: a fleet
     of 1,000,000 entries on a few dozen expressions holds a few dozen schedules, and its
-    ``H`` entries one per minute (or hour) their names resolve to, not one each."""
+    ``H`` entries one per minute (or hour) their names resolve to, not one each, built once
+    for each (what a name resolves ``H`` to is a fraction of building the schedule)."""
     if not _hashed(expr):
         return _shared_cron(expr, zone)
-    from beat.time.cron_fields import parse
+    from beat.time.cron_fields import hash_values
 
-    # The resolved spec first (H's values for this name, the rest cached by text): a name that
-    # resolves as an earlier one did takes its Cron without building one (an H fleet).
-    normalized = " ".join(expr.split())
-    key = (normalized, zone, parse(normalized, name))
+    resolved = (expr, zone, hash_values(expr, name))
+    shared = _H_RESOLVED.get(resolved)
+    if shared is not None:
+        return shared
+    cron = Cron(expr, zone, name)
+    key = (cron.expr, zone, cron._matcher.spec)
     shared = _H_CRONS.get(key)
     if shared is None:
         if len(_H_CRONS) >= 4096:  # bounded: past that, sharing is only less complete
             _H_CRONS.clear()
-        shared = _H_CRONS[key] = Cron(expr, zone, name)
+            _H_RESOLVED.clear()
+        shared = _H_CRONS[key] = cron
+    if len(_H_RESOLVED) >= 16384:  # several resolutions may give one spec: its own bound
+        _H_RESOLVED.clear()
+    _H_RESOLVED[resolved] = shared
     return shared
 
 
-# H schedules by (expression, zone, resolved spec): see shared_cron.
+# H schedules by (expression, zone, resolved spec): see shared_cron; and by what the names
+# resolved H to, as written (each maps to the first).
 _H_CRONS: dict[tuple[str, ZoneInfo, CronSpec], Cron] = {}
+_H_RESOLVED: dict[tuple[str, ZoneInfo, tuple[str, ...]], Cron] = {}
 
 
 @lru_cache(maxsize=4096)

@@ -3,8 +3,10 @@ edited one is, and a cache that does not verify is ignored with a warning, never
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import gc
+import io
 import json
 import logging
 import tracemalloc
@@ -82,6 +84,29 @@ def test_an_unchanged_file_is_not_parsed_again_and_gives_the_same_config(
     same(cold, warm)
     same(load_config(path), warm)
     assert warm.entries["g"].schedule != warm.entries["hh"].schedule  # H: by name
+
+
+def test_a_cold_start_reads_the_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The cache's key (the file's digest) and the parse come from one read: 100,000 entries
+    # are a few MiB, and a file edited between two reads could be cached under another key.
+    path, cache = tmp_path / "schedules.yaml", tmp_path / "state.db.config-cache"
+    path.write_text(FILE)
+    reads: list[str] = []
+    real = io.open
+
+    def counted(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file) == str(path):
+            reads.append(str(file))
+        return real(file, *args, **kwargs)
+
+    later: list[ReadyHook] = []
+    monkeypatch.setattr(io, "open", counted)
+    monkeypatch.setattr(builtins, "open", counted)
+    config = load_config(path, cache, later)
+    monkeypatch.undo()
+    assert len(reads) == 1
+    later[0](config.entries)  # the write, once ready: the file checked unchanged there
+    same(load_config(path, cache), config)
 
 
 def test_an_edited_file_is_read_again_and_its_problems_keep_their_lines(

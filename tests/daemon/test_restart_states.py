@@ -99,6 +99,7 @@ def test_a_restart_reads_back_every_stored_state_exactly(tmp_path: Path, redis_u
     store_states(tmp_path / "schedule.db", list(stored.values()))
     with beat(tmp_path, redis_url, NOW) as service:
         service.start()
+        service.save_held_states()  # as run() does once the beat is ready
         states = dict(service.states)
         specs = {name: entry.spec for name, entry in service.entries.items()}
         index = dict(service.index.pop_due(NOW + timedelta(days=2)))
@@ -166,6 +167,7 @@ def test_a_restart_holds_no_state_per_stored_row_beyond_its_record(
     (tmp_path / "schedules.yaml").write_text("entries:\n" + "\n".join(lines) + "\n")
     with beat(tmp_path, redis_url, T0) as first:
         first.start()
+        first.save_held_states()  # the new entries' rows: as run() writes them once ready
     with beat(tmp_path, redis_url, NOW) as service:
         gc.collect()
         tracemalloc.start()
