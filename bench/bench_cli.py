@@ -41,8 +41,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BEAT = str(Path(sys.executable).parent / "beat")
+sys.path.insert(0, str(ROOT / "bench"))
 
-PACKAGES = ("beat", "taskqueue", "daemonkit")
+from benchcompile import compile_sources  # noqa: E402
+
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "beat --help": [BEAT, "--help"],
@@ -146,8 +148,7 @@ def main() -> None:
         cached = {**os.environ, "XDG_CACHE_HOME": str(cwd / "cache")}
         envs = {side: {**cached, "PYTHONPATH": str(path)} for side, path in sides.items()}
         uncached = {"XDG_CACHE_HOME": "", "HOME": ""}
-        packages = [str(p / name) for p in sides.values() for name in PACKAGES]
-        subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
+        compile_sources(sides.values())
         shutil.copy(ROOT / "schedules.yaml", cwd / "schedules.yaml")
         subprocess.run([BEAT, "send", "log"], cwd=cwd, check=True, capture_output=True)
         seed_state(cwd)
