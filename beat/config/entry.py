@@ -127,11 +127,19 @@ def like_entry(
     if template.own:
         return check_like(checker, template, name, data, line, zone)
     entry = Entry.of(name, template.entry.spec)
-    if template.fits(name):
+    return _fitting(checker, template, entry, data, f"entries.{name}")
+
+
+def _fitting(
+    checker: Checker, template: Template, entry: Entry, data: Mapping[Any, Any], path: str
+) -> Entry | None:
+    """``entry`` (``template``'s message but for its name) if its largest message fits:
+    known for a name no longer than one measured, else measured (and remembered)."""
+    if template.fits(entry.name):
         return entry
-    if not _sendable(checker, entry, data, f"entries.{name}"):
+    if not _sendable(checker, entry, data, path):
         return None
-    template.fitted(name)
+    template.fitted(entry.name)
     return entry
 
 
@@ -164,12 +172,7 @@ def check_like(
     if "args" not in changes and "kwargs" not in changes:
         # Its own schedule only: the template's message but for the name (its size too).
         entry = Entry.of(name, template.with_schedule(schedule))
-        if template.fits(name):
-            return entry
-        if not _sendable(checker, entry, data, path):
-            return None
-        template.fitted(name)
-        return entry
+        return _fitting(checker, template, entry, data, path)
     entry = Entry.of(name, template.with_arguments(changes))
     return entry if _sendable(checker, entry, data, path) else None
 
