@@ -24,7 +24,9 @@ import benchredis  # noqa: E402
 
 private_redis = procs.private_redis
 
-SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name != "benchredis.py")
+# The shared modules the benches import (not scripts of their own).
+LIBRARIES = {"benchredis.py", "benchcompile.py"}
+SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name not in LIBRARIES)
 # Every bench that talks to Redis (the others use SQLite or no broker at all).
 REDIS_SCRIPTS = [
     "bench_beat.py",
