@@ -13,7 +13,7 @@ the ordinary way, so the answer never depends on the order of the keys.
 An entry whose settings are written with the very text of an earlier valid one's (a
 :class:`~daemonkit.yaml_tree.RepeatSink`) is that entry under its own name: not built nor
 checked again but for what its name decides (the name itself, whether its largest message
-still fits, and an ``H`` schedule: :func:`~beat.config.entry.check_like`).
+still fits, and an ``H`` schedule: :func:`~beat.config.entry.like_entry`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat.config.checker import NAME, Checker
-from beat.config.entry import (
-    SpecCache,
-    check_defaults,
-    check_entry,
-    check_like,
-    fits_in_a_message,
-)
+from beat.config.entry import SpecCache, check_defaults, check_entry, like_entry
 from beat.config.model import UTC_ZONE
 from beat.config.routes_section import check_routes
 from beat.config.spec_cache import Template, hashed_by_name
@@ -57,11 +51,10 @@ class EntryStream:
         self._seen: tuple[Any, Any, Any] = (_MISSING, _MISSING, _MISSING)
         self.cache = SpecCache()
         self.off = False  # settings that could not be read cleanly: leave it to the loader
-        # By id of an entry another may repeat (held by the builder): lengths of names its
-        # largest message is known to fit with (the name is in it); and the template of one
-        # whose H schedule each name decides.
-        self._fits: dict[int, set[int]] = {}
-        self._hashed: dict[int, Template] = {}
+        # By id of an entry another may repeat (held by the builder): the template the
+        # repeats are made from (like_entry: the longest name known to fit, and for one whose
+        # H schedule each name decides, the SpecCache's template).
+        self._templates: dict[int, Template] = {}
 
     def __call__(self, root: Lined, name: Any, data: Any, line: int) -> Any:
         settings = self._settings
@@ -85,26 +78,21 @@ class EntryStream:
             template = self.cache.get(self.cache.key(value, zone, defaults, "yaml"))
             if template is None or not template.own:
                 return False
-            self._hashed[id(taken)] = template
-        self._fits[id(taken)] = {len(taken.name)}
+        else:  # the very text: its arguments too, nothing of its own to check again
+            template = Template(taken, own=False)
+        self._templates[id(taken)] = template
         return True
 
     def again(
         self, root: Lined, name: str, taken: Entry, value: Callable[[], Lined], line: int
     ) -> Any:
         """The entry ``name``, written as ``taken`` was."""
-        fits = self._fits[id(taken)]
-        hashed = self._hashed.get(id(taken)) if self._hashed else None
-        if hashed is not None and NAME.fullmatch(name):
-            assert self._settings is not None
-            entry = check_like(self.checker, hashed, name, value(), line, self._settings[0])
-            return INVALID if entry is None else entry
-        if NAME.fullmatch(name):
-            entry = Entry.of(name, taken.spec)
-            if len(name) in fits or fits_in_a_message(entry):
-                fits.add(len(name))
-                return entry
-        return self(root, name, value(), line)  # checked as ever: its problem named
+        if not NAME.fullmatch(name):
+            return self(root, name, value(), line)  # checked as ever: its problem named
+        assert self._settings is not None
+        template = self._templates[id(taken)]
+        entry = like_entry(self.checker, template, name, value(), line, self._settings[0])
+        return INVALID if entry is None else entry
 
     def _read_settings(self, root: Lined) -> tuple[ZoneInfo, Mapping[str, Any], tuple[Route, ...]]:
         self._seen = (
