@@ -36,7 +36,13 @@ from beat.state_names import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
 from beat.state_names import normalize_url as normalize_url
 from beat.state_rows import EntryState as EntryState
 from beat.state_rows import Pause as Pause
-from beat.state_rows import StateFields, fields_from_rows, fields_of, pauses_from_rows
+from beat.state_rows import (
+    StateFields,
+    fields_from_rows,
+    fields_of,
+    pauses_from_rows,
+    states_of,
+)
 from beat.state_sql import (
     PG_RECORD,
     PG_UPSERT,
@@ -164,7 +170,7 @@ class StateStore:
     def load(self) -> dict[str, EntryState]:
         """Every entry's state, by name."""
         with self.reading() as stored:
-            return {fields[0]: EntryState(*fields) for fields in stored}
+            return states_of(stored)
 
     @contextmanager
     def reading(self) -> Iterator[Iterator[StateFields]]:

@@ -99,7 +99,12 @@ def _instant(value: Any, name: Any, column: str, shown: str) -> datetime:
 
 def states_from_rows(rows: Sequence[tuple[Any, ...]], shown: str) -> dict[str, EntryState]:
     """Every entry's state from the state table's rows (see :func:`fields_from_rows`)."""
-    return {fields[0]: EntryState(*fields) for fields in fields_from_rows((rows,), shown)}
+    return states_of(fields_from_rows((rows,), shown))
+
+
+def states_of(stored: Iterable[StateFields]) -> dict[str, EntryState]:
+    """The states of ``stored`` fields, by name."""
+    return {fields[0]: EntryState(*fields) for fields in stored}
 
 
 @dataclass(frozen=True, slots=True)
