@@ -91,6 +91,9 @@ class EntryStream:
             return self(root, name, value(), line)  # checked as ever: its problem named
         assert self._settings is not None
         template = self._templates[id(taken)]
+        if not template.own and template.fits(name):
+            # like_entry's answer, without building the repeat's mapping (most repeats).
+            return Entry.of(name, template.entry.spec)
         entry = like_entry(self.checker, template, name, value(), line, self._settings[0])
         return INVALID if entry is None else entry
 
